@@ -1,0 +1,10 @@
+import { z } from 'zod';
+const R = z.record(z.string().regex(/^[a-z]+$/, 'bad key'), z.string());
+console.log(JSON.stringify(R.safeParse({ Abc: 'x', ok: 1 }).error?.issues));
+const E = z.enum(['A', 'B'], { error: (iss) => `must be one of A, B (got ${JSON.stringify(iss.input)})` });
+console.log(JSON.stringify(E.safeParse('C').error?.issues));
+console.log(JSON.stringify(z.strictObject({a: z.string()}).safeParse({}).error?.issues));
+console.log(JSON.stringify(z.array(z.string()).min(1).safeParse([]).error?.issues));
+const S = z.strictObject({ a: z.string().optional() });
+console.log(Object.keys((S as any)._zod.def), (S as any)._zod.def.type, Object.keys((S as any)._zod.def.shape));
+console.log(JSON.stringify(z.toJSONSchema(z.strictObject({ a: z.string().optional(), r: R }).superRefine(() => {}), { io: 'input' })));

@@ -1,0 +1,40 @@
+// Builds the model from validated rule objects. Cross-object problems (a route to an unknown host
+// or subset, a subset without endpoints) reject the rule that has them; everything else is kept.
+import type { ConfigObject } from '../config/types.ts';
+import { buildClusters, indexDestinationRules } from './clusters.ts';
+import { IssueList } from './issues.ts';
+import { buildRouteTables } from './routes.ts';
+import { buildServices } from './services.ts';
+import type { Model, ModelIssue } from './types.ts';
+
+export interface BuildResult {
+  model: Model;
+  errors: ModelIssue[];
+  /** Keys of the rules left out because of errors. */
+  rejected: Set<string>;
+}
+
+export function buildModel(objects: ConfigObject[]): BuildResult {
+  const issues = new IssueList();
+  const sorted = [...objects].sort((a, b) => a.key.localeCompare(b.key));
+  const services = buildServices(sorted, issues);
+  const serviceMap = new Map(services.map((s) => [s.host, s]));
+  const rules = indexDestinationRules(sorted, serviceMap, issues);
+  const clusters = buildClusters(services, rules);
+  const routeTables = buildRouteTables(sorted, {
+    services: serviceMap,
+    clusters: new Map(clusters.map((c) => [c.name, c])),
+    subsets: new Map([...rules].map(([host, r]) => [host, new Set((r.spec.subsets ?? []).map((s) => s.name))])),
+    issues,
+  });
+  const model: Model = { services, clusters, routeTables, warnings: issues.warnings };
+  return { model: deepFreeze(model), errors: issues.errors, rejected: issues.rejected };
+}
+
+function deepFreeze<T>(o: T): T {
+  if (o && typeof o === 'object' && !Object.isFrozen(o)) {
+    Object.freeze(o);
+    for (const v of Object.values(o)) deepFreeze(v);
+  }
+  return o;
+}

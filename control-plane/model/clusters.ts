@@ -1,0 +1,78 @@
+// DestinationRules attach subsets and policies to services; every service port becomes one
+// default cluster plus one cluster per subset.
+import type { ConfigObject } from '../config/types.ts';
+import { clusterName, resolveHost } from './hosts.ts';
+import type { DestinationRuleIn } from './input.ts';
+import { IssueList, originOf } from './issues.ts';
+import { resolvePolicy } from './policy.ts';
+import { endpointPort, labelsMatch } from './services.ts';
+import type { Service, UpstreamCluster } from './types.ts';
+
+export interface ResolvedRule {
+  obj: ConfigObject;
+  spec: DestinationRuleIn;
+  host: string;
+}
+
+/** DestinationRules by resolved host; unknown hosts and duplicate rules are errors. */
+export function indexDestinationRules(objects: ConfigObject[], services: Map<string, Service>, issues: IssueList): Map<string, ResolvedRule> {
+  const byHost = new Map<string, ResolvedRule>();
+  for (const obj of objects) {
+    if (obj.kind !== 'DestinationRule') continue;
+    const spec = obj.spec as unknown as DestinationRuleIn;
+    const host = resolveHost(spec.host, obj.namespace);
+    const service = services.get(host);
+    if (!service) {
+      issues.error(obj, ['spec', 'host'], `host ${host} is not a known service (declare it with a ServiceEntry)`);
+      continue;
+    }
+    const previous = byHost.get(host);
+    if (previous) {
+      issues.error(obj, ['spec', 'host'], `host ${host} already has DestinationRule ${previous.obj.key}; merge them into one`);
+      continue;
+    }
+    spec.trafficPolicy?.portLevelSettings?.forEach((s, i) => {
+      if (!service.ports.some((p) => p.number === s.port.number)) {
+        issues.error(obj, ['spec', 'trafficPolicy', 'portLevelSettings', i, 'port', 'number'], `service ${host} has no port ${s.port.number}`);
+      }
+    });
+    if (spec.trafficPolicy?.loadBalancer?.simple === 'PASSTHROUGH') {
+      issues.error(obj, ['spec', 'trafficPolicy', 'loadBalancer', 'simple'], 'PASSTHROUGH is not supported by meshpilot');
+    }
+    if (!issues.rejected.has(obj.key)) byHost.set(host, { obj, spec, host });
+  }
+  return byHost;
+}
+
+export function buildClusters(services: Service[], rules: Map<string, ResolvedRule>): UpstreamCluster[] {
+  const out: UpstreamCluster[] = [];
+  for (const svc of services) {
+    const rule = rules.get(svc.host);
+    for (const port of svc.ports) {
+      const withPort = (sel: Record<string, string>) =>
+        svc.endpoints.filter((e) => labelsMatch(sel, e.labels)).map((e) => ({ ...e, port: endpointPort(e, port) }));
+      out.push({
+        name: clusterName('outbound', port.number, undefined, svc.host),
+        host: svc.host,
+        port,
+        resolution: svc.resolution,
+        policy: resolvePolicy(rule?.spec.trafficPolicy, undefined, port.number),
+        endpoints: withPort({}),
+        ...(rule ? { origin: originOf(rule.obj) } : {}),
+      });
+      rule?.spec.subsets?.forEach((subset, i) => {
+        out.push({
+          name: clusterName('outbound', port.number, subset.name, svc.host),
+          host: svc.host,
+          port,
+          subset: subset.name,
+          resolution: svc.resolution,
+          policy: resolvePolicy(rule.spec.trafficPolicy, subset.trafficPolicy, port.number),
+          endpoints: withPort(subset.labels ?? {}),
+          origin: originOf(rule.obj, ['spec', 'subsets', i]),
+        });
+      });
+    }
+  }
+  return out.sort((a, b) => a.name.localeCompare(b.name));
+}

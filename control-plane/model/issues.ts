@@ -1,0 +1,42 @@
+// Collects errors and warnings against a rule, with the position of the offending field.
+import type { ConfigObject } from '../config/types.ts';
+import type { ModelIssue } from './types.ts';
+
+export type FieldPath = Array<string | number>;
+
+export function formatPath(path: FieldPath): string {
+  let out = '';
+  for (const p of path) out += typeof p === 'number' ? `[${p}]` : out ? `.${p}` : p;
+  return out;
+}
+
+export class IssueList {
+  readonly errors: ModelIssue[] = [];
+  readonly warnings: ModelIssue[] = [];
+  /** Keys of rules with at least one error: such a rule is left out of the model. */
+  readonly rejected = new Set<string>();
+
+  error(obj: ConfigObject, path: FieldPath, message: string): void {
+    addOnce(this.errors, issue(obj, path, message));
+    this.rejected.add(obj.key);
+  }
+
+  warn(obj: ConfigObject, path: FieldPath, message: string): void {
+    addOnce(this.warnings, issue(obj, path, message));
+  }
+}
+
+function issue(obj: ConfigObject, path: FieldPath, message: string): ModelIssue {
+  const pos = obj.locate(path);
+  return { key: obj.key, file: pos.file, line: pos.line, col: pos.col, path: formatPath(path), message };
+}
+
+export function originOf(obj: ConfigObject, path: FieldPath = []): { key: string; at: string } {
+  const pos = path.length ? obj.locate(path) : obj.source;
+  return { key: obj.key, at: `${pos.file}:${pos.line}` };
+}
+
+// One http route is resolved once per service port, so the same problem can be found twice.
+function addOnce(list: ModelIssue[], i: ModelIssue): void {
+  if (!list.some((x) => x.key === i.key && x.path === i.path && x.message === i.message)) list.push(i);
+}

@@ -1,0 +1,88 @@
+// DestinationRule traffic policies, resolved the way Istio layers them: the rule's top level, then
+// its settings for the port, then the subset's policy, then the subset's settings for the port.
+// Each layer replaces whole sections (loadBalancer, connectionPool, outlierDetection).
+import { durationMs } from './duration.ts';
+import type { ConnectionPoolIn, LoadBalancerIn, OutlierDetectionIn, PolicyIn, TrafficPolicyIn } from './input.ts';
+import type { ClusterPolicy, ConnectionPool, LbPolicy, OutlierDetection } from './types.ts';
+
+function ms(d: string | undefined): number | undefined {
+  return d === undefined ? undefined : durationMs(d);
+}
+
+function defined<T extends object>(o: T): T {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
+}
+
+export function loadBalancer(lb: LoadBalancerIn): LbPolicy | undefined {
+  if (lb.simple) {
+    if (lb.simple === 'ROUND_ROBIN' || lb.simple === 'LEAST_REQUEST' || lb.simple === 'RANDOM') {
+      return { kind: 'simple', simple: lb.simple };
+    }
+    return undefined;
+  }
+  const ch = lb.consistentHash;
+  if (!ch) return undefined;
+  const key: Extract<LbPolicy, { kind: 'hash' }>['key'] = ch.httpHeaderName
+    ? { header: ch.httpHeaderName.toLowerCase() }
+    : ch.httpCookie
+      ? { cookie: defined({ name: ch.httpCookie.name, ttlSeconds: ch.httpCookie.ttl ? durationMs(ch.httpCookie.ttl) / 1000 : undefined, path: ch.httpCookie.path }) }
+      : ch.httpQueryParameterName
+        ? { queryParameter: ch.httpQueryParameterName }
+        : { sourceIp: true };
+  return defined({
+    kind: 'hash' as const,
+    algorithm: ch.maglev ? ('MAGLEV' as const) : ('RING_HASH' as const),
+    minimumRingSize: ch.ringHash?.minimumRingSize ?? ch.minimumRingSize,
+    maglevTableSize: ch.maglev?.tableSize,
+    key,
+  });
+}
+
+function connectionPool(cp: ConnectionPoolIn): ConnectionPool {
+  return defined({
+    maxConnections: cp.tcp?.maxConnections,
+    connectTimeoutMs: ms(cp.tcp?.connectTimeout),
+    maxPendingRequests: cp.http?.http1MaxPendingRequests,
+    maxRequests: cp.http?.http2MaxRequests,
+    maxRequestsPerConnection: cp.http?.maxRequestsPerConnection,
+    maxRetries: cp.http?.maxRetries,
+    idleTimeoutMs: ms(cp.http?.idleTimeout),
+    maxConcurrentStreams: cp.http?.maxConcurrentStreams,
+  });
+}
+
+function outlierDetection(od: OutlierDetectionIn): OutlierDetection {
+  return defined({
+    consecutive5xxErrors: od.consecutive5xxErrors,
+    consecutiveGatewayErrors: od.consecutiveGatewayErrors,
+    consecutiveLocalOriginFailures: od.consecutiveLocalOriginFailures,
+    splitExternalLocalOriginErrors: od.splitExternalLocalOriginErrors,
+    intervalMs: ms(od.interval),
+    baseEjectionTimeMs: ms(od.baseEjectionTime),
+    maxEjectionPercent: od.maxEjectionPercent,
+    minHealthPercent: od.minHealthPercent,
+  });
+}
+
+function layer(into: ClusterPolicy, p: PolicyIn | undefined): void {
+  if (!p) return;
+  if (p.loadBalancer) {
+    const lb = loadBalancer(p.loadBalancer);
+    if (lb) into.loadBalancer = lb;
+  }
+  if (p.connectionPool) into.connectionPool = connectionPool(p.connectionPool);
+  if (p.outlierDetection) into.outlierDetection = outlierDetection(p.outlierDetection);
+}
+
+function forPort(tp: TrafficPolicyIn | undefined, port: number): PolicyIn | undefined {
+  return tp?.portLevelSettings?.find((s) => s.port.number === port);
+}
+
+export function resolvePolicy(top: TrafficPolicyIn | undefined, subset: TrafficPolicyIn | undefined, port: number): ClusterPolicy {
+  const out: ClusterPolicy = {};
+  layer(out, top);
+  layer(out, forPort(top, port));
+  layer(out, subset);
+  layer(out, forPort(subset, port));
+  return out;
+}

@@ -1,0 +1,207 @@
+// VirtualServices become one ordered route table per service port. Several VirtualServices for
+// the same host are merged in the order of their namespace and name (then the routes of each in
+// file order), so the result never depends on file or event order.
+import type { ConfigObject } from '../config/types.ts';
+import { durationMs } from './duration.ts';
+import { clusterName, resolveHost } from './hosts.ts';
+import type { HeaderOpsIn, HttpRouteIn, MatchIn, StringMatchIn, VirtualServiceIn } from './input.ts';
+import { FieldPath, IssueList, originOf } from './issues.ts';
+import { isHttpProtocol } from './services.ts';
+import type { HeaderOps, HttpRoute, RouteMatch, RouteTable, Service, StringMatch, UpstreamCluster } from './types.ts';
+
+function stringMatch(m: StringMatchIn | undefined): StringMatch | undefined {
+  if (!m) return undefined;
+  if (m.exact !== undefined) return { kind: 'exact', value: m.exact };
+  if (m.prefix !== undefined) return { kind: 'prefix', value: m.prefix };
+  if (m.regex !== undefined) return { kind: 'regex', value: m.regex };
+  return undefined;
+}
+
+function sortedEntries<T>(o: Record<string, T> | undefined): Array<[string, T]> {
+  return Object.entries(o ?? {}).sort(([a], [b]) => a.localeCompare(b));
+}
+
+function routeMatch(m: MatchIn): RouteMatch {
+  return {
+    ...(m.uri ? { uri: stringMatch(m.uri) } : {}),
+    ignoreUriCase: m.ignoreUriCase ?? false,
+    ...(m.method ? { method: stringMatch(m.method) } : {}),
+    headers: [
+      ...sortedEntries(m.headers).map(([name, sm]) => ({ name: name.toLowerCase(), match: stringMatch(sm), invert: false })),
+      ...sortedEntries(m.withoutHeaders).map(([name, sm]) => ({ name: name.toLowerCase(), match: stringMatch(sm), invert: true })),
+    ],
+    queryParams: sortedEntries(m.queryParams).map(([name, sm]) => ({ name, match: stringMatch(sm) })),
+    ...(m.sourceLabels ? { sourceLabels: { ...m.sourceLabels } } : {}),
+    ...(m.sourceNamespace ? { sourceNamespace: m.sourceNamespace } : {}),
+  };
+}
+
+function headerOps(h: HeaderOpsIn | undefined): HeaderOps | undefined {
+  if (!h) return undefined;
+  return { set: sortedEntries(h.set), add: sortedEntries(h.add), remove: [...(h.remove ?? [])] };
+}
+
+interface Context {
+  services: Map<string, Service>;
+  clusters: Map<string, UpstreamCluster>;
+  subsets: Map<string, Set<string>>; // host -> subset names declared by its DestinationRule
+  issues: IssueList;
+}
+
+/** Resolves one http route for the route table of `table` (host, port); errors go to `issues`. */
+function resolveRoute(obj: ConfigObject, http: HttpRouteIn, i: number, tablePort: number, ctx: Context): HttpRoute | undefined {
+  const base: FieldPath = ['spec', 'http', i];
+  const origin = originOf(obj, base);
+  const name = `${obj.namespace}/${obj.name}/${http.name ?? i}`;
+  const common = {
+    name,
+    matches: (http.match ?? []).map(routeMatch),
+    origin,
+    ...(http.headers?.request ? { requestHeaders: headerOps(http.headers.request) } : {}),
+    ...(http.headers?.response ? { responseHeaders: headerOps(http.headers.response) } : {}),
+  };
+  if (http.redirect) {
+    const r = http.redirect;
+    return {
+      ...common,
+      action: {
+        kind: 'redirect',
+        ...(r.uri !== undefined ? { uri: r.uri } : {}),
+        ...(r.authority !== undefined ? { authority: r.authority } : {}),
+        ...(r.port !== undefined ? { port: r.port } : {}),
+        ...(r.scheme !== undefined ? { scheme: r.scheme } : {}),
+        code: (r.redirectCode ?? 301) as 301,
+      },
+    };
+  }
+  const destinations = [];
+  const routes = http.route ?? [];
+  for (const [j, rd] of routes.entries()) {
+    const path: FieldPath = [...base, 'route', j, 'destination'];
+    const host = resolveHost(rd.destination.host, obj.namespace);
+    const svc = ctx.services.get(host);
+    if (!svc) {
+      ctx.issues.error(obj, [...path, 'host'], `destination host ${host} is not a known service (declare it with a ServiceEntry)`);
+      continue;
+    }
+    let port = rd.destination.port?.number;
+    if (port !== undefined && !svc.ports.some((p) => p.number === port)) {
+      ctx.issues.error(obj, [...path, 'port', 'number'], `service ${host} has no port ${port}`);
+      continue;
+    }
+    if (port === undefined) {
+      if (svc.ports.length === 1) port = svc.ports[0].number;
+      else if (svc.ports.some((p) => p.number === tablePort)) port = tablePort;
+      else {
+        ctx.issues.error(obj, [...path, 'port'], `service ${host} has several ports; name one with destination.port.number`);
+        continue;
+      }
+    }
+    const subset = rd.destination.subset;
+    if (subset !== undefined && !ctx.subsets.get(host)?.has(subset)) {
+      ctx.issues.error(obj, [...path, 'subset'], `subset ${subset} is not defined by any DestinationRule for ${host}`);
+      continue;
+    }
+    const cluster = clusterName('outbound', port, subset, host);
+    const upstream = ctx.clusters.get(cluster);
+    if (upstream && upstream.endpoints.length === 0 && svc.resolution === 'STATIC') {
+      const what = subset ? `subset ${subset} of ${host}` : host;
+      ctx.issues.error(obj, [...path, subset ? 'subset' : 'host'], `${what} has no endpoints (calls would fail); check the subset labels and the service's endpoints`);
+      continue;
+    }
+    const weight = routes.length === 1 ? (rd.weight ?? 100) : (rd.weight ?? 0);
+    destinations.push({ cluster, host, port, ...(subset !== undefined ? { subset } : {}), weight });
+  }
+  if (destinations.length !== routes.length) return undefined;
+  if (destinations.length > 1 && destinations.every((d) => d.weight === 0)) {
+    ctx.issues.error(obj, [...base, 'route'], 'the destination weights add up to 0');
+    return undefined;
+  }
+  return {
+    ...common,
+    action: {
+      kind: 'route',
+      // Destinations with weight 0 are kept out: Envoy rejects a weighted cluster list whose entries
+      // are all 0, and a single 0 entry would only add noise.
+      destinations: destinations.filter((d) => d.weight > 0),
+      ...(http.timeout ? { timeoutMs: durationMs(http.timeout) } : {}),
+      ...(http.retries
+        ? {
+            retries: {
+              attempts: http.retries.attempts ?? 2,
+              ...(http.retries.perTryTimeout ? { perTryTimeoutMs: durationMs(http.retries.perTryTimeout) } : {}),
+              ...(http.retries.retryOn ? { retryOn: http.retries.retryOn.split(',').map((s) => s.trim()).filter(Boolean) } : {}),
+            },
+          }
+        : {}),
+      ...(http.rewrite
+        ? {
+            rewrite: {
+              ...(http.rewrite.uri !== undefined ? { uri: http.rewrite.uri } : {}),
+              ...(http.rewrite.authority !== undefined ? { authority: http.rewrite.authority } : {}),
+              ...(http.rewrite.uriRegexRewrite ? { uriRegex: { ...http.rewrite.uriRegexRewrite } } : {}),
+            },
+          }
+        : {}),
+    },
+  };
+}
+
+/** Does this http route apply to the given service port (through `match[].port`)? */
+function appliesToPort(http: HttpRouteIn, port: number): boolean {
+  const ports = (http.match ?? []).map((m) => m.port);
+  return ports.length === 0 || ports.some((p) => p === undefined || p === port);
+}
+
+export function buildRouteTables(objects: ConfigObject[], ctx: Context): RouteTable[] {
+  const tables = new Map<string, RouteTable>();
+  const key = (host: string, port: number) => `${host}:${port}`;
+  const virtualServices = objects.filter((o) => o.kind === 'VirtualService').sort((a, b) => a.key.localeCompare(b.key));
+  for (const obj of virtualServices) {
+    const spec = obj.spec as unknown as VirtualServiceIn;
+    const pending: Array<[string, HttpRoute]> = [];
+    spec.hosts.forEach((h, hi) => {
+      const host = resolveHost(h, obj.namespace);
+      const svc = ctx.services.get(host);
+      if (!svc) {
+        ctx.issues.error(obj, ['spec', 'hosts', hi], `host ${host} is not a known service (declare it with a ServiceEntry)`);
+        return;
+      }
+      for (const port of svc.ports) {
+        if (!isHttpProtocol(port.protocol)) continue;
+        (spec.http ?? []).forEach((http, i) => {
+          if (!appliesToPort(http, port.number)) return;
+          const route = resolveRoute(obj, http, i, port.number, ctx);
+          if (route) {
+            // Only the matches for this port stay; the port condition is the table itself.
+            const matches = (http.match ?? []).flatMap((m, mi) => (m.port === undefined || m.port === port.number ? [route.matches[mi]] : []));
+            pending.push([key(host, port.number), { ...route, matches }]);
+          }
+        });
+      }
+    });
+    if (ctx.issues.rejected.has(obj.key)) continue;
+    for (const [k, route] of pending) {
+      const [host, port] = [k.slice(0, k.lastIndexOf(':')), Number(k.slice(k.lastIndexOf(':') + 1))];
+      if (!tables.has(k)) tables.set(k, { host, port, routes: [] });
+      const table = tables.get(k)!;
+      // A route can be produced twice when one http entry is resolved per port; keep it once.
+      if (!table.routes.some((r) => r.name === route.name)) table.routes.push(route);
+    }
+  }
+  // Every HTTP port without a VirtualService gets the default route: all of the service.
+  for (const svc of ctx.services.values()) {
+    for (const port of svc.ports) {
+      if (!isHttpProtocol(port.protocol) || tables.has(key(svc.host, port.number))) continue;
+      const cluster = clusterName('outbound', port.number, undefined, svc.host);
+      tables.set(key(svc.host, port.number), {
+        host: svc.host,
+        port: port.number,
+        routes: [{ name: 'default', matches: [], action: { kind: 'route', destinations: [{ cluster, host: svc.host, port: port.number, weight: 100 }] }, origin: svc.origin }],
+      });
+    }
+  }
+  return [...tables.values()].sort((a, b) => a.host.localeCompare(b.host) || a.port - b.port);
+}
+
+export type { Context as RouteContext };

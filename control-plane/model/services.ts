@@ -1,0 +1,82 @@
+// ServiceEntries (and the WorkloadEntries they select) become mesh services with endpoints.
+import type { ConfigObject } from '../config/types.ts';
+import type { ServiceEntryIn, WorkloadEntryIn } from './input.ts';
+import { IssueList, originOf } from './issues.ts';
+import type { Endpoint, Locality, Protocol, Service } from './types.ts';
+
+export function parseLocality(text: string | undefined): Locality {
+  const [region = '', zone = '', subzone = ''] = (text ?? '').split('/');
+  return { region, zone, subzone };
+}
+
+function toEndpoint(we: WorkloadEntryIn): Endpoint {
+  return {
+    address: we.address,
+    labels: { ...(we.labels ?? {}) },
+    locality: parseLocality(we.locality),
+    ...(we.weight !== undefined ? { weight: we.weight } : {}),
+    ports: { ...(we.ports ?? {}) },
+    ...(we.serviceAccount ? { serviceAccount: we.serviceAccount } : {}),
+  };
+}
+
+export function labelsMatch(selector: Record<string, string>, labels: Record<string, string>): boolean {
+  return Object.entries(selector).every(([k, v]) => labels[k] === v);
+}
+
+export function buildServices(objects: ConfigObject[], issues: IssueList): Service[] {
+  const workloads = objects.filter((o) => o.kind === 'WorkloadEntry');
+  const byHost = new Map<string, Service>();
+  for (const obj of objects) {
+    if (obj.kind !== 'ServiceEntry') continue;
+    const spec = obj.spec as unknown as ServiceEntryIn;
+    let endpoints: Endpoint[];
+    if (spec.workloadSelector) {
+      const selector = spec.workloadSelector.labels ?? {};
+      endpoints = workloads
+        .filter((w) => w.namespace === obj.namespace)
+        .map((w) => {
+          const we = w.spec as unknown as WorkloadEntryIn;
+          return { ...we, labels: { ...w.labels, ...(we.labels ?? {}) } };
+        })
+        .filter((we) => labelsMatch(selector, we.labels))
+        .map(toEndpoint);
+    } else {
+      endpoints = (spec.endpoints ?? []).map(toEndpoint);
+    }
+    const hostsHere: Service[] = [];
+    spec.hosts.forEach((host, i) => {
+      const previous = byHost.get(host);
+      if (previous) {
+        issues.error(obj, ['spec', 'hosts', i], `host ${host} is already declared by ${previous.origin.key}`);
+        return;
+      }
+      hostsHere.push({
+        host,
+        namespace: obj.namespace,
+        ports: spec.ports.map((p) => ({
+          name: p.name,
+          number: p.number,
+          protocol: (p.protocol ?? 'TCP') as Protocol,
+          ...(p.targetPort !== undefined ? { targetPort: p.targetPort } : {}),
+        })),
+        resolution: spec.resolution === 'DNS' ? 'DNS' : 'STATIC',
+        location: spec.location === 'MESH_EXTERNAL' ? 'MESH_EXTERNAL' : 'MESH_INTERNAL',
+        endpoints,
+        origin: originOf(obj),
+      });
+    });
+    if (issues.rejected.has(obj.key)) continue;
+    for (const s of hostsHere) byHost.set(s.host, s);
+  }
+  return [...byHost.values()].sort((a, b) => a.host.localeCompare(b.host));
+}
+
+/** The port an endpoint listens on for a service port: its own mapping, else targetPort, else the port. */
+export function endpointPort(ep: Endpoint, port: { name: string; number: number; targetPort?: number }): number {
+  return ep.ports[port.name] ?? port.targetPort ?? port.number;
+}
+
+export function isHttpProtocol(p: Protocol): boolean {
+  return p === 'HTTP' || p === 'HTTP2' || p === 'GRPC';
+}

@@ -1,0 +1,185 @@
+// The validated, fully resolved mesh model: the one data structure between the input stage
+// (files, later Kubernetes) and the translator. Everything the translator needs is decided here
+// (cluster names, weights, defaults), so translation only maps fields. Frozen after build.
+
+export type Protocol = 'HTTP' | 'HTTP2' | 'GRPC' | 'TCP' | 'HTTPS' | 'TLS';
+
+export interface Locality { region: string; zone: string; subzone: string }
+
+export interface Origin {
+  /** `Kind/namespace/name` of the rule this came from. */
+  key: string;
+  /** `file:line` of the object (or of the http route inside it). */
+  at: string;
+}
+
+export interface ServicePort { name: string; number: number; protocol: Protocol; targetPort?: number }
+
+export interface Endpoint {
+  address: string;
+  labels: Record<string, string>;
+  locality: Locality;
+  weight?: number;
+  /** Port number on the endpoint, by service port name. */
+  ports: Record<string, number>;
+  serviceAccount?: string;
+}
+
+export interface Service {
+  host: string;
+  namespace: string;
+  ports: ServicePort[];
+  resolution: 'STATIC' | 'DNS';
+  location: 'MESH_INTERNAL' | 'MESH_EXTERNAL';
+  endpoints: Endpoint[];
+  origin: Origin;
+}
+
+export type LbPolicy =
+  | { kind: 'simple'; simple: 'ROUND_ROBIN' | 'LEAST_REQUEST' | 'RANDOM' }
+  | {
+      kind: 'hash';
+      algorithm: 'RING_HASH' | 'MAGLEV';
+      minimumRingSize?: number;
+      maglevTableSize?: number;
+      key:
+        | { header: string }
+        | { cookie: { name: string; ttlSeconds?: number; path?: string } }
+        | { sourceIp: true }
+        | { queryParameter: string };
+    };
+
+export interface ConnectionPool {
+  maxConnections?: number;
+  connectTimeoutMs?: number;
+  maxPendingRequests?: number;
+  maxRequests?: number;
+  maxRequestsPerConnection?: number;
+  maxRetries?: number;
+  idleTimeoutMs?: number;
+  maxConcurrentStreams?: number;
+}
+
+export interface OutlierDetection {
+  consecutive5xxErrors?: number;
+  consecutiveGatewayErrors?: number;
+  consecutiveLocalOriginFailures?: number;
+  splitExternalLocalOriginErrors?: boolean;
+  intervalMs?: number;
+  baseEjectionTimeMs?: number;
+  maxEjectionPercent?: number;
+  minHealthPercent?: number;
+}
+
+/** Traffic policy after merging DestinationRule top level, port level, subset and subset port level. */
+export interface ClusterPolicy {
+  loadBalancer?: LbPolicy;
+  connectionPool?: ConnectionPool;
+  outlierDetection?: OutlierDetection;
+}
+
+/** One upstream cluster: a service port, optionally narrowed to a subset. */
+export interface UpstreamCluster {
+  /** Istio-style name: `outbound|9080|v1|reviews.default.svc.cluster.local`. */
+  name: string;
+  host: string;
+  port: ServicePort;
+  subset?: string;
+  resolution: 'STATIC' | 'DNS';
+  policy: ClusterPolicy;
+  /** Endpoints selected by the subset labels, with the port already resolved. */
+  endpoints: Array<Endpoint & { port: number }>;
+  origin?: Origin;
+}
+
+export type StringMatch =
+  | { kind: 'exact'; value: string }
+  | { kind: 'prefix'; value: string }
+  | { kind: 'regex'; value: string };
+
+export interface HeaderCondition {
+  name: string;
+  /** Absent means "the header is present". */
+  match?: StringMatch;
+  /** True for withoutHeaders: the condition holds when the header does NOT match. */
+  invert: boolean;
+}
+
+export interface RouteMatch {
+  uri?: StringMatch;
+  ignoreUriCase: boolean;
+  method?: StringMatch;
+  headers: HeaderCondition[];
+  queryParams: Array<{ name: string; match?: StringMatch }>;
+  /** Source conditions are resolved per proxy group by the translator, never sent to proxies. */
+  sourceLabels?: Record<string, string>;
+  sourceNamespace?: string;
+}
+
+export interface WeightedDestination {
+  cluster: string;
+  host: string;
+  port: number;
+  subset?: string;
+  weight: number;
+}
+
+export interface HeaderOps {
+  set: Array<[string, string]>;
+  add: Array<[string, string]>;
+  remove: string[];
+}
+
+export interface RetryPolicy { attempts: number; perTryTimeoutMs?: number; retryOn?: string[] }
+
+export type RouteAction =
+  | {
+      kind: 'route';
+      destinations: WeightedDestination[];
+      timeoutMs?: number;
+      retries?: RetryPolicy;
+      rewrite?: { uri?: string; authority?: string; uriRegex?: { match: string; rewrite: string } };
+    }
+  | {
+      kind: 'redirect';
+      uri?: string;
+      authority?: string;
+      port?: number;
+      scheme?: string;
+      code: 301 | 302 | 303 | 307 | 308;
+    };
+
+export interface HttpRoute {
+  /** Unique within the route table: `<vs-namespace>/<vs-name>/<http name or index>`. */
+  name: string;
+  /** Any match suffices; an empty list matches every request. */
+  matches: RouteMatch[];
+  action: RouteAction;
+  requestHeaders?: HeaderOps;
+  responseHeaders?: HeaderOps;
+  origin: Origin;
+}
+
+/** The ordered routes for one service port, merged from every VirtualService naming the host. */
+export interface RouteTable {
+  host: string;
+  port: number;
+  routes: HttpRoute[];
+}
+
+export interface Model {
+  services: Service[]; // sorted by host
+  clusters: UpstreamCluster[]; // sorted by name
+  routeTables: RouteTable[]; // sorted by host, port
+  /** Problems that do not stop a rule from being used (e.g. a feature proxyless gRPC ignores). */
+  warnings: ModelIssue[];
+}
+
+export interface ModelIssue {
+  key: string; // Kind/namespace/name
+  file: string;
+  line: number;
+  col: number;
+  path: string;
+  message: string;
+}

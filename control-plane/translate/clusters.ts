@@ -1,0 +1,58 @@
+// Outbound clusters (EDS, or DNS for `resolution: DNS`), and for sidecars the fixed clusters that
+// Istio users know: PassthroughCluster, BlackHoleCluster, InboundPassthroughClusterIpv4.
+import { protoDuration } from '../model/duration.ts';
+import type { UpstreamCluster } from '../model/types.ts';
+import { circuitBreakers } from './circuit-breakers.ts';
+import { localityGroups } from './endpoints.ts';
+import { lbFields } from './load-balancer.ts';
+import { outlierDetection } from './outlier-detection.ts';
+import { upstreamProtocolOptions } from './protocol-options.ts';
+import type { ClientKind } from './proxy.ts';
+import type { Json } from './string-match.ts';
+import { CLUSTER } from './type-urls.ts';
+
+export const ADS_SOURCE = { ads: {}, resource_api_version: 'V3' };
+const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+
+function discovery(c: UpstreamCluster, kind: ClientKind): Json {
+  if (c.resolution === 'STATIC') return { type: 'EDS', eds_cluster_config: { eds_config: ADS_SOURCE, service_name: c.name } };
+  // DNS: the endpoints are names; Envoy resolves all of them, gRPC resolves one (LOGICAL_DNS).
+  const eps = kind === 'grpc' ? c.endpoints.slice(0, 1) : c.endpoints;
+  return {
+    type: kind === 'grpc' ? 'LOGICAL_DNS' : 'STRICT_DNS',
+    dns_lookup_family: 'V4_ONLY',
+    load_assignment: { cluster_name: c.name, endpoints: localityGroups(eps) },
+  };
+}
+
+export function outboundCluster(c: UpstreamCluster, kind: ClientKind): Json {
+  const cp = c.policy.connectionPool;
+  return {
+    '@type': CLUSTER,
+    name: c.name,
+    ...discovery(c, kind),
+    connect_timeout: protoDuration(cp?.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS),
+    ...lbFields(c.policy.loadBalancer, kind),
+    ...circuitBreakers(cp),
+    ...outlierDetection(c.policy.outlierDetection),
+    ...(kind === 'envoy' ? upstreamProtocolOptions(c.port.protocol, cp) : {}),
+  };
+}
+
+export function passthroughClusters(): Json[] {
+  const connect_timeout = protoDuration(DEFAULT_CONNECT_TIMEOUT_MS);
+  return [
+    { '@type': CLUSTER, name: 'BlackHoleCluster', type: 'STATIC', connect_timeout },
+    {
+      '@type': CLUSTER,
+      name: 'InboundPassthroughClusterIpv4',
+      type: 'ORIGINAL_DST',
+      lb_policy: 'CLUSTER_PROVIDED',
+      connect_timeout,
+      // Traffic Envoy forwards to its own workload leaves from 127.0.0.6, so iptables does not
+      // capture it a second time.
+      upstream_bind_config: { source_address: { address: '127.0.0.6', port_value: 0 } },
+    },
+    { '@type': CLUSTER, name: 'PassthroughCluster', type: 'ORIGINAL_DST', lb_policy: 'CLUSTER_PROVIDED', connect_timeout },
+  ];
+}

@@ -1,0 +1,38 @@
+// Model routes -> Envoy Route entries, for each kind of client. gRPC gets only what it acts on:
+// no redirects (it rejects them), no header mutations or rewrites (it ignores them), and matches
+// that can never hold for gRPC (query parameters, a method other than POST) are dropped rather than
+// sent, because gRPC silently ignores query matchers and would match everything.
+import type { HttpRoute, RouteMatch, UpstreamCluster } from '../model/types.ts';
+import { headerMutations } from './header-ops.ts';
+import type { ClientKind } from './proxy.ts';
+import { redirectAction } from './redirect.ts';
+import { forwardAction } from './route-action.ts';
+import { envoyRouteMatch } from './route-match.ts';
+import { matchesValue, type Json } from './string-match.ts';
+
+function grpcMatch(m: RouteMatch): RouteMatch | undefined {
+  if (m.queryParams.length) return undefined;
+  if (m.method && !matchesValue(m.method, 'POST')) return undefined;
+  const { method: _dropped, ...rest } = m;
+  return rest;
+}
+
+export function envoyRoutes(routes: readonly HttpRoute[], clusters: Map<string, UpstreamCluster>, kind: ClientKind): Json[] {
+  const out: Json[] = [];
+  for (const r of routes) {
+    if (kind === 'grpc' && r.action.kind !== 'route') continue;
+    let matches: Array<RouteMatch | undefined> = r.matches.length ? r.matches : [undefined];
+    if (kind === 'grpc') {
+      matches = matches.map((m) => (m ? grpcMatch(m) : m));
+      if (r.matches.length && matches.every((m) => m === undefined)) continue;
+      matches = r.matches.length ? matches.filter((m) => m !== undefined) : matches;
+    }
+    const action =
+      r.action.kind === 'route' ? { route: forwardAction(r.action, clusters, kind) } : { redirect: redirectAction(r.action) };
+    const mutations = kind === 'envoy' ? headerMutations(r.requestHeaders, r.responseHeaders) : {};
+    for (const m of matches) {
+      out.push({ name: r.name, match: m ? envoyRouteMatch(m) : { prefix: '/' }, ...action, ...mutations });
+    }
+  }
+  return out;
+}

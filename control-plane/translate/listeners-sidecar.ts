@@ -1,0 +1,73 @@
+// Envoy sidecar listeners, in Istio's layout: iptables sends outbound traffic to virtualOutbound
+// (15001) and inbound traffic to virtualInbound (15006); both hand connections to the listener or
+// filter chain for the original destination port.
+import { isHttpProtocol } from '../model/services.ts';
+import type { Model } from '../model/types.ts';
+import { httpConnectionManager } from './hcm.ts';
+import type { InboundPort } from './inbound.ts';
+import type { Json } from './string-match.ts';
+import { LISTENER, ORIGINAL_DST, TCP_PROXY } from './type-urls.ts';
+
+export const VIRTUAL_OUTBOUND_PORT = 15001;
+export const VIRTUAL_INBOUND_PORT = 15006;
+
+function socket(address: string, port: number): Json {
+  return { socket_address: { address, port_value: port } };
+}
+
+function tcpProxy(statPrefix: string, cluster: string): Json {
+  return { name: 'envoy.filters.network.tcp_proxy', typed_config: { '@type': TCP_PROXY, stat_prefix: statPrefix, cluster } };
+}
+
+const ORIGINAL_DST_FILTER = { name: 'envoy.filters.listener.original_dst', typed_config: { '@type': ORIGINAL_DST } };
+
+export function virtualOutbound(): Json {
+  return {
+    '@type': LISTENER,
+    name: 'virtualOutbound',
+    address: socket('0.0.0.0', VIRTUAL_OUTBOUND_PORT),
+    use_original_dst: true,
+    traffic_direction: 'OUTBOUND',
+    filter_chains: [{ name: 'virtualOutbound-catchall-tcp', filters: [tcpProxy('PassthroughCluster', 'PassthroughCluster')] }],
+  };
+}
+
+/** One listener per outbound HTTP port, not bound: virtualOutbound hands connections to it. */
+export function outboundHttpListeners(model: Model): Json[] {
+  const ports = new Set<number>();
+  for (const s of model.services) for (const p of s.ports) if (isHttpProtocol(p.protocol)) ports.add(p.number);
+  return [...ports].sort((a, b) => a - b).map((port) => ({
+    '@type': LISTENER,
+    name: `0.0.0.0_${port}`,
+    address: socket('0.0.0.0', port),
+    bind_to_port: false,
+    traffic_direction: 'OUTBOUND',
+    filter_chains: [{ name: `0.0.0.0_${port}`, filters: [{ name: 'envoy.filters.network.http_connection_manager', typed_config: httpConnectionManager(`outbound_0.0.0.0_${port}`, { rds: String(port) }) }] }],
+  }));
+}
+
+export function virtualInbound(inbound: InboundPort[]): Json {
+  const chains = inbound.map((p) => {
+    const filter = isHttpProtocol(p.protocol)
+      ? {
+          name: 'envoy.filters.network.http_connection_manager',
+          typed_config: httpConnectionManager(`inbound_0.0.0.0_${p.port}`, {
+            inline: {
+              name: p.cluster,
+              virtual_hosts: [{ name: p.cluster, domains: ['*'], routes: [{ name: 'default', match: { prefix: '/' }, route: { cluster: p.cluster, timeout: '0s' } }] }],
+              validate_clusters: false,
+            },
+          }),
+        }
+      : tcpProxy(p.cluster, p.cluster);
+    return { name: p.cluster, filter_chain_match: { destination_port: p.port }, filters: [filter] };
+  });
+  return {
+    '@type': LISTENER,
+    name: 'virtualInbound',
+    address: socket('0.0.0.0', VIRTUAL_INBOUND_PORT),
+    listener_filters: [ORIGINAL_DST_FILTER],
+    traffic_direction: 'INBOUND',
+    filter_chains: [...chains, { name: 'virtualInbound-catchall-tcp', filters: [tcpProxy('InboundPassthroughClusterIpv4', 'InboundPassthroughClusterIpv4')] }],
+  };
+}

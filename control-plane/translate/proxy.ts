@@ -1,0 +1,62 @@
+// Who is asking: an Envoy sidecar or a proxyless gRPC client, with the identity rules are scoped by.
+import type { Locality } from '../model/types.ts';
+
+export type ClientKind = 'envoy' | 'grpc';
+
+export interface Proxy {
+  id: string;
+  kind: ClientKind;
+  namespace: string;
+  labels: Record<string, string>;
+  /** The workload's IP (from the node id); used to find the services it serves itself. */
+  ip?: string;
+  locality: Locality;
+}
+
+export interface NodeInfo {
+  id: string;
+  metadata?: Record<string, unknown>;
+  locality?: { region?: string; zone?: string; sub_zone?: string };
+  user_agent_name?: string;
+}
+
+/**
+ * Reads an Istio-style node (`sidecar~10.1.2.3~reviews-v1-abc.default~default.svc.cluster.local`,
+ * metadata NAMESPACE, LABELS, GENERATOR). Proxyless gRPC is recognised by `GENERATOR: grpc`, as
+ * Istio's gRPC bootstrap sets it, or by a gRPC user agent.
+ */
+export function proxyFromNode(node: NodeInfo): Proxy {
+  const md = node.metadata ?? {};
+  const parts = node.id.split('~');
+  const ip = parts.length === 4 && parts[1] ? parts[1] : undefined;
+  const podDotNs = parts.length === 4 ? parts[2] : '';
+  const nsFromId = podDotNs.includes('.') ? podDotNs.slice(podDotNs.lastIndexOf('.') + 1) : undefined;
+  const namespace = str(md.NAMESPACE) ?? nsFromId ?? 'default';
+  const labels: Record<string, string> = {};
+  if (md.LABELS && typeof md.LABELS === 'object') {
+    for (const [k, v] of Object.entries(md.LABELS as Record<string, unknown>)) if (typeof v === 'string') labels[k] = v;
+  }
+  const agent = (node.user_agent_name ?? '').toLowerCase();
+  const kind: ClientKind = str(md.GENERATOR) === 'grpc' || agent.includes('grpc') ? 'grpc' : 'envoy';
+  return {
+    id: node.id,
+    kind,
+    namespace,
+    labels,
+    ...(ip ? { ip } : {}),
+    locality: { region: node.locality?.region ?? '', zone: node.locality?.zone ?? '', subzone: node.locality?.sub_zone ?? '' },
+  };
+}
+
+function str(v: unknown): string | undefined {
+  return typeof v === 'string' && v !== '' ? v : undefined;
+}
+
+/**
+ * Proxies with the same group key get the same config, so it is translated once per group.
+ * Envoy's inbound side depends on its IP; gRPC clients' config does not.
+ */
+export function proxyGroupKey(p: Proxy): string {
+  const labels = Object.entries(p.labels).sort(([a], [b]) => a.localeCompare(b));
+  return JSON.stringify([p.kind, p.namespace, labels, p.kind === 'envoy' ? (p.ip ?? '') : '']);
+}

@@ -1,0 +1,40 @@
+// Route configurations. Sidecars get one per outbound port (named by the port, as in Istio) with a
+// virtual host per service on that port, reachable by every name a caller in its namespace may use.
+// gRPC clients get one per `host:port`, with the `name:port` forms they dial as domains.
+import { hostAliases } from '../model/hosts.ts';
+import type { Model, RouteTable, UpstreamCluster } from '../model/types.ts';
+import { envoyRoutes } from './envoy-routes.ts';
+import type { Proxy } from './proxy.ts';
+import { routesForProxy } from './source-scope.ts';
+import type { Json } from './string-match.ts';
+import { ROUTE_CONFIG } from './type-urls.ts';
+
+function virtualHost(t: RouteTable, proxy: Proxy, clusters: Map<string, UpstreamCluster>, domains: string[]): Json {
+  return { name: `${t.host}:${t.port}`, domains, routes: envoyRoutes(routesForProxy(t.routes, proxy), clusters, proxy.kind) };
+}
+
+export function sidecarRouteConfigs(model: Model, proxy: Proxy, clusters: Map<string, UpstreamCluster>): Json[] {
+  const byPort = new Map<number, RouteTable[]>();
+  for (const t of model.routeTables) byPort.set(t.port, [...(byPort.get(t.port) ?? []), t]);
+  return [...byPort.keys()].sort((a, b) => a - b).map((port) => ({
+    '@type': ROUTE_CONFIG,
+    name: String(port),
+    virtual_hosts: [
+      ...byPort.get(port)!.map((t) => {
+        const names = hostAliases(t.host, proxy.namespace);
+        return virtualHost(t, proxy, clusters, [...names, ...names.map((n) => `${n}:${port}`)]);
+      }),
+      // Anything else on this port leaves as it came (Istio's ALLOW_ANY outbound policy).
+      { name: 'allow_any', domains: ['*'], routes: [{ name: 'allow_any', match: { prefix: '/' }, route: { cluster: 'PassthroughCluster', timeout: '0s' } }] },
+    ],
+    validate_clusters: false,
+  }));
+}
+
+export function grpcRouteConfigs(model: Model, proxy: Proxy, clusters: Map<string, UpstreamCluster>): Json[] {
+  return model.routeTables.map((t) => ({
+    '@type': ROUTE_CONFIG,
+    name: `${t.host}:${t.port}`,
+    virtual_hosts: [virtualHost(t, proxy, clusters, hostAliases(t.host, proxy.namespace).map((n) => `${n}:${t.port}`))],
+  }));
+}

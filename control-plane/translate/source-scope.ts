@@ -1,0 +1,24 @@
+// `sourceLabels` / `sourceNamespace` are decided here, per proxy group: a match whose source
+// conditions this proxy does not meet is dropped, and a route left with no match is dropped too.
+import { labelsMatch } from '../model/services.ts';
+import type { HttpRoute, RouteMatch } from '../model/types.ts';
+import type { Proxy } from './proxy.ts';
+
+function appliesTo(m: RouteMatch, proxy: Proxy): boolean {
+  if (m.sourceNamespace !== undefined && m.sourceNamespace !== proxy.namespace) return false;
+  if (m.sourceLabels && !labelsMatch(m.sourceLabels, proxy.labels)) return false;
+  return true;
+}
+
+export function routesForProxy(routes: readonly HttpRoute[], proxy: Proxy): HttpRoute[] {
+  const out: HttpRoute[] = [];
+  for (const r of routes) {
+    if (r.matches.length === 0) {
+      out.push(r);
+      continue;
+    }
+    const matches = r.matches.filter((m) => appliesTo(m, proxy));
+    if (matches.length) out.push({ ...r, matches });
+  }
+  return out;
+}

@@ -1,0 +1,44 @@
+// translate(model, proxy): every xDS resource one proxy should have. Pure: no clock, no I/O, no
+// mutation of its inputs; the same inputs always give the same output, in a fixed order.
+import type { Model } from '../model/types.ts';
+import { outboundCluster, passthroughClusters } from './clusters.ts';
+import { clusterLoadAssignment } from './endpoints.ts';
+import { inboundCluster, inboundPorts } from './inbound.ts';
+import { grpcListeners } from './listeners-grpc.ts';
+import { outboundHttpListeners, virtualInbound, virtualOutbound } from './listeners-sidecar.ts';
+import type { Proxy } from './proxy.ts';
+import { grpcRouteConfigs, sidecarRouteConfigs } from './route-configs.ts';
+import type { Json } from './string-match.ts';
+import { CLUSTER, ENDPOINTS, LISTENER, ROUTE_CONFIG, type ResourceType } from './type-urls.ts';
+
+export type Resource = Json & { '@type': string };
+export type Resources = Record<ResourceType, Resource[]>;
+
+export function resourceName(r: Json): string {
+  return String(r['@type'] === ENDPOINTS ? r.cluster_name : r.name);
+}
+
+function byName(list: Json[]): Resource[] {
+  return [...list].sort((a, b) => resourceName(a).localeCompare(resourceName(b))) as Resource[];
+}
+
+export function translate(model: Model, proxy: Proxy): Resources {
+  const clusterMap = new Map(model.clusters.map((c) => [c.name, c]));
+  // EDS resources exist only for EDS clusters; DNS clusters carry their endpoints inline.
+  const eds = model.clusters.filter((c) => c.resolution === 'STATIC');
+  if (proxy.kind === 'grpc') {
+    return {
+      [CLUSTER]: byName(model.clusters.map((c) => outboundCluster(c, 'grpc'))),
+      [ENDPOINTS]: byName(eds.map(clusterLoadAssignment)),
+      [LISTENER]: byName(grpcListeners(model, proxy)),
+      [ROUTE_CONFIG]: byName(grpcRouteConfigs(model, proxy, clusterMap)),
+    };
+  }
+  const inbound = inboundPorts(model, proxy);
+  return {
+    [CLUSTER]: byName([...model.clusters.map((c) => outboundCluster(c, 'envoy')), ...passthroughClusters(), ...inbound.map(inboundCluster)]),
+    [ENDPOINTS]: byName(eds.map(clusterLoadAssignment)),
+    [LISTENER]: byName([virtualOutbound(), virtualInbound(inbound), ...outboundHttpListeners(model)]),
+    [ROUTE_CONFIG]: byName(sidecarRouteConfigs(model, proxy, clusterMap)),
+  };
+}
