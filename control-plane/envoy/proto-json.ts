@@ -42,6 +42,8 @@ function fieldByJsonKey(type: protobuf.Type, key: string): protobuf.Field | unde
   return m.get(key);
 }
 
+export const mapKeyType = (field: protobuf.Field): string => (field as unknown as protobuf.MapField).keyType;
+
 /** Field with implicit presence: proto3 scalar not in a oneof and not `optional`. */
 export function hasImplicitPresence(field: protobuf.Field): boolean {
   return !field.repeated && !field.map && !field.partOf && !(field.resolvedType instanceof protobuf.Type);
@@ -178,7 +180,7 @@ class Parser {
   field(field: protobuf.Field, json: unknown, path: string): unknown {
     if (field.map) {
       if (!isObj(json)) return this.err(path, `expected a JSON object for map field, got ${describe(json)}`);
-      const keyType = (field as protobuf.MapField).keyType;
+      const keyType = mapKeyType(field);
       const out: Obj = {};
       for (const k of Object.keys(json).sort()) {
         const kp = `${path}[${JSON.stringify(k)}]`;

@@ -1,0 +1,41 @@
+// Admin API (JSON over HTTP): health, readiness, connected proxies and rule status.
+import express from 'express';
+import type { MeshState } from './pipeline.ts';
+import { formatIssue } from './pipeline.ts';
+import type { AdsServer } from './xds/ads-server.ts';
+import type { SnapshotCache } from './xds/snapshot-cache.ts';
+
+interface AdminDeps { state: () => MeshState; ads: AdsServer; cache: SnapshotCache }
+
+export function createAdminApp({ state, ads, cache }: AdminDeps): express.Express {
+  const app = express();
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  app.get('/readyz', (_req, res) => {
+    const components = {
+      config: { ready: cache.ready, detail: cache.ready ? `${state().accepted.length} rules in force, ${state().errors.length} errors` : 'not loaded' },
+      xds: { ready: true, detail: `${ads.streams.size} streams` },
+    };
+    const ready = Object.values(components).every((c) => c.ready);
+    res.status(ready ? 200 : 503).json({ ready, components });
+  });
+  app.get('/debug/proxies', (_req, res) => {
+    res.json(
+      [...ads.streams]
+        .filter((s) => s.proxy)
+        .map((s) => ({ id: s.proxy!.id, kind: s.proxy!.kind, namespace: s.proxy!.namespace, labels: s.proxy!.labels, connectedAt: s.connectedAt, types: s.status() })),
+    );
+  });
+  app.get('/debug/rules', (_req, res) => {
+    const s = state();
+    res.json({
+      inForce: s.accepted.map((o) => ({ key: o.key, source: `${o.source.file}:${o.source.line}` })),
+      rejected: s.rejected,
+      errors: s.errors.map(formatIssue),
+      warnings: s.warnings.map(formatIssue),
+      invalidGeneratedResources: cache.rejected,
+    });
+  });
+  return app;
+}

@@ -1,0 +1,282 @@
+// Reads Istio objects from YAML text and directories: YAML parse (with positions), envelope checks
+// (apiVersion, kind, metadata), zod validation of the spec, and duplicate detection.
+import { readFileSync, readdirSync, realpathSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { type Document, LineCounter, isScalar, parseAllDocuments } from 'yaml';
+import { problemsFromIssues } from './issues.ts';
+import { type FieldPath, formatPath, locate } from './paths.ts';
+import { API_VERSIONS, documentSchemas } from './schemas/document.ts';
+import { isRecord } from './schemas/common.ts';
+import { type ConfigError, type ConfigObject, KINDS, type Kind, type LoadResult, type SourcePos } from './types.ts';
+
+/** One YAML document of a file, after validation. */
+export interface ParsedDocument {
+  source: SourcePos;
+  /** Set when the document is a valid object. */
+  object?: ConfigObject;
+  /** `${kind}/${namespace}/${name}` whenever kind and name could be read, valid or not. */
+  key?: string;
+  errors: ConfigError[];
+}
+
+/** One file, parsed. With YAML syntax errors, `documents` is empty: nothing in the file is trusted. */
+export interface ParsedFile {
+  file: string;
+  syntaxErrors: ConfigError[];
+  documents: ParsedDocument[];
+}
+
+/** What one file contributes to the mesh. */
+export interface FileContribution {
+  file: string;
+  objects: readonly ConfigObject[];
+  errors: readonly ConfigError[];
+}
+
+const MAX_ALIASES = 100; // guards against alias ("billion laughs") expansion
+
+function firstLine(message: string): string {
+  return message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+}
+
+function deepFreeze<T>(v: T): T {
+  if (v !== null && typeof v === 'object' && !Object.isFrozen(v)) {
+    Object.freeze(v);
+    for (const child of Object.values(v)) deepFreeze(child);
+  }
+  return v;
+}
+
+function isEmptyDocument(doc: Document): boolean {
+  const c = doc.contents;
+  return c === null || (isScalar(c) && (c.value === null || c.value === undefined));
+}
+
+function stringField(v: unknown, field: string): string | undefined {
+  return isRecord(v) && typeof v[field] === 'string' ? (v[field] as string) : undefined;
+}
+
+/** Parses one file's text into validated documents, each with its errors. Never throws. */
+export function parseConfigFile(file: string, text: string): ParsedFile {
+  const lineCounter = new LineCounter();
+  let docs: Document[];
+  try {
+    const parsed = parseAllDocuments(text, { lineCounter, prettyErrors: true });
+    docs = Array.isArray(parsed) ? parsed : [];
+  } catch (e) {
+    return { file, syntaxErrors: [{ file, line: 1, col: 1, path: '', message: `YAML syntax error: ${String(e)}` }], documents: [] };
+  }
+
+  const syntaxErrors: ConfigError[] = [];
+  for (const doc of docs) {
+    for (const [prefix, list] of [['YAML syntax error', doc.errors], ['YAML problem', doc.warnings]] as const) {
+      for (const e of list) {
+        const pos = e.linePos?.[0] ?? lineCounter.linePos(e.pos[0]);
+        syntaxErrors.push({ file, line: pos.line, col: pos.col, path: '', message: `${prefix}: ${firstLine(e.message)}` });
+      }
+    }
+  }
+  if (syntaxErrors.length > 0) return { file, syntaxErrors, documents: [] };
+
+  const documents = docs.filter((d) => !isEmptyDocument(d)).map((d) => parseDocument(file, d, lineCounter));
+  return { file, syntaxErrors, documents };
+}
+
+function parseDocument(file: string, doc: Document, lineCounter: LineCounter): ParsedDocument {
+  const at = (path: FieldPath, atKey = false) => locate(doc, lineCounter, file, path, atKey);
+  const source = at([]);
+  const errors: ConfigError[] = [];
+  let context: Pick<ConfigError, 'kind' | 'name' | 'namespace'> = {};
+  const report = (path: FieldPath, message: string, atKey = false) =>
+    errors.push({ ...at(path, atKey), path: formatPath(path), message, ...context });
+
+  let js: unknown;
+  try {
+    js = doc.toJS({ maxAliasCount: MAX_ALIASES });
+  } catch (e) {
+    report([], `cannot read the document: ${e instanceof Error ? e.message : String(e)}`);
+    return { source, errors };
+  }
+  if (!isRecord(js)) {
+    report([], 'a document must be a map with apiVersion, kind, metadata and spec');
+    return { source, errors };
+  }
+
+  const kind = js['kind'];
+  const apiVersion = js['apiVersion'];
+  const name = stringField(js['metadata'], 'name');
+  const namespace = stringField(js['metadata'], 'namespace') ?? 'default';
+  const knownKind = typeof kind === 'string' && (KINDS as readonly string[]).includes(kind) ? (kind as Kind) : undefined;
+  let key: string | undefined;
+  if (knownKind && name !== undefined) {
+    context = { kind: knownKind, name, namespace };
+    key = `${knownKind}/${namespace}/${name}`;
+  }
+
+  if (apiVersion === undefined) report([], 'apiVersion is required');
+  else if (typeof apiVersion !== 'string' || !(API_VERSIONS as readonly string[]).includes(apiVersion)) {
+    report(['apiVersion'], `unsupported apiVersion ${JSON.stringify(apiVersion)} (meshpilot accepts ${API_VERSIONS.join(', ')})`);
+  }
+  if (kind === undefined) report([], 'kind is required');
+  else if (!knownKind) report(['kind'], `unsupported kind ${JSON.stringify(kind)} (meshpilot accepts ${KINDS.join(', ')})`);
+  if (!knownKind) return { source, key, errors };
+
+  const schema = documentSchemas[knownKind];
+  const result = schema.safeParse(js);
+  if (!result.success) {
+    for (const p of problemsFromIssues(result.error.issues, js, schema)) {
+      if (p.path[0] === 'apiVersion' || p.path[0] === 'kind') continue; // reported above, in our words
+      report(p.path, p.message, p.atKey);
+    }
+  }
+  if (errors.length > 0 || !result.success || name === undefined) return { source, key, errors };
+
+  const metadata = result.data.metadata;
+  const object: ConfigObject = Object.freeze({
+    kind: knownKind,
+    apiVersion: result.data.apiVersion,
+    name,
+    namespace,
+    labels: deepFreeze({ ...(metadata.labels ?? {}) }),
+    annotations: deepFreeze({ ...(metadata.annotations ?? {}) }),
+    spec: deepFreeze(result.data.spec) as ConfigObject['spec'],
+    key: key!,
+    source,
+    locate: (path: (string | number)[]) => at(path),
+  });
+  return { source, key, object, errors };
+}
+
+/** A file's contribution when there is no earlier version to fall back on. */
+export function contributionOf(parsed: ParsedFile): FileContribution {
+  if (parsed.syntaxErrors.length > 0) return { file: parsed.file, objects: [], errors: parsed.syntaxErrors };
+  return {
+    file: parsed.file,
+    objects: parsed.documents.flatMap((d) => (d.object ? [d.object] : [])),
+    errors: parsed.documents.flatMap((d) => d.errors),
+  };
+}
+
+function compareStrings(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+export function compareErrors(a: ConfigError, b: ConfigError): number {
+  return compareStrings(a.file, b.file) || a.line - b.line || a.col - b.col;
+}
+
+/**
+ * Merges files (in path order) into one result. The first object with a given key wins; later
+ * ones are reported as duplicates. Objects come out sorted by key, errors by position.
+ */
+export function assemble(files: readonly FileContribution[]): LoadResult {
+  const ordered = [...files].sort((a, b) => compareStrings(a.file, b.file));
+  const byKey = new Map<string, ConfigObject>();
+  const errors: ConfigError[] = [];
+  for (const f of ordered) {
+    errors.push(...f.errors);
+    for (const o of f.objects) {
+      const first = byKey.get(o.key);
+      if (!first) {
+        byKey.set(o.key, o);
+        continue;
+      }
+      const where = first.locate(['metadata', 'name']);
+      errors.push({
+        ...o.locate(['metadata', 'name']),
+        path: 'metadata.name',
+        message: `duplicate ${o.kind} ${o.namespace}/${o.name}: already defined at ${where.file}:${where.line}:${where.col}; this one is ignored`,
+        kind: o.kind,
+        name: o.name,
+        namespace: o.namespace,
+      });
+    }
+  }
+  const objects = [...byKey.values()].sort((a, b) => compareStrings(a.key, b.key));
+  return { objects, errors: errors.sort(compareErrors) };
+}
+
+/** Parses one file's content. A file with YAML syntax errors contributes no objects. */
+export function parseConfigText(file: string, text: string): LoadResult {
+  return assemble([contributionOf(parseConfigFile(file, text))]);
+}
+
+export interface FileListing {
+  /** `.yaml`/`.yml` files, as `join(dir, relative path)`, sorted by path. */
+  files: string[];
+  errors: ConfigError[];
+  /** Directories that could not be read (their files are unknown, not gone). */
+  unreadableDirs: string[];
+}
+
+const CONFIG_FILE = /\.ya?ml$/i;
+
+/**
+ * Lists config files under `dir`, recursively. Names starting with "." are skipped (hidden files,
+ * and the `..data` / `..<timestamp>` directories of a Kubernetes ConfigMap volume, whose files are
+ * reached through the top-level symlinks). Symlinks are followed, each real directory once.
+ */
+export function listConfigFiles(dir: string): FileListing {
+  const listing: FileListing = { files: [], errors: [], unreadableDirs: [] };
+  const visited = new Set<string>();
+  const fail = (path: string, what: string, e: unknown) =>
+    listing.errors.push({ file: path, line: 1, col: 1, path: '', message: `cannot read ${what}: ${e instanceof Error ? e.message : String(e)}` });
+
+  const walk = (d: string): void => {
+    try {
+      const real = realpathSync(d);
+      if (visited.has(real)) return;
+      visited.add(real);
+      const entries = readdirSync(d, { withFileTypes: true });
+      for (const entry of entries) {
+        if (entry.name.startsWith('.')) continue;
+        const full = join(d, entry.name);
+        let isDir = entry.isDirectory();
+        let isFile = entry.isFile();
+        if (entry.isSymbolicLink()) {
+          try {
+            const st = statSync(full);
+            isDir = st.isDirectory();
+            isFile = st.isFile();
+          } catch (e) {
+            if (CONFIG_FILE.test(entry.name)) fail(full, 'file', e);
+            continue;
+          }
+        }
+        if (isDir) walk(full);
+        else if (isFile && CONFIG_FILE.test(entry.name)) listing.files.push(full);
+      }
+    } catch (e) {
+      listing.unreadableDirs.push(d);
+      fail(d, 'directory', e);
+    }
+  };
+  walk(dir);
+  listing.files.sort((a, b) => compareStrings(relative(dir, a), relative(dir, b)));
+  return listing;
+}
+
+/** Reads a file as UTF-8 text, or returns the error to report. */
+export function readConfigFile(file: string): { text: string } | { error: ConfigError; missing: boolean } {
+  try {
+    return { text: readFileSync(file, 'utf8') };
+  } catch (e) {
+    const missing = (e as NodeJS.ErrnoException).code === 'ENOENT';
+    return { error: { file, line: 1, col: 1, path: '', message: `cannot read file: ${e instanceof Error ? e.message : String(e)}` }, missing };
+  }
+}
+
+/** Loads every `.yaml`/`.yml` file under `dir`. Objects are sorted by key. Never throws. */
+export function loadDirectory(dir: string): LoadResult {
+  const listing = listConfigFiles(dir);
+  const contributions: FileContribution[] = [];
+  for (const file of listing.files) {
+    const read = readConfigFile(file);
+    if ('error' in read) contributions.push({ file, objects: [], errors: read.missing ? [] : [read.error] });
+    else contributions.push(contributionOf(parseConfigFile(file, read.text)));
+  }
+  const result = assemble(contributions);
+  result.errors.push(...listing.errors);
+  result.errors.sort(compareErrors);
+  return result;
+}

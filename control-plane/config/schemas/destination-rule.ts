@@ -1,0 +1,151 @@
+// DestinationRule (networking.istio.io): load balancing, connection pools, outlier detection, subsets.
+import { z } from 'zod';
+import {
+  PortSelector,
+  UINT32_MAX,
+  atMostOne,
+  dnsLabel,
+  duration,
+  exactlyOne,
+  headerName,
+  host,
+  intRange,
+  istioEnum,
+  labels,
+  percent,
+  positiveLimit,
+  uniqueBy,
+  withRule,
+} from './common.ts';
+
+function isPrime(n: number): boolean {
+  if (n < 2) return false;
+  for (let d = 2; d * d <= n; d++) if (n % d === 0) return false;
+  return true;
+}
+
+export const HTTPCookie = z.strictObject({
+  name: z.string().min(1, { error: 'must not be empty' }),
+  /** "0s" makes it a session cookie. */
+  ttl: duration({ allowZero: true }).optional(),
+  path: z.string().optional(),
+});
+
+export const RingHash = z.strictObject({
+  minimumRingSize: intRange(1, 8_388_608).optional(),
+});
+
+export const MagLev = z.strictObject({
+  tableSize: intRange(1, 5_000_011)
+    .refine(isPrime, { error: 'must be a prime number (Envoy requires it), e.g. 65537' })
+    .optional(),
+});
+
+const HASH_KEYS = ['httpHeaderName', 'httpCookie', 'useSourceIp', 'httpQueryParameterName'] as const;
+
+export const ConsistentHashLB = withRule(
+  z.strictObject({
+    httpHeaderName: headerName.optional(),
+    httpCookie: HTTPCookie.optional(),
+    useSourceIp: z.boolean().optional(),
+    httpQueryParameterName: z.string().min(1, { error: 'must not be empty' }).optional(),
+    ringHash: RingHash.optional(),
+    maglev: MagLev.optional(),
+    /** Legacy form of ringHash.minimumRingSize. */
+    minimumRingSize: intRange(1, 8_388_608).optional(),
+  }),
+  (v, report) => {
+    exactlyOne(HASH_KEYS)(v, report);
+    atMostOne(['ringHash', 'maglev', 'minimumRingSize'])(v, report);
+  },
+);
+
+export const LoadBalancerSettings = withRule(
+  z.strictObject({
+    simple: istioEnum(['ROUND_ROBIN', 'LEAST_REQUEST', 'RANDOM', 'PASSTHROUGH'], ['UNSPECIFIED', 'LEAST_CONN']).optional(),
+    consistentHash: ConsistentHashLB.optional(),
+  }),
+  exactlyOne(['simple', 'consistentHash']),
+);
+
+export const ConnectionPoolSettings = z.strictObject({
+  tcp: z
+    .strictObject({
+      maxConnections: positiveLimit.optional(),
+      connectTimeout: duration().optional(),
+    })
+    .optional(),
+  http: z
+    .strictObject({
+      http1MaxPendingRequests: positiveLimit.optional(),
+      http2MaxRequests: positiveLimit.optional(),
+      /** 1 disables keep-alive; leave out for unlimited. */
+      maxRequestsPerConnection: positiveLimit.optional(),
+      maxRetries: positiveLimit.optional(),
+      /** "0s" disables the idle timeout. */
+      idleTimeout: duration({ allowZero: true }).optional(),
+      maxConcurrentStreams: positiveLimit.optional(),
+    })
+    .optional(),
+});
+
+export const OutlierDetection = withRule(
+  z.strictObject({
+    /** 0 disables this kind of ejection. */
+    consecutive5xxErrors: intRange(0, UINT32_MAX).optional(),
+    consecutiveGatewayErrors: intRange(0, UINT32_MAX).optional(),
+    consecutiveLocalOriginFailures: intRange(0, UINT32_MAX).optional(),
+    splitExternalLocalOriginErrors: z.boolean().optional(),
+    interval: duration().optional(),
+    baseEjectionTime: duration().optional(),
+    maxEjectionPercent: percent.optional(),
+    minHealthPercent: percent.optional(),
+  }),
+  (v, report) => {
+    if (v['consecutiveLocalOriginFailures'] !== undefined && v['splitExternalLocalOriginErrors'] !== true) {
+      report(['consecutiveLocalOriginFailures'], 'has effect only when splitExternalLocalOriginErrors is true');
+    }
+  },
+);
+
+export const PortTrafficPolicy = z.strictObject({
+  port: PortSelector,
+  loadBalancer: LoadBalancerSettings.optional(),
+  connectionPool: ConnectionPoolSettings.optional(),
+  outlierDetection: OutlierDetection.optional(),
+});
+
+export const TrafficPolicy = withRule(
+  z.strictObject({
+    loadBalancer: LoadBalancerSettings.optional(),
+    connectionPool: ConnectionPoolSettings.optional(),
+    outlierDetection: OutlierDetection.optional(),
+    portLevelSettings: z.array(PortTrafficPolicy).optional(),
+  }),
+  (v, report) => uniqueBy(v['portLevelSettings'], 'port', 'port', report, ['portLevelSettings']),
+);
+
+export const Subset = z.strictObject({
+  name: dnsLabel,
+  labels: labels.optional(),
+  trafficPolicy: TrafficPolicy.optional(),
+});
+
+export const DestinationRuleSpec = withRule(
+  z.strictObject({
+    host: host({ wildcard: true }),
+    trafficPolicy: TrafficPolicy.optional(),
+    subsets: z.array(Subset).optional(),
+  }),
+  (v, report) => uniqueBy(v['subsets'], 'name', 'subset name', report, ['subsets']),
+);
+
+export type DestinationRuleSpec = z.infer<typeof DestinationRuleSpec>;
+export type TrafficPolicy = z.infer<typeof TrafficPolicy>;
+export type PortTrafficPolicy = z.infer<typeof PortTrafficPolicy>;
+export type Subset = z.infer<typeof Subset>;
+export type LoadBalancerSettings = z.infer<typeof LoadBalancerSettings>;
+export type ConsistentHashLB = z.infer<typeof ConsistentHashLB>;
+export type HTTPCookie = z.infer<typeof HTTPCookie>;
+export type ConnectionPoolSettings = z.infer<typeof ConnectionPoolSettings>;
+export type OutlierDetection = z.infer<typeof OutlierDetection>;

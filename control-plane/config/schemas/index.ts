@@ -1,0 +1,7 @@
+// Zod schemas of the Istio objects meshpilot accepts, and the spec types inferred from them.
+export * from './common.ts';
+export * from './virtual-service.ts';
+export * from './destination-rule.ts';
+export * from './service-entry.ts';
+export * from './workload-entry.ts';
+export * from './document.ts';

@@ -1,0 +1,210 @@
+// VirtualService (networking.istio.io): the HTTP routing subset meshpilot supports.
+import { z } from 'zod';
+import {
+  HeaderStringMatch,
+  PortSelector,
+  QueryParamStringMatch,
+  StringMatch,
+  dnsLabel,
+  duration,
+  exactlyOne,
+  host,
+  intRange,
+  isRecord,
+  labels,
+  matchHeaderName,
+  mutableHeaderName,
+  portNumber,
+  re2Regex,
+  setFields,
+  withRule,
+} from './common.ts';
+
+export const HTTPMatchRequest = withRule(
+  z.strictObject({
+    name: z.string().optional(),
+    uri: StringMatch.optional(),
+    method: StringMatch.optional(),
+    headers: z.record(matchHeaderName, HeaderStringMatch).optional(),
+    withoutHeaders: z.record(matchHeaderName, HeaderStringMatch).optional(),
+    queryParams: z.record(z.string().min(1, { error: 'query parameter name must not be empty' }), QueryParamStringMatch).optional(),
+    port: portNumber.optional(),
+    sourceLabels: labels.optional(),
+    sourceNamespace: dnsLabel.optional(),
+    ignoreUriCase: z.boolean().optional(),
+  }),
+  (v, report) => {
+    if (v['ignoreUriCase'] !== true) return;
+    const uri = v['uri'];
+    if (!isRecord(uri)) report(['ignoreUriCase'], 'has no effect without a uri match');
+    else if (uri['regex'] !== undefined) report(['ignoreUriCase'], 'has no effect on a regex uri match (as in Istio); use (?i) in the regex');
+  },
+);
+
+export const Destination = z.strictObject({
+  host: host({ wildcard: true }),
+  subset: dnsLabel.optional(),
+  port: PortSelector.optional(),
+});
+
+export const HTTPRouteDestination = z.strictObject({
+  destination: Destination,
+  weight: intRange(0, 100).optional(),
+});
+
+/** Retry conditions Envoy understands (x-envoy-retry-on and x-envoy-retry-grpc-on). */
+export const RETRY_ON_CONDITIONS: ReadonlySet<string> = new Set([
+  '5xx',
+  'gateway-error',
+  'reset',
+  'reset-before-request',
+  'connect-failure',
+  'envoy-ratelimited',
+  'retriable-4xx',
+  'refused-stream',
+  'retriable-status-codes',
+  'retriable-headers',
+  'http3-post-connect-failure',
+  'cancelled',
+  'deadline-exceeded',
+  'internal',
+  'resource-exhausted',
+  'unavailable',
+]);
+
+/** Why a retryOn list is invalid, or undefined. Tokens are comma-separated; numbers are HTTP status codes. */
+export function retryOnProblem(list: string): string | undefined {
+  const tokens = list.split(',').map((t) => t.trim());
+  for (const t of tokens) {
+    if (t === '') return 'empty retry condition in the comma-separated list';
+    if (/^\d+$/.test(t)) {
+      const code = Number(t);
+      if (code < 100 || code > 599) return `${t} is not an HTTP status code (100-599)`;
+    } else if (!RETRY_ON_CONDITIONS.has(t)) {
+      return `unknown retry condition ${JSON.stringify(t)} (known: ${[...RETRY_ON_CONDITIONS].join(', ')}, or an HTTP status code such as 503)`;
+    }
+  }
+  return undefined;
+}
+
+export const HTTPRetry = z.strictObject({
+  attempts: intRange(0, 2_147_483_647).optional(),
+  perTryTimeout: duration().optional(),
+  retryOn: z
+    .string()
+    .superRefine((s, ctx) => {
+      const problem = retryOnProblem(s);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem, input: s });
+    })
+    .optional(),
+});
+
+const HeaderOperations = z.strictObject({
+  set: z.record(mutableHeaderName, z.string()).optional(),
+  add: z.record(mutableHeaderName, z.string()).optional(),
+  remove: z.array(mutableHeaderName).optional(),
+});
+
+export const Headers = z.strictObject({
+  request: HeaderOperations.optional(),
+  response: HeaderOperations.optional(),
+});
+
+export const RegexRewrite = z.strictObject({
+  match: re2Regex,
+  rewrite: z.string(),
+});
+
+export const HTTPRewrite = withRule(
+  z.strictObject({
+    uri: z.string().min(1, { error: 'must not be empty' }).optional(),
+    authority: z.string().min(1, { error: 'must not be empty' }).optional(),
+    uriRegexRewrite: RegexRewrite.optional(),
+  }),
+  (v, report) => {
+    const set = setFields(v, ['uri', 'authority', 'uriRegexRewrite']);
+    if (set.length === 0) report([], 'rewrite must set uri, authority or uriRegexRewrite');
+    if (set.includes('uri') && set.includes('uriRegexRewrite')) report(['uriRegexRewrite'], 'uri and uriRegexRewrite cannot both be set');
+  },
+);
+
+export const REDIRECT_CODES = [301, 302, 303, 307, 308] as const;
+
+export const HTTPRedirect = withRule(
+  z.strictObject({
+    uri: z.string().min(1, { error: 'must not be empty' }).optional(),
+    authority: z.string().min(1, { error: 'must not be empty' }).optional(),
+    port: portNumber.optional(),
+    scheme: z
+      .string()
+      .regex(/^[A-Za-z][A-Za-z0-9+.-]*$/, { error: 'invalid URI scheme' })
+      .optional(),
+    redirectCode: z
+      .number()
+      .refine((n) => (REDIRECT_CODES as readonly number[]).includes(n), { error: `must be one of ${REDIRECT_CODES.join(', ')}` })
+      .optional(),
+  }),
+  (v, report) => {
+    // A redirect that changes nothing sends the client back to the same URL, forever.
+    if (setFields(v, ['uri', 'authority', 'port', 'scheme']).length === 0) report([], 'redirect must set uri, authority, port or scheme');
+  },
+);
+
+export const HTTPRoute = withRule(
+  z.strictObject({
+    name: z.string().optional(),
+    match: z.array(HTTPMatchRequest).optional(),
+    route: z.array(HTTPRouteDestination).min(1, { error: 'must list at least one destination' }).optional(),
+    redirect: HTTPRedirect.optional(),
+    rewrite: HTTPRewrite.optional(),
+    timeout: duration({ allowZero: true }).optional(),
+    retries: HTTPRetry.optional(),
+    headers: Headers.optional(),
+  }),
+  (v, report) => {
+    exactlyOne(['route', 'redirect'])(v, report);
+    if (v['redirect'] !== undefined) {
+      for (const f of ['rewrite', 'timeout', 'retries'] as const) {
+        if (v[f] !== undefined) report([f], `has no effect on a redirect route`);
+      }
+    }
+    // Weights are relative (Istio normalises them); a missing weight counts as 0 when there are
+    // several destinations. With one destination the weight is ignored and it gets all traffic.
+    const route = v['route'];
+    if (Array.isArray(route) && route.length > 1) {
+      const total = route.reduce<number>((sum, d) => {
+        const w = isRecord(d) ? d['weight'] : undefined;
+        return sum + (typeof w === 'number' && w > 0 ? w : 0);
+      }, 0);
+      if (total <= 0) report(['route'], 'with several destinations the weights must add up to more than 0 (they are relative)');
+    }
+  },
+);
+
+export const VirtualServiceSpec = withRule(
+  z.strictObject({
+    hosts: z.array(host({ wildcard: true, star: true })).min(1, { error: 'must list at least one host' }),
+    http: z.array(HTTPRoute).min(1, { error: 'must list at least one HTTP route' }),
+  }),
+  (v, report) => {
+    const hosts = v['hosts'];
+    if (!Array.isArray(hosts)) return;
+    const seen = new Set<unknown>();
+    hosts.forEach((h, i) => {
+      if (seen.has(h)) report(['hosts', i], `duplicate host ${JSON.stringify(h)}`);
+      seen.add(h);
+    });
+  },
+);
+
+export type VirtualServiceSpec = z.infer<typeof VirtualServiceSpec>;
+export type HTTPRoute = z.infer<typeof HTTPRoute>;
+export type HTTPMatchRequest = z.infer<typeof HTTPMatchRequest>;
+export type HTTPRouteDestination = z.infer<typeof HTTPRouteDestination>;
+export type Destination = z.infer<typeof Destination>;
+export type HTTPRetry = z.infer<typeof HTTPRetry>;
+export type Headers = z.infer<typeof Headers>;
+export type HeaderOperations = z.infer<typeof HeaderOperations>;
+export type HTTPRewrite = z.infer<typeof HTTPRewrite>;
+export type RegexRewrite = z.infer<typeof RegexRewrite>;
+export type HTTPRedirect = z.infer<typeof HTTPRedirect>;

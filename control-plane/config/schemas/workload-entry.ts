@@ -1,0 +1,31 @@
+// WorkloadEntry (networking.istio.io): one non-Kubernetes workload. Also the shape of a
+// ServiceEntry endpoint.
+import { z } from 'zod';
+import { UINT32_MAX, dnsLabel, dnsSubdomain, endpointAddress, intRange, labels, portNumber } from './common.ts';
+
+/** Why a locality string is malformed, or undefined: "region", "region/zone" or "region/zone/subzone". */
+export function localityProblem(s: string): string | undefined {
+  const parts = s.split('/');
+  if (parts.length > 3) return 'locality has at most three parts: region/zone/subzone';
+  if (parts.some((p) => p === '' || /\s/.test(p))) return 'locality parts must be non-empty and contain no spaces (region, region/zone or region/zone/subzone)';
+  return undefined;
+}
+
+export const WorkloadEntrySpec = z.strictObject({
+  address: endpointAddress,
+  /** Port name (of the service) -> port number on this workload. */
+  ports: z.record(dnsLabel, portNumber).optional(),
+  labels: labels.optional(),
+  locality: z
+    .string()
+    .superRefine((s, ctx) => {
+      const problem = localityProblem(s);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem, input: s });
+    })
+    .optional(),
+  /** Load-balancing weight; 0 (like leaving it out) means the default weight of 1. */
+  weight: intRange(0, UINT32_MAX).optional(),
+  serviceAccount: dnsSubdomain.optional(),
+});
+
+export type WorkloadEntrySpec = z.infer<typeof WorkloadEntrySpec>;

@@ -1,0 +1,47 @@
+// Loaded rules -> model, with the "last good version" rule applied to cross-object errors too:
+// when a new version of a rule is rejected (say it routes to a subset that does not exist), the
+// version accepted before stays in force, and the rest of the mesh moves on.
+import type { ConfigError, ConfigObject, LoadResult } from './config/types.ts';
+import { buildModel } from './model/build.ts';
+import type { Model, ModelIssue } from './model/types.ts';
+
+export interface MeshState {
+  model: Model;
+  /** Objects in force (after substituting last good versions for rejected ones). */
+  accepted: ConfigObject[];
+  /** Schema errors from the files and cross-object errors from the model, in file order. */
+  errors: Array<ConfigError | ModelIssue>;
+  warnings: ModelIssue[];
+  /** Keys of rules whose newest version is not in force. */
+  rejected: string[];
+}
+
+export function compile(load: LoadResult, previous: readonly ConfigObject[] = []): MeshState {
+  const before = new Map(previous.map((o) => [o.key, o]));
+  let objects = [...load.objects];
+  let result = buildModel(objects);
+  const errors: Array<ConfigError | ModelIssue> = [...load.errors, ...result.errors];
+  const rejected = new Set(result.rejected);
+  // Put back the last good version of each rejected rule; repeat in case that changes others.
+  for (let round = 0; round < 3 && result.rejected.size; round++) {
+    const swapped = objects.map((o) => (result.rejected.has(o.key) && before.get(o.key) && before.get(o.key) !== o ? before.get(o.key)! : o));
+    if (swapped.every((o, i) => o === objects[i])) break;
+    objects = swapped;
+    result = buildModel(objects);
+  }
+  const accepted = objects.filter((o) => !result.rejected.has(o.key));
+  for (const e of result.errors) if (!errors.some((x) => sameIssue(x, e))) errors.push(e);
+  for (const k of result.rejected) rejected.add(k);
+  errors.sort((a, b) => a.file.localeCompare(b.file) || a.line - b.line || a.col - b.col);
+  return { model: result.model, accepted, errors, warnings: [...result.model.warnings], rejected: [...rejected].sort() };
+}
+
+function sameIssue(a: ConfigError | ModelIssue, b: ModelIssue): boolean {
+  return a.file === b.file && a.line === b.line && a.col === b.col && a.message === b.message;
+}
+
+export function formatIssue(e: ConfigError | ModelIssue): string {
+  const where = `${e.file}:${e.line}:${e.col} ${e.path ? `${e.path}: ` : ''}${e.message}`;
+  if ('key' in e) return `${where} (${e.key.replace('/', ' ')})`;
+  return e.kind && e.name ? `${where} (${e.kind} ${e.namespace ?? 'default'}/${e.name})` : where;
+}

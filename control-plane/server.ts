@@ -1,0 +1,97 @@
+// Wires the stages together: file source -> compile (validate + model) -> snapshot cache -> ADS
+// server, plus the admin API. Returned handle stops everything it started.
+import type { Server } from 'node:http';
+import { createAdminApp } from './admin.ts';
+import { FileConfigSource } from './config/file-source.ts';
+import type { LoadResult } from './config/types.ts';
+import { createLogger, type Logger } from './log.ts';
+import { compile, formatIssue, type MeshState } from './pipeline.ts';
+import { AdsServer } from './xds/ads-server.ts';
+import { SnapshotCache } from './xds/snapshot-cache.ts';
+
+export interface ControlPlaneOptions {
+  configDir: string;
+  xdsListen?: string;
+  adminListen?: string | null;
+  debounceMs?: number;
+  logLevel?: string;
+  logger?: Logger;
+}
+
+export interface ControlPlane {
+  xdsAddress: string;
+  adminAddress?: string;
+  state(): MeshState;
+  readonly ads: AdsServer;
+  readonly cache: SnapshotCache;
+  /** Re-reads the config directory now (the watcher does this by itself on changes). */
+  reload(): void;
+  stop(): Promise<void>;
+}
+
+export async function startControlPlane(opts: ControlPlaneOptions): Promise<ControlPlane> {
+  const log = opts.logger ?? createLogger(opts.logLevel);
+  const source = new FileConfigSource(opts.configDir, { debounceMs: opts.debounceMs ?? 100 });
+  const cache = new SnapshotCache(log);
+  let state: MeshState | undefined;
+  let modelText = '';
+
+  const apply = (load: LoadResult) => {
+    const next = compile(load, state?.accepted ?? []);
+    const reported = new Set((state?.errors ?? []).map(formatIssue));
+    for (const e of next.errors) {
+      const text = formatIssue(e);
+      if (!reported.has(text)) log.warn({ error: text }, 'rule rejected');
+    }
+    state = next;
+    const text = JSON.stringify(next.model);
+    if (text === modelText) return;
+    modelText = text;
+    cache.setModel(next.model);
+    log.info({ services: next.model.services.length, rules: next.accepted.length, errors: next.errors.length }, 'configuration applied');
+  };
+
+  apply(source.load());
+  source.watch(apply);
+
+  const ads = new AdsServer(cache, log);
+  const xdsAddress = await ads.listen(opts.xdsListen ?? '127.0.0.1:0');
+  log.info({ address: xdsAddress }, 'xDS (ADS) server listening');
+
+  let admin: Server | undefined;
+  let adminAddress: string | undefined;
+  if (opts.adminListen) {
+    const app = createAdminApp({ state: () => state!, ads, cache });
+    const [host, port] = splitHostPort(opts.adminListen);
+    admin = await new Promise<Server>((resolve, reject) => {
+      const s = app.listen(port, host, () => resolve(s));
+      s.once('error', reject);
+    });
+    const addr = admin.address();
+    adminAddress = typeof addr === 'object' && addr ? `${host}:${addr.port}` : opts.adminListen;
+    log.info({ address: adminAddress }, 'admin API listening');
+  }
+
+  return {
+    xdsAddress,
+    ...(adminAddress ? { adminAddress } : {}),
+    state: () => state!,
+    ads,
+    cache,
+    reload: () => apply(source.load()),
+    async stop() {
+      source.close();
+      await ads.stop();
+      if (admin) {
+        admin.closeAllConnections();
+        await new Promise<void>((resolve) => admin!.close(() => resolve()));
+      }
+    },
+  };
+}
+
+export function splitHostPort(address: string): [string, number] {
+  const i = address.lastIndexOf(':');
+  if (i < 0) throw new Error(`expected host:port, got "${address}"`);
+  return [address.slice(0, i).replace(/^\[|\]$/g, ''), Number(address.slice(i + 1))];
+}

@@ -1,0 +1,101 @@
+// The gRPC side of ADS: accepts streams, hands requests to AdsStream, and pushes to every stream
+// when the cache changes. Delta ADS is answered UNIMPLEMENTED for now (clients fall back to SotW).
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { PROTO_INCLUDE_DIRS } from '../envoy/protos.ts';
+import type { Logger } from '../log.ts';
+import { AdsStream, type DiscoveryRequest, type DiscoveryResponse } from './ads-stream.ts';
+import type { SnapshotCache } from './snapshot-cache.ts';
+
+let serviceDefinition: grpc.ServiceDefinition | undefined;
+
+function adsService(): grpc.ServiceDefinition {
+  if (serviceDefinition) return serviceDefinition;
+  const def = protoLoader.loadSync('envoy/service/discovery/v3/ads.proto', {
+    keepCase: true,
+    longs: String,
+    enums: String,
+    defaults: false,
+    oneofs: true,
+    includeDirs: [...PROTO_INCLUDE_DIRS],
+  });
+  const pkg = grpc.loadPackageDefinition(def) as unknown as {
+    envoy: { service: { discovery: { v3: { AggregatedDiscoveryService: { service: grpc.ServiceDefinition } } } } };
+  };
+  serviceDefinition = pkg.envoy.service.discovery.v3.AggregatedDiscoveryService.service;
+  return serviceDefinition;
+}
+
+export class AdsServer {
+  readonly streams = new Set<AdsStream>();
+  private server = new grpc.Server({ 'grpc.keepalive_permit_without_calls': 1 });
+  private unsubscribe: () => void;
+
+  constructor(
+    private readonly cache: SnapshotCache,
+    private readonly log: Logger,
+  ) {
+    this.server.addService(adsService(), {
+      StreamAggregatedResources: (call: grpc.ServerDuplexStream<DiscoveryRequest, DiscoveryResponse>) => this.onStream(call),
+      DeltaAggregatedResources: (call: grpc.ServerDuplexStream<unknown, unknown>) => {
+        call.emit('error', { code: grpc.status.UNIMPLEMENTED, details: 'delta xDS is not served yet; use state-of-the-world ADS' });
+      },
+    });
+    this.unsubscribe = cache.onChange(() => {
+      for (const s of this.streams) this.safely(s, () => s.push());
+    });
+  }
+
+  /** Binds `host:port` (port 0 picks a free one) and returns the bound address. */
+  listen(address: string): Promise<string> {
+    const host = address.slice(0, address.lastIndexOf(':'));
+    return new Promise((resolve, reject) => {
+      this.server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, port) => {
+        if (err) reject(err);
+        else resolve(`${host}:${port}`);
+      });
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.unsubscribe();
+    // tryShutdown never finishes while clients hold streams open; ADS streams are long-lived.
+    this.server.forceShutdown();
+  }
+
+  private onStream(call: grpc.ServerDuplexStream<DiscoveryRequest, DiscoveryResponse>): void {
+    if (!this.cache.ready) {
+      call.emit('error', { code: grpc.status.UNAVAILABLE, details: 'meshpilot has not loaded its configuration yet' });
+      return;
+    }
+    const stream = new AdsStream(this.cache, (r) => call.write(r), this.log);
+    this.streams.add(stream);
+    const done = () => {
+      if (!this.streams.delete(stream)) return;
+      if (stream.proxy) this.log.info({ proxy: stream.proxy.id }, 'proxy disconnected');
+    };
+    call.on('data', (req: DiscoveryRequest) => {
+      this.safely(stream, () => stream.onRequest(req), (err) => {
+        call.emit('error', { code: grpc.status.INVALID_ARGUMENT, details: err.message });
+        done();
+      });
+    });
+    call.on('end', () => {
+      done();
+      call.end();
+    });
+    call.on('error', done);
+    call.on('close', done);
+    call.on('cancelled', done);
+  }
+
+  private safely(stream: AdsStream, fn: () => void, onError?: (e: Error) => void): void {
+    try {
+      fn();
+    } catch (e) {
+      const err = e instanceof Error ? e : new Error(String(e));
+      this.log.error({ proxy: stream.proxy?.id, err: err.message }, 'ADS stream error');
+      onError?.(err);
+    }
+  }
+}

@@ -1,0 +1,113 @@
+// The versioned cache between the translator and the gRPC server. It knows nothing of streams: it
+// turns (model, proxy) into checked, encoded resources, once per proxy group and model generation,
+// and tells subscribers when the model changed. Each distinct resource is encoded once and the same
+// bytes are shared by every group that has it.
+import { checkResource, encodeResource } from '../envoy/check.ts';
+import type { Logger } from '../log.ts';
+import type { Model } from '../model/types.ts';
+import { proxyGroupKey, type Proxy } from '../translate/proxy.ts';
+import { resourceName, translate, type Resource } from '../translate/translate.ts';
+import { TYPE_ORDER, type ResourceType } from '../translate/type-urls.ts';
+import { contentHash } from './hash.ts';
+
+export interface EncodedResource {
+  name: string;
+  json: Resource;
+  any: { type_url: string; value: Buffer };
+  /** Hash of the encoded bytes: the resource's version. */
+  hash: string;
+}
+
+export type Snapshot = Record<ResourceType, Map<string, EncodedResource>>;
+
+export interface RejectedResource { group: string; type: string; name: string; violations: string[] }
+
+export class SnapshotCache {
+  private model: Model | undefined;
+  private generation = 0;
+  private groups = new Map<string, Snapshot>();
+  private encoded = new Map<string, EncodedResource>();
+  private listeners = new Set<() => void>();
+  /** Generated resources that failed Envoy's schema check: never sent (a translator bug). */
+  rejected: RejectedResource[] = [];
+
+  constructor(private readonly log: Logger) {}
+
+  get ready(): boolean {
+    return this.model !== undefined;
+  }
+
+  get currentGeneration(): number {
+    return this.generation;
+  }
+
+  setModel(model: Model): void {
+    this.model = model;
+    this.generation++;
+    const previous = this.groups;
+    this.groups = new Map();
+    // Keep the last good snapshot of each group, so a resource failing the check falls back to it.
+    this.lastGood = previous.size ? previous : this.lastGood;
+    const keep = this.encoded;
+    this.encoded = new Map();
+    this.previousEncoded = keep;
+    this.rejected = [];
+    for (const l of this.listeners) l();
+  }
+
+  private lastGood = new Map<string, Snapshot>();
+  private previousEncoded = new Map<string, EncodedResource>();
+
+  onChange(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  snapshotFor(proxy: Proxy): Snapshot {
+    if (!this.model) throw new Error('no model yet');
+    const key = proxyGroupKey(proxy);
+    let snap = this.groups.get(key);
+    if (!snap) {
+      snap = this.build(key, proxy, this.model);
+      this.groups.set(key, snap);
+    }
+    return snap;
+  }
+
+  private build(group: string, proxy: Proxy, model: Model): Snapshot {
+    const resources = translate(model, proxy);
+    const snap = {} as Snapshot;
+    for (const type of TYPE_ORDER) {
+      const out = new Map<string, EncodedResource>();
+      for (const json of resources[type]) {
+        const name = resourceName(json);
+        const enc = this.encode(json);
+        if ('violations' in enc) {
+          this.rejected.push({ group, type, name, violations: enc.violations });
+          this.log.error({ group, type, name, violations: enc.violations }, 'generated resource fails Envoy validation; keeping the last good version');
+          const old = this.lastGood.get(group)?.[type]?.get(name);
+          if (old) out.set(name, old);
+          continue;
+        }
+        out.set(name, enc);
+      }
+      snap[type] = out;
+    }
+    return snap;
+  }
+
+  private encode(json: Resource): EncodedResource | { violations: string[] } {
+    const text = JSON.stringify(json);
+    const hit = this.encoded.get(text) ?? this.previousEncoded.get(text);
+    if (hit) {
+      this.encoded.set(text, hit);
+      return hit;
+    }
+    const violations = checkResource(json);
+    if (violations.length) return { violations: violations.map((v) => `${v.path}: ${v.message}`) };
+    const any = encodeResource(json);
+    const enc = { name: resourceName(json), json, any, hash: contentHash(any.value) };
+    this.encoded.set(text, enc);
+    return enc;
+  }
+}

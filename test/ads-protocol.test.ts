@@ -1,0 +1,210 @@
+// The ADS server, spoken to byte for byte by a raw client: initial requests, ACK, NACK, stale
+// nonces, named subscriptions to unknown names, and live pushes in CDS, EDS, LDS, RDS order.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { silentLogger } from '../control-plane/log.ts';
+import { startControlPlane, type ControlPlane } from '../control-plane/server.ts';
+import { CLUSTER, ENDPOINTS, LISTENER, ROUTE_CONFIG } from '../control-plane/translate/type-urls.ts';
+import { decoded, names, RawAdsClient, toStruct } from './helpers/raw-ads.ts';
+import { waitFor } from './helpers/wait.ts';
+
+const MESH = `
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: reviews }
+spec:
+  hosts: [reviews.default.svc.cluster.local]
+  resolution: STATIC
+  ports: [{ number: 9080, name: grpc, protocol: GRPC }]
+  endpoints:
+  - { address: 10.0.0.1, labels: { version: v1 } }
+  - { address: 10.0.0.2, labels: { version: v2 } }
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: { name: reviews }
+spec:
+  host: reviews
+  subsets: [{ name: v1, labels: { version: v1 } }, { name: v2, labels: { version: v2 } }]
+`;
+const vs = (w1: number, w2: number) => `
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: reviews }
+spec:
+  hosts: [reviews]
+  http:
+  - route:
+    - { destination: { host: reviews, subset: v1 }, weight: ${w1} }
+    - { destination: { host: reviews, subset: v2 }, weight: ${w2} }
+`;
+
+const GRPC_NODE = { id: 'sidecar~10.9.0.1~caller-1.default~default.svc.cluster.local', metadata: toStruct({ GENERATOR: 'grpc', NAMESPACE: 'default' }), locality: {} };
+const ENVOY_NODE = { id: 'sidecar~10.9.0.2~caller-2.default~default.svc.cluster.local', metadata: toStruct({ NAMESPACE: 'default' }), user_agent_name: 'envoy' };
+
+let dir: string;
+let cp: ControlPlane;
+const clients: RawAdsClient[] = [];
+
+function client(): RawAdsClient {
+  const c = new RawAdsClient(cp.xdsAddress);
+  clients.push(c);
+  return c;
+}
+
+function writeRules(text: string) {
+  const tmp = path.join(dir, '.rules.tmp');
+  fs.writeFileSync(tmp, text);
+  fs.renameSync(tmp, path.join(dir, 'rules.yaml'));
+}
+
+beforeEach(async () => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'meshpilot-ads-'));
+  fs.writeFileSync(path.join(dir, 'mesh.yaml'), MESH);
+  writeRules(vs(80, 20));
+  cp = await startControlPlane({ configDir: dir, logger: silentLogger, debounceMs: 20 });
+});
+
+afterEach(async () => {
+  for (const c of clients.splice(0)) c.close();
+  await cp.stop();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+describe('state-of-the-world ADS', () => {
+  it('serves a gRPC client LDS -> RDS -> CDS -> EDS by name, and records ACKs', async () => {
+    const c = client();
+    const target = 'reviews.default.svc.cluster.local:9080';
+    c.send({ node: GRPC_NODE, type_url: LISTENER, resource_names: [target] });
+    const lds = await c.next();
+    expect(lds.type_url).toBe(LISTENER);
+    expect(names(lds)).toEqual([target]);
+    expect(lds.nonce).not.toBe('');
+    c.send({ type_url: LISTENER, resource_names: [target], version_info: lds.version_info, response_nonce: lds.nonce });
+    c.send({ type_url: ROUTE_CONFIG, resource_names: [target] });
+    const rds = await c.next();
+    expect(rds.type_url).toBe(ROUTE_CONFIG);
+    const route = decoded(rds)[0] as any;
+    expect(route.virtual_hosts[0].domains).toContain(target);
+    expect(route.virtual_hosts[0].routes[0].route.weighted_clusters.clusters).toEqual([
+      { name: 'outbound|9080|v1|reviews.default.svc.cluster.local', weight: 80 },
+      { name: 'outbound|9080|v2|reviews.default.svc.cluster.local', weight: 20 },
+    ]);
+    const cluster = 'outbound|9080|v1|reviews.default.svc.cluster.local';
+    c.send({ type_url: CLUSTER, resource_names: [cluster] });
+    const cds = await c.next();
+    expect(names(cds)).toEqual([cluster]);
+    c.send({ type_url: ENDPOINTS, resource_names: [cluster] });
+    const eds = await c.next();
+    const cla = decoded(eds)[0] as any;
+    expect(cla.endpoints[0].lb_endpoints.map((e: any) => e.endpoint.address.socket_address.address)).toEqual(['10.0.0.1']);
+    expect(cla.endpoints[0].load_balancing_weight).toBe(1);
+
+    await waitFor(() => cp.ads.streams.size === 1 && [...cp.ads.streams][0].status()[LISTENER]?.ackedVersion === lds.version_info, { timeoutMs: 3000 });
+    const status = [...cp.ads.streams][0].status();
+    expect(status[LISTENER].sentVersion).toBe(lds.version_info);
+  });
+
+  it('ignores requests carrying a stale nonce', async () => {
+    const c = client();
+    c.send({ node: ENVOY_NODE, type_url: CLUSTER, resource_names: [] });
+    const first = await c.next();
+    // The client changes its mind, but quotes a nonce we never sent: it is answered by nothing.
+    c.send({ type_url: CLUSTER, resource_names: ['outbound|9080||reviews.default.svc.cluster.local'], response_nonce: 'stale-999', version_info: first.version_info });
+    expect(await c.quiet(300)).toBe(true);
+  });
+
+  it('tracks a NACK with the client message, once per nonce, until a new version is ACKed', async () => {
+    const c = client();
+    c.send({ node: ENVOY_NODE, type_url: CLUSTER, resource_names: [] });
+    const cds = await c.next();
+    const nack = { type_url: CLUSTER, resource_names: [], version_info: '', response_nonce: cds.nonce, error_detail: { code: 14, message: 'cluster rejected: test' } };
+    c.send(nack);
+    c.send(nack);
+    await waitFor(() => [...cp.ads.streams][0]?.status()[CLUSTER]?.nack?.message === 'cluster rejected: test', { timeoutMs: 3000 });
+    expect([...cp.ads.streams][0].status()[CLUSTER].nack).toMatchObject({ nonce: cds.nonce, version: cds.version_info });
+    // A config change gives a new version; ACKing it clears the NACK.
+    fs.appendFileSync(path.join(dir, 'mesh.yaml'), `---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: ratings }
+spec:
+  hosts: [ratings.default.svc.cluster.local]
+  resolution: STATIC
+  ports: [{ number: 9080, name: grpc, protocol: GRPC }]
+  endpoints: [{ address: 10.0.1.1 }]
+`);
+    const next = await c.next();
+    expect(next.type_url).toBe(CLUSTER);
+    expect(names(next)).toContain('outbound|9080||ratings.default.svc.cluster.local');
+    c.send({ type_url: CLUSTER, resource_names: [], version_info: next.version_info, response_nonce: next.nonce });
+    await waitFor(() => [...cp.ads.streams][0].status()[CLUSTER].nack === undefined, { timeoutMs: 3000 });
+    expect([...cp.ads.streams][0].status()[CLUSTER].ackedVersion).toBe(next.version_info);
+  });
+
+  it('answers a listener name that does not exist with an empty listener set, not silence', async () => {
+    const c = client();
+    c.send({ node: GRPC_NODE, type_url: LISTENER, resource_names: ['nosuch.default.svc.cluster.local:9080'] });
+    const r = await c.next();
+    expect(r.resources).toEqual([]);
+  });
+
+  it('pushes a rule change live, in CDS, EDS, LDS, RDS order, and nothing when nothing changed', async () => {
+    const c = client();
+    c.send({ node: ENVOY_NODE, type_url: CLUSTER, resource_names: [] });
+    const cds = await c.next();
+    const edsNames = names(cds).filter((n) => n.startsWith('outbound|'));
+    c.send({ type_url: CLUSTER, resource_names: [], version_info: cds.version_info, response_nonce: cds.nonce });
+    c.send({ type_url: ENDPOINTS, resource_names: edsNames });
+    const eds = await c.next();
+    c.send({ type_url: ENDPOINTS, resource_names: edsNames, version_info: eds.version_info, response_nonce: eds.nonce });
+    c.send({ type_url: LISTENER, resource_names: [] });
+    const lds = await c.next();
+    c.send({ type_url: LISTENER, resource_names: [], version_info: lds.version_info, response_nonce: lds.nonce });
+    c.send({ type_url: ROUTE_CONFIG, resource_names: ['9080'] });
+    const rds = await c.next();
+    c.send({ type_url: ROUTE_CONFIG, resource_names: ['9080'], version_info: rds.version_info, response_nonce: rds.nonce });
+    expect(await c.quiet(200)).toBe(true);
+
+    // Rewriting the file with the same content changes nothing for the proxy: no push.
+    writeRules(vs(80, 20));
+    expect(await c.quiet(400)).toBe(true);
+
+    // A weight change only touches routes.
+    writeRules(vs(50, 50));
+    const pushed = await c.next();
+    expect(pushed.type_url).toBe(ROUTE_CONFIG);
+    const vh = (decoded(pushed)[0] as any).virtual_hosts[0];
+    expect(vh.routes[0].route.weighted_clusters.clusters.map((x: any) => x.weight)).toEqual([50, 50]);
+
+    // A new service touches clusters, endpoints, listeners and routes, in that order.
+    fs.appendFileSync(path.join(dir, 'mesh.yaml'), `---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: ratings }
+spec:
+  hosts: [ratings.default.svc.cluster.local]
+  resolution: STATIC
+  ports: [{ number: 9090, name: http, protocol: HTTP }]
+  endpoints: [{ address: 10.0.1.1 }]
+`);
+    const order: string[] = [];
+    for (let i = 0; i < 3; i++) order.push((await c.next()).type_url);
+    // EDS is subscribed by name; the new cluster's endpoints come when Envoy asks for them.
+    expect(order).toEqual([CLUSTER, LISTENER, ROUTE_CONFIG]);
+  });
+
+  it('gives proxyless clients and sidecars different config for the same service', async () => {
+    const g = client();
+    g.send({ node: GRPC_NODE, type_url: CLUSTER, resource_names: ['outbound|9080|v1|reviews.default.svc.cluster.local'] });
+    const e = client();
+    e.send({ node: ENVOY_NODE, type_url: CLUSTER, resource_names: ['outbound|9080|v1|reviews.default.svc.cluster.local'] });
+    const [gc, ec] = [decoded(await g.next())[0] as any, decoded(await e.next())[0] as any];
+    expect(gc.lb_policy).toBe('ROUND_ROBIN');
+    expect(ec.lb_policy).toBe('LEAST_REQUEST');
+    expect(ec.typed_extension_protocol_options).toBeDefined();
+    expect(gc.typed_extension_protocol_options).toBeUndefined();
+  });
+});

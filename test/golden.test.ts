@@ -1,0 +1,64 @@
+// Golden files: rule YAML in test/golden/in/<case>.yaml -> every xDS resource for a sidecar and a
+// proxyless gRPC client in test/golden/out/<case>.<client>.json, plus rule errors and warnings in
+// <case>.issues.txt. UPDATE_GOLDEN=1 rewrites the outputs and deletes orphans. Every generated
+// resource must also pass Envoy's schema check, so a golden file can never record invalid config.
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parseConfigText } from '../control-plane/config/load.ts';
+import { checkResource } from '../control-plane/envoy/check.ts';
+import { compile, formatIssue } from '../control-plane/pipeline.ts';
+import { proxyFromNode } from '../control-plane/translate/proxy.ts';
+import { translate } from '../control-plane/translate/translate.ts';
+import { TYPE_ORDER } from '../control-plane/translate/type-urls.ts';
+
+const DIR = path.join('test', 'golden');
+const UPDATE = process.env.UPDATE_GOLDEN === '1';
+
+const CLIENTS = {
+  sidecar: proxyFromNode({
+    id: 'sidecar~10.0.0.9~productpage-v1-1.default~default.svc.cluster.local',
+    metadata: { NAMESPACE: 'default', LABELS: { app: 'productpage', version: 'v1' } },
+  }),
+  grpc: proxyFromNode({
+    id: 'sidecar~10.0.0.10~reviews-v2-1.default~default.svc.cluster.local',
+    metadata: { NAMESPACE: 'default', GENERATOR: 'grpc', LABELS: { app: 'reviews', version: 'v2' } },
+  }),
+};
+
+const cases = fs.readdirSync(path.join(DIR, 'in')).filter((f) => f.endsWith('.yaml')).map((f) => f.replace(/\.yaml$/, '')).sort();
+const expectedOutputs = new Set<string>();
+
+function golden(file: string, actual: string): void {
+  expectedOutputs.add(file);
+  const full = path.join(DIR, 'out', file);
+  if (UPDATE || !fs.existsSync(full)) {
+    fs.writeFileSync(full, actual);
+    if (!UPDATE) throw new Error(`golden file ${full} was missing; it has been written, check it in`);
+    return;
+  }
+  expect(actual, `${full} differs (run npm run golden:update if the change is intended)`).toBe(fs.readFileSync(full, 'utf8'));
+}
+
+describe('golden translation', () => {
+  for (const c of cases) {
+    it(c, () => {
+      const file = path.join(DIR, 'in', `${c}.yaml`);
+      const state = compile(parseConfigText(file, fs.readFileSync(file, 'utf8')));
+      const issues = [...state.errors.map((e) => `error: ${formatIssue(e)}`), ...state.warnings.map((w) => `warning: ${formatIssue(w)}`)];
+      golden(`${c}.issues.txt`, issues.join('\n') + '\n');
+      for (const [client, proxy] of Object.entries(CLIENTS)) {
+        const res = translate(state.model, proxy);
+        const all = TYPE_ORDER.flatMap((t) => res[t]);
+        for (const r of all) expect(checkResource(r), `${client} ${String(r.name ?? r.cluster_name)}`).toEqual([]);
+        golden(`${c}.${client}.json`, JSON.stringify(all, null, 2) + '\n');
+      }
+    });
+  }
+
+  it('has no orphaned outputs', () => {
+    const orphans = fs.readdirSync(path.join(DIR, 'out')).filter((f) => cases.every((c) => !f.startsWith(`${c}.`)));
+    if (UPDATE) for (const o of orphans) fs.unlinkSync(path.join(DIR, 'out', o));
+    else expect(orphans).toEqual([]);
+  });
+});

@@ -1,0 +1,123 @@
+// A raw ADS client for protocol tests: sends DiscoveryRequests exactly as given and queues every
+// DiscoveryResponse, so tests can check nonces, versions and order byte for byte.
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { decodeResource } from '../../control-plane/envoy/check.ts';
+import { PROTO_INCLUDE_DIRS } from '../../control-plane/envoy/protos.ts';
+
+export interface RawResponse {
+  version_info: string;
+  type_url: string;
+  nonce: string;
+  resources: Array<{ type_url: string; value: Buffer }>;
+}
+
+export interface RawRequest {
+  node?: { id: string; metadata?: unknown; user_agent_name?: string; locality?: Record<string, string> };
+  type_url: string;
+  resource_names?: string[];
+  version_info?: string;
+  response_nonce?: string;
+  error_detail?: { code: number; message: string };
+}
+
+type AdsClient = grpc.Client & { StreamAggregatedResources(): grpc.ClientDuplexStream<RawRequest, RawResponse> };
+let Ctor: (new (address: string, creds: grpc.ChannelCredentials) => AdsClient) | undefined;
+
+function clientCtor() {
+  if (Ctor) return Ctor;
+  const def = protoLoader.loadSync('envoy/service/discovery/v3/ads.proto', { keepCase: true, longs: String, enums: String, defaults: true, oneofs: true, includeDirs: [...PROTO_INCLUDE_DIRS] });
+  const pkg = grpc.loadPackageDefinition(def) as any;
+  Ctor = pkg.envoy.service.discovery.v3.AggregatedDiscoveryService;
+  return Ctor!;
+}
+
+/** Converts plain JSON metadata to the Struct shape proto-loader expects. */
+export function toStruct(o: Record<string, unknown>): unknown {
+  const value = (v: unknown): unknown => {
+    if (typeof v === 'string') return { string_value: v };
+    if (typeof v === 'number') return { number_value: v };
+    if (typeof v === 'boolean') return { bool_value: v };
+    if (Array.isArray(v)) return { list_value: { values: v.map(value) } };
+    if (v && typeof v === 'object') return { struct_value: toStruct(v as Record<string, unknown>) };
+    return { null_value: 'NULL_VALUE' };
+  };
+  return { fields: Object.fromEntries(Object.entries(o).map(([k, v]) => [k, value(v)])) };
+}
+
+export class RawAdsClient {
+  private client: AdsClient;
+  private call: grpc.ClientDuplexStream<RawRequest, RawResponse>;
+  private queue: RawResponse[] = [];
+  private waiters: Array<() => void> = [];
+  error?: grpc.ServiceError;
+  ended = false;
+
+  constructor(address: string) {
+    this.client = new (clientCtor())(address, grpc.credentials.createInsecure());
+    this.call = this.client.StreamAggregatedResources();
+    this.call.on('data', (r: RawResponse) => {
+      this.queue.push(r);
+      this.wake();
+    });
+    this.call.on('error', (e: grpc.ServiceError) => {
+      this.error = e;
+      this.wake();
+    });
+    this.call.on('end', () => {
+      this.ended = true;
+      this.wake();
+    });
+  }
+
+  private wake() {
+    for (const w of this.waiters.splice(0)) w();
+  }
+
+  send(req: RawRequest): void {
+    this.call.write(req);
+  }
+
+  /** The next response (optionally of one type), or an error after timeoutMs. */
+  async next(timeoutMs = 5000): Promise<RawResponse> {
+    const deadline = Date.now() + timeoutMs;
+    while (true) {
+      const r = this.queue.shift();
+      if (r) return r;
+      if (this.error) throw this.error;
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error('no response within deadline');
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, left);
+        this.waiters.push(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    }
+  }
+
+  /** True if no response arrives within ms (for "nothing is sent" checks). */
+  async quiet(ms: number): Promise<boolean> {
+    try {
+      const r = await this.next(ms);
+      this.queue.unshift(r);
+      return false;
+    } catch {
+      return true;
+    }
+  }
+
+  close(): void {
+    this.call.cancel();
+    this.client.close();
+  }
+}
+
+export function decoded(r: RawResponse): Array<Record<string, unknown>> {
+  return r.resources.map((a) => decodeResource(a) as Record<string, unknown>);
+}
+
+export function names(r: RawResponse): string[] {
+  return decoded(r).map((x) => String(x.name ?? x.cluster_name));
+}
