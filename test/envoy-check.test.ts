@@ -211,6 +211,14 @@ describe('valid resources', () => {
     const reversed = Object.fromEntries(Object.entries(b).reverse()) as ResourceJson;
     expect(encodeResource(reversed).value.equals(encodeResource(a).value)).toBe(true);
     expect(encodeResource(a).value.equals(encodeResource(clone(a)).value)).toBe(true);
+    // Explicit proto3 defaults (and JSON null = unset) are not written: same bytes as leaving them out.
+    const withDefaults = { ...clone(a), lb_policy: 'LEAST_REQUEST', dns_lookup_family: 'AUTO', alt_stat_name: '', respect_dns_ttl: false, upstream_config: null };
+    expect(encodeResource(withDefaults).value.equals(encodeResource(a).value)).toBe(true);
+  });
+
+  it('rejects a field given twice (snake_case and camelCase)', () => {
+    const c = { ...edsCluster(), connectTimeout: '1s' };
+    expectViolation(c, 'connect_timeout', 'field set twice');
   });
 
   it('accepts lowerCamelCase json names, int64 strings and non-canonical durations, and decodes canonically', () => {
@@ -434,10 +442,12 @@ describe('refused resources (one per rule)', () => {
     expectViolation(l2, 'filter_chains[1].filter_chain_match', 'same matching rules');
   });
 
-  it('deprecated value disallowed by default (ApiConfigSource api_type 0)', () => {
-    const c = edsCluster();
-    (c.eds_cluster_config as any).eds_config = { api_config_source: { api_type: 'DEPRECATED_AND_UNAVAILABLE_DO_NOT_USE', transport_api_version: 'V3' }, resource_api_version: 'V3' };
-    expectViolation(c, 'eds_cluster_config.eds_config.api_config_source.api_type', 'disallowed by default');
+  it('deprecated field disallowed by default (rate limit action dynamic_metadata)', () => {
+    const rc = routeConfig();
+    (rc.virtual_hosts as any)[0].routes[2].route.rate_limits = [{
+      actions: [{ dynamic_metadata: { descriptor_key: 'k', metadata_key: { key: 'a', path: [{ key: 'b' }] } } }],
+    }];
+    expectViolation(rc, 'virtual_hosts[0].routes[2].route.rate_limits[0].actions[0].dynamic_metadata', 'disallowed by default');
   });
 
   it('encodeResource lists every violation with its path', () => {

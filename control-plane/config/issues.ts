@@ -99,8 +99,12 @@ export function suggest(unknown: string, allowed: readonly string[]): string | u
   const norm = (s: string) => s.replace(/[-_]/g, '').toLowerCase();
   const same = allowed.find((k) => norm(k) === norm(unknown));
   if (same) return same;
+  if (unknown.length >= 4) {
+    const longer = allowed.find((k) => k.startsWith(unknown));
+    if (longer) return longer;
+  }
   let best: string | undefined;
-  let bestDistance = Math.min(2, Math.floor(unknown.length / 3));
+  let bestDistance = unknown.length >= 5 ? 2 : unknown.length >= 3 ? 1 : 0;
   for (const k of allowed) {
     const d = editDistance(unknown, k);
     if (d <= bestDistance) {

@@ -1,7 +1,7 @@
 // Public API: our generated Envoy resources (proto3 JSON with "@type") in, protobuf bytes out,
 // refusing anything Envoy would reject (strict JSON parse + PGV rules + Envoy's own checks).
 import type protobuf from 'protobufjs';
-import { findType, typeNameOfUrl } from './protos.ts';
+import { findType, nameOf, typeNameOfUrl } from './protos.ts';
 import { fromProto3Json, isSpecialWkt, toProto3Json, type Violation } from './proto-json.ts';
 import { validateMessage } from './validate-rules.ts';
 import { checkEnvoyRules } from './envoy-extra-rules.ts';
@@ -45,7 +45,7 @@ export function encodeResource(json: ResourceJson): { type_url: string; value: B
   const { typeUrl, type, message, violations } = parse(json);
   if (violations.length > 0 || !type || !message) throw new ResourceCheckError(typeUrl, violations);
   const bytes = type.encode(message).finish();
-  return { type_url: `type.googleapis.com/${type.fullName.slice(1)}`, value: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length) };
+  return { type_url: `type.googleapis.com/${nameOf(type)}`, value: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length) };
 }
 
 /** Decodes an Any back to proto3 JSON with "@type" (snake_case names, defaults omitted). */

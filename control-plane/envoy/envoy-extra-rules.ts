@@ -1,6 +1,7 @@
 // Checks Envoy performs in C++ when it loads config, beyond the PGV annotations in the protos.
 // Each one turns into a NACK (or a rejected listener) in a real Envoy, so we refuse it up front.
 import protobuf from 'protobufjs';
+import { nameOf } from './protos.ts';
 import { joinPath, toBigInt, type Violation } from './proto-json.ts';
 import { compileRe2, forEachMessage } from './validate-rules.ts';
 
@@ -137,15 +138,24 @@ function matchKeys(fcm: Obj): string[] {
 }
 
 /** Fields and enum values annotated disallowed_by_default are rejected by a default Envoy. */
+const disallowedCache = new WeakMap<protobuf.Type, protobuf.Field[]>();
 function checkDisallowed(type: protobuf.Type, m: Obj, path: string, add: (path: string, message: string) => void): void {
-  for (const f of type.fieldsArray) {
+  let fields = disallowedCache.get(type);
+  if (!fields) {
+    fields = type.fieldsArray.filter((f) => f.options?.['(envoy.annotations.disallowed_by_default)'] === true
+      || (f.resolvedType instanceof protobuf.Enum && Object.values(f.resolvedType.valuesOptions ?? {})
+        .some((o) => o?.['(envoy.annotations.disallowed_by_default_enum)'] === true)));
+    disallowedCache.set(type, fields);
+  }
+  for (const f of fields) {
     const v = m[f.name];
     if (v == null || (Array.isArray(v) && v.length === 0)) continue;
     if (f.options?.['(envoy.annotations.disallowed_by_default)'] === true && (v !== 0 && v !== '' && v !== false)) {
       add(joinPath(path, f.name), `field "${f.name}" is deprecated and disallowed by default in Envoy`);
     }
     const e = f.resolvedType;
-    if (e instanceof protobuf.Enum && !f.repeated && (v !== 0 || Object.prototype.hasOwnProperty.call(m, f.name) && f.partOf)) {
+    // An implicit-presence enum at 0 is "not set", so only explicit values count.
+    if (e instanceof protobuf.Enum && !f.repeated && (v !== 0 || (f.partOf && Object.prototype.hasOwnProperty.call(m, f.name)))) {
       const name = e.valuesById[v as number];
       if (name && e.valuesOptions?.[name]?.['(envoy.annotations.disallowed_by_default_enum)'] === true) {
         add(joinPath(path, f.name), `enum value ${name} is deprecated and disallowed by default in Envoy`);
@@ -159,7 +169,7 @@ export function checkEnvoyRules(type: protobuf.Type, message: protobuf.Message |
   const out: Violation[] = [];
   const add = (p: string, msg: string): void => void out.push({ path: p, message: msg });
   forEachMessage(type, message as Obj, path, (t, m, p) => {
-    RULES[t.fullName.slice(1)]?.(m, p, add);
+    RULES[nameOf(t)]?.(m, p, add);
     checkDisallowed(t, m, p, add);
   });
   return out;

@@ -4,7 +4,7 @@
 // normalised plain object (snake_case keys, enums as numbers, 64-bit ints as strings, bytes as
 // Uint8Array, Any as {type_url, value}) to build the message from.
 import protobuf from 'protobufjs';
-import { findType, typeNameOfUrl } from './protos.ts';
+import { findType, nameOf, typeNameOfUrl } from './protos.ts';
 
 export type Violation = { path: string; message: string };
 
@@ -14,15 +14,15 @@ export const joinPath = (path: string, name: string): string => (path ? `${path}
 const hasOwn = (o: object, k: string): boolean => Object.prototype.hasOwnProperty.call(o, k);
 
 const WRAPPERS = new Set(
-  ['Double', 'Float', 'Int64', 'UInt64', 'Int32', 'UInt32', 'Bool', 'String', 'Bytes'].map((n) => `.google.protobuf.${n}Value`),
+  ['Double', 'Float', 'Int64', 'UInt64', 'Int32', 'UInt32', 'Bool', 'String', 'Bytes'].map((n) => `google.protobuf.${n}Value`),
 );
 /** Well-known types whose JSON form is not a plain object of fields. */
 export function isSpecialWkt(type: protobuf.Type): boolean {
-  const n = type.fullName;
+  const n = nameOf(type);
   return WRAPPERS.has(n) || ['Any', 'Duration', 'Timestamp', 'FieldMask', 'Struct', 'Value', 'ListValue']
-    .some((w) => n === `.google.protobuf.${w}`);
+    .some((w) => n === `google.protobuf.${w}`);
 }
-export const isWrapper = (type: protobuf.Type): boolean => WRAPPERS.has(type.fullName);
+export const isWrapper = (type: protobuf.Type): boolean => WRAPPERS.has(nameOf(type));
 
 /** protoc's default json_name: drop underscores, upper-case the letter after each one. */
 export function jsonNameOf(field: protobuf.Field): string {
@@ -112,20 +112,20 @@ class Parser {
 
   /** Any message type, special well-known types included, to protobufjs object form. */
   message(type: protobuf.Type, json: unknown, path: string): Obj | undefined {
-    const n = type.fullName;
-    if (n === '.google.protobuf.Any') return this.any(json, path);
-    if (n === '.google.protobuf.Duration') return this.duration(json, path);
-    if (n === '.google.protobuf.Timestamp') return this.timestamp(json, path);
-    if (n === '.google.protobuf.Value') return this.value(json, path);
-    if (n === '.google.protobuf.Struct') {
+    const n = nameOf(type);
+    if (n === 'google.protobuf.Any') return this.any(json, path);
+    if (n === 'google.protobuf.Duration') return this.duration(json, path);
+    if (n === 'google.protobuf.Timestamp') return this.timestamp(json, path);
+    if (n === 'google.protobuf.Value') return this.value(json, path);
+    if (n === 'google.protobuf.Struct') {
       if (!isObj(json)) return this.err(path, `expected a JSON object for google.protobuf.Struct, got ${describe(json)}`);
       return { fields: this.sortedMap(json, (v, p) => this.value(v, p), path) };
     }
-    if (n === '.google.protobuf.ListValue') {
+    if (n === 'google.protobuf.ListValue') {
       if (!Array.isArray(json)) return this.err(path, `expected a JSON array for google.protobuf.ListValue, got ${describe(json)}`);
       return { values: json.map((v, i) => this.value(v, `${path}[${i}]`)) };
     }
-    if (n === '.google.protobuf.FieldMask') {
+    if (n === 'google.protobuf.FieldMask') {
       if (typeof json !== 'string') return this.err(path, `expected a string for google.protobuf.FieldMask, got ${describe(json)}`);
       const paths = json === '' ? [] : json.split(',').map((p) => p.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`));
       return { paths };
@@ -139,7 +139,7 @@ class Parser {
   }
 
   plainMessage(type: protobuf.Type, json: unknown, path: string): Obj | undefined {
-    const name = type.fullName.slice(1);
+    const name = nameOf(type);
     if (!isObj(json)) return this.err(path, `expected a JSON object for ${name}, got ${describe(json)}`);
     const out: Obj = {};
     const seenAs = new Map<string, string>();
@@ -219,16 +219,16 @@ class Parser {
   }
 
   enumValue(e: protobuf.Enum, json: unknown, path: string): number | undefined {
-    if (e.fullName === '.google.protobuf.NullValue' && json === null) return 0;
+    if (nameOf(e) === 'google.protobuf.NullValue' && json === null) return 0;
     if (typeof json === 'string') {
       if (hasOwn(e.values, json)) return e.values[json];
       const names = Object.keys(e.values);
       const list = names.slice(0, 12).join(', ') + (names.length > 12 ? ', ...' : '');
-      return this.err(path, `unknown value "${json}" for enum ${e.fullName.slice(1)} (expected one of ${list})`);
+      return this.err(path, `unknown value "${json}" for enum ${nameOf(e)} (expected one of ${list})`);
     }
     // proto3 enums are open: any int32 number is accepted here; PGV's defined_only rejects unknown ones.
     if (typeof json === 'number' && Number.isInteger(json) && json >= -(2 ** 31) && json < 2 ** 31) return json;
-    return this.err(path, `expected an enum name or integer for ${e.fullName.slice(1)}, got ${describe(json)}`);
+    return this.err(path, `expected an enum name or integer for ${nameOf(e)}, got ${describe(json)}`);
   }
 
   scalar(kind: string, json: unknown, path: string): unknown {
@@ -331,12 +331,13 @@ class Parser {
 
   /** google.protobuf.Value: any JSON value. */
   value(json: unknown, path: string): Obj | undefined {
-    if (json === null) return { null_value: 0 };
-    if (typeof json === 'number') return Number.isFinite(json) ? { number_value: json } : this.err(path, 'number must be finite');
-    if (typeof json === 'string') return { string_value: json };
-    if (typeof json === 'boolean') return { bool_value: json };
-    if (Array.isArray(json)) return { list_value: { values: json.map((v, i) => this.value(v, `${path}[${i}]`)) } };
-    if (isObj(json)) return { struct_value: { fields: this.sortedMap(json, (v, p) => this.value(v, p), path) } };
+    const n = valueFieldNames();
+    if (json === null) return { [n.nullValue]: 0 };
+    if (typeof json === 'number') return Number.isFinite(json) ? { [n.numberValue]: json } : this.err(path, 'number must be finite');
+    if (typeof json === 'string') return { [n.stringValue]: json };
+    if (typeof json === 'boolean') return { [n.boolValue]: json };
+    if (Array.isArray(json)) return { [n.listValue]: { values: json.map((v, i) => this.value(v, `${path}[${i}]`)) } };
+    if (isObj(json)) return { [n.structValue]: { fields: this.sortedMap(json, (v, p) => this.value(v, p), path) } };
     return this.err(path, `not a JSON value: ${typeof json}`);
   }
 
@@ -347,9 +348,21 @@ class Parser {
   }
 }
 
+// protobufjs bundles struct.proto with camelCase field names (nullValue, ...) whatever keepCase
+// says, so the actual names are read from the loaded type, keyed by json name.
+let valueNames: Record<string, string> | undefined;
+function valueFieldNames(): Record<string, string> {
+  if (!valueNames) {
+    const t = findType('google.protobuf.Value');
+    if (!t) throw new Error('google.protobuf.Value is not loaded');
+    valueNames = Object.fromEntries(t.fieldsArray.map((f) => [jsonNameOf(f), f.name]));
+  }
+  return valueNames;
+}
+
 function acceptsNull(field: protobuf.Field): boolean {
   const t = field.resolvedType;
-  return t !== null && (t.fullName === '.google.protobuf.Value' || t.fullName === '.google.protobuf.NullValue');
+  return t !== null && (nameOf(t) === 'google.protobuf.Value' || nameOf(t) === 'google.protobuf.NullValue');
 }
 
 /**
@@ -419,11 +432,13 @@ function scalarToJson(kind: string, v: unknown): unknown {
 }
 
 function valueToJson(v: Obj): unknown {
-  if (v.struct_value != null) return structToJson(v.struct_value as Obj);
-  if (v.list_value != null) return ((v.list_value as Obj).values as Obj[] ?? []).map(valueToJson);
-  if (v.string_value != null) return v.string_value;
-  if (v.number_value != null) return v.number_value;
-  if (v.bool_value != null) return v.bool_value;
+  const n = valueFieldNames();
+  const has = (k: string): boolean => hasOwn(v, n[k]) && v[n[k]] != null; // oneof: own property = set
+  if (has('structValue')) return structToJson(v[n.structValue] as Obj);
+  if (has('listValue')) return (((v[n.listValue] as Obj).values ?? []) as Obj[]).map(valueToJson);
+  if (has('stringValue')) return v[n.stringValue];
+  if (has('numberValue')) return v[n.numberValue];
+  if (has('boolValue')) return v[n.boolValue];
   return null;
 }
 
@@ -449,7 +464,7 @@ function elementToJson(field: protobuf.Field, v: unknown): unknown {
   const rt = field.resolvedType;
   if (rt instanceof protobuf.Type) return toProto3Json(rt, v as Obj);
   if (rt instanceof protobuf.Enum) {
-    if (rt.fullName === '.google.protobuf.NullValue') return null;
+    if (nameOf(rt) === 'google.protobuf.NullValue') return null;
     return rt.valuesById[v as number] ?? v;
   }
   return scalarToJson(field.type, v);
@@ -458,8 +473,8 @@ function elementToJson(field: protobuf.Field, v: unknown): unknown {
 /** A protobufjs message (or plain object of the same shape) to proto3 JSON. */
 export function toProto3Json(type: protobuf.Type, message: protobuf.Message | Obj): unknown {
   const m = message as Obj;
-  switch (type.fullName) {
-    case '.google.protobuf.Any': {
+  switch (nameOf(type)) {
+    case 'google.protobuf.Any': {
       const url = m.type_url as string | undefined;
       if (!url) return {};
       const inner = findType(typeNameOfUrl(url));
@@ -467,20 +482,20 @@ export function toProto3Json(type: protobuf.Type, message: protobuf.Message | Ob
       const body = toProto3Json(inner, inner.decode(m.value as Uint8Array));
       return isSpecialWkt(inner) ? { '@type': url, value: body } : { '@type': url, ...(body as Obj) };
     }
-    case '.google.protobuf.Duration':
+    case 'google.protobuf.Duration':
       return formatDuration(m.seconds, m.nanos);
-    case '.google.protobuf.Timestamp':
+    case 'google.protobuf.Timestamp':
       return formatTimestamp(m.seconds, m.nanos);
-    case '.google.protobuf.FieldMask':
+    case 'google.protobuf.FieldMask':
       return ((m.paths as string[]) ?? []).map((p) => p.replace(/_([a-z0-9])/g, (_x, c: string) => c.toUpperCase())).join(',');
-    case '.google.protobuf.Struct':
+    case 'google.protobuf.Struct':
       return structToJson(m);
-    case '.google.protobuf.Value':
+    case 'google.protobuf.Value':
       return valueToJson(m);
-    case '.google.protobuf.ListValue':
+    case 'google.protobuf.ListValue':
       return ((m.values as Obj[]) ?? []).map(valueToJson);
   }
-  if (WRAPPERS.has(type.fullName)) {
+  if (WRAPPERS.has(nameOf(type))) {
     const f = type.fields.value;
     return scalarToJson(f.type, m.value ?? (f.type === 'string' ? '' : f.type === 'bool' ? false : f.type === 'bytes' ? new Uint8Array() : 0));
   }

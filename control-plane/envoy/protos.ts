@@ -54,6 +54,8 @@ export const PROTO_FILES: readonly string[] = [
     'envoy/extensions/filters/listener/tls_inspector/v3',
     'envoy/extensions/transport_sockets/tls/v3',
     ...v3DirsUnder('envoy/extensions/load_balancing_policies'),
+    ...v3DirsUnder('envoy/extensions/retry/host'), // retry_host_predicate, e.g. previous_hosts
+    ...v3DirsUnder('envoy/extensions/retry/priority'),
   ].flatMap(protosIn),
   'envoy/extensions/upstreams/http/v3/http_protocol_options.proto',
   'envoy/service/discovery/v3/discovery.proto',
@@ -97,6 +99,18 @@ export function lookupType(fullName: string): protobuf.Type {
 export function findType(fullName: string): protobuf.Type | undefined {
   const t = getRoot().lookup(fullName.startsWith('.') ? fullName : `.${fullName}`);
   return t instanceof protobuf.Type ? t : undefined;
+}
+
+// protobufjs recomputes `fullName` from the parent chain on every access; hot paths use this cache.
+const names = new WeakMap<protobuf.ReflectionObject, string>();
+/** Full name without the leading dot, e.g. "envoy.config.cluster.v3.Cluster". */
+export function nameOf(t: protobuf.ReflectionObject): string {
+  let n = names.get(t);
+  if (n === undefined) {
+    n = t.fullName.slice(1);
+    names.set(t, n);
+  }
+  return n;
 }
 
 export const TYPE_URL = {

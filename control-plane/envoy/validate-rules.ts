@@ -5,7 +5,7 @@
 import net from 'node:net';
 import protobuf from 'protobufjs';
 import { RE2JS } from 're2js';
-import { findType, typeNameOfUrl } from './protos.ts';
+import { findType, nameOf, typeNameOfUrl } from './protos.ts';
 import { formatDuration, isSpecialWkt, mapKeyType, isWrapper, joinPath, toBigInt, type Violation } from './proto-json.ts';
 
 type Obj = Record<string, unknown>;
@@ -27,21 +27,31 @@ export function anyPayload(any: Obj): { type: protobuf.Type; message: Obj } | un
   return hit ?? undefined;
 }
 
+// Per-type lists computed once: walking 10k endpoints visits the same few types many times.
+const msgFieldsCache = new WeakMap<protobuf.Type, protobuf.Field[]>();
+function messageFields(type: protobuf.Type): protobuf.Field[] {
+  let f = msgFieldsCache.get(type);
+  if (!f) {
+    f = isSpecialWkt(type) ? [] : type.fieldsArray.filter((x) => x.resolvedType instanceof protobuf.Type);
+    msgFieldsCache.set(type, f);
+  }
+  return f;
+}
+
 export type Visitor = (type: protobuf.Type, message: Obj, path: string) => void;
 
 /** Calls visit for the message and every nested message (repeated, map values, Any payloads). */
 export function forEachMessage(type: protobuf.Type, message: Obj, path: string, visit: Visitor): void {
   visit(type, message, path);
-  if (type.fullName === '.google.protobuf.Any') {
+  if (nameOf(type) === 'google.protobuf.Any') {
     const p = anyPayload(message);
     if (p) forEachMessage(p.type, p.message, path, visit); // payload fields sit beside "@type" in JSON
     return;
   }
-  if (isSpecialWkt(type)) return;
-  for (const field of type.fieldsArray) {
-    const rt = field.resolvedType;
+  for (const field of messageFields(type)) {
+    const rt = field.resolvedType as protobuf.Type;
     const v = message[field.name];
-    if (!(rt instanceof protobuf.Type) || v === null || v === undefined) continue;
+    if (v === null || v === undefined) continue;
     const fp = joinPath(path, field.name);
     if (field.map) {
       for (const k of Object.keys(v as Obj).sort()) forEachMessage(rt, (v as Record<string, Obj>)[k], `${fp}[${JSON.stringify(k)}]`, visit);
@@ -87,6 +97,20 @@ function messageDisabled(type: protobuf.Type): boolean {
   return o['(validate.disabled)'] === true || o['(validate.ignored)'] === true;
 }
 
+const plans = new WeakMap<protobuf.Type, { requiredOneofs: protobuf.OneOf[]; ruleFields: [protobuf.Field, Rules][] }>();
+function planOf(type: protobuf.Type): { requiredOneofs: protobuf.OneOf[]; ruleFields: [protobuf.Field, Rules][] } {
+  let p = plans.get(type);
+  if (!p) {
+    const off = messageDisabled(type);
+    p = {
+      requiredOneofs: off ? [] : type.oneofsArray.filter(oneofRequired),
+      ruleFields: off ? [] : type.fieldsArray.flatMap((f) => { const r = fieldRules(f); return r ? [[f, r] as [protobuf.Field, Rules]] : []; }),
+    };
+    plans.set(type, p);
+  }
+  return p;
+}
+
 /** A repeated option appears as a scalar when written once; always give a list. */
 const list = (x: unknown): unknown[] | undefined => (x === undefined ? undefined : Array.isArray(x) ? x : [x]);
 
@@ -120,6 +144,15 @@ export function compileRe2(pattern: string): RE2JS | Error {
   return r;
 }
 
+function runeCount(s: string): number {
+  let n = s.length;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0xdc00 && c <= 0xdfff && i > 0 && s.charCodeAt(i - 1) >= 0xd800 && s.charCodeAt(i - 1) <= 0xdbff) n--;
+  }
+  return n;
+}
+
 function isHostname(s: string): boolean {
   const h = s.endsWith('.') ? s.slice(0, -1) : s;
   return h.length > 0 && h.length <= 253
@@ -134,19 +167,16 @@ class Checker {
   }
 
   messageNode(type: protobuf.Type, msg: Obj, path: string): void {
-    if (messageDisabled(type)) return;
-    for (const oneof of type.oneofsArray) {
-      if (!oneofRequired(oneof)) continue;
+    const plan = planOf(type);
+    for (const oneof of plan.requiredOneofs) {
       if (!oneof.fieldsArray.some((f) => hasOwn(msg, f.name) && msg[f.name] != null)) {
         this.add(joinPath(path, oneof.name), `exactly one of ${oneof.fieldsArray.map((f) => `"${f.name}"`).join(', ')} is required`);
       }
     }
-    for (const field of type.fieldsArray) {
-      const rules = fieldRules(field);
-      if (!rules) continue;
+    for (const [field, rules] of plan.ruleFields) {
       const fp = joinPath(path, field.name);
       const v = msg[field.name];
-      if (field.map) this.map(field, rules.map, (v ?? {}) as Obj, fp, rules);
+      if (field.map) this.map(field, rules.map, (v ?? {}) as Obj, fp);
       else if (field.repeated) this.repeated(field, rules.repeated, (v ?? []) as unknown[], fp);
       else {
         // Oneof members and proto3 `optional` fields are only checked when set (as in PGV).
@@ -160,7 +190,7 @@ class Checker {
   value(field: protobuf.Field, rules: Rules, v: unknown, path: string): void {
     const rt = field.resolvedType;
     if (rt instanceof protobuf.Type) {
-      const short = rt.fullName.replace('.google.protobuf.', '');
+      const short = nameOf(rt).replace('google.protobuf.', '');
       if (v === null || v === undefined) {
         if (rules.message?.required || rules.duration?.required || rules.timestamp?.required || rules.any?.required) {
           this.add(path, 'value is required');
@@ -168,9 +198,9 @@ class Checker {
         return;
       }
       const m = v as Obj;
-      if (rt.fullName === '.google.protobuf.Duration') this.duration(rules.duration, m, path);
-      else if (rt.fullName === '.google.protobuf.Timestamp') this.timestamp(rules.timestamp, m, path);
-      else if (rt.fullName === '.google.protobuf.Any') this.any(rules.any, m, path);
+      if (nameOf(rt) === 'google.protobuf.Duration') this.duration(rules.duration, m, path);
+      else if (nameOf(rt) === 'google.protobuf.Timestamp') this.timestamp(rules.timestamp, m, path);
+      else if (nameOf(rt) === 'google.protobuf.Any') this.any(rules.any, m, path);
       else if (isWrapper(rt)) {
         const kind = WRAPPED_KIND[short];
         this.scalar(kind, rules[kind], m.value ?? rt.fields.value.defaultValue ?? defaultOf(kind), path);
@@ -197,7 +227,7 @@ class Checker {
     if (r.items) items.forEach((it, i) => this.value(field, r.items, it, `${path}[${i}]`));
   }
 
-  map(field: protobuf.Field, r: Rules | undefined, m: Obj, path: string, _all: Rules): void {
+  map(field: protobuf.Field, r: Rules | undefined, m: Obj, path: string): void {
     if (!r) return;
     const keys = Object.keys(m).sort();
     if (r.ignore_empty && keys.length === 0) return;
@@ -215,7 +245,7 @@ class Checker {
   scalar(kind: string, r: Rules | undefined, v: unknown, path: string, what = ''): void {
     if (!r) return;
     if (kind === 'string') this.string(r, String(v ?? ''), path, what);
-    else if (kind === 'bytes') this.bytes(r, (v ?? new Uint8Array()) as Uint8Array, path);
+    else if (kind === 'bytes') this.bytes(r, v instanceof Uint8Array ? v : new Uint8Array(Array.isArray(v) ? v : []), path);
     else if (kind === 'bool') {
       if (r.const !== undefined && Boolean(v) !== r.const) this.add(path, `${what}must be ${r.const}`);
     } else this.number(kind, r, v, path, what);
@@ -252,10 +282,9 @@ class Checker {
 
   string(r: Rules, s: string, path: string, what: string): void {
     if (r.ignore_empty && s === '') return;
-    const runes = [...s].length;
-    const bytes = Buffer.byteLength(s, 'utf8');
-    const q = JSON.stringify(s.length > 80 ? `${s.slice(0, 80)}...` : s);
-    const fail = (m: string): void => this.add(path, `${what}${m}, got ${q}`);
+    const runes = runeCount(s); // PGV counts code points for *_len and UTF-8 bytes for *_bytes
+    const bytes = r.len_bytes !== undefined || r.min_bytes !== undefined || r.max_bytes !== undefined ? Buffer.byteLength(s, 'utf8') : 0;
+    const fail = (m: string): void => this.add(path, `${what}${m}, got ${JSON.stringify(s.length > 80 ? `${s.slice(0, 80)}...` : s)}`);
     if (r.const !== undefined && s !== r.const) fail(`must equal ${JSON.stringify(r.const)}`);
     if (r.len !== undefined && runes !== Number(r.len)) fail(`must be exactly ${r.len} characters`);
     if (r.min_len !== undefined && runes < Number(r.min_len)) fail(`must be at least ${r.min_len} character(s) long`);
@@ -307,7 +336,7 @@ class Checker {
   enumValue(e: protobuf.Enum, r: Rules | undefined, v: number, path: string): void {
     if (!r) return;
     const name = e.valuesById[v] ?? String(v);
-    if (r.defined_only && e.valuesById[v] === undefined) this.add(path, `${v} is not a defined value of enum ${e.fullName.slice(1)}`);
+    if (r.defined_only && e.valuesById[v] === undefined) this.add(path, `${v} is not a defined value of enum ${nameOf(e)}`);
     if (r.const !== undefined && v !== Number(r.const)) this.add(path, `must be ${e.valuesById[Number(r.const)] ?? r.const}, got ${name}`);
     const inList = list(r.in)?.map(Number);
     if (inList && !inList.includes(v)) this.add(path, `must be one of [${inList.map((x) => e.valuesById[x] ?? x).join(', ')}], got ${name}`);

@@ -1,10 +1,12 @@
-// google.protobuf.Struct as @grpc/proto-loader decodes it ({ fields: { k: { string_value } } })
-// -> plain JSON. Node metadata arrives this way.
+// google.protobuf.Struct as @grpc/proto-loader decodes it -> plain JSON. Node metadata arrives
+// this way. protobufjs ships struct.proto with camelCase names even under keepCase, so both
+// spellings (`stringValue`, `string_value`) are accepted.
 type Value = { kind?: string; [k: string]: unknown };
 
-function valueToJson(v: Value | undefined): unknown {
-  if (!v) return null;
-  const kind = v.kind ?? Object.keys(v).find((k) => k.endsWith('_value'));
+function valueToJson(raw: Value | undefined): unknown {
+  if (!raw) return null;
+  const v: Value = Object.fromEntries(Object.entries(raw).map(([k, x]) => [k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`), x]));
+  const kind = (typeof v.kind === 'string' ? v.kind.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`) : undefined) ?? Object.keys(v).find((k) => k.endsWith('_value'));
   switch (kind) {
     case 'string_value':
       return v.string_value;

@@ -35,12 +35,13 @@ function clientCtor() {
 /** Converts plain JSON metadata to the Struct shape proto-loader expects. */
 export function toStruct(o: Record<string, unknown>): unknown {
   const value = (v: unknown): unknown => {
-    if (typeof v === 'string') return { string_value: v };
-    if (typeof v === 'number') return { number_value: v };
-    if (typeof v === 'boolean') return { bool_value: v };
-    if (Array.isArray(v)) return { list_value: { values: v.map(value) } };
-    if (v && typeof v === 'object') return { struct_value: toStruct(v as Record<string, unknown>) };
-    return { null_value: 'NULL_VALUE' };
+    // protobufjs's struct.proto uses camelCase field names, whatever keepCase says.
+    if (typeof v === 'string') return { stringValue: v };
+    if (typeof v === 'number') return { numberValue: v };
+    if (typeof v === 'boolean') return { boolValue: v };
+    if (Array.isArray(v)) return { listValue: { values: v.map(value) } };
+    if (v && typeof v === 'object') return { structValue: toStruct(v as Record<string, unknown>) };
+    return { nullValue: 'NULL_VALUE' };
   };
   return { fields: Object.fromEntries(Object.entries(o).map(([k, v]) => [k, value(v)])) };
 }

@@ -35,14 +35,14 @@ export function exactlyOne(names: readonly string[]) {
   return (v: Fields, report: Report): void => {
     const set = setFields(v, names);
     if (set.length === 0) report([], `exactly one of ${names.join(', ')} must be set`);
-    else if (set.length > 1) report([set[1]!], `only one of ${names.join(', ')} may be set (found ${set.join(' and ')})`);
+    else if (set.length > 1) report([], `only one of ${names.join(', ')} may be set (found ${set.join(' and ')})`);
   };
 }
 
 export function atMostOne(names: readonly string[]) {
   return (v: Fields, report: Report): void => {
     const set = setFields(v, names);
-    if (set.length > 1) report([set[1]!], `only one of ${names.join(', ')} may be set (found ${set.join(' and ')})`);
+    if (set.length > 1) report([], `only one of ${names.join(', ')} may be set (found ${set.join(' and ')})`);
   };
 }
 
@@ -64,8 +64,8 @@ export function uniqueBy(list: unknown, field: string, what: string, report: Rep
 // ---- numbers -------------------------------------------------------------------------------
 
 /** An integer in [min, max], with one clear message for every way of getting it wrong. */
-export function intRange(min: number, max: number, what = 'an integer') {
-  const error = `must be ${what} from ${min} to ${max}`;
+export function intRange(min: number, max: number, what = 'an integer', hint = '') {
+  const error = `must be ${what} from ${min} to ${max}${hint}`;
   return z.number({ error }).int({ error }).min(min, { error }).max(max, { error });
 }
 
@@ -75,7 +75,7 @@ export const UINT32_MAX = 4_294_967_295;
 export const portNumber = intRange(1, 65535, 'a port number');
 export const percent = intRange(0, 100, 'a percentage');
 /** A limit where Istio reads 0 as "unset": meshpilot asks for the field to be left out instead. */
-export const positiveLimit = intRange(1, INT32_MAX, 'an integer (leave the field out for the default)');
+export const positiveLimit = intRange(1, INT32_MAX, 'an integer', ' (leave the field out for the default)');
 
 /** Istio's PortSelector. */
 export const PortSelector = z.strictObject({ number: portNumber });
@@ -197,13 +197,14 @@ const UNIT_NS: Record<string, bigint> = {
   'µs': 1_000n,
   ns: 1n,
 };
-const DURATION_PART = /(\d+(?:\.\d+)?|\.\d+)(ns|us|µs|ms|s|m|h)/y;
+const DURATION_PART = /(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/y;
 const MAX_NS = 9_223_372_036_854_775_807n; // the largest Go time.Duration
 
 /**
  * Parses a duration the way Istio's Go code reads one (time.ParseDuration): one or more
- * `<decimal><unit>` parts with units h, m, s, ms, us (µs), ns, e.g. "1s", "0.5s", "100ms", "1m30s".
- * No sign, no spaces, no bare numbers. Like Istio, the total must be whole milliseconds.
+ * `<digits>[.<digits>]<unit>` parts with units h, m, s, ms, us (µs), ns, e.g. "1s", "0.5s", "100ms",
+ * "1m30s". No sign, no spaces, no bare numbers, no leading-dot ".5s" (Go takes it; written "0.5s"
+ * here). Like Istio, the total must be whole milliseconds.
  */
 export function parseDuration(text: string): { ms: number } | { error: string } {
   const bad = { error: `invalid duration ${JSON.stringify(text)}: expected e.g. 10s, 0.5s, 100ms, 1m, 1h or 1m30s` };
