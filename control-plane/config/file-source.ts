@@ -9,7 +9,7 @@
 // A deleted file drops its objects. Files are merged in path order; the first of two objects with
 // the same key wins. Errors always describe the files as they are now.
 import { type FSWatcher, watch as fsWatch } from 'node:fs';
-import { sep } from 'node:path';
+import { dirname, sep } from 'node:path';
 import {
   type FileContribution,
   type ParsedFile,
@@ -95,10 +95,15 @@ export class FileConfigSource {
   private lastListingErrors = '[]';
   private lastWatchError: string | undefined;
   private rootUnreadable = false;
+  /** Watchers on subdirectories holding config files (the root has `watcher`). */
+  private subWatchers = new Map<string, FSWatcher>();
+  private pollTimer: NodeJS.Timeout | undefined;
+  private readonly pollMs: number;
 
-  constructor(dir: string, opts: { debounceMs?: number } = {}) {
+  constructor(dir: string, opts: { debounceMs?: number; pollMs?: number } = {}) {
     this.dir = dir;
     this.debounceMs = Math.max(0, opts.debounceMs ?? 100);
+    this.pollMs = opts.pollMs ?? 2000;
   }
 
   /** Scans the directory now and returns the result (the first call is the initial scan). */
@@ -132,13 +137,39 @@ export class FileConfigSource {
     this.debounceTimer = this.retryTimer = undefined;
     this.watcher?.close();
     this.watcher = undefined;
+    for (const w of this.subWatchers.values()) w.close();
+    this.subWatchers.clear();
+    clearInterval(this.pollTimer);
+  }
+
+  // Node 20's recursive fs.watch on Linux watches files, not directories, and goes deaf to a
+  // file replaced by rename (how editors, `kubectl cp` and ConfigMap volumes write). So each
+  // directory gets its own plain watcher, and a slow poll catches anything a watcher missed.
+  private syncSubWatchers(): void {
+    if (this.closed || !this.watcher) return;
+    const wanted = new Set([...this.files.keys()].map((f) => dirname(f)).filter((d) => d !== this.dir));
+    for (const [d, w] of this.subWatchers) if (!wanted.has(d)) { w.close(); this.subWatchers.delete(d); }
+    for (const d of wanted) {
+      if (this.subWatchers.has(d)) continue;
+      try {
+        const w = fsWatch(d, () => this.schedule());
+        w.on('error', () => { w.close(); this.subWatchers.delete(d); });
+        this.subWatchers.set(d, w);
+      } catch {
+        // A directory that vanished since the scan: the next scan sorts it out.
+      }
+    }
   }
 
   private startWatcher(): void {
     this.retryTimer = undefined;
     if (this.closed) return;
+    if (!this.pollTimer && this.pollMs > 0) {
+      this.pollTimer = setInterval(() => this.refresh(), this.pollMs);
+      this.pollTimer.unref();
+    }
     try {
-      const w = fsWatch(this.dir, { recursive: true }, () => this.schedule());
+      const w = fsWatch(this.dir, () => this.schedule());
       w.on('error', (e) => this.watcherFailed(e));
       this.watcher = w;
       this.retryDelay = RETRY_MIN_MS;
@@ -242,6 +273,7 @@ export class FileConfigSource {
     this.lastWatchError = watchError;
 
     this.files = next;
+    this.syncSubWatchers();
     if (!changed) return false;
 
     const contributions: FileContribution[] = [...next].map(([file, s]) => ({ file, objects: s.objects, errors: s.errors }));

@@ -97,9 +97,11 @@ export class AdsStream {
     const firstRequest = !state.requested;
     state.requested = true;
     const before = state.wildcard ? '*' : [...state.names].sort().join(',');
-    // Legacy wildcard: an empty first request for listeners or clusters means "everything". An
-    // empty list later is an unsubscribe from everything (gRPC does that when it closes).
-    if (names.includes('*') || (firstRequest && names.length === 0 && (type === LISTENER || type === CLUSTER))) {
+    // Legacy wildcard: an empty first request for listeners or clusters means "everything", and
+    // later empty requests keep it so. Otherwise an empty list unsubscribes from everything (gRPC
+    // does that name by name when it closes).
+    const legacyWildcard = names.length === 0 && (type === LISTENER || type === CLUSTER) && (firstRequest || state.wildcard);
+    if (names.includes('*') || legacyWildcard) {
       state.wildcard = true;
       state.names = new Set(names.filter((n) => n !== '*'));
     } else {
