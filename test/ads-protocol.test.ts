@@ -190,10 +190,22 @@ spec:
   ports: [{ number: 9090, name: http, protocol: HTTP }]
   endpoints: [{ address: 10.0.1.1 }]
 `);
-    const order: string[] = [];
-    for (let i = 0; i < 3; i++) order.push((await c.next()).type_url);
-    // EDS is subscribed by name; the new cluster's endpoints come when Envoy asks for them.
-    expect(order).toEqual([CLUSTER, LISTENER, ROUTE_CONFIG]);
+    const cdsPush = await c.next();
+    const ldsPush = await c.next();
+    // EDS and RDS are subscribed by name; what they have did not change, so they are not pushed.
+    expect([cdsPush.type_url, ldsPush.type_url]).toEqual([CLUSTER, LISTENER]);
+    expect(names(ldsPush)).toContain('0.0.0.0_9090');
+    expect(await c.quiet(300)).toBe(true);
+    // Envoy then asks for the new names (this is cluster warming) and gets them at once.
+    c.send({ type_url: CLUSTER, resource_names: [], version_info: cdsPush.version_info, response_nonce: cdsPush.nonce });
+    c.send({ type_url: ENDPOINTS, resource_names: [...edsNames, 'outbound|9090||ratings.default.svc.cluster.local'], version_info: eds.version_info, response_nonce: eds.nonce });
+    const edsPush = await c.next();
+    expect(edsPush.type_url).toBe(ENDPOINTS);
+    expect(names(edsPush)).toContain('outbound|9090||ratings.default.svc.cluster.local');
+    c.send({ type_url: LISTENER, resource_names: [], version_info: ldsPush.version_info, response_nonce: ldsPush.nonce });
+    c.send({ type_url: ROUTE_CONFIG, resource_names: ['9080', '9090'], version_info: pushed.version_info, response_nonce: pushed.nonce });
+    const rdsPush = await c.next();
+    expect(names(rdsPush)).toEqual(['9080', '9090']);
   });
 
   it('gives proxyless clients and sidecars different config for the same service', async () => {
