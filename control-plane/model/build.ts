@@ -2,6 +2,7 @@
 // or subset, a subset without endpoints) reject the rule that has them; everything else is kept.
 import type { ConfigObject } from '../config/types.ts';
 import { buildClusters, indexDestinationRules } from './clusters.ts';
+import { warnDestinationRule, warnVirtualService } from './grpc-warnings.ts';
 import { IssueList } from './issues.ts';
 import { buildRouteTables } from './routes.ts';
 import { buildServices } from './services.ts';
@@ -27,6 +28,11 @@ export function buildModel(objects: ConfigObject[]): BuildResult {
     subsets: new Map([...rules].map(([host, r]) => [host, new Set((r.spec.subsets ?? []).map((s) => s.name))])),
     issues,
   });
+  for (const obj of sorted) {
+    if (issues.rejected.has(obj.key)) continue;
+    if (obj.kind === 'VirtualService') warnVirtualService(obj, serviceMap, issues);
+    if (obj.kind === 'DestinationRule') warnDestinationRule(obj, serviceMap, issues);
+  }
   const model: Model = { services, clusters, routeTables, warnings: issues.warnings };
   return { model: deepFreeze(model), errors: issues.errors, rejected: issues.rejected };
 }

@@ -61,7 +61,8 @@ export function buildServices(objects: ConfigObject[], issues: IssueList): Servi
           ...(p.targetPort !== undefined ? { targetPort: p.targetPort } : {}),
         })),
         resolution: spec.resolution === 'DNS' ? 'DNS' : 'STATIC',
-        location: spec.location === 'MESH_EXTERNAL' ? 'MESH_EXTERNAL' : 'MESH_INTERNAL',
+        // Istio's default for a ServiceEntry is MESH_EXTERNAL.
+        location: spec.location === 'MESH_INTERNAL' ? 'MESH_INTERNAL' : 'MESH_EXTERNAL',
         endpoints,
         origin: originOf(obj),
       });

@@ -1,0 +1,61 @@
+// Proxyless gRPC clients take only part of what a rule can say. What they would not apply is left
+// out of their config (never sent to be rejected), and said here as a warning on the rule, for
+// services that have a gRPC port.
+import type { ConfigObject } from '../config/types.ts';
+import { resolveHost } from './hosts.ts';
+import type { DestinationRuleIn, PolicyIn, TrafficPolicyIn, VirtualServiceIn } from './input.ts';
+import type { FieldPath, IssueList } from './issues.ts';
+import type { Service } from './types.ts';
+
+const GRPC_RETRY_ON = new Set(['cancelled', 'deadline-exceeded', 'internal', 'resource-exhausted', 'unavailable']);
+const FOR_GRPC = 'for proxyless gRPC clients';
+
+function hasGrpcPort(host: string, services: Map<string, Service>): boolean {
+  return services.get(host)?.ports.some((p) => p.protocol === 'GRPC') ?? false;
+}
+
+export function warnVirtualService(obj: ConfigObject, services: Map<string, Service>, issues: IssueList): void {
+  const spec = obj.spec as unknown as VirtualServiceIn;
+  if (!spec.hosts.some((h) => hasGrpcPort(resolveHost(h, obj.namespace), services))) return;
+  (spec.http ?? []).forEach((http, i) => {
+    const at = (...p: FieldPath): FieldPath => ['spec', 'http', i, ...p];
+    if (http.redirect) issues.warn(obj, at('redirect'), `gRPC has no redirects: this route is left out ${FOR_GRPC}`);
+    if (http.rewrite) issues.warn(obj, at('rewrite'), `rewrites are not applied ${FOR_GRPC}`);
+    if (http.headers) issues.warn(obj, at('headers'), `header changes are not applied ${FOR_GRPC}`);
+    (http.match ?? []).forEach((m, j) => {
+      if (m.queryParams) issues.warn(obj, at('match', j, 'queryParams'), `gRPC calls have no query parameters: this match never holds ${FOR_GRPC}`);
+      if (m.method && !(m.method.exact === 'POST' || m.method.prefix !== undefined)) {
+        issues.warn(obj, at('match', j, 'method'), `gRPC calls are always POST: this match is decided as such ${FOR_GRPC}`);
+      }
+    });
+    const retryOn = http.retries?.retryOn?.split(',').map((t) => t.trim());
+    if (retryOn && http.retries?.attempts !== 0 && !retryOn.some((t) => GRPC_RETRY_ON.has(t))) {
+      issues.warn(obj, at('retries', 'retryOn'), `none of these conditions applies to gRPC (it retries on cancelled, deadline-exceeded, internal, resource-exhausted, unavailable): no retries ${FOR_GRPC}`);
+    }
+  });
+}
+
+function warnPolicy(obj: ConfigObject, p: PolicyIn | undefined, path: FieldPath, issues: IssueList): void {
+  if (!p) return;
+  const lb = p.loadBalancer;
+  if (lb?.simple === 'LEAST_REQUEST' || lb?.simple === 'RANDOM') {
+    issues.warn(obj, [...path, 'loadBalancer', 'simple'], `${lb.simple} is not available to gRPC: ROUND_ROBIN is used ${FOR_GRPC}`);
+  }
+  const ch = lb?.consistentHash;
+  if (ch && !ch.httpHeaderName) issues.warn(obj, [...path, 'loadBalancer', 'consistentHash'], `gRPC hashes only on a header (httpHeaderName): no hash key ${FOR_GRPC}`);
+  const od = p.outlierDetection;
+  if (od && (od.consecutive5xxErrors !== undefined || od.consecutiveGatewayErrors !== undefined || od.consecutiveLocalOriginFailures !== undefined)) {
+    issues.warn(obj, [...path, 'outlierDetection'], `gRPC ejects hosts only by success rate or failure percentage, not by consecutive errors: not applied ${FOR_GRPC}`);
+  }
+}
+
+export function warnDestinationRule(obj: ConfigObject, services: Map<string, Service>, issues: IssueList): void {
+  const spec = obj.spec as unknown as DestinationRuleIn;
+  if (!hasGrpcPort(resolveHost(spec.host, obj.namespace), services)) return;
+  const each = (tp: TrafficPolicyIn | undefined, path: FieldPath) => {
+    warnPolicy(obj, tp, path, issues);
+    tp?.portLevelSettings?.forEach((s, i) => warnPolicy(obj, s, [...path, 'portLevelSettings', i], issues));
+  };
+  each(spec.trafficPolicy, ['spec', 'trafficPolicy']);
+  spec.subsets?.forEach((s, i) => each(s.trafficPolicy, ['spec', 'subsets', i, 'trafficPolicy']));
+}
