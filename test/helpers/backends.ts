@@ -40,6 +40,24 @@ export interface StartBackendOptions {
   port?: number;
   /** Defaults to 127.0.0.1. */
   host?: string;
+  /**
+   * When set, every call fails with this status (after any requested delay) instead of
+   * answering, e.g. grpc.status.UNAVAILABLE for a broken endpoint.
+   */
+  failWith?: grpc.status;
+}
+
+/**
+ * Request metadata asking a backend to wait this many milliseconds (a decimal integer, at most
+ * MAX_DELAY_MS) before answering. Every backend honours it; a cancelled call stops waiting.
+ */
+export const DELAY_HEADER = 'x-delay-ms';
+export const MAX_DELAY_MS = 60_000;
+
+function requestedDelayMs(metadata: grpc.Metadata): number {
+  const raw = metadata.get(DELAY_HEADER)[0];
+  if (typeof raw !== 'string' || !/^\d+$/.test(raw.trim())) return 0;
+  return Math.min(Number(raw.trim()), MAX_DELAY_MS);
 }
 
 interface EchoPackage {
@@ -82,17 +100,40 @@ export async function startBackend(opts: StartBackendOptions): Promise<Backend> 
   const host = opts.host ?? '127.0.0.1';
   const server = new grpc.Server();
   let instance = `${service}-${version}`;
+  /** Timers of calls waiting out a requested delay. */
+  const pending = new Set<NodeJS.Timeout>();
 
   const handlers: grpc.UntypedServiceImplementation = {
     Call(
       call: grpc.ServerUnaryCall<CallRequest, CallReply>,
       callback: grpc.sendUnaryData<CallReply>,
     ) {
-      callback(null, {
-        service,
-        version,
-        instance,
-        request_headers: metadataToHeaders(call.metadata),
+      const answer = () => {
+        if (opts.failWith !== undefined) {
+          callback({ code: opts.failWith, details: `${instance} is configured to fail with ${grpc.status[opts.failWith]}` });
+          return;
+        }
+        callback(null, {
+          service,
+          version,
+          instance,
+          request_headers: metadataToHeaders(call.metadata),
+        });
+      };
+      const delayMs = requestedDelayMs(call.metadata);
+      if (delayMs === 0) {
+        answer();
+        return;
+      }
+      const timer = setTimeout(() => {
+        pending.delete(timer);
+        answer();
+      }, delayMs);
+      pending.add(timer);
+      // A caller that gave up (deadline, cancel) needs no answer; do not keep the timer alive.
+      call.on('cancelled', () => {
+        clearTimeout(timer);
+        pending.delete(timer);
       });
     },
   };
@@ -115,6 +156,8 @@ export async function startBackend(opts: StartBackendOptions): Promise<Backend> 
     async stop() {
       if (stopped) return;
       stopped = true;
+      for (const timer of pending) clearTimeout(timer);
+      pending.clear();
       // Clients (xDS channels) may keep connections open for ever; do not wait for them.
       server.forceShutdown();
     },
