@@ -191,14 +191,16 @@ spec:
   endpoints: [{ address: 10.0.1.1 }]
 `);
     const cdsPush = await c.next();
+    const edsAgain = await c.next();
     const ldsPush = await c.next();
-    // EDS and RDS are subscribed by name; what they have did not change, so they are not pushed.
-    expect([cdsPush.type_url, ldsPush.type_url]).toEqual([CLUSTER, LISTENER]);
+    // Endpoints follow a cluster push (for warming) even though the subscribed ones did not change;
+    // routes are subscribed by name and did not change, so they are not pushed.
+    expect([cdsPush.type_url, edsAgain.type_url, ldsPush.type_url]).toEqual([CLUSTER, ENDPOINTS, LISTENER]);
     expect(names(ldsPush)).toContain('0.0.0.0_9090');
     expect(await c.quiet(300)).toBe(true);
     // Envoy then asks for the new names (this is cluster warming) and gets them at once.
     c.send({ type_url: CLUSTER, resource_names: [], version_info: cdsPush.version_info, response_nonce: cdsPush.nonce });
-    c.send({ type_url: ENDPOINTS, resource_names: [...edsNames, 'outbound|9090||ratings.default.svc.cluster.local'], version_info: eds.version_info, response_nonce: eds.nonce });
+    c.send({ type_url: ENDPOINTS, resource_names: [...edsNames, 'outbound|9090||ratings.default.svc.cluster.local'], version_info: edsAgain.version_info, response_nonce: edsAgain.nonce });
     const edsPush = await c.next();
     expect(edsPush.type_url).toBe(ENDPOINTS);
     expect(names(edsPush)).toContain('outbound|9090||ratings.default.svc.cluster.local');
@@ -206,6 +208,27 @@ spec:
     c.send({ type_url: ROUTE_CONFIG, resource_names: ['9080', '9090'], version_info: pushed.version_info, response_nonce: pushed.nonce });
     const rdsPush = await c.next();
     expect(names(rdsPush)).toEqual(['9080', '9090']);
+  });
+
+  it('sends endpoints again after a cluster change, so Envoy can finish warming the cluster', async () => {
+    const c = client();
+    c.send({ node: ENVOY_NODE, type_url: CLUSTER, resource_names: [] });
+    const cds = await c.next();
+    const edsNames = names(cds).filter((n) => n.startsWith('outbound|'));
+    c.send({ type_url: CLUSTER, resource_names: [], version_info: cds.version_info, response_nonce: cds.nonce });
+    c.send({ type_url: ENDPOINTS, resource_names: edsNames });
+    const eds = await c.next();
+    c.send({ type_url: ENDPOINTS, resource_names: edsNames, version_info: eds.version_info, response_nonce: eds.nonce });
+    expect(await c.quiet(200)).toBe(true);
+    // Only a cluster setting changes (load balancing); the endpoints stay the same.
+    fs.writeFileSync(path.join(dir, 'mesh.yaml'), MESH.replace('host: reviews\n', 'host: reviews\n  trafficPolicy: { loadBalancer: { simple: RANDOM } }\n'));
+    const cdsPush = await c.next();
+    expect(cdsPush.type_url).toBe(CLUSTER);
+    const edsPush = await c.next();
+    expect(edsPush.type_url).toBe(ENDPOINTS);
+    expect(edsPush.version_info).toBe(eds.version_info);
+    expect(edsPush.nonce).not.toBe(eds.nonce);
+    expect(names(edsPush).sort()).toEqual([...edsNames].sort());
   });
 
   it('gives proxyless clients and sidecars different config for the same service', async () => {

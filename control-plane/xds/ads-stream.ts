@@ -2,7 +2,7 @@
 // pushes in the order clusters, endpoints, listeners, routes.
 import type { Logger } from '../log.ts';
 import { proxyFromNode, type NodeInfo, type Proxy } from '../translate/proxy.ts';
-import { CLUSTER, LISTENER, TYPE_ORDER, type ResourceType } from '../translate/type-urls.ts';
+import { CLUSTER, ENDPOINTS, LISTENER, TYPE_ORDER, type ResourceType } from '../translate/type-urls.ts';
 import { contentHash } from './hash.ts';
 import type { EncodedResource, SnapshotCache } from './snapshot-cache.ts';
 import { structToJson } from './struct.ts';
@@ -40,6 +40,7 @@ interface TypeState {
   requested: boolean;
   sentVersion?: string;
   sentNonce?: string;
+  sentNames?: string[];
   ackedVersion?: string;
   nack?: { nonce: string; version: string; message: string };
 }
@@ -115,7 +116,7 @@ export class AdsStream {
       // Clients repeat a NACK on later requests; log each rejected nonce once.
       if (state.nack?.nonce !== nonce) {
         state.nack = { nonce, version: state.sentVersion ?? '', message };
-        this.log.warn({ proxy: this.proxy.id, type, version: state.sentVersion, nonce, message }, 'proxy rejected config (NACK)');
+        this.log.warn({ proxy: this.proxy.id, type, version: state.sentVersion, nonce, resources: state.sentNames, message }, 'proxy rejected config (NACK)');
       }
     } else if (nonce !== '') {
       state.ackedVersion = req.version_info ?? '';
@@ -127,26 +128,37 @@ export class AdsStream {
   /** Sends every requested type whose content changed for this proxy, in ADS push order. */
   push(): void {
     if (!this.proxy) return;
-    for (const type of TYPE_ORDER) if (this.types.get(type)?.requested) this.pushType(type);
+    let clustersSent = false;
+    for (const type of TYPE_ORDER) {
+      if (!this.types.get(type)?.requested) continue;
+      // Envoy re-creates every cluster a CDS update touches and keeps it warming until endpoints
+      // arrive for it; the endpoints may be unchanged, so they are sent again after each CDS push.
+      const force = type === ENDPOINTS && clustersSent && this.proxy.kind === 'envoy';
+      const sent = this.pushType(type, force);
+      if (type === CLUSTER) clustersSent = sent;
+    }
   }
 
-  private pushType(type: ResourceType): void {
+  /** Sends the type if its content changed for this proxy (or `force`); returns whether it sent. */
+  private pushType(type: ResourceType, force = false): boolean {
     const state = this.types.get(type);
-    if (!this.proxy || !state || !this.cache.ready) return;
+    if (!this.proxy || !state || !this.cache.ready) return false;
     // Subscribed to nothing (gRPC unsubscribes name by name when it closes): nothing to send.
-    if (!state.wildcard && state.names.size === 0) return;
+    if (!state.wildcard && state.names.size === 0) return false;
     const all = this.cache.snapshotFor(this.proxy)[type];
     const chosen: EncodedResource[] = [];
     if (state.wildcard) chosen.push(...all.values());
     else for (const n of [...state.names].sort()) { const r = all.get(n); if (r) chosen.push(r); }
     const version = contentHash(chosen.map((r) => `${r.name}=${r.hash}`).join('\n'));
-    if (version === state.sentVersion) return;
+    if (version === state.sentVersion && !force) return false;
     // Listeners and clusters are sent complete, so an empty answer tells the client a name does not
     // exist (instead of a 15 s wait); routes and endpoints are per name and absence says nothing.
-    if (chosen.length === 0 && type !== LISTENER && type !== CLUSTER) return;
+    if (chosen.length === 0 && type !== LISTENER && type !== CLUSTER) return false;
     const nonce = String(++this.nonceCounter);
     state.sentVersion = version;
     state.sentNonce = nonce;
+    state.sentNames = chosen.map((r) => r.name);
     this.send({ version_info: version, resources: chosen.map((r) => r.any), type_url: type, nonce, control_plane: { identifier: 'meshpilot' } });
+    return true;
   }
 }
