@@ -58,6 +58,8 @@ export const PROTO_FILES: readonly string[] = [
     ...v3DirsUnder('envoy/extensions/retry/priority'),
   ].flatMap(protosIn),
   'envoy/extensions/upstreams/http/v3/http_protocol_options.proto',
+  // The bootstrap, so sidecar bootstraps (ours and the injector's) are checked like resources.
+  'envoy/config/bootstrap/v3/bootstrap.proto',
   'envoy/service/discovery/v3/discovery.proto',
   'envoy/service/discovery/v3/ads.proto',
 ].filter((f) => fs.existsSync(path.join(envoyDir, f)));
