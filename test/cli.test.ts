@@ -111,15 +111,15 @@ describe('meshpilot translate', () => {
     const out = JSON.parse(r.stdout);
     expect(out.node.kind).toBe('envoy');
     const res = out.resources as Array<Record<string, any>>;
-    const named = (type: string, name: string) => res.find((x) => String(x['@type']).endsWith(type) && (x.name ?? x.cluster_name) === name);
-    expect(named('Listener', 'virtualOutbound')).toBeDefined();
-    expect(named('Listener', 'virtualInbound')).toBeDefined();
-    expect(named('Listener', '0.0.0.0_9080')).toBeDefined();
+    const named = (type: string, name: string): Record<string, any> => res.find((x) => String(x['@type']).endsWith(type) && (x.name ?? x.cluster_name) === name) ?? {};
+    expect(named('Listener', 'virtualOutbound').name).toBe('virtualOutbound');
+    expect(named('Listener', 'virtualInbound').name).toBe('virtualInbound');
+    expect(named('Listener', '0.0.0.0_9080').name).toBe('0.0.0.0_9080');
     const rc = named('RouteConfiguration', '9080');
     const reviews = rc.virtual_hosts.find((v: any) => v.name === 'reviews.default.svc.cluster.local:9080');
     expect(reviews.domains).toContain('reviews');
     expect(reviews.routes.length).toBeGreaterThanOrEqual(2);
-    expect(named('Cluster', 'outbound|9080|v1|reviews.default.svc.cluster.local')).toBeDefined();
+    expect(named('Cluster', 'outbound|9080|v1|reviews.default.svc.cluster.local').type).toBe('EDS');
     expect(named('ClusterLoadAssignment', 'outbound|9080|v3|reviews.default.svc.cluster.local').endpoints[0].lb_endpoints).toHaveLength(1);
     // Push order, and deterministic output.
     const order = types(r.stdout);
