@@ -5,7 +5,7 @@ import { join, relative } from 'node:path';
 import { type Document, LineCounter, isScalar, parseAllDocuments } from 'yaml';
 import { problemsFromIssues } from './issues.ts';
 import { type FieldPath, formatPath, locate } from './paths.ts';
-import { API_VERSIONS, documentSchemas } from './schemas/document.ts';
+import { API_VERSIONS, documentSchemas, KIND_API_VERSIONS } from './schemas/document.ts';
 import { isRecord } from './schemas/common.ts';
 import { type ConfigError, type ConfigObject, KINDS, type Kind, type LoadResult, type SourcePos } from './types.ts';
 
@@ -114,8 +114,12 @@ function parseDocument(file: string, doc: Document, lineCounter: LineCounter): P
   }
 
   if (apiVersion === undefined) report([], 'apiVersion is required');
-  else if (typeof apiVersion !== 'string' || !(API_VERSIONS as readonly string[]).includes(apiVersion)) {
-    report(['apiVersion'], `unsupported apiVersion ${JSON.stringify(apiVersion)} (meshpilot accepts ${API_VERSIONS.join(', ')})`);
+  else {
+    const accepted: readonly string[] = knownKind ? KIND_API_VERSIONS[knownKind] : API_VERSIONS;
+    if (typeof apiVersion !== 'string' || !accepted.includes(apiVersion)) {
+      const what = knownKind ? `for ${knownKind} ` : '';
+      report(['apiVersion'], `unsupported apiVersion ${JSON.stringify(apiVersion)} ${what}(meshpilot accepts ${accepted.join(', ')})`);
+    }
   }
   if (kind === undefined) report([], 'kind is required');
   else if (!knownKind) report(['kind'], `unsupported kind ${JSON.stringify(kind)} (meshpilot accepts ${KINDS.join(', ')})`);

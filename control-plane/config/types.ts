@@ -1,7 +1,9 @@
 // Public types of the rule-input stage: what a loaded Istio object looks like, and how errors are
 // reported (always with file, line, column and field path).
 import type {
+  AuthorizationPolicySpec,
   DestinationRuleSpec,
+  RateLimitSpec,
   ServiceEntrySpec,
   VirtualServiceSpec,
   WorkloadEntrySpec,
@@ -31,7 +33,7 @@ export function formatError(e: ConfigError): string {
   return out;
 }
 
-export const KINDS = ['VirtualService', 'DestinationRule', 'ServiceEntry', 'WorkloadEntry'] as const;
+export const KINDS = ['VirtualService', 'DestinationRule', 'ServiceEntry', 'WorkloadEntry', 'AuthorizationPolicy', 'RateLimit'] as const;
 export type Kind = (typeof KINDS)[number];
 
 export type SpecOf<K> = K extends 'VirtualService'
@@ -40,7 +42,11 @@ export type SpecOf<K> = K extends 'VirtualService'
     ? DestinationRuleSpec
     : K extends 'ServiceEntry'
       ? ServiceEntrySpec
-      : WorkloadEntrySpec;
+      : K extends 'WorkloadEntry'
+        ? WorkloadEntrySpec
+        : K extends 'AuthorizationPolicy'
+          ? AuthorizationPolicySpec
+          : RateLimitSpec;
 
 /** A validated Istio object. Frozen: the same instance may be shared by several load results. */
 export interface ConfigObject<K extends Kind = Kind> {

@@ -6,8 +6,25 @@ import { DestinationRuleSpec } from './destination-rule.ts';
 import { ServiceEntrySpec } from './service-entry.ts';
 import { VirtualServiceSpec } from './virtual-service.ts';
 import { WorkloadEntrySpec } from './workload-entry.ts';
+import { AuthorizationPolicySpec } from './authorization-policy.ts';
+import { RateLimitSpec } from './rate-limit.ts';
 
-export const API_VERSIONS = ['networking.istio.io/v1', 'networking.istio.io/v1beta1', 'networking.istio.io/v1alpha3'] as const;
+const NETWORKING = ['networking.istio.io/v1', 'networking.istio.io/v1beta1', 'networking.istio.io/v1alpha3'] as const;
+const SECURITY = ['security.istio.io/v1', 'security.istio.io/v1beta1'] as const;
+/** Our own API group, for kinds Istio has no equivalent of. */
+const MESHPILOT = ['traffic.meshpilot.io/v1alpha1'] as const;
+
+/** The apiVersions each kind may be written with: Istio's groups for Istio kinds, ours for ours. */
+export const KIND_API_VERSIONS = {
+  VirtualService: NETWORKING,
+  DestinationRule: NETWORKING,
+  ServiceEntry: NETWORKING,
+  WorkloadEntry: NETWORKING,
+  AuthorizationPolicy: SECURITY,
+  RateLimit: MESHPILOT,
+} as const satisfies Record<Kind, readonly string[]>;
+
+export const API_VERSIONS = [...NETWORKING, ...SECURITY, ...MESHPILOT] as const;
 export { KINDS };
 
 export const Metadata = z.strictObject({
@@ -23,11 +40,13 @@ export const specSchemas = {
   DestinationRule: DestinationRuleSpec,
   ServiceEntry: ServiceEntrySpec,
   WorkloadEntry: WorkloadEntrySpec,
+  AuthorizationPolicy: AuthorizationPolicySpec,
+  RateLimit: RateLimitSpec,
 } as const satisfies Record<Kind, z.ZodType>;
 
 function documentSchema<K extends Kind>(kind: K) {
   return z.strictObject({
-    apiVersion: z.enum(API_VERSIONS),
+    apiVersion: z.enum(KIND_API_VERSIONS[kind]),
     kind: z.literal(kind),
     metadata: Metadata,
     spec: specSchemas[kind],
@@ -40,4 +59,6 @@ export const documentSchemas = {
   DestinationRule: documentSchema('DestinationRule'),
   ServiceEntry: documentSchema('ServiceEntry'),
   WorkloadEntry: documentSchema('WorkloadEntry'),
+  AuthorizationPolicy: documentSchema('AuthorizationPolicy'),
+  RateLimit: documentSchema('RateLimit'),
 };

@@ -4,4 +4,6 @@ export * from './virtual-service.ts';
 export * from './destination-rule.ts';
 export * from './service-entry.ts';
 export * from './workload-entry.ts';
+export * from './authorization-policy.ts';
+export * from './rate-limit.ts';
 export * from './document.ts';
