@@ -7,6 +7,7 @@ import { headerMutations } from './header-ops.ts';
 import type { ClientKind } from './proxy.ts';
 import { redirectAction } from './redirect.ts';
 import { forwardAction } from './route-action.ts';
+import { routeExtras } from './route-features.ts';
 import { envoyRouteMatch } from './route-match.ts';
 import { matchesValue, type Json } from './string-match.ts';
 
@@ -27,11 +28,14 @@ export function envoyRoutes(routes: readonly HttpRoute[], clusters: Map<string, 
       if (r.matches.length && matches.every((m) => m === undefined)) continue;
       matches = r.matches.length ? matches.filter((m) => m !== undefined) : matches;
     }
+    const extras = routeExtras(r, { kind, clusters });
     const action =
-      r.action.kind === 'route' ? { route: forwardAction(r.action, clusters, kind) } : { redirect: redirectAction(r.action) };
+      r.action.kind === 'route'
+        ? { route: { ...forwardAction(r.action, clusters, kind), ...extras.action } }
+        : { redirect: redirectAction(r.action) };
     const mutations = kind === 'envoy' ? headerMutations(r.requestHeaders, r.responseHeaders) : {};
     for (const m of matches) {
-      out.push({ name: r.name, match: m ? envoyRouteMatch(m) : { prefix: '/' }, ...action, ...mutations });
+      out.push({ name: r.name, match: m ? envoyRouteMatch(m) : { prefix: '/' }, ...action, ...mutations, ...extras.route });
     }
   }
   return out;

@@ -5,11 +5,11 @@ import { HCM, ROUTER } from './type-urls.ts';
 
 export const ROUTER_FILTER = { name: 'envoy.filters.http.router', typed_config: { '@type': ROUTER } };
 
-export function httpConnectionManager(statPrefix: string, routes: { rds: string } | { inline: Json }): Json {
+export function httpConnectionManager(statPrefix: string, routes: { rds: string } | { inline: Json }, filters: Json[] = []): Json {
   return {
     '@type': HCM,
     stat_prefix: statPrefix,
     ...('rds' in routes ? { rds: { config_source: ADS_SOURCE, route_config_name: routes.rds } } : { route_config: routes.inline }),
-    http_filters: [ROUTER_FILTER],
+    http_filters: [...filters, ROUTER_FILTER],
   };
 }

@@ -3,6 +3,7 @@
 import { hostAliases } from '../model/hosts.ts';
 import type { Model } from '../model/types.ts';
 import { httpConnectionManager } from './hcm.ts';
+import { httpFilters } from './http-filters.ts';
 import type { Proxy } from './proxy.ts';
 import type { Json } from './string-match.ts';
 import { LISTENER } from './type-urls.ts';
@@ -12,7 +13,9 @@ export function grpcListeners(model: Model, proxy: Proxy): Json[] {
     hostAliases(t.host, proxy.namespace).map((alias) => ({
       '@type': LISTENER,
       name: `${alias}:${t.port}`,
-      api_listener: { api_listener: httpConnectionManager(`${alias}:${t.port}`, { rds: `${t.host}:${t.port}` }) },
+      api_listener: {
+        api_listener: httpConnectionManager(`${alias}:${t.port}`, { rds: `${t.host}:${t.port}` }, httpFilters({ model, proxy, side: 'outbound', port: t.port, host: t.host })),
+      },
     })),
   );
 }

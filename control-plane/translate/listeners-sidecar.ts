@@ -4,6 +4,8 @@
 import { isHttpProtocol } from '../model/services.ts';
 import type { Model } from '../model/types.ts';
 import { httpConnectionManager } from './hcm.ts';
+import { httpFilters } from './http-filters.ts';
+import type { Proxy } from './proxy.ts';
 import type { InboundPort } from './inbound.ts';
 import type { Json } from './string-match.ts';
 import { LISTENER, ORIGINAL_DST, TCP_PROXY } from './type-urls.ts';
@@ -33,7 +35,7 @@ export function virtualOutbound(): Json {
 }
 
 /** One listener per outbound HTTP port, not bound: virtualOutbound hands connections to it. */
-export function outboundHttpListeners(model: Model): Json[] {
+export function outboundHttpListeners(model: Model, proxy: Proxy): Json[] {
   const ports = new Set<number>();
   for (const s of model.services) for (const p of s.ports) if (isHttpProtocol(p.protocol)) ports.add(p.number);
   return [...ports].sort((a, b) => a - b).map((port) => ({
@@ -42,11 +44,11 @@ export function outboundHttpListeners(model: Model): Json[] {
     address: socket('0.0.0.0', port),
     bind_to_port: false,
     traffic_direction: 'OUTBOUND',
-    filter_chains: [{ name: `0.0.0.0_${port}`, filters: [{ name: 'envoy.filters.network.http_connection_manager', typed_config: httpConnectionManager(`outbound_0.0.0.0_${port}`, { rds: String(port) }) }] }],
+    filter_chains: [{ name: `0.0.0.0_${port}`, filters: [{ name: 'envoy.filters.network.http_connection_manager', typed_config: httpConnectionManager(`outbound_0.0.0.0_${port}`, { rds: String(port) }, httpFilters({ model, proxy, side: 'outbound', port })) }] }],
   }));
 }
 
-export function virtualInbound(inbound: InboundPort[]): Json {
+export function virtualInbound(model: Model, proxy: Proxy, inbound: InboundPort[]): Json {
   const chains = inbound.map((p) => {
     const filter = isHttpProtocol(p.protocol)
       ? {
@@ -57,7 +59,7 @@ export function virtualInbound(inbound: InboundPort[]): Json {
               virtual_hosts: [{ name: p.cluster, domains: ['*'], routes: [{ name: 'default', match: { prefix: '/' }, route: { cluster: p.cluster, timeout: '0s' } }] }],
               validate_clusters: false,
             },
-          }),
+          }, httpFilters({ model, proxy, side: 'inbound', port: p.port })),
         }
       : tcpProxy(p.cluster, p.cluster);
     return { name: p.cluster, filter_chain_match: { destination_port: p.port }, filters: [filter] };

@@ -38,7 +38,7 @@ export function translate(model: Model, proxy: Proxy): Resources {
   return {
     [CLUSTER]: byName([...model.clusters.map((c) => outboundCluster(c, 'envoy')), ...passthroughClusters(), ...inbound.map(inboundCluster)]),
     [ENDPOINTS]: byName(eds.map(clusterLoadAssignment)),
-    [LISTENER]: byName([virtualOutbound(), virtualInbound(inbound), ...outboundHttpListeners(model)]),
+    [LISTENER]: byName([virtualOutbound(), virtualInbound(model, proxy, inbound), ...outboundHttpListeners(model, proxy)]),
     [ROUTE_CONFIG]: byName(sidecarRouteConfigs(model, proxy, clusterMap)),
   };
 }
