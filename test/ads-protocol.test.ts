@@ -7,42 +7,9 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../control-plane/log.ts';
 import { startControlPlane, type ControlPlane } from '../control-plane/server.ts';
 import { CLUSTER, ENDPOINTS, LISTENER, ROUTE_CONFIG } from '../control-plane/translate/type-urls.ts';
-import { decoded, names, RawAdsClient, toStruct } from './helpers/raw-ads.ts';
+import { decoded, names, RawAdsClient } from './helpers/raw-ads.ts';
 import { waitFor } from './helpers/wait.ts';
-
-const MESH = `
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: { name: reviews }
-spec:
-  hosts: [reviews.default.svc.cluster.local]
-  resolution: STATIC
-  ports: [{ number: 9080, name: grpc, protocol: GRPC }]
-  endpoints:
-  - { address: 10.0.0.1, labels: { version: v1 } }
-  - { address: 10.0.0.2, labels: { version: v2 } }
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: { name: reviews }
-spec:
-  host: reviews
-  subsets: [{ name: v1, labels: { version: v1 } }, { name: v2, labels: { version: v2 } }]
-`;
-const vs = (w1: number, w2: number) => `
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: { name: reviews }
-spec:
-  hosts: [reviews]
-  http:
-  - route:
-    - { destination: { host: reviews, subset: v1 }, weight: ${w1} }
-    - { destination: { host: reviews, subset: v2 }, weight: ${w2} }
-`;
-
-const GRPC_NODE = { id: 'sidecar~10.9.0.1~caller-1.default~default.svc.cluster.local', metadata: toStruct({ GENERATOR: 'grpc', NAMESPACE: 'default' }), locality: {} };
-const ENVOY_NODE = { id: 'sidecar~10.9.0.2~caller-2.default~default.svc.cluster.local', metadata: toStruct({ NAMESPACE: 'default' }), user_agent_name: 'envoy' };
+import { ENVOY_NODE, GRPC_NODE, MESH, RATINGS_9080, RATINGS_9090, vs } from './helpers/protocol-fixtures.ts';
 
 let dir: string;
 let cp: ControlPlane;
@@ -126,16 +93,7 @@ describe('state-of-the-world ADS', () => {
     await waitFor(() => [...cp.ads.streams][0]?.status()[CLUSTER]?.nack?.message === 'cluster rejected: test', { timeoutMs: 3000 });
     expect([...cp.ads.streams][0].status()[CLUSTER].nack).toMatchObject({ nonce: cds.nonce, version: cds.version_info });
     // A config change gives a new version; ACKing it clears the NACK.
-    fs.appendFileSync(path.join(dir, 'mesh.yaml'), `---
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: { name: ratings }
-spec:
-  hosts: [ratings.default.svc.cluster.local]
-  resolution: STATIC
-  ports: [{ number: 9080, name: grpc, protocol: GRPC }]
-  endpoints: [{ address: 10.0.1.1 }]
-`);
+    fs.appendFileSync(path.join(dir, 'mesh.yaml'), RATINGS_9080);
     const next = await c.next();
     expect(next.type_url).toBe(CLUSTER);
     expect(names(next)).toContain('outbound|9080||ratings.default.svc.cluster.local');
@@ -180,16 +138,7 @@ spec:
     expect(vh.routes[0].route.weighted_clusters.clusters.map((x: any) => x.weight)).toEqual([50, 50]);
 
     // A new service touches clusters, endpoints, listeners and routes, in that order.
-    fs.appendFileSync(path.join(dir, 'mesh.yaml'), `---
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: { name: ratings }
-spec:
-  hosts: [ratings.default.svc.cluster.local]
-  resolution: STATIC
-  ports: [{ number: 9090, name: http, protocol: HTTP }]
-  endpoints: [{ address: 10.0.1.1 }]
-`);
+    fs.appendFileSync(path.join(dir, 'mesh.yaml'), RATINGS_9090);
     const cdsPush = await c.next();
     const edsAgain = await c.next();
     const ldsPush = await c.next();

@@ -1,10 +1,11 @@
-// The gRPC side of ADS: accepts streams, hands requests to AdsStream, and pushes to every stream
-// when the cache changes. Delta ADS is answered UNIMPLEMENTED for now (clients fall back to SotW).
+// The gRPC side of ADS: accepts state-of-the-world and delta streams, hands their requests to
+// AdsStream / DeltaStream, and pushes to every stream when the cache changes.
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { PROTO_INCLUDE_DIRS } from '../envoy/protos.ts';
 import type { Logger } from '../log.ts';
 import { AdsStream, type DiscoveryRequest, type DiscoveryResponse } from './ads-stream.ts';
+import { DeltaStream, type DeltaDiscoveryRequest, type DeltaDiscoveryResponse } from './delta-stream.ts';
 import type { SnapshotCache } from './snapshot-cache.ts';
 
 let serviceDefinition: grpc.ServiceDefinition | undefined;
@@ -26,8 +27,11 @@ function adsService(): grpc.ServiceDefinition {
   return serviceDefinition;
 }
 
+/** What the server and the admin API need of a stream, whichever protocol it speaks. */
+export type XdsStream = AdsStream | DeltaStream;
+
 export class AdsServer {
-  readonly streams = new Set<AdsStream>();
+  readonly streams = new Set<XdsStream>();
   private server = new grpc.Server({ 'grpc.keepalive_permit_without_calls': 1 });
   private unsubscribe: () => void;
 
@@ -36,10 +40,10 @@ export class AdsServer {
     private readonly log: Logger,
   ) {
     this.server.addService(adsService(), {
-      StreamAggregatedResources: (call: grpc.ServerDuplexStream<DiscoveryRequest, DiscoveryResponse>) => this.onStream(call),
-      DeltaAggregatedResources: (call: grpc.ServerDuplexStream<unknown, unknown>) => {
-        call.emit('error', { code: grpc.status.UNIMPLEMENTED, details: 'delta xDS is not served yet; use state-of-the-world ADS' });
-      },
+      StreamAggregatedResources: (call: grpc.ServerDuplexStream<DiscoveryRequest, DiscoveryResponse>) =>
+        this.onStream(call, (send) => new AdsStream(this.cache, send, this.log)),
+      DeltaAggregatedResources: (call: grpc.ServerDuplexStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse>) =>
+        this.onStream(call, (send) => new DeltaStream(this.cache, send, this.log)),
     });
     this.unsubscribe = cache.onChange(() => {
       for (const s of this.streams) this.safely(s, () => s.push());
@@ -63,18 +67,21 @@ export class AdsServer {
     this.server.forceShutdown();
   }
 
-  private onStream(call: grpc.ServerDuplexStream<DiscoveryRequest, DiscoveryResponse>): void {
+  private onStream<Req, Res, S extends XdsStream & { onRequest(r: Req): void }>(
+    call: grpc.ServerDuplexStream<Req, Res>,
+    create: (send: (r: Res) => void) => S,
+  ): void {
     if (!this.cache.ready) {
       call.emit('error', { code: grpc.status.UNAVAILABLE, details: 'meshpilot has not loaded its configuration yet' });
       return;
     }
-    const stream = new AdsStream(this.cache, (r) => call.write(r), this.log);
+    const stream = create((r) => call.write(r));
     this.streams.add(stream);
     const done = () => {
       if (!this.streams.delete(stream)) return;
       if (stream.proxy) this.log.info({ proxy: stream.proxy.id }, 'proxy disconnected');
     };
-    call.on('data', (req: DiscoveryRequest) => {
+    call.on('data', (req: Req) => {
       this.safely(stream, () => stream.onRequest(req), (err) => {
         call.emit('error', { code: grpc.status.INVALID_ARGUMENT, details: err.message });
         done();
@@ -89,7 +96,7 @@ export class AdsServer {
     call.on('cancelled', done);
   }
 
-  private safely(stream: AdsStream, fn: () => void, onError?: (e: Error) => void): void {
+  private safely(stream: XdsStream, fn: () => void, onError?: (e: Error) => void): void {
     try {
       fn();
     } catch (e) {

@@ -46,6 +46,7 @@ interface TypeState {
 }
 
 export class AdsStream {
+  readonly protocol = 'sotw' as const;
   proxy?: Proxy;
   readonly connectedAt = new Date();
   private readonly types = new Map<string, TypeState>();

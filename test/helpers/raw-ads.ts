@@ -21,7 +21,28 @@ export interface RawRequest {
   error_detail?: { code: number; message: string };
 }
 
-type AdsClient = grpc.Client & { StreamAggregatedResources(): grpc.ClientDuplexStream<RawRequest, RawResponse> };
+type AdsClient = grpc.Client & {
+  StreamAggregatedResources(): grpc.ClientDuplexStream<RawRequest, RawResponse>;
+  DeltaAggregatedResources(): grpc.ClientDuplexStream<RawDeltaRequest, RawDeltaResponse>;
+};
+
+export interface RawDeltaRequest {
+  node?: RawRequest['node'];
+  type_url: string;
+  resource_names_subscribe?: string[];
+  resource_names_unsubscribe?: string[];
+  initial_resource_versions?: Record<string, string>;
+  response_nonce?: string;
+  error_detail?: { code: number; message: string };
+}
+
+export interface RawDeltaResponse {
+  system_version_info: string;
+  type_url: string;
+  nonce: string;
+  removed_resources: string[];
+  resources: Array<{ name: string; version: string; resource: { type_url: string; value: Buffer } }>;
+}
 let Ctor: (new (address: string, creds: grpc.ChannelCredentials) => AdsClient) | undefined;
 
 function clientCtor() {
@@ -46,18 +67,18 @@ export function toStruct(o: Record<string, unknown>): unknown {
   return { fields: Object.fromEntries(Object.entries(o).map(([k, v]) => [k, value(v)])) };
 }
 
-export class RawAdsClient {
-  private client: AdsClient;
-  private call: grpc.ClientDuplexStream<RawRequest, RawResponse>;
-  private queue: RawResponse[] = [];
+class RawStream<Req, Res> {
+  protected client: AdsClient;
+  private call: grpc.ClientDuplexStream<Req, Res>;
+  private queue: Res[] = [];
   private waiters: Array<() => void> = [];
   error?: grpc.ServiceError;
   ended = false;
 
-  constructor(address: string) {
+  constructor(address: string, open: (c: AdsClient) => grpc.ClientDuplexStream<Req, Res>) {
     this.client = new (clientCtor())(address, grpc.credentials.createInsecure());
-    this.call = this.client.StreamAggregatedResources();
-    this.call.on('data', (r: RawResponse) => {
+    this.call = open(this.client);
+    this.call.on('data', (r: Res) => {
       this.queue.push(r);
       this.wake();
     });
@@ -75,12 +96,12 @@ export class RawAdsClient {
     for (const w of this.waiters.splice(0)) w();
   }
 
-  send(req: RawRequest): void {
+  send(req: Req): void {
     this.call.write(req);
   }
 
-  /** The next response (optionally of one type), or an error after timeoutMs. */
-  async next(timeoutMs = 5000): Promise<RawResponse> {
+  /** The next response, or an error after timeoutMs. */
+  async next(timeoutMs = 5000): Promise<Res> {
     const deadline = Date.now() + timeoutMs;
     while (true) {
       const r = this.queue.shift();
@@ -113,6 +134,26 @@ export class RawAdsClient {
     this.call.cancel();
     this.client.close();
   }
+}
+
+export class RawAdsClient extends RawStream<RawRequest, RawResponse> {
+  constructor(address: string) {
+    super(address, (c) => c.StreamAggregatedResources());
+  }
+}
+
+export class RawDeltaClient extends RawStream<RawDeltaRequest, RawDeltaResponse> {
+  constructor(address: string) {
+    super(address, (c) => c.DeltaAggregatedResources());
+  }
+}
+
+export function deltaNames(r: RawDeltaResponse): string[] {
+  return r.resources.map((x) => x.name);
+}
+
+export function deltaDecoded(r: RawDeltaResponse): Array<Record<string, unknown>> {
+  return r.resources.map((x) => decodeResource(x.resource) as Record<string, unknown>);
 }
 
 export function decoded(r: RawResponse): Array<Record<string, unknown>> {

@@ -1,0 +1,182 @@
+// One incremental (delta) ADS stream: per-resource versions, subscribe/unsubscribe mid-stream,
+// wildcard and named subscriptions, removals, and initial_resource_versions on reconnect (only
+// what changed while the proxy was away is sent, plus what was removed).
+import type { Logger } from '../log.ts';
+import { proxyFromNode, type NodeInfo, type Proxy } from '../translate/proxy.ts';
+import { CLUSTER, ENDPOINTS, LISTENER, TYPE_ORDER, type ResourceType } from '../translate/type-urls.ts';
+import type { TypeStatus } from './ads-stream.ts';
+import { contentHash } from './hash.ts';
+import type { EncodedResource, SnapshotCache } from './snapshot-cache.ts';
+import { structToJson } from './struct.ts';
+
+export interface DeltaDiscoveryRequest {
+  node?: { id?: string; metadata?: unknown; locality?: NodeInfo['locality']; user_agent_name?: string };
+  type_url?: string;
+  resource_names_subscribe?: string[];
+  resource_names_unsubscribe?: string[];
+  initial_resource_versions?: Record<string, string>;
+  response_nonce?: string;
+  error_detail?: { code?: number; message?: string };
+}
+
+export interface DeltaDiscoveryResponse {
+  system_version_info: string;
+  resources: Array<{ name: string; version: string; resource: { type_url: string; value: Buffer } }>;
+  type_url: string;
+  removed_resources: string[];
+  nonce: string;
+  control_plane: { identifier: string };
+}
+
+interface DeltaTypeState {
+  wildcard: boolean;
+  names: Set<string>;
+  /** What the client has: name -> version (from our responses or its initial_resource_versions). */
+  known: Map<string, string>;
+  requested: boolean;
+  sentNonce?: string;
+  sentVersion?: string;
+  ackedVersion?: string;
+  nack?: { nonce: string; version: string; message: string };
+}
+
+export class DeltaStream {
+  readonly protocol = 'delta' as const;
+  proxy?: Proxy;
+  readonly connectedAt = new Date();
+  private readonly types = new Map<string, DeltaTypeState>();
+  private nonceCounter = 0;
+
+  constructor(
+    private readonly cache: SnapshotCache,
+    private readonly send: (r: DeltaDiscoveryResponse) => void,
+    private readonly log: Logger,
+  ) {}
+
+  status(): Record<string, TypeStatus> {
+    const out: Record<string, TypeStatus> = {};
+    for (const [type, s] of this.types) {
+      out[type] = {
+        subscribed: s.wildcard ? '*' : [...s.names].sort(),
+        ...(s.sentVersion ? { sentVersion: s.sentVersion, sentNonce: s.sentNonce } : {}),
+        ...(s.ackedVersion ? { ackedVersion: s.ackedVersion } : {}),
+        ...(s.nack ? { nack: s.nack } : {}),
+      };
+    }
+    return out;
+  }
+
+  onRequest(req: DeltaDiscoveryRequest): void {
+    if (!this.proxy) {
+      if (!req.node?.id) throw new Error('the first request on a stream must carry node.id');
+      this.proxy = proxyFromNode({
+        id: req.node.id,
+        metadata: structToJson(req.node.metadata),
+        ...(req.node.locality ? { locality: req.node.locality } : {}),
+        ...(req.node.user_agent_name ? { user_agent_name: req.node.user_agent_name } : {}),
+      });
+      this.log.info({ proxy: this.proxy.id, kind: this.proxy.kind, protocol: 'delta' }, 'proxy connected');
+    }
+    const type = req.type_url ?? '';
+    if (!(TYPE_ORDER as readonly string[]).includes(type)) {
+      this.log.warn({ proxy: this.proxy.id, type }, 'request for a resource type meshpilot does not serve');
+      return;
+    }
+    let state = this.types.get(type);
+    const first = !state;
+    if (!state) {
+      state = { wildcard: false, names: new Set(), known: new Map(), requested: true };
+      this.types.set(type, state);
+    }
+    const nonce = req.response_nonce ?? '';
+    // ACK/NACK bookkeeping only for the latest response; but subscription changes carried by a
+    // request with an older nonce are still honoured (unlike SotW, they are not repeated).
+    if (nonce !== '' && nonce === state.sentNonce) {
+      if (req.error_detail) {
+        if (state.nack?.nonce !== nonce) {
+          state.nack = { nonce, version: state.sentVersion ?? '', message: req.error_detail.message ?? '' };
+          this.log.warn({ proxy: this.proxy.id, type, nonce, message: state.nack.message }, 'proxy rejected config (NACK)');
+        }
+      } else {
+        state.ackedVersion = state.sentVersion;
+        state.nack = undefined;
+      }
+    }
+    const subscribe = req.resource_names_subscribe ?? [];
+    const unsubscribe = req.resource_names_unsubscribe ?? [];
+    if (first) {
+      for (const [name, version] of Object.entries(req.initial_resource_versions ?? {})) state.known.set(name, version);
+      // An empty first subscription for listeners or clusters is the legacy wildcard.
+      if (subscribe.length === 0 && (type === LISTENER || type === CLUSTER)) state.wildcard = true;
+    }
+    const added: string[] = [];
+    for (const n of subscribe) {
+      if (n === '*') state.wildcard = true;
+      else if (!state.names.has(n)) {
+        state.names.add(n);
+        added.push(n);
+      }
+    }
+    for (const n of unsubscribe) {
+      if (n === '*') state.wildcard = false;
+      else state.names.delete(n);
+      // The client drops what it unsubscribed from; it must not be told about it again.
+      if (!state.wildcard || n === '*') state.known.delete(n);
+    }
+    if (first || added.length || subscribe.includes('*')) this.pushType(type as ResourceType, new Set(), new Set(added));
+  }
+
+  push(): void {
+    if (!this.proxy) return;
+    let clustersSent: string[] = [];
+    for (const type of TYPE_ORDER) {
+      if (!this.types.get(type)?.requested) continue;
+      // As in SotW: Envoy re-warms clusters a CDS update touches and waits for their endpoints.
+      const force = type === ENDPOINTS && this.proxy.kind === 'envoy' ? new Set(clustersSent) : new Set<string>();
+      const sent = this.pushType(type, force, new Set());
+      if (type === CLUSTER) clustersSent = sent;
+    }
+  }
+
+  private wants(state: DeltaTypeState, name: string): boolean {
+    return state.wildcard || state.names.has(name);
+  }
+
+  /**
+   * Sends what changed for this type, plus the `force`d names even if unchanged, and reports
+   * `subscribed` names that do not exist as removed. Returns the names sent.
+   */
+  private pushType(type: ResourceType, force: Set<string>, subscribed: Set<string>): string[] {
+    const state = this.types.get(type);
+    if (!this.proxy || !state || !this.cache.ready) return [];
+    const all = this.cache.snapshotFor(this.proxy)[type];
+    const changed: EncodedResource[] = [];
+    for (const r of all.values()) {
+      if (!this.wants(state, r.name)) continue;
+      if (state.known.get(r.name) !== r.hash || force.has(r.name)) changed.push(r);
+    }
+    const removed: string[] = [];
+    for (const name of state.known.keys()) if (!all.has(name)) removed.push(name);
+    // A named subscription to something that does not exist is answered as removed, so the client
+    // does not wait for it.
+    for (const name of subscribed) if (!all.has(name) && !removed.includes(name)) removed.push(name);
+    if (changed.length === 0 && removed.length === 0) return [];
+    changed.sort((a, b) => a.name.localeCompare(b.name));
+    removed.sort();
+    for (const r of changed) state.known.set(r.name, r.hash);
+    for (const n of removed) state.known.delete(n);
+    const version = contentHash([...state.known].sort(([a], [b]) => a.localeCompare(b)).map(([n, v]) => `${n}=${v}`).join('\n'));
+    const nonce = String(++this.nonceCounter);
+    state.sentNonce = nonce;
+    state.sentVersion = version;
+    this.send({
+      system_version_info: version,
+      resources: changed.map((r) => ({ name: r.name, version: r.hash, resource: r.any })),
+      type_url: type,
+      removed_resources: removed,
+      nonce,
+      control_plane: { identifier: 'meshpilot' },
+    });
+    return changed.map((r) => r.name);
+  }
+}
