@@ -2,6 +2,7 @@
 // server, plus the admin API. Returned handle stops everything it started.
 import type { Server } from 'node:http';
 import { createAdminApp } from './admin.ts';
+import { Debouncer } from './debounce.ts';
 import { FileConfigSource } from './config/file-source.ts';
 import type { LoadResult } from './config/types.ts';
 import { createLogger, type Logger } from './log.ts';
@@ -13,7 +14,10 @@ export interface ControlPlaneOptions {
   configDir: string;
   xdsListen?: string;
   adminListen?: string | null;
+  /** Quiet period before a change is applied (default 100 ms). */
   debounceMs?: number;
+  /** Longest a change waits while changes keep coming (default 1 s). */
+  maxDelayMs?: number;
   logLevel?: string;
   logger?: Logger;
 }
@@ -31,7 +35,8 @@ export interface ControlPlane {
 
 export async function startControlPlane(opts: ControlPlaneOptions): Promise<ControlPlane> {
   const log = opts.logger ?? createLogger(opts.logLevel);
-  const source = new FileConfigSource(opts.configDir, { debounceMs: opts.debounceMs ?? 100 });
+  // The file source only coalesces one save's burst of file events; the pipeline debounces.
+  const source = new FileConfigSource(opts.configDir, { debounceMs: 10 });
   const cache = new SnapshotCache(log);
   let state: MeshState | undefined;
   let modelText = '';
@@ -52,7 +57,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   };
 
   apply(source.load());
-  source.watch(apply);
+  const debouncer = new Debouncer(opts.debounceMs ?? 100, opts.maxDelayMs ?? 1000, () => apply(source.current()));
+  source.watch(() => debouncer.trigger());
 
   const ads = new AdsServer(cache, log);
   const xdsAddress = await ads.listen(opts.xdsListen ?? '127.0.0.1:0');
@@ -80,6 +86,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     cache,
     reload: () => apply(source.load()),
     async stop() {
+      debouncer.cancel();
       source.close();
       await ads.stop();
       if (admin) {

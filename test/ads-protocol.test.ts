@@ -180,6 +180,21 @@ describe('state-of-the-world ADS', () => {
     expect(names(edsPush).sort()).toEqual([...edsNames].sort());
   });
 
+  it('does not resend identical config to a proxy that reconnects with the version it has', async () => {
+    const c = client();
+    c.send({ node: ENVOY_NODE, type_url: CLUSTER, resource_names: [] });
+    const cds = await c.next();
+    c.close();
+    await waitFor(() => cp.ads.streams.size === 0, { timeoutMs: 3000 });
+    const again = client();
+    again.send({ node: ENVOY_NODE, type_url: CLUSTER, resource_names: [], version_info: cds.version_info });
+    expect(await again.quiet(300)).toBe(true);
+    // A proxy with an older version gets the current one.
+    const stale = client();
+    stale.send({ node: ENVOY_NODE, type_url: CLUSTER, resource_names: [], version_info: 'old' });
+    expect((await stale.next()).version_info).toBe(cds.version_info);
+  });
+
   it('gives proxyless clients and sidecars different config for the same service', async () => {
     const g = client();
     g.send({ node: GRPC_NODE, type_url: CLUSTER, resource_names: ['outbound|9080|v1|reviews.default.svc.cluster.local'] });

@@ -98,6 +98,12 @@ export class AdsStream {
     const names = req.resource_names ?? [];
     const firstRequest = !state.requested;
     state.requested = true;
+    // A proxy reconnecting (say, after a control-plane restart) names the version it has. Versions
+    // are content hashes, so if ours is the same, it already has this config: nothing to send.
+    if (firstRequest && nonce === '' && req.version_info) {
+      state.sentVersion = req.version_info;
+      state.ackedVersion = req.version_info;
+    }
     const before = state.wildcard ? '*' : [...state.names].sort().join(',');
     // Legacy wildcard: an empty first request for listeners or clusters means "everything", and
     // later empty requests keep it so. Otherwise an empty list unsubscribes from everything (gRPC
