@@ -33,6 +33,9 @@ export type XdsStream = AdsStream | DeltaStream;
 export class AdsServer {
   readonly streams = new Set<XdsStream>();
   private server = new grpc.Server({ 'grpc.keepalive_permit_without_calls': 1 });
+  /** Streams whose last write filled the transport's buffer, and those with a push waiting. */
+  private busy = new Set<XdsStream>();
+  private pending = new Set<XdsStream>();
   private unsubscribe: () => void;
 
   constructor(
@@ -46,7 +49,11 @@ export class AdsServer {
         this.onStream(call, (send) => new DeltaStream(this.cache, send, this.log)),
     });
     this.unsubscribe = cache.onChange(() => {
-      for (const s of this.streams) this.safely(s, () => s.push());
+      for (const s of this.streams) {
+        // A proxy still reading an earlier push gets one merged push when it catches up.
+        if (this.busy.has(s)) this.pending.add(s);
+        else this.safely(s, () => s.push());
+      }
     });
   }
 
@@ -75,9 +82,19 @@ export class AdsServer {
       call.emit('error', { code: grpc.status.UNAVAILABLE, details: 'meshpilot has not loaded its configuration yet' });
       return;
     }
-    const stream = create((r) => call.write(r));
+    const stream: S = create((r) => {
+      if (!call.write(r)) this.busy.add(stream);
+    });
     this.streams.add(stream);
+    // Backpressure: while a slow proxy has not read what it was sent, config changes are not
+    // queued behind it; it gets the latest state once, when its buffer drains.
+    call.on('drain', () => {
+      this.busy.delete(stream);
+      if (this.pending.delete(stream)) this.safely(stream, () => stream.push());
+    });
     const done = () => {
+      this.busy.delete(stream);
+      this.pending.delete(stream);
       if (!this.streams.delete(stream)) return;
       if (stream.proxy) this.log.info({ proxy: stream.proxy.id }, 'proxy disconnected');
     };
