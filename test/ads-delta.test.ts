@@ -153,6 +153,26 @@ describe('delta ADS', () => {
     expect(deltaNames(edsPush).sort()).toEqual([V1, V2]);
   });
 
+  it('converges on the last of several quick changes, and survives clients leaving mid-push', async () => {
+    const target = 'reviews.default.svc.cluster.local:9080';
+    const leaving = client();
+    leaving.send({ node: GRPC_NODE, type_url: ROUTE_CONFIG, resource_names_subscribe: [target] });
+    const c = client();
+    c.send({ node: GRPC_NODE, type_url: ROUTE_CONFIG, resource_names_subscribe: [target] });
+    let last = await c.next();
+    await leaving.next();
+    for (const w of [70, 60, 40, 30]) writeFile('rules.yaml', vs(w, 100 - w));
+    leaving.close();
+    const weights = (r: typeof last) => (deltaDecoded(r)[0] as any).virtual_hosts[0].routes[0].route.weighted_clusters.clusters.map((x: any) => x.weight);
+    await waitFor(async () => {
+      c.send({ type_url: ROUTE_CONFIG, response_nonce: last.nonce });
+      last = await c.next(2000);
+      return weights(last)[0] === 30;
+    }, { timeoutMs: 5000 });
+    expect(weights(last)).toEqual([30, 70]);
+    await waitFor(() => cp.ads.streams.size === 1, { timeoutMs: 3000 });
+  });
+
   it('serves listeners and routes by name to a gRPC client, in order', async () => {
     const c = client();
     const target = 'reviews.default.svc.cluster.local:9080';

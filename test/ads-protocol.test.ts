@@ -195,6 +195,41 @@ describe('state-of-the-world ADS', () => {
     expect((await stale.next()).version_info).toBe(cds.version_info);
   });
 
+  it('removes a deleted service from the next complete cluster response', async () => {
+    fs.appendFileSync(path.join(dir, 'mesh.yaml'), RATINGS_9080);
+    await waitFor(() => cp.state().model.services.length === 2, { timeoutMs: 3000 });
+    const c = client();
+    c.send({ node: ENVOY_NODE, type_url: CLUSTER, resource_names: [] });
+    const cds = await c.next();
+    expect(names(cds)).toContain('outbound|9080||ratings.default.svc.cluster.local');
+    c.send({ type_url: CLUSTER, resource_names: [], version_info: cds.version_info, response_nonce: cds.nonce });
+    fs.writeFileSync(path.join(dir, 'mesh.yaml'), MESH);
+    const next = await c.next();
+    expect(next.type_url).toBe(CLUSTER);
+    expect(names(next)).not.toContain('outbound|9080||ratings.default.svc.cluster.local');
+    expect(names(next)).toContain('outbound|9080|v1|reviews.default.svc.cluster.local');
+  });
+
+  it('converges on the last of several quick changes, and survives clients leaving mid-push', async () => {
+    const target = 'reviews.default.svc.cluster.local:9080';
+    const leaving = client();
+    leaving.send({ node: GRPC_NODE, type_url: ROUTE_CONFIG, resource_names: [target] });
+    const c = client();
+    c.send({ node: GRPC_NODE, type_url: ROUTE_CONFIG, resource_names: [target] });
+    let last = await c.next();
+    await leaving.next();
+    for (const w of [70, 60, 40, 30]) writeRules(vs(w, 100 - w));
+    leaving.close();
+    const weights = (r: typeof last) => (decoded(r)[0] as any).virtual_hosts[0].routes[0].route.weighted_clusters.clusters.map((x: any) => x.weight);
+    await waitFor(async () => {
+      c.send({ type_url: ROUTE_CONFIG, resource_names: [target], version_info: last.version_info, response_nonce: last.nonce });
+      last = await c.next(2000);
+      return weights(last)[0] === 30;
+    }, { timeoutMs: 5000 });
+    expect(weights(last)).toEqual([30, 70]);
+    await waitFor(() => cp.ads.streams.size === 1, { timeoutMs: 3000 });
+  });
+
   it('gives proxyless clients and sidecars different config for the same service', async () => {
     const g = client();
     g.send({ node: GRPC_NODE, type_url: CLUSTER, resource_names: ['outbound|9080|v1|reviews.default.svc.cluster.local'] });
