@@ -20,7 +20,11 @@ export function compile(load: LoadResult, previous: readonly ConfigObject[] = []
   const before = new Map(previous.map((o) => [o.key, o]));
   let objects = [...load.objects];
   let result = buildModel(objects);
-  const errors: Array<ConfigError | ModelIssue> = [...load.errors, ...result.errors];
+  // An object whose newest text failed validation is stood in for by its previous version; what
+  // the model finds wrong with that old version is not news, and its positions may be gone.
+  const stale = new Set(load.errors.filter((e) => e.kind && e.name).map((e) => `${e.kind}/${e.namespace ?? 'default'}/${e.name}`));
+  const fresh = (e: ModelIssue) => !stale.has(e.key);
+  const errors: Array<ConfigError | ModelIssue> = [...load.errors, ...result.errors.filter(fresh)];
   const rejected = new Set(result.rejected);
   // Put back the last good version of each rejected rule; repeat in case that changes others.
   for (let round = 0; round < 3 && result.rejected.size; round++) {
@@ -30,7 +34,7 @@ export function compile(load: LoadResult, previous: readonly ConfigObject[] = []
     result = buildModel(objects);
   }
   const accepted = objects.filter((o) => !result.rejected.has(o.key));
-  for (const e of result.errors) if (!errors.some((x) => sameIssue(x, e))) errors.push(e);
+  for (const e of result.errors.filter(fresh)) if (!errors.some((x) => sameIssue(x, e))) errors.push(e);
   for (const k of result.rejected) rejected.add(k);
   errors.sort((a, b) => a.file.localeCompare(b.file) || a.line - b.line || a.col - b.col);
   return { model: result.model, accepted, errors, warnings: [...result.model.warnings], rejected: [...rejected].sort() };

@@ -107,9 +107,9 @@ describe('parseConfigText errors', () => {
   });
 
   it('rejects Istio fields meshpilot does not support, naming them', () => {
-    const text = `${VS_HEAD}  - fault:\n      abort: {httpStatus: 500, percentage: {value: 10}}\n    route:\n    - destination: {host: reviews}\n  tcp: []\ngateways: [mesh]\n`;
+    const text = `${VS_HEAD}  - corsPolicy:\n      allowOrigins: [{exact: "*"}]\n    route:\n    - destination: {host: reviews}\n  tcp: []\ngateways: [mesh]\n`;
     const { errors } = parseConfigText('vs.yaml', text);
-    expect(only(errors, 'spec.http[0].fault')).toMatchObject({ ...posOf(text, 'fault'), message: 'field not supported by meshpilot' });
+    expect(only(errors, 'spec.http[0].corsPolicy')).toMatchObject({ ...posOf(text, 'corsPolicy'), message: 'field not supported by meshpilot' });
     expect(only(errors, 'spec.tcp')).toMatchObject(posOf(text, 'tcp'));
     expect(only(errors, 'gateways')).toMatchObject(posOf(text, 'gateways'));
   });

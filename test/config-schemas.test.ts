@@ -123,10 +123,10 @@ describe('VirtualService', () => {
   });
 
   it('names unsupported top-level Istio fields', () => {
-    expect(problems(doc('VirtualService', `hosts: [a]\nexportTo: ["."]\ntls: []\nhttp: [{mirror: {host: b}, corsPolicy: {}, ${route}}]`))).toEqual([
+    expect(problems(doc('VirtualService', `hosts: [a]\nexportTo: ["."]\ntls: []\nhttp: [{directResponse: {status: 503}, corsPolicy: {}, ${route}}]`))).toEqual([
       'spec.exportTo: field not supported by meshpilot',
       'spec.tls: field not supported by meshpilot',
-      'spec.http[0].mirror: field not supported by meshpilot',
+      'spec.http[0].directResponse: field not supported by meshpilot',
       'spec.http[0].corsPolicy: field not supported by meshpilot',
     ]);
   });

@@ -200,13 +200,33 @@ async function startMesh(
   };
 }
 
+/** NACKs the control plane's streams hold now (a NACK is cleared by the next ACK of that type). */
+function openNacks(cp: ControlPlane): string[] {
+  return [...cp.ads.streams].flatMap((stream) =>
+    Object.entries(stream.status()).flatMap(([type, status]) =>
+      status.nack ? [`${stream.proxy?.id ?? '?'} ${type.slice(type.lastIndexOf('.') + 1)}: ${status.nack.message}`] : [],
+    ),
+  );
+}
+
+/** No client rejected what it was sent. */
+function expectNoNacks(mesh: Mesh): void {
+  expect(openNacks(mesh.cp), 'NACKs from clients').toEqual([]);
+}
+
 /** Waits until xDS resolution is done for `target` and a call to it answers. */
-async function ready(client: XdsClient, target: string, metadata: Record<string, string> = {}): Promise<void> {
-  await waitFor(async () => (await client.call(target, metadata, 3000)).version !== '', {
-    timeoutMs: 20_000,
-    intervalMs: 100,
-    description: `a call to ${target} from ${client.nodeId}`,
-  });
+async function ready(mesh: Mesh, client: XdsClient, target: string): Promise<void> {
+  try {
+    await waitFor(async () => (await client.call(target, {}, 3000)).version !== '', {
+      timeoutMs: 20_000,
+      intervalMs: 100,
+      description: `a call to ${target} from ${client.nodeId}`,
+    });
+  } catch (err) {
+    // Calls that hang in name resolution are often a NACK: say so.
+    const nacks = openNacks(mesh.cp);
+    throw nacks.length ? new Error(`${(err as Error).message}; NACKs: ${nacks.join(' | ')}`) : err;
+  }
 }
 
 /** Rewrites the ratings marker and waits until the client's calls follow it. */
@@ -239,7 +259,7 @@ describe('VirtualService rules through meshpilot with proxyless gRPC clients', (
 `),
     });
     const client = mesh.client();
-    await ready(client, REVIEWS_TARGET);
+    await ready(mesh, client, REVIEWS_TARGET);
 
     // The client itself would wait 10 s; only the rule can end the call at 0.5 s.
     const slow = await attempt(client, REVIEWS_TARGET, { [DELAY_HEADER]: '2000' }, 10_000);
@@ -253,6 +273,7 @@ describe('VirtualService rules through meshpilot with proxyless gRPC clients', (
     // Control: the route without a timeout lets a 1 s call finish.
     const untimed = await attempt(client, REVIEWS_TARGET, { 'x-route': 'untimed', [DELAY_HEADER]: '1000' }, 10_000);
     expect(untimed.key, JSON.stringify(untimed)).toBe('v1');
+    expectNoNacks(mesh);
   });
 
   it('retries UNAVAILABLE answers on another endpoint of the subset when the route says so', async () => {
@@ -297,6 +318,7 @@ describe('VirtualService rules through meshpilot with proxyless gRPC clients', (
     expect(failed, JSON.stringify(without)).toBeGreaterThanOrEqual(50);
     expect(failed, JSON.stringify(without)).toBeLessThanOrEqual(150);
     expect(without.failures.every((f) => f.includes('configured to fail')), without.failures.join('; ')).toBe(true);
+    expectNoNacks(mesh);
   });
 
   it('rejects routes to an unknown host or an empty subset and keeps the previous route serving', async () => {
@@ -306,8 +328,8 @@ describe('VirtualService rules through meshpilot with proxyless gRPC clients', (
       { meshFiles: { subsets: ['v1', 'v2', 'v3', 'v4'] } },
     );
     const client = mesh.client();
-    await ready(client, REVIEWS_TARGET);
-    await ready(client, RATINGS_TARGET);
+    await ready(mesh, client, REVIEWS_TARGET);
+    await ready(mesh, client, RATINGS_TARGET);
     expect((await tally(client, REVIEWS_TARGET, 50)).counts).toEqual({ v2: 50 });
     expect(mesh.cp.state().errors).toEqual([]);
 
@@ -349,6 +371,7 @@ describe('VirtualService rules through meshpilot with proxyless gRPC clients', (
       const t = await tally(client, REVIEWS_TARGET, 200, { deadlineMs: 2000 });
       expect(t.counts, `${c.what}: ${t.failures.join('; ')}`).toEqual({ v2: 200 });
     }
+    expectNoNacks(mesh);
   });
 
   it('keeps the previous version of a VirtualService while an edit is invalid, and applies the fix', async () => {
@@ -357,8 +380,8 @@ describe('VirtualService rules through meshpilot with proxyless gRPC clients', (
       'marker.yaml': ratingsMarker('v1'),
     });
     const client = mesh.client();
-    await ready(client, REVIEWS_TARGET);
-    await ready(client, RATINGS_TARGET);
+    await ready(mesh, client, REVIEWS_TARGET);
+    await ready(mesh, client, RATINGS_TARGET);
     expectShare(await tally(client, REVIEWS_TARGET, 1000), 'v1', 0.75, 0.85);
 
     const invalid = [
@@ -389,20 +412,22 @@ describe('VirtualService rules through meshpilot with proxyless gRPC clients', (
       description: 'the split to move off 80/20',
     });
     expectShare(await tally(client, REVIEWS_TARGET, 1000), 'v1', 0.43, 0.57);
+    expectNoNacks(mesh);
   });
 
   it('answers the short names a client may dial from its namespace', async () => {
     const mesh = await startMesh({ 'rules.yaml': reviewsRule(toSubset('v3')) });
     const local = mesh.client({ namespace: 'default' });
     for (const target of ['xds:///reviews:9080', 'xds:///reviews.default:9080', 'xds:///reviews.default.svc:9080', REVIEWS_TARGET]) {
-      await ready(local, target);
+      await ready(mesh, local, target);
       const t = await tally(local, target, 20);
       expect(t.counts, `${target}: ${t.failures.join('; ')}`).toEqual({ v3: 20 });
     }
     // From another namespace the namespace-qualified name works too.
     const remote = mesh.client({ namespace: 'other' });
-    await ready(remote, 'xds:///reviews.default:9080');
+    await ready(mesh, remote, 'xds:///reviews.default:9080');
     expect((await tally(remote, 'xds:///reviews.default:9080', 20)).counts).toEqual({ v3: 20 });
+    expectNoNacks(mesh);
   });
 
   it('merges two VirtualServices for one host in namespace/name order, not file order', async () => {
@@ -421,12 +446,13 @@ describe('VirtualService rules through meshpilot with proxyless gRPC clients', (
       ),
     });
     const client = mesh.client();
-    await ready(client, REVIEWS_TARGET);
+    await ready(mesh, client, REVIEWS_TARGET);
     expect(mesh.cp.state().errors, formatErrors(mesh.cp)).toEqual([]);
 
     expect((await tally(client, REVIEWS_TARGET, 100, { metadata: { 'end-user': 'jason' } })).counts).toEqual({ v3: 100 });
     expect((await tally(client, REVIEWS_TARGET, 100, { metadata: { 'end-user': 'bob' } })).counts).toEqual({ v2: 100 });
     expect((await tally(client, REVIEWS_TARGET, 100)).counts).toEqual({ v2: 100 });
+    expectNoNacks(mesh);
   });
 
   it('leaves redirect routes out for gRPC clients, which follow the remaining routes', async () => {
@@ -445,7 +471,7 @@ describe('VirtualService rules through meshpilot with proxyless gRPC clients', (
 `),
     });
     const client = mesh.client();
-    await ready(client, REVIEWS_TARGET);
+    await ready(mesh, client, REVIEWS_TARGET);
     const state = mesh.cp.state();
     expect(state.errors, formatErrors(mesh.cp)).toEqual([]);
     expect(state.rejected).toEqual([]);
@@ -455,5 +481,6 @@ describe('VirtualService rules through meshpilot with proxyless gRPC clients', (
     expect((await tally(client, REVIEWS_TARGET, 50, { metadata: { 'x-legacy': '1', 'end-user': 'jason' } })).counts).toEqual({ v1: 50 });
     expect((await tally(client, REVIEWS_TARGET, 50, { metadata: { 'end-user': 'jason' } })).counts).toEqual({ v1: 50 });
     expect((await tally(client, REVIEWS_TARGET, 50)).counts).toEqual({ v3: 50 });
+    expectNoNacks(mesh);
   });
 });

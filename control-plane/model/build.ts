@@ -2,8 +2,10 @@
 // or subset, a subset without endpoints) reject the rule that has them; everything else is kept.
 import type { ConfigObject } from '../config/types.ts';
 import { buildClusters, indexDestinationRules } from './clusters.ts';
-import { warnDestinationRule, warnVirtualService } from './grpc-warnings.ts';
+import { warnDestinationRule, warnRateLimit, warnVirtualService } from './grpc-warnings.ts';
 import { IssueList } from './issues.ts';
+import { buildRateLimits } from './rate-limit.ts';
+import { buildAuthorizationPolicies } from './authorization.ts';
 import { buildRouteTables } from './routes.ts';
 import { buildServices } from './services.ts';
 import type { Model, ModelIssue } from './types.ts';
@@ -28,12 +30,15 @@ export function buildModel(objects: ConfigObject[]): BuildResult {
     subsets: new Map([...rules].map(([host, r]) => [host, new Set((r.spec.subsets ?? []).map((s) => s.name))])),
     issues,
   });
+  const rateLimits = buildRateLimits(sorted, serviceMap, issues);
+  const authorizationPolicies = buildAuthorizationPolicies(sorted, services, issues);
   for (const obj of sorted) {
     if (issues.rejected.has(obj.key)) continue;
     if (obj.kind === 'VirtualService') warnVirtualService(obj, serviceMap, issues);
     if (obj.kind === 'DestinationRule') warnDestinationRule(obj, serviceMap, issues);
+    if (obj.kind === 'RateLimit') warnRateLimit(obj, serviceMap, issues);
   }
-  const model: Model = { services, clusters, routeTables, warnings: issues.warnings };
+  const model: Model = { services, clusters, routeTables, rateLimits, authorizationPolicies, warnings: issues.warnings };
   return { model: deepFreeze(model), errors: issues.errors, rejected: issues.rejected };
 }
 

@@ -2,6 +2,7 @@
 // out of their config (never sent to be rejected), and said here as a warning on the rule, for
 // services that have a gRPC port.
 import type { ConfigObject } from '../config/types.ts';
+import { grpcStatusForHttp } from '../config/schemas/grpc-status.ts';
 import { resolveHost } from './hosts.ts';
 import type { DestinationRuleIn, PolicyIn, TrafficPolicyIn, VirtualServiceIn } from './input.ts';
 import type { FieldPath, IssueList } from './issues.ts';
@@ -22,6 +23,9 @@ export function warnVirtualService(obj: ConfigObject, services: Map<string, Serv
     if (http.redirect) issues.warn(obj, at('redirect'), `gRPC has no redirects: this route is left out ${FOR_GRPC}`);
     if (http.rewrite) issues.warn(obj, at('rewrite'), `rewrites are not applied ${FOR_GRPC}`);
     if (http.headers) issues.warn(obj, at('headers'), `header changes are not applied ${FOR_GRPC}`);
+    if (http.mirror || http.mirrors) issues.warn(obj, at(http.mirror ? 'mirror' : 'mirrors'), `gRPC does not mirror requests: mirroring is left out ${FOR_GRPC}`);
+    const abortHttp = http.fault?.abort?.httpStatus;
+    if (abortHttp !== undefined) issues.warn(obj, at('fault', 'abort', 'httpStatus'), `proxyless gRPC clients see HTTP ${abortHttp} as status ${grpcStatusForHttp(abortHttp)}; use grpcStatus to choose the gRPC status`);
     (http.match ?? []).forEach((m, j) => {
       if (m.queryParams) issues.warn(obj, at('match', j, 'queryParams'), `gRPC calls have no query parameters: this match never holds ${FOR_GRPC}`);
       if (m.method && !(m.method.exact === 'POST' || m.method.prefix !== undefined)) {
@@ -58,4 +62,11 @@ export function warnDestinationRule(obj: ConfigObject, services: Map<string, Ser
   };
   each(spec.trafficPolicy, ['spec', 'trafficPolicy']);
   spec.subsets?.forEach((s, i) => each(s.trafficPolicy, ['spec', 'subsets', i, 'trafficPolicy']));
+}
+
+/** gRPC has no rate limit filter; callee replicas that run an Envoy sidecar still enforce the limit. */
+export function warnRateLimit(obj: ConfigObject, services: Map<string, Service>, issues: IssueList): void {
+  const spec = obj.spec as unknown as { destination: { host: string } };
+  if (!hasGrpcPort(resolveHost(spec.destination.host, obj.namespace), services)) return;
+  issues.warn(obj, ['spec', 'destination'], `gRPC has no rate limit filter: this rule is left out ${FOR_GRPC}, so a proxyless gRPC server does not enforce the limit and overrides do not hold for proxyless gRPC callers (replicas with an Envoy sidecar still enforce the service-wide limit)`);
 }

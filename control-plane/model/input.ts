@@ -30,6 +30,17 @@ export interface HttpRouteIn {
   timeout?: string;
   retries?: { attempts?: number; perTryTimeout?: string; retryOn?: string };
   headers?: { request?: HeaderOpsIn; response?: HeaderOpsIn };
+  fault?: FaultIn;
+  mirror?: DestinationIn;
+  mirrorPercentage?: PercentIn;
+  mirrors?: Array<{ destination: DestinationIn; percentage?: PercentIn }>;
+}
+
+export interface PercentIn { value: number }
+
+export interface FaultIn {
+  delay?: { fixedDelay?: string; percentage?: PercentIn; percent?: number };
+  abort?: { httpStatus?: number; grpcStatus?: string; percentage?: PercentIn };
 }
 
 export interface VirtualServiceIn { hosts: string[]; http?: HttpRouteIn[] }

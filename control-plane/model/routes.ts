@@ -7,6 +7,8 @@ import { clusterName, resolveHost } from './hosts.ts';
 import type { HeaderOpsIn, HttpRouteIn, MatchIn, StringMatchIn, VirtualServiceIn } from './input.ts';
 import { FieldPath, IssueList, originOf } from './issues.ts';
 import { isHttpProtocol } from './services.ts';
+import { resolveFault } from './fault.ts';
+import { resolveMirrors } from './mirror.ts';
 import type { HeaderOps, HttpRoute, RouteMatch, RouteTable, Service, StringMatch, UpstreamCluster } from './types.ts';
 
 function stringMatch(m: StringMatchIn | undefined): StringMatch | undefined {
@@ -112,13 +114,17 @@ function resolveRoute(obj: ConfigObject, http: HttpRouteIn, i: number, tablePort
     const weight = routes.length === 1 ? (rd.weight ?? 100) : (rd.weight ?? 0);
     destinations.push({ cluster, host, port, ...(subset !== undefined ? { subset } : {}), weight });
   }
-  if (destinations.length !== routes.length) return undefined;
+  const fault = resolveFault(obj, http.fault, [...base, 'fault'], ctx.issues);
+  const mirrors = resolveMirrors(obj, http, base, tablePort, ctx);
+  if (destinations.length !== routes.length || !mirrors) return undefined;
   if (destinations.length > 1 && destinations.every((d) => d.weight === 0)) {
     ctx.issues.error(obj, [...base, 'route'], 'the destination weights add up to 0');
     return undefined;
   }
   return {
     ...common,
+    ...(fault ? { fault } : {}),
+    ...(mirrors.length ? { mirrors } : {}),
     action: {
       kind: 'route',
       // Destinations with weight 0 are kept out: Envoy rejects a weighted cluster list whose entries

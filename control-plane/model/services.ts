@@ -20,6 +20,12 @@ function toEndpoint(we: WorkloadEntryIn): Endpoint {
   };
 }
 
+const MAX_UINT32 = 4294967295;
+
+function dnsSelf(host: string): Endpoint {
+  return { address: host, labels: {}, locality: { region: '', zone: '', subzone: '' }, ports: {} };
+}
+
 export function labelsMatch(selector: Record<string, string>, labels: Record<string, string>): boolean {
   return Object.entries(selector).every(([k, v]) => labels[k] === v);
 }
@@ -63,10 +69,14 @@ export function buildServices(objects: ConfigObject[], issues: IssueList): Servi
         resolution: spec.resolution === 'DNS' ? 'DNS' : 'STATIC',
         // Istio's default for a ServiceEntry is MESH_EXTERNAL.
         location: spec.location === 'MESH_INTERNAL' ? 'MESH_INTERNAL' : 'MESH_EXTERNAL',
-        endpoints,
+        // A DNS service without endpoints is reached at its own name, as in Istio.
+        endpoints: spec.resolution === 'DNS' && endpoints.length === 0 && !spec.workloadSelector ? [dnsSelf(host)] : endpoints,
         origin: originOf(obj),
       });
     });
+    // Envoy refuses a locality whose endpoint weights add up past uint32.
+    const totalWeight = endpoints.reduce((sum, e) => sum + (e.weight || 1), 0);
+    if (totalWeight > MAX_UINT32) issues.error(obj, ['spec', 'endpoints'], `the endpoint weights add up to ${totalWeight}, more than ${MAX_UINT32}`);
     if (issues.rejected.has(obj.key)) continue;
     for (const s of hostsHere) byHost.set(s.host, s);
   }

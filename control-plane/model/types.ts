@@ -2,6 +2,9 @@
 // (files, later Kubernetes) and the translator. Everything the translator needs is decided here
 // (cluster names, weights, defaults), so translation only maps fields. Frozen after build.
 
+import type { RateLimitPolicy } from './rate-limit.ts';
+import type { AuthorizationPolicy } from './authorization.ts';
+
 export type Protocol = 'HTTP' | 'HTTP2' | 'GRPC' | 'TCP' | 'HTTPS' | 'TLS';
 
 export interface Locality { region: string; zone: string; subzone: string }
@@ -157,7 +160,26 @@ export interface HttpRoute {
   action: RouteAction;
   requestHeaders?: HeaderOps;
   responseHeaders?: HeaderOps;
+  /** Fault injection (http[].fault), for the requests this route matches. */
+  fault?: FaultPolicy;
+  /** Request mirroring (mirror + mirrorPercentage, or mirrors[]); sidecars only. */
+  mirrors?: MirrorTarget[];
   origin: Origin;
+}
+
+/** Percentages are Istio's: 0 to 100, decimals allowed. */
+export interface FaultPolicy {
+  delay?: { fixedDelayMs: number; percent: number };
+  abort?: { percent: number } & ({ httpStatus: number } | { grpcStatus: number });
+}
+
+/** One mirror target, resolved like a route destination; responses are discarded. */
+export interface MirrorTarget {
+  cluster: string;
+  host: string;
+  port: number;
+  subset?: string;
+  percent: number;
 }
 
 /** The ordered routes for one service port, merged from every VirtualService naming the host. */
@@ -171,6 +193,10 @@ export interface Model {
   services: Service[]; // sorted by host
   clusters: UpstreamCluster[]; // sorted by name
   routeTables: RouteTable[]; // sorted by host, port
+  /** RateLimit rules with each replica's token share (model/rate-limit.ts); sorted by host, port. */
+  rateLimits: RateLimitPolicy[];
+  /** AuthorizationPolicies, resolved (model/authorization.ts); sorted by namespace/name. */
+  authorizationPolicies: AuthorizationPolicy[];
   /** Problems that do not stop a rule from being used (e.g. a feature proxyless gRPC ignores). */
   warnings: ModelIssue[];
 }

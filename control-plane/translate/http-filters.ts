@@ -2,7 +2,10 @@
 // (the router, always last, is added by hcm.ts). Each feature returns its filter, or nothing when
 // no rule needs it for this proxy and side.
 import type { Model } from '../model/types.ts';
+import { faultFilter } from './fault.ts';
+import { localRateLimitFilter } from './local-rate-limit.ts';
 import type { Proxy } from './proxy.ts';
+import { rbacAllowFilter, rbacDenyFilter } from './rbac.ts';
 import type { Json } from './string-match.ts';
 
 export interface FilterContext {
@@ -19,7 +22,14 @@ export interface FilterContext {
 
 export type HttpFilterFeature = (ctx: FilterContext) => Json | undefined;
 
-const HTTP_FILTERS: HttpFilterFeature[] = [];
+// Order matters: authorization (rbac) first, so a denied call is neither counted nor faulted;
+// then rate limit; then fault injection, which acts on the calls that would go upstream.
+const HTTP_FILTERS: HttpFilterFeature[] = [
+  rbacDenyFilter,
+  rbacAllowFilter,
+  localRateLimitFilter,
+  faultFilter,
+];
 
 export function httpFilters(ctx: FilterContext): Json[] {
   return HTTP_FILTERS.map((f) => f(ctx)).filter((f): f is Json => f !== undefined);

@@ -54,9 +54,11 @@ function str(v: unknown): string | undefined {
 
 /**
  * Proxies with the same group key get the same config, so it is translated once per group.
- * Envoy's inbound side depends on its IP; gRPC clients' config does not.
+ * The inbound side (Envoy's virtualInbound, a gRPC server's listeners) depends on the proxy's IP,
+ * but only when some service has an endpoint at that IP; `servesTraffic` says whether it does, so
+ * the many pure callers with the same namespace and labels still share one translation.
  */
-export function proxyGroupKey(p: Proxy): string {
+export function proxyGroupKey(p: Proxy, servesTraffic: boolean): string {
   const labels = Object.entries(p.labels).sort(([a], [b]) => a.localeCompare(b));
-  return JSON.stringify([p.kind, p.namespace, labels, p.kind === 'envoy' ? (p.ip ?? '') : '']);
+  return JSON.stringify([p.kind, p.namespace, labels, servesTraffic ? (p.ip ?? '') : '']);
 }

@@ -4,13 +4,19 @@
 import { hostAliases } from '../model/hosts.ts';
 import type { Model, RouteTable, UpstreamCluster } from '../model/types.ts';
 import { envoyRoutes } from './envoy-routes.ts';
+import { virtualHostExtras } from './route-features.ts';
 import type { Proxy } from './proxy.ts';
 import { routesForProxy } from './source-scope.ts';
 import type { Json } from './string-match.ts';
 import { ROUTE_CONFIG } from './type-urls.ts';
 
-function virtualHost(t: RouteTable, proxy: Proxy, clusters: Map<string, UpstreamCluster>, domains: string[]): Json {
-  return { name: `${t.host}:${t.port}`, domains, routes: envoyRoutes(routesForProxy(t.routes, proxy), clusters, proxy.kind) };
+function virtualHost(t: RouteTable, proxy: Proxy, clusters: Map<string, UpstreamCluster>, domains: string[], model: Model): Json {
+  return {
+    name: `${t.host}:${t.port}`,
+    domains,
+    routes: envoyRoutes(routesForProxy(t.routes, proxy), clusters, proxy.kind),
+    ...virtualHostExtras({ model, proxy, host: t.host, port: t.port }),
+  };
 }
 
 export function sidecarRouteConfigs(model: Model, proxy: Proxy, clusters: Map<string, UpstreamCluster>): Json[] {
@@ -22,7 +28,7 @@ export function sidecarRouteConfigs(model: Model, proxy: Proxy, clusters: Map<st
     virtual_hosts: [
       ...byPort.get(port)!.map((t) => {
         const names = hostAliases(t.host, proxy.namespace);
-        return virtualHost(t, proxy, clusters, [...names, ...names.map((n) => `${n}:${port}`)]);
+        return virtualHost(t, proxy, clusters, [...names, ...names.map((n) => `${n}:${port}`)], model);
       }),
       // Anything else on this port leaves as it came (Istio's ALLOW_ANY outbound policy).
       { name: 'allow_any', domains: ['*'], routes: [{ name: 'allow_any', match: { prefix: '/' }, route: { cluster: 'PassthroughCluster', timeout: '0s' } }] },
@@ -35,6 +41,6 @@ export function grpcRouteConfigs(model: Model, proxy: Proxy, clusters: Map<strin
   return model.routeTables.map((t) => ({
     '@type': ROUTE_CONFIG,
     name: `${t.host}:${t.port}`,
-    virtual_hosts: [virtualHost(t, proxy, clusters, hostAliases(t.host, proxy.namespace).map((n) => `${n}:${t.port}`))],
+    virtual_hosts: [virtualHost(t, proxy, clusters, hostAliases(t.host, proxy.namespace).map((n) => `${n}:${t.port}`), model)],
   }));
 }

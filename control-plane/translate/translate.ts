@@ -5,6 +5,7 @@ import { outboundCluster, passthroughClusters } from './clusters.ts';
 import { clusterLoadAssignment } from './endpoints.ts';
 import { inboundCluster, inboundPorts } from './inbound.ts';
 import { grpcListeners } from './listeners-grpc.ts';
+import { grpcServerListeners } from './listeners-grpc-server.ts';
 import { outboundHttpListeners, virtualInbound, virtualOutbound } from './listeners-sidecar.ts';
 import type { Proxy } from './proxy.ts';
 import { grpcRouteConfigs, sidecarRouteConfigs } from './route-configs.ts';
@@ -30,7 +31,7 @@ export function translate(model: Model, proxy: Proxy): Resources {
     return {
       [CLUSTER]: byName(model.clusters.map((c) => outboundCluster(c, 'grpc'))),
       [ENDPOINTS]: byName(eds.map(clusterLoadAssignment)),
-      [LISTENER]: byName(grpcListeners(model, proxy)),
+      [LISTENER]: byName([...grpcListeners(model, proxy), ...grpcServerListeners(model, proxy)]),
       [ROUTE_CONFIG]: byName(grpcRouteConfigs(model, proxy, clusterMap)),
     };
   }

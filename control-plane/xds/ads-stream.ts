@@ -1,15 +1,15 @@
 // One state-of-the-world ADS stream: subscriptions per type, nonces, ACK/NACK bookkeeping, and
 // pushes in the order clusters, endpoints, listeners, routes.
 import type { Logger } from '../log.ts';
-import { proxyFromNode, type NodeInfo, type Proxy } from '../translate/proxy.ts';
+import type { Proxy } from '../translate/proxy.ts';
 import { CLUSTER, ENDPOINTS, LISTENER, TYPE_ORDER, type ResourceType } from '../translate/type-urls.ts';
 import { contentHash } from './hash.ts';
 import type { EncodedResource, SnapshotCache } from './snapshot-cache.ts';
-import { structToJson } from './struct.ts';
+import { proxyFromRequest, typeStatus, type RequestNode, type TypeStatus } from './stream-common.ts';
 
 export interface DiscoveryRequest {
   version_info?: string;
-  node?: { id?: string; metadata?: unknown; locality?: NodeInfo['locality']; user_agent_name?: string };
+  node?: RequestNode;
   resource_names?: string[];
   type_url?: string;
   response_nonce?: string;
@@ -24,14 +24,7 @@ export interface DiscoveryResponse {
   control_plane: { identifier: string };
 }
 
-/** What one proxy has of one type, for status pages and tests. */
-export interface TypeStatus {
-  subscribed: string[] | '*';
-  sentVersion?: string;
-  sentNonce?: string;
-  ackedVersion?: string;
-  nack?: { nonce: string; version: string; message: string };
-}
+export type { TypeStatus };
 
 interface TypeState {
   wildcard: boolean;
@@ -59,27 +52,12 @@ export class AdsStream {
   ) {}
 
   status(): Record<string, TypeStatus> {
-    const out: Record<string, TypeStatus> = {};
-    for (const [type, s] of this.types) {
-      out[type] = {
-        subscribed: s.wildcard ? '*' : [...s.names].sort(),
-        ...(s.sentVersion ? { sentVersion: s.sentVersion, sentNonce: s.sentNonce } : {}),
-        ...(s.ackedVersion ? { ackedVersion: s.ackedVersion } : {}),
-        ...(s.nack ? { nack: s.nack } : {}),
-      };
-    }
-    return out;
+    return typeStatus(this.types);
   }
 
   onRequest(req: DiscoveryRequest): void {
     if (!this.proxy) {
-      if (!req.node?.id) throw new Error('the first request on a stream must carry node.id');
-      this.proxy = proxyFromNode({
-        id: req.node.id,
-        metadata: structToJson(req.node.metadata),
-        ...(req.node.locality ? { locality: req.node.locality } : {}),
-        ...(req.node.user_agent_name ? { user_agent_name: req.node.user_agent_name } : {}),
-      });
+      this.proxy = proxyFromRequest(req.node);
       this.log.info({ proxy: this.proxy.id, kind: this.proxy.kind, namespace: this.proxy.namespace }, 'proxy connected');
     }
     const type = req.type_url ?? '';

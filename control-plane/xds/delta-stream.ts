@@ -2,15 +2,14 @@
 // wildcard and named subscriptions, removals, and initial_resource_versions on reconnect (only
 // what changed while the proxy was away is sent, plus what was removed).
 import type { Logger } from '../log.ts';
-import { proxyFromNode, type NodeInfo, type Proxy } from '../translate/proxy.ts';
+import type { Proxy } from '../translate/proxy.ts';
 import { CLUSTER, ENDPOINTS, LISTENER, TYPE_ORDER, type ResourceType } from '../translate/type-urls.ts';
-import type { TypeStatus } from './ads-stream.ts';
 import { contentHash } from './hash.ts';
 import type { EncodedResource, SnapshotCache } from './snapshot-cache.ts';
-import { structToJson } from './struct.ts';
+import { proxyFromRequest, typeStatus, type RequestNode, type TypeStatus } from './stream-common.ts';
 
 export interface DeltaDiscoveryRequest {
-  node?: { id?: string; metadata?: unknown; locality?: NodeInfo['locality']; user_agent_name?: string };
+  node?: RequestNode;
   type_url?: string;
   resource_names_subscribe?: string[];
   resource_names_unsubscribe?: string[];
@@ -54,27 +53,12 @@ export class DeltaStream {
   ) {}
 
   status(): Record<string, TypeStatus> {
-    const out: Record<string, TypeStatus> = {};
-    for (const [type, s] of this.types) {
-      out[type] = {
-        subscribed: s.wildcard ? '*' : [...s.names].sort(),
-        ...(s.sentVersion ? { sentVersion: s.sentVersion, sentNonce: s.sentNonce } : {}),
-        ...(s.ackedVersion ? { ackedVersion: s.ackedVersion } : {}),
-        ...(s.nack ? { nack: s.nack } : {}),
-      };
-    }
-    return out;
+    return typeStatus(this.types);
   }
 
   onRequest(req: DeltaDiscoveryRequest): void {
     if (!this.proxy) {
-      if (!req.node?.id) throw new Error('the first request on a stream must carry node.id');
-      this.proxy = proxyFromNode({
-        id: req.node.id,
-        metadata: structToJson(req.node.metadata),
-        ...(req.node.locality ? { locality: req.node.locality } : {}),
-        ...(req.node.user_agent_name ? { user_agent_name: req.node.user_agent_name } : {}),
-      });
+      this.proxy = proxyFromRequest(req.node);
       this.log.info({ proxy: this.proxy.id, kind: this.proxy.kind, protocol: 'delta' }, 'proxy connected');
     }
     const type = req.type_url ?? '';

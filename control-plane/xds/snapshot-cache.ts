@@ -41,8 +41,12 @@ export class SnapshotCache {
     return this.generation;
   }
 
+  /** Every endpoint address in the model: a proxy at one of them has an inbound side. */
+  private endpointIps = new Set<string>();
+
   setModel(model: Model): void {
     this.model = model;
+    this.endpointIps = new Set(model.services.flatMap((s) => s.endpoints.map((e) => e.address)));
     this.generation++;
     const previous = this.groups;
     this.groups = new Map();
@@ -65,7 +69,7 @@ export class SnapshotCache {
 
   snapshotFor(proxy: Proxy): Snapshot {
     if (!this.model) throw new Error('no model yet');
-    const key = proxyGroupKey(proxy);
+    const key = proxyGroupKey(proxy, proxy.ip !== undefined && this.endpointIps.has(proxy.ip));
     let snap = this.groups.get(key);
     if (!snap) {
       snap = this.build(key, proxy, this.model);

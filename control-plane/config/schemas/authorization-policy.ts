@@ -1,5 +1,180 @@
-// security.istio.io AuthorizationPolicy. Not supported yet: every field is reported as such.
+// security.istio.io AuthorizationPolicy: allow and deny lists for the workloads a policy selects.
+// Istio's fields, minus what needs identities meshpilot cannot check yet (mTLS peer identities,
+// JWTs): those are accepted as field names but rejected with a message that says why. Plus one
+// field of our own, `source.workloadSelector`, which the control plane resolves to workload IPs.
+import { isIP } from 'node:net';
 import { z } from 'zod';
+import { dnsLabel, headerName, istioEnum, labels, setFields, withRule } from './common.ts';
 
-export const AuthorizationPolicySpec = z.strictObject({});
+type Report = (path: (string | number)[], message: string) => void;
+
+const NEEDS_MTLS = 'needs mTLS workload identities, which meshpilot does not provide yet; use source.workloadSelector (resolved to workload IPs) or ipBlocks';
+const NEEDS_JWT = 'needs request authentication (JWT), which meshpilot does not support';
+
+/** Why `s` is not an IP address or CIDR block (`10.0.0.1`, `10.0.0.0/16`, `fd00::/8`), or undefined. */
+export function cidrProblem(s: string): string | undefined {
+  const bad = `invalid IP address or CIDR block ${JSON.stringify(s)}: expected e.g. 10.1.2.3 or 10.1.0.0/16`;
+  const [addr = '', len, extra] = s.split('/');
+  if (extra !== undefined) return bad;
+  const family = addr.includes('%') ? 0 : isIP(addr); // no IPv6 zones (fe80::1%eth0)
+  if (family === 0) return bad;
+  if (len === undefined) return undefined;
+  const max = family === 4 ? 32 : 128;
+  if (!/^\d{1,3}$/.test(len) || Number(len) > max) return `invalid prefix length in ${JSON.stringify(s)}: must be 0 to ${max}`;
+  return undefined;
+}
+
+const cidr = z.string().superRefine((s, ctx) => {
+  const problem = cidrProblem(s);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem, input: s });
+});
+
+/** Istio's value forms: exact, `prefix*`, `*suffix`, or `*` (any value, present). */
+export function wildcardProblem(s: string): string | undefined {
+  if (s === '') return 'must not be empty';
+  if (s === '*') return undefined;
+  const inner = s.slice(s.startsWith('*') ? 1 : 0, s.endsWith('*') ? -1 : undefined);
+  if (s.startsWith('*') && s.endsWith('*')) return `${JSON.stringify(s)}: a wildcard "*" may be at the start or at the end, not both`;
+  if (inner.includes('*')) return `${JSON.stringify(s)}: a wildcard "*" may only be at the start (suffix match) or at the end (prefix match)`;
+  return undefined;
+}
+
+const wildcardValue = z.string().superRefine((s, ctx) => {
+  const problem = wildcardProblem(s);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem, input: s });
+});
+
+const pathValue = z.string().superRefine((s, ctx) => {
+  let problem: string | undefined;
+  if (s.includes('{')) problem = `${JSON.stringify(s)}: path templates ({*}, {**}) are not supported by meshpilot`;
+  else if (s !== '' && !s.startsWith('/') && !s.startsWith('*')) problem = `${JSON.stringify(s)}: a path starts with "/" (or "*" for a suffix match)`;
+  else problem = wildcardProblem(s);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem, input: s });
+});
+
+/** Istio writes ports as strings ("8080"); plain numbers are accepted too. */
+const portValue = z.union([z.number(), z.string()], { error: 'must be a port number' }).superRefine((p, ctx) => {
+  const ok = (typeof p === 'number' || /^\d+$/.test(p)) && Number.isInteger(Number(p)) && Number(p) >= 1 && Number(p) <= 65535;
+  if (!ok) ctx.addIssue({ code: 'custom', message: 'must be a port number from 1 to 65535', input: p });
+});
+
+const nonEmpty = <T extends z.ZodType>(item: T) => z.array(item).min(1, { error: 'must not be empty (leave the field out instead)' });
+
+/** A field Istio has whose meaning meshpilot cannot enforce: always an error, saying why. */
+const refused = (why: string) => z.array(z.string()).superRefine((v, ctx) => ctx.addIssue({ code: 'custom', message: `not supported by meshpilot: ${why}`, input: v }));
+
+/** meshpilot's extension: callers named by workload labels, resolved to their current IPs. */
+export const SourceWorkloadSelector = z.strictObject({
+  matchLabels: labels.refine((l) => Object.keys(l).length > 0, { error: 'must have at least one label' }),
+  /** Namespace of the selected workloads; defaults to the policy's namespace. */
+  namespace: dnsLabel.optional(),
+});
+
+const SOURCE_FIELDS = ['ipBlocks', 'notIpBlocks', 'remoteIpBlocks', 'notRemoteIpBlocks', 'workloadSelector'] as const;
+
+export const Source = withRule(
+  z.strictObject({
+    principals: refused(NEEDS_MTLS).optional(),
+    notPrincipals: refused(NEEDS_MTLS).optional(),
+    namespaces: refused(NEEDS_MTLS).optional(),
+    notNamespaces: refused(NEEDS_MTLS).optional(),
+    serviceAccounts: refused(NEEDS_MTLS).optional(),
+    notServiceAccounts: refused(NEEDS_MTLS).optional(),
+    requestPrincipals: refused(NEEDS_JWT).optional(),
+    notRequestPrincipals: refused(NEEDS_JWT).optional(),
+    ipBlocks: nonEmpty(cidr).optional(),
+    notIpBlocks: nonEmpty(cidr).optional(),
+    remoteIpBlocks: nonEmpty(cidr).optional(),
+    notRemoteIpBlocks: nonEmpty(cidr).optional(),
+    workloadSelector: SourceWorkloadSelector.optional(),
+  }),
+  (v, report) => {
+    if (Object.keys(v).length === 0) report([], `a source must set at least one of ${SOURCE_FIELDS.join(', ')}`);
+  },
+);
+
+const OPERATION_FIELDS = ['hosts', 'notHosts', 'ports', 'notPorts', 'methods', 'notMethods', 'paths', 'notPaths'] as const;
+
+export const Operation = withRule(
+  z.strictObject({
+    hosts: nonEmpty(wildcardValue).optional(),
+    notHosts: nonEmpty(wildcardValue).optional(),
+    ports: nonEmpty(portValue).optional(),
+    notPorts: nonEmpty(portValue).optional(),
+    methods: nonEmpty(wildcardValue).optional(),
+    notMethods: nonEmpty(wildcardValue).optional(),
+    paths: nonEmpty(pathValue).optional(),
+    notPaths: nonEmpty(pathValue).optional(),
+  }),
+  (v, report) => {
+    if (setFields(v, OPERATION_FIELDS).length === 0) report([], `an operation must set at least one of ${OPERATION_FIELDS.join(', ')}`);
+  },
+);
+
+/** The `when` keys meshpilot enforces. */
+export const HEADER_KEY = /^request\.headers\[(.*)\]$/;
+const IP_KEYS = new Set(['source.ip', 'remote.ip']);
+const PORT_KEYS = new Set(['destination.port']);
+const MTLS_KEYS = new Set(['source.principal', 'source.namespace', 'source.serviceAccount', 'connection.sni']);
+const ISTIO_KEYS = new Set(['destination.ip', 'request.auth.principal', 'request.auth.audiences', 'request.auth.presenter']);
+
+/** Why a condition key is not enforceable here, or undefined. */
+export function conditionKeyProblem(key: string): string | undefined {
+  const header = HEADER_KEY.exec(key);
+  if (header) return headerName.safeParse(header[1]).success ? undefined : `invalid header name in ${JSON.stringify(key)}`;
+  if (IP_KEYS.has(key) || PORT_KEYS.has(key)) return undefined;
+  if (MTLS_KEYS.has(key)) return `${JSON.stringify(key)} is not supported by meshpilot: it ${NEEDS_MTLS}`;
+  if (key.startsWith('request.auth.')) return `${JSON.stringify(key)} is not supported by meshpilot: it ${NEEDS_JWT}`;
+  const known = 'request.headers[<name>], source.ip, remote.ip, destination.port';
+  if (ISTIO_KEYS.has(key) || key.startsWith('experimental.')) return `${JSON.stringify(key)} is not supported by meshpilot (supported: ${known})`;
+  return `unknown condition key ${JSON.stringify(key)} (supported: ${known})`;
+}
+
+function checkConditionValues(key: unknown, list: unknown, field: string, report: Report): void {
+  if (typeof key !== 'string' || !Array.isArray(list)) return;
+  list.forEach((value, i) => {
+    if (typeof value !== 'string') return;
+    let problem: string | undefined;
+    if (IP_KEYS.has(key)) problem = cidrProblem(value);
+    else if (PORT_KEYS.has(key)) problem = /^\d+$/.test(value) && Number(value) >= 1 && Number(value) <= 65535 ? undefined : `${JSON.stringify(value)} is not a port number`;
+    else if (HEADER_KEY.test(key)) problem = wildcardProblem(value);
+    if (problem) report([field, i], problem);
+  });
+}
+
+export const Condition = withRule(
+  z.strictObject({
+    key: z.string(),
+    values: nonEmpty(z.string()).optional(),
+    notValues: nonEmpty(z.string()).optional(),
+  }),
+  (v, report) => {
+    const key = v['key'];
+    if (typeof key === 'string') {
+      const problem = conditionKeyProblem(key);
+      if (problem) report(['key'], problem);
+    }
+    if (v['values'] === undefined && v['notValues'] === undefined) report([], 'a condition must set values or notValues');
+    checkConditionValues(key, v['values'], 'values', report);
+    checkConditionValues(key, v['notValues'], 'notValues', report);
+  },
+);
+
+export const Rule = z.strictObject({
+  from: nonEmpty(z.strictObject({ source: Source })).optional(),
+  to: nonEmpty(z.strictObject({ operation: Operation })).optional(),
+  when: nonEmpty(Condition).optional(),
+});
+
+export const AuthorizationPolicySpec = z.strictObject({
+  selector: z.strictObject({ matchLabels: labels.optional() }).optional(),
+  /** Default ALLOW. */
+  action: istioEnum(['ALLOW', 'DENY'], ['AUDIT', 'CUSTOM']).optional(),
+  rules: z.array(Rule).optional(),
+});
+
 export type AuthorizationPolicySpec = z.infer<typeof AuthorizationPolicySpec>;
+export type AuthorizationSource = z.infer<typeof Source>;
+export type AuthorizationOperation = z.infer<typeof Operation>;
+export type AuthorizationCondition = z.infer<typeof Condition>;
+export type AuthorizationRule = z.infer<typeof Rule>;

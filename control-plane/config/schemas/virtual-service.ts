@@ -19,6 +19,7 @@ import {
   setFields,
   withRule,
 } from './common.ts';
+import { GRPC_STATUS_CODES } from './grpc-status.ts';
 
 export const HTTPMatchRequest = withRule(
   z.strictObject({
@@ -150,6 +151,70 @@ export const HTTPRedirect = withRule(
   },
 );
 
+// ---- fault injection and mirroring ----------------------------------------------------------
+
+const PERCENT_ERROR = 'must be a percentage from 0 to 100 (decimals allowed, e.g. 0.1)';
+
+/** Istio's Percent: a double from 0 to 100. */
+export const Percent = z.strictObject({
+  value: z.number({ error: PERCENT_ERROR }).min(0, { error: PERCENT_ERROR }).max(100, { error: PERCENT_ERROR }),
+});
+
+const GRPC_ABORT_NAMES = Object.keys(GRPC_STATUS_CODES).filter((n) => n !== 'OK');
+
+export const HTTPFaultDelay = withRule(
+  z.strictObject({
+    fixedDelay: duration().optional(),
+    percentage: Percent.optional(),
+    /** Istio's deprecated integer percentage. */
+    percent: intRange(0, 100, 'a percentage').optional(),
+  }),
+  (v, report) => {
+    if (v['fixedDelay'] === undefined) report([], 'delay must set fixedDelay');
+    if (v['percentage'] !== undefined && v['percent'] !== undefined) report(['percent'], 'percentage and the deprecated percent cannot both be set; use percentage');
+  },
+);
+
+export const HTTPFaultAbort = withRule(
+  z.strictObject({
+    httpStatus: intRange(200, 599, 'an HTTP status code').optional(),
+    grpcStatus: z
+      .string({ error: 'must be a gRPC status name such as UNAVAILABLE' })
+      .superRefine((s, ctx) => {
+        if (s === 'OK') ctx.addIssue({ code: 'custom', message: 'OK is not an error: an abort needs an error status such as UNAVAILABLE', input: s });
+        else if (!GRPC_ABORT_NAMES.includes(s)) ctx.addIssue({ code: 'custom', message: `unknown gRPC status ${JSON.stringify(s)} (one of ${GRPC_ABORT_NAMES.join(', ')})`, input: s });
+      })
+      .optional(),
+    percentage: Percent.optional(),
+  }),
+  exactlyOne(['httpStatus', 'grpcStatus']),
+);
+
+export const HTTPFaultInjection = withRule(
+  z.strictObject({
+    delay: HTTPFaultDelay.optional(),
+    abort: HTTPFaultAbort.optional(),
+  }),
+  (v, report) => {
+    if (v['delay'] === undefined && v['abort'] === undefined) report([], 'fault must set delay, abort or both');
+  },
+);
+
+export const HTTPMirrorPolicy = z.strictObject({
+  destination: Destination,
+  percentage: Percent.optional(),
+});
+
+/** Cross-field rules of http[].mirror, mirrorPercentage and mirrors. */
+function mirrorRules(v: Record<string, unknown>, report: (path: (string | number)[], message: string) => void): void {
+  const mirror = v['mirror'] !== undefined;
+  const mirrors = v['mirrors'] !== undefined;
+  if (mirror && mirrors) report(['mirrors'], 'mirror and mirrors cannot both be set; list every target in mirrors');
+  if (v['mirrorPercentage'] !== undefined && !mirror) {
+    report(['mirrorPercentage'], mirrors ? 'applies to mirror only; give each entry of mirrors its own percentage' : 'has no effect without mirror');
+  }
+}
+
 export const HTTPRoute = withRule(
   z.strictObject({
     name: z.string().optional(),
@@ -160,11 +225,16 @@ export const HTTPRoute = withRule(
     timeout: duration({ allowZero: true }).optional(),
     retries: HTTPRetry.optional(),
     headers: Headers.optional(),
+    fault: HTTPFaultInjection.optional(),
+    mirror: Destination.optional(),
+    mirrorPercentage: Percent.optional(),
+    mirrors: z.array(HTTPMirrorPolicy).min(1, { error: 'must list at least one mirror target (or leave mirrors out)' }).optional(),
   }),
   (v, report) => {
     exactlyOne(['route', 'redirect'])(v, report);
+    mirrorRules(v, report);
     if (v['redirect'] !== undefined) {
-      for (const f of ['rewrite', 'timeout', 'retries'] as const) {
+      for (const f of ['rewrite', 'timeout', 'retries', 'fault', 'mirror', 'mirrors'] as const) {
         if (v[f] !== undefined) report([f], `has no effect on a redirect route`);
       }
     }
@@ -207,4 +277,6 @@ export type Headers = z.infer<typeof Headers>;
 export type HeaderOperations = z.infer<typeof HeaderOperations>;
 export type HTTPRewrite = z.infer<typeof HTTPRewrite>;
 export type RegexRewrite = z.infer<typeof RegexRewrite>;
+export type HTTPFaultInjection = z.infer<typeof HTTPFaultInjection>;
+export type HTTPMirrorPolicy = z.infer<typeof HTTPMirrorPolicy>;
 export type HTTPRedirect = z.infer<typeof HTTPRedirect>;

@@ -1,0 +1,302 @@
+// Benchmark child process: the xDS server under test, alone in its process so that its CPU time
+// and memory can be read without the load generator's.
+//
+//   mode "meshpilot":  startControlPlane() on the generated config directory (file watcher, debounce,
+//                      compile, snapshot cache, ADS server), exactly as `meshpilot serve` runs.
+//   mode "lowerbound": the least any SotW ADS server on grpc-js could do for the same clients: every
+//                      resource encoded once up front (with meshpilot's own translator and encoder);
+//                      a subscription is answered with a response encoded once per distinct name set
+//                      and written as the same bytes to every stream asking for it; a change encodes
+//                      the changed resource(s) once and writes one shared buffer to every subscriber.
+//                      No debounce, no model, no per-stream versions.
+//
+// Talks to the parent over the IPC channel (process.send): {id, cmd, ...} -> {id, ok, ...}.
+import * as grpc from '@grpc/grpc-js';
+import { createHash } from 'node:crypto';
+import { pino } from 'pino';
+import { encodeResource, type ResourceJson } from '../control-plane/envoy/check.ts';
+import { FileConfigSource } from '../control-plane/config/file-source.ts';
+import { compile } from '../control-plane/pipeline.ts';
+import { startControlPlane, type ControlPlane } from '../control-plane/server.ts';
+import { proxyFromNode } from '../control-plane/translate/proxy.ts';
+import { resourceName, translate } from '../control-plane/translate/translate.ts';
+import { profileStart, profileStop } from './profiler.ts';
+import { clusterName, svcHost, PORT, SUBSETS } from './mesh.ts';
+import { CLUSTER, ENDPOINTS, LISTENER, ROUTE_CONFIG, decodeRequest, encodeResponse } from './wire.ts';
+
+const ADS_PATH = '/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources';
+const now = () => performance.timeOrigin + performance.now();
+
+interface Msg {
+  id: number;
+  cmd: string;
+  [k: string]: unknown;
+}
+
+function reply(id: number, body: Record<string, unknown>): void {
+  process.send!({ id, ok: true, ...body });
+}
+
+function stats(): Record<string, unknown> {
+  const m = process.memoryUsage();
+  return { cpu: process.cpuUsage(), rss: m.rss, heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers, t: now() };
+}
+
+/** The node a benchmark proxy sends (label set 0): used to warm the cache for that group. */
+function benchProxy(labelSet: number) {
+  return proxyFromNode({ id: `bench-warm-${labelSet}`, metadata: { GENERATOR: 'grpc', NAMESPACE: 'default', LABELS: { app: `client-${labelSet}` } } });
+}
+
+// ---------------------------------------------------------------- meshpilot
+
+// BENCH_TRACE=1: log how long each directory rescan takes and when the pipeline applies a model.
+if (process.env.BENCH_TRACE) {
+  const proto = FileConfigSource.prototype as unknown as Record<string, (...a: unknown[]) => unknown>;
+  for (const name of ['rescan', 'refresh']) {
+    const orig = proto[name]!;
+    proto[name] = function (this: unknown, ...a: unknown[]) {
+      const s = now();
+      const r = orig.apply(this, a);
+      process.stderr.write(`[trace] ${name} ${(s % 100000).toFixed(0)} took ${(now() - s).toFixed(0)} ms -> ${String(r)}\n`);
+      return r;
+    };
+  }
+}
+
+let cp: ControlPlane | undefined;
+/** [start, end] of each SnapshotCache.setModel call: compile is done at start; all pushes are written by end. */
+const applies: Array<[number, number]> = [];
+
+async function startMeshpilot(configDir: string, labelSets: number): Promise<Record<string, unknown>> {
+  const t0 = now();
+  cp = await startControlPlane({ configDir, xdsListen: '127.0.0.1:0', adminListen: null, logger: pino({ level: 'warn' }, pino.destination(2)) });
+  const started = now();
+  const cache = cp.cache;
+  const setModel = cache.setModel.bind(cache);
+  cache.setModel = (model) => {
+    const s = now();
+    setModel(model);
+    applies.push([s, now()]);
+    if (process.env.BENCH_TRACE) process.stderr.write(`[trace] setModel ${(s % 100000).toFixed(0)} took ${(now() - s).toFixed(0)} ms\n`);
+  };
+  // Warm: the translation of each proxy group the benchmark uses, as the first proxy would trigger.
+  for (let g = 0; g < labelSets; g++) cache.snapshotFor(benchProxy(g));
+  const warmed = now();
+  return { address: cp.xdsAddress, startMs: started - t0, warmMs: warmed - started };
+}
+
+// ---------------------------------------------------------------- lower bound
+
+interface LbStream {
+  call: grpc.ServerDuplexStream<Buffer, Buffer>;
+  subs: Map<string, string>;
+}
+
+const bytes = new Map<string, Map<string, Buffer>>();
+const jsons = new Map<string, Map<string, ResourceJson>>();
+const responseCache = new Map<string, Buffer>();
+// type -> name -> streams, for the types the benchmark changes (listeners and clusters never change).
+const subscribers = new Map<string, Map<string, Set<LbStream>>>([[ROUTE_CONFIG, new Map()], [ENDPOINTS, new Map()]]);
+let lbServer: grpc.Server | undefined;
+const lbStreams = new Set<LbStream>();
+let generation = 0;
+
+// Initial responses are shared by streams subscribing at about the same time, not kept forever
+// (holding every distinct response would count as per-proxy memory at small N).
+setInterval(() => responseCache.clear(), 1000).unref();
+
+const shortHash = (s: string) => createHash('sha1').update(s).digest('hex').slice(0, 16);
+
+function responseFor(type: string, names: string[]): Buffer {
+  const key = `${type}\n${names.join('\n')}`;
+  let r = responseCache.get(key);
+  if (!r) {
+    const all = bytes.get(type)!;
+    const chosen = names.map((n) => all.get(n)).filter((b): b is Buffer => !!b);
+    const version = `${generation}.${shortHash(key)}`;
+    r = encodeResponse(version, type, version, chosen);
+    responseCache.set(key, r);
+  }
+  return r;
+}
+
+async function startLowerBound(configDir: string): Promise<Record<string, unknown>> {
+  const t0 = now();
+  const source = new FileConfigSource(configDir, { pollMs: 0 });
+  const state = compile(source.load());
+  source.close();
+  const resources = translate(state.model, benchProxy(0));
+  for (const type of [LISTENER, ROUTE_CONFIG, CLUSTER, ENDPOINTS]) {
+    const b = new Map<string, Buffer>();
+    const j = new Map<string, ResourceJson>();
+    for (const json of resources[type as keyof typeof resources]) {
+      b.set(resourceName(json), encodeResource(json).value);
+      j.set(resourceName(json), json);
+    }
+    bytes.set(type, b);
+    jsons.set(type, j);
+  }
+  const encoded = now();
+  const identity = (b: Buffer) => b;
+  const service: grpc.ServiceDefinition = {
+    StreamAggregatedResources: {
+      path: ADS_PATH,
+      requestStream: true,
+      responseStream: true,
+      requestSerialize: identity,
+      requestDeserialize: identity,
+      responseSerialize: identity,
+      responseDeserialize: identity,
+    },
+  };
+  lbServer = new grpc.Server({ 'grpc.keepalive_permit_without_calls': 1 });
+  lbServer.addService(service, {
+    StreamAggregatedResources: (call: grpc.ServerDuplexStream<Buffer, Buffer>) => {
+      const s: LbStream = { call, subs: new Map() };
+      lbStreams.add(s);
+      call.on('data', (buf: Buffer) => {
+        const req = decodeRequest(buf);
+        if (req.nack) return;
+        const key = req.names.join('\n');
+        const before = s.subs.get(req.typeUrl);
+        if (before === key) return; // an ACK
+        const index = subscribers.get(req.typeUrl);
+        if (index) {
+          if (before) for (const n of before.split('\n')) index.get(n)?.delete(s);
+          for (const n of req.names) {
+            let set = index.get(n);
+            if (!set) index.set(n, (set = new Set()));
+            set.add(s);
+          }
+        }
+        s.subs.set(req.typeUrl, key);
+        call.write(responseFor(req.typeUrl, req.names));
+      });
+      const done = () => {
+        lbStreams.delete(s);
+        for (const [type, key] of s.subs) for (const n of key.split('\n')) subscribers.get(type)?.get(n)?.delete(s);
+        s.subs.clear();
+      };
+      call.on('end', () => {
+        done();
+        call.end();
+      });
+      call.on('error', done);
+      call.on('cancelled', done);
+    },
+  });
+  const port = await new Promise<number>((resolve, reject) =>
+    lbServer!.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+  );
+  return { address: `127.0.0.1:${port}`, startMs: encoded - t0, warmMs: 0 };
+}
+
+/** Sets the weights of every weighted cluster in a resource by subset (v1 gets w1, v2 gets 100 - w1). */
+function setWeights(o: unknown, w1: number): void {
+  if (Array.isArray(o)) for (const x of o) setWeights(x, w1);
+  else if (o && typeof o === 'object') {
+    const rec = o as Record<string, unknown>;
+    if (typeof rec.name === 'string' && 'weight' in rec) rec.weight = rec.name.includes('|v1|') ? w1 : 100 - w1;
+    for (const v of Object.values(rec)) setWeights(v, w1);
+  }
+}
+
+function setPorts(o: unknown, port: number): void {
+  if (Array.isArray(o)) for (const x of o) setPorts(x, port);
+  else if (o && typeof o === 'object') {
+    const rec = o as Record<string, unknown>;
+    if ('port_value' in rec) rec.port_value = port;
+    for (const v of Object.values(rec)) setPorts(v, port);
+  }
+}
+
+/** Encodes the changed resource once and writes the same bytes to every stream subscribed to it. */
+function pushChange(type: string, names: string[], edit: (json: ResourceJson) => void): number {
+  generation++;
+  const encoded: Buffer[] = [];
+  for (const name of names) {
+    const json = structuredClone(jsons.get(type)!.get(name)!);
+    edit(json);
+    jsons.get(type)!.set(name, json);
+    const value = encodeResource(json).value;
+    bytes.get(type)!.set(name, value);
+    encoded.push(value);
+  }
+  // Later subscriptions must see the new bytes too.
+  responseCache.clear();
+  const version = `u${generation}`;
+  const response = encodeResponse(version, type, version, encoded);
+  const targets = new Set<LbStream>();
+  for (const n of names) for (const s of subscribers.get(type)?.get(n) ?? []) targets.add(s);
+  for (const s of targets) s.call.write(response);
+  return targets.size;
+}
+
+// ---------------------------------------------------------------- IPC
+
+const gc = (globalThis as { gc?: () => void }).gc;
+
+process.on('message', async (m: Msg) => {
+  try {
+    switch (m.cmd) {
+      case 'start': {
+        const mode = m.mode as string;
+        const res = mode === 'meshpilot' ? await startMeshpilot(m.configDir as string, m.labelSets as number) : await startLowerBound(m.configDir as string);
+        reply(m.id, res);
+        break;
+      }
+      case 'stats': {
+        if (m.gc && gc) {
+          // Collect, then give V8 time to hand freed pages back, so RSS means live memory.
+          for (let i = 0; i < 3; i++) {
+            gc();
+            await new Promise((r) => setTimeout(r, 300));
+          }
+        }
+        const streams = cp ? cp.ads.streams.size : lbStreams.size;
+        reply(m.id, { ...stats(), streams });
+        break;
+      }
+      case 'prof-start':
+        await profileStart();
+        reply(m.id, {});
+        break;
+      case 'prof-stop':
+        await profileStop(m.file as string);
+        reply(m.id, {});
+        break;
+      case 'applies':
+        reply(m.id, { applies: applies.splice(0) });
+        break;
+      case 'route-change': {
+        const svc = m.service as number;
+        const w1 = m.w1 as number;
+        const n = pushChange(ROUTE_CONFIG, [`${svcHost(svc)}:${PORT}`], (j) => setWeights(j, w1));
+        reply(m.id, { streams: n });
+        break;
+      }
+      case 'endpoint-change': {
+        let n = 0;
+        for (const { service, port } of m.changes as Array<{ service: number; port: number }>) {
+          n += pushChange(ENDPOINTS, SUBSETS.map((s) => clusterName(service, s)), (j) => setPorts(j, port));
+        }
+        reply(m.id, { writes: n });
+        break;
+      }
+      case 'stop': {
+        if (cp) await cp.stop();
+        lbServer?.forceShutdown();
+        reply(m.id, {});
+        setTimeout(() => process.exit(0), 50);
+        break;
+      }
+      default:
+        throw new Error(`unknown command ${m.cmd}`);
+    }
+  } catch (e) {
+    process.send!({ id: m.id, ok: false, error: e instanceof Error ? e.stack ?? e.message : String(e) });
+  }
+});
+
+process.on('disconnect', () => process.exit(0));
+process.send!({ id: 0, ok: true, ready: true });

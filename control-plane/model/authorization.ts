@@ -1,0 +1,259 @@
+// AuthorizationPolicy objects -> resolved allow/deny policies. Everything the translator needs is
+// decided here: CIDR blocks normalised to their network address, ports as numbers, Istio's value
+// wildcards parsed, and meshpilot's `source.workloadSelector` resolved to the current IPs of the
+// selected workloads (ServiceEntry endpoints and WorkloadEntries). The model is rebuilt whenever a
+// rule file changes, so those IPs follow the endpoints.
+import { isIP } from 'node:net';
+import type { AuthorizationCondition, AuthorizationOperation, AuthorizationPolicySpec, AuthorizationSource } from '../config/schemas/authorization-policy.ts';
+import { HEADER_KEY } from '../config/schemas/authorization-policy.ts';
+import type { ConfigObject } from '../config/types.ts';
+import type { WorkloadEntryIn } from './input.ts';
+import { type FieldPath, type IssueList, originOf } from './issues.ts';
+import { isHttpProtocol, labelsMatch } from './services.ts';
+import type { Origin, Service } from './types.ts';
+
+export const DRY_RUN_ANNOTATION = 'istio.io/dry-run';
+
+/** A CIDR block with the address already reduced to the network address (what gRPC requires). */
+export interface Cidr { address: string; prefixLen: number }
+
+/** Istio's value forms: `v` exact, `v*` prefix, `*v` suffix, `*` any (present). */
+export type AuthzValue = { kind: 'exact' | 'prefix' | 'suffix'; value: string } | { kind: 'any' };
+
+export interface AuthzSource {
+  ipBlocks?: Cidr[];
+  notIpBlocks?: Cidr[];
+  remoteIpBlocks?: Cidr[];
+  notRemoteIpBlocks?: Cidr[];
+  /** `workloadSelector` resolved to the selected workloads' IPs; empty = matches no caller. */
+  workloadIps?: Cidr[];
+}
+
+export interface AuthzOperation {
+  /** Raw Istio host patterns; the translator decides how ports in :authority are matched. */
+  hosts?: string[];
+  notHosts?: string[];
+  ports?: number[];
+  notPorts?: number[];
+  methods?: AuthzValue[];
+  notMethods?: AuthzValue[];
+  paths?: AuthzValue[];
+  notPaths?: AuthzValue[];
+}
+
+export type AuthzCondition =
+  | { kind: 'header'; name: string; values?: AuthzValue[]; notValues?: AuthzValue[] }
+  | { kind: 'sourceIp' | 'remoteIp'; values?: Cidr[]; notValues?: Cidr[] }
+  | { kind: 'destinationPort'; values?: number[]; notValues?: number[] };
+
+/** A rule matches when a source, an operation and every condition match (empty lists match all). */
+export interface AuthzRule {
+  from: AuthzSource[];
+  to: AuthzOperation[];
+  when: AuthzCondition[];
+}
+
+export interface AuthorizationPolicy {
+  name: string;
+  namespace: string;
+  /** Workload labels in `namespace`; absent = every workload of the namespace. */
+  selector?: Record<string, string>;
+  action: 'ALLOW' | 'DENY';
+  /** `istio.io/dry-run: "true"`: evaluated and counted as shadow rules, never enforced. */
+  dryRun: boolean;
+  /** An ALLOW policy without rules allows nothing (deny all); a DENY policy without rules denies nothing. */
+  rules: AuthzRule[];
+  origin: Origin;
+}
+
+// ---- values ----------------------------------------------------------------------------------
+
+export function parseValue(s: string): AuthzValue {
+  if (s === '*') return { kind: 'any' };
+  if (s.startsWith('*')) return { kind: 'suffix', value: s.slice(1) };
+  if (s.endsWith('*')) return { kind: 'prefix', value: s.slice(0, -1) };
+  return { kind: 'exact', value: s };
+}
+
+function ipv6Words(address: string): number[] {
+  let text = address;
+  const dotted = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
+  if (dotted) {
+    const b = dotted[1]!.split('.').map(Number);
+    text = `${text.slice(0, dotted.index)}${((b[0]! << 8) | b[1]!).toString(16)}:${((b[2]! << 8) | b[3]!).toString(16)}`;
+  }
+  const [head = '', tail] = text.split('::');
+  const words = (part: string) => (part === '' ? [] : part.split(':').map((w) => parseInt(w, 16)));
+  const front = words(head);
+  const back = tail === undefined ? [] : words(tail);
+  return [...front, ...Array<number>(8 - front.length - back.length).fill(0), ...back];
+}
+
+function formatIpv6(words: number[]): string {
+  // Compress the longest run of two or more zero words (RFC 5952).
+  let best = -1;
+  let bestLen = 1;
+  for (let i = 0; i < 8; ) {
+    if (words[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && words[j] === 0) j++;
+    if (j - i > bestLen) [best, bestLen] = [i, j - i];
+    i = j;
+  }
+  const hex = words.map((w) => w.toString(16));
+  if (best < 0) return hex.join(':');
+  return `${hex.slice(0, best).join(':')}::${hex.slice(best + bestLen).join(':')}`;
+}
+
+/** `10.1.2.3/16` -> { address: '10.1.0.0', prefixLen: 16 }; a plain address is a /32 (or /128). */
+export function parseCidr(text: string): Cidr {
+  const [addr = '', len] = text.split('/');
+  if (isIP(addr) === 4) {
+    const prefixLen = len === undefined ? 32 : Number(len);
+    const n = addr.split('.').reduce((acc, b) => acc * 256 + Number(b), 0);
+    const mask = prefixLen === 0 ? 0 : 2 ** 32 - 2 ** (32 - prefixLen);
+    const net = Number((BigInt(n) & BigInt(mask)));
+    return { address: [24, 16, 8, 0].map((s) => (net >>> s) & 255).join('.'), prefixLen };
+  }
+  const prefixLen = len === undefined ? 128 : Number(len);
+  const words = ipv6Words(addr).map((w, i) => {
+    const keep = Math.max(0, Math.min(16, prefixLen - i * 16));
+    return keep === 0 ? 0 : w & (0xffff - (2 ** (16 - keep) - 1));
+  });
+  return { address: formatIpv6(words), prefixLen };
+}
+
+const cidrs = (list: readonly string[] | undefined) => list?.map(parseCidr);
+const values = (list: readonly string[] | undefined) => list?.map(parseValue);
+const ports = (list: ReadonlyArray<string | number> | undefined) => list?.map(Number);
+
+function defined<T extends object>(o: T): T {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
+}
+
+// ---- workloads -------------------------------------------------------------------------------
+
+interface Workload { namespace: string; address: string; labels: Record<string, string> }
+
+/** Every workload the mesh knows of: ServiceEntry endpoints and WorkloadEntries. */
+function knownWorkloads(objects: readonly ConfigObject[], services: readonly Service[], issues: IssueList): Workload[] {
+  const out: Workload[] = [];
+  for (const s of services) for (const ep of s.endpoints) out.push({ namespace: s.namespace, address: ep.address, labels: ep.labels });
+  for (const o of objects) {
+    if (o.kind !== 'WorkloadEntry' || issues.rejected.has(o.key)) continue;
+    const we = o.spec as unknown as WorkloadEntryIn;
+    out.push({ namespace: o.namespace, address: we.address, labels: { ...o.labels, ...(we.labels ?? {}) } });
+  }
+  return out.filter((w) => isIP(w.address) !== 0);
+}
+
+function workloadIps(workloads: readonly Workload[], namespace: string, selector: Record<string, string>): Cidr[] {
+  const ips = new Set(workloads.filter((w) => w.namespace === namespace && labelsMatch(selector, w.labels)).map((w) => w.address));
+  return [...ips].sort().map(parseCidr);
+}
+
+// ---- building --------------------------------------------------------------------------------
+
+function buildCondition(c: AuthorizationCondition): AuthzCondition {
+  const header = HEADER_KEY.exec(c.key);
+  if (header) return defined({ kind: 'header' as const, name: header[1]!.toLowerCase(), values: values(c.values), notValues: values(c.notValues) });
+  if (c.key === 'destination.port') return defined({ kind: 'destinationPort' as const, values: ports(c.values), notValues: ports(c.notValues) });
+  return defined({ kind: c.key === 'remote.ip' ? ('remoteIp' as const) : ('sourceIp' as const), values: cidrs(c.values), notValues: cidrs(c.notValues) });
+}
+
+function buildOperation(o: AuthorizationOperation): AuthzOperation {
+  return defined({
+    hosts: o.hosts,
+    notHosts: o.notHosts,
+    ports: ports(o.ports),
+    notPorts: ports(o.notPorts),
+    methods: values(o.methods),
+    notMethods: values(o.notMethods),
+    paths: values(o.paths),
+    notPaths: values(o.notPaths),
+  });
+}
+
+export function buildAuthorizationPolicies(objects: readonly ConfigObject[], services: readonly Service[], issues: IssueList): AuthorizationPolicy[] {
+  const workloads = knownWorkloads(objects, services, issues);
+  const out: AuthorizationPolicy[] = [];
+  for (const obj of objects) {
+    if (obj.kind !== 'AuthorizationPolicy') continue;
+    const spec = obj.spec as AuthorizationPolicySpec;
+    const action = spec.action ?? 'ALLOW';
+
+    const dryRunText = obj.annotations[DRY_RUN_ANNOTATION];
+    if (dryRunText !== undefined && dryRunText !== 'true' && dryRunText !== 'false') {
+      issues.error(obj, ['metadata', 'annotations', DRY_RUN_ANNOTATION], `must be "true" or "false" (got ${JSON.stringify(dryRunText)})`);
+      continue;
+    }
+    const dryRun = dryRunText === 'true';
+
+    const rules = (spec.rules ?? []).map((r, i): AuthzRule => ({
+      from: (r.from ?? []).map(({ source }, j) => buildSource(obj, source, ['spec', 'rules', i, 'from', j, 'source'], workloads, issues)),
+      to: (r.to ?? []).map(({ operation }) => buildOperation(operation)),
+      when: (r.when ?? []).map(buildCondition),
+    }));
+    if (action === 'DENY' && rules.length === 0) {
+      issues.warn(obj, ['spec'], 'a DENY policy without rules denies nothing (to deny every request, write an ALLOW policy without rules: `spec: {}`)');
+    }
+    warnCoverage(obj, spec, dryRun, services, issues);
+
+    const selector = spec.selector?.matchLabels;
+    out.push({
+      name: obj.name,
+      namespace: obj.namespace,
+      ...(selector && Object.keys(selector).length > 0 ? { selector: { ...selector } } : {}),
+      action,
+      dryRun,
+      rules,
+      origin: originOf(obj),
+    });
+  }
+  return out.filter((p) => !issues.rejected.has(`AuthorizationPolicy/${p.namespace}/${p.name}`)).sort((a, b) => a.origin.key.localeCompare(b.origin.key));
+}
+
+function buildSource(obj: ConfigObject, s: AuthorizationSource, path: FieldPath, workloads: readonly Workload[], issues: IssueList): AuthzSource {
+  const out: AuthzSource = defined({
+    ipBlocks: cidrs(s.ipBlocks),
+    notIpBlocks: cidrs(s.notIpBlocks),
+    remoteIpBlocks: cidrs(s.remoteIpBlocks),
+    notRemoteIpBlocks: cidrs(s.notRemoteIpBlocks),
+  });
+  if (s.workloadSelector) {
+    const ns = s.workloadSelector.namespace ?? obj.namespace;
+    out.workloadIps = workloadIps(workloads, ns, s.workloadSelector.matchLabels);
+    if (out.workloadIps.length === 0) {
+      issues.warn(obj, [...path, 'workloadSelector'], `selects no workload with an IP address in namespace ${ns} (ServiceEntry endpoints, WorkloadEntries): this source matches no caller until one exists`);
+    }
+  }
+  return out;
+}
+
+/**
+ * Says what a policy will not do for the workloads it selects (judged by the labels of the
+ * service endpoints in its namespace): TCP ports are not covered, and proxyless gRPC servers have
+ * no shadow rules.
+ */
+function warnCoverage(obj: ConfigObject, spec: AuthorizationPolicySpec, dryRun: boolean, services: readonly Service[], issues: IssueList): void {
+  const selector = spec.selector?.matchLabels ?? {};
+  const tcp = new Set<string>();
+  let grpc = false;
+  for (const svc of services) {
+    if (svc.namespace !== obj.namespace || !svc.endpoints.some((ep) => labelsMatch(selector, ep.labels))) continue;
+    for (const p of svc.ports) {
+      if (!isHttpProtocol(p.protocol)) tcp.add(`${svc.host}:${p.number} (${p.protocol})`);
+      if (p.protocol === 'GRPC') grpc = true;
+    }
+  }
+  const where = spec.selector ? ['spec', 'selector'] : ['spec'];
+  if (tcp.size > 0) {
+    issues.warn(obj, where, `not enforced on non-HTTP ports of the selected workloads: ${[...tcp].sort().join(', ')} (meshpilot enforces authorization on HTTP, HTTP2 and GRPC ports only)`);
+  }
+  if (dryRun && grpc) {
+    issues.warn(obj, ['metadata', 'annotations', DRY_RUN_ANNOTATION], 'proxyless gRPC servers have no shadow rules: this dry-run policy is left out for them (Envoy sidecars evaluate it)');
+  }
+}

@@ -1,0 +1,65 @@
+// VirtualService http[].mirror (+ mirrorPercentage) and http[].mirrors[] -> the route's mirror
+// targets. A target is resolved exactly as a route destination is (same host, port and subset
+// rules and errors), for the service port of the route table being built. Istio mirrors 100% when
+// no percentage is given. A target without endpoints is only a warning: mirrored responses are
+// discarded, so the callers are not affected.
+import type { ConfigObject } from '../config/types.ts';
+import { clusterName, resolveHost } from './hosts.ts';
+import type { DestinationIn, HttpRouteIn, PercentIn } from './input.ts';
+import type { FieldPath } from './issues.ts';
+import type { RouteContext } from './routes.ts';
+import type { MirrorTarget } from './types.ts';
+
+function resolveTarget(
+  obj: ConfigObject,
+  dest: DestinationIn,
+  percentage: PercentIn | undefined,
+  path: FieldPath,
+  tablePort: number,
+  ctx: RouteContext,
+): MirrorTarget | undefined {
+  const host = resolveHost(dest.host, obj.namespace);
+  const svc = ctx.services.get(host);
+  if (!svc) {
+    ctx.issues.error(obj, [...path, 'host'], `mirror host ${host} is not a known service (declare it with a ServiceEntry)`);
+    return undefined;
+  }
+  let port = dest.port?.number;
+  if (port !== undefined && !svc.ports.some((p) => p.number === port)) {
+    ctx.issues.error(obj, [...path, 'port', 'number'], `service ${host} has no port ${port}`);
+    return undefined;
+  }
+  if (port === undefined) {
+    if (svc.ports.length === 1) port = svc.ports[0].number;
+    else if (svc.ports.some((p) => p.number === tablePort)) port = tablePort;
+    else {
+      ctx.issues.error(obj, [...path, 'port'], `service ${host} has several ports; name one with port.number`);
+      return undefined;
+    }
+  }
+  const subset = dest.subset;
+  if (subset !== undefined && !ctx.subsets.get(host)?.has(subset)) {
+    ctx.issues.error(obj, [...path, 'subset'], `subset ${subset} is not defined by any DestinationRule for ${host}`);
+    return undefined;
+  }
+  const cluster = clusterName('outbound', port, subset, host);
+  const upstream = ctx.clusters.get(cluster);
+  if (upstream && upstream.endpoints.length === 0 && svc.resolution === 'STATIC') {
+    const what = subset ? `subset ${subset} of ${host}` : host;
+    ctx.issues.warn(obj, [...path, subset ? 'subset' : 'host'], `${what} has no endpoints: mirrored calls fail until it has (callers are not affected)`);
+  }
+  return { cluster, host, port, ...(subset !== undefined ? { subset } : {}), percent: percentage?.value ?? 100 };
+}
+
+/** The mirror targets of one http route, [] for none, or undefined when one of them is in error. */
+export function resolveMirrors(obj: ConfigObject, http: HttpRouteIn, base: FieldPath, tablePort: number, ctx: RouteContext): MirrorTarget[] | undefined {
+  const wanted: Array<[DestinationIn, PercentIn | undefined, FieldPath]> = http.mirror
+    ? [[http.mirror, http.mirrorPercentage, [...base, 'mirror']]]
+    : (http.mirrors ?? []).map((m, j) => [m.destination, m.percentage, [...base, 'mirrors', j, 'destination']]);
+  const out: MirrorTarget[] = [];
+  for (const [dest, percentage, path] of wanted) {
+    const t = resolveTarget(obj, dest, percentage, path, tablePort, ctx);
+    if (t) out.push(t);
+  }
+  return out.length === wanted.length ? out : undefined;
+}

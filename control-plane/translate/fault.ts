@@ -1,0 +1,47 @@
+// Fault injection through Envoy's fault filter (envoy.filters.http.fault). The filter goes on an
+// outbound connection manager with an empty config, and only when a route it serves has a fault;
+// each such route carries its own HTTPFault in typed_per_filter_config under the filter's name,
+// so a fault scoped by a match touches only the requests that match. The per-route value is the
+// HTTPFault message itself (not wrapped in envoy.config.route.v3.FilterConfig, which gRPC NACKs).
+// Proxyless gRPC applies the same config (delay, abort with grpc_status, or http_status mapped).
+import type { FaultPolicy, HttpRoute } from '../model/types.ts';
+import { protoDuration } from '../model/duration.ts';
+import type { FilterContext } from './http-filters.ts';
+import type { RouteFeature } from './route-features.ts';
+import { routesForProxy } from './source-scope.ts';
+import type { Json } from './string-match.ts';
+
+export const FAULT_FILTER_NAME = 'envoy.filters.http.fault';
+export const HTTP_FAULT = 'type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault';
+
+/** Istio's percentage (a double, 0-100) as a FractionalPercent: 0.1% is 1000 per million. */
+export function fractionalPercent(percent: number): Json {
+  return { numerator: Math.round(percent * 10_000), denominator: 'MILLION' };
+}
+
+export function httpFault(f: FaultPolicy): Json {
+  const out: Json = { '@type': HTTP_FAULT };
+  if (f.delay) out.delay = { fixed_delay: protoDuration(f.delay.fixedDelayMs), percentage: fractionalPercent(f.delay.percent) };
+  if (f.abort) {
+    const status = 'grpcStatus' in f.abort ? { grpc_status: f.abort.grpcStatus } : { http_status: f.abort.httpStatus };
+    out.abort = { ...status, percentage: fractionalPercent(f.abort.percent) };
+  }
+  return out;
+}
+
+/** Routes this connection manager serves that this proxy gets. */
+function servedRoutes(ctx: FilterContext): HttpRoute[] {
+  return ctx.model.routeTables
+    .filter((t) => t.port === ctx.port && (ctx.host === undefined || t.host === ctx.host))
+    .flatMap((t) => routesForProxy(t.routes, ctx.proxy))
+    // gRPC clients never get redirect routes.
+    .filter((r) => ctx.proxy.kind === 'envoy' || r.action.kind === 'route');
+}
+
+export function faultFilter(ctx: FilterContext): Json | undefined {
+  if (ctx.side !== 'outbound' || !servedRoutes(ctx).some((r) => r.fault)) return undefined;
+  return { name: FAULT_FILTER_NAME, typed_config: { '@type': HTTP_FAULT } };
+}
+
+export const faultRoute: RouteFeature = (route) =>
+  route.fault ? { route: { typed_per_filter_config: { [FAULT_FILTER_NAME]: httpFault(route.fault) } } } : undefined;

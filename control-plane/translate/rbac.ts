@@ -1,0 +1,167 @@
+// AuthorizationPolicy -> Envoy's RBAC HTTP filter, on the inbound side only (Envoy's virtualInbound
+// chains, proxyless gRPC server listeners). Two filters, as Istio orders them: DENY policies first,
+// then ALLOW policies (when any ALLOW policy selects the workload, a request must match one of
+// them). Dry-run policies become shadow rules (Envoy only; gRPC has none).
+//
+// Only what both Envoy and grpc-js-xds evaluate is generated: and/or/not, any, header, url_path,
+// destination_port permissions; and/or/not, any, header, direct_remote_ip, remote_ip principals
+// (grpc-js-xds reads any other kind as "never matches"; see its rbac.js).
+import type { AuthorizationPolicy, AuthzCondition, AuthzOperation, AuthzSource, AuthzValue, Cidr } from '../model/authorization.ts';
+import { labelsMatch } from '../model/services.ts';
+import type { FilterContext } from './http-filters.ts';
+import type { Proxy } from './proxy.ts';
+import type { Json } from './string-match.ts';
+
+export const RBAC = 'type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC';
+export const RBAC_DENY_FILTER = 'envoy.filters.http.rbac.deny';
+export const RBAC_ALLOW_FILTER = 'envoy.filters.http.rbac.allow';
+
+/** Policies that select this proxy's workload: same namespace, and its labels match the selector. */
+export function policiesFor(policies: readonly AuthorizationPolicy[], proxy: Proxy): AuthorizationPolicy[] {
+  return policies.filter((p) => p.namespace === proxy.namespace && labelsMatch(p.selector ?? {}, proxy.labels));
+}
+
+// ---- matchers --------------------------------------------------------------------------------
+
+function stringMatcher(v: Exclude<AuthzValue, { kind: 'any' }>, ignoreCase = false): Json {
+  return { [v.kind]: v.value, ...(ignoreCase ? { ignore_case: true } : {}) };
+}
+
+function headerMatcher(name: string, v: AuthzValue): Json {
+  return v.kind === 'any' ? { name, present_match: true } : { name, string_match: stringMatcher(v) };
+}
+
+const RE2_SPECIAL = /[\\^$.*+?()[\]{}|]/g;
+const quote = (s: string) => s.replace(RE2_SPECIAL, '\\$&');
+
+/**
+ * Istio host patterns, case-insensitive. A host written without a port also matches the same host
+ * with any port in :authority (gRPC clients always send host:port).
+ */
+function hostMatcher(host: string): Json {
+  if (host === '*') return { name: ':authority', present_match: true };
+  const anyPort = /:\d+$/.test(host) || host.endsWith('*') ? '' : '(:[0-9]+)?';
+  const body = host.startsWith('*') ? `.*${quote(host.slice(1))}` : host.endsWith('*') ? `${quote(host.slice(0, -1))}.*` : quote(host);
+  return { name: ':authority', string_match: { safe_regex: { regex: `(?i)${body}${anyPort}` } } };
+}
+
+function pathMatcher(v: AuthzValue): Json {
+  return { path: v.kind === 'any' ? { safe_regex: { regex: '.+' } } : stringMatcher(v) };
+}
+
+const cidrRange = (c: Cidr): Json => ({ address_prefix: c.address, prefix_len: c.prefixLen });
+
+// ---- combinators (Envoy's sets need at least one member) --------------------------------------
+
+const ANY_PERMISSION: Json = { any: true };
+const ANY_PRINCIPAL: Json = { any: true };
+const NO_PRINCIPAL: Json = { not_id: { any: true } };
+
+function orRules(list: Json[]): Json {
+  return list.length === 1 ? list[0]! : { or_rules: { rules: list } };
+}
+function andRules(list: Json[]): Json {
+  return list.length === 0 ? ANY_PERMISSION : list.length === 1 ? list[0]! : { and_rules: { rules: list } };
+}
+function orIds(list: Json[]): Json {
+  return list.length === 0 ? NO_PRINCIPAL : list.length === 1 ? list[0]! : { or_ids: { ids: list } };
+}
+function andIds(list: Json[]): Json {
+  return list.length === 0 ? ANY_PRINCIPAL : list.length === 1 ? list[0]! : { and_ids: { ids: list } };
+}
+
+/** `values` (any one) and not `notValues` (none of them), as a list of conditions to AND. */
+function inAndNotIn<T>(yes: T[] | undefined, no: T[] | undefined, one: (v: T) => Json, or: (l: Json[]) => Json, not: (j: Json) => Json): Json[] {
+  const out: Json[] = [];
+  if (yes) out.push(or(yes.map(one)));
+  if (no) out.push(not(or(no.map(one))));
+  return out;
+}
+
+const notRule = (j: Json): Json => ({ not_rule: j });
+const notId = (j: Json): Json => ({ not_id: j });
+
+// ---- one rule --------------------------------------------------------------------------------
+
+function permissionsIn<T>(yes: T[] | undefined, no: T[] | undefined, one: (v: T) => Json): Json[] {
+  return inAndNotIn(yes, no, one, orRules, notRule);
+}
+
+function operationPermissions(op: AuthzOperation): Json[] {
+  return [
+    ...permissionsIn(op.hosts, op.notHosts, (h) => ({ header: hostMatcher(h) })),
+    ...permissionsIn(op.ports, op.notPorts, (n) => ({ destination_port: n })),
+    ...permissionsIn(op.methods, op.notMethods, (v) => ({ header: headerMatcher(':method', v) })),
+    ...permissionsIn(op.paths, op.notPaths, (v) => ({ url_path: pathMatcher(v) })),
+  ];
+}
+
+function sourcePrincipals(s: AuthzSource): Json[] {
+  const direct = (c: Cidr): Json => ({ direct_remote_ip: cidrRange(c) });
+  const remote = (c: Cidr): Json => ({ remote_ip: cidrRange(c) });
+  return [
+    ...inAndNotIn(s.ipBlocks, s.notIpBlocks, direct, orIds, notId),
+    ...inAndNotIn(s.remoteIpBlocks, s.notRemoteIpBlocks, remote, orIds, notId),
+    ...(s.workloadIps ? [orIds(s.workloadIps.map(direct))] : []),
+  ];
+}
+
+/** `when` conditions split by where Envoy can evaluate them (headers and IPs: principal; ports: permission). */
+function conditionParts(when: AuthzCondition[]): { principals: Json[]; permissions: Json[] } {
+  const principals: Json[] = [];
+  const permissions: Json[] = [];
+  for (const c of when) {
+    switch (c.kind) {
+      case 'header':
+        principals.push(...inAndNotIn(c.values, c.notValues, (v) => ({ header: headerMatcher(c.name, v) }), orIds, notId));
+        break;
+      case 'sourceIp':
+      case 'remoteIp': {
+        const field = c.kind === 'sourceIp' ? 'direct_remote_ip' : 'remote_ip';
+        principals.push(...inAndNotIn(c.values, c.notValues, (v) => ({ [field]: cidrRange(v) }), orIds, notId));
+        break;
+      }
+      case 'destinationPort':
+        permissions.push(...inAndNotIn(c.values, c.notValues, (n) => ({ destination_port: n }), orRules, notRule));
+        break;
+    }
+  }
+  return { principals, permissions };
+}
+
+function rulePolicy(rule: AuthorizationPolicy['rules'][number]): Json {
+  const cond = conditionParts(rule.when);
+  const permissions = rule.to.length === 0 ? [andRules(cond.permissions)] : rule.to.map((op) => andRules([...operationPermissions(op), ...cond.permissions]));
+  const principals = rule.from.length === 0 ? [andIds(cond.principals)] : rule.from.map((s) => andIds([...sourcePrincipals(s), ...cond.principals]));
+  return { permissions, principals };
+}
+
+/** Istio's policy names: `ns[<namespace>]-policy[<name>]-rule[<index>]`. */
+function policyMap(policies: AuthorizationPolicy[]): Json {
+  const out: Json = {};
+  for (const p of policies) p.rules.forEach((r, i) => (out[`ns[${p.namespace}]-policy[${p.name}]-rule[${i}]`] = rulePolicy(r)));
+  return out;
+}
+
+// ---- the filters -----------------------------------------------------------------------------
+
+function rbacFilter(ctx: FilterContext, action: 'ALLOW' | 'DENY'): Json | undefined {
+  if (ctx.side !== 'inbound') return undefined;
+  const mine = policiesFor(ctx.model.authorizationPolicies, ctx.proxy).filter((p) => p.action === action);
+  const enforced = mine.filter((p) => !p.dryRun);
+  // grpc-js-xds needs `rules` and knows no shadow rules: dry-run policies are left out for it.
+  const shadow = ctx.proxy.kind === 'envoy' ? mine.filter((p) => p.dryRun) : [];
+  if (enforced.length === 0 && shadow.length === 0) return undefined;
+  const lower = action.toLowerCase();
+  return {
+    name: action === 'DENY' ? RBAC_DENY_FILTER : RBAC_ALLOW_FILTER,
+    typed_config: {
+      '@type': RBAC,
+      ...(enforced.length > 0 ? { rules: { action, policies: policyMap(enforced) } } : {}),
+      ...(shadow.length > 0 ? { shadow_rules: { action, policies: policyMap(shadow) }, shadow_rules_stat_prefix: `istio_dry_run_${lower}_` } : {}),
+    },
+  };
+}
+
+export const rbacDenyFilter = (ctx: FilterContext): Json | undefined => rbacFilter(ctx, 'DENY');
+export const rbacAllowFilter = (ctx: FilterContext): Json | undefined => rbacFilter(ctx, 'ALLOW');

@@ -1,0 +1,256 @@
+// End to end: AuthorizationPolicy enforced by a real xDS-enabled gRPC server (grpc-js-xds
+// XdsServer, RBAC HTTP filter) that meshpilot configures, called by real proxyless gRPC clients.
+// Nothing here inspects generated xDS: a wrongly translated policy admits or refuses the wrong calls.
+//
+// Every process here connects from 127.0.0.1, so callers are told apart by a request header,
+// `x-caller: <app>-<version>` (policies use `when: request.headers[x-caller]`), and by gRPC method
+// path. Source IPs are exercised through meshpilot's workloadSelector extension: a WorkloadEntry
+// that moves onto 127.0.0.1 starts matching every caller here, which proves the IPs follow the
+// endpoints live.
+
+// First: sets GRPC_XDS_EXPERIMENTAL_RBAC=true before grpc-js-xds is loaded (vitest runs each test
+// file in its own worker, so this stays within this file).
+import './helpers/xds-rbac-env.ts';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { afterEach, describe, expect, it } from 'vitest';
+import { startControlPlane, type ControlPlane } from '../control-plane/server.ts';
+import { replaceFile, targetOf, writeMeshDir } from './helpers/mesh-files.ts';
+import { waitFor } from './helpers/wait.ts';
+import { createXdsClient, type XdsClient } from './helpers/xds-client.ts';
+import { reserveLoopbackPort, startXdsEchoServer, type XdsEchoServer } from './helpers/xds-server.ts';
+
+const RATINGS = targetOf('ratings');
+const CALLERS = ['reviews-v1', 'reviews-v2', 'reviews-v3'] as const;
+
+// ---------------------------------------------------------------------------
+// Policies, written as a user would write them.
+
+function denyCallers(name: string, callers: string[], annotations = ''): string {
+  return `apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata:
+  name: ${name}
+  namespace: default${annotations}
+spec:
+  selector: { matchLabels: { app: ratings } }
+  action: DENY
+  rules:
+  - when:
+    - key: request.headers[x-caller]
+      values: [${callers.join(', ')}]
+`;
+}
+
+/** "Only reviews v1 and v2 may call ratings; v3 may not" (the old Mixer whitelist). */
+const ONLY_V1_V2 = `apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: { name: ratings-callers, namespace: default }
+spec:
+  selector: { matchLabels: { app: ratings } }
+  action: ALLOW
+  rules:
+  - to:
+    - operation: { paths: ["/meshpilot.demo.v1.Echo/*"], methods: [POST] }
+    when:
+    - key: request.headers[x-caller]
+      values: ["reviews-v1", "reviews-v2"]
+`;
+
+function onlyPath(pathValue: string): string {
+  return `apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: { name: ratings-callers, namespace: default }
+spec:
+  selector: { matchLabels: { app: ratings } }
+  rules:
+  - to:
+    - operation: { paths: ["${pathValue}"] }
+`;
+}
+
+/** Deny callers that are workloads labelled app: batch (meshpilot's workloadSelector source). */
+const DENY_BATCH_WORKLOADS = `apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: { name: no-batch, namespace: default }
+spec:
+  selector: { matchLabels: { app: ratings } }
+  action: DENY
+  rules:
+  - from:
+    - source:
+        workloadSelector: { matchLabels: { app: batch } }
+`;
+
+function batchWorkload(address: string): string {
+  return `apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: { name: batch-1, namespace: default }
+spec: { address: "${address}", labels: { app: batch } }
+`;
+}
+
+// ---------------------------------------------------------------------------
+// One mesh per test: ratings v1 is an XdsServer; clients call it through meshpilot.
+
+interface Mesh {
+  dir: string;
+  cp: ControlPlane;
+  server: XdsEchoServer;
+  client: XdsClient;
+}
+
+const teardown: Array<() => Promise<void> | void> = [];
+
+afterEach(async () => {
+  const errors: unknown[] = [];
+  for (const step of teardown.splice(0).reverse()) {
+    try {
+      await step();
+    } catch (err) {
+      errors.push(err);
+    }
+  }
+  if (errors.length > 0) throw errors[0];
+});
+
+async function startMesh(files: Record<string, string>): Promise<Mesh> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'meshpilot-authz-'));
+  teardown.push(() => rm(dir, { recursive: true, force: true }));
+  const port = await reserveLoopbackPort();
+  // The server's own endpoint must be in the mesh before it starts: its Listener is built from it.
+  await writeMeshDir(dir, [{ service: 'ratings', version: 'v1', port, address: `127.0.0.1:${port}` }]);
+  for (const [name, text] of Object.entries(files)) await replaceFile(dir, name, text);
+  const cp = await startControlPlane({
+    configDir: dir,
+    xdsListen: '127.0.0.1:0',
+    adminListen: null,
+    debounceMs: 20,
+    logLevel: process.env.MESHPILOT_TEST_LOG_LEVEL ?? 'error',
+  });
+  teardown.push(() => cp.stop());
+  expect(cp.state().errors, 'rule errors').toEqual([]);
+  const server = await startXdsEchoServer({ xdsAddress: cp.xdsAddress, service: 'ratings', version: 'v1', port });
+  teardown.push(() => server.stop());
+  const client = createXdsClient({ xdsAddress: cp.xdsAddress, labels: { app: 'reviews', version: 'v1' } });
+  teardown.push(() => client.close());
+  return { dir, cp, server, client };
+}
+
+/** `ok` or the gRPC status name of a failed call. */
+async function outcome(client: XdsClient, caller?: string): Promise<string> {
+  try {
+    const reply = await client.call(RATINGS, caller ? { 'x-caller': caller } : {});
+    expect(reply.service).toBe('ratings');
+    return 'ok';
+  } catch (err) {
+    const code = (err as grpc.ServiceError).code;
+    return typeof code === 'number' ? grpc.status[code] : String(err);
+  }
+}
+
+/** Outcome of `n` calls from each caller (and from a call without x-caller), e.g. { 'reviews-v3': { PERMISSION_DENIED: 20 } }. */
+async function outcomes(client: XdsClient, n = 20): Promise<Record<string, Record<string, number>>> {
+  const out: Record<string, Record<string, number>> = {};
+  for (const caller of [...CALLERS, undefined]) {
+    const counts: Record<string, number> = {};
+    const results = await Promise.all(Array.from({ length: n }, () => outcome(client, caller)));
+    for (const r of results) counts[r] = (counts[r] ?? 0) + 1;
+    out[caller ?? '(none)'] = counts;
+  }
+  return out;
+}
+
+function expected(denied: string[], n = 20): Record<string, Record<string, number>> {
+  return Object.fromEntries([...CALLERS, '(none)'].map((c): [string, Record<string, number>] => [c, denied.includes(c) ? { PERMISSION_DENIED: n } : { ok: n }]));
+}
+
+/** Waits until every caller gets the expected outcome (a live change has reached the server). */
+async function until(client: XdsClient, denied: string[], what: string): Promise<void> {
+  let last: unknown;
+  await waitFor(
+    async () => {
+      last = await outcomes(client, 5);
+      return JSON.stringify(last) === JSON.stringify(expected(denied, 5));
+    },
+    { timeoutMs: 15_000, intervalMs: 50, description: `${what}; last outcomes ${JSON.stringify(last)}` },
+  );
+}
+
+/**
+ * The first calls wait for the client's xDS resolution and the server's Listener; the mesh is ready
+ * once a call is answered by the server's RBAC filter or handler (admitted or denied, not unreachable).
+ */
+async function ready(client: XdsClient): Promise<void> {
+  await waitFor(async () => ['ok', 'PERMISSION_DENIED'].includes(await outcome(client, 'probe')), {
+    timeoutMs: 20_000,
+    intervalMs: 100,
+    description: 'a first answer from ratings',
+  });
+}
+
+// ---------------------------------------------------------------------------
+
+describe('AuthorizationPolicy on an xDS-enabled gRPC server', () => {
+  it('denies the listed caller with PERMISSION_DENIED, admits the others, and follows live edits', async () => {
+    const mesh = await startMesh({ 'authz.yaml': denyCallers('deny-v3', ['reviews-v3']) });
+    await ready(mesh.client);
+    expect(await outcomes(mesh.client)).toEqual(expected(['reviews-v3']));
+
+    // Flip the policy live: now v1 is the denied caller, v3 is admitted again.
+    await replaceFile(mesh.dir, 'authz.yaml', denyCallers('deny-v3', ['reviews-v1']));
+    await until(mesh.client, ['reviews-v1'], 'the DENY list to move from v3 to v1');
+    expect(await outcomes(mesh.client)).toEqual(expected(['reviews-v1']));
+
+    // Dry run: evaluated by Envoy sidecars only; a gRPC server leaves it out, so nobody is denied.
+    await replaceFile(mesh.dir, 'authz.yaml', denyCallers('deny-v3', ['reviews-v1'], '\n  annotations: { istio.io/dry-run: "true" }'));
+    await until(mesh.client, [], 'the dry-run policy to stop enforcing');
+    expect(await outcomes(mesh.client)).toEqual(expected([]));
+
+    // Back to enforcing, then the policy file is deleted (emptied): everyone is admitted.
+    await replaceFile(mesh.dir, 'authz.yaml', denyCallers('deny-v3', ['reviews-v2', 'reviews-v3']));
+    await until(mesh.client, ['reviews-v2', 'reviews-v3'], 'the DENY list v2 + v3');
+    await replaceFile(mesh.dir, 'authz.yaml', '');
+    await until(mesh.client, [], 'the deleted policy to stop enforcing');
+  });
+
+  it('with an ALLOW policy admits only the listed callers, DENY wins over ALLOW, and a broken edit keeps the last good policy', async () => {
+    const mesh = await startMesh({ 'authz.yaml': ONLY_V1_V2 });
+    await ready(mesh.client);
+    await until(mesh.client, ['reviews-v3', '(none)'], 'the allow list v1 + v2');
+    expect(await outcomes(mesh.client)).toEqual(expected(['reviews-v3', '(none)']));
+
+    // An invalid edit (unsupported action) is rejected; the policy in force stays.
+    await replaceFile(mesh.dir, 'authz.yaml', ONLY_V1_V2.replace('action: ALLOW', 'action: AUDIT'));
+    await waitFor(() => mesh.cp.state().errors.some((e) => e.message.includes('"AUDIT" is not supported')), { timeoutMs: 10_000, description: 'the AUDIT edit to be rejected' });
+    expect(await outcomes(mesh.client)).toEqual(expected(['reviews-v3', '(none)']));
+
+    // DENY is evaluated before ALLOW: v1 is on the allow list and on a deny list, so it is denied.
+    await replaceFile(mesh.dir, 'deny.yaml', denyCallers('deny-v1', ['reviews-v1']));
+    await until(mesh.client, ['reviews-v1', 'reviews-v3', '(none)'], 'the DENY policy to override the ALLOW list for v1');
+    await replaceFile(mesh.dir, 'deny.yaml', '');
+
+    // An allow list by gRPC method: a path this service does not have admits no call at all.
+    await replaceFile(mesh.dir, 'authz.yaml', onlyPath('/meshpilot.demo.v1.Echo/Other'));
+    await until(mesh.client, [...CALLERS, '(none)'], 'the allow list by a method path nobody calls');
+    await replaceFile(mesh.dir, 'authz.yaml', onlyPath('/meshpilot.demo.v1.Echo/Call'));
+    await until(mesh.client, [], 'the allow list by the Call method path');
+  });
+
+  it('resolves a workloadSelector source to the workload IPs and follows the endpoint when it moves', async () => {
+    // batch-1 starts on an address no caller here uses: the DENY policy matches nobody.
+    const mesh = await startMesh({ 'authz.yaml': DENY_BATCH_WORKLOADS, 'batch.yaml': batchWorkload('10.99.0.1') });
+    await ready(mesh.client);
+    expect(await outcomes(mesh.client, 10)).toEqual(expected([], 10));
+
+    // The workload moves onto 127.0.0.1, where every caller in this test connects from.
+    await replaceFile(mesh.dir, 'batch.yaml', batchWorkload('127.0.0.1'));
+    await until(mesh.client, [...CALLERS, '(none)'], 'calls from the batch workload IP to be denied');
+
+    // And away again.
+    await replaceFile(mesh.dir, 'batch.yaml', batchWorkload('10.99.0.2'));
+    await until(mesh.client, [], 'calls from 127.0.0.1 to be admitted again');
+  });
+});
