@@ -4,6 +4,7 @@
 // bytes are shared by every group that has it.
 import { checkResource, encodeResource } from '../envoy/check.ts';
 import type { Logger } from '../log.ts';
+import { rulesBehind } from '../model/origins.ts';
 import type { Model } from '../model/types.ts';
 import { proxyGroupKey, type Proxy } from '../translate/proxy.ts';
 import { resourceName, translate, type Resource } from '../translate/translate.ts';
@@ -20,7 +21,7 @@ export interface EncodedResource {
 
 export type Snapshot = Record<ResourceType, Map<string, EncodedResource>>;
 
-export interface RejectedResource { group: string; type: string; name: string; violations: string[] }
+export interface RejectedResource { group: string; type: string; name: string; violations: string[]; rules: string[] }
 
 export class SnapshotCache {
   private model: Model | undefined;
@@ -48,10 +49,10 @@ export class SnapshotCache {
     this.model = model;
     this.endpointIps = new Set(model.services.flatMap((s) => s.endpoints.map((e) => e.address)));
     this.generation++;
-    const previous = this.groups;
+    // Keep each group's last snapshot, so a resource failing the check falls back to its last
+    // good version.
+    for (const [group, snap] of this.groups) this.lastGood.set(group, snap);
     this.groups = new Map();
-    // Keep the last good snapshot of each group, so a resource failing the check falls back to it.
-    this.lastGood = previous.size ? previous : this.lastGood;
     const keep = this.encoded;
     this.encoded = new Map();
     this.previousEncoded = keep;
@@ -87,8 +88,9 @@ export class SnapshotCache {
         const name = resourceName(json);
         const enc = this.encode(json);
         if ('violations' in enc) {
-          this.rejected.push({ group, type, name, violations: enc.violations });
-          this.log.error({ group, type, name, violations: enc.violations }, 'generated resource fails Envoy validation; keeping the last good version');
+          const rules = rulesBehind(model, name);
+          this.rejected.push({ group, type, name, violations: enc.violations, rules });
+          this.log.error({ group, type, name, rules, violations: enc.violations }, 'generated resource fails Envoy validation; keeping the last good version');
           const old = this.lastGood.get(group)?.[type]?.get(name);
           if (old) out.set(name, old);
           continue;

@@ -1,0 +1,45 @@
+// The cache never hands out a resource that fails Envoy's check: the proxy keeps the last good
+// version, and the failure is reported against the rules behind the resource.
+import { describe, expect, it, vi } from 'vitest';
+import { loadDirectory } from '../control-plane/config/load.ts';
+import { silentLogger } from '../control-plane/log.ts';
+import { compile } from '../control-plane/pipeline.ts';
+import { proxyFromNode } from '../control-plane/translate/proxy.ts';
+import * as real from '../control-plane/translate/translate.ts';
+import { CLUSTER } from '../control-plane/translate/type-urls.ts';
+import { SnapshotCache } from '../control-plane/xds/snapshot-cache.ts';
+
+// A translator bug on demand: when set, the named cluster comes out with a misspelled field.
+const bug = vi.hoisted(() => ({ cluster: '' }));
+vi.mock('../control-plane/translate/translate.ts', async (importOriginal) => {
+  const mod = await importOriginal<typeof real>();
+  return {
+    ...mod,
+    translate: (model: Parameters<typeof mod.translate>[0], proxy: Parameters<typeof mod.translate>[1]) => {
+      const out = mod.translate(model, proxy);
+      if (!bug.cluster) return out;
+      return { ...out, [CLUSTER]: out[CLUSTER].map((c) => (c.name === bug.cluster ? { ...c, conect_timeout: '1s' } : c)) };
+    },
+  };
+});
+
+describe('SnapshotCache', () => {
+  it('keeps the last good version of a resource that fails the check and names the rules behind it', () => {
+    const model = compile(loadDirectory('examples/bookinfo')).model;
+    const cache = new SnapshotCache(silentLogger);
+    const proxy = proxyFromNode({ id: 'sidecar~10.9.9.9~pp-1.default~default.svc.cluster.local', metadata: { NAMESPACE: 'default' } });
+    const name = 'outbound|9080|v1|reviews.default.svc.cluster.local';
+    cache.setModel(model);
+    const good = cache.snapshotFor(proxy)[CLUSTER].get(name);
+    expect(good).toBeDefined();
+
+    bug.cluster = name;
+    cache.setModel(model);
+    const after = cache.snapshotFor(proxy)[CLUSTER].get(name);
+    expect(after?.hash).toBe(good!.hash);
+    expect(cache.rejected).toHaveLength(1);
+    expect(cache.rejected[0].violations.join()).toMatch(/conect_timeout/);
+    expect(cache.rejected[0].rules).toEqual(expect.arrayContaining(['DestinationRule/default/reviews', 'ServiceEntry/default/reviews', 'VirtualService/default/reviews']));
+    bug.cluster = '';
+  });
+});
