@@ -31,11 +31,14 @@ export function indexDestinationRules(objects: ConfigObject[], services: Map<str
       issues.error(obj, ['spec', 'host'], `host ${host} already has DestinationRule ${previous.obj.key}; merge them into one`);
       continue;
     }
-    spec.trafficPolicy?.portLevelSettings?.forEach((s, i) => {
-      if (!service.ports.some((p) => p.number === s.port.number)) {
-        issues.error(obj, ['spec', 'trafficPolicy', 'portLevelSettings', i, 'port', 'number'], `service ${host} has no port ${s.port.number}`);
-      }
-    });
+    const checkPorts = (tp: DestinationRuleIn['trafficPolicy'], at: Array<string | number>) =>
+      tp?.portLevelSettings?.forEach((s, i) => {
+        if (!service.ports.some((p) => p.number === s.port.number)) {
+          issues.error(obj, [...at, 'portLevelSettings', i, 'port', 'number'], `service ${host} has no port ${s.port.number}`);
+        }
+      });
+    checkPorts(spec.trafficPolicy, ['spec', 'trafficPolicy']);
+    spec.subsets?.forEach((sub, i) => checkPorts(sub.trafficPolicy, ['spec', 'subsets', i, 'trafficPolicy']));
     if (spec.trafficPolicy?.loadBalancer?.simple === 'PASSTHROUGH') {
       issues.error(obj, ['spec', 'trafficPolicy', 'loadBalancer', 'simple'], 'PASSTHROUGH is not supported by meshpilot');
     }

@@ -15,7 +15,8 @@ export function durationMs(text: string): number {
 }
 
 /** Proto3 JSON form of a duration ("1.5s"). */
-export function protoDuration(ms: number): string {
+export function protoDuration(msIn: number): string {
+  const ms = Math.round(msIn);
   const seconds = Math.floor(ms / 1000);
   const rest = ms - seconds * 1000;
   return rest === 0 ? `${seconds}s` : `${seconds}.${String(rest).padStart(3, '0')}s`;

@@ -29,3 +29,23 @@ export function hostAliases(host: string, callerNamespace: string): string[] {
 export function clusterName(direction: 'outbound' | 'inbound', port: number, subset: string | undefined, host: string): string {
   return `${direction}|${port}|${subset ?? ''}|${host}`;
 }
+
+/**
+ * Aliases for several hosts that share a port, with no name given to two hosts: each host keeps
+ * its own name first, then short forms go to the first host that claims them (names compare
+ * case-insensitively, as Envoy matches domains).
+ */
+export function uniqueAliases(hosts: readonly string[], callerNamespace: string): Map<string, string[]> {
+  const claimed = new Set(hosts.map((h) => h.toLowerCase()));
+  const out = new Map<string, string[]>();
+  for (const h of hosts) {
+    const names = [h];
+    for (const alias of hostAliases(h, callerNamespace).slice(1)) {
+      if (claimed.has(alias.toLowerCase())) continue;
+      claimed.add(alias.toLowerCase());
+      names.push(alias);
+    }
+    out.set(h, names);
+  }
+  return out;
+}

@@ -14,7 +14,8 @@ import type { HeaderOps, HttpRoute, RouteMatch, RouteTable, Service, StringMatch
 function stringMatch(m: StringMatchIn | undefined): StringMatch | undefined {
   if (!m) return undefined;
   if (m.exact !== undefined) return { kind: 'exact', value: m.exact };
-  if (m.prefix !== undefined) return { kind: 'prefix', value: m.prefix };
+  // An empty prefix matches any value: it is a presence test (Envoy has no empty prefix).
+  if (m.prefix !== undefined) return m.prefix === '' ? undefined : { kind: 'prefix', value: m.prefix };
   if (m.regex !== undefined) return { kind: 'regex', value: m.regex };
   return undefined;
 }
@@ -42,6 +43,9 @@ function headerOps(h: HeaderOpsIn | undefined): HeaderOps | undefined {
   if (!h) return undefined;
   return { set: sortedEntries(h.set), add: sortedEntries(h.add), remove: [...(h.remove ?? [])] };
 }
+
+/** For checking a route's references when it belongs to no port's table. */
+const ANY_PORT = -1;
 
 interface Context {
   services: Map<string, Service>;
@@ -94,6 +98,7 @@ function resolveRoute(obj: ConfigObject, http: HttpRouteIn, i: number, tablePort
     if (port === undefined) {
       if (svc.ports.length === 1) port = svc.ports[0].number;
       else if (svc.ports.some((p) => p.number === tablePort)) port = tablePort;
+      else if (tablePort === ANY_PORT) port = svc.ports[0].number;
       else {
         ctx.issues.error(obj, [...path, 'port'], `service ${host} has several ports; name one with destination.port.number`);
         continue;
@@ -106,12 +111,13 @@ function resolveRoute(obj: ConfigObject, http: HttpRouteIn, i: number, tablePort
     }
     const cluster = clusterName('outbound', port, subset, host);
     const upstream = ctx.clusters.get(cluster);
-    if (upstream && upstream.endpoints.length === 0 && svc.resolution === 'STATIC') {
+    if (upstream && upstream.endpoints.length === 0) {
       const what = subset ? `subset ${subset} of ${host}` : host;
       ctx.issues.error(obj, [...path, subset ? 'subset' : 'host'], `${what} has no endpoints (calls would fail); check the subset labels and the service's endpoints`);
       continue;
     }
-    const weight = routes.length === 1 ? (rd.weight ?? 100) : (rd.weight ?? 0);
+    // A single destination takes all traffic, whatever weight it names.
+    const weight = routes.length === 1 ? 100 : (rd.weight ?? 0);
     destinations.push({ cluster, host, port, ...(subset !== undefined ? { subset } : {}), weight });
   }
   const fault = resolveFault(obj, http.fault, [...base, 'fault'], ctx.issues);
@@ -165,7 +171,8 @@ export function buildRouteTables(objects: ConfigObject[], ctx: Context): RouteTa
   const virtualServices = objects.filter((o) => o.kind === 'VirtualService').sort((a, b) => a.key.localeCompare(b.key));
   for (const obj of virtualServices) {
     const spec = obj.spec as unknown as VirtualServiceIn;
-    const pending: Array<[string, HttpRoute]> = [];
+    const pending: Array<[string, HttpRoute, number]> = [];
+    const resolved = new Set<number>();
     spec.hosts.forEach((h, hi) => {
       const host = resolveHost(h, obj.namespace);
       const svc = ctx.services.get(host);
@@ -178,21 +185,33 @@ export function buildRouteTables(objects: ConfigObject[], ctx: Context): RouteTa
         (spec.http ?? []).forEach((http, i) => {
           if (!appliesToPort(http, port.number)) return;
           const route = resolveRoute(obj, http, i, port.number, ctx);
+          resolved.add(i);
           if (route) {
             // Only the matches for this port stay; the port condition is the table itself.
             const matches = (http.match ?? []).flatMap((m, mi) => (m.port === undefined || m.port === port.number ? [route.matches[mi]] : []));
-            pending.push([key(host, port.number), { ...route, matches }]);
+            pending.push([key(host, port.number), { ...route, matches }, i]);
           }
         });
       }
     });
+    // A route that applies to no HTTP port of its hosts is never used; its references are still
+    // checked, and it is reported, so a typo in `match.port` does not hide.
+    (spec.http ?? []).forEach((http, i) => {
+      if (resolved.has(i)) return;
+      if (!spec.hosts.some((h) => ctx.services.has(resolveHost(h, obj.namespace)))) return;
+      resolveRoute(obj, http, i, ANY_PORT, ctx);
+      ctx.issues.warn(obj, ['spec', 'http', i, 'match'], 'this route applies to no HTTP port of its hosts, so it is never used');
+    });
     if (ctx.issues.rejected.has(obj.key)) continue;
-    for (const [k, route] of pending) {
+    const placed = new Set<string>();
+    for (const [k, route, index] of pending) {
       const [host, port] = [k.slice(0, k.lastIndexOf(':')), Number(k.slice(k.lastIndexOf(':') + 1))];
       if (!tables.has(k)) tables.set(k, { host, port, routes: [] });
       const table = tables.get(k)!;
-      // A route can be produced twice when one http entry is resolved per port; keep it once.
-      if (!table.routes.some((r) => r.name === route.name)) table.routes.push(route);
+      // The same http entry reaches a table twice when two of the hosts name the same service.
+      if (placed.has(`${k}#${index}`)) continue;
+      placed.add(`${k}#${index}`);
+      table.routes.push(route);
     }
   }
   // Every HTTP port without a VirtualService gets the default route: all of the service.

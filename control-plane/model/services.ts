@@ -52,7 +52,8 @@ export function buildServices(objects: ConfigObject[], issues: IssueList): Servi
     }
     const hostsHere: Service[] = [];
     spec.hosts.forEach((host, i) => {
-      const previous = byHost.get(host);
+      // Host names are case-insensitive, as Envoy matches domains.
+      const previous = byHost.get(host) ?? [...byHost.values()].find((x) => x.host.toLowerCase() === host.toLowerCase());
       if (previous) {
         issues.error(obj, ['spec', 'hosts', i], `host ${host} is already declared by ${previous.origin.key}`);
         return;

@@ -1,7 +1,7 @@
 // Route configurations. Sidecars get one per outbound port (named by the port, as in Istio) with a
 // virtual host per service on that port, reachable by every name a caller in its namespace may use.
 // gRPC clients get one per `host:port`, with the `name:port` forms they dial as domains.
-import { hostAliases } from '../model/hosts.ts';
+import { uniqueAliases } from '../model/hosts.ts';
 import type { Model, RouteTable, UpstreamCluster } from '../model/types.ts';
 import { envoyRoutes } from './envoy-routes.ts';
 import { virtualHostExtras } from './route-features.ts';
@@ -22,25 +22,42 @@ function virtualHost(t: RouteTable, proxy: Proxy, clusters: Map<string, Upstream
 export function sidecarRouteConfigs(model: Model, proxy: Proxy, clusters: Map<string, UpstreamCluster>): Json[] {
   const byPort = new Map<number, RouteTable[]>();
   for (const t of model.routeTables) byPort.set(t.port, [...(byPort.get(t.port) ?? []), t]);
-  return [...byPort.keys()].sort((a, b) => a - b).map((port) => ({
+  return [...byPort.keys()].sort((a, b) => a - b).map((port) => {
+    const tables = byPort.get(port)!;
+    const aliases = uniqueAliases(tables.map((t) => t.host), proxy.namespace);
+    return {
     '@type': ROUTE_CONFIG,
     name: String(port),
     virtual_hosts: [
-      ...byPort.get(port)!.map((t) => {
-        const names = hostAliases(t.host, proxy.namespace);
+      ...tables.map((t) => {
+        const names = aliases.get(t.host)!;
         return virtualHost(t, proxy, clusters, [...names, ...names.map((n) => `${n}:${port}`)], model);
       }),
       // Anything else on this port leaves as it came (Istio's ALLOW_ANY outbound policy).
       { name: 'allow_any', domains: ['*'], routes: [{ name: 'allow_any', match: { prefix: '/' }, route: { cluster: 'PassthroughCluster', timeout: '0s' } }] },
     ],
     validate_clusters: false,
-  }));
+    };
+  });
+}
+
+/** For each route table, the `name:port` forms a gRPC client may dial it by (unique per port). */
+export function grpcNames(model: Model, proxy: Proxy): Map<RouteTable, string[]> {
+  const out = new Map<RouteTable, string[]>();
+  const ports = [...new Set(model.routeTables.map((t) => t.port))];
+  for (const port of ports) {
+    const tables = model.routeTables.filter((t) => t.port === port);
+    const aliases = uniqueAliases(tables.map((t) => t.host), proxy.namespace);
+    for (const t of tables) out.set(t, aliases.get(t.host)!.map((n) => `${n}:${port}`));
+  }
+  return out;
 }
 
 export function grpcRouteConfigs(model: Model, proxy: Proxy, clusters: Map<string, UpstreamCluster>): Json[] {
+  const names = grpcNames(model, proxy);
   return model.routeTables.map((t) => ({
     '@type': ROUTE_CONFIG,
     name: `${t.host}:${t.port}`,
-    virtual_hosts: [virtualHost(t, proxy, clusters, hostAliases(t.host, proxy.namespace).map((n) => `${n}:${t.port}`), model)],
+    virtual_hosts: [virtualHost(t, proxy, clusters, names.get(t)!, model)],
   }));
 }

@@ -1,4 +1,5 @@
 // Istio StringMatch -> Envoy StringMatcher / path matcher.
+import { RE2JS } from 're2js';
 import type { StringMatch } from '../model/types.ts';
 
 export type Json = Record<string, unknown>;
@@ -23,6 +24,7 @@ export function matchesValue(m: StringMatch, value: string): boolean {
     case 'prefix':
       return value.startsWith(m.value);
     case 'regex':
-      return new RegExp(`^(?:${m.value})$`).test(value);
+      // RE2, as Envoy and gRPC evaluate it (JS RegExp differs, e.g. on (?i) and [[:upper:]]).
+      return RE2JS.compile(m.value).matches(value);
   }
 }

@@ -29,7 +29,9 @@ export function translate(model: Model, proxy: Proxy): Resources {
   const eds = model.clusters.filter((c) => c.resolution === 'STATIC');
   if (proxy.kind === 'grpc') {
     return {
-      [CLUSTER]: byName(model.clusters.map((c) => outboundCluster(c, 'grpc'))),
+      // gRPC's LOGICAL_DNS needs exactly one address; a DNS subset selecting none has no cluster
+      // (routes to it are rejected in the model).
+      [CLUSTER]: byName(model.clusters.filter((c) => c.resolution !== 'DNS' || c.endpoints.length > 0).map((c) => outboundCluster(c, 'grpc'))),
       [ENDPOINTS]: byName(eds.map(clusterLoadAssignment)),
       [LISTENER]: byName([...grpcListeners(model, proxy), ...grpcServerListeners(model, proxy)]),
       [ROUTE_CONFIG]: byName(grpcRouteConfigs(model, proxy, clusterMap)),

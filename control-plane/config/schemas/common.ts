@@ -158,6 +158,10 @@ export const mutableHeaderName = headerName.refine((s) => s.toLowerCase() !== 'h
   error: 'the Host header cannot be changed this way; use rewrite.authority',
 });
 
+/** Text that ends up in an HTTP header (values, authorities, paths): no CR, LF or NUL, which
+ * Envoy refuses and which would otherwise split a header. */
+export const headerValue = z.string().refine((s) => !/[\r\n\0]/.test(s), { error: 'must not contain CR, LF or NUL characters' });
+
 /** An IP literal (v4 or v6). */
 export function isIpLiteral(s: string): boolean {
   return isIP(s) !== 0;

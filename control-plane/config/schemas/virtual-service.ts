@@ -8,6 +8,7 @@ import {
   dnsLabel,
   duration,
   exactlyOne,
+  headerValue,
   host,
   intRange,
   isRecord,
@@ -101,8 +102,8 @@ export const HTTPRetry = z.strictObject({
 });
 
 const HeaderOperations = z.strictObject({
-  set: z.record(mutableHeaderName, z.string()).optional(),
-  add: z.record(mutableHeaderName, z.string()).optional(),
+  set: z.record(mutableHeaderName, headerValue).optional(),
+  add: z.record(mutableHeaderName, headerValue).optional(),
   remove: z.array(mutableHeaderName).optional(),
 });
 
@@ -113,13 +114,13 @@ export const Headers = z.strictObject({
 
 export const RegexRewrite = z.strictObject({
   match: re2Regex,
-  rewrite: z.string(),
+  rewrite: headerValue,
 });
 
 export const HTTPRewrite = withRule(
   z.strictObject({
-    uri: z.string().min(1, { error: 'must not be empty' }).optional(),
-    authority: z.string().min(1, { error: 'must not be empty' }).optional(),
+    uri: headerValue.min(1, { error: 'must not be empty' }).optional(),
+    authority: headerValue.min(1, { error: 'must not be empty' }).optional(),
     uriRegexRewrite: RegexRewrite.optional(),
   }),
   (v, report) => {
@@ -133,8 +134,8 @@ export const REDIRECT_CODES = [301, 302, 303, 307, 308] as const;
 
 export const HTTPRedirect = withRule(
   z.strictObject({
-    uri: z.string().min(1, { error: 'must not be empty' }).optional(),
-    authority: z.string().min(1, { error: 'must not be empty' }).optional(),
+    uri: headerValue.min(1, { error: 'must not be empty' }).optional(),
+    authority: headerValue.min(1, { error: 'must not be empty' }).optional(),
     port: portNumber.optional(),
     scheme: z
       .string()
