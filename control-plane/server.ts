@@ -6,6 +6,7 @@ import { Debouncer } from './debounce.ts';
 import { FileConfigSource } from './config/file-source.ts';
 import type { LoadResult } from './config/types.ts';
 import { createLogger, type Logger } from './log.ts';
+import { reuseUnchanged } from './model/reuse.ts';
 import { compile, formatIssue, type MeshState } from './pipeline.ts';
 import { AdsServer } from './xds/ads-server.ts';
 import { SnapshotCache } from './xds/snapshot-cache.ts';
@@ -48,11 +49,11 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       const text = formatIssue(e);
       if (!reported.has(text)) log.warn({ error: text }, 'rule rejected');
     }
-    state = next;
     const text = JSON.stringify(next.model);
+    state = { ...next, model: reuseUnchanged(next.model, state?.model) };
     if (text === modelText) return;
     modelText = text;
-    cache.setModel(next.model);
+    cache.setModel(state.model);
     log.info({ services: next.model.services.length, rules: next.accepted.length, errors: next.errors.length }, 'configuration applied');
   };
 

@@ -25,7 +25,20 @@ function discovery(c: UpstreamCluster, kind: ClientKind): Json {
   };
 }
 
+// Memoized per model object: unchanged clusters keep their object across model generations
+// (model/reuse.ts), so they are neither translated nor encoded again.
+const memo = { envoy: new WeakMap<UpstreamCluster, Json>(), grpc: new WeakMap<UpstreamCluster, Json>() };
+
 export function outboundCluster(c: UpstreamCluster, kind: ClientKind): Json {
+  let out = memo[kind].get(c);
+  if (!out) {
+    out = buildOutboundCluster(c, kind);
+    memo[kind].set(c, out);
+  }
+  return out;
+}
+
+function buildOutboundCluster(c: UpstreamCluster, kind: ClientKind): Json {
   const cp = c.policy.connectionPool;
   return {
     '@type': CLUSTER,

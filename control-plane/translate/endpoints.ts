@@ -32,6 +32,14 @@ export function localityGroups(endpoints: ReadonlyArray<Endpoint & { port: numbe
   });
 }
 
+const memo = new WeakMap<UpstreamCluster, Json>();
+
+/** Memoized per model object, like the clusters (see model/reuse.ts). */
 export function clusterLoadAssignment(c: UpstreamCluster): Json {
-  return { '@type': ENDPOINTS, cluster_name: c.name, endpoints: localityGroups(c.endpoints) };
+  let out = memo.get(c);
+  if (!out) {
+    out = { '@type': ENDPOINTS, cluster_name: c.name, endpoints: localityGroups(c.endpoints) };
+    memo.set(c, out);
+  }
+  return out;
 }

@@ -102,11 +102,17 @@ export class SnapshotCache {
     return snap;
   }
 
+  /** Encodings by resource object: memoized translator output skips even the JSON text. */
+  private byObject = new WeakMap<object, EncodedResource>();
+
   private encode(json: Resource): EncodedResource | { violations: string[] } {
+    const same = this.byObject.get(json);
+    if (same) return same;
     const text = JSON.stringify(json);
     const hit = this.encoded.get(text) ?? this.previousEncoded.get(text);
     if (hit) {
       this.encoded.set(text, hit);
+      this.byObject.set(json, hit);
       return hit;
     }
     const violations = checkResource(json);
@@ -114,6 +120,7 @@ export class SnapshotCache {
     const any = encodeResource(json);
     const enc = { name: resourceName(json), json, any, hash: contentHash(any.value) };
     this.encoded.set(text, enc);
+    this.byObject.set(json, enc);
     return enc;
   }
 }
