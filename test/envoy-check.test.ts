@@ -216,6 +216,17 @@ describe('valid resources', () => {
     expect(encodeResource(withDefaults).value.equals(encodeResource(a).value)).toBe(true);
   });
 
+  it('keeps a string field whose value is "0" (only 64-bit integers treat "0" as the default)', () => {
+    const route = {
+      '@type': TYPE_URL.route,
+      name: 'r',
+      virtual_hosts: [{ name: 'v', domains: ['*'], routes: [{ match: { prefix: '/', headers: [{ name: 'x-retry', string_match: { exact: '0' } }] }, route: { cluster: 'c' } }] }],
+    };
+    expect(checkResource(route)).toEqual([]);
+    const back = decodeResource(encodeResource(route)) as any;
+    expect(back.virtual_hosts[0].routes[0].match.headers[0].string_match.exact).toBe('0');
+  });
+
   it('rejects a field given twice (snake_case and camelCase)', () => {
     const c = { ...edsCluster(), connectTimeout: '1s' };
     expectViolation(c, 'connect_timeout', 'field set twice');

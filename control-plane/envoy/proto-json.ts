@@ -49,10 +49,14 @@ export function hasImplicitPresence(field: protobuf.Field): boolean {
   return !field.repeated && !field.map && !field.partOf && !(field.resolvedType instanceof protobuf.Type);
 }
 
-/** Proto3 default value test used to keep encodings canonical (defaults are not written). */
-function isDefaultScalar(v: unknown): boolean {
+/**
+ * Proto3 default value test used to keep encodings canonical (defaults are not written). The
+ * string '0' is a default only for 64-bit integers (written as strings), never for a string field.
+ */
+function isDefaultScalar(v: unknown, type: string): boolean {
   if (v instanceof Uint8Array) return v.length === 0;
-  return v === 0 || v === '' || v === false || v === '0';
+  if (type === 'string') return v === '';
+  return v === 0 || v === '' || v === false || (v === '0' && /int64|fixed64/.test(type));
 }
 
 function describe(v: unknown): string {
@@ -133,7 +137,7 @@ class Parser {
     if (WRAPPERS.has(n)) {
       const v = this.scalar(type.fields.value.type, json, path);
       if (v === undefined) return undefined;
-      return isDefaultScalar(v) ? {} : { value: v }; // canonical: a default inner value is not written
+      return isDefaultScalar(v, type.fields.value.type) ? {} : { value: v }; // canonical: a default inner value is not written
     }
     return this.plainMessage(type, json, path);
   }
@@ -171,7 +175,7 @@ class Parser {
       }
       const v = this.field(field, val, fp);
       if (v === undefined) continue;
-      if (hasImplicitPresence(field) && isDefaultScalar(v)) continue;
+      if (hasImplicitPresence(field) && isDefaultScalar(v, field.type)) continue;
       out[field.name] = v;
     }
     return out;
