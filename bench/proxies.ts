@@ -15,6 +15,7 @@
 //
 // IPC: {id, cmd, ...} -> {id, ok, ...} over process.send.
 import * as grpc from '@grpc/grpc-js';
+import { H2Channel, type BidiStream, type StreamHandlers } from './h2-grpc.ts';
 import { listenerName, proxyScope } from './mesh.ts';
 import { profileStart, profileStop } from './profiler.ts';
 import {
@@ -102,7 +103,8 @@ let services = 1000;
 let proxies: SimProxy[] = [];
 let syncedCount = 0;
 let onSynced: (() => void) | undefined;
-let armed: { route: string; svc: number; w1: number; expected: number; acked: number } | undefined;
+/** The change being timed: a route's new v1 weight, or a service's new endpoint port. */
+let armed: { kind: 'route' | 'eds'; route: string; svc: number; w1: number; port: number; expected: number; acked: number } | undefined;
 let ruleAcks = new Float64Array(0);
 let churnActive = false;
 let edsResponses = 0;
@@ -123,26 +125,29 @@ class SimProxy {
   syncedAt = 0;
   phase = 0;
   private nodeSent = false;
+  private readonly call: BidiStream;
 
   constructor(
     readonly idx: number,
     readonly scope: number[],
-    private readonly call: grpc.ClientDuplexStream<Buffer, Buffer>,
+    open: (h: StreamHandlers) => BidiStream,
     private readonly nodeBytes: Buffer,
   ) {
     this.lastPort = new Uint16Array(services);
-    call.on('data', (b: Buffer) => {
-      try {
-        this.onResponse(b);
-      } catch (e) {
-        if (errors.length < 5) errors.push(e instanceof Error ? e.stack ?? e.message : String(e));
-      }
+    this.call = open({
+      onMessage: (b: Buffer) => {
+        try {
+          this.onResponse(b);
+        } catch (e) {
+          if (errors.length < 5) errors.push(e instanceof Error ? e.stack ?? e.message : String(e));
+        }
+      },
+      onEnd: (status: number, detail: string) => {
+        if (closing) return;
+        streamErrors++;
+        if (errors.length < 5) errors.push(`stream ${idx} ended: status ${status} ${detail}`);
+      },
     });
-    call.on('error', (e: grpc.ServiceError) => {
-      streamErrors++;
-      if (errors.length < 5 && e.code !== grpc.status.CANCELLED) errors.push(`stream ${idx}: ${e.message}`);
-    });
-    call.on('end', () => {});
   }
 
   start(): void {
@@ -194,7 +199,7 @@ class SimProxy {
             this.routes.set(info.name, info.clusters);
             changed = true;
           }
-          if (armed && info.name === armed.route && info.w1 === armed.w1 && ruleAcks[this.idx] === 0) ruleHit = true;
+          if (armed?.kind === 'route' && info.name === armed.route && info.w1 === armed.w1 && ruleAcks[this.idx] === 0) ruleHit = true;
         }
         this.send(ROUTE_CONFIG, st.names); // ACK
         if (ruleHit) {
@@ -228,6 +233,10 @@ class SimProxy {
         if (churnActive) edsResponses++;
         for (const info of infos) {
           if (info.svc < 0) continue;
+          if (armed?.kind === 'eds' && info.svc === armed.svc && info.port === armed.port && ruleAcks[this.idx] === 0) {
+            ruleAcks[this.idx] = t;
+            armed.acked++;
+          }
           const prev = this.lastPort[info.svc]!;
           if (info.port > prev) {
             if (prev !== 0 && churnActive) {
@@ -258,7 +267,24 @@ class SimProxy {
   }
 }
 
-let clients: grpc.Client[] = [];
+let clients: Array<{ close(): void }> = [];
+let closing = false;
+
+/** A grpc-js bidi stream behind the same interface as the lean HTTP/2 one. */
+function grpcJsStream(client: grpc.Client, h: StreamHandlers): BidiStream {
+  const call = client.makeBidiStreamRequest(ADS_PATH, identity, identity);
+  let ended = false;
+  call.on('data', (b: Buffer) => h.onMessage(b));
+  call.on('error', (e: grpc.ServiceError) => {
+    if (!ended) h.onEnd(e.code, e.message);
+    ended = true;
+  });
+  call.on('status', (st: grpc.StatusObject) => {
+    if (!ended) h.onEnd(st.code, st.details);
+    ended = true;
+  });
+  return { write: (m) => call.write(m), cancel: () => call.cancel() };
+}
 
 interface ConnectOpts {
   address: string;
@@ -268,6 +294,7 @@ interface ConnectOpts {
   perChannel: number;
   labelSets: number;
   timeoutMs: number;
+  client: 'h2' | 'grpc-js';
 }
 
 async function connect(o: ConnectOpts): Promise<Record<string, unknown>> {
@@ -277,14 +304,22 @@ async function connect(o: ConnectOpts): Promise<Record<string, unknown>> {
   const cpu0 = process.cpuUsage();
   const done = new Promise<void>((resolve) => (onSynced = resolve));
   proxies = [];
+  let open!: (h: StreamHandlers) => BidiStream;
   for (let i = 0; i < o.n; i++) {
     if (i % o.perChannel === 0) {
-      clients.push(new grpc.Client(o.address, grpc.credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1, 'grpc.max_receive_message_length': 64 << 20 }));
+      if (o.client === 'grpc-js') {
+        // A local subchannel pool gives each client its own HTTP/2 connection.
+        const c = new grpc.Client(o.address, grpc.credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1, 'grpc.max_receive_message_length': 64 << 20 });
+        clients.push(c);
+        open = (h) => grpcJsStream(c, h);
+      } else {
+        const c = new H2Channel(o.address);
+        clients.push(c);
+        open = (h) => c.openStream(ADS_PATH, h);
+      }
     }
-    const client = clients[clients.length - 1]!;
-    const call = client.makeBidiStreamRequest(ADS_PATH, identity, identity);
     const md = { GENERATOR: 'grpc', NAMESPACE: 'default', LABELS: { app: `client-${i % o.labelSets}` } };
-    const p = new SimProxy(i, proxyScope(i, o.scope, o.services), call, node(`bench-proxy-${i}`, md));
+    const p = new SimProxy(i, proxyScope(i, o.scope, o.services), open, node(`bench-proxy-${i}`, md));
     proxies.push(p);
     p.start();
   }
@@ -349,17 +384,16 @@ process.on('message', async (m: { id: number; cmd: string; [k: string]: unknown 
       case 'connect':
         reply(await connect(m as unknown as ConnectOpts));
         break;
-      case 'arm-route': {
+      case 'arm': {
         const svc = m.service as number;
-        const route = `${listenerName(svc)}`;
         ruleAcks = new Float64Array(proxies.length);
         let expected = 0;
         for (const p of proxies) if (p.scope.includes(svc)) expected++;
-        armed = { route, svc, w1: m.w1 as number, expected, acked: 0 };
+        armed = { kind: m.kind as 'route' | 'eds', route: listenerName(svc), svc, w1: (m.w1 as number) ?? -1, port: (m.port as number) ?? -1, expected, acked: 0 };
         reply({ expected });
         break;
       }
-      case 'await-route': {
+      case 'await-armed': {
         const a = armed!;
         const ok = await waitFor(() => a.acked >= a.expected, m.timeoutMs as number);
         const t0 = m.t0 as number;
@@ -441,6 +475,7 @@ process.on('message', async (m: { id: number; cmd: string; [k: string]: unknown 
         reply({ cpu: process.cpuUsage(), rss: process.memoryUsage().rss, synced: syncedCount, streamErrors, errors });
         break;
       case 'close':
+        closing = true;
         for (const p of proxies) p.close();
         for (const c of clients) c.close();
         proxies = [];

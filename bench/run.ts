@@ -2,11 +2,12 @@
 //
 // Starts the xDS server under test in one child process (bench/server.ts) and N simulated proxyless
 // gRPC clients in another (bench/proxies.ts), over real gRPC on 127.0.0.1 with OS-chosen ports, and
-// prints for each N: connect + full sync time, rule change -> ACK latency, endpoint churn throughput
-// and latency, server CPU per proxy update, server memory per connected proxy. Each figure is
-// measured for meshpilot and, in the same run, for a lower-bound server on grpc-js that encodes
-// each response once and writes the same bytes to every stream (see bench/server.ts), and printed
-// with the ratio to it. Everything stops by itself; an overall timeout bounds the run.
+// prints for each N: connect + full sync time; rule change (one VirtualService's weights) -> ACK
+// latency; one endpoint change -> ACK latency; endpoint churn throughput and latency; server CPU per
+// proxy update; server memory per connected proxy. Each figure is measured for meshpilot and, in the
+// same run, for a lower-bound server on grpc-js that encodes each response once and writes the same
+// bytes to every stream that needs it (see bench/server.ts), and printed with the ratio to it.
+// Everything stops by itself; an overall timeout bounds the run. BENCHMARKS.md explains the figures.
 //
 // Options:
 //   --proxies 1000,5000,10000   N values (default all three; --quick: 1000)
@@ -14,16 +15,18 @@
 //   --modes lowerbound,meshpilot
 //   --services 1000 --endpoints 10 --scope 50 --per-channel 100 --label-sets 1
 //   --rule-changes 5 --churn-seconds 10 --tick-ms 200
-//   --churn-rate 50             services whose endpoints change per second during churn (each one is
-//                               used by about N x (scope-1)/(services-1) proxies, all by proxy count)
+//   --churn-rate 50             services whose endpoints change per second during churn; each change
+//                               reaches about N x (scope-1)/(services-1) proxies (49 per 1000 proxies)
 //   --timeout-min 30            overall timeout
 //   --sync-timeout-s 120        per N: give up waiting for full sync (prints where it stalled)
 //   --cpu-prof DIR              write a V8 CPU profile of the server child per phase into DIR
 //                               (summarise with: node --import tsx bench/profile-top.ts FILE)
 //   --profile-clients           with --cpu-prof, profile the simulated proxies' process too
+//   --client h2|grpc-js         the proxies' gRPC client: lean node:http2 (default) or @grpc/grpc-js
 //   --json FILE                 also write all results as JSON
-import { fork, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { execFileSync, fork, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -64,6 +67,7 @@ function parseArgs(argv: string[]) {
     syncTimeoutS: num('sync-timeout-s', 120),
     cpuProf: o['cpu-prof'],
     profileClients: o['profile-clients'] === 'true',
+    client: (o.client ?? 'h2') as 'h2' | 'grpc-js',
     json: o.json,
   };
   for (const n of opts.proxies) if (!Number.isInteger(n) || n <= 0) throw new Error(`bad --proxies value ${n}`);
@@ -72,6 +76,35 @@ function parseArgs(argv: string[]) {
 
 type Mode = 'meshpilot' | 'lowerbound';
 type Opts = ReturnType<typeof parseArgs>;
+
+/**
+ * Which control-plane code ran: the git commit, and a hash of every file under control-plane/ as it
+ * is on disk (the working tree may hold uncommitted changes; a server child loads it when it starts).
+ */
+function codeVersion(): string {
+  const root = join(here, '..');
+  let commit = 'unknown';
+  try {
+    commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root, encoding: 'utf8' }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'control-plane'], { cwd: root, encoding: 'utf8' }).trim();
+    if (dirty) commit += '+uncommitted';
+  } catch {
+    // not a git checkout
+  }
+  const h = createHash('sha256');
+  const walk = (d: string) => {
+    for (const e of readdirSync(d, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+      const f = join(d, e.name);
+      if (e.isDirectory()) walk(f);
+      else {
+        h.update(f.slice(root.length));
+        h.update(readFileSync(f));
+      }
+    }
+  };
+  walk(join(root, 'control-plane'));
+  return `${commit} control-plane tree ${h.digest('hex').slice(0, 12)}`;
+}
 
 // ---------------------------------------------------------------- children
 
@@ -164,26 +197,31 @@ function pct(sorted: number[], q: number): number | undefined {
   return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)];
 }
 
+interface SingleChanges {
+  changes: Array<{ expected: number; acked: number; complete: boolean; p50?: number; max?: number; applyAfterWriteMs?: number; applyMs?: number; serverCpuMs: number }>;
+  p50?: number;
+  p99?: number;
+  /** meshpilot only: latency counted from when the compiled model reached the cache (after debounce and compile). */
+  fromApplyP50?: number;
+  fromApplyP99?: number;
+  samples: number;
+  cpuPerUpdateUs?: number;
+}
+
 export interface ScenarioResult {
   mode: Mode;
   n: number;
   /** 1-minute load average of the machine when the scenario started and ended (other work competes for the 2 cores). */
   load?: [number, number];
+  /** git commit and control-plane/ content hash when the server child started. */
+  code?: string;
   startMs?: number;
   warmMs?: number;
   sync?: any;
   syncServerCpuMs?: number;
   memory?: { idleRss: number; connectedRss: number; perProxyBytes: number; heapPerProxyBytes: number; idleHeap: number; connectedHeap: number };
-  rule?: {
-    changes: Array<{ expected: number; acked: number; complete: boolean; p50?: number; max?: number; applyAfterWriteMs?: number; applyMs?: number; serverCpuMs: number }>;
-    p50?: number;
-    p99?: number;
-    /** meshpilot only: latency counted from when the compiled model reached the cache (after debounce and compile). */
-    fromApplyP50?: number;
-    fromApplyP99?: number;
-    samples: number;
-    cpuPerUpdateUs?: number;
-  };
+  rule?: SingleChanges;
+  endpoint?: SingleChanges;
   churn?: {
     servicesPerTick: number;
     ticks: number;
@@ -200,6 +238,7 @@ export interface ScenarioResult {
     latency: { n: number; p50?: number; p90?: number; p99?: number; max?: number };
     serverCpuMs: number;
     cpuPerUpdateUs: number;
+    cpuPerEdsResponseUs: number;
     applies?: number;
     /** meshpilot: [start, end] of each model applied, ms after the first churn write. */
     applyTimes?: Array<[number, number]>;
@@ -216,6 +255,7 @@ async function scenario(mode: Mode, n: number, o: Opts, log: (s: string) => void
   let proxies: Child | undefined;
   try {
     writeMesh(dir, { services: o.services, endpoints: o.endpoints });
+    res.code = codeVersion();
     server = start(`server(${mode})`, 'server.ts', ['--expose-gc', '--max-old-space-size=8192']);
     const srv = server;
     // --cpu-prof: one V8 CPU profile of the server child per phase.
@@ -237,6 +277,52 @@ async function scenario(mode: Mode, n: number, o: Opts, log: (s: string) => void
     log(`  ${mode}: listening on ${started.address} (start ${fmtMs(started.startMs)}, cache warm ${fmtMs(started.warmMs)})`);
     const idle: CpuStats = await server.call('stats', { gc: true });
 
+    /** Runs `count` changes one at a time; each resolves when every affected proxy ACKed it. */
+    const singleChanges = async (what: string, count: number, change: (i: number) => Promise<{ t0: number; expected: number }>): Promise<SingleChanges> => {
+      const out: SingleChanges = { changes: [], samples: 0 };
+      const all: number[] = [];
+      const fromApply: number[] = [];
+      let cpu = 0;
+      let updates = 0;
+      for (let i = 0; i < count; i++) {
+        const s0: CpuStats = await srv.call('stats');
+        const { t0, expected } = await change(i);
+        const r = await prx!.call('await-armed', { t0, timeoutMs: 60_000 }, 120_000);
+        const s1: CpuStats = await srv.call('stats');
+        const lat: number[] = r.latencies;
+        all.push(...lat);
+        const c: SingleChanges['changes'][number] = { expected, acked: r.acked, complete: r.complete, p50: pct(lat, 0.5), max: lat[lat.length - 1], serverCpuMs: cpuMs(s0, s1) };
+        if (mode === 'meshpilot') {
+          const ap: Array<[number, number]> = (await srv.call('applies')).applies;
+          const first = ap.find(([s]) => s >= t0);
+          if (first) {
+            c.applyAfterWriteMs = first[0] - t0;
+            c.applyMs = first[1] - first[0];
+            for (const x of lat) fromApply.push(x - c.applyAfterWriteMs);
+          }
+        }
+        cpu += c.serverCpuMs;
+        updates += r.acked;
+        out.changes.push(c);
+        log(
+          `  ${mode}: ${what} ${i + 1}: ${r.acked}/${expected} ACKed, p50 ${fmtMs(c.p50)}, max ${fmtMs(c.max)}` +
+            `${c.applyAfterWriteMs !== undefined ? ` (compiled model reached the cache ${fmtMs(c.applyAfterWriteMs)} after the write; setModel+pushes took ${fmtMs(c.applyMs)})` : ''}, server CPU ${fmtMs(c.serverCpuMs)}`,
+        );
+        await sleep(300);
+      }
+      all.sort((a, b) => a - b);
+      fromApply.sort((a, b) => a - b);
+      out.samples = all.length;
+      out.p50 = pct(all, 0.5);
+      out.p99 = pct(all, 0.99);
+      if (fromApply.length) {
+        out.fromApplyP50 = pct(fromApply, 0.5);
+        out.fromApplyP99 = pct(fromApply, 0.99);
+      }
+      out.cpuPerUpdateUs = updates ? (cpu * 1000) / updates : undefined;
+      return out;
+    };
+
     proxies = start('proxies', 'proxies.ts', ['--max-old-space-size=8192']);
     prx = proxies;
     await proxies.ready;
@@ -244,7 +330,7 @@ async function scenario(mode: Mode, n: number, o: Opts, log: (s: string) => void
     await profStart();
     const sync = await proxies.call(
       'connect',
-      { address: started.address, n, scope: o.scope, services: o.services, perChannel: o.perChannel, labelSets: o.labelSets, timeoutMs: o.syncTimeoutS * 1000 },
+      { address: started.address, n, scope: o.scope, services: o.services, perChannel: o.perChannel, labelSets: o.labelSets, timeoutMs: o.syncTimeoutS * 1000, client: o.client },
       o.syncTimeoutS * 1000 + 60_000,
     );
     const after: CpuStats = await server.call('stats');
@@ -269,53 +355,29 @@ async function scenario(mode: Mode, n: number, o: Opts, log: (s: string) => void
     };
     log(`  ${mode}: RSS idle ${fmtMB(idle.rss)}, with ${connected.streams} streams ${fmtMB(connected.rss)} -> ${fmtKB(res.memory.perProxyBytes)}/proxy`);
 
-    // ---- rule changes: rewrite one VirtualService's weights (service 0, used by every proxy)
-    const rule: NonNullable<ScenarioResult['rule']> = { changes: [], samples: 0 };
-    const all: number[] = [];
-    const fromApply: number[] = [];
-    let ruleCpu = 0;
-    let ruleUpdates = 0;
+    // ---- single changes to service 0 (used by every proxy), timed per proxy from write to ACK:
+    //      a VirtualService weight change (RDS), then an endpoint change (EDS)
     if (mode === 'meshpilot') await server.call('applies');
     await profStart();
-    for (let i = 0; i < o.ruleChanges; i++) {
+    res.rule = await singleChanges('rule', o.ruleChanges, async (i) => {
       const w1 = 89 - i;
-      const armedRes = await proxies.call('arm-route', { service: 0, w1 });
-      const s0: CpuStats = await server.call('stats');
+      const armed = await proxies!.call('arm', { kind: 'route', service: 0, w1 });
       const t0 = now();
       if (mode === 'meshpilot') replaceFile(join(dir, 'vs-0000.yaml'), virtualServiceYaml(0, w1));
-      else await server.call('route-change', { service: 0, w1 });
-      const r = await proxies.call('await-route', { t0, timeoutMs: 60_000 }, 120_000);
-      const s1: CpuStats = await server.call('stats');
-      const lat: number[] = r.latencies;
-      all.push(...lat);
-      const c: (typeof rule.changes)[number] = { expected: armedRes.expected, acked: r.acked, complete: r.complete, p50: pct(lat, 0.5), max: lat[lat.length - 1], serverCpuMs: cpuMs(s0, s1) };
-      if (mode === 'meshpilot') {
-        const ap: Array<[number, number]> = (await server.call('applies')).applies;
-        const first = ap.find(([s]) => s >= t0);
-        if (first) {
-          c.applyAfterWriteMs = first[0] - t0;
-          c.applyMs = first[1] - first[0];
-          for (const x of lat) fromApply.push(x - c.applyAfterWriteMs);
-        }
-      }
-      ruleCpu += c.serverCpuMs;
-      ruleUpdates += r.acked;
-      rule.changes.push(c);
-      log(`  ${mode}: rule change ${i + 1}: ${r.acked}/${armedRes.expected} ACKed, p50 ${fmtMs(c.p50)}, max ${fmtMs(c.max)}${c.applyAfterWriteMs !== undefined ? ` (compiled model reached the cache ${fmtMs(c.applyAfterWriteMs)} after the write; setModel+pushes took ${fmtMs(c.applyMs)})` : ''}, server CPU ${fmtMs(c.serverCpuMs)}`);
-      await sleep(300);
-    }
+      else await server!.call('route-change', { service: 0, w1 });
+      return { t0, expected: armed.expected };
+    });
     await profStop('rule');
-    all.sort((a, b) => a - b);
-    fromApply.sort((a, b) => a - b);
-    rule.samples = all.length;
-    rule.p50 = pct(all, 0.5);
-    rule.p99 = pct(all, 0.99);
-    if (fromApply.length) {
-      rule.fromApplyP50 = pct(fromApply, 0.5);
-      rule.fromApplyP99 = pct(fromApply, 0.99);
-    }
-    rule.cpuPerUpdateUs = ruleUpdates ? (ruleCpu * 1000) / ruleUpdates : undefined;
-    res.rule = rule;
+    await profStart();
+    res.endpoint = await singleChanges('endpoint change', o.ruleChanges, async (i) => {
+      const port = PORT_BASE + 1 + i;
+      const armed = await proxies!.call('arm', { kind: 'eds', service: 0, port });
+      const t0 = now();
+      if (mode === 'meshpilot') replaceFile(join(dir, 'se-0000.yaml'), serviceEntryYaml(0, o.endpoints, port - PORT_BASE));
+      else await server!.call('endpoint-change', { changes: [{ service: 0, port }] });
+      return { t0, expected: armed.expected };
+    });
+    await profStop('endpoint');
 
     // ---- endpoint churn
     const usersPerService = (n * (o.scope - 1)) / (o.services - 1);
@@ -373,6 +435,7 @@ async function scenario(mode: Mode, n: number, o: Opts, log: (s: string) => void
       latency: ch.latency,
       serverCpuMs,
       cpuPerUpdateUs: (serverCpuMs * 1000) / ch.deliveries,
+      cpuPerEdsResponseUs: (serverCpuMs * 1000) / ch.edsResponses,
       clientCpuMs: ch.clientCpuMs,
     };
     if (mode === 'meshpilot') {
@@ -429,12 +492,17 @@ function table(n: number, mp: ScenarioResult | undefined, lb: ScenarioResult | u
   row('  p99 minus 100 ms debounce', (r) => (r.rule?.p99 === undefined ? undefined : r.mode === 'meshpilot' ? r.rule.p99 - 100 : r.rule.p99), fmtMs, '');
   row('  p99 from model in cache', (r) => (r.mode === 'meshpilot' ? r.rule?.fromApplyP99 : r.rule?.p99), fmtMs, '');
   row('  server CPU per RDS update', (r) => r.rule?.cpuPerUpdateUs, fmtUs, '');
+  row('one endpoint change -> ACK p50', (r) => r.endpoint?.p50, fmtMs, '');
+  row('one endpoint change -> ACK p99', (r) => r.endpoint?.p99, fmtMs, '');
+  row('  server CPU per EDS update', (r) => r.endpoint?.cpuPerUpdateUs, fmtUs, '<= 2x lower bound');
   row('endpoint churn, proxy-updates/s', (r) => r.churn?.throughputPerSec, fmtRate, '>= 10,000/s', true);
   row('  EDS responses/s', (r) => r.churn?.edsResponsesPerSec, fmtRate, '', true);
   row('  churn latency p50', (r) => r.churn?.latency.p50, fmtMs, '');
   row('  churn latency p99', (r) => r.churn?.latency.p99, fmtMs, '<= 500 ms');
-  row('server CPU per proxy update (churn)', (r) => r.churn?.cpuPerUpdateUs, fmtUs, '<= 2x lower bound');
+  row('  server CPU per proxy-update', (r) => r.churn?.cpuPerUpdateUs, fmtUs, '');
+  row('  server CPU per EDS response', (r) => r.churn?.cpuPerEdsResponseUs, fmtUs, '');
   row('server memory per connected proxy', (r) => r.memory?.perProxyBytes, fmtKB, '<= 100 KB');
+  row('  JS heap + external per proxy', (r) => r.memory?.heapPerProxyBytes, fmtKB, '');
   const w = [36, 14, 14, 8, 28];
   const line = (c: string[]) => c.map((x, i) => x.padEnd(w[i]!)).join(' ').trimEnd();
   const out = [
@@ -443,6 +511,7 @@ function table(n: number, mp: ScenarioResult | undefined, lb: ScenarioResult | u
     ...rows.map(line),
   ];
   for (const r of [mp, lb]) if (r?.error) out.push(`  ${r.mode}: ${r.error}`);
+  if (mp?.code) out.push(`  meshpilot code: ${mp.code}`);
   out.push(`  machine load average (1 min) at start/end: meshpilot ${mp?.load?.join('/') ?? '-'}, lower bound ${lb?.load?.join('/') ?? '-'} (2 cores; above ~2 means other processes competed)`);
   const ch = mp?.churn ?? lb?.churn;
   if (ch) out.push(`  churn: ${ch.servicesPerTick} services' endpoints changed every ${o.tickMs} ms for ${o.churnSeconds} s, offering ${fmtRate(ch.offeredPerSec)} proxy-updates`);

@@ -276,11 +276,43 @@ process.on('message', async (m: Msg) => {
         break;
       }
       case 'endpoint-change': {
-        let n = 0;
+        // One batch (one benchmark tick): each changed ClusterLoadAssignment is encoded once; each
+        // stream using any of them gets one response with just the changed ones it subscribes to
+        // (SotW allows partial EDS responses); streams with the same set share one encoded buffer.
+        generation++;
+        responseCache.clear();
+        const changed = new Map<string, Buffer>();
         for (const { service, port } of m.changes as Array<{ service: number; port: number }>) {
-          n += pushChange(ENDPOINTS, SUBSETS.map((s) => clusterName(service, s)), (j) => setPorts(j, port));
+          for (const subset of SUBSETS) {
+            const name = clusterName(service, subset);
+            const json = structuredClone(jsons.get(ENDPOINTS)!.get(name)!);
+            setPorts(json, port);
+            jsons.get(ENDPOINTS)!.set(name, json);
+            const value = encodeResource(json).value;
+            bytes.get(ENDPOINTS)!.set(name, value);
+            changed.set(name, value);
+          }
         }
-        reply(m.id, { writes: n });
+        const perStream = new Map<LbStream, string[]>();
+        for (const name of changed.keys()) {
+          for (const st of subscribers.get(ENDPOINTS)!.get(name) ?? []) {
+            const list = perStream.get(st);
+            if (list) list.push(name);
+            else perStream.set(st, [name]);
+          }
+        }
+        const shared = new Map<string, Buffer>();
+        for (const [st, names] of perStream) {
+          const key = names.join('\n');
+          let r = shared.get(key);
+          if (!r) {
+            const version = `u${generation}.${shared.size}`;
+            r = encodeResponse(version, ENDPOINTS, version, names.map((n) => changed.get(n)!));
+            shared.set(key, r);
+          }
+          st.call.write(r);
+        }
+        reply(m.id, { writes: perStream.size, distinct: shared.size });
         break;
       }
       case 'stop': {
