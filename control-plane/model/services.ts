@@ -33,6 +33,7 @@ export function labelsMatch(selector: Record<string, string>, labels: Record<str
 export function buildServices(objects: ConfigObject[], issues: IssueList): Service[] {
   const workloads = objects.filter((o) => o.kind === 'WorkloadEntry');
   const byHost = new Map<string, Service>();
+  const byLowerHost = new Map<string, Service>();
   for (const obj of objects) {
     if (obj.kind !== 'ServiceEntry') continue;
     const spec = obj.spec as unknown as ServiceEntryIn;
@@ -53,7 +54,7 @@ export function buildServices(objects: ConfigObject[], issues: IssueList): Servi
     const hostsHere: Service[] = [];
     spec.hosts.forEach((host, i) => {
       // Host names are case-insensitive, as Envoy matches domains.
-      const previous = byHost.get(host) ?? [...byHost.values()].find((x) => x.host.toLowerCase() === host.toLowerCase());
+      const previous = byLowerHost.get(host.toLowerCase());
       if (previous) {
         issues.error(obj, ['spec', 'hosts', i], `host ${host} is already declared by ${previous.origin.key}`);
         return;
@@ -79,7 +80,10 @@ export function buildServices(objects: ConfigObject[], issues: IssueList): Servi
     const totalWeight = endpoints.reduce((sum, e) => sum + (e.weight || 1), 0);
     if (totalWeight > MAX_UINT32) issues.error(obj, ['spec', 'endpoints'], `the endpoint weights add up to ${totalWeight}, more than ${MAX_UINT32}`);
     if (issues.rejected.has(obj.key)) continue;
-    for (const s of hostsHere) byHost.set(s.host, s);
+    for (const s of hostsHere) {
+      byHost.set(s.host, s);
+      byLowerHost.set(s.host.toLowerCase(), s);
+    }
   }
   return [...byHost.values()].sort((a, b) => a.host.localeCompare(b.host));
 }

@@ -4,7 +4,7 @@
 // so a fault scoped by a match touches only the requests that match. The per-route value is the
 // HTTPFault message itself (not wrapped in envoy.config.route.v3.FilterConfig, which gRPC NACKs).
 // Proxyless gRPC applies the same config (delay, abort with grpc_status, or http_status mapped).
-import type { FaultPolicy, HttpRoute } from '../model/types.ts';
+import type { FaultPolicy, HttpRoute, RouteTable } from '../model/types.ts';
 import { protoDuration } from '../model/duration.ts';
 import type { FilterContext } from './http-filters.ts';
 import type { RouteFeature } from './route-features.ts';
@@ -29,9 +29,22 @@ export function httpFault(f: FaultPolicy): Json {
   return out;
 }
 
-/** Routes this connection manager serves that this proxy gets. */
+// Route tables that have any fault at all, per model: most have none, and looking through every
+// table for every listener would cost listeners x tables.
+const tablesWithFaults = new WeakMap<object, RouteTable[]>();
+
+function faultyTables(model: FilterContext['model']): RouteTable[] {
+  let t = tablesWithFaults.get(model);
+  if (!t) {
+    t = model.routeTables.filter((x) => x.routes.some((r) => r.fault));
+    tablesWithFaults.set(model, t);
+  }
+  return t;
+}
+
+/** Routes with a fault that this connection manager serves and this proxy gets. */
 function servedRoutes(ctx: FilterContext): HttpRoute[] {
-  return ctx.model.routeTables
+  return faultyTables(ctx.model)
     .filter((t) => t.port === ctx.port && (ctx.host === undefined || t.host === ctx.host))
     .flatMap((t) => routesForProxy(t.routes, ctx.proxy))
     // gRPC clients never get redirect routes.

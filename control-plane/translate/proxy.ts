@@ -54,11 +54,11 @@ function str(v: unknown): string | undefined {
 
 /**
  * Proxies with the same group key get the same config, so it is translated once per group.
- * The inbound side (Envoy's virtualInbound, a gRPC server's listeners) depends on the proxy's IP,
- * but only when some service has an endpoint at that IP; `servesTraffic` says whether it does, so
- * the many pure callers with the same namespace and labels still share one translation.
+ * Only the label keys some rule looks at count (`labelKeys`), and the IP only when some service
+ * has an endpoint there (`servesTraffic`): the inbound side (Envoy's virtualInbound, a gRPC
+ * server's listeners) depends on it. Many callers thus share one translation.
  */
-export function proxyGroupKey(p: Proxy, servesTraffic: boolean): string {
-  const labels = Object.entries(p.labels).sort(([a], [b]) => a.localeCompare(b));
+export function proxyGroupKey(p: Proxy, servesTraffic: boolean, labelKeys: ReadonlySet<string>): string {
+  const labels = Object.entries(p.labels).filter(([k]) => labelKeys.has(k)).sort(([a], [b]) => a.localeCompare(b));
   return JSON.stringify([p.kind, p.namespace, labels, servesTraffic ? (p.ip ?? '') : '']);
 }

@@ -4,11 +4,15 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { PROTO_INCLUDE_DIRS } from '../envoy/protos.ts';
 import type { Logger } from '../log.ts';
-import { AdsStream, type DiscoveryRequest, type DiscoveryResponse } from './ads-stream.ts';
+import { AdsStream, type DiscoveryRequest } from './ads-stream.ts';
 import { DeltaStream, type DeltaDiscoveryRequest, type DeltaDiscoveryResponse } from './delta-stream.ts';
 import type { SnapshotCache } from './snapshot-cache.ts';
+import { encodeDiscoveryResponse, type PreEncodedResponse } from './wire.ts';
 
 let serviceDefinition: grpc.ServiceDefinition | undefined;
+
+/** Streams pushed to between two turns of the event loop. */
+const PUSH_BATCH = 200;
 
 function adsService(): grpc.ServiceDefinition {
   if (serviceDefinition) return serviceDefinition;
@@ -23,7 +27,18 @@ function adsService(): grpc.ServiceDefinition {
   const pkg = grpc.loadPackageDefinition(def) as unknown as {
     envoy: { service: { discovery: { v3: { AggregatedDiscoveryService: { service: grpc.ServiceDefinition } } } } };
   };
-  serviceDefinition = pkg.envoy.service.discovery.v3.AggregatedDiscoveryService.service;
+  const service = pkg.envoy.service.discovery.v3.AggregatedDiscoveryService.service;
+  // State-of-the-world responses arrive with their resources already encoded (shared by every
+  // stream that gets them); only the small per-stream fields are encoded here.
+  const sotw = service.StreamAggregatedResources;
+  const encode = sotw.responseSerialize;
+  serviceDefinition = {
+    ...service,
+    StreamAggregatedResources: {
+      ...sotw,
+      responseSerialize: (r: PreEncodedResponse | object) => ('preEncoded' in r ? encodeDiscoveryResponse(r) : encode(r)),
+    },
+  };
   return serviceDefinition;
 }
 
@@ -43,18 +58,47 @@ export class AdsServer {
     private readonly log: Logger,
   ) {
     this.server.addService(adsService(), {
-      StreamAggregatedResources: (call: grpc.ServerDuplexStream<DiscoveryRequest, DiscoveryResponse>) =>
+      StreamAggregatedResources: (call: grpc.ServerDuplexStream<DiscoveryRequest, PreEncodedResponse>) =>
         this.onStream(call, (send) => new AdsStream(this.cache, send, this.log)),
       DeltaAggregatedResources: (call: grpc.ServerDuplexStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse>) =>
         this.onStream(call, (send) => new DeltaStream(this.cache, send, this.log)),
     });
-    this.unsubscribe = cache.onChange(() => {
-      for (const s of this.streams) {
+    this.unsubscribe = cache.onChange(() => this.pushAll());
+  }
+
+  private pushing = false;
+  private pushAgain = false;
+
+  /**
+   * Pushes the current config to every stream, a batch at a time, yielding between batches so that
+   * ACKs and new streams are served meanwhile. A change arriving mid-way starts one more round
+   * after this one (streams already done get only what changed since, i.e. usually nothing).
+   */
+  private pushAll(): void {
+    if (this.pushing) {
+      this.pushAgain = true;
+      return;
+    }
+    this.pushing = true;
+    const streams = [...this.streams];
+    const step = (from: number) => {
+      for (const s of streams.slice(from, from + PUSH_BATCH)) {
+        if (!this.streams.has(s)) continue;
         // A proxy still reading an earlier push gets one merged push when it catches up.
         if (this.busy.has(s)) this.pending.add(s);
         else this.safely(s, () => s.push());
       }
-    });
+      if (from + PUSH_BATCH < streams.length) {
+        setImmediate(() => step(from + PUSH_BATCH));
+        return;
+      }
+      this.pushing = false;
+      if (this.pushAgain) {
+        this.pushAgain = false;
+        this.pushAll();
+      }
+    };
+    step(0);
   }
 
   /** Binds `host:port` (port 0 picks a free one) and returns the bound address. */

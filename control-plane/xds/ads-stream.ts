@@ -2,9 +2,9 @@
 // pushes in the order clusters, endpoints, listeners, routes.
 import type { Logger } from '../log.ts';
 import type { Proxy } from '../translate/proxy.ts';
-import { CLUSTER, ENDPOINTS, LISTENER, TYPE_ORDER, type ResourceType } from '../translate/type-urls.ts';
-import { contentHash } from './hash.ts';
-import type { EncodedResource, SnapshotCache } from './snapshot-cache.ts';
+import { CLUSTER, ENDPOINTS, LISTENER, ROUTE_CONFIG, TYPE_ORDER, type ResourceType } from '../translate/type-urls.ts';
+import type { SnapshotCache } from './snapshot-cache.ts';
+import type { PreEncodedResponse } from './wire.ts';
 import { proxyFromRequest, typeStatus, type RequestNode, type TypeStatus } from './stream-common.ts';
 
 export interface DiscoveryRequest {
@@ -16,14 +16,6 @@ export interface DiscoveryRequest {
   error_detail?: { code?: number; message?: string };
 }
 
-export interface DiscoveryResponse {
-  version_info: string;
-  resources: Array<{ type_url: string; value: Buffer }>;
-  type_url: string;
-  nonce: string;
-  control_plane: { identifier: string };
-}
-
 export type { TypeStatus };
 
 interface TypeState {
@@ -31,9 +23,12 @@ interface TypeState {
   names: Set<string>;
   /** Whether the client has asked for this type at all: nothing is sent before it does. */
   requested: boolean;
+  /** The names sorted, and joined: the subscription's identity, recomputed only when it changes. */
+  sorted: string[];
+  namesKey: string;
   sentVersion?: string;
   sentNonce?: string;
-  sentNames?: string[];
+  sentNames?: () => string[];
   ackedVersion?: string;
   nack?: { nonce: string; version: string; message: string };
 }
@@ -47,7 +42,7 @@ export class AdsStream {
 
   constructor(
     private readonly cache: SnapshotCache,
-    private readonly send: (r: DiscoveryResponse) => void,
+    private readonly send: (r: PreEncodedResponse) => void,
     private readonly log: Logger,
   ) {}
 
@@ -70,7 +65,7 @@ export class AdsStream {
     // A request answering an older response is stale: the client will answer the latest too.
     if (state && nonce !== '' && nonce !== state.sentNonce) return;
     if (!state) {
-      state = { wildcard: false, names: new Set(), requested: false };
+      state = { wildcard: false, names: new Set(), requested: false, sorted: [], namesKey: '' };
       this.types.set(type, state);
     }
     const names = req.resource_names ?? [];
@@ -82,32 +77,33 @@ export class AdsStream {
       state.sentVersion = req.version_info;
       state.ackedVersion = req.version_info;
     }
-    const before = state.wildcard ? '*' : [...state.names].sort().join(',');
     // Legacy wildcard: an empty first request for listeners or clusters means "everything", and
     // later empty requests keep it so. Otherwise an empty list unsubscribes from everything (gRPC
     // does that name by name when it closes).
     const legacyWildcard = names.length === 0 && (type === LISTENER || type === CLUSTER) && (firstRequest || state.wildcard);
-    if (names.includes('*') || legacyWildcard) {
-      state.wildcard = true;
-      state.names = new Set(names.filter((n) => n !== '*'));
-    } else {
-      state.wildcard = false;
-      state.names = new Set(names);
+    const wildcard = names.includes('*') || legacyWildcard;
+    const wanted = wildcard ? names.filter((n) => n !== '*') : names;
+    // Most requests are ACKs repeating the same names: compare without sorting.
+    const changed = wildcard !== state.wildcard || wanted.length !== state.names.size || wanted.some((n) => !state!.names.has(n));
+    if (changed) {
+      state.wildcard = wildcard;
+      state.names = new Set(wanted);
+      state.sorted = [...state.names].sort();
+      state.namesKey = state.sorted.join('\n');
     }
-    const after = state.wildcard ? '*' : [...state.names].sort().join(',');
 
     if (nonce !== '' && req.error_detail) {
       const message = req.error_detail.message ?? '';
       // Clients repeat a NACK on later requests; log each rejected nonce once.
       if (state.nack?.nonce !== nonce) {
         state.nack = { nonce, version: state.sentVersion ?? '', message };
-        this.log.warn({ proxy: this.proxy.id, type, version: state.sentVersion, nonce, resources: state.sentNames, message }, 'proxy rejected config (NACK)');
+        this.log.warn({ proxy: this.proxy.id, type, version: state.sentVersion, nonce, resources: state.sentNames?.(), message }, 'proxy rejected config (NACK)');
       }
     } else if (nonce !== '') {
       state.ackedVersion = req.version_info ?? '';
       state.nack = undefined;
     }
-    if (firstRequest || before !== after) this.pushType(type as ResourceType);
+    if (firstRequest || changed) this.pushType(type as ResourceType, false, false);
   }
 
   /** Sends every requested type whose content changed for this proxy, in ADS push order. */
@@ -119,31 +115,33 @@ export class AdsStream {
       // Envoy re-creates every cluster a CDS update touches and keeps it warming until endpoints
       // arrive for it; the endpoints may be unchanged, so they are sent again after each CDS push.
       const force = type === ENDPOINTS && clustersSent && this.proxy.kind === 'envoy';
-      const sent = this.pushType(type, force);
+      const sent = this.pushType(type, force, true);
       if (type === CLUSTER) clustersSent = sent;
     }
   }
 
-  /** Sends the type if its content changed for this proxy (or `force`); returns whether it sent. */
-  private pushType(type: ResourceType, force = false): boolean {
+  /**
+   * Sends the type if its content changed for this proxy (or `force`); returns whether it sent.
+   * On a push (`sinceLast`), routes and endpoints carry only what changed since the stream's last
+   * version; listeners and clusters are always complete, as SotW requires.
+   */
+  private pushType(type: ResourceType, force: boolean, sinceLast: boolean): boolean {
     const state = this.types.get(type);
     if (!this.proxy || !state || !this.cache.ready) return false;
     // Subscribed to nothing (gRPC unsubscribes name by name when it closes): nothing to send.
     if (!state.wildcard && state.names.size === 0) return false;
-    const all = this.cache.snapshotFor(this.proxy)[type];
-    const chosen: EncodedResource[] = [];
-    if (state.wildcard) chosen.push(...all.values());
-    else for (const n of [...state.names].sort()) { const r = all.get(n); if (r) chosen.push(r); }
-    const version = contentHash(chosen.map((r) => `${r.name}=${r.hash}`).join('\n'));
-    if (version === state.sentVersion && !force) return false;
+    const snap = this.cache.snapshotFor(this.proxy);
+    const partial = sinceLast && !force && (type === ROUTE_CONFIG || type === ENDPOINTS) ? state.sentVersion : undefined;
+    const answer = this.cache.sotwAnswer(snap, type, state.wildcard, state.sorted, state.namesKey, partial);
+    if (answer.version === state.sentVersion && !force) return false;
     // Listeners and clusters are sent complete, so an empty answer tells the client a name does not
     // exist (instead of a 15 s wait); routes and endpoints are per name and absence says nothing.
-    if (chosen.length === 0 && type !== LISTENER && type !== CLUSTER) return false;
+    if (answer.resources.length === 0 && type !== LISTENER && type !== CLUSTER) return false;
     const nonce = String(++this.nonceCounter);
-    state.sentVersion = version;
+    state.sentVersion = answer.version;
     state.sentNonce = nonce;
-    state.sentNames = chosen.map((r) => r.name);
-    this.send({ version_info: version, resources: chosen.map((r) => r.any), type_url: type, nonce, control_plane: { identifier: 'meshpilot' } });
+    state.sentNames = () => answer.resources.map((r) => r.name);
+    this.send({ preEncoded: true, version_info: answer.version, type_url: type, nonce, body: answer.body });
     return true;
   }
 }

@@ -4,12 +4,14 @@
 // bytes are shared by every group that has it.
 import { checkResource, encodeResource } from '../envoy/check.ts';
 import type { Logger } from '../log.ts';
+import { labelKeysUsed } from '../model/label-keys.ts';
 import { rulesBehind } from '../model/origins.ts';
 import type { Model } from '../model/types.ts';
 import { proxyGroupKey, type Proxy } from '../translate/proxy.ts';
 import { resourceName, translate, type Resource } from '../translate/translate.ts';
 import { TYPE_ORDER, type ResourceType } from '../translate/type-urls.ts';
 import { contentHash } from './hash.ts';
+import { resourcesField } from './wire.ts';
 
 export interface EncodedResource {
   name: string;
@@ -20,6 +22,14 @@ export interface EncodedResource {
 }
 
 export type Snapshot = Record<ResourceType, Map<string, EncodedResource>>;
+
+/** One state-of-the-world answer, shared by every stream of a group with the same subscription. */
+export interface SotwAnswer {
+  version: string;
+  resources: EncodedResource[];
+  /** The `resources` field of a DiscoveryResponse, encoded once (see xds/wire.ts). */
+  body: Buffer;
+}
 
 export interface RejectedResource { group: string; type: string; name: string; violations: string[]; rules: string[] }
 
@@ -44,10 +54,12 @@ export class SnapshotCache {
 
   /** Every endpoint address in the model: a proxy at one of them has an inbound side. */
   private endpointIps = new Set<string>();
+  private labelKeys = new Set<string>();
 
   setModel(model: Model): void {
     this.model = model;
     this.endpointIps = new Set(model.services.flatMap((s) => s.endpoints.map((e) => e.address)));
+    this.labelKeys = labelKeysUsed(model);
     this.generation++;
     // Keep each group's last snapshot, so a resource failing the check falls back to its last
     // good version.
@@ -57,11 +69,53 @@ export class SnapshotCache {
     this.encoded = new Map();
     this.previousEncoded = keep;
     this.rejected = [];
+    // Versions of the last two generations are enough to answer "what changed since".
+    this.previousByVersion = this.byVersion;
+    this.byVersion = new Map();
     for (const l of this.listeners) l();
   }
 
   private lastGood = new Map<string, Snapshot>();
   private previousEncoded = new Map<string, EncodedResource>();
+
+  private answers = new WeakMap<Snapshot, Map<string, SotwAnswer>>();
+  /** Answers by version, so a push can send only what changed since a stream's last version. */
+  private byVersion = new Map<string, SotwAnswer>();
+  private previousByVersion = new Map<string, SotwAnswer>();
+
+  /**
+   * The answer for a subscription (`names` sorted, or wildcard), computed once per snapshot and
+   * subscription. With `since` (the version a stream has), only the resources that differ from it
+   * are in the body: routes and endpoints may be sent per resource in SotW.
+   */
+  sotwAnswer(snap: Snapshot, type: ResourceType, wildcard: boolean, names: readonly string[], namesKey: string, since?: string): SotwAnswer {
+    let perSnap = this.answers.get(snap);
+    if (!perSnap) this.answers.set(snap, (perSnap = new Map()));
+    const fullKey = `${type}|${wildcard ? '*' : namesKey}`;
+    let full = perSnap.get(fullKey);
+    if (!full) {
+      const all = snap[type];
+      const resources: EncodedResource[] = [];
+      if (wildcard) resources.push(...all.values());
+      else for (const n of names) { const r = all.get(n); if (r) resources.push(r); }
+      const version = contentHash(resources.map((r) => `${r.name}=${r.hash}`).join('\n'));
+      full = { version, resources, body: resourcesField(resources) };
+      perSnap.set(fullKey, full);
+      this.byVersion.set(`${type}|${version}`, full);
+    }
+    if (since === undefined || since === full.version) return full;
+    const before = this.byVersion.get(`${type}|${since}`) ?? this.previousByVersion.get(`${type}|${since}`);
+    if (!before) return full;
+    const deltaKey = `${fullKey}|${since}`;
+    let partial = perSnap.get(deltaKey);
+    if (!partial) {
+      const had = new Map(before.resources.map((r) => [r.name, r.hash]));
+      const changed = full.resources.filter((r) => had.get(r.name) !== r.hash);
+      partial = { version: full.version, resources: changed, body: resourcesField(changed) };
+      perSnap.set(deltaKey, partial);
+    }
+    return partial;
+  }
 
   onChange(listener: () => void): () => void {
     this.listeners.add(listener);
@@ -70,7 +124,7 @@ export class SnapshotCache {
 
   snapshotFor(proxy: Proxy): Snapshot {
     if (!this.model) throw new Error('no model yet');
-    const key = proxyGroupKey(proxy, proxy.ip !== undefined && this.endpointIps.has(proxy.ip));
+    const key = proxyGroupKey(proxy, proxy.ip !== undefined && this.endpointIps.has(proxy.ip), this.labelKeys);
     let snap = this.groups.get(key);
     if (!snap) {
       snap = this.build(key, proxy, this.model);

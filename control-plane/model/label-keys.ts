@@ -1,0 +1,13 @@
+// The label keys any rule looks at when deciding what a proxy gets: route `sourceLabels`, rate
+// limit override sources, authorization policy selectors. Proxies that agree on these keys get the
+// same config, so they can share one translation however many other labels they carry.
+import type { Model } from './types.ts';
+
+export function labelKeysUsed(model: Model): Set<string> {
+  const keys = new Set<string>();
+  const add = (labels: Record<string, string> | undefined) => Object.keys(labels ?? {}).forEach((k) => keys.add(k));
+  for (const t of model.routeTables) for (const r of t.routes) for (const m of r.matches) add(m.sourceLabels);
+  for (const rl of model.rateLimits) for (const o of rl.overrides) add(o.source.labels);
+  for (const ap of model.authorizationPolicies) add(ap.selector);
+  return keys;
+}
