@@ -6,7 +6,7 @@ import { Debouncer } from './debounce.ts';
 import { FileConfigSource } from './config/file-source.ts';
 import type { LoadResult } from './config/types.ts';
 import { createLogger, type Logger } from './log.ts';
-import { reuseUnchanged } from './model/reuse.ts';
+import { reuseUnchanged, sameForProxies } from './model/reuse.ts';
 import { compile, formatIssue, type MeshState } from './pipeline.ts';
 import { AdsServer } from './xds/ads-server.ts';
 import { SnapshotCache } from './xds/snapshot-cache.ts';
@@ -40,7 +40,6 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   const source = new FileConfigSource(opts.configDir, { debounceMs: 10 });
   const cache = new SnapshotCache(log);
   let state: MeshState | undefined;
-  let modelText = '';
 
   const apply = (load: LoadResult) => {
     const next = compile(load, state?.accepted ?? []);
@@ -49,10 +48,10 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       const text = formatIssue(e);
       if (!reported.has(text)) log.warn({ error: text }, 'rule rejected');
     }
-    const text = JSON.stringify(next.model);
-    state = { ...next, model: reuseUnchanged(next.model, state?.model) };
-    if (text === modelText) return;
-    modelText = text;
+    const before = state?.model;
+    state = { ...next, model: reuseUnchanged(next.model, before) };
+    // Nothing a proxy sees changed (warnings aside): keep the cache, and so every version.
+    if (before && sameForProxies(before, state.model)) return;
     cache.setModel(state.model);
     log.info({ services: next.model.services.length, rules: next.accepted.length, errors: next.errors.length }, 'configuration applied');
   };

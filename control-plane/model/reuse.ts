@@ -22,3 +22,14 @@ export function reuseUnchanged(next: Model, prev: Model | undefined): Model {
     routeTables: Object.freeze(reuse(next.routeTables, prev.routeTables, (t) => `${t.host}:${t.port}`)),
   }) as Model;
 }
+
+/** After reuseUnchanged: whether the two models give every proxy the same config. */
+export function sameForProxies(a: Model, b: Model): boolean {
+  const same = <T>(x: readonly T[], y: readonly T[]) => x.length === y.length && x.every((v, i) => v === y[i]);
+  return (
+    same(a.services, b.services) &&
+    same(a.clusters, b.clusters) &&
+    same(a.routeTables, b.routeTables) &&
+    JSON.stringify([a.rateLimits, a.authorizationPolicies]) === JSON.stringify([b.rateLimits, b.authorizationPolicies])
+  );
+}

@@ -7,7 +7,7 @@ import type { Logger } from '../log.ts';
 import { AdsStream, type DiscoveryRequest } from './ads-stream.ts';
 import { DeltaStream, type DeltaDiscoveryRequest, type DeltaDiscoveryResponse } from './delta-stream.ts';
 import type { SnapshotCache } from './snapshot-cache.ts';
-import { encodeDiscoveryResponse, type PreEncodedResponse } from './wire.ts';
+import type { PreEncodedResponse } from './wire.ts';
 
 let serviceDefinition: grpc.ServiceDefinition | undefined;
 
@@ -36,7 +36,7 @@ function adsService(): grpc.ServiceDefinition {
     ...service,
     StreamAggregatedResources: {
       ...sotw,
-      responseSerialize: (r: PreEncodedResponse | object) => ('preEncoded' in r ? encodeDiscoveryResponse(r) : encode(r)),
+      responseSerialize: (r: PreEncodedResponse | object) => ('preEncoded' in r ? r.wire : encode(r)),
     },
   };
   return serviceDefinition;

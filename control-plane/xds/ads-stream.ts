@@ -4,7 +4,7 @@ import type { Logger } from '../log.ts';
 import type { Proxy } from '../translate/proxy.ts';
 import { CLUSTER, ENDPOINTS, LISTENER, ROUTE_CONFIG, TYPE_ORDER, type ResourceType } from '../translate/type-urls.ts';
 import type { SnapshotCache } from './snapshot-cache.ts';
-import type { PreEncodedResponse } from './wire.ts';
+import { encodeDiscoveryResponse, type PreEncodedResponse } from './wire.ts';
 import { proxyFromRequest, typeStatus, type RequestNode, type TypeStatus } from './stream-common.ts';
 
 export interface DiscoveryRequest {
@@ -137,11 +137,16 @@ export class AdsStream {
     // Listeners and clusters are sent complete, so an empty answer tells the client a name does not
     // exist (instead of a 15 s wait); routes and endpoints are per name and absence says nothing.
     if (answer.resources.length === 0 && type !== LISTENER && type !== CLUSTER) return false;
-    const nonce = String(++this.nonceCounter);
+    // A forced resend of the same answer needs a nonce of its own, so the client's reply to it is
+    // not mistaken for a reply to the previous one; that one-off is encoded for this stream alone.
+    const again = state.sentNonce === answer.nonce;
+    const nonce = again ? `${answer.nonce}.${++this.nonceCounter}` : answer.nonce;
+    if (!again) answer.wire ??= encodeDiscoveryResponse({ version_info: answer.version, type_url: type, nonce, body: answer.body });
+    const wire = again ? encodeDiscoveryResponse({ version_info: answer.version, type_url: type, nonce, body: answer.body }) : answer.wire!;
     state.sentVersion = answer.version;
     state.sentNonce = nonce;
     state.sentNames = () => answer.resources.map((r) => r.name);
-    this.send({ preEncoded: true, version_info: answer.version, type_url: type, nonce, body: answer.body });
+    this.send({ preEncoded: true, wire });
     return true;
   }
 }

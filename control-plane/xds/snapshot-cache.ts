@@ -29,7 +29,15 @@ export interface SotwAnswer {
   resources: EncodedResource[];
   /** The `resources` field of a DiscoveryResponse, encoded once (see xds/wire.ts). */
   body: Buffer;
+  /**
+   * The nonce of this answer. Nonces only need to tell a stream's responses apart, so one nonce
+   * per answer lets every stream get the very same bytes (`wire`), encoded once.
+   */
+  nonce: string;
+  wire?: Buffer;
 }
+
+let answerCounter = 0;
 
 export interface RejectedResource { group: string; type: string; name: string; violations: string[]; rules: string[] }
 
@@ -99,7 +107,7 @@ export class SnapshotCache {
       if (wildcard) resources.push(...all.values());
       else for (const n of names) { const r = all.get(n); if (r) resources.push(r); }
       const version = contentHash(resources.map((r) => `${r.name}=${r.hash}`).join('\n'));
-      full = { version, resources, body: resourcesField(resources) };
+      full = { version, resources, body: resourcesField(resources), nonce: `a${++answerCounter}` };
       perSnap.set(fullKey, full);
       this.byVersion.set(`${type}|${version}`, full);
     }
@@ -111,7 +119,7 @@ export class SnapshotCache {
     if (!partial) {
       const had = new Map(before.resources.map((r) => [r.name, r.hash]));
       const changed = full.resources.filter((r) => had.get(r.name) !== r.hash);
-      partial = { version: full.version, resources: changed, body: resourcesField(changed) };
+      partial = { version: full.version, resources: changed, body: resourcesField(changed), nonce: `a${++answerCounter}` };
       perSnap.set(deltaKey, partial);
     }
     return partial;

@@ -34,12 +34,12 @@ export function resourcesField(resources: readonly EncodedResource[]): Buffer {
   );
 }
 
-/** A DiscoveryResponse ready for the wire, with its resources already encoded. */
-export interface PreEncodedResponse { preEncoded: true; version_info: string; type_url: string; nonce: string; body: Buffer }
+/** A DiscoveryResponse already encoded, to be written as it is. */
+export interface PreEncodedResponse { preEncoded: true; wire: Buffer }
 
 const CONTROL_PLANE = lengthDelimited(6, lengthDelimited(1, Buffer.from('meshpilot')));
 
-export function encodeDiscoveryResponse(r: PreEncodedResponse): Buffer {
+export function encodeDiscoveryResponse(r: { version_info: string; type_url: string; nonce: string; body: Buffer }): Buffer {
   return Buffer.concat([
     lengthDelimited(1, Buffer.from(r.version_info)),
     r.body,
