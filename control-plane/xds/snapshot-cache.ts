@@ -86,7 +86,9 @@ export class SnapshotCache {
   private lastGood = new Map<string, Snapshot>();
   private previousEncoded = new Map<string, EncodedResource>();
 
-  private answers = new WeakMap<Snapshot, Map<string, SotwAnswer>>();
+  // Keyed by snapshot, then type, then the subscription string (one string per stream state, so
+  // V8 hashes it once), then the version a stream has for "what changed since" answers.
+  private answers = new WeakMap<Snapshot, Map<string, Map<string, SotwAnswer & { since: Map<string, SotwAnswer> }>>>();
   /** Answers by version, so a push can send only what changed since a stream's last version. */
   private byVersion = new Map<string, SotwAnswer>();
   private previousByVersion = new Map<string, SotwAnswer>();
@@ -99,28 +101,29 @@ export class SnapshotCache {
   sotwAnswer(snap: Snapshot, type: ResourceType, wildcard: boolean, names: readonly string[], namesKey: string, since?: string): SotwAnswer {
     let perSnap = this.answers.get(snap);
     if (!perSnap) this.answers.set(snap, (perSnap = new Map()));
-    const fullKey = `${type}|${wildcard ? '*' : namesKey}`;
-    let full = perSnap.get(fullKey);
+    let perType = perSnap.get(type);
+    if (!perType) perSnap.set(type, (perType = new Map()));
+    const key = wildcard ? '*' : namesKey;
+    let full = perType.get(key);
     if (!full) {
       const all = snap[type];
       const resources: EncodedResource[] = [];
       if (wildcard) resources.push(...all.values());
       else for (const n of names) { const r = all.get(n); if (r) resources.push(r); }
       const version = contentHash(resources.map((r) => `${r.name}=${r.hash}`).join('\n'));
-      full = { version, resources, body: resourcesField(resources), nonce: `a${++answerCounter}` };
-      perSnap.set(fullKey, full);
+      full = { version, resources, body: resourcesField(resources), nonce: `a${++answerCounter}`, since: new Map() };
+      perType.set(key, full);
       this.byVersion.set(`${type}|${version}`, full);
     }
     if (since === undefined || since === full.version) return full;
-    const before = this.byVersion.get(`${type}|${since}`) ?? this.previousByVersion.get(`${type}|${since}`);
-    if (!before) return full;
-    const deltaKey = `${fullKey}|${since}`;
-    let partial = perSnap.get(deltaKey);
+    let partial = full.since.get(since);
     if (!partial) {
+      const before = this.byVersion.get(`${type}|${since}`) ?? this.previousByVersion.get(`${type}|${since}`);
+      if (!before) return full;
       const had = new Map(before.resources.map((r) => [r.name, r.hash]));
       const changed = full.resources.filter((r) => had.get(r.name) !== r.hash);
       partial = { version: full.version, resources: changed, body: resourcesField(changed), nonce: `a${++answerCounter}` };
-      perSnap.set(deltaKey, partial);
+      full.since.set(since, partial);
     }
     return partial;
   }
