@@ -4,12 +4,24 @@
 // change produces new endpoint resources while every cluster resource stays the same object.
 import type { Model } from './types.ts';
 
+// The JSON of objects kept from the previous generation is remembered, so each change
+// stringifies only the new generation's objects.
+const jsonText = new WeakMap<object, string>();
+function jsonOf(o: object): string {
+  let t = jsonText.get(o);
+  if (t === undefined) {
+    t = JSON.stringify(o);
+    jsonText.set(o, t);
+  }
+  return t;
+}
+
 function reuse<T extends object>(next: readonly T[], prev: readonly T[] | undefined, key: (x: T) => string): T[] {
   if (!prev) return [...next];
   const before = new Map(prev.map((x) => [key(x), x]));
   return next.map((x) => {
     const old = before.get(key(x));
-    return old && JSON.stringify(old) === JSON.stringify(x) ? old : x;
+    return old && jsonOf(old) === jsonOf(x) ? old : x;
   });
 }
 

@@ -141,8 +141,8 @@ export class AdsStream {
     // not mistaken for a reply to the previous one; that one-off is encoded for this stream alone.
     const again = state.sentNonce === answer.nonce;
     const nonce = again ? `${answer.nonce}.${++this.nonceCounter}` : answer.nonce;
-    if (!again) answer.wire ??= encodeDiscoveryResponse({ version_info: answer.version, type_url: type, nonce, body: answer.body });
-    const wire = again ? encodeDiscoveryResponse({ version_info: answer.version, type_url: type, nonce, body: answer.body }) : answer.wire!;
+    if (!again) answer.wire ??= encodeDiscoveryResponse({ version_info: answer.version, type_url: type, nonce, body: answer.body() });
+    const wire = again ? encodeDiscoveryResponse({ version_info: answer.version, type_url: type, nonce, body: answer.body() }) : answer.wire!;
     state.sentVersion = answer.version;
     state.sentNonce = nonce;
     state.sentNames = () => answer.resources.map((r) => r.name);

@@ -27,8 +27,9 @@ export type Snapshot = Record<ResourceType, Map<string, EncodedResource>>;
 export interface SotwAnswer {
   version: string;
   resources: EncodedResource[];
-  /** The `resources` field of a DiscoveryResponse, encoded once (see xds/wire.ts). */
-  body: Buffer;
+  /** The `resources` field of a DiscoveryResponse, encoded once, when first sent (xds/wire.ts):
+   * most answers are only asked for their version. */
+  body: () => Buffer;
   /**
    * The nonce of this answer. Nonces only need to tell a stream's responses apart, so one nonce
    * per answer lets every stream get the very same bytes (`wire`), encoded once.
@@ -38,6 +39,11 @@ export interface SotwAnswer {
 }
 
 let answerCounter = 0;
+
+function lazyBody(resources: readonly EncodedResource[]): () => Buffer {
+  let body: Buffer | undefined;
+  return () => (body ??= resourcesField(resources));
+}
 
 export interface RejectedResource { group: string; type: string; name: string; violations: string[]; rules: string[] }
 
@@ -111,7 +117,7 @@ export class SnapshotCache {
       if (wildcard) resources.push(...all.values());
       else for (const n of names) { const r = all.get(n); if (r) resources.push(r); }
       const version = contentHash(resources.map((r) => `${r.name}=${r.hash}`).join('\n'));
-      full = { version, resources, body: resourcesField(resources), nonce: `a${++answerCounter}`, since: new Map() };
+      full = { version, resources, body: lazyBody(resources), nonce: `a${++answerCounter}`, since: new Map() };
       perType.set(key, full);
       this.byVersion.set(`${type}|${version}`, full);
     }
@@ -122,7 +128,7 @@ export class SnapshotCache {
       if (!before) return full;
       const had = new Map(before.resources.map((r) => [r.name, r.hash]));
       const changed = full.resources.filter((r) => had.get(r.name) !== r.hash);
-      partial = { version: full.version, resources: changed, body: resourcesField(changed), nonce: `a${++answerCounter}` };
+      partial = { version: full.version, resources: changed, body: lazyBody(changed), nonce: `a${++answerCounter}` };
       full.since.set(since, partial);
     }
     return partial;
