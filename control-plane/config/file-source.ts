@@ -8,7 +8,7 @@
 //  - valid objects replace their previous versions; objects no longer in the file are dropped.
 // A deleted file drops its objects. Files are merged in path order; the first of two objects with
 // the same key wins. Errors always describe the files as they are now.
-import { type FSWatcher, watch as fsWatch } from 'node:fs';
+import { type FSWatcher, statSync, watch as fsWatch } from 'node:fs';
 import { dirname, sep } from 'node:path';
 import {
   type FileContribution,
@@ -28,6 +28,17 @@ interface FileState {
   errors: ConfigError[];
   /** The last read failed (the objects are those of the last successful read). */
   unreadable?: boolean;
+  /** Inode, size, mtime and ctime when last read (see fileStamp). */
+  stamp?: string;
+}
+
+function fileStamp(file: string): string | undefined {
+  try {
+    const st = statSync(file, { bigint: true });
+    return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+  } catch {
+    return undefined;
+  }
 }
 
 const RETRY_MIN_MS = 100;
@@ -242,6 +253,13 @@ export class FileConfigSource {
 
     for (const file of listing.files) {
       const prev = this.files.get(file);
+      // A file whose identity, size and times are what they were is not read again: with thousands
+      // of files, reading them all on every change is most of a change's cost.
+      const stamp = fileStamp(file);
+      if (prev && !prev.unreadable && stamp !== undefined && prev.stamp === stamp) {
+        next.set(file, prev);
+        continue;
+      }
       const read = readConfigFile(file);
       if ('error' in read) {
         if (read.missing) continue; // removed between listing and reading
@@ -250,10 +268,10 @@ export class FileConfigSource {
         continue;
       }
       if (prev && !prev.unreadable && prev.text === read.text) {
-        next.set(file, prev);
+        next.set(file, { ...prev, stamp });
         continue;
       }
-      next.set(file, nextFileState(parseConfigFile(file, read.text), read.text, prev));
+      next.set(file, { ...nextFileState(parseConfigFile(file, read.text), read.text, prev), stamp });
       changed = true;
     }
 
