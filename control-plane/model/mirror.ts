@@ -4,7 +4,7 @@
 // no percentage is given. A target without endpoints is only a warning: mirrored responses are
 // discarded, so the callers are not affected.
 import type { ConfigObject } from '../config/types.ts';
-import { clusterName, resolveHost } from './hosts.ts';
+import { resolveDestination } from './destination.ts';
 import type { DestinationIn, HttpRouteIn, PercentIn } from './input.ts';
 import type { FieldPath } from './issues.ts';
 import type { RouteContext } from './routes.ts';
@@ -18,33 +18,10 @@ function resolveTarget(
   tablePort: number,
   ctx: RouteContext,
 ): MirrorTarget | undefined {
-  const host = resolveHost(dest.host, obj.namespace);
-  const svc = ctx.services.get(host);
-  if (!svc) {
-    ctx.issues.error(obj, [...path, 'host'], `mirror host ${host} is not a known service (declare it with a ServiceEntry)`);
-    return undefined;
-  }
-  let port = dest.port?.number;
-  if (port !== undefined && !svc.ports.some((p) => p.number === port)) {
-    ctx.issues.error(obj, [...path, 'port', 'number'], `service ${host} has no port ${port}`);
-    return undefined;
-  }
-  if (port === undefined) {
-    if (svc.ports.length === 1) port = svc.ports[0].number;
-    else if (svc.ports.some((p) => p.number === tablePort)) port = tablePort;
-    else {
-      ctx.issues.error(obj, [...path, 'port'], `service ${host} has several ports; name one with port.number`);
-      return undefined;
-    }
-  }
-  const subset = dest.subset;
-  if (subset !== undefined && !ctx.subsets.get(host)?.has(subset)) {
-    ctx.issues.error(obj, [...path, 'subset'], `subset ${subset} is not defined by any DestinationRule for ${host}`);
-    return undefined;
-  }
-  const cluster = clusterName('outbound', port, subset, host);
-  const upstream = ctx.clusters.get(cluster);
-  if (upstream && upstream.endpoints.length === 0 && svc.resolution === 'STATIC') {
+  const d = resolveDestination(obj, dest, path, tablePort, ctx, 'mirror', 'port.number');
+  if (!d) return undefined;
+  const { cluster, host, port, subset } = d;
+  if (d.upstream && d.upstream.endpoints.length === 0 && d.svc.resolution === 'STATIC') {
     const what = subset ? `subset ${subset} of ${host}` : host;
     ctx.issues.warn(obj, [...path, subset ? 'subset' : 'host'], `${what} has no endpoints: mirrored calls fail until it has (callers are not affected)`);
   }

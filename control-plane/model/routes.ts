@@ -7,6 +7,7 @@ import { clusterName, resolveHost } from './hosts.ts';
 import type { HeaderOpsIn, HttpRouteIn, MatchIn, StringMatchIn, VirtualServiceIn } from './input.ts';
 import { FieldPath, IssueList, originOf } from './issues.ts';
 import { isHttpProtocol } from './services.ts';
+import { ANY_PORT, resolveDestination } from './destination.ts';
 import { resolveFault } from './fault.ts';
 import { resolveMirrors } from './mirror.ts';
 import type { HeaderOps, HttpRoute, RouteMatch, RouteTable, Service, StringMatch, UpstreamCluster } from './types.ts';
@@ -43,9 +44,6 @@ function headerOps(h: HeaderOpsIn | undefined): HeaderOps | undefined {
   if (!h) return undefined;
   return { set: sortedEntries(h.set), add: sortedEntries(h.add), remove: [...(h.remove ?? [])] };
 }
-
-/** For checking a route's references when it belongs to no port's table. */
-const ANY_PORT = -1;
 
 interface Context {
   services: Map<string, Service>;
@@ -84,34 +82,10 @@ function resolveRoute(obj: ConfigObject, http: HttpRouteIn, i: number, tablePort
   const routes = http.route ?? [];
   for (const [j, rd] of routes.entries()) {
     const path: FieldPath = [...base, 'route', j, 'destination'];
-    const host = resolveHost(rd.destination.host, obj.namespace);
-    const svc = ctx.services.get(host);
-    if (!svc) {
-      ctx.issues.error(obj, [...path, 'host'], `destination host ${host} is not a known service (declare it with a ServiceEntry)`);
-      continue;
-    }
-    let port = rd.destination.port?.number;
-    if (port !== undefined && !svc.ports.some((p) => p.number === port)) {
-      ctx.issues.error(obj, [...path, 'port', 'number'], `service ${host} has no port ${port}`);
-      continue;
-    }
-    if (port === undefined) {
-      if (svc.ports.length === 1) port = svc.ports[0].number;
-      else if (svc.ports.some((p) => p.number === tablePort)) port = tablePort;
-      else if (tablePort === ANY_PORT) port = svc.ports[0].number;
-      else {
-        ctx.issues.error(obj, [...path, 'port'], `service ${host} has several ports; name one with destination.port.number`);
-        continue;
-      }
-    }
-    const subset = rd.destination.subset;
-    if (subset !== undefined && !ctx.subsets.get(host)?.has(subset)) {
-      ctx.issues.error(obj, [...path, 'subset'], `subset ${subset} is not defined by any DestinationRule for ${host}`);
-      continue;
-    }
-    const cluster = clusterName('outbound', port, subset, host);
-    const upstream = ctx.clusters.get(cluster);
-    if (upstream && upstream.endpoints.length === 0) {
+    const d = resolveDestination(obj, rd.destination, path, tablePort, ctx, 'destination', 'destination.port.number');
+    if (!d) continue;
+    const { cluster, host, port, subset } = d;
+    if (d.upstream && d.upstream.endpoints.length === 0) {
       const what = subset ? `subset ${subset} of ${host}` : host;
       ctx.issues.error(obj, [...path, subset ? 'subset' : 'host'], `${what} has no endpoints (calls would fail); check the subset labels and the service's endpoints`);
       continue;
