@@ -8,7 +8,8 @@ import type { DestinationRuleIn, PolicyIn, TrafficPolicyIn, VirtualServiceIn } f
 import type { FieldPath, IssueList } from './issues.ts';
 import type { Service } from './types.ts';
 
-const GRPC_RETRY_ON = new Set(['cancelled', 'deadline-exceeded', 'internal', 'resource-exhausted', 'unavailable']);
+/** The retry conditions gRPC acts on (the translator keeps only these for gRPC clients). */
+export const GRPC_RETRY_ON: ReadonlySet<string> = new Set(['cancelled', 'deadline-exceeded', 'internal', 'resource-exhausted', 'unavailable']);
 const FOR_GRPC = 'for proxyless gRPC clients';
 
 function hasGrpcPort(host: string, services: Map<string, Service>): boolean {

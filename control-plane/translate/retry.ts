@@ -1,11 +1,11 @@
 // Retries. Sidecars get Istio's default policy when a rule names none, so retries behave as
 // Istio users expect; gRPC clients only act on gRPC status conditions and need at least 1 retry.
 import { protoDuration } from '../model/duration.ts';
+import { GRPC_RETRY_ON } from '../model/grpc-warnings.ts';
 import type { RetryPolicy } from '../model/types.ts';
 import type { Json } from './string-match.ts';
 
 export const DEFAULT_RETRY_ON = ['connect-failure', 'refused-stream', 'unavailable', 'cancelled', 'retriable-status-codes'];
-export const GRPC_RETRY_ON = new Set(['cancelled', 'deadline-exceeded', 'internal', 'resource-exhausted', 'unavailable']);
 
 function conditions(tokens: string[]): { retryOn: string[]; codes: number[] } {
   // Istio lets a bare HTTP status code stand in retryOn; Envoy wants it under retriable_status_codes.
