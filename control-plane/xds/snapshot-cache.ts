@@ -49,7 +49,6 @@ export interface RejectedResource { group: string; type: string; name: string; v
 
 export class SnapshotCache {
   private model: Model | undefined;
-  private generation = 0;
   private groups = new Map<string, Snapshot>();
   private encoded = new Map<string, EncodedResource>();
   private listeners = new Set<() => void>();
@@ -62,10 +61,6 @@ export class SnapshotCache {
     return this.model !== undefined;
   }
 
-  get currentGeneration(): number {
-    return this.generation;
-  }
-
   /** Every endpoint address in the model: a proxy at one of them has an inbound side. */
   private endpointIps = new Set<string>();
   private labelKeys = new Set<string>();
@@ -74,10 +69,14 @@ export class SnapshotCache {
     this.model = model;
     this.endpointIps = new Set(model.services.flatMap((s) => s.endpoints.map((e) => e.address)));
     this.labelKeys = labelKeysUsed(model);
-    this.generation++;
     // Keep each group's last snapshot, so a resource failing the check falls back to its last
-    // good version.
-    for (const [group, snap] of this.groups) this.lastGood.set(group, snap);
+    // good version. Groups built in neither of the last two generations have no connected proxy
+    // (every push asks for its group) and are let go, so this does not grow with pod churn.
+    const fallbacks = new Map(this.lastGood);
+    for (const [group, snap] of this.groups) fallbacks.set(group, snap);
+    for (const group of fallbacks.keys()) if (!this.groups.has(group) && !this.builtBefore.has(group)) fallbacks.delete(group);
+    this.builtBefore = new Set(this.groups.keys());
+    this.lastGood = fallbacks;
     this.groups = new Map();
     const keep = this.encoded;
     this.encoded = new Map();
@@ -90,6 +89,7 @@ export class SnapshotCache {
   }
 
   private lastGood = new Map<string, Snapshot>();
+  private builtBefore = new Set<string>();
   private previousEncoded = new Map<string, EncodedResource>();
 
   // Keyed by snapshot, then type, then the subscription string (one string per stream state, so
