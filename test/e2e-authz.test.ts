@@ -11,13 +11,11 @@
 // First: sets GRPC_XDS_EXPERIMENTAL_RBAC=true before grpc-js-xds is loaded (vitest runs each test
 // file in its own worker, so this stays within this file).
 import './helpers/xds-rbac-env.ts';
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startControlPlane, type ControlPlane } from '../control-plane/server.ts';
-import { replaceFile, targetOf, writeMeshDir } from './helpers/mesh-files.ts';
+import type { ControlPlane } from '../control-plane/server.ts';
+import { replaceFile, targetOf } from './helpers/mesh-files.ts';
+import { startTestMesh, Teardown } from './helpers/test-mesh.ts';
 import { waitFor } from './helpers/wait.ts';
 import { createXdsClient, type XdsClient } from './helpers/xds-client.ts';
 import { reserveLoopbackPort, startXdsEchoServer, type XdsEchoServer } from './helpers/xds-server.ts';
@@ -102,40 +100,20 @@ interface Mesh {
   client: XdsClient;
 }
 
-const teardown: Array<() => Promise<void> | void> = [];
+const teardown = new Teardown();
 
-afterEach(async () => {
-  const errors: unknown[] = [];
-  for (const step of teardown.splice(0).reverse()) {
-    try {
-      await step();
-    } catch (err) {
-      errors.push(err);
-    }
-  }
-  if (errors.length > 0) throw errors[0];
-});
+afterEach(() => teardown.run());
 
 async function startMesh(files: Record<string, string>): Promise<Mesh> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'meshpilot-authz-'));
-  teardown.push(() => rm(dir, { recursive: true, force: true }));
   const port = await reserveLoopbackPort();
   // The server's own endpoint must be in the mesh before it starts: its Listener is built from it.
-  await writeMeshDir(dir, [{ service: 'ratings', version: 'v1', port, address: `127.0.0.1:${port}` }]);
-  for (const [name, text] of Object.entries(files)) await replaceFile(dir, name, text);
-  const cp = await startControlPlane({
-    configDir: dir,
-    xdsListen: '127.0.0.1:0',
-    adminListen: null,
-    debounceMs: 20,
-    logLevel: process.env.MESHPILOT_TEST_LOG_LEVEL ?? 'error',
-  });
-  teardown.push(() => cp.stop());
+  const backends = [{ service: 'ratings', version: 'v1', port, address: `127.0.0.1:${port}` }];
+  const { dir, cp } = await startTestMesh(teardown, { backends, files, prefix: 'authz' });
   expect(cp.state().errors, 'rule errors').toEqual([]);
   const server = await startXdsEchoServer({ xdsAddress: cp.xdsAddress, service: 'ratings', version: 'v1', port });
-  teardown.push(() => server.stop());
+  teardown.add(() => server.stop());
   const client = createXdsClient({ xdsAddress: cp.xdsAddress, labels: { app: 'reviews', version: 'v1' } });
-  teardown.push(() => client.close());
+  teardown.add(() => client.close());
   return { dir, cp, server, client };
 }
 

@@ -2,16 +2,13 @@
 // (@grpc/grpc-js-xds) and real gRPC backends. The faults are applied by the clients' own fault
 // filter, from the config meshpilot sends; nothing here inspects generated xDS. Statistical
 // bounds: 1000 calls at p = 0.5 have a standard deviation of 0.0158, so 0.43-0.57 is +-4.4 sd.
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startControlPlane, type ControlPlane } from '../control-plane/server.ts';
 import { startBackends, type BackendSet } from './helpers/backends.ts';
-import { hostOf, replaceFile, targetOf, writeMeshDir } from './helpers/mesh-files.ts';
+import { hostOf, replaceFile, targetOf } from './helpers/mesh-files.ts';
+import { startTestMesh, Teardown, type TestMesh } from './helpers/test-mesh.ts';
 import { waitFor } from './helpers/wait.ts';
-import { createXdsClient, type XdsClient } from './helpers/xds-client.ts';
+import type { XdsClient } from './helpers/xds-client.ts';
 
 const RATINGS = hostOf('ratings');
 const DETAILS = hostOf('details');
@@ -104,7 +101,7 @@ spec:
 // One mesh per test: a fresh config dir, a control plane, clients; all torn down.
 
 let backends: BackendSet;
-const teardown: Array<() => Promise<void> | void> = [];
+const teardown = new Teardown();
 
 beforeAll(async () => {
   backends = await startBackends([
@@ -120,47 +117,12 @@ afterAll(async () => {
   await backends?.stop();
 });
 
-afterEach(async () => {
-  const errors: unknown[] = [];
-  for (const step of teardown.splice(0).reverse()) {
-    try {
-      await step();
-    } catch (err) {
-      errors.push(err);
-    }
-  }
-  if (errors.length > 0) throw errors[0];
-});
+afterEach(() => teardown.run());
 
-interface Mesh {
-  dir: string;
-  cp: ControlPlane;
-  client(): XdsClient;
-}
-
-async function startMesh(files: Record<string, string>): Promise<Mesh> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'meshpilot-e2e-fault-'));
-  teardown.push(() => rm(dir, { recursive: true, force: true }));
-  await writeMeshDir(dir, backends.backends);
-  for (const [name, text] of Object.entries(files)) await replaceFile(dir, name, text);
-  const cp = await startControlPlane({
-    configDir: dir,
-    xdsListen: '127.0.0.1:0',
-    adminListen: null,
-    debounceMs: 20,
-    logLevel: process.env.MESHPILOT_TEST_LOG_LEVEL ?? 'error',
-  });
-  teardown.push(() => cp.stop());
-  expect(cp.state().errors.map((e) => e.message), 'the rules must be accepted').toEqual([]);
-  return {
-    dir,
-    cp,
-    client() {
-      const client = createXdsClient({ xdsAddress: cp.xdsAddress });
-      teardown.push(() => client.close());
-      return client;
-    },
-  };
+async function startMesh(files: Record<string, string>): Promise<TestMesh> {
+  const mesh = await startTestMesh(teardown, { backends: backends.backends, files, prefix: 'e2e-fault' });
+  expect(mesh.cp.state().errors.map((e) => e.message), 'the rules must be accepted').toEqual([]);
+  return mesh;
 }
 
 /** Waits until the client's xDS resolution is done and a call to target succeeds. */

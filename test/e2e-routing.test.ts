@@ -3,15 +3,12 @@
 // directory, starts the control plane on it, sends real calls and counts which
 // version of reviews answered. Nothing here inspects generated xDS: if a rule
 // is translated wrongly, calls land in the wrong place and the test fails.
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startControlPlane, type ControlPlane } from '../control-plane/server.ts';
 import { startBackends, startBookinfoBackends, type BackendInfo, type BackendSet } from './helpers/backends.ts';
-import { hostOf, replaceFile, targetOf, writeMeshDir } from './helpers/mesh-files.ts';
+import { hostOf, replaceFile, targetOf } from './helpers/mesh-files.ts';
+import { startTestMesh, Teardown, type TestMesh } from './helpers/test-mesh.ts';
 import { waitFor } from './helpers/wait.ts';
-import { createXdsClient, type XdsClient, type XdsClientOptions } from './helpers/xds-client.ts';
+import type { XdsClient } from './helpers/xds-client.ts';
 
 const REVIEWS = hostOf('reviews');
 const RATINGS = hostOf('ratings');
@@ -111,14 +108,8 @@ function expectShare(counts: Record<string, number>, version: string, lo: number
 // ---------------------------------------------------------------------------
 // One mesh per test: a fresh config dir, a control plane, clients; all torn down.
 
-interface Mesh {
-  dir: string;
-  cp: ControlPlane;
-  client(opts?: Omit<XdsClientOptions, 'xdsAddress'>): XdsClient;
-}
-
 let bookinfo: BackendSet;
-const teardown: Array<() => Promise<void> | void> = [];
+const teardown = new Teardown();
 
 beforeAll(async () => {
   bookinfo = await startBookinfoBackends();
@@ -128,44 +119,11 @@ afterAll(async () => {
   await bookinfo?.stop();
 });
 
-afterEach(async () => {
-  // Reverse order of start: clients, control plane, extra backends, config dir.
-  const errors: unknown[] = [];
-  for (const step of teardown.splice(0).reverse()) {
-    try {
-      await step();
-    } catch (err) {
-      errors.push(err);
-    }
-  }
-  if (errors.length > 0) throw errors[0];
-});
+// Reverse order of start: clients, control plane, extra backends, config dir.
+afterEach(() => teardown.run());
 
-async function startMesh(
-  files: Record<string, string>,
-  backends: readonly BackendInfo[] = bookinfo.backends,
-): Promise<Mesh> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'meshpilot-e2e-'));
-  teardown.push(() => rm(dir, { recursive: true, force: true }));
-  await writeMeshDir(dir, backends);
-  for (const [name, text] of Object.entries(files)) await replaceFile(dir, name, text);
-  const cp = await startControlPlane({
-    configDir: dir,
-    xdsListen: '127.0.0.1:0',
-    adminListen: null,
-    debounceMs: 20,
-    logLevel: process.env.MESHPILOT_TEST_LOG_LEVEL ?? 'error',
-  });
-  teardown.push(() => cp.stop());
-  return {
-    dir,
-    cp,
-    client(opts = {}) {
-      const client = createXdsClient({ xdsAddress: cp.xdsAddress, ...opts });
-      teardown.push(() => client.close());
-      return client;
-    },
-  };
+function startMesh(files: Record<string, string>, backends: readonly BackendInfo[] = bookinfo.backends): Promise<TestMesh> {
+  return startTestMesh(teardown, { backends, files, prefix: 'e2e' });
 }
 
 /** Waits until the client's first xDS resolution is done and a call to target succeeds. */
@@ -242,7 +200,7 @@ describe('routing through meshpilot with proxyless gRPC clients', () => {
     // ratings gets a second version so that a separate rule file can act as a
     // marker: once its change is visible, the broken file has been read too.
     const extra = await startBackends([{ service: 'ratings', version: 'v2' }]);
-    teardown.push(() => extra.stop());
+    teardown.add(() => extra.stop());
     const mesh = await startMesh(
       { 'rules.yaml': reviewsWeighted(80, 20), 'marker.yaml': ratingsTo('v1') },
       [...bookinfo.backends, ...extra.backends],

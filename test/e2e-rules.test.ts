@@ -2,16 +2,14 @@
 // meshpilot serves real @grpc/grpc-js-xds clients, which call real gRPC backends on 127.0.0.1.
 // Timeouts, retries, rejected rules, short names, merged VirtualServices and redirects are judged
 // only by where calls land and how they end, never by reading generated xDS.
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startControlPlane, type ControlPlane } from '../control-plane/server.ts';
+import type { ControlPlane } from '../control-plane/server.ts';
 import { DELAY_HEADER, startBackends, type BackendInfo, type BackendSet } from './helpers/backends.ts';
-import { hostOf, replaceFile, targetOf, writeMeshDir, type MeshFileOptions } from './helpers/mesh-files.ts';
+import { hostOf, replaceFile, targetOf, type MeshFileOptions } from './helpers/mesh-files.ts';
+import { startTestMesh, Teardown, type TestMesh } from './helpers/test-mesh.ts';
 import { waitFor } from './helpers/wait.ts';
-import { createXdsClient, type XdsClient, type XdsClientOptions } from './helpers/xds-client.ts';
+import type { XdsClient } from './helpers/xds-client.ts';
 
 const REVIEWS = hostOf('reviews');
 const RATINGS = hostOf('ratings');
@@ -134,15 +132,8 @@ function expectShare(t: Tally, version: string, lo: number, hi: number): void {
 // ---------------------------------------------------------------------------
 // One mesh per test; everything it starts is stopped in afterEach, newest first.
 
-interface Mesh {
-  dir: string;
-  cp: ControlPlane;
-  file(name: string): string;
-  client(opts?: Omit<XdsClientOptions, 'xdsAddress'>): XdsClient;
-}
-
 let bookinfo: BackendSet;
-const cleanups: Array<() => Promise<void> | void> = [];
+const cleanups = new Teardown();
 
 beforeAll(async () => {
   // Bookinfo plus ratings v2, so that a ratings rule can serve as a visible marker.
@@ -160,44 +151,13 @@ afterAll(async () => {
   await bookinfo?.stop();
 });
 
-afterEach(async () => {
-  let first: unknown;
-  for (const step of cleanups.splice(0).reverse()) {
-    try {
-      await step();
-    } catch (err) {
-      first ??= err;
-    }
-  }
-  if (first !== undefined) throw first;
-});
+afterEach(() => cleanups.run());
 
-async function startMesh(
+function startMesh(
   files: Record<string, string>,
   opts: { backends?: readonly BackendInfo[]; meshFiles?: MeshFileOptions } = {},
-): Promise<Mesh> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'meshpilot-e2e-rules-'));
-  cleanups.push(() => rm(dir, { recursive: true, force: true }));
-  await writeMeshDir(dir, opts.backends ?? bookinfo.backends, '', opts.meshFiles);
-  for (const [name, text] of Object.entries(files)) await replaceFile(dir, name, text);
-  const cp = await startControlPlane({
-    configDir: dir,
-    xdsListen: '127.0.0.1:0',
-    adminListen: null,
-    debounceMs: 20,
-    logLevel: process.env.MESHPILOT_TEST_LOG_LEVEL ?? 'silent',
-  });
-  cleanups.push(() => cp.stop());
-  return {
-    dir,
-    cp,
-    file: (name) => path.join(dir, name),
-    client(clientOpts = {}) {
-      const client = createXdsClient({ xdsAddress: cp.xdsAddress, ...clientOpts });
-      cleanups.push(() => client.close());
-      return client;
-    },
-  };
+): Promise<TestMesh> {
+  return startTestMesh(cleanups, { backends: opts.backends ?? bookinfo.backends, files, prefix: 'e2e-rules', logLevel: 'silent', meshFiles: opts.meshFiles });
 }
 
 /** NACKs the control plane's streams hold now (a NACK is cleared by the next ACK of that type). */
@@ -210,12 +170,12 @@ function openNacks(cp: ControlPlane): string[] {
 }
 
 /** No client rejected what it was sent. */
-function expectNoNacks(mesh: Mesh): void {
+function expectNoNacks(mesh: TestMesh): void {
   expect(openNacks(mesh.cp), 'NACKs from clients').toEqual([]);
 }
 
 /** Waits until xDS resolution is done for `target` and a call to it answers. */
-async function ready(mesh: Mesh, client: XdsClient, target: string): Promise<void> {
+async function ready(mesh: TestMesh, client: XdsClient, target: string): Promise<void> {
   try {
     await waitFor(async () => (await client.call(target, {}, 3000)).version !== '', {
       timeoutMs: 20_000,
@@ -230,7 +190,7 @@ async function ready(mesh: Mesh, client: XdsClient, target: string): Promise<voi
 }
 
 /** Rewrites the ratings marker and waits until the client's calls follow it. */
-async function moveMarker(mesh: Mesh, client: XdsClient, subset: string): Promise<void> {
+async function moveMarker(mesh: TestMesh, client: XdsClient, subset: string): Promise<void> {
   await replaceFile(mesh.dir, 'marker.yaml', ratingsMarker(subset));
   await waitFor(async () => (await client.call(RATINGS_TARGET, {}, 2000)).version === subset, {
     timeoutMs: 15_000,
@@ -279,7 +239,7 @@ describe('VirtualService rules through meshpilot with proxyless gRPC clients', (
   it('retries UNAVAILABLE answers on another endpoint of the subset when the route says so', async () => {
     // reviews v2 gets a second endpoint that answers every call with UNAVAILABLE.
     const broken = await startBackends([{ service: 'reviews', version: 'v2', failWith: grpc.status.UNAVAILABLE }]);
-    cleanups.push(() => broken.stop());
+    cleanups.add(() => broken.stop());
     const mesh = await startMesh(
       {
         'rules.yaml': reviewsRule(`  - match:
