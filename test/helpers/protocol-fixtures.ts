@@ -36,24 +36,17 @@ export const GRPC_NODE = { id: 'sidecar~10.9.0.1~caller-1.default~default.svc.cl
 export const ENVOY_NODE = { id: 'sidecar~10.9.0.2~caller-2.default~default.svc.cluster.local', metadata: toStruct({ NAMESPACE: 'default' }), user_agent_name: 'envoy' };
 
 
-export const RATINGS_9080 = `---
+/** A second service to add to MESH (appended as one more YAML document). */
+const ratings = (port: number, name: string, protocol: string) => `---
 apiVersion: networking.istio.io/v1
 kind: ServiceEntry
 metadata: { name: ratings }
 spec:
   hosts: [ratings.default.svc.cluster.local]
   resolution: STATIC
-  ports: [{ number: 9080, name: grpc, protocol: GRPC }]
+  ports: [{ number: ${port}, name: ${name}, protocol: ${protocol} }]
   endpoints: [{ address: 10.0.1.1 }]
 `;
 
-export const RATINGS_9090 = `---
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: { name: ratings }
-spec:
-  hosts: [ratings.default.svc.cluster.local]
-  resolution: STATIC
-  ports: [{ number: 9090, name: http, protocol: HTTP }]
-  endpoints: [{ address: 10.0.1.1 }]
-`;
+export const RATINGS_9080 = ratings(9080, 'grpc', 'GRPC');
+export const RATINGS_9090 = ratings(9090, 'http', 'HTTP');
