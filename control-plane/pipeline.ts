@@ -19,7 +19,7 @@ export interface MeshState {
 export function compile(load: LoadResult, previous: readonly ConfigObject[] = []): MeshState {
   const before = new Map(previous.map((o) => [o.key, o]));
   let objects = [...load.objects];
-  let result = buildModel(objects);
+  let result = buildModel(objects, load.networkGateways);
   // An object whose newest text failed validation is stood in for by its previous version; what
   // the model finds wrong with that old version is not news, and its positions may be gone.
   const stale = new Set(load.errors.filter((e) => e.kind && e.name).map((e) => `${e.kind}/${e.namespace ?? 'default'}/${e.name}`));
@@ -31,7 +31,7 @@ export function compile(load: LoadResult, previous: readonly ConfigObject[] = []
     const swapped = objects.map((o) => (result.rejected.has(o.key) && before.get(o.key) && before.get(o.key) !== o ? before.get(o.key)! : o));
     if (swapped.every((o, i) => o === objects[i])) break;
     objects = swapped;
-    result = buildModel(objects);
+    result = buildModel(objects, load.networkGateways);
   }
   const accepted = objects.filter((o) => !result.rejected.has(o.key));
   for (const e of result.errors.filter(fresh)) if (!errors.some((x) => sameIssue(x, e))) errors.push(e);

@@ -4,6 +4,7 @@ import type { ConfigObject } from '../config/types.ts';
 import { buildClusters, indexDestinationRules } from './clusters.ts';
 import { warnDestinationRule, warnRateLimit, warnVirtualService } from './grpc-warnings.ts';
 import { IssueList } from './issues.ts';
+import { warnLocality, warnUnreachableNetworks } from './locality-warnings.ts';
 import { buildRateLimits } from './rate-limit.ts';
 import { buildAuthorizationPolicies } from './authorization.ts';
 import { buildRouteTables } from './routes.ts';
@@ -17,13 +18,13 @@ export interface BuildResult {
   rejected: Set<string>;
 }
 
-export function buildModel(objects: ConfigObject[]): BuildResult {
+export function buildModel(objects: ConfigObject[], networkGateways: Model['networkGateways'] = {}): BuildResult {
   const issues = new IssueList();
   const sorted = [...objects].sort((a, b) => a.key.localeCompare(b.key));
   const services = buildServices(sorted, issues);
   const serviceMap = new Map(services.map((s) => [s.host, s]));
   const rules = indexDestinationRules(sorted, serviceMap, issues);
-  const clusters = buildClusters(services, rules);
+  const clusters = buildClusters(services, rules, networkGateways);
   const routeTables = buildRouteTables(sorted, {
     services: serviceMap,
     clusters: new Map(clusters.map((c) => [c.name, c])),
@@ -35,10 +36,15 @@ export function buildModel(objects: ConfigObject[]): BuildResult {
   for (const obj of sorted) {
     if (issues.rejected.has(obj.key)) continue;
     if (obj.kind === 'VirtualService') warnVirtualService(obj, serviceMap, issues);
-    if (obj.kind === 'DestinationRule') warnDestinationRule(obj, serviceMap, issues);
+    if (obj.kind === 'DestinationRule') {
+      warnDestinationRule(obj, serviceMap, issues);
+      warnLocality(obj, serviceMap, networkGateways, issues);
+    }
     if (obj.kind === 'RateLimit') warnRateLimit(obj, serviceMap, issues);
   }
-  const model: Model = { services, clusters, routeTables, rateLimits, authorizationPolicies, warnings: issues.warnings };
+  warnUnreachableNetworks(sorted, serviceMap, networkGateways, issues);
+  const gateways = Object.fromEntries(Object.keys(networkGateways).sort().map((n) => [n, networkGateways[n].map((g) => ({ address: g.address, port: g.port }))]));
+  const model: Model = { services, clusters, routeTables, rateLimits, authorizationPolicies, networkGateways: gateways, warnings: issues.warnings };
   return { model: deepFreeze(model), errors: issues.errors, rejected: issues.rejected };
 }
 

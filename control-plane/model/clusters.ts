@@ -6,7 +6,7 @@ import type { DestinationRuleIn } from './input.ts';
 import { IssueList, originOf } from './issues.ts';
 import { resolvePolicy } from './policy.ts';
 import { endpointPort, labelsMatch } from './services.ts';
-import type { Service, UpstreamCluster } from './types.ts';
+import type { Endpoint, NetworkGateway, Service, UpstreamCluster } from './types.ts';
 
 export interface ResolvedRule {
   obj: ConfigObject;
@@ -47,10 +47,21 @@ export function indexDestinationRules(objects: ConfigObject[], services: Map<str
   return byHost;
 }
 
-export function buildClusters(services: Service[], rules: Map<string, ResolvedRule>): UpstreamCluster[] {
+/** The gateways of the networks these endpoints are in, or undefined when none are in a network. */
+function gatewaysFor(endpoints: readonly Endpoint[], gateways: Record<string, NetworkGateway[]>): Record<string, NetworkGateway[]> | undefined {
+  const networks = [...new Set(endpoints.flatMap((e) => (e.network ? [e.network] : [])))].sort();
+  if (networks.length === 0) return undefined;
+  return Object.fromEntries(networks.map((n) => [n, (gateways[n] ?? []).map((g) => ({ address: g.address, port: g.port }))]));
+}
+
+export function buildClusters(services: Service[], rules: Map<string, ResolvedRule>, gateways: Record<string, NetworkGateway[]> = {}): UpstreamCluster[] {
   const out: UpstreamCluster[] = [];
   for (const svc of services) {
     const rule = rules.get(svc.host);
+    const withGateways = (eps: Endpoint[]) => {
+      const g = gatewaysFor(eps, gateways);
+      return g ? { networkGateways: g } : {};
+    };
     for (const port of svc.ports) {
       const withPort = (sel: Record<string, string>) =>
         svc.endpoints.filter((e) => labelsMatch(sel, e.labels)).map((e) => ({ ...e, port: endpointPort(e, port) }));
@@ -61,6 +72,7 @@ export function buildClusters(services: Service[], rules: Map<string, ResolvedRu
         resolution: svc.resolution,
         policy: resolvePolicy(rule?.spec.trafficPolicy, undefined, port.number),
         endpoints: withPort({}),
+        ...withGateways(withPort({})),
         ...(rule ? { origin: originOf(rule.obj) } : {}),
       });
       rule?.spec.subsets?.forEach((subset, i) => {
@@ -72,6 +84,7 @@ export function buildClusters(services: Service[], rules: Map<string, ResolvedRu
           resolution: svc.resolution,
           policy: resolvePolicy(rule.spec.trafficPolicy, subset.trafficPolicy, port.number),
           endpoints: withPort(subset.labels ?? {}),
+          ...withGateways(withPort(subset.labels ?? {})),
           origin: originOf(rule.obj, ['spec', 'subsets', i]),
         });
       });

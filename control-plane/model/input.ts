@@ -56,6 +56,14 @@ export interface LoadBalancerIn {
     maglev?: { tableSize?: number };
     minimumRingSize?: number;
   };
+  localityLbSetting?: LocalityLbSettingIn;
+}
+
+export interface LocalityLbSettingIn {
+  distribute?: Array<{ from: string; to: Record<string, number> }>;
+  failover?: Array<{ from: string; to: string }>;
+  failoverPriority?: string[];
+  enabled?: boolean;
 }
 
 export interface ConnectionPoolIn {
@@ -102,6 +110,7 @@ export interface WorkloadEntryIn {
   ports?: Record<string, number>;
   labels?: Record<string, string>;
   locality?: string;
+  network?: string;
   weight?: number;
   serviceAccount?: string;
 }

@@ -3,7 +3,8 @@
 // Each layer replaces whole sections (loadBalancer, connectionPool, outlierDetection).
 import { durationMs } from './duration.ts';
 import type { ConnectionPoolIn, LoadBalancerIn, OutlierDetectionIn, PolicyIn, TrafficPolicyIn } from './input.ts';
-import type { ClusterPolicy, ConnectionPool, LbPolicy, OutlierDetection } from './types.ts';
+import type { LocalityLbSettingIn } from './input.ts';
+import type { ClusterPolicy, ConnectionPool, LbPolicy, LocalityLbPolicy, OutlierDetection } from './types.ts';
 
 function ms(d: string | undefined): number | undefined {
   return d === undefined ? undefined : durationMs(d);
@@ -64,11 +65,24 @@ function outlierDetection(od: OutlierDetectionIn): OutlierDetection {
   });
 }
 
+export function localityPolicy(s: LocalityLbSettingIn): LocalityLbPolicy {
+  return {
+    enabled: s.enabled !== false,
+    failover: (s.failover ?? []).map((f) => ({ from: f.from, to: f.to })),
+    failoverPriority: [...(s.failoverPriority ?? [])],
+    distribute: (s.distribute ?? []).map((d) => ({ from: d.from, to: Object.entries(d.to).map(([locality, weight]) => ({ locality, weight })) })),
+  };
+}
+
 function layer(into: ClusterPolicy, p: PolicyIn | undefined): void {
   if (!p) return;
   if (p.loadBalancer) {
+    // The whole loadBalancer section is replaced, localityLbSetting included (as in Istio).
     const lb = loadBalancer(p.loadBalancer);
     if (lb) into.loadBalancer = lb;
+    else delete into.loadBalancer;
+    if (p.loadBalancer.localityLbSetting) into.locality = localityPolicy(p.loadBalancer.localityLbSetting);
+    else delete into.locality;
   }
   if (p.connectionPool) into.connectionPool = connectionPool(p.connectionPool);
   if (p.outlierDetection) into.outlierDetection = outlierDetection(p.outlierDetection);

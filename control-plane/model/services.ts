@@ -14,6 +14,7 @@ function toEndpoint(we: WorkloadEntryIn): Endpoint {
     address: we.address,
     labels: { ...(we.labels ?? {}) },
     locality: parseLocality(we.locality),
+    ...(we.network ? { network: we.network } : {}),
     ...(we.weight !== undefined ? { weight: we.weight } : {}),
     ports: { ...(we.ports ?? {}) },
     ...(we.serviceAccount ? { serviceAccount: we.serviceAccount } : {}),

@@ -22,6 +22,8 @@ export interface Endpoint {
   address: string;
   labels: Record<string, string>;
   locality: Locality;
+  /** The endpoint's network; absent means reachable from every network. */
+  network?: string;
   weight?: number;
   /** Port number on the endpoint, by service port name. */
   ports: Record<string, number>;
@@ -74,11 +76,27 @@ export interface OutlierDetection {
   minHealthPercent?: number;
 }
 
+/** A network's ingress for callers in other networks (Istio's east-west gateway). */
+export interface NetworkGateway { address: string; port: number }
+
+/** DestinationRule localityLbSetting, resolved (translate/locality-priority.ts applies it per caller). */
+export interface LocalityLbPolicy {
+  /** false: every caller gets every endpoint at priority 0. */
+  enabled: boolean;
+  /** Caller region -> the region that comes next after the caller's own. */
+  failover: Array<{ from: string; to: string }>;
+  /** Label keys, most important first. */
+  failoverPriority: string[];
+  /** Caller locality pattern -> weights by locality pattern (first matching `from` wins). */
+  distribute: Array<{ from: string; to: Array<{ locality: string; weight: number }> }>;
+}
+
 /** Traffic policy after merging DestinationRule top level, port level, subset and subset port level. */
 export interface ClusterPolicy {
   loadBalancer?: LbPolicy;
   connectionPool?: ConnectionPool;
   outlierDetection?: OutlierDetection;
+  locality?: LocalityLbPolicy;
 }
 
 /** One upstream cluster: a service port, optionally narrowed to a subset. */
@@ -92,6 +110,9 @@ export interface UpstreamCluster {
   policy: ClusterPolicy;
   /** Endpoints selected by the subset labels, with the port already resolved. */
   endpoints: Array<Endpoint & { port: number }>;
+  /** Gateways of the networks this cluster's endpoints are in (only those), so a gateway change
+   * changes exactly the clusters behind it. */
+  networkGateways?: Record<string, NetworkGateway[]>;
   origin?: Origin;
 }
 
@@ -197,6 +218,8 @@ export interface Model {
   rateLimits: RateLimitPolicy[];
   /** AuthorizationPolicies, resolved (model/authorization.ts); sorted by namespace/name. */
   authorizationPolicies: AuthorizationPolicy[];
+  /** Network -> its gateways, from the config source (LoadResult.networkGateways). */
+  networkGateways: Record<string, NetworkGateway[]>;
   /** Problems that do not stop a rule from being used (e.g. a feature proxyless gRPC ignores). */
   warnings: ModelIssue[];
 }

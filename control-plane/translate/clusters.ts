@@ -5,6 +5,7 @@ import type { UpstreamCluster } from '../model/types.ts';
 import { circuitBreakers } from './circuit-breakers.ts';
 import { localityGroups } from './endpoints.ts';
 import { lbFields } from './load-balancer.ts';
+import { localityWeightedLb } from './locality-weighted.ts';
 import { outlierDetection } from './outlier-detection.ts';
 import { upstreamProtocolOptions } from './protocol-options.ts';
 import type { ClientKind } from './proxy.ts';
@@ -40,6 +41,10 @@ export function outboundCluster(c: UpstreamCluster, kind: ClientKind): Json {
 
 function buildOutboundCluster(c: UpstreamCluster, kind: ClientKind): Json {
   const cp = c.policy.connectionPool;
+  const od = outlierDetection(c.policy.outlierDetection);
+  const weighted = kind === 'envoy' ? localityWeightedLb(c) : {};
+  // Both may add to common_lb_config (panic threshold, locality weights): merge, never overwrite.
+  const commonLb = { ...(weighted.common_lb_config as Json | undefined), ...(od.common_lb_config as Json | undefined) };
   return {
     '@type': CLUSTER,
     name: c.name,
@@ -47,7 +52,8 @@ function buildOutboundCluster(c: UpstreamCluster, kind: ClientKind): Json {
     connect_timeout: protoDuration(cp?.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS),
     ...lbFields(c.policy.loadBalancer, kind),
     ...circuitBreakers(cp),
-    ...outlierDetection(c.policy.outlierDetection),
+    ...od,
+    ...(Object.keys(commonLb).length ? { common_lb_config: commonLb } : {}),
     ...(kind === 'envoy' ? upstreamProtocolOptions(c.port.protocol, cp) : {}),
   };
 }

@@ -1,15 +1,22 @@
 // ClusterLoadAssignment for each cluster: endpoints grouped by locality. Locality weights are
-// always set (gRPC silently drops localities without one). All localities are priority 0 here;
-// locality-aware priorities per caller come with multi-cluster discovery.
+// always set (gRPC silently drops localities without one). A caller with a locality or a network
+// gets its own view (translate/locality-priority.ts): priorities, distribute weights, remote
+// networks through their gateways; a caller with neither gets every endpoint at priority 0.
 import type { Endpoint, Locality, UpstreamCluster } from '../model/types.ts';
+import { assignLocalities, callerKey, dependsOnCaller, type Caller, type LbTarget } from './locality-priority.ts';
 import type { Json } from './string-match.ts';
 import { ENDPOINTS } from './type-urls.ts';
+
+/** Envoy's default, stated so the spill-over point is visible in the config: a priority keeps all
+ * traffic while more than 100/140 (~71%) of its endpoints are healthy. gRPC does not use it: it
+ * moves to the next priority when one fails to connect. */
+export const OVERPROVISIONING_FACTOR = 140;
 
 export function localityJson(l: Locality): Json {
   return { ...(l.region ? { region: l.region } : {}), ...(l.zone ? { zone: l.zone } : {}), ...(l.subzone ? { sub_zone: l.subzone } : {}) };
 }
 
-export function lbEndpoint(e: Endpoint & { port: number }): Json {
+export function lbEndpoint(e: LbTarget): Json {
   return {
     endpoint: { address: { socket_address: { address: e.address, port_value: e.port } } },
     ...(e.weight ? { load_balancing_weight: e.weight } : {}),
@@ -33,9 +40,39 @@ export function localityGroups(endpoints: ReadonlyArray<Endpoint & { port: numbe
 }
 
 const memo = new WeakMap<UpstreamCluster, Json>();
+/** Per-caller views, by cluster object and then by only what the view depends on (callerKey). */
+const perCaller = new WeakMap<UpstreamCluster, Map<string, Json>>();
 
-/** Memoized per model object, like the clusters (see model/reuse.ts). */
-export function clusterLoadAssignment(c: UpstreamCluster): Json {
+/** Memoized per model object, like the clusters (see model/reuse.ts), and per caller view. */
+export function clusterLoadAssignment(c: UpstreamCluster, caller?: Caller): Json {
+  if (caller && dependsOnCaller(c)) {
+    let views = perCaller.get(c);
+    if (!views) perCaller.set(c, (views = new Map()));
+    const key = callerKey(c, caller);
+    let view = views.get(key);
+    if (!view) {
+      const groups = assignLocalities(c, caller);
+      view = groups
+        ? {
+            '@type': ENDPOINTS,
+            cluster_name: c.name,
+            endpoints: groups.map((g) => ({
+              locality: localityJson(g.locality),
+              lb_endpoints: g.endpoints.map(lbEndpoint),
+              load_balancing_weight: g.weight,
+              ...(g.priority ? { priority: g.priority } : {}),
+            })),
+            policy: { overprovisioning_factor: OVERPROVISIONING_FACTOR },
+          }
+        : defaultAssignment(c);
+      views.set(key, view);
+    }
+    return view;
+  }
+  return defaultAssignment(c);
+}
+
+function defaultAssignment(c: UpstreamCluster): Json {
   let out = memo.get(c);
   if (!out) {
     out = { '@type': ENDPOINTS, cluster_name: c.name, endpoints: localityGroups(c.endpoints) };

@@ -11,6 +11,8 @@ export interface Proxy {
   /** The workload's IP (from the node id); used to find the services it serves itself. */
   ip?: string;
   locality: Locality;
+  /** The caller's network (node metadata NETWORK, as Istio's); endpoints elsewhere go through gateways. */
+  network?: string;
 }
 
 export interface NodeInfo {
@@ -44,6 +46,7 @@ export function proxyFromNode(node: NodeInfo): Proxy {
     namespace,
     labels,
     ...(ip ? { ip } : {}),
+    ...(str(md.NETWORK) ? { network: str(md.NETWORK) } : {}),
     locality: { region: node.locality?.region ?? '', zone: node.locality?.zone ?? '', subzone: node.locality?.sub_zone ?? '' },
   };
 }
@@ -58,7 +61,15 @@ function str(v: unknown): string | undefined {
  * has an endpoint there (`servesTraffic`): the inbound side (Envoy's virtualInbound, a gRPC
  * server's listeners) depends on it. Many callers thus share one translation.
  */
-export function proxyGroupKey(p: Proxy, servesTraffic: boolean, labelKeys: ReadonlySet<string>): string {
+export function proxyGroupKey(p: Proxy, servesTraffic: boolean, labelKeys: ReadonlySet<string>, topology: TopologyUse = NO_TOPOLOGY): string {
   const labels = Object.entries(p.labels).filter(([k]) => labelKeys.has(k)).sort(([a], [b]) => a.localeCompare(b));
-  return JSON.stringify([p.kind, p.namespace, labels, servesTraffic ? (p.ip ?? '') : '']);
+  const key: unknown[] = [p.kind, p.namespace, labels, servesTraffic ? (p.ip ?? '') : ''];
+  // Added only when some cluster's endpoints differ by caller, so callers keep sharing otherwise.
+  if (topology.locality) key.push(`${p.locality.region}/${p.locality.zone}/${p.locality.subzone}`);
+  if (topology.network) key.push(p.network ?? '');
+  return JSON.stringify(key);
 }
+
+/** Whether the caller's locality or network can change what it gets (translate/locality-priority.ts topologyUse). */
+export interface TopologyUse { locality: boolean; network: boolean }
+const NO_TOPOLOGY: TopologyUse = { locality: false, network: false };

@@ -32,7 +32,7 @@ export function translate(model: Model, proxy: Proxy): Resources {
       // gRPC's LOGICAL_DNS needs exactly one address; a DNS subset selecting none has no cluster
       // (routes to it are rejected in the model).
       [CLUSTER]: byName(model.clusters.filter((c) => c.resolution !== 'DNS' || c.endpoints.length > 0).map((c) => outboundCluster(c, 'grpc'))),
-      [ENDPOINTS]: byName(eds.map(clusterLoadAssignment)),
+      [ENDPOINTS]: byName(eds.map((c) => clusterLoadAssignment(c, proxy))),
       [LISTENER]: byName([...grpcListeners(model, proxy), ...grpcServerListeners(model, proxy)]),
       [ROUTE_CONFIG]: byName(grpcRouteConfigs(model, proxy, clusterMap)),
     };
@@ -40,7 +40,7 @@ export function translate(model: Model, proxy: Proxy): Resources {
   const inbound = inboundPorts(model, proxy);
   return {
     [CLUSTER]: byName([...model.clusters.map((c) => outboundCluster(c, 'envoy')), ...passthroughClusters(), ...inbound.map(inboundCluster)]),
-    [ENDPOINTS]: byName(eds.map(clusterLoadAssignment)),
+    [ENDPOINTS]: byName(eds.map((c) => clusterLoadAssignment(c, proxy))),
     [LISTENER]: byName([virtualOutbound(), virtualInbound(model, proxy, inbound), ...outboundHttpListeners(model, proxy)]),
     [ROUTE_CONFIG]: byName(sidecarRouteConfigs(model, proxy, clusterMap)),
   };

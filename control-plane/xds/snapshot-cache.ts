@@ -7,7 +7,8 @@ import type { Logger } from '../log.ts';
 import { labelKeysUsed } from '../model/label-keys.ts';
 import { rulesBehind } from '../model/origins.ts';
 import type { Model } from '../model/types.ts';
-import { proxyGroupKey, type Proxy } from '../translate/proxy.ts';
+import { topologyUse } from '../translate/locality-priority.ts';
+import { proxyGroupKey, type Proxy, type TopologyUse } from '../translate/proxy.ts';
 import { resourceName, translate, type Resource } from '../translate/translate.ts';
 import { TYPE_ORDER, type ResourceType } from '../translate/type-urls.ts';
 import { contentHash } from './hash.ts';
@@ -64,11 +65,13 @@ export class SnapshotCache {
   /** Every endpoint address in the model: a proxy at one of them has an inbound side. */
   private endpointIps = new Set<string>();
   private labelKeys = new Set<string>();
+  private topology: TopologyUse = { locality: false, network: false };
 
   setModel(model: Model): void {
     this.model = model;
     this.endpointIps = new Set(model.services.flatMap((s) => s.endpoints.map((e) => e.address)));
     this.labelKeys = labelKeysUsed(model);
+    this.topology = topologyUse(model);
     // Keep each group's last snapshot, so a resource failing the check falls back to its last
     // good version. Groups built in neither of the last two generations have no connected proxy
     // (every push asks for its group) and are let go, so this does not grow with pod churn.
@@ -141,7 +144,7 @@ export class SnapshotCache {
 
   snapshotFor(proxy: Proxy): Snapshot {
     if (!this.model) throw new Error('no model yet');
-    const key = proxyGroupKey(proxy, proxy.ip !== undefined && this.endpointIps.has(proxy.ip), this.labelKeys);
+    const key = proxyGroupKey(proxy, proxy.ip !== undefined && this.endpointIps.has(proxy.ip), this.labelKeys, this.topology);
     let snap = this.groups.get(key);
     if (!snap) {
       snap = this.build(key, proxy, this.model);

@@ -17,6 +17,7 @@ import {
   uniqueBy,
   withRule,
 } from './common.ts';
+import { LocalityLbSetting } from './locality-lb.ts';
 
 function isPrime(n: number): boolean {
   if (n < 2) return false;
@@ -64,8 +65,10 @@ export const LoadBalancerSettings = withRule(
   z.strictObject({
     simple: istioEnum(['ROUND_ROBIN', 'LEAST_REQUEST', 'RANDOM', 'PASSTHROUGH'], ['UNSPECIFIED', 'LEAST_CONN']).optional(),
     consistentHash: ConsistentHashLB.optional(),
+    localityLbSetting: LocalityLbSetting.optional(),
   }),
-  exactlyOne(['simple', 'consistentHash']),
+  // With only localityLbSetting the algorithm stays the default (ROUND_ROBIN), as in Istio.
+  (v, report) => (v['localityLbSetting'] === undefined ? exactlyOne(['simple', 'consistentHash']) : atMostOne(['simple', 'consistentHash']))(v, report),
 );
 
 export const ConnectionPoolSettings = z.strictObject({

@@ -23,6 +23,8 @@ export const WorkloadEntrySpec = z.strictObject({
       if (problem) ctx.addIssue({ code: 'custom', message: problem, input: s });
     })
     .optional(),
+  /** The network the workload is in; callers in another network reach it through that network's gateway. */
+  network: z.string().regex(/^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/, { error: 'must be a network name (letters, digits, "-", "_", ".")' }).optional(),
   /** Load-balancing weight; 0 (like leaving it out) means the default weight of 1. */
   weight: intRange(0, UINT32_MAX).optional(),
   serviceAccount: dnsSubdomain.optional(),

@@ -1,0 +1,50 @@
+// Locality and network settings that are valid but will not do what they seem to: failover without
+// outlier detection, and endpoints in a network no other network can reach (no gateway).
+import type { ConfigObject } from '../config/types.ts';
+import { resolveHost } from './hosts.ts';
+import type { DestinationRuleIn, PolicyIn, ServiceEntryIn, TrafficPolicyIn, WorkloadEntryIn } from './input.ts';
+import type { FieldPath, IssueList } from './issues.ts';
+import type { NetworkGateway, Service } from './types.ts';
+
+function warnPolicy(obj: ConfigObject, p: PolicyIn | undefined, withOd: boolean, path: FieldPath, issues: IssueList): void {
+  const l = p?.loadBalancer?.localityLbSetting;
+  if (!l || l.enabled === false || withOd || p?.outlierDetection) return;
+  const what = l.failover?.length ? 'failover' : l.failoverPriority?.length ? 'failoverPriority' : undefined;
+  if (!what) return;
+  issues.warn(
+    obj,
+    [...path, 'loadBalancer', 'localityLbSetting', what],
+    `${what} configured without outlierDetection: Envoy sidecars never eject unhealthy hosts, so their traffic leaves a locality only when its endpoints are removed (proxyless gRPC clients still fail over when a locality's connections fail)`,
+  );
+}
+
+export function warnLocality(obj: ConfigObject, services: Map<string, Service>, _gateways: Record<string, NetworkGateway[]>, issues: IssueList): void {
+  const spec = obj.spec as unknown as DestinationRuleIn;
+  if (!services.has(resolveHost(spec.host, obj.namespace))) return;
+  const topOd = spec.trafficPolicy?.outlierDetection !== undefined;
+  const each = (tp: TrafficPolicyIn | undefined, od: boolean, path: FieldPath) => {
+    const here = od || tp?.outlierDetection !== undefined;
+    warnPolicy(obj, tp, here, path, issues);
+    tp?.portLevelSettings?.forEach((s, i) => warnPolicy(obj, s, here, [...path, 'portLevelSettings', i], issues));
+  };
+  each(spec.trafficPolicy, false, ['spec', 'trafficPolicy']);
+  spec.subsets?.forEach((s, i) => each(s.trafficPolicy, topOd, ['spec', 'subsets', i, 'trafficPolicy']));
+}
+
+/**
+ * When endpoints span several networks, one in a network without a gateway cannot be reached from
+ * the others: it is left out of their config, and said so here on the rule that declares it.
+ */
+export function warnUnreachableNetworks(objects: ConfigObject[], services: Map<string, Service>, gateways: Record<string, NetworkGateway[]>, issues: IssueList): void {
+  const networks = new Set([...services.values()].flatMap((s) => s.endpoints.flatMap((e) => (e.network ? [e.network] : []))));
+  if (networks.size < 2) return;
+  const check = (obj: ConfigObject, we: WorkloadEntryIn, path: FieldPath) => {
+    if (we.network && !(gateways[we.network]?.length)) {
+      issues.warn(obj, [...path, 'network'], `network ${we.network} has no gateway: callers in other networks do not get this endpoint`);
+    }
+  };
+  for (const obj of objects) {
+    if (obj.kind === 'WorkloadEntry') check(obj, obj.spec as unknown as WorkloadEntryIn, ['spec']);
+    if (obj.kind === 'ServiceEntry') (obj.spec as unknown as ServiceEntryIn).endpoints?.forEach((e, i) => check(obj, e, ['spec', 'endpoints', i]));
+  }
+}

@@ -1,0 +1,172 @@
+// Which endpoints a caller prefers: Envoy priority levels (and locality weights) per caller, the way
+// Istio orders them. Pure. Levels, most preferred first:
+//   same region/zone/subzone 0, same region/zone 1, same region 2, other regions 3, and with a
+//   `failover` entry for the caller's region, regions other than its `to` 4;
+//   `failoverPriority` label keys come before that (matching the caller on more leading keys first),
+//   and endpoints in another network (reached through its gateway) after all of the caller's own.
+// Empty levels are skipped, so priorities are contiguous (gRPC requires it).
+import type { Endpoint, Locality, Model, UpstreamCluster } from '../model/types.ts';
+
+export interface Caller {
+  locality: Locality;
+  network?: string;
+  labels: Record<string, string>;
+}
+
+export interface LbTarget { address: string; port: number; weight?: number }
+
+export interface LocalityGroup {
+  locality: Locality;
+  priority: number;
+  /** Locality weight: the sum of its endpoints' weights, or the share `distribute` gives it. */
+  weight: number;
+  endpoints: LbTarget[];
+}
+
+/** Istio's well-known keys for failoverPriority that name the topology rather than a pod label. */
+const TOPOLOGY_KEYS: Record<string, (l: Locality, network: string | undefined) => string | undefined> = {
+  'topology.istio.io/network': (_l, n) => n || undefined,
+  'topology.kubernetes.io/region': (l) => l.region || undefined,
+  'topology.kubernetes.io/zone': (l) => l.zone || undefined,
+  'topology.istio.io/subzone': (l) => l.subzone || undefined,
+};
+
+function labelValue(key: string, labels: Record<string, string>, locality: Locality, network: string | undefined): string | undefined {
+  const topo = TOPOLOGY_KEYS[key];
+  return topo ? topo(locality, network) : labels[key];
+}
+
+export function localityKey(l: Locality): string {
+  return `${l.region}/${l.zone}/${l.subzone}`;
+}
+
+/** Whether a locality matches a pattern such as "r1", "r1/*", "r1/a", "r1/a/*" or "*". */
+export function localityMatches(l: Locality, pattern: string): boolean {
+  const want = pattern.split('/');
+  const have = [l.region, l.zone, l.subzone];
+  for (let i = 0; i < want.length; i++) {
+    if (want[i] === '*') return true;
+    if (want[i] !== have[i]) return false;
+  }
+  return true;
+}
+
+/** 0 same region/zone/subzone, 1 same zone, 2 same region, 3 elsewhere (4: not the failover region). */
+export function localityLevel(caller: Locality, ep: Locality, failover: ReadonlyArray<{ from: string; to: string }>): number {
+  if (caller.region !== ep.region) {
+    const rule = failover.find((f) => f.from === caller.region);
+    return rule && rule.to !== ep.region ? 4 : 3;
+  }
+  if (caller.zone !== ep.zone) return 2;
+  return caller.subzone === ep.subzone ? 0 : 1;
+}
+
+/** Number of keys, from the first, on which the endpoint does NOT keep matching the caller. */
+export function failoverPriorityLevel(keys: readonly string[], caller: Caller, ep: Endpoint): number {
+  let matched = 0;
+  for (const k of keys) {
+    const want = labelValue(k, caller.labels, caller.locality, caller.network);
+    if (want === undefined || labelValue(k, ep.labels, ep.locality, ep.network) !== want) break;
+    matched++;
+  }
+  return keys.length - matched;
+}
+
+export function hasLocality(l: Locality): boolean {
+  return l.region !== '';
+}
+
+/** Whether a cluster's assignment can differ between callers (else every caller shares one). */
+export function dependsOnCaller(c: UpstreamCluster): boolean {
+  if (c.endpoints.some((e) => e.network)) return true;
+  const loc = c.policy.locality;
+  if (loc && !loc.enabled) return false;
+  if (loc?.distribute.length) return true;
+  const first = c.endpoints[0];
+  return first !== undefined && c.endpoints.some((e) => localityKey(e.locality) !== localityKey(first.locality));
+}
+
+/** Only what the assignment of this cluster depends on: the memo key per caller. */
+export function callerKey(c: UpstreamCluster, caller: Caller): string {
+  const fp = c.policy.locality?.failoverPriority ?? [];
+  return JSON.stringify([localityKey(caller.locality), caller.network ?? '', fp.map((k) => labelValue(k, caller.labels, caller.locality, caller.network) ?? null)]);
+}
+
+interface Placed { key: number[]; locality: Locality; network?: string; target: LbTarget; remote: boolean }
+
+/**
+ * The caller's view of a cluster's endpoints, grouped by priority and locality; undefined when the
+ * caller has neither a locality nor a network (everything at priority 0, as for an unknown caller).
+ */
+export function assignLocalities(c: UpstreamCluster, caller: Caller): LocalityGroup[] | undefined {
+  const loc = c.policy.locality;
+  const lbOn = hasLocality(caller.locality) && (loc?.enabled ?? true);
+  if (!lbOn && !caller.network) return undefined;
+  const distribute = lbOn ? loc?.distribute ?? [] : [];
+  const chosen = distribute.find((d) => localityMatches(caller.locality, d.from));
+  const ordered = lbOn && distribute.length === 0;
+  const placed: Placed[] = [];
+  for (const e of c.endpoints) {
+    const remote = !!(caller.network && e.network && e.network !== caller.network);
+    const key = [remote ? 1 : 0];
+    if (ordered) key.push(failoverPriorityLevel(loc?.failoverPriority ?? [], caller, e), localityLevel(caller.locality, e.locality, loc?.failover ?? []));
+    if (!remote) {
+      placed.push({ key, locality: e.locality, target: { address: e.address, port: e.port, ...(e.weight ? { weight: e.weight } : {}) }, remote });
+      continue;
+    }
+    // Through the endpoint's network gateway(s); each gateway weighs as much as what is behind it.
+    for (const g of c.networkGateways?.[e.network!] ?? []) {
+      placed.push({ key, locality: e.locality, network: e.network, target: { address: g.address, port: g.port, weight: e.weight || 1 }, remote });
+    }
+  }
+  // Group by (level, locality); gateway entries for the same gateway are merged, weights summed.
+  const levels = [...new Set(placed.map((p) => JSON.stringify(p.key)))].sort((a, b) => compareKeys(JSON.parse(a), JSON.parse(b)));
+  const groups = new Map<string, LocalityGroup & { byTarget: Map<string, LbTarget> }>();
+  for (const p of placed) {
+    const priority = levels.indexOf(JSON.stringify(p.key));
+    const gk = `${priority}|${localityKey(p.locality)}`;
+    let g = groups.get(gk);
+    if (!g) groups.set(gk, (g = { locality: p.locality, priority, weight: 0, endpoints: [], byTarget: new Map() }));
+    // Own endpoints are kept one by one (as without locality LB); a gateway appears once.
+    const tk = p.remote ? `${p.target.address}:${p.target.port}` : `#${g.byTarget.size}`;
+    const same = g.byTarget.get(tk);
+    if (same) same.weight = (same.weight ?? 1) + (p.target.weight ?? 1);
+    else g.byTarget.set(tk, { ...p.target });
+    g.weight += p.target.weight || 1;
+  }
+  let out = [...groups.values()].map(({ byTarget, ...g }) => ({
+    ...g,
+    endpoints: [...byTarget.values()].sort((a, b) => a.address.localeCompare(b.address) || a.port - b.port),
+  }));
+  if (chosen) out = applyDistribute(out, chosen.to);
+  return out.sort((a, b) => a.priority - b.priority || localityKey(a.locality).localeCompare(localityKey(b.locality)));
+}
+
+function compareKeys(a: number[], b: number[]): number {
+  for (let i = 0; i < Math.max(a.length, b.length); i++) if ((a[i] ?? 0) !== (b[i] ?? 0)) return (a[i] ?? 0) - (b[i] ?? 0);
+  return 0;
+}
+
+/**
+ * `distribute`: each `to` pattern, in order, takes the localities it matches that no earlier one
+ * took, and shares its weight among them by their own weights (rounded up, as Istio does).
+ * Localities no pattern takes, or that get weight 0, are left out.
+ */
+function applyDistribute(groups: LocalityGroup[], to: ReadonlyArray<{ locality: string; weight: number }>): LocalityGroup[] {
+  const weights = new Map<LocalityGroup, number>();
+  for (const t of to) {
+    const taken = groups.filter((g) => !weights.has(g) && localityMatches(g.locality, t.locality));
+    const total = taken.reduce((s, g) => s + g.weight, 0);
+    for (const g of taken) weights.set(g, Math.ceil((g.weight * t.weight) / total));
+  }
+  const kept = groups.filter((g) => (weights.get(g) ?? 0) > 0).map((g) => ({ ...g, weight: weights.get(g)! }));
+  // Dropping levels may leave a gap: renumber so priorities stay contiguous.
+  const prios = [...new Set(kept.map((g) => g.priority))].sort((a, b) => a - b);
+  return kept.map((g) => ({ ...g, priority: prios.indexOf(g.priority) }));
+}
+
+/** Whether any caller's locality or network can change its config (part of the proxy group key). */
+export function topologyUse(model: Model): { locality: boolean; network: boolean } {
+  const eds = model.clusters.filter((c) => c.resolution === 'STATIC' && dependsOnCaller(c));
+  return { locality: eds.length > 0, network: eds.some((c) => c.endpoints.some((e) => e.network)) };
+}
