@@ -1,0 +1,279 @@
+// Locality load balancing without a network: which priority (and weight) each caller gives each
+// endpoint, the schema's errors for localityLbSetting, the warnings, and the proxy group key.
+import { describe, expect, it } from 'vitest';
+import { parseConfigText } from '../control-plane/config/load.ts';
+import { checkResource } from '../control-plane/envoy/check.ts';
+import { compile, formatIssue } from '../control-plane/pipeline.ts';
+import type { Model } from '../control-plane/model/types.ts';
+import { clusterLoadAssignment } from '../control-plane/translate/endpoints.ts';
+import { localityLevel, localityMatches, topologyUse } from '../control-plane/translate/locality-priority.ts';
+import { proxyFromNode, proxyGroupKey, type NodeInfo } from '../control-plane/translate/proxy.ts';
+import { translate } from '../control-plane/translate/translate.ts';
+
+const HOST = 'svc.default.svc.cluster.local';
+
+/** A ServiceEntry with one endpoint per `ip@locality[#network]`, and an optional DestinationRule traffic policy. */
+function mesh(endpoints: string[], trafficPolicy = '', gateways?: Record<string, Array<{ address: string; port: number }>>) {
+  const eps = endpoints
+    .map((e) => {
+      const [ip, rest] = e.split('@');
+      const [locality, network] = rest.split('#');
+      return `  - {address: ${ip}, locality: ${locality}${network ? `, network: ${network}` : ''}}`;
+    })
+    .join('\n');
+  let text = `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: svc, namespace: default}
+spec:
+  hosts: [${HOST}]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{number: 80, name: grpc, protocol: GRPC}]
+  endpoints:
+${eps}
+`;
+  if (trafficPolicy) {
+    text += `---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: svc, namespace: default}
+spec:
+  host: ${HOST}
+  trafficPolicy:
+${trafficPolicy.replace(/^/gm, '    ')}
+`;
+  }
+  const load = parseConfigText('m.yaml', text);
+  return compile(gateways ? { ...load, networkGateways: gateways } : load);
+}
+
+function caller(locality: string, more: Partial<NodeInfo> = {}) {
+  const [region, zone, sub_zone] = locality.split('/');
+  return proxyFromNode({
+    id: 'sidecar~10.9.9.9~c-1.default~default.svc.cluster.local',
+    metadata: { GENERATOR: 'grpc', NAMESPACE: 'default', ...(more.metadata ?? {}) },
+    locality: { ...(region ? { region } : {}), ...(zone ? { zone } : {}), ...(sub_zone ? { sub_zone } : {}) },
+  });
+}
+
+type Eds = { endpoints: Array<{ locality: Record<string, string>; priority?: number; load_balancing_weight: number; lb_endpoints: Array<{ endpoint: { address: { socket_address: { address: string; port_value: number } } }; load_balancing_weight?: number }> }>; policy?: unknown };
+
+function eds(model: Model, proxy: ReturnType<typeof caller>): Eds {
+  const c = model.clusters.find((x) => x.name === `outbound|80||${HOST}`)!;
+  const out = clusterLoadAssignment(c, proxy);
+  expect(checkResource(out as never)).toEqual([]);
+  return out as unknown as Eds;
+}
+
+/** address -> priority, the compact view most assertions need. */
+function priorities(e: Eds): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const g of e.endpoints) for (const l of g.lb_endpoints) out[l.endpoint.address.socket_address.address] = g.priority ?? 0;
+  return out;
+}
+
+describe('locality priorities per caller', () => {
+  const three = mesh(['10.0.0.1@r1/a', '10.0.0.2@r1/b', '10.0.0.3@r2/c']);
+
+  it('orders same zone, same region, other regions, with weights and the overprovisioning factor stated', () => {
+    const e = eds(three.model, caller('r1/a'));
+    expect(priorities(e)).toEqual({ '10.0.0.1': 0, '10.0.0.2': 1, '10.0.0.3': 2 });
+    expect(e.endpoints.every((g) => g.load_balancing_weight === 1)).toBe(true);
+    expect(e.policy).toEqual({ overprovisioning_factor: 140 });
+    expect(priorities(eds(three.model, caller('r2/c')))).toEqual({ '10.0.0.3': 0, '10.0.0.1': 1, '10.0.0.2': 1 });
+  });
+
+  it('skips empty levels so priorities stay contiguous', () => {
+    const m = mesh(['10.0.0.2@r1/b', '10.0.0.3@r2/c', '10.0.0.4@r3/d']);
+    expect(priorities(eds(m.model, caller('r1/a')))).toEqual({ '10.0.0.2': 0, '10.0.0.3': 1, '10.0.0.4': 1 });
+    expect(priorities(eds(m.model, caller('r9/z')))).toEqual({ '10.0.0.2': 0, '10.0.0.3': 0, '10.0.0.4': 0 });
+  });
+
+  it('tells subzones apart', () => {
+    const m = mesh(['10.0.0.1@r1/a/s1', '10.0.0.2@r1/a/s2', '10.0.0.3@r1/b/s1']);
+    expect(priorities(eds(m.model, caller('r1/a/s1')))).toEqual({ '10.0.0.1': 0, '10.0.0.2': 1, '10.0.0.3': 2 });
+    expect(localityLevel({ region: 'r1', zone: 'a', subzone: '' }, { region: 'r1', zone: 'a', subzone: 'x' }, [])).toBe(1);
+  });
+
+  it('gives a caller without a locality every endpoint at priority 0, as before', () => {
+    const e = eds(three.model, caller(''));
+    expect(priorities(e)).toEqual({ '10.0.0.1': 0, '10.0.0.2': 0, '10.0.0.3': 0 });
+    expect(e.policy).toBeUndefined();
+  });
+
+  it('failover picks the next region; the others come after it', () => {
+    const m = mesh(['10.0.0.1@r1/a', '10.0.0.2@r2/b', '10.0.0.3@r3/c'], `loadBalancer:\n  localityLbSetting:\n    failover: [{from: r1, to: r3}]\noutlierDetection: {consecutive5xxErrors: 3}`);
+    expect(m.errors).toEqual([]);
+    expect(priorities(eds(m.model, caller('r1/a')))).toEqual({ '10.0.0.1': 0, '10.0.0.3': 1, '10.0.0.2': 2 });
+    // The rule is for callers in r1 only.
+    expect(priorities(eds(m.model, caller('r2/b')))).toEqual({ '10.0.0.2': 0, '10.0.0.1': 1, '10.0.0.3': 1 });
+  });
+
+  it('failoverPriority orders by the caller labels matched, most important key first', () => {
+    const text = `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: svc, namespace: default}
+spec:
+  hosts: [${HOST}]
+  resolution: STATIC
+  ports: [{number: 80, name: grpc, protocol: GRPC}]
+  endpoints:
+  - {address: 10.0.0.1, locality: r1/a, labels: {tier: gold, rack: x}}
+  - {address: 10.0.0.2, locality: r1/a, labels: {tier: gold, rack: y}}
+  - {address: 10.0.0.3, locality: r1/a, labels: {tier: bronze, rack: x}}
+  - {address: 10.0.0.4, locality: r2/a, labels: {tier: gold, rack: x}}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: svc, namespace: default}
+spec:
+  host: ${HOST}
+  trafficPolicy:
+    outlierDetection: {consecutive5xxErrors: 3}
+    loadBalancer:
+      localityLbSetting:
+        failoverPriority: [tier, rack]
+`;
+    const state = compile(parseConfigText('m.yaml', text));
+    expect(state.errors.map(formatIssue)).toEqual([]);
+    const p = caller('r1/a', { metadata: { LABELS: { tier: 'gold', rack: 'x' } } });
+    // Both labels: 0 (10.0.0.1 in r1, then 10.0.0.4 in r2 by locality), tier only: next, none: last.
+    expect(priorities(eds(state.model, p))).toEqual({ '10.0.0.1': 0, '10.0.0.4': 1, '10.0.0.2': 2, '10.0.0.3': 3 });
+    // The keys become part of the group key: callers with other tiers get other config.
+    const other = caller('r1/a', { metadata: { LABELS: { tier: 'bronze', rack: 'x' } } });
+    expect(priorities(eds(state.model, other))).toEqual({ '10.0.0.3': 0, '10.0.0.1': 1, '10.0.0.2': 1, '10.0.0.4': 2 });
+  });
+
+  it('distribute sets locality weights for matching callers and leaves out localities it does not name', () => {
+    const m = mesh(
+      ['10.0.0.1@r1/a', '10.0.0.2@r1/a', '10.0.0.3@r1/b', '10.0.0.4@r2/c'],
+      `loadBalancer:\n  localityLbSetting:\n    distribute:\n    - from: r1/a/*\n      to: {"r1/a/*": 70, "r2/*": 30}`,
+    );
+    expect(m.errors).toEqual([]);
+    const e = eds(m.model, caller('r1/a'));
+    expect(e.endpoints.map((g) => [g.locality, g.priority ?? 0, g.load_balancing_weight])).toEqual([
+      [{ region: 'r1', zone: 'a' }, 0, 70],
+      [{ region: 'r2', zone: 'c' }, 0, 30],
+    ]);
+    // A caller no `from` matches gets plain round robin over everything (no priorities either).
+    expect(priorities(eds(m.model, caller('r2/c')))).toEqual({ '10.0.0.1': 0, '10.0.0.2': 0, '10.0.0.3': 0, '10.0.0.4': 0 });
+    // Envoy needs locality-weighted balancing on the cluster to honour the weights.
+    const cluster = translate(m.model, { ...caller('r1/a'), kind: 'envoy' }).Cluster?.find((c) => c.name === `outbound|80||${HOST}`)
+      ?? Object.values(translate(m.model, { ...caller('r1/a'), kind: 'envoy' })).flat().find((c) => c.name === `outbound|80||${HOST}`);
+    expect(cluster?.common_lb_config).toEqual({ locality_weighted_lb_config: {} });
+  });
+
+  it('splits a wildcard weight over the localities it matches by their size', () => {
+    const m = mesh(
+      ['10.0.0.1@r1/a', '10.0.0.2@r1/b', '10.0.0.3@r1/b', '10.0.0.4@r1/b'],
+      `loadBalancer:\n  localityLbSetting:\n    distribute:\n    - from: "*"\n      to: {"r1/*": 100}`,
+    );
+    expect(eds(m.model, caller('r1/a')).endpoints.map((g) => g.load_balancing_weight)).toEqual([25, 75]);
+  });
+
+  it('enabled: false gives every caller everything at priority 0', () => {
+    const m = mesh(['10.0.0.1@r1/a', '10.0.0.2@r2/b'], `loadBalancer:\n  localityLbSetting: {enabled: false}`);
+    expect(priorities(eds(m.model, caller('r1/a')))).toEqual({ '10.0.0.1': 0, '10.0.0.2': 0 });
+    expect(topologyUse(m.model)).toEqual({ locality: false, network: false });
+  });
+
+  it('a subset rule replaces the whole loadBalancer section, locality settings included', () => {
+    const text = `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: svc, namespace: default}
+spec:
+  hosts: [${HOST}]
+  resolution: STATIC
+  ports: [{number: 80, name: grpc, protocol: GRPC}]
+  endpoints:
+  - {address: 10.0.0.1, locality: r1/a, labels: {v: "1"}}
+  - {address: 10.0.0.2, locality: r2/a, labels: {v: "1"}}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: svc, namespace: default}
+spec:
+  host: ${HOST}
+  trafficPolicy:
+    loadBalancer: {localityLbSetting: {enabled: false}}
+  subsets:
+  - name: v1
+    labels: {v: "1"}
+    trafficPolicy: {loadBalancer: {simple: ROUND_ROBIN}}
+`;
+    const state = compile(parseConfigText('m.yaml', text));
+    const sub = state.model.clusters.find((c) => c.subset === 'v1')!;
+    const top = state.model.clusters.find((c) => !c.subset)!;
+    expect(top.policy.locality?.enabled).toBe(false);
+    expect(sub.policy.locality).toBeUndefined();
+    expect(priorities(clusterLoadAssignment(sub, caller('r1/a')) as unknown as Eds)).toEqual({ '10.0.0.1': 0, '10.0.0.2': 1 });
+  });
+
+  it('is deterministic and memoized per caller view', () => {
+    const a = clusterLoadAssignment(three.model.clusters[0], caller('r1/a'));
+    expect(clusterLoadAssignment(three.model.clusters[0], caller('r1/a'))).toBe(a);
+    const again = mesh(['10.0.0.3@r2/c', '10.0.0.2@r1/b', '10.0.0.1@r1/a']);
+    expect(JSON.stringify(clusterLoadAssignment(again.model.clusters[0], caller('r1/a')))).toBe(JSON.stringify(a));
+  });
+
+  it('matches locality patterns the way Istio does', () => {
+    const l = { region: 'r1', zone: 'a', subzone: 's' };
+    expect(['*', 'r1', 'r1/*', 'r1/a', 'r1/a/*', 'r1/a/s'].map((p) => localityMatches(l, p))).toEqual([true, true, true, true, true, true]);
+    expect(['r2', 'r1/b', 'r1/b/*', 'r1/a/t'].map((p) => localityMatches(l, p))).toEqual([false, false, false, false]);
+  });
+});
+
+describe('proxy group key', () => {
+  const key = (model: Model, p: ReturnType<typeof caller>) => proxyGroupKey(p, false, new Set(), topologyUse(model));
+
+  it('includes the caller locality only when some cluster spans several localities', () => {
+    const one = mesh(['10.0.0.1@r1/a', '10.0.0.2@r1/a']);
+    expect(key(one.model, caller('r1/a'))).toBe(key(one.model, caller('r2/b')));
+    const two = mesh(['10.0.0.1@r1/a', '10.0.0.2@r1/b']);
+    expect(key(two.model, caller('r1/a'))).not.toBe(key(two.model, caller('r1/b')));
+    // Callers in the same locality still share.
+    expect(key(two.model, caller('r1/a'))).toBe(key(two.model, caller('r1/a')));
+  });
+});
+
+describe('localityLbSetting validation', () => {
+  const dr = (lb: string) => `apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: x}
+spec:
+  host: a
+  trafficPolicy:
+    loadBalancer:
+      localityLbSetting:
+${lb.replace(/^/gm, '        ')}
+`;
+  const problems = (text: string) => parseConfigText('t.yaml', text).errors.map((e) => `${e.line}:${e.col} ${e.path}: ${e.message}`);
+
+  it('rejects distribute with failover, weights not adding up to 100, bad patterns, same-region failover', () => {
+    expect(problems(dr('distribute:\n- from: r1/*\n  to: {"r1/*": 60, "r2/*": 30}\nfailover:\n- {from: r1, to: r1}\n- {from: r1/a, to: r2}'))).toEqual([
+      '11:11 spec.trafficPolicy.loadBalancer.localityLbSetting.distribute[0].to: the weights add up to 90; they must add up to 100',
+      '12:9 spec.trafficPolicy.loadBalancer.localityLbSetting.failover: distribute and failover cannot both be set (Istio forbids it): choose weights or an order',
+      '13:26 spec.trafficPolicy.loadBalancer.localityLbSetting.failover[0].to: failover must name two different regions',
+      '14:18 spec.trafficPolicy.loadBalancer.localityLbSetting.failover[1].from: failover names a region only (no "/", "*" or spaces)',
+    ]);
+    expect(problems(dr('distribute:\n- from: "r1/*/a"\n  to: {"r1/a": 100}'))).toEqual([
+      '10:17 spec.trafficPolicy.loadBalancer.localityLbSetting.distribute[0].from: a wildcard is only allowed as the whole last part, e.g. "region/*" or "region/zone/*"',
+    ]);
+    expect(problems(dr('enabled: false\nfailoverPriority: [topology.istio.io/network]'))).toEqual([
+      '9:18 spec.trafficPolicy.loadBalancer.localityLbSetting.enabled: locality load balancing is disabled here, so distribute, failover and failoverPriority would never apply',
+    ]);
+  });
+
+  it('accepts localityLbSetting without an algorithm, but not two algorithms', () => {
+    expect(problems(dr('failover: [{from: r1, to: r2}]'))).toEqual([]);
+  });
+
+  it('warns when failover is set without outlierDetection', () => {
+    const m = mesh(['10.0.0.1@r1/a', '10.0.0.2@r2/b'], `loadBalancer:\n  localityLbSetting:\n    failover: [{from: r1, to: r2}]`);
+    expect(m.warnings.map(formatIssue)).toEqual([
+      'm.yaml:21:9 spec.trafficPolicy.loadBalancer.localityLbSetting.failover: failover configured without outlierDetection: Envoy sidecars never eject unhealthy hosts, so their traffic leaves a locality only when its endpoints are removed (proxyless gRPC clients still fail over when a locality\'s connections fail) (DestinationRule default/svc)',
+    ]);
+    const withOd = mesh(['10.0.0.1@r1/a', '10.0.0.2@r2/b'], `outlierDetection: {consecutive5xxErrors: 3}\nloadBalancer:\n  localityLbSetting:\n    failover: [{from: r1, to: r2}]`);
+    expect(withOd.warnings.filter((w) => w.path.includes('localityLbSetting'))).toEqual([]);
+  });
+});
