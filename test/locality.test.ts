@@ -264,7 +264,7 @@ ${lb.replace(/^/gm, '        ')}
     ]);
   });
 
-  it('accepts localityLbSetting without an algorithm, but not two algorithms', () => {
+  it('accepts localityLbSetting without an algorithm', () => {
     expect(problems(dr('failover: [{from: r1, to: r2}]'))).toEqual([]);
   });
 
