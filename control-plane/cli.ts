@@ -2,6 +2,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { checkResource } from './envoy/check.ts';
 import { loadDirectory } from './config/load.ts';
+import { addNetworkGateway, type NetworkGateways } from './config/network-gateways.ts';
 import { createLogger } from './log.ts';
 import { compile, formatIssue } from './pipeline.ts';
 import { startControlPlane } from './server.ts';
@@ -19,6 +20,20 @@ function parseJson(text: string): Record<string, unknown> {
   throw new InvalidArgumentError('expected a JSON object');
 }
 
+function gatewayOption(text: string, previous: NetworkGateways | undefined): NetworkGateways {
+  try {
+    return addNetworkGateway(text, previous);
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
+}
+const GATEWAY_HELP = 'gateway of a network for callers in other networks (repeatable), e.g. network2=192.0.2.10:15443';
+
+function loadWith(dir: string, networkGateways?: NetworkGateways) {
+  const load = loadDirectory(dir);
+  return networkGateways ? { ...load, networkGateways } : load;
+}
+
 const program = new Command('meshpilot').description('Service-mesh control plane: Istio-compatible rules to Envoy and proxyless gRPC over ADS');
 
 program
@@ -28,9 +43,16 @@ program
   .option('--xds-listen <host:port>', 'ADS gRPC address', '127.0.0.1:15010')
   .option('--admin-listen <host:port>', 'admin API address', '127.0.0.1:15014')
   .option('--log-level <level>', 'trace, debug, info, warn, error', 'info')
-  .action(async (o: { configDir: string; xdsListen: string; adminListen: string; logLevel: string }) => {
+  .option('--network-gateway <network=address:port>', GATEWAY_HELP, gatewayOption)
+  .action(async (o: { configDir: string; xdsListen: string; adminListen: string; logLevel: string; networkGateway?: NetworkGateways }) => {
     const log = createLogger(o.logLevel);
-    const cp = await startControlPlane({ configDir: o.configDir, xdsListen: o.xdsListen, adminListen: o.adminListen, logger: log });
+    const cp = await startControlPlane({
+      configDir: o.configDir,
+      xdsListen: o.xdsListen,
+      adminListen: o.adminListen,
+      logger: log,
+      ...(o.networkGateway ? { networkGateways: o.networkGateway } : {}),
+    });
     const s = cp.state();
     log.info(
       { xds: cp.xdsAddress, admin: cp.adminAddress, services: s.model.services.length, rules: s.accepted.length, errors: s.errors.length },
@@ -48,16 +70,23 @@ program
   .command('validate')
   .description('check the rules in a directory; errors as file:line:col field.path: message')
   .requiredOption('--config-dir <dir>', 'directory of .yaml/.yml rule files')
-  .action((o: { configDir: string }) => {
-    const state = compile(loadDirectory(o.configDir));
+  .option('--network-gateway <network=address:port>', GATEWAY_HELP, gatewayOption)
+  .action((o: { configDir: string; networkGateway?: NetworkGateways }) => {
+    const state = compile(loadWith(o.configDir, o.networkGateway));
     for (const e of state.errors) console.log(`error: ${formatIssue(e)}`);
     for (const w of state.warnings) console.log(`warning: ${formatIssue(w)}`);
     // The generated config must pass Envoy's checks too, for both kinds of client in every namespace.
     const namespaces = [...new Set(['default', ...state.accepted.map((a) => a.namespace)])].sort();
     let generatedErrors = 0;
+    // Callers with no locality, and callers in every locality and network that endpoints are in
+    // (each sees its own priorities and gateways).
+    const topologies = new Map<string, Pick<Proxy, 'locality' | 'network'>>([['', { locality: { region: '', zone: '', subzone: '' } }]]);
+    for (const s of state.model.services) for (const e of s.endpoints) {
+      topologies.set(JSON.stringify([e.locality, e.network]), { locality: e.locality, ...(e.network ? { network: e.network } : {}) });
+    }
     for (const namespace of namespaces) {
-      for (const kind of ['envoy', 'grpc'] as const) {
-        const proxy: Proxy = { id: `validate~${kind}~${namespace}`, kind, namespace, labels: {}, locality: { region: '', zone: '', subzone: '' } };
+      for (const [kind, topology] of (['envoy', 'grpc'] as const).flatMap((k) => [...topologies.values()].map((t) => [k, t] as const))) {
+        const proxy: Proxy = { id: `validate~${kind}~${namespace}`, kind, namespace, labels: {}, ...topology };
         const res = translate(state.model, proxy);
         for (const t of TYPE_ORDER) {
           for (const r of res[t]) {
@@ -79,11 +108,15 @@ program
   .description('print every xDS resource one proxy would receive (proto3 JSON, push order)')
   .requiredOption('--config-dir <dir>', 'directory of .yaml/.yml rule files')
   .requiredOption('--node-id <id>', 'node id, e.g. sidecar~10.0.0.1~reviews-v1-1.default~default.svc.cluster.local')
-  .option('--node-metadata <json>', 'node metadata, e.g. {"NAMESPACE":"default","LABELS":{"app":"reviews"},"GENERATOR":"grpc"}', parseJson)
-  .action((o: { configDir: string; nodeId: string; nodeMetadata?: Record<string, unknown> }) => {
-    const state = compile(loadDirectory(o.configDir));
+  .option('--node-metadata <json>', 'node metadata, e.g. {"NAMESPACE":"default","LABELS":{"app":"reviews"},"GENERATOR":"grpc","NETWORK":"network1"}', parseJson)
+  .option('--node-locality <region/zone/subzone>', 'node locality, e.g. us-east/zone-a')
+  .option('--network-gateway <network=address:port>', GATEWAY_HELP, gatewayOption)
+  .action((o: { configDir: string; nodeId: string; nodeMetadata?: Record<string, unknown>; nodeLocality?: string; networkGateway?: NetworkGateways }) => {
+    const state = compile(loadWith(o.configDir, o.networkGateway));
     for (const e of state.errors) console.error(`error: ${formatIssue(e)}`);
-    const proxy = proxyFromNode({ id: o.nodeId, ...(o.nodeMetadata ? { metadata: o.nodeMetadata } : {}) });
+    const [region, zone, sub_zone] = (o.nodeLocality ?? '').split('/');
+    const locality = { ...(region ? { region } : {}), ...(zone ? { zone } : {}), ...(sub_zone ? { sub_zone } : {}) };
+    const proxy = proxyFromNode({ id: o.nodeId, ...(o.nodeMetadata ? { metadata: o.nodeMetadata } : {}), locality });
     const res = translate(state.model, proxy);
     const all = TYPE_ORDER.flatMap((t) => res[t]);
     let bad = 0;

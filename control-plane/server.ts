@@ -21,6 +21,8 @@ export interface ControlPlaneOptions {
   maxDelayMs?: number;
   logLevel?: string;
   logger?: Logger;
+  /** Network -> gateways, for file mode (`--network-gateway`); added to what the source finds. */
+  networkGateways?: LoadResult['networkGateways'];
 }
 
 export interface ControlPlane {
@@ -42,7 +44,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   let state: MeshState | undefined;
 
   const apply = (load: LoadResult) => {
-    const next = compile(load, state?.accepted ?? []);
+    const next = compile(opts.networkGateways ? { ...load, networkGateways: { ...load.networkGateways, ...opts.networkGateways } } : load, state?.accepted ?? []);
     const reported = new Set((state?.errors ?? []).map(formatIssue));
     for (const e of next.errors) {
       const text = formatIssue(e);

@@ -142,4 +142,38 @@ describe('meshpilot translate', () => {
     expect(l?.api_listener).toBeDefined();
     expect(res.some((x) => String(x['@type']).endsWith('Listener') && x.name === 'virtualOutbound')).toBe(false);
   });
+
+  it('translates for a node locality and network, with gateways given on the command line', async () => {
+    const dir = fs.mkdtempSync(path.join(tmp, 'net-'));
+    fs.writeFileSync(
+      path.join(dir, 'svc.yaml'),
+      `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: svc }
+spec:
+  hosts: [svc.default.svc.cluster.local]
+  resolution: STATIC
+  ports: [{ number: 80, name: grpc, protocol: GRPC }]
+  endpoints:
+  - { address: 10.0.0.1, locality: r1/a, network: n1 }
+  - { address: 10.0.0.2, locality: r1/b, network: n2 }
+`,
+    );
+    const bad = await meshpilot('validate', '--config-dir', dir, '--network-gateway', 'n2=gw.example:15443');
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toContain('gateway address must be an IP address');
+    const v = await meshpilot('validate', '--config-dir', dir, '--network-gateway', 'n2=192.0.2.1:15443');
+    expect(v.stdout).toContain('warning: ' + path.join(dir, 'svc.yaml') + ':9:51 spec.endpoints[0].network: network n1 has no gateway');
+    expect(v.code).toBe(0);
+    const r = await meshpilot(
+      'translate', '--config-dir', dir, '--node-id', 'c-1', '--node-locality', 'r1/a',
+      '--node-metadata', '{"GENERATOR":"grpc","NETWORK":"n1"}', '--network-gateway', 'n2=192.0.2.1:15443',
+    );
+    expect(r.code).toBe(0);
+    const eds = (JSON.parse(r.stdout).resources as Array<Record<string, any>>).find((x) => x.cluster_name === 'outbound|80||svc.default.svc.cluster.local');
+    expect(eds?.endpoints.map((g: any) => [g.priority ?? 0, g.lb_endpoints[0].endpoint.address.socket_address.address])).toEqual([
+      [0, '10.0.0.1'],
+      [1, '192.0.2.1'],
+    ]);
+  });
 });

@@ -9,6 +9,7 @@ import { clusterLoadAssignment } from '../control-plane/translate/endpoints.ts';
 import { localityLevel, localityMatches, topologyUse } from '../control-plane/translate/locality-priority.ts';
 import { proxyFromNode, proxyGroupKey, type NodeInfo } from '../control-plane/translate/proxy.ts';
 import { translate } from '../control-plane/translate/translate.ts';
+import { CLUSTER } from '../control-plane/translate/type-urls.ts';
 
 const HOST = 'svc.default.svc.cluster.local';
 
@@ -158,8 +159,7 @@ spec:
     // A caller no `from` matches gets plain round robin over everything (no priorities either).
     expect(priorities(eds(m.model, caller('r2/c')))).toEqual({ '10.0.0.1': 0, '10.0.0.2': 0, '10.0.0.3': 0, '10.0.0.4': 0 });
     // Envoy needs locality-weighted balancing on the cluster to honour the weights.
-    const cluster = translate(m.model, { ...caller('r1/a'), kind: 'envoy' }).Cluster?.find((c) => c.name === `outbound|80||${HOST}`)
-      ?? Object.values(translate(m.model, { ...caller('r1/a'), kind: 'envoy' })).flat().find((c) => c.name === `outbound|80||${HOST}`);
+    const cluster = translate(m.model, { ...caller('r1/a'), kind: 'envoy' })[CLUSTER].find((c) => c.name === `outbound|80||${HOST}`);
     expect(cluster?.common_lb_config).toEqual({ locality_weighted_lb_config: {} });
   });
 
