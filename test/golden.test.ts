@@ -7,10 +7,11 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseConfigText } from '../control-plane/config/load.ts';
 import { checkResource } from '../control-plane/envoy/check.ts';
+import type { LoadResult } from '../control-plane/config/types.ts';
 import { compile, formatIssue } from '../control-plane/pipeline.ts';
-import { proxyFromNode } from '../control-plane/translate/proxy.ts';
+import { proxyFromNode, type NodeInfo } from '../control-plane/translate/proxy.ts';
 import { translate } from '../control-plane/translate/translate.ts';
-import { TYPE_ORDER } from '../control-plane/translate/type-urls.ts';
+import { ENDPOINTS, TYPE_ORDER } from '../control-plane/translate/type-urls.ts';
 
 const DIR = path.join('test', 'golden');
 const UPDATE = process.env.UPDATE_GOLDEN === '1';
@@ -44,7 +45,14 @@ describe('golden translation', () => {
   for (const c of cases) {
     it(c, () => {
       const file = path.join(DIR, 'in', `${c}.yaml`);
-      const state = compile(parseConfigText(file, fs.readFileSync(file, 'utf8')));
+      // Optional <case>.topology.json: network gateways, and callers (locality, metadata such as
+      // NETWORK or LABELS) whose own EDS view is recorded in <case>.eds.<caller>.json.
+      const topoFile = path.join(DIR, 'in', `${c}.topology.json`);
+      const topo: { networkGateways?: LoadResult['networkGateways']; callers?: Record<string, Omit<NodeInfo, 'id'>> } = fs.existsSync(topoFile)
+        ? JSON.parse(fs.readFileSync(topoFile, 'utf8'))
+        : {};
+      const load = parseConfigText(file, fs.readFileSync(file, 'utf8'));
+      const state = compile(topo.networkGateways ? { ...load, networkGateways: topo.networkGateways } : load);
       const issues = [...state.errors.map((e) => `error: ${formatIssue(e)}`), ...state.warnings.map((w) => `warning: ${formatIssue(w)}`)];
       golden(`${c}.issues.txt`, issues.join('\n') + '\n');
       for (const [client, proxy] of Object.entries(CLIENTS)) {
@@ -52,6 +60,12 @@ describe('golden translation', () => {
         const all = TYPE_ORDER.flatMap((t) => res[t]);
         for (const r of all) expect(checkResource(r), `${client} ${String(r.name ?? r.cluster_name)}`).toEqual([]);
         golden(`${c}.${client}.json`, JSON.stringify(all, null, 2) + '\n');
+      }
+      for (const [name, node] of Object.entries(topo.callers ?? {})) {
+        const proxy = proxyFromNode({ id: `sidecar~10.0.0.11~${name}-1.default~default.svc.cluster.local`, ...node, metadata: { GENERATOR: 'grpc', NAMESPACE: 'default', ...node.metadata } });
+        const eds = translate(state.model, proxy)[ENDPOINTS];
+        for (const r of eds) expect(checkResource(r), `${name} ${String(r.cluster_name)}`).toEqual([]);
+        golden(`${c}.eds.${name}.json`, JSON.stringify(eds, null, 2) + '\n');
       }
     });
   }

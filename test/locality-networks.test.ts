@@ -92,10 +92,16 @@ describe('networks', () => {
     expect(view(m.model, caller('r1/a')).map((l) => l.split(':')[0])).toEqual(['0 r1/a w3', '1 r1/b w1', '2 r2/c w1']);
   });
 
-  it('spreads over several gateways of a network', () => {
-    const two = mesh(['10.0.0.1@r1/a#n1', '10.0.0.2@r1/a#n2'], { n1: [{ address: '192.0.2.9', port: 15443 }], n2: [{ address: '192.0.2.1', port: 15443 }, { address: '192.0.2.2', port: 15443 }] });
+  it('spreads over several gateways of a network, each network weighing what is behind it', () => {
+    const gws = {
+      n1: [{ address: '192.0.2.9', port: 15443 }],
+      n2: [{ address: '192.0.2.1', port: 15443 }, { address: '192.0.2.2', port: 15443 }],
+      n3: [{ address: '192.0.2.3', port: 15443 }],
+    };
+    const two = mesh(['10.0.0.1@r1/a#n1', '10.0.0.2@r1/a#n2', '10.0.0.3@r1/a#n3'], gws);
     expect(two.warnings).toEqual([]);
-    expect(view(two.model, caller('r1/a', 'n1'))).toEqual(['0 r1/a w1: 10.0.0.1:80*1', '1 r1/a w2: 192.0.2.1:15443*1 192.0.2.2:15443*1']);
+    // n2's one endpoint is shared by two gateways, n3's by one: scaled by 2, the networks get 1:1.
+    expect(view(two.model, caller('r1/a', 'n1'))).toEqual(['0 r1/a w1: 10.0.0.1:80*1', '1 r1/a w2: 192.0.2.1:15443*1 192.0.2.2:15443*1 192.0.2.3:15443*2']);
   });
 
   it('puts the caller network in the group key only when endpoints have networks', () => {

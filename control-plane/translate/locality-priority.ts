@@ -92,7 +92,13 @@ export function callerKey(c: UpstreamCluster, caller: Caller): string {
   return JSON.stringify([localityKey(caller.locality), caller.network ?? '', fp.map((k) => labelValue(k, caller.labels, caller.locality, caller.network) ?? null)]);
 }
 
-interface Placed { key: number[]; locality: Locality; network?: string; target: LbTarget; remote: boolean }
+interface Placed {
+  key: number[];
+  locality: Locality;
+  target: LbTarget;
+  /** For an endpoint behind a gateway: how many gateways share it (else undefined). */
+  gateways?: number;
+}
 
 /**
  * The caller's view of a cluster's endpoints, grouped by priority and locality; undefined when the
@@ -108,37 +114,68 @@ export function assignLocalities(c: UpstreamCluster, caller: Caller): LocalityGr
   const placed: Placed[] = [];
   for (const e of c.endpoints) {
     const remote = !!(caller.network && e.network && e.network !== caller.network);
+    // `remote` first: a caller's own network (and endpoints in none) before other networks.
     const key = [remote ? 1 : 0];
     if (ordered) key.push(failoverPriorityLevel(loc?.failoverPriority ?? [], caller, e), localityLevel(caller.locality, e.locality, loc?.failover ?? []));
     if (!remote) {
-      placed.push({ key, locality: e.locality, target: { address: e.address, port: e.port, ...(e.weight ? { weight: e.weight } : {}) }, remote });
+      placed.push({ key, locality: e.locality, target: { address: e.address, port: e.port, ...(e.weight ? { weight: e.weight } : {}) } });
       continue;
     }
-    // Through the endpoint's network gateway(s); each gateway weighs as much as what is behind it.
-    for (const g of c.networkGateways?.[e.network!] ?? []) {
-      placed.push({ key, locality: e.locality, network: e.network, target: { address: g.address, port: g.port, weight: e.weight || 1 }, remote });
-    }
+    // Through the endpoint's network gateway(s): the gateways share what is behind them.
+    const gws = c.networkGateways?.[e.network!] ?? [];
+    for (const g of gws) placed.push({ key, locality: e.locality, target: { address: g.address, port: g.port, weight: e.weight || 1 }, gateways: gws.length });
   }
-  // Group by (level, locality); gateway entries for the same gateway are merged, weights summed.
+  return finish(placed, chosen?.to);
+}
+
+function gcd(a: number, b: number): number {
+  return b === 0 ? a : gcd(b, a % b);
+}
+
+/**
+ * Groups by (level, locality) with contiguous priorities. A locality weighs what it holds (each
+ * endpoint behind a gateway counted once). A gateway's endpoint weight is what it carries: the
+ * weights behind it divided by the number of gateways of that network; to keep that whole, the
+ * group's gateway weights are all scaled by the least common multiple of the gateway counts.
+ */
+function finish(placed: Placed[], distribute: ReadonlyArray<{ locality: string; weight: number }> | undefined): LocalityGroup[] {
   const levels = [...new Set(placed.map((p) => JSON.stringify(p.key)))].sort((a, b) => compareKeys(JSON.parse(a), JSON.parse(b)));
-  const groups = new Map<string, LocalityGroup & { byTarget: Map<string, LbTarget> }>();
+  const groups = new Map<string, { locality: Locality; priority: number; items: Placed[] }>();
   for (const p of placed) {
     const priority = levels.indexOf(JSON.stringify(p.key));
     const gk = `${priority}|${localityKey(p.locality)}`;
     let g = groups.get(gk);
-    if (!g) groups.set(gk, (g = { locality: p.locality, priority, weight: 0, endpoints: [], byTarget: new Map() }));
-    // Own endpoints are kept one by one (as without locality LB); a gateway appears once.
-    const tk = p.remote ? `${p.target.address}:${p.target.port}` : `#${g.byTarget.size}`;
-    const same = g.byTarget.get(tk);
-    if (same) same.weight = (same.weight ?? 1) + (p.target.weight ?? 1);
-    else g.byTarget.set(tk, { ...p.target });
-    g.weight += p.target.weight || 1;
+    if (!g) groups.set(gk, (g = { locality: p.locality, priority, items: [] }));
+    g.items.push(p);
   }
-  let out = [...groups.values()].map(({ byTarget, ...g }) => ({
-    ...g,
-    endpoints: [...byTarget.values()].sort((a, b) => a.address.localeCompare(b.address) || a.port - b.port),
-  }));
-  if (chosen) out = applyDistribute(out, chosen.to);
+  let out: LocalityGroup[] = [...groups.values()].map(({ locality, priority, items }) => {
+    const lcm = items.reduce((m, p) => (p.gateways ? (m * p.gateways) / gcd(m, p.gateways) : m), 1);
+    const endpoints: LbTarget[] = [];
+    const byGateway = new Map<string, LbTarget>();
+    let weight = 0;
+    for (const p of items) {
+      const w = p.target.weight || 1;
+      if (!p.gateways) {
+        endpoints.push(p.target); // own endpoints one by one, as without locality LB
+        weight += w;
+        continue;
+      }
+      weight += w / p.gateways;
+      const k = `${p.target.address}:${p.target.port}`;
+      const share = (w * lcm) / p.gateways;
+      const same = byGateway.get(k);
+      if (same) same.weight = (same.weight ?? 0) + share;
+      else byGateway.set(k, { address: p.target.address, port: p.target.port, weight: share });
+    }
+    endpoints.push(...byGateway.values());
+    return {
+      locality,
+      priority,
+      weight: Math.round(weight),
+      endpoints: endpoints.sort((a, b) => a.address.localeCompare(b.address) || a.port - b.port),
+    };
+  });
+  if (distribute) out = applyDistribute(out, distribute);
   return out.sort((a, b) => a.priority - b.priority || localityKey(a.locality).localeCompare(localityKey(b.locality)));
 }
 
