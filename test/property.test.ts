@@ -21,6 +21,7 @@ import {
   documentLines,
   garbageArb,
   mutationCaseArb,
+  NETWORK_GATEWAYS,
   toYaml,
   truncatedArb,
   validCaseArb,
@@ -59,6 +60,13 @@ function problemsOf(res: Resources, kind: Proxy['kind']): string[] {
         out.push(`Cluster ${resourceName(c)}: gRPC rejects a LOGICAL_DNS cluster without exactly one endpoint (has ${localities.length} localities)`);
       }
     }
+  }
+  // gRPC drops a locality without a weight, and needs priorities 0..n-1 with none missing.
+  for (const a of res[ENDPOINTS]) {
+    const groups = (a.endpoints as Array<{ priority?: number; load_balancing_weight?: number }>) ?? [];
+    const prios = [...new Set(groups.map((g) => g.priority ?? 0))].sort((x, y) => x - y);
+    if (prios.some((p, i) => p !== i)) out.push(`ClusterLoadAssignment ${resourceName(a)}: priorities not contiguous from 0: ${prios.join(',')}`);
+    if (groups.some((g) => !g.load_balancing_weight)) out.push(`ClusterLoadAssignment ${resourceName(a)}: a locality without load_balancing_weight`);
   }
   // Within one response, names are unique per type (Envoy NACKs "duplicate cluster/listener").
   for (const t of TYPE_ORDER) {
@@ -119,7 +127,7 @@ function checkIssueShape(issues: ReadonlyArray<ConfigError | ModelIssue>, text: 
 /** Parse + compile must not throw, whatever the text. */
 function compileText(text: string): { load: LoadResult; state: MeshState } {
   try {
-    const load = parseConfigText(FILE, text);
+    const load = { ...parseConfigText(FILE, text), networkGateways: NETWORK_GATEWAYS };
     return { load, state: compile(load) };
   } catch (e) {
     fail('parseConfigText/compile threw', [e instanceof Error ? (e.stack ?? e.message) : String(e)], text);

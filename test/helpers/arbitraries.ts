@@ -120,6 +120,9 @@ const TIERS = ['web', 'db', 'edge'];
 const TEAMS = ['alpha', 'beta'];
 const REGIONS = ['us-east', 'us-west', 'eu-central'];
 const ZONES = ['zone-a', 'zone-b', 'zone-c'];
+const NETWORKS = ['net-1', 'net-2', 'net-3'];
+/** Gateways the property tests give the model: net-3 has none (its endpoints are out of reach from elsewhere). */
+export const NETWORK_GATEWAYS = { 'net-1': [{ address: '192.0.2.1', port: 15443 }], 'net-2': [{ address: '192.0.2.2', port: 15443 }, { address: '192.0.2.3', port: 15443 }] };
 const PROTOCOLS = ['HTTP', 'HTTP2', 'GRPC', 'TCP'] as const;
 const PORT_POOL = [80, 443, 8080, 9080, 9090, 5000, 3306];
 const SUBSET_NAMES = ['v1', 'v2', 'v3', 'canary', 'stable'];
@@ -294,6 +297,7 @@ function endpointSpec(d: Draw, address: string, labels: Record<string, string>, 
     ports: d.maybe(0.4, () => Object.fromEntries(d.some(ports, 1, ports.length).map((p) => [p.name, d.int(1, 65535)]))),
     labels: Object.keys(labels).length || d.chance(0.5) ? labels : undefined,
     locality: d.maybe(0.7, () => locality(d)),
+    network: d.maybe(0.3, () => d.one(NETWORKS)),
     weight: d.maybe(0.3, () => (d.usually(0.85) ? d.int(0, 10) : d.one([maxWeight, d.int(0, maxWeight)]))),
     serviceAccount: d.maybe(0.2, () => d.one(['reviews', 'bookinfo-reviews', 'sa.example'])),
   });
@@ -376,7 +380,36 @@ function consistentHash(d: Draw): Json {
 }
 
 function loadBalancer(d: Draw): Json {
-  return d.chance(0.5) ? { simple: d.one(['ROUND_ROBIN', 'LEAST_REQUEST', 'RANDOM']) } : { consistentHash: consistentHash(d) };
+  const locality = d.maybe(0.3, () => localityLbSetting(d));
+  if (locality && d.chance(0.4)) return { localityLbSetting: locality };
+  const algorithm = d.chance(0.5) ? { simple: d.one(['ROUND_ROBIN', 'LEAST_REQUEST', 'RANDOM']) } : { consistentHash: consistentHash(d) };
+  return compact({ ...algorithm, localityLbSetting: locality });
+}
+
+/** A valid localityLbSetting: failover and/or failoverPriority, or distribute (weights adding up to 100), or off. */
+function localityLbSetting(d: Draw): Json {
+  const form = d.int(0, 3);
+  if (form === 3) return { enabled: false };
+  if (form === 2) {
+    const froms = d.some(['*', ...REGIONS.map((r) => `${r}/*`), `${REGIONS[0]}/${ZONES[0]}/*`, `${REGIONS[1]}/${ZONES[1]}`], 1, 3);
+    return {
+      distribute: froms.map((from) => {
+        const targets = d.some([...REGIONS.map((r) => `${r}/*`), ...ZONES.map((z) => `${REGIONS[0]}/${z}/*`), `${REGIONS[2]}/${ZONES[2]}`], 1, 3);
+        let left = 100;
+        const to = Object.fromEntries(targets.map((t, i) => {
+          const w = i === targets.length - 1 ? left : d.int(0, left);
+          left -= w;
+          return [t, w];
+        }));
+        return { from, to };
+      }),
+      ...(d.chance(0.2) ? { enabled: true } : {}),
+    };
+  }
+  const regions = d.some(REGIONS, 0, REGIONS.length);
+  const failover = regions.map((from) => ({ from, to: d.one(REGIONS.filter((r) => r !== from)) }));
+  const failoverPriority = d.maybe(form === 1 ? 0.9 : 0.2, () => d.some(['topology.istio.io/network', 'tier', 'version', 'topology.kubernetes.io/zone'], 1, 3));
+  return compact({ failover: failover.length ? failover : undefined, failoverPriority });
 }
 
 function connectionPool(d: Draw): Json {
@@ -657,7 +690,10 @@ export function drawProxy(d: Draw, kind: 'sidecar' | 'grpc', addresses: readonly
       NAMESPACE: namespace,
       LABELS: compact({ app, version: d.maybe(0.7, () => d.one(VERSIONS)), tier: d.maybe(0.3, () => d.one(TIERS)) }),
       ...(kind === 'grpc' ? { GENERATOR: 'grpc' } : {}),
+      ...(d.chance(0.4) ? { NETWORK: d.one(NETWORKS) } : {}),
     },
+    // Callers with a locality get their own priorities; those without, everything at priority 0.
+    ...(d.chance(0.7) ? { locality: compact({ region: d.one(REGIONS), zone: d.maybe(0.8, () => d.one(ZONES)), sub_zone: d.maybe(0.3, () => `rack-${d.int(1, 3)}`) }) } : {}),
   });
 }
 
@@ -703,6 +739,7 @@ const RECORDS = [
   /^spec\.subsets\.\*\.labels$/,
   /^spec\.http\.\*\.match\.\*\.(headers|withoutHeaders|queryParams|sourceLabels)$/,
   /^spec\.http\.\*\.headers\.(request|response)\.(set|add)$/,
+  /localityLbSetting\.distribute\.\*\.to$/,
 ];
 export const isRecordPath = (path: Path): boolean => RECORDS.some((r) => r.test(pattern(path)));
 
