@@ -2,6 +2,7 @@
 // and real backends. The service has endpoints in three zones across two regions (r1/a, r1/b,
 // r2/c); each backend answers with its zone as its "version", so counting replies by version
 // says where calls landed. Nothing here inspects generated xDS.
+import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startBackend, startBackends, type Backend, type BackendSet } from './helpers/backends.ts';
 import { replaceFile } from './helpers/mesh-files.ts';
@@ -124,5 +125,78 @@ describe('locality failover with proxyless gRPC clients', () => {
     // A caller the rule is not for (r2/c) gets every zone at one priority: no preference at all.
     const inC = mesh.client({ locality: { region: 'r2', zone: 'c' } });
     expect(Object.keys(await inC.split(TARGET, 400)).sort()).toEqual(['r1-a', 'r1-b', 'r2-c']);
+  });
+});
+
+/**
+ * A stand-in east-west gateway: a TCP forwarder on 127.0.0.1 to the one backend of its network
+ * (a real one routes by SNI; here there is one backend behind it). Counts the connections it
+ * carried, so a test can tell calls went through it.
+ */
+async function startGateway(to: Backend): Promise<{ port: number; connections: () => number; stop: () => Promise<void> }> {
+  let count = 0;
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((inbound) => {
+    count++;
+    const outbound = net.connect(to.port, '127.0.0.1');
+    for (const s of [inbound, outbound]) {
+      sockets.add(s);
+      s.on('close', () => sockets.delete(s));
+      s.on('error', () => s.destroy());
+    }
+    inbound.pipe(outbound).pipe(inbound);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  return {
+    port,
+    connections: () => count,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+describe('networks with proxyless gRPC clients', () => {
+  it('reaches another network only through its gateway, and only after its own network', async () => {
+    const set = await startBackends([
+      { service: 'zoned', version: 'net1' },
+      { service: 'zoned', version: 'net2' },
+    ]);
+    teardown.add(() => set.stop());
+    const net1 = set.get('zoned', 'net1');
+    const net2 = set.get('zoned', 'net2');
+    const gateway = await startGateway(net2);
+    teardown.add(() => gateway.stop());
+    // The net2 endpoint's own address is one no caller can reach (TEST-NET-1): calls that arrive
+    // at all went through the gateway.
+    const entry = (withNet1: boolean) => `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: zoned, namespace: default }
+spec:
+  hosts: [${HOST}]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{ number: 9080, name: grpc, protocol: GRPC }]
+  endpoints:
+${withNet1 ? `  - { address: 127.0.0.1, ports: { grpc: ${net1.port} }, locality: r1/a, network: network1 }\n` : ''}  - { address: 192.0.2.77, ports: { grpc: 9 }, locality: r1/a, network: network2 }
+`;
+    const mesh = await startTestMesh(teardown, {
+      backends: [],
+      files: { 'zoned.yaml': entry(true) },
+      prefix: 'e2e-network',
+      networkGateways: { network2: [{ address: '127.0.0.1', port: gateway.port }] },
+    });
+    expect(mesh.cp.state().errors).toEqual([]);
+    const inNet1 = mesh.client({ locality: { region: 'r1', zone: 'a' }, network: 'network1' });
+    expect(await inNet1.split(TARGET, 100)).toEqual(only('net1', 100));
+    expect(gateway.connections()).toBe(0);
+
+    await replaceFile(mesh.dir, 'zoned.yaml', entry(false));
+    await waitFor(async () => (await inNet1.split(TARGET, 20)).net2 === 20, { description: 'calls go through the network2 gateway' });
+    expect(await inNet1.split(TARGET, 100)).toEqual(only('net2', 100));
+    expect(gateway.connections()).toBeGreaterThan(0);
   });
 });

@@ -41,7 +41,15 @@ export interface TestMesh {
 
 export async function startTestMesh(
   teardown: Teardown,
-  opts: { backends: readonly BackendInfo[]; files: Record<string, string>; prefix: string; meshFiles?: MeshFileOptions; logLevel?: string },
+  opts: {
+    backends: readonly BackendInfo[];
+    files: Record<string, string>;
+    prefix: string;
+    meshFiles?: MeshFileOptions;
+    logLevel?: string;
+    /** Network -> gateways, as `serve --network-gateway` gives them. */
+    networkGateways?: Record<string, Array<{ address: string; port: number }>>;
+  },
 ): Promise<TestMesh> {
   const dir = await mkdtemp(path.join(os.tmpdir(), `meshpilot-${opts.prefix}-`));
   teardown.add(() => rm(dir, { recursive: true, force: true }));
@@ -53,6 +61,7 @@ export async function startTestMesh(
     adminListen: null,
     debounceMs: 20,
     logLevel: process.env.MESHPILOT_TEST_LOG_LEVEL ?? opts.logLevel ?? 'error',
+    ...(opts.networkGateways ? { networkGateways: opts.networkGateways } : {}),
   });
   teardown.add(() => cp.stop());
   return {

@@ -23,6 +23,8 @@ export interface XdsClientOptions {
   namespace?: string;
   /** Pod labels sent as node metadata LABELS (defaults to app: client, version: v1). */
   labels?: Record<string, string>;
+  /** Node metadata NETWORK: the client's network (left out by default). */
+  network?: string;
   /** Node locality; gRPC requires one, {} is the default. */
   locality?: { region?: string; zone?: string; sub_zone?: string };
 }
@@ -66,7 +68,7 @@ export function createXdsClient(opts: XdsClientOptions): XdsClient {
     ],
     node: {
       id: nodeId,
-      metadata: { GENERATOR: 'grpc', NAMESPACE: namespace, LABELS: labels },
+      metadata: { GENERATOR: 'grpc', NAMESPACE: namespace, LABELS: labels, ...(opts.network ? { NETWORK: opts.network } : {}) },
       locality: opts.locality ?? {},
     },
   });
