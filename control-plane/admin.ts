@@ -24,7 +24,7 @@ export function createAdminApp({ state, ads, cache }: AdminDeps): express.Expres
     res.json(
       [...ads.streams]
         .filter((s) => s.proxy)
-        .map((s) => ({ id: s.proxy!.id, kind: s.proxy!.kind, protocol: s.protocol, namespace: s.proxy!.namespace, labels: s.proxy!.labels, connectedAt: s.connectedAt, types: s.status() })),
+        .map((s) => ({ id: s.proxy!.id, kind: s.proxy!.kind, protocol: s.protocol, namespace: s.proxy!.namespace, labels: s.proxy!.labels, locality: s.proxy!.locality, ...(s.proxy!.network ? { network: s.proxy!.network } : {}), connectedAt: s.connectedAt, types: s.status() })),
     );
   });
   app.get('/debug/rules', (_req, res) => {
