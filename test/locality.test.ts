@@ -9,7 +9,9 @@ import { clusterLoadAssignment } from '../control-plane/translate/endpoints.ts';
 import { localityLevel, localityMatches, topologyUse } from '../control-plane/translate/locality-priority.ts';
 import { proxyFromNode, proxyGroupKey, type NodeInfo } from '../control-plane/translate/proxy.ts';
 import { translate } from '../control-plane/translate/translate.ts';
-import { CLUSTER } from '../control-plane/translate/type-urls.ts';
+import { CLUSTER, ENDPOINTS } from '../control-plane/translate/type-urls.ts';
+import { silentLogger } from '../control-plane/log.ts';
+import { SnapshotCache } from '../control-plane/xds/snapshot-cache.ts';
 
 const HOST = 'svc.default.svc.cluster.local';
 
@@ -220,6 +222,25 @@ spec:
     const l = { region: 'r1', zone: 'a', subzone: 's' };
     expect(['*', 'r1', 'r1/*', 'r1/a', 'r1/a/*', 'r1/a/s'].map((p) => localityMatches(l, p))).toEqual([true, true, true, true, true, true]);
     expect(['r2', 'r1/b', 'r1/b/*', 'r1/a/t'].map((p) => localityMatches(l, p))).toEqual([false, false, false, false]);
+  });
+});
+
+describe('snapshot cache groups', () => {
+  it('shares one snapshot between callers in the same locality, and gives other localities their own EDS', () => {
+    const cache = new SnapshotCache(silentLogger);
+    cache.setModel(mesh(['10.0.0.1@r1/a', '10.0.0.2@r1/b']).model);
+    const a1 = cache.snapshotFor(caller('r1/a'));
+    const a2 = cache.snapshotFor({ ...caller('r1/a'), id: 'another-pod' });
+    const b = cache.snapshotFor(caller('r1/b'));
+    expect(a2).toBe(a1);
+    expect(b).not.toBe(a1);
+    const name = `outbound|80||${HOST}`;
+    expect(b[ENDPOINTS].get(name)!.hash).not.toBe(a1[ENDPOINTS].get(name)!.hash);
+    // Clusters do not depend on the caller: the very same encoded resource is shared.
+    expect(b[CLUSTER].get(name)).toBe(a1[CLUSTER].get(name));
+    // Without several localities, callers anywhere share one snapshot.
+    cache.setModel(mesh(['10.0.0.1@r1/a', '10.0.0.2@r1/a']).model);
+    expect(cache.snapshotFor(caller('r1/b'))).toBe(cache.snapshotFor(caller('r2/z')));
   });
 });
 

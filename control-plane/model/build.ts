@@ -38,7 +38,7 @@ export function buildModel(objects: ConfigObject[], networkGateways: Model['netw
     if (obj.kind === 'VirtualService') warnVirtualService(obj, serviceMap, issues);
     if (obj.kind === 'DestinationRule') {
       warnDestinationRule(obj, serviceMap, issues);
-      warnLocality(obj, serviceMap, networkGateways, issues);
+      warnLocality(obj, serviceMap, issues);
     }
     if (obj.kind === 'RateLimit') warnRateLimit(obj, serviceMap, issues);
   }

@@ -18,7 +18,7 @@ function warnPolicy(obj: ConfigObject, p: PolicyIn | undefined, withOd: boolean,
   );
 }
 
-export function warnLocality(obj: ConfigObject, services: Map<string, Service>, _gateways: Record<string, NetworkGateway[]>, issues: IssueList): void {
+export function warnLocality(obj: ConfigObject, services: Map<string, Service>, issues: IssueList): void {
   const spec = obj.spec as unknown as DestinationRuleIn;
   if (!services.has(resolveHost(spec.host, obj.namespace))) return;
   const topOd = spec.trafficPolicy?.outlierDetection !== undefined;
