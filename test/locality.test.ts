@@ -140,11 +140,21 @@ spec:
     const state = compile(parseConfigText('m.yaml', text));
     expect(state.errors.map(formatIssue)).toEqual([]);
     const p = caller('r1/a', { metadata: { LABELS: { tier: 'gold', rack: 'x' } } });
-    // Both labels: 0 (10.0.0.1 in r1, then 10.0.0.4 in r2 by locality), tier only: next, none: last.
-    expect(priorities(eds(state.model, p))).toEqual({ '10.0.0.1': 0, '10.0.0.4': 1, '10.0.0.2': 2, '10.0.0.3': 3 });
+    // Both labels: 0 (whatever the locality: without failover, Istio orders by labels only),
+    // tier only: next, none: last.
+    expect(priorities(eds(state.model, p))).toEqual({ '10.0.0.1': 0, '10.0.0.4': 0, '10.0.0.2': 1, '10.0.0.3': 2 });
     // The keys become part of the group key: callers with other tiers get other config.
     const other = caller('r1/a', { metadata: { LABELS: { tier: 'bronze', rack: 'x' } } });
-    expect(priorities(eds(state.model, other))).toEqual({ '10.0.0.3': 0, '10.0.0.1': 1, '10.0.0.2': 1, '10.0.0.4': 2 });
+    expect(priorities(eds(state.model, other))).toEqual({ '10.0.0.3': 0, '10.0.0.1': 1, '10.0.0.2': 1, '10.0.0.4': 1 });
+    // With failover as well, the locality order applies within each label level.
+    const both = compile(parseConfigText('m.yaml', text.replace('failoverPriority: [tier, rack]', 'failoverPriority: [tier, rack]\n        failover: [{from: r1, to: r2}]')));
+    expect(both.errors).toEqual([]);
+    expect(priorities(eds(both.model, p))).toEqual({ '10.0.0.1': 0, '10.0.0.4': 1, '10.0.0.2': 2, '10.0.0.3': 3 });
+    // key=value compares with that value instead of the caller's; a label both lack counts as a match.
+    const fixed = compile(parseConfigText('m.yaml', text.replace('failoverPriority: [tier, rack]', 'failoverPriority: [tier=bronze, unset-label, rack]')));
+    expect(fixed.errors).toEqual([]);
+    expect(priorities(eds(fixed.model, p))).toEqual({ '10.0.0.3': 0, '10.0.0.1': 1, '10.0.0.2': 1, '10.0.0.4': 1 });
+    expect(priorities(eds(fixed.model, other))).toEqual({ '10.0.0.3': 0, '10.0.0.1': 1, '10.0.0.2': 1, '10.0.0.4': 1 });
   });
 
   it('distribute sets locality weights for matching callers and leaves out localities it does not name', () => {

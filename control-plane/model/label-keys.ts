@@ -11,6 +11,6 @@ export function labelKeysUsed(model: Model): Set<string> {
   for (const ap of model.authorizationPolicies) add(ap.selector);
   // failoverPriority compares the caller's labels with the endpoints' (topology.* keys included:
   // harmless, they are not pod labels meshpilot reads).
-  for (const c of model.clusters) for (const k of c.policy.locality?.failoverPriority ?? []) keys.add(k);
+  for (const c of model.clusters) for (const k of c.policy.locality?.failoverPriority ?? []) if (!k.includes('=')) keys.add(k);
   return keys;
 }

@@ -2,7 +2,8 @@
 // Istio orders them. Pure. Levels, most preferred first:
 //   same region/zone/subzone 0, same region/zone 1, same region 2, other regions 3, and with a
 //   `failover` entry for the caller's region, regions other than its `to` 4;
-//   `failoverPriority` label keys come before that (matching the caller on more leading keys first),
+//   `failoverPriority` orders by labels instead (matching the caller on more leading keys first;
+//   the locality order applies within its levels only when `failover` is set too, as in Istio),
 //   and endpoints in another network (reached through its gateway) after all of the caller's own.
 // Empty levels are skipped, so priorities are contiguous (gRPC requires it).
 import type { Endpoint, Locality, Model, UpstreamCluster } from '../model/types.ts';
@@ -61,15 +62,25 @@ export function localityLevel(caller: Locality, ep: Locality, failover: Readonly
   return caller.subzone === ep.subzone ? 0 : 1;
 }
 
-/** Number of keys, from the first, on which the endpoint does NOT keep matching the caller. */
-export function failoverPriorityLevel(keys: readonly string[], caller: Caller, ep: Endpoint): number {
+/** A failoverPriority entry: a label key, or `key=value` to compare with that value instead of the caller's. */
+export function priorityLabel(entry: string): { key: string; value?: string } {
+  const i = entry.indexOf('=');
+  return i < 0 ? { key: entry } : { key: entry.slice(0, i), value: entry.slice(i + 1) };
+}
+
+/**
+ * Number of keys, from the first, on which the endpoint does NOT keep matching the caller. As in
+ * Istio, a label both lack counts as matching.
+ */
+export function failoverPriorityLevel(entries: readonly string[], caller: Caller, ep: Endpoint): number {
   let matched = 0;
-  for (const k of keys) {
-    const want = labelValue(k, caller.labels, caller.locality, caller.network);
-    if (want === undefined || labelValue(k, ep.labels, ep.locality, ep.network) !== want) break;
+  for (const entry of entries) {
+    const { key, value } = priorityLabel(entry);
+    const want = value ?? labelValue(key, caller.labels, caller.locality, caller.network) ?? '';
+    if ((labelValue(key, ep.labels, ep.locality, ep.network) ?? '') !== want) break;
     matched++;
   }
-  return keys.length - matched;
+  return entries.length - matched;
 }
 
 export function hasLocality(l: Locality): boolean {
@@ -89,7 +100,8 @@ export function dependsOnCaller(c: UpstreamCluster): boolean {
 /** Only what the assignment of this cluster depends on: the memo key per caller. */
 export function callerKey(c: UpstreamCluster, caller: Caller): string {
   const fp = c.policy.locality?.failoverPriority ?? [];
-  return JSON.stringify([localityKey(caller.locality), caller.network ?? '', fp.map((k) => labelValue(k, caller.labels, caller.locality, caller.network) ?? null)]);
+  const values = fp.map((e) => labelValue(priorityLabel(e).key, caller.labels, caller.locality, caller.network) ?? null);
+  return JSON.stringify([localityKey(caller.locality), caller.network ?? '', values]);
 }
 
 interface Placed {
@@ -116,7 +128,12 @@ export function assignLocalities(c: UpstreamCluster, caller: Caller): LocalityGr
     const remote = !!(caller.network && e.network && e.network !== caller.network);
     // `remote` first: a caller's own network (and endpoints in none) before other networks.
     const key = [remote ? 1 : 0];
-    if (ordered) key.push(failoverPriorityLevel(loc?.failoverPriority ?? [], caller, e), localityLevel(caller.locality, e.locality, loc?.failover ?? []));
+    if (ordered) {
+      // As Istio: failoverPriority alone orders by labels only; with failover, by locality within.
+      const fp = loc?.failoverPriority ?? [];
+      if (fp.length) key.push(failoverPriorityLevel(fp, caller, e));
+      if (!fp.length || loc?.failover.length) key.push(localityLevel(caller.locality, e.locality, loc?.failover ?? []));
+    }
     if (!remote) {
       placed.push({ key, locality: e.locality, target: { address: e.address, port: e.port, ...(e.weight ? { weight: e.weight } : {}) } });
       continue;

@@ -3,7 +3,7 @@
 // over them (distribute). Istio's rules: distribute and failover exclude each other, distribute
 // weights add up to 100, failover names regions only.
 import { z } from 'zod';
-import { isLabelKey, isRecord, withRule } from './common.ts';
+import { isLabelKey, isLabelValue, isRecord, withRule } from './common.ts';
 
 /** Why a locality pattern is malformed: "region", "region/zone", "region/zone/subzone", with `*`
  * allowed only as the whole last part ("*", "r1/*", "r1/a/*"). */
@@ -55,8 +55,19 @@ export const LocalityLbSetting = withRule(
   z.strictObject({
     distribute: z.array(Distribute).optional(),
     failover: z.array(Failover).optional(),
-    /** Label keys, most important first: endpoints matching the caller on more of them come first. */
-    failoverPriority: z.array(z.string().refine(isLabelKey, { error: 'must be a label key, e.g. topology.istio.io/network' })).optional(),
+    /** Label keys, most important first: endpoints matching the caller on more of them come first.
+     * `key=value` compares endpoints with that value instead of the caller's. */
+    failoverPriority: z
+      .array(
+        z.string().refine(
+          (s) => {
+            const i = s.indexOf('=');
+            return i < 0 ? isLabelKey(s) : isLabelKey(s.slice(0, i)) && isLabelValue(s.slice(i + 1));
+          },
+          { error: 'must be a label key, or key=value (e.g. topology.istio.io/network or topology.istio.io/network=network1)' },
+        ),
+      )
+      .optional(),
     /** false turns locality load balancing off for this destination. */
     enabled: z.boolean().optional(),
   }),
@@ -76,7 +87,7 @@ export const LocalityLbSetting = withRule(
     };
     seen(v['distribute'], (d) => d['from'], 'distribute.from', 'distribute');
     seen(v['failover'], (f) => f['from'], 'failover.from (one next region per region)', 'failover');
-    seen(v['failoverPriority'], () => undefined, 'label', 'failoverPriority');
+    seen(Array.isArray(v['failoverPriority']) ? v['failoverPriority'].map((x) => (typeof x === 'string' ? x.split('=')[0] : x)) : undefined, () => undefined, 'label', 'failoverPriority');
     if (v['enabled'] === false && (has('distribute') || has('failover') || has('failoverPriority'))) {
       report(['enabled'], 'locality load balancing is disabled here, so distribute, failover and failoverPriority would never apply');
     }
