@@ -408,7 +408,7 @@ function localityLbSetting(d: Draw): Json {
   }
   const regions = d.some(REGIONS, 0, REGIONS.length);
   const failover = regions.map((from) => ({ from, to: d.one(REGIONS.filter((r) => r !== from)) }));
-  const failoverPriority = d.maybe(form === 1 ? 0.9 : 0.2, () => d.some(['topology.istio.io/network', 'tier', 'version', 'topology.kubernetes.io/zone'], 1, 3));
+  const failoverPriority = d.maybe(form === 1 ? 0.9 : 0.2, () => d.some(['topology.istio.io/network', 'tier', 'version=v1', 'topology.kubernetes.io/zone'], 1, 3));
   return compact({ failover: failover.length ? failover : undefined, failoverPriority });
 }
 
