@@ -157,6 +157,32 @@ spec:
     expect(priorities(eds(fixed.model, other))).toEqual({ '10.0.0.3': 0, '10.0.0.1': 1, '10.0.0.2': 1, '10.0.0.4': 1 });
   });
 
+  it('failoverPriority applies within a single locality too', () => {
+    const text = `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: svc, namespace: default}
+spec:
+  hosts: [${HOST}]
+  resolution: STATIC
+  ports: [{number: 80, name: grpc, protocol: GRPC}]
+  endpoints:
+  - {address: 10.0.0.1, locality: r1/a, labels: {version: v1}}
+  - {address: 10.0.0.2, locality: r1/a, labels: {version: v2}}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: svc, namespace: default}
+spec:
+  host: ${HOST}
+  trafficPolicy:
+    outlierDetection: {consecutive5xxErrors: 3}
+    loadBalancer: {localityLbSetting: {failoverPriority: [version]}}
+`;
+    const state = compile(parseConfigText('m.yaml', text));
+    expect(priorities(eds(state.model, caller('r1/a', { metadata: { LABELS: { version: 'v2' } } })))).toEqual({ '10.0.0.2': 0, '10.0.0.1': 1 });
+    expect(topologyUse(state.model).locality).toBe(true);
+  });
+
   it('distribute sets locality weights for matching callers and leaves out localities it does not name', () => {
     const m = mesh(
       ['10.0.0.1@r1/a', '10.0.0.2@r1/a', '10.0.0.3@r1/b', '10.0.0.4@r2/c'],

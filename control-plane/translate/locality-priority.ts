@@ -92,7 +92,8 @@ export function dependsOnCaller(c: UpstreamCluster): boolean {
   if (c.endpoints.some((e) => e.network)) return true;
   const loc = c.policy.locality;
   if (loc && !loc.enabled) return false;
-  if (loc?.distribute.length) return true;
+  // distribute may leave localities out; failoverPriority splits even one locality by labels.
+  if (loc?.distribute.length || loc?.failoverPriority.length) return true;
   const first = c.endpoints[0];
   return first !== undefined && c.endpoints.some((e) => localityKey(e.locality) !== localityKey(first.locality));
 }
