@@ -254,6 +254,39 @@ spec:
     expect(JSON.stringify(clusterLoadAssignment(again.model.clusters[0], caller('r1/a')))).toBe(JSON.stringify(a));
   });
 
+  it('keeps priorities within Envoy\'s limit of 128, the levels past it sharing the last', () => {
+    const eps = Array.from({ length: 140 }, (_, i) => `10.1.${Math.floor(i / 200)}.${(i % 200) + 1}@r1/a`);
+    const keys = Array.from({ length: 139 }, (_, i) => `k${i}`);
+    // Endpoint i matches the caller on its first i keys: one level per endpoint.
+    const lines = eps.map((e, i) => `  - {address: ${e.split('@')[0]}, locality: r1/a, labels: {${keys.slice(0, i).map((k) => `${k}: x`).join(', ')}}}`);
+    const text = `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: svc, namespace: default}
+spec:
+  hosts: [${HOST}]
+  resolution: STATIC
+  ports: [{number: 80, name: grpc, protocol: GRPC}]
+  endpoints:
+${lines.join('\n')}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: svc, namespace: default}
+spec:
+  host: ${HOST}
+  trafficPolicy:
+    outlierDetection: {consecutive5xxErrors: 3}
+    loadBalancer: {localityLbSetting: {failoverPriority: [${keys.join(', ')}]}}
+`;
+    const state = compile(parseConfigText('m.yaml', text));
+    expect(state.errors).toEqual([]);
+    const p = caller('r1/a', { metadata: { LABELS: Object.fromEntries(keys.map((k) => [k, 'x'])) } });
+    const e = eds(state.model, p); // checkResource inside: priority <= 128
+    const prios = e.endpoints.map((g) => g.priority ?? 0);
+    expect(Math.max(...prios)).toBe(128);
+    expect(new Set(prios).size).toBe(129);
+  });
+
   it('matches locality patterns the way Istio does', () => {
     const l = { region: 'r1', zone: 'a', subzone: 's' };
     expect(['*', 'r1', 'r1/*', 'r1/a', 'r1/a/*', 'r1/a/s'].map((p) => localityMatches(l, p))).toEqual([true, true, true, true, true, true]);

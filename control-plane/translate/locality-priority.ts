@@ -146,6 +146,8 @@ export function assignLocalities(c: UpstreamCluster, caller: Caller): LocalityGr
   return finish(placed, chosen?.to);
 }
 
+const MAX_PRIORITY = 128;
+
 function gcd(a: number, b: number): number {
   return b === 0 ? a : gcd(b, a % b);
 }
@@ -160,7 +162,8 @@ function finish(placed: Placed[], distribute: ReadonlyArray<{ locality: string; 
   const levels = [...new Set(placed.map((p) => JSON.stringify(p.key)))].sort((a, b) => compareKeys(JSON.parse(a), JSON.parse(b)));
   const groups = new Map<string, { locality: Locality; priority: number; items: Placed[] }>();
   for (const p of placed) {
-    const priority = levels.indexOf(JSON.stringify(p.key));
+    // Envoy allows priorities up to 128: any levels past that share the last one.
+    const priority = Math.min(levels.indexOf(JSON.stringify(p.key)), MAX_PRIORITY);
     const gk = `${priority}|${localityKey(p.locality)}`;
     let g = groups.get(gk);
     if (!g) groups.set(gk, (g = { locality: p.locality, priority, items: [] }));
