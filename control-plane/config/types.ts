@@ -74,6 +74,8 @@ export interface ConfigObject<K extends Kind = Kind> {
 export interface LoadResult {
   objects: ConfigObject[];
   errors: ConfigError[];
+  /** Network name -> addresses of its gateways (from each cluster's registration). */
+  networkGateways?: Record<string, Array<{ address: string; port: number }>>;
 }
 
 /** Narrows a ConfigObject to one kind, so that `spec` gets that kind's type. */

@@ -92,7 +92,7 @@ export class ResourceWatcher<T extends KubernetesObject> {
 
   /** Objects in the cache (the last known state, kept while the cluster is unreachable). */
   list(): T[] {
-    return this.informer.list();
+    return [...this.informer.list()];
   }
 
   status(): WatcherHealth {

@@ -26,6 +26,8 @@ export const WorkloadEntrySpec = z.strictObject({
   /** Load-balancing weight; 0 (like leaving it out) means the default weight of 1. */
   weight: intRange(0, UINT32_MAX).optional(),
   serviceAccount: dnsSubdomain.optional(),
+  /** The network the workload is on (Istio's field); callers on another network reach it through that network's gateway. */
+  network: z.string().min(1, { error: 'must not be empty (leave the field out for the default network)' }).optional(),
 });
 
 export type WorkloadEntrySpec = z.infer<typeof WorkloadEntrySpec>;

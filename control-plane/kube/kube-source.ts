@@ -1,0 +1,260 @@
+// Kubernetes as a config source: rules from the config cluster's CRDs, services and endpoints
+// from every registered cluster (merged per host), clusters registered by flags or live by
+// Secrets. It yields the same LoadResult a directory does, plus each network's gateways, and says
+// when it is ready: every cluster has synced once, or the sync timeout passed (reported).
+import { KubeConfig, type V1Secret } from '@kubernetes/client-node';
+import type { ConfigError, ConfigObject, LoadResult } from '../config/types.ts';
+import type { ComponentHealth, HealthProvider } from '../health.ts';
+import type { Logger } from '../log.ts';
+import type { MeshState } from '../pipeline.ts';
+import { KubeCluster, type ClusterRegistration, type Gateway } from './cluster.ts';
+import { sourceName } from './objects.ts';
+import { StatusWriter } from './rule-status.ts';
+import { DocumentMemo, RuleObjects } from './rules.ts';
+import { buildShard, mergeShards, serviceEntryDocument } from './service-shards.ts';
+
+/** Label of Secrets that register a cluster; its value is the cluster's name. */
+export const CLUSTER_SECRET_LABEL = 'meshpilot.io/cluster';
+
+export interface KubeSourceOptions {
+  /** Rules (CRDs), services and cluster Secrets come from here. */
+  configCluster?: ClusterRegistration;
+  /** Services and endpoints only. */
+  remoteClusters?: ClusterRegistration[];
+  /** Watch Secrets labelled `meshpilot.io/cluster` in this namespace of the config cluster. */
+  secretsNamespace?: string;
+  /** Serve anyway after this long if some cluster has not synced (default 30 s). */
+  syncTimeoutMs?: number;
+  log: Logger;
+  backoffMinMs?: number;
+  backoffMaxMs?: number;
+}
+
+export class KubeSource implements HealthProvider {
+  private readonly clusters = new Map<string, KubeCluster>();
+  /** cluster name -> fingerprint of the Secret that registered it */
+  private readonly fromSecrets = new Map<string, string>();
+  private readonly registrationErrors = new Map<string, string>();
+  private readonly rules = new RuleObjects();
+  private readonly services = new DocumentMemo();
+  private readonly statusWriter: StatusWriter | undefined;
+  private readonly listeners: Array<() => void> = [];
+  private readonly wasHealthy = new Map<string, boolean>();
+  private readyLatched = false;
+  private timedOut: string[] | undefined;
+  private syncTimer: NodeJS.Timeout | undefined;
+  private notifyScheduled = false;
+  private closed = false;
+  private readonly configName: string | undefined;
+
+  constructor(private readonly opts: KubeSourceOptions) {
+    if (opts.configCluster) {
+      this.configName = opts.configCluster.name;
+      this.add(opts.configCluster, true);
+    }
+    for (const reg of opts.remoteClusters ?? []) this.add(reg, false);
+    const config = this.configName ? this.clusters.get(this.configName) : undefined;
+    this.statusWriter = config ? new StatusWriter(config.custom, opts.log) : undefined;
+  }
+
+  start(): void {
+    for (const c of this.clusters.values()) c.start();
+    const timeout = this.opts.syncTimeoutMs ?? 30_000;
+    this.syncTimer = setTimeout(() => {
+      if (this.readyLatched || this.closed) return;
+      this.timedOut = [...this.clusters.values()].filter((c) => !c.health().synced).map((c) => c.name);
+      this.readyLatched = true;
+      this.opts.log.warn({ clusters: this.timedOut, timeoutMs: timeout }, 'serving before every cluster has synced: sync timeout passed');
+      this.notify();
+    }, timeout);
+    this.syncTimer.unref();
+  }
+
+  close(): void {
+    this.closed = true;
+    clearTimeout(this.syncTimer);
+    for (const c of this.clusters.values()) c.stop();
+    this.listeners.length = 0;
+  }
+
+  /** Called after anything changed (coalesced per event-loop turn). */
+  onChange(cb: () => void): void {
+    this.listeners.push(cb);
+  }
+
+  /** Every cluster has synced once (or the sync timeout passed). Latches. */
+  ready(): boolean {
+    if (!this.readyLatched && [...this.clusters.values()].every((c) => c.health().synced)) {
+      this.readyLatched = true;
+      clearTimeout(this.syncTimer);
+      this.opts.log.info({ clusters: [...this.clusters.keys()] }, 'every cluster has synced');
+    }
+    return this.readyLatched;
+  }
+
+  current(): LoadResult {
+    const objects: ConfigObject[] = [];
+    const errors: ConfigError[] = [];
+    const config = this.configName ? this.clusters.get(this.configName) : undefined;
+    if (config) {
+      const r = this.rules.build(config);
+      objects.push(...r.objects);
+      errors.push(...r.errors);
+    }
+    // The config cluster first, then the others by name: the first cluster defining a port wins.
+    const ordered = [...this.clusters.values()].sort((a, b) => (a.name === this.configName ? -1 : b.name === this.configName ? 1 : a.name.localeCompare(b.name)));
+    const merged = mergeShards(ordered.map((c) => ({ cluster: c.name, shard: buildShard(c.objects(), c.reg.network) })));
+    for (const s of merged) {
+      const parsed = this.services.parse(sourceName(s.clusters.join(','), 'Service', s.namespace, s.name), serviceEntryDocument(s));
+      errors.push(...parsed.errors);
+      if (parsed.object) objects.push(parsed.object);
+    }
+    this.services.sweep();
+    const networkGateways: Record<string, Gateway[]> = {};
+    for (const c of ordered) {
+      if (!c.reg.network || !c.reg.gateway) continue;
+      (networkGateways[c.reg.network] ??= []).push({ ...c.reg.gateway });
+    }
+    return { objects, errors, networkGateways };
+  }
+
+  /** Writes status conditions on the config cluster's rule objects (once ready). */
+  afterCompile(state: MeshState): void {
+    if (!this.readyLatched || !this.statusWriter) return;
+    this.statusWriter.sync(this.rules.entries, state);
+  }
+
+  health(): ComponentHealth[] {
+    const out: ComponentHealth[] = [];
+    for (const c of this.clusters.values()) {
+      const h = c.health();
+      const late = this.timedOut?.includes(c.name) && !h.synced;
+      out.push({
+        name: `cluster/${c.name}`,
+        ready: h.synced || this.readyLatched,
+        healthy: h.healthy,
+        detail: h.healthy ? (h.synced ? 'synced' : 'syncing') : `unreachable, serving its last known state: ${h.reason}`,
+        ...(late ? { syncTimedOut: true } : {}),
+        ...(h.network ? { network: h.network } : {}),
+        origin: h.origin,
+        ...(h.lastErrorAt ? { lastErrorAt: h.lastErrorAt } : {}),
+      });
+    }
+    for (const [secret, error] of this.registrationErrors) out.push({ name: `registration/${secret}`, ready: true, healthy: false, detail: error });
+    return out;
+  }
+
+  private add(reg: ClusterRegistration, isConfig: boolean): KubeCluster {
+    const c = new KubeCluster(reg, {
+      rules: isConfig,
+      ...(isConfig && this.opts.secretsNamespace ? { secretsNamespace: this.opts.secretsNamespace } : {}),
+      secretLabel: CLUSTER_SECRET_LABEL,
+      onChange: () => this.changed(isConfig),
+      onHealth: (cl) => this.healthChanged(cl),
+      ...(this.opts.backoffMinMs !== undefined ? { backoffMinMs: this.opts.backoffMinMs } : {}),
+      ...(this.opts.backoffMaxMs !== undefined ? { backoffMaxMs: this.opts.backoffMaxMs } : {}),
+    });
+    this.clusters.set(reg.name, c);
+    return c;
+  }
+
+  private changed(fromConfig: boolean): void {
+    if (this.closed) return;
+    if (fromConfig) this.reconcileSecrets();
+    this.notify();
+  }
+
+  private notify(): void {
+    if (this.notifyScheduled || this.closed) return;
+    this.notifyScheduled = true;
+    setImmediate(() => {
+      this.notifyScheduled = false;
+      if (this.closed) return;
+      for (const l of [...this.listeners]) l();
+    });
+  }
+
+  private healthChanged(c: KubeCluster): void {
+    if (this.closed || this.clusters.get(c.name) !== c) return;
+    const h = c.health();
+    const before = this.wasHealthy.get(c.name);
+    if (before === h.healthy) return;
+    this.wasHealthy.set(c.name, h.healthy);
+    if (h.healthy) this.opts.log.info({ cluster: c.name, network: h.network }, 'cluster connected');
+    else if (before !== undefined || h.lastErrorAt) this.opts.log.warn({ cluster: c.name, reason: h.reason }, 'cluster unreachable; keeping its last known services and endpoints, retrying');
+    this.notify();
+  }
+
+  /** Adds, replaces and removes clusters registered by Secrets, to match the Secrets now present. */
+  private reconcileSecrets(): void {
+    const config = this.configName ? this.clusters.get(this.configName) : undefined;
+    if (!config?.secrets) return;
+    const wanted = new Map<string, { secret: V1Secret; fingerprint: string }>();
+    this.registrationErrors.clear();
+    for (const s of config.secrets.list()) {
+      const name = s.metadata?.labels?.[CLUSTER_SECRET_LABEL];
+      const where = `${s.metadata?.namespace}/${s.metadata?.name}`;
+      if (!name) continue;
+      if (wanted.has(name) || (this.clusters.has(name) && !this.fromSecrets.has(name))) {
+        this.registrationErrors.set(where, `cluster name ${JSON.stringify(name)} is already registered; this Secret is ignored`);
+        continue;
+      }
+      wanted.set(name, { secret: s, fingerprint: JSON.stringify(s.data ?? {}) });
+    }
+    for (const [name] of this.fromSecrets) {
+      const w = wanted.get(name);
+      if (w && w.fingerprint === this.fromSecrets.get(name)) continue;
+      this.clusters.get(name)?.stop();
+      this.clusters.delete(name);
+      this.fromSecrets.delete(name);
+      this.wasHealthy.delete(name);
+      if (!w) this.opts.log.info({ cluster: name }, 'cluster unregistered (its Secret is gone)');
+    }
+    for (const [name, { secret, fingerprint }] of wanted) {
+      if (this.fromSecrets.has(name)) continue;
+      const where = `${secret.metadata?.namespace}/${secret.metadata?.name}`;
+      try {
+        const reg = registrationFromSecret(name, secret);
+        const c = this.add(reg, false);
+        this.fromSecrets.set(name, fingerprint);
+        c.start();
+        this.opts.log.info({ cluster: name, secret: where, network: reg.network }, 'cluster registered');
+      } catch (e) {
+        this.registrationErrors.set(where, e instanceof Error ? e.message : String(e));
+        this.opts.log.warn({ secret: where, error: e instanceof Error ? e.message : String(e) }, 'invalid cluster Secret');
+      }
+    }
+  }
+}
+
+function decode(v: string | undefined): string | undefined {
+  return v === undefined ? undefined : Buffer.from(v, 'base64').toString('utf8');
+}
+
+/** A Secret's registration: data `kubeconfig` (required), `network` and `gateway` (host:port). */
+export function registrationFromSecret(name: string, secret: V1Secret): ClusterRegistration {
+  const data = secret.data ?? {};
+  const text = decode(data['kubeconfig']);
+  if (!text) throw new Error('data.kubeconfig is required (a kubeconfig for the cluster)');
+  const kubeConfig = new KubeConfig();
+  kubeConfig.loadFromString(text);
+  if (!kubeConfig.getCurrentCluster()) throw new Error('data.kubeconfig has no current cluster');
+  const network = decode(data['network'])?.trim();
+  const gateway = decode(data['gateway'])?.trim();
+  return {
+    name,
+    kubeConfig,
+    origin: `Secret ${secret.metadata?.namespace}/${secret.metadata?.name}`,
+    ...(network ? { network } : {}),
+    ...(gateway ? { gateway: parseGateway(gateway) } : {}),
+  };
+}
+
+/** `host:port` (IPv6 as `[addr]:port`). */
+export function parseGateway(text: string): Gateway {
+  const i = text.lastIndexOf(':');
+  const port = Number(text.slice(i + 1));
+  const address = text.slice(0, i).replace(/^\[|\]$/g, '');
+  if (i <= 0 || !Number.isInteger(port) || port < 1 || port > 65535 || !address) throw new Error(`gateway must be host:port, got ${JSON.stringify(text)}`);
+  return { address, port };
+}

@@ -1,0 +1,60 @@
+// Kubernetes objects -> meshpilot ConfigObjects through the very same validation files get: the
+// object's envelope and spec are written out as a YAML document and parsed by config/load.ts, so
+// errors carry the same field paths and messages. The document's "file" names the object
+// (`k8s://<cluster>/<Kind>/<namespace>/<name>`); its line:col point into that rendering.
+import { stringify } from 'yaml';
+import { parseConfigFile, type ParsedDocument } from '../config/load.ts';
+
+export interface KubeMeta {
+  name?: string;
+  namespace?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  uid?: string;
+  generation?: number;
+  resourceVersion?: string;
+}
+
+export interface KubeRuleObject {
+  apiVersion?: string;
+  kind?: string;
+  metadata?: KubeMeta;
+  spec?: unknown;
+  status?: unknown;
+}
+
+/** Annotations kubectl adds that say nothing about routing (and can be large). */
+const DROPPED_ANNOTATIONS = new Set(['kubectl.kubernetes.io/last-applied-configuration']);
+
+export function sourceName(cluster: string, kind: string, namespace: string | undefined, name: string): string {
+  return `k8s://${cluster}/${kind}/${namespace ?? ''}/${name}`;
+}
+
+/** The part of a Kubernetes object meshpilot reads, as a plain document (status, uid... left out). */
+export function ruleDocument(o: KubeRuleObject, kind: string): Record<string, unknown> {
+  const m = o.metadata ?? {};
+  const annotations = Object.fromEntries(Object.entries(m.annotations ?? {}).filter(([k]) => !DROPPED_ANNOTATIONS.has(k)));
+  return {
+    apiVersion: o.apiVersion,
+    kind: o.kind ?? kind,
+    metadata: {
+      name: m.name,
+      ...(m.namespace !== undefined ? { namespace: m.namespace } : {}),
+      ...(m.labels && Object.keys(m.labels).length ? { labels: m.labels } : {}),
+      ...(Object.keys(annotations).length ? { annotations } : {}),
+    },
+    ...(o.spec !== undefined ? { spec: o.spec } : {}),
+  };
+}
+
+/** Validates one document as if it were a file of its own. */
+export function parseRuleDocument(file: string, doc: Record<string, unknown>): ParsedDocument {
+  const text = stringify(doc, { lineWidth: 0, aliasDuplicateObjects: false });
+  const parsed = parseConfigFile(file, text);
+  if (parsed.syntaxErrors.length > 0 || parsed.documents.length !== 1) {
+    // Cannot happen for a document we rendered ourselves; reported rather than thrown.
+    const errors = parsed.syntaxErrors.length ? parsed.syntaxErrors : [{ file, line: 1, col: 1, path: '', message: 'the object could not be rendered for validation' }];
+    return { source: { file, line: 1, col: 1 }, errors };
+  }
+  return parsed.documents[0]!;
+}
