@@ -1,0 +1,119 @@
+// Services, EndpointSlices, Pods and Nodes -> mesh services: protocol selection, locality from
+// node topology, pod labels and service accounts, unready endpoints left out, clusters merged per
+// host (namespace sameness) with their networks, and each network's gateway in the LoadResult.
+import { describe, expect, it, afterEach } from 'vitest';
+import type { V1EndpointSlice, V1Node, V1Pod, V1Service } from '@kubernetes/client-node';
+import { KubeSource } from '../control-plane/kube/kube-source.ts';
+import { buildShard, localityOf, mergeShards, portProtocol } from '../control-plane/kube/service-shards.ts';
+import { silentLogger } from '../control-plane/log.ts';
+import { FakeApiServer } from './helpers/fake-apiserver.ts';
+import { nodeObject, registration } from './helpers/kube-objects.ts';
+import { Teardown } from './helpers/test-mesh.ts';
+import { waitFor } from './helpers/wait.ts';
+
+const teardown = new Teardown();
+afterEach(() => teardown.run());
+
+const svc = (name: string, ports: V1Service['spec']): V1Service => ({ metadata: { name, namespace: 'shop' }, spec: ports });
+const node = (name: string, labels: Record<string, string>): V1Node => ({ metadata: { name, labels } });
+const pod = (name: string, labels: Record<string, string>, nodeName: string): V1Pod => ({ metadata: { name, namespace: 'shop', labels }, spec: { nodeName, serviceAccountName: 'cart-sa', containers: [] } });
+function slice(name: string, service: string, ports: Array<{ name?: string; port: number }>, endpoints: V1EndpointSlice['endpoints']): V1EndpointSlice {
+  return { metadata: { name, namespace: 'shop', labels: { 'kubernetes.io/service-name': service } }, addressType: 'IPv4', ports, endpoints };
+}
+
+describe('service shards', () => {
+  it('protocol from appProtocol, then the port name prefix, else TCP', () => {
+    expect(portProtocol('grpc-api', undefined)).toBe('GRPC');
+    expect(portProtocol('http', undefined)).toBe('HTTP');
+    expect(portProtocol('web', 'http2')).toBe('HTTP2');
+    expect(portProtocol('web', 'kubernetes.io/h2c')).toBe('HTTP2');
+    expect(portProtocol('metrics', undefined)).toBe('TCP');
+    expect(portProtocol(undefined, undefined)).toBe('TCP');
+  });
+
+  it('locality is region/zone/subzone from node labels, never a zone without a region', () => {
+    expect(localityOf(node('n', { 'topology.kubernetes.io/region': 'eu', 'topology.kubernetes.io/zone': 'eu-1a', 'topology.istio.io/subzone': 'rack7' }), undefined)).toBe('eu/eu-1a/rack7');
+    expect(localityOf(node('n', { 'topology.kubernetes.io/region': 'eu' }), 'eu-1b')).toBe('eu/eu-1b');
+    expect(localityOf(node('n', { 'topology.kubernetes.io/zone': 'eu-1a' }), undefined)).toBeUndefined();
+    expect(localityOf(undefined, undefined)).toBeUndefined();
+  });
+
+  it('endpoints carry pod labels, service account, locality, network; unready and terminating ones are left out', () => {
+    const shard = buildShard(
+      {
+        services: [svc('cart', { ports: [{ name: 'grpc', port: 9080, targetPort: 8080 as never }, { name: 'dns', port: 53, protocol: 'UDP' }] })],
+        pods: [pod('cart-1', { app: 'cart', version: 'v2' }, 'n1')],
+        nodes: [node('n1', { 'topology.kubernetes.io/region': 'eu', 'topology.kubernetes.io/zone': 'eu-1a' })],
+        endpointSlices: [
+          slice('cart-abc', 'cart', [{ name: 'grpc', port: 8080 }], [
+            { addresses: ['10.0.0.1'], conditions: { ready: true }, targetRef: { kind: 'Pod', name: 'cart-1', namespace: 'shop' } },
+            { addresses: ['10.0.0.2'], conditions: { ready: false } },
+            { addresses: ['10.0.0.3'], conditions: { ready: true, terminating: true } },
+          ]),
+          slice('other', 'nope', [{ name: 'grpc', port: 1 }], [{ addresses: ['10.9.9.9'] }]),
+        ],
+      },
+      'net-a',
+    );
+    expect([...shard.keys()]).toEqual(['shop/cart']);
+    expect(shard.get('shop/cart')).toEqual({
+      namespace: 'shop',
+      name: 'cart',
+      ports: [{ name: 'grpc', number: 9080, protocol: 'GRPC', targetPort: 8080 }],
+      endpoints: [{ address: '10.0.0.1', ports: { grpc: 8080 }, labels: { app: 'cart', version: 'v2' }, locality: 'eu/eu-1a', network: 'net-a', serviceAccount: 'cart-sa' }],
+    });
+  });
+
+  it('an unnamed single port is named port-<n> and matched by the slice\'s unnamed port', () => {
+    const shard = buildShard({ services: [svc('db', { ports: [{ port: 5432 }] })], pods: [], nodes: [], endpointSlices: [slice('db-1', 'db', [{ port: 5433 }], [{ addresses: ['10.0.0.5'] }])] }, undefined);
+    expect(shard.get('shop/db')!.ports).toEqual([{ name: 'port-5432', number: 5432, protocol: 'TCP' }]);
+    expect(shard.get('shop/db')!.endpoints).toEqual([{ address: '10.0.0.5', ports: { 'port-5432': 5433 } }]);
+  });
+
+  it('the same name and namespace in two clusters is one service with both clusters\' endpoints', () => {
+    const a = buildShard({ services: [svc('cart', { ports: [{ name: 'grpc', port: 9080 }] })], pods: [], nodes: [], endpointSlices: [slice('s', 'cart', [{ name: 'grpc', port: 1 }], [{ addresses: ['10.0.0.1'] }])] }, 'net-a');
+    const b = buildShard({ services: [svc('cart', { ports: [{ name: 'grpc', port: 9080 }, { name: 'http', port: 80 }] })], pods: [], nodes: [], endpointSlices: [slice('s', 'cart', [{ name: 'grpc', port: 2 }, { name: 'http', port: 3 }], [{ addresses: ['10.1.0.1'] }])] }, 'net-b');
+    const merged = mergeShards([{ cluster: 'a', shard: a }, { cluster: 'b', shard: b }]);
+    expect(merged).toHaveLength(1);
+    expect(merged[0]!.clusters).toEqual(['a', 'b']);
+    expect(merged[0]!.ports.map((p) => p.name)).toEqual(['grpc', 'http']);
+    expect(merged[0]!.endpoints.map((e) => [e.address, e.network, e.ports])).toEqual([
+      ['10.0.0.1', 'net-a', { grpc: 1 }],
+      ['10.1.0.1', 'net-b', { grpc: 2, http: 3 }],
+    ]);
+  });
+});
+
+describe('KubeSource', () => {
+  it('two clusters on two networks: endpoints carry their network, gateways come out per network, services validate as ServiceEntries', async () => {
+    const east = await FakeApiServer.start('east');
+    const west = await FakeApiServer.start('west');
+    teardown.add(() => east.close());
+    teardown.add(() => west.close());
+    for (const [api, ip, zone] of [[east, '10.0.0.1', 'us-east-1a'], [west, '10.1.0.1', 'us-west-2a']] as const) {
+      api.apply(nodeObject('n1', zone.slice(0, 7), zone));
+      api.apply({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'cart', namespace: 'shop' }, spec: { ports: [{ name: 'http', port: 80 }] } });
+      api.apply({ apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', metadata: { name: 'cart-x', namespace: 'shop', labels: { 'kubernetes.io/service-name': 'cart' } }, addressType: 'IPv4', ports: [{ name: 'http', port: 8080 }], endpoints: [{ addresses: [ip], nodeName: 'n1' }] });
+    }
+    const source = new KubeSource({
+      configCluster: registration(east, { network: 'net-east', gateway: { address: '192.0.2.1', port: 15443 } }),
+      remoteClusters: [registration(west, { network: 'net-west', gateway: { address: '192.0.2.2', port: 15443 } })],
+      log: silentLogger,
+    });
+    teardown.add(() => source.close());
+    source.start();
+    await waitFor(() => source.ready(), { description: 'both synced' });
+    const r = source.current();
+    expect(r.errors).toEqual([]);
+    expect(r.networkGateways).toEqual({ 'net-east': [{ address: '192.0.2.1', port: 15443 }], 'net-west': [{ address: '192.0.2.2', port: 15443 }] });
+    const se = r.objects.find((o) => o.key === 'ServiceEntry/shop/k8s.cart')!;
+    expect(se.source.file).toBe('k8s://east,west/Service/shop/cart');
+    expect((se.spec as { hosts: string[] }).hosts).toEqual(['cart.shop.svc.cluster.local']);
+    expect((se.spec as { endpoints: Array<{ address: string; network: string; locality: string }> }).endpoints.map((e) => `${e.address} ${e.network} ${e.locality}`)).toEqual([
+      '10.0.0.1 net-east us-east/us-east-1a',
+      '10.1.0.1 net-west us-west/us-west-2a',
+    ]);
+    // Unchanged input, same object: the model can reuse what it built from it.
+    expect(source.current().objects.find((o) => o.key === 'ServiceEntry/shop/k8s.cart')).toBe(se);
+  });
+});
