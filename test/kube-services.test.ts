@@ -116,4 +116,41 @@ describe('KubeSource', () => {
     // Unchanged input, same object: the model can reuse what it built from it.
     expect(source.current().objects.find((o) => o.key === 'ServiceEntry/shop/k8s.cart')).toBe(se);
   });
+
+  it('clusters registered by Secrets: a changed Secret swaps the cluster without losing its endpoints; a bad one is reported; a deleted one unregisters', async () => {
+    const east = await FakeApiServer.start('east');
+    const west = await FakeApiServer.start('west');
+    teardown.add(() => east.close());
+    teardown.add(() => west.close());
+    for (const [api, ip] of [[east, '10.0.0.1'], [west, '10.1.0.1']] as const) {
+      api.apply({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'cart', namespace: 'shop' }, spec: { ports: [{ name: 'http', port: 80 }] } });
+      api.apply({ apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', metadata: { name: 'cart-x', namespace: 'shop', labels: { 'kubernetes.io/service-name': 'cart' } }, addressType: 'IPv4', ports: [{ name: 'http', port: 8080 }], endpoints: [{ addresses: [ip] }] });
+    }
+    const b64 = (t: string) => Buffer.from(t).toString('base64');
+    const secret = (name: string, data: Record<string, string>) => ({ apiVersion: 'v1', kind: 'Secret', metadata: { name: `c-${name}`, namespace: 'meshpilot-system', labels: { 'meshpilot.io/cluster': name } }, data });
+    east.apply(secret('west', { kubeconfig: b64(west.kubeconfig()), network: b64('n1') }));
+    const source = new KubeSource({ configCluster: registration(east), secretsNamespace: 'meshpilot-system', log: silentLogger, backoffMinMs: 20, backoffMaxMs: 100 });
+    teardown.add(() => source.close());
+    const networks = () => {
+      const se = source.current().objects.find((o) => o.key === 'ServiceEntry/shop/k8s.cart');
+      return ((se?.spec as { endpoints?: Array<{ network?: string }> } | undefined)?.endpoints ?? []).map((e) => e.network ?? '-').join(',');
+    };
+    const observed: string[] = [];
+    source.onChange(() => observed.push(networks()));
+    source.start();
+    await waitFor(() => source.ready() && networks() === '-,n1', { description: 'west registered by its Secret' });
+    observed.length = 0;
+
+    east.apply(secret('west', { kubeconfig: b64(west.kubeconfig()), network: b64('n2') }));
+    await waitFor(() => networks() === '-,n2', { description: 'registration replaced' });
+    expect(observed.length).toBeGreaterThan(0);
+    expect(observed.filter((n) => n.split(',').length !== 2), observed.join(' | ')).toEqual([]);
+
+    east.apply(secret('broken', { kubeconfig: b64('not: [a kubeconfig') }));
+    await waitFor(() => source.health().some((h) => h.name === 'registration/meshpilot-system/c-broken' && !h.healthy), { description: 'bad Secret reported' });
+
+    east.remove('v1', 'Secret', 'meshpilot-system', 'c-west');
+    await waitFor(() => networks() === '-', { description: 'west unregistered' });
+    expect(source.health().map((h) => h.name)).toEqual(['cluster/east', 'registration/meshpilot-system/c-broken']);
+  });
 });

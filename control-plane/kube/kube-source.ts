@@ -32,9 +32,13 @@ export interface KubeSourceOptions {
 
 export class KubeSource implements HealthProvider {
   private readonly clusters = new Map<string, KubeCluster>();
+  /** Replacements (a registration Secret changed) syncing while the old cluster stays in force. */
+  private readonly pending = new Map<string, KubeCluster>();
   /** cluster name -> fingerprint of the Secret that registered it */
   private readonly fromSecrets = new Map<string, string>();
   private readonly registrationErrors = new Map<string, string>();
+  /** Secrets that could not be read, by fingerprint (reported once, retried when they change). */
+  private readonly invalid = new Map<string, { where: string; error: string }>();
   private readonly rules = new RuleObjects();
   private readonly services = new DocumentMemo();
   private readonly statusWriter: StatusWriter | undefined;
@@ -50,9 +54,12 @@ export class KubeSource implements HealthProvider {
   constructor(private readonly opts: KubeSourceOptions) {
     if (opts.configCluster) {
       this.configName = opts.configCluster.name;
-      this.add(opts.configCluster, true);
+      this.clusters.set(opts.configCluster.name, this.create(opts.configCluster, true));
     }
-    for (const reg of opts.remoteClusters ?? []) this.add(reg, false);
+    for (const reg of opts.remoteClusters ?? []) {
+      if (this.clusters.has(reg.name)) throw new Error(`cluster ${reg.name} is registered twice`);
+      this.clusters.set(reg.name, this.create(reg, false));
+    }
     const config = this.configName ? this.clusters.get(this.configName) : undefined;
     this.statusWriter = config ? new StatusWriter(config.custom, opts.log) : undefined;
   }
@@ -73,7 +80,7 @@ export class KubeSource implements HealthProvider {
   close(): void {
     this.closed = true;
     clearTimeout(this.syncTimer);
-    for (const c of this.clusters.values()) c.stop();
+    for (const c of [...this.clusters.values(), ...this.pending.values()]) c.stop();
     this.listeners.length = 0;
   }
 
@@ -140,12 +147,16 @@ export class KubeSource implements HealthProvider {
         ...(h.lastErrorAt ? { lastErrorAt: h.lastErrorAt } : {}),
       });
     }
+    for (const c of this.pending.values()) {
+      const h = c.health();
+      out.push({ name: `cluster/${c.name}/replacement`, ready: true, healthy: h.healthy, detail: h.healthy ? 'syncing; the current registration stays in force until it has' : `cannot sync: ${h.reason}`, origin: h.origin });
+    }
     for (const [secret, error] of this.registrationErrors) out.push({ name: `registration/${secret}`, ready: true, healthy: false, detail: error });
     return out;
   }
 
-  private add(reg: ClusterRegistration, isConfig: boolean): KubeCluster {
-    const c = new KubeCluster(reg, {
+  private create(reg: ClusterRegistration, isConfig: boolean): KubeCluster {
+    return new KubeCluster(reg, {
       rules: isConfig,
       ...(isConfig && this.opts.secretsNamespace ? { secretsNamespace: this.opts.secretsNamespace } : {}),
       secretLabel: CLUSTER_SECRET_LABEL,
@@ -154,14 +165,26 @@ export class KubeSource implements HealthProvider {
       ...(this.opts.backoffMinMs !== undefined ? { backoffMinMs: this.opts.backoffMinMs } : {}),
       ...(this.opts.backoffMaxMs !== undefined ? { backoffMaxMs: this.opts.backoffMaxMs } : {}),
     });
-    this.clusters.set(reg.name, c);
-    return c;
   }
 
   private changed(fromConfig: boolean): void {
     if (this.closed) return;
     if (fromConfig) this.reconcileSecrets();
+    this.promoteSynced();
     this.notify();
+  }
+
+  /** A replacement that has synced takes over from the cluster it replaces, in one step. */
+  private promoteSynced(): void {
+    for (const [name, next] of this.pending) {
+      if (!next.health().synced) continue;
+      this.pending.delete(name);
+      this.clusters.get(name)?.stop();
+      this.clusters.set(name, next);
+      this.wasHealthy.delete(name);
+      this.healthChanged(next);
+      this.opts.log.info({ cluster: name, network: next.reg.network }, 'cluster registration replaced');
+    }
   }
 
   private notify(): void {
@@ -199,29 +222,43 @@ export class KubeSource implements HealthProvider {
         this.registrationErrors.set(where, `cluster name ${JSON.stringify(name)} is already registered; this Secret is ignored`);
         continue;
       }
-      wanted.set(name, { secret: s, fingerprint: JSON.stringify(s.data ?? {}) });
+      wanted.set(name, { secret: s, fingerprint: `${name}\n${JSON.stringify(s.data ?? {})}` });
     }
     for (const [name] of this.fromSecrets) {
-      const w = wanted.get(name);
-      if (w && w.fingerprint === this.fromSecrets.get(name)) continue;
+      if (wanted.has(name)) continue;
       this.clusters.get(name)?.stop();
+      this.pending.get(name)?.stop();
       this.clusters.delete(name);
+      this.pending.delete(name);
       this.fromSecrets.delete(name);
       this.wasHealthy.delete(name);
-      if (!w) this.opts.log.info({ cluster: name }, 'cluster unregistered (its Secret is gone)');
+      this.opts.log.info({ cluster: name }, 'cluster unregistered (its Secret is gone)');
     }
+    const stillWanted = new Set([...wanted.values()].map((w) => w.fingerprint));
+    for (const f of this.invalid.keys()) if (!stillWanted.has(f)) this.invalid.delete(f);
     for (const [name, { secret, fingerprint }] of wanted) {
-      if (this.fromSecrets.has(name)) continue;
+      if (this.fromSecrets.get(name) === fingerprint) continue;
       const where = `${secret.metadata?.namespace}/${secret.metadata?.name}`;
+      const known = this.invalid.get(fingerprint);
+      if (known) {
+        this.registrationErrors.set(known.where, known.error);
+        continue;
+      }
       try {
         const reg = registrationFromSecret(name, secret);
-        const c = this.add(reg, false);
+        const c = this.create(reg, false);
+        this.pending.get(name)?.stop();
+        // A changed Secret: the old cluster stays in force until the new one has synced.
+        if (this.clusters.has(name)) this.pending.set(name, c);
+        else this.clusters.set(name, c);
         this.fromSecrets.set(name, fingerprint);
         c.start();
         this.opts.log.info({ cluster: name, secret: where, network: reg.network }, 'cluster registered');
       } catch (e) {
-        this.registrationErrors.set(where, e instanceof Error ? e.message : String(e));
-        this.opts.log.warn({ secret: where, error: e instanceof Error ? e.message : String(e) }, 'invalid cluster Secret');
+        const error = e instanceof Error ? e.message : String(e);
+        this.invalid.set(fingerprint, { where, error });
+        this.registrationErrors.set(where, error);
+        this.opts.log.warn({ secret: where, error }, 'invalid cluster Secret');
       }
     }
   }
