@@ -154,3 +154,37 @@ describe('KubeSource', () => {
     expect(source.health().map((h) => h.name)).toEqual(['cluster/east', 'registration/meshpilot-system/c-broken']);
   });
 });
+
+describe('rules from CRDs', () => {
+  it('every kind is read from its group, validated like a file, and an invalid edit keeps the last valid version', async () => {
+    const api = await FakeApiServer.start('east');
+    teardown.add(() => api.close());
+    const source = new KubeSource({ configCluster: registration(api), log: silentLogger });
+    teardown.add(() => source.close());
+    api.apply({ apiVersion: 'security.istio.io/v1', kind: 'AuthorizationPolicy', metadata: { name: 'deny-all', namespace: 'shop', annotations: { 'kubectl.kubernetes.io/last-applied-configuration': '{"huge":true}', team: 'a' } }, spec: { action: 'DENY', rules: [{}] } });
+    api.apply({ apiVersion: 'traffic.meshpilot.io/v1alpha1', kind: 'RateLimit', metadata: { name: 'cart', namespace: 'shop' }, spec: { destination: { host: 'cart' }, limit: { requests: 10, per: '1s' } } });
+    api.apply({ apiVersion: 'networking.istio.io/v1', kind: 'WorkloadEntry', metadata: { name: 'vm1', namespace: 'shop', labels: { app: 'cart' } }, spec: { address: '10.9.0.1' } });
+    source.start();
+    await waitFor(() => source.ready());
+    const keys = () => source.current().objects.filter((o) => !o.key.startsWith('ServiceEntry/')).map((o) => `${o.key} ${o.apiVersion}`);
+    expect(keys()).toEqual([
+      'AuthorizationPolicy/shop/deny-all security.istio.io/v1',
+      'RateLimit/shop/cart traffic.meshpilot.io/v1alpha1',
+      'WorkloadEntry/shop/vm1 networking.istio.io/v1',
+    ]);
+    const ap = source.current().objects[0]!;
+    expect(ap.annotations).toEqual({ team: 'a' });
+    expect(ap.source.file).toBe('k8s://east/AuthorizationPolicy/shop/deny-all');
+
+    api.apply({ apiVersion: 'traffic.meshpilot.io/v1alpha1', kind: 'RateLimit', metadata: { name: 'cart', namespace: 'shop' }, spec: { destination: { host: 'cart' }, limit: { requests: 0, per: '10ms' }, burst: 3 } });
+    await waitFor(() => source.current().errors.length > 0);
+    const r = source.current();
+    expect(r.errors.map((e) => `${e.file} ${e.path}: ${e.message.split(' (')[0]}`)).toEqual([
+      'k8s://east/RateLimit/shop/cart : invalid; its previous valid version stays in force',
+      'k8s://east/RateLimit/shop/cart spec.limit.requests: must be a whole number of requests from 1 to 4294967295',
+      'k8s://east/RateLimit/shop/cart spec.limit.per: must be at least 50ms',
+      'k8s://east/RateLimit/shop/cart spec.burst: field not supported by meshpilot',
+    ]);
+    expect((r.objects.find((o) => o.key === 'RateLimit/shop/cart')!.spec as { limit: { requests: number } }).limit.requests).toBe(10);
+  });
+});

@@ -3,6 +3,7 @@
 // Secrets. It yields the same LoadResult a directory does, plus each network's gateways, and says
 // when it is ready: every cluster has synced once, or the sync timeout passed (reported).
 import { KubeConfig, type V1Secret } from '@kubernetes/client-node';
+import { compareErrors } from '../config/load.ts';
 import type { ConfigError, ConfigObject, LoadResult } from '../config/types.ts';
 import type { ComponentHealth, HealthProvider } from '../health.ts';
 import type { Logger } from '../log.ts';
@@ -122,6 +123,8 @@ export class KubeSource implements HealthProvider {
       if (!c.reg.network || !c.reg.gateway) continue;
       (networkGateways[c.reg.network] ??= []).push({ ...c.reg.gateway });
     }
+    objects.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    errors.sort(compareErrors);
     return { objects, errors, networkGateways };
   }
 
