@@ -196,11 +196,11 @@ describe('ServiceEntry and WorkloadEntry', () => {
 
   it('validates WorkloadEntry address, locality and weight', () => {
     accepts(doc('WorkloadEntry', 'address: 2001:db8::1\nlocality: us-east\nweight: 0'));
-    expect(problems(doc('WorkloadEntry', 'address: "not an address"\nlocality: a/b/c/d\nweight: 1.5\nnetwork: n1'))).toEqual([
+    expect(problems(doc('WorkloadEntry', 'address: "not an address"\nlocality: a/b/c/d\nweight: 1.5\nnetwork: ""'))).toEqual([
       'spec.address: invalid address "not an address": expected an IP address or a host name',
       'spec.locality: locality has at most three parts: region/zone/subzone',
       'spec.weight: must be an integer from 0 to 4294967295',
-      'spec.network: field not supported by meshpilot',
+      'spec.network: must not be empty (leave the field out for the default network)',
     ]);
   });
 });
