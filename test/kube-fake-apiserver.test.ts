@@ -1,6 +1,6 @@
 // The fake API server speaks the real list/watch protocol: the unmodified client-node informer
 // (ListWatch, inside meshpilot's ResourceWatcher) and typed API clients run against it.
-import { CoreV1Api, CustomObjectsApi, KubeConfig, type V1Service } from '@kubernetes/client-node';
+import { CoreV1Api, CustomObjectsApi, KubeConfig, makeInformer, type V1Service } from '@kubernetes/client-node';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ResourceWatcher, type WatcherHealth } from '../control-plane/kube/watcher.ts';
 import { FakeApiServer } from './helpers/fake-apiserver.ts';
@@ -133,5 +133,35 @@ describe('fake API server with client-node informers', () => {
     const listed = (await custom.listNamespacedCustomObject({ group: 'networking.istio.io', version: 'v1beta1', namespace: 'default', plural: 'virtualservices' })) as { items: Array<{ apiVersion: string; status: unknown }> };
     expect(listed.items[0]!.apiVersion).toBe('networking.istio.io/v1beta1');
     expect(listed.items[0]!.status).toEqual({ conditions: [{ type: 'Accepted', status: 'True' }] });
+  });
+});
+
+describe('fake API server with makeInformer', () => {
+  it('a namespaced, label-selected informer sees only matching objects', async () => {
+    const api = await FakeApiServer.start('west');
+    servers.push(api);
+    const kc = new KubeConfig();
+    kc.loadFromString(api.kubeconfig());
+    const core = kc.makeApiClient(CoreV1Api);
+    const secret = (ns: string, name: string, labels: Record<string, string>) => ({ apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace: ns, labels }, data: {} });
+    api.apply(secret('ops', 'a', { 'meshpilot.io/cluster': 'a' }));
+    api.apply(secret('ops', 'b', {}));
+    api.apply(secret('other', 'c', { 'meshpilot.io/cluster': 'c' }));
+    const informer = makeInformer(kc, '/api/v1/namespaces/ops/secrets', () => core.listNamespacedSecret({ namespace: 'ops', labelSelector: 'meshpilot.io/cluster' }), 'meshpilot.io/cluster');
+    const seen: string[] = [];
+    informer.on('add', (s) => seen.push(`add ${s.metadata!.name}`));
+    informer.on('delete', (s) => seen.push(`delete ${s.metadata!.name}`));
+    await informer.start();
+    try {
+      await waitFor(() => seen.includes('add a'));
+      api.apply(secret('ops', 'd', { 'meshpilot.io/cluster': 'd' }));
+      api.apply(secret('other', 'e', { 'meshpilot.io/cluster': 'e' }));
+      api.apply(secret('ops', 'f', {}));
+      api.remove('v1', 'Secret', 'ops', 'a');
+      await waitFor(() => seen.includes('delete a'));
+      expect(seen).toEqual(['add a', 'add d', 'delete a']);
+    } finally {
+      await informer.stop();
+    }
   });
 });

@@ -188,3 +188,20 @@ describe('rules from CRDs', () => {
     expect((r.objects.find((o) => o.key === 'RateLimit/shop/cart')!.spec as { limit: { requests: number } }).limit.requests).toBe(10);
   });
 });
+
+describe('readiness', () => {
+  it('a cluster that never syncs holds readiness until the sync timeout, then is reported as late', async () => {
+    const api = await FakeApiServer.start('east');
+    teardown.add(() => api.close());
+    await api.stop();
+    const source = new KubeSource({ configCluster: registration(api), syncTimeoutMs: 300, log: silentLogger, backoffMinMs: 20, backoffMaxMs: 50 });
+    teardown.add(() => source.close());
+    let notified = 0;
+    source.onChange(() => notified++);
+    source.start();
+    expect(source.ready()).toBe(false);
+    await waitFor(() => source.ready(), { description: 'ready after the timeout' });
+    expect(notified).toBeGreaterThan(0); // the server is told, so it can start serving
+    expect(source.health()[0]).toMatchObject({ name: 'cluster/east', ready: true, healthy: false, syncTimedOut: true });
+  });
+});
