@@ -18,7 +18,7 @@ function service(name: string, port: number, labels: Record<string, string> = {}
   return { apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: 'default', labels }, spec: { ports: [{ name: 'grpc', port }] } };
 }
 
-async function setup(opts: { bookmarkIntervalMs?: number } = {}) {
+async function setup(opts: { bookmarkIntervalMs?: number; idleTimeoutMs?: number } = {}) {
   const api = await FakeApiServer.start('east', opts);
   servers.push(api);
   const kc = new KubeConfig();
@@ -34,6 +34,7 @@ async function setup(opts: { bookmarkIntervalMs?: number } = {}) {
     onHealth: (h) => health.push(h),
     backoffMinMs: 20,
     backoffMaxMs: 100,
+    ...(opts.idleTimeoutMs ? { idleTimeoutMs: opts.idleTimeoutMs } : {}),
   });
   watchers.push(w);
   const names = () => w.list().map((s) => `${s.metadata!.name}:${s.spec!.ports![0]!.port}`).sort();
@@ -100,6 +101,17 @@ describe('fake API server with client-node informers', () => {
     await waitFor(() => names().join() === 'a:2');
     await waitFor(() => w.status().healthy);
     expect(api.requests.filter((r) => !r.query.includes('watch')).length).toBe(1); // no relist needed
+  });
+
+  it('a watch that goes silent (half-open connection) is cut and restarted, and reported meanwhile', async () => {
+    const { api, w, names, health } = await setup({ idleTimeoutMs: 300 });
+    w.start();
+    await waitFor(() => api.openWatches === 1 && w.status().healthy);
+    api.freezeWatches();
+    api.apply(service('during', 1)); // lost on the frozen stream
+    await waitFor(() => health.some((h) => !h.healthy && /delivered nothing/.test(h.reason ?? '')), { description: 'silence reported' });
+    await waitFor(() => names().join() === 'during:1', { description: 'the restarted watch replays what was missed' });
+    await waitFor(() => w.status().healthy);
   });
 
   it('sends bookmarks to watches that ask for them', async () => {

@@ -33,6 +33,12 @@ export interface WatcherOptions<T extends KubernetesObject> {
   backoffMaxMs?: number;
   /** Asks the server to end each watch after this long (the informer then resumes it). */
   watchTimeoutSeconds?: number;
+  /**
+   * A watch that delivers nothing (no event, no bookmark) for this long is cut and restarted: a
+   * half-open connection to a vanished API server would otherwise look healthy for ever.
+   * Default: the watch timeout plus 60 s; 0 turns it off.
+   */
+  idleTimeoutMs?: number;
 }
 
 type WatchFn = Watch['watch'];
@@ -43,6 +49,9 @@ export class ResourceWatcher<T extends KubernetesObject> {
   private retryTimer: NodeJS.Timeout | undefined;
   private backoff: number;
   private readonly health: WatcherHealth = { synced: false, healthy: false, restarts: 0 };
+  private watchdog: NodeJS.Timeout | undefined;
+  /** The watch in flight: when it last delivered something, and how to cut it. */
+  private current: { lastActivity: number; abort: () => void } | undefined;
 
   constructor(private readonly opts: WatcherOptions<T>) {
     this.backoff = opts.backoffMinMs ?? 200;
@@ -53,10 +62,26 @@ export class ResourceWatcher<T extends KubernetesObject> {
       watch: async (path, query, callback, done) => {
         let failed = false;
         const params = { ...query, allowWatchBookmarks: true, ...(opts.watchTimeoutSeconds ? { timeoutSeconds: opts.watchTimeoutSeconds } : {}) };
-        const ctrl = await real.watch(path, params, callback, (err) => {
-          if (err) failed = true;
-          done(err);
-        });
+        const entry = { lastActivity: Date.now(), abort: () => {}, idle: false };
+        this.current = entry;
+        const ctrl = await real.watch(
+          path,
+          params,
+          (phase, obj, raw) => {
+            entry.lastActivity = Date.now();
+            callback(phase, obj, raw);
+          },
+          (err) => {
+            if (this.current === entry) this.current = undefined;
+            if (err) failed = true;
+            // A watch we cut for being silent reports as an error, so that it is restarted with backoff.
+            done(entry.idle ? new Error('watch delivered nothing (no event, no bookmark) for too long; restarted') : err);
+          },
+        );
+        entry.abort = () => {
+          entry.idle = true;
+          ctrl.abort();
+        };
         if (!failed && !this.stopped) this.setHealthy();
         return ctrl;
       },
@@ -80,6 +105,14 @@ export class ResourceWatcher<T extends KubernetesObject> {
 
   start(): void {
     this.stopped = false;
+    const idle = this.opts.idleTimeoutMs ?? ((this.opts.watchTimeoutSeconds ?? 300) + 60) * 1000;
+    if (idle > 0 && !this.watchdog) {
+      this.watchdog = setInterval(() => {
+        const w = this.current;
+        if (w && Date.now() - w.lastActivity > idle) w.abort();
+      }, Math.max(10, Math.min(idle / 4, 5000)));
+      this.watchdog.unref();
+    }
     this.informer.start().catch((e) => this.failed(e));
   }
 
@@ -87,6 +120,8 @@ export class ResourceWatcher<T extends KubernetesObject> {
     this.stopped = true;
     clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
+    clearInterval(this.watchdog);
+    this.watchdog = undefined;
     void this.informer.stop();
   }
 

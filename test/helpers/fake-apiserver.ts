@@ -87,6 +87,7 @@ export class FakeApiServer {
   private oldestRv = 0;
   private rv = 1;
   private watchers = new Set<Watcher>();
+  private frozen = new WeakSet<Watcher>();
   private sockets = new Set<Socket>();
   private server: https.Server;
   private port = 0;
@@ -184,6 +185,14 @@ export class FakeApiServer {
     this.watchers.clear();
   }
 
+  /**
+   * The open watches go silent without closing, like a connection to an API server that vanished
+   * without a FIN (a half-open TCP connection). New watches work normally.
+   */
+  freezeWatches(): void {
+    for (const w of this.watchers) this.frozen.add(w);
+  }
+
   /** Forgets the event history: a watch resuming from an older resourceVersion then gets 410 Gone. */
   compact(): void {
     this.history = [];
@@ -271,7 +280,7 @@ export class FakeApiServer {
   }
 
   private writeEvent(w: Watcher, ev: { type: string; object: unknown }): void {
-    if (!w.res.writableEnded && !w.res.destroyed) w.res.write(`${JSON.stringify(ev)}\n`);
+    if (!w.res.writableEnded && !w.res.destroyed && !this.frozen.has(w)) w.res.write(`${JSON.stringify(ev)}\n`);
   }
 
   // ---- HTTP -------------------------------------------------------------------------------------
