@@ -205,3 +205,25 @@ describe('readiness', () => {
     expect(source.health()[0]).toMatchObject({ name: 'cluster/east', ready: true, healthy: false, syncTimedOut: true });
   });
 });
+
+describe('validation of Kubernetes documents', () => {
+  it('the direct zod path and the YAML file path agree on every golden and example rule', async () => {
+    const { readFileSync, readdirSync } = await import('node:fs');
+    const { parseAllDocuments } = await import('yaml');
+    const { parseRuleDocument, validateDocument } = await import('../control-plane/kube/objects.ts');
+    let compared = 0;
+    for (const dir of [new URL('./golden/in/', import.meta.url), new URL('../examples/bookinfo/', import.meta.url)]) {
+      for (const f of readdirSync(dir).filter((x) => x.endsWith('.yaml'))) {
+        for (const d of parseAllDocuments(readFileSync(new URL(f, dir), 'utf8'))) {
+          const doc = d.toJS() as Record<string, unknown>;
+          const fast = validateDocument('k8s://t/x', doc);
+          const slow = parseRuleDocument('k8s://t/x', doc);
+          const view = (p: typeof fast) => (p.object ? { key: p.object.key, apiVersion: p.object.apiVersion, labels: p.object.labels, annotations: p.object.annotations, spec: p.object.spec } : p.errors.map((e) => `${e.path}: ${e.message}`));
+          expect(view(fast), f).toEqual(view(slow));
+          compared++;
+        }
+      }
+    }
+    expect(compared).toBeGreaterThan(50);
+  });
+});

@@ -5,7 +5,7 @@ import type { KubernetesObject } from '@kubernetes/client-node';
 import type { ParsedDocument } from '../config/load.ts';
 import type { ConfigError, ConfigObject } from '../config/types.ts';
 import type { KubeCluster } from './cluster.ts';
-import { parseRuleDocument, ruleDocument, sourceName, type KubeRuleObject } from './objects.ts';
+import { ruleDocument, sourceName, validateDocument, type KubeRuleObject } from './objects.ts';
 import type { RuleResource } from './rule-resources.ts';
 
 export interface RuleEntry {
@@ -22,7 +22,7 @@ export class DocumentMemo {
 
   parse(file: string, doc: Record<string, unknown>): ParsedDocument {
     const k = `${file}\n${JSON.stringify(doc)}`;
-    const hit = this.current.get(k) ?? this.next.get(k) ?? parseRuleDocument(file, doc);
+    const hit = this.current.get(k) ?? this.next.get(k) ?? validateDocument(file, doc);
     this.next.set(k, hit);
     return hit;
   }
