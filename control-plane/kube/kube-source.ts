@@ -143,7 +143,7 @@ export class KubeSource implements HealthProvider {
         name: `cluster/${c.name}`,
         ready: h.synced || this.readyLatched,
         healthy: h.healthy,
-        detail: h.healthy ? (h.synced ? 'synced' : 'syncing') : `unreachable, serving its last known state: ${h.reason}`,
+        detail: h.healthy ? (h.synced ? 'synced' : 'syncing') : !h.lastErrorAt ? 'connecting' : h.synced ? `unreachable, serving its last known state: ${h.reason}` : `cannot sync: ${h.reason}`,
         ...(late ? { syncTimedOut: true } : {}),
         ...(h.network ? { network: h.network } : {}),
         origin: h.origin,
