@@ -115,6 +115,14 @@ describe('Kubernetes sources, end to end', () => {
     expect(accepted(api, 'VirtualService', 'reviews')!.message).toMatch(/spec\.http\[0\]\.route\[0\]\.destination\.subset.*v9/);
     expect(versions(await c.split(TARGET, 20, { 'end-user': 'jason' }))).toBe('v1');
 
+    // Status is written only when it changes: an unrelated recompile writes nothing.
+    const statusWrites = () => api.requests.filter((r) => r.method === 'PATCH' && r.path.endsWith('/virtualservices/reviews/status')).length;
+    const writes = statusWrites();
+    expect(writes).toBe(4); // True, False (weight), True (header route), False (subset)
+    api.apply(serviceObject('details'));
+    await waitFor(() => cp.state().model.services.some((s) => s.host === hostOf('details')), { description: 'unrelated change compiled' });
+    expect(statusWrites()).toBe(writes);
+
     // Deleting the rule through the API goes back to the whole service.
     api.remove('networking.istio.io/v1', 'VirtualService', 'default', 'reviews');
     await waitFor(async () => versions(await c.split(TARGET, 40)) === 'v1,v2', { description: 'VirtualService deleted' });

@@ -64,6 +64,11 @@ describe('service shards', () => {
     });
   });
 
+  it('a Service with publishNotReadyAddresses keeps its not-ready endpoints', () => {
+    const shard = buildShard({ services: [svc('db', { ports: [{ name: 'tcp', port: 5432 }], publishNotReadyAddresses: true })], pods: [], nodes: [], endpointSlices: [slice('db-1', 'db', [{ name: 'tcp', port: 5432 }], [{ addresses: ['10.0.0.5'], conditions: { ready: false } }])] }, undefined);
+    expect(shard.get('shop/db')!.endpoints.map((e) => e.address)).toEqual(['10.0.0.5']);
+  });
+
   it('an unnamed single port is named port-<n> and matched by the slice\'s unnamed port', () => {
     const shard = buildShard({ services: [svc('db', { ports: [{ port: 5432 }] })], pods: [], nodes: [], endpointSlices: [slice('db-1', 'db', [{ port: 5433 }], [{ addresses: ['10.0.0.5'] }])] }, undefined);
     expect(shard.get('shop/db')!.ports).toEqual([{ name: 'port-5432', number: 5432, protocol: 'TCP' }]);

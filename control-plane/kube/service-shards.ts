@@ -62,6 +62,7 @@ export function buildShard(objs: ClusterObjects, network: string | undefined): S
   const pods = new Map(objs.pods.map((p) => [`${p.metadata?.namespace}/${p.metadata?.name}`, p]));
   const nodes = new Map(objs.nodes.map((n) => [n.metadata?.name ?? '', n]));
   const shard: Shard = new Map();
+  const publishNotReady = new Set<string>();
   for (const svc of objs.services) {
     const ns = svc.metadata?.namespace ?? 'default';
     const name = svc.metadata?.name;
@@ -77,6 +78,7 @@ export function buildShard(objs: ClusterObjects, network: string | undefined): S
       });
     }
     if (ports.length === 0) continue;
+    if (svc.spec?.publishNotReadyAddresses) publishNotReady.add(`${ns}/${name}`);
     shard.set(`${ns}/${name}`, { namespace: ns, name, ports, endpoints: [] });
   }
 
@@ -94,7 +96,9 @@ export function buildShard(objs: ClusterObjects, network: string | undefined): S
       if (n && svcPorts.has(n) && typeof p.port === 'number') ports[n] = p.port;
     }
     for (const ep of slice.endpoints ?? []) {
-      if (ep.conditions?.ready === false || ep.conditions?.terminating === true) continue;
+      // As kube-proxy does: not-ready endpoints only for Services that publish them.
+      const notReady = ep.conditions?.ready === false || ep.conditions?.terminating === true;
+      if (notReady && !publishNotReady.has(`${svc.namespace}/${svc.name}`)) continue;
       const pod = ep.targetRef?.kind === 'Pod' ? pods.get(`${ep.targetRef.namespace ?? ns}/${ep.targetRef.name}`) : undefined;
       const node = nodes.get(ep.nodeName ?? pod?.spec?.nodeName ?? '');
       const locality = localityOf(node, ep.zone);
