@@ -3,7 +3,7 @@
 // `--cluster name=east,kubeconfig=/path,network=net1,gateway=10.0.0.1:15443` (repeatable).
 import { KubeConfig } from '@kubernetes/client-node';
 import type { ClusterRegistration } from './cluster.ts';
-import { parseGateway } from './kube-source.ts';
+import { parseGateway } from './cluster-secrets.ts';
 
 export interface ClusterFlag { name: string; kubeconfig: string; network?: string; gateway?: string }
 
