@@ -51,17 +51,21 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   const cache = new SnapshotCache(log);
   let state: MeshState | undefined;
 
+  let reported = new Set<string>();
+
   const apply = (load: LoadResult) => {
     const next = compile(load, state?.accepted ?? []);
-    const reported = new Set((state?.errors ?? []).map(formatIssue));
-    for (const e of next.errors) {
-      const text = formatIssue(e);
-      if (!reported.has(text)) log.warn({ error: text }, 'rule rejected');
+    // No proxy gets config before every source has synced: ADS answers UNAVAILABLE until then.
+    const ready = source.ready();
+    // Before that, errors may only mean "not synced yet" (a rule naming a service of a cluster
+    // still listing): they are logged once everything is in.
+    if (ready) {
+      const now = new Set(next.errors.map(formatIssue));
+      for (const text of now) if (!reported.has(text)) log.warn({ error: text }, 'rule rejected');
+      reported = now;
     }
     const before = state?.model;
     state = { ...next, model: reuseUnchanged(next.model, before) };
-    // No proxy gets config before every source has synced: ADS answers UNAVAILABLE until then.
-    const ready = source.ready();
     source.afterCompile(state);
     if (!ready) return;
     // Nothing a proxy sees changed (warnings aside): keep the cache, and so every version.
