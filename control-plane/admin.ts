@@ -1,6 +1,6 @@
 // Admin API (JSON over HTTP): health, readiness, connected proxies and rule status.
 import express from 'express';
-import type { ComponentHealth, HealthProvider } from './health.ts';
+import type { ComponentHealth, HealthProvider } from './health-provider.ts';
 import type { MeshState } from './pipeline.ts';
 import { formatIssue } from './pipeline.ts';
 import type { AdsServer } from './xds/ads-server.ts';

@@ -5,7 +5,7 @@ import { createAdminApp } from './admin.ts';
 import { Debouncer } from './debounce.ts';
 import { FileConfigSource } from './config/file-source.ts';
 import type { LoadResult } from './config/types.ts';
-import type { HealthProvider } from './health.ts';
+import type { HealthProvider } from './health-provider.ts';
 import { KubeSource, type KubeSourceOptions } from './kube/kube-source.ts';
 import { ConfigSources } from './sources.ts';
 import { createLogger, type Logger } from './log.ts';

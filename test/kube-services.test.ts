@@ -142,6 +142,8 @@ describe('KubeSource', () => {
     };
     const observed: string[] = [];
     source.onChange(() => observed.push(networks()));
+    const ups: string[] = [];
+    source.onClusterStatus((cluster, up) => ups.push(`${cluster}=${up}`));
     source.start();
     await waitFor(() => source.ready() && networks() === '-,n1', { description: 'west registered by its Secret' });
     observed.length = 0;
@@ -157,6 +159,11 @@ describe('KubeSource', () => {
     east.remove('v1', 'Secret', 'meshpilot-system', 'c-west');
     await waitFor(() => networks() === '-', { description: 'west unregistered' });
     expect(source.health().map((h) => h.name)).toEqual(['cluster/east', 'registration/meshpilot-system/c-broken']);
+    // Transitions for an "up" metric: both came up; west was unregistered at the end.
+    expect(ups[0]).toBe('east=false');
+    expect(ups).toContain('east=true');
+    expect(ups).toContain('west=true');
+    expect(ups[ups.length - 1]).toBe('west=undefined');
   });
 });
 

@@ -5,7 +5,7 @@
 import type { V1Secret } from '@kubernetes/client-node';
 import { compareErrors } from '../config/load.ts';
 import type { ConfigError, ConfigObject, LoadResult } from '../config/types.ts';
-import type { ComponentHealth, HealthProvider } from '../health.ts';
+import type { ComponentHealth, HealthProvider } from '../health-provider.ts';
 import type { Logger } from '../log.ts';
 import type { MeshState } from '../pipeline.ts';
 import { KubeCluster, type ClusterRegistration, type Gateway } from './cluster.ts';
@@ -45,6 +45,7 @@ export class KubeSource implements HealthProvider {
   private readonly services = new DocumentMemo();
   private readonly statusWriter: StatusWriter | undefined;
   private readonly listeners: Array<() => void> = [];
+  private readonly statusListeners: Array<(cluster: string, up: boolean | undefined) => void> = [];
   private readonly wasHealthy = new Map<string, boolean>();
   private readyLatched = false;
   private timedOut: string[] | undefined;
@@ -89,6 +90,24 @@ export class KubeSource implements HealthProvider {
   /** Called after anything changed (coalesced per event-loop turn). */
   onChange(cb: () => void): void {
     this.listeners.push(cb);
+  }
+
+  /**
+   * Called when a cluster comes up (connected and synced), goes down, or is unregistered
+   * (`undefined`), e.g. to keep a per-cluster "up" metric.
+   */
+  onClusterStatus(cb: (cluster: string, up: boolean | undefined) => void): void {
+    this.statusListeners.push(cb);
+    for (const c of this.clusters.values()) cb(c.name, this.isUp(c));
+  }
+
+  private isUp(c: KubeCluster): boolean {
+    const h = c.health();
+    return h.healthy && h.synced;
+  }
+
+  private clusterStatus(name: string, up: boolean | undefined): void {
+    for (const l of this.statusListeners) l(name, up);
   }
 
   /** Every cluster has synced once (or the sync timeout passed). Latches. */
@@ -204,6 +223,7 @@ export class KubeSource implements HealthProvider {
   private healthChanged(c: KubeCluster): void {
     if (this.closed || this.clusters.get(c.name) !== c) return;
     const h = c.health();
+    this.clusterStatus(c.name, this.isUp(c));
     const before = this.wasHealthy.get(c.name);
     if (before === h.healthy) return;
     this.wasHealthy.set(c.name, h.healthy);
@@ -236,6 +256,7 @@ export class KubeSource implements HealthProvider {
       this.pending.delete(name);
       this.fromSecrets.delete(name);
       this.wasHealthy.delete(name);
+      this.clusterStatus(name, undefined);
       this.opts.log.info({ cluster: name }, 'cluster unregistered (its Secret is gone)');
     }
     const stillWanted = new Set([...wanted.values()].map((w) => w.fingerprint));
