@@ -12,6 +12,7 @@ import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
 import { Service } from 'kubernetes-models/v1/Service';
 import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
 import { Namespace } from 'kubernetes-models/v1/Namespace';
+import { Secret } from 'kubernetes-models/v1/Secret';
 import { CustomResourceDefinition } from 'kubernetes-models/apiextensions.k8s.io/v1/CustomResourceDefinition';
 import { RULE_RESOURCES } from '../control-plane/kube/rule-resources.ts';
 
@@ -21,7 +22,7 @@ function docs(file: string): Obj[] {
   return parseAllDocuments(readFileSync(new URL(`../examples/kubernetes/${file}`, import.meta.url), 'utf8')).map((d) => d.toJS() as Obj);
 }
 
-const MODELS: Record<string, new (o: never) => { validate(): void }> = { ClusterRole, ClusterRoleBinding, Role, RoleBinding, Deployment, Service, ServiceAccount, Namespace, CustomResourceDefinition };
+const MODELS: Record<string, new (o: never) => { validate(): void }> = { ClusterRole, ClusterRoleBinding, Role, RoleBinding, Deployment, Service, ServiceAccount, Namespace, Secret, CustomResourceDefinition };
 
 /** Every (group, resource, verb) a role grants. */
 function grants(role: Obj): Set<string> {
@@ -32,7 +33,7 @@ function grants(role: Obj): Set<string> {
 
 describe('examples/kubernetes', () => {
   it('every object passes the Kubernetes schema', () => {
-    const all = [...docs('control-plane.yaml'), ...docs('crds.yaml')];
+    const all = [...docs('control-plane.yaml'), ...docs('crds.yaml'), ...docs('remote-cluster-reader.yaml')];
     for (const o of all) {
       const Model = MODELS[o.kind];
       expect(Model, o.kind).toBeDefined();
@@ -54,5 +55,10 @@ describe('examples/kubernetes', () => {
     const role = objs.find((o) => o.kind === 'Role')!;
     expect(role.metadata.namespace).toBe('meshpilot-system');
     expect([...grants(role)].sort()).toEqual(['/secrets:get', '/secrets:list', '/secrets:watch']);
+  });
+
+  it('remote clusters: list/watch of services, pods, nodes and endpointslices only', () => {
+    const role = docs('remote-cluster-reader.yaml').find((o) => o.kind === 'ClusterRole')!;
+    expect([...grants(role)].sort()).toEqual(['/nodes:list', '/nodes:watch', '/pods:list', '/pods:watch', '/services:list', '/services:watch', 'discovery.k8s.io/endpointslices:list', 'discovery.k8s.io/endpointslices:watch']);
   });
 });
