@@ -145,6 +145,16 @@ describe('fake API server with client-node informers', () => {
     const listed = (await custom.listNamespacedCustomObject({ group: 'networking.istio.io', version: 'v1beta1', namespace: 'default', plural: 'virtualservices' })) as { items: Array<{ apiVersion: string; status: unknown }> };
     expect(listed.items[0]!.apiVersion).toBe('networking.istio.io/v1beta1');
     expect(listed.items[0]!.status).toEqual({ conditions: [{ type: 'Accepted', status: 'True' }] });
+
+    // PUT replaces the status, with optimistic concurrency on resourceVersion.
+    const current = api.get('networking.istio.io/v1', 'VirtualService', 'default', 'r')!;
+    const put = (rv: string) => custom.replaceNamespacedCustomObjectStatus({
+      group: 'networking.istio.io', version: 'v1', namespace: 'default', plural: 'virtualservices', name: 'r',
+      body: { ...current, metadata: { ...current.metadata, resourceVersion: rv }, status: { conditions: [] } },
+    });
+    await expect(put('1')).rejects.toMatchObject({ code: 409 });
+    await put(current.metadata.resourceVersion!);
+    expect(api.get('networking.istio.io/v1', 'VirtualService', 'default', 'r')!['status']).toEqual({ conditions: [] });
   });
 });
 
