@@ -201,6 +201,24 @@ describe('rules from CRDs', () => {
   });
 });
 
+describe('name clashes', () => {
+  it('a rule object using a generated ServiceEntry name wins, and the Service is reported', async () => {
+    const api = await FakeApiServer.start('east');
+    teardown.add(() => api.close());
+    api.apply({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'cart', namespace: 'shop' }, spec: { ports: [{ name: 'http', port: 80 }] } });
+    api.apply({ apiVersion: 'networking.istio.io/v1', kind: 'ServiceEntry', metadata: { name: 'k8s.cart', namespace: 'shop' }, spec: { hosts: ['cart.example.com'], ports: [{ number: 80, name: 'http', protocol: 'HTTP' }], resolution: 'DNS' } });
+    const source = new KubeSource({ configCluster: registration(api), log: silentLogger });
+    teardown.add(() => source.close());
+    source.start();
+    await waitFor(() => source.ready());
+    const r = source.current();
+    expect(r.objects.map((o) => `${o.key} ${o.source.file}`)).toEqual(['ServiceEntry/shop/k8s.cart k8s://east/ServiceEntry/shop/k8s.cart']);
+    expect(r.errors.map((e) => `${e.file} ${e.path}: ${e.message}`)).toEqual([
+      "k8s://east/Service/shop/cart metadata.name: ServiceEntry/shop/k8s.cart is also a rule object's name; this Service is not meshed until one is renamed",
+    ]);
+  });
+});
+
 describe('readiness', () => {
   it('a cluster that never syncs holds readiness until the sync timeout, then is reported as late', async () => {
     const api = await FakeApiServer.start('east');

@@ -132,10 +132,18 @@ export class KubeSource implements HealthProvider {
     // The config cluster first, then the others by name: the first cluster defining a port wins.
     const ordered = [...this.clusters.values()].sort((a, b) => (a.name === this.configName ? -1 : b.name === this.configName ? 1 : a.name.localeCompare(b.name)));
     const merged = mergeShards(ordered.map((c) => ({ cluster: c.name, shard: buildShard(c.objects(), c.reg.network) })));
+    const taken = new Set(objects.map((o) => o.key));
     for (const s of merged) {
-      const parsed = this.services.parse(sourceName(s.clusters.join(','), 'Service', s.namespace, s.name), serviceEntryDocument(s));
+      const file = sourceName(s.clusters.join(','), 'Service', s.namespace, s.name);
+      const parsed = this.services.parse(file, serviceEntryDocument(s));
       errors.push(...parsed.errors);
-      if (parsed.object) objects.push(parsed.object);
+      if (!parsed.object) continue;
+      if (taken.has(parsed.object.key)) {
+        // A rule object happens to use the generated name: the rule wins, the Service is reported.
+        errors.push({ file, line: 1, col: 1, path: 'metadata.name', message: `${parsed.object.key} is also a rule object's name; this Service is not meshed until one is renamed` });
+        continue;
+      }
+      objects.push(parsed.object);
     }
     this.services.sweep();
     const networkGateways: Record<string, Gateway[]> = {};
