@@ -2,7 +2,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { checkResource } from './envoy/check.ts';
 import { loadDirectory } from './config/load.ts';
-import { configClusterFromFlags, parseClusterFlag, registrationFromFlag, type ClusterFlag } from './kube/cluster-flags.ts';
+import { configClusterFromFlags, parseClusterFlag, parseClustersFile, registrationFromFlag, type ClusterFlag } from './kube/cluster-flags.ts';
 import { createLogger } from './log.ts';
 import { compile, formatIssue } from './pipeline.ts';
 import { startControlPlane } from './server.ts';
@@ -41,6 +41,7 @@ interface ServeFlags {
   network?: string;
   gateway?: string;
   cluster: ClusterFlag[];
+  clustersFile?: string;
   clusterSecretsNamespace?: string;
   syncTimeout: string;
 }
@@ -58,12 +59,19 @@ program
   .option('--network <name>', 'network of the config cluster\'s pods')
   .option('--gateway <host:port>', 'where other networks reach the config cluster\'s pods')
   .option('--cluster <spec>', 'remote cluster: name=...,kubeconfig=...[,network=...][,gateway=host:port] (repeatable)', collectCluster, [])
+  .option('--clusters-file <file>', 'remote clusters from a YAML file: clusters: [{ name, kubeconfig, network, gateway }]')
   .option('--cluster-secrets-namespace <ns>', 'register clusters from Secrets labelled meshpilot.io/cluster in this namespace of the config cluster')
   .option('--sync-timeout <seconds>', 'serve after this long even if some cluster has not synced', '30')
   .action(async (o: ServeFlags) => {
     const log = createLogger(o.logLevel);
     const configCluster = configClusterFromFlags(o);
-    const remoteClusters = o.cluster.map(registrationFromFlag);
+    let flags = o.cluster;
+    try {
+      if (o.clustersFile) flags = [...flags, ...parseClustersFile(o.clustersFile)];
+    } catch (e) {
+      program.error(`error: ${e instanceof Error ? e.message : String(e)}`);
+    }
+    const remoteClusters = flags.map(registrationFromFlag);
     if (!o.configDir && !configCluster && remoteClusters.length === 0) {
       program.error('error: give --config-dir, a cluster (--kubeconfig, --in-cluster, --cluster), or both');
     }

@@ -5,7 +5,7 @@ import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { parseClusterFlag } from '../control-plane/kube/cluster-flags.ts';
+import { parseClusterFlag, parseClustersFile } from '../control-plane/kube/cluster-flags.ts';
 import { FakeApiServer } from './helpers/fake-apiserver.ts';
 import { nodeObject, serviceObject } from './helpers/kube-objects.ts';
 import { Teardown } from './helpers/test-mesh.ts';
@@ -77,5 +77,16 @@ describe('meshpilot serve with a cluster', () => {
     expect(() => parseClusterFlag('name=West,kubeconfig=x')).toThrow(/name= is required/);
     expect(() => parseClusterFlag('name=w,kubeconfig=x,gateway=nope')).toThrow(/gateway must be host:port/);
     expect(() => parseClusterFlag('name=w,kubeconfig=x,zone=a')).toThrow(/unknown key "zone"/);
+  });
+
+  it('reads a clusters file, kubeconfig paths relative to it, errors naming the entry', () => {
+    const text = 'clusters:\n- { name: west, kubeconfig: west.yaml, network: net2, gateway: "10.0.0.1:15443" }\n- { name: south, kubeconfig: /abs/south.yaml }\n';
+    expect(parseClustersFile('/etc/meshpilot/clusters.yaml', text)).toEqual([
+      { name: 'west', kubeconfig: '/etc/meshpilot/west.yaml', network: 'net2', gateway: '10.0.0.1:15443' },
+      { name: 'south', kubeconfig: '/abs/south.yaml' },
+    ]);
+    expect(() => parseClustersFile('/c.yaml', 'clusters:\n- { name: west }\n')).toThrow('/c.yaml: clusters[0]: kubeconfig= is required');
+    expect(() => parseClustersFile('/c.yaml', 'clusters:\n- { name: west, kubeconfig: k, port: 1 }\n')).toThrow('/c.yaml: clusters[0].port: expected a string');
+    expect(() => parseClustersFile('/c.yaml', 'west: {}\n')).toThrow('expected a list under "clusters"');
   });
 });
