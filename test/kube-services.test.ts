@@ -219,6 +219,23 @@ describe('name clashes', () => {
   });
 });
 
+describe('rule status', () => {
+  it('a failed status write is retried with backoff without any further change', async () => {
+    const { startControlPlane } = await import('../control-plane/server.ts');
+    const api = await FakeApiServer.start('east');
+    teardown.add(() => api.close());
+    api.failNextStatusWrites(2);
+    api.apply({ apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name: 'bad', namespace: 'shop' }, spec: { hosts: ['cart'], http: [{ route: [{ destination: { host: 'cart' }, weight: 101 }] }] } });
+    const cp = await startControlPlane({ kube: { configCluster: registration(api) }, adminListen: null, logLevel: 'silent', debounceMs: 10 });
+    teardown.add(() => cp.stop());
+    const condition = () => ((api.get('networking.istio.io/v1', 'VirtualService', 'shop', 'bad')?.['status'] as { conditions?: Array<{ status: string; message: string }> } | undefined)?.conditions ?? [])[0];
+    await waitFor(() => condition()?.status === 'False', { description: 'status written after two failures' });
+    expect(condition()!.message).toContain('spec.http[0].route[0].weight');
+    const writes = api.requests.filter((r) => r.method === 'PATCH' && r.path.endsWith('/status'));
+    expect(writes.map((r) => r.status)).toEqual([503, 503, 200]);
+  });
+});
+
 describe('readiness', () => {
   it('a cluster that never syncs holds readiness until the sync timeout, then is reported as late', async () => {
     const api = await FakeApiServer.start('east');

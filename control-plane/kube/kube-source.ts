@@ -84,6 +84,7 @@ export class KubeSource implements HealthProvider {
     this.closed = true;
     clearTimeout(this.syncTimer);
     for (const c of [...this.clusters.values(), ...this.pending.values()]) c.stop();
+    this.statusWriter?.close();
     this.listeners.length = 0;
   }
 

@@ -88,6 +88,7 @@ export class FakeApiServer {
   private rv = 1;
   private watchers = new Set<Watcher>();
   private frozen = new WeakSet<Watcher>();
+  private statusFailures = 0;
   private sockets = new Set<Socket>();
   private server: https.Server;
   private port = 0;
@@ -191,6 +192,11 @@ export class FakeApiServer {
    */
   freezeWatches(): void {
     for (const w of this.watchers) this.frozen.add(w);
+  }
+
+  /** The next `n` status writes fail with 503 (an API server under load). */
+  failNextStatusWrites(n: number): void {
+    this.statusFailures = n;
   }
 
   /** Forgets the event history: a watch resuming from an older resourceVersion then gets 410 Gone. */
@@ -337,6 +343,10 @@ export class FakeApiServer {
     if (sub !== 'status' || !resource.status) return this.send(req, res, 405, status(405, 'MethodNotAllowed', `${method} ${url.pathname} is not supported here`));
 
     const body = await readBody(req);
+    if (this.statusFailures > 0) {
+      this.statusFailures--;
+      return this.send(req, res, 503, status(503, 'ServiceUnavailable', 'the server is currently unable to handle the request'));
+    }
     let nextStatus: unknown;
     if (method === 'PUT') {
       const obj = JSON.parse(body) as KubeObject;
