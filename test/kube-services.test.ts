@@ -69,6 +69,11 @@ describe('service shards', () => {
     expect(shard.get('shop/db')!.endpoints.map((e) => e.address)).toEqual(['10.0.0.5']);
   });
 
+  it('a pod labelled topology.istio.io/network is on that network, not the cluster\'s', () => {
+    const shard = buildShard({ services: [svc('vm', { ports: [{ name: 'http', port: 80 }] })], pods: [pod('vm-1', { 'topology.istio.io/network': 'on-prem' }, 'n1')], nodes: [], endpointSlices: [slice('vm-1', 'vm', [{ name: 'http', port: 80 }], [{ addresses: ['10.0.0.9'], targetRef: { kind: 'Pod', name: 'vm-1', namespace: 'shop' } }])] }, 'net-a');
+    expect(shard.get('shop/vm')!.endpoints[0]!.network).toBe('on-prem');
+  });
+
   it('an unnamed single port is named port-<n> and matched by the slice\'s unnamed port', () => {
     const shard = buildShard({ services: [svc('db', { ports: [{ port: 5432 }] })], pods: [], nodes: [], endpointSlices: [slice('db-1', 'db', [{ port: 5433 }], [{ addresses: ['10.0.0.5'] }])] }, undefined);
     expect(shard.get('shop/db')!.ports).toEqual([{ name: 'port-5432', number: 5432, protocol: 'TCP' }]);

@@ -31,6 +31,8 @@ const REGION = 'topology.kubernetes.io/region';
 const ZONE = 'topology.kubernetes.io/zone';
 const SUBZONE = 'topology.istio.io/subzone';
 const SERVICE_NAME = 'kubernetes.io/service-name';
+/** Istio's pod label for a network other than the cluster's. */
+const NETWORK = 'topology.istio.io/network';
 
 const PROTOCOLS: Record<string, string> = { http: 'HTTP', http2: 'HTTP2', grpc: 'GRPC', https: 'HTTPS', tls: 'TLS', tcp: 'TCP', 'kubernetes.io/h2c': 'HTTP2' };
 
@@ -107,12 +109,13 @@ export function buildShard(objs: ClusterObjects, network: string | undefined): S
         if (seen.has(id)) continue; // the same endpoint in two slices (e.g. during a slice split)
         seen.add(id);
         const labels = pod?.metadata?.labels;
+        const net = labels?.[NETWORK] || network;
         svc.endpoints.push({
           address,
           ports: { ...ports },
           ...(labels && Object.keys(labels).length ? { labels: { ...labels } } : {}),
           ...(locality ? { locality } : {}),
-          ...(network ? { network } : {}),
+          ...(net ? { network: net } : {}),
           ...(pod?.spec?.serviceAccountName ? { serviceAccount: pod.spec.serviceAccountName } : {}),
         });
       }
