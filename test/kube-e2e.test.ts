@@ -1,6 +1,6 @@
 // End to end through Kubernetes: fake API servers (real list/watch protocol) -> meshpilot's
 // informers -> model -> ADS -> real proxyless gRPC clients (@grpc/grpc-js-xds) -> real backends.
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
@@ -14,7 +14,6 @@ import { RawAdsClient } from './helpers/raw-ads.ts';
 import { Teardown } from './helpers/test-mesh.ts';
 import { waitFor } from './helpers/wait.ts';
 import { createXdsClient, type XdsClient } from './helpers/xds-client.ts';
-import { writeFile } from 'node:fs/promises';
 
 const REVIEWS = hostOf('reviews');
 const TARGET = targetOf('reviews');
