@@ -1,21 +1,27 @@
 // Admin API (JSON over HTTP): health, readiness, connected proxies and rule status.
 import express from 'express';
+import type { ComponentHealth, HealthProvider } from './health-provider.ts';
 import type { MeshState } from './pipeline.ts';
 import { formatIssue } from './pipeline.ts';
 import type { AdsServer } from './xds/ads-server.ts';
 import type { SnapshotCache } from './xds/snapshot-cache.ts';
 
-interface AdminDeps { state: () => MeshState; ads: AdsServer; cache: SnapshotCache }
+interface AdminDeps { state: () => MeshState; ads: AdsServer; cache: SnapshotCache; health?: readonly HealthProvider[] }
 
-export function createAdminApp({ state, ads, cache }: AdminDeps): express.Express {
+export function createAdminApp({ state, ads, cache, health = [] }: AdminDeps): express.Express {
   const app = express();
+  const extra = (): Record<string, ComponentHealth> => Object.fromEntries(health.flatMap((p) => p.health()).map((c) => [c.name, c]));
+  // Liveness: a remote cluster being down is reported ("degraded") but is no reason to restart us.
   app.get('/healthz', (_req, res) => {
-    res.json({ status: 'ok' });
+    const components = extra();
+    const degraded = Object.values(components).some((c) => !c.healthy);
+    res.json({ status: degraded ? 'degraded' : 'ok', ...(health.length ? { components } : {}) });
   });
   app.get('/readyz', (_req, res) => {
-    const components = {
+    const components: Record<string, { ready: boolean; detail: string }> = {
       config: { ready: cache.ready, detail: cache.ready ? `${state().accepted.length} rules in force, ${state().errors.length} errors` : 'not loaded' },
       xds: { ready: true, detail: `${ads.streams.size} streams` },
+      ...extra(),
     };
     const ready = Object.values(components).every((c) => c.ready);
     res.status(ready ? 200 : 503).json({ ready, components });

@@ -3,6 +3,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { checkResource } from './envoy/check.ts';
 import { loadDirectory } from './config/load.ts';
 import { addNetworkGateway, type NetworkGateways } from './config/network-gateways.ts';
+import { configClusterFromFlags, parseClusterFlag, parseClustersFile, registrationFromFlag, type ClusterFlag } from './kube/cluster-flags.ts';
 import { createLogger } from './log.ts';
 import { compile, formatIssue } from './pipeline.ts';
 import { startControlPlane } from './server.ts';
@@ -36,23 +37,70 @@ function loadWith(dir: string, networkGateways?: NetworkGateways) {
 
 const program = new Command('meshpilot').description('Service-mesh control plane: Istio-compatible rules to Envoy and proxyless gRPC over ADS');
 
+function collectCluster(value: string, previous: ClusterFlag[]): ClusterFlag[] {
+  try {
+    return [...previous, parseClusterFlag(value)];
+  } catch (e) {
+    throw new InvalidArgumentError(e instanceof Error ? e.message : String(e));
+  }
+}
+
+interface ServeFlags {
+  configDir?: string;
+  xdsListen: string;
+  adminListen: string;
+  logLevel: string;
+  kubeconfig?: string;
+  inCluster?: boolean;
+  clusterName: string;
+  network?: string;
+  gateway?: string;
+  cluster: ClusterFlag[];
+  clustersFile?: string;
+  clusterSecretsNamespace?: string;
+  syncTimeout: string;
+  networkGateway?: NetworkGateways;
+}
+
 program
   .command('serve')
-  .description('serve xDS for the rules in a directory, following changes live')
-  .requiredOption('--config-dir <dir>', 'directory of .yaml/.yml rule files')
+  .description('serve xDS for the rules in a directory and/or Kubernetes clusters, following changes live')
+  .option('--config-dir <dir>', 'directory of .yaml/.yml rule files')
   .option('--xds-listen <host:port>', 'ADS gRPC address', '127.0.0.1:15010')
   .option('--admin-listen <host:port>', 'admin API address', '127.0.0.1:15014')
   .option('--log-level <level>', 'trace, debug, info, warn, error', 'info')
   .option('--network-gateway <network=address:port>', GATEWAY_HELP, gatewayOption)
-  .action(async (o: { configDir: string; xdsListen: string; adminListen: string; logLevel: string; networkGateway?: NetworkGateways }) => {
+  .option('--kubeconfig <file>', 'config cluster (rules from CRDs, services, cluster Secrets) from a kubeconfig file')
+  .option('--in-cluster', 'config cluster from the pod\'s service account')
+  .option('--cluster-name <name>', 'name of the config cluster', 'local')
+  .option('--network <name>', 'network of the config cluster\'s pods')
+  .option('--gateway <host:port>', 'where other networks reach the config cluster\'s pods')
+  .option('--cluster <spec>', 'remote cluster: name=...,kubeconfig=...[,network=...][,gateway=host:port] (repeatable)', collectCluster, [])
+  .option('--clusters-file <file>', 'remote clusters from a YAML file: clusters: [{ name, kubeconfig, network, gateway }]')
+  .option('--cluster-secrets-namespace <ns>', 'register clusters from Secrets labelled meshpilot.io/cluster in this namespace of the config cluster')
+  .option('--sync-timeout <seconds>', 'serve after this long even if some cluster has not synced', '30')
+  .action(async (o: ServeFlags) => {
     const log = createLogger(o.logLevel);
-    const cp = await startControlPlane({
-      configDir: o.configDir,
-      xdsListen: o.xdsListen,
-      adminListen: o.adminListen,
-      logger: log,
-      ...(o.networkGateway ? { networkGateways: o.networkGateway } : {}),
-    });
+    const configCluster = configClusterFromFlags(o);
+    let flags = o.cluster;
+    try {
+      if (o.clustersFile) flags = [...flags, ...parseClustersFile(o.clustersFile)];
+    } catch (e) {
+      program.error(`error: ${e instanceof Error ? e.message : String(e)}`);
+    }
+    const remoteClusters = flags.map(registrationFromFlag);
+    if (!o.configDir && !configCluster && remoteClusters.length === 0) {
+      program.error('error: give --config-dir, a cluster (--kubeconfig, --in-cluster, --cluster), or both');
+    }
+    const kube = configCluster || remoteClusters.length
+      ? {
+          ...(configCluster ? { configCluster } : {}),
+          remoteClusters,
+          ...(o.clusterSecretsNamespace ? { secretsNamespace: o.clusterSecretsNamespace } : {}),
+          syncTimeoutMs: Number(o.syncTimeout) * 1000,
+        }
+      : undefined;
+    const cp = await startControlPlane({ ...(o.configDir ? { configDir: o.configDir } : {}), ...(kube ? { kube } : {}), xdsListen: o.xdsListen, adminListen: o.adminListen, logger: log, ...(o.networkGateway ? { networkGateways: o.networkGateway } : {}) });
     const s = cp.state();
     log.info(
       { xds: cp.xdsAddress, admin: cp.adminAddress, services: s.model.services.length, rules: s.accepted.length, errors: s.errors.length },

@@ -5,6 +5,9 @@ import { createAdminApp } from './admin.ts';
 import { Debouncer } from './debounce.ts';
 import { FileConfigSource } from './config/file-source.ts';
 import type { LoadResult } from './config/types.ts';
+import type { HealthProvider } from './health-provider.ts';
+import { KubeSource, type KubeSourceOptions } from './kube/kube-source.ts';
+import { ConfigSources } from './sources.ts';
 import { createLogger, type Logger } from './log.ts';
 import { reuseUnchanged, sameForProxies } from './model/reuse.ts';
 import { compile, formatIssue, type MeshState } from './pipeline.ts';
@@ -12,7 +15,10 @@ import { AdsServer } from './xds/ads-server.ts';
 import { SnapshotCache } from './xds/snapshot-cache.ts';
 
 export interface ControlPlaneOptions {
-  configDir: string;
+  /** A directory of rule files (optional when `kube` is given; both may be used at once). */
+  configDir?: string;
+  /** Kubernetes clusters: rules from the config cluster's CRDs, services from every cluster. */
+  kube?: Omit<KubeSourceOptions, 'log'>;
   xdsListen?: string;
   adminListen?: string | null;
   /** Quiet period before a change is applied (default 100 ms). */
@@ -31,6 +37,7 @@ export interface ControlPlane {
   state(): MeshState;
   readonly ads: AdsServer;
   readonly cache: SnapshotCache;
+  readonly kube?: KubeSource;
   /** Re-reads the config directory now (the watcher does this by itself on changes). */
   reload(): void;
   stop(): Promise<void>;
@@ -38,22 +45,33 @@ export interface ControlPlane {
 
 export async function startControlPlane(opts: ControlPlaneOptions): Promise<ControlPlane> {
   const log = opts.logger ?? createLogger(opts.logLevel);
+  if (!opts.configDir && !opts.kube) throw new Error('give a config directory, Kubernetes clusters, or both');
   // The file source only coalesces one save's burst of file events; the pipeline debounces.
-  const source = new FileConfigSource(opts.configDir, { debounceMs: 10 });
+  const files = opts.configDir ? new FileConfigSource(opts.configDir, { debounceMs: 10 }) : undefined;
+  const kube = opts.kube ? new KubeSource({ ...opts.kube, log }) : undefined;
+  const source = new ConfigSources(files, kube);
   const cache = new SnapshotCache(log);
   let state: MeshState | undefined;
 
+  let reported = new Set<string>();
+
   const apply = (load: LoadResult) => {
     const next = compile(opts.networkGateways ? { ...load, networkGateways: { ...load.networkGateways, ...opts.networkGateways } } : load, state?.accepted ?? []);
-    const reported = new Set((state?.errors ?? []).map(formatIssue));
-    for (const e of next.errors) {
-      const text = formatIssue(e);
-      if (!reported.has(text)) log.warn({ error: text }, 'rule rejected');
+    // No proxy gets config before every source has synced: ADS answers UNAVAILABLE until then.
+    const ready = source.ready();
+    // Before that, errors may only mean "not synced yet" (a rule naming a service of a cluster
+    // still listing): they are logged once everything is in.
+    if (ready) {
+      const now = new Set(next.errors.map(formatIssue));
+      for (const text of now) if (!reported.has(text)) log.warn({ error: text }, 'rule rejected');
+      reported = now;
     }
     const before = state?.model;
     state = { ...next, model: reuseUnchanged(next.model, before) };
+    source.afterCompile(state);
+    if (!ready) return;
     // Nothing a proxy sees changed (warnings aside): keep the cache, and so every version.
-    if (before && sameForProxies(before, state.model)) return;
+    if (cache.ready && before && sameForProxies(before, state.model)) return;
     cache.setModel(state.model);
     log.info({ services: next.model.services.length, rules: next.accepted.length, errors: next.errors.length }, 'configuration applied');
   };
@@ -69,7 +87,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   let admin: Server | undefined;
   let adminAddress: string | undefined;
   if (opts.adminListen) {
-    const app = createAdminApp({ state: () => state!, ads, cache });
+    const health: HealthProvider[] = kube ? [kube] : [];
+    const app = createAdminApp({ state: () => state!, ads, cache, health });
     const [host, port] = splitHostPort(opts.adminListen);
     admin = await new Promise<Server>((resolve, reject) => {
       const s = app.listen(port, host, () => resolve(s));
@@ -86,6 +105,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     state: () => state!,
     ads,
     cache,
+    ...(kube ? { kube } : {}),
     reload: () => apply(source.load()),
     async stop() {
       debouncer.cancel();

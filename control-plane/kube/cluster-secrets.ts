@@ -1,0 +1,36 @@
+// A cluster registered by a Secret (label `meshpilot.io/cluster: <name>`, data `kubeconfig` and
+// optionally `network` and `gateway`), as Istio's remote secrets do; and gateway addresses.
+import { KubeConfig, type V1Secret } from '@kubernetes/client-node';
+import type { ClusterRegistration, Gateway } from './cluster.ts';
+
+function decode(v: string | undefined): string | undefined {
+  return v === undefined ? undefined : Buffer.from(v, 'base64').toString('utf8');
+}
+
+/** A Secret's registration: data `kubeconfig` (required), `network` and `gateway` (host:port). */
+export function registrationFromSecret(name: string, secret: V1Secret): ClusterRegistration {
+  const data = secret.data ?? {};
+  const text = decode(data['kubeconfig']);
+  if (!text) throw new Error('data.kubeconfig is required (a kubeconfig for the cluster)');
+  const kubeConfig = new KubeConfig();
+  kubeConfig.loadFromString(text);
+  if (!kubeConfig.getCurrentCluster()) throw new Error('data.kubeconfig has no current cluster');
+  const network = decode(data['network'])?.trim();
+  const gateway = decode(data['gateway'])?.trim();
+  return {
+    name,
+    kubeConfig,
+    origin: `Secret ${secret.metadata?.namespace}/${secret.metadata?.name}`,
+    ...(network ? { network } : {}),
+    ...(gateway ? { gateway: parseGateway(gateway) } : {}),
+  };
+}
+
+/** `host:port` (IPv6 as `[addr]:port`). */
+export function parseGateway(text: string): Gateway {
+  const i = text.lastIndexOf(':');
+  const port = Number(text.slice(i + 1));
+  const address = text.slice(0, i).replace(/^\[|\]$/g, '');
+  if (i <= 0 || !Number.isInteger(port) || port < 1 || port > 65535 || !address) throw new Error(`gateway must be host:port, got ${JSON.stringify(text)}`);
+  return { address, port };
+}

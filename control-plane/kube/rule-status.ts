@@ -1,0 +1,138 @@
+// Writes an `Accepted` condition on each rule object through the status subresource: True when
+// the object is in force as written, False with the field path and message of each problem
+// otherwise. Written only when it changes, so status writes do not feed back into more writes.
+import type { CustomObjectsApi } from '@kubernetes/client-node';
+import type { Logger } from '../log.ts';
+import type { MeshState } from '../pipeline.ts';
+import type { RuleEntry } from './rules.ts';
+import { describeError } from './watcher.ts';
+
+export interface Condition {
+  type: string;
+  status: 'True' | 'False';
+  reason: string;
+  message: string;
+  observedGeneration?: number;
+  lastTransitionTime?: string;
+}
+
+const MAX_MESSAGE = 1024;
+
+/** The Accepted condition for one object, from the compiled state. */
+export function acceptedCondition(entry: RuleEntry, state: MeshState): Condition {
+  const m = entry.object.metadata ?? {};
+  const key = `${entry.resource.kind}/${m.namespace ?? 'default'}/${m.name}`;
+  const problems = state.errors.filter((e) => e.file === entry.file).map((e) => (e.path ? `${e.path}: ${e.message}` : e.message));
+  const rejected = state.rejected.includes(key) || problems.length > 0;
+  const generation = typeof m.generation === 'number' ? { observedGeneration: m.generation } : {};
+  if (!rejected) return { type: 'Accepted', status: 'True', reason: 'Accepted', message: 'in force', ...generation };
+  let message = [...new Set(problems)].join('; ') || 'rejected';
+  if (message.length > MAX_MESSAGE) message = `${message.slice(0, MAX_MESSAGE - 3)}...`;
+  return { type: 'Accepted', status: 'False', reason: 'Invalid', message, ...generation };
+}
+
+function currentConditions(status: unknown): Condition[] {
+  const c = (status as { conditions?: unknown } | undefined)?.conditions;
+  return Array.isArray(c) ? (c as Condition[]) : [];
+}
+
+function same(a: Condition | undefined, b: Condition): boolean {
+  return !!a && a.status === b.status && a.reason === b.reason && a.message === b.message && a.observedGeneration === b.observedGeneration;
+}
+
+/** Writes in flight at once: a burst (e.g. the first sync of many rules) must not flood the API server. */
+const MAX_IN_FLIGHT = 8;
+const RETRY_MIN_MS = 500;
+const RETRY_MAX_MS = 30_000;
+
+export class StatusWriter {
+  /** uid -> the condition last written (a write's own watch event may not have arrived yet). */
+  private written = new Map<string, Condition>();
+  private failures = new Set<string>();
+  /** uid -> the write to make (the newest wins while it waits). */
+  private queue = new Map<string, () => Promise<unknown>>();
+  private inFlight = 0;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private retryDelay = RETRY_MIN_MS;
+  private last: { entries: readonly RuleEntry[]; state: MeshState } | undefined;
+  private closed = false;
+
+  constructor(private readonly custom: CustomObjectsApi, private readonly log: Logger) {}
+
+  close(): void {
+    this.closed = true;
+    clearTimeout(this.retryTimer);
+    this.queue.clear();
+  }
+
+  sync(entries: readonly RuleEntry[], state: MeshState): void {
+    if (this.closed) return;
+    this.last = { entries, state };
+    const live = new Set<string>();
+    for (const e of entries) {
+      const m = e.object.metadata ?? {};
+      const uid = m.uid ?? e.file;
+      live.add(uid);
+      const want = acceptedCondition(e, state);
+      const conditions = currentConditions(e.object.status);
+      const have = conditions.find((c) => c.type === 'Accepted');
+      if (same(have, want)) {
+        this.written.delete(uid);
+        this.queue.delete(uid);
+        continue;
+      }
+      if (same(this.written.get(uid), want)) continue;
+      want.lastTransitionTime = have && have.status === want.status && have.lastTransitionTime ? have.lastTransitionTime : new Date().toISOString();
+      this.written.set(uid, want);
+      const status = { ...((e.object.status as object | undefined) ?? {}), conditions: [...conditions.filter((c) => c.type !== 'Accepted'), want] };
+      this.queue.set(uid, () =>
+        this.custom
+          .patchNamespacedCustomObjectStatus({
+            group: e.resource.group,
+            version: e.resource.version,
+            namespace: m.namespace ?? 'default',
+            plural: e.resource.plural,
+            name: m.name ?? '',
+            body: [{ op: 'add', path: '/status', value: status }],
+          })
+          .then(() => {
+            this.failures.delete(e.file);
+            this.retryDelay = RETRY_MIN_MS;
+          })
+          .catch((err) => {
+            if (this.written.get(uid) === want) this.written.delete(uid);
+            if (!this.failures.has(e.file)) this.log.warn({ object: e.file, error: describeError(err) }, 'cannot write rule status; retrying');
+            this.failures.add(e.file);
+            this.scheduleRetry();
+          }),
+      );
+    }
+    for (const uid of this.written.keys()) if (!live.has(uid)) this.written.delete(uid);
+    for (const uid of this.queue.keys()) if (!live.has(uid)) this.queue.delete(uid);
+    this.pump();
+  }
+
+  private pump(): void {
+    while (!this.closed && this.inFlight < MAX_IN_FLIGHT && this.queue.size > 0) {
+      const [uid, write] = this.queue.entries().next().value!;
+      this.queue.delete(uid);
+      this.inFlight++;
+      void write().finally(() => {
+        this.inFlight--;
+        this.pump();
+      });
+    }
+  }
+
+  /** A failed write is tried again (with backoff) even if nothing else changes meanwhile. */
+  private scheduleRetry(): void {
+    if (this.retryTimer || this.closed) return;
+    const delay = this.retryDelay;
+    this.retryDelay = Math.min(this.retryDelay * 2, RETRY_MAX_MS);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      if (this.last) this.sync(this.last.entries, this.last.state);
+    }, delay);
+    this.retryTimer.unref();
+  }
+}

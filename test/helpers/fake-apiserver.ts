@@ -1,0 +1,421 @@
+// A wire-level fake Kubernetes API server for tests: node:https on 127.0.0.1, the real REST paths
+// @kubernetes/client-node uses, list with resourceVersion, watch (`?watch=true`) as newline-
+// delimited JSON events replayed from a bounded history, BOOKMARK events when asked for, a too-old
+// resourceVersion answered with an ERROR event carrying 410 Gone (the informer then relists), and
+// the status subresource (PUT, JSON patch, merge patch). One instance per simulated cluster.
+// `stop()` / `restart()` make the server go away and come back on the same port with its store.
+import { randomUUID } from 'node:crypto';
+import https from 'node:https';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import fastJsonPatch from 'fast-json-patch';
+import { createCA, issueServingCert, type CertificateAuthority } from '../../control-plane/tls/certs.ts';
+
+export interface KubeObject {
+  apiVersion?: string;
+  kind?: string;
+  metadata: { name: string; namespace?: string; resourceVersion?: string; uid?: string; generation?: number; labels?: Record<string, string>; [k: string]: unknown };
+  [k: string]: unknown;
+}
+
+interface Resource { group: string; versions: string[]; plural: string; kind: string; namespaced: boolean; status: boolean }
+
+const CORE: Resource[] = [
+  { group: '', versions: ['v1'], plural: 'services', kind: 'Service', namespaced: true, status: true },
+  { group: '', versions: ['v1'], plural: 'pods', kind: 'Pod', namespaced: true, status: true },
+  { group: '', versions: ['v1'], plural: 'nodes', kind: 'Node', namespaced: false, status: true },
+  { group: '', versions: ['v1'], plural: 'secrets', kind: 'Secret', namespaced: true, status: false },
+  { group: '', versions: ['v1'], plural: 'namespaces', kind: 'Namespace', namespaced: false, status: true },
+  { group: 'discovery.k8s.io', versions: ['v1'], plural: 'endpointslices', kind: 'EndpointSlice', namespaced: true, status: false },
+];
+
+const NETWORKING = ['v1', 'v1beta1', 'v1alpha3'];
+/** meshpilot's kinds, as its CRDs declare them. */
+export const MESH_CRDS: Resource[] = [
+  { group: 'networking.istio.io', versions: NETWORKING, plural: 'virtualservices', kind: 'VirtualService', namespaced: true, status: true },
+  { group: 'networking.istio.io', versions: NETWORKING, plural: 'destinationrules', kind: 'DestinationRule', namespaced: true, status: true },
+  { group: 'networking.istio.io', versions: NETWORKING, plural: 'serviceentries', kind: 'ServiceEntry', namespaced: true, status: true },
+  { group: 'networking.istio.io', versions: NETWORKING, plural: 'workloadentries', kind: 'WorkloadEntry', namespaced: true, status: true },
+  { group: 'security.istio.io', versions: ['v1', 'v1beta1'], plural: 'authorizationpolicies', kind: 'AuthorizationPolicy', namespaced: true, status: true },
+  { group: 'traffic.meshpilot.io', versions: ['v1alpha1'], plural: 'ratelimits', kind: 'RateLimit', namespaced: true, status: true },
+];
+
+interface WatchEvent { type: 'ADDED' | 'MODIFIED' | 'DELETED'; rv: number; resource: Resource; object: KubeObject }
+
+interface Watcher { resource: Resource; namespace?: string; selector?: Selector; version: string; res: ServerResponse; bookmarks: boolean }
+
+type Selector = (labels: Record<string, string>) => boolean;
+
+export interface RequestRecord { method: string; path: string; query: string; status: number }
+
+const TOKEN = 'fake-apiserver-token';
+
+function clone<T>(v: T): T {
+  return structuredClone(v);
+}
+
+/** `a=b,c!=d,e` (equality, inequality, existence): the subset of label selectors we use. */
+function parseSelector(text: string | null): Selector | undefined {
+  if (!text) return undefined;
+  const terms = text.split(',').map((t) => t.trim()).filter(Boolean);
+  return (labels) =>
+    terms.every((t) => {
+      if (t.startsWith('!')) return !(t.slice(1) in labels);
+      const ne = t.indexOf('!=');
+      if (ne >= 0) return labels[t.slice(0, ne)] !== t.slice(ne + 2);
+      const eq = t.indexOf('=');
+      if (eq >= 0) return labels[t.slice(0, eq)] === t.slice(eq + 1).replace(/^=/, '');
+      return t in labels;
+    });
+}
+
+function status(code: number, reason: string, message: string) {
+  return { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, code };
+}
+
+export class FakeApiServer {
+  /** Every request served, in order (for assertions such as "the informer relisted"). */
+  readonly requests: RequestRecord[] = [];
+  private readonly store = new Map<string, KubeObject>(); // `${group}/${plural}/${ns}/${name}`
+
+  private objectsOf(r: Resource): KubeObject[] {
+    const prefix = `${r.group}/${r.plural}/`;
+    return [...this.store].filter(([k]) => k.startsWith(prefix)).map(([, o]) => o);
+  }
+  private history: WatchEvent[] = [];
+  /** Watches from a resourceVersion older than this get 410 Gone. */
+  private oldestRv = 0;
+  private rv = 1;
+  private watchers = new Set<Watcher>();
+  private frozen = new WeakSet<Watcher>();
+  private statusFailures = 0;
+  private sockets = new Set<Socket>();
+  private server: https.Server;
+  private port = 0;
+  private readonly resources: Resource[];
+  private bookmarkTimer: NodeJS.Timeout | undefined;
+
+  private constructor(readonly name: string, private readonly ca: CertificateAuthority, key: { certPem: string; keyPem: string }, opts: { crds: boolean; bookmarkIntervalMs: number }) {
+    this.resources = [...CORE, ...(opts.crds ? MESH_CRDS : [])];
+    this.server = https.createServer({ cert: key.certPem, key: key.keyPem }, (req, res) => {
+      this.handle(req, res).catch((e) => this.send(req, res, 500, status(500, 'InternalError', String(e))));
+    });
+    this.server.on('connection', (s: Socket) => {
+      this.sockets.add(s);
+      s.on('close', () => this.sockets.delete(s));
+    });
+    this.server.on('secureConnection', (s: Socket) => {
+      this.sockets.add(s);
+      s.on('close', () => this.sockets.delete(s));
+    });
+    if (opts.bookmarkIntervalMs > 0) {
+      this.bookmarkTimer = setInterval(() => this.sendBookmarks(), opts.bookmarkIntervalMs);
+      this.bookmarkTimer.unref();
+    }
+  }
+
+  static async start(name = 'cluster', opts: { crds?: boolean; bookmarkIntervalMs?: number } = {}): Promise<FakeApiServer> {
+    const ca = await createCA(`fake-apiserver-${name}`);
+    const cert = await issueServingCert(ca, { ipAddresses: ['127.0.0.1'], dnsNames: ['localhost'] });
+    const s = new FakeApiServer(name, ca, cert, { crds: opts.crds ?? true, bookmarkIntervalMs: opts.bookmarkIntervalMs ?? 0 });
+    await s.listen();
+    return s;
+  }
+
+  get url(): string {
+    return `https://127.0.0.1:${this.port}`;
+  }
+
+  get caPem(): string {
+    return this.ca.certPem;
+  }
+
+  /** A kubeconfig for this server (CA pinned, bearer token), as YAML text. */
+  kubeconfig(): string {
+    const ca = Buffer.from(this.ca.certPem).toString('base64');
+    return [
+      'apiVersion: v1',
+      'kind: Config',
+      `clusters: [{ name: ${this.name}, cluster: { server: "${this.url}", certificate-authority-data: ${ca} } }]`,
+      `users: [{ name: tester, user: { token: ${TOKEN} } }]`,
+      `contexts: [{ name: ${this.name}, context: { cluster: ${this.name}, user: tester } }]`,
+      `current-context: ${this.name}`,
+      '',
+    ].join('\n');
+  }
+
+  /** The latest resourceVersion handed out. */
+  get resourceVersion(): number {
+    return this.rv;
+  }
+
+  /** Number of open watch streams (for "the watch was restarted" assertions). */
+  get openWatches(): number {
+    return this.watchers.size;
+  }
+
+  private listen(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(this.port, '127.0.0.1', () => {
+        this.server.off('error', reject);
+        const a = this.server.address();
+        if (a && typeof a === 'object') this.port = a.port;
+        resolve();
+      });
+    });
+  }
+
+  /** The server goes away: listener closed, every connection (watches included) cut. The store stays. */
+  async stop(): Promise<void> {
+    for (const w of this.watchers) w.res.destroy();
+    this.watchers.clear();
+    for (const s of this.sockets) s.destroy();
+    this.sockets.clear();
+    if (this.server.listening) await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  /** Comes back on the same port with the same store (changes made while it was down included). */
+  async restart(): Promise<void> {
+    await this.listen();
+  }
+
+  /** Ends every watch stream cleanly, as an API server does when a watch times out. */
+  endWatches(): void {
+    for (const w of this.watchers) w.res.end();
+    this.watchers.clear();
+  }
+
+  /**
+   * The open watches go silent without closing, like a connection to an API server that vanished
+   * without a FIN (a half-open TCP connection). New watches work normally.
+   */
+  freezeWatches(): void {
+    for (const w of this.watchers) this.frozen.add(w);
+  }
+
+  /** The next `n` status writes fail with 503 (an API server under load). */
+  failNextStatusWrites(n: number): void {
+    this.statusFailures = n;
+  }
+
+  /** Forgets the event history: a watch resuming from an older resourceVersion then gets 410 Gone. */
+  compact(): void {
+    this.history = [];
+    this.oldestRv = this.rv;
+  }
+
+  /** Sends a BOOKMARK (the current resourceVersion) on every watch that asked for bookmarks. */
+  sendBookmarks(): void {
+    for (const w of this.watchers) {
+      if (!w.bookmarks) continue;
+      const kind = w.resource.kind;
+      const apiVersion = w.resource.group ? `${w.resource.group}/${w.version}` : w.version;
+      this.writeEvent(w, { type: 'BOOKMARK', object: { kind, apiVersion, metadata: { resourceVersion: String(this.rv) } } });
+    }
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.bookmarkTimer);
+    await this.stop();
+  }
+
+  // ---- test-side store operations (like kubectl against etcd) ---------------------------------
+
+  private resourceFor(apiVersion: string, kind: string): Resource {
+    const [group, version] = apiVersion.includes('/') ? apiVersion.split('/') : ['', apiVersion];
+    const r = this.resources.find((x) => x.group === group && x.kind === kind && x.versions.includes(version!));
+    if (!r) throw new Error(`fake API server ${this.name}: no resource for ${apiVersion} ${kind}`);
+    return r;
+  }
+
+  private keyOf(r: Resource, ns: string | undefined, name: string): string {
+    return `${r.group}/${r.plural}/${r.namespaced ? ns ?? 'default' : ''}/${name}`;
+  }
+
+  /** Creates or replaces an object (spec changes bump metadata.generation). Returns the stored copy. */
+  apply(obj: KubeObject): KubeObject {
+    const r = this.resourceFor(obj.apiVersion ?? 'v1', obj.kind ?? '');
+    const ns = r.namespaced ? obj.metadata.namespace ?? 'default' : undefined;
+    const key = this.keyOf(r, ns, obj.metadata.name);
+    const old = this.store.get(key);
+    const next = clone(obj);
+    next.apiVersion = r.group ? `${r.group}/${r.versions[0]}` : 'v1';
+    next.metadata = { ...next.metadata, ...(ns ? { namespace: ns } : {}), uid: old?.metadata.uid ?? randomUUID(), resourceVersion: String(++this.rv) };
+    const specChanged = !old || JSON.stringify(old['spec']) !== JSON.stringify(next['spec']);
+    next.metadata.generation = (old?.metadata.generation ?? 0) + (specChanged ? 1 : 0);
+    if (old && r.status && next['status'] === undefined && old['status'] !== undefined) next['status'] = old['status'];
+    this.store.set(key, next);
+    this.emit(old ? 'MODIFIED' : 'ADDED', r, next);
+    return clone(next);
+  }
+
+  /** Deletes an object; returns whether it existed. */
+  remove(apiVersion: string, kind: string, namespace: string | undefined, name: string): boolean {
+    const r = this.resourceFor(apiVersion, kind);
+    const key = this.keyOf(r, namespace, name);
+    const old = this.store.get(key);
+    if (!old) return false;
+    this.store.delete(key);
+    const gone = { ...clone(old), metadata: { ...old.metadata, resourceVersion: String(++this.rv) } };
+    this.emit('DELETED', r, gone);
+    return true;
+  }
+
+  get(apiVersion: string, kind: string, namespace: string | undefined, name: string): KubeObject | undefined {
+    const r = this.resourceFor(apiVersion, kind);
+    const o = this.store.get(this.keyOf(r, namespace, name));
+    return o && clone(o);
+  }
+
+  private emit(type: WatchEvent['type'], resource: Resource, object: KubeObject): void {
+    const ev: WatchEvent = { type, rv: this.rv, resource, object };
+    this.history.push(ev);
+    if (this.history.length > 10_000) this.oldestRv = this.history.shift()!.rv;
+    for (const w of this.watchers) if (this.matches(w, ev)) this.writeEvent(w, { type, object: this.asVersion(object, resource, w.version) });
+  }
+
+  private matches(w: { resource: Resource; namespace?: string; selector?: Selector }, ev: WatchEvent): boolean {
+    if (ev.resource !== w.resource) return false;
+    if (w.namespace !== undefined && ev.object.metadata.namespace !== w.namespace) return false;
+    return !w.selector || w.selector(ev.object.metadata.labels ?? {});
+  }
+
+  private asVersion(o: KubeObject, r: Resource, version: string): KubeObject {
+    return { ...clone(o), kind: r.kind, apiVersion: r.group ? `${r.group}/${version}` : version };
+  }
+
+  private writeEvent(w: Watcher, ev: { type: string; object: unknown }): void {
+    if (!w.res.writableEnded && !w.res.destroyed && !this.frozen.has(w)) w.res.write(`${JSON.stringify(ev)}\n`);
+  }
+
+  // ---- HTTP -------------------------------------------------------------------------------------
+
+  private send(req: IncomingMessage, res: ServerResponse, code: number, body: unknown): void {
+    const url = new URL(req.url ?? '/', 'https://x');
+    this.requests.push({ method: req.method ?? 'GET', path: url.pathname, query: url.search, status: code });
+    res.writeHead(code, { 'content-type': 'application/json' });
+    res.end(JSON.stringify(body));
+  }
+
+  /** Splits `/api/v1/...` or `/apis/<group>/<version>/...` into resource, namespace, name, subresource. */
+  private route(pathname: string): { resource: Resource; version: string; namespace?: string; name?: string; sub?: string } | undefined {
+    const parts = pathname.split('/').filter(Boolean);
+    let group: string;
+    let rest: string[];
+    if (parts[0] === 'api') [group, rest] = ['', parts.slice(1)];
+    else if (parts[0] === 'apis' && parts.length >= 3) [group, rest] = [parts[1]!, parts.slice(2)];
+    else return undefined;
+    const version = rest.shift()!;
+    let namespace: string | undefined;
+    if (rest[0] === 'namespaces' && rest.length >= 3) {
+      namespace = rest[1];
+      rest = rest.slice(2);
+    }
+    const [plural, name, sub] = rest;
+    const resource = this.resources.find((r) => r.group === group && r.plural === plural && r.versions.includes(version));
+    if (!resource) return undefined;
+    return { resource, version, ...(namespace !== undefined ? { namespace } : {}), ...(name ? { name } : {}), ...(sub ? { sub } : {}) };
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (req.headers.authorization !== `Bearer ${TOKEN}`) return this.send(req, res, 401, status(401, 'Unauthorized', 'Unauthorized'));
+    const url = new URL(req.url ?? '/', 'https://x');
+    const route = this.route(url.pathname);
+    if (!route) return this.send(req, res, 404, status(404, 'NotFound', `the server could not find the requested resource (${url.pathname})`));
+    const { resource, version, namespace, name, sub } = route;
+    const method = req.method ?? 'GET';
+
+    if (method === 'GET' && !name) {
+      const selector = parseSelector(url.searchParams.get('labelSelector'));
+      if (url.searchParams.get('watch') === 'true' || url.searchParams.get('watch') === '1') return this.watch(req, res, resource, version, namespace, selector, url);
+      const items = this.objectsOf(resource)
+        .filter((o) => this.matches({ resource, ...(namespace !== undefined ? { namespace } : {}), ...(selector ? { selector } : {}) }, { type: 'ADDED', rv: 0, resource, object: o }))
+        .map((o) => this.asVersion(o, resource, version));
+      return this.send(req, res, 200, { kind: `${resource.kind}List`, apiVersion: resource.group ? `${resource.group}/${version}` : version, metadata: { resourceVersion: String(this.rv) }, items });
+    }
+    if (!name) return this.send(req, res, 405, status(405, 'MethodNotAllowed', `${method} on a collection is not supported here`));
+
+    const key = this.keyOf(resource, namespace, name);
+    const current = this.store.get(key);
+    if (!current) return this.send(req, res, 404, status(404, 'NotFound', `${resource.plural} "${name}" not found`));
+    if (method === 'GET' && !sub) return this.send(req, res, 200, this.asVersion(current, resource, version));
+    if (sub !== 'status' || !resource.status) return this.send(req, res, 405, status(405, 'MethodNotAllowed', `${method} ${url.pathname} is not supported here`));
+
+    const body = await readBody(req);
+    if (this.statusFailures > 0) {
+      this.statusFailures--;
+      return this.send(req, res, 503, status(503, 'ServiceUnavailable', 'the server is currently unable to handle the request'));
+    }
+    let nextStatus: unknown;
+    if (method === 'PUT') {
+      const obj = JSON.parse(body) as KubeObject;
+      if (obj.metadata?.resourceVersion && obj.metadata.resourceVersion !== current.metadata.resourceVersion) {
+        return this.send(req, res, 409, status(409, 'Conflict', 'the object has been modified; please apply your changes to the latest version and try again'));
+      }
+      nextStatus = obj['status'];
+    } else if (method === 'PATCH') {
+      const type = String(req.headers['content-type'] ?? '');
+      const patch = JSON.parse(body);
+      if (type.startsWith('application/json-patch+json')) {
+        nextStatus = fastJsonPatch.applyPatch(clone(current), patch, false, false).newDocument['status'];
+      } else if (type.startsWith('application/merge-patch+json')) {
+        nextStatus = mergePatch(clone(current), patch)['status'];
+      } else return this.send(req, res, 415, status(415, 'UnsupportedMediaType', `unsupported patch type ${type}`));
+    } else return this.send(req, res, 405, status(405, 'MethodNotAllowed', `${method} on status is not supported here`));
+
+    const next: KubeObject = { ...clone(current), status: nextStatus, metadata: { ...current.metadata, resourceVersion: String(++this.rv) } };
+    this.store.set(key, next);
+    this.emit('MODIFIED', resource, next);
+    this.send(req, res, 200, this.asVersion(next, resource, version));
+  }
+
+  private watch(req: IncomingMessage, res: ServerResponse, resource: Resource, version: string, namespace: string | undefined, selector: Selector | undefined, url: URL): void {
+    const from = url.searchParams.get('resourceVersion');
+    const w: Watcher = { resource, version, res, bookmarks: url.searchParams.get('allowWatchBookmarks') === 'true', ...(namespace !== undefined ? { namespace } : {}), ...(selector ? { selector } : {}) };
+    this.requests.push({ method: 'GET', path: url.pathname, query: url.search, status: 200 });
+    res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
+    res.flushHeaders();
+    if (from && from !== '0' && Number(from) < this.oldestRv) {
+      // What a real API server does: 200, then one ERROR event with a 410 Status, then the end.
+      res.end(`${JSON.stringify({ type: 'ERROR', object: status(410, 'Expired', `too old resource version: ${from} (${this.oldestRv})`) })}\n`);
+      return;
+    }
+    this.watchers.add(w);
+    res.on('close', () => this.watchers.delete(w));
+    if (!from || from === '0') {
+      for (const o of this.objectsOf(resource)) {
+        const ev: WatchEvent = { type: 'ADDED', rv: 0, resource, object: o };
+        if (this.matches(w, ev)) this.writeEvent(w, { type: 'ADDED', object: this.asVersion(o, resource, version) });
+      }
+    } else {
+      for (const ev of this.history) if (ev.rv > Number(from) && this.matches(w, ev)) this.writeEvent(w, { type: ev.type, object: this.asVersion(ev.object, resource, version) });
+    }
+    const timeout = Number(url.searchParams.get('timeoutSeconds') ?? 0);
+    if (timeout > 0) {
+      const t = setTimeout(() => res.end(), timeout * 1000);
+      t.unref();
+      res.on('close', () => clearTimeout(t));
+    }
+  }
+}
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+/** RFC 7386 JSON merge patch. */
+function mergePatch(target: Record<string, unknown>, patch: unknown): Record<string, unknown> {
+  if (typeof patch !== 'object' || patch === null || Array.isArray(patch)) return patch as Record<string, unknown>;
+  const out: Record<string, unknown> = typeof target === 'object' && target !== null && !Array.isArray(target) ? target : {};
+  for (const [k, v] of Object.entries(patch)) {
+    if (v === null) delete out[k];
+    else out[k] = mergePatch(out[k] as Record<string, unknown>, v);
+  }
+  return out;
+}

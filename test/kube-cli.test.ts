@@ -1,0 +1,92 @@
+// `meshpilot serve --config-dir X --kubeconfig Y` in a child process, as an operator runs it: both
+// sources at once, the cluster's health in /readyz and /healthz, one log line per cluster up/down.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { parseClusterFlag, parseClustersFile } from '../control-plane/kube/cluster-flags.ts';
+import { FakeApiServer } from './helpers/fake-apiserver.ts';
+import { nodeObject, serviceObject } from './helpers/kube-objects.ts';
+import { Teardown } from './helpers/test-mesh.ts';
+import { waitFor } from './helpers/wait.ts';
+
+const teardown = new Teardown();
+afterEach(() => teardown.run());
+
+function serve(args: string[]): { child: ChildProcess; lines: Array<Record<string, unknown>> } {
+  const child = spawn(process.execPath, [path.resolve('bin/meshpilot.js'), 'serve', '--xds-listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const lines: Array<Record<string, unknown>> = [];
+  let buf = '';
+  child.stdout!.on('data', (d: Buffer) => {
+    buf += d.toString();
+    for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
+      try {
+        lines.push(JSON.parse(buf.slice(0, i)));
+      } catch {
+        /* not a log line */
+      }
+      buf = buf.slice(i + 1);
+    }
+  });
+  teardown.add(async () => {
+    if (child.exitCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    await exited;
+  });
+  return { child, lines };
+}
+
+describe('meshpilot serve with a cluster', () => {
+  it('serves files and a cluster at once and reports the cluster going down and up', async () => {
+    const api = await FakeApiServer.start('east');
+    teardown.add(() => api.close());
+    api.apply(nodeObject('n1', 'us-east', 'us-east-1a'));
+    api.apply(serviceObject('reviews'));
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'meshpilot-kube-cli-'));
+    teardown.add(() => rmSync(dir, { recursive: true, force: true }));
+    const kubeconfig = path.join(dir, 'kubeconfig.yaml');
+    writeFileSync(kubeconfig, api.kubeconfig());
+    const rules = path.join(dir, 'rules');
+    cpSync('examples/bookinfo', rules, { recursive: true });
+
+    const { lines } = serve(['--config-dir', rules, '--kubeconfig', kubeconfig, '--cluster-name', 'east']);
+    await waitFor(() => lines.some((l) => l['msg'] === 'admin API listening'), { description: 'admin up', timeoutMs: 20_000 });
+    const admin = String(lines.find((l) => l['msg'] === 'admin API listening')!['address']);
+    await waitFor(async () => (await fetch(`http://${admin}/readyz`)).status === 200, { description: 'ready' });
+    const rulesInForce = (await (await fetch(`http://${admin}/debug/rules`)).json()) as { inForce: Array<{ key: string; source: string }> };
+    expect(rulesInForce.inForce.find((r) => r.key === 'ServiceEntry/default/k8s.reviews')?.source).toMatch(/^k8s:\/\/east\/Service\/default\/reviews:/);
+    expect(rulesInForce.inForce.some((r) => r.source.startsWith(rules))).toBe(true);
+    expect(lines.some((l) => l['msg'] === 'cluster connected' && l['cluster'] === 'east')).toBe(true);
+
+    await api.stop();
+    await waitFor(() => lines.some((l) => l['msg'] === 'cluster unreachable; keeping its last known services and endpoints, retrying'), { description: 'down logged' });
+    const health = (await (await fetch(`http://${admin}/healthz`)).json()) as { status: string; components: Record<string, { healthy: boolean }> };
+    expect(health.status).toBe('degraded');
+    expect(health.components['cluster/east']!.healthy).toBe(false);
+    expect((await fetch(`http://${admin}/readyz`)).status).toBe(200); // still serving its last state
+    await api.restart();
+    await waitFor(() => lines.filter((l) => l['msg'] === 'cluster connected').length === 2, { description: 'up logged again' });
+    expect(lines.filter((l) => String(l['msg']).startsWith('cluster unreachable')).length).toBe(1); // one line per transition
+  });
+
+  it('parses --cluster flags and says what is wrong with a bad one', () => {
+    expect(parseClusterFlag('name=west,kubeconfig=/k/west,network=net2,gateway=10.0.0.1:15443')).toEqual({ name: 'west', kubeconfig: '/k/west', network: 'net2', gateway: '10.0.0.1:15443' });
+    expect(() => parseClusterFlag('name=west')).toThrow(/kubeconfig= is required/);
+    expect(() => parseClusterFlag('name=West,kubeconfig=x')).toThrow(/name= is required/);
+    expect(() => parseClusterFlag('name=w,kubeconfig=x,gateway=nope')).toThrow(/gateway must be host:port/);
+    expect(() => parseClusterFlag('name=w,kubeconfig=x,zone=a')).toThrow(/unknown key "zone"/);
+  });
+
+  it('reads a clusters file, kubeconfig paths relative to it, errors naming the entry', () => {
+    const text = 'clusters:\n- { name: west, kubeconfig: west.yaml, network: net2, gateway: "10.0.0.1:15443" }\n- { name: south, kubeconfig: /abs/south.yaml }\n';
+    expect(parseClustersFile('/etc/meshpilot/clusters.yaml', text)).toEqual([
+      { name: 'west', kubeconfig: '/etc/meshpilot/west.yaml', network: 'net2', gateway: '10.0.0.1:15443' },
+      { name: 'south', kubeconfig: '/abs/south.yaml' },
+    ]);
+    expect(() => parseClustersFile('/c.yaml', 'clusters:\n- { name: west }\n')).toThrow('/c.yaml: clusters[0]: kubeconfig= is required');
+    expect(() => parseClustersFile('/c.yaml', 'clusters:\n- { name: west, kubeconfig: k, port: 1 }\n')).toThrow('/c.yaml: clusters[0].port: expected a string');
+    expect(() => parseClustersFile('/c.yaml', 'west: {}\n')).toThrow('expected a list under "clusters"');
+  });
+});

@@ -1,0 +1,64 @@
+// examples/kubernetes/: the manifests are valid Kubernetes objects (kubernetes-models' schemas),
+// the CRDs too, and the RBAC grants exactly what the Kubernetes source uses: list/watch of what it
+// reads, patch of its kinds' status, Secrets only in its own namespace.
+import { readFileSync } from 'node:fs';
+import { parseAllDocuments } from 'yaml';
+import { describe, expect, it } from 'vitest';
+import { ClusterRole } from 'kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRole';
+import { ClusterRoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRoleBinding';
+import { Role } from 'kubernetes-models/rbac.authorization.k8s.io/v1/Role';
+import { RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/RoleBinding';
+import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
+import { Service } from 'kubernetes-models/v1/Service';
+import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
+import { Namespace } from 'kubernetes-models/v1/Namespace';
+import { Secret } from 'kubernetes-models/v1/Secret';
+import { CustomResourceDefinition } from 'kubernetes-models/apiextensions.k8s.io/v1/CustomResourceDefinition';
+import { RULE_RESOURCES } from '../control-plane/kube/rule-resources.ts';
+
+type Obj = { kind: string; metadata: { name: string; namespace?: string }; rules?: Array<{ apiGroups: string[]; resources: string[]; verbs: string[] }> };
+
+function docs(file: string): Obj[] {
+  return parseAllDocuments(readFileSync(new URL(`../examples/kubernetes/${file}`, import.meta.url), 'utf8')).map((d) => d.toJS() as Obj);
+}
+
+const MODELS: Record<string, new (o: never) => { validate(): void }> = { ClusterRole, ClusterRoleBinding, Role, RoleBinding, Deployment, Service, ServiceAccount, Namespace, Secret, CustomResourceDefinition };
+
+/** Every (group, resource, verb) a role grants. */
+function grants(role: Obj): Set<string> {
+  const out = new Set<string>();
+  for (const r of role.rules ?? []) for (const g of r.apiGroups) for (const res of r.resources) for (const v of r.verbs) out.add(`${g}/${res}:${v}`);
+  return out;
+}
+
+describe('examples/kubernetes', () => {
+  it('every object passes the Kubernetes schema', () => {
+    const all = [...docs('control-plane.yaml'), ...docs('crds.yaml'), ...docs('remote-cluster-reader.yaml')];
+    for (const o of all) {
+      const Model = MODELS[o.kind];
+      expect(Model, o.kind).toBeDefined();
+      expect(() => new Model!(o as never).validate(), `${o.kind} ${o.metadata.name}`).not.toThrow();
+    }
+  });
+
+  it('RBAC: list/watch of what is read, patch of our status, Secrets only in our namespace, nothing else', () => {
+    const objs = docs('control-plane.yaml');
+    const cluster = grants(objs.find((o) => o.kind === 'ClusterRole')!);
+    const expected = new Set<string>();
+    for (const r of ['/services', '/pods', '/nodes', 'discovery.k8s.io/endpointslices']) for (const v of ['list', 'watch']) expected.add(`${r}:${v}`);
+    for (const r of RULE_RESOURCES) {
+      expected.add(`${r.group}/${r.plural}:list`);
+      expected.add(`${r.group}/${r.plural}:watch`);
+      expected.add(`${r.group}/${r.plural}/status:patch`);
+    }
+    expect([...cluster].sort()).toEqual([...expected].sort());
+    const role = objs.find((o) => o.kind === 'Role')!;
+    expect(role.metadata.namespace).toBe('meshpilot-system');
+    expect([...grants(role)].sort()).toEqual(['/secrets:get', '/secrets:list', '/secrets:watch']);
+  });
+
+  it('remote clusters: list/watch of services, pods, nodes and endpointslices only', () => {
+    const role = docs('remote-cluster-reader.yaml').find((o) => o.kind === 'ClusterRole')!;
+    expect([...grants(role)].sort()).toEqual(['/nodes:list', '/nodes:watch', '/pods:list', '/pods:watch', '/services:list', '/services:watch', 'discovery.k8s.io/endpointslices:list', 'discovery.k8s.io/endpointslices:watch']);
+  });
+});
