@@ -1,5 +1,6 @@
-// Admin API (JSON over HTTP): health, readiness, connected proxies and rule status.
+// Admin API (JSON over HTTP): health, readiness, connected proxies, rule status and explain.
 import express from 'express';
+import { explainHandler } from './explain/admin-route.ts';
 import type { MeshState } from './pipeline.ts';
 import { formatIssue } from './pipeline.ts';
 import type { AdsServer } from './xds/ads-server.ts';
@@ -37,5 +38,6 @@ export function createAdminApp({ state, ads, cache }: AdminDeps): express.Expres
       invalidGeneratedResources: cache.rejected,
     });
   });
+  app.post('/debug/explain', express.json({ limit: '64kb' }), explainHandler(state));
   return app;
 }

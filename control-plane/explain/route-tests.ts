@@ -14,6 +14,8 @@
 //       decision: allow                    # the callee's authorization: allow | deny | unknown | mixed
 //       rateLimited: false                 # whether an enforced local rate limit counts this request
 //       status: 404                        # when the proxy answers itself (no route, redirect)
+//       outcome: no route                  # forward | redirect | direct response | no listener | no route config
+//                                          # | no virtual host | no route | passthrough
 import { readFileSync } from 'node:fs';
 import { LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
@@ -47,6 +49,7 @@ const testCase = z.strictObject({
     route: z.string().optional(),
     destination: z.union([destination, z.array(destination).min(1)]).optional(),
     status: z.number().int().optional(),
+    outcome: z.enum(['forward', 'redirect', 'direct response', 'no listener', 'no route config', 'no virtual host', 'no route', 'passthrough']).optional(),
     fault: fault.optional(),
     decision: z.enum(['allow', 'deny', 'unknown', 'mixed']).optional(),
     rateLimited: z.boolean().optional(),
@@ -85,7 +88,7 @@ const sameHost = (want: string, got: string | undefined) => !!got && (got === wa
 const pct = (share: number) => Math.round(share * 10_000) / 100;
 
 function gotDestinations(e: Explanation): string {
-  return e.destinations.map((d) => `${d.host ?? d.cluster}${d.subset ? ` subset ${d.subset}` : ''}${d.port ? `:${d.port}` : ''} weight ${pct(d.share)}`).join(', ') || `none (${e.outcome.kind})`;
+  return e.destinations.map((d) => `${d.host ?? d.cluster}${d.port ? `:${d.port}` : ''}${d.subset ? ` subset ${d.subset}` : ''} weight ${pct(d.share)}`).join(', ') || `none (${e.outcome.kind})`;
 }
 
 function faultText(e: Explanation): string {
@@ -115,8 +118,9 @@ export function checkCase(view: MeshView, c: LoadedCase): CaseResult {
     const ok =
       want.length === e.destinations.length &&
       want.every((w) => e.destinations.some((d) => sameHost(w.host, d.host) && (w.subset ?? undefined) === d.subset && (w.port === undefined || w.port === d.port) && (w.weight === undefined || Math.abs(w.weight - pct(d.share)) < 0.01)));
-    if (!ok) diffs.push({ field: 'destination', expected: want.map((w) => `${w.host}${w.subset ? ` subset ${w.subset}` : ''}${w.port ? `:${w.port}` : ''}${w.weight !== undefined ? ` weight ${w.weight}` : ''}`).join(', '), got: gotDestinations(e) });
+    if (!ok) diffs.push({ field: 'destination', expected: want.map((w) => `${w.host}${w.port ? `:${w.port}` : ''}${w.subset ? ` subset ${w.subset}` : ''}${w.weight !== undefined ? ` weight ${w.weight}` : ''}`).join(', '), got: gotDestinations(e) });
   }
+  if (x.outcome !== undefined && e.outcome.kind !== x.outcome) diffs.push({ field: 'outcome', expected: x.outcome, got: `${e.outcome.kind} (${e.outcome.summary})` });
   if (x.status !== undefined && e.outcome.status !== x.status) diffs.push({ field: 'status', expected: String(x.status), got: e.outcome.status !== undefined ? String(e.outcome.status) : `none (${e.outcome.summary})` });
   if (x.fault !== undefined) {
     const got = faultText(e);

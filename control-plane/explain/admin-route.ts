@@ -1,0 +1,45 @@
+// POST /debug/explain: the same inputs as `meshpilot explain`, as JSON, answered from the running
+// control plane's current rules. 400 with the field path for a bad body or request line.
+import type { Request, Response } from 'express';
+import { z } from 'zod';
+import type { MeshState } from '../pipeline.ts';
+import { parseLabels } from './caller.ts';
+import { explain } from './explain.ts';
+import { renderExplanation } from './render.ts';
+import { ExplainInputError } from './request.ts';
+
+const body = z.strictObject({
+  request: z.string().min(1),
+  from: z.string().optional(),
+  kind: z.enum(['envoy', 'grpc']).optional(),
+  calleeKind: z.enum(['envoy', 'grpc']).optional(),
+  namespace: z.string().optional(),
+  labels: z.union([z.record(z.string(), z.string()), z.string()]).optional(),
+  ip: z.string().optional(),
+  locality: z.string().optional(),
+  /** `["end-user: jason"]` or `{ "end-user": "jason" }` */
+  headers: z.union([z.array(z.string()), z.record(z.string(), z.string())]).optional(),
+  /** Also return the text rendering. */
+  text: z.boolean().optional(),
+});
+
+export function explainHandler(state: () => MeshState) {
+  return (req: Request, res: Response) => {
+    const parsed = body.safeParse(req.body ?? {});
+    if (!parsed.success) {
+      res.status(400).json({ errors: parsed.error.issues.map((i) => `${i.path.map(String).join('.') || '(body)'}: ${i.message}`) });
+      return;
+    }
+    const b = parsed.data;
+    try {
+      const headers = Array.isArray(b.headers) ? b.headers : Object.entries(b.headers ?? {}).map(([k, v]) => `${k}: ${v}`);
+      const labels = typeof b.labels === 'string' ? parseLabels(b.labels) : b.labels;
+      const { text, labels: _raw, headers: _h, ...input } = b;
+      const e = explain(state(), { ...input, headers, ...(labels ? { labels } : {}) });
+      res.json(text ? { ...e, text: renderExplanation(e) } : e);
+    } catch (err) {
+      if (!(err instanceof ExplainInputError)) throw err;
+      res.status(400).json({ errors: [err.message] });
+    }
+  };
+}
