@@ -72,10 +72,12 @@ export function loadRouteTests(file: string, text = readFileSync(file, 'utf8')):
     return {
       cases: [],
       problems: parsed.error.issues.map((i) => {
-        const path = i.path.filter((p): p is string | number => typeof p !== 'symbol');
+        let path = i.path.filter((p): p is string | number => typeof p !== 'symbol');
+        let message = i.message;
+        // Point at the unknown field itself, not at the object holding it.
+        if (i.code === 'unrecognized_keys') [path, message] = [[...path, i.keys[0]!], `unknown field${i.keys.length > 1 ? `s ${i.keys.join(', ')}` : ''}`];
         const pos = locate(doc, lc, file, path, i.code === 'unrecognized_keys');
-        const keys = i.code === 'unrecognized_keys' ? ` (${i.keys.join(', ')})` : '';
-        return { file, line: pos.line, col: pos.col, path: formatPath(path), message: `${i.message}${keys}` };
+        return { file, line: pos.line, col: pos.col, path: formatPath(path), message };
       }),
     };
   }
