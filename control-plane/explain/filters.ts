@@ -20,6 +20,12 @@ export function effectiveConfig(filters: readonly Json[], name: string, route?: 
 const GRPC_CODES = ['OK', 'CANCELLED', 'UNKNOWN', 'INVALID_ARGUMENT', 'DEADLINE_EXCEEDED', 'NOT_FOUND', 'ALREADY_EXISTS', 'PERMISSION_DENIED', 'RESOURCE_EXHAUSTED', 'FAILED_PRECONDITION', 'ABORTED', 'OUT_OF_RANGE', 'UNIMPLEMENTED', 'INTERNAL', 'UNAVAILABLE', 'DATA_LOSS', 'UNAUTHENTICATED'];
 export const grpcCodeName = (n: number) => GRPC_CODES[n] ?? String(n);
 
+/** The status a gRPC caller sees for an HTTP status (gRPC's http-grpc-status-mapping). */
+export function grpcCodeForHttp(status: number): string {
+  const map: Record<number, string> = { 400: 'INTERNAL', 401: 'UNAUTHENTICATED', 403: 'PERMISSION_DENIED', 404: 'UNIMPLEMENTED', 429: 'UNAVAILABLE', 502: 'UNAVAILABLE', 503: 'UNAVAILABLE', 504: 'UNAVAILABLE' };
+  return map[status] ?? 'UNKNOWN';
+}
+
 /** The faults one request may get: delay first, then abort, each with its share of requests. */
 export function faultsFor(cfg: Json | undefined, req: HttpRequest, cluster: string | undefined): FaultInfo[] {
   if (!cfg) return [];

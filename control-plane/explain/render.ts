@@ -1,6 +1,6 @@
 // Explanation -> text for people: one section per step of the walk, every item with the rule
 // (Kind ns/name, file:line) it came from.
-import { grpcCodeName } from './filters.ts';
+import { grpcCodeForHttp, grpcCodeName } from './filters.ts';
 import { formatRef, type RuleRef } from './origins.ts';
 import { percentText } from './route-match.ts';
 import type { Explanation } from './types.ts';
@@ -27,7 +27,7 @@ export function renderExplanation(e: Explanation): string {
   L.push(`outcome:  ${e.outcome.status ? `${e.outcome.status} ` : ''}${e.outcome.summary}`);
   if (e.rewrite) L.push(`rewrite:  ${e.rewrite}`);
   for (const d of e.destinations) {
-    L.push(`destination ${d.cluster}: weight ${d.weight} = ${percentText(d.share)}`);
+    L.push(`destination ${d.cluster}: ${e.destinations.length === 1 && d.share === 1 ? 'all requests' : `weight ${d.weight} = ${percentText(d.share)}`}`);
     for (const r of d.rules) L.push(`  from ${formatRef(r)}`);
     if (d.problem) L.push(`  PROBLEM: ${d.problem}`);
     for (const g of d.endpoints) {
@@ -44,7 +44,7 @@ export function renderExplanation(e: Explanation): string {
     }
   }
   for (const f of e.faults) {
-    const what = f.kind === 'delay' ? `delay ${f.delay ?? '(from header)'}` : `abort with ${f.grpcStatus !== undefined ? `gRPC ${grpcCodeName(f.grpcStatus)}` : f.httpStatus !== undefined ? `HTTP ${f.httpStatus}` : 'a status from the request header'}`;
+    const what = f.kind === 'delay' ? `delay ${f.delay ?? '(from header)'}` : `abort with ${f.grpcStatus !== undefined ? `gRPC ${grpcCodeName(f.grpcStatus)}` : f.httpStatus !== undefined ? `HTTP ${f.httpStatus}${e.caller.kind === 'grpc' ? ` (the gRPC caller sees ${grpcCodeForHttp(f.httpStatus)})` : ''}` : 'a status from the request header'}`;
     L.push(`fault:    ${what} for ${percentText(f.share)} of requests${f.notApplied ? ` - NOT for this request: ${f.notApplied}` : ''}${from(f.rule)}`);
   }
   for (const m of e.mirrors) L.push(`mirror:   ${percentText(m.share)} copied to ${m.cluster} (responses discarded)${from(m.rule)}`);
