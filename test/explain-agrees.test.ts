@@ -54,6 +54,15 @@ const COOKIE = `  - match:
   - route:
     - destination: { host: ${REVIEWS}, subset: v1 }
 `;
+// withoutHeaders with a value: gRPC matches it when the header is missing (see string-matcher.ts).
+const WITHOUT_HEADER = `  - match:
+    - withoutHeaders:
+        x-beta: { exact: "1" }
+    route:
+    - destination: { host: ${REVIEWS}, subset: v2 }
+  - route:
+    - destination: { host: ${REVIEWS}, subset: v1 }
+`;
 const SOURCE_LABELS = `  - match:
     - sourceLabels: { app: productpage }
     route:
@@ -230,6 +239,15 @@ describe('explain names where the real calls go', () => {
     await ready(c.client, TARGET);
     for (const cookie of ['user=jason', 'theme=dark;user=jason;lang=en', 'user=bob', 'user=jasonx']) await check(mesh, c, TARGET, { cookie }, 40);
     expect((await check(mesh, c, TARGET, { cookie: 'a=1;user=jason' }, 20)).destinations[0]!.subset).toBe('v3');
+  });
+
+  it('a withoutHeaders route, with the header missing, different and equal', async () => {
+    const { mesh, callers } = await meshWith(WITHOUT_HEADER, [{ app: 'client', version: 'v1' }]);
+    const c = callers[0]!;
+    await ready(c.client, TARGET);
+    expect((await check(mesh, c, TARGET, {}, 30)).destinations[0]!.subset).toBe('v2');
+    expect((await check(mesh, c, TARGET, { 'x-beta': '0' }, 30)).destinations[0]!.subset).toBe('v2');
+    expect((await check(mesh, c, TARGET, { 'x-beta': '1' }, 30)).destinations[0]!.subset).toBe('v1');
   });
 
   it('a sourceLabels route applies to the caller with those labels only', async () => {

@@ -51,11 +51,17 @@ describe('header and query matching', () => {
     expect(evaluateRouteMatch(m, req('http://a/', ['End-User: jason', 'x-env: staging'])).matched).toBe(true);
   });
 
-  it('invert_match: a value that does not match, or a missing header, matches', () => {
+  it('invert_match: a value that does not match matches; a missing header does in gRPC but not in Envoy', () => {
     const h = { name: 'x-debug', string_match: { exact: '1' }, invert_match: true };
-    expect(headerMatches(h, {}).ok).toBe(true);
     expect(headerMatches(h, { 'x-debug': '0' }).ok).toBe(true);
     expect(headerMatches(h, { 'x-debug': '1' }).ok).toBe(false);
+    // Envoy (HeaderUtility::matchHeaders): a missing header with invert_match matches only present_match.
+    expect(headerMatches(h, {}, 'envoy').ok).toBe(false);
+    expect(headerMatches({ ...h, treat_missing_header_as_empty: true }, {}, 'envoy').ok).toBe(true);
+    // grpc-js-xds: the missing header fails the matcher, and the inversion makes it match.
+    expect(headerMatches(h, {}, 'grpc').ok).toBe(true);
+    expect(headerMatches({ name: 'x-a', present_match: false }, {}, 'envoy').ok).toBe(true);
+    expect(headerMatches({ name: 'x-a', string_match: { exact: '' } }, { 'x-a': '' }).ok).toBe(true);
     // Istio's withoutHeaders: { x-debug: {} } -> present_match inverted: matches only when absent.
     const absent = { name: 'x-debug', present_match: true, invert_match: true };
     expect(headerMatches(absent, {}).ok).toBe(true);

@@ -190,7 +190,9 @@ export function explain(view: MeshView, input: ExplainInput): Explanation {
     const c = clusters.find((x) => x.name === t.name);
     const d: Destination = { cluster: t.name, ...parseClusterName(t.name), weight: t.weight, share: totalWeight ? t.weight / totalWeight : 0, rules: index.cluster(t.name), endpoints: [], inbound: [] };
     if (!c) d.problem = `no cluster ${t.name} is sent to this proxy: requests here fail (${grpc ? 'UNAVAILABLE' : '503 NC'})`;
-    else {
+    else if (c.type === 'ORIGINAL_DST') {
+      out.notes.push(`${t.name} forwards to the address the caller connected to (original destination), outside the mesh's routing; no inbound policy of this mesh is evaluated for it`);
+    } else {
       const cla = c.type === 'EDS' || c.eds_cluster_config ? (res[ENDPOINTS] as Json[]).find((e) => e.cluster_name === t.name) : (c.load_assignment as Json | undefined);
       d.endpoints = endpointGroups(cla, proxy.locality);
       if (!d.endpoints.some((g) => g.share > 0)) d.problem = `cluster ${t.name} has no endpoints: requests here fail (${grpc ? 'UNAVAILABLE' : '503 UH'})`;
@@ -202,7 +204,7 @@ export function explain(view: MeshView, input: ExplainInput): Explanation {
             const k = `${e.address}:${e.port}`;
             if (seen.has(k)) continue;
             seen.add(k);
-            d.inbound.push(evaluateInbound(view, index, e, calleeKind, upReq, proxy.ip, cache));
+            d.inbound.push(evaluateInbound(view, index, e, calleeKind, { ...upReq, plane: calleeKind }, proxy.ip, cache));
           }
         }
       }

@@ -32,7 +32,7 @@ export function faultsFor(cfg: Json | undefined, req: HttpRequest, cluster: stri
   const out: FaultInfo[] = [];
   let notApplied: string | undefined;
   for (const h of (cfg.headers as Json[] | undefined) ?? []) {
-    const c = headerMatches(h, req.headers);
+    const c = headerMatches(h, req.headers, req.plane);
     if (!c.ok) {
       notApplied = `the fault applies only to requests with ${c.detail}`;
       break;

@@ -43,7 +43,7 @@ function inCidr(ip: string | undefined, range: Json): Tri {
 
 export function permission(p: Json, ctx: RbacContext): Tri {
   if (p.any === true) return true;
-  if (p.header) return headerMatches(p.header as Json, ctx.request.headers).ok;
+  if (p.header) return headerMatches(p.header as Json, ctx.request.headers, ctx.request.plane).ok;
   if (p.url_path) {
     const pm = p.url_path as Json;
     return pm.path ? stringMatches(pm.path as Json, pathOnly(ctx.request.path)) : 'unknown';
@@ -58,7 +58,7 @@ export function permission(p: Json, ctx: RbacContext): Tri {
 
 export function principal(p: Json, ctx: RbacContext): Tri {
   if (p.any === true) return true;
-  if (p.header) return headerMatches(p.header as Json, ctx.request.headers).ok;
+  if (p.header) return headerMatches(p.header as Json, ctx.request.headers, ctx.request.plane).ok;
   if (p.direct_remote_ip) return inCidr(ctx.sourceIp, p.direct_remote_ip as Json);
   // Without a trusted X-Forwarded-For, the remote address is the direct one.
   if (p.remote_ip) return inCidr(ctx.sourceIp, p.remote_ip as Json);

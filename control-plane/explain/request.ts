@@ -7,6 +7,8 @@ import type { ClientKind } from '../translate/proxy.ts';
 export class ExplainInputError extends Error {}
 
 export interface HttpRequest {
+  /** Which data plane evaluates it (they differ on a few matcher details, see string-matcher.ts). */
+  plane: ClientKind;
   method: string;
   scheme: string;
   /** Host without port, lower case. */
@@ -55,7 +57,7 @@ export function parseRequest(line: string, headerLines: readonly string[], kind:
   headers[':path'] = path;
   headers[':authority'] = authority;
   headers[':scheme'] = scheme === 'xds' ? 'http' : scheme;
-  return { method, scheme, host, port, authority, path, headers };
+  return { plane: kind, method, scheme, host, port, authority, path, headers };
 }
 
 /** The path without query string (and fragment), as Envoy's exact/regex path matchers see it. */

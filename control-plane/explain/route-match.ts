@@ -73,7 +73,7 @@ export function evaluateRouteMatch(m: Json, req: HttpRequest): MatchResult {
   else checks.push(p);
   if (!checks[checks.length - 1]!.ok) return result();
   for (const h of (m.headers as Json[] | undefined) ?? []) {
-    const c = headerMatches(h, req.headers);
+    const c = headerMatches(h, req.headers, req.plane);
     checks.push(c);
     if (!c.ok) return result();
   }

@@ -59,34 +59,43 @@ export interface Check {
 }
 
 /**
- * envoy.config.route.v3.HeaderMatcher. A missing header fails every value matcher (and matches
- * `present_match: false`), then invert_match flips the result; treat_missing_header_as_empty
- * evaluates a missing header as "".
+ * envoy.config.route.v3.HeaderMatcher, as each data plane evaluates it. They differ on a missing
+ * header:
+ * - Envoy: a missing header matches only `present_match: false`, or with invert_match only
+ *   `present_match: true` (so an inverted value match does NOT match a request without the
+ *   header); treat_missing_header_as_empty evaluates it as "". (Envoy's HeaderUtility::matchHeaders.)
+ * - gRPC (grpc-js-xds): a missing header fails every matcher and invert_match flips that, so an
+ *   inverted value match DOES match a request without the header; `-bin` headers never match and
+ *   content-type is always application/grpc.
+ * Repeated headers are joined with ',' in both.
  */
-export function headerMatches(h: Json, headers: Record<string, string>): Check {
+export function headerMatches(h: Json, headers: Record<string, string>, plane: 'envoy' | 'grpc' = 'envoy'): Check {
   const name = String(h.name).toLowerCase();
   const invert = h.invert_match === true;
   let value: string | undefined = headers[name];
-  if (value === undefined && h.treat_missing_header_as_empty === true) value = '';
-  const vm = headerValueMatcher(h);
-  let raw: boolean;
-  let want: string;
-  if (vm) {
-    raw = value !== undefined && stringMatches(vm, value);
-    want = `header ${name} ${describeString(vm)}`;
-  } else if (h.present_match !== undefined) {
-    raw = h.present_match === true ? value !== undefined : value === undefined;
-    want = h.present_match === true ? `header ${name} present` : `header ${name} absent`;
-  } else if (h.range_match) {
-    const r = h.range_match as Json;
-    raw = value !== undefined && /^-?\d+$/.test(value) && Number(value) >= Number(r.start) && Number(value) < Number(r.end);
-    want = `header ${name} in [${String(r.start)}, ${String(r.end)})`;
-  } else {
-    // A matcher with no value test: Envoy treats it as presence.
-    raw = value !== undefined;
-    want = `header ${name} present`;
+  if (plane === 'grpc') {
+    if (name === 'content-type') value = 'application/grpc';
+    if (name.endsWith('-bin')) value = undefined;
   }
-  const ok = invert ? !raw : raw;
+  const vm = headerValueMatcher(h);
+  let want: string;
+  if (vm) want = `header ${name} ${describeString(vm)}`;
+  else if (h.present_match === false) want = `header ${name} absent`;
+  else if (h.range_match) want = `header ${name} in [${String((h.range_match as Json).start)}, ${String((h.range_match as Json).end)})`;
+  else want = `header ${name} present`;
   const had = value === undefined ? 'the request has no such header' : `the request has "${value}"`;
-  return { ok, detail: `${invert ? 'NOT ' : ''}${want}; ${had}` };
+  const result = (ok: boolean): Check => ({ ok, detail: `${invert ? 'NOT ' : ''}${want}; ${had}` });
+  if (value === undefined && plane === 'envoy' && h.treat_missing_header_as_empty === true) value = '';
+  if (value === undefined) {
+    const isPresent = !vm && !h.range_match;
+    if (plane === 'grpc') return result(invert);
+    return result(invert ? isPresent && h.present_match !== false : isPresent && h.present_match === false);
+  }
+  let raw: boolean;
+  if (vm) raw = stringMatches(vm, value);
+  else if (h.range_match) {
+    const r = h.range_match as Json;
+    raw = /^-?\d+$/.test(value) && Number(value) >= Number(r.start) && Number(value) < Number(r.end);
+  } else raw = h.present_match !== false;
+  return result(invert ? !raw : raw);
 }
