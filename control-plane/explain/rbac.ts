@@ -95,7 +95,8 @@ function evaluateRules(filterName: string, rules: Json, shadow: boolean, ctx: Rb
   else if (unknown.length) [outcome, reason] = ['unknown', `only ALLOW policy ${names(unknown)} may match`];
   else [outcome, reason] = ['deny', `ALLOW policies exist for this workload and none matches (${Object.keys((rules.policies as Json) ?? {}).length} checked)`];
   if (shadow) {
-    reason = `dry run, not enforced: ${outcome === 'deny' ? 'would deny' : outcome === 'allow' ? 'would allow' : outcome}; ${reason}`;
+    const would = { deny: 'would deny', allow: 'would allow', unknown: 'might deny', 'no effect': 'would not deny' }[outcome];
+    reason = `dry run (not enforced): ${would}; ${reason}`;
     outcome = 'no effect';
   }
   return { filter: filterName, action, shadow, matched, unknown, outcome, reason };

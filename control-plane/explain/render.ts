@@ -37,7 +37,7 @@ export function renderExplanation(e: Explanation): string {
     for (const i of d.inbound) {
       L.push(`  at ${i.endpoint} ${i.workload}: ${i.decision.toUpperCase()} - ${i.reason}`);
       for (const s of i.authz) {
-        L.push(`    ${s.filter}${s.shadow ? ' (dry run)' : ''}: ${s.reason}`);
+        L.push(`    ${s.filter}: ${s.reason}`);
         for (const m of s.matched) L.push(`      matched ${m.policy}${from(m.rule)}`);
         for (const m of s.unknown) L.push(`      unknown ${m.policy}: ${m.why}${from(m.rule)}`);
       }
