@@ -114,6 +114,24 @@ spec:
       values: ["reviews-v1", "reviews-v2"]
 `;
 
+/** Deny callers that are workloads labelled app: batch (their IPs, resolved by meshpilot). */
+const denyBatchAt = (address: string) => `apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: { name: no-batch, namespace: default }
+spec:
+  selector: { matchLabels: { app: ratings } }
+  action: DENY
+  rules:
+  - from:
+    - source:
+        workloadSelector: { matchLabels: { app: batch } }
+---
+apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: { name: batch-1, namespace: default }
+spec: { address: "${address}", labels: { app: batch } }
+`;
+
 // ---------------------------------------------------------------------------------------------
 // Prediction from explain, and comparison with counted outcomes.
 
@@ -304,5 +322,14 @@ describe('explain names the allow/deny decision the real xDS server makes', () =
     const { mesh, caller, target, servers } = await rbacMesh({ 'authz.yaml': ONLY_V1_V2 });
     for (const who of ['reviews-v1', 'reviews-v2', 'reviews-v3']) await check(mesh, caller, target, { 'x-caller': who }, 10, { servers });
     expect((await check(mesh, caller, target, {}, 10, { servers })).decision).toBe('deny');
+  });
+
+  it("a source IP policy, decided with the caller's IP from its node id", async () => {
+    // Every caller here connects from 127.0.0.1, as its node id says.
+    const here = await rbacMesh({ 'authz.yaml': denyBatchAt('127.0.0.1') });
+    expect((await check(here.mesh, here.caller, here.target, {}, 10, { servers: here.servers })).decision).toBe('deny');
+    await teardown.run();
+    const away = await rbacMesh({ 'authz.yaml': denyBatchAt('10.99.0.1') });
+    expect((await check(away.mesh, away.caller, away.target, {}, 10, { servers: away.servers })).decision).toBe('allow');
   });
 });

@@ -7,6 +7,7 @@ import { evaluateRouteMatch } from '../control-plane/explain/route-match.ts';
 import { headerMatches } from '../control-plane/explain/string-matcher.ts';
 import { selectVirtualHost } from '../control-plane/explain/virtual-host.ts';
 import { policyMatches } from '../control-plane/explain/rbac.ts';
+import { endpointGroups } from '../control-plane/explain/endpoints.ts';
 
 const req = (url: string, headers: string[] = [], method = 'GET') => parseRequest(`${method} ${url}`, headers, 'envoy');
 const matches = (m: Record<string, unknown>, url: string, headers: string[] = []) => evaluateRouteMatch(m, req(url, headers)).matched;
@@ -139,5 +140,28 @@ describe('RBAC evaluation', () => {
     expect(policyMatches(policy, ctx())).toBe('unknown');
     // ... but not when the permissions already fail.
     expect(policyMatches({ ...policy, permissions: [{ destination_port: 1 }] }, ctx())).toBe(false);
+  });
+});
+
+describe('endpoints', () => {
+  const ep = (address: string) => ({ endpoint: { address: { socket_address: { address, port_value: 80 } } } });
+  it('the lowest priority with endpoints takes all traffic, shared by locality weight; the caller\'s locality is marked', () => {
+    const cla = {
+      cluster_name: 'c',
+      endpoints: [
+        { locality: { region: 'us-east', zone: 'a' }, lb_endpoints: [ep('10.0.0.1'), ep('10.0.0.2')], load_balancing_weight: 3, priority: 0 },
+        { locality: { region: 'us-east', zone: 'b' }, lb_endpoints: [ep('10.0.0.3')], load_balancing_weight: 1 },
+        { locality: { region: 'us-west', zone: 'c' }, lb_endpoints: [ep('10.0.0.4')], load_balancing_weight: 1, priority: 1 },
+      ],
+    };
+    const groups = endpointGroups(cla, { region: 'us-east', zone: 'b', subzone: '' });
+    expect(groups.map((g) => [g.priority, g.locality, g.share, g.sameLocalityAsCaller])).toEqual([
+      [0, 'us-east/a', 0.75, false],
+      [0, 'us-east/b', 0.25, true],
+      [1, 'us-west/c', 0, false],
+    ]);
+    // Priority 0 without endpoints: priority 1 takes everything.
+    const failover = endpointGroups({ endpoints: [{ ...cla.endpoints[0], lb_endpoints: [] }, cla.endpoints[2]] }, { region: '', zone: '', subzone: '' });
+    expect(failover.map((g) => [g.priority, g.share])).toEqual([[0, 0], [1, 1]]);
   });
 });
