@@ -163,5 +163,7 @@ describe('endpoints', () => {
     // Priority 0 without endpoints: priority 1 takes everything.
     const failover = endpointGroups({ endpoints: [{ ...cla.endpoints[0], lb_endpoints: [] }, cla.endpoints[2]] }, { region: '', zone: '', subzone: '' });
     expect(failover.map((g) => [g.priority, g.share])).toEqual([[0, 0], [1, 1]]);
+    // An Envoy cluster without locality_weighted_lb_config balances over hosts: 2 of 3 in zone a.
+    expect(endpointGroups(cla, { region: '', zone: '', subzone: '' }, false).map((g) => Math.round(g.share * 100))).toEqual([67, 33, 0]);
   });
 });

@@ -194,7 +194,8 @@ export function explain(view: MeshView, input: ExplainInput): Explanation {
       out.notes.push(`${t.name} forwards to the address the caller connected to (original destination), outside the mesh's routing; no inbound policy of this mesh is evaluated for it`);
     } else {
       const cla = c.type === 'EDS' || c.eds_cluster_config ? (res[ENDPOINTS] as Json[]).find((e) => e.cluster_name === t.name) : (c.load_assignment as Json | undefined);
-      d.endpoints = endpointGroups(cla, proxy.locality);
+      const byLocality = grpc || !!(c.common_lb_config as Json | undefined)?.locality_weighted_lb_config;
+      d.endpoints = endpointGroups(cla, proxy.locality, byLocality);
       if (!d.endpoints.some((g) => g.share > 0)) d.problem = `cluster ${t.name} has no endpoints: requests here fail (${grpc ? 'UNAVAILABLE' : '503 UH'})`;
       if (c.type === 'LOGICAL_DNS' || c.type === 'STRICT_DNS') out.notes.push(`${t.name} is resolved by DNS (${d.endpoints.flatMap((g) => g.endpoints.map((e) => e.address)).join(', ')}); no inbound policy of this mesh is evaluated for it`);
       else {
