@@ -63,10 +63,10 @@ describe('explain: routes', () => {
     expect(e.route?.name).toBe('default/reviews-matches/exact-path');
   });
 
-  it('says plainly when nothing matches: no virtual host, no route, no listener', () => {
-    const noVhost = run(m, { kind: 'grpc', request: 'xds:///nope:9080/x' });
-    expect(noVhost.outcome.kind).toBe('no listener');
-    expect(noVhost.outcome.summary).toContain('no Listener named "nope:9080"');
+  it('says plainly when nothing matches (no listener, no route) and when a catch-all takes the request', () => {
+    const noListener = run(m, { kind: 'grpc', request: 'xds:///nope:9080/x' });
+    expect(noListener.outcome.kind).toBe('no listener');
+    expect(noListener.outcome.summary).toContain('no Listener named "nope:9080"');
     const state = meshFromText(`apiVersion: networking.istio.io/v1
 kind: ServiceEntry
 metadata: { name: shop, namespace: default }

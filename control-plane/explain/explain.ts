@@ -213,6 +213,12 @@ export function explain(view: MeshView, input: ExplainInput): Explanation {
     if (d.share > 0) out.destinations.push(d);
   }
 
+  const hash = (action.hash_policy as Json[] | undefined)?.[0];
+  if (hash) {
+    const key = hash.header ? `header ${String((hash.header as Json).header_name)}` : hash.cookie ? `cookie ${String((hash.cookie as Json).name)}` : hash.query_parameter ? `query parameter ${String((hash.query_parameter as Json).name)}` : hash.connection_properties ? 'source IP' : 'a request property';
+    out.notes.push(`consistent hashing on ${key}: each key sticks to one endpoint; the endpoint shares above hold over many keys, not for one request`);
+  }
+
   // 6. Outbound filters on this route: fault, local rate limit.
   const vhostName = String(vhost.name);
   const routeName = String(route.name ?? '');
