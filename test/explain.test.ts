@@ -11,6 +11,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { parseConfigText } from '../control-plane/config/load.ts';
 import { explain, type ExplainInput } from '../control-plane/explain/explain.ts';
 import { renderExplanation } from '../control-plane/explain/render.ts';
+import { checkCase, loadRouteTests } from '../control-plane/explain/route-tests.ts';
 import { compile } from '../control-plane/pipeline.ts';
 import { startControlPlane } from '../control-plane/server.ts';
 
@@ -146,6 +147,69 @@ describe('explain: faults, rate limits, authorization', () => {
     const anon = run(m, { request: 'POST http://productpage:9080/admin' });
     expect(anon.decision).toBe('unknown');
     expect(renderExplanation(anon)).toContain("it tests the caller's IP, which is not known");
+  });
+});
+
+describe('route test expectations', () => {
+  // Each expectation once right and once wrong: both must be decided correctly.
+  function results(m: ReturnType<typeof mesh>, yaml: string) {
+    const { cases, problems } = loadRouteTests('cases.yaml', yaml);
+    expect(problems).toEqual([]);
+    return cases.map((c) => checkCase(m.state, c).diffs.map((d) => `${d.field}: expected ${d.expected}, got ${d.got}`));
+  }
+
+  it('fault with percentages, and status', () => {
+    const m = mesh('fault-injection.yaml');
+    expect(results(m, `tests:
+- name: right
+  request: GET http://details.default.svc.cluster.local:9080/
+  expect: { fault: { delay: { fixedDelay: 1.500s, percent: 10 }, abort: { httpStatus: 503, percent: 5 } } }
+- name: wrong percent
+  request: GET http://details.default.svc.cluster.local:9080/
+  expect: { fault: { abort: { httpStatus: 503, percent: 50 }, delay: {} } }
+- name: wrong gRPC status
+  kind: grpc
+  request: xds:///ratings.default.svc.cluster.local:9080/a.B/C
+  expect: { fault: { abort: { grpcStatus: INTERNAL } } }
+- name: right gRPC status
+  kind: grpc
+  request: xds:///ratings.default.svc.cluster.local:9080/a.B/C
+  expect: { fault: { abort: { grpcStatus: UNAVAILABLE, percent: 50 } } }
+- name: no fault expected
+  request: GET http://details.default.svc.cluster.local:9080/
+  expect: { fault: none, status: 404 }
+`)).toEqual([
+      [],
+      ['fault: expected delay, abort 503 50%, got delay 1.500s 10%, abort 503 5%'],
+      ['fault: expected abort INTERNAL, got abort UNAVAILABLE 50%'],
+      [],
+      ['status: expected 404, got none (forwarded to details.default.svc.cluster.local 100%)', 'fault: expected none, got delay 1.500s 10%, abort 503 5%'],
+    ]);
+  });
+
+  it('decision, rateLimited and outcome', () => {
+    const authz = mesh('authz-allow-deny.yaml');
+    expect(results(authz, `tests:
+- name: deny
+  from: sidecar~10.7.7.7~batch-1.default~default.svc.cluster.local
+  request: GET http://reviews:9080/x
+  expect: { decision: deny, outcome: forward }
+- name: not allowed
+  from: sidecar~10.7.7.7~batch-1.default~default.svc.cluster.local
+  request: GET http://reviews:9080/x
+  expect: { decision: allow, outcome: no route }
+`)).toEqual([[], ['outcome: expected no route, got forward (forwarded to reviews.default.svc.cluster.local 100%)', 'decision: expected allow, got deny']]);
+    const rl = mesh('ratelimit-overrides.yaml');
+    expect(results(rl, `tests:
+- name: limited
+  from: default/productpage
+  request: GET http://ratings:9080/
+  expect: { rateLimited: true }
+- name: said not limited
+  from: default/productpage
+  request: GET http://ratings:9080/
+  expect: { rateLimited: false }
+`)).toEqual([[], ['rateLimited: expected false, got true (outbound 5 per 1s, inbound 2500 per 1s, inbound 2500 per 1s)']]);
   });
 });
 

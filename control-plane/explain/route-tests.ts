@@ -99,6 +99,15 @@ function faultText(e: Explanation): string {
   return applied.map((f) => (f.kind === 'delay' ? `delay ${f.delay ?? 'from header'} ${pct(f.share)}%` : `abort ${f.grpcStatus !== undefined ? grpcCodeName(f.grpcStatus) : (f.httpStatus ?? 'from header')} ${pct(f.share)}%`)).join(', ');
 }
 
+/** An expected fault in the same words as faultText, unspecified parts left out. */
+function expectedFaultText(f: Exclude<z.infer<typeof fault>, 'none'>): string {
+  const parts: string[] = [];
+  const pc = (p?: number) => (p === undefined ? '' : ` ${p}%`);
+  if (f.delay) parts.push(`delay${f.delay.fixedDelay ? ` ${f.delay.fixedDelay}` : ''}${pc(f.delay.percent)}`);
+  if (f.abort) parts.push(`abort${f.abort.grpcStatus ? ` ${f.abort.grpcStatus}` : f.abort.httpStatus !== undefined ? ` ${f.abort.httpStatus}` : ''}${pc(f.abort.percent)}`);
+  return parts.join(', ') || 'a fault';
+}
+
 export function checkCase(view: MeshView, c: LoadedCase): CaseResult {
   const t = c.test;
   let e: Explanation;
@@ -140,7 +149,7 @@ export function checkCase(view: MeshView, c: LoadedCase): CaseResult {
           (x.fault.abort.percent === undefined || Math.abs(x.fault.abort.percent - pct(a.share)) < 0.01);
       }
     }
-    if (!ok) diffs.push({ field: 'fault', expected: x.fault === 'none' ? 'none' : JSON.stringify(x.fault), got });
+    if (!ok) diffs.push({ field: 'fault', expected: x.fault === 'none' ? 'none' : expectedFaultText(x.fault), got });
   }
   if (x.decision !== undefined && e.decision !== x.decision) diffs.push({ field: 'decision', expected: x.decision, got: e.decision === 'none' ? `none (${e.outcome.kind}: no callee was reached)` : e.decision });
   if (x.rateLimited !== undefined) {
