@@ -244,7 +244,7 @@ export function explain(view: MeshView, input: ExplainInput): Explanation {
     if (msd) out.timeout = { value: String(msd), note: 'max_stream_duration (gRPC applies it as the call deadline)', ...(timeoutRule ? { rule: timeoutRule } : {}) };
   } else {
     const t = action.timeout === undefined ? '15s' : String(action.timeout);
-    out.timeout = { value: t, note: t === '0s' ? 'no timeout (0s disables it)' : action.timeout === undefined ? "Envoy's default" : 'route timeout', ...(timeoutRule ? { rule: timeoutRule } : {}) };
+    out.timeout = { value: t, note: t === '0s' ? 'none: 0s disables the timeout' : action.timeout === undefined ? "Envoy's default" : 'route timeout', ...(timeoutRule ? { rule: timeoutRule } : {}) };
   }
   const rp = (action.retry_policy ?? vhost.retry_policy) as Json | undefined;
   if (rp) {
@@ -254,7 +254,7 @@ export function explain(view: MeshView, input: ExplainInput): Explanation {
       on: String(rp.retry_on ?? ''),
       ...(rp.per_try_timeout ? { perTryTimeout: String(rp.per_try_timeout) } : {}),
       ...(retryRule ? { rule: retryRule } : {}),
-      note: retryRule ? 'from the route' : grpc ? 'retry policy' : "Istio's default retry policy (the route names none)",
+      note: retryRule ? 'from the route' : grpc ? 'retry policy' : "Istio's default: the route names none",
     };
   }
 
