@@ -4,7 +4,7 @@
 //   tests:
 //   - name: jason sees v2
 //     from: default/productpage            # as explain --from (node id or ns/name); optional
-//     kind: grpc                           # caller kind, default envoy; also labels, namespace, ip, calleeKind
+//     kind: grpc                           # caller kind, default envoy; also labels, namespace, ip, locality, calleeKind
 //     request: GET http://reviews:9080/reviews/1
 //     headers: { end-user: jason }
 //     expect:
@@ -43,6 +43,7 @@ const testCase = z.strictObject({
   namespace: z.string().optional(),
   labels: z.record(z.string(), z.string()).optional(),
   ip: z.string().optional(),
+  locality: z.string().optional(),
   request: z.string().min(1),
   headers: z.union([z.record(z.string(), z.string()), z.array(z.string())]).optional(),
   expect: z.strictObject({
