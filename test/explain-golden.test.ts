@@ -1,6 +1,6 @@
 // Golden explain outputs: the full text for a few requests against examples/bookinfo and golden
 // inputs, in test/golden/explain/<case>.txt, so the format is reviewed as a whole and changes show
-// in diffs. UPDATE_GOLDEN=1 npx vitest run test/explain-golden.test.ts rewrites them.
+// in diffs. `npm run golden:update` (UPDATE_GOLDEN=1) rewrites them with the translator goldens.
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
