@@ -86,12 +86,15 @@ describe('header and query matching', () => {
   });
 
   it('query parameters: the first value, present_match, and no match when absent', () => {
-    expect(queryParams('/x?a=1&a=2&b&c=%20z')).toEqual(new Map([['a', '1'], ['b', ''], ['c', ' z']]));
+    // Not percent-decoded (Envoy's parseQueryString).
+    expect(queryParams('/x?a=1&a=2&b&c=%20z')).toEqual(new Map([['a', '1'], ['b', ''], ['c', '%20z']]));
     const m = { prefix: '/', query_parameters: [{ name: 'mode', string_match: { exact: 'test' } }] };
     expect(matches(m, 'http://a/x?mode=test')).toBe(true);
     expect(matches(m, 'http://a/x?mode=prod&mode=test')).toBe(false);
     expect(matches(m, 'http://a/x')).toBe(false);
     expect(matches({ prefix: '/', query_parameters: [{ name: 'b', present_match: true }] }, 'http://a/?b')).toBe(true);
+    expect(matches({ prefix: '/', query_parameters: [{ name: 'b', present_match: false }] }, 'http://a/?b')).toBe(false);
+    expect(matches({ prefix: '/', query_parameters: [{ name: 'b', present_match: false }] }, 'http://a/?c')).toBe(true);
   });
 
   it('runtime_fraction makes a route take only a share of the requests it matches', () => {

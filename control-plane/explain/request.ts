@@ -66,7 +66,11 @@ export function pathOnly(path: string): string {
   return q < 0 ? path : path.slice(0, q);
 }
 
-/** Query parameters, first value per name (percent-decoded), as Envoy's query_parameters matcher reads them. */
+/**
+ * Query parameters, first value per name, as Envoy's route matcher reads them
+ * (QueryParamsMulti::parseQueryString: split on & and =, values NOT percent-decoded; a name
+ * without '=' has the value "").
+ */
 export function queryParams(path: string): Map<string, string> {
   const out = new Map<string, string>();
   const q = path.indexOf('?');
@@ -74,16 +78,8 @@ export function queryParams(path: string): Map<string, string> {
   for (const pair of path.slice(q + 1).split('&')) {
     if (!pair) continue;
     const i = pair.indexOf('=');
-    const name = decode(i < 0 ? pair : pair.slice(0, i));
-    if (!out.has(name)) out.set(name, i < 0 ? '' : decode(pair.slice(i + 1)));
+    const name = i < 0 ? pair : pair.slice(0, i);
+    if (!out.has(name)) out.set(name, i < 0 ? '' : pair.slice(i + 1));
   }
   return out;
-}
-
-function decode(s: string): string {
-  try {
-    return decodeURIComponent(s);
-  } catch {
-    return s;
-  }
 }

@@ -85,6 +85,8 @@ export function evaluateRouteMatch(m: Json, req: HttpRequest): MatchResult {
     if (q.string_match) {
       const sm = q.string_match as Json;
       checks.push({ ok: value !== undefined && stringMatches(sm, value), detail: `query parameter ${name} ${describeString(sm)}; ${had}` });
+    } else if (q.present_match === false) {
+      checks.push({ ok: value === undefined, detail: `query parameter ${name} absent; ${had}` });
     } else {
       checks.push({ ok: value !== undefined, detail: `query parameter ${name} present; ${had}` });
     }
