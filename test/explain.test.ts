@@ -126,6 +126,10 @@ describe('explain: faults, rate limits, authorization', () => {
     expect(out.rule).toMatchObject({ key: 'RateLimit/default/ratings', path: 'spec.overrides[0]' });
     const inbound = e.rateLimits.filter((r) => r.side === 'inbound');
     expect(inbound.map((r) => [r.endpoint, r.tokens])).toEqual([['10.0.3.1:9080', 2500], ['10.0.3.2:9080', 2500]]);
+    // Labels alone resolve to a workload with them (its IP decides the caller's share).
+    const byLabels = run(m, { labels: { app: 'productpage' }, request: 'GET http://ratings:9080/' });
+    expect(byLabels.caller).toMatchObject({ ip: '10.0.0.19', namespace: 'default' });
+    expect(byLabels.rateLimits.find((r) => r.side === 'outbound')?.tokens).toBe(5);
     // gRPC clients get no rate limit filter at all.
     expect(run(m, { from: 'default/reviews', kind: 'grpc', request: 'xds:///ratings:9080/a.B/C' }).rateLimits).toEqual([]);
   });

@@ -4,9 +4,11 @@
 //     (namespace from the id; labels from --labels, else from the mesh endpoint at that IP);
 //   - `ns/name`: the WorkloadEntry `name` in `ns`, else the first endpoint (by address) in `ns`
 //     labelled `app: name` (Kubernetes' convention); its IP, labels and locality are used;
-//   - nothing: an anonymous caller in --namespace (default `default`) with --labels, no IP.
+//   - nothing: --labels in --namespace (default `default`) resolved to the first endpoint there with
+//     those labels (its IP and locality); without such an endpoint, or without labels, an
+//     anonymous caller with no IP.
 // --kind says whether the caller is an Envoy sidecar or a proxyless gRPC client.
-import { parseLocality } from '../model/services.ts';
+import { labelsMatch, parseLocality } from '../model/services.ts';
 import type { Endpoint, Locality } from '../model/types.ts';
 import { proxyFromNode, type ClientKind, type Proxy } from '../translate/proxy.ts';
 import type { MeshView } from './origins.ts';
@@ -85,6 +87,18 @@ export function resolveCaller(spec: CallerSpec, view: MeshView): Caller {
     };
   }
   const ns = spec.namespace ?? 'default';
+  if (spec.labels && Object.keys(spec.labels).length && !spec.ip) {
+    // Labels alone: the first workload (by address) in the namespace that carries them gives the IP.
+    const match = workloads(view)
+      .filter((w) => w.namespace === ns && labelsMatch(spec.labels!, w.endpoint.labels))
+      .sort((a, b) => a.endpoint.address.localeCompare(b.endpoint.address))[0];
+    if (match) {
+      return {
+        proxy: { id: `sidecar~${match.endpoint.address}~${spec.labels.app ?? 'workload'}-explain.${ns}~${ns}.svc.cluster.local`, kind, namespace: ns, labels: { ...match.endpoint.labels, ...spec.labels }, ip: match.endpoint.address, locality: locality(match.endpoint.locality) },
+        how: `the ${match.what}, the first in ${ns} with the given labels`,
+      };
+    }
+  }
   return {
     proxy: { id: `explain~${ns}`, kind, namespace: ns, labels: spec.labels ?? {}, ...(spec.ip ? { ip: spec.ip } : {}), locality: locality(none) },
     how: `an anonymous caller in namespace ${ns}${spec.labels ? ' with the given labels' : ' with no labels'}${spec.ip ? '' : ' and no IP'}`,
