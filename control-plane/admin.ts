@@ -38,6 +38,6 @@ export function createAdminApp({ state, ads, cache }: AdminDeps): express.Expres
       invalidGeneratedResources: cache.rejected,
     });
   });
-  app.post('/debug/explain', express.json({ limit: '64kb' }), explainHandler(state));
+  app.post('/debug/explain', express.json({ limit: '64kb' }), explainHandler(state, () => [...ads.streams].flatMap((s) => (s.proxy ? [s.proxy] : []))));
   return app;
 }

@@ -211,13 +211,11 @@ async function ready(client: XdsClient, target: string, metadata: Record<string,
 
 /** Explains the call for this client, sends `n` real calls, and compares. */
 async function check(mesh: TestMesh, c: Caller, target: string, metadata: Record<string, string>, n: number, opts: { deadlineMs?: number; servers?: readonly BackendInfo[] } = {}): Promise<Explanation> {
-  const e = explain(mesh.cp.state(), {
-    from: c.client.nodeId,
-    kind: 'grpc',
-    labels: c.labels,
-    request: `${target}${METHOD}`,
-    headers: Object.entries(metadata).map(([k, v]) => `${k}: ${v}`),
-  });
+  // The caller is named by its node id only: its identity (kind, namespace, labels, IP) is taken from
+  // its live xDS connection, as POST /debug/explain does.
+  const connected = [...mesh.cp.ads.streams].flatMap((s) => (s.proxy ? [s.proxy] : []));
+  const e = explain(mesh.cp.state(), { from: c.client.nodeId, request: `${target}${METHOD}`, headers: Object.entries(metadata).map(([k, v]) => `${k}: ${v}`) }, connected);
+  expect(e.caller).toMatchObject({ kind: 'grpc', labels: c.labels, ip: '127.0.0.1' });
   const deadlineMs = opts.deadlineMs ?? 5000;
   const want = predicted(e, opts.servers ?? backends.backends, deadlineMs);
   const counts: Record<string, number> = {};

@@ -14,6 +14,8 @@ import { renderExplanation } from '../control-plane/explain/render.ts';
 import { checkCase, loadRouteTests } from '../control-plane/explain/route-tests.ts';
 import { compile } from '../control-plane/pipeline.ts';
 import { startControlPlane } from '../control-plane/server.ts';
+import { LISTENER } from '../control-plane/translate/type-urls.ts';
+import { RawAdsClient, toStruct } from './helpers/raw-ads.ts';
 
 function mesh(file: string) {
   const full = path.join('test/golden/in', file);
@@ -305,6 +307,21 @@ describe('POST /debug/explain', () => {
       expect((await bad.json()).errors[0]).toMatch(/^kind: /);
       const badLine = await post({ request: 'reviews' });
       expect(badLine.status).toBe(400);
+
+      // `from` naming a connected proxy takes its identity from its xDS node: here a gRPC client
+      // labelled app=tester in namespace default, with no IP.
+      const id = 'tester~explain';
+      const ads = new RawAdsClient(cp.xdsAddress!);
+      try {
+        ads.send({ node: { id, metadata: toStruct({ GENERATOR: 'grpc', NAMESPACE: 'default', LABELS: { app: 'tester' } }) as never }, type_url: LISTENER, resource_names: ['reviews:9080'] });
+        await ads.next();
+        const live = await (await post({ from: id, request: 'xds:///reviews:9080/a.B/C' })).json();
+        expect(live.caller).toMatchObject({ id, kind: 'grpc', labels: { app: 'tester' } });
+        expect(live.caller.how).toContain('connected proxy');
+        expect(live.listener).toBe('reviews:9080');
+      } finally {
+        ads.close();
+      }
     } finally {
       await cp.stop();
     }

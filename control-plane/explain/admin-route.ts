@@ -1,8 +1,10 @@
 // POST /debug/explain: the same inputs as `meshpilot explain`, as JSON, answered from the running
-// control plane's current rules. 400 with the field path for a bad body or request line.
+// control plane's current rules; `from` may also be the node id of a connected proxy, whose
+// identity is then taken as it connected. 400 with the field path for a bad body or request line.
 import type { Request, Response } from 'express';
 import { z } from 'zod';
 import type { MeshState } from '../pipeline.ts';
+import type { Proxy } from '../translate/proxy.ts';
 import { parseLabels } from './caller.ts';
 import { explain } from './explain.ts';
 import { renderExplanation } from './render.ts';
@@ -23,7 +25,8 @@ const body = z.strictObject({
   text: z.boolean().optional(),
 });
 
-export function explainHandler(state: () => MeshState) {
+/** `connected`: the proxies connected now, so `from` may name one by its node id. */
+export function explainHandler(state: () => MeshState, connected: () => Iterable<Proxy> = () => []) {
   return (req: Request, res: Response) => {
     const parsed = body.safeParse(req.body ?? {});
     if (!parsed.success) {
@@ -35,7 +38,7 @@ export function explainHandler(state: () => MeshState) {
       const headers = Array.isArray(b.headers) ? b.headers : Object.entries(b.headers ?? {}).map(([k, v]) => `${k}: ${v}`);
       const labels = typeof b.labels === 'string' ? parseLabels(b.labels) : b.labels;
       const { text, labels: _raw, headers: _h, ...input } = b;
-      const e = explain(state(), { ...input, headers, ...(labels ? { labels } : {}) });
+      const e = explain(state(), { ...input, headers, ...(labels ? { labels } : {}) }, connected());
       res.json(text ? { ...e, text: renderExplanation(e) } : e);
     } catch (err) {
       if (!(err instanceof ExplainInputError)) throw err;

@@ -48,7 +48,13 @@ export function parseLabels(text: string): Record<string, string> {
   return out;
 }
 
-export function resolveCaller(spec: CallerSpec, view: MeshView): Caller {
+/**
+ * `connected`: proxies connected to the running control plane. A `--from` naming one of them by
+ * its node id takes its identity exactly as it connected (kind, namespace, labels, IP, locality).
+ */
+export function resolveCaller(spec: CallerSpec, view: MeshView, connected: Iterable<Proxy> = []): Caller {
+  const live = spec.from ? [...connected].find((p) => p.id === spec.from!.trim()) : undefined;
+  if (live) return { proxy: live, how: `the connected proxy ${live.id} (identity from its xDS node)` };
   const kind = spec.kind ?? 'envoy';
   const locality = (l: Locality) => (spec.locality !== undefined ? parseLocality(spec.locality) : l);
   const none: Locality = { region: '', zone: '', subzone: '' };

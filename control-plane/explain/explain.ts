@@ -2,7 +2,7 @@
 // evaluating the config the control plane generates for that proxy (translate()), the same bytes it
 // would push, not the rules: listener for the port -> route configuration -> virtual host ->
 // routes in order -> action -> clusters and endpoints -> HTTP filters on both sides.
-import type { ClientKind } from '../translate/proxy.ts';
+import type { ClientKind, Proxy } from '../translate/proxy.ts';
 import { translate } from '../translate/translate.ts';
 import { CLUSTER, ENDPOINTS, LISTENER, ROUTE_CONFIG } from '../translate/type-urls.ts';
 import { resolveCaller, type CallerSpec } from './caller.ts';
@@ -66,9 +66,9 @@ function upstreamRequest(req: HttpRequest, route: Json, action: Json): HttpReque
   return { ...req, path, authority, headers };
 }
 
-export function explain(view: MeshView, input: ExplainInput): Explanation {
+export function explain(view: MeshView, input: ExplainInput, connected: Iterable<Proxy> = []): Explanation {
   const index = new RuleIndex(view);
-  const caller = resolveCaller(input, view);
+  const caller = resolveCaller(input, view, connected);
   const proxy = caller.proxy;
   const req = parseRequest(input.request, input.headers ?? [], proxy.kind);
   const res = translate(view.model, proxy);
