@@ -4,18 +4,19 @@
 // routes in order -> action -> clusters and endpoints -> HTTP filters on both sides.
 import type { ClientKind, Proxy } from '../translate/proxy.ts';
 import { translate } from '../translate/translate.ts';
-import { CLUSTER, ENDPOINTS, LISTENER, ROUTE_CONFIG } from '../translate/type-urls.ts';
+import { LISTENER, ROUTE_CONFIG } from '../translate/type-urls.ts';
 import { resolveCaller, type CallerSpec } from './caller.ts';
-import { callerLocalityText, endpointGroups } from './endpoints.ts';
+import { destinationsFor } from './destinations.ts';
+import { callerLocalityText } from './endpoints.ts';
 import { effectiveConfig, FAULT, faultsFor, LOCAL_RATE_LIMIT, rateLimitFor } from './filters.ts';
-import { evaluateInbound } from './inbound.ts';
 import { RuleIndex, type MeshView } from './origins.ts';
-import { parseRequest, type HttpRequest } from './request.ts';
-import { describeMatch, evaluateRouteMatch, fraction, percentText } from './route-match.ts';
+import { parseRequest } from './request.ts';
+import { describeMatch, evaluateRouteMatch, percentText } from './route-match.ts';
+import { hashNote, routeExtras } from './route-extras.ts';
+import { upstreamRequest } from './rewrite.ts';
 import type { Json } from './string-matcher.ts';
-import type { Destination, Explanation, RouteStep } from './types.ts';
+import type { Explanation, RouteStep } from './types.ts';
 import { selectVirtualHost } from './virtual-host.ts';
-import { RE2JS } from 're2js';
 
 export interface ExplainInput extends CallerSpec {
   /** `METHOD URL`, e.g. `GET http://reviews:9080/reviews/1`. */
@@ -33,37 +34,6 @@ function hcmOf(listener: Json): Json | undefined {
   if (listener.api_listener) return (listener.api_listener as Json).api_listener as Json;
   const chain = (listener.filter_chains as Json[] | undefined)?.[0];
   return ((chain?.filters as Json[] | undefined) ?? []).find((f) => f.name === HCM_NAME)?.typed_config as Json | undefined;
-}
-
-function parseClusterName(name: string): { host?: string; port?: number; subset?: string } {
-  const m = /^outbound\|(\d+)\|([^|]*)\|(.+)$/.exec(name);
-  return m ? { host: m[3], port: Number(m[1]), ...(m[2] ? { subset: m[2] } : {}) } : {};
-}
-
-/** The request as the upstream sees it after the route's rewrites and header changes. */
-function upstreamRequest(req: HttpRequest, route: Json, action: Json): HttpRequest {
-  const headers = { ...req.headers };
-  let path = req.path;
-  if (typeof action.prefix_rewrite === 'string' && typeof (route.match as Json).prefix === 'string') {
-    path = action.prefix_rewrite + path.slice(String((route.match as Json).prefix).length);
-  }
-  const rr = action.regex_rewrite as Json | undefined;
-  if (rr) {
-    const q = path.search(/[?]/);
-    const bare = q < 0 ? path : path.slice(0, q);
-    path = RE2JS.compile(String((rr.pattern as Json).regex)).matcher(bare).replaceAll(String(rr.substitution)) + (q < 0 ? '' : path.slice(q));
-  }
-  let authority = req.authority;
-  if (typeof action.host_rewrite_literal === 'string') authority = action.host_rewrite_literal;
-  for (const name of (route.request_headers_to_remove as string[] | undefined) ?? []) delete headers[name.toLowerCase()];
-  for (const h of (route.request_headers_to_add as Json[] | undefined) ?? []) {
-    const hv = h.header as Json;
-    const name = String(hv.key).toLowerCase();
-    headers[name] = h.append_action === 'APPEND_IF_EXISTS_OR_ADD' && headers[name] !== undefined ? `${headers[name]},${String(hv.value)}` : String(hv.value);
-  }
-  headers[':path'] = path;
-  headers[':authority'] = authority;
-  return { ...req, path, authority, headers };
 }
 
 export function explain(view: MeshView, input: ExplainInput, connected: Iterable<Proxy> = []): Explanation {
@@ -180,44 +150,12 @@ export function explain(view: MeshView, input: ExplainInput, connected: Iterable
     out.outcome = { kind: 'forward', summary: 'the route names no cluster explain can follow (cluster_header or cluster_specifier_plugin)' };
     return out;
   }
-  const totalWeight = targets.reduce((s, t) => s + t.weight, 0);
   const upReq = upstreamRequest(req, route, action);
   if (upReq.path !== req.path || upReq.authority !== req.authority) out.rewrite = `the upstream sees ${upReq.authority}${upReq.path}`;
   const calleeKind = input.calleeKind ?? proxy.kind;
-  const cache = new Map();
-  const clusters = res[CLUSTER] as Json[];
-  for (const t of targets) {
-    const c = clusters.find((x) => x.name === t.name);
-    const d: Destination = { cluster: t.name, ...parseClusterName(t.name), weight: t.weight, share: totalWeight ? t.weight / totalWeight : 0, rules: index.cluster(t.name), endpoints: [], inbound: [] };
-    if (!c) d.problem = `no cluster ${t.name} is sent to this proxy: requests here fail (${grpc ? 'UNAVAILABLE' : '503 NC'})`;
-    else if (c.type === 'ORIGINAL_DST') {
-      out.notes.push(`${t.name} forwards to the address the caller connected to (original destination), outside the mesh's routing; no inbound policy of this mesh is evaluated for it`);
-    } else {
-      const cla = c.type === 'EDS' || c.eds_cluster_config ? (res[ENDPOINTS] as Json[]).find((e) => e.cluster_name === t.name) : (c.load_assignment as Json | undefined);
-      const byLocality = grpc || !!(c.common_lb_config as Json | undefined)?.locality_weighted_lb_config;
-      d.endpoints = endpointGroups(cla, proxy.locality, byLocality);
-      if (!d.endpoints.some((g) => g.share > 0)) d.problem = `cluster ${t.name} has no endpoints: requests here fail (${grpc ? 'UNAVAILABLE' : '503 UH'})`;
-      if (c.type === 'LOGICAL_DNS' || c.type === 'STRICT_DNS') out.notes.push(`${t.name} is resolved by DNS (${d.endpoints.flatMap((g) => g.endpoints.map((e) => e.address)).join(', ')}); no inbound policy of this mesh is evaluated for it`);
-      else {
-        const seen = new Set<string>();
-        for (const g of d.endpoints.filter((x) => x.share > 0)) {
-          for (const e of g.endpoints) {
-            const k = `${e.address}:${e.port}`;
-            if (seen.has(k)) continue;
-            seen.add(k);
-            d.inbound.push(evaluateInbound(view, index, e, calleeKind, { ...upReq, plane: calleeKind }, proxy.ip, cache));
-          }
-        }
-      }
-    }
-    if (d.share > 0) out.destinations.push(d);
-  }
-
-  const hash = (action.hash_policy as Json[] | undefined)?.[0];
-  if (hash) {
-    const key = hash.header ? `header ${String((hash.header as Json).header_name)}` : hash.cookie ? `cookie ${String((hash.cookie as Json).name)}` : hash.query_parameter ? `query parameter ${String((hash.query_parameter as Json).name)}` : hash.connection_properties ? 'source IP' : 'a request property';
-    out.notes.push(`consistent hashing on ${key}: each key sticks to one endpoint; the endpoint shares above hold over many keys, not for one request`);
-  }
+  const found = destinationsFor({ view, index, res, proxy, targets, upstream: upReq, calleeKind });
+  out.destinations.push(...found.destinations);
+  out.notes.push(...found.notes);
 
   // 6. Outbound filters on this route: fault, local rate limit.
   const vhostName = String(vhost.name);
@@ -234,29 +172,8 @@ export function explain(view: MeshView, input: ExplainInput, connected: Iterable
   for (const d of out.destinations) for (const i of d.inbound) out.rateLimits.push(...i.rateLimits);
 
   // 7. Mirrors, timeout, retries.
-  const mirrorRule = index.routeField(vhostName, routeName, 'mirrors') ?? index.routeField(vhostName, routeName, 'mirror');
-  for (const m of (action.request_mirror_policies as Json[] | undefined) ?? []) {
-    out.mirrors.push({ cluster: String(m.cluster), share: m.runtime_fraction ? fraction((m.runtime_fraction as Json).default_value as Json) : 1, ...(mirrorRule ? { rule: mirrorRule } : {}) });
-  }
-  const timeoutRule = index.routeField(vhostName, routeName, 'timeout');
-  if (grpc) {
-    const msd = (action.max_stream_duration as Json | undefined)?.max_stream_duration;
-    if (msd) out.timeout = { value: String(msd), note: 'max_stream_duration (gRPC applies it as the call deadline)', ...(timeoutRule ? { rule: timeoutRule } : {}) };
-  } else {
-    const t = action.timeout === undefined ? '15s' : String(action.timeout);
-    out.timeout = { value: t, note: t === '0s' ? 'none: 0s disables the timeout' : action.timeout === undefined ? "Envoy's default" : 'route timeout', ...(timeoutRule ? { rule: timeoutRule } : {}) };
-  }
-  const rp = (action.retry_policy ?? vhost.retry_policy) as Json | undefined;
-  if (rp) {
-    const retryRule = index.routeField(vhostName, routeName, 'retries');
-    out.retry = {
-      attempts: Number(rp.num_retries ?? 1),
-      on: String(rp.retry_on ?? ''),
-      ...(rp.per_try_timeout ? { perTryTimeout: String(rp.per_try_timeout) } : {}),
-      ...(retryRule ? { rule: retryRule } : {}),
-      note: retryRule ? 'from the route' : grpc ? 'retry policy' : "Istio's default: the route names none",
-    };
-  }
+  Object.assign(out, routeExtras({ index, route, vhost, action, grpc }));
+  out.notes.push(...hashNote(action));
 
   // 8. Outcome and the decision at the callee(s).
   const parts = out.destinations.map((d) => `${d.subset ? `${d.host} subset ${d.subset}` : (d.host ?? d.cluster)} ${percentText(d.share)}`);
