@@ -63,6 +63,15 @@ const WITHOUT_HEADER = `  - match:
   - route:
     - destination: { host: ${REVIEWS}, subset: v1 }
 `;
+// A match on a pseudo-header: gRPC clients match call metadata, which has none (see request.ts).
+const AUTHORITY_HEADER = `  - match:
+    - headers:
+        ":authority": { prefix: reviews }
+    route:
+    - destination: { host: ${REVIEWS}, subset: v2 }
+  - route:
+    - destination: { host: ${REVIEWS}, subset: v1 }
+`;
 const SOURCE_LABELS = `  - match:
     - sourceLabels: { app: productpage }
     route:
@@ -264,6 +273,14 @@ describe('explain names where the real calls go', () => {
     expect((await check(mesh, c, TARGET, {}, 30)).destinations[0]!.subset).toBe('v2');
     expect((await check(mesh, c, TARGET, { 'x-beta': '0' }, 30)).destinations[0]!.subset).toBe('v2');
     expect((await check(mesh, c, TARGET, { 'x-beta': '1' }, 30)).destinations[0]!.subset).toBe('v1');
+  });
+
+  it('a header match on :authority, which gRPC clients do not match on', async () => {
+    const { mesh, callers } = await meshWith(AUTHORITY_HEADER, [{ app: 'client', version: 'v1' }]);
+    const c = callers[0]!;
+    await ready(c.client, TARGET);
+    const e = await check(mesh, c, TARGET, {}, 30);
+    expect(e.routes[0]!.reason).toBe('header :authority starting with "reviews"; the request has no such header');
   });
 
   it('a sourceLabels route applies to the caller with those labels only', async () => {

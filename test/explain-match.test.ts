@@ -85,6 +85,12 @@ describe('header and query matching', () => {
     expect(evaluateRouteMatch({ prefix: '/', headers: [{ name: ':method', string_match: { exact: 'GET' } }] }, r).matched).toBe(false);
   });
 
+  it('gRPC clients match call metadata, which has no pseudo-headers', () => {
+    const m = { prefix: '/', headers: [{ name: ':authority', string_match: { prefix: 'reviews' } }] };
+    expect(evaluateRouteMatch(m, parseRequest('xds:///reviews:9080/a.B/C', [], 'envoy')).matched).toBe(true);
+    expect(evaluateRouteMatch(m, parseRequest('xds:///reviews:9080/a.B/C', [], 'grpc')).matched).toBe(false);
+  });
+
   it('query parameters: the first value, present_match, and no match when absent', () => {
     // Not percent-decoded (Envoy's parseQueryString).
     expect(queryParams('/x?a=1&a=2&b&c=%20z')).toEqual(new Map([['a', '1'], ['b', ''], ['c', '%20z']]));

@@ -4,7 +4,7 @@
 // filter's own (Envoy's and gRPC's rule).
 import { headerMatches, type Json } from './string-matcher.ts';
 import { fraction } from './route-match.ts';
-import type { HttpRequest } from './request.ts';
+import { routingHeaders, type HttpRequest } from './request.ts';
 import type { FaultInfo, RateLimitInfo } from './types.ts';
 
 export const FAULT = 'envoy.filters.http.fault';
@@ -32,7 +32,7 @@ export function faultsFor(cfg: Json | undefined, req: HttpRequest, cluster: stri
   const out: FaultInfo[] = [];
   let notApplied: string | undefined;
   for (const h of (cfg.headers as Json[] | undefined) ?? []) {
-    const c = headerMatches(h, req.headers, req.plane);
+    const c = headerMatches(h, routingHeaders(req), req.plane);
     if (!c.ok) {
       notApplied = `the fault applies only to requests with ${c.detail}`;
       break;

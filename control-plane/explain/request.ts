@@ -83,3 +83,13 @@ export function queryParams(path: string): Map<string, string> {
   }
   return out;
 }
+
+/**
+ * The headers a data plane's route and fault header matchers see. gRPC clients match on call
+ * metadata, which has no pseudo-headers (:method, :path, :authority); Envoy sees them all.
+ * (gRPC servers' RBAC does add :method, :authority and :path.)
+ */
+export function routingHeaders(req: HttpRequest): Record<string, string> {
+  if (req.plane !== 'grpc') return req.headers;
+  return Object.fromEntries(Object.entries(req.headers).filter(([k]) => !k.startsWith(':')));
+}

@@ -1,7 +1,7 @@
 // Envoy's RouteMatch, evaluated on one request. Conditions are checked path first, then headers,
 // query parameters, the gRPC flag and the runtime fraction; every one must hold. For a route that
 // does not match, `failed` says which condition failed first, in words.
-import { pathOnly, queryParams, type HttpRequest } from './request.ts';
+import { pathOnly, queryParams, routingHeaders, type HttpRequest } from './request.ts';
 import { describeString, headerMatches, regexFullMatch, stringMatches, type Json } from './string-matcher.ts';
 
 export interface MatchResult {
@@ -73,7 +73,7 @@ export function evaluateRouteMatch(m: Json, req: HttpRequest): MatchResult {
   else checks.push(p);
   if (!checks[checks.length - 1]!.ok) return result();
   for (const h of (m.headers as Json[] | undefined) ?? []) {
-    const c = headerMatches(h, req.headers, req.plane);
+    const c = headerMatches(h, routingHeaders(req), req.plane);
     checks.push(c);
     if (!c.ok) return result();
   }
