@@ -11,7 +11,7 @@ export interface HttpRequest {
   plane: ClientKind;
   method: string;
   scheme: string;
-  /** Host without port, lower case. */
+  /** Host without port, as written. */
   host: string;
   port: number;
   /** What the proxy matches virtual host domains against (`reviews:9080`, or `reviews` for port 80). */
@@ -33,7 +33,8 @@ export function parseRequest(line: string, headerLines: readonly string[], kind:
   const m = /^([a-z][a-z0-9+.-]*):\/\/\/?([^/?#]+)([^#]*)/i.exec(url);
   if (!m) throw new ExplainInputError(`request: '${url}' is not a URL like http://reviews:9080/path or xds:///reviews:9080/pkg.Service/Method`);
   const scheme = m[1]!.toLowerCase();
-  const authorityText = m[2]!.toLowerCase();
+  // Case kept: a gRPC client asks for the Listener named exactly as dialled (domains compare case-insensitively).
+  const authorityText = m[2]!;
   let path = m[3] || '/';
   if (!path.startsWith('/')) path = `/${path}`;
   const hp = /^(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(authorityText);
