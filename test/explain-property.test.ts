@@ -4,7 +4,8 @@
 // - forwards with destination shares that add up to 1;
 // - picks the same route as an independent oracle that reads the model's route tables with
 //   Istio's match semantics per data plane (source conditions, gRPC's dropped matches, Envoy's vs
-//   gRPC's treatment of a missing header under withoutHeaders, pseudo-headers). The oracle reads
+//   gRPC's treatment of a missing header under withoutHeaders, pseudo-headers), with the same
+//   destinations and weight shares as that model route. The oracle reads
 //   the model, explain reads the generated Envoy config: agreement checks the translator and the
 //   evaluator against each other.
 import fc from 'fast-check';
@@ -125,6 +126,13 @@ describe('property: explain on random rule sets', () => {
             // The route: the same one the oracle picks from the model.
             const want = oracle(table, proxy, parseRequest(request, headerLines, proxy.kind));
             expect(e.route?.name, what).toBe(want?.name);
+            // And the same destinations and shares as the model's route.
+            if (want && want.action.kind === 'route' && e.outcome.kind === 'forward') {
+              const total = want.action.destinations.reduce((sum, d) => sum + d.weight, 0);
+              const model = want.action.destinations.map((d) => [d.cluster, Math.round((d.weight / total) * 1e6)]).sort();
+              const got = e.destinations.map((d) => [d.cluster, Math.round(d.share * 1e6)]).sort();
+              expect(got, what).toEqual(model);
+            }
             compared++;
           }
         }
