@@ -41,8 +41,8 @@ export function explainHandler(state: () => MeshState, connected: () => Iterable
       const e = explain(state(), { ...input, headers, ...(labels ? { labels } : {}) }, connected());
       res.json(text ? { ...e, text: renderExplanation(e) } : e);
     } catch (err) {
-      if (!(err instanceof ExplainInputError)) throw err;
-      res.status(400).json({ errors: [err.message] });
+      if (err instanceof ExplainInputError) res.status(400).json({ errors: [err.message] });
+      else res.status(500).json({ errors: [`explain failed: ${(err as Error).message}`] });
     }
   };
 }
