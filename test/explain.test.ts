@@ -56,6 +56,7 @@ describe('explain: routes', () => {
     expect(e.routes[2]!.reason).toBe('NOT header x-debug present; the request has "1"');
     // The last http entry has no name: Envoy's route name carries its index.
     expect(e.route?.name).toBe('default/reviews-matches/7');
+    expect(e.notes).toContain(`route default/reviews-matches/from-reviews-v2 (VirtualService default/reviews-matches (${m.file}:${m.lineOf('name: from-reviews-v2')})) is not in this caller's config: its sourceLabels/sourceNamespace do not select this caller`);
     const v2 = run(m, { from: 'sidecar~10.0.0.51~reviews-1.default~default.svc.cluster.local', labels: { app: 'reviews', version: 'v2' }, request: 'GET http://reviews:9080/admin/users', headers: ['x-debug: 1'] });
     expect(v2.route?.name).toBe('default/reviews-matches/from-reviews-v2');
   });
@@ -64,6 +65,9 @@ describe('explain: routes', () => {
     const e = run(m, { kind: 'grpc', request: 'xds:///reviews.default.svc.cluster.local:9080/reviews.reviews/GET' });
     expect(e.listener).toBe('reviews.default.svc.cluster.local:9080');
     expect(e.route?.name).toBe('default/reviews-matches/exact-path');
+    expect(e.notes.filter((n) => n.includes('query-and-method'))).toEqual([
+      `route default/reviews-matches/query-and-method (VirtualService default/reviews-matches (${m.file}:${m.lineOf('name: query-and-method')})) is not in this caller's config: its matches test query parameters or a method other than POST, which never hold for gRPC`,
+    ]);
   });
 
   it('says plainly when nothing matches (no listener, no route) and when a catch-all takes the request', () => {

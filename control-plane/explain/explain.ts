@@ -9,7 +9,7 @@ import { resolveCaller, type CallerSpec } from './caller.ts';
 import { destinationsFor } from './destinations.ts';
 import { callerLocalityText } from './endpoints.ts';
 import { effectiveConfig, FAULT, faultsFor, LOCAL_RATE_LIMIT, rateLimitFor } from './filters.ts';
-import { RuleIndex, type MeshView } from './origins.ts';
+import { formatRef, RuleIndex, type MeshView } from './origins.ts';
 import { parseRequest } from './request.ts';
 import { describeMatch, evaluateRouteMatch, percentText } from './route-match.ts';
 import { hashNote, routeExtras } from './route-extras.ts';
@@ -105,6 +105,9 @@ export function explain(view: MeshView, input: ExplainInput, connected: Iterable
   // 4. Routes, in order.
   let chosen: { route: Json; step: RouteStep } | undefined;
   const routes = (vhost.routes as Json[] | undefined) ?? [];
+  for (const left of index.routesLeftOut(String(vhost.name), new Set(routes.map((r) => String(r.name))), proxy)) {
+    out.notes.push(`route ${left.name} (${formatRef(left.rule)}) is not in this caller's config: ${left.why}`);
+  }
   for (const [i, route] of routes.entries()) {
     const r = evaluateRouteMatch(route.match as Json, req);
     const rule = index.route(String(vhost.name), route);

@@ -5,6 +5,7 @@ import type { ConfigObject } from '../config/types.ts';
 import { formatPath } from '../config/paths.ts';
 import type { HttpRouteIn } from '../model/input.ts';
 import type { HttpRoute, Model, RouteTable } from '../model/types.ts';
+import { labelsMatch } from '../model/services.ts';
 import { envoyRouteMatch } from '../translate/route-match.ts';
 import type { Json } from './string-matcher.ts';
 
@@ -84,6 +85,24 @@ export class RuleIndex {
     const spec = ((obj.spec as { http?: Array<Record<string, unknown>> }).http ?? [])[i]!;
     if (spec[field] === undefined) return undefined;
     return this.ref(route.origin.key, ['spec', 'http', i, field], route.origin.at);
+  }
+
+  /**
+   * Routes of the rules for this virtual host that the caller's config does not have, each with
+   * why, so a rule a user expected to see is not silently absent from the trace.
+   */
+  routesLeftOut(vhostName: string, present: ReadonlySet<string>, proxy: { kind: 'envoy' | 'grpc'; namespace: string; labels: Record<string, string> }): Array<{ name: string; why: string; rule: RuleRef }> {
+    const out: Array<{ name: string; why: string; rule: RuleRef }> = [];
+    for (const r of this.table(vhostName)?.routes ?? []) {
+      if (present.has(r.name)) continue;
+      let why: string;
+      if (proxy.kind === 'grpc' && r.action.kind === 'redirect') why = 'gRPC clients get no redirect routes';
+      else if (r.matches.length && r.matches.every((m) => (m.sourceNamespace !== undefined && m.sourceNamespace !== proxy.namespace) || (m.sourceLabels && !labelsMatch(m.sourceLabels, proxy.labels)))) why = 'its sourceLabels/sourceNamespace do not select this caller';
+      else if (proxy.kind === 'grpc') why = 'its matches test query parameters or a method other than POST, which never hold for gRPC';
+      else why = 'not generated for this caller';
+      out.push({ name: r.name, why, rule: { key: r.origin.key, at: r.origin.at } });
+    }
+    return out;
   }
 
   /** Destination rule and service behind a cluster name. */
