@@ -1,6 +1,7 @@
-// Admin API (JSON over HTTP): health, readiness, connected proxies and rule status.
+// Admin API (JSON over HTTP): health, readiness, connected proxies, rule status and explain.
 import express from 'express';
 import type { ComponentHealth, HealthProvider } from './health-provider.ts';
+import { explainHandler } from './explain/admin-route.ts';
 import type { MeshState } from './pipeline.ts';
 import { formatIssue } from './pipeline.ts';
 import type { AdsServer } from './xds/ads-server.ts';
@@ -43,5 +44,6 @@ export function createAdminApp({ state, ads, cache, health = [] }: AdminDeps): e
       invalidGeneratedResources: cache.rejected,
     });
   });
+  app.post('/debug/explain', express.json({ limit: '64kb' }), explainHandler(state, () => [...ads.streams].flatMap((s) => (s.proxy ? [s.proxy] : []))));
   return app;
 }

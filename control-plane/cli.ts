@@ -1,4 +1,4 @@
-// meshpilot command line: serve, validate, translate.
+// meshpilot command line: serve, validate, translate, explain, test.
 import { Command, InvalidArgumentError } from 'commander';
 import { checkResource } from './envoy/check.ts';
 import { loadDirectory } from './config/load.ts';
@@ -10,6 +10,7 @@ import { startControlPlane } from './server.ts';
 import { proxyFromNode, type Proxy } from './translate/proxy.ts';
 import { translate } from './translate/translate.ts';
 import { TYPE_ORDER } from './translate/type-urls.ts';
+import { explainCommand, routeTestCommand } from './explain/cli-commands.ts';
 
 function parseJson(text: string): Record<string, unknown> {
   try {
@@ -175,5 +176,8 @@ program
     console.log(JSON.stringify({ node: { id: proxy.id, kind: proxy.kind, namespace: proxy.namespace, labels: proxy.labels }, resources: all }, null, 2));
     process.exitCode = bad || state.errors.length ? 1 : 0;
   });
+
+program.addCommand(explainCommand());
+program.addCommand(routeTestCommand());
 
 await program.parseAsync(process.argv);

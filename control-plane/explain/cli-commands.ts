@@ -1,0 +1,89 @@
+// `meshpilot explain` and `meshpilot test`, as commander commands (kept here so cli.ts only adds them).
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { loadDirectory } from '../config/load.ts';
+import { compile, formatIssue, type MeshState } from '../pipeline.ts';
+import { parseLabels } from './caller.ts';
+import { explain } from './explain.ts';
+import { renderExplanation } from './render.ts';
+import { ExplainInputError } from './request.ts';
+import { checkCase, formatProblem, formatResult, loadRouteTests } from './route-tests.ts';
+
+const collect = (v: string, prev: string[]) => [...prev, v];
+
+function labelsArg(v: string): Record<string, string> {
+  try {
+    return parseLabels(v);
+  } catch (e) {
+    throw new InvalidArgumentError((e as Error).message);
+  }
+}
+
+function load(dir: string): MeshState {
+  return compile(loadDirectory(dir));
+}
+
+export function explainCommand(): Command {
+  return new Command('explain')
+    .description('why does a request go where it goes: evaluates the config generated for the caller, route by route')
+    .argument('<request>', "'METHOD URL', e.g. 'GET http://reviews:9080/reviews/1' or 'xds:///reviews:9080/pkg.Svc/Method'")
+    .requiredOption('--config-dir <dir>', 'directory of .yaml/.yml rule files')
+    .option('--from <caller>', 'node id (sidecar~ip~pod.ns~ns.svc.cluster.local) or ns/name (a WorkloadEntry, or an endpoint labelled app=name)')
+    .addOption(new Option('--kind <kind>', 'the caller: an Envoy sidecar or a proxyless gRPC client').choices(['envoy', 'grpc']).default('envoy'))
+    .addOption(new Option('--callee-kind <kind>', 'what serves the destination (default: as --kind)').choices(['envoy', 'grpc']))
+    .option('--namespace <ns>', 'caller namespace (when --from gives none)')
+    .option('--labels <k=v,...>', "caller labels (replace those found for --from's node id; added to a workload's)", labelsArg)
+    .option('--ip <ip>', 'caller IP')
+    .option('--locality <region/zone/subzone>', 'caller locality')
+    .option('-H, --header <header>', "request header 'name: value' (repeatable; cookies as 'cookie: a=b; c=d')", collect, [])
+    .option('--json', 'print the explanation as JSON')
+    .action((request: string, o: { configDir: string; from?: string; kind: 'envoy' | 'grpc'; calleeKind?: 'envoy' | 'grpc'; namespace?: string; labels?: Record<string, string>; ip?: string; locality?: string; header: string[]; json?: boolean }) => {
+      const state = load(o.configDir);
+      for (const e of state.errors) console.error(`error (rule left out, as the server would): ${formatIssue(e)}`);
+      try {
+        const e = explain(state, { request, headers: o.header, from: o.from, kind: o.kind, calleeKind: o.calleeKind, namespace: o.namespace, labels: o.labels, ip: o.ip, locality: o.locality });
+        process.stdout.write(o.json ? `${JSON.stringify(e, null, 2)}\n` : renderExplanation(e));
+      } catch (err) {
+        if (!(err instanceof ExplainInputError)) throw err;
+        console.error(`error: ${err.message}`);
+        process.exitCode = 2;
+      }
+    });
+}
+
+export function routeTestCommand(): Command {
+  return new Command('test')
+    .description('run route test files (requests and their expected route, destination, fault, decision) against a config directory')
+    .argument('<files...>', 'YAML route test files')
+    .requiredOption('--config-dir <dir>', 'directory of .yaml/.yml rule files')
+    .action((files: string[], o: { configDir: string }) => {
+      const state = load(o.configDir);
+      let failed = 0;
+      let passed = 0;
+      for (const e of state.errors) {
+        failed++;
+        console.log(`error: ${formatIssue(e)}`);
+      }
+      for (const file of files) {
+        let loaded;
+        try {
+          loaded = loadRouteTests(file);
+        } catch (err) {
+          failed++;
+          console.log(`error: ${file}: ${(err as Error).message}`);
+          continue;
+        }
+        for (const p of loaded.problems) {
+          failed++;
+          console.log(`error: ${formatProblem(p)}`);
+        }
+        for (const c of loaded.cases) {
+          const r = checkCase(state, c);
+          if (r.error || r.diffs.length) failed++;
+          else passed++;
+          process.stdout.write(formatResult(r));
+        }
+      }
+      console.log(`${passed} passed, ${failed} failed`);
+      process.exitCode = failed ? 1 : 0;
+    });
+}

@@ -1,0 +1,89 @@
+// The callee's side: the config the control plane gives the workload behind an endpoint (found in
+// the model by address and port), its inbound connection manager for that port, and what its HTTP
+// filters (RBAC deny, RBAC allow, local rate limit) do with the request.
+import { endpointPort } from '../model/services.ts';
+import { grpcServerListenerName } from '../translate/listeners-grpc-server.ts';
+import type { ClientKind, Proxy } from '../translate/proxy.ts';
+import { translate, type Resources } from '../translate/translate.ts';
+import { LISTENER } from '../translate/type-urls.ts';
+import { effectiveConfig, LOCAL_RATE_LIMIT, rateLimitFor } from './filters.ts';
+import type { MeshView, RuleIndex } from './origins.ts';
+import { evaluateRbacFilter } from './rbac.ts';
+import type { HttpRequest } from './request.ts';
+import type { Json } from './string-matcher.ts';
+import type { AuthzStep, InboundResult, RateLimitInfo } from './types.ts';
+
+const HCM_NAME = 'envoy.filters.network.http_connection_manager';
+
+function calleeProxy(view: MeshView, address: string, port: number, kind: ClientKind): { proxy: Proxy; workload: string } | undefined {
+  for (const svc of view.model.services) {
+    for (const ep of svc.endpoints) {
+      if (ep.address !== address || !svc.ports.some((sp) => endpointPort(ep, sp) === port)) continue;
+      const app = ep.labels.app ?? svc.host.split('.')[0];
+      return {
+        proxy: { id: `sidecar~${address}~${app}-explain.${svc.namespace}~${svc.namespace}.svc.cluster.local`, kind, namespace: svc.namespace, labels: { ...ep.labels }, ip: address, locality: ep.locality },
+        workload: `${svc.namespace}/${app} (${Object.entries(ep.labels).map(([k, v]) => `${k}=${v}`).join(',') || 'no labels'})`,
+      };
+    }
+  }
+  return undefined;
+}
+
+export function inboundConnectionManager(res: Resources, kind: ClientKind, address: string, port: number): Json | undefined {
+  const listeners = res[LISTENER] as Json[];
+  let chain: Json | undefined;
+  if (kind === 'grpc') {
+    chain = (listeners.find((l) => l.name === grpcServerListenerName(address, port))?.filter_chains as Json[] | undefined)?.[0];
+  } else {
+    const vi = listeners.find((l) => l.name === 'virtualInbound');
+    chain = ((vi?.filter_chains as Json[] | undefined) ?? []).find((c) => (c.filter_chain_match as Json | undefined)?.destination_port === port);
+  }
+  const f = ((chain?.filters as Json[] | undefined) ?? []).find((x) => x.name === HCM_NAME);
+  return f?.typed_config as Json | undefined;
+}
+
+export function evaluateInbound(
+  view: MeshView,
+  index: RuleIndex,
+  endpoint: { address: string; port: number },
+  kind: ClientKind,
+  req: HttpRequest,
+  sourceIp: string | undefined,
+  cache: Map<string, Resources>,
+): InboundResult {
+  const at = `${endpoint.address}:${endpoint.port}`;
+  const callee = calleeProxy(view, endpoint.address, endpoint.port, kind);
+  if (!callee) return { endpoint: at, workload: '(unknown)', decision: 'not a mesh workload', reason: 'no service endpoint of the mesh is at this address and port, so no inbound policy of this control plane applies', authz: [], rateLimits: [] };
+  const key = JSON.stringify([kind, callee.proxy.namespace, callee.proxy.labels, endpoint.address]);
+  let res = cache.get(key);
+  if (!res) {
+    res = translate(view.model, callee.proxy);
+    cache.set(key, res);
+  }
+  const hcm = inboundConnectionManager(res, kind, endpoint.address, endpoint.port);
+  const base = { endpoint: at, workload: callee.workload };
+  if (!hcm) return { ...base, decision: 'allow', reason: 'the workload has no inbound HTTP connection manager for this port (plain TCP): no HTTP policy applies', authz: [], rateLimits: [] };
+  const authz: AuthzStep[] = [];
+  const rateLimits: RateLimitInfo[] = [];
+  const filters = (hcm.http_filters as Json[] | undefined) ?? [];
+  const ctx = { request: req, ...(sourceIp ? { sourceIp } : {}), destinationPort: endpoint.port, destinationIp: endpoint.address };
+  for (const f of filters) {
+    const name = String(f.name);
+    if (name.startsWith('envoy.filters.http.rbac')) {
+      const steps = evaluateRbacFilter(f, ctx, index);
+      authz.push(...steps);
+      const deny = steps.find((s) => s.outcome === 'deny');
+      if (deny) return { ...base, decision: 'deny', reason: `${deny.reason}: ${kind === 'grpc' ? 'PERMISSION_DENIED' : '403 RBAC: access denied'}`, authz, rateLimits };
+    } else if (name === LOCAL_RATE_LIMIT) {
+      const rl = rateLimitFor(effectiveConfig(filters, LOCAL_RATE_LIMIT), 'inbound');
+      if (rl) {
+        const rule = index.rateLimit(rl.statPrefix);
+        rateLimits.push({ ...rl, endpoint: at, ...(rule ? { rule } : {}) });
+      }
+    }
+  }
+  const unknown = authz.find((s) => s.outcome === 'unknown');
+  if (unknown) return { ...base, decision: 'unknown', reason: unknown.reason, authz, rateLimits };
+  const allowed = authz.find((s) => s.outcome === 'allow');
+  return { ...base, decision: 'allow', reason: allowed ? allowed.reason : authz.length ? 'no enforced policy refuses it' : 'no authorization policy selects this workload', authz, rateLimits };
+}

@@ -1,0 +1,43 @@
+// Golden explain outputs: the full text for a few requests against examples/bookinfo and golden
+// inputs, in test/golden/explain/<case>.txt, so the format is reviewed as a whole and changes show
+// in diffs. `npm run golden:update` (UPDATE_GOLDEN=1) rewrites them with the translator goldens.
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadDirectory, parseConfigText } from '../control-plane/config/load.ts';
+import { explain, type ExplainInput } from '../control-plane/explain/explain.ts';
+import { renderExplanation } from '../control-plane/explain/render.ts';
+import { compile, type MeshState } from '../control-plane/pipeline.ts';
+
+const DIR = path.join('test', 'golden', 'explain');
+const UPDATE = process.env.UPDATE_GOLDEN === '1';
+
+const bookinfo = () => compile(loadDirectory('examples/bookinfo'));
+const golden = (name: string) => () => {
+  const file = path.join('test/golden/in', `${name}.yaml`);
+  return compile(parseConfigText(file, fs.readFileSync(file, 'utf8')));
+};
+
+const CASES: Record<string, { mesh: () => MeshState; input: ExplainInput }> = {
+  'bookinfo-jason-envoy': { mesh: bookinfo, input: { from: 'default/productpage', request: 'GET http://reviews:9080/reviews/1', headers: ['end-user: jason'] } },
+  'bookinfo-canary-grpc': { mesh: bookinfo, input: { from: 'default/productpage', kind: 'grpc', request: 'xds:///reviews:9080/meshpilot.demo.v1.Echo/Call', headers: ['end-user: bob'] } },
+  'match-conditions-admin': { mesh: golden('match-conditions'), input: { from: 'sidecar~10.0.0.50~web-1.default~default.svc.cluster.local', request: 'GET http://reviews:9080/admin/users?mode=test', headers: ['x-debug: 1'] } },
+  'fault-half-unavailable-grpc': { mesh: golden('fault-injection'), input: { kind: 'grpc', request: 'xds:///ratings.default.svc.cluster.local:9080/a.B/C' } },
+  'authz-deny-admin': { mesh: golden('authz-allow-deny'), input: { from: 'sidecar~172.16.0.1~x-1.default~default.svc.cluster.local', request: 'POST http://productpage:9080/admin/users' } },
+  'ratelimit-productpage': { mesh: golden('ratelimit-overrides'), input: { from: 'default/productpage', request: 'GET http://ratings:9080/' } },
+};
+
+describe('golden explain outputs', () => {
+  for (const [name, c] of Object.entries(CASES)) {
+    it(name, () => {
+      const text = renderExplanation(explain(c.mesh(), c.input));
+      const file = path.join(DIR, `${name}.txt`);
+      if (UPDATE || !fs.existsSync(file)) {
+        fs.writeFileSync(file, text);
+        if (!UPDATE) throw new Error(`${file} was missing; it has been written, check it in`);
+        return;
+      }
+      expect(text, `${file} differs (UPDATE_GOLDEN=1 to rewrite if intended)`).toBe(fs.readFileSync(file, 'utf8'));
+    });
+  }
+});
