@@ -34,8 +34,5 @@ export function configDump(stream: XdsStream, generation: number): Record<string
     };
   }
   const { types: _ignored, ...identity } = status;
-  return { proxy: identity, types: Object.fromEntries(Object.entries(types).sort(([a], [b]) => order(a) - order(b))) };
+  return { proxy: identity, types };
 }
-
-const ORDER = ['cds', 'eds', 'lds', 'rds'];
-const order = (t: string) => (ORDER.includes(t) ? ORDER.indexOf(t) : 9);

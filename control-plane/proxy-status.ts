@@ -3,6 +3,13 @@
 import type { TypeStatus } from './xds/stream-common.ts';
 import type { XdsStream } from './xds/ads-server.ts';
 import { shortType } from './metrics.ts';
+import { TYPE_ORDER } from './translate/type-urls.ts';
+
+/** Types listed in ADS push order: clusters, endpoints, listeners, routes. */
+const pushOrder = (url: string) => {
+  const i = (TYPE_ORDER as readonly string[]).indexOf(url);
+  return i < 0 ? TYPE_ORDER.length : i;
+};
 
 /**
  * SYNCED: the latest version for the current config was sent and ACKed.
@@ -57,7 +64,8 @@ export function proxyStatus(s: XdsStream, generation: number): ProxyStatus | und
   const p = s.proxy;
   if (!p) return undefined;
   const types: Record<string, TypeSync> = {};
-  for (const [url, t] of Object.entries(s.status())) types[shortType(url)] = typeSync(url, t, generation);
+  const all = Object.entries(s.status()).sort(([a], [b]) => pushOrder(a) - pushOrder(b));
+  for (const [url, t] of all) types[shortType(url)] = typeSync(url, t, generation);
   const states = Object.values(types).map((t) => t.state);
   const state = states.includes('NACKED') ? 'NACKED' : states.includes('STALE') ? 'STALE' : 'SYNCED';
   return {
