@@ -13,6 +13,8 @@ export interface WaitOptions {
   proxy?: string;
   timeoutMs: number;
   intervalMs?: number;
+  /** Called with each poll's matching proxies (progress output, tests). */
+  onPoll?: (proxies: ProxyStatus[]) => void;
 }
 
 export interface WaitResult {
@@ -47,6 +49,7 @@ export async function waitUntilSynced(opts: WaitOptions): Promise<WaitResult> {
       last = body;
       lastError = undefined;
       for (const p of body.proxies) seen.set(p.id, p);
+      opts.onPoll?.(body.proxies);
       const present = new Set(body.proxies.map((p) => p.id));
       const gone = [...seen.keys()].filter((id) => !present.has(id));
       if (body.proxies.length > 0 && gone.length === 0 && body.proxies.every((p) => p.state === 'SYNCED')) {
