@@ -64,7 +64,7 @@ export class AdsStream {
   onRequest(req: DiscoveryRequest): void {
     if (!this.proxy) {
       this.proxy = proxyFromRequest(req.node);
-      this.log.info({ proxy: this.proxy.id, kind: this.proxy.kind, namespace: this.proxy.namespace }, 'proxy connected');
+      this.log.info({ proxy: this.proxy.id, kind: this.proxy.kind, namespace: this.proxy.namespace, protocol: 'sotw' }, 'proxy connected');
     }
     const type = req.type_url ?? '';
     if (!(TYPE_ORDER as readonly string[]).includes(type)) {

@@ -74,7 +74,7 @@ export class DeltaStream {
   onRequest(req: DeltaDiscoveryRequest): void {
     if (!this.proxy) {
       this.proxy = proxyFromRequest(req.node);
-      this.log.info({ proxy: this.proxy.id, kind: this.proxy.kind, protocol: 'delta' }, 'proxy connected');
+      this.log.info({ proxy: this.proxy.id, kind: this.proxy.kind, namespace: this.proxy.namespace, protocol: 'delta' }, 'proxy connected');
     }
     const type = req.type_url ?? '';
     if (!(TYPE_ORDER as readonly string[]).includes(type)) {
@@ -94,7 +94,7 @@ export class DeltaStream {
       if (req.error_detail) {
         if (state.nack?.nonce !== nonce) {
           state.nack = { nonce, version: state.sentVersion ?? '', message: req.error_detail.message ?? '' };
-          this.log.warn({ proxy: this.proxy.id, type, nonce, message: state.nack.message }, 'proxy rejected config (NACK)');
+          this.log.warn({ proxy: this.proxy.id, type, version: state.sentVersion, nonce, message: state.nack.message }, 'proxy rejected config (NACK)');
           this.observer?.nacked(this, type);
         }
       } else {
