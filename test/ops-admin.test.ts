@@ -101,7 +101,7 @@ describe('sync status', () => {
     c.send({ node: n, type_url: CLUSTER, resource_names: [] });
     const cds = await c.next();
     await waitFor(async () => (await status(n.id))?.types.cds.state === 'STALE', { timeoutMs: 3000 });
-    expect((await status(n.id)).types.cds.reason).toBe(`version ${cds.version_info} sent, not yet ACKed`);
+    expect((await status(n.id)).types.cds.reason).toBe(`version ${cds.version_info} sent, never ACKed on this stream`);
 
     c.send({ type_url: CLUSTER, resource_names: [], version_info: cds.version_info, response_nonce: cds.nonce });
     await waitFor(async () => (await status(n.id))?.state === 'SYNCED', { timeoutMs: 3000 });
