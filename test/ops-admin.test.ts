@@ -85,6 +85,17 @@ describe('health', () => {
     expect((await getJson(`${admin}/readyz`)).status).toBe(200);
   });
 
+  it('names the file source when its directory goes away, and the proxies keep the last good config', async () => {
+    fs.rmSync(dir, { recursive: true, force: true });
+    cp.reload();
+    await waitFor(async () => (await getJson(`${admin}/readyz`)).status === 503, { timeoutMs: 5000 });
+    const r = await getJson(`${admin}/readyz`);
+    expect(r.body.failing).toEqual(['config-source/file']);
+    expect(r.body.components.find((c: any) => c.name === 'config-source/file').detail).toContain(dir);
+    expect(cp.state().accepted).toHaveLength(3);
+    expect((await getJson(`${admin}/healthz`)).status).toBe(200);
+  });
+
   it('fails /healthz naming the xDS server when it stops', async () => {
     await cp.ads.stop();
     const live = await getJson(`${admin}/healthz`);
