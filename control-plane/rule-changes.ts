@@ -16,10 +16,14 @@ export function changedRules(before: readonly ConfigObject[], after: readonly Co
     else if (prev !== o && JSON.stringify([prev.spec, prev.labels]) !== JSON.stringify([o.spec, o.labels])) changed.push(o.key);
   }
   const removed = [...old.keys()];
-  const list = (keys: string[]) => (keys.length > MAX_LISTED ? [...keys.slice(0, MAX_LISTED), `... ${keys.length - MAX_LISTED} more`] : keys);
   return {
-    ...(added.length ? { added: list(added) } : {}),
-    ...(changed.length ? { changed: list(changed) } : {}),
-    ...(removed.length ? { removed: list(removed) } : {}),
+    ...(added.length ? { added: capList(added) } : {}),
+    ...(changed.length ? { changed: capList(changed) } : {}),
+    ...(removed.length ? { removed: capList(removed) } : {}),
   };
+}
+
+/** At most MAX_LISTED keys, then how many more: a log line stays a line. */
+export function capList(keys: readonly string[]): string[] {
+  return keys.length > MAX_LISTED ? [...keys.slice(0, MAX_LISTED), `... ${keys.length - MAX_LISTED} more`] : [...keys];
 }

@@ -5,7 +5,7 @@ import { createAdminApp } from './admin.ts';
 import { coreComponents } from './core-health.ts';
 import { Health } from './health.ts';
 import { Metrics } from './metrics.ts';
-import { changedRules } from './rule-changes.ts';
+import { capList, changedRules } from './rule-changes.ts';
 import { Debouncer } from './debounce.ts';
 import { FileConfigSource } from './config/file-source.ts';
 import type { LoadResult } from './config/types.ts';
@@ -68,7 +68,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     // Nothing a proxy sees changed (warnings aside): keep the cache, and so every version.
     if (before && sameForProxies(before, state.model)) return;
     cache.setModel(state.model);
-    log.info({ generation: cache.generation, services: next.model.services.length, rules: next.accepted.length, errors: next.errors.length, rejected: next.rejected, ...changes }, 'configuration applied');
+    log.info({ generation: cache.generation, services: next.model.services.length, rules: next.accepted.length, errors: next.errors.length, rejected: capList(next.rejected), ...changes }, 'configuration applied');
   };
 
   apply(source.load());
