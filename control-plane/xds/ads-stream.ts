@@ -160,8 +160,11 @@ export class AdsStream {
     state.sentVersion = answer.version;
     state.sentNonce = nonce;
     state.sentNames = () => answer.resources.map((r) => r.name);
+    // Only this type's map is kept (not the whole snapshot), so a type that stops changing does not
+    // pin old generations of the others.
     const { wildcard, sorted } = state;
-    state.sentResources = () => (wildcard ? [...snap[type].values()] : sorted.flatMap((n) => snap[type].get(n) ?? []));
+    const all = snap[type];
+    state.sentResources = () => (wildcard ? [...all.values()] : sorted.flatMap((n) => all.get(n) ?? []));
     this.send({ preEncoded: true, wire });
     this.observer?.sent(this, type, sinceLast);
     return true;
