@@ -26,6 +26,7 @@ export function configDump(stream: XdsStream, generation: number): Record<string
       ...(t.sentVersion !== undefined ? { sentVersion: t.sentVersion } : {}),
       ...(t.ackedVersion !== undefined ? { ackedVersion: t.ackedVersion } : {}),
       ...(t.nack ? { nack: t.nack } : {}),
+      ...(t.state === 'NACKED' ? { note: `these are the rejected version's resources; the proxy still runs version ${t.ackedVersion ?? '(none)'}` } : {}),
       ...(sent?.resources
         ? { resources: sent.resources.map((r) => ({ name: r.name, version: r.hash, resource: decodeResource(r.any) })) }
         : sent

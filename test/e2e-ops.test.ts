@@ -120,6 +120,7 @@ describe('operations with real proxyless gRPC clients', () => {
 
     const dump = (await getJson(`${admin}/debug/config_dump?proxy=${encodeURIComponent(productpage.nodeId)}`)).body;
     expect(dump.types.eds.state).toBe('NACKED');
+    expect(dump.types.eds.note).toBe(`these are the rejected version's resources; the proxy still runs version ${nacked.types.eds.ackedVersion}`);
     expect(dump.types.eds.resources[0].resource.endpoints[0].lb_endpoints).toHaveLength(2);
 
     const during = await scrape(admin);
