@@ -1,39 +1,76 @@
 // Admin API (JSON over HTTP): health, readiness, connected proxies, rule status and explain.
 import express from 'express';
-import type { ComponentHealth, HealthProvider } from './health-provider.ts';
 import { explainHandler } from './explain/admin-route.ts';
+import { configDump } from './config-dump.ts';
+import { coreComponents } from './core-health.ts';
+import { Health } from './health.ts';
+import type { Metrics } from './metrics.ts';
 import type { MeshState } from './pipeline.ts';
 import { formatIssue } from './pipeline.ts';
+import { parseSelector, proxyStatus, summarize, type ProxyStatus } from './proxy-status.ts';
 import type { AdsServer } from './xds/ads-server.ts';
 import type { SnapshotCache } from './xds/snapshot-cache.ts';
 
-interface AdminDeps { state: () => MeshState; ads: AdsServer; cache: SnapshotCache; health?: readonly HealthProvider[] }
+interface AdminDeps {
+  state: () => MeshState;
+  ads: AdsServer;
+  cache: SnapshotCache;
+  /** Component checks for /healthz and /readyz (default: the model and the xDS server only). */
+  health?: Health;
+  /** Served at GET /metrics when given. */
+  metrics?: Metrics;
+}
 
-export function createAdminApp({ state, ads, cache, health = [] }: AdminDeps): express.Express {
+export function createAdminApp({ state, ads, cache, health, metrics }: AdminDeps): express.Express {
   const app = express();
-  const extra = (): Record<string, ComponentHealth> => Object.fromEntries(health.flatMap((p) => p.health()).map((c) => [c.name, c]));
-  // Liveness: a remote cluster being down is reported ("degraded") but is no reason to restart us.
+  if (!health) {
+    health = new Health();
+    for (const c of coreComponents(cache, ads, state)) health.add(c);
+  }
+  const checks = health;
+  // Both probes list each component with its status, so a failure names the failing part.
   app.get('/healthz', (_req, res) => {
-    const components = extra();
-    const degraded = Object.values(components).some((c) => !c.healthy);
-    res.json({ status: degraded ? 'degraded' : 'ok', ...(health.length ? { components } : {}) });
+    const r = checks.report('live');
+    const status = !r.ok ? `failing: ${r.failing.join(', ')}` : r.degraded.length ? 'degraded' : 'ok';
+    res.status(r.ok ? 200 : 503).json({ status, components: r.components });
   });
   app.get('/readyz', (_req, res) => {
-    const components: Record<string, { ready: boolean; detail: string }> = {
-      config: { ready: cache.ready, detail: cache.ready ? `${state().accepted.length} rules in force, ${state().errors.length} errors` : 'not loaded' },
-      xds: { ready: true, detail: `${ads.streams.size} streams` },
-      ...extra(),
-    };
-    const ready = Object.values(components).every((c) => c.ready);
-    res.status(ready ? 200 : 503).json({ ready, components });
+    const r = checks.report('ready');
+    res.status(r.ok ? 200 : 503).json({ ready: r.ok, ...(r.ok ? {} : { failing: r.failing }), components: r.components });
   });
-  app.get('/debug/proxies', (_req, res) => {
-    res.json(
-      [...ads.streams]
-        .filter((s) => s.proxy)
-        .map((s) => ({ id: s.proxy!.id, kind: s.proxy!.kind, protocol: s.protocol, namespace: s.proxy!.namespace, labels: s.proxy!.labels, locality: s.proxy!.locality, ...(s.proxy!.network ? { network: s.proxy!.network } : {}), connectedAt: s.connectedAt, types: s.status() })),
-    );
+  app.get('/debug/proxies', (req, res) => {
+    let match: (p: ProxyStatus) => boolean = () => true;
+    try {
+      const selector = typeof req.query.selector === 'string' ? parseSelector(req.query.selector) : undefined;
+      const id = typeof req.query.proxy === 'string' ? req.query.proxy : undefined;
+      match = (p) => (!selector || selector(p.labels)) && (id === undefined || p.id === id);
+    } catch (e) {
+      res.status(400).json({ error: (e as Error).message });
+      return;
+    }
+    const proxies = [...ads.streams].flatMap((s) => proxyStatus(s, cache.generation) ?? []).filter(match);
+    proxies.sort((a, b) => a.id.localeCompare(b.id) || a.connectedSince.localeCompare(b.connectedSince));
+    res.json({ generation: cache.generation, summary: summarize(proxies), proxies });
   });
+  app.get('/debug/config_dump', (req, res) => {
+    const id = req.query.proxy;
+    if (typeof id !== 'string' || id === '') {
+      res.status(400).json({ error: 'give the proxy: /debug/config_dump?proxy=<node id> (ids are listed by /debug/proxies)' });
+      return;
+    }
+    // A proxy reconnecting may briefly hold two streams: the newest is the one that counts.
+    const stream = [...ads.streams].filter((s) => s.proxy?.id === id).sort((a, b) => b.connectedAt.getTime() - a.connectedAt.getTime())[0];
+    if (!stream) {
+      res.status(404).json({ error: `no connected proxy has id "${id}" (connected proxies are listed by /debug/proxies)` });
+      return;
+    }
+    res.json(configDump(stream, cache.generation));
+  });
+  if (metrics) {
+    app.get('/metrics', async (_req, res) => {
+      res.type(metrics.registry.contentType).send(await metrics.text());
+    });
+  }
   app.get('/debug/rules', (_req, res) => {
     const s = state();
     res.json({

@@ -1,4 +1,4 @@
-// meshpilot command line: serve, validate, translate, explain, test.
+// meshpilot command line: serve, validate, translate, explain, test, wait.
 import { Command, InvalidArgumentError } from 'commander';
 import { checkResource } from './envoy/check.ts';
 import { loadDirectory } from './config/load.ts';
@@ -11,6 +11,7 @@ import { proxyFromNode, type Proxy } from './translate/proxy.ts';
 import { translate } from './translate/translate.ts';
 import { TYPE_ORDER } from './translate/type-urls.ts';
 import { explainCommand, routeTestCommand } from './explain/cli-commands.ts';
+import { parseDuration, waitUntilSynced } from './wait.ts';
 
 function parseJson(text: string): Record<string, unknown> {
   try {
@@ -179,5 +180,33 @@ program
 
 program.addCommand(explainCommand());
 program.addCommand(routeTestCommand());
+
+program
+  .command('wait')
+  .description('wait until every matching proxy has ACKed the current config (polls the admin API)')
+  .requiredOption('--admin <url>', 'admin API, e.g. http://127.0.0.1:15014')
+  .option('--proxy-selector <selector>', 'label selector, e.g. app=reviews,version=v2')
+  .option('--proxy <id>', 'one proxy by node id')
+  .option('--until-synced', 'the condition to wait for (the only one so far)')
+  .option('--timeout <duration>', 'give up after this long, e.g. 60s, 500ms, 2m', durationArg, 60_000)
+  .action(async (o: { admin: string; proxySelector?: string; proxy?: string; untilSynced?: boolean; timeout: number }) => {
+    if (!o.untilSynced) {
+      console.error('error: say what to wait for: --until-synced');
+      process.exitCode = 2;
+      return;
+    }
+    const r = await waitUntilSynced({ admin: o.admin, timeoutMs: o.timeout, ...(o.proxySelector ? { selector: o.proxySelector } : {}), ...(o.proxy ? { proxy: o.proxy } : {}) });
+    if (r.ok) console.log(r.message);
+    else console.error(r.message);
+    process.exitCode = r.ok ? 0 : 1;
+  });
+
+function durationArg(text: string): number {
+  try {
+    return parseDuration(text);
+  } catch (e) {
+    throw new InvalidArgumentError((e as Error).message);
+  }
+}
 
 await program.parseAsync(process.argv);

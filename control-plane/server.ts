@@ -2,10 +2,13 @@
 // server, plus the admin API. Returned handle stops everything it started.
 import type { Server } from 'node:http';
 import { createAdminApp } from './admin.ts';
+import { coreComponents } from './core-health.ts';
+import { Health } from './health.ts';
+import { Metrics } from './metrics.ts';
+import { capList, changedRules } from './rule-changes.ts';
 import { Debouncer } from './debounce.ts';
 import { FileConfigSource } from './config/file-source.ts';
 import type { LoadResult } from './config/types.ts';
-import type { HealthProvider } from './health-provider.ts';
 import { KubeSource, type KubeSourceOptions } from './kube/kube-source.ts';
 import { ConfigSources } from './sources.ts';
 import { createLogger, type Logger } from './log.ts';
@@ -38,6 +41,10 @@ export interface ControlPlane {
   readonly ads: AdsServer;
   readonly cache: SnapshotCache;
   readonly kube?: KubeSource;
+  /** Prometheus metrics (GET /metrics); sources and the webhook report through its hooks. */
+  readonly metrics: Metrics;
+  /** Component checks behind /healthz and /readyz; sources add theirs (e.g. one per cluster). */
+  readonly health: Health;
   /** Re-reads the config directory now (the watcher does this by itself on changes). */
   reload(): void;
   stop(): Promise<void>;
@@ -51,6 +58,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   const kube = opts.kube ? new KubeSource({ ...opts.kube, log }) : undefined;
   const source = new ConfigSources(files, kube);
   const cache = new SnapshotCache(log);
+  const metrics = new Metrics(cache);
+  const health = new Health();
   let state: MeshState | undefined;
 
   let reported = new Set<string>();
@@ -66,6 +75,11 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       for (const text of now) if (!reported.has(text)) log.warn({ error: text }, 'rule rejected');
       reported = now;
     }
+    // A rule that was rejected and whose newest version is now in force: say so once.
+    const stillRejected = new Set(next.rejected);
+    const inForce = new Set(next.accepted.map((o) => o.key));
+    for (const key of state?.rejected ?? []) if (!stillRejected.has(key) && inForce.has(key)) log.info({ rule: key }, 'rule accepted after being rejected');
+    const changes = changedRules(state?.accepted ?? [], next.accepted);
     const before = state?.model;
     state = { ...next, model: reuseUnchanged(next.model, before) };
     source.afterCompile(state);
@@ -73,22 +87,28 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     // Nothing a proxy sees changed (warnings aside): keep the cache, and so every version.
     if (cache.ready && before && sameForProxies(before, state.model)) return;
     cache.setModel(state.model);
-    log.info({ services: next.model.services.length, rules: next.accepted.length, errors: next.errors.length }, 'configuration applied');
+    log.info({ generation: cache.generation, services: next.model.services.length, rules: next.accepted.length, errors: next.errors.length, rejected: capList(next.rejected), ...changes }, 'configuration applied');
   };
 
   apply(source.load());
   const debouncer = new Debouncer(opts.debounceMs ?? 100, opts.maxDelayMs ?? 1000, () => apply(source.current()));
   source.watch(() => debouncer.trigger());
 
-  const ads = new AdsServer(cache, log);
+  const ads = new AdsServer(cache, log, metrics);
+  metrics.observeState(() => ads.streams, () => state);
+  if (files) health.add({ name: 'config-source/file', check: () => files.health() });
+  if (kube) {
+    health.addProvider(() => kube.health().map((c) => ({ name: c.name, ok: c.ready, detail: c.detail, ...(c.healthy ? {} : { degraded: true }) })));
+    kube.onClusterStatus((cluster, up) => (up === undefined ? metrics.removeCluster(cluster) : metrics.setClusterHealth(cluster, up)));
+  }
+  for (const c of coreComponents(cache, ads, () => state)) health.add(c);
   const xdsAddress = await ads.listen(opts.xdsListen ?? '127.0.0.1:0');
   log.info({ address: xdsAddress }, 'xDS (ADS) server listening');
 
   let admin: Server | undefined;
   let adminAddress: string | undefined;
   if (opts.adminListen) {
-    const health: HealthProvider[] = kube ? [kube] : [];
-    const app = createAdminApp({ state: () => state!, ads, cache, health });
+    const app = createAdminApp({ state: () => state!, ads, cache, health, metrics });
     const [host, port] = splitHostPort(opts.adminListen);
     admin = await new Promise<Server>((resolve, reject) => {
       const s = app.listen(port, host, () => resolve(s));
@@ -106,6 +126,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     ads,
     cache,
     ...(kube ? { kube } : {}),
+    metrics,
+    health,
     reload: () => apply(source.load()),
     async stop() {
       debouncer.cancel();

@@ -141,8 +141,9 @@ describe('Kubernetes sources, end to end', () => {
     await expect(raw.next(5000)).rejects.toMatchObject({ code: grpc.status.UNAVAILABLE });
     const ready = await fetch(`http://${cp.adminAddress}/readyz`);
     expect(ready.status).toBe(503);
-    const body = (await ready.json()) as { components: Record<string, { ready: boolean; healthy: boolean }> };
-    expect(body.components['cluster/east']).toMatchObject({ ready: false, healthy: false });
+    const body = (await ready.json()) as { failing: string[]; components: Array<{ name: string; ok: boolean; degraded?: boolean }> };
+    expect(body.failing).toContain('cluster/east');
+    expect(body.components.find((c) => c.name === 'cluster/east')).toMatchObject({ ok: false, degraded: true });
 
     await api.restart();
     await waitFor(async () => (await fetch(`http://${cp.adminAddress}/readyz`)).status === 200, { description: 'ready after sync' });

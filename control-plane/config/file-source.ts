@@ -117,6 +117,13 @@ export class FileConfigSource {
     this.pollMs = opts.pollMs ?? 2000;
   }
 
+  /** For /readyz: whether the directory can be read and watched (a watcher retrying is not ready). */
+  health(): { ok: boolean; detail: string } {
+    if (this.rootUnreadable) return { ok: false, detail: `cannot read ${this.dir}` };
+    if (this.watchError) return { ok: false, detail: `${this.dir}: ${this.watchError.message}` };
+    return { ok: true, detail: `${this.files.size} files under ${this.dir}` };
+  }
+
   /** Scans the directory now and returns the result (the first call is the initial scan). */
   load(): LoadResult {
     this.rescan();

@@ -7,6 +7,7 @@ import type { Logger } from '../log.ts';
 import { AdsStream, type DiscoveryRequest } from './ads-stream.ts';
 import { DeltaStream, type DeltaDiscoveryRequest, type DeltaDiscoveryResponse } from './delta-stream.ts';
 import type { SnapshotCache } from './snapshot-cache.ts';
+import type { XdsObserver } from './stream-common.ts';
 import type { PreEncodedResponse } from './wire.ts';
 
 let serviceDefinition: grpc.ServiceDefinition | undefined;
@@ -45,6 +46,12 @@ function adsService(): grpc.ServiceDefinition {
 /** What the server and the admin API need of a stream, whichever protocol it speaks. */
 export type XdsStream = AdsStream | DeltaStream;
 
+/** Metrics hooks (control-plane/metrics.ts). */
+export interface AdsObserver extends XdsObserver {
+  /** A push round reached every stream: seconds since the config change it carries was applied. */
+  pushRoundDone(seconds: number): void;
+}
+
 export class AdsServer {
   readonly streams = new Set<XdsStream>();
   private server = new grpc.Server({ 'grpc.keepalive_permit_without_calls': 1 });
@@ -56,12 +63,13 @@ export class AdsServer {
   constructor(
     private readonly cache: SnapshotCache,
     private readonly log: Logger,
+    private readonly observer?: AdsObserver,
   ) {
     this.server.addService(adsService(), {
       StreamAggregatedResources: (call: grpc.ServerDuplexStream<DiscoveryRequest, PreEncodedResponse>) =>
-        this.onStream(call, (send) => new AdsStream(this.cache, send, this.log)),
+        this.onStream(call, (send) => new AdsStream(this.cache, send, this.log, this.observer)),
       DeltaAggregatedResources: (call: grpc.ServerDuplexStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse>) =>
-        this.onStream(call, (send) => new DeltaStream(this.cache, send, this.log)),
+        this.onStream(call, (send) => new DeltaStream(this.cache, send, this.log, this.observer)),
     });
     this.unsubscribe = cache.onChange(() => this.pushAll());
   }
@@ -96,7 +104,7 @@ export class AdsServer {
       if (this.pushAgain) {
         this.pushAgain = false;
         this.pushAll();
-      }
+      } else this.observer?.pushRoundDone((performance.now() - this.cache.changedAt) / 1000);
     };
     step(0);
   }
@@ -107,12 +115,19 @@ export class AdsServer {
     return new Promise((resolve, reject) => {
       this.server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, port) => {
         if (err) reject(err);
-        else resolve(`${host}:${port}`);
+        else {
+          this.listening = true;
+          resolve(`${host}:${port}`);
+        }
       });
     });
   }
 
+  /** False once stopped (for health checks). */
+  listening = false;
+
   async stop(): Promise<void> {
+    this.listening = false;
     this.unsubscribe();
     // tryShutdown never finishes while clients hold streams open; ADS streams are long-lived.
     this.server.forceShutdown();
@@ -140,7 +155,10 @@ export class AdsServer {
       this.busy.delete(stream);
       this.pending.delete(stream);
       if (!this.streams.delete(stream)) return;
-      if (stream.proxy) this.log.info({ proxy: stream.proxy.id }, 'proxy disconnected');
+      if (stream.proxy) {
+        const seconds = Math.round((Date.now() - stream.connectedAt.getTime()) / 1000);
+        this.log.info({ proxy: stream.proxy.id, kind: stream.proxy.kind, protocol: stream.protocol, connectedSeconds: seconds }, 'proxy disconnected');
+      }
     };
     call.on('data', (req: Req) => {
       this.safely(stream, () => stream.onRequest(req), (err) => {

@@ -3,9 +3,9 @@
 import type { Logger } from '../log.ts';
 import type { Proxy } from '../translate/proxy.ts';
 import { CLUSTER, ENDPOINTS, LISTENER, ROUTE_CONFIG, TYPE_ORDER, type ResourceType } from '../translate/type-urls.ts';
-import type { SnapshotCache } from './snapshot-cache.ts';
+import type { EncodedResource, SnapshotCache } from './snapshot-cache.ts';
 import { encodeDiscoveryResponse, type PreEncodedResponse } from './wire.ts';
-import { proxyFromRequest, typeStatus, type RequestNode, type TypeStatus } from './stream-common.ts';
+import { proxyFromRequest, typeStatus, type RequestNode, type TypeStatus, type XdsObserver } from './stream-common.ts';
 
 export interface DiscoveryRequest {
   version_info?: string;
@@ -31,6 +31,9 @@ interface TypeState {
   sentNames?: () => string[];
   ackedVersion?: string;
   nack?: { nonce: string; version: string; message: string };
+  generation?: number;
+  /** Everything the client holds of this type after the last response (for config dumps). */
+  sentResources?: () => EncodedResource[];
 }
 
 export class AdsStream {
@@ -44,16 +47,24 @@ export class AdsStream {
     private readonly cache: SnapshotCache,
     private readonly send: (r: PreEncodedResponse) => void,
     private readonly log: Logger,
+    private readonly observer?: XdsObserver,
   ) {}
 
   status(): Record<string, TypeStatus> {
     return typeStatus(this.types);
   }
 
+  /** The resources of `type` the client holds after the last response (SotW routes and
+   * endpoints are sent as what changed, so this is the whole set at the sent version). */
+  sent(type: string): { version: string; resources?: EncodedResource[] } | undefined {
+    const s = this.types.get(type);
+    return s?.sentVersion === undefined ? undefined : { version: s.sentVersion, ...(s.sentResources ? { resources: s.sentResources() } : {}) };
+  }
+
   onRequest(req: DiscoveryRequest): void {
     if (!this.proxy) {
       this.proxy = proxyFromRequest(req.node);
-      this.log.info({ proxy: this.proxy.id, kind: this.proxy.kind, namespace: this.proxy.namespace }, 'proxy connected');
+      this.log.info({ proxy: this.proxy.id, kind: this.proxy.kind, namespace: this.proxy.namespace, protocol: 'sotw' }, 'proxy connected');
     }
     const type = req.type_url ?? '';
     if (!(TYPE_ORDER as readonly string[]).includes(type)) {
@@ -98,10 +109,12 @@ export class AdsStream {
       if (state.nack?.nonce !== nonce) {
         state.nack = { nonce, version: state.sentVersion ?? '', message };
         this.log.warn({ proxy: this.proxy.id, type, version: state.sentVersion, nonce, resources: state.sentNames?.(), message }, 'proxy rejected config (NACK)');
+        this.observer?.nacked(this, type);
       }
     } else if (nonce !== '') {
       state.ackedVersion = req.version_info ?? '';
       state.nack = undefined;
+      this.observer?.acked(this, type);
     }
     if (firstRequest || changed) this.pushType(type as ResourceType, false, false);
   }
@@ -128,6 +141,7 @@ export class AdsStream {
   private pushType(type: ResourceType, force: boolean, sinceLast: boolean): boolean {
     const state = this.types.get(type);
     if (!this.proxy || !state || !this.cache.ready) return false;
+    state.generation = this.cache.generation;
     // Subscribed to nothing (gRPC unsubscribes name by name when it closes): nothing to send.
     if (!state.wildcard && state.names.size === 0) return false;
     const snap = this.cache.snapshotFor(this.proxy);
@@ -146,7 +160,13 @@ export class AdsStream {
     state.sentVersion = answer.version;
     state.sentNonce = nonce;
     state.sentNames = () => answer.resources.map((r) => r.name);
+    // Only this type's map is kept (not the whole snapshot), so a type that stops changing does not
+    // pin old generations of the others.
+    const { wildcard, sorted } = state;
+    const all = snap[type];
+    state.sentResources = () => (wildcard ? [...all.values()] : sorted.flatMap((n) => all.get(n) ?? []));
     this.send({ preEncoded: true, wire });
+    this.observer?.sent(this, type, sinceLast);
     return true;
   }
 }

@@ -6,7 +6,7 @@ import type { Proxy } from '../translate/proxy.ts';
 import { CLUSTER, ENDPOINTS, LISTENER, TYPE_ORDER, type ResourceType } from '../translate/type-urls.ts';
 import { contentHash } from './hash.ts';
 import type { EncodedResource, SnapshotCache } from './snapshot-cache.ts';
-import { proxyFromRequest, typeStatus, type RequestNode, type TypeStatus } from './stream-common.ts';
+import { proxyFromRequest, typeStatus, type RequestNode, type TypeStatus, type XdsObserver } from './stream-common.ts';
 
 export interface DeltaDiscoveryRequest {
   node?: RequestNode;
@@ -37,6 +37,9 @@ interface DeltaTypeState {
   sentVersion?: string;
   ackedVersion?: string;
   nack?: { nonce: string; version: string; message: string };
+  generation?: number;
+  /** The snapshot's resources of this type at the last response (for config dumps). */
+  sentFrom?: Map<string, EncodedResource>;
 }
 
 export class DeltaStream {
@@ -50,16 +53,28 @@ export class DeltaStream {
     private readonly cache: SnapshotCache,
     private readonly send: (r: DeltaDiscoveryResponse) => void,
     private readonly log: Logger,
+    private readonly observer?: XdsObserver,
   ) {}
 
   status(): Record<string, TypeStatus> {
     return typeStatus(this.types);
   }
 
+  /** The resources of `type` the client holds after the last response. */
+  sent(type: string): { version: string; resources?: EncodedResource[] } | undefined {
+    const s = this.types.get(type);
+    if (s?.sentVersion === undefined) return undefined;
+    const resources = [...s.known].flatMap(([name, hash]) => {
+      const r = s.sentFrom?.get(name);
+      return r && r.hash === hash ? [r] : [];
+    });
+    return { version: s.sentVersion, resources: resources.sort((a, b) => a.name.localeCompare(b.name)) };
+  }
+
   onRequest(req: DeltaDiscoveryRequest): void {
     if (!this.proxy) {
       this.proxy = proxyFromRequest(req.node);
-      this.log.info({ proxy: this.proxy.id, kind: this.proxy.kind, protocol: 'delta' }, 'proxy connected');
+      this.log.info({ proxy: this.proxy.id, kind: this.proxy.kind, namespace: this.proxy.namespace, protocol: 'delta' }, 'proxy connected');
     }
     const type = req.type_url ?? '';
     if (!(TYPE_ORDER as readonly string[]).includes(type)) {
@@ -79,11 +94,13 @@ export class DeltaStream {
       if (req.error_detail) {
         if (state.nack?.nonce !== nonce) {
           state.nack = { nonce, version: state.sentVersion ?? '', message: req.error_detail.message ?? '' };
-          this.log.warn({ proxy: this.proxy.id, type, nonce, message: state.nack.message }, 'proxy rejected config (NACK)');
+          this.log.warn({ proxy: this.proxy.id, type, version: state.sentVersion, nonce, message: state.nack.message }, 'proxy rejected config (NACK)');
+          this.observer?.nacked(this, type);
         }
       } else {
         state.ackedVersion = state.sentVersion;
         state.nack = undefined;
+        this.observer?.acked(this, type);
       }
     }
     const subscribe = req.resource_names_subscribe ?? [];
@@ -117,7 +134,7 @@ export class DeltaStream {
       if (!this.types.get(type)?.requested) continue;
       // As in SotW: Envoy re-warms clusters a CDS update touches and waits for their endpoints.
       const force = type === ENDPOINTS && this.proxy.kind === 'envoy' ? new Set(clustersSent) : new Set<string>();
-      const sent = this.pushType(type, force, new Set());
+      const sent = this.pushType(type, force, new Set(), true);
       if (type === CLUSTER) clustersSent = sent;
     }
   }
@@ -130,9 +147,10 @@ export class DeltaStream {
    * Sends what changed for this type, plus the `force`d names even if unchanged, and reports
    * `subscribed` names that do not exist as removed. Returns the names sent.
    */
-  private pushType(type: ResourceType, force: Set<string>, subscribed: Set<string>): string[] {
+  private pushType(type: ResourceType, force: Set<string>, subscribed: Set<string>, onChange = false): string[] {
     const state = this.types.get(type);
     if (!this.proxy || !state || !this.cache.ready) return [];
+    state.generation = this.cache.generation;
     const all = this.cache.snapshotFor(this.proxy)[type];
     const changed: EncodedResource[] = [];
     for (const r of all.values()) {
@@ -153,6 +171,7 @@ export class DeltaStream {
     const nonce = String(++this.nonceCounter);
     state.sentNonce = nonce;
     state.sentVersion = version;
+    state.sentFrom = all;
     this.send({
       system_version_info: version,
       resources: changed.map((r) => ({ name: r.name, version: r.hash, resource: r.any })),
@@ -161,6 +180,7 @@ export class DeltaStream {
       nonce,
       control_plane: { identifier: 'meshpilot' },
     });
+    this.observer?.sent(this, type, onChange);
     return changed.map((r) => r.name);
   }
 }

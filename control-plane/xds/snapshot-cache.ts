@@ -56,6 +56,11 @@ export class SnapshotCache {
   /** Generated resources that failed Envoy's schema check: never sent (a translator bug). */
   rejected: RejectedResource[] = [];
 
+  /** Counts model changes; a stream whose types were brought up to date with an older one is behind. */
+  generation = 0;
+  /** When the current model was applied (performance.now() ms), for convergence metrics. */
+  changedAt = 0;
+
   constructor(private readonly log: Logger) {}
 
   get ready(): boolean {
@@ -88,6 +93,8 @@ export class SnapshotCache {
     // Versions of the last two generations are enough to answer "what changed since".
     this.previousByVersion = this.byVersion;
     this.byVersion = new Map();
+    this.generation++;
+    this.changedAt = performance.now();
     for (const l of this.listeners) l();
   }
 

@@ -12,6 +12,20 @@ export interface TypeStatus {
   sentNonce?: string;
   ackedVersion?: string;
   nack?: { nonce: string; version: string; message: string };
+  /** The model generation this type was last brought up to date with (SnapshotCache.generation). */
+  generation?: number;
+}
+
+/**
+ * What streams report as it happens, for metrics (control-plane/metrics.ts). Optional, and cheap
+ * by contract: it is called on the push and ACK paths.
+ */
+export interface XdsObserver {
+  /** A response of `type` was written; `onChange` when a config change caused it (not a new subscription). */
+  sent(stream: object, type: string, onChange: boolean): void;
+  acked(stream: object, type: string): void;
+  /** Once per rejected nonce. */
+  nacked(stream: object, type: string): void;
 }
 
 export interface TypeStateCommon {
@@ -21,6 +35,7 @@ export interface TypeStateCommon {
   sentNonce?: string;
   ackedVersion?: string;
   nack?: { nonce: string; version: string; message: string };
+  generation?: number;
 }
 
 /** The proxy named by the first request of a stream (which must carry the node). */
@@ -42,6 +57,7 @@ export function typeStatus(types: Map<string, TypeStateCommon>): Record<string, 
       ...(s.sentVersion ? { sentVersion: s.sentVersion, sentNonce: s.sentNonce } : {}),
       ...(s.ackedVersion ? { ackedVersion: s.ackedVersion } : {}),
       ...(s.nack ? { nack: s.nack } : {}),
+      ...(s.generation !== undefined ? { generation: s.generation } : {}),
     };
   }
   return out;
