@@ -1,0 +1,47 @@
+// `meshpilot webhook`: runs the admission webhook until SIGINT/SIGTERM.
+import type { Logger } from 'pino';
+import { loadInjectionConfig } from '../inject/config.ts';
+import { ensureCaBundle, kubernetesWebhookConfigClient } from './ca-bundle.ts';
+import { cachedNamespaceLabels, kubernetesNamespaceReader, type Labels } from './namespace-labels.ts';
+import { readCertFiles, selfSignedCert } from './serving-cert.ts';
+import { startWebhookServer, type WebhookServer } from './server.ts';
+
+export interface WebhookCommandOptions {
+  host: string;
+  port: number;
+  cert?: string;
+  key?: string;
+  /** The webhook's Service (name and namespace), for the self-made certificate's names. */
+  service: string;
+  serviceNamespace: string;
+  /** MutatingWebhookConfiguration whose caBundle to set when meshpilot makes its own CA. */
+  webhookConfig?: string;
+  /** Static namespace labels instead of reading them from Kubernetes (local runs, benchmarks). */
+  namespaceLabels?: Record<string, Labels>;
+  injectionConfig?: string;
+  maxBodyBytes?: number;
+  logger: Logger;
+}
+
+export async function runWebhook(o: WebhookCommandOptions): Promise<WebhookServer> {
+  const config = loadInjectionConfig(o.injectionConfig);
+  if ((o.cert === undefined) !== (o.key === undefined)) throw new Error('--cert and --key go together');
+  const cert = o.cert && o.key ? readCertFiles(o.cert, o.key) : await selfSignedCert(o.service, o.serviceNamespace, config.xds.clusterDomain);
+  const statics = o.namespaceLabels;
+  const namespaceLabels = statics ? async (ns: string) => statics[ns] ?? {} : cachedNamespaceLabels(await kubernetesNamespaceReader());
+  const server = await startWebhookServer({
+    host: o.host,
+    port: o.port,
+    cert,
+    ...(o.cert && o.key ? { certFiles: { cert: o.cert, key: o.key } } : {}),
+    deps: { config, namespaceLabels },
+    ...(o.maxBodyBytes ? { maxBodyBytes: o.maxBodyBytes } : {}),
+    logger: o.logger,
+  });
+  if (cert.caPem && o.webhookConfig) {
+    const updated = await ensureCaBundle(await kubernetesWebhookConfigClient(), o.webhookConfig, cert.caPem);
+    o.logger.info({ webhookConfig: o.webhookConfig, updated }, `caBundle of ${o.webhookConfig} set to meshpilot's own CA (${updated} webhooks updated)`);
+  }
+  o.logger.info({ url: server.url, selfSigned: Boolean(cert.caPem) }, `sidecar injection webhook listening on ${server.url}/inject`);
+  return server;
+}
