@@ -66,8 +66,13 @@ export function parseInjectionConfig(file: string, text: string): InjectionConfi
     if (dup) throw new Error(`${file}: ports.${dup[0]}: port ${dup[1]} is used twice`);
     return result.data;
   }
-  const lines = result.error.issues.map((issue) => {
-    const p = issue.path.map(String);
+  // One line per problem; an unknown key is reported at the key, a missing field as missing.
+  const problems = result.error.issues.flatMap((issue) =>
+    issue.code === 'unrecognized_keys'
+      ? issue.keys.map((k) => ({ path: [...issue.path.map(String), k], message: 'unknown field' }))
+      : [{ path: issue.path.map(String), message: issue.input === undefined ? 'missing' : issue.message }]);
+  const lines = problems.map((issue) => {
+    const p = issue.path;
     // Point at the deepest node that exists (a missing field has none of its own).
     let node: unknown;
     for (let n = p.length; n >= 0 && !isNode(node); n--) node = doc.getIn(p.slice(0, n), true);

@@ -13,6 +13,11 @@ import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
 import { ReplicaSet } from 'kubernetes-models/apps/v1/ReplicaSet';
 import { StatefulSet } from 'kubernetes-models/apps/v1/StatefulSet';
 import { CronJob } from 'kubernetes-models/batch/v1/CronJob';
+import { ConfigMap } from 'kubernetes-models/v1/ConfigMap';
+import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
+import { MutatingWebhookConfiguration } from 'kubernetes-models/admissionregistration.k8s.io/v1/MutatingWebhookConfiguration';
+import { ClusterRole } from 'kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRole';
+import { ClusterRoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRoleBinding';
 import { Job } from 'kubernetes-models/batch/v1/Job';
 
 const require = createRequire(import.meta.url);
@@ -29,6 +34,11 @@ const KINDS: Record<string, { model: ModelClass; dts: string }> = {
   ReplicaSet: { model: ReplicaSet as unknown as ModelClass, dts: 'apps/v1/ReplicaSet.d.ts' },
   Job: { model: Job as unknown as ModelClass, dts: 'batch/v1/Job.d.ts' },
   CronJob: { model: CronJob as unknown as ModelClass, dts: 'batch/v1/CronJob.d.ts' },
+  ConfigMap: { model: ConfigMap as unknown as ModelClass, dts: 'v1/ConfigMap.d.ts' },
+  ServiceAccount: { model: ServiceAccount as unknown as ModelClass, dts: 'v1/ServiceAccount.d.ts' },
+  MutatingWebhookConfiguration: { model: MutatingWebhookConfiguration as unknown as ModelClass, dts: 'admissionregistration.k8s.io/v1/MutatingWebhookConfiguration.d.ts' },
+  ClusterRole: { model: ClusterRole as unknown as ModelClass, dts: 'rbac.authorization.k8s.io/v1/ClusterRole.d.ts' },
+  ClusterRoleBinding: { model: ClusterRoleBinding as unknown as ModelClass, dts: 'rbac.authorization.k8s.io/v1/ClusterRoleBinding.d.ts' },
 };
 
 // The packages' export maps hide their .d.ts files from require.resolve, so look on disk.
