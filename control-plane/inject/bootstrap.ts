@@ -107,6 +107,23 @@ function readinessListener(config: InjectionConfig) {
  * $(VAR) references it expands.
  */
 export function bootstrapArg(config: InjectionConfig, input: BootstrapInput): string {
+  // Replicas share their labels, so most admissions repeat an earlier bootstrap; writing YAML is
+  // the costliest step of an admission. Bounded, per settings object.
+  let cache = bootstrapCache.get(config);
+  if (!cache) bootstrapCache.set(config, (cache = new Map()));
+  // Insertion order is part of the key: the output lists labels in the order the pod has them.
+  const key = JSON.stringify(input.labels);
+  const hit = cache.get(key);
+  if (hit !== undefined) return hit;
+  const text = writeBootstrapArg(config, input);
+  if (cache.size >= 1000) cache.delete(cache.keys().next().value!);
+  cache.set(key, text);
+  return text;
+}
+
+const bootstrapCache = new WeakMap<InjectionConfig, Map<string, string>>();
+
+function writeBootstrapArg(config: InjectionConfig, input: BootstrapInput): string {
   let text = stringify(bootstrapObject(config, input), { lineWidth: 0, aliasDuplicateObjects: false }).replaceAll('$', '$$$$');
   for (const v of Object.keys(DOWNWARD_ENV) as DownwardVar[]) text = text.replaceAll(placeholder(v), ref(v));
   return text;
