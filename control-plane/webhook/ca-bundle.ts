@@ -2,6 +2,9 @@
 // in our MutatingWebhookConfiguration is set to it. The client is injected (Kubernetes in a cluster,
 // a fake in tests); the change is one JSON Patch, guarded by `test` ops so a configuration edited
 // meanwhile is not overwritten blindly.
+import type { KubeConfig } from '@kubernetes/client-node';
+import { defaultKubeConfig } from './namespace-labels.ts';
+
 export interface WebhookConfiguration {
   webhooks?: { name: string; clientConfig: { caBundle?: string } }[];
 }
@@ -29,10 +32,9 @@ export async function ensureCaBundle(client: WebhookConfigClient, configName: st
   return ops.length / 2;
 }
 
-export async function kubernetesWebhookConfigClient(): Promise<WebhookConfigClient> {
+export async function kubernetesWebhookConfigClient(kubeConfig?: KubeConfig): Promise<WebhookConfigClient> {
   const k8s = await import('@kubernetes/client-node');
-  const kc = new k8s.KubeConfig();
-  kc.loadFromDefault();
+  const kc = kubeConfig ?? defaultKubeConfig(new k8s.KubeConfig());
   const api = kc.makeApiClient(k8s.AdmissionregistrationV1Api);
   return {
     read: async (name) => (await api.readMutatingWebhookConfiguration({ name })) as WebhookConfiguration,

@@ -2,6 +2,8 @@
 // labels, so they are read from the API server (the reader is injected: Kubernetes in a cluster, a
 // fake in tests) and kept for a short time, so a burst of pod creations costs one read per
 // namespace. A relabelled namespace takes effect within `ttlMs`. Failed reads are not cached.
+import type { KubeConfig } from '@kubernetes/client-node';
+
 export type Labels = Record<string, string>;
 export type NamespaceReader = (name: string) => Promise<Labels>;
 
@@ -24,11 +26,15 @@ export function cachedNamespaceLabels(read: NamespaceReader, ttlMs = 30_000, now
   };
 }
 
-/** Reads a namespace's labels with @kubernetes/client-node (in-cluster or from a kubeconfig). */
-export async function kubernetesNamespaceReader(): Promise<NamespaceReader> {
+/** Reads a namespace's labels with @kubernetes/client-node (default: in-cluster or ~/.kube/config). */
+export async function kubernetesNamespaceReader(kubeConfig?: KubeConfig): Promise<NamespaceReader> {
   const k8s = await import('@kubernetes/client-node');
-  const kc = new k8s.KubeConfig();
-  kc.loadFromDefault();
+  const kc = kubeConfig ?? defaultKubeConfig(new k8s.KubeConfig());
   const api = kc.makeApiClient(k8s.CoreV1Api);
   return async (name) => (await api.readNamespace({ name })).metadata?.labels ?? {};
+}
+
+export function defaultKubeConfig(kc: KubeConfig): KubeConfig {
+  kc.loadFromDefault();
+  return kc;
 }
