@@ -53,7 +53,8 @@ describe('injection golden files', () => {
       const inputs = docsOf(text);
       const outputs = docsOf(result.output);
       expect(outputs.length).toBe(inputs.length);
-      for (const o of outputs) expect(kubernetesProblems(o), `${o.kind} ${o.metadata?.name}`).toEqual([]);
+      const objects = outputs.flatMap((o) => (o.kind === 'List' ? o.items : [o]));
+      for (const o of objects) expect(kubernetesProblems(o), `${o.kind} ${o.metadata?.name}`).toEqual([]);
 
       // Injecting the output again changes nothing.
       expect(injectYaml(file, result.output, OFFLINE, config).output).toBe(result.output);
