@@ -19,6 +19,10 @@ export interface WebhookServerOptions {
   deps: AdmissionDeps;
   /** Larger bodies get 413 (default 3 MiB: an AdmissionReview carries one pod, at most ~1.5 MiB in etcd). */
   maxBodyBytes?: number;
+  /**
+   * Called once per POST /inject when the answer has been written: injected, skipped (allowed
+   * unchanged), rejected (a 4xx, or allowed: false) or error (5xx), and the seconds it took.
+   */
   onAdmission?: (outcome: AdmissionOutcome, seconds: number) => void;
   logger?: Logger;
 }
@@ -64,7 +68,9 @@ export async function startWebhookServer(opts: WebhookServerOptions): Promise<We
       }
       const answer = await answerReview(req.body, opts.deps);
       res.locals.outcome = answer.outcome;
+      // Rejections block a user's pod, so they are worth a warning; the rest is routine.
       if (answer.outcome === 'error') log?.error({ reason: answer.message }, 'admission failed');
+      else if (answer.outcome === 'rejected') log?.warn({ reason: answer.message }, 'admission rejected');
       else log?.debug({ outcome: answer.outcome, reason: answer.message }, 'admission');
       res.status(answer.status).json(answer.body);
     },

@@ -38,6 +38,9 @@ export async function runWebhook(o: WebhookCommandOptions): Promise<WebhookServe
     ...(o.maxBodyBytes ? { maxBodyBytes: o.maxBodyBytes } : {}),
     logger: o.logger,
   });
+  if (cert.caPem && !o.webhookConfig) {
+    o.logger.warn('self-made CA not published anywhere (no --webhook-config): the API server will not trust this webhook');
+  }
   if (cert.caPem && o.webhookConfig) {
     const updated = await ensureCaBundle(await kubernetesWebhookConfigClient(), o.webhookConfig, cert.caPem);
     o.logger.info({ webhookConfig: o.webhookConfig, updated }, `caBundle of ${o.webhookConfig} set to meshpilot's own CA (${updated} webhooks updated)`);
