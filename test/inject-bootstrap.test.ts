@@ -57,7 +57,7 @@ describe('the injected Envoy bootstrap', () => {
     expect(boot.node.metadata).toEqual({ NAMESPACE: 'bookinfo', NAME: 'reviews-v1-7d9c-x2x4q', LABELS: { app: 'reviews', version: 'v1' }, SERVICE_ACCOUNT: 'bookinfo-reviews', INSTANCE_IPS: '10.0.0.9' });
     // Admin only on loopback; ADS to meshpilot's Service.
     expect(boot.admin.address.socket_address.address).toBe('127.0.0.1');
-    expect(JSON.stringify(boot.static_resources.clusters)).toContain('"address":"meshpilot.meshpilot-system.svc","port_value":15010');
+    expect(JSON.stringify(boot.static_resources.clusters)).toContain('"address":"meshpilot.meshpilot-system.svc.cluster.local","port_value":15010');
   });
 
   it('keeps a literal $ in a label as it is', () => {
