@@ -120,12 +120,13 @@ program
   .option('--listen <host:port>', 'HTTPS address', '127.0.0.1:9443')
   .option('--cert <file>', 'serving certificate (PEM); reloaded when the file changes')
   .option('--key <file>', 'its private key (PEM)')
+  .option('--cert-dir <dir>', 'without --cert/--key: use tls.crt and tls.key here if mounted, else make a CA and certificate', '/etc/meshpilot/webhook-tls')
   .option('--service <name.namespace>', "the webhook's Service, named in a self-made certificate", 'meshpilot.meshpilot-system')
   .option('--webhook-config <name>', 'MutatingWebhookConfiguration whose caBundle to set when the CA is self-made')
   .option('--namespace-labels <json>', 'static namespace labels, e.g. {"shop":{"meshpilot.io/inject":"enabled"}}, instead of reading Kubernetes', parseJson)
   .option('--injection-config <file>', 'injection settings (default sidecar-config/injection.yaml)')
   .option('--log-level <level>', 'trace, debug, info, warn, error', 'info')
-  .action(async (o: { listen: string; cert?: string; key?: string; service: string; webhookConfig?: string; namespaceLabels?: Record<string, Record<string, string>>; injectionConfig?: string; logLevel: string }) => {
+  .action(async (o: { listen: string; cert?: string; key?: string; certDir: string; service: string; webhookConfig?: string; namespaceLabels?: Record<string, Record<string, string>>; injectionConfig?: string; logLevel: string }) => {
     const log = createLogger(o.logLevel);
     const [host, port] = splitHostPort(o.listen);
     const [service, serviceNamespace] = o.service.split('.') as [string, string | undefined];

@@ -16,6 +16,8 @@ import { ensureCaBundle, type PatchOp, type WebhookConfigClient, type WebhookCon
 import { cachedNamespaceLabels } from '../control-plane/webhook/namespace-labels.ts';
 import { selfSignedCert } from '../control-plane/webhook/serving-cert.ts';
 import { startWebhookServer, type WebhookServer } from '../control-plane/webhook/server.ts';
+import { runWebhook } from '../control-plane/webhook/webhook-command.ts';
+import { silentLogger } from '../control-plane/log.ts';
 import { kubernetesProblems } from './helpers/k8s-schema.ts';
 import { waitFor } from './helpers/wait.ts';
 
@@ -205,6 +207,36 @@ describe('webhook certificates', () => {
       expect(await peerSerial(server.port, ca.certPem)).toBe(after);
     } finally {
       await server.stop();
+    }
+  });
+
+  it('uses a certificate mounted in --cert-dir, and makes its own when none is mounted', async () => {
+    const ca = await createCA('mounted-ca');
+    const mounted = await issueServingCert(ca, { dnsNames: ['localhost'] });
+    const dir = fs.mkdtempSync(path.join(tmp, 'mounted-'));
+    fs.writeFileSync(path.join(dir, 'tls.crt'), mounted.certPem);
+    fs.writeFileSync(path.join(dir, 'tls.key'), mounted.keyPem);
+    const common = { host: '127.0.0.1', port: 0, service: 'meshpilot', serviceNamespace: 'meshpilot-system', namespaceLabels: {}, logger: silentLogger };
+    const withMount = await runWebhook({ ...common, certDir: dir });
+    try {
+      await expect(peerSerial(withMount.port, ca.certPem)).resolves.toBeTruthy();
+    } finally {
+      await withMount.stop();
+    }
+    const empty = fs.mkdtempSync(path.join(tmp, 'empty-'));
+    const selfMade = await runWebhook({ ...common, certDir: empty });
+    try {
+      await expect(peerSerial(selfMade.port, ca.certPem)).rejects.toThrow();
+      const issuer = await new Promise<string>((resolve, reject) => {
+        const s = tls.connect({ host: '127.0.0.1', port: selfMade.port, rejectUnauthorized: false }, () => {
+          resolve(String(s.getPeerCertificate().issuer.CN));
+          s.end();
+        });
+        s.on('error', reject);
+      });
+      expect(issuer).toBe('meshpilot-webhook-ca');
+    } finally {
+      await selfMade.stop();
     }
   });
 

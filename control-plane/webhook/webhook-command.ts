@@ -1,4 +1,6 @@
 // `meshpilot webhook`: runs the admission webhook until SIGINT/SIGTERM.
+import fs from 'node:fs';
+import path from 'node:path';
 import type { Logger } from 'pino';
 import { loadInjectionConfig } from '../inject/config.ts';
 import { ensureCaBundle, kubernetesWebhookConfigClient } from './ca-bundle.ts';
@@ -11,6 +13,8 @@ export interface WebhookCommandOptions {
   port: number;
   cert?: string;
   key?: string;
+  /** Where a mounted certificate is looked for (tls.crt, tls.key) when --cert/--key are not given. */
+  certDir?: string;
   /** The webhook's Service (name and namespace), for the self-made certificate's names. */
   service: string;
   serviceNamespace: string;
@@ -26,14 +30,15 @@ export interface WebhookCommandOptions {
 export async function runWebhook(o: WebhookCommandOptions): Promise<WebhookServer> {
   const config = loadInjectionConfig(o.injectionConfig);
   if ((o.cert === undefined) !== (o.key === undefined)) throw new Error('--cert and --key go together');
-  const cert = o.cert && o.key ? readCertFiles(o.cert, o.key) : await selfSignedCert(o.service, o.serviceNamespace, config.xds.clusterDomain);
+  const files = o.cert && o.key ? { cert: o.cert, key: o.key } : mountedCert(o.certDir);
+  const cert = files ? readCertFiles(files.cert, files.key) : await selfSignedCert(o.service, o.serviceNamespace, config.xds.clusterDomain);
   const statics = o.namespaceLabels;
   const namespaceLabels = statics ? async (ns: string) => statics[ns] ?? {} : cachedNamespaceLabels(await kubernetesNamespaceReader());
   const server = await startWebhookServer({
     host: o.host,
     port: o.port,
     cert,
-    ...(o.cert && o.key ? { certFiles: { cert: o.cert, key: o.key } } : {}),
+    ...(files ? { certFiles: files } : {}),
     deps: { config, namespaceLabels },
     ...(o.maxBodyBytes ? { maxBodyBytes: o.maxBodyBytes } : {}),
     logger: o.logger,
@@ -47,4 +52,11 @@ export async function runWebhook(o: WebhookCommandOptions): Promise<WebhookServe
   }
   o.logger.info({ url: server.url, selfSigned: Boolean(cert.caPem) }, `sidecar injection webhook listening on ${server.url}/inject`);
   return server;
+}
+
+/** A Secret mounted in `dir` (kubernetes.io/tls: tls.crt and tls.key), if there is one. */
+function mountedCert(dir: string | undefined): { cert: string; key: string } | undefined {
+  if (!dir) return undefined;
+  const files = { cert: path.join(dir, 'tls.crt'), key: path.join(dir, 'tls.key') };
+  return fs.existsSync(files.cert) && fs.existsSync(files.key) ? files : undefined;
 }
