@@ -130,7 +130,13 @@ program
     const log = createLogger(o.logLevel);
     const [host, port] = splitHostPort(o.listen);
     const [service, serviceNamespace] = o.service.split('.') as [string, string | undefined];
-    const server = await runWebhook({ ...o, host, port, service, serviceNamespace: serviceNamespace ?? 'meshpilot-system', logger: log });
+    let server;
+    try {
+      server = await runWebhook({ ...o, host, port, service, serviceNamespace: serviceNamespace ?? 'meshpilot-system', logger: log });
+    } catch (e) {
+      console.error(`error: ${(e as Error).message}`);
+      process.exit(1);
+    }
     const stop = async () => {
       await server.stop();
       process.exit(0);
