@@ -24,6 +24,8 @@
 //   --profile-clients           with --cpu-prof, profile the simulated proxies' process too
 //   --client h2|grpc-js         the proxies' gRPC client: lean node:http2 (default) or @grpc/grpc-js
 //   --json FILE                 also write all results as JSON
+//   --only webhook              only the admission webhook latency (bench/webhook.ts), which
+//                               otherwise runs at the end: --webhook-rate 200 --webhook-seconds 10
 import { execFileSync, fork, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
@@ -31,6 +33,7 @@ import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PORT_BASE, replaceFile, serviceEntryYaml, virtualServiceYaml, writeMesh } from './mesh.ts';
+import { formatWebhookBench, runWebhookBench } from './webhook.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const now = () => performance.timeOrigin + performance.now();
@@ -69,6 +72,9 @@ function parseArgs(argv: string[]) {
     profileClients: o['profile-clients'] === 'true',
     client: (o.client ?? 'h2') as 'h2' | 'grpc-js',
     json: o.json,
+    only: o.only,
+    webhookRate: num('webhook-rate', 200),
+    webhookSeconds: num('webhook-seconds', quick ? 5 : 10),
   };
   for (const n of opts.proxies) if (!Number.isInteger(n) || n <= 0) throw new Error(`bad --proxies value ${n}`);
   return opts;
@@ -542,7 +548,7 @@ async function main() {
   console.log(`meshpilot benchmark: ${machine}`);
   console.log(`command: npm run bench -- ${process.argv.slice(2).join(' ')}`.trimEnd());
   const results: ScenarioResult[] = [];
-  for (const n of o.proxies) {
+  for (const n of o.only === 'webhook' ? [] : o.proxies) {
     log(`N = ${n}`);
     const byMode: Partial<Record<Mode, ScenarioResult>> = {};
     for (const mode of o.modes) {
@@ -552,7 +558,9 @@ async function main() {
     }
     console.log(`\n${table(n, byMode.meshpilot, byMode.lowerbound, o)}`);
   }
-  if (o.json) writeFileSync(o.json, JSON.stringify({ machine, argv: process.argv.slice(2), results }, null, 2));
+  const webhook = await runWebhookBench({ rate: o.webhookRate, seconds: o.webhookSeconds, warmupSeconds: 2 }, log);
+  console.log(`\n${formatWebhookBench(webhook)}`);
+  if (o.json) writeFileSync(o.json, JSON.stringify({ machine, argv: process.argv.slice(2), results, webhook }, null, 2));
   clearTimeout(deadline);
 }
 

@@ -1,12 +1,14 @@
-// meshpilot command line: serve, validate, translate, explain, test, wait.
+// meshpilot command line: serve, validate, translate, explain, test, wait, inject, webhook.
 import { Command, InvalidArgumentError } from 'commander';
 import { checkResource } from './envoy/check.ts';
+import { runInjectCommand } from './inject/inject-command.ts';
+import { runWebhook } from './webhook/webhook-command.ts';
 import { loadDirectory } from './config/load.ts';
 import { addNetworkGateway, type NetworkGateways } from './config/network-gateways.ts';
 import { configClusterFromFlags, parseClusterFlag, parseClustersFile, registrationFromFlag, type ClusterFlag } from './kube/cluster-flags.ts';
 import { createLogger } from './log.ts';
 import { compile, formatIssue } from './pipeline.ts';
-import { startControlPlane } from './server.ts';
+import { splitHostPort, startControlPlane } from './server.ts';
 import { proxyFromNode, type Proxy } from './translate/proxy.ts';
 import { translate } from './translate/translate.ts';
 import { TYPE_ORDER } from './translate/type-urls.ts';
@@ -208,5 +210,53 @@ function durationArg(text: string): number {
     throw new InvalidArgumentError((e as Error).message);
   }
 }
+
+program
+  .command('inject')
+  .description('add the Envoy sidecar to the pods in YAML files (Pod, Deployment, StatefulSet, DaemonSet, ReplicaSet, Job, CronJob)')
+  .requiredOption('-f, --file <file>', 'YAML file, several documents allowed; - for stdin')
+  .option('-o, --output <file>', 'write here instead of stdout')
+  .option('--namespace <ns>', 'namespace of objects that name none', 'default')
+  .option('--injection-config <file>', 'injection settings (default sidecar-config/injection.yaml)')
+  .option('-q, --quiet', 'do not print what was injected or skipped and why (stderr)')
+  .action((o: { file: string; output?: string; namespace: string; injectionConfig?: string; quiet?: boolean }) => {
+    try {
+      process.exitCode = runInjectCommand(o);
+    } catch (e) {
+      console.error(`error: ${(e as Error).message}`);
+      process.exitCode = 1;
+    }
+  });
+
+program
+  .command('webhook')
+  .description('run the sidecar injection admission webhook (HTTPS, POST /inject)')
+  .option('--listen <host:port>', 'HTTPS address', '127.0.0.1:9443')
+  .option('--cert <file>', 'serving certificate (PEM); reloaded when the file changes')
+  .option('--key <file>', 'its private key (PEM)')
+  .option('--cert-dir <dir>', 'without --cert/--key: use tls.crt and tls.key here if mounted, else make a CA and certificate', '/etc/meshpilot/webhook-tls')
+  .option('--service <name.namespace>', "the webhook's Service, named in a self-made certificate", 'meshpilot.meshpilot-system')
+  .option('--webhook-config <name>', 'MutatingWebhookConfiguration whose caBundle to set when the CA is self-made')
+  .option('--namespace-labels <json>', 'static namespace labels, e.g. {"shop":{"meshpilot.io/inject":"enabled"}}, instead of reading Kubernetes', parseJson)
+  .option('--injection-config <file>', 'injection settings (default sidecar-config/injection.yaml)')
+  .option('--log-level <level>', 'trace, debug, info, warn, error', 'info')
+  .action(async (o: { listen: string; cert?: string; key?: string; certDir: string; service: string; webhookConfig?: string; namespaceLabels?: Record<string, Record<string, string>>; injectionConfig?: string; logLevel: string }) => {
+    const log = createLogger(o.logLevel);
+    const [host, port] = splitHostPort(o.listen);
+    const [service, serviceNamespace] = o.service.split('.') as [string, string | undefined];
+    let server;
+    try {
+      server = await runWebhook({ ...o, host, port, service, serviceNamespace: serviceNamespace ?? 'meshpilot-system', logger: log });
+    } catch (e) {
+      console.error(`error: ${(e as Error).message}`);
+      process.exit(1);
+    }
+    const stop = async () => {
+      await server.stop();
+      process.exit(0);
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
 
 await program.parseAsync(process.argv);

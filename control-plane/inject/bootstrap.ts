@@ -1,0 +1,130 @@
+// The sidecar's Envoy bootstrap. There is no agent in the pod, so this is everything Envoy needs on
+// its own: who it is (node id and metadata, in the form translate/proxy.ts reads), where meshpilot
+// is (ADS over HTTP/2 to its Service), an admin endpoint on localhost only, and a readiness
+// listener the kubelet can reach. What only the running pod knows (IP, name, namespace, service
+// account) is written as Kubernetes $(VAR) references to downward-API variables, which the kubelet
+// expands in the container's args; the labels are known at injection time.
+import { stringify } from 'yaml';
+import type { InjectionConfig } from './config.ts';
+import { DOWNWARD_ENV, type DownwardVar } from './names.ts';
+
+export const XDS_CLUSTER = 'meshpilot-xds';
+export const ADMIN_CLUSTER = 'meshpilot-admin';
+export const READY_PATH = '/healthz/ready';
+
+// Placeholders cannot occur in label keys or values (no '@'), so replacing them is unambiguous.
+const placeholder = (v: DownwardVar) => `@@${v}@@`;
+const ref = (v: DownwardVar) => `$(${DOWNWARD_ENV[v].name})`;
+
+export interface BootstrapInput {
+  labels: Record<string, string>;
+}
+
+/** The bootstrap as an object, with `@@podIp@@`-style placeholders for the downward-API values. */
+export function bootstrapObject(config: InjectionConfig, input: BootstrapInput): Record<string, unknown> {
+  const ip = placeholder('podIp');
+  const ns = placeholder('podNamespace');
+  const name = placeholder('podName');
+  const app = input.labels.app ?? input.labels['app.kubernetes.io/name'];
+  return {
+    node: {
+      // The id form proxyFromNode parses: sidecar~<ip>~<pod>.<namespace>~<namespace>.svc.<domain>.
+      id: `sidecar~${ip}~${name}.${ns}~${ns}.svc.${config.xds.clusterDomain}`,
+      cluster: app ? `${app}.${ns}` : ns,
+      metadata: {
+        NAMESPACE: ns,
+        NAME: name,
+        LABELS: input.labels,
+        SERVICE_ACCOUNT: placeholder('serviceAccount'),
+        INSTANCE_IPS: ip,
+      },
+    },
+    admin: { address: socket('127.0.0.1', config.ports.admin) },
+    dynamic_resources: {
+      ads_config: { api_type: 'GRPC', transport_api_version: 'V3', grpc_services: [{ envoy_grpc: { cluster_name: XDS_CLUSTER } }] },
+      cds_config: { ads: {}, resource_api_version: 'V3' },
+      lds_config: { ads: {}, resource_api_version: 'V3' },
+    },
+    static_resources: {
+      listeners: [readinessListener(config)],
+      clusters: [
+        {
+          name: XDS_CLUSTER,
+          type: 'STRICT_DNS',
+          connect_timeout: '1s',
+          typed_extension_protocol_options: {
+            'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': {
+              '@type': 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
+              explicit_http_config: { http2_protocol_options: {} },
+            },
+          },
+          load_assignment: staticEndpoint(XDS_CLUSTER, config.xds.address, config.xds.port),
+        },
+        { name: ADMIN_CLUSTER, type: 'STATIC', connect_timeout: '1s', load_assignment: staticEndpoint(ADMIN_CLUSTER, '127.0.0.1', config.ports.admin) },
+      ],
+    },
+  };
+}
+
+function socket(address: string, port: number) {
+  return { socket_address: { address, port_value: port } };
+}
+
+function staticEndpoint(cluster: string, address: string, port: number) {
+  return { cluster_name: cluster, endpoints: [{ lb_endpoints: [{ endpoint: { address: socket(address, port) } }] }] };
+}
+
+// The kubelet probes the pod IP, but admin listens on localhost only: this listener forwards just
+// the readiness path to admin's /ready, which answers 200 once Envoy has its first config from ADS.
+function readinessListener(config: InjectionConfig) {
+  return {
+    name: 'meshpilot-readiness',
+    address: socket('0.0.0.0', config.ports.health),
+    filter_chains: [{
+      filters: [{
+        name: 'envoy.filters.network.http_connection_manager',
+        typed_config: {
+          '@type': 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
+          stat_prefix: 'meshpilot_readiness',
+          route_config: {
+            name: 'meshpilot-readiness',
+            virtual_hosts: [{
+              name: 'readiness',
+              domains: ['*'],
+              routes: [{ match: { path: READY_PATH }, route: { cluster: ADMIN_CLUSTER, prefix_rewrite: '/ready' } }],
+            }],
+          },
+          http_filters: [{ name: 'envoy.filters.http.router', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' } }],
+        },
+      }],
+    }],
+  };
+}
+
+/**
+ * The bootstrap as one argument for Envoy's --config-yaml. Literal `$` is doubled so the kubelet
+ * keeps it; the placeholders (quoted by the YAML writer, as '@' cannot start a plain scalar) become
+ * $(VAR) references it expands.
+ */
+export function bootstrapArg(config: InjectionConfig, input: BootstrapInput): string {
+  // Replicas share their labels, so most admissions repeat an earlier bootstrap; writing YAML is
+  // the costliest step of an admission. Bounded, per settings object.
+  let cache = bootstrapCache.get(config);
+  if (!cache) bootstrapCache.set(config, (cache = new Map()));
+  // Insertion order is part of the key: the output lists labels in the order the pod has them.
+  const key = JSON.stringify(input.labels);
+  const hit = cache.get(key);
+  if (hit !== undefined) return hit;
+  const text = writeBootstrapArg(config, input);
+  if (cache.size >= 1000) cache.delete(cache.keys().next().value!);
+  cache.set(key, text);
+  return text;
+}
+
+const bootstrapCache = new WeakMap<InjectionConfig, Map<string, string>>();
+
+function writeBootstrapArg(config: InjectionConfig, input: BootstrapInput): string {
+  let text = stringify(bootstrapObject(config, input), { lineWidth: 0, aliasDuplicateObjects: false }).replaceAll('$', '$$$$');
+  for (const v of Object.keys(DOWNWARD_ENV) as DownwardVar[]) text = text.replaceAll(placeholder(v), ref(v));
+  return text;
+}

@@ -1,0 +1,62 @@
+// `meshpilot webhook`: runs the admission webhook until SIGINT/SIGTERM.
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Logger } from 'pino';
+import { loadInjectionConfig } from '../inject/config.ts';
+import { ensureCaBundle, kubernetesWebhookConfigClient } from './ca-bundle.ts';
+import { cachedNamespaceLabels, kubernetesNamespaceReader, type Labels } from './namespace-labels.ts';
+import { readCertFiles, selfSignedCert } from './serving-cert.ts';
+import { startWebhookServer, type WebhookServer } from './server.ts';
+
+export interface WebhookCommandOptions {
+  host: string;
+  port: number;
+  cert?: string;
+  key?: string;
+  /** Where a mounted certificate is looked for (tls.crt, tls.key) when --cert/--key are not given. */
+  certDir?: string;
+  /** The webhook's Service (name and namespace), for the self-made certificate's names. */
+  service: string;
+  serviceNamespace: string;
+  /** MutatingWebhookConfiguration whose caBundle to set when meshpilot makes its own CA. */
+  webhookConfig?: string;
+  /** Static namespace labels instead of reading them from Kubernetes (local runs, benchmarks). */
+  namespaceLabels?: Record<string, Labels>;
+  injectionConfig?: string;
+  maxBodyBytes?: number;
+  logger: Logger;
+}
+
+export async function runWebhook(o: WebhookCommandOptions): Promise<WebhookServer> {
+  const config = loadInjectionConfig(o.injectionConfig);
+  if ((o.cert === undefined) !== (o.key === undefined)) throw new Error('--cert and --key go together');
+  const files = o.cert && o.key ? { cert: o.cert, key: o.key } : mountedCert(o.certDir);
+  const cert = files ? readCertFiles(files.cert, files.key) : await selfSignedCert(o.service, o.serviceNamespace, config.xds.clusterDomain);
+  const statics = o.namespaceLabels;
+  const namespaceLabels = statics ? async (ns: string) => statics[ns] ?? {} : cachedNamespaceLabels(await kubernetesNamespaceReader());
+  const server = await startWebhookServer({
+    host: o.host,
+    port: o.port,
+    cert,
+    ...(files ? { certFiles: files } : {}),
+    deps: { config, namespaceLabels },
+    ...(o.maxBodyBytes ? { maxBodyBytes: o.maxBodyBytes } : {}),
+    logger: o.logger,
+  });
+  if (cert.caPem && !o.webhookConfig) {
+    o.logger.warn('self-made CA not published anywhere (no --webhook-config): the API server will not trust this webhook');
+  }
+  if (cert.caPem && o.webhookConfig) {
+    const updated = await ensureCaBundle(await kubernetesWebhookConfigClient(), o.webhookConfig, cert.caPem);
+    o.logger.info({ webhookConfig: o.webhookConfig, updated }, `caBundle of ${o.webhookConfig} set to meshpilot's own CA (${updated} webhooks updated)`);
+  }
+  o.logger.info({ url: server.url, selfSigned: Boolean(cert.caPem) }, `sidecar injection webhook listening on ${server.url}/inject`);
+  return server;
+}
+
+/** A Secret mounted in `dir` (kubernetes.io/tls: tls.crt and tls.key), if there is one. */
+function mountedCert(dir: string | undefined): { cert: string; key: string } | undefined {
+  if (!dir) return undefined;
+  const files = { cert: path.join(dir, 'tls.crt'), key: path.join(dir, 'tls.key') };
+  return fs.existsSync(files.cert) && fs.existsSync(files.key) ? files : undefined;
+}
