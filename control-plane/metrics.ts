@@ -17,6 +17,27 @@ const SECONDS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 40
 
 export type AdmissionOutcome = 'injected' | 'skipped' | 'denied' | 'error' | (string & {});
 
+/** The injection webhook's series; registered in the control plane's registry or the webhook's own. */
+export class WebhookMetrics {
+  readonly admissions: Counter;
+  readonly admissionDuration: Histogram;
+  constructor(registry: Registry) {
+    this.admissions = new Counter({ name: 'meshpilot_webhook_admissions_total', help: 'Admission requests answered by the injection webhook, by outcome', labelNames: ['outcome'], registers: [registry] });
+    this.admissionDuration = new Histogram({
+      name: 'meshpilot_webhook_admission_duration_seconds',
+      help: 'Time to answer an admission request',
+      labelNames: ['outcome'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: [registry],
+    });
+  }
+
+  onAdmission(outcome: AdmissionOutcome, seconds: number): void {
+    this.admissions.inc({ outcome });
+    this.admissionDuration.observe({ outcome }, seconds);
+  }
+}
+
 export class Metrics implements AdsObserver {
   readonly registry = new Registry();
   readonly pushes = new Counter({ name: 'meshpilot_xds_pushes_total', help: 'xDS responses sent, by type', labelNames: ['type'], registers: [this.registry] });
@@ -34,14 +55,8 @@ export class Metrics implements AdsObserver {
     registers: [this.registry],
   });
   readonly clusterUp = new Gauge({ name: 'meshpilot_cluster_source_up', help: '1 when the config source for a cluster is connected and synced, else 0', labelNames: ['cluster'], registers: [this.registry] });
-  readonly admissions = new Counter({ name: 'meshpilot_webhook_admissions_total', help: 'Admission requests answered by the injection webhook, by outcome', labelNames: ['outcome'], registers: [this.registry] });
-  readonly admissionDuration = new Histogram({
-    name: 'meshpilot_webhook_admission_duration_seconds',
-    help: 'Time to answer an admission request',
-    labelNames: ['outcome'],
-    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
-    registers: [this.registry],
-  });
+  /** Admission metrics, when the webhook runs in this process (tests); `meshpilot webhook` has its own. */
+  readonly webhook = new WebhookMetrics(this.registry);
 
   private readonly pushChild = new Map<string, Counter.Internal>();
   /** Per stream: when the oldest change it has not converged on was applied, and the types still to ACK. */
@@ -123,8 +138,7 @@ export class Metrics implements AdsObserver {
 
   /** For the injection webhook: one call per admission request answered. */
   onAdmission(outcome: AdmissionOutcome, seconds: number): void {
-    this.admissions.inc({ outcome });
-    this.admissionDuration.observe({ outcome }, seconds);
+    this.webhook.onAdmission(outcome, seconds);
   }
 
   /** For per-cluster config sources (Kubernetes): up or down; `remove` when a cluster is dropped. */

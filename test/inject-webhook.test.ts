@@ -240,6 +240,37 @@ describe('webhook certificates', () => {
     }
   });
 
+  it('meshpilot webhook counts admissions by outcome at its own GET /metrics', async () => {
+    const ca = await createCA('metrics-ca');
+    const serving = await issueServingCert(ca, { dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] });
+    const dir = fs.mkdtempSync(path.join(tmp, 'metrics-'));
+    fs.writeFileSync(path.join(dir, 'tls.crt'), serving.certPem);
+    fs.writeFileSync(path.join(dir, 'tls.key'), serving.keyPem);
+    const server = await runWebhook({ host: '127.0.0.1', port: 0, service: 'meshpilot', serviceNamespace: 'meshpilot-system', namespaceLabels: NAMESPACES, certDir: dir, logger: silentLogger });
+    const scrape = () =>
+      new Promise<string>((resolve, reject) => {
+        https.get(`${server.url}/metrics`, { ca: ca.certPem }, (res) => {
+          let text = '';
+          res.on('data', (c) => (text += c));
+          res.on('end', () => resolve(text));
+        }).on('error', reject);
+      });
+    const count = (text: string, outcome: string) => Number(new RegExp(`^meshpilot_webhook_admissions_total\\{outcome="${outcome}"\\} (\\d+)`, 'm').exec(text)?.[1] ?? 0);
+    try {
+      expect((await post(server, ca.certPem, JSON.stringify(review('m-1', pod('shop'))))).body.response.patchType).toBe('JSONPatch');
+      expect((await post(server, ca.certPem, JSON.stringify(review('m-2', pod('plain'), 'plain')))).body.response.allowed).toBe(true);
+      expect((await post(server, ca.certPem, '{"kind":')).status).toBe(400);
+      // The finish hook runs after the answer is written: wait for the counts rather than assume.
+      await waitFor(async () => count(await scrape(), 'rejected') === 1, { description: 'the malformed review counted' });
+      const text = await scrape();
+      expect(count(text, 'injected')).toBe(1);
+      expect(count(text, 'skipped')).toBe(1);
+      expect(text).toMatch(/^meshpilot_webhook_admission_duration_seconds_count\{outcome="injected"\} 1$/m);
+    } finally {
+      await server.stop();
+    }
+  });
+
   it('makes its own CA and a serving cert for the webhook Service names', async () => {
     const c = await selfSignedCert('meshpilot', 'meshpilot-system');
     expect(c.caPem).toBeDefined();

@@ -7,6 +7,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import type { Logger } from 'pino';
 import { answerReview, malformed, type AdmissionDeps, type AdmissionOutcome } from './admission.ts';
 import { watchCertFiles, type ServingCert } from './serving-cert.ts';
+import type { Registry } from 'prom-client';
 
 export const DEFAULT_MAX_BODY_BYTES = 3 * 1024 * 1024;
 
@@ -24,6 +25,8 @@ export interface WebhookServerOptions {
    * unchanged), rejected (a 4xx, or allowed: false) or error (5xx), and the seconds it took.
    */
   onAdmission?: (outcome: AdmissionOutcome, seconds: number) => void;
+  /** Served at GET /metrics (Prometheus text) when given. */
+  metrics?: Registry;
   logger?: Logger;
 }
 
@@ -49,6 +52,12 @@ export async function startWebhookServer(opts: WebhookServerOptions): Promise<We
   app.get('/healthz', (_req, res) => {
     res.json({ ok: true });
   });
+  const registry = opts.metrics;
+  if (registry) {
+    app.get('/metrics', async (_req, res) => {
+      res.type(registry.contentType).send(await registry.metrics());
+    });
+  }
   app.post(
     '/inject',
     (_req: Request, res: Response<unknown, Locals>, next: NextFunction) => {

@@ -7,6 +7,8 @@ import { ensureCaBundle, kubernetesWebhookConfigClient } from './ca-bundle.ts';
 import { cachedNamespaceLabels, kubernetesNamespaceReader, type Labels } from './namespace-labels.ts';
 import { readCertFiles, selfSignedCert } from './serving-cert.ts';
 import { startWebhookServer, type WebhookServer } from './server.ts';
+import { Registry } from 'prom-client';
+import { WebhookMetrics } from '../metrics.ts';
 
 export interface WebhookCommandOptions {
   host: string;
@@ -34,7 +36,12 @@ export async function runWebhook(o: WebhookCommandOptions): Promise<WebhookServe
   const cert = files ? readCertFiles(files.cert, files.key) : await selfSignedCert(o.service, o.serviceNamespace, config.xds.clusterDomain);
   const statics = o.namespaceLabels;
   const namespaceLabels = statics ? async (ns: string) => statics[ns] ?? {} : cachedNamespaceLabels(await kubernetesNamespaceReader());
+  // The webhook runs as its own process: its admission metrics are served at its own GET /metrics.
+  const registry = new Registry();
+  const metrics = new WebhookMetrics(registry);
   const server = await startWebhookServer({
+    metrics: registry,
+    onAdmission: (outcome, seconds) => metrics.onAdmission(outcome, seconds),
     host: o.host,
     port: o.port,
     cert,
