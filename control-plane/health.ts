@@ -10,8 +10,23 @@ export interface ComponentStatus {
   degraded?: boolean;
 }
 
-/** Components that come and go (e.g. one per Kubernetes cluster); never liveness checks. */
-export type HealthProvider = () => Array<{ name: string } & ComponentStatus>;
+/**
+ * What a source whose components come and go (e.g. one per Kubernetes cluster) reports for each:
+ * not ready keeps /readyz failing; unhealthy but ready (serving its last known state) is degraded.
+ */
+export interface ComponentHealth {
+  /** e.g. `cluster/east` */
+  name: string;
+  ready: boolean;
+  healthy: boolean;
+  detail: string;
+  [extra: string]: unknown;
+}
+
+/** A source of dynamic components; they are never liveness checks. */
+export interface HealthProvider {
+  health(): ComponentHealth[];
+}
 
 export interface HealthComponent {
   /** e.g. `config-source/file`, `xds-server`, `cluster/east`. */
@@ -37,7 +52,7 @@ export class Health {
   private readonly components = new Map<string, HealthComponent>();
   private readonly providers = new Set<HealthProvider>();
 
-  /** Adds a provider of dynamic components; returns a function that removes it. */
+  /** Adds a source of dynamic components; returns a function that removes it. */
   addProvider(provider: HealthProvider): () => void {
     this.providers.add(provider);
     return () => this.providers.delete(provider);
@@ -58,7 +73,7 @@ export class Health {
       .map((c) => ({ name: c.name, ...safeCheck(c) }));
     for (const p of this.providers) {
       // Dynamic components are never a reason to restart: for liveness they only report.
-      for (const c of p()) components.push({ name: c.name, ok: kind === 'live' ? true : c.ok, detail: c.detail, ...(c.degraded ? { degraded: true } : {}) });
+      for (const c of p.health()) components.push({ name: c.name, ok: kind === 'live' || c.ready, detail: c.detail, ...(c.healthy ? {} : { degraded: true }) });
     }
     const failing = components.filter((c) => !c.ok).map((c) => c.name);
     const degraded = components.filter((c) => c.degraded).map((c) => c.name);

@@ -98,7 +98,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   metrics.observeState(() => ads.streams, () => state);
   if (files) health.add({ name: 'config-source/file', check: () => files.health() });
   if (kube) {
-    health.addProvider(() => kube.health().map((c) => ({ name: c.name, ok: c.ready, detail: c.detail, ...(c.healthy ? {} : { degraded: true }) })));
+    health.addProvider(kube);
     kube.onClusterStatus((cluster, up) => (up === undefined ? metrics.removeCluster(cluster) : metrics.setClusterHealth(cluster, up)));
   }
   for (const c of coreComponents(cache, ads, () => state)) health.add(c);

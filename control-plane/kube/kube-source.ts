@@ -5,7 +5,7 @@
 import type { V1Secret } from '@kubernetes/client-node';
 import { compareErrors } from '../config/load.ts';
 import type { ConfigError, ConfigObject, LoadResult } from '../config/types.ts';
-import type { ComponentHealth, HealthProvider } from '../health-provider.ts';
+import type { ComponentHealth, HealthProvider } from '../health.ts';
 import type { Logger } from '../log.ts';
 import type { MeshState } from '../pipeline.ts';
 import { KubeCluster, type ClusterRegistration, type Gateway } from './cluster.ts';
