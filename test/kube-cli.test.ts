@@ -76,6 +76,8 @@ describe('meshpilot serve with a cluster', () => {
     expect(() => parseClusterFlag('name=west')).toThrow(/kubeconfig= is required/);
     expect(() => parseClusterFlag('name=West,kubeconfig=x')).toThrow(/name= is required/);
     expect(() => parseClusterFlag('name=w,kubeconfig=x,gateway=nope')).toThrow(/gateway must be host:port/);
+    // gRPC takes only IP literals in EDS: a gateway by host name would be NACKed, so it is refused here.
+    expect(() => parseClusterFlag('name=w,kubeconfig=x,gateway=gw.example:15443')).toThrow(/gateway address must be an IP address/);
     expect(() => parseClusterFlag('name=w,kubeconfig=x,zone=a')).toThrow(/unknown key "zone"/);
   });
 

@@ -1,7 +1,8 @@
 // A cluster registered by a Secret (label `meshpilot.io/cluster: <name>`, data `kubeconfig` and
 // optionally `network` and `gateway`), as Istio's remote secrets do; and gateway addresses.
 import { KubeConfig, type V1Secret } from '@kubernetes/client-node';
-import type { ClusterRegistration, Gateway } from './cluster.ts';
+import { parseGateway } from '../config/network-gateways.ts';
+import type { ClusterRegistration } from './cluster.ts';
 
 function decode(v: string | undefined): string | undefined {
   return v === undefined ? undefined : Buffer.from(v, 'base64').toString('utf8');
@@ -26,11 +27,3 @@ export function registrationFromSecret(name: string, secret: V1Secret): ClusterR
   };
 }
 
-/** `host:port` (IPv6 as `[addr]:port`). */
-export function parseGateway(text: string): Gateway {
-  const i = text.lastIndexOf(':');
-  const port = Number(text.slice(i + 1));
-  const address = text.slice(0, i).replace(/^\[|\]$/g, '');
-  if (i <= 0 || !Number.isInteger(port) || port < 1 || port > 65535 || !address) throw new Error(`gateway must be host:port, got ${JSON.stringify(text)}`);
-  return { address, port };
-}
