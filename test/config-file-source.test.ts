@@ -1,5 +1,5 @@
 // FileConfigSource: last-good semantics per file and per object, and live reloads via fs.watch.
-import { mkdirSync, mkdtempSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -165,6 +165,47 @@ describe('FileConfigSource.watch', () => {
     await waitFor('the deletion', () => (latest() && !find(latest()!, 'DestinationRule/default/reviews') ? true : undefined));
     expect(keys(latest()!)).toEqual(['DestinationRule/default/ratings', 'VirtualService/default/reviews']);
     expect(src.current()).toBe(latest());
+  });
+
+  it('re-reads only the files the watchers name, and still sees new files, replacements and a ConfigMap volume swap', async () => {
+    // No poll: whatever is seen here came through the watch events alone.
+    const src = new FileConfigSource(dir, { debounceMs: 20, pollMs: 0 });
+    sources.push(src);
+    writeFileSync(join(dir, 'a.yaml'), DR('reviews', ['v1']));
+    writeFileSync(join(dir, 'b.yaml'), DR('ratings', ['v1']));
+    const first = src.load();
+    const seen: LoadResult[] = [];
+    src.watch((r) => seen.push(r));
+    const latest = () => seen[seen.length - 1];
+    const subsets = (r: LoadResult | undefined, key: string) => {
+      const o = r && find(r, key);
+      return o && isKind(o, 'DestinationRule') ? o.spec.subsets?.length : undefined;
+    };
+
+    // Replaced by write + rename, as editors do: only that file's objects are new.
+    writeFileSync(join(dir, 'a.yaml.tmp'), DR('reviews', ['v1', 'v2']));
+    renameSync(join(dir, 'a.yaml.tmp'), join(dir, 'a.yaml'));
+    await waitFor('the replacement', () => (subsets(latest(), 'DestinationRule/default/reviews') === 2 ? true : undefined));
+    expect(find(latest()!, 'DestinationRule/default/ratings')).toBe(find(first, 'DestinationRule/default/ratings'));
+
+    writeFileSync(join(dir, 'c.yaml'), VS('2s'));
+    await waitFor('a new file', () => (latest() && find(latest()!, 'VirtualService/default/reviews') ? true : undefined));
+
+    // A ConfigMap volume: files are symlinks through `..data`, which is swapped in one rename.
+    const cm = join(dir, 'cm');
+    mkdirSync(join(cm, '..v1'), { recursive: true });
+    writeFileSync(join(cm, '..v1', 'd.yaml'), DR('details', ['v1']));
+    symlinkSync('..v1', join(cm, '..data'));
+    symlinkSync(join('..data', 'd.yaml'), join(cm, 'd.yaml'));
+    await waitFor('the ConfigMap file', () => (subsets(latest(), 'DestinationRule/default/details') === 1 ? true : undefined));
+    mkdirSync(join(cm, '..v2'));
+    writeFileSync(join(cm, '..v2', 'd.yaml'), DR('details', ['v1', 'v2', 'v3']));
+    symlinkSync('..v2', join(cm, '..data_tmp'));
+    renameSync(join(cm, '..data_tmp'), join(cm, '..data'));
+    await waitFor('the ConfigMap swap', () => (subsets(latest(), 'DestinationRule/default/details') === 3 ? true : undefined));
+
+    unlinkSync(join(dir, 'b.yaml'));
+    await waitFor('the deletion', () => (latest() && !find(latest()!, 'DestinationRule/default/ratings') ? true : undefined));
   });
 
   it('keeps the last good objects while the directory is gone, and watches it again once it is back', async () => {

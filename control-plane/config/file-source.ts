@@ -9,10 +9,11 @@
 // A deleted file drops its objects. Files are merged in path order; the first of two objects with
 // the same key wins. Errors always describe the files as they are now.
 import { type FSWatcher, statSync, watch as fsWatch } from 'node:fs';
-import { dirname, sep } from 'node:path';
+import { basename, dirname, join, sep } from 'node:path';
 import {
   type FileContribution,
   type ParsedFile,
+  CONFIG_FILE,
   assemble,
   compareErrors,
   listConfigFiles,
@@ -170,7 +171,7 @@ export class FileConfigSource {
     for (const d of wanted) {
       if (this.subWatchers.has(d)) continue;
       try {
-        const w = fsWatch(d, () => this.schedule());
+        const w = fsWatch(d, (_event, name) => this.schedule(name ? join(d, String(name)) : undefined));
         w.on('error', () => { w.close(); this.subWatchers.delete(d); });
         this.subWatchers.set(d, w);
       } catch {
@@ -187,7 +188,7 @@ export class FileConfigSource {
       this.pollTimer.unref();
     }
     try {
-      const w = fsWatch(this.dir, () => this.schedule());
+      const w = fsWatch(this.dir, (_event, name) => this.schedule(name ? join(this.dir, String(name)) : undefined));
       w.on('error', (e) => this.watcherFailed(e));
       this.watcher = w;
       this.retryDelay = RETRY_MIN_MS;
@@ -217,23 +218,34 @@ export class FileConfigSource {
     this.retryDelay = Math.min(this.retryDelay * 2, RETRY_MAX_MS);
   }
 
+  /** Paths named by watch events since the last refresh; 'all' when one came without a name. */
+  private pendingPaths: Set<string> | 'all' | undefined;
+
   /** Debounce: wait for `debounceMs` of quiet, but never more than 10x that after the first event. */
-  private schedule(): void {
+  private schedule(path?: string): void {
     if (this.closed) return;
+    if (path === undefined || this.pendingPaths === 'all') this.pendingPaths = 'all';
+    else {
+      this.pendingPaths ??= new Set();
+      this.pendingPaths.add(path);
+    }
     const now = Date.now();
     if (!this.debounceTimer) this.firstPendingEvent = now;
     else if (now - this.firstPendingEvent >= this.debounceMs * 10) return;
     clearTimeout(this.debounceTimer);
     this.debounceTimer = setTimeout(() => {
       this.debounceTimer = undefined;
-      this.refresh();
+      const paths = this.pendingPaths;
+      this.pendingPaths = undefined;
+      this.refresh(paths === 'all' ? undefined : paths);
     }, this.debounceMs);
   }
 
-  /** Rescans; tells the listeners if anything changed. */
-  private refresh(): void {
+  /** Rescans (only `paths` when the watchers named them); tells the listeners if anything changed. */
+  private refresh(paths?: Set<string>): void {
     if (this.closed) return;
-    const changed = this.rescan();
+    let changed = paths ? this.rescanPaths(paths) : this.rescan();
+    if (changed === 'full') changed = this.rescan();
     // A watcher on a directory that was removed hears nothing more, even if the directory comes
     // back: start over (with backoff) so that a recreated directory is watched again.
     if (this.rootUnreadable && this.watcher) {
@@ -259,27 +271,10 @@ export class FileConfigSource {
     let changed = this.result === undefined;
 
     for (const file of listing.files) {
-      const prev = this.files.get(file);
-      // A file whose identity, size and times are what they were is not read again: with thousands
-      // of files, reading them all on every change is most of a change's cost.
-      const stamp = fileStamp(file);
-      if (prev && !prev.unreadable && stamp !== undefined && prev.stamp === stamp) {
-        next.set(file, prev);
-        continue;
-      }
-      const read = readConfigFile(file);
-      if ('error' in read) {
-        if (read.missing) continue; // removed between listing and reading
-        next.set(file, { text: prev?.text ?? '', objects: prev?.objects ?? [], errors: [read.error], unreadable: true });
-        changed = true;
-        continue;
-      }
-      if (prev && !prev.unreadable && prev.text === read.text) {
-        next.set(file, { ...prev, stamp });
-        continue;
-      }
-      next.set(file, { ...nextFileState(parseConfigFile(file, read.text), read.text, prev), stamp });
-      changed = true;
+      const state = this.readFile(file, this.files.get(file));
+      if (state === 'missing') continue; // removed between listing and reading
+      if (state !== this.files.get(file)) changed = true;
+      next.set(file, state);
     }
 
     // Files we know under a directory that cannot be read right now are kept, not dropped.
@@ -293,17 +288,77 @@ export class FileConfigSource {
     const listingErrors = JSON.stringify(listing.errors);
     if (listingErrors !== this.lastListingErrors) changed = true;
     this.lastListingErrors = listingErrors;
+    this.lastListing = listing.errors;
+    this.files = next;
+    this.syncSubWatchers();
+    return this.finish(changed);
+  }
+
+  private lastListing: ConfigError[] = [];
+
+  /**
+   * Re-reads only the files the watchers named. With thousands of files, stating them all on
+   * every change is most of a small change's cost. Anything but a known file changing in place (a
+   * new or deleted file, a directory, a ConfigMap volume's `..data` swap) returns 'full'.
+   */
+  private rescanPaths(paths: Set<string>): boolean | 'full' {
+    if (this.result === undefined) return 'full';
+    const next = new Map(this.files);
+    let changed = false;
+    for (const path of paths) {
+      const prev = this.files.get(path);
+      if (!prev) {
+        if (this.knowsFilesUnder(path)) return 'full';
+        let isFile: boolean;
+        try {
+          isFile = statSync(path).isFile();
+        } catch {
+          continue; // gone already: an editor's or our own temporary file
+        }
+        // A plain file that is not a config file (or is hidden) is not ours; anything else is new.
+        if (isFile && (!CONFIG_FILE.test(path) || basename(path).startsWith('.'))) continue;
+        return 'full';
+      }
+      const state = this.readFile(path, prev);
+      if (state === 'missing') return 'full';
+      if (state !== prev) changed = true;
+      next.set(path, state);
+    }
+    this.files = next;
+    return this.finish(changed);
+  }
+
+  private knowsFilesUnder(dir: string): boolean {
+    for (const f of this.files.keys()) if (f.startsWith(dir + sep)) return true;
+    return false;
+  }
+
+  /** A file's new state, or `prev` itself when its stamp or text did not change. */
+  private readFile(file: string, prev: FileState | undefined): FileState | 'missing' {
+    // A file whose identity, size and times are what they were is not read again.
+    const stamp = fileStamp(file);
+    if (prev && !prev.unreadable && stamp !== undefined && prev.stamp === stamp) return prev;
+    const read = readConfigFile(file);
+    if ('error' in read) {
+      if (read.missing) return 'missing';
+      return { text: prev?.text ?? '', objects: prev?.objects ?? [], errors: [read.error], unreadable: true };
+    }
+    if (prev && !prev.unreadable && prev.text === read.text) {
+      prev.stamp = stamp;
+      return prev;
+    }
+    return { ...nextFileState(parseConfigFile(file, read.text), read.text, prev), stamp };
+  }
+
+  private finish(changedFiles: boolean): boolean {
+    let changed = changedFiles;
     const watchError = this.watchError?.message;
     if (watchError !== this.lastWatchError) changed = true;
     this.lastWatchError = watchError;
-
-    this.files = next;
-    this.syncSubWatchers();
     if (!changed) return false;
-
-    const contributions: FileContribution[] = [...next].map(([file, s]) => ({ file, objects: s.objects, errors: s.errors }));
+    const contributions: FileContribution[] = [...this.files].map(([file, s]) => ({ file, objects: s.objects, errors: s.errors }));
     const result = assemble(contributions);
-    result.errors.push(...listing.errors);
+    result.errors.push(...this.lastListing);
     if (this.watchError) result.errors.push(this.watchError);
     result.errors.sort(compareErrors);
     this.result = result;

@@ -213,7 +213,7 @@ export interface FileListing {
   unreadableDirs: string[];
 }
 
-const CONFIG_FILE = /\.ya?ml$/i;
+export const CONFIG_FILE = /\.ya?ml$/i;
 
 /**
  * Lists config files under `dir`, recursively. Names starting with "." are skipped (hidden files,
