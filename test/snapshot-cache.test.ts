@@ -43,3 +43,44 @@ describe('SnapshotCache', () => {
     bug.cluster = '';
   });
 });
+
+describe('SnapshotCache answers across model generations', () => {
+  it('keeps the answer (version, nonce) of a subscription none of whose resources changed, and answers the others with only what changed', async () => {
+    const { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { ROUTE_CONFIG } = await import('../control-plane/translate/type-urls.ts');
+    const dir = mkdtempSync(join(tmpdir(), 'meshpilot-answers-'));
+    try {
+      cpSync('examples/bookinfo', dir, { recursive: true });
+      const cache = new SnapshotCache(silentLogger);
+      const proxy = proxyFromNode({ id: 'grpc-client', metadata: { GENERATOR: 'grpc', NAMESPACE: 'default' } });
+      const first = compile(loadDirectory(dir));
+      cache.setModel(first.model);
+      const reviews = 'reviews.default.svc.cluster.local:9080';
+      const ratings = 'ratings.default.svc.cluster.local:9080';
+      const ask = (names: string[], since?: string) => {
+        const sorted = [...names].sort();
+        return cache.sotwAnswer(cache.snapshotFor(proxy), ROUTE_CONFIG, false, sorted, sorted.join('\n'), since, new Set(names));
+      };
+      const both1 = ask([reviews, ratings]);
+      const ratings1 = ask([ratings]);
+      expect(both1.resources.map((r) => r.name)).toEqual([ratings, reviews]);
+
+      const file = join(dir, 'reviews-canary.yaml');
+      writeFileSync(file, readFileSync(file, 'utf8').replace('weight: 90', 'weight: 70').replace('weight: 10', 'weight: 30'));
+      cache.setModel(compile(loadDirectory(dir), first.accepted).model);
+      const ratings2 = ask([ratings]);
+      expect(ratings2).toBe(ratings1);
+      const both2 = ask([reviews, ratings]);
+      expect(both2.version).not.toBe(both1.version);
+      expect(both2.resources.map((r) => r.name)).toEqual([ratings, reviews]);
+      const partial = ask([reviews, ratings], both1.version);
+      expect(partial.version).toBe(both2.version);
+      expect(partial.resources.map((r) => r.name)).toEqual([reviews]);
+      expect(JSON.stringify(partial.resources[0].json)).toContain('"weight":70');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

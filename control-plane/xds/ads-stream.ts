@@ -146,7 +146,7 @@ export class AdsStream {
     if (!state.wildcard && state.names.size === 0) return false;
     const snap = this.cache.snapshotFor(this.proxy);
     const partial = sinceLast && !force && (type === ROUTE_CONFIG || type === ENDPOINTS) ? state.sentVersion : undefined;
-    const answer = this.cache.sotwAnswer(snap, type, state.wildcard, state.sorted, state.namesKey, partial);
+    const answer = this.cache.sotwAnswer(snap, type, state.wildcard, state.sorted, state.namesKey, partial, state.names);
     if (answer.version === state.sentVersion && !force) return false;
     // Listeners and clusters are sent complete, so an empty answer tells the client a name does not
     // exist (instead of a 15 s wait); routes and endpoints are per name and absence says nothing.

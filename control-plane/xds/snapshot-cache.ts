@@ -46,6 +46,49 @@ function lazyBody(resources: readonly EncodedResource[]): () => Buffer {
   return () => (body ??= resourcesField(resources));
 }
 
+interface FullAnswer extends SotwAnswer {
+  since: Map<string, SotwAnswer>;
+  /** The previous snapshot's answer to the same subscription, and what changed since it. */
+  base?: { version: string; changed: ReadonlySet<string> };
+}
+
+/** Names added, removed or changed (by content hash) between two snapshots of a group, per type. */
+function changedNames(before: Snapshot, after: Snapshot): Record<ResourceType, ReadonlySet<string>> {
+  const out = {} as Record<ResourceType, Set<string>>;
+  for (const type of TYPE_ORDER) {
+    const a = before[type];
+    const b = after[type];
+    const changed = new Set<string>();
+    let added = 0;
+    for (const [name, r] of b) {
+      const old = a.get(name);
+      if (!old) added++;
+      if (old?.hash !== r.hash) changed.add(name);
+    }
+    if (a.size !== b.size - added) for (const name of a.keys()) if (!b.has(name)) changed.add(name);
+    out[type] = changed;
+  }
+  return out;
+}
+
+/** Whether a subscription is untouched by a set of changed names. */
+function untouched(changed: ReadonlySet<string>, wildcard: boolean, names: ReadonlySet<string>): boolean {
+  if (changed.size === 0) return true;
+  if (wildcard) return false;
+  if (changed.size <= names.size) {
+    for (const n of changed) if (names.has(n)) return false;
+  } else {
+    for (const n of names) if (changed.has(n)) return false;
+  }
+  return true;
+}
+
+function sameSet<T>(a: ReadonlySet<T>, b: ReadonlySet<T>): boolean {
+  if (a.size !== b.size) return false;
+  for (const x of a) if (!b.has(x)) return false;
+  return true;
+}
+
 export interface RejectedResource { group: string; type: string; name: string; violations: string[]; rules: string[] }
 
 export class SnapshotCache {
@@ -74,9 +117,13 @@ export class SnapshotCache {
 
   setModel(model: Model): void {
     this.model = model;
-    this.endpointIps = new Set(model.services.flatMap((s) => s.endpoints.map((e) => e.address)));
-    this.labelKeys = labelKeysUsed(model);
-    this.topology = topologyUse(model);
+    const endpointIps = new Set(model.services.flatMap((s) => s.endpoints.map((e) => e.address)));
+    const labelKeys = labelKeysUsed(model);
+    const topology = topologyUse(model);
+    if (!sameSet(endpointIps, this.endpointIps) || !sameSet(labelKeys, this.labelKeys) || topology.locality !== this.topology.locality || topology.network !== this.topology.network) this.keyEpoch++;
+    this.endpointIps = endpointIps;
+    this.labelKeys = labelKeys;
+    this.topology = topology;
     // Keep each group's last snapshot, so a resource failing the check falls back to its last
     // good version. Groups built in neither of the last two generations have no connected proxy
     // (every push asks for its group) and are let go, so this does not grow with pod churn.
@@ -104,7 +151,9 @@ export class SnapshotCache {
 
   // Keyed by snapshot, then type, then the subscription string (one string per stream state, so
   // V8 hashes it once), then the version a stream has for "what changed since" answers.
-  private answers = new WeakMap<Snapshot, Map<string, Map<string, SotwAnswer & { since: Map<string, SotwAnswer> }>>>();
+  private answers = new WeakMap<Snapshot, Map<string, Map<string, FullAnswer>>>();
+  /** A group's snapshot and the one it replaced, with the names whose content differs per type. */
+  private lineage = new WeakMap<Snapshot, { before: Snapshot; changed: Record<ResourceType, ReadonlySet<string>> }>();
   /** Answers by version, so a push can send only what changed since a stream's last version. */
   private byVersion = new Map<string, SotwAnswer>();
   private previousByVersion = new Map<string, SotwAnswer>();
@@ -114,7 +163,7 @@ export class SnapshotCache {
    * subscription. With `since` (the version a stream has), only the resources that differ from it
    * are in the body: routes and endpoints may be sent per resource in SotW.
    */
-  sotwAnswer(snap: Snapshot, type: ResourceType, wildcard: boolean, names: readonly string[], namesKey: string, since?: string): SotwAnswer {
+  sotwAnswer(snap: Snapshot, type: ResourceType, wildcard: boolean, names: readonly string[], namesKey: string, since?: string, nameSet?: ReadonlySet<string>): SotwAnswer {
     let perSnap = this.answers.get(snap);
     if (!perSnap) this.answers.set(snap, (perSnap = new Map()));
     let perType = perSnap.get(type);
@@ -122,22 +171,38 @@ export class SnapshotCache {
     const key = wildcard ? '*' : namesKey;
     let full = perType.get(key);
     if (!full) {
-      const all = snap[type];
-      const resources: EncodedResource[] = [];
-      if (wildcard) resources.push(...all.values());
-      else for (const n of names) { const r = all.get(n); if (r) resources.push(r); }
-      const version = contentHash(resources.map((r) => `${r.name}=${r.hash}`).join('\n'));
-      full = { version, resources, body: lazyBody(resources), nonce: `a${++answerCounter}`, since: new Map() };
+      // The group's previous snapshot answered this subscription already: if none of its names
+      // changed, that answer (version, nonce and bytes) stands, and the stream gets no push.
+      const lineage = this.lineage.get(snap);
+      const changed = lineage?.changed[type];
+      const old = lineage && this.answers.get(lineage.before)?.get(type)?.get(key);
+      if (old && changed && untouched(changed, wildcard, nameSet ?? new Set(names))) {
+        full = old;
+      } else {
+        const all = snap[type];
+        const resources: EncodedResource[] = [];
+        if (wildcard) resources.push(...all.values());
+        else for (const n of names) { const r = all.get(n); if (r) resources.push(r); }
+        const version = contentHash(resources.map((r) => `${r.name}=${r.hash}`).join('\n'));
+        full = { version, resources, body: lazyBody(resources), nonce: `a${++answerCounter}`, since: new Map(), ...(old && changed ? { base: { version: old.version, changed } } : {}) };
+      }
       perType.set(key, full);
-      this.byVersion.set(`${type}|${version}`, full);
+      this.byVersion.set(`${type}|${full.version}`, full);
     }
     if (since === undefined || since === full.version) return full;
     let partial = full.since.get(since);
     if (!partial) {
-      const before = this.byVersion.get(`${type}|${since}`) ?? this.previousByVersion.get(`${type}|${since}`);
-      if (!before) return full;
-      const had = new Map(before.resources.map((r) => [r.name, r.hash]));
-      const changed = full.resources.filter((r) => had.get(r.name) !== r.hash);
+      let changed: EncodedResource[];
+      if (full.base?.version === since) {
+        // The usual case: the stream has the previous answer, and what changed is known.
+        const names = full.base.changed;
+        changed = full.resources.filter((r) => names.has(r.name));
+      } else {
+        const before = this.byVersion.get(`${type}|${since}`) ?? this.previousByVersion.get(`${type}|${since}`);
+        if (!before) return full;
+        const had = new Map(before.resources.map((r) => [r.name, r.hash]));
+        changed = full.resources.filter((r) => had.get(r.name) !== r.hash);
+      }
       partial = { version: full.version, resources: changed, body: lazyBody(changed), nonce: `a${++answerCounter}` };
       full.since.set(since, partial);
     }
@@ -149,13 +214,27 @@ export class SnapshotCache {
     return () => this.listeners.delete(listener);
   }
 
+  /** Each proxy's group key, until what keys depend on changes (`keyEpoch`): pushes ask per type. */
+  private groupKeys = new WeakMap<Proxy, { epoch: number; key: string }>();
+  private keyEpoch = 0;
+
+  groupOf(proxy: Proxy): string {
+    const memo = this.groupKeys.get(proxy);
+    if (memo && memo.epoch === this.keyEpoch) return memo.key;
+    const key = proxyGroupKey(proxy, proxy.ip !== undefined && this.endpointIps.has(proxy.ip), this.labelKeys, this.topology);
+    this.groupKeys.set(proxy, { epoch: this.keyEpoch, key });
+    return key;
+  }
+
   snapshotFor(proxy: Proxy): Snapshot {
     if (!this.model) throw new Error('no model yet');
-    const key = proxyGroupKey(proxy, proxy.ip !== undefined && this.endpointIps.has(proxy.ip), this.labelKeys, this.topology);
+    const key = this.groupOf(proxy);
     let snap = this.groups.get(key);
     if (!snap) {
       snap = this.build(key, proxy, this.model);
       this.groups.set(key, snap);
+      const before = this.lastGood.get(key);
+      if (before) this.lineage.set(snap, { before, changed: changedNames(before, snap) });
     }
     return snap;
   }
