@@ -1,6 +1,7 @@
 // Proxyless gRPC: one api_listener per name a client may dial (`host:port`, and the short forms
 // from its own namespace), all pointing at the route config for that host and port.
-import type { Model } from '../model/types.ts';
+import type { Model, UpstreamCluster } from '../model/types.ts';
+import { TableMemo, callerText, tableDeps } from './table-memo.ts';
 import { httpConnectionManager } from './hcm.ts';
 import { httpFilters } from './http-filters.ts';
 import { grpcNames } from './route-configs.ts';
@@ -8,15 +9,20 @@ import type { Proxy } from './proxy.ts';
 import type { Json } from './string-match.ts';
 import { LISTENER } from './type-urls.ts';
 
-export function grpcListeners(model: Model, proxy: Proxy): Json[] {
+const memo = new TableMemo<Json[]>();
+
+export function grpcListeners(model: Model, proxy: Proxy, clusters: Map<string, UpstreamCluster>): Json[] {
   const names = grpcNames(model, proxy);
+  const caller = callerText(proxy);
   return model.routeTables.flatMap((t) =>
-    names.get(t)!.map((name) => ({
-      '@type': LISTENER,
-      name,
-      api_listener: {
-        api_listener: httpConnectionManager(name, { rds: `${t.host}:${t.port}` }, httpFilters({ model, proxy, side: 'outbound', port: t.port, host: t.host })),
-      },
-    })),
+    memo.get(t, `${caller}|${names.get(t)!.join(',')}`, tableDeps(model, t, clusters), () =>
+      names.get(t)!.map((name) => ({
+        '@type': LISTENER,
+        name,
+        api_listener: {
+          api_listener: httpConnectionManager(name, { rds: `${t.host}:${t.port}` }, httpFilters({ model, proxy, side: 'outbound', port: t.port, host: t.host })),
+        },
+      })),
+    ),
   );
 }

@@ -89,6 +89,15 @@ export function hasLocality(l: Locality): boolean {
 
 /** Whether a cluster's assignment can differ between callers (else every caller shares one). */
 export function dependsOnCaller(c: UpstreamCluster): boolean {
+  let v = callerDependence.get(c);
+  if (v === undefined) callerDependence.set(c, (v = computeDependsOnCaller(c)));
+  return v;
+}
+
+// Asked for every cluster on every translation: clusters are frozen model objects, so once each.
+const callerDependence = new WeakMap<UpstreamCluster, boolean>();
+
+function computeDependsOnCaller(c: UpstreamCluster): boolean {
   if (c.endpoints.some((e) => e.network)) return true;
   const loc = c.policy.locality;
   if (loc && !loc.enabled) return false;

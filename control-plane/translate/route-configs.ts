@@ -9,6 +9,7 @@ import type { Proxy } from './proxy.ts';
 import { routesForProxy } from './source-scope.ts';
 import type { Json } from './string-match.ts';
 import { ROUTE_CONFIG } from './type-urls.ts';
+import { TableMemo, callerText, tableDeps } from './table-memo.ts';
 
 function virtualHost(t: RouteTable, proxy: Proxy, clusters: Map<string, UpstreamCluster>, domains: string[], model: Model): Json {
   return {
@@ -43,6 +44,17 @@ export function sidecarRouteConfigs(model: Model, proxy: Proxy, clusters: Map<st
 
 /** For each route table, the `name:port` forms a gRPC client may dial it by (unique per port). */
 export function grpcNames(model: Model, proxy: Proxy): Map<RouteTable, string[]> {
+  // Asked for by listeners and routes of every group: once per model and namespace.
+  let perNamespace = namesMemo.get(model.routeTables);
+  if (!perNamespace) namesMemo.set(model.routeTables, (perNamespace = new Map()));
+  let out = perNamespace.get(proxy.namespace);
+  if (!out) perNamespace.set(proxy.namespace, (out = computeGrpcNames(model, proxy)));
+  return out;
+}
+
+const namesMemo = new WeakMap<readonly RouteTable[], Map<string, Map<RouteTable, string[]>>>();
+
+function computeGrpcNames(model: Model, proxy: Proxy): Map<RouteTable, string[]> {
   const out = new Map<RouteTable, string[]>();
   const ports = [...new Set(model.routeTables.map((t) => t.port))];
   for (const port of ports) {
@@ -53,11 +65,16 @@ export function grpcNames(model: Model, proxy: Proxy): Map<RouteTable, string[]>
   return out;
 }
 
+const grpcRouteMemo = new TableMemo<Json>();
+
 export function grpcRouteConfigs(model: Model, proxy: Proxy, clusters: Map<string, UpstreamCluster>): Json[] {
   const names = grpcNames(model, proxy);
-  return model.routeTables.map((t) => ({
-    '@type': ROUTE_CONFIG,
-    name: `${t.host}:${t.port}`,
-    virtual_hosts: [virtualHost(t, proxy, clusters, names.get(t)!, model)],
-  }));
+  const caller = callerText(proxy);
+  return model.routeTables.map((t) =>
+    grpcRouteMemo.get(t, `${caller}|${names.get(t)!.join(',')}`, tableDeps(model, t, clusters), () => ({
+      '@type': ROUTE_CONFIG,
+      name: `${t.host}:${t.port}`,
+      virtual_hosts: [virtualHost(t, proxy, clusters, names.get(t)!, model)],
+    })),
+  );
 }

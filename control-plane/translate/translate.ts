@@ -19,8 +19,13 @@ export function resourceName(r: Json): string {
   return String(r['@type'] === ENDPOINTS ? r.cluster_name : r.name);
 }
 
+// One collator: the same order as localeCompare, without its per-call setup (11,000 names a group).
+const collator = new Intl.Collator();
+
 function byName(list: Json[]): Resource[] {
-  return [...list].sort((a, b) => resourceName(a).localeCompare(resourceName(b))) as Resource[];
+  const named = list.map((r) => [resourceName(r), r] as const);
+  named.sort((a, b) => collator.compare(a[0], b[0]));
+  return named.map(([, r]) => r) as Resource[];
 }
 
 export function translate(model: Model, proxy: Proxy): Resources {
@@ -33,7 +38,7 @@ export function translate(model: Model, proxy: Proxy): Resources {
       // (routes to it are rejected in the model).
       [CLUSTER]: byName(model.clusters.filter((c) => c.resolution !== 'DNS' || c.endpoints.length > 0).map((c) => outboundCluster(c, 'grpc'))),
       [ENDPOINTS]: byName(eds.map((c) => clusterLoadAssignment(c, proxy))),
-      [LISTENER]: byName([...grpcListeners(model, proxy), ...grpcServerListeners(model, proxy)]),
+      [LISTENER]: byName([...grpcListeners(model, proxy, clusterMap), ...grpcServerListeners(model, proxy)]),
       [ROUTE_CONFIG]: byName(grpcRouteConfigs(model, proxy, clusterMap)),
     };
   }

@@ -1,0 +1,59 @@
+// The translator memoizes per model object (clusters, endpoints, and for gRPC each route table's
+// listeners and route config). After any edit, what a proxy gets must equal a translation from
+// scratch: a deep copy of the model shares no object with any memo, so translating it computes
+// everything anew.
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { loadDirectory } from '../control-plane/config/load.ts';
+import { reuseUnchanged } from '../control-plane/model/reuse.ts';
+import type { Model } from '../control-plane/model/types.ts';
+import { compile, type MeshState } from '../control-plane/pipeline.ts';
+import { proxyFromNode } from '../control-plane/translate/proxy.ts';
+import { translate } from '../control-plane/translate/translate.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'meshpilot-translate-memo-'));
+cpSync('examples/bookinfo', dir, { recursive: true });
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const proxies = [
+  proxyFromNode({ id: 'grpc-a', metadata: { GENERATOR: 'grpc', NAMESPACE: 'default', LABELS: { app: 'productpage', version: 'v1' } } }),
+  proxyFromNode({ id: 'grpc-b', metadata: { GENERATOR: 'grpc', NAMESPACE: 'default', LABELS: { app: 'reviews', version: 'v2' } } }),
+  proxyFromNode({ id: 'grpc-c', metadata: { GENERATOR: 'grpc', NAMESPACE: 'other' } }),
+  proxyFromNode({ id: 'sidecar~10.9.9.9~pp-1.default~default.svc.cluster.local', metadata: { NAMESPACE: 'default', LABELS: { app: 'productpage' } } }),
+];
+
+const edit = (file: string, from: string, to: string) => {
+  const path = join(dir, file);
+  const text = readFileSync(path, 'utf8');
+  if (!text.includes(from)) throw new Error(`${file} has no "${from}"`);
+  writeFileSync(path, text.replace(from, to));
+};
+const add = (file: string, text: string) => writeFileSync(join(dir, file), text);
+
+const steps: Array<[string, () => void]> = [
+  ['weights', () => edit('reviews-canary.yaml', 'weight: 90', 'weight: 60')],
+  ['consistent hash on the destination cluster', () => edit('destination-rules.yaml', '  host: reviews.default.svc.cluster.local\n', '  host: reviews.default.svc.cluster.local\n  trafficPolicy: { loadBalancer: { consistentHash: { httpHeaderName: x-user } } }\n')],
+  ['a rate limit', () => add('limit.yaml', 'apiVersion: traffic.meshpilot.io/v1alpha1\nkind: RateLimit\nmetadata: {name: reviews}\nspec:\n  destination: {host: reviews}\n  limit: {requests: 10, per: 1s}\n  overrides:\n  - source: {labels: {app: reviews}}\n    limit: {requests: 3, per: 1s}\n')],
+  ['a fault', () => edit('reviews-canary.yaml', '  - name: v3-canary\n', '  - name: v3-canary\n    fault: { abort: { httpStatus: 503, percentage: { value: 5 } } }\n')],
+  ['a source-scoped route', () => edit('reviews-canary.yaml', '  - name: v3-canary\n', '  - name: from-reviews\n    match: [{ sourceLabels: { app: reviews } }]\n    route: [{ destination: { host: reviews.default.svc.cluster.local, subset: v3 } }]\n  - name: v3-canary\n')],
+  ['the rate limit changed', () => edit('limit.yaml', 'requests: 10', 'requests: 20')],
+  ['the hash policy removed', () => edit('destination-rules.yaml', '  trafficPolicy: { loadBalancer: { consistentHash: { httpHeaderName: x-user } } }\n', '')],
+];
+
+describe('memoized translation after edits', () => {
+  let state: MeshState = compile(loadDirectory(dir));
+  let model: Model = state.model;
+  for (const p of proxies) translate(model, p);
+  for (const [what, step] of steps) {
+    it(`equals a translation from scratch after: ${what}`, () => {
+      step();
+      const next = compile(loadDirectory(dir), state.accepted);
+      expect(next.errors).toEqual([]);
+      model = reuseUnchanged(next.model, model);
+      state = { ...next, model };
+      for (const p of proxies) expect(translate(model, p)).toEqual(translate(structuredClone(model), p));
+    });
+  }
+});
