@@ -8,7 +8,7 @@ import { AdsStream, type DiscoveryRequest } from './ads-stream.ts';
 import { DeltaStream, type DeltaDiscoveryRequest, type DeltaDiscoveryResponse } from './delta-stream.ts';
 import type { SnapshotCache } from './snapshot-cache.ts';
 import type { XdsObserver } from './stream-common.ts';
-import type { PreEncodedResponse } from './wire.ts';
+import { decodePlainDiscoveryRequest, type PreEncodedResponse } from './wire.ts';
 
 let serviceDefinition: grpc.ServiceDefinition | undefined;
 
@@ -33,11 +33,13 @@ function adsService(): grpc.ServiceDefinition {
   // stream that gets them); only the small per-stream fields are encoded here.
   const sotw = service.StreamAggregatedResources;
   const encode = sotw.responseSerialize;
+  const decode = sotw.requestDeserialize;
   serviceDefinition = {
     ...service,
     StreamAggregatedResources: {
       ...sotw,
       responseSerialize: (r: PreEncodedResponse | object) => ('preEncoded' in r ? r.wire : encode(r)),
+      requestDeserialize: (b: Buffer) => decodePlainDiscoveryRequest(b) ?? decode(b),
     },
   };
   return serviceDefinition;

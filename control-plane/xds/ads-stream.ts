@@ -34,6 +34,14 @@ interface TypeState {
   generation?: number;
   /** Everything the client holds of this type after the last response (for config dumps). */
   sentResources?: () => EncodedResource[];
+  /** The names of the last request, as sent. */
+  lastNames?: readonly string[];
+}
+
+function sameList(a: readonly string[], b: readonly string[] | undefined): boolean {
+  if (!b || a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 export class AdsStream {
@@ -91,11 +99,14 @@ export class AdsStream {
     // Legacy wildcard: an empty first request for listeners or clusters means "everything", and
     // later empty requests keep it so. Otherwise an empty list unsubscribes from everything (gRPC
     // does that name by name when it closes).
+    // Most requests are ACKs repeating the names of the last request, in the same order.
+    const same = !firstRequest && sameList(names, state.lastNames);
+    state.lastNames = names;
     const legacyWildcard = names.length === 0 && (type === LISTENER || type === CLUSTER) && (firstRequest || state.wildcard);
-    const wildcard = names.includes('*') || legacyWildcard;
+    const wildcard = same ? state.wildcard : names.includes('*') || legacyWildcard;
     const wanted = wildcard ? names.filter((n) => n !== '*') : names;
-    // Most requests are ACKs repeating the same names: compare without sorting.
-    const changed = wildcard !== state.wildcard || wanted.length !== state.names.size || wanted.some((n) => !state!.names.has(n));
+    // Else compare without sorting.
+    const changed = !same && (wildcard !== state.wildcard || wanted.length !== state.names.size || wanted.some((n) => !state!.names.has(n)));
     if (changed) {
       state.wildcard = wildcard;
       state.names = new Set(wanted);
