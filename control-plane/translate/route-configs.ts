@@ -20,7 +20,10 @@ function virtualHost(t: RouteTable, proxy: Proxy, clusters: Map<string, Upstream
   };
 }
 
+const sidecarHostMemo = new TableMemo<Json>();
+
 export function sidecarRouteConfigs(model: Model, proxy: Proxy, clusters: Map<string, UpstreamCluster>): Json[] {
+  const caller = callerText(proxy);
   const byPort = new Map<number, RouteTable[]>();
   for (const t of model.routeTables) byPort.set(t.port, [...(byPort.get(t.port) ?? []), t]);
   return [...byPort.keys()].sort((a, b) => a - b).map((port) => {
@@ -32,7 +35,9 @@ export function sidecarRouteConfigs(model: Model, proxy: Proxy, clusters: Map<st
     virtual_hosts: [
       ...tables.map((t) => {
         const names = aliases.get(t.host)!;
-        return virtualHost(t, proxy, clusters, [...names, ...names.map((n) => `${n}:${port}`)], model);
+        return sidecarHostMemo.get(t, `${caller}|${names.join(',')}`, tableDeps(model, t, clusters), () =>
+          virtualHost(t, proxy, clusters, [...names, ...names.map((n) => `${n}:${port}`)], model),
+        );
       }),
       // Anything else on this port leaves as it came (Istio's ALLOW_ANY outbound policy).
       { name: 'allow_any', domains: ['*'], routes: [{ name: 'allow_any', match: { prefix: '/' }, route: { cluster: 'PassthroughCluster', timeout: '0s' } }] },
