@@ -100,8 +100,9 @@ export class AdsStream {
     // later empty requests keep it so. Otherwise an empty list unsubscribes from everything (gRPC
     // does that name by name when it closes).
     // Most requests are ACKs repeating the names of the last request, in the same order.
+    // (The kept list is the one whose strings the name set holds: ACKs add no copies.)
     const same = !firstRequest && sameList(names, state.lastNames);
-    state.lastNames = names;
+    if (!same) state.lastNames = names;
     const legacyWildcard = names.length === 0 && (type === LISTENER || type === CLUSTER) && (firstRequest || state.wildcard);
     const wildcard = same ? state.wildcard : names.includes('*') || legacyWildcard;
     const wanted = wildcard ? names.filter((n) => n !== '*') : names;
