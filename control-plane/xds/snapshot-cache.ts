@@ -234,7 +234,11 @@ export class SnapshotCache {
       snap = this.build(key, proxy, this.model);
       this.groups.set(key, snap);
       const before = this.lastGood.get(key);
-      if (before) this.lineage.set(snap, { before, changed: changedNames(before, snap) });
+      if (before) {
+        this.lineage.set(snap, { before, changed: changedNames(before, snap) });
+        // Only one step back is kept: a chain of every generation would never be let go.
+        this.lineage.delete(before);
+      }
     }
     return snap;
   }
