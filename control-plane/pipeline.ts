@@ -2,6 +2,7 @@
 // when a new version of a rule is rejected (say it routes to a subset that does not exist), the
 // version accepted before stays in force, and the rest of the mesh moves on.
 import type { ConfigError, ConfigObject, LoadResult } from './config/types.ts';
+import { compareText } from './model/compare.ts';
 import { buildModel } from './model/build.ts';
 import type { Model, ModelIssue } from './model/types.ts';
 
@@ -36,7 +37,7 @@ export function compile(load: LoadResult, previous: readonly ConfigObject[] = []
   const accepted = objects.filter((o) => !result.rejected.has(o.key));
   for (const e of result.errors.filter(fresh)) if (!errors.some((x) => sameIssue(x, e))) errors.push(e);
   for (const k of result.rejected) rejected.add(k);
-  errors.sort((a, b) => a.file.localeCompare(b.file) || a.line - b.line || a.col - b.col);
+  errors.sort((a, b) => compareText(a.file, b.file) || a.line - b.line || a.col - b.col);
   return { model: result.model, accepted, errors, warnings: [...result.model.warnings], rejected: [...rejected].sort() };
 }
 

@@ -4,6 +4,7 @@
 // selected workloads (ServiceEntry endpoints and WorkloadEntries). The model is rebuilt whenever a
 // rule file changes, so those IPs follow the endpoints.
 import { isIP } from 'node:net';
+import { compareText } from './compare.ts';
 import type { AuthorizationCondition, AuthorizationOperation, AuthorizationPolicySpec, AuthorizationSource } from '../config/schemas/authorization-policy.ts';
 import { HEADER_KEY } from '../config/schemas/authorization-policy.ts';
 import type { ConfigObject } from '../config/types.ts';
@@ -213,7 +214,7 @@ export function buildAuthorizationPolicies(objects: readonly ConfigObject[], ser
       origin: originOf(obj),
     });
   }
-  return out.filter((p) => !issues.rejected.has(`AuthorizationPolicy/${p.namespace}/${p.name}`)).sort((a, b) => a.origin.key.localeCompare(b.origin.key));
+  return out.filter((p) => !issues.rejected.has(`AuthorizationPolicy/${p.namespace}/${p.name}`)).sort((a, b) => compareText(a.origin.key, b.origin.key));
 }
 
 function buildSource(obj: ConfigObject, s: AuthorizationSource, path: FieldPath, workloads: readonly Workload[], issues: IssueList): AuthzSource {

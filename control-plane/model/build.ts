@@ -1,6 +1,7 @@
 // Builds the model from validated rule objects. Cross-object problems (a route to an unknown host
 // or subset, a subset without endpoints) reject the rule that has them; everything else is kept.
 import type { ConfigObject } from '../config/types.ts';
+import { compareText } from './compare.ts';
 import { buildClusters, indexDestinationRules } from './clusters.ts';
 import { warnDestinationRule, warnRateLimit, warnVirtualService } from './grpc-warnings.ts';
 import { IssueList } from './issues.ts';
@@ -20,7 +21,7 @@ export interface BuildResult {
 
 export function buildModel(objects: ConfigObject[], networkGateways: Model['networkGateways'] = {}): BuildResult {
   const issues = new IssueList();
-  const sorted = [...objects].sort((a, b) => a.key.localeCompare(b.key));
+  const sorted = [...objects].sort((a, b) => compareText(a.key, b.key));
   const services = buildServices(sorted, issues);
   const serviceMap = new Map(services.map((s) => [s.host, s]));
   const rules = indexDestinationRules(sorted, serviceMap, issues);

@@ -1,6 +1,7 @@
 // DestinationRules attach subsets and policies to services; every service port becomes one
 // default cluster plus one cluster per subset.
 import type { ConfigObject } from '../config/types.ts';
+import { compareText } from './compare.ts';
 import { clusterName, resolveHost } from './hosts.ts';
 import type { DestinationRuleIn } from './input.ts';
 import { IssueList, originOf } from './issues.ts';
@@ -90,5 +91,5 @@ export function buildClusters(services: Service[], rules: Map<string, ResolvedRu
       });
     }
   }
-  return out.sort((a, b) => a.name.localeCompare(b.name));
+  return out.sort((a, b) => compareText(a.name, b.name));
 }

@@ -2,6 +2,7 @@
 // the same host are merged in the order of their namespace and name (then the routes of each in
 // file order), so the result never depends on file or event order.
 import type { ConfigObject } from '../config/types.ts';
+import { compareText } from './compare.ts';
 import { durationMs } from './duration.ts';
 import { clusterName, resolveHost } from './hosts.ts';
 import type { HeaderOpsIn, HttpRouteIn, MatchIn, StringMatchIn, VirtualServiceIn } from './input.ts';
@@ -22,7 +23,7 @@ function stringMatch(m: StringMatchIn | undefined): StringMatch | undefined {
 }
 
 function sortedEntries<T>(o: Record<string, T> | undefined): Array<[string, T]> {
-  return Object.entries(o ?? {}).sort(([a], [b]) => a.localeCompare(b));
+  return Object.entries(o ?? {}).sort(([a], [b]) => compareText(a, b));
 }
 
 function routeMatch(m: MatchIn): RouteMatch {
@@ -142,7 +143,7 @@ function appliesToPort(http: HttpRouteIn, port: number): boolean {
 export function buildRouteTables(objects: ConfigObject[], ctx: Context): RouteTable[] {
   const tables = new Map<string, RouteTable>();
   const key = (host: string, port: number) => `${host}:${port}`;
-  const virtualServices = objects.filter((o) => o.kind === 'VirtualService').sort((a, b) => a.key.localeCompare(b.key));
+  const virtualServices = objects.filter((o) => o.kind === 'VirtualService').sort((a, b) => compareText(a.key, b.key));
   for (const obj of virtualServices) {
     const spec = obj.spec as unknown as VirtualServiceIn;
     const pending: Array<[string, HttpRoute, number]> = [];
@@ -200,7 +201,7 @@ export function buildRouteTables(objects: ConfigObject[], ctx: Context): RouteTa
       });
     }
   }
-  return [...tables.values()].sort((a, b) => a.host.localeCompare(b.host) || a.port - b.port);
+  return [...tables.values()].sort((a, b) => compareText(a.host, b.host) || a.port - b.port);
 }
 
 export type { Context as RouteContext };

@@ -1,5 +1,6 @@
 // ServiceEntries (and the WorkloadEntries they select) become mesh services with endpoints.
 import type { ConfigObject } from '../config/types.ts';
+import { compareText } from './compare.ts';
 import type { ServiceEntryIn, WorkloadEntryIn } from './input.ts';
 import { IssueList, originOf } from './issues.ts';
 import type { Endpoint, Locality, Protocol, Service } from './types.ts';
@@ -86,7 +87,7 @@ export function buildServices(objects: ConfigObject[], issues: IssueList): Servi
       byLowerHost.set(s.host.toLowerCase(), s);
     }
   }
-  return [...byHost.values()].sort((a, b) => a.host.localeCompare(b.host));
+  return [...byHost.values()].sort((a, b) => compareText(a.host, b.host));
 }
 
 /** The port an endpoint listens on for a service port: its own mapping, else targetPort, else the port. */
