@@ -32,6 +32,58 @@ export function labelsMatch(selector: Record<string, string>, labels: Record<str
   return Object.entries(selector).every(([k, v]) => labels[k] === v);
 }
 
+/** What one ServiceEntry gives, whatever the other entries say: a service per host, and its weight total. */
+interface Converted {
+  /** For a workloadSelector entry: the WorkloadEntries of its namespace it was built from. */
+  workloads?: readonly ConfigObject[];
+  services: Service[]; // one per spec.hosts entry, same index
+  totalWeight: number;
+}
+
+// Rule objects are immutable and handed again for unchanged files, so the conversion is kept per
+// object; a service that did not change is then the same object as in the previous model.
+const converted = new WeakMap<ConfigObject, Converted>();
+
+function convert(obj: ConfigObject, workloadsHere: readonly ConfigObject[] | undefined): Converted {
+  const spec = obj.spec as unknown as ServiceEntryIn;
+  let endpoints: Endpoint[];
+  if (spec.workloadSelector) {
+    const selector = spec.workloadSelector.labels ?? {};
+    endpoints = workloadsHere!
+      .map((w) => {
+        const we = w.spec as unknown as WorkloadEntryIn;
+        return { ...we, labels: { ...w.labels, ...(we.labels ?? {}) } };
+      })
+      .filter((we) => labelsMatch(selector, we.labels))
+      .map(toEndpoint);
+  } else {
+    endpoints = (spec.endpoints ?? []).map(toEndpoint);
+  }
+  const services = spec.hosts.map(
+    (host): Service => ({
+      host,
+      namespace: obj.namespace,
+      ports: spec.ports.map((p) => ({
+        name: p.name,
+        number: p.number,
+        protocol: (p.protocol ?? 'TCP') as Protocol,
+        ...(p.targetPort !== undefined ? { targetPort: p.targetPort } : {}),
+      })),
+      resolution: spec.resolution === 'DNS' ? 'DNS' : 'STATIC',
+      // Istio's default for a ServiceEntry is MESH_EXTERNAL.
+      location: spec.location === 'MESH_INTERNAL' ? 'MESH_INTERNAL' : 'MESH_EXTERNAL',
+      // A DNS service without endpoints is reached at its own name, as in Istio.
+      endpoints: spec.resolution === 'DNS' && endpoints.length === 0 && !spec.workloadSelector ? [dnsSelf(host)] : endpoints,
+      origin: originOf(obj),
+    }),
+  );
+  // Envoy refuses a locality whose endpoint weights add up past uint32.
+  const totalWeight = endpoints.reduce((sum, e) => sum + (e.weight || 1), 0);
+  return { ...(workloadsHere ? { workloads: workloadsHere } : {}), services, totalWeight };
+}
+
+const sameList = (a: readonly object[], b: readonly object[]) => a.length === b.length && a.every((x, i) => x === b[i]);
+
 export function buildServices(objects: ConfigObject[], issues: IssueList): Service[] {
   const workloads = objects.filter((o) => o.kind === 'WorkloadEntry');
   const byHost = new Map<string, Service>();
@@ -39,20 +91,14 @@ export function buildServices(objects: ConfigObject[], issues: IssueList): Servi
   for (const obj of objects) {
     if (obj.kind !== 'ServiceEntry') continue;
     const spec = obj.spec as unknown as ServiceEntryIn;
-    let endpoints: Endpoint[];
-    if (spec.workloadSelector) {
-      const selector = spec.workloadSelector.labels ?? {};
-      endpoints = workloads
-        .filter((w) => w.namespace === obj.namespace)
-        .map((w) => {
-          const we = w.spec as unknown as WorkloadEntryIn;
-          return { ...we, labels: { ...w.labels, ...(we.labels ?? {}) } };
-        })
-        .filter((we) => labelsMatch(selector, we.labels))
-        .map(toEndpoint);
-    } else {
-      endpoints = (spec.endpoints ?? []).map(toEndpoint);
+    // A workloadSelector entry also depends on the WorkloadEntries of its namespace (in order).
+    const workloadsHere = spec.workloadSelector ? workloads.filter((w) => w.namespace === obj.namespace) : undefined;
+    let c = converted.get(obj);
+    if (!c || (workloadsHere && !sameList(c.workloads!, workloadsHere))) {
+      c = convert(obj, workloadsHere);
+      converted.set(obj, c);
     }
+    // Duplicate hosts depend on the other entries, so they are checked on every build.
     const hostsHere: Service[] = [];
     spec.hosts.forEach((host, i) => {
       // Host names are case-insensitive, as Envoy matches domains.
@@ -61,26 +107,9 @@ export function buildServices(objects: ConfigObject[], issues: IssueList): Servi
         issues.error(obj, ['spec', 'hosts', i], `host ${host} is already declared by ${previous.origin.key}`);
         return;
       }
-      hostsHere.push({
-        host,
-        namespace: obj.namespace,
-        ports: spec.ports.map((p) => ({
-          name: p.name,
-          number: p.number,
-          protocol: (p.protocol ?? 'TCP') as Protocol,
-          ...(p.targetPort !== undefined ? { targetPort: p.targetPort } : {}),
-        })),
-        resolution: spec.resolution === 'DNS' ? 'DNS' : 'STATIC',
-        // Istio's default for a ServiceEntry is MESH_EXTERNAL.
-        location: spec.location === 'MESH_INTERNAL' ? 'MESH_INTERNAL' : 'MESH_EXTERNAL',
-        // A DNS service without endpoints is reached at its own name, as in Istio.
-        endpoints: spec.resolution === 'DNS' && endpoints.length === 0 && !spec.workloadSelector ? [dnsSelf(host)] : endpoints,
-        origin: originOf(obj),
-      });
+      hostsHere.push(c.services[i]);
     });
-    // Envoy refuses a locality whose endpoint weights add up past uint32.
-    const totalWeight = endpoints.reduce((sum, e) => sum + (e.weight || 1), 0);
-    if (totalWeight > MAX_UINT32) issues.error(obj, ['spec', 'endpoints'], `the endpoint weights add up to ${totalWeight}, more than ${MAX_UINT32}`);
+    if (c.totalWeight > MAX_UINT32) issues.error(obj, ['spec', 'endpoints'], `the endpoint weights add up to ${c.totalWeight}, more than ${MAX_UINT32}`);
     if (issues.rejected.has(obj.key)) continue;
     for (const s of hostsHere) {
       byHost.set(s.host, s);
