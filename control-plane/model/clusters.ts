@@ -55,41 +55,70 @@ function gatewaysFor(endpoints: readonly Endpoint[], gateways: Record<string, Ne
   return Object.fromEntries(networks.map((n) => [n, (gateways[n] ?? []).map((g) => ({ address: g.address, port: g.port }))]));
 }
 
+/** The clusters of one service, and what they were built from. */
+interface Built {
+  rule: ConfigObject | undefined;
+  /** The gateways of the service's networks, as text ('' when its endpoints are in none). */
+  gateways: string;
+  clusters: UpstreamCluster[];
+}
+
+// A service's clusters depend only on the service, its DestinationRule object and the gateways of
+// its endpoints' networks; kept per service object, so unchanged clusters stay the same objects.
+const built = new WeakMap<Service, Built>();
+
+function gatewaysKey(svc: Service, gateways: Record<string, NetworkGateway[]>): string {
+  const networks = [...new Set(svc.endpoints.flatMap((e) => (e.network ? [e.network] : [])))].sort();
+  return networks.length ? JSON.stringify(networks.map((n) => [n, (gateways[n] ?? []).map((g) => [g.address, g.port])])) : '';
+}
+
+function clustersOf(svc: Service, rule: ResolvedRule | undefined, gateways: Record<string, NetworkGateway[]>): UpstreamCluster[] {
+  const out: UpstreamCluster[] = [];
+  const withGateways = (eps: Endpoint[]) => {
+    const g = gatewaysFor(eps, gateways);
+    return g ? { networkGateways: g } : {};
+  };
+  for (const port of svc.ports) {
+    const withPort = (sel: Record<string, string>) =>
+      svc.endpoints.filter((e) => labelsMatch(sel, e.labels)).map((e) => ({ ...e, port: endpointPort(e, port) }));
+    out.push({
+      name: clusterName('outbound', port.number, undefined, svc.host),
+      host: svc.host,
+      port,
+      resolution: svc.resolution,
+      policy: resolvePolicy(rule?.spec.trafficPolicy, undefined, port.number),
+      endpoints: withPort({}),
+      ...withGateways(withPort({})),
+      ...(rule ? { origin: originOf(rule.obj) } : {}),
+    });
+    rule?.spec.subsets?.forEach((subset, i) => {
+      out.push({
+        name: clusterName('outbound', port.number, subset.name, svc.host),
+        host: svc.host,
+        port,
+        subset: subset.name,
+        resolution: svc.resolution,
+        policy: resolvePolicy(rule.spec.trafficPolicy, subset.trafficPolicy, port.number),
+        endpoints: withPort(subset.labels ?? {}),
+        ...withGateways(withPort(subset.labels ?? {})),
+        origin: originOf(rule.obj, ['spec', 'subsets', i]),
+      });
+    });
+  }
+  return out;
+}
+
 export function buildClusters(services: Service[], rules: Map<string, ResolvedRule>, gateways: Record<string, NetworkGateway[]> = {}): UpstreamCluster[] {
   const out: UpstreamCluster[] = [];
   for (const svc of services) {
     const rule = rules.get(svc.host);
-    const withGateways = (eps: Endpoint[]) => {
-      const g = gatewaysFor(eps, gateways);
-      return g ? { networkGateways: g } : {};
-    };
-    for (const port of svc.ports) {
-      const withPort = (sel: Record<string, string>) =>
-        svc.endpoints.filter((e) => labelsMatch(sel, e.labels)).map((e) => ({ ...e, port: endpointPort(e, port) }));
-      out.push({
-        name: clusterName('outbound', port.number, undefined, svc.host),
-        host: svc.host,
-        port,
-        resolution: svc.resolution,
-        policy: resolvePolicy(rule?.spec.trafficPolicy, undefined, port.number),
-        endpoints: withPort({}),
-        ...withGateways(withPort({})),
-        ...(rule ? { origin: originOf(rule.obj) } : {}),
-      });
-      rule?.spec.subsets?.forEach((subset, i) => {
-        out.push({
-          name: clusterName('outbound', port.number, subset.name, svc.host),
-          host: svc.host,
-          port,
-          subset: subset.name,
-          resolution: svc.resolution,
-          policy: resolvePolicy(rule.spec.trafficPolicy, subset.trafficPolicy, port.number),
-          endpoints: withPort(subset.labels ?? {}),
-          ...withGateways(withPort(subset.labels ?? {})),
-          origin: originOf(rule.obj, ['spec', 'subsets', i]),
-        });
-      });
+    const g = gatewaysKey(svc, gateways);
+    let b = built.get(svc);
+    if (!b || b.rule !== rule?.obj || b.gateways !== g) {
+      b = { rule: rule?.obj, gateways: g, clusters: clustersOf(svc, rule, gateways) };
+      built.set(svc, b);
     }
+    out.push(...b.clusters);
   }
   return out.sort((a, b) => compareText(a.name, b.name));
 }
