@@ -21,6 +21,8 @@ function reuse<T extends object>(next: readonly T[], prev: readonly T[] | undefi
   const before = new Map(prev.map((x) => [key(x), x]));
   return next.map((x) => {
     const old = before.get(key(x));
+    // The build already keeps most unchanged parts as the same objects: no JSON for those.
+    if (old === x) return x;
     return old && jsonOf(old) === jsonOf(x) ? old : x;
   });
 }
