@@ -6,7 +6,7 @@ import { compareText } from './compare.ts';
 import { durationMs } from './duration.ts';
 import { clusterName, resolveHost } from './hosts.ts';
 import type { HeaderOpsIn, HttpRouteIn, MatchIn, StringMatchIn, VirtualServiceIn } from './input.ts';
-import { FieldPath, IssueList, originOf } from './issues.ts';
+import { FieldPath, IssueList, IssueSink, originOf } from './issues.ts';
 import { isHttpProtocol } from './services.ts';
 import { ANY_PORT, resolveDestination } from './destination.ts';
 import { resolveFault } from './fault.ts';
@@ -46,11 +46,20 @@ function headerOps(h: HeaderOpsIn | undefined): HeaderOps | undefined {
   return { set: sortedEntries(h.set), add: sortedEntries(h.add), remove: [...(h.remove ?? [])] };
 }
 
-interface Context {
+/** What the model built so far gives route resolution. */
+export interface RouteInputs {
   services: Map<string, Service>;
   clusters: Map<string, UpstreamCluster>;
   subsets: Map<string, Set<string>>; // host -> subset names declared by its DestinationRule
   issues: IssueList;
+}
+
+/** What resolving one VirtualService may look up; every lookup goes through here so it can be recorded. */
+interface Context {
+  service(host: string): Service | undefined;
+  cluster(name: string): UpstreamCluster | undefined;
+  hasSubset(host: string, subset: string): boolean;
+  issues: IssueSink;
 }
 
 /** Resolves one http route for the route table of `table` (host, port); errors go to `issues`. */
@@ -140,46 +149,121 @@ function appliesToPort(http: HttpRouteIn, port: number): boolean {
   return ports.length === 0 || ports.some((p) => p === undefined || p === port);
 }
 
-export function buildRouteTables(objects: ConfigObject[], ctx: Context): RouteTable[] {
+/** One lookup made while resolving a VirtualService, and what it gave. */
+type Lookup = ['service', string, Service | undefined] | ['cluster', string, UpstreamCluster | undefined] | ['subset', string, string, boolean];
+
+/** A VirtualService resolved: the routes for each table, and what the result depends on. */
+interface Resolved {
+  lookups: Lookup[];
+  /** The errors and warnings it raised, in order, to be raised again when the result is reused. */
+  issues: Array<['error' | 'warn', FieldPath, string]>;
+  /** [table key, route, http index] */
+  pending: Array<[string, HttpRoute, number]>;
+}
+
+// A VirtualService's routes depend on its own object and on what it looks up (services, clusters,
+// subsets). The result is kept per object with those lookups, and reused only while every lookup
+// still gives the very same answer, so an edit elsewhere in the mesh leaves it untouched.
+let resolvedMemo = new WeakMap<ConfigObject, Resolved>();
+// Default tables (ports without a VirtualService), per service object and port.
+let defaultMemo = new WeakMap<Service, Map<number, RouteTable>>();
+// The tables of the last build, to keep a table object whose routes are all the same objects.
+let lastTables = new Map<string, RouteTable>();
+
+/** Forgets everything kept between builds (tests compare with a build from scratch). */
+export function clearRouteMemo(): void {
+  resolvedMemo = new WeakMap();
+  defaultMemo = new WeakMap();
+  lastTables = new Map();
+}
+
+function stillValid(r: Resolved, inputs: RouteInputs): boolean {
+  return r.lookups.every((l) => {
+    if (l[0] === 'service') return inputs.services.get(l[1]) === l[2];
+    if (l[0] === 'cluster') return inputs.clusters.get(l[1]) === l[2];
+    return (inputs.subsets.get(l[1])?.has(l[2]) ?? false) === l[3];
+  });
+}
+
+function resolveVirtualService(obj: ConfigObject, inputs: RouteInputs): Resolved {
+  const out: Resolved = { lookups: [], issues: [], pending: [] };
+  const ctx: Context = {
+    service: (host) => {
+      const v = inputs.services.get(host);
+      out.lookups.push(['service', host, v]);
+      return v;
+    },
+    cluster: (name) => {
+      const v = inputs.clusters.get(name);
+      out.lookups.push(['cluster', name, v]);
+      return v;
+    },
+    hasSubset: (host, subset) => {
+      const v = inputs.subsets.get(host)?.has(subset) ?? false;
+      out.lookups.push(['subset', host, subset, v]);
+      return v;
+    },
+    issues: {
+      error: (o, path, message) => {
+        out.issues.push(['error', path, message]);
+        inputs.issues.error(o, path, message);
+      },
+      warn: (o, path, message) => {
+        out.issues.push(['warn', path, message]);
+        inputs.issues.warn(o, path, message);
+      },
+    },
+  };
+  const key = (host: string, port: number) => `${host}:${port}`;
+  const spec = obj.spec as unknown as VirtualServiceIn;
+  const resolved = new Set<number>();
+  spec.hosts.forEach((h, hi) => {
+    const host = resolveHost(h, obj.namespace);
+    const svc = ctx.service(host);
+    if (!svc) {
+      ctx.issues.error(obj, ['spec', 'hosts', hi], `host ${host} is not a known service (declare it with a ServiceEntry)`);
+      return;
+    }
+    for (const port of svc.ports) {
+      if (!isHttpProtocol(port.protocol)) continue;
+      (spec.http ?? []).forEach((http, i) => {
+        if (!appliesToPort(http, port.number)) return;
+        const route = resolveRoute(obj, http, i, port.number, ctx);
+        resolved.add(i);
+        if (route) {
+          // Only the matches for this port stay; the port condition is the table itself.
+          const matches = (http.match ?? []).flatMap((m, mi) => (m.port === undefined || m.port === port.number ? [route.matches[mi]] : []));
+          out.pending.push([key(host, port.number), { ...route, matches }, i]);
+        }
+      });
+    }
+  });
+  // A route that applies to no HTTP port of its hosts is never used; its references are still
+  // checked, and it is reported, so a typo in `match.port` does not hide.
+  (spec.http ?? []).forEach((http, i) => {
+    if (resolved.has(i)) return;
+    if (!spec.hosts.some((h) => ctx.service(resolveHost(h, obj.namespace)) !== undefined)) return;
+    resolveRoute(obj, http, i, ANY_PORT, ctx);
+    ctx.issues.warn(obj, ['spec', 'http', i, 'match'], 'this route applies to no HTTP port of its hosts, so it is never used');
+  });
+  return out;
+}
+
+export function buildRouteTables(objects: ConfigObject[], inputs: RouteInputs): RouteTable[] {
   const tables = new Map<string, RouteTable>();
   const key = (host: string, port: number) => `${host}:${port}`;
   const virtualServices = objects.filter((o) => o.kind === 'VirtualService').sort((a, b) => compareText(a.key, b.key));
   for (const obj of virtualServices) {
-    const spec = obj.spec as unknown as VirtualServiceIn;
-    const pending: Array<[string, HttpRoute, number]> = [];
-    const resolved = new Set<number>();
-    spec.hosts.forEach((h, hi) => {
-      const host = resolveHost(h, obj.namespace);
-      const svc = ctx.services.get(host);
-      if (!svc) {
-        ctx.issues.error(obj, ['spec', 'hosts', hi], `host ${host} is not a known service (declare it with a ServiceEntry)`);
-        return;
-      }
-      for (const port of svc.ports) {
-        if (!isHttpProtocol(port.protocol)) continue;
-        (spec.http ?? []).forEach((http, i) => {
-          if (!appliesToPort(http, port.number)) return;
-          const route = resolveRoute(obj, http, i, port.number, ctx);
-          resolved.add(i);
-          if (route) {
-            // Only the matches for this port stay; the port condition is the table itself.
-            const matches = (http.match ?? []).flatMap((m, mi) => (m.port === undefined || m.port === port.number ? [route.matches[mi]] : []));
-            pending.push([key(host, port.number), { ...route, matches }, i]);
-          }
-        });
-      }
-    });
-    // A route that applies to no HTTP port of its hosts is never used; its references are still
-    // checked, and it is reported, so a typo in `match.port` does not hide.
-    (spec.http ?? []).forEach((http, i) => {
-      if (resolved.has(i)) return;
-      if (!spec.hosts.some((h) => ctx.services.has(resolveHost(h, obj.namespace)))) return;
-      resolveRoute(obj, http, i, ANY_PORT, ctx);
-      ctx.issues.warn(obj, ['spec', 'http', i, 'match'], 'this route applies to no HTTP port of its hosts, so it is never used');
-    });
-    if (ctx.issues.rejected.has(obj.key)) continue;
+    let r = resolvedMemo.get(obj);
+    if (r && stillValid(r, inputs)) {
+      for (const [kind, path, message] of r.issues) inputs.issues[kind](obj, path, message);
+    } else {
+      r = resolveVirtualService(obj, inputs);
+      resolvedMemo.set(obj, r);
+    }
+    if (inputs.issues.rejected.has(obj.key)) continue;
     const placed = new Set<string>();
-    for (const [k, route, index] of pending) {
+    for (const [k, route, index] of r.pending) {
       const [host, port] = [k.slice(0, k.lastIndexOf(':')), Number(k.slice(k.lastIndexOf(':') + 1))];
       if (!tables.has(k)) tables.set(k, { host, port, routes: [] });
       const table = tables.get(k)!;
@@ -189,18 +273,31 @@ export function buildRouteTables(objects: ConfigObject[], ctx: Context): RouteTa
       table.routes.push(route);
     }
   }
+  // A table whose routes are the same objects as last build's is last build's table.
+  for (const [k, table] of tables) {
+    const last = lastTables.get(k);
+    if (last && last.routes.length === table.routes.length && last.routes.every((r, i) => r === table.routes[i])) tables.set(k, last);
+  }
   // Every HTTP port without a VirtualService gets the default route: all of the service.
-  for (const svc of ctx.services.values()) {
+  for (const svc of inputs.services.values()) {
     for (const port of svc.ports) {
       if (!isHttpProtocol(port.protocol) || tables.has(key(svc.host, port.number))) continue;
-      const cluster = clusterName('outbound', port.number, undefined, svc.host);
-      tables.set(key(svc.host, port.number), {
-        host: svc.host,
-        port: port.number,
-        routes: [{ name: 'default', matches: [], action: { kind: 'route', destinations: [{ cluster, host: svc.host, port: port.number, weight: 100 }] }, origin: svc.origin }],
-      });
+      let byPort = defaultMemo.get(svc);
+      if (!byPort) defaultMemo.set(svc, (byPort = new Map()));
+      let table = byPort.get(port.number);
+      if (!table) {
+        const cluster = clusterName('outbound', port.number, undefined, svc.host);
+        table = {
+          host: svc.host,
+          port: port.number,
+          routes: [{ name: 'default', matches: [], action: { kind: 'route', destinations: [{ cluster, host: svc.host, port: port.number, weight: 100 }] }, origin: svc.origin }],
+        };
+        byPort.set(port.number, table);
+      }
+      tables.set(key(svc.host, port.number), table);
     }
   }
+  lastTables = tables;
   return [...tables.values()].sort((a, b) => compareText(a.host, b.host) || a.port - b.port);
 }
 
