@@ -179,7 +179,8 @@ function buildOperation(o: AuthorizationOperation): AuthzOperation {
 }
 
 export function buildAuthorizationPolicies(objects: readonly ConfigObject[], services: readonly Service[], issues: IssueList): AuthorizationPolicy[] {
-  const workloads = knownWorkloads(objects, services, issues);
+  // Listing every workload costs milliseconds on a large mesh; only policies need it.
+  const workloads = objects.some((o) => o.kind === 'AuthorizationPolicy') ? knownWorkloads(objects, services, issues) : [];
   const out: AuthorizationPolicy[] = [];
   for (const obj of objects) {
     if (obj.kind !== 'AuthorizationPolicy') continue;

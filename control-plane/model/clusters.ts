@@ -1,7 +1,7 @@
 // DestinationRules attach subsets and policies to services; every service port becomes one
 // default cluster plus one cluster per subset.
 import type { ConfigObject } from '../config/types.ts';
-import { compareText } from './compare.ts';
+import { compareText, SortedOrder } from './compare.ts';
 import { clusterName, resolveHost } from './hosts.ts';
 import type { DestinationRuleIn } from './input.ts';
 import { IssueList, originOf } from './issues.ts';
@@ -57,6 +57,8 @@ function gatewaysFor(endpoints: readonly Endpoint[], gateways: Record<string, Ne
 
 /** The clusters of one service, and what they were built from. */
 interface Built {
+  /** The networks of the service's endpoints, sorted. */
+  networks: string[];
   rule: ConfigObject | undefined;
   /** The gateways of the service's networks, as text ('' when its endpoints are in none). */
   gateways: string;
@@ -67,8 +69,9 @@ interface Built {
 // its endpoints' networks; kept per service object, so unchanged clusters stay the same objects.
 const built = new WeakMap<Service, Built>();
 
-function gatewaysKey(svc: Service, gateways: Record<string, NetworkGateway[]>): string {
-  const networks = [...new Set(svc.endpoints.flatMap((e) => (e.network ? [e.network] : [])))].sort();
+const byName = new SortedOrder<UpstreamCluster>((c) => c.name, (a, b) => compareText(a.name, b.name));
+
+function gatewaysKey(networks: string[], gateways: Record<string, NetworkGateway[]>): string {
   return networks.length ? JSON.stringify(networks.map((n) => [n, (gateways[n] ?? []).map((g) => [g.address, g.port])])) : '';
 }
 
@@ -112,13 +115,14 @@ export function buildClusters(services: Service[], rules: Map<string, ResolvedRu
   const out: UpstreamCluster[] = [];
   for (const svc of services) {
     const rule = rules.get(svc.host);
-    const g = gatewaysKey(svc, gateways);
     let b = built.get(svc);
+    const networks = b?.networks ?? [...new Set(svc.endpoints.flatMap((e) => (e.network ? [e.network] : [])))].sort();
+    const g = gatewaysKey(networks, gateways);
     if (!b || b.rule !== rule?.obj || b.gateways !== g) {
-      b = { rule: rule?.obj, gateways: g, clusters: clustersOf(svc, rule, gateways) };
+      b = { networks, rule: rule?.obj, gateways: g, clusters: clustersOf(svc, rule, gateways) };
       built.set(svc, b);
     }
     out.push(...b.clusters);
   }
-  return out.sort((a, b) => compareText(a.name, b.name));
+  return byName.sort(out);
 }

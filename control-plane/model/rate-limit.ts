@@ -123,7 +123,8 @@ function describe(a: { requests: number; per: string }): string {
 }
 
 export function buildRateLimits(objects: ConfigObject[], services: Map<string, Service>, issues: IssueList): RateLimitPolicy[] {
-  const workloads = knownWorkloads(objects, [...services.values()]);
+  // Listing every workload costs milliseconds on a large mesh; only rules need it.
+  const workloads = objects.some((o) => o.kind === 'RateLimit') ? knownWorkloads(objects, [...services.values()]) : [];
   const byDestination = new Map<string, string>(); // host:port -> RateLimit key
   const byReplicaPort = new Map<string, string>(); // address|workload port -> RateLimit key
   const out: RateLimitPolicy[] = [];

@@ -2,7 +2,7 @@
 // the same host are merged in the order of their namespace and name (then the routes of each in
 // file order), so the result never depends on file or event order.
 import type { ConfigObject } from '../config/types.ts';
-import { compareText } from './compare.ts';
+import { compareText, SortedOrder } from './compare.ts';
 import { durationMs } from './duration.ts';
 import { clusterName, resolveHost } from './hosts.ts';
 import type { HeaderOpsIn, HttpRouteIn, MatchIn, StringMatchIn, VirtualServiceIn } from './input.ts';
@@ -157,8 +157,8 @@ interface Resolved {
   lookups: Lookup[];
   /** The errors and warnings it raised, in order, to be raised again when the result is reused. */
   issues: Array<['error' | 'warn', FieldPath, string]>;
-  /** [table key, route, http index] */
-  pending: Array<[string, HttpRoute, number]>;
+  /** The routes for the tables, in order: [table key, host, port, route]. */
+  pending: Array<[string, string, number, HttpRoute]>;
 }
 
 // A VirtualService's routes depend on its own object and on what it looks up (services, clusters,
@@ -169,6 +169,8 @@ let resolvedMemo = new WeakMap<ConfigObject, Resolved>();
 let defaultMemo = new WeakMap<Service, Map<number, RouteTable>>();
 // The tables of the last build, to keep a table object whose routes are all the same objects.
 let lastTables = new Map<string, RouteTable>();
+
+const tableOrder = new SortedOrder<RouteTable>((t) => `${t.host}:${t.port}`, (a, b) => compareText(a.host, b.host) || a.port - b.port);
 
 /** Forgets everything kept between builds (tests compare with a build from scratch). */
 export function clearRouteMemo(): void {
@@ -217,6 +219,7 @@ function resolveVirtualService(obj: ConfigObject, inputs: RouteInputs): Resolved
   const key = (host: string, port: number) => `${host}:${port}`;
   const spec = obj.spec as unknown as VirtualServiceIn;
   const resolved = new Set<number>();
+  const placed = new Set<string>();
   spec.hosts.forEach((h, hi) => {
     const host = resolveHost(h, obj.namespace);
     const svc = ctx.service(host);
@@ -233,7 +236,11 @@ function resolveVirtualService(obj: ConfigObject, inputs: RouteInputs): Resolved
         if (route) {
           // Only the matches for this port stay; the port condition is the table itself.
           const matches = (http.match ?? []).flatMap((m, mi) => (m.port === undefined || m.port === port.number ? [route.matches[mi]] : []));
-          out.pending.push([key(host, port.number), { ...route, matches }, i]);
+          const k = key(host, port.number);
+          // The same http entry reaches a table twice when two of the hosts name the same service.
+          if (placed.has(`${k}#${i}`)) return;
+          placed.add(`${k}#${i}`);
+          out.pending.push([k, host, port.number, { ...route, matches }]);
         }
       });
     }
@@ -262,14 +269,9 @@ export function buildRouteTables(objects: ConfigObject[], inputs: RouteInputs): 
       resolvedMemo.set(obj, r);
     }
     if (inputs.issues.rejected.has(obj.key)) continue;
-    const placed = new Set<string>();
-    for (const [k, route, index] of r.pending) {
-      const [host, port] = [k.slice(0, k.lastIndexOf(':')), Number(k.slice(k.lastIndexOf(':') + 1))];
-      if (!tables.has(k)) tables.set(k, { host, port, routes: [] });
-      const table = tables.get(k)!;
-      // The same http entry reaches a table twice when two of the hosts name the same service.
-      if (placed.has(`${k}#${index}`)) continue;
-      placed.add(`${k}#${index}`);
+    for (const [k, host, port, route] of r.pending) {
+      let table = tables.get(k);
+      if (!table) tables.set(k, (table = { host, port, routes: [] }));
       table.routes.push(route);
     }
   }
@@ -298,7 +300,7 @@ export function buildRouteTables(objects: ConfigObject[], inputs: RouteInputs): 
     }
   }
   lastTables = tables;
-  return [...tables.values()].sort((a, b) => compareText(a.host, b.host) || a.port - b.port);
+  return tableOrder.sort([...tables.values()]);
 }
 
 export type { Context as RouteContext };

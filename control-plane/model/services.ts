@@ -1,6 +1,6 @@
 // ServiceEntries (and the WorkloadEntries they select) become mesh services with endpoints.
 import type { ConfigObject } from '../config/types.ts';
-import { compareText } from './compare.ts';
+import { compareText, SortedOrder } from './compare.ts';
 import type { ServiceEntryIn, WorkloadEntryIn } from './input.ts';
 import { IssueList, originOf } from './issues.ts';
 import type { Endpoint, Locality, Protocol, Service } from './types.ts';
@@ -82,6 +82,8 @@ function convert(obj: ConfigObject, workloadsHere: readonly ConfigObject[] | und
   return { ...(workloadsHere ? { workloads: workloadsHere } : {}), services, totalWeight };
 }
 
+const byHostOrder = new SortedOrder<Service>((s) => s.host, (a, b) => compareText(a.host, b.host));
+
 const sameList = (a: readonly object[], b: readonly object[]) => a.length === b.length && a.every((x, i) => x === b[i]);
 
 export function buildServices(objects: ConfigObject[], issues: IssueList): Service[] {
@@ -116,7 +118,7 @@ export function buildServices(objects: ConfigObject[], issues: IssueList): Servi
       byLowerHost.set(s.host.toLowerCase(), s);
     }
   }
-  return [...byHost.values()].sort((a, b) => compareText(a.host, b.host));
+  return byHostOrder.sort([...byHost.values()]);
 }
 
 /** The port an endpoint listens on for a service port: its own mapping, else targetPort, else the port. */
