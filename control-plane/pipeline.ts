@@ -3,7 +3,7 @@
 // version accepted before stays in force, and the rest of the mesh moves on.
 import type { ConfigError, ConfigObject, LoadResult } from './config/types.ts';
 import { compareText } from './model/compare.ts';
-import { buildModel } from './model/build.ts';
+import { buildModel, type ModelMemo } from './model/build.ts';
 import type { Model, ModelIssue } from './model/types.ts';
 
 export interface MeshState {
@@ -17,10 +17,11 @@ export interface MeshState {
   rejected: string[];
 }
 
-export function compile(load: LoadResult, previous: readonly ConfigObject[] = []): MeshState {
+/** `memo`: what earlier builds kept (default: one shared by all builds); a new ModelMemo builds from scratch. */
+export function compile(load: LoadResult, previous: readonly ConfigObject[] = [], memo?: ModelMemo): MeshState {
   const before = new Map(previous.map((o) => [o.key, o]));
   let objects = [...load.objects];
-  let result = buildModel(objects, load.networkGateways);
+  let result = buildModel(objects, load.networkGateways, memo);
   // An object whose newest text failed validation is stood in for by its previous version; what
   // the model finds wrong with that old version is not news, and its positions may be gone.
   const stale = new Set(load.errors.filter((e) => e.kind && e.name).map((e) => `${e.kind}/${e.namespace ?? 'default'}/${e.name}`));
@@ -32,7 +33,7 @@ export function compile(load: LoadResult, previous: readonly ConfigObject[] = []
     const swapped = objects.map((o) => (result.rejected.has(o.key) && before.get(o.key) && before.get(o.key) !== o ? before.get(o.key)! : o));
     if (swapped.every((o, i) => o === objects[i])) break;
     objects = swapped;
-    result = buildModel(objects, load.networkGateways);
+    result = buildModel(objects, load.networkGateways, memo);
   }
   const accepted = objects.filter((o) => !result.rejected.has(o.key));
   for (const e of result.errors.filter(fresh)) if (!errors.some((x) => sameIssue(x, e))) errors.push(e);

@@ -2,14 +2,14 @@
 // or subset, a subset without endpoints) reject the rule that has them; everything else is kept.
 import type { ConfigObject } from '../config/types.ts';
 import { compareText } from './compare.ts';
-import { buildClusters, indexDestinationRules } from './clusters.ts';
+import { buildClusters, ClusterMemo, indexDestinationRules } from './clusters.ts';
 import { warnDestinationRule, warnRateLimit, warnVirtualService } from './grpc-warnings.ts';
 import { IssueList } from './issues.ts';
 import { warnLocality, warnUnreachableNetworks } from './locality-warnings.ts';
 import { buildRateLimits } from './rate-limit.ts';
 import { buildAuthorizationPolicies } from './authorization.ts';
-import { buildRouteTables } from './routes.ts';
-import { buildServices } from './services.ts';
+import { buildRouteTables, RouteMemo } from './routes.ts';
+import { buildServices, ServiceMemo } from './services.ts';
 import type { Model, ModelIssue } from './types.ts';
 
 export interface BuildResult {
@@ -19,19 +19,34 @@ export interface BuildResult {
   rejected: Set<string>;
 }
 
-export function buildModel(objects: ConfigObject[], networkGateways: Model['networkGateways'] = {}): BuildResult {
+/**
+ * What builds keep for the next one, so a change costs in proportion to what it touches: parts
+ * are kept per input object (by identity) and reused only when everything they were built from
+ * is the same, and an unchanged part is then the very same object as in the previous model.
+ */
+export class ModelMemo {
+  readonly services = new ServiceMemo();
+  readonly clusters = new ClusterMemo();
+  readonly routes = new RouteMemo();
+}
+
+// Shared by every build that names no memo of its own. Kept parts are keyed by the objects they
+// were built from and checked before reuse, so builds of unrelated meshes cannot mix them up.
+const sharedMemo = new ModelMemo();
+
+export function buildModel(objects: ConfigObject[], networkGateways: Model['networkGateways'] = {}, memo: ModelMemo = sharedMemo): BuildResult {
   const issues = new IssueList();
   const sorted = [...objects].sort((a, b) => compareText(a.key, b.key));
-  const services = buildServices(sorted, issues);
+  const services = buildServices(sorted, issues, memo.services);
   const serviceMap = new Map(services.map((s) => [s.host, s]));
   const rules = indexDestinationRules(sorted, serviceMap, issues);
-  const clusters = buildClusters(services, rules, networkGateways);
+  const clusters = buildClusters(services, rules, networkGateways, memo.clusters);
   const routeTables = buildRouteTables(sorted, {
     services: serviceMap,
     clusters: new Map(clusters.map((c) => [c.name, c])),
     subsets: new Map([...rules].map(([host, r]) => [host, new Set((r.spec.subsets ?? []).map((s) => s.name))])),
     issues,
-  });
+  }, memo.routes);
   const rateLimits = buildRateLimits(sorted, serviceMap, issues);
   const authorizationPolicies = buildAuthorizationPolicies(sorted, services, issues);
   for (const obj of sorted) {

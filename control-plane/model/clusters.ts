@@ -65,11 +65,15 @@ interface Built {
   clusters: UpstreamCluster[];
 }
 
-// A service's clusters depend only on the service, its DestinationRule object and the gateways of
-// its endpoints' networks; kept per service object, so unchanged clusters stay the same objects.
-const built = new WeakMap<Service, Built>();
-
-const byName = new SortedOrder<UpstreamCluster>((c) => c.name, (a, b) => compareText(a.name, b.name));
+/**
+ * What buildClusters keeps between builds. A service's clusters depend only on the service, its
+ * DestinationRule object and the gateways of its endpoints' networks; they are kept per service
+ * object, so unchanged clusters stay the same objects.
+ */
+export class ClusterMemo {
+  readonly built = new WeakMap<Service, Built>();
+  readonly order = new SortedOrder<UpstreamCluster>((c) => c.name, (a, b) => compareText(a.name, b.name));
+}
 
 function gatewaysKey(networks: string[], gateways: Record<string, NetworkGateway[]>): string {
   return networks.length ? JSON.stringify(networks.map((n) => [n, (gateways[n] ?? []).map((g) => [g.address, g.port])])) : '';
@@ -111,18 +115,18 @@ function clustersOf(svc: Service, rule: ResolvedRule | undefined, gateways: Reco
   return out;
 }
 
-export function buildClusters(services: Service[], rules: Map<string, ResolvedRule>, gateways: Record<string, NetworkGateway[]> = {}): UpstreamCluster[] {
+export function buildClusters(services: Service[], rules: Map<string, ResolvedRule>, gateways: Record<string, NetworkGateway[]> = {}, memo = new ClusterMemo()): UpstreamCluster[] {
   const out: UpstreamCluster[] = [];
   for (const svc of services) {
     const rule = rules.get(svc.host);
-    let b = built.get(svc);
+    let b = memo.built.get(svc);
     const networks = b?.networks ?? [...new Set(svc.endpoints.flatMap((e) => (e.network ? [e.network] : [])))].sort();
     const g = gatewaysKey(networks, gateways);
     if (!b || b.rule !== rule?.obj || b.gateways !== g) {
       b = { networks, rule: rule?.obj, gateways: g, clusters: clustersOf(svc, rule, gateways) };
-      built.set(svc, b);
+      memo.built.set(svc, b);
     }
     out.push(...b.clusters);
   }
-  return byName.sort(out);
+  return memo.order.sort(out);
 }

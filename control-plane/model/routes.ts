@@ -161,22 +161,17 @@ interface Resolved {
   pending: Array<[string, string, number, HttpRoute]>;
 }
 
-// A VirtualService's routes depend on its own object and on what it looks up (services, clusters,
-// subsets). The result is kept per object with those lookups, and reused only while every lookup
-// still gives the very same answer, so an edit elsewhere in the mesh leaves it untouched.
-let resolvedMemo = new WeakMap<ConfigObject, Resolved>();
-// Default tables (ports without a VirtualService), per service object and port.
-let defaultMemo = new WeakMap<Service, Map<number, RouteTable>>();
-// The tables of the last build, to keep a table object whose routes are all the same objects.
-let lastTables = new Map<string, RouteTable>();
-
-const tableOrder = new SortedOrder<RouteTable>((t) => `${t.host}:${t.port}`, (a, b) => compareText(a.host, b.host) || a.port - b.port);
-
-/** Forgets everything kept between builds (tests compare with a build from scratch). */
-export function clearRouteMemo(): void {
-  resolvedMemo = new WeakMap();
-  defaultMemo = new WeakMap();
-  lastTables = new Map();
+/** What buildRouteTables keeps between builds. */
+export class RouteMemo {
+  // A VirtualService's routes depend on its own object and on what it looks up (services,
+  // clusters, subsets). The result is kept per object with those lookups, and reused only while
+  // every lookup still gives the very same answer, so an edit elsewhere leaves it untouched.
+  readonly resolved = new WeakMap<ConfigObject, Resolved>();
+  /** Default tables (ports without a VirtualService), per service object and port. */
+  readonly defaults = new WeakMap<Service, Map<number, RouteTable>>();
+  /** Tables by their first route, to keep a table object while its routes are all the same objects. */
+  readonly tables = new WeakMap<HttpRoute, RouteTable>();
+  readonly order = new SortedOrder<RouteTable>((t) => `${t.host}:${t.port}`, (a, b) => compareText(a.host, b.host) || a.port - b.port);
 }
 
 function stillValid(r: Resolved, inputs: RouteInputs): boolean {
@@ -256,17 +251,17 @@ function resolveVirtualService(obj: ConfigObject, inputs: RouteInputs): Resolved
   return out;
 }
 
-export function buildRouteTables(objects: ConfigObject[], inputs: RouteInputs): RouteTable[] {
+export function buildRouteTables(objects: ConfigObject[], inputs: RouteInputs, memo = new RouteMemo()): RouteTable[] {
   const tables = new Map<string, RouteTable>();
   const key = (host: string, port: number) => `${host}:${port}`;
   const virtualServices = objects.filter((o) => o.kind === 'VirtualService').sort((a, b) => compareText(a.key, b.key));
   for (const obj of virtualServices) {
-    let r = resolvedMemo.get(obj);
+    let r = memo.resolved.get(obj);
     if (r && stillValid(r, inputs)) {
       for (const [kind, path, message] of r.issues) inputs.issues[kind](obj, path, message);
     } else {
       r = resolveVirtualService(obj, inputs);
-      resolvedMemo.set(obj, r);
+      memo.resolved.set(obj, r);
     }
     if (inputs.issues.rejected.has(obj.key)) continue;
     for (const [k, host, port, route] of r.pending) {
@@ -275,17 +270,20 @@ export function buildRouteTables(objects: ConfigObject[], inputs: RouteInputs): 
       table.routes.push(route);
     }
   }
-  // A table whose routes are the same objects as last build's is last build's table.
+  // A table whose routes are the same objects as an earlier table's is that table. (A route object
+  // is made for one table, so its first route finds the candidate.)
   for (const [k, table] of tables) {
-    const last = lastTables.get(k);
-    if (last && last.routes.length === table.routes.length && last.routes.every((r, i) => r === table.routes[i])) tables.set(k, last);
+    const kept = memo.tables.get(table.routes[0]!);
+    const same = kept && kept.host === table.host && kept.port === table.port && kept.routes.length === table.routes.length && kept.routes.every((r, i) => r === table.routes[i]);
+    if (same) tables.set(k, kept);
+    else memo.tables.set(table.routes[0]!, table);
   }
   // Every HTTP port without a VirtualService gets the default route: all of the service.
   for (const svc of inputs.services.values()) {
     for (const port of svc.ports) {
       if (!isHttpProtocol(port.protocol) || tables.has(key(svc.host, port.number))) continue;
-      let byPort = defaultMemo.get(svc);
-      if (!byPort) defaultMemo.set(svc, (byPort = new Map()));
+      let byPort = memo.defaults.get(svc);
+      if (!byPort) memo.defaults.set(svc, (byPort = new Map()));
       let table = byPort.get(port.number);
       if (!table) {
         const cluster = clusterName('outbound', port.number, undefined, svc.host);
@@ -299,8 +297,7 @@ export function buildRouteTables(objects: ConfigObject[], inputs: RouteInputs): 
       tables.set(key(svc.host, port.number), table);
     }
   }
-  lastTables = tables;
-  return tableOrder.sort([...tables.values()]);
+  return memo.order.sort([...tables.values()]);
 }
 
 export type { Context as RouteContext };

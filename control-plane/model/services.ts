@@ -34,28 +34,39 @@ export function labelsMatch(selector: Record<string, string>, labels: Record<str
 
 /** What one ServiceEntry gives, whatever the other entries say: a service per host, and its weight total. */
 interface Converted {
-  /** For a workloadSelector entry: the WorkloadEntries of its namespace it was built from. */
+  /** For a workloadSelector entry: the WorkloadEntries it selected. */
   workloads?: readonly ConfigObject[];
   services: Service[]; // one per spec.hosts entry, same index
   totalWeight: number;
 }
 
-// Rule objects are immutable and handed again for unchanged files, so the conversion is kept per
-// object; a service that did not change is then the same object as in the previous model.
-const converted = new WeakMap<ConfigObject, Converted>();
+/**
+ * What buildServices keeps between builds. Rule objects are immutable and handed again for
+ * unchanged files, so the conversion is kept per object; a service that did not change is then
+ * the same object as in the previous model.
+ */
+export class ServiceMemo {
+  readonly converted = new WeakMap<ConfigObject, Converted>();
+  readonly order = new SortedOrder<Service>((s) => s.host, (a, b) => compareText(a.host, b.host));
+}
+
+/** A WorkloadEntry with its labels: those of the object, then those of the spec. */
+function workloadOf(w: ConfigObject): WorkloadEntryIn & { labels: Record<string, string> } {
+  const we = w.spec as unknown as WorkloadEntryIn;
+  return { ...we, labels: { ...w.labels, ...(we.labels ?? {}) } };
+}
+
+/** The WorkloadEntries a ServiceEntry's workloadSelector selects, in order. */
+function selected(obj: ConfigObject, spec: ServiceEntryIn, workloads: readonly ConfigObject[]): ConfigObject[] {
+  const selector = spec.workloadSelector?.labels ?? {};
+  return workloads.filter((w) => w.namespace === obj.namespace && labelsMatch(selector, workloadOf(w).labels));
+}
 
 function convert(obj: ConfigObject, workloadsHere: readonly ConfigObject[] | undefined): Converted {
   const spec = obj.spec as unknown as ServiceEntryIn;
   let endpoints: Endpoint[];
   if (spec.workloadSelector) {
-    const selector = spec.workloadSelector.labels ?? {};
-    endpoints = workloadsHere!
-      .map((w) => {
-        const we = w.spec as unknown as WorkloadEntryIn;
-        return { ...we, labels: { ...w.labels, ...(we.labels ?? {}) } };
-      })
-      .filter((we) => labelsMatch(selector, we.labels))
-      .map(toEndpoint);
+    endpoints = workloadsHere!.map((w) => toEndpoint(workloadOf(w)));
   } else {
     endpoints = (spec.endpoints ?? []).map(toEndpoint);
   }
@@ -82,23 +93,21 @@ function convert(obj: ConfigObject, workloadsHere: readonly ConfigObject[] | und
   return { ...(workloadsHere ? { workloads: workloadsHere } : {}), services, totalWeight };
 }
 
-const byHostOrder = new SortedOrder<Service>((s) => s.host, (a, b) => compareText(a.host, b.host));
-
 const sameList = (a: readonly object[], b: readonly object[]) => a.length === b.length && a.every((x, i) => x === b[i]);
 
-export function buildServices(objects: ConfigObject[], issues: IssueList): Service[] {
+export function buildServices(objects: ConfigObject[], issues: IssueList, memo = new ServiceMemo()): Service[] {
   const workloads = objects.filter((o) => o.kind === 'WorkloadEntry');
   const byHost = new Map<string, Service>();
   const byLowerHost = new Map<string, Service>();
   for (const obj of objects) {
     if (obj.kind !== 'ServiceEntry') continue;
     const spec = obj.spec as unknown as ServiceEntryIn;
-    // A workloadSelector entry also depends on the WorkloadEntries of its namespace (in order).
-    const workloadsHere = spec.workloadSelector ? workloads.filter((w) => w.namespace === obj.namespace) : undefined;
-    let c = converted.get(obj);
+    // A workloadSelector entry also depends on the WorkloadEntries it selects (in order).
+    const workloadsHere = spec.workloadSelector ? selected(obj, spec, workloads) : undefined;
+    let c = memo.converted.get(obj);
     if (!c || (workloadsHere && !sameList(c.workloads!, workloadsHere))) {
       c = convert(obj, workloadsHere);
-      converted.set(obj, c);
+      memo.converted.set(obj, c);
     }
     // Duplicate hosts depend on the other entries, so they are checked on every build.
     const hostsHere: Service[] = [];
@@ -118,7 +127,7 @@ export function buildServices(objects: ConfigObject[], issues: IssueList): Servi
       byLowerHost.set(s.host.toLowerCase(), s);
     }
   }
-  return byHostOrder.sort([...byHost.values()]);
+  return memo.order.sort([...byHost.values()]);
 }
 
 /** The port an endpoint listens on for a service port: its own mapping, else targetPort, else the port. */
