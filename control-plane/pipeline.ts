@@ -19,7 +19,6 @@ export interface MeshState {
 
 /** `memo`: what earlier builds kept (default: one shared by all builds); a new ModelMemo builds from scratch. */
 export function compile(load: LoadResult, previous: readonly ConfigObject[] = [], memo?: ModelMemo): MeshState {
-  const before = new Map(previous.map((o) => [o.key, o]));
   let objects = [...load.objects];
   let result = buildModel(objects, load.networkGateways, memo);
   // An object whose newest text failed validation is stood in for by its previous version; what
@@ -29,6 +28,7 @@ export function compile(load: LoadResult, previous: readonly ConfigObject[] = []
   const errors: Array<ConfigError | ModelIssue> = [...load.errors, ...result.errors.filter(fresh)];
   const rejected = new Set(result.rejected);
   // Put back the last good version of each rejected rule; repeat in case that changes others.
+  const before = new Map(result.rejected.size ? previous.map((o) => [o.key, o]) : []);
   for (let round = 0; round < 3 && result.rejected.size; round++) {
     const swapped = objects.map((o) => (result.rejected.has(o.key) && before.get(o.key) && before.get(o.key) !== o ? before.get(o.key)! : o));
     if (swapped.every((o, i) => o === objects[i])) break;

@@ -4,13 +4,13 @@ import type { ConfigObject } from '../config/types.ts';
 import { compareText } from './compare.ts';
 import { buildClusters, ClusterMemo, indexDestinationRules } from './clusters.ts';
 import { warnDestinationRule, warnRateLimit, warnVirtualService } from './grpc-warnings.ts';
-import { IssueList } from './issues.ts';
+import { type FieldPath, IssueList, type IssueSink } from './issues.ts';
 import { warnLocality, warnUnreachableNetworks } from './locality-warnings.ts';
 import { buildRateLimits } from './rate-limit.ts';
 import { buildAuthorizationPolicies } from './authorization.ts';
 import { buildRouteTables, RouteMemo } from './routes.ts';
 import { buildServices, ServiceMemo } from './services.ts';
-import type { Model, ModelIssue } from './types.ts';
+import type { Model, ModelIssue, Service, ServiceLookup } from './types.ts';
 
 export interface BuildResult {
   model: Model;
@@ -28,6 +28,45 @@ export class ModelMemo {
   readonly services = new ServiceMemo();
   readonly clusters = new ClusterMemo();
   readonly routes = new RouteMemo();
+  readonly warnings = new WeakMap<ConfigObject, Warned>();
+}
+
+/** What a rule's warning checks raised, with the services they were judged on (host, service or none). */
+interface Warned {
+  lookups: Array<[string, Service | undefined]>;
+  issues: Array<['error' | 'warn', FieldPath, string]>;
+}
+
+/**
+ * Runs the warning checks of one rule, or raises again what they raised for the same rule object
+ * when every service they looked at is the same object as then (checks look at nothing else).
+ */
+function warnOnce(obj: ConfigObject, services: Map<string, Service>, issues: IssueList, memo: WeakMap<ConfigObject, Warned>, check: (s: ServiceLookup, i: IssueSink) => void): void {
+  const kept = memo.get(obj);
+  if (kept && kept.lookups.every(([host, svc]) => services.get(host) === svc)) {
+    for (const [kind, path, message] of kept.issues) issues[kind](obj, path, message);
+    return;
+  }
+  const w: Warned = { lookups: [], issues: [] };
+  const lookup = (host: string) => {
+    const svc = services.get(host);
+    w.lookups.push([host, svc]);
+    return svc;
+  };
+  check(
+    { get: lookup, has: (host) => lookup(host) !== undefined },
+    {
+      error: (o, path, message) => {
+        w.issues.push(['error', path, message]);
+        issues.error(o, path, message);
+      },
+      warn: (o, path, message) => {
+        w.issues.push(['warn', path, message]);
+        issues.warn(o, path, message);
+      },
+    },
+  );
+  memo.set(obj, w);
 }
 
 // Shared by every build that names no memo of its own. Kept parts are keyed by the objects they
@@ -44,19 +83,21 @@ export function buildModel(objects: ConfigObject[], networkGateways: Model['netw
   const routeTables = buildRouteTables(sorted, {
     services: serviceMap,
     clusters: new Map(clusters.map((c) => [c.name, c])),
-    subsets: new Map([...rules].map(([host, r]) => [host, new Set((r.spec.subsets ?? []).map((s) => s.name))])),
+    rules,
     issues,
   }, memo.routes);
   const rateLimits = buildRateLimits(sorted, serviceMap, issues);
   const authorizationPolicies = buildAuthorizationPolicies(sorted, services, issues);
   for (const obj of sorted) {
     if (issues.rejected.has(obj.key)) continue;
-    if (obj.kind === 'VirtualService') warnVirtualService(obj, serviceMap, issues);
+    if (obj.kind === 'VirtualService') warnOnce(obj, serviceMap, issues, memo.warnings, (s, i) => warnVirtualService(obj, s, i));
     if (obj.kind === 'DestinationRule') {
-      warnDestinationRule(obj, serviceMap, issues);
-      warnLocality(obj, serviceMap, issues);
+      warnOnce(obj, serviceMap, issues, memo.warnings, (s, i) => {
+        warnDestinationRule(obj, s, i);
+        warnLocality(obj, s, i);
+      });
     }
-    if (obj.kind === 'RateLimit') warnRateLimit(obj, serviceMap, issues);
+    if (obj.kind === 'RateLimit') warnOnce(obj, serviceMap, issues, memo.warnings, (s, i) => warnRateLimit(obj, s, i));
   }
   warnUnreachableNetworks(sorted, serviceMap, networkGateways, issues);
   const gateways = Object.fromEntries(Object.keys(networkGateways).sort().map((n) => [n, networkGateways[n].map((g) => ({ address: g.address, port: g.port }))]));

@@ -5,7 +5,7 @@ import type { ConfigObject } from '../config/types.ts';
 import { compareText, SortedOrder } from './compare.ts';
 import { durationMs } from './duration.ts';
 import { clusterName, resolveHost } from './hosts.ts';
-import type { HeaderOpsIn, HttpRouteIn, MatchIn, StringMatchIn, VirtualServiceIn } from './input.ts';
+import type { DestinationRuleIn, HeaderOpsIn, HttpRouteIn, MatchIn, StringMatchIn, VirtualServiceIn } from './input.ts';
 import { FieldPath, IssueList, IssueSink, originOf } from './issues.ts';
 import { isHttpProtocol } from './services.ts';
 import { ANY_PORT, resolveDestination } from './destination.ts';
@@ -50,7 +50,8 @@ function headerOps(h: HeaderOpsIn | undefined): HeaderOps | undefined {
 export interface RouteInputs {
   services: Map<string, Service>;
   clusters: Map<string, UpstreamCluster>;
-  subsets: Map<string, Set<string>>; // host -> subset names declared by its DestinationRule
+  /** DestinationRules by host, for their subsets. */
+  rules: Map<string, { spec: DestinationRuleIn }>;
   issues: IssueList;
 }
 
@@ -174,11 +175,15 @@ export class RouteMemo {
   readonly order = new SortedOrder<RouteTable>((t) => `${t.host}:${t.port}`, (a, b) => compareText(a.host, b.host) || a.port - b.port);
 }
 
+function hasSubset(inputs: RouteInputs, host: string, subset: string): boolean {
+  return inputs.rules.get(host)?.spec.subsets?.some((s) => s.name === subset) ?? false;
+}
+
 function stillValid(r: Resolved, inputs: RouteInputs): boolean {
   return r.lookups.every((l) => {
     if (l[0] === 'service') return inputs.services.get(l[1]) === l[2];
     if (l[0] === 'cluster') return inputs.clusters.get(l[1]) === l[2];
-    return (inputs.subsets.get(l[1])?.has(l[2]) ?? false) === l[3];
+    return (hasSubset(inputs, l[1], l[2])) === l[3];
   });
 }
 
@@ -196,7 +201,7 @@ function resolveVirtualService(obj: ConfigObject, inputs: RouteInputs): Resolved
       return v;
     },
     hasSubset: (host, subset) => {
-      const v = inputs.subsets.get(host)?.has(subset) ?? false;
+      const v = hasSubset(inputs, host, subset);
       out.lookups.push(['subset', host, subset, v]);
       return v;
     },
