@@ -168,8 +168,8 @@ export class RouteMemo {
   // clusters, subsets). The result is kept per object with those lookups, and reused only while
   // every lookup still gives the very same answer, so an edit elsewhere leaves it untouched.
   readonly resolved = new WeakMap<ConfigObject, Resolved>();
-  /** Default tables (ports without a VirtualService), per service object and port. */
-  readonly defaults = new WeakMap<Service, Map<number, RouteTable>>();
+  /** The default tables of a service object (one per HTTP port), with their table keys. */
+  readonly defaults = new WeakMap<Service, Array<[string, RouteTable]>>();
   /** Tables by their first route, to keep a table object while its routes are all the same objects. */
   readonly tables = new WeakMap<HttpRoute, RouteTable>();
   readonly order = new SortedOrder<RouteTable>((t) => `${t.host}:${t.port}`, (a, b) => compareText(a.host, b.host) || a.port - b.port);
@@ -285,22 +285,16 @@ export function buildRouteTables(objects: ConfigObject[], inputs: RouteInputs, m
   }
   // Every HTTP port without a VirtualService gets the default route: all of the service.
   for (const svc of inputs.services.values()) {
-    for (const port of svc.ports) {
-      if (!isHttpProtocol(port.protocol) || tables.has(key(svc.host, port.number))) continue;
-      let byPort = memo.defaults.get(svc);
-      if (!byPort) memo.defaults.set(svc, (byPort = new Map()));
-      let table = byPort.get(port.number);
-      if (!table) {
+    let defaults = memo.defaults.get(svc);
+    if (!defaults) {
+      defaults = svc.ports.filter((port) => isHttpProtocol(port.protocol)).map((port): [string, RouteTable] => {
         const cluster = clusterName('outbound', port.number, undefined, svc.host);
-        table = {
-          host: svc.host,
-          port: port.number,
-          routes: [{ name: 'default', matches: [], action: { kind: 'route', destinations: [{ cluster, host: svc.host, port: port.number, weight: 100 }] }, origin: svc.origin }],
-        };
-        byPort.set(port.number, table);
-      }
-      tables.set(key(svc.host, port.number), table);
+        const routes: HttpRoute[] = [{ name: 'default', matches: [], action: { kind: 'route', destinations: [{ cluster, host: svc.host, port: port.number, weight: 100 }] }, origin: svc.origin }];
+        return [key(svc.host, port.number), { host: svc.host, port: port.number, routes }];
+      });
+      memo.defaults.set(svc, defaults);
     }
+    for (const [k, table] of defaults) if (!tables.has(k)) tables.set(k, table);
   }
   return memo.order.sort([...tables.values()]);
 }
