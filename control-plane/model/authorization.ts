@@ -4,6 +4,7 @@
 // selected workloads (ServiceEntry endpoints and WorkloadEntries). The model is rebuilt whenever a
 // rule file changes, so those IPs follow the endpoints.
 import { isIP } from 'node:net';
+import { compareText } from './compare.ts';
 import type { AuthorizationCondition, AuthorizationOperation, AuthorizationPolicySpec, AuthorizationSource } from '../config/schemas/authorization-policy.ts';
 import { HEADER_KEY } from '../config/schemas/authorization-policy.ts';
 import type { ConfigObject } from '../config/types.ts';
@@ -178,7 +179,8 @@ function buildOperation(o: AuthorizationOperation): AuthzOperation {
 }
 
 export function buildAuthorizationPolicies(objects: readonly ConfigObject[], services: readonly Service[], issues: IssueList): AuthorizationPolicy[] {
-  const workloads = knownWorkloads(objects, services, issues);
+  // Listing every workload costs milliseconds on a large mesh; only policies need it.
+  const workloads = objects.some((o) => o.kind === 'AuthorizationPolicy') ? knownWorkloads(objects, services, issues) : [];
   const out: AuthorizationPolicy[] = [];
   for (const obj of objects) {
     if (obj.kind !== 'AuthorizationPolicy') continue;
@@ -213,7 +215,7 @@ export function buildAuthorizationPolicies(objects: readonly ConfigObject[], ser
       origin: originOf(obj),
     });
   }
-  return out.filter((p) => !issues.rejected.has(`AuthorizationPolicy/${p.namespace}/${p.name}`)).sort((a, b) => a.origin.key.localeCompare(b.origin.key));
+  return out.filter((p) => !issues.rejected.has(`AuthorizationPolicy/${p.namespace}/${p.name}`)).sort((a, b) => compareText(a.origin.key, b.origin.key));
 }
 
 function buildSource(obj: ConfigObject, s: AuthorizationSource, path: FieldPath, workloads: readonly Workload[], issues: IssueList): AuthzSource {

@@ -1,15 +1,16 @@
 // Builds the model from validated rule objects. Cross-object problems (a route to an unknown host
 // or subset, a subset without endpoints) reject the rule that has them; everything else is kept.
 import type { ConfigObject } from '../config/types.ts';
-import { buildClusters, indexDestinationRules } from './clusters.ts';
+import { compareText } from './compare.ts';
+import { buildClusters, ClusterMemo, indexDestinationRules } from './clusters.ts';
 import { warnDestinationRule, warnRateLimit, warnVirtualService } from './grpc-warnings.ts';
-import { IssueList } from './issues.ts';
+import { type FieldPath, IssueList, type IssueSink } from './issues.ts';
 import { warnLocality, warnUnreachableNetworks } from './locality-warnings.ts';
 import { buildRateLimits } from './rate-limit.ts';
 import { buildAuthorizationPolicies } from './authorization.ts';
-import { buildRouteTables } from './routes.ts';
-import { buildServices } from './services.ts';
-import type { Model, ModelIssue } from './types.ts';
+import { buildRouteTables, RouteMemo } from './routes.ts';
+import { buildServices, ServiceMemo } from './services.ts';
+import type { Model, ModelIssue, Service, ServiceLookup } from './types.ts';
 
 export interface BuildResult {
   model: Model;
@@ -18,29 +19,85 @@ export interface BuildResult {
   rejected: Set<string>;
 }
 
-export function buildModel(objects: ConfigObject[], networkGateways: Model['networkGateways'] = {}): BuildResult {
+/**
+ * What builds keep for the next one, so a change costs in proportion to what it touches: parts
+ * are kept per input object (by identity) and reused only when everything they were built from
+ * is the same, and an unchanged part is then the very same object as in the previous model.
+ */
+export class ModelMemo {
+  readonly services = new ServiceMemo();
+  readonly clusters = new ClusterMemo();
+  readonly routes = new RouteMemo();
+  readonly warnings = new WeakMap<ConfigObject, Warned>();
+}
+
+/** What a rule's warning checks raised, with the services they were judged on (host, service or none). */
+interface Warned {
+  lookups: Array<[string, Service | undefined]>;
+  issues: Array<['error' | 'warn', FieldPath, string]>;
+}
+
+/**
+ * Runs the warning checks of one rule, or raises again what they raised for the same rule object
+ * when every service they looked at is the same object as then (checks look at nothing else).
+ */
+function warnOnce(obj: ConfigObject, services: Map<string, Service>, issues: IssueList, memo: WeakMap<ConfigObject, Warned>, check: (s: ServiceLookup, i: IssueSink) => void): void {
+  const kept = memo.get(obj);
+  if (kept && kept.lookups.every(([host, svc]) => services.get(host) === svc)) {
+    for (const [kind, path, message] of kept.issues) issues[kind](obj, path, message);
+    return;
+  }
+  const w: Warned = { lookups: [], issues: [] };
+  const lookup = (host: string) => {
+    const svc = services.get(host);
+    w.lookups.push([host, svc]);
+    return svc;
+  };
+  check(
+    { get: lookup, has: (host) => lookup(host) !== undefined },
+    {
+      error: (o, path, message) => {
+        w.issues.push(['error', path, message]);
+        issues.error(o, path, message);
+      },
+      warn: (o, path, message) => {
+        w.issues.push(['warn', path, message]);
+        issues.warn(o, path, message);
+      },
+    },
+  );
+  memo.set(obj, w);
+}
+
+// Shared by every build that names no memo of its own. Kept parts are keyed by the objects they
+// were built from and checked before reuse, so builds of unrelated meshes cannot mix them up.
+const sharedMemo = new ModelMemo();
+
+export function buildModel(objects: ConfigObject[], networkGateways: Model['networkGateways'] = {}, memo: ModelMemo = sharedMemo): BuildResult {
   const issues = new IssueList();
-  const sorted = [...objects].sort((a, b) => a.key.localeCompare(b.key));
-  const services = buildServices(sorted, issues);
+  const sorted = [...objects].sort((a, b) => compareText(a.key, b.key));
+  const services = buildServices(sorted, issues, memo.services);
   const serviceMap = new Map(services.map((s) => [s.host, s]));
   const rules = indexDestinationRules(sorted, serviceMap, issues);
-  const clusters = buildClusters(services, rules, networkGateways);
+  const clusters = buildClusters(services, rules, networkGateways, memo.clusters);
   const routeTables = buildRouteTables(sorted, {
     services: serviceMap,
     clusters: new Map(clusters.map((c) => [c.name, c])),
-    subsets: new Map([...rules].map(([host, r]) => [host, new Set((r.spec.subsets ?? []).map((s) => s.name))])),
+    rules,
     issues,
-  });
+  }, memo.routes);
   const rateLimits = buildRateLimits(sorted, serviceMap, issues);
   const authorizationPolicies = buildAuthorizationPolicies(sorted, services, issues);
   for (const obj of sorted) {
     if (issues.rejected.has(obj.key)) continue;
-    if (obj.kind === 'VirtualService') warnVirtualService(obj, serviceMap, issues);
+    if (obj.kind === 'VirtualService') warnOnce(obj, serviceMap, issues, memo.warnings, (s, i) => warnVirtualService(obj, s, i));
     if (obj.kind === 'DestinationRule') {
-      warnDestinationRule(obj, serviceMap, issues);
-      warnLocality(obj, serviceMap, issues);
+      warnOnce(obj, serviceMap, issues, memo.warnings, (s, i) => {
+        warnDestinationRule(obj, s, i);
+        warnLocality(obj, s, i);
+      });
     }
-    if (obj.kind === 'RateLimit') warnRateLimit(obj, serviceMap, issues);
+    if (obj.kind === 'RateLimit') warnOnce(obj, serviceMap, issues, memo.warnings, (s, i) => warnRateLimit(obj, s, i));
   }
   warnUnreachableNetworks(sorted, serviceMap, networkGateways, issues);
   const gateways = Object.fromEntries(Object.keys(networkGateways).sort().map((n) => [n, networkGateways[n].map((g) => ({ address: g.address, port: g.port }))]));

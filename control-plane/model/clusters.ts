@@ -1,6 +1,7 @@
 // DestinationRules attach subsets and policies to services; every service port becomes one
 // default cluster plus one cluster per subset.
 import type { ConfigObject } from '../config/types.ts';
+import { compareText, SortedOrder } from './compare.ts';
 import { clusterName, resolveHost } from './hosts.ts';
 import type { DestinationRuleIn } from './input.ts';
 import { IssueList, originOf } from './issues.ts';
@@ -54,41 +55,78 @@ function gatewaysFor(endpoints: readonly Endpoint[], gateways: Record<string, Ne
   return Object.fromEntries(networks.map((n) => [n, (gateways[n] ?? []).map((g) => ({ address: g.address, port: g.port }))]));
 }
 
-export function buildClusters(services: Service[], rules: Map<string, ResolvedRule>, gateways: Record<string, NetworkGateway[]> = {}): UpstreamCluster[] {
+/** The clusters of one service, and what they were built from. */
+interface Built {
+  /** The networks of the service's endpoints, sorted. */
+  networks: string[];
+  rule: ConfigObject | undefined;
+  /** The gateways of the service's networks, as text ('' when its endpoints are in none). */
+  gateways: string;
+  clusters: UpstreamCluster[];
+}
+
+/**
+ * What buildClusters keeps between builds. A service's clusters depend only on the service, its
+ * DestinationRule object and the gateways of its endpoints' networks; they are kept per service
+ * object, so unchanged clusters stay the same objects.
+ */
+export class ClusterMemo {
+  readonly built = new WeakMap<Service, Built>();
+  readonly order = new SortedOrder<UpstreamCluster>((c) => c.name, (a, b) => compareText(a.name, b.name));
+}
+
+function gatewaysKey(networks: string[], gateways: Record<string, NetworkGateway[]>): string {
+  return networks.length ? JSON.stringify(networks.map((n) => [n, (gateways[n] ?? []).map((g) => [g.address, g.port])])) : '';
+}
+
+function clustersOf(svc: Service, rule: ResolvedRule | undefined, gateways: Record<string, NetworkGateway[]>): UpstreamCluster[] {
+  const out: UpstreamCluster[] = [];
+  const withGateways = (eps: Endpoint[]) => {
+    const g = gatewaysFor(eps, gateways);
+    return g ? { networkGateways: g } : {};
+  };
+  for (const port of svc.ports) {
+    const withPort = (sel: Record<string, string>) =>
+      svc.endpoints.filter((e) => labelsMatch(sel, e.labels)).map((e) => ({ ...e, port: endpointPort(e, port) }));
+    out.push({
+      name: clusterName('outbound', port.number, undefined, svc.host),
+      host: svc.host,
+      port,
+      resolution: svc.resolution,
+      policy: resolvePolicy(rule?.spec.trafficPolicy, undefined, port.number),
+      endpoints: withPort({}),
+      ...withGateways(withPort({})),
+      ...(rule ? { origin: originOf(rule.obj) } : {}),
+    });
+    rule?.spec.subsets?.forEach((subset, i) => {
+      out.push({
+        name: clusterName('outbound', port.number, subset.name, svc.host),
+        host: svc.host,
+        port,
+        subset: subset.name,
+        resolution: svc.resolution,
+        policy: resolvePolicy(rule.spec.trafficPolicy, subset.trafficPolicy, port.number),
+        endpoints: withPort(subset.labels ?? {}),
+        ...withGateways(withPort(subset.labels ?? {})),
+        origin: originOf(rule.obj, ['spec', 'subsets', i]),
+      });
+    });
+  }
+  return out;
+}
+
+export function buildClusters(services: Service[], rules: Map<string, ResolvedRule>, gateways: Record<string, NetworkGateway[]> = {}, memo = new ClusterMemo()): UpstreamCluster[] {
   const out: UpstreamCluster[] = [];
   for (const svc of services) {
     const rule = rules.get(svc.host);
-    const withGateways = (eps: Endpoint[]) => {
-      const g = gatewaysFor(eps, gateways);
-      return g ? { networkGateways: g } : {};
-    };
-    for (const port of svc.ports) {
-      const withPort = (sel: Record<string, string>) =>
-        svc.endpoints.filter((e) => labelsMatch(sel, e.labels)).map((e) => ({ ...e, port: endpointPort(e, port) }));
-      out.push({
-        name: clusterName('outbound', port.number, undefined, svc.host),
-        host: svc.host,
-        port,
-        resolution: svc.resolution,
-        policy: resolvePolicy(rule?.spec.trafficPolicy, undefined, port.number),
-        endpoints: withPort({}),
-        ...withGateways(withPort({})),
-        ...(rule ? { origin: originOf(rule.obj) } : {}),
-      });
-      rule?.spec.subsets?.forEach((subset, i) => {
-        out.push({
-          name: clusterName('outbound', port.number, subset.name, svc.host),
-          host: svc.host,
-          port,
-          subset: subset.name,
-          resolution: svc.resolution,
-          policy: resolvePolicy(rule.spec.trafficPolicy, subset.trafficPolicy, port.number),
-          endpoints: withPort(subset.labels ?? {}),
-          ...withGateways(withPort(subset.labels ?? {})),
-          origin: originOf(rule.obj, ['spec', 'subsets', i]),
-        });
-      });
+    let b = memo.built.get(svc);
+    const networks = b?.networks ?? [...new Set(svc.endpoints.flatMap((e) => (e.network ? [e.network] : [])))].sort();
+    const g = gatewaysKey(networks, gateways);
+    if (!b || b.rule !== rule?.obj || b.gateways !== g) {
+      b = { networks, rule: rule?.obj, gateways: g, clusters: clustersOf(svc, rule, gateways) };
+      memo.built.set(svc, b);
     }
+    out.push(...b.clusters);
   }
-  return out.sort((a, b) => a.name.localeCompare(b.name));
+  return memo.order.sort(out);
 }

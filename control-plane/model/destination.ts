@@ -34,7 +34,7 @@ export function resolveDestination(
   portField: string,
 ): ResolvedDestination | undefined {
   const host = resolveHost(dest.host, obj.namespace);
-  const svc = ctx.services.get(host);
+  const svc = ctx.service(host);
   if (!svc) {
     ctx.issues.error(obj, [...path, 'host'], `${role} host ${host} is not a known service (declare it with a ServiceEntry)`);
     return undefined;
@@ -54,10 +54,10 @@ export function resolveDestination(
     }
   }
   const subset = dest.subset;
-  if (subset !== undefined && !ctx.subsets.get(host)?.has(subset)) {
+  if (subset !== undefined && !ctx.hasSubset(host, subset)) {
     ctx.issues.error(obj, [...path, 'subset'], `subset ${subset} is not defined by any DestinationRule for ${host}`);
     return undefined;
   }
   const cluster = clusterName('outbound', port, subset, host);
-  return { host, svc, port, ...(subset !== undefined ? { subset } : {}), cluster, upstream: ctx.clusters.get(cluster) };
+  return { host, svc, port, ...(subset !== undefined ? { subset } : {}), cluster, upstream: ctx.cluster(cluster) };
 }

@@ -5,10 +5,10 @@ import type { ConfigObject } from '../config/types.ts';
 import { GRPC_STATUS_CODES } from '../config/schemas/grpc-status.ts';
 import { durationMs } from './duration.ts';
 import type { FaultIn } from './input.ts';
-import type { FieldPath, IssueList } from './issues.ts';
+import type { FieldPath, IssueSink } from './issues.ts';
 import type { FaultPolicy } from './types.ts';
 
-export function resolveFault(obj: ConfigObject, fault: FaultIn | undefined, path: FieldPath, issues: IssueList): FaultPolicy | undefined {
+export function resolveFault(obj: ConfigObject, fault: FaultIn | undefined, path: FieldPath, issues: IssueSink): FaultPolicy | undefined {
   if (!fault) return undefined;
   const out: FaultPolicy = {};
   const { delay, abort } = fault;

@@ -5,18 +5,18 @@ import type { ConfigObject } from '../config/types.ts';
 import { grpcStatusForHttp } from '../config/schemas/grpc-status.ts';
 import { resolveHost } from './hosts.ts';
 import type { DestinationRuleIn, PolicyIn, TrafficPolicyIn, VirtualServiceIn } from './input.ts';
-import type { FieldPath, IssueList } from './issues.ts';
-import type { Service } from './types.ts';
+import type { FieldPath, IssueSink } from './issues.ts';
+import type { Service, ServiceLookup } from './types.ts';
 
 /** The retry conditions gRPC acts on (the translator keeps only these for gRPC clients). */
 export const GRPC_RETRY_ON: ReadonlySet<string> = new Set(['cancelled', 'deadline-exceeded', 'internal', 'resource-exhausted', 'unavailable']);
 const FOR_GRPC = 'for proxyless gRPC clients';
 
-function hasGrpcPort(host: string, services: Map<string, Service>): boolean {
+function hasGrpcPort(host: string, services: ServiceLookup): boolean {
   return services.get(host)?.ports.some((p) => p.protocol === 'GRPC') ?? false;
 }
 
-export function warnVirtualService(obj: ConfigObject, services: Map<string, Service>, issues: IssueList): void {
+export function warnVirtualService(obj: ConfigObject, services: ServiceLookup, issues: IssueSink): void {
   const spec = obj.spec as unknown as VirtualServiceIn;
   if (!spec.hosts.some((h) => hasGrpcPort(resolveHost(h, obj.namespace), services))) return;
   (spec.http ?? []).forEach((http, i) => {
@@ -40,7 +40,7 @@ export function warnVirtualService(obj: ConfigObject, services: Map<string, Serv
   });
 }
 
-function warnPolicy(obj: ConfigObject, p: PolicyIn | undefined, path: FieldPath, issues: IssueList): void {
+function warnPolicy(obj: ConfigObject, p: PolicyIn | undefined, path: FieldPath, issues: IssueSink): void {
   if (!p) return;
   const lb = p.loadBalancer;
   if (lb?.simple === 'LEAST_REQUEST' || lb?.simple === 'RANDOM') {
@@ -54,7 +54,7 @@ function warnPolicy(obj: ConfigObject, p: PolicyIn | undefined, path: FieldPath,
   }
 }
 
-export function warnDestinationRule(obj: ConfigObject, services: Map<string, Service>, issues: IssueList): void {
+export function warnDestinationRule(obj: ConfigObject, services: ServiceLookup, issues: IssueSink): void {
   const spec = obj.spec as unknown as DestinationRuleIn;
   if (!hasGrpcPort(resolveHost(spec.host, obj.namespace), services)) return;
   const each = (tp: TrafficPolicyIn | undefined, path: FieldPath) => {
@@ -66,7 +66,7 @@ export function warnDestinationRule(obj: ConfigObject, services: Map<string, Ser
 }
 
 /** gRPC has no rate limit filter; callee replicas that run an Envoy sidecar still enforce the limit. */
-export function warnRateLimit(obj: ConfigObject, services: Map<string, Service>, issues: IssueList): void {
+export function warnRateLimit(obj: ConfigObject, services: ServiceLookup, issues: IssueSink): void {
   const spec = obj.spec as unknown as { destination: { host: string } };
   if (!hasGrpcPort(resolveHost(spec.destination.host, obj.namespace), services)) return;
   issues.warn(obj, ['spec', 'destination'], `gRPC has no rate limit filter: this rule is left out ${FOR_GRPC}, so a proxyless gRPC server does not enforce the limit and overrides do not hold for proxyless gRPC callers (replicas with an Envoy sidecar still enforce the service-wide limit)`);

@@ -10,7 +10,13 @@ export function formatPath(path: FieldPath): string {
   return out;
 }
 
-export class IssueList {
+/** Where a check reports its findings: an IssueList, or a recorder in front of one. */
+export interface IssueSink {
+  error(obj: ConfigObject, path: FieldPath, message: string): void;
+  warn(obj: ConfigObject, path: FieldPath, message: string): void;
+}
+
+export class IssueList implements IssueSink {
   readonly errors: ModelIssue[] = [];
   readonly warnings: ModelIssue[] = [];
   /** Keys of rules with at least one error: such a rule is left out of the model. */

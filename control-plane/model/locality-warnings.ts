@@ -3,10 +3,10 @@
 import type { ConfigObject } from '../config/types.ts';
 import { resolveHost } from './hosts.ts';
 import type { DestinationRuleIn, PolicyIn, ServiceEntryIn, TrafficPolicyIn, WorkloadEntryIn } from './input.ts';
-import type { FieldPath, IssueList } from './issues.ts';
-import type { NetworkGateway, Service } from './types.ts';
+import type { FieldPath, IssueSink } from './issues.ts';
+import type { NetworkGateway, Service, ServiceLookup } from './types.ts';
 
-function warnPolicy(obj: ConfigObject, p: PolicyIn | undefined, withOd: boolean, path: FieldPath, issues: IssueList): void {
+function warnPolicy(obj: ConfigObject, p: PolicyIn | undefined, withOd: boolean, path: FieldPath, issues: IssueSink): void {
   const l = p?.loadBalancer?.localityLbSetting;
   if (!l || l.enabled === false || withOd || p?.outlierDetection) return;
   const what = l.failover?.length ? 'failover' : l.failoverPriority?.length ? 'failoverPriority' : undefined;
@@ -18,7 +18,7 @@ function warnPolicy(obj: ConfigObject, p: PolicyIn | undefined, withOd: boolean,
   );
 }
 
-export function warnLocality(obj: ConfigObject, services: Map<string, Service>, issues: IssueList): void {
+export function warnLocality(obj: ConfigObject, services: ServiceLookup, issues: IssueSink): void {
   const spec = obj.spec as unknown as DestinationRuleIn;
   if (!services.has(resolveHost(spec.host, obj.namespace))) return;
   const topOd = spec.trafficPolicy?.outlierDetection !== undefined;
@@ -35,7 +35,7 @@ export function warnLocality(obj: ConfigObject, services: Map<string, Service>, 
  * When endpoints span several networks, one in a network without a gateway cannot be reached from
  * the others: it is left out of their config, and said so here on the rule that declares it.
  */
-export function warnUnreachableNetworks(objects: ConfigObject[], services: Map<string, Service>, gateways: Record<string, NetworkGateway[]>, issues: IssueList): void {
+export function warnUnreachableNetworks(objects: ConfigObject[], services: Map<string, Service>, gateways: Record<string, NetworkGateway[]>, issues: IssueSink): void {
   const networks = new Set([...services.values()].flatMap((s) => s.endpoints.flatMap((e) => (e.network ? [e.network] : []))));
   if (networks.size < 2) return;
   const check = (obj: ConfigObject, we: WorkloadEntryIn, path: FieldPath) => {

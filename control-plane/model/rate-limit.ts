@@ -9,6 +9,7 @@
 // The control plane knows both replica counts (service endpoints, and workloads matching a
 // source), so a limit written for the service stays the same total when replicas come and go.
 import type { ConfigObject } from '../config/types.ts';
+import { compareText } from './compare.ts';
 import { durationMs } from './duration.ts';
 import { resolveHost } from './hosts.ts';
 import type { WorkloadEntryIn } from './input.ts';
@@ -122,11 +123,12 @@ function describe(a: { requests: number; per: string }): string {
 }
 
 export function buildRateLimits(objects: ConfigObject[], services: Map<string, Service>, issues: IssueList): RateLimitPolicy[] {
-  const workloads = knownWorkloads(objects, [...services.values()]);
+  // Listing every workload costs milliseconds on a large mesh; only rules need it.
+  const workloads = objects.some((o) => o.kind === 'RateLimit') ? knownWorkloads(objects, [...services.values()]) : [];
   const byDestination = new Map<string, string>(); // host:port -> RateLimit key
   const byReplicaPort = new Map<string, string>(); // address|workload port -> RateLimit key
   const out: RateLimitPolicy[] = [];
-  const rules = objects.filter((o) => o.kind === 'RateLimit').sort((a, b) => a.key.localeCompare(b.key));
+  const rules = objects.filter((o) => o.kind === 'RateLimit').sort((a, b) => compareText(a.key, b.key));
   for (const obj of rules) {
     const spec = obj.spec as unknown as RateLimitIn;
     const host = resolveHost(spec.destination.host, obj.namespace);
@@ -219,5 +221,5 @@ export function buildRateLimits(objects: ConfigObject[], services: Map<string, S
       origin: originOf(obj),
     });
   }
-  return out.sort((a, b) => a.host.localeCompare(b.host) || a.port - b.port);
+  return out.sort((a, b) => compareText(a.host, b.host) || a.port - b.port);
 }

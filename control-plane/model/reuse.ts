@@ -18,9 +18,14 @@ function jsonOf(o: object): string {
 
 function reuse<T extends object>(next: readonly T[], prev: readonly T[] | undefined, key: (x: T) => string): T[] {
   if (!prev) return [...next];
-  const before = new Map(prev.map((x) => [key(x), x]));
-  return next.map((x) => {
-    const old = before.get(key(x));
+  // Usually the same keys in the same order: the previous object at the same position is the one
+  // to compare with, and the index by key is made only when that fails.
+  let before: Map<string, T> | undefined;
+  return next.map((x, i) => {
+    // The build already keeps most unchanged parts as the same objects: no JSON for those.
+    if (prev[i] === x) return x;
+    const k = key(x);
+    const old = prev[i] !== undefined && key(prev[i]) === k ? prev[i] : (before ??= new Map(prev.map((p) => [key(p), p]))).get(k);
     return old && jsonOf(old) === jsonOf(x) ? old : x;
   });
 }

@@ -2,10 +2,11 @@
 // the same host are merged in the order of their namespace and name (then the routes of each in
 // file order), so the result never depends on file or event order.
 import type { ConfigObject } from '../config/types.ts';
+import { compareText, SortedOrder } from './compare.ts';
 import { durationMs } from './duration.ts';
 import { clusterName, resolveHost } from './hosts.ts';
-import type { HeaderOpsIn, HttpRouteIn, MatchIn, StringMatchIn, VirtualServiceIn } from './input.ts';
-import { FieldPath, IssueList, originOf } from './issues.ts';
+import type { DestinationRuleIn, HeaderOpsIn, HttpRouteIn, MatchIn, StringMatchIn, VirtualServiceIn } from './input.ts';
+import { FieldPath, IssueList, IssueSink, originOf } from './issues.ts';
 import { isHttpProtocol } from './services.ts';
 import { ANY_PORT, resolveDestination } from './destination.ts';
 import { resolveFault } from './fault.ts';
@@ -22,7 +23,7 @@ function stringMatch(m: StringMatchIn | undefined): StringMatch | undefined {
 }
 
 function sortedEntries<T>(o: Record<string, T> | undefined): Array<[string, T]> {
-  return Object.entries(o ?? {}).sort(([a], [b]) => a.localeCompare(b));
+  return Object.entries(o ?? {}).sort(([a], [b]) => compareText(a, b));
 }
 
 function routeMatch(m: MatchIn): RouteMatch {
@@ -45,11 +46,21 @@ function headerOps(h: HeaderOpsIn | undefined): HeaderOps | undefined {
   return { set: sortedEntries(h.set), add: sortedEntries(h.add), remove: [...(h.remove ?? [])] };
 }
 
-interface Context {
+/** What the model built so far gives route resolution. */
+export interface RouteInputs {
   services: Map<string, Service>;
   clusters: Map<string, UpstreamCluster>;
-  subsets: Map<string, Set<string>>; // host -> subset names declared by its DestinationRule
+  /** DestinationRules by host, for their subsets. */
+  rules: Map<string, { spec: DestinationRuleIn }>;
   issues: IssueList;
+}
+
+/** What resolving one VirtualService may look up; every lookup goes through here so it can be recorded. */
+interface Context {
+  service(host: string): Service | undefined;
+  cluster(name: string): UpstreamCluster | undefined;
+  hasSubset(host: string, subset: string): boolean;
+  issues: IssueSink;
 }
 
 /** Resolves one http route for the route table of `table` (host, port); errors go to `issues`. */
@@ -139,68 +150,153 @@ function appliesToPort(http: HttpRouteIn, port: number): boolean {
   return ports.length === 0 || ports.some((p) => p === undefined || p === port);
 }
 
-export function buildRouteTables(objects: ConfigObject[], ctx: Context): RouteTable[] {
+/** One lookup made while resolving a VirtualService, and what it gave. */
+type Lookup = ['service', string, Service | undefined] | ['cluster', string, UpstreamCluster | undefined] | ['subset', string, string, boolean];
+
+/** A VirtualService resolved: the routes for each table, and what the result depends on. */
+interface Resolved {
+  lookups: Lookup[];
+  /** The errors and warnings it raised, in order, to be raised again when the result is reused. */
+  issues: Array<['error' | 'warn', FieldPath, string]>;
+  /** The routes for the tables, in order: [table key, host, port, route]. */
+  pending: Array<[string, string, number, HttpRoute]>;
+}
+
+/** What buildRouteTables keeps between builds. */
+export class RouteMemo {
+  // A VirtualService's routes depend on its own object and on what it looks up (services,
+  // clusters, subsets). The result is kept per object with those lookups, and reused only while
+  // every lookup still gives the very same answer, so an edit elsewhere leaves it untouched.
+  readonly resolved = new WeakMap<ConfigObject, Resolved>();
+  /** The default tables of a service object (one per HTTP port), with their table keys. */
+  readonly defaults = new WeakMap<Service, Array<[string, RouteTable]>>();
+  /** Tables by their first route, to keep a table object while its routes are all the same objects. */
+  readonly tables = new WeakMap<HttpRoute, RouteTable>();
+  readonly order = new SortedOrder<RouteTable>((t) => `${t.host}:${t.port}`, (a, b) => compareText(a.host, b.host) || a.port - b.port);
+}
+
+function hasSubset(inputs: RouteInputs, host: string, subset: string): boolean {
+  return inputs.rules.get(host)?.spec.subsets?.some((s) => s.name === subset) ?? false;
+}
+
+function stillValid(r: Resolved, inputs: RouteInputs): boolean {
+  return r.lookups.every((l) => {
+    if (l[0] === 'service') return inputs.services.get(l[1]) === l[2];
+    if (l[0] === 'cluster') return inputs.clusters.get(l[1]) === l[2];
+    return (hasSubset(inputs, l[1], l[2])) === l[3];
+  });
+}
+
+function resolveVirtualService(obj: ConfigObject, inputs: RouteInputs): Resolved {
+  const out: Resolved = { lookups: [], issues: [], pending: [] };
+  const ctx: Context = {
+    service: (host) => {
+      const v = inputs.services.get(host);
+      out.lookups.push(['service', host, v]);
+      return v;
+    },
+    cluster: (name) => {
+      const v = inputs.clusters.get(name);
+      out.lookups.push(['cluster', name, v]);
+      return v;
+    },
+    hasSubset: (host, subset) => {
+      const v = hasSubset(inputs, host, subset);
+      out.lookups.push(['subset', host, subset, v]);
+      return v;
+    },
+    issues: {
+      error: (o, path, message) => {
+        out.issues.push(['error', path, message]);
+        inputs.issues.error(o, path, message);
+      },
+      warn: (o, path, message) => {
+        out.issues.push(['warn', path, message]);
+        inputs.issues.warn(o, path, message);
+      },
+    },
+  };
+  const key = (host: string, port: number) => `${host}:${port}`;
+  const spec = obj.spec as unknown as VirtualServiceIn;
+  const resolved = new Set<number>();
+  const placed = new Set<string>();
+  spec.hosts.forEach((h, hi) => {
+    const host = resolveHost(h, obj.namespace);
+    const svc = ctx.service(host);
+    if (!svc) {
+      ctx.issues.error(obj, ['spec', 'hosts', hi], `host ${host} is not a known service (declare it with a ServiceEntry)`);
+      return;
+    }
+    for (const port of svc.ports) {
+      if (!isHttpProtocol(port.protocol)) continue;
+      (spec.http ?? []).forEach((http, i) => {
+        if (!appliesToPort(http, port.number)) return;
+        const route = resolveRoute(obj, http, i, port.number, ctx);
+        resolved.add(i);
+        if (route) {
+          // Only the matches for this port stay; the port condition is the table itself.
+          const matches = (http.match ?? []).flatMap((m, mi) => (m.port === undefined || m.port === port.number ? [route.matches[mi]] : []));
+          const k = key(host, port.number);
+          // The same http entry reaches a table twice when two of the hosts name the same service.
+          if (placed.has(`${k}#${i}`)) return;
+          placed.add(`${k}#${i}`);
+          out.pending.push([k, host, port.number, { ...route, matches }]);
+        }
+      });
+    }
+  });
+  // A route that applies to no HTTP port of its hosts is never used; its references are still
+  // checked, and it is reported, so a typo in `match.port` does not hide.
+  (spec.http ?? []).forEach((http, i) => {
+    if (resolved.has(i)) return;
+    if (!spec.hosts.some((h) => ctx.service(resolveHost(h, obj.namespace)) !== undefined)) return;
+    resolveRoute(obj, http, i, ANY_PORT, ctx);
+    ctx.issues.warn(obj, ['spec', 'http', i, 'match'], 'this route applies to no HTTP port of its hosts, so it is never used');
+  });
+  return out;
+}
+
+export function buildRouteTables(objects: ConfigObject[], inputs: RouteInputs, memo = new RouteMemo()): RouteTable[] {
   const tables = new Map<string, RouteTable>();
   const key = (host: string, port: number) => `${host}:${port}`;
-  const virtualServices = objects.filter((o) => o.kind === 'VirtualService').sort((a, b) => a.key.localeCompare(b.key));
+  const virtualServices = objects.filter((o) => o.kind === 'VirtualService').sort((a, b) => compareText(a.key, b.key));
   for (const obj of virtualServices) {
-    const spec = obj.spec as unknown as VirtualServiceIn;
-    const pending: Array<[string, HttpRoute, number]> = [];
-    const resolved = new Set<number>();
-    spec.hosts.forEach((h, hi) => {
-      const host = resolveHost(h, obj.namespace);
-      const svc = ctx.services.get(host);
-      if (!svc) {
-        ctx.issues.error(obj, ['spec', 'hosts', hi], `host ${host} is not a known service (declare it with a ServiceEntry)`);
-        return;
-      }
-      for (const port of svc.ports) {
-        if (!isHttpProtocol(port.protocol)) continue;
-        (spec.http ?? []).forEach((http, i) => {
-          if (!appliesToPort(http, port.number)) return;
-          const route = resolveRoute(obj, http, i, port.number, ctx);
-          resolved.add(i);
-          if (route) {
-            // Only the matches for this port stay; the port condition is the table itself.
-            const matches = (http.match ?? []).flatMap((m, mi) => (m.port === undefined || m.port === port.number ? [route.matches[mi]] : []));
-            pending.push([key(host, port.number), { ...route, matches }, i]);
-          }
-        });
-      }
-    });
-    // A route that applies to no HTTP port of its hosts is never used; its references are still
-    // checked, and it is reported, so a typo in `match.port` does not hide.
-    (spec.http ?? []).forEach((http, i) => {
-      if (resolved.has(i)) return;
-      if (!spec.hosts.some((h) => ctx.services.has(resolveHost(h, obj.namespace)))) return;
-      resolveRoute(obj, http, i, ANY_PORT, ctx);
-      ctx.issues.warn(obj, ['spec', 'http', i, 'match'], 'this route applies to no HTTP port of its hosts, so it is never used');
-    });
-    if (ctx.issues.rejected.has(obj.key)) continue;
-    const placed = new Set<string>();
-    for (const [k, route, index] of pending) {
-      const [host, port] = [k.slice(0, k.lastIndexOf(':')), Number(k.slice(k.lastIndexOf(':') + 1))];
-      if (!tables.has(k)) tables.set(k, { host, port, routes: [] });
-      const table = tables.get(k)!;
-      // The same http entry reaches a table twice when two of the hosts name the same service.
-      if (placed.has(`${k}#${index}`)) continue;
-      placed.add(`${k}#${index}`);
+    let r = memo.resolved.get(obj);
+    if (r && stillValid(r, inputs)) {
+      for (const [kind, path, message] of r.issues) inputs.issues[kind](obj, path, message);
+    } else {
+      r = resolveVirtualService(obj, inputs);
+      memo.resolved.set(obj, r);
+    }
+    if (inputs.issues.rejected.has(obj.key)) continue;
+    for (const [k, host, port, route] of r.pending) {
+      let table = tables.get(k);
+      if (!table) tables.set(k, (table = { host, port, routes: [] }));
       table.routes.push(route);
     }
   }
-  // Every HTTP port without a VirtualService gets the default route: all of the service.
-  for (const svc of ctx.services.values()) {
-    for (const port of svc.ports) {
-      if (!isHttpProtocol(port.protocol) || tables.has(key(svc.host, port.number))) continue;
-      const cluster = clusterName('outbound', port.number, undefined, svc.host);
-      tables.set(key(svc.host, port.number), {
-        host: svc.host,
-        port: port.number,
-        routes: [{ name: 'default', matches: [], action: { kind: 'route', destinations: [{ cluster, host: svc.host, port: port.number, weight: 100 }] }, origin: svc.origin }],
-      });
-    }
+  // A table whose routes are the same objects as an earlier table's is that table. (A route object
+  // is made for one table, so its first route finds the candidate.)
+  for (const [k, table] of tables) {
+    const kept = memo.tables.get(table.routes[0]!);
+    const same = kept && kept.host === table.host && kept.port === table.port && kept.routes.length === table.routes.length && kept.routes.every((r, i) => r === table.routes[i]);
+    if (same) tables.set(k, kept);
+    else memo.tables.set(table.routes[0]!, table);
   }
-  return [...tables.values()].sort((a, b) => a.host.localeCompare(b.host) || a.port - b.port);
+  // Every HTTP port without a VirtualService gets the default route: all of the service.
+  for (const svc of inputs.services.values()) {
+    let defaults = memo.defaults.get(svc);
+    if (!defaults) {
+      defaults = svc.ports.filter((port) => isHttpProtocol(port.protocol)).map((port): [string, RouteTable] => {
+        const cluster = clusterName('outbound', port.number, undefined, svc.host);
+        const routes: HttpRoute[] = [{ name: 'default', matches: [], action: { kind: 'route', destinations: [{ cluster, host: svc.host, port: port.number, weight: 100 }] }, origin: svc.origin }];
+        return [key(svc.host, port.number), { host: svc.host, port: port.number, routes }];
+      });
+      memo.defaults.set(svc, defaults);
+    }
+    for (const [k, table] of defaults) if (!tables.has(k)) tables.set(k, table);
+  }
+  return memo.order.sort([...tables.values()]);
 }
 
 export type { Context as RouteContext };

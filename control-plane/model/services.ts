@@ -1,5 +1,6 @@
 // ServiceEntries (and the WorkloadEntries they select) become mesh services with endpoints.
 import type { ConfigObject } from '../config/types.ts';
+import { compareText, SortedOrder } from './compare.ts';
 import type { ServiceEntryIn, WorkloadEntryIn } from './input.ts';
 import { IssueList, originOf } from './issues.ts';
 import type { Endpoint, Locality, Protocol, Service } from './types.ts';
@@ -31,27 +32,84 @@ export function labelsMatch(selector: Record<string, string>, labels: Record<str
   return Object.entries(selector).every(([k, v]) => labels[k] === v);
 }
 
-export function buildServices(objects: ConfigObject[], issues: IssueList): Service[] {
+/** What one ServiceEntry gives, whatever the other entries say: a service per host, and its weight total. */
+interface Converted {
+  /** For a workloadSelector entry: the WorkloadEntries it selected. */
+  workloads?: readonly ConfigObject[];
+  services: Service[]; // one per spec.hosts entry, same index
+  totalWeight: number;
+}
+
+/**
+ * What buildServices keeps between builds. Rule objects are immutable and handed again for
+ * unchanged files, so the conversion is kept per object; a service that did not change is then
+ * the same object as in the previous model.
+ */
+export class ServiceMemo {
+  readonly converted = new WeakMap<ConfigObject, Converted>();
+  readonly order = new SortedOrder<Service>((s) => s.host, (a, b) => compareText(a.host, b.host));
+}
+
+/** A WorkloadEntry with its labels: those of the object, then those of the spec. */
+function workloadOf(w: ConfigObject): WorkloadEntryIn & { labels: Record<string, string> } {
+  const we = w.spec as unknown as WorkloadEntryIn;
+  return { ...we, labels: { ...w.labels, ...(we.labels ?? {}) } };
+}
+
+/** The WorkloadEntries a ServiceEntry's workloadSelector selects, in order. */
+function selected(obj: ConfigObject, spec: ServiceEntryIn, workloads: readonly ConfigObject[]): ConfigObject[] {
+  const selector = spec.workloadSelector?.labels ?? {};
+  return workloads.filter((w) => w.namespace === obj.namespace && labelsMatch(selector, workloadOf(w).labels));
+}
+
+function convert(obj: ConfigObject, workloadsHere: readonly ConfigObject[] | undefined): Converted {
+  const spec = obj.spec as unknown as ServiceEntryIn;
+  let endpoints: Endpoint[];
+  if (spec.workloadSelector) {
+    endpoints = workloadsHere!.map((w) => toEndpoint(workloadOf(w)));
+  } else {
+    endpoints = (spec.endpoints ?? []).map(toEndpoint);
+  }
+  const services = spec.hosts.map(
+    (host): Service => ({
+      host,
+      namespace: obj.namespace,
+      ports: spec.ports.map((p) => ({
+        name: p.name,
+        number: p.number,
+        protocol: (p.protocol ?? 'TCP') as Protocol,
+        ...(p.targetPort !== undefined ? { targetPort: p.targetPort } : {}),
+      })),
+      resolution: spec.resolution === 'DNS' ? 'DNS' : 'STATIC',
+      // Istio's default for a ServiceEntry is MESH_EXTERNAL.
+      location: spec.location === 'MESH_INTERNAL' ? 'MESH_INTERNAL' : 'MESH_EXTERNAL',
+      // A DNS service without endpoints is reached at its own name, as in Istio.
+      endpoints: spec.resolution === 'DNS' && endpoints.length === 0 && !spec.workloadSelector ? [dnsSelf(host)] : endpoints,
+      origin: originOf(obj),
+    }),
+  );
+  // Envoy refuses a locality whose endpoint weights add up past uint32.
+  const totalWeight = endpoints.reduce((sum, e) => sum + (e.weight || 1), 0);
+  return { ...(workloadsHere ? { workloads: workloadsHere } : {}), services, totalWeight };
+}
+
+const sameList = (a: readonly object[], b: readonly object[]) => a.length === b.length && a.every((x, i) => x === b[i]);
+
+export function buildServices(objects: ConfigObject[], issues: IssueList, memo = new ServiceMemo()): Service[] {
   const workloads = objects.filter((o) => o.kind === 'WorkloadEntry');
   const byHost = new Map<string, Service>();
   const byLowerHost = new Map<string, Service>();
   for (const obj of objects) {
     if (obj.kind !== 'ServiceEntry') continue;
     const spec = obj.spec as unknown as ServiceEntryIn;
-    let endpoints: Endpoint[];
-    if (spec.workloadSelector) {
-      const selector = spec.workloadSelector.labels ?? {};
-      endpoints = workloads
-        .filter((w) => w.namespace === obj.namespace)
-        .map((w) => {
-          const we = w.spec as unknown as WorkloadEntryIn;
-          return { ...we, labels: { ...w.labels, ...(we.labels ?? {}) } };
-        })
-        .filter((we) => labelsMatch(selector, we.labels))
-        .map(toEndpoint);
-    } else {
-      endpoints = (spec.endpoints ?? []).map(toEndpoint);
+    // A workloadSelector entry also depends on the WorkloadEntries it selects (in order).
+    const workloadsHere = spec.workloadSelector ? selected(obj, spec, workloads) : undefined;
+    let c = memo.converted.get(obj);
+    if (!c || (workloadsHere && !sameList(c.workloads!, workloadsHere))) {
+      c = convert(obj, workloadsHere);
+      memo.converted.set(obj, c);
     }
+    // Duplicate hosts depend on the other entries, so they are checked on every build.
     const hostsHere: Service[] = [];
     spec.hosts.forEach((host, i) => {
       // Host names are case-insensitive, as Envoy matches domains.
@@ -60,33 +118,16 @@ export function buildServices(objects: ConfigObject[], issues: IssueList): Servi
         issues.error(obj, ['spec', 'hosts', i], `host ${host} is already declared by ${previous.origin.key}`);
         return;
       }
-      hostsHere.push({
-        host,
-        namespace: obj.namespace,
-        ports: spec.ports.map((p) => ({
-          name: p.name,
-          number: p.number,
-          protocol: (p.protocol ?? 'TCP') as Protocol,
-          ...(p.targetPort !== undefined ? { targetPort: p.targetPort } : {}),
-        })),
-        resolution: spec.resolution === 'DNS' ? 'DNS' : 'STATIC',
-        // Istio's default for a ServiceEntry is MESH_EXTERNAL.
-        location: spec.location === 'MESH_INTERNAL' ? 'MESH_INTERNAL' : 'MESH_EXTERNAL',
-        // A DNS service without endpoints is reached at its own name, as in Istio.
-        endpoints: spec.resolution === 'DNS' && endpoints.length === 0 && !spec.workloadSelector ? [dnsSelf(host)] : endpoints,
-        origin: originOf(obj),
-      });
+      hostsHere.push(c.services[i]);
     });
-    // Envoy refuses a locality whose endpoint weights add up past uint32.
-    const totalWeight = endpoints.reduce((sum, e) => sum + (e.weight || 1), 0);
-    if (totalWeight > MAX_UINT32) issues.error(obj, ['spec', 'endpoints'], `the endpoint weights add up to ${totalWeight}, more than ${MAX_UINT32}`);
+    if (c.totalWeight > MAX_UINT32) issues.error(obj, ['spec', 'endpoints'], `the endpoint weights add up to ${c.totalWeight}, more than ${MAX_UINT32}`);
     if (issues.rejected.has(obj.key)) continue;
     for (const s of hostsHere) {
       byHost.set(s.host, s);
       byLowerHost.set(s.host.toLowerCase(), s);
     }
   }
-  return [...byHost.values()].sort((a, b) => a.host.localeCompare(b.host));
+  return memo.order.sort([...byHost.values()]);
 }
 
 /** The port an endpoint listens on for a service port: its own mapping, else targetPort, else the port. */

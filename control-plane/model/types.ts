@@ -30,6 +30,9 @@ export interface Endpoint {
   serviceAccount?: string;
 }
 
+/** Services by host, as checks look them up (a Map, or a view of one that records lookups). */
+export type ServiceLookup = Pick<ReadonlyMap<string, Service>, 'get' | 'has'>;
+
 export interface Service {
   host: string;
   namespace: string;
