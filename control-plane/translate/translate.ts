@@ -1,5 +1,6 @@
 // translate(model, proxy): every xDS resource one proxy should have. Pure: no clock, no I/O, no
 // mutation of its inputs; the same inputs always give the same output, in a fixed order.
+import { compareText } from '../model/compare.ts';
 import type { Model } from '../model/types.ts';
 import { outboundCluster, passthroughClusters } from './clusters.ts';
 import { clusterLoadAssignment } from './endpoints.ts';
@@ -19,12 +20,9 @@ export function resourceName(r: Json): string {
   return String(r['@type'] === ENDPOINTS ? r.cluster_name : r.name);
 }
 
-// One collator: the same order as localeCompare, without its per-call setup (11,000 names a group).
-const collator = new Intl.Collator();
-
 function byName(list: Json[]): Resource[] {
   const named = list.map((r) => [resourceName(r), r] as const);
-  named.sort((a, b) => collator.compare(a[0], b[0]));
+  named.sort((a, b) => compareText(a[0], b[0]));
   return named.map(([, r]) => r) as Resource[];
 }
 
