@@ -157,6 +157,7 @@ export class AdsServer {
       this.busy.delete(stream);
       this.pending.delete(stream);
       if (!this.streams.delete(stream)) return;
+      if (stream instanceof AdsStream) stream.close();
       if (stream.proxy) {
         const seconds = Math.round((Date.now() - stream.connectedAt.getTime()) / 1000);
         this.log.info({ proxy: stream.proxy.id, kind: stream.proxy.kind, protocol: stream.protocol, connectedSeconds: seconds }, 'proxy disconnected');

@@ -20,12 +20,11 @@ export type { TypeStatus };
 
 interface TypeState {
   wildcard: boolean;
-  names: Set<string>;
+  /** The subscribed names, shared with every stream subscribed to the same set (see `subscribe`). */
+  sub: Subscription;
+  names: ReadonlySet<string>;
   /** Whether the client has asked for this type at all: nothing is sent before it does. */
   requested: boolean;
-  /** The names sorted, and joined: the subscription's identity, recomputed only when it changes. */
-  sorted: string[];
-  namesKey: string;
   sentVersion?: string;
   sentNonce?: string;
   sentNames?: () => string[];
@@ -34,12 +33,42 @@ interface TypeState {
   generation?: number;
   /** Everything the client holds of this type after the last response (for config dumps). */
   sentResources?: () => EncodedResource[];
-  /** The names of the last request, as sent. */
-  lastNames?: readonly string[];
 }
 
-function sameList(a: readonly string[], b: readonly string[] | undefined): boolean {
-  if (!b || a.length !== b.length) return false;
+/**
+ * A set of subscribed names: sorted, joined (the identity answers are cached under) and as a set.
+ * Proxies of one workload subscribe to the same names, so streams share one of these per distinct
+ * set instead of each holding copies: at 10,000 streams that was a large share of the memory, and
+ * cache lookups by a shared key string compare by identity.
+ */
+interface Subscription {
+  key: string;
+  sorted: readonly string[];
+  names: ReadonlySet<string>;
+  /** The names in the order of the request that created it: ACKs usually repeat that order. */
+  order: readonly string[];
+  refs: number;
+}
+
+const subscriptions = new Map<string, Subscription>();
+const NO_NAMES: Subscription = { key: '', sorted: [], names: new Set(), order: [], refs: 0 };
+
+function subscribe(names: readonly string[]): Subscription {
+  if (names.length === 0) return NO_NAMES;
+  const sorted = [...new Set(names)].sort();
+  const key = sorted.join('\n');
+  let sub = subscriptions.get(key);
+  if (!sub) subscriptions.set(key, (sub = { key, sorted, names: new Set(sorted), order: names, refs: 0 }));
+  sub.refs++;
+  return sub;
+}
+
+function unsubscribe(sub: Subscription): void {
+  if (sub !== NO_NAMES && --sub.refs === 0) subscriptions.delete(sub.key);
+}
+
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
 }
@@ -69,6 +98,14 @@ export class AdsStream {
     return s?.sentVersion === undefined ? undefined : { version: s.sentVersion, ...(s.sentResources ? { resources: s.sentResources() } : {}) };
   }
 
+  /** The stream ended: its shared subscriptions are released. */
+  close(): void {
+    for (const state of this.types.values()) {
+      unsubscribe(state.sub);
+      state.sub = NO_NAMES;
+    }
+  }
+
   onRequest(req: DiscoveryRequest): void {
     if (!this.proxy) {
       this.proxy = proxyFromRequest(req.node);
@@ -84,7 +121,7 @@ export class AdsStream {
     // A request answering an older response is stale: the client will answer the latest too.
     if (state && nonce !== '' && nonce !== state.sentNonce) return;
     if (!state) {
-      state = { wildcard: false, names: new Set(), requested: false, sorted: [], namesKey: '' };
+      state = { wildcard: false, sub: NO_NAMES, names: NO_NAMES.names, requested: false };
       this.types.set(type, state);
     }
     const names = req.resource_names ?? [];
@@ -100,9 +137,7 @@ export class AdsStream {
     // later empty requests keep it so. Otherwise an empty list unsubscribes from everything (gRPC
     // does that name by name when it closes).
     // Most requests are ACKs repeating the names of the last request, in the same order.
-    // (The kept list is the one whose strings the name set holds: ACKs add no copies.)
-    const same = !firstRequest && sameList(names, state.lastNames);
-    if (!same) state.lastNames = names;
+    const same = !firstRequest && sameList(names, state.sub.order);
     const legacyWildcard = names.length === 0 && (type === LISTENER || type === CLUSTER) && (firstRequest || state.wildcard);
     const wildcard = same ? state.wildcard : names.includes('*') || legacyWildcard;
     const wanted = wildcard ? names.filter((n) => n !== '*') : names;
@@ -110,9 +145,10 @@ export class AdsStream {
     const changed = !same && (wildcard !== state.wildcard || wanted.length !== state.names.size || wanted.some((n) => !state!.names.has(n)));
     if (changed) {
       state.wildcard = wildcard;
-      state.names = new Set(wanted);
-      state.sorted = [...state.names].sort();
-      state.namesKey = state.sorted.join('\n');
+      const previous = state.sub;
+      state.sub = subscribe(wanted);
+      state.names = state.sub.names;
+      unsubscribe(previous);
     }
 
     if (nonce !== '' && req.error_detail) {
@@ -158,7 +194,7 @@ export class AdsStream {
     if (!state.wildcard && state.names.size === 0) return false;
     const snap = this.cache.snapshotFor(this.proxy);
     const partial = sinceLast && !force && (type === ROUTE_CONFIG || type === ENDPOINTS) ? state.sentVersion : undefined;
-    const answer = this.cache.sotwAnswer(snap, type, state.wildcard, state.sorted, state.namesKey, partial, state.names);
+    const answer = this.cache.sotwAnswer(snap, type, state.wildcard, state.sub.sorted, state.sub.key, partial, state.names);
     if (answer.version === state.sentVersion && !force) return false;
     // Listeners and clusters are sent complete, so an empty answer tells the client a name does not
     // exist (instead of a 15 s wait); routes and endpoints are per name and absence says nothing.
@@ -174,7 +210,8 @@ export class AdsStream {
     state.sentNames = () => answer.resources.map((r) => r.name);
     // Only this type's map is kept (not the whole snapshot), so a type that stops changing does not
     // pin old generations of the others.
-    const { wildcard, sorted } = state;
+    const { wildcard } = state;
+    const { sorted } = state.sub;
     const all = snap[type];
     state.sentResources = () => (wildcard ? [...all.values()] : sorted.flatMap((n) => all.get(n) ?? []));
     this.send({ preEncoded: true, wire });

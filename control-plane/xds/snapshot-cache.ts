@@ -31,8 +31,8 @@ export type Snapshot = Record<ResourceType, Map<string, EncodedResource>>;
 export interface SotwAnswer {
   version: string;
   resources: EncodedResource[];
-  /** The `resources` field of a DiscoveryResponse, encoded once, when first sent (xds/wire.ts):
-   * most answers are only asked for their version. */
+  /** The `resources` field of a DiscoveryResponse, encoded when needed (xds/wire.ts): most
+   * answers are only asked for their version. */
   body: () => Buffer;
   /**
    * The nonce of this answer. Nonces only need to tell a stream's responses apart, so one nonce
@@ -44,9 +44,10 @@ export interface SotwAnswer {
 
 let answerCounter = 0;
 
+// Not kept: the encoded response (`wire`) holds these bytes already, and the body is needed again
+// only for a rare forced resend.
 function lazyBody(resources: readonly EncodedResource[]): () => Buffer {
-  let body: Buffer | undefined;
-  return () => (body ??= resourcesField(resources));
+  return () => resourcesField(resources);
 }
 
 interface FullAnswer extends SotwAnswer {

@@ -30,7 +30,7 @@ export interface XdsObserver {
 
 export interface TypeStateCommon {
   wildcard: boolean;
-  names: Set<string>;
+  names: ReadonlySet<string>;
   sentVersion?: string;
   sentNonce?: string;
   ackedVersion?: string;
