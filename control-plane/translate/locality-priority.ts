@@ -235,5 +235,14 @@ function applyDistribute(groups: LocalityGroup[], to: ReadonlyArray<{ locality: 
 /** Whether any caller's locality or network can change its config (part of the proxy group key). */
 export function topologyUse(model: Model): { locality: boolean; network: boolean } {
   const eds = model.clusters.filter((c) => c.resolution === 'STATIC' && dependsOnCaller(c));
-  return { locality: eds.length > 0, network: eds.some((c) => c.endpoints.some((e) => e.network)) };
+  return { locality: eds.length > 0, network: eds.some(hasNetwork) };
+}
+
+// Per cluster object, as dependsOnCaller: asked on every model change, for every cluster.
+const networked = new WeakMap<UpstreamCluster, boolean>();
+
+function hasNetwork(c: UpstreamCluster): boolean {
+  let v = networked.get(c);
+  if (v === undefined) networked.set(c, (v = c.endpoints.some((e) => e.network)));
+  return v;
 }

@@ -1,8 +1,8 @@
-// Per-route-table memo for what a gRPC client gets of one host:port (its listeners and route
-// config). A rule change usually touches one table, and re-translating the other thousand for every
+// Per-route-table memo for what a caller gets of one host:port (a gRPC client's listeners and route
+// config, a sidecar's virtual host). A rule change usually touches one table, and re-translating the other thousand for every
 // proxy group would be most of a change's cost. An entry is reused only when everything the output
-// reads is the same: the table object, the caller's part (kind, namespace, labels, the names it
-// dials by), the rate limits, and the cluster objects the routes send to (their load-balancer
+// reads is the same: the table object, the caller's part (kind, namespace, labels, IP, the names
+// it dials by), the rate limits, and the cluster objects the routes send to (their load-balancer
 // policy shapes the route).
 import type { Model, RouteTable, UpstreamCluster } from '../model/types.ts';
 import type { Proxy } from './proxy.ts';
@@ -23,9 +23,9 @@ export function tableDeps(model: Model, t: RouteTable, clusters: Map<string, Ups
   return deps;
 }
 
-/** The caller's part of the key. */
+/** The caller's part of the key (its IP too: a rate limit override shares tokens per caller pod). */
 export function callerText(proxy: Proxy): string {
-  return JSON.stringify([proxy.kind, proxy.namespace, proxy.labels]);
+  return JSON.stringify([proxy.kind, proxy.namespace, proxy.labels, proxy.ip ?? '']);
 }
 
 export class TableMemo<T> {

@@ -6,7 +6,7 @@ import { checkResource, encodeResource } from '../envoy/check.ts';
 import type { Logger } from '../log.ts';
 import { labelKeysUsed } from '../model/label-keys.ts';
 import { rulesBehind } from '../model/origins.ts';
-import type { Model } from '../model/types.ts';
+import type { Model, Service } from '../model/types.ts';
 import { topologyUse } from '../translate/locality-priority.ts';
 import { proxyGroupKey, type Proxy, type TopologyUse } from '../translate/proxy.ts';
 import { resourceName, translate, type Resource } from '../translate/translate.ts';
@@ -72,6 +72,37 @@ function setVersion(resources: readonly EncodedResource[]): string {
   return `${resources.length}-${(hi >>> 0).toString(16).padStart(8, '0')}${(lo >>> 0).toString(16).padStart(8, '0')}`;
 }
 
+/**
+ * Every endpoint address of the model's services, kept up to date from the services that changed
+ * (the model keeps unchanged services as the same objects) instead of rebuilt from every endpoint.
+ */
+class EndpointIps {
+  private services = new Set<Service>();
+  private count = new Map<string, number>();
+
+  has(ip: string): boolean {
+    return this.count.has(ip);
+  }
+
+  /** Returns whether an address appeared or disappeared. */
+  update(services: readonly Service[]): boolean {
+    let changed = false;
+    const next = new Set(services);
+    const add = (s: Service, by: number) => {
+      for (const e of s.endpoints) {
+        const n = (this.count.get(e.address) ?? 0) + by;
+        if (n === 0) this.count.delete(e.address);
+        else this.count.set(e.address, n);
+        if (n === 0 || n === by) changed = true;
+      }
+    };
+    for (const s of this.services) if (!next.has(s)) add(s, -1);
+    for (const s of next) if (!this.services.has(s)) add(s, 1);
+    this.services = next;
+    return changed;
+  }
+}
+
 /** Names added, removed or changed (by content hash) between two snapshots of a group, per type. */
 function changedNames(before: Snapshot, after: Snapshot): Record<ResourceType, ReadonlySet<string>> {
   const out = {} as Record<ResourceType, Set<string>>;
@@ -131,17 +162,16 @@ export class SnapshotCache {
   }
 
   /** Every endpoint address in the model: a proxy at one of them has an inbound side. */
-  private endpointIps = new Set<string>();
+  private endpointIps = new EndpointIps();
   private labelKeys = new Set<string>();
   private topology: TopologyUse = { locality: false, network: false };
 
   setModel(model: Model): void {
     this.model = model;
-    const endpointIps = new Set(model.services.flatMap((s) => s.endpoints.map((e) => e.address)));
+    const ipsChanged = this.endpointIps.update(model.services);
     const labelKeys = labelKeysUsed(model);
     const topology = topologyUse(model);
-    if (!sameSet(endpointIps, this.endpointIps) || !sameSet(labelKeys, this.labelKeys) || topology.locality !== this.topology.locality || topology.network !== this.topology.network) this.keyEpoch++;
-    this.endpointIps = endpointIps;
+    if (ipsChanged || !sameSet(labelKeys, this.labelKeys) || topology.locality !== this.topology.locality || topology.network !== this.topology.network) this.keyEpoch++;
     this.labelKeys = labelKeys;
     this.topology = topology;
     // Keep each group's last snapshot, so a resource failing the check falls back to its last
