@@ -53,8 +53,9 @@ export interface ControlPlane {
 export async function startControlPlane(opts: ControlPlaneOptions): Promise<ControlPlane> {
   const log = opts.logger ?? createLogger(opts.logLevel);
   if (!opts.configDir && !opts.kube) throw new Error('give a config directory, Kubernetes clusters, or both');
-  // The file source only coalesces one save's burst of file events; the pipeline debounces.
-  const files = opts.configDir ? new FileConfigSource(opts.configDir, { debounceMs: 10 }) : undefined;
+  // The file source only coalesces the events of one turn of the event loop (it re-reads just the
+  // files they name); the pipeline's debounce is the quiet period users configure.
+  const files = opts.configDir ? new FileConfigSource(opts.configDir, { debounceMs: 1 }) : undefined;
   const kube = opts.kube ? new KubeSource({ ...opts.kube, log }) : undefined;
   const source = new ConfigSources(files, kube);
   const cache = new SnapshotCache(log);
