@@ -64,7 +64,9 @@ interface EdsInfo {
   port: number;
 }
 
-// Meaning of a response, per (type, version): the same version always carries the same resources.
+// Meaning of a response, per (type, version, nonce). Not per version alone: in SotW, routes and
+// endpoints may be sent as only what changed, so two responses with one version can carry different
+// resources (meshpilot's are shared by every stream that gets the same bytes, nonce included).
 const ldsCache = new Map<string, string[]>();
 const rdsCache = new Map<string, RouteInfo[]>();
 const edsCache = new Map<string, EdsInfo[]>();
@@ -178,14 +180,14 @@ class SimProxy {
     st.nonce = r.nonce;
     switch (r.typeUrl) {
       case LISTENER: {
-        const rds = cached(ldsCache, r.version, () => [...new Set(r.resources.map((l) => listenerRouteName(l).rds).filter((x): x is string => !!x))].sort());
+        const rds = cached(ldsCache, `${r.version}|${r.nonce}`, () => [...new Set(r.resources.map((l) => listenerRouteName(l).rds).filter((x): x is string => !!x))].sort());
         this.send(LISTENER, st.names); // ACK
         if (this.phase < 1) this.phase = 1;
         if (rds.length) this.subscribe(ROUTE_CONFIG, rds);
         break;
       }
       case ROUTE_CONFIG: {
-        const infos = cached(rdsCache, r.version, () =>
+        const infos = cached(rdsCache, `${r.version}|${r.nonce}`, () =>
           r.resources.map((b) => {
             const { name, clusters } = routeClusters(b);
             // The first weighted cluster's weight (UInt32Value.value): the v1 share.
@@ -222,7 +224,7 @@ class SimProxy {
         break;
       }
       case ENDPOINTS: {
-        const infos = cached(edsCache, r.version, () =>
+        const infos = cached(edsCache, `${r.version}|${r.nonce}`, () =>
           r.resources.map((b) => {
             const { cluster, port } = claMarker(b);
             return { cluster, svc: serviceOf(cluster), port };

@@ -84,3 +84,24 @@ describe('SnapshotCache answers across model generations', () => {
     }
   });
 });
+
+describe('EndpointIps', () => {
+  it('tells when an address appears or disappears, not when services carrying it change', async () => {
+    const { EndpointIps } = await import('../control-plane/xds/snapshot-cache.ts');
+    const svc = (host: string, ...addresses: string[]) => ({ host, endpoints: addresses.map((address) => ({ address })) }) as never;
+    const ips = new EndpointIps();
+    const a1 = svc('a', '10.0.0.1', '10.0.0.2');
+    const b1 = svc('b', '10.0.0.2');
+    expect(ips.update([a1, b1])).toBe(true);
+    expect(ips.has('10.0.0.2')).toBe(true);
+    // New objects with the same addresses (say, new ports): nothing appeared or went.
+    expect(ips.update([svc('a', '10.0.0.1', '10.0.0.2'), b1])).toBe(false);
+    // 10.0.0.2 leaves a but stays in b.
+    const a3 = svc('a', '10.0.0.1');
+    expect(ips.update([a3, b1])).toBe(false);
+    expect(ips.update([a3])).toBe(true);
+    expect(ips.has('10.0.0.2')).toBe(false);
+    expect(ips.update([a3, svc('c', '10.0.0.3')])).toBe(true);
+    expect(ips.has('10.0.0.3')).toBe(true);
+  });
+});

@@ -76,7 +76,7 @@ function setVersion(resources: readonly EncodedResource[]): string {
  * Every endpoint address of the model's services, kept up to date from the services that changed
  * (the model keeps unchanged services as the same objects) instead of rebuilt from every endpoint.
  */
-class EndpointIps {
+export class EndpointIps {
   private services = new Set<Service>();
   private count = new Map<string, number>();
 
@@ -86,20 +86,21 @@ class EndpointIps {
 
   /** Returns whether an address appeared or disappeared. */
   update(services: readonly Service[]): boolean {
-    let changed = false;
     const next = new Set(services);
+    const touched = new Map<string, boolean>(); // address -> whether it was there before
     const add = (s: Service, by: number) => {
       for (const e of s.endpoints) {
-        const n = (this.count.get(e.address) ?? 0) + by;
-        if (n === 0) this.count.delete(e.address);
-        else this.count.set(e.address, n);
-        if (n === 0 || n === by) changed = true;
+        const before = this.count.get(e.address) ?? 0;
+        if (!touched.has(e.address)) touched.set(e.address, before > 0);
+        if (before + by === 0) this.count.delete(e.address);
+        else this.count.set(e.address, before + by);
       }
     };
-    for (const s of this.services) if (!next.has(s)) add(s, -1);
     for (const s of next) if (!this.services.has(s)) add(s, 1);
+    for (const s of this.services) if (!next.has(s)) add(s, -1);
     this.services = next;
-    return changed;
+    for (const [address, was] of touched) if (this.count.has(address) !== was) return true;
+    return false;
   }
 }
 
