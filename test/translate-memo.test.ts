@@ -12,6 +12,9 @@ import type { Model } from '../control-plane/model/types.ts';
 import { compile, type MeshState } from '../control-plane/pipeline.ts';
 import { proxyFromNode } from '../control-plane/translate/proxy.ts';
 import { translate } from '../control-plane/translate/translate.ts';
+import { TYPE_ORDER } from '../control-plane/translate/type-urls.ts';
+import { silentLogger } from '../control-plane/log.ts';
+import { SnapshotCache } from '../control-plane/xds/snapshot-cache.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'meshpilot-translate-memo-'));
 cpSync('examples/bookinfo', dir, { recursive: true });
@@ -22,6 +25,8 @@ const proxies = [
   proxyFromNode({ id: 'grpc-b', metadata: { GENERATOR: 'grpc', NAMESPACE: 'default', LABELS: { app: 'reviews', version: 'v2' } } }),
   proxyFromNode({ id: 'grpc-c', metadata: { GENERATOR: 'grpc', NAMESPACE: 'other' } }),
   proxyFromNode({ id: 'sidecar~10.9.9.9~pp-1.default~default.svc.cluster.local', metadata: { NAMESPACE: 'default', LABELS: { app: 'productpage' } } }),
+  // A gRPC server: its IP is an endpoint of a service, so it has server listeners.
+  proxyFromNode({ id: 'sidecar~127.0.0.1~ratings-1.default~default.svc.cluster.local', metadata: { GENERATOR: 'grpc', NAMESPACE: 'default', LABELS: { app: 'ratings' } } }),
 ];
 
 const edit = (file: string, from: string, to: string) => {
@@ -39,6 +44,8 @@ const steps: Array<[string, () => void]> = [
   ['a fault', () => edit('reviews-canary.yaml', '  - name: v3-canary\n', '  - name: v3-canary\n    fault: { abort: { httpStatus: 503, percentage: { value: 5 } } }\n')],
   ['a source-scoped route', () => edit('reviews-canary.yaml', '  - name: v3-canary\n', '  - name: from-reviews\n    match: [{ sourceLabels: { app: reviews } }]\n    route: [{ destination: { host: reviews.default.svc.cluster.local, subset: v3 } }]\n  - name: v3-canary\n')],
   ['the rate limit changed', () => edit('limit.yaml', 'requests: 10', 'requests: 20')],
+  ['an endpoint port', () => edit('services.yaml', 'ports: { grpc: 19081 }', 'ports: { grpc: 19181 }')],
+  ['a new endpoint', () => edit('services.yaml', '  - address: 127.0.0.1\n    ports: { grpc: 19082 }\n', '  - address: 127.0.0.1\n    ports: { grpc: 19082 }\n  - address: 127.0.0.2\n    ports: { grpc: 19082 }\n')],
   ['the hash policy removed', () => edit('destination-rules.yaml', '  trafficPolicy: { loadBalancer: { consistentHash: { httpHeaderName: x-user } } }\n', '')],
 ];
 
@@ -46,6 +53,9 @@ describe('memoized translation after edits', () => {
   let state: MeshState = compile(loadDirectory(dir));
   let model: Model = state.model;
   for (const p of proxies) translate(model, p);
+  const incremental = new SnapshotCache(silentLogger);
+  incremental.setModel(model);
+  for (const p of proxies) incremental.snapshotFor(p);
   for (const [what, step] of steps) {
     it(`equals a translation from scratch after: ${what}`, () => {
       step();
@@ -54,6 +64,16 @@ describe('memoized translation after edits', () => {
       model = reuseUnchanged(next.model, model);
       state = { ...next, model };
       for (const p of proxies) expect(translate(model, p)).toEqual(translate(structuredClone(model), p));
+      // The cache builds each group's snapshot from its previous one where the change is local
+      // (translate/changes.ts): it must hold what a cache seeing only this model builds.
+      incremental.setModel(model);
+      const fresh = new SnapshotCache(silentLogger);
+      fresh.setModel(structuredClone(model));
+      const contents = (c: SnapshotCache, p: (typeof proxies)[number]) => {
+        const snap = c.snapshotFor(p);
+        return TYPE_ORDER.map((t) => [...snap[t]].map(([name, r]) => `${name}=${r.hash}`));
+      };
+      for (const p of proxies) expect(contents(incremental, p)).toEqual(contents(fresh, p));
     });
   }
 });

@@ -1,6 +1,6 @@
 // Proxyless gRPC: one api_listener per name a client may dial (`host:port`, and the short forms
 // from its own namespace), all pointing at the route config for that host and port.
-import type { Model, UpstreamCluster } from '../model/types.ts';
+import type { Model, RouteTable, UpstreamCluster } from '../model/types.ts';
 import { TableMemo, callerText, tableDeps } from './table-memo.ts';
 import { httpConnectionManager } from './hcm.ts';
 import { httpFilters } from './http-filters.ts';
@@ -11,10 +11,11 @@ import { LISTENER } from './type-urls.ts';
 
 const memo = new TableMemo<Json[]>();
 
-export function grpcListeners(model: Model, proxy: Proxy, clusters: Map<string, UpstreamCluster>): Json[] {
+/** The api_listeners of `tables` (all of the model's by default). */
+export function grpcListeners(model: Model, proxy: Proxy, clusters: Map<string, UpstreamCluster>, tables: readonly RouteTable[] = model.routeTables): Json[] {
   const names = grpcNames(model, proxy);
   const caller = callerText(proxy);
-  return model.routeTables.flatMap((t) =>
+  return tables.flatMap((t) =>
     memo.get(t, `${caller}|${names.get(t)!.join(',')}`, tableDeps(model, t, clusters), () =>
       names.get(t)!.map((name) => ({
         '@type': LISTENER,

@@ -72,10 +72,11 @@ function computeGrpcNames(model: Model, proxy: Proxy): Map<RouteTable, string[]>
 
 const grpcRouteMemo = new TableMemo<Json>();
 
-export function grpcRouteConfigs(model: Model, proxy: Proxy, clusters: Map<string, UpstreamCluster>): Json[] {
+/** The route configs of `tables` (all of the model's by default). */
+export function grpcRouteConfigs(model: Model, proxy: Proxy, clusters: Map<string, UpstreamCluster>, tables: readonly RouteTable[] = model.routeTables): Json[] {
   const names = grpcNames(model, proxy);
   const caller = callerText(proxy);
-  return model.routeTables.map((t) =>
+  return tables.map((t) =>
     grpcRouteMemo.get(t, `${caller}|${names.get(t)!.join(',')}`, tableDeps(model, t, clusters), () => ({
       '@type': ROUTE_CONFIG,
       name: `${t.host}:${t.port}`,

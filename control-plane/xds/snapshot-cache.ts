@@ -9,8 +9,10 @@ import { rulesBehind } from '../model/origins.ts';
 import type { Model, Service } from '../model/types.ts';
 import { topologyUse } from '../translate/locality-priority.ts';
 import { proxyGroupKey, type Proxy, type TopologyUse } from '../translate/proxy.ts';
+import { translateChanges } from '../translate/changes.ts';
+import { GRPC_SERVER_LISTENER_PREFIX } from '../translate/listeners-grpc-server.ts';
 import { resourceName, translate, type Resource } from '../translate/translate.ts';
-import { TYPE_ORDER, type ResourceType } from '../translate/type-urls.ts';
+import { LISTENER, TYPE_ORDER, type ResourceType } from '../translate/type-urls.ts';
 import { contentHash } from './hash.ts';
 import { resourcesField } from './wire.ts';
 
@@ -282,11 +284,13 @@ export class SnapshotCache {
     const key = this.groupOf(proxy);
     let snap = this.groups.get(key);
     if (!snap) {
-      snap = this.build(key, proxy, this.model);
-      this.groups.set(key, snap);
       const before = this.lastGood.get(key);
+      const built = (before && this.buildChanges(key, proxy, this.model, before)) ?? { snap: this.build(key, proxy, this.model), changed: undefined };
+      snap = built.snap;
+      this.builtFrom.set(snap, this.model);
+      this.groups.set(key, snap);
       if (before) {
-        this.lineage.set(snap, { before, changed: changedNames(before, snap) });
+        this.lineage.set(snap, { before, changed: built.changed ?? changedNames(before, snap) });
         // Only one step back is kept: a chain of every generation would never be let go.
         this.lineage.delete(before);
       }
@@ -294,27 +298,74 @@ export class SnapshotCache {
     return snap;
   }
 
+  /** The model each snapshot was translated from, and the snapshots with rejected resources. */
+  private builtFrom = new WeakMap<Snapshot, Model>();
+  private withRejections = new WeakSet<Map<string, EncodedResource>>();
+
   private build(group: string, proxy: Proxy, model: Model): Snapshot {
     const resources = translate(model, proxy);
     const snap = {} as Snapshot;
     for (const type of TYPE_ORDER) {
       const out = new Map<string, EncodedResource>();
-      for (const json of resources[type]) {
-        const name = resourceName(json);
-        const enc = this.encode(json);
-        if ('violations' in enc) {
-          const rules = rulesBehind(model, name);
-          this.rejected.push({ group, type, name, violations: enc.violations, rules });
-          this.log.error({ group, type, name, rules, violations: enc.violations }, 'generated resource fails Envoy validation; keeping the last good version');
-          const old = this.lastGood.get(group)?.[type]?.get(name);
-          if (old) out.set(name, old);
-          continue;
-        }
-        out.set(name, enc);
-      }
+      for (const json of resources[type]) this.place(out, json, group, type, model);
       snap[type] = out;
     }
     return snap;
+  }
+
+  /** Puts a resource's encoding in `out`, or its last good version if it fails the check. */
+  private place(out: Map<string, EncodedResource>, json: Resource, group: string, type: ResourceType, model: Model): void {
+    const name = resourceName(json);
+    const enc = this.encode(json);
+    if (!('violations' in enc)) {
+      out.set(name, enc);
+      return;
+    }
+    const rules = rulesBehind(model, name);
+    this.rejected.push({ group, type, name, violations: enc.violations, rules });
+    this.log.error({ group, type, name, rules, violations: enc.violations }, 'generated resource fails Envoy validation; keeping the last good version');
+    this.withRejections.add(out);
+    const old = this.lastGood.get(group)?.[type]?.get(name);
+    if (old) out.set(name, old);
+  }
+
+  /**
+   * The group's new snapshot as its previous one with only what the model change altered
+   * (translate/changes.ts), and the names that changed; undefined when that does not apply: the
+   * change is not local, it adds a name (order would differ from a full translation), or the
+   * previous snapshot holds a rejected resource (which must be reported again).
+   */
+  private buildChanges(group: string, proxy: Proxy, model: Model, before: Snapshot): { snap: Snapshot; changed: Record<ResourceType, ReadonlySet<string>> } | undefined {
+    const prev = this.builtFrom.get(before);
+    if (!prev || prev === model || TYPE_ORDER.some((t) => this.withRejections.has(before[t]))) return undefined;
+    const changes = translateChanges(prev, model, proxy);
+    if (!changes) return undefined;
+    for (const type of TYPE_ORDER) for (const json of changes.set[type]) if (!before[type].has(resourceName(json))) return undefined;
+    const snap = {} as Snapshot;
+    const changed = {} as Record<ResourceType, Set<string>>;
+    for (const type of TYPE_ORDER) {
+      const out = new Map(before[type]);
+      const names = new Set<string>();
+      for (const name of changes.removed[type]) if (out.delete(name)) names.add(name);
+      if (type === LISTENER && changes.serverListeners) {
+        const given = new Set(changes.set[type].map(resourceName));
+        for (const name of [...out.keys()]) {
+          if (name.startsWith(GRPC_SERVER_LISTENER_PREFIX) && !given.has(name)) {
+            out.delete(name);
+            names.add(name);
+          }
+        }
+      }
+      for (const json of changes.set[type]) {
+        const name = resourceName(json);
+        const old = out.get(name);
+        this.place(out, json, group, type, model);
+        if (out.get(name)?.hash !== old?.hash) names.add(name);
+      }
+      snap[type] = out;
+      changed[type] = names;
+    }
+    return { snap, changed };
   }
 
   /** Encodings by resource object: memoized translator output skips even the JSON text. */

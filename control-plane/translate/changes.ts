@@ -1,0 +1,74 @@
+// What a model change alters in a proxyless gRPC client's config, without translating the rest.
+// A typical change touches one service: a rule edit replaces its route table, an endpoint edit its
+// clusters. Everything else kept its objects (model/reuse.ts), so translate() would give the same
+// resources for it; walking the thousands of them only to find that out was most of a change's
+// cost. Changes that are not local (a service or route table added or removed, rate limits,
+// authorization, gateways) return undefined, and the caller translates in full.
+import type { Model, RouteTable, UpstreamCluster } from '../model/types.ts';
+import { outboundCluster } from './clusters.ts';
+import { clusterLoadAssignment } from './endpoints.ts';
+import { grpcListeners } from './listeners-grpc.ts';
+import { grpcServerListeners } from './listeners-grpc-server.ts';
+import type { Proxy } from './proxy.ts';
+import { grpcRouteConfigs } from './route-configs.ts';
+import type { Resource, Resources } from './translate.ts';
+import { CLUSTER, ENDPOINTS, LISTENER, ROUTE_CONFIG, type ResourceType } from './type-urls.ts';
+
+export interface ResourceChanges {
+  /** New or changed resources; every other resource is as `translate(prev, proxy)` gave it. */
+  set: Resources;
+  /** Names no longer given. */
+  removed: Record<ResourceType, string[]>;
+  /** For a gRPC server (a proxy with an IP), its server listeners are given in full in `set`. */
+  serverListeners: boolean;
+}
+
+const globalsText = new WeakMap<Model, string>();
+function globals(m: Model): string {
+  let t = globalsText.get(m);
+  if (t === undefined) globalsText.set(m, (t = JSON.stringify([m.rateLimits, m.authorizationPolicies, m.networkGateways])));
+  return t;
+}
+
+const clusterMaps = new WeakMap<Model, Map<string, UpstreamCluster>>();
+function clusterMap(m: Model): Map<string, UpstreamCluster> {
+  let c = clusterMaps.get(m);
+  if (!c) clusterMaps.set(m, (c = new Map(m.clusters.map((x) => [x.name, x]))));
+  return c;
+}
+
+export function translateChanges(prev: Model, model: Model, proxy: Proxy): ResourceChanges | undefined {
+  if (proxy.kind !== 'grpc') return undefined;
+  if (prev.clusters.length !== model.clusters.length || prev.routeTables.length !== model.routeTables.length) return undefined;
+  if (globals(prev) !== globals(model)) return undefined;
+  const changed = new Set<string>();
+  const set: Resources = { [CLUSTER]: [], [ENDPOINTS]: [], [LISTENER]: [], [ROUTE_CONFIG]: [] };
+  const removed: Record<ResourceType, string[]> = { [CLUSTER]: [], [ENDPOINTS]: [], [LISTENER]: [], [ROUTE_CONFIG]: [] };
+  for (let i = 0; i < model.clusters.length; i++) {
+    const c = model.clusters[i]!;
+    const was = prev.clusters[i]!;
+    if (c === was) continue;
+    if (c.name !== was.name) return undefined;
+    changed.add(c.name);
+    // As translate(): a DNS cluster without an address has no cluster, only STATIC ones have EDS.
+    if (c.resolution !== 'DNS' || c.endpoints.length > 0) set[CLUSTER].push(outboundCluster(c, 'grpc') as Resource);
+    else removed[CLUSTER].push(c.name);
+    if (c.resolution === 'STATIC') set[ENDPOINTS].push(clusterLoadAssignment(c, proxy) as Resource);
+    else removed[ENDPOINTS].push(c.name);
+  }
+  const tables: RouteTable[] = [];
+  for (let i = 0; i < model.routeTables.length; i++) {
+    const t = model.routeTables[i]!;
+    const was = prev.routeTables[i]!;
+    if (t.host !== was.host || t.port !== was.port) return undefined;
+    // A route's action reads its destination cluster (load-balancer policy), see table-memo.ts.
+    if (t !== was || t.routes.some((r) => r.action.kind === 'route' && r.action.destinations.some((d) => changed.has(d.cluster)))) tables.push(t);
+  }
+  const clusters = clusterMap(model);
+  set[LISTENER].push(...(grpcListeners(model, proxy, clusters, tables) as Resource[]));
+  set[ROUTE_CONFIG].push(...(grpcRouteConfigs(model, proxy, clusters, tables) as Resource[]));
+  // A server's listeners come from the services its IP is an endpoint of: given whole.
+  const serverListeners = proxy.ip !== undefined;
+  if (serverListeners) set[LISTENER].push(...(grpcServerListeners(model, proxy) as Resource[]));
+  return { set, removed, serverListeners };
+}
