@@ -256,7 +256,9 @@ export function listConfigFiles(dir: string): FileListing {
     }
   };
   walk(dir);
-  listing.files.sort((a, b) => compareStrings(relative(dir, a), relative(dir, b)));
+  // Relative paths computed once, not twice per comparison (thousands of files, polled every 2 s).
+  const rel = new Map(listing.files.map((f) => [f, relative(dir, f)]));
+  listing.files.sort((a, b) => compareStrings(rel.get(a)!, rel.get(b)!));
   return listing;
 }
 

@@ -53,19 +53,33 @@ export function grpcNames(model: Model, proxy: Proxy): Map<RouteTable, string[]>
   let perNamespace = namesMemo.get(model.routeTables);
   if (!perNamespace) namesMemo.set(model.routeTables, (perNamespace = new Map()));
   let out = perNamespace.get(proxy.namespace);
-  if (!out) perNamespace.set(proxy.namespace, (out = computeGrpcNames(model, proxy)));
+  if (!out) {
+    const byKey = namesByKey(model.routeTables, proxy.namespace);
+    out = new Map(model.routeTables.map((t) => [t, byKey.get(`${t.host}:${t.port}`)!]));
+    perNamespace.set(proxy.namespace, out);
+  }
   return out;
 }
 
 const namesMemo = new WeakMap<readonly RouteTable[], Map<string, Map<RouteTable, string[]>>>();
 
-function computeGrpcNames(model: Model, proxy: Proxy): Map<RouteTable, string[]> {
-  const out = new Map<RouteTable, string[]>();
-  const ports = [...new Set(model.routeTables.map((t) => t.port))];
-  for (const port of ports) {
-    const tables = model.routeTables.filter((t) => t.port === port);
-    const aliases = uniqueAliases(tables.map((t) => t.host), proxy.namespace);
-    for (const t of tables) out.set(t, aliases.get(t.host)!.map((n) => `${n}:${port}`));
+// The names depend only on which hosts and ports have tables, which most changes leave alone:
+// the last few answers are kept by that list (a new model has new table objects, not new hosts).
+const recentNames = new Map<string, Map<string, string[]>>();
+
+function namesByKey(tables: readonly RouteTable[], namespace: string): Map<string, string[]> {
+  const key = `${namespace}\n${tables.map((t) => `${t.host}:${t.port}`).join('\n')}`;
+  let out = recentNames.get(key);
+  if (!out) {
+    out = new Map();
+    const ports = [...new Set(tables.map((t) => t.port))];
+    for (const port of ports) {
+      const here = tables.filter((t) => t.port === port);
+      const aliases = uniqueAliases(here.map((t) => t.host), namespace);
+      for (const t of here) out.set(`${t.host}:${port}`, aliases.get(t.host)!.map((n) => `${n}:${port}`));
+    }
+    if (recentNames.size >= 8) recentNames.delete(recentNames.keys().next().value!);
+    recentNames.set(key, out);
   }
   return out;
 }
