@@ -8,7 +8,7 @@ import { AdsStream, type DiscoveryRequest } from './ads-stream.ts';
 import { DeltaStream, type DeltaDiscoveryRequest, type DeltaDiscoveryResponse } from './delta-stream.ts';
 import type { SnapshotCache } from './snapshot-cache.ts';
 import type { XdsObserver } from './stream-common.ts';
-import { decodePlainDiscoveryRequest, type PreEncodedResponse } from './wire.ts';
+import { PlainDiscoveryRequest, type PreEncodedResponse } from './wire.ts';
 
 let serviceDefinition: grpc.ServiceDefinition | undefined;
 
@@ -39,7 +39,7 @@ function adsService(): grpc.ServiceDefinition {
     StreamAggregatedResources: {
       ...sotw,
       responseSerialize: (r: PreEncodedResponse | object) => ('preEncoded' in r ? r.wire : encode(r)),
-      requestDeserialize: (b: Buffer) => decodePlainDiscoveryRequest(b) ?? decode(b),
+      requestDeserialize: (b: Buffer) => PlainDiscoveryRequest.decode(b) ?? decode(b),
     },
   };
   return serviceDefinition;

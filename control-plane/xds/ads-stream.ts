@@ -47,18 +47,20 @@ interface Subscription {
   names: ReadonlySet<string>;
   /** The names in the order of the request that created it: ACKs usually repeat that order. */
   order: readonly string[];
+  /** `order` as encoded in requests (field 3 entries), once a hand-read request has shown it. */
+  bytes?: Buffer;
   refs: number;
 }
 
 const subscriptions = new Map<string, Subscription>();
 const NO_NAMES: Subscription = { key: '', sorted: [], names: new Set(), order: [], refs: 0 };
 
-function subscribe(names: readonly string[]): Subscription {
+function subscribe(names: readonly string[], bytes: Buffer | undefined): Subscription {
   if (names.length === 0) return NO_NAMES;
   const sorted = [...new Set(names)].sort();
   const key = sorted.join('\n');
   let sub = subscriptions.get(key);
-  if (!sub) subscriptions.set(key, (sub = { key, sorted, names: new Set(sorted), order: names, refs: 0 }));
+  if (!sub) subscriptions.set(key, (sub = { key, sorted, names: new Set(sorted), order: names, refs: 0, ...(bytes ? { bytes: Buffer.from(bytes) } : {}) }));
   sub.refs++;
   return sub;
 }
@@ -124,7 +126,6 @@ export class AdsStream {
       state = { wildcard: false, sub: NO_NAMES, names: NO_NAMES.names, requested: false };
       this.types.set(type, state);
     }
-    const names = req.resource_names ?? [];
     const firstRequest = !state.requested;
     state.requested = true;
     // A proxy reconnecting (say, after a control-plane restart) names the version it has. Versions
@@ -136,8 +137,19 @@ export class AdsStream {
     // Legacy wildcard: an empty first request for listeners or clusters means "everything", and
     // later empty requests keep it so. Otherwise an empty list unsubscribes from everything (gRPC
     // does that name by name when it closes).
-    // Most requests are ACKs repeating the names of the last request, in the same order.
-    const same = !firstRequest && sameList(names, state.sub.order);
+    // Most requests are ACKs repeating the names of the last request, in the same order: compared
+    // as encoded bytes when the request was read by hand (wire.ts), without decoding the names.
+    const sub = state.sub;
+    const raw = (req as { names_bytes?: Buffer }).names_bytes;
+    let same = false;
+    if (!firstRequest) {
+      if (raw && sub.bytes) same = raw.equals(sub.bytes);
+      else {
+        same = sameList(req.resource_names ?? [], sub.order);
+        if (same && raw && sub !== NO_NAMES) sub.bytes = Buffer.from(raw);
+      }
+    }
+    const names = same ? sub.order : (req.resource_names ?? []);
     const legacyWildcard = names.length === 0 && (type === LISTENER || type === CLUSTER) && (firstRequest || state.wildcard);
     const wildcard = same ? state.wildcard : names.includes('*') || legacyWildcard;
     const wanted = wildcard ? names.filter((n) => n !== '*') : names;
@@ -146,7 +158,7 @@ export class AdsStream {
     if (changed) {
       state.wildcard = wildcard;
       const previous = state.sub;
-      state.sub = subscribe(wanted);
+      state.sub = subscribe(wanted, wildcard ? undefined : raw);
       state.names = state.sub.names;
       unsubscribe(previous);
     }

@@ -50,39 +50,69 @@ export function encodeDiscoveryResponse(r: { version_info: string; type_url: str
 }
 
 /**
- * Decodes the common DiscoveryRequest (an ACK, or a subscription change) by hand: version_info,
- * resource_names, type_url and response_nonce. Anything else (a node, an error_detail, resource
- * locators, an unknown field) returns undefined, and the caller decodes the message in full.
- * Most requests are ACKs, and protobufjs' general decoder was a large share of serving them.
+ * The common DiscoveryRequest (an ACK, or a subscription change), read by hand: version_info,
+ * resource_names, type_url and response_nonce. Most requests are ACKs repeating the names of the
+ * request before, so the names are decoded only when asked for; `names_bytes` lets a stream see
+ * that they did not change without decoding them (protobufjs' decoder and the strings it made were
+ * a large share of serving ACKs).
  */
-export function decodePlainDiscoveryRequest(buf: Uint8Array): { version_info: string; resource_names: string[]; type_url: string; response_nonce: string } | undefined {
-  const out = { version_info: '', resource_names: [] as string[], type_url: '', response_nonce: '' };
-  let i = 0;
-  const end = buf.length;
-  const readVarint = (): number => {
-    let n = 0;
-    let shift = 0;
-    for (;;) {
-      if (i >= end || shift > 28) return -1;
-      const b = buf[i++]!;
-      n += (b & 127) * 2 ** shift;
-      if (b < 128) return n;
-      shift += 7;
+export class PlainDiscoveryRequest {
+  version_info = '';
+  type_url = '';
+  response_nonce = '';
+  /** The encoded resource_names entries, when they are contiguous (as every encoder writes them). */
+  names_bytes: Buffer | undefined;
+  private spans: number[] = [];
+  private names: string[] | undefined;
+
+  constructor(private readonly buf: Buffer) {}
+
+  get resource_names(): string[] {
+    if (!this.names) {
+      this.names = [];
+      for (let k = 0; k < this.spans.length; k += 2) this.names.push(this.buf.toString('utf8', this.spans[k], this.spans[k]! + this.spans[k + 1]!));
     }
-  };
-  while (i < end) {
-    const tag = readVarint();
-    if (tag < 0 || (tag & 7) !== 2) return undefined;
-    const len = readVarint();
-    if (len < 0 || i + len > end) return undefined;
-    const field = tag >>> 3;
-    if (field !== 1 && field !== 3 && field !== 4 && field !== 5) return undefined;
-    const text = Buffer.from(buf.buffer, buf.byteOffset + i, len).toString('utf8');
-    i += len;
-    if (field === 1) out.version_info = text;
-    else if (field === 3) out.resource_names.push(text);
-    else if (field === 4) out.type_url = text;
-    else out.response_nonce = text;
+    return this.names;
   }
-  return out;
+
+  /** Reads `buf`; undefined when it holds anything else (a node, an error_detail, resource locators, an unknown field). */
+  static decode(buf: Buffer): PlainDiscoveryRequest | undefined {
+    const out = new PlainDiscoveryRequest(buf);
+    let i = 0;
+    const end = buf.length;
+    let namesStart = -1;
+    let namesEnd = -1;
+    let contiguous = true;
+    const readVarint = (): number => {
+      let n = 0;
+      let shift = 0;
+      for (;;) {
+        if (i >= end || shift > 28) return -1;
+        const b = buf[i++]!;
+        n += (b & 127) * 2 ** shift;
+        if (b < 128) return n;
+        shift += 7;
+      }
+    };
+    while (i < end) {
+      const at = i;
+      const tag = readVarint();
+      if (tag < 0 || (tag & 7) !== 2) return undefined;
+      const len = readVarint();
+      if (len < 0 || i + len > end) return undefined;
+      const field = tag >>> 3;
+      if (field === 3) {
+        if (namesStart < 0) namesStart = at;
+        else if (namesEnd !== at) contiguous = false;
+        namesEnd = i + len;
+        out.spans.push(i, len);
+      } else if (field === 1) out.version_info = buf.toString('utf8', i, i + len);
+      else if (field === 4) out.type_url = buf.toString('utf8', i, i + len);
+      else if (field === 5) out.response_nonce = buf.toString('utf8', i, i + len);
+      else return undefined;
+      i += len;
+    }
+    if (namesStart >= 0 && contiguous) out.names_bytes = buf.subarray(namesStart, namesEnd);
+    return out;
+  }
 }
