@@ -55,18 +55,32 @@ interface Subscription {
 const subscriptions = new Map<string, Subscription>();
 const NO_NAMES: Subscription = { key: '', sorted: [], names: new Set(), order: [], refs: 0 };
 
+// Also by the encoded names of the request that created them: streams of one workload ask in the
+// same order, and finding theirs by bytes skips sorting and joining the names.
+const subscriptionsByBytes = new Map<string, Subscription>();
+
 function subscribe(names: readonly string[], bytes: Buffer | undefined): Subscription {
   if (names.length === 0) return NO_NAMES;
-  const sorted = [...new Set(names)].sort();
-  const key = sorted.join('\n');
-  let sub = subscriptions.get(key);
-  if (!sub) subscriptions.set(key, (sub = { key, sorted, names: new Set(sorted), order: names, refs: 0, ...(bytes ? { bytes: Buffer.from(bytes) } : {}) }));
+  const text = bytes?.toString('latin1');
+  let sub = text === undefined ? undefined : subscriptionsByBytes.get(text);
+  if (!sub) {
+    const sorted = [...new Set(names)].sort();
+    const key = sorted.join('\n');
+    sub = subscriptions.get(key);
+    if (!sub) subscriptions.set(key, (sub = { key, sorted, names: new Set(sorted), order: names, refs: 0 }));
+    if (bytes && text !== undefined && !sub.bytes && sameList(names, sub.order)) {
+      sub.bytes = Buffer.from(bytes);
+      subscriptionsByBytes.set(text, sub);
+    }
+  }
   sub.refs++;
   return sub;
 }
 
 function unsubscribe(sub: Subscription): void {
-  if (sub !== NO_NAMES && --sub.refs === 0) subscriptions.delete(sub.key);
+  if (sub === NO_NAMES || --sub.refs > 0) return;
+  subscriptions.delete(sub.key);
+  if (sub.bytes) subscriptionsByBytes.delete(sub.bytes.toString('latin1'));
 }
 
 function sameList(a: readonly string[], b: readonly string[]): boolean {
@@ -146,7 +160,10 @@ export class AdsStream {
       if (raw && sub.bytes) same = raw.equals(sub.bytes);
       else {
         same = sameList(req.resource_names ?? [], sub.order);
-        if (same && raw && sub !== NO_NAMES) sub.bytes = Buffer.from(raw);
+        if (same && raw && sub !== NO_NAMES && !sub.bytes) {
+          sub.bytes = Buffer.from(raw);
+          subscriptionsByBytes.set(sub.bytes.toString('latin1'), sub);
+        }
       }
     }
     const names = same ? sub.order : (req.resource_names ?? []);
