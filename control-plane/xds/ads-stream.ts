@@ -3,7 +3,7 @@
 import type { Logger } from '../log.ts';
 import type { Proxy } from '../translate/proxy.ts';
 import { CLUSTER, ENDPOINTS, LISTENER, ROUTE_CONFIG, TYPE_ORDER, type ResourceType } from '../translate/type-urls.ts';
-import type { EncodedResource, SnapshotCache } from './snapshot-cache.ts';
+import { untouched, type EncodedResource, type SnapshotCache, type SotwAnswer } from './snapshot-cache.ts';
 import { encodeDiscoveryResponse, type PreEncodedResponse } from './wire.ts';
 import { proxyFromRequest, typeStatus, type RequestNode, type TypeStatus, type XdsObserver } from './stream-common.ts';
 
@@ -27,12 +27,14 @@ interface TypeState {
   requested: boolean;
   sentVersion?: string;
   sentNonce?: string;
-  sentNames?: () => string[];
+  /** The last response: its answer, and what the client holds after it (for config dumps). */
+  sent?: { answer: SotwAnswer; all: ReadonlyMap<string, EncodedResource>; wildcard: boolean; sorted: readonly string[] };
+  /** The snapshot map this type was last brought up to date with. */
+  seen?: ReadonlyMap<string, EncodedResource>;
   ackedVersion?: string;
   nack?: { nonce: string; version: string; message: string };
   generation?: number;
-  /** Everything the client holds of this type after the last response (for config dumps). */
-  sentResources?: () => EncodedResource[];
+
 }
 
 /**
@@ -83,6 +85,10 @@ function unsubscribe(sub: Subscription): void {
   if (sub.bytes) subscriptionsByBytes.delete(sub.bytes.toString('latin1'));
 }
 
+function heldResources(sent: NonNullable<TypeState['sent']>): EncodedResource[] {
+  return sent.wildcard ? [...sent.all.values()] : sent.sorted.flatMap((n) => sent.all.get(n) ?? []);
+}
+
 function sameList(a: readonly string[], b: readonly string[]): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
@@ -111,7 +117,7 @@ export class AdsStream {
    * endpoints are sent as what changed, so this is the whole set at the sent version). */
   sent(type: string): { version: string; resources?: EncodedResource[] } | undefined {
     const s = this.types.get(type);
-    return s?.sentVersion === undefined ? undefined : { version: s.sentVersion, ...(s.sentResources ? { resources: s.sentResources() } : {}) };
+    return s?.sentVersion === undefined ? undefined : { version: s.sentVersion, ...(s.sent ? { resources: heldResources(s.sent) } : {}) };
   }
 
   /** The stream ended: its shared subscriptions are released. */
@@ -185,7 +191,7 @@ export class AdsStream {
       // Clients repeat a NACK on later requests; log each rejected nonce once.
       if (state.nack?.nonce !== nonce) {
         state.nack = { nonce, version: state.sentVersion ?? '', message };
-        this.log.warn({ proxy: this.proxy.id, type, version: state.sentVersion, nonce, resources: state.sentNames?.(), message }, 'proxy rejected config (NACK)');
+        this.log.warn({ proxy: this.proxy.id, type, version: state.sentVersion, nonce, resources: state.sent?.answer.resources.map((r) => r.name), message }, 'proxy rejected config (NACK)');
         this.observer?.nacked(this, type);
       }
     } else if (nonce !== '') {
@@ -198,13 +204,23 @@ export class AdsStream {
 
   /** Sends every requested type whose content changed for this proxy, in ADS push order. */
   push(): void {
-    if (!this.proxy) return;
+    if (!this.proxy || !this.cache.ready) return;
+    const snap = this.cache.snapshotFor(this.proxy);
+    // What changed since the group's previous snapshot: a type whose last answer came from that
+    // snapshot and whose names are untouched would get the same answer, so it is not asked again.
+    const lineage = this.cache.lineageOf(snap);
     let clustersSent = false;
     for (const type of TYPE_ORDER) {
-      if (!this.types.get(type)?.requested) continue;
+      const state = this.types.get(type);
+      if (!state?.requested) continue;
       // Envoy re-creates every cluster a CDS update touches and keeps it warming until endpoints
       // arrive for it; the endpoints may be unchanged, so they are sent again after each CDS push.
       const force = type === ENDPOINTS && clustersSent && this.proxy.kind === 'envoy';
+      if (!force && lineage && state.seen === lineage.before[type] && untouched(lineage.changed[type], state.wildcard, state.names)) {
+        state.seen = snap[type];
+        state.generation = this.cache.generation;
+        continue;
+      }
       const sent = this.pushType(type, force, true);
       if (type === CLUSTER) clustersSent = sent;
     }
@@ -222,6 +238,7 @@ export class AdsStream {
     // Subscribed to nothing (gRPC unsubscribes name by name when it closes): nothing to send.
     if (!state.wildcard && state.names.size === 0) return false;
     const snap = this.cache.snapshotFor(this.proxy);
+    state.seen = snap[type];
     const partial = sinceLast && !force && (type === ROUTE_CONFIG || type === ENDPOINTS) ? state.sentVersion : undefined;
     const answer = this.cache.sotwAnswer(snap, type, state.wildcard, state.sub.sorted, state.sub.key, partial, state.names);
     if (answer.version === state.sentVersion && !force) return false;
@@ -236,13 +253,9 @@ export class AdsStream {
     const wire = again ? encodeDiscoveryResponse({ version_info: answer.version, type_url: type, nonce, body: answer.body() }) : answer.wire!;
     state.sentVersion = answer.version;
     state.sentNonce = nonce;
-    state.sentNames = () => answer.resources.map((r) => r.name);
     // Only this type's map is kept (not the whole snapshot), so a type that stops changing does not
     // pin old generations of the others.
-    const { wildcard } = state;
-    const { sorted } = state.sub;
-    const all = snap[type];
-    state.sentResources = () => (wildcard ? [...all.values()] : sorted.flatMap((n) => all.get(n) ?? []));
+    state.sent = { answer, all: snap[type], wildcard: state.wildcard, sorted: state.sub.sorted };
     this.send({ preEncoded: true, wire });
     this.observer?.sent(this, type, sinceLast);
     return true;

@@ -126,7 +126,7 @@ function changedNames(before: Snapshot, after: Snapshot): Record<ResourceType, R
 }
 
 /** Whether a subscription is untouched by a set of changed names. */
-function untouched(changed: ReadonlySet<string>, wildcard: boolean, names: ReadonlySet<string>): boolean {
+export function untouched(changed: ReadonlySet<string>, wildcard: boolean, names: ReadonlySet<string>): boolean {
   if (changed.size === 0) return true;
   if (wildcard) return false;
   if (changed.size <= names.size) {
@@ -296,6 +296,11 @@ export class SnapshotCache {
       }
     }
     return snap;
+  }
+
+  /** The group's previous snapshot and the names that changed since, per type (if known). */
+  lineageOf(snap: Snapshot): { before: Snapshot; changed: Record<ResourceType, ReadonlySet<string>> } | undefined {
+    return this.lineage.get(snap);
   }
 
   /** The model each snapshot was translated from, and the snapshots with rejected resources. */
