@@ -11,6 +11,9 @@ import { CLUSTER, ENDPOINTS, LISTENER, ROUTE_CONFIG } from './translate/type-url
 /** Short xDS type names, as Istio's metrics label them. */
 const SHORT: Record<string, string> = { [CLUSTER]: 'cds', [ENDPOINTS]: 'eds', [LISTENER]: 'lds', [ROUTE_CONFIG]: 'rds' };
 export const shortType = (type: string): string => SHORT[type] ?? 'other';
+// The types a stream still has to ACK are a bit set: this runs on every push and ACK.
+const BITS: Record<string, number> = { [CLUSTER]: 1, [ENDPOINTS]: 2, [LISTENER]: 4, [ROUTE_CONFIG]: 8 };
+const typeBit = (type: string): number => BITS[type] ?? 16;
 
 /** Buckets from 5 ms to about 80 s: pushes are fast, convergence after a NACK can take minutes. */
 const SECONDS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 40, 80];
@@ -60,7 +63,7 @@ export class Metrics implements AdsObserver {
 
   private readonly pushChild = new Map<string, Counter.Internal>();
   /** Per stream: when the oldest change it has not converged on was applied, and the types still to ACK. */
-  private readonly pending = new WeakMap<object, { since: number; types: Set<string> }>();
+  private readonly pending = new WeakMap<object, { since: number; types: number }>();
 
   constructor(private readonly cache: SnapshotCache) {
     for (const t of [...Object.values(SHORT), 'other']) {
@@ -115,13 +118,16 @@ export class Metrics implements AdsObserver {
     this.pushChild.get(shortType(type))!.inc();
     if (!onChange) return;
     let p = this.pending.get(stream);
-    if (!p) this.pending.set(stream, (p = { since: this.cache.changedAt, types: new Set() }));
-    p.types.add(type);
+    if (!p) this.pending.set(stream, (p = { since: this.cache.changedAt, types: 0 }));
+    p.types |= typeBit(type);
   }
 
   acked(stream: object, type: string): void {
     const p = this.pending.get(stream);
-    if (!p || !p.types.delete(type) || p.types.size > 0) return;
+    const bit = typeBit(type);
+    if (!p || !(p.types & bit)) return;
+    p.types &= ~bit;
+    if (p.types !== 0) return;
     this.pending.delete(stream);
     this.convergence.observe((performance.now() - p.since) / 1000);
   }

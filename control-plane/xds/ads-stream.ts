@@ -143,7 +143,8 @@ export class AdsStream {
     // A request answering an older response is stale: the client will answer the latest too.
     if (state && nonce !== '' && nonce !== state.sentNonce) return;
     if (!state) {
-      state = { wildcard: false, sub: NO_NAMES, names: NO_NAMES.names, requested: false };
+      // Every field from the start: tens of thousands of these keep one shape.
+      state = { wildcard: false, sub: NO_NAMES, names: NO_NAMES.names, requested: false, sentVersion: undefined, sentNonce: undefined, ackedVersion: undefined, nack: undefined, generation: undefined, sent: undefined, seen: undefined };
       this.types.set(type, state);
     }
     const firstRequest = !state.requested;
