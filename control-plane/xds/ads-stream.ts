@@ -3,7 +3,7 @@
 import type { Logger } from '../log.ts';
 import type { Proxy } from '../translate/proxy.ts';
 import { CLUSTER, ENDPOINTS, LISTENER, ROUTE_CONFIG, TYPE_ORDER, type ResourceType } from '../translate/type-urls.ts';
-import { untouched, type EncodedResource, type SnapshotCache, type SotwAnswer } from './snapshot-cache.ts';
+import type { EncodedResource, SnapshotCache, SotwAnswer } from './snapshot-cache.ts';
 import { encodeDiscoveryResponse, type PreEncodedResponse } from './wire.ts';
 import { proxyFromRequest, typeStatus, type RequestNode, type TypeStatus, type XdsObserver } from './stream-common.ts';
 
@@ -69,7 +69,14 @@ function subscribe(names: readonly string[], bytes: Buffer | undefined): Subscri
     const sorted = [...new Set(names)].sort();
     const key = sorted.join('\n');
     sub = subscriptions.get(key);
-    if (!sub) subscriptions.set(key, (sub = { key, sorted, names: new Set(sorted), order: names, refs: 0 }));
+    if (!sub) {
+      subscriptions.set(key, (sub = { key, sorted, names: new Set(sorted), order: names, refs: 0 }));
+      for (const n of sorted) {
+        let subs = subscriptionsByName.get(n);
+        if (!subs) subscriptionsByName.set(n, (subs = new Set()));
+        subs.add(sub);
+      }
+    }
     if (bytes && text !== undefined && !sub.bytes && sameList(names, sub.order)) {
       sub.bytes = Buffer.from(bytes);
       subscriptionsByBytes.set(text, sub);
@@ -83,6 +90,29 @@ function unsubscribe(sub: Subscription): void {
   if (sub === NO_NAMES || --sub.refs > 0) return;
   subscriptions.delete(sub.key);
   if (sub.bytes) subscriptionsByBytes.delete(sub.bytes.toString('latin1'));
+  for (const n of sub.sorted) {
+    const subs = subscriptionsByName.get(n);
+    subs?.delete(sub);
+    if (subs?.size === 0) subscriptionsByName.delete(n);
+  }
+}
+
+// Which subscriptions name each resource, so that the ones a change touches are found once per
+// change (from its few changed names) instead of once per stream.
+const subscriptionsByName = new Map<string, Set<Subscription>>();
+const touchedBy = new WeakMap<ReadonlySet<string>, Set<Subscription>>();
+
+/** Whether a change (the names that changed in one type) touches a stream's subscription. */
+function touches(changed: ReadonlySet<string>, state: TypeState): boolean {
+  if (changed.size === 0) return false;
+  if (state.wildcard) return true;
+  let subs = touchedBy.get(changed);
+  if (!subs) {
+    subs = new Set();
+    for (const n of changed) for (const sub of subscriptionsByName.get(n) ?? []) subs.add(sub);
+    touchedBy.set(changed, subs);
+  }
+  return subs.has(state.sub);
 }
 
 function heldResources(sent: NonNullable<TypeState['sent']>): EncodedResource[] {
@@ -217,7 +247,7 @@ export class AdsStream {
       // Envoy re-creates every cluster a CDS update touches and keeps it warming until endpoints
       // arrive for it; the endpoints may be unchanged, so they are sent again after each CDS push.
       const force = type === ENDPOINTS && clustersSent && this.proxy.kind === 'envoy';
-      if (!force && lineage && state.seen === lineage.before[type] && untouched(lineage.changed[type], state.wildcard, state.names)) {
+      if (!force && lineage && state.seen === lineage.before[type] && !touches(lineage.changed[type], state)) {
         state.seen = snap[type];
         state.generation = this.cache.generation;
         continue;
