@@ -105,3 +105,40 @@ describe('EndpointIps', () => {
     expect(ips.has('10.0.0.3')).toBe(true);
   });
 });
+
+describe('SnapshotCache partial answers after untouched generations', () => {
+  it('sends only what changed to a stream whose answer is older than the versions the cache remembers', async () => {
+    const { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { ENDPOINTS } = await import('../control-plane/translate/type-urls.ts');
+    const dir = mkdtempSync(join(tmpdir(), 'meshpilot-partial-'));
+    try {
+      cpSync('examples/bookinfo', dir, { recursive: true });
+      const cache = new SnapshotCache(silentLogger);
+      const proxy = proxyFromNode({ id: 'grpc-client', metadata: { GENERATOR: 'grpc', NAMESPACE: 'default' } });
+      const names = ['outbound|9080||details.default.svc.cluster.local', 'outbound|9080||ratings.default.svc.cluster.local'];
+      const ask = (since?: string, held?: ReturnType<SnapshotCache['sotwAnswer']>) =>
+        cache.sotwAnswer(cache.snapshotFor(proxy), ENDPOINTS, false, names, names.join('\n'), since, new Set(names), held);
+      let state = compile(loadDirectory(dir));
+      cache.setModel(state.model);
+      const first = ask();
+      expect(first.resources.map((r) => r.name)).toEqual(names);
+      // Three changes that leave these endpoints alone: nobody asks for them meanwhile.
+      const edit = (file: string, from: string, to: string) => {
+        const path = join(dir, file);
+        writeFileSync(path, readFileSync(path, 'utf8').replace(from, to));
+        state = compile(loadDirectory(dir), state.accepted);
+        cache.setModel(state.model);
+      };
+      edit('reviews-canary.yaml', 'weight: 90', 'weight: 80');
+      edit('reviews-canary.yaml', 'weight: 80', 'weight: 70');
+      edit('services.yaml', 'ports: { grpc: 19082 }', 'ports: { grpc: 19182 }');
+      const part = ask(first.version, first);
+      expect(part.version).not.toBe(first.version);
+      expect(part.resources.map((r) => r.name)).toEqual(names.filter((n) => n.includes('ratings')));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -271,7 +271,7 @@ export class AdsStream {
     const snap = this.cache.snapshotFor(this.proxy);
     state.seen = snap[type];
     const partial = sinceLast && !force && (type === ROUTE_CONFIG || type === ENDPOINTS) ? state.sentVersion : undefined;
-    const answer = this.cache.sotwAnswer(snap, type, state.wildcard, state.sub.sorted, state.sub.key, partial, state.names);
+    const answer = this.cache.sotwAnswer(snap, type, state.wildcard, state.sub.sorted, state.sub.key, partial, state.names, state.sent?.answer);
     if (answer.version === state.sentVersion && !force) return false;
     // Listeners and clusters are sent complete, so an empty answer tells the client a name does not
     // exist (instead of a 15 s wait); routes and endpoints are per name and absence says nothing.

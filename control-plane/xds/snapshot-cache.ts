@@ -42,6 +42,8 @@ export interface SotwAnswer {
    */
   nonce: string;
   wire?: Buffer;
+  /** For an answer with only what changed: the whole answer it is part of. */
+  whole?: SotwAnswer;
 }
 
 let answerCounter = 0;
@@ -214,9 +216,11 @@ export class SnapshotCache {
   /**
    * The answer for a subscription (`names` sorted, or wildcard), computed once per snapshot and
    * subscription. With `since` (the version a stream has), only the resources that differ from it
-   * are in the body: routes and endpoints may be sent per resource in SotW.
+   * are in the body: routes and endpoints may be sent per resource in SotW. `held` is the answer
+   * the stream last got: what it has is known from it even when no recent generation gave that
+   * version (a type left untouched by several changes is not asked again, see AdsStream.push).
    */
-  sotwAnswer(snap: Snapshot, type: ResourceType, wildcard: boolean, names: readonly string[], namesKey: string, since?: string, nameSet?: ReadonlySet<string>): SotwAnswer {
+  sotwAnswer(snap: Snapshot, type: ResourceType, wildcard: boolean, names: readonly string[], namesKey: string, since?: string, nameSet?: ReadonlySet<string>, held?: SotwAnswer): SotwAnswer {
     let perSnap = this.answers.get(snap);
     if (!perSnap) this.answers.set(snap, (perSnap = new Map()));
     let perType = perSnap.get(type);
@@ -251,12 +255,15 @@ export class SnapshotCache {
         const names = full.base.changed;
         changed = full.resources.filter((r) => names.has(r.name));
       } else {
-        const before = this.byVersion.get(`${type}|${since}`) ?? this.previousByVersion.get(`${type}|${since}`);
+        // What the stream was last sent (the whole answer, if it got a part), else any answer this
+        // process gave with that version recently (a proxy that reconnected names its version).
+        const last = held?.whole ?? held;
+        const before = last?.version === since ? last : (this.byVersion.get(`${type}|${since}`) ?? this.previousByVersion.get(`${type}|${since}`));
         if (!before) return full;
         const had = new Map(before.resources.map((r) => [r.name, r.hash]));
         changed = full.resources.filter((r) => had.get(r.name) !== r.hash);
       }
-      partial = { version: full.version, resources: changed, body: lazyBody(changed), nonce: `a${++answerCounter}` };
+      partial = { version: full.version, resources: changed, body: lazyBody(changed), nonce: `a${++answerCounter}`, whole: full };
       full.since.set(since, partial);
     }
     return partial;
