@@ -477,3 +477,24 @@ describe('refused resources (one per rule)', () => {
     }
   });
 });
+
+describe('checkAndEncode', () => {
+  it('gives what checkResource and encodeResource give, in one parse', async () => {
+    const { checkAndEncode } = await import('../control-plane/envoy/check.ts');
+    const { loadDirectory } = await import('../control-plane/config/load.ts');
+    const { compile } = await import('../control-plane/pipeline.ts');
+    const { proxyFromNode } = await import('../control-plane/translate/proxy.ts');
+    const { translate } = await import('../control-plane/translate/translate.ts');
+    const model = compile(loadDirectory('examples/bookinfo')).model;
+    const out = translate(model, proxyFromNode({ id: 'sidecar~10.9.9.9~pp-1.default~default.svc.cluster.local', metadata: { NAMESPACE: 'default' } }));
+    const all = Object.values(out).flat();
+    expect(all.length).toBeGreaterThan(10);
+    for (const r of all) {
+      const both = checkAndEncode(r);
+      expect('any' in both && both.any).toEqual(encodeResource(r));
+    }
+    const bad = { ...all[0]!, conect_timeout: '1s' };
+    const refused = checkAndEncode(bad);
+    expect('violations' in refused && refused.violations).toEqual(checkResource(bad));
+  });
+});

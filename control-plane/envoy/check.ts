@@ -48,6 +48,14 @@ export function encodeResource(json: ResourceJson): { type_url: string; value: B
   return { type_url: `type.googleapis.com/${nameOf(type)}`, value: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length) };
 }
 
+/** Checks and encodes in one parse: the violations, or the encoding when there are none. */
+export function checkAndEncode(json: ResourceJson): { violations: Violation[] } | { any: { type_url: string; value: Buffer } } {
+  const { type, message, violations } = parse(json);
+  if (violations.length > 0 || !type || !message) return { violations: violations.length ? violations : [{ path: '', message: 'not a resource' }] };
+  const bytes = type.encode(message).finish();
+  return { any: { type_url: `type.googleapis.com/${nameOf(type)}`, value: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length) } };
+}
+
 /** Decodes an Any back to proto3 JSON with "@type" (snake_case names, defaults omitted). */
 export function decodeResource(any: { type_url: string; value: Uint8Array }): ResourceJson {
   const type = findType(typeNameOfUrl(any.type_url));

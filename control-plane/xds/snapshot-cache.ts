@@ -2,7 +2,7 @@
 // turns (model, proxy) into checked, encoded resources, once per proxy group and model generation,
 // and tells subscribers when the model changed. Each distinct resource is encoded once and the same
 // bytes are shared by every group that has it.
-import { checkResource, encodeResource } from '../envoy/check.ts';
+import { checkAndEncode } from '../envoy/check.ts';
 import type { Logger } from '../log.ts';
 import { labelKeysUsed } from '../model/label-keys.ts';
 import { rulesBehind } from '../model/origins.ts';
@@ -393,9 +393,10 @@ export class SnapshotCache {
       this.byObject.set(json, hit);
       return hit;
     }
-    const violations = checkResource(json);
-    if (violations.length) return { violations: violations.map((v) => `${v.path}: ${v.message}`) };
-    const any = encodeResource(json);
+    // One parse for both: the check was half of encoding a changed resource.
+    const checked = checkAndEncode(json);
+    if ('violations' in checked) return { violations: checked.violations.map((v) => `${v.path}: ${v.message}`) };
+    const { any } = checked;
     const hash = contentHash(any.value);
     const enc = { name: resourceName(json), json, any, hash, hi: parseInt(hash.slice(0, 8), 16), lo: parseInt(hash.slice(8, 16), 16) };
     this.encoded.set(text, enc);
