@@ -97,6 +97,11 @@ function unsubscribe(sub: Subscription): void {
   }
 }
 
+/** How many distinct subscriptions are held, and index entries for them (for tests: none leak). */
+export function subscriptionPoolSize(): { subscriptions: number; byBytes: number; names: number } {
+  return { subscriptions: subscriptions.size, byBytes: subscriptionsByBytes.size, names: subscriptionsByName.size };
+}
+
 // Which subscriptions name each resource, so that the ones a change touches are found once per
 // change (from its few changed names) instead of once per stream.
 const subscriptionsByName = new Map<string, Set<Subscription>>();
