@@ -145,7 +145,8 @@ describe('SnapshotCache partial answers after untouched generations', () => {
 
 describe('shared subscriptions', () => {
   it('are let go when the last stream holding them closes or changes its names', async () => {
-    const { AdsStream, subscriptionPoolSize } = await import('../control-plane/xds/ads-stream.ts');
+    const { AdsStream } = await import('../control-plane/xds/ads-stream.ts');
+    const { subscriptionPoolSize } = await import('../control-plane/xds/subscriptions.ts');
     const { PlainDiscoveryRequest } = await import('../control-plane/xds/wire.ts');
     const { CLUSTER, ROUTE_CONFIG } = await import('../control-plane/translate/type-urls.ts');
     const cache = new SnapshotCache(silentLogger);
