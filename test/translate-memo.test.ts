@@ -25,6 +25,8 @@ const proxies = [
   proxyFromNode({ id: 'grpc-b', metadata: { GENERATOR: 'grpc', NAMESPACE: 'default', LABELS: { app: 'reviews', version: 'v2' } } }),
   proxyFromNode({ id: 'grpc-c', metadata: { GENERATOR: 'grpc', NAMESPACE: 'other' } }),
   proxyFromNode({ id: 'sidecar~10.9.9.9~pp-1.default~default.svc.cluster.local', metadata: { NAMESPACE: 'default', LABELS: { app: 'productpage' } } }),
+  // A sidecar whose IP is an endpoint of the services: it has an inbound side.
+  proxyFromNode({ id: 'sidecar~127.0.0.1~reviews-1.default~default.svc.cluster.local', metadata: { NAMESPACE: 'default', LABELS: { app: 'reviews' } } }),
   // A gRPC server: its IP is an endpoint of a service, so it has server listeners.
   proxyFromNode({ id: 'sidecar~127.0.0.1~ratings-1.default~default.svc.cluster.local', metadata: { GENERATOR: 'grpc', NAMESPACE: 'default', LABELS: { app: 'ratings' } } }),
 ];

@@ -1,4 +1,4 @@
-// What a model change alters in a proxyless gRPC client's config, without translating the rest.
+// What a model change alters in a proxy's config, without translating the rest.
 // A typical change touches one service: a rule edit replaces its route table, an endpoint edit its
 // clusters. Everything else kept its objects (model/reuse.ts), so translate() would give the same
 // resources for it; walking the thousands of them only to find that out was most of a change's
@@ -8,9 +8,11 @@ import type { Model, RouteTable, UpstreamCluster } from '../model/types.ts';
 import { outboundCluster } from './clusters.ts';
 import { clusterLoadAssignment } from './endpoints.ts';
 import { grpcListeners } from './listeners-grpc.ts';
-import { grpcServerListeners } from './listeners-grpc-server.ts';
+import { GRPC_SERVER_LISTENER_PREFIX, grpcServerListeners } from './listeners-grpc-server.ts';
+import { inboundCluster, inboundPorts } from './inbound.ts';
+import { outboundHttpListeners, virtualInbound } from './listeners-sidecar.ts';
 import type { Proxy } from './proxy.ts';
-import { grpcRouteConfigs } from './route-configs.ts';
+import { grpcRouteConfigs, sidecarRouteConfigs } from './route-configs.ts';
 import type { Resource, Resources } from './translate.ts';
 import { CLUSTER, ENDPOINTS, LISTENER, ROUTE_CONFIG, type ResourceType } from './type-urls.ts';
 
@@ -19,8 +21,11 @@ export interface ResourceChanges {
   set: Resources;
   /** Names no longer given. */
   removed: Record<ResourceType, string[]>;
-  /** For a gRPC server (a proxy with an IP), its server listeners are given in full in `set`. */
-  serverListeners: boolean;
+  /**
+   * Per type, the names given in full in `set` (an inbound side, recomputed whole): any such name
+   * the previous config has and `set` does not is gone.
+   */
+  whole: Partial<Record<ResourceType, (name: string) => boolean>>;
 }
 
 const globalsText = new WeakMap<Model, string>();
@@ -38,9 +43,9 @@ function clusterMap(m: Model): Map<string, UpstreamCluster> {
 }
 
 export function translateChanges(prev: Model, model: Model, proxy: Proxy): ResourceChanges | undefined {
-  if (proxy.kind !== 'grpc') return undefined;
   if (prev.clusters.length !== model.clusters.length || prev.routeTables.length !== model.routeTables.length) return undefined;
   if (globals(prev) !== globals(model)) return undefined;
+  const kind = proxy.kind;
   const changed = new Set<string>();
   const set: Resources = { [CLUSTER]: [], [ENDPOINTS]: [], [LISTENER]: [], [ROUTE_CONFIG]: [] };
   const removed: Record<ResourceType, string[]> = { [CLUSTER]: [], [ENDPOINTS]: [], [LISTENER]: [], [ROUTE_CONFIG]: [] };
@@ -50,8 +55,9 @@ export function translateChanges(prev: Model, model: Model, proxy: Proxy): Resou
     if (c === was) continue;
     if (c.name !== was.name) return undefined;
     changed.add(c.name);
-    // As translate(): a DNS cluster without an address has no cluster, only STATIC ones have EDS.
-    if (c.resolution !== 'DNS' || c.endpoints.length > 0) set[CLUSTER].push(outboundCluster(c, 'grpc') as Resource);
+    // As translate(): for gRPC a DNS cluster without an address has no cluster; only STATIC ones
+    // have EDS.
+    if (kind === 'envoy' || c.resolution !== 'DNS' || c.endpoints.length > 0) set[CLUSTER].push(outboundCluster(c, kind) as Resource);
     else removed[CLUSTER].push(c.name);
     if (c.resolution === 'STATIC') set[ENDPOINTS].push(clusterLoadAssignment(c, proxy) as Resource);
     else removed[ENDPOINTS].push(c.name);
@@ -65,10 +71,21 @@ export function translateChanges(prev: Model, model: Model, proxy: Proxy): Resou
     if (t !== was || t.routes.some((r) => r.action.kind === 'route' && r.action.destinations.some((d) => changed.has(d.cluster)))) tables.push(t);
   }
   const clusters = clusterMap(model);
-  set[LISTENER].push(...(grpcListeners(model, proxy, clusters, tables) as Resource[]));
-  set[ROUTE_CONFIG].push(...(grpcRouteConfigs(model, proxy, clusters, tables) as Resource[]));
-  // A server's listeners come from the services its IP is an endpoint of: given whole.
-  const serverListeners = proxy.ip !== undefined;
-  if (serverListeners) set[LISTENER].push(...(grpcServerListeners(model, proxy) as Resource[]));
-  return { set, removed, serverListeners };
+  if (kind === 'grpc') {
+    set[LISTENER].push(...(grpcListeners(model, proxy, clusters, tables) as Resource[]));
+    set[ROUTE_CONFIG].push(...(grpcRouteConfigs(model, proxy, clusters, tables) as Resource[]));
+    // A server's listeners come from the services its IP is an endpoint of: given whole.
+    if (proxy.ip === undefined) return { set, removed, whole: {} };
+    set[LISTENER].push(...(grpcServerListeners(model, proxy) as Resource[]));
+    return { set, removed, whole: { [LISTENER]: (n) => n.startsWith(GRPC_SERVER_LISTENER_PREFIX) } };
+  }
+  // A sidecar has one route config and one listener per port, each over every table on the port.
+  const ports = new Set(tables.map((t) => t.port));
+  set[LISTENER].push(...(outboundHttpListeners(model, proxy, ports) as Resource[]));
+  set[ROUTE_CONFIG].push(...(sidecarRouteConfigs(model, proxy, clusters, ports) as Resource[]));
+  // Its inbound side depends on the services its IP is an endpoint of: given whole.
+  const inbound = inboundPorts(model, proxy);
+  set[CLUSTER].push(...(inbound.map(inboundCluster) as Resource[]));
+  set[LISTENER].push(virtualInbound(model, proxy, inbound) as Resource);
+  return { set, removed, whole: { [CLUSTER]: (n) => n.startsWith('inbound|') } };
 }

@@ -34,10 +34,11 @@ export function virtualOutbound(): Json {
   };
 }
 
-/** One listener per outbound HTTP port, not bound: virtualOutbound hands connections to it. */
-export function outboundHttpListeners(model: Model, proxy: Proxy): Json[] {
+/** One listener per outbound HTTP port, not bound: virtualOutbound hands connections to it (only
+ * the ports in `only` when given). */
+export function outboundHttpListeners(model: Model, proxy: Proxy, only?: ReadonlySet<number>): Json[] {
   const ports = new Set<number>();
-  for (const s of model.services) for (const p of s.ports) if (isHttpProtocol(p.protocol)) ports.add(p.number);
+  for (const s of model.services) for (const p of s.ports) if (isHttpProtocol(p.protocol) && (!only || only.has(p.number))) ports.add(p.number);
   return [...ports].sort((a, b) => a - b).map((port) => ({
     '@type': LISTENER,
     name: `0.0.0.0_${port}`,

@@ -22,10 +22,11 @@ function virtualHost(t: RouteTable, proxy: Proxy, clusters: Map<string, Upstream
 
 const sidecarHostMemo = new TableMemo<Json>();
 
-export function sidecarRouteConfigs(model: Model, proxy: Proxy, clusters: Map<string, UpstreamCluster>): Json[] {
+/** A sidecar's route configs, one per port (only those in `ports` when given). */
+export function sidecarRouteConfigs(model: Model, proxy: Proxy, clusters: Map<string, UpstreamCluster>, ports?: ReadonlySet<number>): Json[] {
   const caller = callerText(proxy);
   const byPort = new Map<number, RouteTable[]>();
-  for (const t of model.routeTables) byPort.set(t.port, [...(byPort.get(t.port) ?? []), t]);
+  for (const t of model.routeTables) if (!ports || ports.has(t.port)) byPort.set(t.port, [...(byPort.get(t.port) ?? []), t]);
   return [...byPort.keys()].sort((a, b) => a - b).map((port) => {
     const tables = byPort.get(port)!;
     const aliases = uniqueAliases(tables.map((t) => t.host), proxy.namespace);

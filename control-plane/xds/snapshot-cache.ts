@@ -10,9 +10,8 @@ import type { Model, Service } from '../model/types.ts';
 import { topologyUse } from '../translate/locality-priority.ts';
 import { proxyGroupKey, type Proxy, type TopologyUse } from '../translate/proxy.ts';
 import { translateChanges } from '../translate/changes.ts';
-import { GRPC_SERVER_LISTENER_PREFIX } from '../translate/listeners-grpc-server.ts';
 import { resourceName, translate, type Resource } from '../translate/translate.ts';
-import { LISTENER, TYPE_ORDER, type ResourceType } from '../translate/type-urls.ts';
+import { TYPE_ORDER, type ResourceType } from '../translate/type-urls.ts';
 import { contentHash } from './hash.ts';
 import { resourcesField } from './wire.ts';
 
@@ -359,10 +358,11 @@ export class SnapshotCache {
       const out = new Map(before[type]);
       const names = new Set<string>();
       for (const name of changes.removed[type]) if (out.delete(name)) names.add(name);
-      if (type === LISTENER && changes.serverListeners) {
+      const whole = changes.whole[type];
+      if (whole) {
         const given = new Set(changes.set[type].map(resourceName));
         for (const name of [...out.keys()]) {
-          if (name.startsWith(GRPC_SERVER_LISTENER_PREFIX) && !given.has(name)) {
+          if (whole(name) && !given.has(name)) {
             out.delete(name);
             names.add(name);
           }
