@@ -104,7 +104,8 @@ export class FileConfigSource {
   private retryTimer: NodeJS.Timeout | undefined;
   private retryDelay = RETRY_MIN_MS;
   private closed = false;
-  private lastListingErrors = '[]';
+  /** The errors of the last directory listing, kept for results built from a partial re-read. */
+  private lastListing: ConfigError[] = [];
   private lastWatchError: string | undefined;
   private rootUnreadable = false;
   /** Watchers on subdirectories holding config files (the root has `watcher`). */
@@ -285,16 +286,12 @@ export class FileConfigSource {
       else changed = true; // deleted
     }
 
-    const listingErrors = JSON.stringify(listing.errors);
-    if (listingErrors !== this.lastListingErrors) changed = true;
-    this.lastListingErrors = listingErrors;
+    if (JSON.stringify(listing.errors) !== JSON.stringify(this.lastListing)) changed = true;
     this.lastListing = listing.errors;
     this.files = next;
     this.syncSubWatchers();
     return this.finish(changed);
   }
-
-  private lastListing: ConfigError[] = [];
 
   /**
    * Re-reads only the files the watchers named. With thousands of files, stating them all on

@@ -23,7 +23,6 @@ interface TypeState {
   wildcard: boolean;
   /** The subscribed names, shared with every stream subscribed to the same set (see `subscribe`). */
   sub: Subscription;
-  names: ReadonlySet<string>;
   /** Whether the client has asked for this type at all: nothing is sent before it does. */
   requested: boolean;
   sentVersion?: string;
@@ -41,7 +40,6 @@ function heldResources(sent: NonNullable<TypeState['sent']>): EncodedResource[] 
   return sent.wildcard ? [...sent.all.values()] : sent.sorted.flatMap((n) => sent.all.get(n) ?? []);
 }
 
-
 export class AdsStream {
   readonly protocol = 'sotw' as const;
   proxy?: Proxy;
@@ -57,7 +55,7 @@ export class AdsStream {
   ) {}
 
   status(): Record<string, TypeStatus> {
-    return typeStatus(this.types);
+    return typeStatus(new Map([...this.types].map(([type, s]) => [type, { ...s, names: s.sub.names }])));
   }
 
   /** The resources of `type` the client holds after the last response (SotW routes and
@@ -91,7 +89,7 @@ export class AdsStream {
     if (state && nonce !== '' && nonce !== state.sentNonce) return;
     if (!state) {
       // Every field from the start: tens of thousands of these keep one shape.
-      state = { wildcard: false, sub: NO_NAMES, names: NO_NAMES.names, requested: false, sentVersion: undefined, sentNonce: undefined, ackedVersion: undefined, nack: undefined, generation: undefined, sent: undefined, seen: undefined };
+      state = { wildcard: false, sub: NO_NAMES, requested: false, sentVersion: undefined, sentNonce: undefined, ackedVersion: undefined, nack: undefined, generation: undefined, sent: undefined, seen: undefined };
       this.types.set(type, state);
     }
     const firstRequest = !state.requested;
@@ -102,9 +100,6 @@ export class AdsStream {
       state.sentVersion = req.version_info;
       state.ackedVersion = req.version_info;
     }
-    // Legacy wildcard: an empty first request for listeners or clusters means "everything", and
-    // later empty requests keep it so. Otherwise an empty list unsubscribes from everything (gRPC
-    // does that name by name when it closes).
     // Most requests are ACKs repeating the names of the last request, in the same order: compared
     // as encoded bytes when the request was read by hand (wire.ts), without decoding the names.
     const sub = state.sub;
@@ -118,16 +113,19 @@ export class AdsStream {
       }
     }
     const names = same ? sub.order : (req.resource_names ?? []);
+    // Legacy wildcard: an empty first request for listeners or clusters means "everything", and
+    // later empty requests keep it so. Otherwise an empty list unsubscribes from everything (gRPC
+    // does that name by name when it closes).
     const legacyWildcard = names.length === 0 && (type === LISTENER || type === CLUSTER) && (firstRequest || state.wildcard);
     const wildcard = same ? state.wildcard : names.includes('*') || legacyWildcard;
     const wanted = wildcard ? names.filter((n) => n !== '*') : names;
     // Else compare without sorting.
-    const changed = !same && (wildcard !== state.wildcard || wanted.length !== state.names.size || wanted.some((n) => !state!.names.has(n)));
+    const held = state.sub.names;
+    const changed = !same && (wildcard !== state.wildcard || wanted.length !== held.size || wanted.some((n) => !held.has(n)));
     if (changed) {
       state.wildcard = wildcard;
       const previous = state.sub;
       state.sub = subscribe(wanted, wildcard ? undefined : raw);
-      state.names = state.sub.names;
       unsubscribe(previous);
     }
 
@@ -181,11 +179,11 @@ export class AdsStream {
     if (!this.proxy || !state || !this.cache.ready) return false;
     state.generation = this.cache.generation;
     // Subscribed to nothing (gRPC unsubscribes name by name when it closes): nothing to send.
-    if (!state.wildcard && state.names.size === 0) return false;
+    if (!state.wildcard && state.sub.names.size === 0) return false;
     const snap = this.cache.snapshotFor(this.proxy);
     state.seen = snap[type];
     const partial = sinceLast && !force && (type === ROUTE_CONFIG || type === ENDPOINTS) ? state.sentVersion : undefined;
-    const answer = this.cache.sotwAnswer(snap, type, state.wildcard, state.sub.sorted, state.sub.key, partial, state.names, state.sent?.answer);
+    const answer = this.cache.sotwAnswer(snap, type, state.wildcard, state.sub.sorted, state.sub.key, partial, state.sub.names, state.sent?.answer);
     if (answer.version === state.sentVersion && !force) return false;
     // Listeners and clusters are sent complete, so an empty answer tells the client a name does not
     // exist (instead of a 15 s wait); routes and endpoints are per name and absence says nothing.

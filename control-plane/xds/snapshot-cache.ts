@@ -55,8 +55,6 @@ function lazyBody(resources: readonly EncodedResource[]): () => Buffer {
 
 interface FullAnswer extends SotwAnswer {
   since: Map<string, SotwAnswer>;
-  /** The previous snapshot's answer to the same subscription, and what changed since it. */
-  base?: { version: string; changed: ReadonlySet<string> };
 }
 
 /**
@@ -127,7 +125,7 @@ function changedNames(before: Snapshot, after: Snapshot): Record<ResourceType, R
 }
 
 /** Whether a subscription is untouched by a set of changed names. */
-export function untouched(changed: ReadonlySet<string>, wildcard: boolean, names: ReadonlySet<string>): boolean {
+function untouched(changed: ReadonlySet<string>, wildcard: boolean, names: ReadonlySet<string>): boolean {
   if (changed.size === 0) return true;
   if (wildcard) return false;
   if (changed.size <= names.size) {
@@ -240,7 +238,7 @@ export class SnapshotCache {
         if (wildcard) resources.push(...all.values());
         else for (const n of names) { const r = all.get(n); if (r) resources.push(r); }
         const version = setVersion(resources);
-        full = { version, resources, body: lazyBody(resources), nonce: `a${++answerCounter}`, since: new Map(), ...(old && changed ? { base: { version: old.version, changed } } : {}) };
+        full = { version, resources, body: lazyBody(resources), nonce: `a${++answerCounter}`, since: new Map() };
       }
       perType.set(key, full);
       this.byVersion.set(`${type}|${full.version}`, full);
@@ -248,20 +246,13 @@ export class SnapshotCache {
     if (since === undefined || since === full.version) return full;
     let partial = full.since.get(since);
     if (!partial) {
-      let changed: EncodedResource[];
-      if (full.base?.version === since) {
-        // The usual case: the stream has the previous answer, and what changed is known.
-        const names = full.base.changed;
-        changed = full.resources.filter((r) => names.has(r.name));
-      } else {
-        // What the stream was last sent (the whole answer, if it got a part), else any answer this
-        // process gave with that version recently (a proxy that reconnected names its version).
-        const last = held?.whole ?? held;
-        const before = last?.version === since ? last : (this.byVersion.get(`${type}|${since}`) ?? this.previousByVersion.get(`${type}|${since}`));
-        if (!before) return full;
-        const had = new Map(before.resources.map((r) => [r.name, r.hash]));
-        changed = full.resources.filter((r) => had.get(r.name) !== r.hash);
-      }
+      // What the stream was last sent (the whole answer, if it got a part), else any answer this
+      // process gave with that version recently (a proxy that reconnected names its version).
+      const last = held?.whole ?? held;
+      const before = last?.version === since ? last : (this.byVersion.get(`${type}|${since}`) ?? this.previousByVersion.get(`${type}|${since}`));
+      if (!before) return full;
+      const had = new Map(before.resources.map((r) => [r.name, r.hash]));
+      const changed = full.resources.filter((r) => had.get(r.name) !== r.hash);
       partial = { version: full.version, resources: changed, body: lazyBody(changed), nonce: `a${++answerCounter}`, whole: full };
       full.since.set(since, partial);
     }

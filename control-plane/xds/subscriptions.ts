@@ -29,8 +29,7 @@ const subscriptionsByBytes = new Map<string, Subscription>();
 
 export function subscribe(names: readonly string[], bytes: Buffer | undefined): Subscription {
   if (names.length === 0) return NO_NAMES;
-  const text = bytes?.toString('latin1');
-  let sub = text === undefined ? undefined : subscriptionsByBytes.get(text);
+  let sub = bytes && subscriptionsByBytes.get(bytes.toString('latin1'));
   if (!sub) {
     const sorted = [...new Set(names)].sort();
     const key = sorted.join('\n');
@@ -43,10 +42,7 @@ export function subscribe(names: readonly string[], bytes: Buffer | undefined): 
         subs.add(sub);
       }
     }
-    if (bytes && text !== undefined && !sub.bytes && sameList(names, sub.order)) {
-      sub.bytes = Buffer.from(bytes);
-      subscriptionsByBytes.set(text, sub);
-    }
+    if (bytes && sameList(names, sub.order)) rememberBytes(sub, bytes);
   }
   sub.refs++;
   return sub;
