@@ -4,7 +4,7 @@ import type { ConfigObject } from '../config/types.ts';
 import { compareText } from './compare.ts';
 import { buildClusters, ClusterMemo, indexDestinationRules } from './clusters.ts';
 import { warnDestinationRule, warnRateLimit, warnVirtualService } from './grpc-warnings.ts';
-import { type FieldPath, IssueList, type IssueSink } from './issues.ts';
+import { IssueList, type IssueSink, type RecordedIssue, recordingSink, replayIssues } from './issues.ts';
 import { warnLocality, warnUnreachableNetworks } from './locality-warnings.ts';
 import { buildRateLimits } from './rate-limit.ts';
 import { buildAuthorizationPolicies } from './authorization.ts';
@@ -34,7 +34,7 @@ export class ModelMemo {
 /** What a rule's warning checks raised, with the services they were judged on (host, service or none). */
 interface Warned {
   lookups: Array<[string, Service | undefined]>;
-  issues: Array<['error' | 'warn', FieldPath, string]>;
+  issues: RecordedIssue[];
 }
 
 /**
@@ -44,7 +44,7 @@ interface Warned {
 function warnOnce(obj: ConfigObject, services: Map<string, Service>, issues: IssueList, memo: WeakMap<ConfigObject, Warned>, check: (s: ServiceLookup, i: IssueSink) => void): void {
   const kept = memo.get(obj);
   if (kept && kept.lookups.every(([host, svc]) => services.get(host) === svc)) {
-    for (const [kind, path, message] of kept.issues) issues[kind](obj, path, message);
+    replayIssues(obj, kept.issues, issues);
     return;
   }
   const w: Warned = { lookups: [], issues: [] };
@@ -53,19 +53,7 @@ function warnOnce(obj: ConfigObject, services: Map<string, Service>, issues: Iss
     w.lookups.push([host, svc]);
     return svc;
   };
-  check(
-    { get: lookup, has: (host) => lookup(host) !== undefined },
-    {
-      error: (o, path, message) => {
-        w.issues.push(['error', path, message]);
-        issues.error(o, path, message);
-      },
-      warn: (o, path, message) => {
-        w.issues.push(['warn', path, message]);
-        issues.warn(o, path, message);
-      },
-    },
-  );
+  check({ get: lookup, has: (host) => lookup(host) !== undefined }, recordingSink(issues, w.issues));
   memo.set(obj, w);
 }
 

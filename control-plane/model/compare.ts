@@ -1,9 +1,16 @@
-// One shared collator for the model's sorts. Its compare orders strings exactly as
-// `a.localeCompare(b)` (default locale and options) does, but localeCompare sets up collation on
-// every call, which made sorting thousands of names a large part of a build.
+// Comparisons the model and its memos share. One collator for the sorts: its compare orders
+// strings exactly as `a.localeCompare(b)` (default locale and options) does, but localeCompare
+// sets up collation on every call, which made sorting thousands of names a large part of a build.
 const collator = new Intl.Collator();
 
 export const compareText: (a: string, b: string) => number = collator.compare;
+
+/** Whether two lists hold the very same items in the same order (memos compare by identity). */
+export function sameItems<T>(a: readonly T[], b: readonly T[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
 
 /**
  * A sort that first tries the order it produced last time (items matched by a unique key):

@@ -16,6 +16,28 @@ export interface IssueSink {
   warn(obj: ConfigObject, path: FieldPath, message: string): void;
 }
 
+/** An error or warning as a check raised it, to be raised again when its result is reused. */
+export type RecordedIssue = ['error' | 'warn', FieldPath, string];
+
+/** A sink that passes every issue on to `to` and records it in `into`. */
+export function recordingSink(to: IssueSink, into: RecordedIssue[]): IssueSink {
+  return {
+    error: (obj, path, message) => {
+      into.push(['error', path, message]);
+      to.error(obj, path, message);
+    },
+    warn: (obj, path, message) => {
+      into.push(['warn', path, message]);
+      to.warn(obj, path, message);
+    },
+  };
+}
+
+/** Raises recorded issues again, in their order, against `obj`. */
+export function replayIssues(obj: ConfigObject, recorded: readonly RecordedIssue[], to: IssueSink): void {
+  for (const [kind, path, message] of recorded) to[kind](obj, path, message);
+}
+
 export class IssueList implements IssueSink {
   readonly errors: ModelIssue[] = [];
   readonly warnings: ModelIssue[] = [];

@@ -2,6 +2,7 @@
 // change keeps the very object of the previous model. The translator memoizes per object, so an
 // edit to one service re-translates and re-encodes that service's resources only, and an endpoint
 // change produces new endpoint resources while every cluster resource stays the same object.
+import { sameItems } from './compare.ts';
 import type { Model } from './types.ts';
 
 // The JSON of objects kept from the previous generation is remembered, so each change
@@ -42,11 +43,10 @@ export function reuseUnchanged(next: Model, prev: Model | undefined): Model {
 
 /** After reuseUnchanged: whether the two models give every proxy the same config. */
 export function sameForProxies(a: Model, b: Model): boolean {
-  const same = <T>(x: readonly T[], y: readonly T[]) => x.length === y.length && x.every((v, i) => v === y[i]);
   return (
-    same(a.services, b.services) &&
-    same(a.clusters, b.clusters) &&
-    same(a.routeTables, b.routeTables) &&
+    sameItems(a.services, b.services) &&
+    sameItems(a.clusters, b.clusters) &&
+    sameItems(a.routeTables, b.routeTables) &&
     JSON.stringify([a.rateLimits, a.authorizationPolicies]) === JSON.stringify([b.rateLimits, b.authorizationPolicies])
   );
 }

@@ -2,11 +2,11 @@
 // the same host are merged in the order of their namespace and name (then the routes of each in
 // file order), so the result never depends on file or event order.
 import type { ConfigObject } from '../config/types.ts';
-import { compareText, SortedOrder } from './compare.ts';
+import { compareText, sameItems, SortedOrder } from './compare.ts';
 import { durationMs } from './duration.ts';
 import { clusterName, resolveHost } from './hosts.ts';
 import type { DestinationRuleIn, HeaderOpsIn, HttpRouteIn, MatchIn, StringMatchIn, VirtualServiceIn } from './input.ts';
-import { FieldPath, IssueList, IssueSink, originOf } from './issues.ts';
+import { FieldPath, IssueList, IssueSink, originOf, type RecordedIssue, recordingSink, replayIssues } from './issues.ts';
 import { isHttpProtocol } from './services.ts';
 import { ANY_PORT, resolveDestination } from './destination.ts';
 import { resolveFault } from './fault.ts';
@@ -157,7 +157,7 @@ type Lookup = ['service', string, Service | undefined] | ['cluster', string, Ups
 interface Resolved {
   lookups: Lookup[];
   /** The errors and warnings it raised, in order, to be raised again when the result is reused. */
-  issues: Array<['error' | 'warn', FieldPath, string]>;
+  issues: RecordedIssue[];
   /** The routes for the tables, in order: [table key, host, port, route]. */
   pending: Array<[string, string, number, HttpRoute]>;
 }
@@ -205,16 +205,7 @@ function resolveVirtualService(obj: ConfigObject, inputs: RouteInputs): Resolved
       out.lookups.push(['subset', host, subset, v]);
       return v;
     },
-    issues: {
-      error: (o, path, message) => {
-        out.issues.push(['error', path, message]);
-        inputs.issues.error(o, path, message);
-      },
-      warn: (o, path, message) => {
-        out.issues.push(['warn', path, message]);
-        inputs.issues.warn(o, path, message);
-      },
-    },
+    issues: recordingSink(inputs.issues, out.issues),
   };
   const key = (host: string, port: number) => `${host}:${port}`;
   const spec = obj.spec as unknown as VirtualServiceIn;
@@ -263,7 +254,7 @@ export function buildRouteTables(objects: ConfigObject[], inputs: RouteInputs, m
   for (const obj of virtualServices) {
     let r = memo.resolved.get(obj);
     if (r && stillValid(r, inputs)) {
-      for (const [kind, path, message] of r.issues) inputs.issues[kind](obj, path, message);
+      replayIssues(obj, r.issues, inputs.issues);
     } else {
       r = resolveVirtualService(obj, inputs);
       memo.resolved.set(obj, r);
@@ -279,7 +270,7 @@ export function buildRouteTables(objects: ConfigObject[], inputs: RouteInputs, m
   // is made for one table, so its first route finds the candidate.)
   for (const [k, table] of tables) {
     const kept = memo.tables.get(table.routes[0]!);
-    const same = kept && kept.host === table.host && kept.port === table.port && kept.routes.length === table.routes.length && kept.routes.every((r, i) => r === table.routes[i]);
+    const same = kept && kept.host === table.host && kept.port === table.port && sameItems(kept.routes, table.routes);
     if (same) tables.set(k, kept);
     else memo.tables.set(table.routes[0]!, table);
   }

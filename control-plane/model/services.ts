@@ -1,6 +1,6 @@
 // ServiceEntries (and the WorkloadEntries they select) become mesh services with endpoints.
 import type { ConfigObject } from '../config/types.ts';
-import { compareText, SortedOrder } from './compare.ts';
+import { compareText, sameItems, SortedOrder } from './compare.ts';
 import type { ServiceEntryIn, WorkloadEntryIn } from './input.ts';
 import { IssueList, originOf } from './issues.ts';
 import type { Endpoint, Locality, Protocol, Service } from './types.ts';
@@ -93,8 +93,6 @@ function convert(obj: ConfigObject, workloadsHere: readonly ConfigObject[] | und
   return { ...(workloadsHere ? { workloads: workloadsHere } : {}), services, totalWeight };
 }
 
-const sameList = (a: readonly object[], b: readonly object[]) => a.length === b.length && a.every((x, i) => x === b[i]);
-
 export function buildServices(objects: ConfigObject[], issues: IssueList, memo = new ServiceMemo()): Service[] {
   const workloads = objects.filter((o) => o.kind === 'WorkloadEntry');
   const byHost = new Map<string, Service>();
@@ -105,7 +103,7 @@ export function buildServices(objects: ConfigObject[], issues: IssueList, memo =
     // A workloadSelector entry also depends on the WorkloadEntries it selects (in order).
     const workloadsHere = spec.workloadSelector ? selected(obj, spec, workloads) : undefined;
     let c = memo.converted.get(obj);
-    if (!c || (workloadsHere && !sameList(c.workloads!, workloadsHere))) {
+    if (!c || (workloadsHere && !sameItems(c.workloads!, workloadsHere))) {
       c = convert(obj, workloadsHere);
       memo.converted.set(obj, c);
     }

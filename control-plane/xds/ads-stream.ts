@@ -4,7 +4,8 @@ import type { Logger } from '../log.ts';
 import type { Proxy } from '../translate/proxy.ts';
 import { CLUSTER, ENDPOINTS, LISTENER, ROUTE_CONFIG, TYPE_ORDER, type ResourceType } from '../translate/type-urls.ts';
 import type { EncodedResource, SnapshotCache, SotwAnswer } from './snapshot-cache.ts';
-import { NO_NAMES, rememberBytes, sameList, subscribe, touches, unsubscribe, type Subscription } from './subscriptions.ts';
+import { sameItems } from '../model/compare.ts';
+import { NO_NAMES, rememberBytes, subscribe, touches, unsubscribe, type Subscription } from './subscriptions.ts';
 import { encodeDiscoveryResponse, type PreEncodedResponse } from './wire.ts';
 import { proxyFromRequest, typeStatus, type RequestNode, type TypeStatus, type XdsObserver } from './stream-common.ts';
 
@@ -108,7 +109,7 @@ export class AdsStream {
     if (!firstRequest) {
       if (raw && sub.bytes) same = raw.equals(sub.bytes);
       else {
-        same = sameList(req.resource_names ?? [], sub.order);
+        same = sameItems(req.resource_names ?? [], sub.order);
         if (same && raw) rememberBytes(sub, raw);
       }
     }

@@ -2,6 +2,7 @@
 // it, and indexed by name (which subscriptions a change touches) and by its encoded form (an ACK
 // repeating it is recognised without decoding). Counted references let them go with their last
 // stream.
+import { sameItems } from '../model/compare.ts';
 
 /**
  * A set of subscribed names: sorted, joined (the identity answers are cached under) and as a set.
@@ -42,7 +43,7 @@ export function subscribe(names: readonly string[], bytes: Buffer | undefined): 
         subs.add(sub);
       }
     }
-    if (bytes && sameList(names, sub.order)) rememberBytes(sub, bytes);
+    if (bytes && sameItems(names, sub.order)) rememberBytes(sub, bytes);
   }
   sub.refs++;
   return sub;
@@ -82,11 +83,6 @@ export function touches(changed: ReadonlySet<string>, wildcard: boolean, sub: Su
   return subs.has(sub);
 }
 
-export function sameList(a: readonly string[], b: readonly string[]): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
 
 /** Records `bytes` as the encoded form of `sub`'s names (seen in a hand-read request). */
 export function rememberBytes(sub: Subscription, bytes: Buffer): void {
