@@ -44,6 +44,10 @@ export function checkResource(json: ResourceJson): Violation[] {
 export function encodeResource(json: ResourceJson): { type_url: string; value: Buffer } {
   const { typeUrl, type, message, violations } = parse(json);
   if (violations.length > 0 || !type || !message) throw new ResourceCheckError(typeUrl, violations);
+  return toAny(type, message);
+}
+
+function toAny(type: protobuf.Type, message: protobuf.Message): { type_url: string; value: Buffer } {
   const bytes = type.encode(message).finish();
   return { type_url: `type.googleapis.com/${nameOf(type)}`, value: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length) };
 }
@@ -52,8 +56,7 @@ export function encodeResource(json: ResourceJson): { type_url: string; value: B
 export function checkAndEncode(json: ResourceJson): { violations: Violation[] } | { any: { type_url: string; value: Buffer } } {
   const { type, message, violations } = parse(json);
   if (violations.length > 0 || !type || !message) return { violations: violations.length ? violations : [{ path: '', message: 'not a resource' }] };
-  const bytes = type.encode(message).finish();
-  return { any: { type_url: `type.googleapis.com/${nameOf(type)}`, value: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length) } };
+  return { any: toAny(type, message) };
 }
 
 /** Decodes an Any back to proto3 JSON with "@type" (snake_case names, defaults omitted). */

@@ -4,7 +4,7 @@
 // resources for it; walking the thousands of them only to find that out was most of a change's
 // cost. Changes that are not local (a service or route table added or removed, rate limits,
 // authorization, gateways) return undefined, and the caller translates in full.
-import type { Model, RouteTable, UpstreamCluster } from '../model/types.ts';
+import type { Model, RouteTable } from '../model/types.ts';
 import { outboundCluster } from './clusters.ts';
 import { clusterLoadAssignment } from './endpoints.ts';
 import { grpcListeners } from './listeners-grpc.ts';
@@ -13,7 +13,7 @@ import { inboundCluster, inboundPorts } from './inbound.ts';
 import { outboundHttpListeners, virtualInbound } from './listeners-sidecar.ts';
 import type { Proxy } from './proxy.ts';
 import { grpcRouteConfigs, sidecarRouteConfigs } from './route-configs.ts';
-import type { Resource, Resources } from './translate.ts';
+import { clustersByName, type Resource, type Resources } from './translate.ts';
 import { CLUSTER, ENDPOINTS, LISTENER, ROUTE_CONFIG, type ResourceType } from './type-urls.ts';
 
 export interface ResourceChanges {
@@ -33,13 +33,6 @@ function globals(m: Model): string {
   let t = globalsText.get(m);
   if (t === undefined) globalsText.set(m, (t = JSON.stringify([m.rateLimits, m.authorizationPolicies, m.networkGateways])));
   return t;
-}
-
-const clusterMaps = new WeakMap<Model, Map<string, UpstreamCluster>>();
-function clusterMap(m: Model): Map<string, UpstreamCluster> {
-  let c = clusterMaps.get(m);
-  if (!c) clusterMaps.set(m, (c = new Map(m.clusters.map((x) => [x.name, x]))));
-  return c;
 }
 
 export function translateChanges(prev: Model, model: Model, proxy: Proxy): ResourceChanges | undefined {
@@ -70,7 +63,7 @@ export function translateChanges(prev: Model, model: Model, proxy: Proxy): Resou
     // A route's action reads its destination cluster (load-balancer policy), see table-memo.ts.
     if (t !== was || t.routes.some((r) => r.action.kind === 'route' && r.action.destinations.some((d) => changed.has(d.cluster)))) tables.push(t);
   }
-  const clusters = clusterMap(model);
+  const clusters = clustersByName(model);
   if (kind === 'grpc') {
     set[LISTENER].push(...(grpcListeners(model, proxy, clusters, tables) as Resource[]));
     set[ROUTE_CONFIG].push(...(grpcRouteConfigs(model, proxy, clusters, tables) as Resource[]));

@@ -1,7 +1,7 @@
 // translate(model, proxy): every xDS resource one proxy should have. Pure: no clock, no I/O, no
 // mutation of its inputs; the same inputs always give the same output, in a fixed order.
 import { compareText } from '../model/compare.ts';
-import type { Model } from '../model/types.ts';
+import type { Model, UpstreamCluster } from '../model/types.ts';
 import { outboundCluster, passthroughClusters } from './clusters.ts';
 import { clusterLoadAssignment } from './endpoints.ts';
 import { inboundCluster, inboundPorts } from './inbound.ts';
@@ -26,8 +26,17 @@ function byName(list: Json[]): Resource[] {
   return named.map(([, r]) => r) as Resource[];
 }
 
+const clusterMaps = new WeakMap<Model, Map<string, UpstreamCluster>>();
+
+/** The model's clusters by name, once per model (every group's translation looks them up). */
+export function clustersByName(model: Model): Map<string, UpstreamCluster> {
+  let m = clusterMaps.get(model);
+  if (!m) clusterMaps.set(model, (m = new Map(model.clusters.map((c) => [c.name, c]))));
+  return m;
+}
+
 export function translate(model: Model, proxy: Proxy): Resources {
-  const clusterMap = new Map(model.clusters.map((c) => [c.name, c]));
+  const clusterMap = clustersByName(model);
   // EDS resources exist only for EDS clusters; DNS clusters carry their endpoints inline.
   const eds = model.clusters.filter((c) => c.resolution === 'STATIC');
   if (proxy.kind === 'grpc') {
