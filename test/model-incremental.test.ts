@@ -169,13 +169,20 @@ describe('incremental model builds', () => {
     edit('vs-b.yaml', vsYaml('vs-b', split(B, 80)));
     expect(run.state!.rejected).toEqual([]);
 
-    // Endpoints change so that subset v2 of c has none: vs-c is rejected, then it has some again.
+    // Endpoints change so that subset v2 of c has none: vs-c stays in force (a warning, not a
+    // rejection) and its route table is the very same object; then it has some again.
+    const tableOf = (m: Model) => m.routeTables.find((t) => t.host === C);
     r = edit('se-c.yaml', seYaml('se-c', { hosts: [C], endpoints: eps(3, 0) }));
-    expect(run.state!.errors.map((e) => e.message)).toContain('subset v2 of c.example.com has no endpoints (calls would fail); check the subset labels and the service\'s endpoints');
+    expect(run.state!.errors).toEqual([]);
+    expect(run.state!.rejected).toEqual([]);
+    expect(run.state!.warnings.map((e) => e.message)).toContain("subset v2 of c.example.com has no endpoints now: its 10% share of this route's calls fails (Envoy: 503 no healthy upstream; gRPC: UNAVAILABLE)");
     expectKept(r.prev, r.next, [C]);
+    expect(tableOf(r.next)).toBe(tableOf(r.prev!));
     r = edit('se-c.yaml', seYaml('se-c', { hosts: [C], endpoints: eps(3, 2) }));
     expect(run.state!.errors).toEqual([]);
+    expect(run.state!.warnings).toEqual([]);
     expectKept(r.prev, r.next, [C]);
+    expect(tableOf(r.next)).toBe(tableOf(r.prev!));
 
     // A VirtualService naming a host that comes and goes with a ServiceEntry's hosts.
     edit('vs-d.yaml', vsYaml('vs-d', { hosts: [D], routes: [{ host: D, weight: 100 }], mirror: { host: A, subset: 'v1' } }));

@@ -45,7 +45,10 @@ export function destinationsFor({ view, index, res, proxy, targets, upstream: up
       const cla = c.type === 'EDS' || c.eds_cluster_config ? (res[ENDPOINTS] as Json[]).find((e) => e.cluster_name === t.name) : (c.load_assignment as Json | undefined);
       const byLocality = grpc || !!(c.common_lb_config as Json | undefined)?.locality_weighted_lb_config;
       d.endpoints = endpointGroups(cla, proxy.locality, byLocality);
-      if (!d.endpoints.some((g) => g.share > 0)) d.problem = `cluster ${t.name} has no endpoints: requests here fail (${grpc ? 'UNAVAILABLE' : '503 UH'})`;
+      if (!d.endpoints.some((g) => g.share > 0)) {
+        const what = d.subset ? `subset ${d.subset}` : `cluster ${t.name}`;
+        d.problem = `${what} has no endpoints now: its ${Number((d.share * 100).toFixed(2))}% share fails (${grpc ? 'UNAVAILABLE' : '503 no healthy upstream'})`;
+      }
       if (c.type === 'LOGICAL_DNS' || c.type === 'STRICT_DNS') notes.push(`${t.name} is resolved by DNS (${d.endpoints.flatMap((g) => g.endpoints.map((e) => e.address)).join(', ')}); no inbound policy of this mesh is evaluated for it`);
       else {
         const seen = new Set<string>();

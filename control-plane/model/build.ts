@@ -1,5 +1,6 @@
 // Builds the model from validated rule objects. Cross-object problems (a route to an unknown host
-// or subset, a subset without endpoints) reject the rule that has them; everything else is kept.
+// or subset) reject the rule that has them; everything else is kept. Endpoints never decide
+// whether a rule is accepted: a destination without any is a warning.
 import type { ConfigObject } from '../config/types.ts';
 import { compareText } from './compare.ts';
 import { buildClusters, ClusterMemo, indexDestinationRules } from './clusters.ts';

@@ -1,12 +1,12 @@
 // One destination (host, optional port and subset) resolved to its upstream cluster, with the
 // errors a route destination and a mirror target share: unknown host, unknown port, an ambiguous
-// port, an unknown subset. What an empty cluster means is left to the caller.
+// port, an unknown subset. Endpoints play no part: see routes.ts.
 import type { ConfigObject } from '../config/types.ts';
 import { clusterName, resolveHost } from './hosts.ts';
 import type { DestinationIn } from './input.ts';
 import type { FieldPath } from './issues.ts';
 import type { RouteContext } from './routes.ts';
-import type { Service, UpstreamCluster } from './types.ts';
+import type { Service } from './types.ts';
 
 /** For checking a route's references when it belongs to no port's table. */
 export const ANY_PORT = -1;
@@ -17,7 +17,6 @@ export interface ResolvedDestination {
   port: number;
   subset?: string;
   cluster: string;
-  upstream?: UpstreamCluster;
 }
 
 /**
@@ -59,5 +58,5 @@ export function resolveDestination(
     return undefined;
   }
   const cluster = clusterName('outbound', port, subset, host);
-  return { host, svc, port, ...(subset !== undefined ? { subset } : {}), cluster, upstream: ctx.cluster(cluster) };
+  return { host, svc, port, ...(subset !== undefined ? { subset } : {}), cluster };
 }

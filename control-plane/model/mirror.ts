@@ -1,8 +1,8 @@
 // VirtualService http[].mirror (+ mirrorPercentage) and http[].mirrors[] -> the route's mirror
 // targets. A target is resolved exactly as a route destination is (same host, port and subset
 // rules and errors), for the service port of the route table being built. Istio mirrors 100% when
-// no percentage is given. A target without endpoints is only a warning: mirrored responses are
-// discarded, so the callers are not affected.
+// no percentage is given. A target without endpoints is only a warning (routes.ts): mirrored
+// responses are discarded, so the callers are not affected.
 import type { ConfigObject } from '../config/types.ts';
 import { resolveDestination } from './destination.ts';
 import type { DestinationIn, HttpRouteIn, PercentIn } from './input.ts';
@@ -21,10 +21,7 @@ function resolveTarget(
   const d = resolveDestination(obj, dest, path, tablePort, ctx, 'mirror', 'port.number');
   if (!d) return undefined;
   const { cluster, host, port, subset } = d;
-  if (d.upstream && d.upstream.endpoints.length === 0 && d.svc.resolution === 'STATIC') {
-    const what = subset ? `subset ${subset} of ${host}` : host;
-    ctx.issues.warn(obj, [...path, subset ? 'subset' : 'host'], `${what} has no endpoints: mirrored calls fail until it has (callers are not affected)`);
-  }
+  ctx.target({ path: [...path, subset !== undefined ? 'subset' : 'host'], cluster, what: subset !== undefined ? `subset ${subset} of ${host}` : host, share: 'mirror' });
   return { cluster, host, port, ...(subset !== undefined ? { subset } : {}), percent: percentage?.value ?? 100 };
 }
 

@@ -55,12 +55,27 @@ export interface RouteInputs {
   issues: IssueList;
 }
 
-/** What resolving one VirtualService may look up; every lookup goes through here so it can be recorded. */
+/**
+ * What resolving one VirtualService may look up; every lookup goes through here so it can be
+ * recorded. Endpoints are deliberately out of reach: a rule must mean the same whatever pods are
+ * running, so pod churn never changes what a rule does or whether it is accepted.
+ */
 interface Context {
   service(host: string): Service | undefined;
-  cluster(name: string): UpstreamCluster | undefined;
   hasSubset(host: string, subset: string): boolean;
+  /** Notes a cluster the rule sends calls to, for the checks that look at its endpoints. */
+  target(t: Target): void;
   issues: IssueSink;
+}
+
+/** A cluster a rule sends calls (or mirrored copies) to, and where the rule names it. */
+export interface Target {
+  path: FieldPath;
+  cluster: string;
+  /** `subset v2 of reviews.default.svc.cluster.local`, or the host. */
+  what: string;
+  /** Percent of the route's calls, or 'mirror'. */
+  share: number | 'mirror';
 }
 
 /** Resolves one http route for the route table of `table` (host, port); errors go to `issues`. */
@@ -96,13 +111,10 @@ function resolveRoute(obj: ConfigObject, http: HttpRouteIn, i: number, tablePort
     const d = resolveDestination(obj, rd.destination, path, tablePort, ctx, 'destination', 'destination.port.number');
     if (!d) continue;
     const { cluster, host, port, subset } = d;
-    if (d.upstream && d.upstream.endpoints.length === 0) {
-      const what = subset ? `subset ${subset} of ${host}` : host;
-      ctx.issues.error(obj, [...path, subset ? 'subset' : 'host'], `${what} has no endpoints (calls would fail); check the subset labels and the service's endpoints`);
-      continue;
-    }
     // A single destination takes all traffic, whatever weight it names.
     const weight = routes.length === 1 ? 100 : (rd.weight ?? 0);
+    const total = routes.length === 1 ? 100 : routes.reduce((n, r) => n + (r.weight ?? 0), 0);
+    if (weight > 0) ctx.target({ path: [...path, subset !== undefined ? 'subset' : 'host'], cluster, what: subset !== undefined ? `subset ${subset} of ${host}` : host, share: (weight * 100) / total });
     destinations.push({ cluster, host, port, ...(subset !== undefined ? { subset } : {}), weight });
   }
   const fault = resolveFault(obj, http.fault, [...base, 'fault'], ctx.issues);
@@ -151,7 +163,7 @@ function appliesToPort(http: HttpRouteIn, port: number): boolean {
 }
 
 /** One lookup made while resolving a VirtualService, and what it gave. */
-type Lookup = ['service', string, Service | undefined] | ['cluster', string, UpstreamCluster | undefined] | ['subset', string, string, boolean];
+type Lookup = ['service', string, string | undefined] | ['subset', string, string, boolean];
 
 /** A VirtualService resolved: the routes for each table, and what the result depends on. */
 interface Resolved {
@@ -160,6 +172,8 @@ interface Resolved {
   issues: RecordedIssue[];
   /** The routes for the tables, in order: [table key, host, port, route]. */
   pending: Array<[string, string, number, HttpRoute]>;
+  /** The clusters its routes and mirrors send to. */
+  targets: Target[];
 }
 
 /** What buildRouteTables keeps between builds. */
@@ -179,25 +193,29 @@ function hasSubset(inputs: RouteInputs, host: string, subset: string): boolean {
   return inputs.rules.get(host)?.spec.subsets?.some((s) => s.name === subset) ?? false;
 }
 
+// What route resolution reads of a service: that it exists and its ports. Its endpoints are not
+// part of it, so an endpoint change keeps every VirtualService's resolved routes.
+const shapes = new WeakMap<Service, string>();
+function shapeOf(svc: Service | undefined): string | undefined {
+  if (!svc) return undefined;
+  let s = shapes.get(svc);
+  if (s === undefined) shapes.set(svc, (s = svc.ports.map((p) => `${p.number}/${p.protocol}`).join(',')));
+  return s;
+}
+
 function stillValid(r: Resolved, inputs: RouteInputs): boolean {
   return r.lookups.every((l) => {
-    if (l[0] === 'service') return inputs.services.get(l[1]) === l[2];
-    if (l[0] === 'cluster') return inputs.clusters.get(l[1]) === l[2];
+    if (l[0] === 'service') return shapeOf(inputs.services.get(l[1])) === l[2];
     return (hasSubset(inputs, l[1], l[2])) === l[3];
   });
 }
 
 function resolveVirtualService(obj: ConfigObject, inputs: RouteInputs): Resolved {
-  const out: Resolved = { lookups: [], issues: [], pending: [] };
+  const out: Resolved = { lookups: [], issues: [], pending: [], targets: [] };
   const ctx: Context = {
     service: (host) => {
       const v = inputs.services.get(host);
-      out.lookups.push(['service', host, v]);
-      return v;
-    },
-    cluster: (name) => {
-      const v = inputs.clusters.get(name);
-      out.lookups.push(['cluster', name, v]);
+      out.lookups.push(['service', host, shapeOf(v)]);
       return v;
     },
     hasSubset: (host, subset) => {
@@ -205,6 +223,7 @@ function resolveVirtualService(obj: ConfigObject, inputs: RouteInputs): Resolved
       out.lookups.push(['subset', host, subset, v]);
       return v;
     },
+    target: (t) => out.targets.push(t),
     issues: recordingSink(inputs.issues, out.issues),
   };
   const key = (host: string, port: number) => `${host}:${port}`;
@@ -247,6 +266,25 @@ function resolveVirtualService(obj: ConfigObject, inputs: RouteInputs): Resolved
   return out;
 }
 
+function percent(n: number): string {
+  return `${Number(n.toFixed(2))}%`;
+}
+
+/**
+ * A destination without endpoints is a warning, never a rejection: the rule stays in force and
+ * only that destination's share of the calls fails (Envoy: 503 no healthy upstream; gRPC:
+ * UNAVAILABLE), as in Istio. Rejecting the rule would send every call somewhere no rule says.
+ * Checked on every build from the current endpoints, outside the memoized resolution.
+ */
+function warnEmptyTargets(obj: ConfigObject, targets: readonly Target[], inputs: RouteInputs): void {
+  for (const t of targets) {
+    const c = inputs.clusters.get(t.cluster);
+    if (!c || c.endpoints.length > 0) continue;
+    const effect = t.share === 'mirror' ? 'mirrored calls fail until it has some (callers are not affected)' : `its ${percent(t.share)} share of this route's calls fails (Envoy: 503 no healthy upstream; gRPC: UNAVAILABLE)`;
+    inputs.issues.warn(obj, t.path, `${t.what} has no endpoints now: ${effect}`);
+  }
+}
+
 export function buildRouteTables(objects: ConfigObject[], inputs: RouteInputs, memo = new RouteMemo()): RouteTable[] {
   const tables = new Map<string, RouteTable>();
   const key = (host: string, port: number) => `${host}:${port}`;
@@ -260,6 +298,7 @@ export function buildRouteTables(objects: ConfigObject[], inputs: RouteInputs, m
       memo.resolved.set(obj, r);
     }
     if (inputs.issues.rejected.has(obj.key)) continue;
+    warnEmptyTargets(obj, r.targets, inputs);
     for (const [k, host, port, route] of r.pending) {
       let table = tables.get(k);
       if (!table) tables.set(k, (table = { host, port, routes: [] }));
