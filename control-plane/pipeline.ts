@@ -13,8 +13,22 @@ export interface MeshState {
   /** Schema errors from the files and cross-object errors from the model, in file order. */
   errors: Array<ConfigError | ModelIssue>;
   warnings: ModelIssue[];
-  /** Keys of rules whose newest version is not in force. */
+  /** Keys of rules whose newest version is not in force (`file:<path>` for a file none of whose rules could be read). */
   rejected: string[];
+  /** The same, each with its errors and what is in force instead. */
+  rejections: Rejection[];
+}
+
+/**
+ * A rule whose newest version is not in force, for whatever reason: its file does not parse, it
+ * fails its schema, it duplicates the key of one in force, or the model rejects it.
+ */
+export interface Rejection {
+  /** `Kind/namespace/name`, or `file:<path>` when the file could not be read at all. */
+  rule: string;
+  errors: Array<ConfigError | ModelIssue>;
+  /** Where the version in force comes from (`file:line`), or undefined when nothing is. */
+  inForce?: string;
 }
 
 /** `memo`: what earlier builds kept (default: one shared by all builds); a new ModelMemo builds from scratch. */
@@ -39,7 +53,43 @@ export function compile(load: LoadResult, previous: readonly ConfigObject[] = []
   for (const e of result.errors.filter(fresh)) if (!errors.some((x) => sameIssue(x, e))) errors.push(e);
   for (const k of result.rejected) rejected.add(k);
   errors.sort((a, b) => compareText(a.file, b.file) || a.line - b.line || a.col - b.col);
-  return { model: result.model, accepted, errors, warnings: [...result.model.warnings], rejected: [...rejected].sort() };
+  const rejections = rejectionsOf(errors, rejected, accepted);
+  return { model: result.model, accepted, errors, warnings: [...result.model.warnings], rejected: rejections.map((r) => r.rule), rejections };
+}
+
+function keyOf(e: ConfigError | ModelIssue): string | undefined {
+  if ('key' in e) return e.key;
+  return e.kind && e.name ? `${e.kind}/${e.namespace ?? 'default'}/${e.name}` : undefined;
+}
+
+/** Every rule whose newest version is not in force, with its errors, sorted by rule. */
+function rejectionsOf(errors: ReadonlyArray<ConfigError | ModelIssue>, modelRejected: ReadonlySet<string>, accepted: readonly ConfigObject[]): Rejection[] {
+  const inForce = new Map(accepted.map((o) => [o.key, o]));
+  const byRule = new Map<string, Rejection>();
+  const add = (rule: string, e: ConfigError | ModelIssue | undefined) => {
+    let r = byRule.get(rule);
+    if (!r) {
+      const o = inForce.get(rule);
+      byRule.set(rule, (r = { rule, errors: [], ...(o ? { inForce: `${o.source.file}:${o.source.line}` } : {}) }));
+    }
+    if (e && !r.errors.includes(e)) r.errors.push(e);
+  };
+  for (const e of errors) {
+    const key = keyOf(e);
+    if (key) {
+      // A model error on a rule in force is about its other version (rejected above) or a warning-like
+      // problem of the stand-in; only rejected keys and input errors count.
+      if ('key' in e && !modelRejected.has(key)) continue;
+      add(key, e);
+    } else if ((e as ConfigError).wholeFile) {
+      // None of the file's rules could be read: each of its objects still in force is a stand-in.
+      const held = accepted.filter((o) => o.source.file === e.file);
+      for (const o of held) add(o.key, e);
+      if (held.length === 0) add(`file:${e.file}`, e);
+    }
+  }
+  for (const k of modelRejected) add(k, undefined);
+  return [...byRule.values()].sort((a, b) => compareText(a.rule, b.rule));
 }
 
 function sameIssue(a: ConfigError | ModelIssue, b: ModelIssue): boolean {

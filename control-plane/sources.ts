@@ -1,8 +1,8 @@
 // The config sources of one control plane, seen as one: a rule directory, Kubernetes clusters,
-// or both at once. Their results are merged (a file object wins over a Kubernetes object with the
-// same kind/namespace/name, which is reported as a duplicate), and the whole is ready when every
+// or both at once. Their results are merged (of a file object and a Kubernetes object with the
+// same kind/namespace/name, the one in force stays, at first the file's; the other is reported), and the whole is ready when every
 // source is (files: at once; Kubernetes: after every cluster's initial sync or the timeout).
-import { assemble } from './config/load.ts';
+import { assemble, holders } from './config/load.ts';
 import type { FileConfigSource } from './config/file-source.ts';
 import type { LoadResult } from './config/types.ts';
 import type { KubeSource } from './kube/kube-source.ts';
@@ -39,15 +39,23 @@ export class ConfigSources {
     this.kube?.close();
   }
 
+  /** Per key, which source ('1:files' or '2:kubernetes') gave the object in force last time. */
+  private held = new Map<string, string>();
+
   private merge(files: LoadResult | undefined): LoadResult {
     const kube = this.kube?.current();
     if (!kube) return files ?? { objects: [], errors: [] };
     if (!files) return kube;
-    // assemble() keeps the first of two objects with one key, taking contributions in name order.
-    const merged = assemble([
-      { file: '1:files', objects: files.objects, errors: files.errors },
-      { file: '2:kubernetes', objects: kube.objects, errors: kube.errors },
-    ]);
+    // Of two objects with one key, the one in force stays; at first the file's.
+    const fileObjects = new Set(files.objects);
+    const merged = assemble(
+      [
+        { file: '1:files', objects: files.objects, errors: files.errors },
+        { file: '2:kubernetes', objects: kube.objects, errors: kube.errors },
+      ],
+      this.held,
+    );
+    this.held = holders(merged, (o) => (fileObjects.has(o) ? '1:files' : '2:kubernetes'));
     return { ...merged, ...(kube.networkGateways ? { networkGateways: kube.networkGateways } : {}) };
   }
 }

@@ -124,15 +124,28 @@ describe('FileConfigSource last-good semantics', () => {
     expect(r.errors).toEqual([]);
   });
 
-  it('lets the first file by path win a duplicate, even when the winner changes', () => {
+  it('keeps the object in force against a duplicate that sorts first, and hands over when the original goes', () => {
     writeFileSync(join(dir, 'b.yaml'), DR('ratings', ['v1']));
     const src = source();
     expect(src.load().errors).toEqual([]);
     writeFileSync(join(dir, 'a.yaml'), DR('ratings', ['v2']));
-    const r = src.load();
-    const dr = find(r, 'DestinationRule/default/ratings')!;
-    expect(dr.source.file).toBe(join(dir, 'a.yaml'));
-    expect(r.errors.map((e) => [e.file, e.path])).toEqual([[join(dir, 'b.yaml'), 'metadata.name']]);
+    let r = src.load();
+    expect(find(r, 'DestinationRule/default/ratings')!.source.file).toBe(join(dir, 'b.yaml'));
+    expect(r.errors.map((e) => [e.file, e.path])).toEqual([[join(dir, 'a.yaml'), 'metadata.name']]);
+    expect(r.errors[0]!.message).toBe(`duplicate DestinationRule default/ratings: the one at ${join(dir, 'b.yaml')}:4:9 stays in force (it was in force first); this one is ignored`);
+    // An edit of the original keeps it in force; the newcomer stays ignored.
+    writeFileSync(join(dir, 'b.yaml'), DR('ratings', ['v1', 'v3']));
+    r = src.load();
+    expect(find(r, 'DestinationRule/default/ratings')!.source.file).toBe(join(dir, 'b.yaml'));
+    rmSync(join(dir, 'b.yaml'));
+    r = src.load();
+    expect(find(r, 'DestinationRule/default/ratings')!.source.file).toBe(join(dir, 'a.yaml'));
+    expect(r.errors).toEqual([]);
+    // At a cold start the first in path order wins, and says so.
+    writeFileSync(join(dir, 'b.yaml'), DR('ratings', ['v1']));
+    r = source().load();
+    expect(find(r, 'DestinationRule/default/ratings')!.source.file).toBe(join(dir, 'a.yaml'));
+    expect(r.errors[0]!.message).toMatch(/stays in force \(first in path order\)/);
   });
 });
 

@@ -205,7 +205,7 @@ describe('duplicates across files', () => {
       ['DestinationRule/default/ratings', `${dir}/a.yaml`],
     ]);
     expect(errors.map(formatError)).toEqual([
-      `${dir}/b.yaml:11:9 metadata.name: duplicate DestinationRule default/ratings: already defined at ${dir}/a.yaml:4:9; this one is ignored (DestinationRule default/ratings)`,
+      `${dir}/b.yaml:11:9 metadata.name: duplicate DestinationRule default/ratings: the one at ${dir}/a.yaml:4:9 stays in force (first in path order); this one is ignored (DestinationRule default/ratings)`,
     ]);
   });
 

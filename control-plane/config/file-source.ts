@@ -6,8 +6,8 @@
 //  - an object that fails validation keeps its previous valid version (matched by kind/namespace/
 //    name), or is left out if it never had one;
 //  - valid objects replace their previous versions; objects no longer in the file are dropped.
-// A deleted file drops its objects. Files are merged in path order; the first of two objects with
-// the same key wins. Errors always describe the files as they are now.
+// A deleted file drops its objects. Of two objects with the same key, the one in force stays in
+// force (at the first scan: the first in path order). Errors always describe the files as they are now.
 import { type FSWatcher, statSync, watch as fsWatch } from 'node:fs';
 import { basename, dirname, join, sep } from 'node:path';
 import {
@@ -16,6 +16,7 @@ import {
   CONFIG_FILE,
   assemble,
   compareErrors,
+  holders,
   listConfigFiles,
   parseConfigFile,
   readConfigFile,
@@ -354,7 +355,8 @@ export class FileConfigSource {
     this.lastWatchError = watchError;
     if (!changed) return false;
     const contributions: FileContribution[] = [...this.files].map(([file, s]) => ({ file, objects: s.objects, errors: s.errors }));
-    const result = assemble(contributions);
+    // The object in force keeps its place against a newcomer with the same key.
+    const result = assemble(contributions, holders(this.result));
     result.errors.push(...this.lastListing);
     if (this.watchError) result.errors.push(this.watchError);
     result.errors.sort(compareErrors);

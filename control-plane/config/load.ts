@@ -64,7 +64,7 @@ export function parseConfigFile(file: string, text: string): ParsedFile {
     const parsed = parseAllDocuments(text, { lineCounter, prettyErrors: true });
     docs = Array.isArray(parsed) ? parsed : [];
   } catch (e) {
-    return { file, syntaxErrors: [{ file, line: 1, col: 1, path: '', message: `YAML syntax error: ${String(e)}` }], documents: [] };
+    return { file, syntaxErrors: [{ file, line: 1, col: 1, path: '', message: `YAML syntax error: ${String(e)}`, wholeFile: true }], documents: [] };
   }
 
   const syntaxErrors: ConfigError[] = [];
@@ -72,7 +72,7 @@ export function parseConfigFile(file: string, text: string): ParsedFile {
     for (const [prefix, list] of [['YAML syntax error', doc.errors], ['YAML problem', doc.warnings]] as const) {
       for (const e of list) {
         const pos = e.linePos?.[0] ?? lineCounter.linePos(e.pos[0]);
-        syntaxErrors.push({ file, line: pos.line, col: pos.col, path: '', message: `${prefix}: ${firstLine(e.message)}` });
+        syntaxErrors.push({ file, line: pos.line, col: pos.col, path: '', message: `${prefix}: ${firstLine(e.message)}`, wholeFile: true });
       }
     }
   }
@@ -170,34 +170,52 @@ export function compareErrors(a: ConfigError, b: ConfigError): number {
 }
 
 /**
- * Merges files (in path order) into one result. The first object with a given key wins; later
- * ones are reported as duplicates. Objects come out sorted by key, errors by position.
+ * Merges files (in path order) into one result. Objects come out sorted by key, errors by position.
+ * Of two objects with one key, the one in force stays in force: `held` names, per key, the
+ * contribution its object came from last time (see `holders`), so a newcomer never takes over
+ * live traffic whatever its file is called. With no history (a cold start, or the holder gone) the
+ * first in path order wins. Either way the other is reported, with both locations.
  */
-export function assemble(files: readonly FileContribution[]): LoadResult {
+export function assemble(files: readonly FileContribution[], held?: ReadonlyMap<string, string>): LoadResult {
   const ordered = [...files].sort((a, b) => compareStrings(a.file, b.file));
-  const byKey = new Map<string, ConfigObject>();
+  const byKey = new Map<string, { object: ConfigObject; from: string }>();
   const errors: ConfigError[] = [];
+  const losers: Array<{ object: ConfigObject; from: string }> = [];
   for (const f of ordered) {
     errors.push(...f.errors);
     for (const o of f.objects) {
       const first = byKey.get(o.key);
-      if (!first) {
-        byKey.set(o.key, o);
-        continue;
-      }
-      const where = first.locate(['metadata', 'name']);
-      errors.push({
-        ...o.locate(['metadata', 'name']),
-        path: 'metadata.name',
-        message: `duplicate ${o.kind} ${o.namespace}/${o.name}: already defined at ${where.file}:${where.line}:${where.col}; this one is ignored`,
-        kind: o.kind,
-        name: o.name,
-        namespace: o.namespace,
-      });
+      if (!first) byKey.set(o.key, { object: o, from: f.file });
+      else if (held?.get(o.key) === f.file && first.from !== f.file) {
+        byKey.set(o.key, { object: o, from: f.file });
+        losers.push(first);
+      } else losers.push({ object: o, from: f.file });
     }
   }
-  const objects = [...byKey.values()].sort((a, b) => compareStrings(a.key, b.key));
+  for (const { object: o } of losers) {
+    const winner = byKey.get(o.key)!;
+    const where = winner.object.locate(['metadata', 'name']);
+    const why = held?.get(o.key) === winner.from ? 'it was in force first' : 'first in path order';
+    errors.push({
+      ...o.locate(['metadata', 'name']),
+      path: 'metadata.name',
+      message: `duplicate ${o.kind} ${o.namespace}/${o.name}: the one at ${where.file}:${where.line}:${where.col} stays in force (${why}); this one is ignored`,
+      kind: o.kind,
+      name: o.name,
+      namespace: o.namespace,
+      duplicate: true,
+    });
+  }
+  const objects = [...byKey.values()].map((w) => w.object).sort((a, b) => compareStrings(a.key, b.key));
   return { objects, errors: errors.sort(compareErrors) };
+}
+
+/**
+ * Per key, the contribution (file) each object in `result` came from, for the next assemble().
+ * `fileOf` maps an object to its contribution (default: the file it was read from).
+ */
+export function holders(result: LoadResult | undefined, fileOf: (o: ConfigObject) => string = (o) => o.source.file): Map<string, string> {
+  return new Map((result?.objects ?? []).map((o) => [o.key, fileOf(o)]));
 }
 
 /** Parses one file's content. A file with YAML syntax errors contributes no objects. */
@@ -268,7 +286,7 @@ export function readConfigFile(file: string): { text: string } | { error: Config
     return { text: readFileSync(file, 'utf8') };
   } catch (e) {
     const missing = (e as NodeJS.ErrnoException).code === 'ENOENT';
-    return { error: { file, line: 1, col: 1, path: '', message: `cannot read file: ${e instanceof Error ? e.message : String(e)}` }, missing };
+    return { error: { file, line: 1, col: 1, path: '', message: `cannot read file: ${e instanceof Error ? e.message : String(e)}`, wholeFile: true }, missing };
   }
 }
 

@@ -23,6 +23,10 @@ export interface ConfigError extends SourcePos {
   kind?: string;
   name?: string;
   namespace?: string;
+  /** The whole file's text was not taken (unreadable, YAML syntax): none of its objects is new. */
+  wholeFile?: boolean;
+  /** A second object with the key of one in force (`kind`, `name`, `namespace`); it is ignored. */
+  duplicate?: boolean;
 }
 
 /** `file:line:col path: message (Kind ns/name)`; the path and the suffix are left out when unknown. */
