@@ -166,6 +166,15 @@ describe('admission webhook over HTTPS', () => {
     expect(garbage.status).toBe(415);
     expect(garbage.body.error).toBe('expected Content-Type: application/json');
     expect(outcomes.at(-1)).toBe('rejected');
+    // Any other path is a JSON 404 too, not express's HTML page.
+    const wrong = await new Promise<Reply>((resolve, reject) => {
+      https.get(`${server.url}/mutate`, { ca: ca.certPem }, (res) => {
+        let text = '';
+        res.on('data', (c: Buffer) => (text += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) }));
+      }).on('error', reject);
+    });
+    expect(wrong).toEqual({ status: 404, body: { error: 'no such endpoint: GET /mutate' } });
   });
 
   it('answers hostile pods with 400 naming the problem, never 500', async () => {

@@ -86,6 +86,9 @@ export async function startWebhookServer(opts: WebhookServerOptions): Promise<We
       res.status(answer.status).json(answer.body);
     },
   );
+  app.use((req: Request, res: Response) => {
+    res.status(404).json({ error: `no such endpoint: ${req.method} ${req.path}` });
+  });
   app.use((err: Error & { type?: string; status?: number }, _req: Request, res: Response<unknown, Locals>, _next: NextFunction) => {
     if (err.type === 'entity.too.large') {
       res.locals.outcome = 'rejected';
