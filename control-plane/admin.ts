@@ -1,5 +1,8 @@
 // Admin API (JSON over HTTP): health, readiness, connected proxies, rule status and explain.
-import express from 'express';
+// Every answer is JSON, errors included: a bad body is a 4xx naming the problem, an unexpected
+// failure a 500 with its message, never express's HTML page with a stack trace.
+import express, { type NextFunction, type Request, type Response } from 'express';
+import type { Logger } from 'pino';
 import { explainHandler } from './explain/admin-route.ts';
 import { configDump } from './config-dump.ts';
 import { coreComponents } from './core-health.ts';
@@ -19,10 +22,22 @@ interface AdminDeps {
   health?: Health;
   /** Served at GET /metrics when given. */
   metrics?: Metrics;
+  /** Where unexpected errors (the 500s) are logged, with their stack. */
+  logger?: Logger;
 }
 
-export function createAdminApp({ state, ads, cache, health, metrics }: AdminDeps): express.Express {
+/** Request bodies (only POST /debug/explain has one) are small JSON documents. */
+export const ADMIN_MAX_BODY_BYTES = 64 * 1024;
+
+// Checked before the body is read, so a body that is not JSON, and not said to be, is a 415.
+function requireJson(req: Request, res: Response, next: NextFunction): void {
+  if (req.is('application/json')) next();
+  else res.status(415).json({ error: 'expected Content-Type: application/json' });
+}
+
+export function createAdminApp({ state, ads, cache, health, metrics, logger }: AdminDeps): express.Express {
   const app = express();
+  app.disable('x-powered-by');
   if (!health) {
     health = new Health();
     for (const c of coreComponents(cache, ads, state)) health.add(c);
@@ -81,6 +96,26 @@ export function createAdminApp({ state, ads, cache, health, metrics }: AdminDeps
       invalidGeneratedResources: cache.rejected,
     });
   });
-  app.post('/debug/explain', express.json({ limit: '64kb' }), explainHandler(state, () => [...ads.streams].flatMap((s) => (s.proxy ? [s.proxy] : []))));
+  app.post('/debug/explain', requireJson, express.json({ limit: ADMIN_MAX_BODY_BYTES }), explainHandler(state, () => [...ads.streams].flatMap((s) => (s.proxy ? [s.proxy] : []))));
+  app.use((req, res) => {
+    res.status(404).json({ error: `no such endpoint: ${req.method} ${req.path}` });
+  });
+  app.use((err: unknown, _req: Request, res: Response, next: NextFunction) => {
+    // Too late for a JSON answer; express's own handler closes the connection.
+    if (res.headersSent) return next(err);
+    const { status, error } = errorAnswer(err);
+    if (status >= 500) logger?.error({ err }, 'admin request failed');
+    res.status(status).json({ error });
+  });
   return app;
+}
+
+/** The status and the message for an error: the body parser's 4xx in words, anything else a 500. */
+function errorAnswer(err: unknown): { status: number; error: string } {
+  const e = (err ?? {}) as { type?: string; status?: number; expose?: boolean; message?: string };
+  if (e.type === 'entity.too.large') return { status: 413, error: `request body larger than ${ADMIN_MAX_BODY_BYTES} bytes` };
+  if (e.type === 'entity.parse.failed') return { status: 400, error: `body is not JSON (${e.message})` };
+  // Other client errors from the body parser (e.g. an unsupported charset) say what is wrong.
+  if (e.status && e.status >= 400 && e.status < 500 && e.expose) return { status: e.status, error: e.message ?? 'bad request' };
+  return { status: 500, error: `internal error: ${err instanceof Error ? err.message : String(err)}` };
 }

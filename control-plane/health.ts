@@ -41,7 +41,8 @@ export interface HealthComponent {
 
 export interface HealthReport {
   ok: boolean;
-  components: Array<{ name: string } & ComponentStatus>;
+  /** Dynamic components also carry their extra fields (see ComponentHealth). */
+  components: Array<{ name: string } & ComponentStatus & Record<string, unknown>>;
   /** Names of the failing components, for a one-line reason. */
   failing: string[];
   /** Names of the degraded components. */
@@ -73,7 +74,10 @@ export class Health {
       .map((c) => ({ name: c.name, ...safeCheck(c) }));
     for (const p of this.providers) {
       // Dynamic components are never a reason to restart: for liveness they only report.
-      for (const c of p.health()) components.push({ name: c.name, ok: kind === 'live' || c.ready, detail: c.detail, ...(c.healthy ? {} : { degraded: true }) });
+      // Their extra fields (e.g. a cluster's lastErrorAt, origin, network) are part of the report.
+      for (const { name, ready, healthy, detail, ...extra } of p.health()) {
+        components.push({ name, ...extra, ok: kind === 'live' || ready, detail, ...(healthy ? {} : { degraded: true }) });
+      }
     }
     const failing = components.filter((c) => !c.ok).map((c) => c.name);
     const degraded = components.filter((c) => c.degraded).map((c) => c.name);

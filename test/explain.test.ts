@@ -287,11 +287,29 @@ describe('meshpilot explain and meshpilot test', () => {
 
   it('a malformed test file is reported with file:line and field path', async () => {
     const file = path.join(tmp, 'malformed.yaml');
-    fs.writeFileSync(file, 'tests:\n- name: x\n  request: GET http://reviews:9080/\n  expect:\n    rout: jason-to-v2\n    decision: maybe\n');
+    // Two tests, three errors: the summary counts tests (none ran) and the file's errors apart.
+    fs.writeFileSync(file, 'tests:\n- name: x\n  request: GET http://reviews:9080/\n  expect:\n    rout: jason-to-v2\n    decision: maybe\n- name: y\n  kind: toaster\n  request: GET http://reviews:9080/\n  expect: {}\n');
     const r = await meshpilot('test', '--config-dir', 'examples/bookinfo', file);
     expect(r.code).toBe(1);
     expect(r.stdout).toContain(`${file}:5:5 tests[0].expect.rout: unknown field`);
     expect(r.stdout).toMatch(new RegExp(`${file.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}:6:15 tests\\[0\\]\\.expect\\.decision: `));
+    expect(r.stdout).toContain(`${file}:8:9 tests[1].kind: `);
+    expect(r.stdout.trimEnd().split('\n').at(-1)).toBe('0 passed, 0 failed, 1 file with errors (3 errors)');
+
+    // With a good file and a missing one: the good file's tests run and count; still exit 1.
+    const both = await meshpilot('test', '--config-dir', 'examples/bookinfo', 'examples/bookinfo-tests/reviews.test.yaml', file, path.join(tmp, 'missing.yaml'));
+    expect(both.code).toBe(1);
+    expect(both.stdout.trimEnd().split('\n').at(-1)).toBe('6 passed, 0 failed, 2 files with errors (4 errors)');
+  });
+
+  it('rejected rules fail the run and are counted apart from the tests', async () => {
+    const dir = path.join(tmp, 'rules-with-error');
+    fs.cpSync('examples/bookinfo', dir, { recursive: true });
+    fs.writeFileSync(path.join(dir, 'broken.yaml'), 'apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: { name: broken }\nspec:\n  hosts: [nowhere]\n  htp: []\n');
+    const r = await meshpilot('test', '--config-dir', dir, 'examples/bookinfo-tests/reviews.test.yaml');
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain('broken.yaml');
+    expect(r.stdout.trimEnd().split('\n').at(-1)).toBe('6 passed, 0 failed, 2 rule errors');
   });
 });
 

@@ -161,6 +161,46 @@ describe('admission webhook over HTTPS', () => {
     expect(r.body.error).toMatch(/larger than 65536 bytes/);
     const t = await post(server, ca.certPem, JSON.stringify(review('u-txt', pod('shop'))), 'text/plain');
     expect(t.status).toBe(415);
+    // The content type decides before the body is read: not JSON, and not said to be, is still a 415.
+    const garbage = await post(server, ca.certPem, 'not json at all', 'text/plain');
+    expect(garbage.status).toBe(415);
+    expect(garbage.body.error).toBe('expected Content-Type: application/json');
+    expect(outcomes.at(-1)).toBe('rejected');
+    // Any other path is a JSON 404 too, not express's HTML page.
+    const wrong = await new Promise<Reply>((resolve, reject) => {
+      https.get(`${server.url}/mutate`, { ca: ca.certPem }, (res) => {
+        let text = '';
+        res.on('data', (c: Buffer) => (text += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) }));
+      }).on('error', reject);
+    });
+    expect(wrong).toEqual({ status: 404, body: { error: 'no such endpoint: GET /mutate' } });
+  });
+
+  it('answers hostile pods with 400 naming the problem, never 500', async () => {
+    // 30000 levels (60 KB, under this server's cap) overflow the stack of a recursive copy or compare.
+    const deepText = (levels: number) => '['.repeat(levels) + ']'.repeat(levels);
+    const withExtra = (uid: string, extra: string) => JSON.stringify(review(uid, { ...pod('shop'), extra: 'X' })).replace('"X"', extra);
+    const deep = await post(server, ca.certPem, withExtra('u-deep', deepText(30_000)));
+    expect(deep.status).toBe(400);
+    expect(deep.body.error).toBe('malformed AdmissionReview: request.object: nested more than 100 levels deep');
+    expect(outcomes.at(-1)).toBe('rejected');
+    // The limit counts the pod as level 1: 100 levels pass, 101 do not.
+    expect((await post(server, ca.certPem, withExtra('u-100', deepText(99)))).status).toBe(200);
+    expect((await post(server, ca.certPem, withExtra('u-101', deepText(100)))).status).toBe(400);
+
+    const cases: [unknown, string][] = [
+      [{ ...pod('shop'), spec: { containers: [null] } }, 'request.object.spec.containers.0: '],
+      [{ ...pod('shop'), spec: { containers: [{ name: 'web' }], initContainers: [7] } }, 'request.object.spec.initContainers.0: '],
+      [{ ...pod('shop'), metadata: { labels: { app: 1 } } }, 'request.object.metadata.labels.app: '],
+      [{ ...pod('shop'), metadata: 'web' }, 'request.object.metadata: '],
+      [{ ...pod('shop'), spec: { containers: [{ name: 'web' }], hostNetwork: 'false' } }, 'request.object.spec.hostNetwork: '],
+    ];
+    for (const [object, field] of cases) {
+      const r = await post(server, ca.certPem, JSON.stringify(review('u-shape', object)));
+      expect(r.status, JSON.stringify(object)).toBe(400);
+      expect(r.body.error).toContain(`malformed AdmissionReview: ${field}`);
+    }
   });
 
   it('answers 500 when the namespace cannot be read, so failurePolicy decides', async () => {

@@ -65,7 +65,14 @@ describe('meshpilot serve with a cluster', () => {
     const health = (await (await fetch(`http://${admin}/healthz`)).json()) as { status: string; components: Array<{ name: string; degraded?: boolean }> };
     expect(health.status).toBe('degraded');
     expect(health.components.find((c) => c.name === 'cluster/east')?.degraded).toBe(true);
-    expect((await fetch(`http://${admin}/readyz`)).status).toBe(200); // still serving its last state
+    const ready = await fetch(`http://${admin}/readyz`);
+    expect(ready.status).toBe(200); // still serving its last state
+    const east = ((await ready.json()) as { components: Array<Record<string, unknown>> }).components.find((c) => c['name'] === 'cluster/east')!;
+    expect(east['detail']).toMatch(/^unreachable, serving its last known state: /);
+    expect(east['degraded']).toBe(true);
+    // The README promises the last error time (ISO).
+    expect(String(east['lastErrorAt'])).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+    expect(east['origin']).toBe(`--kubeconfig ${kubeconfig}`);
     await api.restart();
     await waitFor(() => lines.filter((l) => l['msg'] === 'cluster connected').length === 2, { description: 'up logged again' });
     expect(lines.filter((l) => String(l['msg']).startsWith('cluster unreachable')).length).toBe(1); // one line per transition

@@ -105,6 +105,57 @@ describe('health', () => {
   });
 });
 
+describe('errors are JSON, never an HTML page or a stack trace', () => {
+  const explain = (body: string, contentType?: string) =>
+    fetch(`${admin}/debug/explain`, { method: 'POST', body, ...(contentType ? { headers: { 'content-type': contentType } } : {}) });
+  async function errorOf(res: Response): Promise<string> {
+    expect(res.headers.get('content-type')).toMatch(/^application\/json/);
+    const text = await res.text();
+    expect(text).not.toMatch(/<html|<pre|\bat .*\(|node_modules/i);
+    return JSON.parse(text).error;
+  }
+
+  it('a malformed body is a 400, a large one a 413, another content type a 415', async () => {
+    const bad = await explain('{bad', 'application/json');
+    expect(bad.status).toBe(400);
+    expect(await errorOf(bad)).toMatch(/^body is not JSON \(.+\)$/);
+
+    const big = await explain(JSON.stringify({ request: 'GET http://reviews:9080/', from: 'x'.repeat(70 * 1024) }), 'application/json');
+    expect(big.status).toBe(413);
+    expect(await errorOf(big)).toBe('request body larger than 65536 bytes');
+
+    for (const type of ['text/plain', undefined]) {
+      // fetch sends a string body as text/plain when no type is given.
+      const r = await explain('{bad', type);
+      expect(r.status).toBe(415);
+      expect(await errorOf(r)).toBe('expected Content-Type: application/json');
+    }
+    // A good body still works after all that.
+    expect((await explain(JSON.stringify({ request: 'GET http://reviews:9080/' }), 'application/json')).status).toBe(200);
+  });
+
+  it('an unknown endpoint is a 404 naming it', async () => {
+    for (const [method, url] of [['GET', '/debug/nothing'], ['POST', '/readyz']]) {
+      const r = await fetch(`${admin}${url}`, { method });
+      expect(r.status).toBe(404);
+      expect(await errorOf(r)).toBe(`no such endpoint: ${method} ${url}`);
+    }
+  });
+
+  it('an unexpected failure is a 500 with its message', async () => {
+    const remove = cp.health.addProvider({
+      health() {
+        throw new Error('provider broke');
+      },
+    });
+    const r = await fetch(`${admin}/readyz`);
+    expect(r.status).toBe(500);
+    expect(await errorOf(r)).toBe('internal error: provider broke');
+    remove();
+    expect((await fetch(`${admin}/readyz`)).status).toBe(200);
+  });
+});
+
 describe('sync status', () => {
   it('is STALE until ACKed, NACKED with the message (counted once per nonce), SYNCED after a newer version is ACKed', async () => {
     const c = sotw();

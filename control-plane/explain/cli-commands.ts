@@ -6,7 +6,7 @@ import { parseLabels } from './caller.ts';
 import { explain } from './explain.ts';
 import { renderExplanation } from './render.ts';
 import { ExplainInputError } from './request.ts';
-import { checkCase, formatProblem, formatResult, loadRouteTests } from './route-tests.ts';
+import { checkCase, formatProblem, formatResult, formatSummary, loadRouteTests, runFailed, type RunCounts } from './route-tests.ts';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 
@@ -57,33 +57,33 @@ export function routeTestCommand(): Command {
     .requiredOption('--config-dir <dir>', 'directory of .yaml/.yml rule files')
     .action((files: string[], o: { configDir: string }) => {
       const state = load(o.configDir);
-      let failed = 0;
-      let passed = 0;
-      for (const e of state.errors) {
-        failed++;
-        console.log(`error: ${formatIssue(e)}`);
-      }
+      // Tests are counted as tests; a file that cannot be read or parsed, and a rejected rule,
+      // are errors counted apart (they fail the run all the same).
+      const counts: RunCounts = { passed: 0, failed: 0, filesWithErrors: 0, fileErrors: 0, ruleErrors: state.errors.length };
+      for (const e of state.errors) console.log(`error: ${formatIssue(e)}`);
       for (const file of files) {
         let loaded;
         try {
           loaded = loadRouteTests(file);
         } catch (err) {
-          failed++;
+          counts.filesWithErrors++;
+          counts.fileErrors++;
           console.log(`error: ${file}: ${(err as Error).message}`);
           continue;
         }
-        for (const p of loaded.problems) {
-          failed++;
-          console.log(`error: ${formatProblem(p)}`);
+        if (loaded.problems.length) {
+          counts.filesWithErrors++;
+          counts.fileErrors += loaded.problems.length;
         }
+        for (const p of loaded.problems) console.log(`error: ${formatProblem(p)}`);
         for (const c of loaded.cases) {
           const r = checkCase(state, c);
-          if (r.error || r.diffs.length) failed++;
-          else passed++;
+          if (r.error || r.diffs.length) counts.failed++;
+          else counts.passed++;
           process.stdout.write(formatResult(r));
         }
       }
-      console.log(`${passed} passed, ${failed} failed`);
-      process.exitCode = failed ? 1 : 0;
+      console.log(formatSummary(counts));
+      process.exitCode = runFailed(counts) ? 1 : 0;
     });
 }

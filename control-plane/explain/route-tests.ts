@@ -176,3 +176,26 @@ export function formatResult(r: CaseResult): string {
 }
 
 export const formatProblem = (p: FileProblem) => `${p.file}:${p.line}:${p.col} ${p.path ? `${p.path}: ` : ''}${p.message}`;
+
+export interface RunCounts {
+  passed: number;
+  failed: number;
+  /** Test files that could not be read or are malformed (their cases did not run), and their errors. */
+  filesWithErrors: number;
+  fileErrors: number;
+  /** Rules in the config directory that were rejected. */
+  ruleErrors: number;
+}
+
+const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
+
+/** `2 passed, 1 failed[, 1 file with errors (3 errors)][, 2 rule errors]`: tests are counted apart from errors. */
+export function formatSummary(c: RunCounts): string {
+  const parts = [`${c.passed} passed`, `${c.failed} failed`];
+  if (c.filesWithErrors) parts.push(`${c.filesWithErrors} ${c.filesWithErrors === 1 ? 'file' : 'files'} with errors (${plural(c.fileErrors, 'error')})`);
+  if (c.ruleErrors) parts.push(plural(c.ruleErrors, 'rule error'));
+  return parts.join(', ');
+}
+
+/** Any failed test, file error or rule error fails the run. */
+export const runFailed = (c: RunCounts) => c.failed + c.filesWithErrors + c.ruleErrors > 0;

@@ -1,7 +1,8 @@
 // One AdmissionReview (admission.k8s.io/v1) in, the HTTP answer out; no I/O except the namespace
 // lookup it is given. The documented answers (README, "Sidecar injection"):
 //   not an AdmissionReview v1 with a request uid   -> HTTP 400 {error}; the API server then applies
-//                                                     the webhook's failurePolicy (Fail: not admitted)
+//   (or a pod not shaped like one, or nested          the webhook's failurePolicy (Fail: not admitted)
+//   more than MAX_POD_DEPTH levels)
 //   a request for something other than a pod CREATE -> allowed unchanged, with a warning
 //                                                     (only pods are ever changed; blocking unrelated
 //                                                     objects over a misconfigured rule helps no one)
@@ -14,6 +15,7 @@ import { InjectionInputError } from '../inject/annotations.ts';
 import type { InjectionConfig } from '../inject/config.ts';
 import { injectPod, type PodLike } from '../inject/inject-pod.ts';
 import { podPatch } from '../inject/patch.ts';
+import { MAX_POD_DEPTH, nestedDeeperThan, PodShape } from './pod-shape.ts';
 
 export type AdmissionOutcome = 'injected' | 'skipped' | 'rejected' | 'error';
 
@@ -66,6 +68,12 @@ export async function answerReview(body: unknown, deps: AdmissionDeps): Promise<
   }
   const pod = req.object;
   if (typeof pod !== 'object' || pod === null || Array.isArray(pod)) return malformed('request.object: expected the pod');
+  if (nestedDeeperThan(pod, MAX_POD_DEPTH)) return malformed(`request.object: nested more than ${MAX_POD_DEPTH} levels deep`);
+  const shape = PodShape.safeParse(pod);
+  if (!shape.success) {
+    const issue = shape.error.issues[0]!;
+    return malformed(`${['request', 'object', ...issue.path.map(String)].join('.')}: ${issue.message}`);
+  }
   const namespace = req.namespace || ((pod as PodLike).metadata?.namespace as string | undefined);
   if (!namespace) return malformed('request.namespace: missing');
 

@@ -68,13 +68,15 @@ export async function startWebhookServer(opts: WebhookServerOptions): Promise<We
       });
       next();
     },
-    express.json({ limit, type: () => true, strict: false }),
+    // The content type is checked before the body is read: any other type is a 415, even when
+    // the body is not JSON (which would otherwise be a 400 from the parser).
+    (req: Request, res: Response<unknown, Locals>, next: NextFunction) => {
+      if (req.is('application/json')) return next();
+      res.locals.outcome = 'rejected';
+      res.status(415).json({ error: 'expected Content-Type: application/json' });
+    },
+    express.json({ limit, strict: false }),
     async (req: Request, res: Response<unknown, Locals>) => {
-      if (!req.is('application/json')) {
-        res.locals.outcome = 'rejected';
-        res.status(415).json({ error: 'expected Content-Type: application/json' });
-        return;
-      }
       const answer = await answerReview(req.body, opts.deps);
       res.locals.outcome = answer.outcome;
       // Rejections block a user's pod, so they are worth a warning; the rest is routine.
@@ -84,6 +86,9 @@ export async function startWebhookServer(opts: WebhookServerOptions): Promise<We
       res.status(answer.status).json(answer.body);
     },
   );
+  app.use((req: Request, res: Response) => {
+    res.status(404).json({ error: `no such endpoint: ${req.method} ${req.path}` });
+  });
   app.use((err: Error & { type?: string; status?: number }, _req: Request, res: Response<unknown, Locals>, _next: NextFunction) => {
     if (err.type === 'entity.too.large') {
       res.locals.outcome = 'rejected';
