@@ -90,7 +90,8 @@ export function createAdminApp({ state, ads, cache, health, metrics, logger }: A
     const s = state();
     res.json({
       inForce: s.accepted.map((o) => ({ key: o.key, source: `${o.source.file}:${o.source.line}` })),
-      rejected: s.rejected,
+      // Every rule whose newest version is not in force, whatever the reason, with what stands in.
+      rejected: s.rejections.map((r) => ({ rule: r.rule, inForce: r.inForce ?? 'nothing', errors: r.errors.map(formatIssue) })),
       errors: s.errors.map(formatIssue),
       warnings: s.warnings.map(formatIssue),
       invalidGeneratedResources: cache.rejected,

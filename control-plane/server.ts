@@ -109,7 +109,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   let admin: Server | undefined;
   let adminAddress: string | undefined;
   if (opts.adminListen) {
-    const app = createAdminApp({ state: () => state!, ads, cache, health, metrics });
+    const app = createAdminApp({ state: () => state!, ads, cache, health, metrics, logger: log });
     const [host, port] = splitHostPort(opts.adminListen);
     admin = await new Promise<Server>((resolve, reject) => {
       const s = app.listen(port, host, () => resolve(s));
