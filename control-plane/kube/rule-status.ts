@@ -23,7 +23,9 @@ export function acceptedCondition(entry: RuleEntry, state: MeshState): Condition
   const m = entry.object.metadata ?? {};
   const key = `${entry.resource.kind}/${m.namespace ?? 'default'}/${m.name}`;
   const problems = state.errors.filter((e) => e.file === entry.file).map((e) => (e.path ? `${e.path}: ${e.message}` : e.message));
-  const rejected = state.rejected.includes(key) || problems.length > 0;
+  // Listed as rejected with nothing of this object's in force (e.g. a file holds the key first).
+  const r = state.rejections.find((x) => x.rule === key);
+  const rejected = problems.length > 0 || (r !== undefined && !r.inForce?.startsWith(`${entry.file}:`));
   const generation = typeof m.generation === 'number' ? { observedGeneration: m.generation } : {};
   if (!rejected) return { type: 'Accepted', status: 'True', reason: 'Accepted', message: 'in force', ...generation };
   let message = [...new Set(problems)].join('; ') || 'rejected';
