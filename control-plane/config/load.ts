@@ -1,6 +1,6 @@
 // Reads Istio objects from YAML text and directories: YAML parse (with positions), envelope checks
 // (apiVersion, kind, metadata), zod validation of the spec, and duplicate detection.
-import { readFileSync, readdirSync, realpathSync, statSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { type Document, LineCounter, isScalar, parseAllDocuments } from 'yaml';
 import { problemsFromIssues } from './issues.ts';
@@ -262,13 +262,36 @@ export function listConfigFiles(dir: string): FileListing {
   return listing;
 }
 
-/** Reads a file as UTF-8 text, or returns the error to report. */
-export function readConfigFile(file: string): { text: string } | { error: ConfigError; missing: boolean } {
+/** Rule files larger than this are not read: parsing one blocks the event loop (see readConfigFile). */
+export const MAX_FILE_BYTES = 4 * 1024 * 1024;
+
+function formatBytes(n: number): string {
+  return n % (1024 * 1024) === 0 ? `${n / (1024 * 1024)} MiB` : n % 1024 === 0 ? `${n / 1024} KiB` : `${n} bytes`;
+}
+
+function readError(file: string, message: string): ConfigError {
+  return { file, line: 1, col: 1, path: '', message };
+}
+
+/**
+ * Reads a file as UTF-8 text, or returns the error to report. A file over `maxBytes` is not read
+ * (its size is checked on the open file, before reading), so a huge file cannot stall the process.
+ */
+export function readConfigFile(file: string, maxBytes = MAX_FILE_BYTES): { text: string } | { error: ConfigError; missing: boolean } {
+  let fd: number | undefined;
   try {
-    return { text: readFileSync(file, 'utf8') };
+    fd = openSync(file, 'r');
+    const size = fstatSync(fd).size;
+    const tooBig = (n: number) => ({ error: readError(file, `file is ${n} bytes, over the ${formatBytes(maxBytes)} limit for a rule file`), missing: false });
+    if (size > maxBytes) return tooBig(size);
+    const buf = readFileSync(fd);
+    if (buf.length > maxBytes) return tooBig(buf.length); // grew while being read
+    return { text: buf.toString('utf8') };
   } catch (e) {
     const missing = (e as NodeJS.ErrnoException).code === 'ENOENT';
-    return { error: { file, line: 1, col: 1, path: '', message: `cannot read file: ${e instanceof Error ? e.message : String(e)}` }, missing };
+    return { error: readError(file, `cannot read file: ${e instanceof Error ? e.message : String(e)}`), missing };
+  } finally {
+    if (fd !== undefined) closeSync(fd);
   }
 }
 
