@@ -384,7 +384,13 @@ export class FileConfigSource {
       if (p.held) {
         // The root vanished: keep everything (see the header). A subdirectory that is there but
         // cannot be read hides its files, as in a listing.
-        if (p.held === 'gone' && (!readableDir(this.dir) || presentButUnreadable(dirname(file)))) {
+        if (p.held === 'gone' && !readableDir(this.dir)) {
+          p.since = now;
+          // Its watcher may have heard nothing: a full scan reports the directory and restarts it.
+          if (!this.rootUnreadable) this.wantFull = this.stepAgain = true;
+          continue;
+        }
+        if (p.held === 'gone' && presentButUnreadable(dirname(file))) {
           p.since = now;
           continue;
         }
