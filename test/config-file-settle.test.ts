@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FileConfigSource, type FileSourceOptions } from '../control-plane/config/file-source.ts';
-import { loadDirectory } from '../control-plane/config/load.ts';
+import { loadDirectory, parseConfigFile, parseConfigFileInSlices } from '../control-plane/config/load.ts';
 import { type LoadResult, formatError, isKind } from '../control-plane/config/types.ts';
 
 const DR = (name: string, subsets: string[], label = 'a') => `apiVersion: networking.istio.io/v1
@@ -226,5 +226,34 @@ describe('FileConfigSource and transient file states', () => {
     writeFileSync(join(dir, 'a.yaml'), `# ${'x'.repeat(4 * 1024 * 1024)}\n`);
     const once = loadDirectory(dir);
     expect(once.errors.map(formatError)).toEqual([`${join(dir, 'a.yaml')}:1:1 file is ${4 * 1024 * 1024 + 3} bytes, over the 4 MiB limit for a rule file`]);
+  });
+});
+
+describe('parsing a big file in slices', () => {
+  const text = Array.from({ length: 300 }, (_, i) => DR(`r${i}`, ['v1', 'v2'])).join('---\n');
+  const plain = (p: ReturnType<typeof parseConfigFile>) => JSON.stringify(p, (k, v) => (k === 'locate' ? undefined : v));
+
+  it('gives the same documents, errors and positions as the one-shot parse', async () => {
+    const bad = `${text}---\n${DR('Bad_Name', ['v1'])}---\nkind: [x\n`;
+    for (const t of [text, bad, `${text}---\n${DR('Bad_Name', ['v1'])}`, '', '---\n']) {
+      expect(plain(await parseConfigFileInSlices('/f.yaml', t, 0))).toEqual(plain(parseConfigFile('/f.yaml', t)));
+    }
+    const broken = await parseConfigFileInSlices('/f.yaml', bad, 0);
+    expect(broken.syntaxErrors[0]!.line).toBeGreaterThanOrEqual(bad.split('\n').length - 1); // the line of `kind: [x`, or the end
+  });
+
+  it('lets other work run while it parses', async () => {
+    let turns = 0;
+    let parsing = true;
+    const tick = (): void => {
+      if (!parsing) return;
+      turns++;
+      setImmediate(tick);
+    };
+    setImmediate(tick);
+    const parsed = await parseConfigFileInSlices('/f.yaml', text, 0);
+    parsing = false;
+    expect(parsed.documents.filter((d) => d.object)).toHaveLength(300);
+    expect(turns).toBeGreaterThan(100);
   });
 });

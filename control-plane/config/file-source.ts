@@ -18,13 +18,14 @@
 //    subdirectory removed) are removed after the quiet period.
 // `load()` is an explicit scan (start-up, `reload()`): it takes every file as it is now, removals
 // included, without settling. Files are merged in path order; the first of two objects with the
-// same key wins. Changed files are parsed one per turn of the event loop, so a batch of changes
-// does not stall the xDS streams.
+// same key wins. The watcher parses changed files in slices of about 10 ms with a turn of the event
+// loop between them (and between files), so neither a batch of files nor one big file stalls the
+// xDS streams.
 import { type FSWatcher, constants, accessSync, statSync, watch as fsWatch } from 'node:fs';
 import { basename, dirname, join, sep } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { type FileContribution, CONFIG_FILE, MAX_FILE_BYTES, assemble, compareErrors, listConfigFiles } from './load.ts';
-import { type FileState, fileStamp, readFileState, removesObjects, withRemovalsHeld } from './file-state.ts';
+import { type FileState, fileStamp, readFileState, readFileStateInSlices, removesObjects, withRemovalsHeld } from './file-state.ts';
 import type { ConfigError, LoadResult } from './types.ts';
 
 export interface FileSourceOptions {
@@ -403,14 +404,15 @@ export class FileConfigSource {
 
       let next: FileState | undefined; // undefined: the file is gone
       if (stamp !== undefined) {
-        const read = readFileState(file, known, this.maxFileBytes);
+        // Parsed in slices, with a turn of the event loop between files: the streams keep being served.
+        const read = await readFileStateInSlices(file, known, this.maxFileBytes);
+        await yieldTurn();
+        if (this.closed || this.pending.get(file) !== p || this.files.get(file) !== known) continue;
         if (read === 'missing' || read === 'moving') {
           this.pending.set(file, { stamp: fileStamp(file), since: performance.now() });
           continue;
         }
         next = read;
-        await yieldTurn(); // one file per turn: the streams keep being served
-        if (this.closed || this.pending.get(file) !== p || this.files.get(file) !== known) continue;
       }
 
       if (!removesObjects(known, next)) {

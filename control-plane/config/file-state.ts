@@ -7,7 +7,7 @@
 //  - valid objects replace their previous versions; objects no longer in the file are dropped;
 //  - a file that cannot be read (permissions, over the size limit) keeps its objects.
 import { statSync } from 'node:fs';
-import { type ParsedFile, parseConfigFile, readConfigFile } from './load.ts';
+import { type ParsedFile, parseConfigFile, parseConfigFileInSlices, readConfigFile } from './load.ts';
 import type { ConfigError, ConfigObject } from './types.ts';
 
 export interface FileState {
@@ -82,12 +82,19 @@ export function nextFileState(parsed: ParsedFile, text: string, prev: FileState 
   return { text, objects, errors };
 }
 
+/** A file's new text, still to be parsed against its previous state. */
+interface NewText {
+  newText: string;
+  stamp: string;
+}
+
 /**
- * Reads and parses a file against its previous state. Returns `prev` itself when the stamp or
- * text did not change, 'missing' when the file is gone, and 'moving' when the file changed while being read
- * (the stamp before and after the read differ): that read is not the file's content.
+ * Reads a file against its previous state: `prev` itself when the stamp or text did not change, a
+ * state needing no parse (the file cannot be read), the new text to parse, 'missing' when the file
+ * is gone, or 'moving' when it changed while being read (the stamps before and after the read
+ * differ): that read is not the file's content.
  */
-export function readFileState(file: string, prev: FileState | undefined, maxBytes: number): FileState | 'missing' | 'moving' {
+function readFileText(file: string, prev: FileState | undefined, maxBytes: number): FileState | NewText | 'missing' | 'moving' {
   const stamp = fileStamp(file);
   if (stamp === undefined) return 'missing';
   // Same inode, size and times: same content (a file over the size limit is not even opened again).
@@ -104,7 +111,21 @@ export function readFileState(file: string, prev: FileState | undefined, maxByte
     prev.stamp = stamp;
     return prev;
   }
-  return { ...nextFileState(parseConfigFile(file, read.text), read.text, prev), stamp };
+  return { newText: read.text, stamp };
+}
+
+/** Reads and parses a file now (see readFileText for what comes back). */
+export function readFileState(file: string, prev: FileState | undefined, maxBytes: number): FileState | 'missing' | 'moving' {
+  const read = readFileText(file, prev, maxBytes);
+  if (typeof read === 'string' || !('newText' in read)) return read;
+  return { ...nextFileState(parseConfigFile(file, read.newText), read.newText, prev), stamp: read.stamp };
+}
+
+/** readFileState, parsing in slices so that a big file does not stall the event loop. */
+export async function readFileStateInSlices(file: string, prev: FileState | undefined, maxBytes: number): Promise<FileState | 'missing' | 'moving'> {
+  const read = readFileText(file, prev, maxBytes);
+  if (typeof read === 'string' || !('newText' in read)) return read;
+  return { ...nextFileState(await parseConfigFileInSlices(file, read.newText), read.newText, prev), stamp: read.stamp };
 }
 
 /** Whether going from `prev` to `next` takes any object of the file out of the mesh. */

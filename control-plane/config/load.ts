@@ -2,7 +2,8 @@
 // (apiVersion, kind, metadata), zod validation of the spec, and duplicate detection.
 import { closeSync, fstatSync, openSync, readFileSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { type Document, LineCounter, isScalar, parseAllDocuments } from 'yaml';
+import { performance } from 'node:perf_hooks';
+import { Composer, type Document, LineCounter, Parser, isScalar } from 'yaml';
 import { problemsFromIssues } from './issues.ts';
 import { type FieldPath, formatPath, locate } from './paths.ts';
 import { API_VERSIONS, documentSchemas, KIND_API_VERSIONS } from './schemas/document.ts';
@@ -58,11 +59,42 @@ function stringField(v: unknown, field: string): string | undefined {
 
 /** Parses one file's text into validated documents, each with its errors. Never throws. */
 export function parseConfigFile(file: string, text: string): ParsedFile {
+  const steps = parseSteps(file, text);
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+  }
+}
+
+/**
+ * parseConfigFile, giving the event loop a turn after every `sliceMs` of work: a big file (up to
+ * the size limit, thousands of documents) then does not stall the xDS streams while it is parsed.
+ */
+export async function parseConfigFileInSlices(file: string, text: string, sliceMs = 10): Promise<ParsedFile> {
+  const steps = parseSteps(file, text);
+  let sliceStart = performance.now();
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+    if (performance.now() - sliceStart < sliceMs) continue;
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    sliceStart = performance.now();
+  }
+}
+
+/**
+ * The parse, pausing (yield) after each YAML document it reads and each one it validates. Reads
+ * documents as yaml's parseAllDocuments does (same Parser, Composer and line counter), one at a time.
+ */
+function* parseSteps(file: string, text: string): Generator<void, ParsedFile, void> {
   const lineCounter = new LineCounter();
-  let docs: Document[];
+  const docs: Document[] = [];
   try {
-    const parsed = parseAllDocuments(text, { lineCounter, prettyErrors: true });
-    docs = Array.isArray(parsed) ? parsed : [];
+    const composer = new Composer({ lineCounter, prettyErrors: true });
+    for (const doc of composer.compose(new Parser(lineCounter.addNewLine).parse(text))) {
+      docs.push(doc);
+      yield;
+    }
   } catch (e) {
     return { file, syntaxErrors: [{ file, line: 1, col: 1, path: '', message: `YAML syntax error: ${String(e)}` }], documents: [] };
   }
@@ -78,7 +110,12 @@ export function parseConfigFile(file: string, text: string): ParsedFile {
   }
   if (syntaxErrors.length > 0) return { file, syntaxErrors, documents: [] };
 
-  const documents = docs.filter((d) => !isEmptyDocument(d)).map((d) => parseDocument(file, d, lineCounter));
+  const documents: ParsedDocument[] = [];
+  for (const doc of docs) {
+    if (isEmptyDocument(doc)) continue;
+    documents.push(parseDocument(file, doc, lineCounter));
+    yield;
+  }
   return { file, syntaxErrors, documents };
 }
 
