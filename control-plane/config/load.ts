@@ -1,8 +1,9 @@
 // Reads Istio objects from YAML text and directories: YAML parse (with positions), envelope checks
 // (apiVersion, kind, metadata), zod validation of the spec, and duplicate detection.
-import { readFileSync, readdirSync, realpathSync, statSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { type Document, LineCounter, isScalar, parseAllDocuments } from 'yaml';
+import { performance } from 'node:perf_hooks';
+import { Composer, type Document, LineCounter, Parser, isScalar } from 'yaml';
 import { problemsFromIssues } from './issues.ts';
 import { type FieldPath, formatPath, locate } from './paths.ts';
 import { API_VERSIONS, documentSchemas, KIND_API_VERSIONS } from './schemas/document.ts';
@@ -58,11 +59,42 @@ function stringField(v: unknown, field: string): string | undefined {
 
 /** Parses one file's text into validated documents, each with its errors. Never throws. */
 export function parseConfigFile(file: string, text: string): ParsedFile {
+  const steps = parseSteps(file, text);
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+  }
+}
+
+/**
+ * parseConfigFile, giving the event loop a turn after every `sliceMs` of work: a big file (up to
+ * the size limit, thousands of documents) then does not stall the xDS streams while it is parsed.
+ */
+export async function parseConfigFileInSlices(file: string, text: string, sliceMs = 10): Promise<ParsedFile> {
+  const steps = parseSteps(file, text);
+  let sliceStart = performance.now();
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+    if (performance.now() - sliceStart < sliceMs) continue;
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    sliceStart = performance.now();
+  }
+}
+
+/**
+ * The parse, pausing (yield) after each YAML document it reads and each one it validates. Reads
+ * documents as yaml's parseAllDocuments does (same Parser, Composer and line counter), one at a time.
+ */
+function* parseSteps(file: string, text: string): Generator<void, ParsedFile, void> {
   const lineCounter = new LineCounter();
-  let docs: Document[];
+  const docs: Document[] = [];
   try {
-    const parsed = parseAllDocuments(text, { lineCounter, prettyErrors: true });
-    docs = Array.isArray(parsed) ? parsed : [];
+    const composer = new Composer({ lineCounter, prettyErrors: true });
+    for (const doc of composer.compose(new Parser(lineCounter.addNewLine).parse(text))) {
+      docs.push(doc);
+      yield;
+    }
   } catch (e) {
     return { file, syntaxErrors: [{ file, line: 1, col: 1, path: '', message: `YAML syntax error: ${String(e)}`, wholeFile: true }], documents: [] };
   }
@@ -78,7 +110,12 @@ export function parseConfigFile(file: string, text: string): ParsedFile {
   }
   if (syntaxErrors.length > 0) return { file, syntaxErrors, documents: [] };
 
-  const documents = docs.filter((d) => !isEmptyDocument(d)).map((d) => parseDocument(file, d, lineCounter));
+  const documents: ParsedDocument[] = [];
+  for (const doc of docs) {
+    if (isEmptyDocument(doc)) continue;
+    documents.push(parseDocument(file, doc, lineCounter));
+    yield;
+  }
   return { file, syntaxErrors, documents };
 }
 
@@ -280,13 +317,36 @@ export function listConfigFiles(dir: string): FileListing {
   return listing;
 }
 
-/** Reads a file as UTF-8 text, or returns the error to report. */
-export function readConfigFile(file: string): { text: string } | { error: ConfigError; missing: boolean } {
+/** Rule files larger than this are not read: parsing one blocks the event loop (see readConfigFile). */
+export const MAX_FILE_BYTES = 4 * 1024 * 1024;
+
+function formatBytes(n: number): string {
+  return n % (1024 * 1024) === 0 ? `${n / (1024 * 1024)} MiB` : n % 1024 === 0 ? `${n / 1024} KiB` : `${n} bytes`;
+}
+
+function readError(file: string, message: string): ConfigError {
+  return { file, line: 1, col: 1, path: '', message, wholeFile: true };
+}
+
+/**
+ * Reads a file as UTF-8 text, or returns the error to report. A file over `maxBytes` is not read
+ * (its size is checked on the open file, before reading), so a huge file cannot stall the process.
+ */
+export function readConfigFile(file: string, maxBytes = MAX_FILE_BYTES): { text: string } | { error: ConfigError; missing: boolean } {
+  let fd: number | undefined;
   try {
-    return { text: readFileSync(file, 'utf8') };
+    fd = openSync(file, 'r');
+    const size = fstatSync(fd).size;
+    const tooBig = (n: number) => ({ error: readError(file, `file is ${n} bytes, over the ${formatBytes(maxBytes)} limit for a rule file`), missing: false });
+    if (size > maxBytes) return tooBig(size);
+    const buf = readFileSync(fd);
+    if (buf.length > maxBytes) return tooBig(buf.length); // grew while being read
+    return { text: buf.toString('utf8') };
   } catch (e) {
     const missing = (e as NodeJS.ErrnoException).code === 'ENOENT';
-    return { error: { file, line: 1, col: 1, path: '', message: `cannot read file: ${e instanceof Error ? e.message : String(e)}`, wholeFile: true }, missing };
+    return { error: readError(file, `cannot read file: ${e instanceof Error ? e.message : String(e)}`), missing };
+  } finally {
+    if (fd !== undefined) closeSync(fd);
   }
 }
 
