@@ -53,8 +53,9 @@ export interface ControlPlane {
 export async function startControlPlane(opts: ControlPlaneOptions): Promise<ControlPlane> {
   const log = opts.logger ?? createLogger(opts.logLevel);
   if (!opts.configDir && !opts.kube) throw new Error('give a config directory, Kubernetes clusters, or both');
-  // The file source only coalesces the events of one turn of the event loop (it re-reads just the
-  // files they name); the pipeline's debounce is the quiet period users configure.
+  // The file source coalesces the events of one turn of the event loop, then waits for each named
+  // file to settle (and holds removals for its quiet period, so a file rewritten in place never
+  // drops rules); the pipeline's debounce is the quiet period users configure.
   const files = opts.configDir ? new FileConfigSource(opts.configDir, { debounceMs: 1 }) : undefined;
   const kube = opts.kube ? new KubeSource({ ...opts.kube, log }) : undefined;
   const source = new ConfigSources(files, kube);
