@@ -76,6 +76,7 @@ interface ServeFlags {
   xdsMaxStreams?: number;
   xdsMaxStreamsPerConnection?: number;
   xdsIdleConnectionTimeout?: number;
+  xdsFirstRequestTimeout?: number;
 }
 
 program
@@ -101,6 +102,7 @@ program
   .option('--xds-max-streams <n>', 'open xDS streams in all; more are refused with RESOURCE_EXHAUSTED (default 20000)', positiveInt)
   .option('--xds-max-streams-per-connection <n>', 'concurrent xDS streams on one connection (default 100)', positiveInt)
   .option('--xds-idle-connection-timeout <duration>', 'close an xDS connection without a stream (or that never completes the HTTP/2 handshake) after this long (default 10s)', durationArg)
+  .option('--xds-first-request-timeout <duration>', 'end an xDS stream that sends no request for this long after opening (default 10s)', durationArg)
   .action(async (o: ServeFlags) => {
     const log = createLogger(o.logLevel);
     const configCluster = configClusterFromFlags(o);
@@ -129,6 +131,7 @@ program
       maxStreams: o.xdsMaxStreams,
       maxStreamsPerConnection: o.xdsMaxStreamsPerConnection,
       idleConnectionMs: o.xdsIdleConnectionTimeout,
+      firstRequestMs: o.xdsFirstRequestTimeout,
     }, adminListen: o.adminListen, logger: log, ...(o.networkGateway ? { networkGateways: o.networkGateway } : {}) });
     const s = cp.state();
     log.info(

@@ -190,6 +190,18 @@ describe('streams and connections', () => {
     expect((await live.next()).resources.map((r) => r.name)).toEqual(['outbound|9080|v2|reviews.default.svc.cluster.local']);
     expect(live.error).toBeUndefined();
   });
+
+  it('ends a stream that sends no first request within firstRequestMs, freeing its slot', async () => {
+    await start({ firstRequestMs: 200, maxStreams: 1 });
+    const mute = delta();
+    const e = await endedWith(mute);
+    expect(e.code).toBe(grpc.status.DEADLINE_EXCEEDED);
+    expect(e.details).toMatch(/firstRequestMs/);
+    await waitFor(() => cp!.ads.streams.size === 0, { timeoutMs: 5000 });
+    const next = delta();
+    next.send({ node: GRPC_NODE, type_url: CLUSTER, resource_names_subscribe: ['outbound|9080|v1|reviews.default.svc.cluster.local'] });
+    expect((await next.next()).resources.length).toBe(1);
+  });
 });
 
 describe('nonces and logs', () => {

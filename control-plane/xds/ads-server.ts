@@ -167,7 +167,15 @@ export class AdsServer {
       this.busy.delete(stream);
       if (this.pending.delete(stream)) this.safely(stream, () => stream.push());
     });
+    // A stream that never says who it is would hold one of the maxStreams slots for nothing.
+    const silent = setTimeout(() => {
+      if (stream.proxy || !this.streams.has(stream)) return;
+      call.emit('error', { code: grpc.status.DEADLINE_EXCEEDED, details: `no first request within ${this.limits.firstRequestMs} ms (firstRequestMs)` });
+      done();
+    }, this.limits.firstRequestMs);
+    silent.unref();
     const done = () => {
+      clearTimeout(silent);
       this.busy.delete(stream);
       this.pending.delete(stream);
       if (!this.streams.delete(stream)) return;
@@ -179,6 +187,7 @@ export class AdsServer {
     };
     call.on('data', (req: Req) => {
       if (!this.streams.has(stream)) return; // ended: what is still in flight is not served
+      clearTimeout(silent);
       this.safely(stream, () => stream.onRequest(req), (err) => {
         call.emit('error', { code: err instanceof LimitError ? err.code : grpc.status.INVALID_ARGUMENT, details: err.message });
         done();

@@ -20,6 +20,8 @@ export interface XdsLimits {
    * timer when the socket is accepted, and a connection without a stream serves no xDS client.
    */
   idleConnectionMs: number;
+  /** A stream that sends no request for this long after it opens is ended (DEADLINE_EXCEEDED). */
+  firstRequestMs: number;
   /** Log lines per stream for each kind of repeated event (unknown type, NACK) before they are summarized. */
   logEventsPerStream: number;
   /** At most one summary line per stream and kind of event this often, with the count suppressed. */
@@ -33,6 +35,7 @@ export const DEFAULT_XDS_LIMITS: XdsLimits = {
   maxStreamsPerConnection: 100,
   maxStreams: 20_000,
   idleConnectionMs: 10_000,
+  firstRequestMs: 10_000,
   logEventsPerStream: 5,
   logSummaryMs: 60_000,
 };
