@@ -131,8 +131,7 @@ export class DeltaStream {
       if (n === '*') {
         wildcardAdded = !state.wildcard;
         state.wildcard = true;
-      }
-      else if (!state.names.has(n)) {
+      } else if (!state.names.has(n)) {
         state.names.add(n);
         added.push(n);
       }
