@@ -32,6 +32,12 @@ function gatewayOption(text: string, previous: NetworkGateways | undefined): Net
     throw new InvalidArgumentError((err as Error).message);
   }
 }
+function positiveInt(text: string): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('expected a whole number above 0');
+  return n;
+}
+
 const GATEWAY_HELP = 'gateway of a network for callers in other networks (repeatable), e.g. network2=192.0.2.10:15443';
 
 function loadWith(dir: string, networkGateways?: NetworkGateways) {
@@ -64,6 +70,13 @@ interface ServeFlags {
   clusterSecretsNamespace?: string;
   syncTimeout: string;
   networkGateway?: NetworkGateways;
+  xdsMaxNamesPerRequest?: number;
+  xdsMaxNamesPerStream?: number;
+  xdsMaxMessageBytes?: number;
+  xdsMaxStreams?: number;
+  xdsMaxStreamsPerConnection?: number;
+  xdsIdleConnectionTimeout?: number;
+  xdsFirstRequestTimeout?: number;
 }
 
 program
@@ -83,6 +96,13 @@ program
   .option('--clusters-file <file>', 'remote clusters from a YAML file: clusters: [{ name, kubeconfig, network, gateway }]')
   .option('--cluster-secrets-namespace <ns>', 'register clusters from Secrets labelled meshpilot.io/cluster in this namespace of the config cluster')
   .option('--sync-timeout <seconds>', 'serve after this long even if some cluster has not synced', '30')
+  .option('--xds-max-names-per-request <n>', 'resource names in one xDS request (default 10000)', positiveInt)
+  .option('--xds-max-names-per-stream <n>', 'resource names one xDS stream may subscribe to, per type (default 10000)', positiveInt)
+  .option('--xds-max-message-bytes <n>', 'largest xDS request message (default 4194304)', positiveInt)
+  .option('--xds-max-streams <n>', 'open xDS streams in all; more are refused with RESOURCE_EXHAUSTED (default 20000)', positiveInt)
+  .option('--xds-max-streams-per-connection <n>', 'concurrent xDS streams on one connection (default 100)', positiveInt)
+  .option('--xds-idle-connection-timeout <duration>', 'close an xDS connection without a stream (or that never completes the HTTP/2 handshake) after this long (default 10s)', durationArg)
+  .option('--xds-first-request-timeout <duration>', 'end an xDS stream that sends no request for this long after opening (default 10s)', durationArg)
   .action(async (o: ServeFlags) => {
     const log = createLogger(o.logLevel);
     const configCluster = configClusterFromFlags(o);
@@ -104,7 +124,15 @@ program
           syncTimeoutMs: Number(o.syncTimeout) * 1000,
         }
       : undefined;
-    const cp = await startControlPlane({ ...(o.configDir ? { configDir: o.configDir } : {}), ...(kube ? { kube } : {}), xdsListen: o.xdsListen, adminListen: o.adminListen, logger: log, ...(o.networkGateway ? { networkGateways: o.networkGateway } : {}) });
+    const cp = await startControlPlane({ ...(o.configDir ? { configDir: o.configDir } : {}), ...(kube ? { kube } : {}), xdsListen: o.xdsListen, xdsLimits: {
+      maxNamesPerRequest: o.xdsMaxNamesPerRequest,
+      maxNamesPerStream: o.xdsMaxNamesPerStream,
+      maxMessageBytes: o.xdsMaxMessageBytes,
+      maxStreams: o.xdsMaxStreams,
+      maxStreamsPerConnection: o.xdsMaxStreamsPerConnection,
+      idleConnectionMs: o.xdsIdleConnectionTimeout,
+      firstRequestMs: o.xdsFirstRequestTimeout,
+    }, adminListen: o.adminListen, logger: log, ...(o.networkGateway ? { networkGateways: o.networkGateway } : {}) });
     const s = cp.state();
     log.info(
       { xds: cp.xdsAddress, admin: cp.adminAddress, services: s.model.services.length, rules: s.accepted.length, errors: s.errors.length },

@@ -16,6 +16,7 @@ import { reuseUnchanged, sameForProxies } from './model/reuse.ts';
 import { compile, formatIssue, type MeshState } from './pipeline.ts';
 import { AdsServer } from './xds/ads-server.ts';
 import { SnapshotCache } from './xds/snapshot-cache.ts';
+import type { XdsLimits } from './xds/limits.ts';
 
 export interface ControlPlaneOptions {
   /** A directory of rule files (optional when `kube` is given; both may be used at once). */
@@ -23,6 +24,8 @@ export interface ControlPlaneOptions {
   /** Kubernetes clusters: rules from the config cluster's CRDs, services from every cluster. */
   kube?: Omit<KubeSourceOptions, 'log'>;
   xdsListen?: string;
+  /** What one xDS client may cost (xds/limits.ts; defaults in DEFAULT_XDS_LIMITS). */
+  xdsLimits?: Partial<XdsLimits>;
   adminListen?: string | null;
   /** Quiet period before a change is applied (default 100 ms). */
   debounceMs?: number;
@@ -96,7 +99,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   const debouncer = new Debouncer(opts.debounceMs ?? 100, opts.maxDelayMs ?? 1000, () => apply(source.current()));
   source.watch(() => debouncer.trigger());
 
-  const ads = new AdsServer(cache, log, metrics);
+  const ads = new AdsServer(cache, log, metrics, opts.xdsLimits);
   metrics.observeState(() => ads.streams, () => state);
   if (files) health.add({ name: 'config-source/file', check: () => files.health() });
   if (kube) {

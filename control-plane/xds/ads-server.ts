@@ -8,6 +8,8 @@ import { AdsStream, type DiscoveryRequest } from './ads-stream.ts';
 import { DeltaStream, type DeltaDiscoveryRequest, type DeltaDiscoveryResponse } from './delta-stream.ts';
 import type { SnapshotCache } from './snapshot-cache.ts';
 import type { XdsObserver } from './stream-common.ts';
+import { LogLimiter } from './log-limiter.ts';
+import { grpcServerOptions, LimitError, xdsLimits, type XdsLimits } from './limits.ts';
 import { PlainDiscoveryRequest, type PreEncodedResponse } from './wire.ts';
 
 let serviceDefinition: grpc.ServiceDefinition | undefined;
@@ -56,7 +58,10 @@ export interface AdsObserver extends XdsObserver {
 
 export class AdsServer {
   readonly streams = new Set<XdsStream>();
-  private server = new grpc.Server({ 'grpc.keepalive_permit_without_calls': 1 });
+  readonly limits: XdsLimits;
+  private server: grpc.Server;
+  /** A flood of refused streams must not become a flood of log lines. */
+  private refusals: LogLimiter;
   /** Streams whose last write filled the transport's buffer, and those with a push waiting. */
   private busy = new Set<XdsStream>();
   private pending = new Set<XdsStream>();
@@ -66,12 +71,16 @@ export class AdsServer {
     private readonly cache: SnapshotCache,
     private readonly log: Logger,
     private readonly observer?: AdsObserver,
+    limits: Partial<XdsLimits> = {},
   ) {
+    this.limits = xdsLimits(limits);
+    this.server = new grpc.Server(grpcServerOptions(this.limits));
+    this.refusals = new LogLimiter(log, this.limits.logEventsPerStream, this.limits.logSummaryMs);
     this.server.addService(adsService(), {
       StreamAggregatedResources: (call: grpc.ServerDuplexStream<DiscoveryRequest, PreEncodedResponse>) =>
-        this.onStream(call, (send) => new AdsStream(this.cache, send, this.log, this.observer)),
+        this.onStream(call, (send) => new AdsStream(this.cache, send, this.log, this.observer, this.limits)),
       DeltaAggregatedResources: (call: grpc.ServerDuplexStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse>) =>
-        this.onStream(call, (send) => new DeltaStream(this.cache, send, this.log, this.observer)),
+        this.onStream(call, (send) => new DeltaStream(this.cache, send, this.log, this.observer, this.limits)),
     });
     this.unsubscribe = cache.onChange(() => this.pushAll());
   }
@@ -143,6 +152,11 @@ export class AdsServer {
       call.emit('error', { code: grpc.status.UNAVAILABLE, details: 'meshpilot has not loaded its configuration yet' });
       return;
     }
+    if (this.streams.size >= this.limits.maxStreams) {
+      this.refusals.warn('stream-refused', { streams: this.streams.size }, 'xDS stream refused: too many streams (maxStreams)');
+      call.emit('error', { code: grpc.status.RESOURCE_EXHAUSTED, details: `meshpilot serves at most ${this.limits.maxStreams} xDS streams at once (maxStreams)` });
+      return;
+    }
     const stream: S = create((r) => {
       if (!call.write(r)) this.busy.add(stream);
     });
@@ -153,19 +167,29 @@ export class AdsServer {
       this.busy.delete(stream);
       if (this.pending.delete(stream)) this.safely(stream, () => stream.push());
     });
+    // A stream that never says who it is would hold one of the maxStreams slots for nothing.
+    const silent = setTimeout(() => {
+      if (stream.proxy || !this.streams.has(stream)) return;
+      call.emit('error', { code: grpc.status.DEADLINE_EXCEEDED, details: `no first request within ${this.limits.firstRequestMs} ms (firstRequestMs)` });
+      done();
+    }, this.limits.firstRequestMs);
+    silent.unref();
     const done = () => {
+      clearTimeout(silent);
       this.busy.delete(stream);
       this.pending.delete(stream);
       if (!this.streams.delete(stream)) return;
-      if (stream instanceof AdsStream) stream.close();
+      stream.close();
       if (stream.proxy) {
         const seconds = Math.round((Date.now() - stream.connectedAt.getTime()) / 1000);
         this.log.info({ proxy: stream.proxy.id, kind: stream.proxy.kind, protocol: stream.protocol, connectedSeconds: seconds }, 'proxy disconnected');
       }
     };
     call.on('data', (req: Req) => {
+      if (!this.streams.has(stream)) return; // ended: what is still in flight is not served
+      clearTimeout(silent);
       this.safely(stream, () => stream.onRequest(req), (err) => {
-        call.emit('error', { code: grpc.status.INVALID_ARGUMENT, details: err.message });
+        call.emit('error', { code: err instanceof LimitError ? err.code : grpc.status.INVALID_ARGUMENT, details: err.message });
         done();
       });
     });
@@ -183,7 +207,8 @@ export class AdsServer {
       fn();
     } catch (e) {
       const err = e instanceof Error ? e : new Error(String(e));
-      this.log.error({ proxy: stream.proxy?.id, err: err.message }, 'ADS stream error');
+      // A client over a limit is the client's problem, not the server's.
+      this.log[err instanceof LimitError ? 'warn' : 'error']({ proxy: stream.proxy?.id, err: err.message }, 'ADS stream error');
       onError?.(err);
     }
   }

@@ -7,6 +7,8 @@ import type { EncodedResource, SnapshotCache, SotwAnswer } from './snapshot-cach
 import { sameItems } from '../model/compare.ts';
 import { NO_NAMES, rememberBytes, subscribe, touches, unsubscribe, type Subscription } from './subscriptions.ts';
 import { encodeDiscoveryResponse, type PreEncodedResponse } from './wire.ts';
+import { checkLimit, DEFAULT_XDS_LIMITS, type XdsLimits } from './limits.ts';
+import { LogLimiter } from './log-limiter.ts';
 import { proxyFromRequest, typeStatus, type RequestNode, type TypeStatus, type XdsObserver } from './stream-common.ts';
 
 export interface DiscoveryRequest {
@@ -47,13 +49,17 @@ export class AdsStream {
   readonly connectedAt = new Date();
   private readonly types = new Map<string, TypeState>();
   private nonceCounter = 0;
+  private readonly logs: LogLimiter;
 
   constructor(
     private readonly cache: SnapshotCache,
     private readonly send: (r: PreEncodedResponse) => void,
     private readonly log: Logger,
     private readonly observer?: XdsObserver,
-  ) {}
+    private readonly limits: XdsLimits = DEFAULT_XDS_LIMITS,
+  ) {
+    this.logs = new LogLimiter(log, limits.logEventsPerStream, limits.logSummaryMs);
+  }
 
   status(): Record<string, TypeStatus> {
     return typeStatus(new Map([...this.types].map(([type, s]) => [type, { ...s, names: s.sub.names }])));
@@ -66,12 +72,13 @@ export class AdsStream {
     return s?.sentVersion === undefined ? undefined : { version: s.sentVersion, ...(s.sent ? { resources: heldResources(s.sent) } : {}) };
   }
 
-  /** The stream ended: its shared subscriptions are released. */
+  /** The stream ended: its shared subscriptions are released, and what its log limiter left out is told. */
   close(): void {
     for (const state of this.types.values()) {
       unsubscribe(state.sub);
       state.sub = NO_NAMES;
     }
+    this.logs.flush({ proxy: this.proxy?.id });
   }
 
   onRequest(req: DiscoveryRequest): void {
@@ -81,13 +88,18 @@ export class AdsStream {
     }
     const type = req.type_url ?? '';
     if (!(TYPE_ORDER as readonly string[]).includes(type)) {
-      this.log.warn({ proxy: this.proxy.id, type }, 'request for a resource type meshpilot does not serve');
+      this.logs.warn('unknown-type', { proxy: this.proxy.id, type }, 'request for a resource type meshpilot does not serve');
       return;
     }
     let state = this.types.get(type);
     const nonce = req.response_nonce ?? '';
     // A request answering an older response is stale: the client will answer the latest too.
     if (state && nonce !== '' && nonce !== state.sentNonce) return;
+    // A request is the whole subscription: the per-request limit is the per-stream one too.
+    // (Counted without decoding the names when the request was read by hand.)
+    const count = (req as { names_count?: number }).names_count ?? req.resource_names?.length ?? 0;
+    checkLimit(count, this.limits.maxNamesPerRequest, `resource names in one request of ${type}`, 'maxNamesPerRequest');
+    checkLimit(count, this.limits.maxNamesPerStream, `resource names this stream subscribes to of ${type}`, 'maxNamesPerStream');
     if (!state) {
       // Every field from the start: tens of thousands of these keep one shape.
       state = { wildcard: false, sub: NO_NAMES, requested: false, sentVersion: undefined, sentNonce: undefined, ackedVersion: undefined, nack: undefined, generation: undefined, sent: undefined, seen: undefined };
@@ -95,6 +107,9 @@ export class AdsStream {
     }
     const firstRequest = !state.requested;
     state.requested = true;
+    // Only a nonce this stream sent makes a request an ACK or NACK. A first request quoting another
+    // (a client's bug, or a lie) is taken as a plain initial request: its version is not believed.
+    const answers = nonce !== '' && nonce === state.sentNonce;
     // A proxy reconnecting (say, after a control-plane restart) names the version it has. Versions
     // are content hashes, so if ours is the same, it already has this config: nothing to send.
     if (firstRequest && nonce === '' && req.version_info) {
@@ -130,15 +145,15 @@ export class AdsStream {
       unsubscribe(previous);
     }
 
-    if (nonce !== '' && req.error_detail) {
+    if (answers && req.error_detail) {
       const message = req.error_detail.message ?? '';
       // Clients repeat a NACK on later requests; log each rejected nonce once.
       if (state.nack?.nonce !== nonce) {
         state.nack = { nonce, version: state.sentVersion ?? '', message };
-        this.log.warn({ proxy: this.proxy.id, type, version: state.sentVersion, nonce, resources: state.sent?.answer.resources.map((r) => r.name), message }, 'proxy rejected config (NACK)');
+        this.logs.warn('nack', { proxy: this.proxy.id, type, version: state.sentVersion, nonce, resources: state.sent?.answer.resources.map((r) => r.name), message }, 'proxy rejected config (NACK)');
         this.observer?.nacked(this, type);
       }
-    } else if (nonce !== '') {
+    } else if (answers) {
       state.ackedVersion = req.version_info ?? '';
       state.nack = undefined;
       this.observer?.acked(this, type);

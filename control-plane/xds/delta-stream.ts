@@ -4,7 +4,10 @@
 import type { Logger } from '../log.ts';
 import type { Proxy } from '../translate/proxy.ts';
 import { CLUSTER, ENDPOINTS, LISTENER, TYPE_ORDER, type ResourceType } from '../translate/type-urls.ts';
+import { compareText } from '../model/compare.ts';
 import { contentHash } from './hash.ts';
+import { checkLimit, DEFAULT_XDS_LIMITS, type XdsLimits } from './limits.ts';
+import { LogLimiter } from './log-limiter.ts';
 import type { EncodedResource, SnapshotCache } from './snapshot-cache.ts';
 import { proxyFromRequest, typeStatus, type RequestNode, type TypeStatus, type XdsObserver } from './stream-common.ts';
 
@@ -48,13 +51,22 @@ export class DeltaStream {
   readonly connectedAt = new Date();
   private readonly types = new Map<string, DeltaTypeState>();
   private nonceCounter = 0;
+  private readonly logs: LogLimiter;
 
   constructor(
     private readonly cache: SnapshotCache,
     private readonly send: (r: DeltaDiscoveryResponse) => void,
     private readonly log: Logger,
     private readonly observer?: XdsObserver,
-  ) {}
+    private readonly limits: XdsLimits = DEFAULT_XDS_LIMITS,
+  ) {
+    this.logs = new LogLimiter(log, limits.logEventsPerStream, limits.logSummaryMs);
+  }
+
+  /** The stream ended: what its log limiter left out is told. */
+  close(): void {
+    this.logs.flush({ proxy: this.proxy?.id });
+  }
 
   status(): Record<string, TypeStatus> {
     return typeStatus(this.types);
@@ -68,7 +80,7 @@ export class DeltaStream {
       const r = s.sentFrom?.get(name);
       return r && r.hash === hash ? [r] : [];
     });
-    return { version: s.sentVersion, resources: resources.sort((a, b) => a.name.localeCompare(b.name)) };
+    return { version: s.sentVersion, resources: resources.sort((a, b) => compareText(a.name, b.name)) };
   }
 
   onRequest(req: DeltaDiscoveryRequest): void {
@@ -78,9 +90,14 @@ export class DeltaStream {
     }
     const type = req.type_url ?? '';
     if (!(TYPE_ORDER as readonly string[]).includes(type)) {
-      this.log.warn({ proxy: this.proxy.id, type }, 'request for a resource type meshpilot does not serve');
+      this.logs.warn('unknown-type', { proxy: this.proxy.id, type }, 'request for a resource type meshpilot does not serve');
       return;
     }
+    const subscribe = req.resource_names_subscribe ?? [];
+    const unsubscribe = req.resource_names_unsubscribe ?? [];
+    const initial = Object.entries(req.initial_resource_versions ?? {});
+    checkLimit(subscribe.length + unsubscribe.length, this.limits.maxNamesPerRequest, `resource names to subscribe and unsubscribe in one request of ${type}`, 'maxNamesPerRequest');
+    checkLimit(initial.length, this.limits.maxNamesPerRequest, `initial_resource_versions in one request of ${type}`, 'maxNamesPerRequest');
     let state = this.types.get(type);
     const first = !state;
     if (!state) {
@@ -94,7 +111,7 @@ export class DeltaStream {
       if (req.error_detail) {
         if (state.nack?.nonce !== nonce) {
           state.nack = { nonce, version: state.sentVersion ?? '', message: req.error_detail.message ?? '' };
-          this.log.warn({ proxy: this.proxy.id, type, version: state.sentVersion, nonce, message: state.nack.message }, 'proxy rejected config (NACK)');
+          this.logs.warn('nack', { proxy: this.proxy.id, type, version: state.sentVersion, nonce, message: state.nack.message }, 'proxy rejected config (NACK)');
           this.observer?.nacked(this, type);
         }
       } else {
@@ -103,17 +120,18 @@ export class DeltaStream {
         this.observer?.acked(this, type);
       }
     }
-    const subscribe = req.resource_names_subscribe ?? [];
-    const unsubscribe = req.resource_names_unsubscribe ?? [];
     if (first) {
-      for (const [name, version] of Object.entries(req.initial_resource_versions ?? {})) state.known.set(name, version);
+      for (const [name, version] of initial) state.known.set(name, version);
       // An empty first subscription for listeners or clusters is the legacy wildcard.
       if (subscribe.length === 0 && (type === LISTENER || type === CLUSTER)) state.wildcard = true;
     }
     const added: string[] = [];
+    let wildcardAdded = false;
     for (const n of subscribe) {
-      if (n === '*') state.wildcard = true;
-      else if (!state.names.has(n)) {
+      if (n === '*') {
+        wildcardAdded = !state.wildcard;
+        state.wildcard = true;
+      } else if (!state.names.has(n)) {
         state.names.add(n);
         added.push(n);
       }
@@ -124,7 +142,10 @@ export class DeltaStream {
       // The client drops what it unsubscribed from; it must not be told about it again.
       if (!state.wildcard || n === '*') state.known.delete(n);
     }
-    if (first || added.length || subscribe.includes('*')) this.pushType(type as ResourceType, new Set(), new Set(added));
+    checkLimit(state.names.size, this.limits.maxNamesPerStream, `resource names this stream subscribes to of ${type}`, 'maxNamesPerStream');
+    if (first || wildcardAdded) this.pushType(type as ResourceType, new Set(), new Set(added));
+    // Only new names: what else the client holds is up to date (pushes keep it so).
+    else if (added.length) this.pushType(type as ResourceType, new Set(), new Set(added), false, added);
   }
 
   push(): void {
@@ -145,29 +166,32 @@ export class DeltaStream {
 
   /**
    * Sends what changed for this type, plus the `force`d names even if unchanged, and reports
-   * `subscribed` names that do not exist as removed. Returns the names sent.
+   * `subscribed` names that do not exist as removed. With `only`, just those names are looked at
+   * (a subscription that grew), not the whole snapshot. Returns the names sent.
    */
-  private pushType(type: ResourceType, force: Set<string>, subscribed: Set<string>, onChange = false): string[] {
+  private pushType(type: ResourceType, force: Set<string>, subscribed: Set<string>, onChange = false, only?: readonly string[]): string[] {
     const state = this.types.get(type);
     if (!this.proxy || !state || !this.cache.ready) return [];
     state.generation = this.cache.generation;
     const all = this.cache.snapshotFor(this.proxy)[type];
     const changed: EncodedResource[] = [];
-    for (const r of all.values()) {
+    const candidates = only ? only.flatMap((n) => all.get(n) ?? []) : all.values();
+    for (const r of candidates) {
       if (!this.wants(state, r.name)) continue;
       if (state.known.get(r.name) !== r.hash || force.has(r.name)) changed.push(r);
     }
-    const removed: string[] = [];
-    for (const name of state.known.keys()) if (!all.has(name)) removed.push(name);
+    // A set: a request may name tens of thousands of names that do not exist.
+    const removed = new Set<string>();
+    if (!only) for (const name of state.known.keys()) if (!all.has(name)) removed.add(name);
     // A named subscription to something that does not exist is answered as removed, so the client
     // does not wait for it.
-    for (const name of subscribed) if (!all.has(name) && !removed.includes(name)) removed.push(name);
-    if (changed.length === 0 && removed.length === 0) return [];
-    changed.sort((a, b) => a.name.localeCompare(b.name));
-    removed.sort();
+    for (const name of subscribed) if (!all.has(name)) removed.add(name);
+    if (changed.length === 0 && removed.size === 0) return [];
+    changed.sort((a, b) => compareText(a.name, b.name));
+    const removedNames = [...removed].sort();
     for (const r of changed) state.known.set(r.name, r.hash);
-    for (const n of removed) state.known.delete(n);
-    const version = contentHash([...state.known].sort(([a], [b]) => a.localeCompare(b)).map(([n, v]) => `${n}=${v}`).join('\n'));
+    for (const n of removedNames) state.known.delete(n);
+    const version = contentHash([...state.known].sort(([a], [b]) => compareText(a, b)).map(([n, v]) => `${n}=${v}`).join('\n'));
     const nonce = String(++this.nonceCounter);
     state.sentNonce = nonce;
     state.sentVersion = version;
@@ -176,7 +200,7 @@ export class DeltaStream {
       system_version_info: version,
       resources: changed.map((r) => ({ name: r.name, version: r.hash, resource: r.any })),
       type_url: type,
-      removed_resources: removed,
+      removed_resources: removedNames,
       nonce,
       control_plane: { identifier: 'meshpilot' },
     });

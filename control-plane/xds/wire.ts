@@ -67,6 +67,11 @@ export class PlainDiscoveryRequest {
 
   constructor(private readonly buf: Buffer) {}
 
+  /** How many resource names the request holds (without decoding them). */
+  get names_count(): number {
+    return this.spans.length / 2;
+  }
+
   get resource_names(): string[] {
     if (!this.names) {
       this.names = [];

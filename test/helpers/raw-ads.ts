@@ -43,7 +43,7 @@ export interface RawDeltaResponse {
   removed_resources: string[];
   resources: Array<{ name: string; version: string; resource: { type_url: string; value: Buffer } }>;
 }
-let Ctor: (new (address: string, creds: grpc.ChannelCredentials) => AdsClient) | undefined;
+let Ctor: (new (address: string, creds: grpc.ChannelCredentials, options?: grpc.ChannelOptions) => AdsClient) | undefined;
 
 function clientCtor() {
   if (Ctor) return Ctor;
@@ -75,8 +75,8 @@ class RawStream<Req, Res> {
   error?: grpc.ServiceError;
   ended = false;
 
-  constructor(address: string, open: (c: AdsClient) => grpc.ClientDuplexStream<Req, Res>) {
-    this.client = new (clientCtor())(address, grpc.credentials.createInsecure());
+  constructor(address: string, open: (c: AdsClient) => grpc.ClientDuplexStream<Req, Res>, options?: grpc.ChannelOptions) {
+    this.client = new (clientCtor())(address, grpc.credentials.createInsecure(), options);
     this.call = open(this.client);
     this.call.on('data', (r: Res) => {
       this.queue.push(r);
@@ -137,14 +137,15 @@ class RawStream<Req, Res> {
 }
 
 export class RawAdsClient extends RawStream<RawRequest, RawResponse> {
-  constructor(address: string) {
-    super(address, (c) => c.StreamAggregatedResources());
+  /** `options`: e.g. `{ 'grpc.use_local_subchannel_pool': 1 }` for a connection of its own. */
+  constructor(address: string, options?: grpc.ChannelOptions) {
+    super(address, (c) => c.StreamAggregatedResources(), options);
   }
 }
 
 export class RawDeltaClient extends RawStream<RawDeltaRequest, RawDeltaResponse> {
-  constructor(address: string) {
-    super(address, (c) => c.DeltaAggregatedResources());
+  constructor(address: string, options?: grpc.ChannelOptions) {
+    super(address, (c) => c.DeltaAggregatedResources(), options);
   }
 }
 
