@@ -9,6 +9,7 @@ import { NO_NAMES, rememberBytes, subscribe, touches, unsubscribe, type Subscrip
 import { encodeDiscoveryResponse, type PreEncodedResponse } from './wire.ts';
 import { checkLimit, DEFAULT_XDS_LIMITS, type XdsLimits } from './limits.ts';
 import { LogLimiter } from './log-limiter.ts';
+import { GrpcRevivals } from './grpc-revive.ts';
 import { proxyFromRequest, typeStatus, type RequestNode, type TypeStatus, type XdsObserver } from './stream-common.ts';
 
 export interface DiscoveryRequest {
@@ -37,6 +38,8 @@ interface TypeState {
   ackedVersion?: string;
   nack?: { nonce: string; version: string; message: string };
   generation?: number;
+  /** gRPC Listeners and Clusters only: see grpc-revive.ts. */
+  revive?: GrpcRevivals;
 }
 
 function heldResources(sent: NonNullable<TypeState['sent']>): EncodedResource[] {
@@ -102,7 +105,7 @@ export class AdsStream {
     checkLimit(count, this.limits.maxNamesPerStream, `resource names this stream subscribes to of ${type}`, 'maxNamesPerStream');
     if (!state) {
       // Every field from the start: tens of thousands of these keep one shape.
-      state = { wildcard: false, sub: NO_NAMES, requested: false, sentVersion: undefined, sentNonce: undefined, ackedVersion: undefined, nack: undefined, generation: undefined, sent: undefined, seen: undefined };
+      state = { wildcard: false, sub: NO_NAMES, requested: false, sentVersion: undefined, sentNonce: undefined, ackedVersion: undefined, nack: undefined, generation: undefined, sent: undefined, seen: undefined, revive: undefined };
       this.types.set(type, state);
     }
     const firstRequest = !state.requested;
@@ -112,9 +115,15 @@ export class AdsStream {
     const answers = nonce !== '' && nonce === state.sentNonce;
     // A proxy reconnecting (say, after a control-plane restart) names the version it has. Versions
     // are content hashes, so if ours is the same, it already has this config: nothing to send.
-    if (firstRequest && nonce === '' && req.version_info) {
+    // Not so for gRPC: it names the last version it got of the type, and drops a resource as soon
+    // as it stops watching it, so it may be asking again for resources of that version.
+    if (firstRequest && nonce === '' && req.version_info && this.proxy.kind !== 'grpc') {
       state.sentVersion = req.version_info;
       state.ackedVersion = req.version_info;
+    }
+    // grpc-js-xds can miss a Listener or Cluster coming back after it was left out (grpc-revive.ts).
+    if (firstRequest && this.proxy.kind === 'grpc' && (type === LISTENER || type === CLUSTER)) {
+      state.revive = new GrpcRevivals(nonce === '' && !!req.version_info);
     }
     // Most requests are ACKs repeating the names of the last request, in the same order: compared
     // as encoded bytes when the request was read by hand (wire.ts), without decoding the names.
@@ -158,7 +167,9 @@ export class AdsStream {
       state.nack = undefined;
       this.observer?.acked(this, type);
     }
-    if (firstRequest || changed) this.pushType(type as ResourceType, false, false);
+    // A changed subscription is always answered, even with the version sent before: the client
+    // forgot the names it left, and may have asked for them again.
+    if (firstRequest || changed) this.pushType(type as ResourceType, changed && !firstRequest, false);
   }
 
   /** Sends every requested type whose content changed for this proxy, in ADS push order. */
@@ -200,7 +211,9 @@ export class AdsStream {
     state.seen = snap[type];
     const partial = sinceLast && !force && (type === ROUTE_CONFIG || type === ENDPOINTS) ? state.sentVersion : undefined;
     const answer = this.cache.sotwAnswer(snap, type, state.wildcard, state.sub.sorted, state.sub.key, partial, state.sub.names, state.sent?.answer);
-    if (answer.version === state.sentVersion && !force) return false;
+    // The client may hold some of these as "does not exist": the prelude makes it look again.
+    const prelude = state.revive?.prelude(answer, state.sent?.answer, state.sub.names);
+    if (answer.version === state.sentVersion && !force && !prelude) return false;
     // Listeners and clusters are sent complete, so an empty answer tells the client a name does not
     // exist (instead of a 15 s wait); routes and endpoints are per name and absence says nothing.
     if (answer.resources.length === 0 && type !== LISTENER && type !== CLUSTER) return false;
@@ -215,6 +228,7 @@ export class AdsStream {
     // Only this type's map is kept (not the whole snapshot), so a type that stops changing does not
     // pin old generations of the others.
     state.sent = { answer, all: snap[type], wildcard: state.wildcard, sorted: state.sub.sorted };
+    if (prelude) this.send({ preEncoded: true, wire: encodeDiscoveryResponse({ version_info: prelude.version, type_url: type, nonce: prelude.nonce, body: prelude.body() }) });
     this.send({ preEncoded: true, wire });
     this.observer?.sent(this, type, sinceLast);
     return true;

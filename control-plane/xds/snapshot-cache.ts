@@ -63,7 +63,7 @@ interface FullAnswer extends SotwAnswer {
  * reconnecting after a restart presents a version the new process computes too; and it costs a
  * few operations per resource, where hashing the joined names was a large share of a push.
  */
-function setVersion(resources: readonly EncodedResource[]): string {
+export function setVersion(resources: readonly EncodedResource[]): string {
   let hi = 0;
   let lo = 0;
   for (const r of resources) {
