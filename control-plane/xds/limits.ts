@@ -50,8 +50,8 @@ export function xdsLimits(overrides: Partial<XdsLimits> = {}): XdsLimits {
 export function grpcServerOptions(l: XdsLimits): grpc.ServerOptions {
   return {
     'grpc.keepalive_permit_without_calls': 1,
-    // Nothing here serves channelz; without it grpc-js keeps no per-connection trace and refs.
-    'grpc.enable_channelz': 0,
+    // channelz stays on: with 'grpc.enable_channelz': 0, grpc-js 1.14's forceShutdown() left
+    // connections open (a restarted control plane's clients stayed on the dead server's streams).
     'grpc.max_receive_message_length': l.maxMessageBytes,
     'grpc.max_concurrent_streams': l.maxStreamsPerConnection,
     'grpc.max_connection_idle_ms': l.idleConnectionMs,
