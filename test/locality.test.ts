@@ -12,43 +12,27 @@ import { translate } from '../control-plane/translate/translate.ts';
 import { CLUSTER, ENDPOINTS } from '../control-plane/translate/type-urls.ts';
 import { silentLogger } from '../control-plane/log.ts';
 import { SnapshotCache } from '../control-plane/xds/snapshot-cache.ts';
+import { destinationRule, endpointsAt, serviceEntry, yamlDocs } from './helpers/yaml-builders.ts';
 
 const HOST = 'svc.default.svc.cluster.local';
 
-/** A ServiceEntry with one endpoint per `ip@locality[#network]`, and an optional DestinationRule traffic policy. */
-function mesh(endpoints: string[], trafficPolicy = '', gateways?: Record<string, Array<{ address: string; port: number }>>) {
-  const eps = endpoints
-    .map((e) => {
-      const [ip, rest] = e.split('@');
-      const [locality, network] = rest.split('#');
-      return `  - {address: ${ip}, locality: ${locality}${network ? `, network: ${network}` : ''}}`;
-    })
-    .join('\n');
-  let text = `apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: svc, namespace: default}
-spec:
-  hosts: [${HOST}]
-  location: MESH_INTERNAL
-  resolution: STATIC
-  ports: [{number: 80, name: grpc, protocol: GRPC}]
-  endpoints:
-${eps}
-`;
-  if (trafficPolicy) {
-    text += `---
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: svc, namespace: default}
-spec:
-  host: ${HOST}
-  trafficPolicy:
-${trafficPolicy.replace(/^/gm, '    ')}
-`;
-  }
-  const load = parseConfigText('m.yaml', text);
-  return compile(gateways ? { ...load, networkGateways: gateways } : load);
+type Policy = Record<string, unknown>;
+
+/** The ServiceEntry `svc` with one endpoint per `ip@locality[#network]` (labels by position), and a DestinationRule if given a traffic policy or subsets. */
+function meshYaml(endpoints: string[], o: { trafficPolicy?: Policy; subsets?: Policy[]; labels?: Array<Record<string, string>>; location?: 'MESH_INTERNAL' } = {}): string {
+  const se = serviceEntry({ name: 'svc', hosts: [HOST], location: o.location, ports: [{ number: 80, name: 'grpc', protocol: 'GRPC' }], endpoints: endpointsAt(endpoints, o.labels) });
+  if (!o.trafficPolicy && !o.subsets) return se;
+  return yamlDocs(se, destinationRule({ name: 'svc', host: HOST, trafficPolicy: o.trafficPolicy, subsets: o.subsets }));
 }
+
+const build = (text: string) => compile(parseConfigText('m.yaml', text));
+
+/** The mesh most tests use: an internal service, and an optional DestinationRule traffic policy. */
+const mesh = (endpoints: string[], trafficPolicy?: Policy) => build(meshYaml(endpoints, { trafficPolicy, location: 'MESH_INTERNAL' }));
+
+/** `{ loadBalancer: { localityLbSetting } }` */
+const lb = (localityLbSetting: Policy): Policy => ({ loadBalancer: { localityLbSetting } });
+const OUTLIERS = { outlierDetection: { consecutive5xxErrors: 3 } };
 
 function caller(locality: string, more: Partial<NodeInfo> = {}) {
   const [region, zone, sub_zone] = locality.split('/');
@@ -105,7 +89,7 @@ describe('locality priorities per caller', () => {
   });
 
   it('failover picks the next region; the others come after it', () => {
-    const m = mesh(['10.0.0.1@r1/a', '10.0.0.2@r2/b', '10.0.0.3@r3/c'], `loadBalancer:\n  localityLbSetting:\n    failover: [{from: r1, to: r3}]\noutlierDetection: {consecutive5xxErrors: 3}`);
+    const m = mesh(['10.0.0.1@r1/a', '10.0.0.2@r2/b', '10.0.0.3@r3/c'], { ...lb({ failover: [{ from: 'r1', to: 'r3' }] }), ...OUTLIERS });
     expect(m.errors).toEqual([]);
     expect(priorities(eds(m.model, caller('r1/a')))).toEqual({ '10.0.0.1': 0, '10.0.0.3': 1, '10.0.0.2': 2 });
     // The rule is for callers in r1 only.
@@ -113,31 +97,12 @@ describe('locality priorities per caller', () => {
   });
 
   it('failoverPriority orders by the caller labels matched, most important key first', () => {
-    const text = `apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: svc, namespace: default}
-spec:
-  hosts: [${HOST}]
-  resolution: STATIC
-  ports: [{number: 80, name: grpc, protocol: GRPC}]
-  endpoints:
-  - {address: 10.0.0.1, locality: r1/a, labels: {tier: gold, rack: x}}
-  - {address: 10.0.0.2, locality: r1/a, labels: {tier: gold, rack: y}}
-  - {address: 10.0.0.3, locality: r1/a, labels: {tier: bronze, rack: x}}
-  - {address: 10.0.0.4, locality: r2/a, labels: {tier: gold, rack: x}}
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: svc, namespace: default}
-spec:
-  host: ${HOST}
-  trafficPolicy:
-    outlierDetection: {consecutive5xxErrors: 3}
-    loadBalancer:
-      localityLbSetting:
-        failoverPriority: [tier, rack]
-`;
-    const state = compile(parseConfigText('m.yaml', text));
+    const labelled = (localityLbSetting: Policy) =>
+      build(meshYaml(['10.0.0.1@r1/a', '10.0.0.2@r1/a', '10.0.0.3@r1/a', '10.0.0.4@r2/a'], {
+        labels: [{ tier: 'gold', rack: 'x' }, { tier: 'gold', rack: 'y' }, { tier: 'bronze', rack: 'x' }, { tier: 'gold', rack: 'x' }],
+        trafficPolicy: { ...OUTLIERS, ...lb(localityLbSetting) },
+      }));
+    const state = labelled({ failoverPriority: ['tier', 'rack'] });
     expect(state.errors.map(formatIssue)).toEqual([]);
     const p = caller('r1/a', { metadata: { LABELS: { tier: 'gold', rack: 'x' } } });
     // Both labels: 0 (whatever the locality: without failover, Istio orders by labels only),
@@ -147,38 +112,18 @@ spec:
     const other = caller('r1/a', { metadata: { LABELS: { tier: 'bronze', rack: 'x' } } });
     expect(priorities(eds(state.model, other))).toEqual({ '10.0.0.3': 0, '10.0.0.1': 1, '10.0.0.2': 1, '10.0.0.4': 1 });
     // With failover as well, the locality order applies within each label level.
-    const both = compile(parseConfigText('m.yaml', text.replace('failoverPriority: [tier, rack]', 'failoverPriority: [tier, rack]\n        failover: [{from: r1, to: r2}]')));
+    const both = labelled({ failoverPriority: ['tier', 'rack'], failover: [{ from: 'r1', to: 'r2' }] });
     expect(both.errors).toEqual([]);
     expect(priorities(eds(both.model, p))).toEqual({ '10.0.0.1': 0, '10.0.0.4': 1, '10.0.0.2': 2, '10.0.0.3': 3 });
     // key=value compares with that value instead of the caller's; a label both lack counts as a match.
-    const fixed = compile(parseConfigText('m.yaml', text.replace('failoverPriority: [tier, rack]', 'failoverPriority: [tier=bronze, unset-label, rack]')));
+    const fixed = labelled({ failoverPriority: ['tier=bronze', 'unset-label', 'rack'] });
     expect(fixed.errors).toEqual([]);
     expect(priorities(eds(fixed.model, p))).toEqual({ '10.0.0.3': 0, '10.0.0.1': 1, '10.0.0.2': 1, '10.0.0.4': 1 });
     expect(priorities(eds(fixed.model, other))).toEqual({ '10.0.0.3': 0, '10.0.0.1': 1, '10.0.0.2': 1, '10.0.0.4': 1 });
   });
 
   it('failoverPriority applies within a single locality too', () => {
-    const text = `apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: svc, namespace: default}
-spec:
-  hosts: [${HOST}]
-  resolution: STATIC
-  ports: [{number: 80, name: grpc, protocol: GRPC}]
-  endpoints:
-  - {address: 10.0.0.1, locality: r1/a, labels: {version: v1}}
-  - {address: 10.0.0.2, locality: r1/a, labels: {version: v2}}
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: svc, namespace: default}
-spec:
-  host: ${HOST}
-  trafficPolicy:
-    outlierDetection: {consecutive5xxErrors: 3}
-    loadBalancer: {localityLbSetting: {failoverPriority: [version]}}
-`;
-    const state = compile(parseConfigText('m.yaml', text));
+    const state = build(meshYaml(['10.0.0.1@r1/a', '10.0.0.2@r1/a'], { labels: [{ version: 'v1' }, { version: 'v2' }], trafficPolicy: { ...OUTLIERS, ...lb({ failoverPriority: ['version'] }) } }));
     expect(priorities(eds(state.model, caller('r1/a', { metadata: { LABELS: { version: 'v2' } } })))).toEqual({ '10.0.0.2': 0, '10.0.0.1': 1 });
     expect(topologyUse(state.model).locality).toBe(true);
   });
@@ -186,7 +131,7 @@ spec:
   it('distribute sets locality weights for matching callers and leaves out localities it does not name', () => {
     const m = mesh(
       ['10.0.0.1@r1/a', '10.0.0.2@r1/a', '10.0.0.3@r1/b', '10.0.0.4@r2/c'],
-      `loadBalancer:\n  localityLbSetting:\n    distribute:\n    - from: r1/a/*\n      to: {"r1/a/*": 70, "r2/*": 30}`,
+      lb({ distribute: [{ from: 'r1/a/*', to: { 'r1/a/*': 70, 'r2/*': 30 } }] }),
     );
     expect(m.errors).toEqual([]);
     const e = eds(m.model, caller('r1/a'));
@@ -204,42 +149,23 @@ spec:
   it('splits a wildcard weight over the localities it matches by their size', () => {
     const m = mesh(
       ['10.0.0.1@r1/a', '10.0.0.2@r1/b', '10.0.0.3@r1/b', '10.0.0.4@r1/b'],
-      `loadBalancer:\n  localityLbSetting:\n    distribute:\n    - from: "*"\n      to: {"r1/*": 100}`,
+      lb({ distribute: [{ from: '*', to: { 'r1/*': 100 } }] }),
     );
     expect(eds(m.model, caller('r1/a')).endpoints.map((g) => g.load_balancing_weight)).toEqual([25, 75]);
   });
 
   it('enabled: false gives every caller everything at priority 0', () => {
-    const m = mesh(['10.0.0.1@r1/a', '10.0.0.2@r2/b'], `loadBalancer:\n  localityLbSetting: {enabled: false}`);
+    const m = mesh(['10.0.0.1@r1/a', '10.0.0.2@r2/b'], lb({ enabled: false }));
     expect(priorities(eds(m.model, caller('r1/a')))).toEqual({ '10.0.0.1': 0, '10.0.0.2': 0 });
     expect(topologyUse(m.model)).toEqual({ locality: false, network: false });
   });
 
   it('a subset rule replaces the whole loadBalancer section, locality settings included', () => {
-    const text = `apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: svc, namespace: default}
-spec:
-  hosts: [${HOST}]
-  resolution: STATIC
-  ports: [{number: 80, name: grpc, protocol: GRPC}]
-  endpoints:
-  - {address: 10.0.0.1, locality: r1/a, labels: {v: "1"}}
-  - {address: 10.0.0.2, locality: r2/a, labels: {v: "1"}}
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: svc, namespace: default}
-spec:
-  host: ${HOST}
-  trafficPolicy:
-    loadBalancer: {localityLbSetting: {enabled: false}}
-  subsets:
-  - name: v1
-    labels: {v: "1"}
-    trafficPolicy: {loadBalancer: {simple: ROUND_ROBIN}}
-`;
-    const state = compile(parseConfigText('m.yaml', text));
+    const state = build(meshYaml(['10.0.0.1@r1/a', '10.0.0.2@r2/a'], {
+      labels: [{ v: '1' }, { v: '1' }],
+      trafficPolicy: lb({ enabled: false }),
+      subsets: [{ name: 'v1', labels: { v: '1' }, trafficPolicy: { loadBalancer: { simple: 'ROUND_ROBIN' } } }],
+    }));
     const sub = state.model.clusters.find((c) => c.subset === 'v1')!;
     const top = state.model.clusters.find((c) => !c.subset)!;
     expect(top.policy.locality?.enabled).toBe(false);
@@ -258,27 +184,8 @@ spec:
     const eps = Array.from({ length: 140 }, (_, i) => `10.1.${Math.floor(i / 200)}.${(i % 200) + 1}@r1/a`);
     const keys = Array.from({ length: 139 }, (_, i) => `k${i}`);
     // Endpoint i matches the caller on its first i keys: one level per endpoint.
-    const lines = eps.map((e, i) => `  - {address: ${e.split('@')[0]}, locality: r1/a, labels: {${keys.slice(0, i).map((k) => `${k}: x`).join(', ')}}}`);
-    const text = `apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: svc, namespace: default}
-spec:
-  hosts: [${HOST}]
-  resolution: STATIC
-  ports: [{number: 80, name: grpc, protocol: GRPC}]
-  endpoints:
-${lines.join('\n')}
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: svc, namespace: default}
-spec:
-  host: ${HOST}
-  trafficPolicy:
-    outlierDetection: {consecutive5xxErrors: 3}
-    loadBalancer: {localityLbSetting: {failoverPriority: [${keys.join(', ')}]}}
-`;
-    const state = compile(parseConfigText('m.yaml', text));
+    const labels = eps.map((_, i) => Object.fromEntries(keys.slice(0, i).map((k) => [k, 'x'])));
+    const state = build(meshYaml(eps, { labels, trafficPolicy: { ...OUTLIERS, ...lb({ failoverPriority: keys }) } }));
     expect(state.errors).toEqual([]);
     const p = caller('r1/a', { metadata: { LABELS: Object.fromEntries(keys.map((k) => [k, 'x'])) } });
     const e = eds(state.model, p); // checkResource inside: priority <= 128
@@ -359,11 +266,11 @@ ${lb.replace(/^/gm, '        ')}
   });
 
   it('warns when failover is set without outlierDetection', () => {
-    const m = mesh(['10.0.0.1@r1/a', '10.0.0.2@r2/b'], `loadBalancer:\n  localityLbSetting:\n    failover: [{from: r1, to: r2}]`);
+    const m = mesh(['10.0.0.1@r1/a', '10.0.0.2@r2/b'], lb({ failover: [{ from: 'r1', to: 'r2' }] }));
     expect(m.warnings.map(formatIssue)).toEqual([
-      'm.yaml:21:9 spec.trafficPolicy.loadBalancer.localityLbSetting.failover: failover configured without outlierDetection: Envoy sidecars never eject unhealthy hosts, so their traffic leaves a locality only when its endpoints are removed (proxyless gRPC clients still fail over when a locality\'s connections fail) (DestinationRule default/svc)',
+      'm.yaml:31:9 spec.trafficPolicy.loadBalancer.localityLbSetting.failover: failover configured without outlierDetection: Envoy sidecars never eject unhealthy hosts, so their traffic leaves a locality only when its endpoints are removed (proxyless gRPC clients still fail over when a locality\'s connections fail) (DestinationRule default/svc)',
     ]);
-    const withOd = mesh(['10.0.0.1@r1/a', '10.0.0.2@r2/b'], `outlierDetection: {consecutive5xxErrors: 3}\nloadBalancer:\n  localityLbSetting:\n    failover: [{from: r1, to: r2}]`);
+    const withOd = mesh(['10.0.0.1@r1/a', '10.0.0.2@r2/b'], { ...OUTLIERS, ...lb({ failover: [{ from: 'r1', to: 'r2' }] }) });
     expect(withOd.warnings.filter((w) => w.path.includes('localityLbSetting'))).toEqual([]);
   });
 });
