@@ -9,26 +9,14 @@ import type { Model } from '../control-plane/model/types.ts';
 import { clusterLoadAssignment } from '../control-plane/translate/endpoints.ts';
 import { topologyUse } from '../control-plane/translate/locality-priority.ts';
 import { proxyFromNode, proxyGroupKey } from '../control-plane/translate/proxy.ts';
+import { endpointsAt, serviceEntry } from './helpers/yaml-builders.ts';
 
 const HOST = 'svc.default.svc.cluster.local';
 const GATEWAYS = { n2: [{ address: '192.0.2.1', port: 15443 }] };
 
+/** The ServiceEntry `svc` with one endpoint per `ip@locality[#network]`, compiled with these network gateways. */
 function mesh(endpoints: string[], gateways: Record<string, Array<{ address: string; port: number }>> = GATEWAYS) {
-  const eps = endpoints.map((e) => {
-    const [ip, rest] = e.split('@');
-    const [locality, network] = rest.split('#');
-    return `  - {address: ${ip}, locality: ${locality}${network ? `, network: ${network}` : ''}}`;
-  });
-  const text = `apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: svc, namespace: default}
-spec:
-  hosts: [${HOST}]
-  resolution: STATIC
-  ports: [{number: 80, name: grpc, protocol: GRPC}]
-  endpoints:
-${eps.join('\n')}
-`;
+  const text = serviceEntry({ name: 'svc', hosts: [HOST], ports: [{ number: 80, name: 'grpc', protocol: 'GRPC' }], endpoints: endpointsAt(endpoints) });
   return compile({ ...parseConfigText('m.yaml', text), networkGateways: gateways });
 }
 
@@ -75,7 +63,7 @@ describe('networks', () => {
       // n1 has no gateway: its endpoint is left out for callers elsewhere.
     ]);
     expect(m.warnings.map(formatIssue)).toEqual([
-      'm.yaml:9:50 spec.endpoints[0].network: network n1 has no gateway: callers in other networks do not get this endpoint (ServiceEntry default/svc)',
+      'm.yaml:17:16 spec.endpoints[0].network: network n1 has no gateway: callers in other networks do not get this endpoint (ServiceEntry default/svc)',
     ]);
   });
 
