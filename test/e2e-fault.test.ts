@@ -5,97 +5,47 @@
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startBackends, type BackendSet } from './helpers/backends.ts';
+import { REVIEWS, vsFor } from './helpers/bookinfo-rules.ts';
 import { hostOf, replaceFile, targetOf } from './helpers/mesh-files.ts';
 import { startTestMesh, Teardown, type TestMesh } from './helpers/test-mesh.ts';
 import { waitFor } from './helpers/wait.ts';
 import type { XdsClient } from './helpers/xds-client.ts';
+import { abort, delay, header, httpRoute, to } from './helpers/yaml-builders.ts';
 
 const RATINGS = hostOf('ratings');
 const DETAILS = hostOf('details');
-const REVIEWS = hostOf('reviews');
 const RATINGS_TARGET = targetOf('ratings');
 const DETAILS_TARGET = targetOf('details');
 const REVIEWS_TARGET = targetOf('reviews');
 
 // ---------------------------------------------------------------------------
-// Rules, as a user would write them.
+// Rules, built with test/helpers/yaml-builders.ts.
 
-function detailsRule(fault: string): string {
-  return `apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: { name: details, namespace: default }
-spec:
-  hosts: [${DETAILS}]
-  http:
-  - route:
-    - destination: { host: ${DETAILS}, subset: v1 }
-${fault}`;
-}
+/** details -> v1, with `fault` if given. */
+const detailsRule = (fault?: Record<string, unknown>) => vsFor(DETAILS, httpRoute([to(DETAILS, 'v1')], fault ? { fault } : {}));
 
-const HALF_UNAVAILABLE = `    fault:
-      abort:
-        grpcStatus: UNAVAILABLE
-        percentage: { value: 50 }
-`;
+const HALF_UNAVAILABLE = abort('UNAVAILABLE', 50);
 
-const JASON_DELAYED = `apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: { name: ratings, namespace: default }
-spec:
-  hosts: [${RATINGS}]
-  http:
-  - match:
-    - headers:
-        end-user: { exact: jason }
-    fault:
-      delay:
-        fixedDelay: 7s
-        percentage: { value: 100 }
-    route:
-    - destination: { host: ${RATINGS}, subset: v1 }
-  - route:
-    - destination: { host: ${RATINGS}, subset: v1 }
-`;
+const JASON_DELAYED = vsFor(
+  RATINGS,
+  httpRoute([to(RATINGS, 'v1')], { match: [header('end-user', 'exact', 'jason')], fault: delay('7s', 100) }),
+  httpRoute([to(RATINGS, 'v1')]),
+);
 
-const FORBIDDEN_BY_HEADER = `apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: { name: details, namespace: default }
-spec:
-  hosts: [${DETAILS}]
-  http:
-  - match:
-    - headers:
-        x-test: { exact: forbidden }
-    fault:
-      abort:
-        httpStatus: 403
-        percentage: { value: 100 }
-    route:
-    - destination: { host: ${DETAILS}, subset: v1 }
-  - route:
-    - destination: { host: ${DETAILS}, subset: v1 }
-`;
+const FORBIDDEN_BY_HEADER = vsFor(
+  DETAILS,
+  httpRoute([to(DETAILS, 'v1')], { match: [header('x-test', 'exact', 'forbidden')], fault: abort(403, 100) }),
+  httpRoute([to(DETAILS, 'v1')]),
+);
 
-const REVIEWS_MIRRORED = `apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: { name: reviews, namespace: default }
-spec:
-  hosts: [${REVIEWS}]
-  http:
-  - match:
-    - headers:
-        x-shadow: { exact: several }
-    route:
-    - destination: { host: ${REVIEWS}, subset: v1 }
-    mirrors:
-    - destination: { host: ${REVIEWS}, subset: v2 }
-      percentage: { value: 50 }
-    - destination: { host: ${REVIEWS}, subset: v3 }
-  - route:
-    - destination: { host: ${REVIEWS}, subset: v1 }
-    mirror: { host: ${REVIEWS}, subset: v3 }
-    mirrorPercentage: { value: 100 }
-`;
+const REVIEWS_MIRRORED = vsFor(
+  REVIEWS,
+  httpRoute([to(REVIEWS, 'v1')], {
+    match: [header('x-shadow', 'exact', 'several')],
+    mirrors: [{ ...to(REVIEWS, 'v2'), percentage: { value: 50 } }, to(REVIEWS, 'v3')],
+  }),
+  httpRoute([to(REVIEWS, 'v1')], { mirror: { host: REVIEWS, subset: 'v3' }, mirrorPercentage: { value: 100 } }),
+);
 
 // ---------------------------------------------------------------------------
 // One mesh per test: a fresh config dir, a control plane, clients; all torn down.
@@ -217,7 +167,7 @@ describe('fault injection through meshpilot with proxyless gRPC clients', () => 
     const before = await client.split(DETAILS_TARGET, 200);
     expect(before['error:UNAVAILABLE'] ?? 0, JSON.stringify(before)).toBeGreaterThan(0);
 
-    await replaceFile(mesh.dir, 'rules.yaml', detailsRule(''));
+    await replaceFile(mesh.dir, 'rules.yaml', detailsRule());
     await waitFor(async () => (await client.split(DETAILS_TARGET, 200)).v1 === 200, {
       timeoutMs: 15_000,
       intervalMs: 0,

@@ -5,82 +5,22 @@
 // is translated wrongly, calls land in the wrong place and the test fails.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startBackends, startBookinfoBackends, type BackendInfo, type BackendSet } from './helpers/backends.ts';
+import { COOKIE_JASON_TO_V3, JASON_TO_V2, PRODUCTPAGE_TO_V2, REVIEWS, reviewsWeightedRoute, serviceTo, vsFor } from './helpers/bookinfo-rules.ts';
 import { hostOf, replaceFile, targetOf } from './helpers/mesh-files.ts';
 import { startTestMesh, Teardown, type TestMesh } from './helpers/test-mesh.ts';
 import { waitFor } from './helpers/wait.ts';
 import type { XdsClient } from './helpers/xds-client.ts';
 
-const REVIEWS = hostOf('reviews');
 const RATINGS = hostOf('ratings');
 const REVIEWS_TARGET = targetOf('reviews');
 const RATINGS_TARGET = targetOf('ratings');
 
 // ---------------------------------------------------------------------------
-// Rules, written as a user would write them.
+// Rules (test/helpers/bookinfo-rules.ts).
 
 /** reviews: optional routes first, then v1/v2 by weight. */
-function reviewsWeighted(v1: number, v2: number, routesFirst = ''): string {
-  return `apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: { name: reviews, namespace: default }
-spec:
-  hosts: [${REVIEWS}]
-  http:
-${routesFirst}  - route:
-    - destination: { host: ${REVIEWS}, subset: v1 }
-      weight: ${v1}
-    - destination: { host: ${REVIEWS}, subset: v2 }
-      weight: ${v2}
-`;
-}
-
-const JASON_TO_V2 = `  - match:
-    - headers:
-        end-user: { exact: jason }
-    route:
-    - destination: { host: ${REVIEWS}, subset: v2 }
-`;
-
-const COOKIE_JASON_TO_V3 = `apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: { name: reviews, namespace: default }
-spec:
-  hosts: [${REVIEWS}]
-  http:
-  - match:
-    - headers:
-        cookie: { regex: "^(.*?;)?(user=jason)(;.*)?$" }
-    route:
-    - destination: { host: ${REVIEWS}, subset: v3 }
-  - route:
-    - destination: { host: ${REVIEWS}, subset: v1 }
-`;
-
-const PRODUCTPAGE_TO_V2 = `apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: { name: reviews, namespace: default }
-spec:
-  hosts: [${REVIEWS}]
-  http:
-  - match:
-    - sourceLabels: { app: productpage }
-    route:
-    - destination: { host: ${REVIEWS}, subset: v2 }
-  - route:
-    - destination: { host: ${REVIEWS}, subset: v1 }
-`;
-
-function ratingsTo(subset: string): string {
-  return `apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: { name: ratings, namespace: default }
-spec:
-  hosts: [${RATINGS}]
-  http:
-  - route:
-    - destination: { host: ${RATINGS}, subset: ${subset} }
-`;
-}
+const reviewsWeighted = (v1: number, v2: number, ...routesFirst: Array<Record<string, unknown>>) => vsFor(REVIEWS, ...routesFirst, reviewsWeightedRoute(v1, v2));
+const ratingsTo = (subset: string) => serviceTo(RATINGS, subset);
 
 // ---------------------------------------------------------------------------
 // Counting.
@@ -162,7 +102,7 @@ describe('routing through meshpilot with proxyless gRPC clients', () => {
   });
 
   it('routes by a cookie regex match', async () => {
-    const mesh = await startMesh({ 'rules.yaml': COOKIE_JASON_TO_V3 });
+    const mesh = await startMesh({ 'rules.yaml': vsFor(REVIEWS, ...COOKIE_JASON_TO_V3) });
     const client = mesh.client();
     await ready(client, REVIEWS_TARGET);
 
@@ -235,7 +175,7 @@ spec:
   });
 
   it('applies a sourceLabels route only to clients with those labels', async () => {
-    const mesh = await startMesh({ 'rules.yaml': PRODUCTPAGE_TO_V2 });
+    const mesh = await startMesh({ 'rules.yaml': vsFor(REVIEWS, ...PRODUCTPAGE_TO_V2) });
     const productpage = mesh.client({ labels: { app: 'productpage', version: 'v1' } });
     const ratings = mesh.client({ labels: { app: 'ratings', version: 'v1' } });
     await ready(productpage, REVIEWS_TARGET);
