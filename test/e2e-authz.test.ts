@@ -14,80 +14,22 @@ import './helpers/xds-rbac-env.ts';
 import * as grpc from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ControlPlane } from '../control-plane/server.ts';
+import { batchWorkload, DENY_BATCH_WORKLOADS, denyCallers, ONLY_V1_V2 } from './helpers/bookinfo-rules.ts';
 import { replaceFile, targetOf } from './helpers/mesh-files.ts';
 import { startTestMesh, Teardown } from './helpers/test-mesh.ts';
 import { waitFor } from './helpers/wait.ts';
 import { createXdsClient, type XdsClient } from './helpers/xds-client.ts';
 import { reserveLoopbackPort, startXdsEchoServer, type XdsEchoServer } from './helpers/xds-server.ts';
+import { authorizationPolicy } from './helpers/yaml-builders.ts';
 
 const RATINGS = targetOf('ratings');
 const CALLERS = ['reviews-v1', 'reviews-v2', 'reviews-v3'] as const;
 
 // ---------------------------------------------------------------------------
-// Policies, written as a user would write them.
-
-function denyCallers(name: string, callers: string[], annotations = ''): string {
-  return `apiVersion: security.istio.io/v1
-kind: AuthorizationPolicy
-metadata:
-  name: ${name}
-  namespace: default${annotations}
-spec:
-  selector: { matchLabels: { app: ratings } }
-  action: DENY
-  rules:
-  - when:
-    - key: request.headers[x-caller]
-      values: [${callers.join(', ')}]
-`;
-}
-
-/** "Only reviews v1 and v2 may call ratings; v3 may not" (the old Mixer whitelist). */
-const ONLY_V1_V2 = `apiVersion: security.istio.io/v1
-kind: AuthorizationPolicy
-metadata: { name: ratings-callers, namespace: default }
-spec:
-  selector: { matchLabels: { app: ratings } }
-  action: ALLOW
-  rules:
-  - to:
-    - operation: { paths: ["/meshpilot.demo.v1.Echo/*"], methods: [POST] }
-    when:
-    - key: request.headers[x-caller]
-      values: ["reviews-v1", "reviews-v2"]
-`;
+// Policies (denyCallers, ONLY_V1_V2, DENY_BATCH_WORKLOADS, batchWorkload: test/helpers/bookinfo-rules.ts).
 
 function onlyPath(pathValue: string): string {
-  return `apiVersion: security.istio.io/v1
-kind: AuthorizationPolicy
-metadata: { name: ratings-callers, namespace: default }
-spec:
-  selector: { matchLabels: { app: ratings } }
-  rules:
-  - to:
-    - operation: { paths: ["${pathValue}"] }
-`;
-}
-
-/** Deny callers that are workloads labelled app: batch (meshpilot's workloadSelector source). */
-const DENY_BATCH_WORKLOADS = `apiVersion: security.istio.io/v1
-kind: AuthorizationPolicy
-metadata: { name: no-batch, namespace: default }
-spec:
-  selector: { matchLabels: { app: ratings } }
-  action: DENY
-  rules:
-  - from:
-    - source:
-        workloadSelector: { matchLabels: { app: batch } }
-`;
-
-function batchWorkload(address: string): string {
-  return `apiVersion: networking.istio.io/v1
-kind: WorkloadEntry
-metadata: { name: batch-1, namespace: default }
-spec: { address: "${address}", labels: { app: batch } }
-`;
+  return authorizationPolicy({ name: 'ratings-callers', selector: { app: 'ratings' }, rules: [{ to: [{ operation: { paths: [pathValue] } }] }] });
 }
 
 // ---------------------------------------------------------------------------
@@ -183,7 +125,7 @@ describe('AuthorizationPolicy on an xDS-enabled gRPC server', () => {
     expect(await outcomes(mesh.client)).toEqual(expected(['reviews-v1']));
 
     // Dry run: evaluated by Envoy sidecars only; a gRPC server leaves it out, so nobody is denied.
-    await replaceFile(mesh.dir, 'authz.yaml', denyCallers('deny-v3', ['reviews-v1'], '\n  annotations: { istio.io/dry-run: "true" }'));
+    await replaceFile(mesh.dir, 'authz.yaml', denyCallers('deny-v3', ['reviews-v1'], { 'istio.io/dry-run': 'true' }));
     await until(mesh.client, [], 'the dry-run policy to stop enforcing');
     expect(await outcomes(mesh.client)).toEqual(expected([]));
 
