@@ -14,132 +14,34 @@ import { grpcCodeForHttp, grpcCodeName } from '../control-plane/explain/filters.
 import { renderExplanation } from '../control-plane/explain/render.ts';
 import type { Explanation } from '../control-plane/explain/types.ts';
 import { loadEcho, startBackends, type BackendInfo, type BackendSet } from './helpers/backends.ts';
-import { hostOf, targetOf } from './helpers/mesh-files.ts';
+import { batchWorkload, COOKIE_JASON_TO_V3, DENY_BATCH_WORKLOADS, denyCallers, JASON_TO_V2, ONLY_V1_V2, PRODUCTPAGE_TO_V2, REVIEWS, reviewsWeightedRoute, vsFor } from './helpers/bookinfo-rules.ts';
+import { targetOf } from './helpers/mesh-files.ts';
 import { startTestMesh, Teardown, type TestMesh } from './helpers/test-mesh.ts';
 import { waitFor } from './helpers/wait.ts';
 import type { XdsClient } from './helpers/xds-client.ts';
 import { reserveLoopbackPort, startXdsEchoServer } from './helpers/xds-server.ts';
+import { abort, delay, header, httpRoute, to, yamlDocs } from './helpers/yaml-builders.ts';
 
-const REVIEWS = hostOf('reviews');
 const METHOD = (loadEcho().service.Call as grpc.MethodDefinition<unknown, unknown>).path;
 
 // ---------------------------------------------------------------------------------------------
-// Rules (the same as in e2e-routing, e2e-fault and e2e-authz).
+// Rules (the shared ones are those of e2e-routing and e2e-authz: test/helpers/bookinfo-rules.ts).
 
-const vs = (host: string, http: string) => `apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: { name: ${host.split('.')[0]}, namespace: default }
-spec:
-  hosts: [${host}]
-  http:
-${http}`;
+type Route = Record<string, unknown>;
 
-const WEIGHTED = `  - route:
-    - destination: { host: ${REVIEWS}, subset: v1 }
-      weight: 80
-    - destination: { host: ${REVIEWS}, subset: v2 }
-      weight: 20
-`;
-const JASON_THEN_WEIGHTED = `  - match:
-    - headers:
-        end-user: { exact: jason }
-    route:
-    - destination: { host: ${REVIEWS}, subset: v2 }
-${WEIGHTED}`;
-const COOKIE = `  - match:
-    - headers:
-        cookie: { regex: "^(.*?;)?(user=jason)(;.*)?$" }
-    route:
-    - destination: { host: ${REVIEWS}, subset: v3 }
-  - route:
-    - destination: { host: ${REVIEWS}, subset: v1 }
-`;
+const JASON_THEN_WEIGHTED = [JASON_TO_V2, reviewsWeightedRoute(80, 20)];
 // withoutHeaders with a value: gRPC matches it when the header is missing (see string-matcher.ts).
-const WITHOUT_HEADER = `  - match:
-    - withoutHeaders:
-        x-beta: { exact: "1" }
-    route:
-    - destination: { host: ${REVIEWS}, subset: v2 }
-  - route:
-    - destination: { host: ${REVIEWS}, subset: v1 }
-`;
+const WITHOUT_HEADER = [httpRoute([to(REVIEWS, 'v2')], { match: [{ withoutHeaders: { 'x-beta': { exact: '1' } } }] }), httpRoute([to(REVIEWS, 'v1')])];
 // A match on a pseudo-header: gRPC clients match call metadata, which has none (see request.ts).
-const AUTHORITY_HEADER = `  - match:
-    - headers:
-        ":authority": { prefix: reviews }
-    route:
-    - destination: { host: ${REVIEWS}, subset: v2 }
-  - route:
-    - destination: { host: ${REVIEWS}, subset: v1 }
-`;
-const SOURCE_LABELS = `  - match:
-    - sourceLabels: { app: productpage }
-    route:
-    - destination: { host: ${REVIEWS}, subset: v2 }
-  - route:
-    - destination: { host: ${REVIEWS}, subset: v1 }
-`;
-const FAULTS = `  - match:
-    - headers:
-        x-test: { exact: forbidden }
-    fault:
-      abort: { httpStatus: 403, percentage: { value: 100 } }
-    route:
-    - destination: { host: ${REVIEWS}, subset: v1 }
-  - match:
-    - headers:
-        x-test: { exact: slow }
-    fault:
-      delay: { fixedDelay: 30s, percentage: { value: 100 } }
-    route:
-    - destination: { host: ${REVIEWS}, subset: v1 }
-  - fault:
-      abort: { grpcStatus: UNAVAILABLE, percentage: { value: 50 } }
-    route:
-    - destination: { host: ${REVIEWS}, subset: v3 }
-`;
-const denyCallers = (callers: string) => `apiVersion: security.istio.io/v1
-kind: AuthorizationPolicy
-metadata: { name: deny-some, namespace: default }
-spec:
-  selector: { matchLabels: { app: ratings } }
-  action: DENY
-  rules:
-  - when:
-    - key: request.headers[x-caller]
-      values: [${callers}]
-`;
-const ONLY_V1_V2 = `apiVersion: security.istio.io/v1
-kind: AuthorizationPolicy
-metadata: { name: ratings-callers, namespace: default }
-spec:
-  selector: { matchLabels: { app: ratings } }
-  action: ALLOW
-  rules:
-  - to:
-    - operation: { paths: ["/meshpilot.demo.v1.Echo/*"], methods: [POST] }
-    when:
-    - key: request.headers[x-caller]
-      values: ["reviews-v1", "reviews-v2"]
-`;
+const AUTHORITY_HEADER = [httpRoute([to(REVIEWS, 'v2')], { match: [header(':authority', 'prefix', 'reviews')] }), httpRoute([to(REVIEWS, 'v1')])];
+const FAULTS = [
+  httpRoute([to(REVIEWS, 'v1')], { match: [header('x-test', 'exact', 'forbidden')], fault: abort(403, 100) }),
+  httpRoute([to(REVIEWS, 'v1')], { match: [header('x-test', 'exact', 'slow')], fault: delay('30s', 100) }),
+  httpRoute([to(REVIEWS, 'v3')], { fault: abort('UNAVAILABLE', 50) }),
+];
 
-/** Deny callers that are workloads labelled app: batch (their IPs, resolved by meshpilot). */
-const denyBatchAt = (address: string) => `apiVersion: security.istio.io/v1
-kind: AuthorizationPolicy
-metadata: { name: no-batch, namespace: default }
-spec:
-  selector: { matchLabels: { app: ratings } }
-  action: DENY
-  rules:
-  - from:
-    - source:
-        workloadSelector: { matchLabels: { app: batch } }
----
-apiVersion: networking.istio.io/v1
-kind: WorkloadEntry
-metadata: { name: batch-1, namespace: default }
-spec: { address: "${address}", labels: { app: batch } }
-`;
+/** Deny callers that are workloads labelled app: batch, with batch-1 at `address`. */
+const denyBatchAt = (address: string) => yamlDocs(DENY_BATCH_WORKLOADS, batchWorkload(address));
 
 // ---------------------------------------------------------------------------------------------
 // Prediction from explain, and comparison with counted outcomes.
@@ -207,8 +109,8 @@ afterEach(() => teardown.run());
 
 interface Caller { client: XdsClient; labels: Record<string, string> }
 
-async function meshWith(http: string, labelSets: Array<Record<string, string>>): Promise<{ mesh: TestMesh; callers: Caller[] }> {
-  const mesh = await startTestMesh(teardown, { backends: backends.backends, files: { 'rules.yaml': vs(REVIEWS, http) }, prefix: 'explain-agrees' });
+async function meshWith(http: Route[], labelSets: Array<Record<string, string>>): Promise<{ mesh: TestMesh; callers: Caller[] }> {
+  const mesh = await startTestMesh(teardown, { backends: backends.backends, files: { 'rules.yaml': vsFor(REVIEWS, ...http) }, prefix: 'explain-agrees' });
   expect(mesh.cp.state().errors).toEqual([]);
   const callers = labelSets.map((labels) => ({ client: mesh.client({ labels }), labels }));
   return { mesh, callers };
@@ -263,7 +165,7 @@ describe('explain names where the real calls go', () => {
   });
 
   it('a cookie regex route', async () => {
-    const { mesh, callers } = await meshWith(COOKIE, [{ app: 'client', version: 'v1' }]);
+    const { mesh, callers } = await meshWith(COOKIE_JASON_TO_V3, [{ app: 'client', version: 'v1' }]);
     const c = callers[0]!;
     await ready(c.client, TARGET);
     for (const cookie of ['user=jason', 'theme=dark;user=jason;lang=en', 'user=bob', 'user=jasonx']) await check(mesh, c, TARGET, { cookie }, 40);
@@ -288,7 +190,7 @@ describe('explain names where the real calls go', () => {
   });
 
   it('a sourceLabels route applies to the caller with those labels only', async () => {
-    const { mesh, callers } = await meshWith(SOURCE_LABELS, [{ app: 'productpage', version: 'v1' }, { app: 'ratings', version: 'v1' }]);
+    const { mesh, callers } = await meshWith(PRODUCTPAGE_TO_V2, [{ app: 'productpage', version: 'v1' }, { app: 'ratings', version: 'v1' }]);
     for (const c of callers) await ready(c.client, TARGET);
     expect((await check(mesh, callers[0]!, TARGET, {}, 50)).destinations[0]!.subset).toBe('v2');
     expect((await check(mesh, callers[1]!, TARGET, {}, 50)).destinations[0]!.subset).toBe('v1');
@@ -330,7 +232,7 @@ describe('explain names the allow/deny decision the real xDS server makes', () =
   }
 
   it('a DENY policy on a request header', async () => {
-    const { mesh, caller, target, servers } = await rbacMesh({ 'authz.yaml': denyCallers('reviews-v3') });
+    const { mesh, caller, target, servers } = await rbacMesh({ 'authz.yaml': denyCallers('deny-some', ['reviews-v3']) });
     const denied = await check(mesh, caller, target, { 'x-caller': 'reviews-v3' }, 20, { servers });
     expect(denied.decision).toBe('deny');
     expect(denied.destinations[0]!.inbound[0]!.authz[0]!.matched[0]!.rule?.key).toBe('AuthorizationPolicy/default/deny-some');
