@@ -5,9 +5,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { Writable } from 'node:stream';
 import * as grpc from '@grpc/grpc-js';
-import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startControlPlane, type ControlPlane } from '../control-plane/server.ts';
 import { CLUSTER, LISTENER } from '../control-plane/translate/type-urls.ts';
@@ -15,6 +13,7 @@ import type { XdsLimits } from '../control-plane/xds/limits.ts';
 import { LogLimiter } from '../control-plane/xds/log-limiter.ts';
 import { subscriptionPoolSize } from '../control-plane/xds/subscriptions.ts';
 import { getJson } from './helpers/admin-http.ts';
+import { captureLogs } from './helpers/log-capture.ts';
 import { ENVOY_NODE, GRPC_NODE, MESH, vs } from './helpers/protocol-fixtures.ts';
 import { RawAdsClient, RawDeltaClient } from './helpers/raw-ads.ts';
 import { waitFor } from './helpers/wait.ts';
@@ -28,14 +27,9 @@ async function start(limits: Partial<XdsLimits> = {}): Promise<ControlPlane> {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'meshpilot-limits-'));
   fs.writeFileSync(path.join(dir, 'mesh.yaml'), MESH);
   fs.writeFileSync(path.join(dir, 'rules.yaml'), vs(80, 20));
-  logLines = [];
-  const sink = new Writable({
-    write(chunk, _enc, done) {
-      for (const line of String(chunk).split('\n')) if (line.trim()) logLines.push(JSON.parse(line));
-      done();
-    },
-  });
-  cp = await startControlPlane({ configDir: dir, adminListen: '127.0.0.1:0', logger: pino({ level: 'info' }, sink), debounceMs: 20, xdsLimits: limits });
+  const logs = captureLogs();
+  logLines = logs.lines;
+  cp = await startControlPlane({ configDir: dir, adminListen: '127.0.0.1:0', logger: logs.logger, debounceMs: 20, xdsLimits: limits });
   return cp;
 }
 

@@ -4,14 +4,13 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Writable } from 'node:stream';
-import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parseSelector, typeSync } from '../control-plane/proxy-status.ts';
 import { startControlPlane, type ControlPlane } from '../control-plane/server.ts';
 import { CLUSTER } from '../control-plane/translate/type-urls.ts';
 import { parseDuration, waitUntilSynced } from '../control-plane/wait.ts';
 import { getJson, metricValue, scrape } from './helpers/admin-http.ts';
+import { captureLogs } from './helpers/log-capture.ts';
 import { MESH, vs } from './helpers/protocol-fixtures.ts';
 import { RawAdsClient, RawDeltaClient, toStruct } from './helpers/raw-ads.ts';
 import { waitFor } from './helpers/wait.ts';
@@ -48,14 +47,9 @@ beforeEach(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'meshpilot-ops-'));
   fs.writeFileSync(path.join(dir, 'mesh.yaml'), MESH);
   writeRules(vs(80, 20));
-  logLines = [];
-  const sink = new Writable({
-    write(chunk, _enc, done) {
-      for (const line of String(chunk).split('\n')) if (line.trim()) logLines.push(JSON.parse(line));
-      done();
-    },
-  });
-  cp = await startControlPlane({ configDir: dir, adminListen: '127.0.0.1:0', logger: pino({ level: 'info' }, sink), debounceMs: 20 });
+  const logs = captureLogs();
+  logLines = logs.lines;
+  cp = await startControlPlane({ configDir: dir, adminListen: '127.0.0.1:0', logger: logs.logger, debounceMs: 20 });
   admin = `http://${cp.adminAddress}`;
 });
 
