@@ -8,25 +8,15 @@ import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startControlPlane } from '../control-plane/server.ts';
 import { startBackends, type BackendSet } from './helpers/backends.ts';
-import { hostOf, replaceFile, serviceEntriesYaml, targetOf } from './helpers/mesh-files.ts';
+import { REVIEWS, serviceTo } from './helpers/bookinfo-rules.ts';
+import { replaceFile, serviceEntriesYaml, targetOf } from './helpers/mesh-files.ts';
 import { startTestMesh, Teardown, type TestMesh } from './helpers/test-mesh.ts';
 import { waitFor } from './helpers/wait.ts';
 import type { XdsClient } from './helpers/xds-client.ts';
 
-const REVIEWS = hostOf('reviews');
 const TARGET = targetOf('reviews');
 
-function reviewsTo(subset: string): string {
-  return `apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: { name: reviews, namespace: default }
-spec:
-  hosts: [${REVIEWS}]
-  http:
-  - route:
-    - destination: { host: ${REVIEWS}, subset: ${subset} }
-`;
-}
+const reviewsTo = (subset: string) => serviceTo(REVIEWS, subset);
 
 const teardown = new Teardown();
 let backends: BackendSet;

@@ -5,21 +5,14 @@ import { rm } from 'node:fs/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { formatIssue } from '../control-plane/pipeline.ts';
 import { startBackends, type BackendSet } from './helpers/backends.ts';
-import { hostOf, replaceFile, targetOf } from './helpers/mesh-files.ts';
+import { REVIEWS, serviceTo } from './helpers/bookinfo-rules.ts';
+import { replaceFile, targetOf } from './helpers/mesh-files.ts';
 import { startTestMesh, Teardown } from './helpers/test-mesh.ts';
 import { waitFor } from './helpers/wait.ts';
 
-const REVIEWS = hostOf('reviews');
 const TARGET = targetOf('reviews');
 
-const rule = (subset: string) => `apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: { name: reviews, namespace: default }
-spec:
-  hosts: [${REVIEWS}]
-  http:
-  - route: [{ destination: { host: ${REVIEWS}, subset: ${subset} } }]
-`;
+const rule = (subset: string) => serviceTo(REVIEWS, subset);
 
 describe('a duplicate VirtualService', () => {
   let backends: BackendSet;
@@ -41,7 +34,7 @@ describe('a duplicate VirtualService', () => {
     const r = mesh.cp.state().rejections.find((x) => x.rule === 'VirtualService/default/reviews')!;
     expect(r.inForce).toBe(`${mesh.file('reviews.yaml')}:1`);
     expect(r.errors.map(formatIssue)).toEqual([
-      `${mesh.file('another.yaml')}:3:19 metadata.name: duplicate VirtualService default/reviews: the one at ${mesh.file('reviews.yaml')}:3:19 stays in force (it was in force first); this one is ignored (VirtualService default/reviews)`,
+      `${mesh.file('another.yaml')}:4:9 metadata.name: duplicate VirtualService default/reviews: the one at ${mesh.file('reviews.yaml')}:4:9 stays in force (it was in force first); this one is ignored (VirtualService default/reviews)`,
     ]);
     // A later push reaches the client (the ServiceEntry file rewritten), and the split is unchanged.
     expect(await client.split(TARGET, 200)).toEqual({ v1: 200 });

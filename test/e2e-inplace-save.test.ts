@@ -7,22 +7,15 @@ import { readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startBackends, type BackendSet } from './helpers/backends.ts';
-import { hostOf, serviceEntriesYaml, targetOf } from './helpers/mesh-files.ts';
+import { REVIEWS, serviceTo } from './helpers/bookinfo-rules.ts';
+import { serviceEntriesYaml, targetOf } from './helpers/mesh-files.ts';
 import { startTestMesh, Teardown } from './helpers/test-mesh.ts';
 import { waitFor } from './helpers/wait.ts';
 import type { XdsClient } from './helpers/xds-client.ts';
 
-const REVIEWS = hostOf('reviews');
 const TARGET = targetOf('reviews');
 
-const rule = (subset: string) => `apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: { name: reviews, namespace: default }
-spec:
-  hosts: [${REVIEWS}]
-  http:
-  - route: [{ destination: { host: ${REVIEWS}, subset: ${subset} } }]
-`;
+const rule = (subset: string) => serviceTo(REVIEWS, subset);
 
 /** Calls without pause until stopped; counts where each landed (or how it failed). */
 function keepCalling(client: XdsClient): { stop(): Promise<Record<string, number>> } {
