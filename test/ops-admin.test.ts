@@ -11,7 +11,7 @@ import { CLUSTER } from '../control-plane/translate/type-urls.ts';
 import { parseDuration, waitUntilSynced } from '../control-plane/wait.ts';
 import { getJson, metricValue, scrape } from './helpers/admin-http.ts';
 import { captureLogs } from './helpers/log-capture.ts';
-import { MESH, vs } from './helpers/protocol-fixtures.ts';
+import { MESH, RATINGS_9080, vs } from './helpers/protocol-fixtures.ts';
 import { RawAdsClient, RawDeltaClient, toStruct } from './helpers/raw-ads.ts';
 import { waitFor } from './helpers/wait.ts';
 
@@ -165,16 +165,7 @@ describe('sync status', () => {
     // A config change: a new CDS version; this client rejects it (the raw client sends the NACK
     // byte for byte, twice, as gRPC repeats it).
     const before = await scrape(admin);
-    fs.appendFileSync(path.join(dir, 'mesh.yaml'), `---
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: { name: ratings }
-spec:
-  hosts: [ratings.default.svc.cluster.local]
-  resolution: STATIC
-  ports: [{ number: 9080, name: grpc, protocol: GRPC }]
-  endpoints: [{ address: 10.0.1.1 }]
-`);
+    fs.appendFileSync(path.join(dir, 'mesh.yaml'), RATINGS_9080);
     const pushed = await c.next();
     const nack = { type_url: CLUSTER, resource_names: [], version_info: cds.version_info, response_nonce: pushed.nonce, error_detail: { code: 14, message: 'cluster outbound|9080||ratings: test rejection' } };
     c.send(nack);
