@@ -8,6 +8,7 @@ import { startBackend, startBackends, type Backend, type BackendSet } from './he
 import { replaceFile } from './helpers/mesh-files.ts';
 import { startTestMesh, Teardown, type TestMesh } from './helpers/test-mesh.ts';
 import { waitFor } from './helpers/wait.ts';
+import { serviceEntry } from './helpers/yaml-builders.ts';
 
 const HOST = 'zoned.default.svc.cluster.local';
 const TARGET = `xds:///${HOST}:9080`;
@@ -28,19 +29,13 @@ async function startZones(): Promise<BackendSet> {
   return set;
 }
 
-function serviceEntry(backends: readonly Backend[]): string {
-  const eps = backends.map((b) => `  - { address: 127.0.0.1, ports: { grpc: ${b.port} }, locality: ${ZONES[b.version]}, labels: { zone: ${b.version} } }`);
-  return `apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: { name: zoned, namespace: default }
-spec:
-  hosts: [${HOST}]
-  location: MESH_INTERNAL
-  resolution: STATIC
-  ports: [{ number: 9080, name: grpc, protocol: GRPC }]
-  endpoints:
-${eps.length ? eps.join('\n') : '  []'}
-`;
+/** The service `zoned` on these backends, each in the zone its version names. */
+function zonedEntry(endpoints: Array<Record<string, unknown>>): string {
+  return serviceEntry({ name: 'zoned', hosts: [HOST], location: 'MESH_INTERNAL', endpoints });
+}
+
+function zonesEntry(backends: readonly Backend[]): string {
+  return zonedEntry(backends.map((b) => ({ address: '127.0.0.1', ports: { grpc: b.port }, locality: ZONES[b.version], labels: { zone: b.version } })));
 }
 
 function destinationRule(localityLbSetting: string): string {
@@ -68,7 +63,7 @@ describe('locality failover with proxyless gRPC clients', () => {
   it('keeps calls in the caller zone, fails over zone -> region -> other region as endpoints go, and comes back', async () => {
     const zones = await startZones();
     const all = zones.backends;
-    const mesh = await startMesh({ 'zoned.yaml': serviceEntry(all) });
+    const mesh = await startMesh({ 'zoned.yaml': zonesEntry(all) });
     const inA = mesh.client({ locality: { region: 'r1', zone: 'a' } });
     const inC = mesh.client({ locality: { region: 'r2', zone: 'c' } });
     const nowhere = mesh.client();
@@ -80,7 +75,7 @@ describe('locality failover with proxyless gRPC clients', () => {
     expect(Object.keys(spread).sort()).toEqual(['r1-a', 'r1-b', 'r2-c']);
 
     const step = async (backends: readonly Backend[], zone: string) => {
-      await replaceFile(mesh.dir, 'zoned.yaml', serviceEntry(backends));
+      await replaceFile(mesh.dir, 'zoned.yaml', zonesEntry(backends));
       await waitFor(async () => (await inA.split(TARGET, 20))[zone] === 20, { description: `calls from r1/a land in ${zone}` });
       expect(await inA.split(TARGET, 200)).toEqual(only(zone, 200));
     };
@@ -91,7 +86,7 @@ describe('locality failover with proxyless gRPC clients', () => {
 
   it('fails over without a config change when the zone-a backends stop, and returns when they are back', async () => {
     const zones = await startZones();
-    const mesh = await startMesh({ 'zoned.yaml': serviceEntry(zones.backends) });
+    const mesh = await startMesh({ 'zoned.yaml': zonesEntry(zones.backends) });
     const inA = mesh.client({ locality: { region: 'r1', zone: 'a' } });
     expect(await inA.split(TARGET, 100)).toEqual(only('r1-a', 100));
 
@@ -111,7 +106,7 @@ describe('locality failover with proxyless gRPC clients', () => {
   it('distribute: spreads a caller over the zones by weight (80/20), and never to a zone it does not name', async () => {
     const zones = await startZones();
     const mesh = await startMesh({
-      'zoned.yaml': serviceEntry(zones.backends),
+      'zoned.yaml': zonesEntry(zones.backends),
       'rule.yaml': destinationRule(`{ distribute: [{ from: "r1/a/*", to: { "r1/a/*": 80, "r1/b/*": 20 } }] }`),
     });
     const inA = mesh.client({ locality: { region: 'r1', zone: 'a' } });
@@ -172,17 +167,11 @@ describe('networks with proxyless gRPC clients', () => {
     teardown.add(() => gateway.stop());
     // The net2 endpoint's own address is one no caller can reach (TEST-NET-1): calls that arrive
     // at all went through the gateway.
-    const entry = (withNet1: boolean) => `apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: { name: zoned, namespace: default }
-spec:
-  hosts: [${HOST}]
-  location: MESH_INTERNAL
-  resolution: STATIC
-  ports: [{ number: 9080, name: grpc, protocol: GRPC }]
-  endpoints:
-${withNet1 ? `  - { address: 127.0.0.1, ports: { grpc: ${net1.port} }, locality: r1/a, network: network1 }\n` : ''}  - { address: 192.0.2.77, ports: { grpc: 9 }, locality: r1/a, network: network2 }
-`;
+    const entry = (withNet1: boolean) =>
+      zonedEntry([
+        ...(withNet1 ? [{ address: '127.0.0.1', ports: { grpc: net1.port }, locality: 'r1/a', network: 'network1' }] : []),
+        { address: '192.0.2.77', ports: { grpc: 9 }, locality: 'r1/a', network: 'network2' },
+      ]);
     const mesh = await startTestMesh(teardown, {
       backends: [],
       files: { 'zoned.yaml': entry(true) },
