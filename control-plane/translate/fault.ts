@@ -5,7 +5,7 @@
 // HTTPFault message itself (not wrapped in envoy.config.route.v3.FilterConfig, which gRPC NACKs).
 // Proxyless gRPC applies the same config (delay, abort with grpc_status, or http_status mapped).
 import type { FaultPolicy, HttpRoute, RouteTable } from '../model/types.ts';
-import { protoDuration } from '../model/duration.ts';
+import { fractionalPercent, protoDuration } from './proto-values.ts';
 import type { FilterContext } from './http-filters.ts';
 import type { RouteFeature } from './route-features.ts';
 import { routesForProxy } from './source-scope.ts';
@@ -13,11 +13,6 @@ import type { Json } from './string-match.ts';
 
 export const FAULT_FILTER_NAME = 'envoy.filters.http.fault';
 export const HTTP_FAULT = 'type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault';
-
-/** Istio's percentage (a double, 0-100) as a FractionalPercent: 0.1% is 1000 per million. */
-export function fractionalPercent(percent: number): Json {
-  return { numerator: Math.round(percent * 10_000), denominator: 'MILLION' };
-}
 
 export function httpFault(f: FaultPolicy): Json {
   const out: Json = { '@type': HTTP_FAULT };

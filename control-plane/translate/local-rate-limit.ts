@@ -7,7 +7,7 @@
 //   that destination draws from one bucket. The connection manager carries the filter with no
 //   bucket and nothing enabled, which Envoy treats as "off" wherever no per-host config applies.
 // Proxyless gRPC has no rate limit filter: it never gets either (see model/grpc-warnings.ts).
-import { protoDuration } from '../model/duration.ts';
+import { protoDuration, wholePercent } from './proto-values.ts';
 import { sourceMatches, type RateLimitPolicy, type TokenShare } from '../model/rate-limit.ts';
 import type { Model } from '../model/types.ts';
 import type { FilterContext } from './http-filters.ts';
@@ -17,7 +17,7 @@ import type { Json } from './string-match.ts';
 export const LOCAL_RATE_LIMIT_FILTER = 'envoy.filters.http.local_ratelimit';
 export const LOCAL_RATE_LIMIT = 'type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit';
 
-const percent = (n: number): Json => ({ default_value: { numerator: n, denominator: 'HUNDRED' } });
+const percent = (n: number): Json => ({ default_value: wholePercent(n) });
 
 /** One bucket: `share.tokens` requests per `share.intervalMs`, 429 beyond (counted only in shadow mode). */
 export function localRateLimitConfig(p: RateLimitPolicy, share: TokenShare, statPrefix: string): Json {

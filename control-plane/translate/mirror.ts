@@ -3,7 +3,7 @@
 // discarded by Envoy. Sidecars only: gRPC does not mirror, and the model reports that as a warning
 // on the rule; nothing is sent that a gRPC client could reject. A target at 0% is left out (as
 // Istio does).
-import { fractionalPercent } from './fault.ts';
+import { fractionalPercent } from './proto-values.ts';
 import type { RouteFeature } from './route-features.ts';
 
 export const mirrorRoute: RouteFeature = (route, ctx) => {
