@@ -7,8 +7,9 @@ import { fraction } from './route-match.ts';
 import { routingHeaders, type HttpRequest } from './request.ts';
 import type { FaultInfo, RateLimitInfo } from './types.ts';
 
-export const FAULT = 'envoy.filters.http.fault';
-export const LOCAL_RATE_LIMIT = 'envoy.filters.http.local_ratelimit';
+// The filter names the translator gives them.
+export { FAULT_FILTER_NAME as FAULT } from '../translate/fault.ts';
+export { LOCAL_RATE_LIMIT_FILTER as LOCAL_RATE_LIMIT } from '../translate/local-rate-limit.ts';
 
 export function effectiveConfig(filters: readonly Json[], name: string, route?: Json, vhost?: Json): Json | undefined {
   const filter = filters.find((f) => f.name === name);

@@ -13,11 +13,3 @@ export function durationMs(text: string): number {
   if (consumed !== text.length || consumed === 0) throw new Error(`invalid duration "${text}"`);
   return Math.round(total);
 }
-
-/** Proto3 JSON form of a duration ("1.5s"). */
-export function protoDuration(msIn: number): string {
-  const ms = Math.round(msIn);
-  const seconds = Math.floor(ms / 1000);
-  const rest = ms - seconds * 1000;
-  return rest === 0 ? `${seconds}s` : `${seconds}.${String(rest).padStart(3, '0')}s`;
-}

@@ -1,6 +1,6 @@
 // Outbound clusters (EDS, or DNS for `resolution: DNS`), and for sidecars the fixed clusters that
 // Istio users know: PassthroughCluster, BlackHoleCluster, InboundPassthroughClusterIpv4.
-import { protoDuration } from '../model/duration.ts';
+import { protoDuration } from './proto-values.ts';
 import type { UpstreamCluster } from '../model/types.ts';
 import { circuitBreakers } from './circuit-breakers.ts';
 import { localityGroups } from './endpoints.ts';

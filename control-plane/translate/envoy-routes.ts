@@ -3,11 +3,12 @@
 // that can never hold for gRPC (query parameters, a method other than POST) are dropped rather than
 // sent, because gRPC silently ignores query matchers and would match everything.
 import type { HttpRoute, RouteMatch, UpstreamCluster } from '../model/types.ts';
+import { mergeFields, type RouteContext } from './feature.ts';
+import { featuresFor } from './features.ts';
 import { headerMutations } from './header-ops.ts';
 import type { ClientKind } from './proxy.ts';
 import { redirectAction } from './redirect.ts';
 import { forwardAction } from './route-action.ts';
-import { routeExtras } from './route-features.ts';
 import { envoyRouteMatch } from './route-match.ts';
 import { matchesValue, type Json } from './string-match.ts';
 
@@ -16,6 +17,17 @@ function grpcMatch(m: RouteMatch): RouteMatch | undefined {
   if (m.method && !matchesValue(m.method, 'POST')) return undefined;
   const { method: _dropped, ...rest } = m;
   return rest;
+}
+
+/** The features' additions to one route: `route` fields for the Route, `action` fields for its RouteAction. */
+function routeExtras(route: HttpRoute, ctx: RouteContext): { route: Json; action: Json } {
+  const out = { route: {} as Json, action: {} as Json };
+  for (const f of featuresFor(ctx.kind)) {
+    const part = f.route?.(route, ctx);
+    mergeFields(out.route, part?.route);
+    mergeFields(out.action, part?.action);
+  }
+  return out;
 }
 
 export function envoyRoutes(routes: readonly HttpRoute[], clusters: Map<string, UpstreamCluster>, kind: ClientKind): Json[] {

@@ -5,19 +5,13 @@
 // HTTPFault message itself (not wrapped in envoy.config.route.v3.FilterConfig, which gRPC NACKs).
 // Proxyless gRPC applies the same config (delay, abort with grpc_status, or http_status mapped).
 import type { FaultPolicy, HttpRoute, RouteTable } from '../model/types.ts';
-import { protoDuration } from '../model/duration.ts';
-import type { FilterContext } from './http-filters.ts';
-import type { RouteFeature } from './route-features.ts';
+import { fractionalPercent, protoDuration } from './proto-values.ts';
+import type { Feature, HcmContext } from './feature.ts';
 import { routesForProxy } from './source-scope.ts';
 import type { Json } from './string-match.ts';
 
 export const FAULT_FILTER_NAME = 'envoy.filters.http.fault';
 export const HTTP_FAULT = 'type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault';
-
-/** Istio's percentage (a double, 0-100) as a FractionalPercent: 0.1% is 1000 per million. */
-export function fractionalPercent(percent: number): Json {
-  return { numerator: Math.round(percent * 10_000), denominator: 'MILLION' };
-}
 
 export function httpFault(f: FaultPolicy): Json {
   const out: Json = { '@type': HTTP_FAULT };
@@ -33,7 +27,7 @@ export function httpFault(f: FaultPolicy): Json {
 // table for every listener would cost listeners x tables.
 const tablesWithFaults = new WeakMap<object, RouteTable[]>();
 
-function faultyTables(model: FilterContext['model']): RouteTable[] {
+function faultyTables(model: HcmContext['model']): RouteTable[] {
   let t = tablesWithFaults.get(model);
   if (!t) {
     t = model.routeTables.filter((x) => x.routes.some((r) => r.fault));
@@ -43,7 +37,7 @@ function faultyTables(model: FilterContext['model']): RouteTable[] {
 }
 
 /** Routes with a fault that this connection manager serves and this proxy gets. */
-function servedRoutes(ctx: FilterContext): HttpRoute[] {
+function servedRoutes(ctx: HcmContext): HttpRoute[] {
   return faultyTables(ctx.model)
     .filter((t) => t.port === ctx.port && (ctx.host === undefined || t.host === ctx.host))
     .flatMap((t) => routesForProxy(t.routes, ctx.proxy))
@@ -51,10 +45,13 @@ function servedRoutes(ctx: FilterContext): HttpRoute[] {
     .filter((r) => ctx.proxy.kind === 'envoy' || r.action.kind === 'route');
 }
 
-export function faultFilter(ctx: FilterContext): Json | undefined {
-  if (ctx.side !== 'outbound' || !servedRoutes(ctx).some((r) => r.fault)) return undefined;
-  return { name: FAULT_FILTER_NAME, typed_config: { '@type': HTTP_FAULT } };
-}
-
-export const faultRoute: RouteFeature = (route) =>
-  route.fault ? { route: { typed_per_filter_config: { [FAULT_FILTER_NAME]: httpFault(route.fault) } } } : undefined;
+export const fault: Feature = {
+  name: 'fault',
+  grpc: true,
+  httpFilter(ctx) {
+    if (ctx.side !== 'outbound' || !servedRoutes(ctx).some((r) => r.fault)) return undefined;
+    return { name: FAULT_FILTER_NAME, typed_config: { '@type': HTTP_FAULT } };
+  },
+  route: (route) =>
+    route.fault ? { route: { typed_per_filter_config: { [FAULT_FILTER_NAME]: httpFault(route.fault) } } } : undefined,
+};

@@ -1,6 +1,6 @@
 // consistentHash load balancing needs a hash key on the route; the key comes from the
 // DestinationRule of the route's destination.
-import { protoDuration } from '../model/duration.ts';
+import { protoDuration } from './proto-values.ts';
 import type { LbPolicy } from '../model/types.ts';
 import type { Json } from './string-match.ts';
 

@@ -8,8 +8,7 @@
 // `non_forwarding_action` (anything else fails the call). The HTTP filters (RBAC) run per call.
 import { isIP } from 'node:net';
 import type { Model } from '../model/types.ts';
-import { httpConnectionManager } from './hcm.ts';
-import { httpFilters } from './http-filters.ts';
+import { httpConnectionManager, httpFilters } from './hcm.ts';
 import { inboundPorts } from './inbound.ts';
 import type { Proxy } from './proxy.ts';
 import type { Json } from './string-match.ts';

@@ -2,8 +2,7 @@
 // from its own namespace), all pointing at the route config for that host and port.
 import type { Model, RouteTable, UpstreamCluster } from '../model/types.ts';
 import { TableMemo, callerText, tableDeps } from './table-memo.ts';
-import { httpConnectionManager } from './hcm.ts';
-import { httpFilters } from './http-filters.ts';
+import { httpConnectionManager, httpFilters } from './hcm.ts';
 import { grpcNames } from './route-configs.ts';
 import type { Proxy } from './proxy.ts';
 import type { Json } from './string-match.ts';

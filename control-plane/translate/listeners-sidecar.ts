@@ -3,8 +3,7 @@
 // filter chain for the original destination port.
 import { isHttpProtocol } from '../model/services.ts';
 import type { Model } from '../model/types.ts';
-import { httpConnectionManager } from './hcm.ts';
-import { httpFilters } from './http-filters.ts';
+import { httpConnectionManager, httpFilters } from './hcm.ts';
 import type { Proxy } from './proxy.ts';
 import type { InboundPort } from './inbound.ts';
 import type { Json } from './string-match.ts';

@@ -6,18 +6,19 @@
 //   it, as typed_per_filter_config on the destination's virtual host, so every route and match to
 //   that destination draws from one bucket. The connection manager carries the filter with no
 //   bucket and nothing enabled, which Envoy treats as "off" wherever no per-host config applies.
-// Proxyless gRPC has no rate limit filter: it never gets either (see model/grpc-warnings.ts).
-import { protoDuration } from '../model/duration.ts';
+// Proxyless gRPC has no rate limit filter: it never gets either (`grpc: false`; the model warns,
+// see model/grpc-warnings.ts).
+import { protoDuration, wholePercent } from './proto-values.ts';
 import { sourceMatches, type RateLimitPolicy, type TokenShare } from '../model/rate-limit.ts';
 import type { Model } from '../model/types.ts';
-import type { FilterContext } from './http-filters.ts';
+import type { Feature, HcmContext, VirtualHostContext } from './feature.ts';
 import type { Proxy } from './proxy.ts';
 import type { Json } from './string-match.ts';
 
 export const LOCAL_RATE_LIMIT_FILTER = 'envoy.filters.http.local_ratelimit';
 export const LOCAL_RATE_LIMIT = 'type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit';
 
-const percent = (n: number): Json => ({ default_value: { numerator: n, denominator: 'HUNDRED' } });
+const percent = (n: number): Json => ({ default_value: wholePercent(n) });
 
 /** One bucket: `share.tokens` requests per `share.intervalMs`, 429 beyond (counted only in shadow mode). */
 export function localRateLimitConfig(p: RateLimitPolicy, share: TokenShare, statPrefix: string): Json {
@@ -48,10 +49,9 @@ export function callerShare(p: RateLimitPolicy, proxy: Proxy): { index: number; 
   return { index, share: o.callers.find((c) => c.address === proxy.ip)?.share ?? o.otherCallers };
 }
 
-/** HTTP_FILTERS feature: the filter itself, for the connection managers that need it. */
-export function localRateLimitFilter(ctx: FilterContext): Json | undefined {
+/** The filter itself, for the connection managers that need it. */
+function localRateLimitFilter(ctx: HcmContext): Json | undefined {
   const { model, proxy } = ctx;
-  if (proxy.kind !== 'envoy') return undefined;
   if (ctx.side === 'inbound') {
     if (!proxy.ip) return undefined;
     for (const p of model.rateLimits) {
@@ -65,11 +65,26 @@ export function localRateLimitFilter(ctx: FilterContext): Json | undefined {
   return needed ? { name: LOCAL_RATE_LIMIT_FILTER, typed_config: { '@type': LOCAL_RATE_LIMIT, stat_prefix: 'rate_limit' } } : undefined;
 }
 
-/** Virtual host feature: the caller's override bucket for calls to one destination host and port. */
-export function localRateLimitVirtualHost(ctx: { model: Model; proxy: Proxy; host: string; port: number }): Json | undefined {
-  if (ctx.proxy.kind !== 'envoy') return undefined;
+/** The caller's override bucket for calls to one destination host and port. */
+function localRateLimitVirtualHost(ctx: VirtualHostContext): Json | undefined {
   const p = ctx.model.rateLimits.find((r) => r.host === ctx.host && r.port === ctx.port);
   const caller = p && callerShare(p, ctx.proxy);
   if (!p || !caller) return undefined;
   return { typed_per_filter_config: { [LOCAL_RATE_LIMIT_FILTER]: localRateLimitConfig(p, caller.share, statPrefix(p, `.override_${caller.index}`)) } };
 }
+
+// The rate limits, as text compared by identity: one string per model.
+const rateLimitText = new WeakMap<Model, string>();
+
+export const localRateLimit: Feature = {
+  name: 'local-rate-limit',
+  grpc: false,
+  httpFilter: localRateLimitFilter,
+  virtualHost: localRateLimitVirtualHost,
+  // A caller's bucket on a virtual host comes from the model's rate limits, not from the table.
+  tableDeps(model) {
+    let text = rateLimitText.get(model);
+    if (text === undefined) rateLimitText.set(model, (text = JSON.stringify(model.rateLimits)));
+    return text;
+  },
+};

@@ -3,13 +3,17 @@
 // discarded by Envoy. Sidecars only: gRPC does not mirror, and the model reports that as a warning
 // on the rule; nothing is sent that a gRPC client could reject. A target at 0% is left out (as
 // Istio does).
-import { fractionalPercent } from './fault.ts';
-import type { RouteFeature } from './route-features.ts';
+import { fractionalPercent } from './proto-values.ts';
+import type { Feature } from './feature.ts';
 
-export const mirrorRoute: RouteFeature = (route, ctx) => {
-  if (ctx.kind !== 'envoy' || route.action.kind !== 'route') return undefined;
-  const policies = (route.mirrors ?? [])
-    .filter((m) => m.percent > 0)
-    .map((m) => ({ cluster: m.cluster, runtime_fraction: { default_value: fractionalPercent(m.percent) } }));
-  return policies.length ? { action: { request_mirror_policies: policies } } : undefined;
+export const mirror: Feature = {
+  name: 'mirror',
+  grpc: false,
+  route(route) {
+    if (route.action.kind !== 'route') return undefined;
+    const policies = (route.mirrors ?? [])
+      .filter((m) => m.percent > 0)
+      .map((m) => ({ cluster: m.cluster, runtime_fraction: { default_value: fractionalPercent(m.percent) } }));
+    return policies.length ? { action: { request_mirror_policies: policies } } : undefined;
+  },
 };

@@ -1,6 +1,6 @@
 // outlierDetection -> Envoy outlier_detection. Only the detectors the rule names are enforced;
 // success-rate ejection (on by default in Envoy) is switched off, as Istio does.
-import { protoDuration } from '../model/duration.ts';
+import { protoDuration } from './proto-values.ts';
 import type { OutlierDetection } from '../model/types.ts';
 import type { Json } from './string-match.ts';
 

@@ -1,6 +1,6 @@
 // Upstream HTTP options: HTTP/2 for gRPC and HTTP2 ports, and the connectionPool's per-connection
 // limits. Sidecars only; gRPC clients always speak HTTP/2 and have no such settings.
-import { protoDuration } from '../model/duration.ts';
+import { protoDuration } from './proto-values.ts';
 import type { ConnectionPool, Protocol } from '../model/types.ts';
 import type { Json } from './string-match.ts';
 import { HTTP_PROTOCOL_OPTIONS } from './type-urls.ts';

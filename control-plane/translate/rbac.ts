@@ -8,7 +8,7 @@
 // (grpc-js-xds reads any other kind as "never matches"; see its rbac.js).
 import type { AuthorizationPolicy, AuthzCondition, AuthzOperation, AuthzSource, AuthzValue, Cidr } from '../model/authorization.ts';
 import { labelsMatch } from '../model/services.ts';
-import type { FilterContext } from './http-filters.ts';
+import type { Feature, HcmContext } from './feature.ts';
 import type { Proxy } from './proxy.ts';
 import type { Json } from './string-match.ts';
 
@@ -145,7 +145,7 @@ function policyMap(policies: AuthorizationPolicy[]): Json {
 
 // ---- the filters -----------------------------------------------------------------------------
 
-function rbacFilter(ctx: FilterContext, action: 'ALLOW' | 'DENY'): Json | undefined {
+function rbacFilter(ctx: HcmContext, action: 'ALLOW' | 'DENY'): Json | undefined {
   if (ctx.side !== 'inbound') return undefined;
   const mine = policiesFor(ctx.model.authorizationPolicies, ctx.proxy).filter((p) => p.action === action);
   const enforced = mine.filter((p) => !p.dryRun);
@@ -163,5 +163,5 @@ function rbacFilter(ctx: FilterContext, action: 'ALLOW' | 'DENY'): Json | undefi
   };
 }
 
-export const rbacDenyFilter = (ctx: FilterContext): Json | undefined => rbacFilter(ctx, 'DENY');
-export const rbacAllowFilter = (ctx: FilterContext): Json | undefined => rbacFilter(ctx, 'ALLOW');
+export const rbacDeny: Feature = { name: 'rbac-deny', grpc: true, httpFilter: (ctx) => rbacFilter(ctx, 'DENY') };
+export const rbacAllow: Feature = { name: 'rbac-allow', grpc: true, httpFilter: (ctx) => rbacFilter(ctx, 'ALLOW') };

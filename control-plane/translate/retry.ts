@@ -1,6 +1,6 @@
 // Retries. Sidecars get Istio's default policy when a rule names none, so retries behave as
 // Istio users expect; gRPC clients only act on gRPC status conditions and need at least 1 retry.
-import { protoDuration } from '../model/duration.ts';
+import { protoDuration } from './proto-values.ts';
 import { GRPC_RETRY_ON } from '../model/grpc-warnings.ts';
 import type { RetryPolicy } from '../model/types.ts';
 import type { Json } from './string-match.ts';

@@ -1,7 +1,7 @@
 // The forwarding part of a route: where (one cluster or weighted clusters), how long, retries,
 // rewrites and hash keys. Timeouts differ by client: Envoy uses `timeout` (Istio disables the
 // 15 s default with 0s), gRPC only honours `max_stream_duration`.
-import { protoDuration } from '../model/duration.ts';
+import { protoDuration } from './proto-values.ts';
 import type { RouteAction, UpstreamCluster } from '../model/types.ts';
 import { hashPolicy } from './hash-policy.ts';
 import { grpcRetryPolicy, sidecarRetryPolicy } from './retry.ts';

@@ -4,7 +4,8 @@
 import { uniqueAliases } from '../model/hosts.ts';
 import type { Model, RouteTable, UpstreamCluster } from '../model/types.ts';
 import { envoyRoutes } from './envoy-routes.ts';
-import { virtualHostExtras } from './route-features.ts';
+import { mergeFields } from './feature.ts';
+import { featuresFor } from './features.ts';
 import type { Proxy } from './proxy.ts';
 import { routesForProxy } from './source-scope.ts';
 import type { Json } from './string-match.ts';
@@ -12,12 +13,13 @@ import { ROUTE_CONFIG } from './type-urls.ts';
 import { TableMemo, callerText, tableDeps } from './table-memo.ts';
 
 function virtualHost(t: RouteTable, proxy: Proxy, clusters: Map<string, UpstreamCluster>, domains: string[], model: Model): Json {
-  return {
+  const out: Json = {
     name: `${t.host}:${t.port}`,
     domains,
     routes: envoyRoutes(routesForProxy(t.routes, proxy), clusters, proxy.kind),
-    ...virtualHostExtras({ model, proxy, host: t.host, port: t.port }),
   };
+  for (const f of featuresFor(proxy.kind)) mergeFields(out, f.virtualHost?.({ model, proxy, host: t.host, port: t.port }));
+  return out;
 }
 
 const sidecarHostMemo = new TableMemo<Json>();

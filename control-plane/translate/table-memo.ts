@@ -2,9 +2,10 @@
 // config, a sidecar's virtual host). A rule change usually touches one table, and re-translating the other thousand for every
 // proxy group would be most of a change's cost. An entry is reused only when everything the output
 // reads is the same: the table object, the caller's part (kind, namespace, labels, IP, the names
-// it dials by), the rate limits, and the cluster objects the routes send to (their load-balancer
-// policy shapes the route).
+// it dials by), what the features read beyond the table (Feature.tableDeps: the rate limits), and
+// the cluster objects the routes send to (their load-balancer policy shapes the route).
 import type { Model, RouteTable, UpstreamCluster } from '../model/types.ts';
+import { FEATURES } from './features.ts';
 import type { Proxy } from './proxy.ts';
 
 interface Entry<T> { deps: readonly unknown[]; value: T }
@@ -12,13 +13,10 @@ interface Entry<T> { deps: readonly unknown[]; value: T }
 /** Callers with distinct labels each keep an entry; a table keeps this many. */
 const ENTRIES_PER_TABLE = 16;
 
-const rateLimitText = new WeakMap<Model, string>();
-
 /** The caller-independent context of a table's translation, as values compared by identity. */
 export function tableDeps(model: Model, t: RouteTable, clusters: Map<string, UpstreamCluster>): unknown[] {
-  let limits = rateLimitText.get(model);
-  if (limits === undefined) rateLimitText.set(model, (limits = JSON.stringify(model.rateLimits)));
-  const deps: unknown[] = [t, limits];
+  const deps: unknown[] = [t];
+  for (const f of FEATURES) if (f.tableDeps) deps.push(f.tableDeps(model));
   for (const r of t.routes) if (r.action.kind === 'route') for (const d of r.action.destinations) deps.push(clusters.get(d.cluster));
   return deps;
 }

@@ -1,0 +1,27 @@
+// The policy features, in order. Each is one object (feature.ts) in its own file; adding one is
+// its file and one entry here. The order is the order of their HTTP filters in every connection
+// manager (the router, always last, is added by hcm.ts) and the order their route and virtual host
+// fields are merged in.
+import type { Feature } from './feature.ts';
+import { fault } from './fault.ts';
+import { localRateLimit } from './local-rate-limit.ts';
+import { mirror } from './mirror.ts';
+import type { ClientKind } from './proxy.ts';
+import { rbacAllow, rbacDeny } from './rbac.ts';
+
+// Order matters: authorization (rbac) first, so a denied call is neither counted nor faulted;
+// then rate limit; then fault injection, which acts on the calls that would go upstream.
+export const FEATURES: readonly Feature[] = [
+  rbacDeny,
+  rbacAllow,
+  localRateLimit,
+  fault,
+  mirror,
+];
+
+const GRPC_FEATURES = FEATURES.filter((f) => f.grpc);
+
+/** The features a client (or server) of this kind gets. */
+export function featuresFor(kind: ClientKind): readonly Feature[] {
+  return kind === 'grpc' ? GRPC_FEATURES : FEATURES;
+}
