@@ -7,7 +7,7 @@ import type { HttpRouteIn } from '../model/input.ts';
 import type { HttpRoute, Model, RouteTable } from '../model/types.ts';
 import { labelsMatch } from '../model/services.ts';
 import { envoyRouteMatch } from '../translate/route-match.ts';
-import type { Json } from './string-matcher.ts';
+import type { Json } from '../json.ts';
 
 /** A rule, and where in it: `VirtualService default/reviews` at `rules.yaml:12` (`spec.http[0].match[0]`). */
 export interface RuleRef {

@@ -2,6 +2,7 @@
 // or subset) reject the rule that has them; everything else is kept. Endpoints never decide
 // whether a rule is accepted: a destination without any is a warning.
 import { type ConfigObject, isKind } from '../config/types.ts';
+import { deepFreeze } from '../json.ts';
 import { compareText } from './compare.ts';
 import { buildClusters, ClusterMemo, indexDestinationRules } from './clusters.ts';
 import { warnDestinationRule, warnRateLimit, warnVirtualService } from './grpc-warnings.ts';
@@ -92,12 +93,4 @@ export function buildModel(objects: ConfigObject[], networkGateways: Model['netw
   const gateways = Object.fromEntries(Object.keys(networkGateways).sort().map((n) => [n, networkGateways[n].map((g) => ({ address: g.address, port: g.port }))]));
   const model: Model = { services, clusters, routeTables, rateLimits, authorizationPolicies, networkGateways: gateways, warnings: issues.warnings };
   return { model: deepFreeze(model), errors: issues.errors, rejected: issues.rejected };
-}
-
-function deepFreeze<T>(o: T): T {
-  if (o && typeof o === 'object' && !Object.isFrozen(o)) {
-    Object.freeze(o);
-    for (const v of Object.values(o)) deepFreeze(v);
-  }
-  return o;
 }
