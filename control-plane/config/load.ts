@@ -4,6 +4,7 @@ import { closeSync, fstatSync, openSync, readFileSync, readdirSync, realpathSync
 import { join, relative } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Composer, type Document, LineCounter, Parser, isScalar } from 'yaml';
+import { deepFreeze } from '../json.ts';
 import { problemsFromIssues } from './issues.ts';
 import { type FieldPath, formatPath, locate } from './paths.ts';
 import { API_VERSIONS, documentSchemas, KIND_API_VERSIONS } from './schemas/document.ts';
@@ -38,14 +39,6 @@ const MAX_ALIASES = 100; // guards against alias ("billion laughs") expansion
 
 function firstLine(message: string): string {
   return message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
-}
-
-function deepFreeze<T>(v: T): T {
-  if (v !== null && typeof v === 'object' && !Object.isFrozen(v)) {
-    Object.freeze(v);
-    for (const child of Object.values(v)) deepFreeze(child);
-  }
-  return v;
 }
 
 function isEmptyDocument(doc: Document): boolean {

@@ -86,3 +86,8 @@ export interface LoadResult {
 export function isKind<K extends Kind>(o: ConfigObject, kind: K): o is ConfigObject<K> {
   return o.kind === kind;
 }
+
+/** The objects of one kind, in their order, typed as that kind (see `isKind`). */
+export function ofKind<K extends Kind>(objects: readonly ConfigObject[], kind: K): ConfigObject<K>[] {
+  return objects.filter((o): o is ConfigObject<K> => isKind(o, kind));
+}

@@ -4,12 +4,12 @@
 // normalised plain object (snake_case keys, enums as numbers, 64-bit ints as strings, bytes as
 // Uint8Array, Any as {type_url, value}) to build the message from.
 import protobuf from 'protobufjs';
+import type { Json } from '../json.ts';
 import { findType, nameOf, typeNameOfUrl } from './protos.ts';
 
 export type Violation = { path: string; message: string };
 
-type Obj = Record<string, unknown>;
-const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isObj = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
 export const joinPath = (path: string, name: string): string => (path ? `${path}.${name}` : name);
 const hasOwn = (o: object, k: string): boolean => Object.prototype.hasOwnProperty.call(o, k);
 
@@ -115,7 +115,7 @@ class Parser {
   }
 
   /** Any message type, special well-known types included, to protobufjs object form. */
-  message(type: protobuf.Type, json: unknown, path: string): Obj | undefined {
+  message(type: protobuf.Type, json: unknown, path: string): Json | undefined {
     const n = nameOf(type);
     if (n === 'google.protobuf.Any') return this.any(json, path);
     if (n === 'google.protobuf.Duration') return this.duration(json, path);
@@ -142,10 +142,10 @@ class Parser {
     return this.plainMessage(type, json, path);
   }
 
-  plainMessage(type: protobuf.Type, json: unknown, path: string): Obj | undefined {
+  plainMessage(type: protobuf.Type, json: unknown, path: string): Json | undefined {
     const name = nameOf(type);
     if (!isObj(json)) return this.err(path, `expected a JSON object for ${name}, got ${describe(json)}`);
-    const out: Obj = {};
+    const out: Json = {};
     const seenAs = new Map<string, string>();
     const oneofSetBy = new Map<string, string>();
     for (const key of Object.keys(json)) {
@@ -185,7 +185,7 @@ class Parser {
     if (field.map) {
       if (!isObj(json)) return this.err(path, `expected a JSON object for map field, got ${describe(json)}`);
       const keyType = mapKeyType(field);
-      const out: Obj = {};
+      const out: Json = {};
       for (const k of Object.keys(json).sort()) {
         const kp = `${path}[${JSON.stringify(k)}]`;
         if (keyType === 'bool' && k !== 'true' && k !== 'false') {
@@ -276,7 +276,7 @@ class Parser {
     }
   }
 
-  any(json: unknown, path: string): Obj | undefined {
+  any(json: unknown, path: string): Json | undefined {
     if (!isObj(json)) return this.err(path, `expected a JSON object for google.protobuf.Any, got ${describe(json)}`);
     const typeUrl = json['@type'];
     if (typeUrl === undefined) {
@@ -287,7 +287,7 @@ class Parser {
     if (!inner) return this.err(joinPath(path, '@type'), `unknown Any type "${typeUrl}" (not a loaded message type)`);
     const { '@type': _t, ...rest } = json;
     const before = this.errors.length;
-    let obj: Obj | undefined;
+    let obj: Json | undefined;
     if (isSpecialWkt(inner)) {
       for (const k of Object.keys(rest)) if (k !== 'value') this.err(joinPath(path, k), `unknown field "${k}" in Any holding ${typeNameOfUrl(typeUrl)}`);
       obj = hasOwn(rest, 'value') ? this.message(inner, rest.value, joinPath(path, 'value')) : {};
@@ -298,20 +298,20 @@ class Parser {
     return { type_url: typeUrl, value: inner.encode(inner.fromObject(obj)).finish() };
   }
 
-  duration(json: unknown, path: string): Obj | undefined {
+  duration(json: unknown, path: string): Json | undefined {
     const m = typeof json === 'string' ? DURATION_RE.exec(json) : null;
     if (!m) return this.err(path, `invalid duration ${JSON.stringify(json)}: expected seconds with an optional fraction and a trailing "s", e.g. "1.5s" or "0.100s"`);
     const seconds = BigInt(m[2]);
     if (seconds > MAX_DURATION_SECONDS) return this.err(path, `duration ${json} is out of range (at most ±${MAX_DURATION_SECONDS}s)`);
     const nanos = Number((m[3] ?? '').padEnd(9, '0'));
     const sign = m[1] ? -1 : 1;
-    const out: Obj = {};
+    const out: Json = {};
     if (seconds !== 0n) out.seconds = (seconds * BigInt(sign)).toString();
     if (nanos !== 0) out.nanos = nanos * sign;
     return out;
   }
 
-  timestamp(json: unknown, path: string): Obj | undefined {
+  timestamp(json: unknown, path: string): Json | undefined {
     const m = typeof json === 'string' ? TIMESTAMP_RE.exec(json) : null;
     const bad = (): undefined => this.err(path, `invalid timestamp ${JSON.stringify(json)}: expected RFC 3339, e.g. "2024-01-02T03:04:05.600Z"`);
     if (!m) return bad();
@@ -326,7 +326,7 @@ class Parser {
       secs -= (m[8][0] === '-' ? -1 : 1) * (oh * 3600 + om * 60);
     }
     if (secs < MIN_TS || secs > MAX_TS) return this.err(path, `timestamp ${json} is out of range (years 0001-9999)`);
-    const out: Obj = {};
+    const out: Json = {};
     if (secs !== 0) out.seconds = String(secs);
     const nanos = Number((m[7] ?? '').padEnd(9, '0'));
     if (nanos !== 0) out.nanos = nanos;
@@ -334,7 +334,7 @@ class Parser {
   }
 
   /** google.protobuf.Value: any JSON value. */
-  value(json: unknown, path: string): Obj | undefined {
+  value(json: unknown, path: string): Json | undefined {
     const n = valueFieldNames();
     if (json === null) return { [n.nullValue]: 0 };
     if (typeof json === 'number') return Number.isFinite(json) ? { [n.numberValue]: json } : this.err(path, 'number must be finite');
@@ -345,8 +345,8 @@ class Parser {
     return this.err(path, `not a JSON value: ${typeof json}`);
   }
 
-  sortedMap(json: Obj, each: (v: unknown, path: string) => unknown, path: string): Obj {
-    const out: Obj = {};
+  sortedMap(json: Json, each: (v: unknown, path: string) => unknown, path: string): Json {
+    const out: Json = {};
     for (const k of Object.keys(json).sort()) out[k] = each(json[k], `${path}[${JSON.stringify(k)}]`);
     return out;
   }
@@ -435,26 +435,26 @@ function scalarToJson(kind: string, v: unknown): unknown {
   return v;
 }
 
-function valueToJson(v: Obj): unknown {
+function valueToJson(v: Json): unknown {
   const n = valueFieldNames();
   const has = (k: string): boolean => hasOwn(v, n[k]) && v[n[k]] != null; // oneof: own property = set
-  if (has('structValue')) return structToJson(v[n.structValue] as Obj);
-  if (has('listValue')) return (((v[n.listValue] as Obj).values ?? []) as Obj[]).map(valueToJson);
+  if (has('structValue')) return structToJson(v[n.structValue] as Json);
+  if (has('listValue')) return (((v[n.listValue] as Json).values ?? []) as Json[]).map(valueToJson);
   if (has('stringValue')) return v[n.stringValue];
   if (has('numberValue')) return v[n.numberValue];
   if (has('boolValue')) return v[n.boolValue];
   return null;
 }
 
-function structToJson(s: Obj): Obj {
-  const out: Obj = {};
-  const fields = (s.fields ?? {}) as Record<string, Obj>;
+function structToJson(s: Json): Json {
+  const out: Json = {};
+  const fields = (s.fields ?? {}) as Record<string, Json>;
   for (const k of Object.keys(fields).sort()) out[k] = valueToJson(fields[k]);
   return out;
 }
 
 /** Is this field present in a message, by proto3 rules (implicit-presence defaults count as absent)? */
-export function isFieldSet(msg: Obj, field: protobuf.Field): boolean {
+export function isFieldSet(msg: Json, field: protobuf.Field): boolean {
   const v = msg[field.name];
   if (v === null || v === undefined) return false;
   if (field.map) return Object.keys(v as object).length > 0;
@@ -466,7 +466,7 @@ export function isFieldSet(msg: Obj, field: protobuf.Field): boolean {
 
 function elementToJson(field: protobuf.Field, v: unknown): unknown {
   const rt = field.resolvedType;
-  if (rt instanceof protobuf.Type) return toProto3Json(rt, v as Obj);
+  if (rt instanceof protobuf.Type) return toProto3Json(rt, v as Json);
   if (rt instanceof protobuf.Enum) {
     if (nameOf(rt) === 'google.protobuf.NullValue') return null;
     return rt.valuesById[v as number] ?? v;
@@ -475,8 +475,8 @@ function elementToJson(field: protobuf.Field, v: unknown): unknown {
 }
 
 /** A protobufjs message (or plain object of the same shape) to proto3 JSON. */
-export function toProto3Json(type: protobuf.Type, message: protobuf.Message | Obj): unknown {
-  const m = message as Obj;
+export function toProto3Json(type: protobuf.Type, message: protobuf.Message | Json): unknown {
+  const m = message as Json;
   switch (nameOf(type)) {
     case 'google.protobuf.Any': {
       const url = m.type_url as string | undefined;
@@ -484,7 +484,7 @@ export function toProto3Json(type: protobuf.Type, message: protobuf.Message | Ob
       const inner = findType(typeNameOfUrl(url));
       if (!inner) throw new Error(`cannot convert Any of unknown type "${url}" to JSON`);
       const body = toProto3Json(inner, inner.decode(m.value as Uint8Array));
-      return isSpecialWkt(inner) ? { '@type': url, value: body } : { '@type': url, ...(body as Obj) };
+      return isSpecialWkt(inner) ? { '@type': url, value: body } : { '@type': url, ...(body as Json) };
     }
     case 'google.protobuf.Duration':
       return formatDuration(m.seconds, m.nanos);
@@ -497,19 +497,19 @@ export function toProto3Json(type: protobuf.Type, message: protobuf.Message | Ob
     case 'google.protobuf.Value':
       return valueToJson(m);
     case 'google.protobuf.ListValue':
-      return ((m.values as Obj[]) ?? []).map(valueToJson);
+      return ((m.values as Json[]) ?? []).map(valueToJson);
   }
   if (WRAPPERS.has(nameOf(type))) {
     const f = type.fields.value;
     return scalarToJson(f.type, m.value ?? (f.type === 'string' ? '' : f.type === 'bool' ? false : f.type === 'bytes' ? new Uint8Array() : 0));
   }
-  const out: Obj = {};
+  const out: Json = {};
   for (const field of type.fieldsArray) {
     if (!isFieldSet(m, field)) continue;
     const v = m[field.name];
     if (field.map) {
-      const o: Obj = {};
-      const src = v as Obj;
+      const o: Json = {};
+      const src = v as Json;
       for (const k of Object.keys(src).sort()) o[k] = elementToJson(field, src[k]);
       out[field.name] = o;
     } else if (field.repeated) {

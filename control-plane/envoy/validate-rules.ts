@@ -5,23 +5,23 @@
 import net from 'node:net';
 import protobuf from 'protobufjs';
 import { RE2JS } from 're2js';
+import type { Json } from '../json.ts';
 import { findType, nameOf, typeNameOfUrl } from './protos.ts';
 import { formatDuration, isSpecialWkt, mapKeyType, isWrapper, joinPath, toBigInt, type Violation } from './proto-json.ts';
 
-type Obj = Record<string, unknown>;
 type Rules = Record<string, any>;
 const hasOwn = (o: object, k: string): boolean => Object.prototype.hasOwnProperty.call(o, k);
 
 // ---------------------------------------------------------------------------------------------
 // Walking every message, Any payloads included (shared with envoy-extra-rules.ts).
 
-const anyCache = new WeakMap<object, { type: protobuf.Type; message: Obj } | null>();
+const anyCache = new WeakMap<object, { type: protobuf.Type; message: Json } | null>();
 /** The decoded payload of a google.protobuf.Any, or undefined if empty or of an unknown type. */
-export function anyPayload(any: Obj): { type: protobuf.Type; message: Obj } | undefined {
+export function anyPayload(any: Json): { type: protobuf.Type; message: Json } | undefined {
   let hit = anyCache.get(any);
   if (hit === undefined) {
     const type = typeof any.type_url === 'string' && any.type_url ? findType(typeNameOfUrl(any.type_url)) : undefined;
-    hit = type ? { type, message: type.decode((any.value as Uint8Array) ?? new Uint8Array()) as unknown as Obj } : null;
+    hit = type ? { type, message: type.decode((any.value as Uint8Array) ?? new Uint8Array()) as unknown as Json } : null;
     anyCache.set(any, hit);
   }
   return hit ?? undefined;
@@ -38,10 +38,10 @@ function messageFields(type: protobuf.Type): protobuf.Field[] {
   return f;
 }
 
-export type Visitor = (type: protobuf.Type, message: Obj, path: string) => void;
+export type Visitor = (type: protobuf.Type, message: Json, path: string) => void;
 
 /** Calls visit for the message and every nested message (repeated, map values, Any payloads). */
-export function forEachMessage(type: protobuf.Type, message: Obj, path: string, visit: Visitor): void {
+export function forEachMessage(type: protobuf.Type, message: Json, path: string, visit: Visitor): void {
   visit(type, message, path);
   if (nameOf(type) === 'google.protobuf.Any') {
     const p = anyPayload(message);
@@ -54,11 +54,11 @@ export function forEachMessage(type: protobuf.Type, message: Obj, path: string, 
     if (v === null || v === undefined) continue;
     const fp = joinPath(path, field.name);
     if (field.map) {
-      for (const k of Object.keys(v as Obj).sort()) forEachMessage(rt, (v as Record<string, Obj>)[k], `${fp}[${JSON.stringify(k)}]`, visit);
+      for (const k of Object.keys(v as Json).sort()) forEachMessage(rt, (v as Record<string, Json>)[k], `${fp}[${JSON.stringify(k)}]`, visit);
     } else if (field.repeated) {
-      (v as Obj[]).forEach((item, i) => forEachMessage(rt, item, `${fp}[${i}]`, visit));
+      (v as Json[]).forEach((item, i) => forEachMessage(rt, item, `${fp}[${i}]`, visit));
     } else {
-      forEachMessage(rt, v as Obj, fp, visit);
+      forEachMessage(rt, v as Json, fp, visit);
     }
   }
 }
@@ -79,7 +79,7 @@ export function fieldRules(field: protobuf.Field): Rules | undefined {
   let r = rulesCache.get(field);
   if (r === undefined) {
     r = null;
-    for (const o of (field.parsedOptions ?? []) as Obj[]) {
+    for (const o of (field.parsedOptions ?? []) as Json[]) {
       if (o['(validate.rules)']) r = merge(r ?? {}, o['(validate.rules)'] as Rules);
     }
     rulesCache.set(field, r);
@@ -89,7 +89,7 @@ export function fieldRules(field: protobuf.Field): Rules | undefined {
 
 function oneofRequired(oneof: protobuf.OneOf): boolean {
   return oneof.options?.['(validate.required)'] === true
-    || ((oneof.parsedOptions ?? []) as Obj[]).some((o) => o['(validate.required)'] === true);
+    || ((oneof.parsedOptions ?? []) as Json[]).some((o) => o['(validate.required)'] === true);
 }
 
 function messageDisabled(type: protobuf.Type): boolean {
@@ -166,7 +166,7 @@ class Checker {
     this.out.push({ path, message });
   }
 
-  messageNode(type: protobuf.Type, msg: Obj, path: string): void {
+  messageNode(type: protobuf.Type, msg: Json, path: string): void {
     const plan = planOf(type);
     for (const oneof of plan.requiredOneofs) {
       if (!oneof.fieldsArray.some((f) => hasOwn(msg, f.name) && msg[f.name] != null)) {
@@ -176,7 +176,7 @@ class Checker {
     for (const [field, rules] of plan.ruleFields) {
       const fp = joinPath(path, field.name);
       const v = msg[field.name];
-      if (field.map) this.map(field, rules.map, (v ?? {}) as Obj, fp);
+      if (field.map) this.map(field, rules.map, (v ?? {}) as Json, fp);
       else if (field.repeated) this.repeated(field, rules.repeated, (v ?? []) as unknown[], fp);
       else {
         // Oneof members and proto3 `optional` fields are only checked when set (as in PGV).
@@ -197,7 +197,7 @@ class Checker {
         }
         return;
       }
-      const m = v as Obj;
+      const m = v as Json;
       if (nameOf(rt) === 'google.protobuf.Duration') this.duration(rules.duration, m, path);
       else if (nameOf(rt) === 'google.protobuf.Timestamp') this.timestamp(rules.timestamp, m, path);
       else if (nameOf(rt) === 'google.protobuf.Any') this.any(rules.any, m, path);
@@ -227,7 +227,7 @@ class Checker {
     if (r.items) items.forEach((it, i) => this.value(field, r.items, it, `${path}[${i}]`));
   }
 
-  map(field: protobuf.Field, r: Rules | undefined, m: Obj, path: string): void {
+  map(field: protobuf.Field, r: Rules | undefined, m: Json, path: string): void {
     if (!r) return;
     const keys = Object.keys(m).sort();
     if (r.ignore_empty && keys.length === 0) return;
@@ -344,10 +344,10 @@ class Checker {
     if (notIn?.includes(v)) this.add(path, `must not be ${name}`);
   }
 
-  duration(r: Rules | undefined, d: Obj, path: string): void {
+  duration(r: Rules | undefined, d: Json, path: string): void {
     if (!r) return;
     const nanos = (x: unknown): bigint => {
-      const o = (x ?? {}) as Obj;
+      const o = (x ?? {}) as Json;
       return toBigInt(o.seconds) * 1_000_000_000n + toBigInt(o.nanos);
     };
     const show = (n: bigint): string => formatDuration(n / 1_000_000_000n, Number(n % 1_000_000_000n));
@@ -359,10 +359,10 @@ class Checker {
     this.range(r, v, nanos, path, `duration ${show(v)}`, show);
   }
 
-  timestamp(r: Rules | undefined, t: Obj, path: string): void {
+  timestamp(r: Rules | undefined, t: Json, path: string): void {
     if (!r) return;
     const nanos = (x: unknown): bigint => {
-      const o = (x ?? {}) as Obj;
+      const o = (x ?? {}) as Json;
       return toBigInt(o.seconds) * 1_000_000_000n + toBigInt(o.nanos);
     };
     const v = nanos(t);
@@ -370,7 +370,7 @@ class Checker {
     this.range(r, v, nanos, path, 'timestamp', (n) => `${n / 1_000_000_000n}s since the epoch`);
   }
 
-  any(r: Rules | undefined, a: Obj, path: string): void {
+  any(r: Rules | undefined, a: Json, path: string): void {
     if (!r) return;
     const url = String(a.type_url ?? '');
     const inList = list(r.in) as string[] | undefined;
@@ -384,8 +384,8 @@ function defaultOf(kind: string): unknown {
 }
 
 /** Checks a parsed message (and everything nested in it) against its (validate.*) options. */
-export function validateMessage(type: protobuf.Type, message: protobuf.Message | Obj, path = ''): Violation[] {
+export function validateMessage(type: protobuf.Type, message: protobuf.Message | Json, path = ''): Violation[] {
   const c = new Checker();
-  forEachMessage(type, message as Obj, path, (t, m, p) => c.messageNode(t, m, p));
+  forEachMessage(type, message as Json, path, (t, m, p) => c.messageNode(t, m, p));
   return c.out;
 }

@@ -8,6 +8,7 @@
 //     those labels (its IP and locality); without such an endpoint, or without labels, an
 //     anonymous caller with no IP.
 // --kind says whether the caller is an Envoy sidecar or a proxyless gRPC client.
+import { type ConfigObject, isKind } from '../config/types.ts';
 import { labelsMatch, parseLocality } from '../model/services.ts';
 import type { Endpoint, Locality } from '../model/types.ts';
 import { proxyFromNode, type ClientKind, type Proxy } from '../translate/proxy.ts';
@@ -70,12 +71,13 @@ export function resolveCaller(spec: CallerSpec, view: MeshView, connected: Itera
   if (from) {
     const m = /^([^/]+)\/([^/]+)$/.exec(from);
     if (!m) throw new ExplainInputError(`from: expected a node id (sidecar~ip~pod.ns~ns.svc.cluster.local) or ns/name, got '${from}'`);
-    const [, ns, name] = m as unknown as [string, string, string];
-    const entry = view.accepted.find((o) => o.kind === 'WorkloadEntry' && o.namespace === ns && o.name === name);
+    const ns = m[1]!;
+    const name = m[2]!;
+    const entry = view.accepted.find((o): o is ConfigObject<'WorkloadEntry'> => isKind(o, 'WorkloadEntry') && o.namespace === ns && o.name === name);
     let found: Workload | undefined;
     let how: string;
     if (entry) {
-      const spec2 = entry.spec as { address: string; labels?: Record<string, string>; locality?: string };
+      const spec2 = entry.spec;
       found = { namespace: ns, endpoint: { address: spec2.address, labels: { ...entry.labels, ...(spec2.labels ?? {}) }, locality: parseLocality(spec2.locality), ports: {} }, what: `WorkloadEntry ${ns}/${name}` };
       how = `WorkloadEntry ${ns}/${name} (${entry.source.file}:${entry.source.line})`;
     } else {

@@ -8,7 +8,7 @@ import { endpointGroups } from './endpoints.ts';
 import { evaluateInbound } from './inbound.ts';
 import type { MeshView, RuleIndex } from './origins.ts';
 import type { HttpRequest } from './request.ts';
-import type { Json } from './string-matcher.ts';
+import type { Json } from '../json.ts';
 import type { Destination } from './types.ts';
 
 function parseClusterName(name: string): { host?: string; port?: number; subset?: string } {

@@ -4,7 +4,7 @@
 // locality_weighted_lb_config share traffic by locality weight; other Envoy clusters balance over
 // all hosts of the priority by endpoint weight.
 import type { Locality } from '../model/types.ts';
-import type { Json } from './string-matcher.ts';
+import type { Json } from '../json.ts';
 import type { EndpointGroup } from './types.ts';
 
 const localityText = (l: Json | undefined) => [l?.region, l?.zone, l?.sub_zone].filter((x) => x).join('/') || '(none)';

@@ -14,7 +14,7 @@ import { parseRequest } from './request.ts';
 import { describeMatch, evaluateRouteMatch, percentText } from './route-match.ts';
 import { hashNote, routeExtras } from './route-extras.ts';
 import { upstreamRequest } from './rewrite.ts';
-import type { Json } from './string-matcher.ts';
+import type { Json } from '../json.ts';
 import type { Explanation, RouteStep } from './types.ts';
 import { selectVirtualHost } from './virtual-host.ts';
 

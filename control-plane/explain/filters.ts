@@ -2,7 +2,8 @@
 // limit filter. A filter acts only if the connection manager has it; its config for a request is
 // the most specific one: the route's typed_per_filter_config, else the virtual host's, else the
 // filter's own (Envoy's and gRPC's rule).
-import { headerMatches, type Json } from './string-matcher.ts';
+import type { Json } from '../json.ts';
+import { headerMatches } from './string-matcher.ts';
 import { fraction } from './route-match.ts';
 import { routingHeaders, type HttpRequest } from './request.ts';
 import type { FaultInfo, RateLimitInfo } from './types.ts';

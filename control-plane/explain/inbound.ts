@@ -10,7 +10,7 @@ import { effectiveConfig, LOCAL_RATE_LIMIT, rateLimitFor } from './filters.ts';
 import type { MeshView, RuleIndex } from './origins.ts';
 import { evaluateRbacFilter } from './rbac.ts';
 import type { HttpRequest } from './request.ts';
-import type { Json } from './string-matcher.ts';
+import type { Json } from '../json.ts';
 import type { AuthzStep, InboundResult, RateLimitInfo } from './types.ts';
 
 const HCM_NAME = 'envoy.filters.network.http_connection_manager';

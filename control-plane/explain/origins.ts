@@ -1,13 +1,13 @@
 // From Envoy names back to the rules a person wrote: route names (`ns/vs/http-name`) in a virtual
 // host (`host:port`), cluster names, RBAC policy names (`ns[..]-policy[..]-rule[i]`) and rate limit
 // stat prefixes all lead to an object of the model, and through it to a file:line.
-import type { ConfigObject } from '../config/types.ts';
+import { type ConfigObject, isKind } from '../config/types.ts';
 import { formatPath } from '../config/paths.ts';
 import type { HttpRouteIn } from '../model/input.ts';
 import type { HttpRoute, Model, RouteTable } from '../model/types.ts';
 import { labelsMatch } from '../model/services.ts';
 import { envoyRouteMatch } from '../translate/route-match.ts';
-import type { Json } from './string-matcher.ts';
+import type { Json } from '../json.ts';
 
 /** A rule, and where in it: `VirtualService default/reviews` at `rules.yaml:12` (`spec.http[0].match[0]`). */
 export interface RuleRef {
@@ -33,6 +33,12 @@ export class RuleIndex {
     this.objects = new Map(view.accepted.map((o) => [o.key, o]));
   }
 
+  /** The http entries of the VirtualService with this key (none for another kind). */
+  private httpOf(key: string): HttpRouteIn[] {
+    const obj = this.objects.get(key);
+    return obj && isKind(obj, 'VirtualService') ? (obj.spec.http ?? []) : [];
+  }
+
   private ref(key: string, path: Array<string | number>, fallbackAt: string): RuleRef {
     const obj = this.objects.get(key);
     if (!obj) return { key, at: fallbackAt };
@@ -51,8 +57,8 @@ export class RuleIndex {
   /** Index of the http entry an Envoy route came from, in its VirtualService. */
   private httpIndex(route: HttpRoute): number | undefined {
     const obj = this.objects.get(route.origin.key);
-    if (!obj || obj.kind !== 'VirtualService') return undefined;
-    const http = ((obj.spec as { http?: HttpRouteIn[] }).http ?? []);
+    if (!obj || !isKind(obj, 'VirtualService')) return undefined;
+    const http = obj.spec.http ?? [];
     const i = http.findIndex((h, idx) => `${obj.namespace}/${obj.name}/${h.name ?? idx}` === route.name);
     return i < 0 ? undefined : i;
   }
@@ -64,8 +70,7 @@ export class RuleIndex {
     if (!table || !route) return undefined;
     const i = this.httpIndex(route);
     if (i === undefined) return { key: route.origin.key, at: route.origin.at };
-    const obj = this.objects.get(route.origin.key)!;
-    const spec = ((obj.spec as { http?: HttpRouteIn[] }).http ?? [])[i]!;
+    const spec = this.httpOf(route.origin.key)[i]!;
     // Model matches are the spec's matches for this port, in order; find the one that was translated
     // into this Envoy match (gRPC routes leave the method out).
     const specIdx = (spec.match ?? []).flatMap((m, mi) => (m.port === undefined || m.port === table.port ? [mi] : []));
@@ -81,8 +86,7 @@ export class RuleIndex {
     if (!route) return undefined;
     const i = this.httpIndex(route);
     if (i === undefined) return undefined;
-    const obj = this.objects.get(route.origin.key)!;
-    const spec = ((obj.spec as { http?: Array<Record<string, unknown>> }).http ?? [])[i]!;
+    const spec: Json = this.httpOf(route.origin.key)[i]!;
     if (spec[field] === undefined) return undefined;
     return this.ref(route.origin.key, ['spec', 'http', i, field], route.origin.at);
   }

@@ -5,7 +5,8 @@
 // is three-valued: true, false or unknown, and an unknown that could change the outcome is said.
 import { BlockList, isIP } from 'node:net';
 import { pathOnly, type HttpRequest } from './request.ts';
-import { headerMatches, stringMatches, type Json } from './string-matcher.ts';
+import type { Json } from '../json.ts';
+import { headerMatches, stringMatches } from './string-matcher.ts';
 import type { RuleIndex } from './origins.ts';
 import type { AuthzStep } from './types.ts';
 

@@ -3,7 +3,7 @@
 // callee's inbound filters evaluate it.
 import { RE2JS } from 're2js';
 import type { HttpRequest } from './request.ts';
-import type { Json } from './string-matcher.ts';
+import type { Json } from '../json.ts';
 
 /** The request as the upstream sees it after the route's rewrites and header changes. */
 export function upstreamRequest(req: HttpRequest, route: Json, action: Json): HttpRequest {

@@ -2,7 +2,7 @@
 // a note on consistent hashing; each with the rule field it came from when the rule wrote it.
 import type { RuleIndex } from './origins.ts';
 import { fraction } from './route-match.ts';
-import type { Json } from './string-matcher.ts';
+import type { Json } from '../json.ts';
 import type { Explanation } from './types.ts';
 
 export interface RouteExtrasContext { index: RuleIndex; route: Json; vhost: Json; action: Json; grpc: boolean }

@@ -2,7 +2,8 @@
 // query parameters, the gRPC flag and the runtime fraction; every one must hold. For a route that
 // does not match, `failed` says which condition failed first, in words.
 import { pathOnly, queryParams, routingHeaders, type HttpRequest } from './request.ts';
-import { describeString, headerMatches, regexFullMatch, stringMatches, type Json } from './string-matcher.ts';
+import type { Json } from '../json.ts';
+import { describeString, headerMatches, regexFullMatch, stringMatches } from './string-matcher.ts';
 
 export interface MatchResult {
   matched: boolean;

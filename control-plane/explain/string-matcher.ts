@@ -1,8 +1,8 @@
 // Envoy's StringMatcher and HeaderMatcher, evaluated on a concrete value, with a description in
 // words for the explanation. Regexes are RE2 and must match the whole value (Envoy's safe_regex).
 import { RE2JS } from 're2js';
+import type { Json } from '../json.ts';
 
-export type Json = Record<string, unknown>;
 
 const regexCache = new Map<string, RE2JS>();
 function re2(regex: string): RE2JS {

@@ -2,7 +2,7 @@
 // its port, is compared with every domain. An exact domain wins; then the longest suffix wildcard
 // (`*.foo.com`, `*-bar.foo.com`); then the longest prefix wildcard (`foo.*`); then `*`. A wildcard
 // never matches the empty string.
-import type { Json } from './string-matcher.ts';
+import type { Json } from '../json.ts';
 
 export type DomainMatch = 'exact' | 'suffix wildcard' | 'prefix wildcard' | 'any host (*)';
 const RANK: Record<DomainMatch, number> = { exact: 0, 'suffix wildcard': 1, 'prefix wildcard': 2, 'any host (*)': 3 };

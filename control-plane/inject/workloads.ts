@@ -1,4 +1,5 @@
 // Where the pod is in each kind of object `meshpilot inject` accepts. Other kinds pass unchanged.
+import type { Json } from '../json.ts';
 import type { InjectionConfig } from './config.ts';
 import { injectPod, type PodLike } from './inject-pod.ts';
 
@@ -27,17 +28,16 @@ export interface WorkloadOptions {
   namespaceLabels: (namespace: string) => Record<string, string>;
 }
 
-type Obj = Record<string, unknown>;
-const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isObj = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 function getAt(o: unknown, path: (string | number)[]): unknown {
-  return path.reduce<unknown>((v, k) => (isObj(v) || Array.isArray(v) ? (v as Obj)[k as string] : undefined), o);
+  return path.reduce<unknown>((v, k) => (isObj(v) || Array.isArray(v) ? (v as Json)[k as string] : undefined), o);
 }
 
-function setAt(o: Obj, path: string[], value: unknown): Obj {
-  if (path.length === 0) return value as Obj;
+function setAt(o: Json, path: string[], value: unknown): Json {
+  if (path.length === 0) return value as Json;
   const [k, ...rest] = path as [string, ...string[]];
-  return { ...o, [k]: setAt((o[k] ?? {}) as Obj, rest, value) };
+  return { ...o, [k]: setAt((o[k] ?? {}) as Json, rest, value) };
 }
 
 /**

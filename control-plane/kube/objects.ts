@@ -7,6 +7,7 @@ import { stringify } from 'yaml';
 import { parseConfigFile, type ParsedDocument } from '../config/load.ts';
 import { documentSchemas } from '../config/schemas/document.ts';
 import { KINDS, type ConfigObject, type Kind } from '../config/types.ts';
+import { deepFreeze } from '../json.ts';
 
 export interface KubeMeta {
   name?: string;
@@ -48,14 +49,6 @@ export function ruleDocument(o: KubeRuleObject, kind: string): Record<string, un
     },
     ...(o.spec !== undefined ? { spec: o.spec } : {}),
   };
-}
-
-function deepFreeze<T>(v: T): T {
-  if (v !== null && typeof v === 'object' && !Object.isFrozen(v)) {
-    Object.freeze(v);
-    for (const child of Object.values(v)) deepFreeze(child);
-  }
-  return v;
 }
 
 /**

@@ -5,10 +5,9 @@
 // rule file changes, so those IPs follow the endpoints.
 import { isIP } from 'node:net';
 import { compareText } from './compare.ts';
-import type { AuthorizationCondition, AuthorizationOperation, AuthorizationPolicySpec, AuthorizationSource } from '../config/schemas/authorization-policy.ts';
 import { HEADER_KEY } from '../config/schemas/authorization-policy.ts';
-import type { ConfigObject } from '../config/types.ts';
-import type { WorkloadEntryIn } from './input.ts';
+import { type ConfigObject, isKind } from '../config/types.ts';
+import type { AuthorizationConditionIn, AuthorizationOperationIn, AuthorizationPolicyIn, AuthorizationSourceIn } from './input.ts';
 import { type FieldPath, type IssueList, originOf } from './issues.ts';
 import { isHttpProtocol, labelsMatch } from './services.ts';
 import type { Origin, Service } from './types.ts';
@@ -144,8 +143,8 @@ function knownWorkloads(objects: readonly ConfigObject[], services: readonly Ser
   const out: Workload[] = [];
   for (const s of services) for (const ep of s.endpoints) out.push({ namespace: s.namespace, address: ep.address, labels: ep.labels });
   for (const o of objects) {
-    if (o.kind !== 'WorkloadEntry' || issues.rejected.has(o.key)) continue;
-    const we = o.spec as unknown as WorkloadEntryIn;
+    if (!isKind(o, 'WorkloadEntry') || issues.rejected.has(o.key)) continue;
+    const we = o.spec;
     out.push({ namespace: o.namespace, address: we.address, labels: { ...o.labels, ...(we.labels ?? {}) } });
   }
   return out.filter((w) => isIP(w.address) !== 0);
@@ -158,14 +157,14 @@ function workloadIps(workloads: readonly Workload[], namespace: string, selector
 
 // ---- building --------------------------------------------------------------------------------
 
-function buildCondition(c: AuthorizationCondition): AuthzCondition {
+function buildCondition(c: AuthorizationConditionIn): AuthzCondition {
   const header = HEADER_KEY.exec(c.key);
   if (header) return defined({ kind: 'header' as const, name: header[1]!.toLowerCase(), values: values(c.values), notValues: values(c.notValues) });
   if (c.key === 'destination.port') return defined({ kind: 'destinationPort' as const, values: ports(c.values), notValues: ports(c.notValues) });
   return defined({ kind: c.key === 'remote.ip' ? ('remoteIp' as const) : ('sourceIp' as const), values: cidrs(c.values), notValues: cidrs(c.notValues) });
 }
 
-function buildOperation(o: AuthorizationOperation): AuthzOperation {
+function buildOperation(o: AuthorizationOperationIn): AuthzOperation {
   return defined({
     hosts: o.hosts,
     notHosts: o.notHosts,
@@ -183,8 +182,8 @@ export function buildAuthorizationPolicies(objects: readonly ConfigObject[], ser
   const workloads = objects.some((o) => o.kind === 'AuthorizationPolicy') ? knownWorkloads(objects, services, issues) : [];
   const out: AuthorizationPolicy[] = [];
   for (const obj of objects) {
-    if (obj.kind !== 'AuthorizationPolicy') continue;
-    const spec = obj.spec as AuthorizationPolicySpec;
+    if (!isKind(obj, 'AuthorizationPolicy')) continue;
+    const spec = obj.spec;
     const action = spec.action ?? 'ALLOW';
 
     const dryRunText = obj.annotations[DRY_RUN_ANNOTATION];
@@ -218,7 +217,7 @@ export function buildAuthorizationPolicies(objects: readonly ConfigObject[], ser
   return out.filter((p) => !issues.rejected.has(`AuthorizationPolicy/${p.namespace}/${p.name}`)).sort((a, b) => compareText(a.origin.key, b.origin.key));
 }
 
-function buildSource(obj: ConfigObject, s: AuthorizationSource, path: FieldPath, workloads: readonly Workload[], issues: IssueList): AuthzSource {
+function buildSource(obj: ConfigObject, s: AuthorizationSourceIn, path: FieldPath, workloads: readonly Workload[], issues: IssueList): AuthzSource {
   const out: AuthzSource = defined({
     ipBlocks: cidrs(s.ipBlocks),
     notIpBlocks: cidrs(s.notIpBlocks),
@@ -240,7 +239,7 @@ function buildSource(obj: ConfigObject, s: AuthorizationSource, path: FieldPath,
  * service endpoints in its namespace): TCP ports are not covered, and proxyless gRPC servers have
  * no shadow rules.
  */
-function warnCoverage(obj: ConfigObject, spec: AuthorizationPolicySpec, dryRun: boolean, services: readonly Service[], issues: IssueList): void {
+function warnCoverage(obj: ConfigObject, spec: AuthorizationPolicyIn, dryRun: boolean, services: readonly Service[], issues: IssueList): void {
   const selector = spec.selector?.matchLabels ?? {};
   const tcp = new Set<string>();
   let grpc = false;

@@ -1,7 +1,8 @@
 // Builds the model from validated rule objects. Cross-object problems (a route to an unknown host
 // or subset) reject the rule that has them; everything else is kept. Endpoints never decide
 // whether a rule is accepted: a destination without any is a warning.
-import type { ConfigObject } from '../config/types.ts';
+import { type ConfigObject, isKind } from '../config/types.ts';
+import { deepFreeze } from '../json.ts';
 import { compareText } from './compare.ts';
 import { buildClusters, ClusterMemo, indexDestinationRules } from './clusters.ts';
 import { warnDestinationRule, warnRateLimit, warnVirtualService } from './grpc-warnings.ts';
@@ -79,25 +80,17 @@ export function buildModel(objects: ConfigObject[], networkGateways: Model['netw
   const authorizationPolicies = buildAuthorizationPolicies(sorted, services, issues);
   for (const obj of sorted) {
     if (issues.rejected.has(obj.key)) continue;
-    if (obj.kind === 'VirtualService') warnOnce(obj, serviceMap, issues, memo.warnings, (s, i) => warnVirtualService(obj, s, i));
-    if (obj.kind === 'DestinationRule') {
+    if (isKind(obj, 'VirtualService')) warnOnce(obj, serviceMap, issues, memo.warnings, (s, i) => warnVirtualService(obj, s, i));
+    if (isKind(obj, 'DestinationRule')) {
       warnOnce(obj, serviceMap, issues, memo.warnings, (s, i) => {
         warnDestinationRule(obj, s, i);
         warnLocality(obj, s, i);
       });
     }
-    if (obj.kind === 'RateLimit') warnOnce(obj, serviceMap, issues, memo.warnings, (s, i) => warnRateLimit(obj, s, i));
+    if (isKind(obj, 'RateLimit')) warnOnce(obj, serviceMap, issues, memo.warnings, (s, i) => warnRateLimit(obj, s, i));
   }
   warnUnreachableNetworks(sorted, serviceMap, networkGateways, issues);
   const gateways = Object.fromEntries(Object.keys(networkGateways).sort().map((n) => [n, networkGateways[n].map((g) => ({ address: g.address, port: g.port }))]));
   const model: Model = { services, clusters, routeTables, rateLimits, authorizationPolicies, networkGateways: gateways, warnings: issues.warnings };
   return { model: deepFreeze(model), errors: issues.errors, rejected: issues.rejected };
-}
-
-function deepFreeze<T>(o: T): T {
-  if (o && typeof o === 'object' && !Object.isFrozen(o)) {
-    Object.freeze(o);
-    for (const v of Object.values(o)) deepFreeze(v);
-  }
-  return o;
 }

@@ -1,6 +1,6 @@
 // DestinationRules attach subsets and policies to services; every service port becomes one
 // default cluster plus one cluster per subset.
-import type { ConfigObject } from '../config/types.ts';
+import { type ConfigObject, isKind } from '../config/types.ts';
 import { compareText, SortedOrder } from './compare.ts';
 import { clusterName, resolveHost } from './hosts.ts';
 import type { DestinationRuleIn } from './input.ts';
@@ -10,7 +10,7 @@ import { endpointPort, labelsMatch } from './services.ts';
 import type { Endpoint, NetworkGateway, Service, UpstreamCluster } from './types.ts';
 
 export interface ResolvedRule {
-  obj: ConfigObject;
+  obj: ConfigObject<'DestinationRule'>;
   spec: DestinationRuleIn;
   host: string;
 }
@@ -19,8 +19,8 @@ export interface ResolvedRule {
 export function indexDestinationRules(objects: ConfigObject[], services: Map<string, Service>, issues: IssueList): Map<string, ResolvedRule> {
   const byHost = new Map<string, ResolvedRule>();
   for (const obj of objects) {
-    if (obj.kind !== 'DestinationRule') continue;
-    const spec = obj.spec as unknown as DestinationRuleIn;
+    if (!isKind(obj, 'DestinationRule')) continue;
+    const spec = obj.spec;
     const host = resolveHost(spec.host, obj.namespace);
     const service = services.get(host);
     if (!service) {

@@ -4,7 +4,7 @@
 import type { ConfigObject } from '../config/types.ts';
 import { grpcStatusForHttp } from '../config/schemas/grpc-status.ts';
 import { resolveHost } from './hosts.ts';
-import type { DestinationRuleIn, PolicyIn, TrafficPolicyIn, VirtualServiceIn } from './input.ts';
+import type { PolicyIn, TrafficPolicyIn } from './input.ts';
 import type { FieldPath, IssueSink } from './issues.ts';
 import type { Service, ServiceLookup } from './types.ts';
 
@@ -16,8 +16,8 @@ function hasGrpcPort(host: string, services: ServiceLookup): boolean {
   return services.get(host)?.ports.some((p) => p.protocol === 'GRPC') ?? false;
 }
 
-export function warnVirtualService(obj: ConfigObject, services: ServiceLookup, issues: IssueSink): void {
-  const spec = obj.spec as unknown as VirtualServiceIn;
+export function warnVirtualService(obj: ConfigObject<'VirtualService'>, services: ServiceLookup, issues: IssueSink): void {
+  const spec = obj.spec;
   if (!spec.hosts.some((h) => hasGrpcPort(resolveHost(h, obj.namespace), services))) return;
   (spec.http ?? []).forEach((http, i) => {
     const at = (...p: FieldPath): FieldPath => ['spec', 'http', i, ...p];
@@ -54,8 +54,8 @@ function warnPolicy(obj: ConfigObject, p: PolicyIn | undefined, path: FieldPath,
   }
 }
 
-export function warnDestinationRule(obj: ConfigObject, services: ServiceLookup, issues: IssueSink): void {
-  const spec = obj.spec as unknown as DestinationRuleIn;
+export function warnDestinationRule(obj: ConfigObject<'DestinationRule'>, services: ServiceLookup, issues: IssueSink): void {
+  const spec = obj.spec;
   if (!hasGrpcPort(resolveHost(spec.host, obj.namespace), services)) return;
   const each = (tp: TrafficPolicyIn | undefined, path: FieldPath) => {
     warnPolicy(obj, tp, path, issues);
@@ -66,8 +66,8 @@ export function warnDestinationRule(obj: ConfigObject, services: ServiceLookup, 
 }
 
 /** gRPC has no rate limit filter; callee replicas that run an Envoy sidecar still enforce the limit. */
-export function warnRateLimit(obj: ConfigObject, services: ServiceLookup, issues: IssueSink): void {
-  const spec = obj.spec as unknown as { destination: { host: string } };
+export function warnRateLimit(obj: ConfigObject<'RateLimit'>, services: ServiceLookup, issues: IssueSink): void {
+  const spec = obj.spec;
   if (!hasGrpcPort(resolveHost(spec.destination.host, obj.namespace), services)) return;
   issues.warn(obj, ['spec', 'destination'], `gRPC has no rate limit filter: this rule is left out ${FOR_GRPC}, so a proxyless gRPC server does not enforce the limit and overrides do not hold for proxyless gRPC callers (replicas with an Envoy sidecar still enforce the service-wide limit)`);
 }

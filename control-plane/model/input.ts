@@ -1,125 +1,39 @@
-// The spec shapes the model builder reads, in Istio's field names. The zod schemas in
-// control-plane/config/schemas are the authority on what is accepted; these interfaces are the
-// subset the builder consumes, so the model does not depend on how the schemas are written.
+// The spec shapes the model builder reads, in Istio's field names, under the names the model
+// uses. They are the output types of the zod schemas in control-plane/config/schemas (which are
+// the authority on what is accepted), not copies: a renamed or retyped schema field breaks the
+// model at compile time instead of reading as `undefined` at run time. A ConfigObject narrowed
+// with `isKind(obj, 'X')` / `ofKind(objects, 'X')` (config/types.ts) has `spec` of the X's type.
+import type * as S from '../config/schemas/index.ts';
 
-export interface StringMatchIn { exact?: string; prefix?: string; regex?: string }
+// ---- VirtualService ----
+export type VirtualServiceIn = S.VirtualServiceSpec;
+export type HttpRouteIn = S.HTTPRoute;
+export type MatchIn = S.HTTPMatchRequest;
+export type StringMatchIn = S.StringMatch;
+export type DestinationIn = S.Destination;
+export type HeaderOpsIn = S.HeaderOperations;
+export type FaultIn = S.HTTPFaultInjection;
+export type PercentIn = S.Percent;
 
-export interface MatchIn {
-  name?: string;
-  uri?: StringMatchIn;
-  method?: StringMatchIn;
-  headers?: Record<string, StringMatchIn>;
-  withoutHeaders?: Record<string, StringMatchIn>;
-  queryParams?: Record<string, StringMatchIn>;
-  port?: number;
-  sourceLabels?: Record<string, string>;
-  sourceNamespace?: string;
-  ignoreUriCase?: boolean;
-}
+// ---- DestinationRule ----
+export type DestinationRuleIn = S.DestinationRuleSpec;
+export type TrafficPolicyIn = S.TrafficPolicy;
+/** One layer of a traffic policy: what a TrafficPolicy and its per-port settings both have. */
+export type PolicyIn = Pick<S.TrafficPolicy, 'loadBalancer' | 'connectionPool' | 'outlierDetection'>;
+export type LoadBalancerIn = S.LoadBalancerSettings;
+export type LocalityLbSettingIn = S.LocalityLbSetting;
+export type ConnectionPoolIn = S.ConnectionPoolSettings;
+export type OutlierDetectionIn = S.OutlierDetection;
 
-export interface DestinationIn { host: string; subset?: string; port?: { number: number } }
+// ---- ServiceEntry, WorkloadEntry ----
+export type ServiceEntryIn = S.ServiceEntrySpec;
+export type WorkloadEntryIn = S.WorkloadEntrySpec;
 
-export interface HeaderOpsIn { set?: Record<string, string>; add?: Record<string, string>; remove?: string[] }
+// ---- RateLimit ----
+export type RateLimitIn = S.RateLimitSpec;
 
-export interface HttpRouteIn {
-  name?: string;
-  match?: MatchIn[];
-  route?: Array<{ destination: DestinationIn; weight?: number }>;
-  redirect?: { uri?: string; authority?: string; port?: number; scheme?: string; redirectCode?: number };
-  rewrite?: { uri?: string; authority?: string; uriRegexRewrite?: { match: string; rewrite: string } };
-  timeout?: string;
-  retries?: { attempts?: number; perTryTimeout?: string; retryOn?: string };
-  headers?: { request?: HeaderOpsIn; response?: HeaderOpsIn };
-  fault?: FaultIn;
-  mirror?: DestinationIn;
-  mirrorPercentage?: PercentIn;
-  mirrors?: Array<{ destination: DestinationIn; percentage?: PercentIn }>;
-}
-
-export interface PercentIn { value: number }
-
-export interface FaultIn {
-  delay?: { fixedDelay?: string; percentage?: PercentIn; percent?: number };
-  abort?: { httpStatus?: number; grpcStatus?: string; percentage?: PercentIn };
-}
-
-export interface VirtualServiceIn { hosts: string[]; http?: HttpRouteIn[] }
-
-export interface LoadBalancerIn {
-  simple?: string;
-  consistentHash?: {
-    httpHeaderName?: string;
-    httpCookie?: { name: string; ttl?: string; path?: string };
-    useSourceIp?: boolean;
-    httpQueryParameterName?: string;
-    ringHash?: { minimumRingSize?: number };
-    maglev?: { tableSize?: number };
-    minimumRingSize?: number;
-  };
-  localityLbSetting?: LocalityLbSettingIn;
-}
-
-export interface LocalityLbSettingIn {
-  distribute?: Array<{ from: string; to: Record<string, number> }>;
-  failover?: Array<{ from: string; to: string }>;
-  failoverPriority?: string[];
-  enabled?: boolean;
-}
-
-export interface ConnectionPoolIn {
-  tcp?: { maxConnections?: number; connectTimeout?: string };
-  http?: {
-    http1MaxPendingRequests?: number;
-    http2MaxRequests?: number;
-    maxRequestsPerConnection?: number;
-    maxRetries?: number;
-    idleTimeout?: string;
-    maxConcurrentStreams?: number;
-  };
-}
-
-export interface OutlierDetectionIn {
-  consecutive5xxErrors?: number;
-  consecutiveGatewayErrors?: number;
-  consecutiveLocalOriginFailures?: number;
-  splitExternalLocalOriginErrors?: boolean;
-  interval?: string;
-  baseEjectionTime?: string;
-  maxEjectionPercent?: number;
-  minHealthPercent?: number;
-}
-
-export interface PolicyIn {
-  loadBalancer?: LoadBalancerIn;
-  connectionPool?: ConnectionPoolIn;
-  outlierDetection?: OutlierDetectionIn;
-}
-
-export interface TrafficPolicyIn extends PolicyIn {
-  portLevelSettings?: Array<PolicyIn & { port: { number: number } }>;
-}
-
-export interface DestinationRuleIn {
-  host: string;
-  trafficPolicy?: TrafficPolicyIn;
-  subsets?: Array<{ name: string; labels?: Record<string, string>; trafficPolicy?: TrafficPolicyIn }>;
-}
-
-export interface WorkloadEntryIn {
-  address: string;
-  ports?: Record<string, number>;
-  labels?: Record<string, string>;
-  locality?: string;
-  network?: string;
-  weight?: number;
-  serviceAccount?: string;
-}
-
-export interface ServiceEntryIn {
-  hosts: string[];
-  ports: Array<{ number: number; protocol?: string; name: string; targetPort?: number }>;
-  location?: string;
-  resolution?: string;
-  endpoints?: WorkloadEntryIn[];
-  workloadSelector?: { labels?: Record<string, string> };
-}
+// ---- AuthorizationPolicy ----
+export type AuthorizationPolicyIn = S.AuthorizationPolicySpec;
+export type AuthorizationSourceIn = S.AuthorizationSource;
+export type AuthorizationOperationIn = S.AuthorizationOperation;
+export type AuthorizationConditionIn = S.AuthorizationCondition;

@@ -1,8 +1,8 @@
 // Locality and network settings that are valid but will not do what they seem to: failover without
 // outlier detection, and endpoints in a network no other network can reach (no gateway).
-import type { ConfigObject } from '../config/types.ts';
+import { type ConfigObject, isKind } from '../config/types.ts';
 import { resolveHost } from './hosts.ts';
-import type { DestinationRuleIn, PolicyIn, ServiceEntryIn, TrafficPolicyIn, WorkloadEntryIn } from './input.ts';
+import type { PolicyIn, TrafficPolicyIn, WorkloadEntryIn } from './input.ts';
 import type { FieldPath, IssueSink } from './issues.ts';
 import type { NetworkGateway, Service, ServiceLookup } from './types.ts';
 
@@ -18,8 +18,8 @@ function warnPolicy(obj: ConfigObject, p: PolicyIn | undefined, withOd: boolean,
   );
 }
 
-export function warnLocality(obj: ConfigObject, services: ServiceLookup, issues: IssueSink): void {
-  const spec = obj.spec as unknown as DestinationRuleIn;
+export function warnLocality(obj: ConfigObject<'DestinationRule'>, services: ServiceLookup, issues: IssueSink): void {
+  const spec = obj.spec;
   if (!services.has(resolveHost(spec.host, obj.namespace))) return;
   const topOd = spec.trafficPolicy?.outlierDetection !== undefined;
   const each = (tp: TrafficPolicyIn | undefined, od: boolean, path: FieldPath) => {
@@ -44,7 +44,7 @@ export function warnUnreachableNetworks(objects: ConfigObject[], services: Map<s
     }
   };
   for (const obj of objects) {
-    if (obj.kind === 'WorkloadEntry') check(obj, obj.spec as unknown as WorkloadEntryIn, ['spec']);
-    if (obj.kind === 'ServiceEntry') (obj.spec as unknown as ServiceEntryIn).endpoints?.forEach((e, i) => check(obj, e, ['spec', 'endpoints', i]));
+    if (isKind(obj, 'WorkloadEntry')) check(obj, obj.spec, ['spec']);
+    if (isKind(obj, 'ServiceEntry')) obj.spec.endpoints?.forEach((e, i) => check(obj, e, ['spec', 'endpoints', i]));
   }
 }

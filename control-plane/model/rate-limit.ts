@@ -8,11 +8,10 @@
 //   the override on its outbound side, on the virtual host of the destination.
 // The control plane knows both replica counts (service endpoints, and workloads matching a
 // source), so a limit written for the service stays the same total when replicas come and go.
-import type { ConfigObject } from '../config/types.ts';
+import { type ConfigObject, isKind, ofKind } from '../config/types.ts';
 import { compareText } from './compare.ts';
 import { durationMs } from './duration.ts';
 import { resolveHost } from './hosts.ts';
-import type { WorkloadEntryIn } from './input.ts';
 import { type IssueList, originOf } from './issues.ts';
 import { endpointPort, isHttpProtocol, labelsMatch } from './services.ts';
 import type { Origin, Protocol, Service } from './types.ts';
@@ -52,14 +51,6 @@ export interface RateLimitPolicy {
   shadow: boolean;
   responseHeaders: boolean;
   origin: Origin;
-}
-
-interface RateLimitIn {
-  destination: { host: string; port?: number };
-  limit?: { requests: number; per: string };
-  overrides?: Array<{ source: RateLimitSource; limit: { requests: number; per: string } }>;
-  shadow?: boolean;
-  responseHeaders?: boolean;
 }
 
 /**
@@ -109,8 +100,8 @@ function knownWorkloads(objects: ConfigObject[], services: Service[]): Workload[
   const out: Workload[] = [];
   for (const s of services) for (const ep of s.endpoints) out.push({ address: ep.address, namespace: s.namespace, labels: ep.labels });
   for (const o of objects) {
-    if (o.kind !== 'WorkloadEntry') continue;
-    const we = o.spec as unknown as WorkloadEntryIn;
+    if (!isKind(o, 'WorkloadEntry')) continue;
+    const we = o.spec;
     out.push({ address: we.address, namespace: o.namespace, labels: { ...o.labels, ...(we.labels ?? {}) } });
   }
   return out;
@@ -128,9 +119,9 @@ export function buildRateLimits(objects: ConfigObject[], services: Map<string, S
   const byDestination = new Map<string, string>(); // host:port -> RateLimit key
   const byReplicaPort = new Map<string, string>(); // address|workload port -> RateLimit key
   const out: RateLimitPolicy[] = [];
-  const rules = objects.filter((o) => o.kind === 'RateLimit').sort((a, b) => compareText(a.key, b.key));
+  const rules = ofKind(objects, 'RateLimit').sort((a, b) => compareText(a.key, b.key));
   for (const obj of rules) {
-    const spec = obj.spec as unknown as RateLimitIn;
+    const spec = obj.spec;
     const host = resolveHost(spec.destination.host, obj.namespace);
     const svc = services.get(host);
     if (!svc) {

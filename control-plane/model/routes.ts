@@ -1,11 +1,11 @@
 // VirtualServices become one ordered route table per service port. Several VirtualServices for
 // the same host are merged in the order of their namespace and name (then the routes of each in
 // file order), so the result never depends on file or event order.
-import type { ConfigObject } from '../config/types.ts';
+import { type ConfigObject, ofKind } from '../config/types.ts';
 import { compareText, sameItems, SortedOrder } from './compare.ts';
 import { durationMs } from './duration.ts';
 import { clusterName, resolveHost } from './hosts.ts';
-import type { DestinationRuleIn, HeaderOpsIn, HttpRouteIn, MatchIn, StringMatchIn, VirtualServiceIn } from './input.ts';
+import type { DestinationRuleIn, HeaderOpsIn, HttpRouteIn, MatchIn, StringMatchIn } from './input.ts';
 import { FieldPath, IssueList, IssueSink, originOf, type RecordedIssue, recordingSink, replayIssues } from './issues.ts';
 import { isHttpProtocol } from './services.ts';
 import { ANY_PORT, resolveDestination } from './destination.ts';
@@ -210,7 +210,7 @@ function stillValid(r: Resolved, inputs: RouteInputs): boolean {
   });
 }
 
-function resolveVirtualService(obj: ConfigObject, inputs: RouteInputs): Resolved {
+function resolveVirtualService(obj: ConfigObject<'VirtualService'>, inputs: RouteInputs): Resolved {
   const out: Resolved = { lookups: [], issues: [], pending: [], targets: [] };
   const ctx: Context = {
     service: (host) => {
@@ -227,7 +227,7 @@ function resolveVirtualService(obj: ConfigObject, inputs: RouteInputs): Resolved
     issues: recordingSink(inputs.issues, out.issues),
   };
   const key = (host: string, port: number) => `${host}:${port}`;
-  const spec = obj.spec as unknown as VirtualServiceIn;
+  const spec = obj.spec;
   const resolved = new Set<number>();
   const placed = new Set<string>();
   spec.hosts.forEach((h, hi) => {
@@ -288,7 +288,7 @@ function warnEmptyTargets(obj: ConfigObject, targets: readonly Target[], inputs:
 export function buildRouteTables(objects: ConfigObject[], inputs: RouteInputs, memo = new RouteMemo()): RouteTable[] {
   const tables = new Map<string, RouteTable>();
   const key = (host: string, port: number) => `${host}:${port}`;
-  const virtualServices = objects.filter((o) => o.kind === 'VirtualService').sort((a, b) => compareText(a.key, b.key));
+  const virtualServices = ofKind(objects, 'VirtualService').sort((a, b) => compareText(a.key, b.key));
   for (const obj of virtualServices) {
     let r = memo.resolved.get(obj);
     if (r && stillValid(r, inputs)) {

@@ -1,5 +1,5 @@
 // ServiceEntries (and the WorkloadEntries they select) become mesh services with endpoints.
-import type { ConfigObject } from '../config/types.ts';
+import { type ConfigObject, isKind, ofKind } from '../config/types.ts';
 import { compareText, sameItems, SortedOrder } from './compare.ts';
 import type { ServiceEntryIn, WorkloadEntryIn } from './input.ts';
 import { IssueList, originOf } from './issues.ts';
@@ -35,7 +35,7 @@ export function labelsMatch(selector: Record<string, string>, labels: Record<str
 /** What one ServiceEntry gives, whatever the other entries say: a service per host, and its weight total. */
 interface Converted {
   /** For a workloadSelector entry: the WorkloadEntries it selected. */
-  workloads?: readonly ConfigObject[];
+  workloads?: readonly ConfigObject<'WorkloadEntry'>[];
   services: Service[]; // one per spec.hosts entry, same index
   totalWeight: number;
 }
@@ -51,19 +51,19 @@ export class ServiceMemo {
 }
 
 /** A WorkloadEntry with its labels: those of the object, then those of the spec. */
-function workloadOf(w: ConfigObject): WorkloadEntryIn & { labels: Record<string, string> } {
-  const we = w.spec as unknown as WorkloadEntryIn;
+function workloadOf(w: ConfigObject<'WorkloadEntry'>): WorkloadEntryIn & { labels: Record<string, string> } {
+  const we = w.spec;
   return { ...we, labels: { ...w.labels, ...(we.labels ?? {}) } };
 }
 
 /** The WorkloadEntries a ServiceEntry's workloadSelector selects, in order. */
-function selected(obj: ConfigObject, spec: ServiceEntryIn, workloads: readonly ConfigObject[]): ConfigObject[] {
+function selected(obj: ConfigObject, spec: ServiceEntryIn, workloads: readonly ConfigObject<'WorkloadEntry'>[]): ConfigObject<'WorkloadEntry'>[] {
   const selector = spec.workloadSelector?.labels ?? {};
   return workloads.filter((w) => w.namespace === obj.namespace && labelsMatch(selector, workloadOf(w).labels));
 }
 
-function convert(obj: ConfigObject, workloadsHere: readonly ConfigObject[] | undefined): Converted {
-  const spec = obj.spec as unknown as ServiceEntryIn;
+function convert(obj: ConfigObject<'ServiceEntry'>, workloadsHere: readonly ConfigObject<'WorkloadEntry'>[] | undefined): Converted {
+  const spec = obj.spec;
   let endpoints: Endpoint[];
   if (spec.workloadSelector) {
     endpoints = workloadsHere!.map((w) => toEndpoint(workloadOf(w)));
@@ -94,12 +94,12 @@ function convert(obj: ConfigObject, workloadsHere: readonly ConfigObject[] | und
 }
 
 export function buildServices(objects: ConfigObject[], issues: IssueList, memo = new ServiceMemo()): Service[] {
-  const workloads = objects.filter((o) => o.kind === 'WorkloadEntry');
+  const workloads = ofKind(objects, 'WorkloadEntry');
   const byHost = new Map<string, Service>();
   const byLowerHost = new Map<string, Service>();
   for (const obj of objects) {
-    if (obj.kind !== 'ServiceEntry') continue;
-    const spec = obj.spec as unknown as ServiceEntryIn;
+    if (!isKind(obj, 'ServiceEntry')) continue;
+    const spec = obj.spec;
     // A workloadSelector entry also depends on the WorkloadEntries it selects (in order).
     const workloadsHere = spec.workloadSelector ? selected(obj, spec, workloads) : undefined;
     let c = memo.converted.get(obj);

@@ -279,5 +279,6 @@ export type HeaderOperations = z.infer<typeof HeaderOperations>;
 export type HTTPRewrite = z.infer<typeof HTTPRewrite>;
 export type RegexRewrite = z.infer<typeof RegexRewrite>;
 export type HTTPFaultInjection = z.infer<typeof HTTPFaultInjection>;
+export type Percent = z.infer<typeof Percent>;
 export type HTTPMirrorPolicy = z.infer<typeof HTTPMirrorPolicy>;
 export type HTTPRedirect = z.infer<typeof HTTPRedirect>;
