@@ -1,7 +1,7 @@
 // connectionPool -> circuit breaker thresholds. Unset limits are "unlimited" (as Istio sets them)
 // rather than Envoy's defaults of 1024 requests and 3 concurrent retries, which surprise people.
 import type { ConnectionPool } from '../model/types.ts';
-import type { Json } from './string-match.ts';
+import type { Json } from '../json.ts';
 
 const UNLIMITED = 4294967295;
 

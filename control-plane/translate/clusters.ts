@@ -9,7 +9,7 @@ import { localityWeightedLb } from './locality-weighted.ts';
 import { outlierDetection } from './outlier-detection.ts';
 import { upstreamProtocolOptions } from './protocol-options.ts';
 import type { ClientKind } from './proxy.ts';
-import type { Json } from './string-match.ts';
+import type { Json } from '../json.ts';
 import { CLUSTER } from './type-urls.ts';
 
 export const ADS_SOURCE = { ads: {}, resource_api_version: 'V3' };

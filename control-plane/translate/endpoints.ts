@@ -4,7 +4,7 @@
 // networks through their gateways; a caller with neither gets every endpoint at priority 0.
 import type { Endpoint, Locality, UpstreamCluster } from '../model/types.ts';
 import { assignLocalities, callerKey, dependsOnCaller, type Caller, type LbTarget } from './locality-priority.ts';
-import type { Json } from './string-match.ts';
+import type { Json } from '../json.ts';
 import { ENDPOINTS } from './type-urls.ts';
 
 /** Envoy's default, stated so the spill-over point is visible in the config: a priority keeps all

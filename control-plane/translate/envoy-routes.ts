@@ -10,7 +10,8 @@ import type { ClientKind } from './proxy.ts';
 import { redirectAction } from './redirect.ts';
 import { forwardAction } from './route-action.ts';
 import { envoyRouteMatch } from './route-match.ts';
-import { matchesValue, type Json } from './string-match.ts';
+import type { Json } from '../json.ts';
+import { matchesValue } from './string-match.ts';
 
 function grpcMatch(m: RouteMatch): RouteMatch | undefined {
   if (m.queryParams.length) return undefined;

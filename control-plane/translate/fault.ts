@@ -8,7 +8,7 @@ import type { FaultPolicy, HttpRoute, RouteTable } from '../model/types.ts';
 import { fractionalPercent, protoDuration } from './proto-values.ts';
 import type { Feature, HcmContext } from './feature.ts';
 import { routesForProxy } from './source-scope.ts';
-import type { Json } from './string-match.ts';
+import type { Json } from '../json.ts';
 
 export const FAULT_FILTER_NAME = 'envoy.filters.http.fault';
 export const HTTP_FAULT = 'type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault';

@@ -8,7 +8,7 @@
 // object and kind, and its parts share fields (common_lb_config) that need one owner.
 import type { HttpRoute, Model, UpstreamCluster } from '../model/types.ts';
 import type { ClientKind, Proxy } from './proxy.ts';
-import type { Json } from './string-match.ts';
+import type { Json } from '../json.ts';
 
 /** One HttpConnectionManager of one proxy. */
 export interface HcmContext {

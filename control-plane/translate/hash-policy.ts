@@ -2,7 +2,7 @@
 // DestinationRule of the route's destination.
 import { protoDuration } from './proto-values.ts';
 import type { LbPolicy } from '../model/types.ts';
-import type { Json } from './string-match.ts';
+import type { Json } from '../json.ts';
 
 export function hashPolicy(lb: LbPolicy | undefined, kind: 'envoy' | 'grpc'): Json[] | undefined {
   if (!lb || lb.kind !== 'hash') return undefined;

@@ -3,7 +3,7 @@
 import { ADS_SOURCE } from './clusters.ts';
 import type { HcmContext } from './feature.ts';
 import { featuresFor } from './features.ts';
-import type { Json } from './string-match.ts';
+import type { Json } from '../json.ts';
 import { HCM, ROUTER } from './type-urls.ts';
 
 export const ROUTER_FILTER = { name: 'envoy.filters.http.router', typed_config: { '@type': ROUTER } };

@@ -1,6 +1,6 @@
 // VirtualService `headers` set/add/remove -> Envoy header mutations on a route.
 import type { HeaderOps } from '../model/types.ts';
-import type { Json } from './string-match.ts';
+import type { Json } from '../json.ts';
 
 function toAdd(ops: HeaderOps): Json[] {
   return [

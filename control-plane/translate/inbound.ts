@@ -3,7 +3,7 @@
 import { endpointPort } from '../model/services.ts';
 import type { Model, Protocol } from '../model/types.ts';
 import type { Proxy } from './proxy.ts';
-import type { Json } from './string-match.ts';
+import type { Json } from '../json.ts';
 import { upstreamProtocolOptions } from './protocol-options.ts';
 import { CLUSTER } from './type-urls.ts';
 

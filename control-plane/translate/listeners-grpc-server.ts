@@ -11,7 +11,7 @@ import type { Model } from '../model/types.ts';
 import { httpConnectionManager, httpFilters } from './hcm.ts';
 import { inboundPorts } from './inbound.ts';
 import type { Proxy } from './proxy.ts';
-import type { Json } from './string-match.ts';
+import type { Json } from '../json.ts';
 import { LISTENER } from './type-urls.ts';
 
 export const GRPC_SERVER_LISTENER_PREFIX = 'xds.istio.io/grpc/lds/inbound/';

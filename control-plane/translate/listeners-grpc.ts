@@ -5,7 +5,7 @@ import { TableMemo, callerText, tableDeps } from './table-memo.ts';
 import { httpConnectionManager, httpFilters } from './hcm.ts';
 import { grpcNames } from './route-configs.ts';
 import type { Proxy } from './proxy.ts';
-import type { Json } from './string-match.ts';
+import type { Json } from '../json.ts';
 import { LISTENER } from './type-urls.ts';
 
 const memo = new TableMemo<Json[]>();

@@ -6,7 +6,7 @@ import type { Model } from '../model/types.ts';
 import { httpConnectionManager, httpFilters } from './hcm.ts';
 import type { Proxy } from './proxy.ts';
 import type { InboundPort } from './inbound.ts';
-import type { Json } from './string-match.ts';
+import type { Json } from '../json.ts';
 import { LISTENER, ORIGINAL_DST, TCP_PROXY } from './type-urls.ts';
 
 export const VIRTUAL_OUTBOUND_PORT = 15001;

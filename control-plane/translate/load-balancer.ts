@@ -2,7 +2,7 @@
 // does; gRPC only knows ROUND_ROBIN and RING_HASH, so other policies fall back to ROUND_ROBIN there.
 import type { LbPolicy } from '../model/types.ts';
 import type { ClientKind } from './proxy.ts';
-import type { Json } from './string-match.ts';
+import type { Json } from '../json.ts';
 
 export function lbFields(lb: LbPolicy | undefined, kind: ClientKind): Json {
   if (!lb) return { lb_policy: kind === 'grpc' ? 'ROUND_ROBIN' : 'LEAST_REQUEST' };

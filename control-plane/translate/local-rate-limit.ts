@@ -13,7 +13,7 @@ import { sourceMatches, type RateLimitPolicy, type TokenShare } from '../model/r
 import type { Model } from '../model/types.ts';
 import type { Feature, HcmContext, VirtualHostContext } from './feature.ts';
 import type { Proxy } from './proxy.ts';
-import type { Json } from './string-match.ts';
+import type { Json } from '../json.ts';
 
 export const LOCAL_RATE_LIMIT_FILTER = 'envoy.filters.http.local_ratelimit';
 export const LOCAL_RATE_LIMIT = 'type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit';

@@ -1,7 +1,7 @@
 // Envoy honours EDS locality weights only when the cluster asks for locality-weighted balancing;
 // `distribute` needs it. gRPC always honours locality weights (and does not read this field).
 import type { UpstreamCluster } from '../model/types.ts';
-import type { Json } from './string-match.ts';
+import type { Json } from '../json.ts';
 
 export function localityWeightedLb(c: UpstreamCluster): Json {
   const loc = c.policy.locality;

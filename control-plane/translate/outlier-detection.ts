@@ -2,7 +2,7 @@
 // success-rate ejection (on by default in Envoy) is switched off, as Istio does.
 import { protoDuration } from './proto-values.ts';
 import type { OutlierDetection } from '../model/types.ts';
-import type { Json } from './string-match.ts';
+import type { Json } from '../json.ts';
 
 export function outlierDetection(od: OutlierDetection | undefined): Json {
   if (!od) return {};

@@ -1,6 +1,6 @@
 // Envoy value formatters: model numbers (milliseconds, Istio percentages) in the proto3 JSON forms
 // Envoy's messages take. The model keeps plain numbers; only the translator knows these shapes.
-import type { Json } from './string-match.ts';
+import type { Json } from '../json.ts';
 
 /** Proto3 JSON form of a google.protobuf.Duration ("1.5s"), from milliseconds. */
 export function protoDuration(msIn: number): string {

@@ -2,7 +2,7 @@
 // limits. Sidecars only; gRPC clients always speak HTTP/2 and have no such settings.
 import { protoDuration } from './proto-values.ts';
 import type { ConnectionPool, Protocol } from '../model/types.ts';
-import type { Json } from './string-match.ts';
+import type { Json } from '../json.ts';
 import { HTTP_PROTOCOL_OPTIONS } from './type-urls.ts';
 
 export function upstreamProtocolOptions(protocol: Protocol, cp: ConnectionPool | undefined): Json {

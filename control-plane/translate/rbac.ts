@@ -10,7 +10,7 @@ import type { AuthorizationPolicy, AuthzCondition, AuthzOperation, AuthzSource, 
 import { labelsMatch } from '../model/services.ts';
 import type { Feature, HcmContext } from './feature.ts';
 import type { Proxy } from './proxy.ts';
-import type { Json } from './string-match.ts';
+import type { Json } from '../json.ts';
 
 export const RBAC = 'type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC';
 export const RBAC_DENY_FILTER = 'envoy.filters.http.rbac.deny';

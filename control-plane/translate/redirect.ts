@@ -1,6 +1,6 @@
 // VirtualService `redirect` -> Envoy RedirectAction (sidecars only; gRPC has no redirects).
 import type { RouteAction } from '../model/types.ts';
-import type { Json } from './string-match.ts';
+import type { Json } from '../json.ts';
 
 const RESPONSE_CODE: Record<number, string> = {
   301: 'MOVED_PERMANENTLY',

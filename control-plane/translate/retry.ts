@@ -3,7 +3,7 @@
 import { protoDuration } from './proto-values.ts';
 import { GRPC_RETRY_ON } from '../model/grpc-warnings.ts';
 import type { RetryPolicy } from '../model/types.ts';
-import type { Json } from './string-match.ts';
+import type { Json } from '../json.ts';
 
 export const DEFAULT_RETRY_ON = ['connect-failure', 'refused-stream', 'unavailable', 'cancelled', 'retriable-status-codes'];
 

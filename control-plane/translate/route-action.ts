@@ -5,7 +5,7 @@ import { protoDuration } from './proto-values.ts';
 import type { RouteAction, UpstreamCluster } from '../model/types.ts';
 import { hashPolicy } from './hash-policy.ts';
 import { grpcRetryPolicy, sidecarRetryPolicy } from './retry.ts';
-import type { Json } from './string-match.ts';
+import type { Json } from '../json.ts';
 
 type Forward = Extract<RouteAction, { kind: 'route' }>;
 

@@ -8,7 +8,7 @@ import { mergeFields } from './feature.ts';
 import { featuresFor } from './features.ts';
 import type { Proxy } from './proxy.ts';
 import { routesForProxy } from './source-scope.ts';
-import type { Json } from './string-match.ts';
+import type { Json } from '../json.ts';
 import { ROUTE_CONFIG } from './type-urls.ts';
 import { TableMemo, callerText, tableDeps } from './table-memo.ts';
 

@@ -1,6 +1,7 @@
 // One Istio HTTPMatchRequest -> one Envoy RouteMatch.
 import type { RouteMatch } from '../model/types.ts';
-import { stringMatcher, type Json } from './string-match.ts';
+import type { Json } from '../json.ts';
+import { stringMatcher } from './string-match.ts';
 
 function pathSpecifier(m: RouteMatch): Json {
   if (!m.uri) return { prefix: '/' };

@@ -1,8 +1,7 @@
 // Istio StringMatch -> Envoy StringMatcher / path matcher.
 import { RE2JS } from 're2js';
+import type { Json } from '../json.ts';
 import type { StringMatch } from '../model/types.ts';
-
-export type Json = Record<string, unknown>;
 
 export function stringMatcher(m: StringMatch, ignoreCase = false): Json {
   const ic = ignoreCase ? { ignore_case: true } : {};

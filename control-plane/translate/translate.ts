@@ -10,7 +10,7 @@ import { grpcServerListeners } from './listeners-grpc-server.ts';
 import { outboundHttpListeners, virtualInbound, virtualOutbound } from './listeners-sidecar.ts';
 import type { Proxy } from './proxy.ts';
 import { grpcRouteConfigs, sidecarRouteConfigs } from './route-configs.ts';
-import type { Json } from './string-match.ts';
+import type { Json } from '../json.ts';
 import { CLUSTER, ENDPOINTS, LISTENER, ROUTE_CONFIG, type ResourceType } from './type-urls.ts';
 
 export type Resource = Json & { '@type': string };

@@ -16,6 +16,7 @@
 // when the client came with a version of this type (it held some from an earlier stream), every
 // resource not yet sent on this stream. The translator's output is untouched.
 import { checkAndEncode } from '../envoy/check.ts';
+import type { Json } from '../json.ts';
 import { CLUSTER, LISTENER } from '../translate/type-urls.ts';
 import type { Resource } from '../translate/translate.ts';
 import { contentHash } from './hash.ts';
@@ -70,19 +71,18 @@ function secondForm(r: EncodedResource): EncodedResource | undefined {
   return other ?? undefined;
 }
 
-type Obj = Record<string, unknown>;
 
 function secondFormJson(json: Resource): Resource | undefined {
   if (json['@type'] === LISTENER) {
     // The client compares whole Listener messages, metadata included, and ignores metadata.
-    const metadata = (json.metadata ?? {}) as Obj;
-    const filters = (metadata.filter_metadata ?? {}) as Obj;
+    const metadata = (json.metadata ?? {}) as Json;
+    const filters = (metadata.filter_metadata ?? {}) as Json;
     return { ...json, metadata: { ...metadata, filter_metadata: { ...filters, 'meshpilot.io/resend': {} } } };
   }
   if (json['@type'] === CLUSTER) {
     // The client compares what it derives from a Cluster, not its bytes; for an EDS cluster that
     // includes the EDS resource name as written ('' or a name), while it watches `name || cluster`.
-    const eds = json.eds_cluster_config as Obj | undefined;
+    const eds = json.eds_cluster_config as Json | undefined;
     if (json.type !== 'EDS' || !eds) return undefined;
     const service = (eds.service_name ?? '') as string;
     if (service !== '' && service !== json.name) return undefined;
