@@ -14,6 +14,7 @@ import { translate } from './translate/translate.ts';
 import { TYPE_ORDER } from './translate/type-urls.ts';
 import { explainCommand, routeTestCommand } from './explain/cli-commands.ts';
 import { parseDuration, waitUntilSynced } from './wait.ts';
+import { TranslateMemo } from './translate/memo.ts';
 
 function parseJson(text: string): Record<string, unknown> {
   try {
@@ -164,10 +165,11 @@ program
     for (const s of state.model.services) for (const e of s.endpoints) {
       topologies.set(JSON.stringify([e.locality, e.network]), { locality: e.locality, ...(e.network ? { network: e.network } : {}) });
     }
+    const memo = new TranslateMemo(); // one translator memory for every caller checked
     for (const namespace of namespaces) {
       for (const [kind, topology] of (['envoy', 'grpc'] as const).flatMap((k) => [...topologies.values()].map((t) => [k, t] as const))) {
         const proxy: Proxy = { id: `validate~${kind}~${namespace}`, kind, namespace, labels: {}, ...topology };
-        const res = translate(state.model, proxy);
+        const res = translate(state.model, proxy, memo);
         for (const t of TYPE_ORDER) {
           for (const r of res[t]) {
             for (const v of checkResource(r)) {

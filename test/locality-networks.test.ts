@@ -7,6 +7,7 @@ import { checkResource } from '../control-plane/envoy/check.ts';
 import { compile, formatIssue } from '../control-plane/pipeline.ts';
 import type { Model } from '../control-plane/model/types.ts';
 import { clusterLoadAssignment } from '../control-plane/translate/endpoints.ts';
+import { TranslateMemo } from '../control-plane/translate/memo.ts';
 import { topologyUse } from '../control-plane/translate/locality-priority.ts';
 import { proxyFromNode, proxyGroupKey } from '../control-plane/translate/proxy.ts';
 import { endpointsAt, serviceEntry } from './helpers/yaml-builders.ts';
@@ -33,7 +34,7 @@ type Eds = { endpoints: Array<{ locality: Record<string, string>; priority?: num
 
 /** `priority locality: address:port*weight ...` per group, in output order. */
 function view(model: Model, p: ReturnType<typeof caller>): string[] {
-  const out = clusterLoadAssignment(model.clusters[0], p);
+  const out = clusterLoadAssignment(model.clusters[0], p, new TranslateMemo());
   expect(checkResource(out as never)).toEqual([]);
   return (out as unknown as Eds).endpoints.map(
     (g) =>

@@ -6,6 +6,7 @@ import { checkResource } from '../control-plane/envoy/check.ts';
 import { compile, formatIssue } from '../control-plane/pipeline.ts';
 import type { Model } from '../control-plane/model/types.ts';
 import { clusterLoadAssignment } from '../control-plane/translate/endpoints.ts';
+import { TranslateMemo } from '../control-plane/translate/memo.ts';
 import { localityLevel, localityMatches, topologyUse } from '../control-plane/translate/locality-priority.ts';
 import { proxyFromNode, proxyGroupKey, type NodeInfo } from '../control-plane/translate/proxy.ts';
 import { translate } from '../control-plane/translate/translate.ts';
@@ -47,7 +48,7 @@ type Eds = { endpoints: Array<{ locality: Record<string, string>; priority?: num
 
 function eds(model: Model, proxy: ReturnType<typeof caller>): Eds {
   const c = model.clusters.find((x) => x.name === `outbound|80||${HOST}`)!;
-  const out = clusterLoadAssignment(c, proxy);
+  const out = clusterLoadAssignment(c, proxy, new TranslateMemo());
   expect(checkResource(out as never)).toEqual([]);
   return out as unknown as Eds;
 }
@@ -170,14 +171,15 @@ describe('locality priorities per caller', () => {
     const top = state.model.clusters.find((c) => !c.subset)!;
     expect(top.policy.locality?.enabled).toBe(false);
     expect(sub.policy.locality).toBeUndefined();
-    expect(priorities(clusterLoadAssignment(sub, caller('r1/a')) as unknown as Eds)).toEqual({ '10.0.0.1': 0, '10.0.0.2': 1 });
+    expect(priorities(clusterLoadAssignment(sub, caller('r1/a'), new TranslateMemo()) as unknown as Eds)).toEqual({ '10.0.0.1': 0, '10.0.0.2': 1 });
   });
 
   it('is deterministic and memoized per caller view', () => {
-    const a = clusterLoadAssignment(three.model.clusters[0], caller('r1/a'));
-    expect(clusterLoadAssignment(three.model.clusters[0], caller('r1/a'))).toBe(a);
+    const memo = new TranslateMemo();
+    const a = clusterLoadAssignment(three.model.clusters[0], caller('r1/a'), memo);
+    expect(clusterLoadAssignment(three.model.clusters[0], caller('r1/a'), memo)).toBe(a);
     const again = mesh(['10.0.0.3@r2/c', '10.0.0.2@r1/b', '10.0.0.1@r1/a']);
-    expect(JSON.stringify(clusterLoadAssignment(again.model.clusters[0], caller('r1/a')))).toBe(JSON.stringify(a));
+    expect(JSON.stringify(clusterLoadAssignment(again.model.clusters[0], caller('r1/a'), memo))).toBe(JSON.stringify(a));
   });
 
   it('keeps priorities within Envoy\'s limit of 128, the levels past it sharing the last', () => {

@@ -12,6 +12,7 @@ import type { Model } from '../control-plane/model/types.ts';
 import { compile, type MeshState } from '../control-plane/pipeline.ts';
 import { proxyFromNode } from '../control-plane/translate/proxy.ts';
 import { translate } from '../control-plane/translate/translate.ts';
+import { TranslateMemo } from '../control-plane/translate/memo.ts';
 import { TYPE_ORDER } from '../control-plane/translate/type-urls.ts';
 import { silentLogger } from '../control-plane/log.ts';
 import { SnapshotCache } from '../control-plane/xds/snapshot-cache.ts';
@@ -54,7 +55,9 @@ const steps: Array<[string, () => void]> = [
 describe('memoized translation after edits', () => {
   let state: MeshState = compile(loadDirectory(dir));
   let model: Model = state.model;
-  for (const p of proxies) translate(model, p);
+  // One memo through every edit, as the snapshot cache keeps one; the other side starts afresh.
+  const memo = new TranslateMemo();
+  for (const p of proxies) translate(model, p, memo);
   const incremental = new SnapshotCache(silentLogger);
   incremental.setModel(model);
   for (const p of proxies) incremental.snapshotFor(p);
@@ -65,7 +68,7 @@ describe('memoized translation after edits', () => {
       expect(next.errors).toEqual([]);
       model = reuseUnchanged(next.model, model);
       state = { ...next, model };
-      for (const p of proxies) expect(translate(model, p)).toEqual(translate(structuredClone(model), p));
+      for (const p of proxies) expect(translate(model, p, memo)).toEqual(translate(structuredClone(model), p));
       // The cache builds each group's snapshot from its previous one where the change is local
       // (translate/changes.ts): it must hold what a cache seeing only this model builds.
       incremental.setModel(model);

@@ -17,6 +17,7 @@ import { upstreamRequest } from './rewrite.ts';
 import type { Json } from '../json.ts';
 import type { Explanation, RouteStep } from './types.ts';
 import { selectVirtualHost } from './virtual-host.ts';
+import { TranslateMemo } from '../translate/memo.ts';
 
 export interface ExplainInput extends CallerSpec {
   /** `METHOD URL`, e.g. `GET http://reviews:9080/reviews/1`. */
@@ -36,12 +37,14 @@ function hcmOf(listener: Json): Json | undefined {
   return ((chain?.filters as Json[] | undefined) ?? []).find((f) => f.name === HCM_NAME)?.typed_config as Json | undefined;
 }
 
-export function explain(view: MeshView, input: ExplainInput, connected: Iterable<Proxy> = []): Explanation {
+export function explain(given: MeshView, input: ExplainInput, connected: Iterable<Proxy> = []): Explanation {
+  // The caller's config and each callee's inbound config come from one translator memory.
+  const view = given.memo ? given : { ...given, memo: new TranslateMemo() };
   const index = new RuleIndex(view);
   const caller = resolveCaller(input, view, connected);
   const proxy = caller.proxy;
   const req = parseRequest(input.request, input.headers ?? [], proxy.kind);
-  const res = translate(view.model, proxy);
+  const res = translate(view.model, proxy, view.memo);
   const out: Explanation = {
     caller: { id: proxy.id, kind: proxy.kind, namespace: proxy.namespace, labels: proxy.labels, ...(proxy.ip ? { ip: proxy.ip } : {}), locality: callerLocalityText(proxy.locality), how: caller.how },
     request: { method: req.method, authority: req.authority, path: req.path, headers: Object.fromEntries(Object.entries(req.headers).filter(([k]) => !k.startsWith(':'))) },

@@ -57,7 +57,7 @@ export function evaluateInbound(
   const key = JSON.stringify([kind, callee.proxy.namespace, callee.proxy.labels, endpoint.address]);
   let res = cache.get(key);
   if (!res) {
-    res = translate(view.model, callee.proxy);
+    res = translate(view.model, callee.proxy, view.memo);
     cache.set(key, res);
   }
   const hcm = inboundConnectionManager(res, kind, endpoint.address, endpoint.port);

@@ -8,6 +8,7 @@ import type { HttpRoute, Model, RouteTable } from '../model/types.ts';
 import { labelsMatch } from '../model/services.ts';
 import { envoyRouteMatch } from '../translate/route-match.ts';
 import type { Json } from '../json.ts';
+import type { TranslateMemo } from '../translate/memo.ts';
 
 /** A rule, and where in it: `VirtualService default/reviews` at `rules.yaml:12` (`spec.http[0].match[0]`). */
 export interface RuleRef {
@@ -25,6 +26,8 @@ export interface MeshView {
   model: Model;
   /** The rule objects in force (MeshState.accepted). */
   accepted: readonly ConfigObject[];
+  /** The translator's memory for this explanation (explain() makes one when none is given). */
+  memo?: TranslateMemo;
 }
 
 export class RuleIndex {

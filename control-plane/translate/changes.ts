@@ -11,6 +11,7 @@ import { grpcListeners } from './listeners-grpc.ts';
 import { GRPC_SERVER_LISTENER_PREFIX, grpcServerListeners } from './listeners-grpc-server.ts';
 import { inboundCluster, inboundPorts } from './inbound.ts';
 import { outboundHttpListeners, virtualInbound } from './listeners-sidecar.ts';
+import type { TranslateMemo } from './memo.ts';
 import type { Proxy } from './proxy.ts';
 import { grpcRouteConfigs, sidecarRouteConfigs } from './route-configs.ts';
 import { clustersByName, type Resource, type Resources } from './translate.ts';
@@ -35,7 +36,7 @@ function globals(m: Model): string {
   return t;
 }
 
-export function translateChanges(prev: Model, model: Model, proxy: Proxy): ResourceChanges | undefined {
+export function translateChanges(prev: Model, model: Model, proxy: Proxy, memo: TranslateMemo): ResourceChanges | undefined {
   if (prev.clusters.length !== model.clusters.length || prev.routeTables.length !== model.routeTables.length) return undefined;
   if (globals(prev) !== globals(model)) return undefined;
   const kind = proxy.kind;
@@ -50,9 +51,9 @@ export function translateChanges(prev: Model, model: Model, proxy: Proxy): Resou
     changed.add(c.name);
     // As translate(): for gRPC a DNS cluster without an address has no cluster; only STATIC ones
     // have EDS.
-    if (kind === 'envoy' || c.resolution !== 'DNS' || c.endpoints.length > 0) set[CLUSTER].push(outboundCluster(c, kind) as Resource);
+    if (kind === 'envoy' || c.resolution !== 'DNS' || c.endpoints.length > 0) set[CLUSTER].push(outboundCluster(c, kind, memo) as Resource);
     else removed[CLUSTER].push(c.name);
-    if (c.resolution === 'STATIC') set[ENDPOINTS].push(clusterLoadAssignment(c, proxy) as Resource);
+    if (c.resolution === 'STATIC') set[ENDPOINTS].push(clusterLoadAssignment(c, proxy, memo) as Resource);
     else removed[ENDPOINTS].push(c.name);
   }
   const tables: RouteTable[] = [];
@@ -63,10 +64,10 @@ export function translateChanges(prev: Model, model: Model, proxy: Proxy): Resou
     // A route's action reads its destination cluster (load-balancer policy), see table-memo.ts.
     if (t !== was || t.routes.some((r) => r.action.kind === 'route' && r.action.destinations.some((d) => changed.has(d.cluster)))) tables.push(t);
   }
-  const clusters = clustersByName(model);
+  const clusters = clustersByName(model, memo);
   if (kind === 'grpc') {
-    set[LISTENER].push(...(grpcListeners(model, proxy, clusters, tables) as Resource[]));
-    set[ROUTE_CONFIG].push(...(grpcRouteConfigs(model, proxy, clusters, tables) as Resource[]));
+    set[LISTENER].push(...(grpcListeners(model, proxy, clusters, memo, tables) as Resource[]));
+    set[ROUTE_CONFIG].push(...(grpcRouteConfigs(model, proxy, clusters, memo, tables) as Resource[]));
     // A server's listeners come from the services its IP is an endpoint of: given whole.
     if (proxy.ip === undefined) return { set, removed, whole: {} };
     set[LISTENER].push(...(grpcServerListeners(model, proxy) as Resource[]));
@@ -75,7 +76,7 @@ export function translateChanges(prev: Model, model: Model, proxy: Proxy): Resou
   // A sidecar has one route config and one listener per port, each over every table on the port.
   const ports = new Set(tables.map((t) => t.port));
   set[LISTENER].push(...(outboundHttpListeners(model, proxy, ports) as Resource[]));
-  set[ROUTE_CONFIG].push(...(sidecarRouteConfigs(model, proxy, clusters, ports) as Resource[]));
+  set[ROUTE_CONFIG].push(...(sidecarRouteConfigs(model, proxy, clusters, memo, ports) as Resource[]));
   // Its inbound side depends on the services its IP is an endpoint of: given whole.
   const inbound = inboundPorts(model, proxy);
   set[CLUSTER].push(...(inbound.map(inboundCluster) as Resource[]));

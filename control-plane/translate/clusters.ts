@@ -11,6 +11,7 @@ import { upstreamProtocolOptions } from './protocol-options.ts';
 import type { ClientKind } from './proxy.ts';
 import type { Json } from '../json.ts';
 import { CLUSTER } from './type-urls.ts';
+import type { TranslateMemo } from './memo.ts';
 
 export const ADS_SOURCE = { ads: {}, resource_api_version: 'V3' };
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
@@ -28,13 +29,11 @@ function discovery(c: UpstreamCluster, kind: ClientKind): Json {
 
 // Memoized per model object: unchanged clusters keep their object across model generations
 // (model/reuse.ts), so they are neither translated nor encoded again.
-const memo = { envoy: new WeakMap<UpstreamCluster, Json>(), grpc: new WeakMap<UpstreamCluster, Json>() };
-
-export function outboundCluster(c: UpstreamCluster, kind: ClientKind): Json {
-  let out = memo[kind].get(c);
+export function outboundCluster(c: UpstreamCluster, kind: ClientKind, memo: TranslateMemo): Json {
+  let out = memo.clusters[kind].get(c);
   if (!out) {
     out = buildOutboundCluster(c, kind);
-    memo[kind].set(c, out);
+    memo.clusters[kind].set(c, out);
   }
   return out;
 }

@@ -6,6 +6,7 @@ import type { Endpoint, Locality, UpstreamCluster } from '../model/types.ts';
 import { assignLocalities, callerKey, dependsOnCaller, type Caller, type LbTarget } from './locality-priority.ts';
 import type { Json } from '../json.ts';
 import { ENDPOINTS } from './type-urls.ts';
+import type { TranslateMemo } from './memo.ts';
 
 /** Envoy's default, stated so the spill-over point is visible in the config: a priority keeps all
  * traffic while more than 100/140 (~71%) of its endpoints are healthy. gRPC does not use it: it
@@ -39,15 +40,11 @@ export function localityGroups(endpoints: ReadonlyArray<Endpoint & { port: numbe
   });
 }
 
-const memo = new WeakMap<UpstreamCluster, Json>();
-/** Per-caller views, by cluster object and then by only what the view depends on (callerKey). */
-const perCaller = new WeakMap<UpstreamCluster, Map<string, Json>>();
-
 /** Memoized per model object, like the clusters (see model/reuse.ts), and per caller view. */
-export function clusterLoadAssignment(c: UpstreamCluster, caller?: Caller): Json {
+export function clusterLoadAssignment(c: UpstreamCluster, caller: Caller | undefined, memo: TranslateMemo): Json {
   if (caller && dependsOnCaller(c)) {
-    let views = perCaller.get(c);
-    if (!views) perCaller.set(c, (views = new Map()));
+    let views = memo.endpointsPerCaller.get(c);
+    if (!views) memo.endpointsPerCaller.set(c, (views = new Map()));
     const key = callerKey(c, caller);
     let view = views.get(key);
     if (!view) {
@@ -64,19 +61,19 @@ export function clusterLoadAssignment(c: UpstreamCluster, caller?: Caller): Json
             })),
             policy: { overprovisioning_factor: OVERPROVISIONING_FACTOR },
           }
-        : defaultAssignment(c);
+        : defaultAssignment(c, memo);
       views.set(key, view);
     }
     return view;
   }
-  return defaultAssignment(c);
+  return defaultAssignment(c, memo);
 }
 
-function defaultAssignment(c: UpstreamCluster): Json {
-  let out = memo.get(c);
+function defaultAssignment(c: UpstreamCluster, memo: TranslateMemo): Json {
+  let out = memo.endpoints.get(c);
   if (!out) {
     out = { '@type': ENDPOINTS, cluster_name: c.name, endpoints: localityGroups(c.endpoints) };
-    memo.set(c, out);
+    memo.endpoints.set(c, out);
   }
   return out;
 }

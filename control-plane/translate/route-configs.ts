@@ -10,7 +10,8 @@ import type { Proxy } from './proxy.ts';
 import { routesForProxy } from './source-scope.ts';
 import type { Json } from '../json.ts';
 import { ROUTE_CONFIG } from './type-urls.ts';
-import { TableMemo, callerText, tableDeps } from './table-memo.ts';
+import type { TranslateMemo } from './memo.ts';
+import { callerText, tableDeps } from './table-memo.ts';
 
 function virtualHost(t: RouteTable, proxy: Proxy, clusters: Map<string, UpstreamCluster>, domains: string[], model: Model): Json {
   const out: Json = {
@@ -22,10 +23,8 @@ function virtualHost(t: RouteTable, proxy: Proxy, clusters: Map<string, Upstream
   return out;
 }
 
-const sidecarHostMemo = new TableMemo<Json>();
-
 /** A sidecar's route configs, one per port (only those in `ports` when given). */
-export function sidecarRouteConfigs(model: Model, proxy: Proxy, clusters: Map<string, UpstreamCluster>, ports?: ReadonlySet<number>): Json[] {
+export function sidecarRouteConfigs(model: Model, proxy: Proxy, clusters: Map<string, UpstreamCluster>, memo: TranslateMemo, ports?: ReadonlySet<number>): Json[] {
   const caller = callerText(proxy);
   const byPort = new Map<number, RouteTable[]>();
   for (const t of model.routeTables) if (!ports || ports.has(t.port)) byPort.set(t.port, [...(byPort.get(t.port) ?? []), t]);
@@ -38,7 +37,7 @@ export function sidecarRouteConfigs(model: Model, proxy: Proxy, clusters: Map<st
     virtual_hosts: [
       ...tables.map((t) => {
         const names = aliases.get(t.host)!;
-        return sidecarHostMemo.get(t, `${caller}|${names.join(',')}`, tableDeps(model, t, clusters), () =>
+        return memo.sidecarHosts.get(t, `${caller}|${names.join(',')}`, tableDeps(model, t, clusters), () =>
           virtualHost(t, proxy, clusters, [...names, ...names.map((n) => `${n}:${port}`)], model),
         );
       }),
@@ -51,26 +50,22 @@ export function sidecarRouteConfigs(model: Model, proxy: Proxy, clusters: Map<st
 }
 
 /** For each route table, the `name:port` forms a gRPC client may dial it by (unique per port). */
-export function grpcNames(model: Model, proxy: Proxy): Map<RouteTable, string[]> {
+export function grpcNames(model: Model, proxy: Proxy, memo: TranslateMemo): Map<RouteTable, string[]> {
   // Asked for by listeners and routes of every group: once per model and namespace.
-  let perNamespace = namesMemo.get(model.routeTables);
-  if (!perNamespace) namesMemo.set(model.routeTables, (perNamespace = new Map()));
+  let perNamespace = memo.grpcNames.get(model.routeTables);
+  if (!perNamespace) memo.grpcNames.set(model.routeTables, (perNamespace = new Map()));
   let out = perNamespace.get(proxy.namespace);
   if (!out) {
-    const byKey = namesByKey(model.routeTables, proxy.namespace);
+    const byKey = namesByKey(model.routeTables, proxy.namespace, memo.recentGrpcNames);
     out = new Map(model.routeTables.map((t) => [t, byKey.get(`${t.host}:${t.port}`)!]));
     perNamespace.set(proxy.namespace, out);
   }
   return out;
 }
 
-const namesMemo = new WeakMap<readonly RouteTable[], Map<string, Map<RouteTable, string[]>>>();
-
 // The names depend only on which hosts and ports have tables, which most changes leave alone:
 // the last few answers are kept by that list (a new model has new table objects, not new hosts).
-const recentNames = new Map<string, Map<string, string[]>>();
-
-function namesByKey(tables: readonly RouteTable[], namespace: string): Map<string, string[]> {
+function namesByKey(tables: readonly RouteTable[], namespace: string, recentNames: Map<string, Map<string, string[]>>): Map<string, string[]> {
   const key = `${namespace}\n${tables.map((t) => `${t.host}:${t.port}`).join('\n')}`;
   let out = recentNames.get(key);
   if (!out) {
@@ -87,14 +82,12 @@ function namesByKey(tables: readonly RouteTable[], namespace: string): Map<strin
   return out;
 }
 
-const grpcRouteMemo = new TableMemo<Json>();
-
 /** The route configs of `tables` (all of the model's by default). */
-export function grpcRouteConfigs(model: Model, proxy: Proxy, clusters: Map<string, UpstreamCluster>, tables: readonly RouteTable[] = model.routeTables): Json[] {
-  const names = grpcNames(model, proxy);
+export function grpcRouteConfigs(model: Model, proxy: Proxy, clusters: Map<string, UpstreamCluster>, memo: TranslateMemo, tables: readonly RouteTable[] = model.routeTables): Json[] {
+  const names = grpcNames(model, proxy, memo);
   const caller = callerText(proxy);
   return tables.map((t) =>
-    grpcRouteMemo.get(t, `${caller}|${names.get(t)!.join(',')}`, tableDeps(model, t, clusters), () => ({
+    memo.grpcRoutes.get(t, `${caller}|${names.get(t)!.join(',')}`, tableDeps(model, t, clusters), () => ({
       '@type': ROUTE_CONFIG,
       name: `${t.host}:${t.port}`,
       virtual_hosts: [virtualHost(t, proxy, clusters, names.get(t)!, model)],

@@ -9,6 +9,7 @@ import { grpcListeners } from './listeners-grpc.ts';
 import { grpcServerListeners } from './listeners-grpc-server.ts';
 import { outboundHttpListeners, virtualInbound, virtualOutbound } from './listeners-sidecar.ts';
 import type { Proxy } from './proxy.ts';
+import { TranslateMemo } from './memo.ts';
 import { grpcRouteConfigs, sidecarRouteConfigs } from './route-configs.ts';
 import type { Json } from '../json.ts';
 import { CLUSTER, ENDPOINTS, LISTENER, ROUTE_CONFIG, type ResourceType } from './type-urls.ts';
@@ -26,34 +27,33 @@ function byName(list: Json[]): Resource[] {
   return named.map(([, r]) => r) as Resource[];
 }
 
-const clusterMaps = new WeakMap<Model, Map<string, UpstreamCluster>>();
-
 /** The model's clusters by name, once per model (every group's translation looks them up). */
-export function clustersByName(model: Model): Map<string, UpstreamCluster> {
-  let m = clusterMaps.get(model);
-  if (!m) clusterMaps.set(model, (m = new Map(model.clusters.map((c) => [c.name, c]))));
+export function clustersByName(model: Model, memo: TranslateMemo): Map<string, UpstreamCluster> {
+  let m = memo.clusterMaps.get(model);
+  if (!m) memo.clusterMaps.set(model, (m = new Map(model.clusters.map((c) => [c.name, c]))));
   return m;
 }
 
-export function translate(model: Model, proxy: Proxy): Resources {
-  const clusterMap = clustersByName(model);
+/** `memo`: what earlier calls kept (see memo.ts); without one, everything is translated afresh. */
+export function translate(model: Model, proxy: Proxy, memo: TranslateMemo = new TranslateMemo()): Resources {
+  const clusterMap = clustersByName(model, memo);
   // EDS resources exist only for EDS clusters; DNS clusters carry their endpoints inline.
   const eds = model.clusters.filter((c) => c.resolution === 'STATIC');
   if (proxy.kind === 'grpc') {
     return {
       // gRPC's LOGICAL_DNS needs exactly one address; a DNS subset selecting none has no cluster
-      // (routes to it are rejected in the model).
-      [CLUSTER]: byName(model.clusters.filter((c) => c.resolution !== 'DNS' || c.endpoints.length > 0).map((c) => outboundCluster(c, 'grpc'))),
-      [ENDPOINTS]: byName(eds.map((c) => clusterLoadAssignment(c, proxy))),
-      [LISTENER]: byName([...grpcListeners(model, proxy, clusterMap), ...grpcServerListeners(model, proxy)]),
-      [ROUTE_CONFIG]: byName(grpcRouteConfigs(model, proxy, clusterMap)),
+      // (calls routed to it fail, and the model warns that it has no endpoints).
+      [CLUSTER]: byName(model.clusters.filter((c) => c.resolution !== 'DNS' || c.endpoints.length > 0).map((c) => outboundCluster(c, 'grpc', memo))),
+      [ENDPOINTS]: byName(eds.map((c) => clusterLoadAssignment(c, proxy, memo))),
+      [LISTENER]: byName([...grpcListeners(model, proxy, clusterMap, memo), ...grpcServerListeners(model, proxy)]),
+      [ROUTE_CONFIG]: byName(grpcRouteConfigs(model, proxy, clusterMap, memo)),
     };
   }
   const inbound = inboundPorts(model, proxy);
   return {
-    [CLUSTER]: byName([...model.clusters.map((c) => outboundCluster(c, 'envoy')), ...passthroughClusters(), ...inbound.map(inboundCluster)]),
-    [ENDPOINTS]: byName(eds.map((c) => clusterLoadAssignment(c, proxy))),
+    [CLUSTER]: byName([...model.clusters.map((c) => outboundCluster(c, 'envoy', memo)), ...passthroughClusters(), ...inbound.map(inboundCluster)]),
+    [ENDPOINTS]: byName(eds.map((c) => clusterLoadAssignment(c, proxy, memo))),
     [LISTENER]: byName([virtualOutbound(), virtualInbound(model, proxy, inbound), ...outboundHttpListeners(model, proxy)]),
-    [ROUTE_CONFIG]: byName(sidecarRouteConfigs(model, proxy, clusterMap)),
+    [ROUTE_CONFIG]: byName(sidecarRouteConfigs(model, proxy, clusterMap, memo)),
   };
 }

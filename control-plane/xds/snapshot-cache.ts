@@ -10,6 +10,7 @@ import type { Model, Service } from '../model/types.ts';
 import { topologyUse } from '../translate/locality-priority.ts';
 import { proxyGroupKey, type Proxy, type TopologyUse } from '../translate/proxy.ts';
 import { translateChanges } from '../translate/changes.ts';
+import { TranslateMemo } from '../translate/memo.ts';
 import { resourceName, translate, type Resource } from '../translate/translate.ts';
 import { TYPE_ORDER, type ResourceType } from '../translate/type-urls.ts';
 import { contentHash } from './hash.ts';
@@ -156,6 +157,9 @@ export class SnapshotCache {
   generation = 0;
   /** When the current model was applied (performance.now() ms), for convergence metrics. */
   changedAt = 0;
+
+  /** The translator's memory, kept for this cache's lifetime (see translate/memo.ts). */
+  private readonly memo = new TranslateMemo();
 
   constructor(private readonly log: Logger) {}
 
@@ -305,7 +309,7 @@ export class SnapshotCache {
   private withRejections = new WeakSet<Map<string, EncodedResource>>();
 
   private build(group: string, proxy: Proxy, model: Model): Snapshot {
-    const resources = translate(model, proxy);
+    const resources = translate(model, proxy, this.memo);
     const snap = {} as Snapshot;
     for (const type of TYPE_ORDER) {
       const out = new Map<string, EncodedResource>();
@@ -340,7 +344,7 @@ export class SnapshotCache {
   private buildChanges(group: string, proxy: Proxy, model: Model, before: Snapshot): { snap: Snapshot; changed: Record<ResourceType, ReadonlySet<string>> } | undefined {
     const prev = this.builtFrom.get(before);
     if (!prev || prev === model || TYPE_ORDER.some((t) => this.withRejections.has(before[t]))) return undefined;
-    const changes = translateChanges(prev, model, proxy);
+    const changes = translateChanges(prev, model, proxy, this.memo);
     if (!changes) return undefined;
     for (const type of TYPE_ORDER) for (const json of changes.set[type]) if (!before[type].has(resourceName(json))) return undefined;
     const snap = {} as Snapshot;
