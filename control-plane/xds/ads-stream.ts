@@ -3,7 +3,8 @@
 import type { Logger } from '../log.ts';
 import type { Proxy } from '../translate/proxy.ts';
 import { CLUSTER, ENDPOINTS, LISTENER, ROUTE_CONFIG, TYPE_ORDER, type ResourceType } from '../translate/type-urls.ts';
-import type { EncodedResource, SnapshotCache, SotwAnswer } from './snapshot-cache.ts';
+import type { EncodedResource } from './encoded.ts';
+import type { SnapshotCache, SotwAnswer } from './snapshot-cache.ts';
 import { sameItems } from '../model/compare.ts';
 import { NO_NAMES, rememberBytes, subscribe, touches, unsubscribe, type Subscription } from './subscriptions.ts';
 import { encodeDiscoveryResponse, type PreEncodedResponse } from './wire.ts';

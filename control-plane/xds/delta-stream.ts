@@ -8,7 +8,8 @@ import { compareText } from '../model/compare.ts';
 import { contentHash } from './hash.ts';
 import { checkLimit, DEFAULT_XDS_LIMITS, type XdsLimits } from './limits.ts';
 import { LogLimiter } from './log-limiter.ts';
-import type { EncodedResource, SnapshotCache } from './snapshot-cache.ts';
+import type { EncodedResource } from './encoded.ts';
+import type { SnapshotCache } from './snapshot-cache.ts';
 import { proxyFromRequest, typeStatus, type RequestNode, type TypeStatus, type XdsObserver } from './stream-common.ts';
 
 export interface DeltaDiscoveryRequest {

@@ -18,8 +18,8 @@
 import { checkAndEncode } from '../envoy/check.ts';
 import { CLUSTER, LISTENER } from '../translate/type-urls.ts';
 import type { Resource } from '../translate/translate.ts';
-import { contentHash } from './hash.ts';
-import { setVersion, type EncodedResource, type SotwAnswer } from './snapshot-cache.ts';
+import { encodedResource, setVersion, type EncodedResource } from './encoded.ts';
+import type { SotwAnswer } from './snapshot-cache.ts';
 import { resourcesField } from './wire.ts';
 
 let preludeCount = 0;
@@ -61,10 +61,7 @@ function secondForm(r: EncodedResource): EncodedResource | undefined {
   if (other === undefined) {
     const json = secondFormJson(r.json);
     const checked = json && checkAndEncode(json);
-    if (checked && 'any' in checked) {
-      const hash = contentHash(checked.any.value);
-      other = { name: r.name, json: json!, any: checked.any, hash, hi: parseInt(hash.slice(0, 8), 16), lo: parseInt(hash.slice(8, 16), 16) };
-    } else other = null;
+    other = checked && 'any' in checked ? encodedResource(r.name, json!, checked.any) : null;
     secondForms.set(r, other);
   }
   return other ?? undefined;

@@ -12,21 +12,8 @@ import { proxyGroupKey, type Proxy, type TopologyUse } from '../translate/proxy.
 import { translateChanges } from '../translate/changes.ts';
 import { resourceName, translate, type Resource } from '../translate/translate.ts';
 import { TYPE_ORDER, type ResourceType } from '../translate/type-urls.ts';
-import { contentHash } from './hash.ts';
+import { encodedResource, setVersion, type EncodedResource, type Snapshot } from './encoded.ts';
 import { resourcesField } from './wire.ts';
-
-export interface EncodedResource {
-  name: string;
-  json: Resource;
-  any: { type_url: string; value: Buffer };
-  /** Hash of the encoded bytes: the resource's version. */
-  hash: string;
-  /** The hash as two 32-bit numbers, for set versions (setVersion). */
-  hi: number;
-  lo: number;
-}
-
-export type Snapshot = Record<ResourceType, Map<string, EncodedResource>>;
 
 /** One state-of-the-world answer, shared by every stream of a group with the same subscription. */
 export interface SotwAnswer {
@@ -55,22 +42,6 @@ function lazyBody(resources: readonly EncodedResource[]): () => Buffer {
 
 interface FullAnswer extends SotwAnswer {
   since: Map<string, SotwAnswer>;
-}
-
-/**
- * The version of a set of resources: the XOR of their 64-bit content hashes (which cover their
- * names), with the count. It depends only on the content, not on order or history, so a proxy
- * reconnecting after a restart presents a version the new process computes too; and it costs a
- * few operations per resource, where hashing the joined names was a large share of a push.
- */
-export function setVersion(resources: readonly EncodedResource[]): string {
-  let hi = 0;
-  let lo = 0;
-  for (const r of resources) {
-    hi ^= r.hi;
-    lo ^= r.lo;
-  }
-  return `${resources.length}-${(hi >>> 0).toString(16).padStart(8, '0')}${(lo >>> 0).toString(16).padStart(8, '0')}`;
 }
 
 /**
@@ -387,9 +358,7 @@ export class SnapshotCache {
     // One parse for both: the check was half of encoding a changed resource.
     const checked = checkAndEncode(json);
     if ('violations' in checked) return { violations: checked.violations.map((v) => `${v.path}: ${v.message}`) };
-    const { any } = checked;
-    const hash = contentHash(any.value);
-    const enc = { name: resourceName(json), json, any, hash, hi: parseInt(hash.slice(0, 8), 16), lo: parseInt(hash.slice(8, 16), 16) };
+    const enc = encodedResource(resourceName(json), json, checked.any);
     this.encoded.set(text, enc);
     this.byObject.set(json, enc);
     return enc;
