@@ -4,7 +4,8 @@ import type { Logger } from '../log.ts';
 import type { Proxy } from '../translate/proxy.ts';
 import { CLUSTER, ENDPOINTS, LISTENER, ROUTE_CONFIG, TYPE_ORDER, type ResourceType } from '../translate/type-urls.ts';
 import type { EncodedResource } from './encoded.ts';
-import type { SnapshotCache, SotwAnswer } from './snapshot-cache.ts';
+import type { SnapshotCache } from './snapshot-cache.ts';
+import type { SotwAnswer } from './sotw-answer.ts';
 import { sameItems } from '../model/compare.ts';
 import { NO_NAMES, rememberBytes, subscribe, touches, unsubscribe, type Subscription } from './subscriptions.ts';
 import { encodeDiscoveryResponse, type PreEncodedResponse } from './wire.ts';
@@ -211,7 +212,7 @@ export class AdsStream {
     const snap = this.cache.snapshotFor(this.proxy);
     state.seen = snap[type];
     const partial = sinceLast && !force && (type === ROUTE_CONFIG || type === ENDPOINTS) ? state.sentVersion : undefined;
-    const answer = this.cache.sotwAnswer(snap, type, state.wildcard, state.sub.sorted, state.sub.key, partial, state.sub.names, state.sent?.answer);
+    const answer = this.cache.sotwAnswer(snap, type, { wildcard: state.wildcard, names: state.sub.sorted, namesKey: state.sub.key, nameSet: state.sub.names, since: partial, held: state.sent?.answer });
     // The client may hold some of these as "does not exist": the prelude makes it look again.
     const prelude = state.revive?.prelude(answer, state.sent?.answer, state.sub.names);
     if (answer.version === state.sentVersion && !force && !prelude) return false;

@@ -19,7 +19,7 @@ import { checkAndEncode } from '../envoy/check.ts';
 import { CLUSTER, LISTENER } from '../translate/type-urls.ts';
 import type { Resource } from '../translate/translate.ts';
 import { encodedResource, setVersion, type EncodedResource } from './encoded.ts';
-import type { SotwAnswer } from './snapshot-cache.ts';
+import type { SotwAnswer } from './sotw-answer.ts';
 import { resourcesField } from './wire.ts';
 
 let preludeCount = 0;
