@@ -80,9 +80,9 @@ export class AdsServer {
     );
     this.server.addService(adsService(), {
       StreamAggregatedResources: (call: grpc.ServerDuplexStream<DiscoveryRequest, PreEncodedResponse>) =>
-        this.onStream(call, (send) => new AdsStream(this.cache, send, this.log, this.observer, this.limits)),
+        this.onStream(call, (send) => new AdsStream(this.cache, send, this.log, { observer: this.observer, limits: this.limits })),
       DeltaAggregatedResources: (call: grpc.ServerDuplexStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse>) =>
-        this.onStream(call, (send) => new DeltaStream(this.cache, send, this.log, this.observer, this.limits)),
+        this.onStream(call, (send) => new DeltaStream(this.cache, send, this.log, { observer: this.observer, limits: this.limits })),
     });
     this.unsubscribe = cache.onChange(() => this.pushes.pushAll());
   }
