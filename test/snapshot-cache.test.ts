@@ -140,29 +140,30 @@ describe('SnapshotCache partial answers after untouched generations', () => {
 describe('shared subscriptions', () => {
   it('are let go when the last stream holding them closes or changes its names', async () => {
     const { AdsStream } = await import('../control-plane/xds/ads-stream.ts');
-    const { subscriptionPoolSize } = await import('../control-plane/xds/subscriptions.ts');
+    const { SubscriptionPool } = await import('../control-plane/xds/subscriptions.ts');
     const { PlainDiscoveryRequest } = await import('../control-plane/xds/wire.ts');
     const { CLUSTER, ROUTE_CONFIG } = await import('../control-plane/translate/type-urls.ts');
     const cache = new SnapshotCache(silentLogger);
     cache.setModel(compile(loadDirectory('examples/bookinfo')).model);
-    const before = subscriptionPoolSize();
+    const pool = new SubscriptionPool();
+    const before = pool.size();
     const routes = ['reviews.default.svc.cluster.local:9080', 'ratings.default.svc.cluster.local:9080'];
     // A hand-read request, as ACKs arrive: its names' bytes index the subscription too.
     const encoded = (names: string[]) => Buffer.concat(names.map((n) => Buffer.concat([Buffer.from([0x1a, Buffer.byteLength(n)]), Buffer.from(n)])));
     const streams = [0, 1, 2].map((i) => {
-      const s = new AdsStream(cache, () => {}, silentLogger);
+      const s = new AdsStream(cache, () => {}, silentLogger, { subscriptions: pool });
       s.onRequest({ node: { id: `grpc-${i}`, metadata: { fields: { GENERATOR: { string_value: 'grpc' } } } }, type_url: CLUSTER, resource_names: ['outbound|9080||reviews.default.svc.cluster.local'] });
       const req = PlainDiscoveryRequest.decode(Buffer.concat([encoded(routes), Buffer.from([0x22, ROUTE_CONFIG.length]), Buffer.from(ROUTE_CONFIG)]))!;
       s.onRequest(req);
       return s;
     });
-    const held = subscriptionPoolSize();
+    const held = pool.size();
     expect(held.subscriptions - before.subscriptions).toBe(2);
     expect(held.byBytes - before.byBytes).toBe(1);
     // One stream narrows its routes: a third subscription; the others keep the shared one.
     streams[0]!.onRequest({ type_url: ROUTE_CONFIG, resource_names: [routes[0]!], response_nonce: '' });
-    expect(subscriptionPoolSize().subscriptions - before.subscriptions).toBe(3);
+    expect(pool.size().subscriptions - before.subscriptions).toBe(3);
     for (const s of streams) s.close();
-    expect(subscriptionPoolSize()).toEqual(before);
+    expect(pool.size()).toEqual(before);
   });
 });

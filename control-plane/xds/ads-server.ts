@@ -12,6 +12,7 @@ import { LogLimiter } from './log-limiter.ts';
 import { grpcServerOptions, LimitError, xdsLimits, type XdsLimits } from './limits.ts';
 import { PlainDiscoveryRequest, type PreEncodedResponse } from './wire.ts';
 import { PushQueue } from './push-queue.ts';
+import { SubscriptionPool } from './subscriptions.ts';
 
 let serviceDefinition: grpc.ServiceDefinition | undefined;
 
@@ -56,6 +57,8 @@ export interface AdsObserver extends XdsObserver {
 
 export class AdsServer {
   readonly streams = new Set<XdsStream>();
+  /** The names its SotW streams subscribe to, shared between them: this server's alone, living as long as it. */
+  readonly subscriptions = new SubscriptionPool();
   readonly limits: XdsLimits;
   private server: grpc.Server;
   /** A flood of refused streams must not become a flood of log lines. */
@@ -80,7 +83,7 @@ export class AdsServer {
     );
     this.server.addService(adsService(), {
       StreamAggregatedResources: (call: grpc.ServerDuplexStream<DiscoveryRequest, PreEncodedResponse>) =>
-        this.onStream(call, (send) => new AdsStream(this.cache, send, this.log, { observer: this.observer, limits: this.limits })),
+        this.onStream(call, (send) => new AdsStream(this.cache, send, this.log, { observer: this.observer, limits: this.limits, subscriptions: this.subscriptions })),
       DeltaAggregatedResources: (call: grpc.ServerDuplexStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse>) =>
         this.onStream(call, (send) => new DeltaStream(this.cache, send, this.log, { observer: this.observer, limits: this.limits })),
     });

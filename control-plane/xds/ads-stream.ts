@@ -1,14 +1,16 @@
 // One state-of-the-world ADS stream: subscriptions per type, nonces, ACK/NACK bookkeeping, and
 // pushes in the order clusters, endpoints, listeners, routes.
+import type { Logger } from '../log.ts';
 import { CLUSTER, ENDPOINTS, LISTENER, ROUTE_CONFIG, TYPE_ORDER, type ResourceType } from '../translate/type-urls.ts';
 import type { EncodedResource } from './encoded.ts';
 import type { SotwAnswer } from './sotw-answer.ts';
 import { sameItems } from '../model/compare.ts';
-import { NO_NAMES, rememberBytes, subscribe, touches, unsubscribe, type Subscription } from './subscriptions.ts';
+import { NO_NAMES, SubscriptionPool, type Subscription } from './subscriptions.ts';
 import { encodeDiscoveryResponse, type PreEncodedResponse } from './wire.ts';
 import { checkLimit } from './limits.ts';
 import { GrpcRevivals } from './grpc-revive.ts';
-import { StreamBase, type RequestNode, type TypeStateCommon, type TypeStatus } from './stream-common.ts';
+import type { SnapshotCache } from './snapshot-cache.ts';
+import { StreamBase, type RequestNode, type StreamOptions, type TypeStateCommon, type TypeStatus } from './stream-common.ts';
 
 export interface DiscoveryRequest {
   version_info?: string;
@@ -36,8 +38,19 @@ function heldResources(sent: NonNullable<TypeState['sent']>): EncodedResource[] 
   return sent.wildcard ? [...sent.all.values()] : sent.sorted.flatMap((n) => sent.all.get(n) ?? []);
 }
 
+export interface AdsStreamOptions extends StreamOptions {
+  /** Where subscriptions are shared with other streams (its AdsServer's); a pool of its own if not given. */
+  subscriptions?: SubscriptionPool;
+}
+
 export class AdsStream extends StreamBase<TypeState, PreEncodedResponse> {
   readonly protocol = 'sotw' as const;
+  private readonly subscriptions: SubscriptionPool;
+
+  constructor(cache: SnapshotCache, send: (r: PreEncodedResponse) => void, log: Logger, options: AdsStreamOptions = {}) {
+    super(cache, send, log, options);
+    this.subscriptions = options.subscriptions ?? new SubscriptionPool();
+  }
 
   protected subscribedNames(state: TypeState): ReadonlySet<string> {
     return state.sub.names;
@@ -53,7 +66,7 @@ export class AdsStream extends StreamBase<TypeState, PreEncodedResponse> {
   /** The stream ended: its shared subscriptions are released, and what its log limiter left out is told. */
   override close(): void {
     for (const state of this.types.values()) {
-      unsubscribe(state.sub);
+      this.subscriptions.unsubscribe(state.sub);
       state.sub = NO_NAMES;
     }
     super.close();
@@ -102,7 +115,7 @@ export class AdsStream extends StreamBase<TypeState, PreEncodedResponse> {
       if (raw && sub.bytes) same = raw.equals(sub.bytes);
       else {
         same = sameItems(req.resource_names ?? [], sub.order);
-        if (same && raw) rememberBytes(sub, raw);
+        if (same && raw) this.subscriptions.rememberBytes(sub, raw);
       }
     }
     const names = same ? sub.order : (req.resource_names ?? []);
@@ -118,8 +131,8 @@ export class AdsStream extends StreamBase<TypeState, PreEncodedResponse> {
     if (changed) {
       state.wildcard = wildcard;
       const previous = state.sub;
-      state.sub = subscribe(wanted, wildcard ? undefined : raw);
-      unsubscribe(previous);
+      state.sub = this.subscriptions.subscribe(wanted, wildcard ? undefined : raw);
+      this.subscriptions.unsubscribe(previous);
     }
 
     if (answers && req.error_detail) {
@@ -145,7 +158,7 @@ export class AdsStream extends StreamBase<TypeState, PreEncodedResponse> {
       // Envoy re-creates every cluster a CDS update touches and keeps it warming until endpoints
       // arrive for it; the endpoints may be unchanged, so they are sent again after each CDS push.
       const force = type === ENDPOINTS && clustersSent && this.proxy.kind === 'envoy';
-      if (!force && lineage && state.seen === lineage.before[type] && !touches(lineage.changed[type], state.wildcard, state.sub)) {
+      if (!force && lineage && state.seen === lineage.before[type] && !this.subscriptions.touches(lineage.changed[type], state.wildcard, state.sub)) {
         state.seen = snap[type];
         state.generation = this.cache.generation;
         continue;

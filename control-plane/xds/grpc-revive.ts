@@ -22,11 +22,11 @@ import { encodedResource, setVersion, type EncodedResource } from './encoded.ts'
 import type { SotwAnswer } from './sotw-answer.ts';
 import { resourcesField } from './wire.ts';
 
-let preludeCount = 0;
-
 /** One gRPC stream's Listeners or Clusters: which names it has sent, for `prelude`. */
 export class GrpcRevivals {
   private sentNames = new Set<string>();
+  /** Prelude nonces are the answer's with a suffix counted here: unique on the stream, which is all nonces need. */
+  private preludeCount = 0;
 
   /** `heldBefore`: the client named a version of this type on its first request. */
   constructor(private readonly heldBefore: boolean) {}
@@ -49,7 +49,7 @@ export class GrpcRevivals {
     });
     for (const r of answer.resources) this.sentNames.add(r.name);
     if (!changed) return undefined;
-    return { version: setVersion(resources), resources, body: () => resourcesField(resources), nonce: `${answer.nonce}.p${++preludeCount}` };
+    return { version: setVersion(resources), resources, body: () => resourcesField(resources), nonce: `${answer.nonce}.p${++this.preludeCount}` };
   }
 }
 
