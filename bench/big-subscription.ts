@@ -36,9 +36,9 @@ function median(run: () => void): number {
 
 for (const n of counts) {
   const names = Array.from({ length: n }, (_, i) => `outbound|9080|v${i}|svc-${i}.default.svc.cluster.local`);
-  const delta = median(() => new DeltaStream(cp.cache, () => {}, silentLogger, undefined, limits).onRequest({ node, type_url: CLUSTER, resource_names_subscribe: names }));
+  const delta = median(() => new DeltaStream(cp.cache, () => {}, silentLogger, { limits }).onRequest({ node, type_url: CLUSTER, resource_names_subscribe: names }));
   const sotw = median(() => {
-    const s = new AdsStream(cp.cache, () => {}, silentLogger, undefined, limits);
+    const s = new AdsStream(cp.cache, () => {}, silentLogger, { limits });
     s.onRequest({ node, type_url: CLUSTER, resource_names: names });
     s.close();
   });

@@ -11,7 +11,6 @@ import { startControlPlane, type ControlPlane } from '../control-plane/server.ts
 import { CLUSTER, LISTENER } from '../control-plane/translate/type-urls.ts';
 import type { XdsLimits } from '../control-plane/xds/limits.ts';
 import { LogLimiter } from '../control-plane/xds/log-limiter.ts';
-import { subscriptionPoolSize } from '../control-plane/xds/subscriptions.ts';
 import { getJson } from './helpers/admin-http.ts';
 import { captureLogs } from './helpers/log-capture.ts';
 import { ENVOY_NODE, GRPC_NODE, MESH, vs } from './helpers/protocol-fixtures.ts';
@@ -149,7 +148,7 @@ describe('streams and connections', () => {
 
   it('releases what closed streams held: no stream, no shared subscription left', async () => {
     await start();
-    const before = subscriptionPoolSize();
+    const before = cp!.ads.subscriptions.size();
     // Under the 100 streams one connection may carry (they share one here).
     const many = Array.from({ length: 90 }, (_, i) => (i % 2 ? delta() : sotw()));
     many.forEach((c, i) => {
@@ -157,10 +156,10 @@ describe('streams and connections', () => {
       if (c instanceof RawDeltaClient) c.send({ node, type_url: CLUSTER, resource_names_subscribe: names(20, `n${i}-`) });
       else c.send({ node, type_url: CLUSTER, resource_names: names(20, `n${i}-`) });
     });
-    await waitFor(() => cp!.ads.streams.size === 90 && subscriptionPoolSize().subscriptions >= before.subscriptions + 45, { timeoutMs: 10_000 });
+    await waitFor(() => cp!.ads.streams.size === 90 && cp!.ads.subscriptions.size().subscriptions >= before.subscriptions + 45, { timeoutMs: 10_000 });
     for (const c of many) c.close();
     await waitFor(() => cp!.ads.streams.size === 0, { timeoutMs: 10_000 });
-    expect(subscriptionPoolSize()).toEqual(before);
+    expect(cp!.ads.subscriptions.size()).toEqual(before);
   });
 
   it('closes a connection that never sends the HTTP/2 preface, and keeps one with an open stream', async () => {

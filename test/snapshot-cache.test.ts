@@ -1,32 +1,26 @@
 // The cache never hands out a resource that fails Envoy's check: the proxy keeps the last good
 // version, and the failure is reported against the rules behind the resource.
-import { describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { loadDirectory } from '../control-plane/config/load.ts';
 import { silentLogger } from '../control-plane/log.ts';
 import { compile } from '../control-plane/pipeline.ts';
 import { proxyFromNode } from '../control-plane/translate/proxy.ts';
-import * as real from '../control-plane/translate/translate.ts';
+import { translate } from '../control-plane/translate/translate.ts';
 import { CLUSTER } from '../control-plane/translate/type-urls.ts';
 import { SnapshotCache } from '../control-plane/xds/snapshot-cache.ts';
 
 // A translator bug on demand: when set, the named cluster comes out with a misspelled field.
-const bug = vi.hoisted(() => ({ cluster: '' }));
-vi.mock('../control-plane/translate/translate.ts', async (importOriginal) => {
-  const mod = await importOriginal<typeof real>();
-  return {
-    ...mod,
-    translate: (model: Parameters<typeof mod.translate>[0], proxy: Parameters<typeof mod.translate>[1]) => {
-      const out = mod.translate(model, proxy);
-      if (!bug.cluster) return out;
-      return { ...out, [CLUSTER]: out[CLUSTER].map((c) => (c.name === bug.cluster ? { ...c, conect_timeout: '1s' } : c)) };
-    },
-  };
-});
+const bug = { cluster: '' };
+const buggyTranslate: typeof translate = (model, proxy) => {
+  const out = translate(model, proxy);
+  if (!bug.cluster) return out;
+  return { ...out, [CLUSTER]: out[CLUSTER].map((c) => (c.name === bug.cluster ? { ...c, conect_timeout: '1s' } : c)) };
+};
 
 describe('SnapshotCache', () => {
   it('keeps the last good version of a resource that fails the check and names the rules behind it', () => {
     const model = compile(loadDirectory('examples/bookinfo')).model;
-    const cache = new SnapshotCache(silentLogger);
+    const cache = new SnapshotCache(silentLogger, { translate: buggyTranslate });
     const proxy = proxyFromNode({ id: 'sidecar~10.9.9.9~pp-1.default~default.svc.cluster.local', metadata: { NAMESPACE: 'default' } });
     const name = 'outbound|9080|v1|reviews.default.svc.cluster.local';
     cache.setModel(model);
@@ -61,7 +55,7 @@ describe('SnapshotCache answers across model generations', () => {
       const ratings = 'ratings.default.svc.cluster.local:9080';
       const ask = (names: string[], since?: string) => {
         const sorted = [...names].sort();
-        return cache.sotwAnswer(cache.snapshotFor(proxy), ROUTE_CONFIG, false, sorted, sorted.join('\n'), since, new Set(names));
+        return cache.sotwAnswer(cache.snapshotFor(proxy), ROUTE_CONFIG, { wildcard: false, names: sorted, namesKey: sorted.join('\n'), since, nameSet: new Set(names) });
       };
       const both1 = ask([reviews, ratings]);
       const ratings1 = ask([ratings]);
@@ -87,7 +81,7 @@ describe('SnapshotCache answers across model generations', () => {
 
 describe('EndpointIps', () => {
   it('tells when an address appears or disappears, not when services carrying it change', async () => {
-    const { EndpointIps } = await import('../control-plane/xds/snapshot-cache.ts');
+    const { EndpointIps } = await import('../control-plane/xds/proxy-groups.ts');
     const svc = (host: string, ...addresses: string[]) => ({ host, endpoints: addresses.map((address) => ({ address })) }) as never;
     const ips = new EndpointIps();
     const a1 = svc('a', '10.0.0.1', '10.0.0.2');
@@ -119,7 +113,7 @@ describe('SnapshotCache partial answers after untouched generations', () => {
       const proxy = proxyFromNode({ id: 'grpc-client', metadata: { GENERATOR: 'grpc', NAMESPACE: 'default' } });
       const names = ['outbound|9080||details.default.svc.cluster.local', 'outbound|9080||ratings.default.svc.cluster.local'];
       const ask = (since?: string, held?: ReturnType<SnapshotCache['sotwAnswer']>) =>
-        cache.sotwAnswer(cache.snapshotFor(proxy), ENDPOINTS, false, names, names.join('\n'), since, new Set(names), held);
+        cache.sotwAnswer(cache.snapshotFor(proxy), ENDPOINTS, { wildcard: false, names, namesKey: names.join('\n'), since, nameSet: new Set(names), held });
       let state = compile(loadDirectory(dir));
       cache.setModel(state.model);
       const first = ask();
@@ -146,29 +140,30 @@ describe('SnapshotCache partial answers after untouched generations', () => {
 describe('shared subscriptions', () => {
   it('are let go when the last stream holding them closes or changes its names', async () => {
     const { AdsStream } = await import('../control-plane/xds/ads-stream.ts');
-    const { subscriptionPoolSize } = await import('../control-plane/xds/subscriptions.ts');
+    const { SubscriptionPool } = await import('../control-plane/xds/subscriptions.ts');
     const { PlainDiscoveryRequest } = await import('../control-plane/xds/wire.ts');
     const { CLUSTER, ROUTE_CONFIG } = await import('../control-plane/translate/type-urls.ts');
     const cache = new SnapshotCache(silentLogger);
     cache.setModel(compile(loadDirectory('examples/bookinfo')).model);
-    const before = subscriptionPoolSize();
+    const pool = new SubscriptionPool();
+    const before = pool.size();
     const routes = ['reviews.default.svc.cluster.local:9080', 'ratings.default.svc.cluster.local:9080'];
     // A hand-read request, as ACKs arrive: its names' bytes index the subscription too.
     const encoded = (names: string[]) => Buffer.concat(names.map((n) => Buffer.concat([Buffer.from([0x1a, Buffer.byteLength(n)]), Buffer.from(n)])));
     const streams = [0, 1, 2].map((i) => {
-      const s = new AdsStream(cache, () => {}, silentLogger);
+      const s = new AdsStream(cache, () => {}, silentLogger, { subscriptions: pool });
       s.onRequest({ node: { id: `grpc-${i}`, metadata: { fields: { GENERATOR: { string_value: 'grpc' } } } }, type_url: CLUSTER, resource_names: ['outbound|9080||reviews.default.svc.cluster.local'] });
       const req = PlainDiscoveryRequest.decode(Buffer.concat([encoded(routes), Buffer.from([0x22, ROUTE_CONFIG.length]), Buffer.from(ROUTE_CONFIG)]))!;
       s.onRequest(req);
       return s;
     });
-    const held = subscriptionPoolSize();
+    const held = pool.size();
     expect(held.subscriptions - before.subscriptions).toBe(2);
     expect(held.byBytes - before.byBytes).toBe(1);
     // One stream narrows its routes: a third subscription; the others keep the shared one.
     streams[0]!.onRequest({ type_url: ROUTE_CONFIG, resource_names: [routes[0]!], response_nonce: '' });
-    expect(subscriptionPoolSize().subscriptions - before.subscriptions).toBe(3);
+    expect(pool.size().subscriptions - before.subscriptions).toBe(3);
     for (const s of streams) s.close();
-    expect(subscriptionPoolSize()).toEqual(before);
+    expect(pool.size()).toEqual(before);
   });
 });

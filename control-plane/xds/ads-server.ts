@@ -11,11 +11,10 @@ import type { XdsObserver } from './stream-common.ts';
 import { LogLimiter } from './log-limiter.ts';
 import { grpcServerOptions, LimitError, xdsLimits, type XdsLimits } from './limits.ts';
 import { PlainDiscoveryRequest, type PreEncodedResponse } from './wire.ts';
+import { PushQueue } from './push-queue.ts';
+import { SubscriptionPool } from './subscriptions.ts';
 
 let serviceDefinition: grpc.ServiceDefinition | undefined;
-
-/** Streams pushed to between two turns of the event loop. */
-const PUSH_BATCH = 200;
 
 function adsService(): grpc.ServiceDefinition {
   if (serviceDefinition) return serviceDefinition;
@@ -58,13 +57,14 @@ export interface AdsObserver extends XdsObserver {
 
 export class AdsServer {
   readonly streams = new Set<XdsStream>();
+  /** The names its SotW streams subscribe to, shared between them: this server's alone, living as long as it. */
+  readonly subscriptions = new SubscriptionPool();
   readonly limits: XdsLimits;
   private server: grpc.Server;
   /** A flood of refused streams must not become a flood of log lines. */
   private refusals: LogLimiter;
-  /** Streams whose last write filled the transport's buffer, and those with a push waiting. */
-  private busy = new Set<XdsStream>();
-  private pending = new Set<XdsStream>();
+  /** Pushes on config changes: batched, merged while a stream's buffer is full. */
+  private pushes: PushQueue<XdsStream>;
   private unsubscribe: () => void;
 
   constructor(
@@ -76,48 +76,18 @@ export class AdsServer {
     this.limits = xdsLimits(limits);
     this.server = new grpc.Server(grpcServerOptions(this.limits));
     this.refusals = new LogLimiter(log, this.limits.logEventsPerStream, this.limits.logSummaryMs);
+    this.pushes = new PushQueue(
+      this.streams,
+      (s) => this.safely(s, () => s.push()),
+      () => this.observer?.pushRoundDone((performance.now() - this.cache.changedAt) / 1000),
+    );
     this.server.addService(adsService(), {
       StreamAggregatedResources: (call: grpc.ServerDuplexStream<DiscoveryRequest, PreEncodedResponse>) =>
-        this.onStream(call, (send) => new AdsStream(this.cache, send, this.log, this.observer, this.limits)),
+        this.onStream(call, (send) => new AdsStream(this.cache, send, this.log, { observer: this.observer, limits: this.limits, subscriptions: this.subscriptions })),
       DeltaAggregatedResources: (call: grpc.ServerDuplexStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse>) =>
-        this.onStream(call, (send) => new DeltaStream(this.cache, send, this.log, this.observer, this.limits)),
+        this.onStream(call, (send) => new DeltaStream(this.cache, send, this.log, { observer: this.observer, limits: this.limits })),
     });
-    this.unsubscribe = cache.onChange(() => this.pushAll());
-  }
-
-  private pushing = false;
-  private pushAgain = false;
-
-  /**
-   * Pushes the current config to every stream, a batch at a time, yielding between batches so that
-   * ACKs and new streams are served meanwhile. A change arriving mid-way starts one more round
-   * after this one (streams already done get only what changed since, i.e. usually nothing).
-   */
-  private pushAll(): void {
-    if (this.pushing) {
-      this.pushAgain = true;
-      return;
-    }
-    this.pushing = true;
-    const streams = [...this.streams];
-    const step = (from: number) => {
-      for (const s of streams.slice(from, from + PUSH_BATCH)) {
-        if (!this.streams.has(s)) continue;
-        // A proxy still reading an earlier push gets one merged push when it catches up.
-        if (this.busy.has(s)) this.pending.add(s);
-        else this.safely(s, () => s.push());
-      }
-      if (from + PUSH_BATCH < streams.length) {
-        setImmediate(() => step(from + PUSH_BATCH));
-        return;
-      }
-      this.pushing = false;
-      if (this.pushAgain) {
-        this.pushAgain = false;
-        this.pushAll();
-      } else this.observer?.pushRoundDone((performance.now() - this.cache.changedAt) / 1000);
-    };
-    step(0);
+    this.unsubscribe = cache.onChange(() => this.pushes.pushAll());
   }
 
   /** Binds `host:port` (port 0 picks a free one) and returns the bound address. */
@@ -158,15 +128,12 @@ export class AdsServer {
       return;
     }
     const stream: S = create((r) => {
-      if (!call.write(r)) this.busy.add(stream);
+      if (!call.write(r)) this.pushes.blocked(stream);
     });
     this.streams.add(stream);
     // Backpressure: while a slow proxy has not read what it was sent, config changes are not
     // queued behind it; it gets the latest state once, when its buffer drains.
-    call.on('drain', () => {
-      this.busy.delete(stream);
-      if (this.pending.delete(stream)) this.safely(stream, () => stream.push());
-    });
+    call.on('drain', () => this.pushes.drained(stream));
     // A stream that never says who it is would hold one of the maxStreams slots for nothing.
     const silent = setTimeout(() => {
       if (stream.proxy || !this.streams.has(stream)) return;
@@ -176,8 +143,7 @@ export class AdsServer {
     silent.unref();
     const done = () => {
       clearTimeout(silent);
-      this.busy.delete(stream);
-      this.pending.delete(stream);
+      this.pushes.forget(stream);
       if (!this.streams.delete(stream)) return;
       stream.close();
       if (stream.proxy) {

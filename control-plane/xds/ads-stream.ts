@@ -1,16 +1,16 @@
 // One state-of-the-world ADS stream: subscriptions per type, nonces, ACK/NACK bookkeeping, and
 // pushes in the order clusters, endpoints, listeners, routes.
 import type { Logger } from '../log.ts';
-import type { Proxy } from '../translate/proxy.ts';
 import { CLUSTER, ENDPOINTS, LISTENER, ROUTE_CONFIG, TYPE_ORDER, type ResourceType } from '../translate/type-urls.ts';
-import type { EncodedResource, SnapshotCache, SotwAnswer } from './snapshot-cache.ts';
+import type { EncodedResource } from './encoded.ts';
+import type { SotwAnswer } from './sotw-answer.ts';
 import { sameItems } from '../model/compare.ts';
-import { NO_NAMES, rememberBytes, subscribe, touches, unsubscribe, type Subscription } from './subscriptions.ts';
+import { NO_NAMES, SubscriptionPool, type Subscription } from './subscriptions.ts';
 import { encodeDiscoveryResponse, type PreEncodedResponse } from './wire.ts';
-import { checkLimit, DEFAULT_XDS_LIMITS, type XdsLimits } from './limits.ts';
-import { LogLimiter } from './log-limiter.ts';
+import { checkLimit } from './limits.ts';
 import { GrpcRevivals } from './grpc-revive.ts';
-import { proxyFromRequest, typeStatus, type RequestNode, type TypeStatus, type XdsObserver } from './stream-common.ts';
+import type { SnapshotCache } from './snapshot-cache.ts';
+import { StreamBase, type RequestNode, type StreamOptions, type TypeStateCommon, type TypeStatus } from './stream-common.ts';
 
 export interface DiscoveryRequest {
   version_info?: string;
@@ -23,21 +23,13 @@ export interface DiscoveryRequest {
 
 export type { TypeStatus };
 
-interface TypeState {
-  wildcard: boolean;
+interface TypeState extends TypeStateCommon {
   /** The subscribed names, shared with every stream subscribed to the same set (see `subscribe`). */
   sub: Subscription;
-  /** Whether the client has asked for this type at all: nothing is sent before it does. */
-  requested: boolean;
-  sentVersion?: string;
-  sentNonce?: string;
   /** The last response: its answer, and what the client holds after it (for config dumps). */
   sent?: { answer: SotwAnswer; all: ReadonlyMap<string, EncodedResource>; wildcard: boolean; sorted: readonly string[] };
   /** The snapshot map this type was last brought up to date with. */
   seen?: ReadonlyMap<string, EncodedResource>;
-  ackedVersion?: string;
-  nack?: { nonce: string; version: string; message: string };
-  generation?: number;
   /** gRPC Listeners and Clusters only: see grpc-revive.ts. */
   revive?: GrpcRevivals;
 }
@@ -46,26 +38,22 @@ function heldResources(sent: NonNullable<TypeState['sent']>): EncodedResource[] 
   return sent.wildcard ? [...sent.all.values()] : sent.sorted.flatMap((n) => sent.all.get(n) ?? []);
 }
 
-export class AdsStream {
-  readonly protocol = 'sotw' as const;
-  proxy?: Proxy;
-  readonly connectedAt = new Date();
-  private readonly types = new Map<string, TypeState>();
-  private nonceCounter = 0;
-  private readonly logs: LogLimiter;
+export interface AdsStreamOptions extends StreamOptions {
+  /** Where subscriptions are shared with other streams (its AdsServer's); a pool of its own if not given. */
+  subscriptions?: SubscriptionPool;
+}
 
-  constructor(
-    private readonly cache: SnapshotCache,
-    private readonly send: (r: PreEncodedResponse) => void,
-    private readonly log: Logger,
-    private readonly observer?: XdsObserver,
-    private readonly limits: XdsLimits = DEFAULT_XDS_LIMITS,
-  ) {
-    this.logs = new LogLimiter(log, limits.logEventsPerStream, limits.logSummaryMs);
+export class AdsStream extends StreamBase<TypeState, PreEncodedResponse> {
+  readonly protocol = 'sotw' as const;
+  private readonly subscriptions: SubscriptionPool;
+
+  constructor(cache: SnapshotCache, send: (r: PreEncodedResponse) => void, log: Logger, options: AdsStreamOptions = {}) {
+    super(cache, send, log, options);
+    this.subscriptions = options.subscriptions ?? new SubscriptionPool();
   }
 
-  status(): Record<string, TypeStatus> {
-    return typeStatus(new Map([...this.types].map(([type, s]) => [type, { ...s, names: s.sub.names }])));
+  protected subscribedNames(state: TypeState): ReadonlySet<string> {
+    return state.sub.names;
   }
 
   /** The resources of `type` the client holds after the last response (SotW routes and
@@ -76,24 +64,17 @@ export class AdsStream {
   }
 
   /** The stream ended: its shared subscriptions are released, and what its log limiter left out is told. */
-  close(): void {
+  override close(): void {
     for (const state of this.types.values()) {
-      unsubscribe(state.sub);
+      this.subscriptions.unsubscribe(state.sub);
       state.sub = NO_NAMES;
     }
-    this.logs.flush({ proxy: this.proxy?.id });
+    super.close();
   }
 
   onRequest(req: DiscoveryRequest): void {
-    if (!this.proxy) {
-      this.proxy = proxyFromRequest(req.node);
-      this.log.info({ proxy: this.proxy.id, kind: this.proxy.kind, namespace: this.proxy.namespace, protocol: 'sotw' }, 'proxy connected');
-    }
-    const type = req.type_url ?? '';
-    if (!(TYPE_ORDER as readonly string[]).includes(type)) {
-      this.logs.warn('unknown-type', { proxy: this.proxy.id, type }, 'request for a resource type meshpilot does not serve');
-      return;
-    }
+    const type = this.begin(req);
+    if (!type || !this.proxy) return;
     let state = this.types.get(type);
     const nonce = req.response_nonce ?? '';
     // A request answering an older response is stale: the client will answer the latest too.
@@ -134,7 +115,7 @@ export class AdsStream {
       if (raw && sub.bytes) same = raw.equals(sub.bytes);
       else {
         same = sameItems(req.resource_names ?? [], sub.order);
-        if (same && raw) rememberBytes(sub, raw);
+        if (same && raw) this.subscriptions.rememberBytes(sub, raw);
       }
     }
     const names = same ? sub.order : (req.resource_names ?? []);
@@ -150,26 +131,17 @@ export class AdsStream {
     if (changed) {
       state.wildcard = wildcard;
       const previous = state.sub;
-      state.sub = subscribe(wanted, wildcard ? undefined : raw);
-      unsubscribe(previous);
+      state.sub = this.subscriptions.subscribe(wanted, wildcard ? undefined : raw);
+      this.subscriptions.unsubscribe(previous);
     }
 
     if (answers && req.error_detail) {
-      const message = req.error_detail.message ?? '';
-      // Clients repeat a NACK on later requests; log each rejected nonce once.
-      if (state.nack?.nonce !== nonce) {
-        state.nack = { nonce, version: state.sentVersion ?? '', message };
-        this.logs.warn('nack', { proxy: this.proxy.id, type, version: state.sentVersion, nonce, resources: state.sent?.answer.resources.map((r) => r.name), message }, 'proxy rejected config (NACK)');
-        this.observer?.nacked(this, type);
-      }
-    } else if (answers) {
-      state.ackedVersion = req.version_info ?? '';
-      state.nack = undefined;
-      this.observer?.acked(this, type);
-    }
+      const sent = state.sent;
+      this.nacked(state, type, nonce, req.error_detail.message ?? '', () => ({ resources: sent?.answer.resources.map((r) => r.name) }));
+    } else if (answers) this.acked(state, type, req.version_info ?? '');
     // A changed subscription is always answered, even with the version sent before: the client
     // forgot the names it left, and may have asked for them again.
-    if (firstRequest || changed) this.pushType(type as ResourceType, changed && !firstRequest, false);
+    if (firstRequest || changed) this.pushType(type, changed && !firstRequest, false);
   }
 
   /** Sends every requested type whose content changed for this proxy, in ADS push order. */
@@ -186,7 +158,7 @@ export class AdsStream {
       // Envoy re-creates every cluster a CDS update touches and keeps it warming until endpoints
       // arrive for it; the endpoints may be unchanged, so they are sent again after each CDS push.
       const force = type === ENDPOINTS && clustersSent && this.proxy.kind === 'envoy';
-      if (!force && lineage && state.seen === lineage.before[type] && !touches(lineage.changed[type], state.wildcard, state.sub)) {
+      if (!force && lineage && state.seen === lineage.before[type] && !this.subscriptions.touches(lineage.changed[type], state.wildcard, state.sub)) {
         state.seen = snap[type];
         state.generation = this.cache.generation;
         continue;
@@ -210,7 +182,7 @@ export class AdsStream {
     const snap = this.cache.snapshotFor(this.proxy);
     state.seen = snap[type];
     const partial = sinceLast && !force && (type === ROUTE_CONFIG || type === ENDPOINTS) ? state.sentVersion : undefined;
-    const answer = this.cache.sotwAnswer(snap, type, state.wildcard, state.sub.sorted, state.sub.key, partial, state.sub.names, state.sent?.answer);
+    const answer = this.cache.sotwAnswer(snap, type, { wildcard: state.wildcard, names: state.sub.sorted, namesKey: state.sub.key, nameSet: state.sub.names, since: partial, held: state.sent?.answer });
     // The client may hold some of these as "does not exist": the prelude makes it look again.
     const prelude = state.revive?.prelude(answer, state.sent?.answer, state.sub.names);
     if (answer.version === state.sentVersion && !force && !prelude) return false;

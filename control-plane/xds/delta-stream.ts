@@ -1,15 +1,12 @@
 // One incremental (delta) ADS stream: per-resource versions, subscribe/unsubscribe mid-stream,
 // wildcard and named subscriptions, removals, and initial_resource_versions on reconnect (only
 // what changed while the proxy was away is sent, plus what was removed).
-import type { Logger } from '../log.ts';
-import type { Proxy } from '../translate/proxy.ts';
 import { CLUSTER, ENDPOINTS, LISTENER, TYPE_ORDER, type ResourceType } from '../translate/type-urls.ts';
 import { compareText } from '../model/compare.ts';
 import { contentHash } from './hash.ts';
-import { checkLimit, DEFAULT_XDS_LIMITS, type XdsLimits } from './limits.ts';
-import { LogLimiter } from './log-limiter.ts';
-import type { EncodedResource, SnapshotCache } from './snapshot-cache.ts';
-import { proxyFromRequest, typeStatus, type RequestNode, type TypeStatus, type XdsObserver } from './stream-common.ts';
+import { checkLimit } from './limits.ts';
+import type { EncodedResource } from './encoded.ts';
+import { StreamBase, type RequestNode, type TypeStateCommon } from './stream-common.ts';
 
 export interface DeltaDiscoveryRequest {
   node?: RequestNode;
@@ -30,46 +27,19 @@ export interface DeltaDiscoveryResponse {
   control_plane: { identifier: string };
 }
 
-interface DeltaTypeState {
-  wildcard: boolean;
+interface DeltaTypeState extends TypeStateCommon {
   names: Set<string>;
   /** What the client has: name -> version (from our responses or its initial_resource_versions). */
   known: Map<string, string>;
-  requested: boolean;
-  sentNonce?: string;
-  sentVersion?: string;
-  ackedVersion?: string;
-  nack?: { nonce: string; version: string; message: string };
-  generation?: number;
   /** The snapshot's resources of this type at the last response (for config dumps). */
   sentFrom?: Map<string, EncodedResource>;
 }
 
-export class DeltaStream {
+export class DeltaStream extends StreamBase<DeltaTypeState, DeltaDiscoveryResponse> {
   readonly protocol = 'delta' as const;
-  proxy?: Proxy;
-  readonly connectedAt = new Date();
-  private readonly types = new Map<string, DeltaTypeState>();
-  private nonceCounter = 0;
-  private readonly logs: LogLimiter;
 
-  constructor(
-    private readonly cache: SnapshotCache,
-    private readonly send: (r: DeltaDiscoveryResponse) => void,
-    private readonly log: Logger,
-    private readonly observer?: XdsObserver,
-    private readonly limits: XdsLimits = DEFAULT_XDS_LIMITS,
-  ) {
-    this.logs = new LogLimiter(log, limits.logEventsPerStream, limits.logSummaryMs);
-  }
-
-  /** The stream ended: what its log limiter left out is told. */
-  close(): void {
-    this.logs.flush({ proxy: this.proxy?.id });
-  }
-
-  status(): Record<string, TypeStatus> {
-    return typeStatus(this.types);
+  protected subscribedNames(state: DeltaTypeState): ReadonlySet<string> {
+    return state.names;
   }
 
   /** The resources of `type` the client holds after the last response. */
@@ -84,15 +54,8 @@ export class DeltaStream {
   }
 
   onRequest(req: DeltaDiscoveryRequest): void {
-    if (!this.proxy) {
-      this.proxy = proxyFromRequest(req.node);
-      this.log.info({ proxy: this.proxy.id, kind: this.proxy.kind, namespace: this.proxy.namespace, protocol: 'delta' }, 'proxy connected');
-    }
-    const type = req.type_url ?? '';
-    if (!(TYPE_ORDER as readonly string[]).includes(type)) {
-      this.logs.warn('unknown-type', { proxy: this.proxy.id, type }, 'request for a resource type meshpilot does not serve');
-      return;
-    }
+    const type = this.begin(req);
+    if (!type) return;
     const subscribe = req.resource_names_subscribe ?? [];
     const unsubscribe = req.resource_names_unsubscribe ?? [];
     const initial = Object.entries(req.initial_resource_versions ?? {});
@@ -108,17 +71,8 @@ export class DeltaStream {
     // ACK/NACK bookkeeping only for the latest response; but subscription changes carried by a
     // request with an older nonce are still honoured (unlike SotW, they are not repeated).
     if (nonce !== '' && nonce === state.sentNonce) {
-      if (req.error_detail) {
-        if (state.nack?.nonce !== nonce) {
-          state.nack = { nonce, version: state.sentVersion ?? '', message: req.error_detail.message ?? '' };
-          this.logs.warn('nack', { proxy: this.proxy.id, type, version: state.sentVersion, nonce, message: state.nack.message }, 'proxy rejected config (NACK)');
-          this.observer?.nacked(this, type);
-        }
-      } else {
-        state.ackedVersion = state.sentVersion;
-        state.nack = undefined;
-        this.observer?.acked(this, type);
-      }
+      if (req.error_detail) this.nacked(state, type, nonce, req.error_detail.message ?? '');
+      else this.acked(state, type, state.sentVersion);
     }
     if (first) {
       for (const [name, version] of initial) state.known.set(name, version);
@@ -143,9 +97,9 @@ export class DeltaStream {
       if (!state.wildcard || n === '*') state.known.delete(n);
     }
     checkLimit(state.names.size, this.limits.maxNamesPerStream, `resource names this stream subscribes to of ${type}`, 'maxNamesPerStream');
-    if (first || wildcardAdded) this.pushType(type as ResourceType, new Set(), new Set(added));
+    if (first || wildcardAdded) this.pushType(type, new Set(), new Set(added));
     // Only new names: what else the client holds is up to date (pushes keep it so).
-    else if (added.length) this.pushType(type as ResourceType, new Set(), new Set(added), false, added);
+    else if (added.length) this.pushType(type, new Set(), new Set(added), false, added);
   }
 
   push(): void {

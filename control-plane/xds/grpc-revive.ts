@@ -19,15 +19,15 @@ import { checkAndEncode } from '../envoy/check.ts';
 import type { Json } from '../json.ts';
 import { CLUSTER, LISTENER } from '../translate/type-urls.ts';
 import type { Resource } from '../translate/translate.ts';
-import { contentHash } from './hash.ts';
-import { setVersion, type EncodedResource, type SotwAnswer } from './snapshot-cache.ts';
+import { encodedResource, setVersion, type EncodedResource } from './encoded.ts';
+import type { SotwAnswer } from './sotw-answer.ts';
 import { resourcesField } from './wire.ts';
-
-let preludeCount = 0;
 
 /** One gRPC stream's Listeners or Clusters: which names it has sent, for `prelude`. */
 export class GrpcRevivals {
   private sentNames = new Set<string>();
+  /** Prelude nonces are the answer's with a suffix counted here: unique on the stream, which is all nonces need. */
+  private preludeCount = 0;
 
   /** `heldBefore`: the client named a version of this type on its first request. */
   constructor(private readonly heldBefore: boolean) {}
@@ -50,7 +50,7 @@ export class GrpcRevivals {
     });
     for (const r of answer.resources) this.sentNames.add(r.name);
     if (!changed) return undefined;
-    return { version: setVersion(resources), resources, body: () => resourcesField(resources), nonce: `${answer.nonce}.p${++preludeCount}` };
+    return { version: setVersion(resources), resources, body: () => resourcesField(resources), nonce: `${answer.nonce}.p${++this.preludeCount}` };
   }
 }
 
@@ -62,10 +62,7 @@ function secondForm(r: EncodedResource): EncodedResource | undefined {
   if (other === undefined) {
     const json = secondFormJson(r.json);
     const checked = json && checkAndEncode(json);
-    if (checked && 'any' in checked) {
-      const hash = contentHash(checked.any.value);
-      other = { name: r.name, json: json!, any: checked.any, hash, hi: parseInt(hash.slice(0, 8), 16), lo: parseInt(hash.slice(8, 16), 16) };
-    } else other = null;
+    other = checked && 'any' in checked ? encodedResource(r.name, json!, checked.any) : null;
     secondForms.set(r, other);
   }
   return other ?? undefined;

@@ -1,110 +1,28 @@
 // The versioned cache between the translator and the gRPC server. It knows nothing of streams: it
-// turns (model, proxy) into checked, encoded resources, once per proxy group and model generation,
-// and tells subscribers when the model changed. Each distinct resource is encoded once and the same
-// bytes are shared by every group that has it.
+// turns (model, proxy) into checked, encoded resources, once per proxy group (proxy-groups.ts) and
+// model generation, and tells subscribers when the model changed. Each distinct resource is encoded
+// once and the same bytes are shared by every group that has it. State-of-the-world answers built
+// from its snapshots are kept by sotw-answer.ts.
 import { checkAndEncode } from '../envoy/check.ts';
 import type { Logger } from '../log.ts';
-import { labelKeysUsed } from '../model/label-keys.ts';
 import { rulesBehind } from '../model/origins.ts';
-import type { Model, Service } from '../model/types.ts';
-import { topologyUse } from '../translate/locality-priority.ts';
-import { proxyGroupKey, type Proxy, type TopologyUse } from '../translate/proxy.ts';
+import type { Model } from '../model/types.ts';
+import type { Proxy } from '../translate/proxy.ts';
 import { translateChanges } from '../translate/changes.ts';
 import { TranslateMemo } from '../translate/memo.ts';
 import { resourceName, translate, type Resource } from '../translate/translate.ts';
 import { TYPE_ORDER, type ResourceType } from '../translate/type-urls.ts';
-import { contentHash } from './hash.ts';
-import { resourcesField } from './wire.ts';
+import { encodedResource, type EncodedResource, type Snapshot } from './encoded.ts';
+import { ProxyGroups } from './proxy-groups.ts';
+import { SotwAnswers, type Lineage, type SotwAnswer, type SotwQuery } from './sotw-answer.ts';
 
-export interface EncodedResource {
-  name: string;
-  json: Resource;
-  any: { type_url: string; value: Buffer };
-  /** Hash of the encoded bytes: the resource's version. */
-  hash: string;
-  /** The hash as two 32-bit numbers, for set versions (setVersion). */
-  hi: number;
-  lo: number;
+/** What the cache calls to build snapshots: the real translator unless a test passes another. */
+export interface Translator {
+  translate: typeof translate;
+  translateChanges: typeof translateChanges;
 }
 
-export type Snapshot = Record<ResourceType, Map<string, EncodedResource>>;
-
-/** One state-of-the-world answer, shared by every stream of a group with the same subscription. */
-export interface SotwAnswer {
-  version: string;
-  resources: EncodedResource[];
-  /** The `resources` field of a DiscoveryResponse, encoded when needed (xds/wire.ts): most
-   * answers are only asked for their version. */
-  body: () => Buffer;
-  /**
-   * The nonce of this answer. Nonces only need to tell a stream's responses apart, so one nonce
-   * per answer lets every stream get the very same bytes (`wire`), encoded once.
-   */
-  nonce: string;
-  wire?: Buffer;
-  /** For an answer with only what changed: the whole answer it is part of. */
-  whole?: SotwAnswer;
-}
-
-let answerCounter = 0;
-
-// Not kept: the encoded response (`wire`) holds these bytes already, and the body is needed again
-// only for a rare forced resend.
-function lazyBody(resources: readonly EncodedResource[]): () => Buffer {
-  return () => resourcesField(resources);
-}
-
-interface FullAnswer extends SotwAnswer {
-  since: Map<string, SotwAnswer>;
-}
-
-/**
- * The version of a set of resources: the XOR of their 64-bit content hashes (which cover their
- * names), with the count. It depends only on the content, not on order or history, so a proxy
- * reconnecting after a restart presents a version the new process computes too; and it costs a
- * few operations per resource, where hashing the joined names was a large share of a push.
- */
-export function setVersion(resources: readonly EncodedResource[]): string {
-  let hi = 0;
-  let lo = 0;
-  for (const r of resources) {
-    hi ^= r.hi;
-    lo ^= r.lo;
-  }
-  return `${resources.length}-${(hi >>> 0).toString(16).padStart(8, '0')}${(lo >>> 0).toString(16).padStart(8, '0')}`;
-}
-
-/**
- * Every endpoint address of the model's services, kept up to date from the services that changed
- * (the model keeps unchanged services as the same objects) instead of rebuilt from every endpoint.
- */
-export class EndpointIps {
-  private services = new Set<Service>();
-  private count = new Map<string, number>();
-
-  has(ip: string): boolean {
-    return this.count.has(ip);
-  }
-
-  /** Returns whether an address appeared or disappeared. */
-  update(services: readonly Service[]): boolean {
-    const next = new Set(services);
-    const touched = new Map<string, boolean>(); // address -> whether it was there before
-    const add = (s: Service, by: number) => {
-      for (const e of s.endpoints) {
-        const before = this.count.get(e.address) ?? 0;
-        if (!touched.has(e.address)) touched.set(e.address, before > 0);
-        if (before + by === 0) this.count.delete(e.address);
-        else this.count.set(e.address, before + by);
-      }
-    };
-    for (const s of next) if (!this.services.has(s)) add(s, 1);
-    for (const s of this.services) if (!next.has(s)) add(s, -1);
-    this.services = next;
-    for (const [address, was] of touched) if (this.count.has(address) !== was) return true;
-    return false;
-  }
-}
+const REAL_TRANSLATOR: Translator = { translate, translateChanges };
 
 /** Names added, removed or changed (by content hash) between two snapshots of a group, per type. */
 function changedNames(before: Snapshot, after: Snapshot): Record<ResourceType, ReadonlySet<string>> {
@@ -125,24 +43,6 @@ function changedNames(before: Snapshot, after: Snapshot): Record<ResourceType, R
   return out;
 }
 
-/** Whether a subscription is untouched by a set of changed names. */
-function untouched(changed: ReadonlySet<string>, wildcard: boolean, names: ReadonlySet<string>): boolean {
-  if (changed.size === 0) return true;
-  if (wildcard) return false;
-  if (changed.size <= names.size) {
-    for (const n of changed) if (names.has(n)) return false;
-  } else {
-    for (const n of names) if (changed.has(n)) return false;
-  }
-  return true;
-}
-
-function sameSet<T>(a: ReadonlySet<T>, b: ReadonlySet<T>): boolean {
-  if (a.size !== b.size) return false;
-  for (const x of a) if (!b.has(x)) return false;
-  return true;
-}
-
 export interface RejectedResource { group: string; type: string; name: string; violations: string[]; rules: string[] }
 
 export class SnapshotCache {
@@ -150,6 +50,9 @@ export class SnapshotCache {
   private groups = new Map<string, Snapshot>();
   private encoded = new Map<string, EncodedResource>();
   private listeners = new Set<() => void>();
+  private readonly translator: Translator;
+  private readonly proxyGroups = new ProxyGroups();
+  private readonly answers = new SotwAnswers((snap) => this.lineage.get(snap));
   /** Generated resources that failed Envoy's schema check: never sent (a translator bug). */
   rejected: RejectedResource[] = [];
 
@@ -161,25 +64,21 @@ export class SnapshotCache {
   /** The translator's memory, kept for this cache's lifetime (see translate/memo.ts). */
   private readonly memo = new TranslateMemo();
 
-  constructor(private readonly log: Logger) {}
+  /** `translator`: the translate functions to call (the real ones unless given). */
+  constructor(
+    private readonly log: Logger,
+    translator: Partial<Translator> = {},
+  ) {
+    this.translator = { ...REAL_TRANSLATOR, ...translator };
+  }
 
   get ready(): boolean {
     return this.model !== undefined;
   }
 
-  /** Every endpoint address in the model: a proxy at one of them has an inbound side. */
-  private endpointIps = new EndpointIps();
-  private labelKeys = new Set<string>();
-  private topology: TopologyUse = { locality: false, network: false };
-
   setModel(model: Model): void {
     this.model = model;
-    const ipsChanged = this.endpointIps.update(model.services);
-    const labelKeys = labelKeysUsed(model);
-    const topology = topologyUse(model);
-    if (ipsChanged || !sameSet(labelKeys, this.labelKeys) || topology.locality !== this.topology.locality || topology.network !== this.topology.network) this.keyEpoch++;
-    this.labelKeys = labelKeys;
-    this.topology = topology;
+    this.proxyGroups.update(model);
     // Keep each group's last snapshot, so a resource failing the check falls back to its last
     // good version. Groups built in neither of the last two generations have no connected proxy
     // (every push asks for its group) and are let go, so this does not grow with pod churn.
@@ -193,9 +92,7 @@ export class SnapshotCache {
     this.encoded = new Map();
     this.previousEncoded = keep;
     this.rejected = [];
-    // Versions of the last two generations are enough to answer "what changed since".
-    this.previousByVersion = this.byVersion;
-    this.byVersion = new Map();
+    this.answers.nextGeneration();
     this.generation++;
     this.changedAt = performance.now();
     for (const l of this.listeners) l();
@@ -205,62 +102,12 @@ export class SnapshotCache {
   private builtBefore = new Set<string>();
   private previousEncoded = new Map<string, EncodedResource>();
 
-  // Keyed by snapshot, then type, then the subscription string (one string per stream state, so
-  // V8 hashes it once), then the version a stream has for "what changed since" answers.
-  private answers = new WeakMap<Snapshot, Map<string, Map<string, FullAnswer>>>();
   /** A group's snapshot and the one it replaced, with the names whose content differs per type. */
-  private lineage = new WeakMap<Snapshot, { before: Snapshot; changed: Record<ResourceType, ReadonlySet<string>> }>();
-  /** Answers by version, so a push can send only what changed since a stream's last version. */
-  private byVersion = new Map<string, SotwAnswer>();
-  private previousByVersion = new Map<string, SotwAnswer>();
+  private lineage = new WeakMap<Snapshot, Lineage>();
 
-  /**
-   * The answer for a subscription (`names` sorted, or wildcard), computed once per snapshot and
-   * subscription. With `since` (the version a stream has), only the resources that differ from it
-   * are in the body: routes and endpoints may be sent per resource in SotW. `held` is the answer
-   * the stream last got: what it has is known from it even when no recent generation gave that
-   * version (a type left untouched by several changes is not asked again, see AdsStream.push).
-   */
-  sotwAnswer(snap: Snapshot, type: ResourceType, wildcard: boolean, names: readonly string[], namesKey: string, since?: string, nameSet?: ReadonlySet<string>, held?: SotwAnswer): SotwAnswer {
-    let perSnap = this.answers.get(snap);
-    if (!perSnap) this.answers.set(snap, (perSnap = new Map()));
-    let perType = perSnap.get(type);
-    if (!perType) perSnap.set(type, (perType = new Map()));
-    const key = wildcard ? '*' : namesKey;
-    let full = perType.get(key);
-    if (!full) {
-      // The group's previous snapshot answered this subscription already: if none of its names
-      // changed, that answer (version, nonce and bytes) stands, and the stream gets no push.
-      const lineage = this.lineage.get(snap);
-      const changed = lineage?.changed[type];
-      const old = lineage && this.answers.get(lineage.before)?.get(type)?.get(key);
-      if (old && changed && untouched(changed, wildcard, nameSet ?? new Set(names))) {
-        full = old;
-      } else {
-        const all = snap[type];
-        const resources: EncodedResource[] = [];
-        if (wildcard) resources.push(...all.values());
-        else for (const n of names) { const r = all.get(n); if (r) resources.push(r); }
-        const version = setVersion(resources);
-        full = { version, resources, body: lazyBody(resources), nonce: `a${++answerCounter}`, since: new Map() };
-      }
-      perType.set(key, full);
-      this.byVersion.set(`${type}|${full.version}`, full);
-    }
-    if (since === undefined || since === full.version) return full;
-    let partial = full.since.get(since);
-    if (!partial) {
-      // What the stream was last sent (the whole answer, if it got a part), else any answer this
-      // process gave with that version recently (a proxy that reconnected names its version).
-      const last = held?.whole ?? held;
-      const before = last?.version === since ? last : (this.byVersion.get(`${type}|${since}`) ?? this.previousByVersion.get(`${type}|${since}`));
-      if (!before) return full;
-      const had = new Map(before.resources.map((r) => [r.name, r.hash]));
-      const changed = full.resources.filter((r) => had.get(r.name) !== r.hash);
-      partial = { version: full.version, resources: changed, body: lazyBody(changed), nonce: `a${++answerCounter}`, whole: full };
-      full.since.set(since, partial);
-    }
-    return partial;
+  /** The state-of-the-world answer for a subscription to `type` in `snap` (sotw-answer.ts). */
+  sotwAnswer(snap: Snapshot, type: ResourceType, query: SotwQuery): SotwAnswer {
+    return this.answers.answer(snap, type, query);
   }
 
   onChange(listener: () => void): () => void {
@@ -268,16 +115,8 @@ export class SnapshotCache {
     return () => this.listeners.delete(listener);
   }
 
-  /** Each proxy's group key, until what keys depend on changes (`keyEpoch`): pushes ask per type. */
-  private groupKeys = new WeakMap<Proxy, { epoch: number; key: string }>();
-  private keyEpoch = 0;
-
   groupOf(proxy: Proxy): string {
-    const memo = this.groupKeys.get(proxy);
-    if (memo && memo.epoch === this.keyEpoch) return memo.key;
-    const key = proxyGroupKey(proxy, proxy.ip !== undefined && this.endpointIps.has(proxy.ip), this.labelKeys, this.topology);
-    this.groupKeys.set(proxy, { epoch: this.keyEpoch, key });
-    return key;
+    return this.proxyGroups.groupOf(proxy);
   }
 
   snapshotFor(proxy: Proxy): Snapshot {
@@ -300,7 +139,7 @@ export class SnapshotCache {
   }
 
   /** The group's previous snapshot and the names that changed since, per type (if known). */
-  lineageOf(snap: Snapshot): { before: Snapshot; changed: Record<ResourceType, ReadonlySet<string>> } | undefined {
+  lineageOf(snap: Snapshot): Lineage | undefined {
     return this.lineage.get(snap);
   }
 
@@ -309,7 +148,7 @@ export class SnapshotCache {
   private withRejections = new WeakSet<Map<string, EncodedResource>>();
 
   private build(group: string, proxy: Proxy, model: Model): Snapshot {
-    const resources = translate(model, proxy, this.memo);
+    const resources = this.translator.translate(model, proxy, this.memo);
     const snap = {} as Snapshot;
     for (const type of TYPE_ORDER) {
       const out = new Map<string, EncodedResource>();
@@ -344,7 +183,7 @@ export class SnapshotCache {
   private buildChanges(group: string, proxy: Proxy, model: Model, before: Snapshot): { snap: Snapshot; changed: Record<ResourceType, ReadonlySet<string>> } | undefined {
     const prev = this.builtFrom.get(before);
     if (!prev || prev === model || TYPE_ORDER.some((t) => this.withRejections.has(before[t]))) return undefined;
-    const changes = translateChanges(prev, model, proxy, this.memo);
+    const changes = this.translator.translateChanges(prev, model, proxy, this.memo);
     if (!changes) return undefined;
     for (const type of TYPE_ORDER) for (const json of changes.set[type]) if (!before[type].has(resourceName(json))) return undefined;
     const snap = {} as Snapshot;
@@ -391,9 +230,7 @@ export class SnapshotCache {
     // One parse for both: the check was half of encoding a changed resource.
     const checked = checkAndEncode(json);
     if ('violations' in checked) return { violations: checked.violations.map((v) => `${v.path}: ${v.message}`) };
-    const { any } = checked;
-    const hash = contentHash(any.value);
-    const enc = { name: resourceName(json), json, any, hash, hi: parseInt(hash.slice(0, 8), 16), lo: parseInt(hash.slice(8, 16), 16) };
+    const enc = encodedResource(resourceName(json), json, checked.any);
     this.encoded.set(text, enc);
     this.byObject.set(json, enc);
     return enc;

@@ -1,7 +1,8 @@
 // Subscriptions shared by SotW streams: a set of names is held once, however many streams ask for
 // it, and indexed by name (which subscriptions a change touches) and by its encoded form (an ACK
 // repeating it is recognised without decoding). Counted references let them go with their last
-// stream.
+// stream. The pool belongs to its AdsServer (which hands it to its streams), so two servers in one
+// process share nothing.
 import { sameItems } from '../model/compare.ts';
 
 /**
@@ -21,72 +22,73 @@ export interface Subscription {
   refs: number;
 }
 
-const subscriptions = new Map<string, Subscription>();
+/** The empty subscription: never counted, never indexed, so one constant serves every pool. */
 export const NO_NAMES: Subscription = { key: '', sorted: [], names: new Set(), order: [], refs: 0 };
 
-// Also by the encoded names of the request that created them: streams of one workload ask in the
-// same order, and finding theirs by bytes skips sorting and joining the names.
-const subscriptionsByBytes = new Map<string, Subscription>();
+export class SubscriptionPool {
+  private subscriptions = new Map<string, Subscription>();
+  // Also by the encoded names of the request that created them: streams of one workload ask in the
+  // same order, and finding theirs by bytes skips sorting and joining the names.
+  private byBytes = new Map<string, Subscription>();
+  // Which subscriptions name each resource, so that the ones a change touches are found once per
+  // change (from its few changed names) instead of once per stream.
+  private byName = new Map<string, Set<Subscription>>();
+  private touchedBy = new WeakMap<ReadonlySet<string>, Set<Subscription>>();
 
-export function subscribe(names: readonly string[], bytes: Buffer | undefined): Subscription {
-  if (names.length === 0) return NO_NAMES;
-  let sub = bytes && subscriptionsByBytes.get(bytes.toString('latin1'));
-  if (!sub) {
-    const sorted = [...new Set(names)].sort();
-    const key = sorted.join('\n');
-    sub = subscriptions.get(key);
+  subscribe(names: readonly string[], bytes: Buffer | undefined): Subscription {
+    if (names.length === 0) return NO_NAMES;
+    let sub = bytes && this.byBytes.get(bytes.toString('latin1'));
     if (!sub) {
-      subscriptions.set(key, (sub = { key, sorted, names: new Set(sorted), order: names, refs: 0 }));
-      for (const n of sorted) {
-        let subs = subscriptionsByName.get(n);
-        if (!subs) subscriptionsByName.set(n, (subs = new Set()));
-        subs.add(sub);
+      const sorted = [...new Set(names)].sort();
+      const key = sorted.join('\n');
+      sub = this.subscriptions.get(key);
+      if (!sub) {
+        this.subscriptions.set(key, (sub = { key, sorted, names: new Set(sorted), order: names, refs: 0 }));
+        for (const n of sorted) {
+          let subs = this.byName.get(n);
+          if (!subs) this.byName.set(n, (subs = new Set()));
+          subs.add(sub);
+        }
       }
+      if (bytes && sameItems(names, sub.order)) this.rememberBytes(sub, bytes);
     }
-    if (bytes && sameItems(names, sub.order)) rememberBytes(sub, bytes);
+    sub.refs++;
+    return sub;
   }
-  sub.refs++;
-  return sub;
-}
 
-export function unsubscribe(sub: Subscription): void {
-  if (sub === NO_NAMES || --sub.refs > 0) return;
-  subscriptions.delete(sub.key);
-  if (sub.bytes) subscriptionsByBytes.delete(sub.bytes.toString('latin1'));
-  for (const n of sub.sorted) {
-    const subs = subscriptionsByName.get(n);
-    subs?.delete(sub);
-    if (subs?.size === 0) subscriptionsByName.delete(n);
+  unsubscribe(sub: Subscription): void {
+    if (sub === NO_NAMES || --sub.refs > 0) return;
+    this.subscriptions.delete(sub.key);
+    if (sub.bytes) this.byBytes.delete(sub.bytes.toString('latin1'));
+    for (const n of sub.sorted) {
+      const subs = this.byName.get(n);
+      subs?.delete(sub);
+      if (subs?.size === 0) this.byName.delete(n);
+    }
   }
-}
 
-/** How many distinct subscriptions are held, and index entries for them (for tests: none leak). */
-export function subscriptionPoolSize(): { subscriptions: number; byBytes: number; names: number } {
-  return { subscriptions: subscriptions.size, byBytes: subscriptionsByBytes.size, names: subscriptionsByName.size };
-}
-
-// Which subscriptions name each resource, so that the ones a change touches are found once per
-// change (from its few changed names) instead of once per stream.
-const subscriptionsByName = new Map<string, Set<Subscription>>();
-const touchedBy = new WeakMap<ReadonlySet<string>, Set<Subscription>>();
-
-/** Whether a change (the names that changed in one type) touches a stream's subscription. */
-export function touches(changed: ReadonlySet<string>, wildcard: boolean, sub: Subscription): boolean {
-  if (changed.size === 0) return false;
-  if (wildcard) return true;
-  let subs = touchedBy.get(changed);
-  if (!subs) {
-    subs = new Set();
-    for (const n of changed) for (const sub of subscriptionsByName.get(n) ?? []) subs.add(sub);
-    touchedBy.set(changed, subs);
+  /** How many distinct subscriptions are held, and index entries for them (for tests: none leak). */
+  size(): { subscriptions: number; byBytes: number; names: number } {
+    return { subscriptions: this.subscriptions.size, byBytes: this.byBytes.size, names: this.byName.size };
   }
-  return subs.has(sub);
-}
 
+  /** Whether a change (the names that changed in one type) touches a stream's subscription. */
+  touches(changed: ReadonlySet<string>, wildcard: boolean, sub: Subscription): boolean {
+    if (changed.size === 0) return false;
+    if (wildcard) return true;
+    let subs = this.touchedBy.get(changed);
+    if (!subs) {
+      subs = new Set();
+      for (const n of changed) for (const sub of this.byName.get(n) ?? []) subs.add(sub);
+      this.touchedBy.set(changed, subs);
+    }
+    return subs.has(sub);
+  }
 
-/** Records `bytes` as the encoded form of `sub`'s names (seen in a hand-read request). */
-export function rememberBytes(sub: Subscription, bytes: Buffer): void {
-  if (sub === NO_NAMES || sub.bytes) return;
-  sub.bytes = Buffer.from(bytes);
-  subscriptionsByBytes.set(sub.bytes.toString('latin1'), sub);
+  /** Records `bytes` as the encoded form of `sub`'s names (seen in a hand-read request). */
+  rememberBytes(sub: Subscription, bytes: Buffer): void {
+    if (sub === NO_NAMES || sub.bytes) return;
+    sub.bytes = Buffer.from(bytes);
+    this.byBytes.set(sub.bytes.toString('latin1'), sub);
+  }
 }

@@ -1,7 +1,7 @@
 // Hand-encoded DiscoveryResponse, so the part shared by many streams (the resources) is encoded
 // once and only the few per-stream bytes (nonce, version) are written per stream. Field numbers
 // are those of envoy.service.discovery.v3.DiscoveryResponse and google.protobuf.Any.
-import type { EncodedResource } from './snapshot-cache.ts';
+import type { EncodedResource } from './encoded.ts';
 
 function varint(n: number): Buffer {
   const out: number[] = [];

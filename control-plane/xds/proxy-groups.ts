@@ -1,0 +1,74 @@
+// Which proxies share config: a proxy's group key (translate/proxy.ts `proxyGroupKey`) depends on
+// the model through three things, kept here and updated per model: the endpoint addresses (a proxy
+// at one has an inbound side), the label keys rules select on, and whether some cluster's endpoints
+// differ by locality or network. Keys are memoized per proxy until one of the three changes.
+import { labelKeysUsed } from '../model/label-keys.ts';
+import type { Model, Service } from '../model/types.ts';
+import { topologyUse } from '../translate/locality-priority.ts';
+import { proxyGroupKey, type Proxy, type TopologyUse } from '../translate/proxy.ts';
+
+/**
+ * Every endpoint address of the model's services, kept up to date from the services that changed
+ * (the model keeps unchanged services as the same objects) instead of rebuilt from every endpoint.
+ */
+export class EndpointIps {
+  private services = new Set<Service>();
+  private count = new Map<string, number>();
+
+  has(ip: string): boolean {
+    return this.count.has(ip);
+  }
+
+  /** Returns whether an address appeared or disappeared. */
+  update(services: readonly Service[]): boolean {
+    const next = new Set(services);
+    const touched = new Map<string, boolean>(); // address -> whether it was there before
+    const add = (s: Service, by: number) => {
+      for (const e of s.endpoints) {
+        const before = this.count.get(e.address) ?? 0;
+        if (!touched.has(e.address)) touched.set(e.address, before > 0);
+        if (before + by === 0) this.count.delete(e.address);
+        else this.count.set(e.address, before + by);
+      }
+    };
+    for (const s of next) if (!this.services.has(s)) add(s, 1);
+    for (const s of this.services) if (!next.has(s)) add(s, -1);
+    this.services = next;
+    for (const [address, was] of touched) if (this.count.has(address) !== was) return true;
+    return false;
+  }
+}
+
+function sameSet<T>(a: ReadonlySet<T>, b: ReadonlySet<T>): boolean {
+  if (a.size !== b.size) return false;
+  for (const x of a) if (!b.has(x)) return false;
+  return true;
+}
+
+export class ProxyGroups {
+  /** Every endpoint address in the model: a proxy at one of them has an inbound side. */
+  private endpointIps = new EndpointIps();
+  private labelKeys = new Set<string>();
+  private topology: TopologyUse = { locality: false, network: false };
+  /** Each proxy's group key, until what keys depend on changes (`keyEpoch`): pushes ask per type. */
+  private groupKeys = new WeakMap<Proxy, { epoch: number; key: string }>();
+  private keyEpoch = 0;
+
+  /** Takes what group keys depend on from a new model; keys given before a change are recomputed. */
+  update(model: Model): void {
+    const ipsChanged = this.endpointIps.update(model.services);
+    const labelKeys = labelKeysUsed(model);
+    const topology = topologyUse(model);
+    if (ipsChanged || !sameSet(labelKeys, this.labelKeys) || topology.locality !== this.topology.locality || topology.network !== this.topology.network) this.keyEpoch++;
+    this.labelKeys = labelKeys;
+    this.topology = topology;
+  }
+
+  groupOf(proxy: Proxy): string {
+    const memo = this.groupKeys.get(proxy);
+    if (memo && memo.epoch === this.keyEpoch) return memo.key;
+    const key = proxyGroupKey(proxy, proxy.ip !== undefined && this.endpointIps.has(proxy.ip), this.labelKeys, this.topology);
+    this.groupKeys.set(proxy, { epoch: this.keyEpoch, key });
+    return key;
+  }
+}
