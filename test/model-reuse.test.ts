@@ -7,6 +7,7 @@ import { reuseUnchanged } from '../control-plane/model/reuse.ts';
 import { compile } from '../control-plane/pipeline.ts';
 import { proxyFromNode } from '../control-plane/translate/proxy.ts';
 import { translate } from '../control-plane/translate/translate.ts';
+import { TranslateMemo } from '../control-plane/translate/memo.ts';
 import { CLUSTER, ENDPOINTS } from '../control-plane/translate/type-urls.ts';
 
 const file = 'examples/bookinfo/services.yaml';
@@ -27,7 +28,8 @@ describe('model reuse between generations', () => {
     const after = reuseUnchanged(modelOf(moved), before);
 
     const proxy = proxyFromNode({ id: 'client', metadata: { GENERATOR: 'grpc', NAMESPACE: 'default' } });
-    const [a, b] = [translate(before, proxy), translate(after, proxy)];
+    const memo = new TranslateMemo(); // one translator memory, as the snapshot cache keeps
+    const [a, b] = [translate(before, proxy, memo), translate(after, proxy, memo)];
     const changed = b[ENDPOINTS].filter((r) => !a[ENDPOINTS].includes(r)).map((r) => r.cluster_name);
     expect(changed.length).toBeGreaterThan(0);
     expect(changed.every((n) => String(n).includes('reviews'))).toBe(true);
