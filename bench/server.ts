@@ -16,7 +16,7 @@ import { createHash } from 'node:crypto';
 import { pino } from 'pino';
 import { encodeResource, type ResourceJson } from '../control-plane/envoy/check.ts';
 import { FileConfigSource } from '../control-plane/config/file-source.ts';
-import { compile } from '../control-plane/pipeline.ts';
+import { compile } from '../control-plane/model/compile.ts';
 import { startControlPlane, type ControlPlane } from '../control-plane/server.ts';
 import { proxyFromNode } from '../control-plane/translate/proxy.ts';
 import { resourceName, translate } from '../control-plane/translate/translate.ts';

@@ -4,16 +4,16 @@ import { checkResource } from './envoy/check.ts';
 import { runInjectCommand } from './inject/inject-command.ts';
 import { runWebhook } from './webhook/webhook-command.ts';
 import { loadDirectory } from './config/load.ts';
-import { addNetworkGateway, type NetworkGateways } from './config/network-gateways.ts';
+import { addNetworkGateway, type NetworkGateways } from './kube/network-gateways.ts';
 import { configClusterFromFlags, parseClusterFlag, parseClustersFile, registrationFromFlag, type ClusterFlag } from './kube/cluster-flags.ts';
 import { createLogger } from './log.ts';
-import { compile, formatIssue } from './pipeline.ts';
+import { compile, formatIssue } from './model/compile.ts';
 import { splitHostPort, startControlPlane } from './server.ts';
 import { proxyFromNode, type Proxy } from './translate/proxy.ts';
 import { translate } from './translate/translate.ts';
 import { TYPE_ORDER } from './translate/type-urls.ts';
 import { explainCommand, routeTestCommand } from './explain/cli-commands.ts';
-import { parseDuration, waitUntilSynced } from './wait.ts';
+import { parseDuration, waitUntilSynced } from './observe/wait.ts';
 import { TranslateMemo } from './translate/memo.ts';
 
 function parseJson(text: string): Record<string, unknown> {

@@ -1,11 +1,11 @@
 // Wires the stages together: file source -> compile (validate + model) -> snapshot cache -> ADS
 // server, plus the admin API. Returned handle stops everything it started.
 import type { Server } from 'node:http';
-import { createAdminApp } from './admin.ts';
-import { coreComponents } from './core-health.ts';
-import { Health } from './health.ts';
-import { Metrics } from './metrics.ts';
-import { capList, changedRules } from './rule-changes.ts';
+import { createAdminApp } from './observe/admin.ts';
+import { coreComponents } from './observe/core-health.ts';
+import { Health } from './observe/health.ts';
+import { Metrics } from './observe/metrics.ts';
+import { capList, changedRules } from './model/rule-changes.ts';
 import { Debouncer } from './debounce.ts';
 import { FileConfigSource } from './config/file-source.ts';
 import type { LoadResult } from './config/types.ts';
@@ -13,7 +13,7 @@ import { KubeSource, type KubeSourceOptions } from './kube/kube-source.ts';
 import { ConfigSources } from './sources.ts';
 import { createLogger, type Logger } from './log.ts';
 import { reuseUnchanged, sameForProxies } from './model/reuse.ts';
-import { compile, formatIssue, type MeshState } from './pipeline.ts';
+import { compile, formatIssue, type MeshState } from './model/compile.ts';
 import { AdsServer } from './xds/ads-server.ts';
 import { SnapshotCache } from './xds/snapshot-cache.ts';
 import type { XdsLimits } from './xds/limits.ts';

@@ -6,7 +6,7 @@ import { assemble, holders } from './config/load.ts';
 import type { FileConfigSource } from './config/file-source.ts';
 import type { LoadResult } from './config/types.ts';
 import type { KubeSource } from './kube/kube-source.ts';
-import type { MeshState } from './pipeline.ts';
+import type { MeshState } from './model/compile.ts';
 
 export class ConfigSources {
   constructor(readonly file: FileConfigSource | undefined, readonly kube: KubeSource | undefined) {}

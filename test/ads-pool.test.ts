@@ -3,7 +3,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadDirectory } from '../control-plane/config/load.ts';
 import { silentLogger } from '../control-plane/log.ts';
-import { compile } from '../control-plane/pipeline.ts';
+import { compile } from '../control-plane/model/compile.ts';
 import { CLUSTER } from '../control-plane/translate/type-urls.ts';
 import { AdsServer } from '../control-plane/xds/ads-server.ts';
 import { SnapshotCache } from '../control-plane/xds/snapshot-cache.ts';

@@ -10,7 +10,7 @@ import { parseConfigText } from '../control-plane/config/load.ts';
 import { type ConfigError, formatError } from '../control-plane/config/types.ts';
 import { encodeResource } from '../control-plane/envoy/check.ts';
 import { parseCidr } from '../control-plane/model/authorization.ts';
-import { compile, formatIssue } from '../control-plane/pipeline.ts';
+import { compile, formatIssue } from '../control-plane/model/compile.ts';
 import { proxyFromNode, type Proxy } from '../control-plane/translate/proxy.ts';
 import { translate } from '../control-plane/translate/translate.ts';
 import { LISTENER } from '../control-plane/translate/type-urls.ts';

@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfigText } from '../control-plane/config/load.ts';
 import { formatError } from '../control-plane/config/types.ts';
-import { compile, formatIssue } from '../control-plane/pipeline.ts';
+import { compile, formatIssue } from '../control-plane/model/compile.ts';
 
 function vs(http: string): string {
   return `apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: x}\nspec:\n  hosts: [a]\n  http: [${http}]\n`;

@@ -3,7 +3,7 @@
 // listed as rejected with both locations, and takes over only when the original is deleted.
 import { rm } from 'node:fs/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { formatIssue } from '../control-plane/pipeline.ts';
+import { formatIssue } from '../control-plane/model/compile.ts';
 import { startBackends, type BackendSet } from './helpers/backends.ts';
 import { REVIEWS, serviceTo } from './helpers/bookinfo-rules.ts';
 import { replaceFile, targetOf } from './helpers/mesh-files.ts';

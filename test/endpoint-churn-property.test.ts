@@ -19,7 +19,7 @@ import type { ConfigObject, LoadResult } from '../control-plane/config/types.ts'
 import { ModelMemo } from '../control-plane/model/build.ts';
 import { reuseUnchanged } from '../control-plane/model/reuse.ts';
 import type { Model } from '../control-plane/model/types.ts';
-import { compile, formatIssue, type MeshState } from '../control-plane/pipeline.ts';
+import { compile, formatIssue, type MeshState } from '../control-plane/model/compile.ts';
 import { proxyFromNode } from '../control-plane/translate/proxy.ts';
 import { resourceName, translate, type Resources } from '../control-plane/translate/translate.ts';
 import { CLUSTER, ENDPOINTS, LISTENER, ROUTE_CONFIG, type ResourceType } from '../control-plane/translate/type-urls.ts';

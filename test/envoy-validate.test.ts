@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import YAML from 'yaml';
 import { loadDirectory } from '../control-plane/config/load.ts';
 import { checkResource } from '../control-plane/envoy/check.ts';
-import { compile } from '../control-plane/pipeline.ts';
+import { compile } from '../control-plane/model/compile.ts';
 import { proxyFromNode } from '../control-plane/translate/proxy.ts';
 import { translate } from '../control-plane/translate/translate.ts';
 import { CLUSTER, ENDPOINTS, HCM, LISTENER, ROUTE_CONFIG } from '../control-plane/translate/type-urls.ts';

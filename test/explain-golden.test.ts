@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { loadDirectory, parseConfigText } from '../control-plane/config/load.ts';
 import { explain, type ExplainInput } from '../control-plane/explain/explain.ts';
 import { renderExplanation } from '../control-plane/explain/render.ts';
-import { compile, type MeshState } from '../control-plane/pipeline.ts';
+import { compile, type MeshState } from '../control-plane/model/compile.ts';
 
 const DIR = path.join('test', 'golden', 'explain');
 const UPDATE = process.env.UPDATE_GOLDEN === '1';

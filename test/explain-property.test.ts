@@ -15,7 +15,7 @@ import { explain } from '../control-plane/explain/explain.ts';
 import { parseRequest, pathOnly, queryParams, routingHeaders, type HttpRequest } from '../control-plane/explain/request.ts';
 import { labelsMatch } from '../control-plane/model/services.ts';
 import type { HttpRoute, RouteMatch, RouteTable, StringMatch } from '../control-plane/model/types.ts';
-import { compile } from '../control-plane/pipeline.ts';
+import { compile } from '../control-plane/model/compile.ts';
 import type { Proxy } from '../control-plane/translate/proxy.ts';
 import { matchesValue } from '../control-plane/translate/string-match.ts';
 import { toYaml, validCaseArb } from './helpers/arbitraries.ts';

@@ -12,7 +12,7 @@ import { parseConfigText } from '../control-plane/config/load.ts';
 import { explain, type ExplainInput } from '../control-plane/explain/explain.ts';
 import { renderExplanation } from '../control-plane/explain/render.ts';
 import { checkCase, loadRouteTests } from '../control-plane/explain/route-tests.ts';
-import { compile } from '../control-plane/pipeline.ts';
+import { compile } from '../control-plane/model/compile.ts';
 import { startControlPlane } from '../control-plane/server.ts';
 import { LISTENER } from '../control-plane/translate/type-urls.ts';
 import { RawAdsClient, toStruct } from './helpers/raw-ads.ts';

@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { parseConfigText } from '../control-plane/config/load.ts';
 import { checkResource } from '../control-plane/envoy/check.ts';
 import type { LoadResult } from '../control-plane/config/types.ts';
-import { compile, formatIssue } from '../control-plane/pipeline.ts';
+import { compile, formatIssue } from '../control-plane/model/compile.ts';
 import { proxyFromNode, type NodeInfo } from '../control-plane/translate/proxy.ts';
 import { translate } from '../control-plane/translate/translate.ts';
 import { ENDPOINTS, TYPE_ORDER } from '../control-plane/translate/type-urls.ts';

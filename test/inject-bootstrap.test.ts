@@ -14,7 +14,7 @@ import { injectPod, type PodLike } from '../control-plane/inject/inject-pod.ts';
 import { PROXY_CONTAINER } from '../control-plane/inject/names.ts';
 import { checkResource } from '../control-plane/envoy/check.ts';
 import { loadDirectory } from '../control-plane/config/load.ts';
-import { compile } from '../control-plane/pipeline.ts';
+import { compile } from '../control-plane/model/compile.ts';
 import { proxyFromNode } from '../control-plane/translate/proxy.ts';
 import { translate } from '../control-plane/translate/translate.ts';
 import { expandedArgs, type PodFacts } from './helpers/kubelet.ts';

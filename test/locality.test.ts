@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfigText } from '../control-plane/config/load.ts';
 import { checkResource } from '../control-plane/envoy/check.ts';
-import { compile, formatIssue } from '../control-plane/pipeline.ts';
+import { compile, formatIssue } from '../control-plane/model/compile.ts';
 import type { Model } from '../control-plane/model/types.ts';
 import { clusterLoadAssignment } from '../control-plane/translate/endpoints.ts';
 import { TranslateMemo } from '../control-plane/translate/memo.ts';

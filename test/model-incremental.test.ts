@@ -8,7 +8,7 @@ import { parseConfigText } from '../control-plane/config/load.ts';
 import type { ConfigObject, LoadResult } from '../control-plane/config/types.ts';
 import { ModelMemo } from '../control-plane/model/build.ts';
 import type { Model } from '../control-plane/model/types.ts';
-import { compile, type MeshState } from '../control-plane/pipeline.ts';
+import { compile, type MeshState } from '../control-plane/model/compile.ts';
 
 const SEED = process.env.FC_SEED === 'random' ? undefined : Number(process.env.FC_SEED ?? '20261206');
 const host = (s: string) => `${s}.example.com`;

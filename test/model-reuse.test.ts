@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parseConfigText } from '../control-plane/config/load.ts';
 import { reuseUnchanged } from '../control-plane/model/reuse.ts';
-import { compile } from '../control-plane/pipeline.ts';
+import { compile } from '../control-plane/model/compile.ts';
 import { proxyFromNode } from '../control-plane/translate/proxy.ts';
 import { translate } from '../control-plane/translate/translate.ts';
 import { TranslateMemo } from '../control-plane/translate/memo.ts';

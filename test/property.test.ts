@@ -11,7 +11,7 @@ import { formatPath } from '../control-plane/config/paths.ts';
 import type { ConfigError, LoadResult } from '../control-plane/config/types.ts';
 import { checkResource } from '../control-plane/envoy/check.ts';
 import type { ModelIssue } from '../control-plane/model/types.ts';
-import { compile, formatIssue, type MeshState } from '../control-plane/pipeline.ts';
+import { compile, formatIssue, type MeshState } from '../control-plane/model/compile.ts';
 import type { Proxy } from '../control-plane/translate/proxy.ts';
 import { resourceName, translate, type Resource, type Resources } from '../control-plane/translate/translate.ts';
 import { CLUSTER, ENDPOINTS, LISTENER, ROUTE_CONFIG, TYPE_ORDER } from '../control-plane/translate/type-urls.ts';

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { parseConfigText } from '../control-plane/config/load.ts';
 import { checkResource } from '../control-plane/envoy/check.ts';
 import { compareAddresses, splitLimit } from '../control-plane/model/rate-limit.ts';
-import { compile, formatIssue, type MeshState } from '../control-plane/pipeline.ts';
+import { compile, formatIssue, type MeshState } from '../control-plane/model/compile.ts';
 import { proxyFromNode, type Proxy } from '../control-plane/translate/proxy.ts';
 import { translate } from '../control-plane/translate/translate.ts';
 import { TYPE_ORDER } from '../control-plane/translate/type-urls.ts';

@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { loadDirectory } from '../control-plane/config/load.ts';
 import { silentLogger } from '../control-plane/log.ts';
-import { compile } from '../control-plane/pipeline.ts';
+import { compile } from '../control-plane/model/compile.ts';
 import { proxyFromNode } from '../control-plane/translate/proxy.ts';
 import { translate } from '../control-plane/translate/translate.ts';
 import { CLUSTER } from '../control-plane/translate/type-urls.ts';

@@ -9,7 +9,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { loadDirectory } from '../control-plane/config/load.ts';
 import { reuseUnchanged } from '../control-plane/model/reuse.ts';
 import type { Model } from '../control-plane/model/types.ts';
-import { compile, type MeshState } from '../control-plane/pipeline.ts';
+import { compile, type MeshState } from '../control-plane/model/compile.ts';
 import { proxyFromNode } from '../control-plane/translate/proxy.ts';
 import { translate } from '../control-plane/translate/translate.ts';
 import { TranslateMemo } from '../control-plane/translate/memo.ts';

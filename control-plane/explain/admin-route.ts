@@ -3,7 +3,7 @@
 // identity is then taken as it connected. 400 with the field path for a bad body or request line.
 import type { Request, Response } from 'express';
 import { z } from 'zod';
-import type { MeshState } from '../pipeline.ts';
+import type { MeshState } from '../model/compile.ts';
 import type { Proxy } from '../translate/proxy.ts';
 import { parseLabels } from './caller.ts';
 import { explain } from './explain.ts';

@@ -1,7 +1,7 @@
 // `meshpilot explain` and `meshpilot test`, as commander commands (kept here so cli.ts only adds them).
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { loadDirectory } from '../config/load.ts';
-import { compile, formatIssue, type MeshState } from '../pipeline.ts';
+import { compile, formatIssue, type MeshState } from '../model/compile.ts';
 import { parseLabels } from './caller.ts';
 import { explain } from './explain.ts';
 import { renderExplanation } from './render.ts';

@@ -7,7 +7,7 @@ import { dirname, resolve } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import { parse } from 'yaml';
 import type { ClusterRegistration } from './cluster.ts';
-import { parseGateway } from '../config/network-gateways.ts';
+import { parseGateway } from './network-gateways.ts';
 
 export interface ClusterFlag { name: string; kubeconfig: string; network?: string; gateway?: string }
 

@@ -1,7 +1,7 @@
 // A cluster registered by a Secret (label `meshpilot.io/cluster: <name>`, data `kubeconfig` and
 // optionally `network` and `gateway`), as Istio's remote secrets do; and gateway addresses.
 import { KubeConfig, type V1Secret } from '@kubernetes/client-node';
-import { parseGateway } from '../config/network-gateways.ts';
+import { parseGateway } from './network-gateways.ts';
 import type { ClusterRegistration } from './cluster.ts';
 
 function decode(v: string | undefined): string | undefined {

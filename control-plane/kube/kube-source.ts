@@ -5,9 +5,9 @@
 import type { V1Secret } from '@kubernetes/client-node';
 import { compareErrors } from '../config/load.ts';
 import type { ConfigError, ConfigObject, LoadResult } from '../config/types.ts';
-import type { ComponentHealth, HealthProvider } from '../health.ts';
+import type { ComponentHealth, HealthProvider } from '../observe/health.ts';
 import type { Logger } from '../log.ts';
-import type { MeshState } from '../pipeline.ts';
+import type { MeshState } from '../model/compile.ts';
 import { KubeCluster, type ClusterRegistration, type Gateway } from './cluster.ts';
 import { registrationFromSecret } from './cluster-secrets.ts';
 import { sourceName } from './objects.ts';

@@ -3,7 +3,7 @@
 // otherwise. Written only when it changes, so status writes do not feed back into more writes.
 import type { CustomObjectsApi } from '@kubernetes/client-node';
 import type { Logger } from '../log.ts';
-import type { MeshState } from '../pipeline.ts';
+import type { MeshState } from '../model/compile.ts';
 import type { RuleEntry } from './rules.ts';
 import { describeError } from './watcher.ts';
 

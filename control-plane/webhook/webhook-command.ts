@@ -8,7 +8,7 @@ import { cachedNamespaceLabels, kubernetesNamespaceReader, type Labels } from '.
 import { readCertFiles, selfSignedCert } from './serving-cert.ts';
 import { startWebhookServer, type WebhookServer } from './server.ts';
 import { Registry } from 'prom-client';
-import { WebhookMetrics } from '../metrics.ts';
+import { WebhookMetrics } from '../observe/metrics.ts';
 
 export interface WebhookCommandOptions {
   host: string;

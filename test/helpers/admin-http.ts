@@ -1,6 +1,6 @@
 // The admin API of a test control plane on 127.0.0.1:0, and small readers for its answers.
 import type { Server } from 'node:http';
-import { createAdminApp } from '../../control-plane/admin.ts';
+import { createAdminApp } from '../../control-plane/observe/admin.ts';
 import type { ControlPlane } from '../../control-plane/server.ts';
 import type { Teardown } from './test-mesh.ts';
 

@@ -1,9 +1,9 @@
 // Health checks for the parts every control plane has: the model (snapshot cache) and the xDS
 // server. Config sources add their own (see server.ts; Kubernetes clusters, one per cluster).
 import type { HealthComponent } from './health.ts';
-import type { MeshState } from './pipeline.ts';
-import type { AdsServer } from './xds/ads-server.ts';
-import type { SnapshotCache } from './xds/snapshot-cache.ts';
+import type { MeshState } from '../model/compile.ts';
+import type { AdsServer } from '../xds/ads-server.ts';
+import type { SnapshotCache } from '../xds/snapshot-cache.ts';
 
 export function coreComponents(cache: SnapshotCache, ads: AdsServer, state: () => MeshState | undefined): HealthComponent[] {
   return [

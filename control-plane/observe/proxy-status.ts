@@ -1,9 +1,9 @@
 // Sync status of connected proxies, for /debug/proxies and `meshpilot wait` (the meaning of
 // Istio's proxy-status): per xDS type, whether the proxy holds the config meshpilot has for it now.
-import type { TypeStatus } from './xds/stream-common.ts';
-import type { XdsStream } from './xds/ads-server.ts';
+import type { TypeStatus } from '../xds/stream-common.ts';
+import type { XdsStream } from '../xds/ads-server.ts';
 import { shortType } from './metrics.ts';
-import { TYPE_ORDER } from './translate/type-urls.ts';
+import { TYPE_ORDER } from '../translate/type-urls.ts';
 
 /** Types listed in ADS push order: clusters, endpoints, listeners, routes. */
 const pushOrder = (url: string) => {

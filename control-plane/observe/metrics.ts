@@ -3,10 +3,10 @@
 // are pre-bound per xDS type; gauges that describe state (connected proxies, rejected rules) are
 // computed when scraped, not maintained on every event.
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { MeshState } from './pipeline.ts';
-import type { AdsObserver, XdsStream } from './xds/ads-server.ts';
-import type { SnapshotCache } from './xds/snapshot-cache.ts';
-import { CLUSTER, ENDPOINTS, LISTENER, ROUTE_CONFIG } from './translate/type-urls.ts';
+import type { MeshState } from '../model/compile.ts';
+import type { AdsObserver, XdsStream } from '../xds/ads-server.ts';
+import type { SnapshotCache } from '../xds/snapshot-cache.ts';
+import { CLUSTER, ENDPOINTS, LISTENER, ROUTE_CONFIG } from '../translate/type-urls.ts';
 
 /** Short xDS type names, as Istio's metrics label them. */
 const SHORT: Record<string, string> = { [CLUSTER]: 'cds', [ENDPOINTS]: 'eds', [LISTENER]: 'lds', [ROUTE_CONFIG]: 'rds' };

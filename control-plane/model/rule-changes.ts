@@ -1,6 +1,6 @@
 // Which rules a new config changed, for the 'configuration applied' log line. Objects of files
 // that did not change are the same objects, so only re-parsed ones are compared by content.
-import type { ConfigObject } from './config/types.ts';
+import type { ConfigObject } from '../config/types.ts';
 
 /** Shown in full up to this many keys per list; beyond, the count says the rest. */
 const MAX_LISTED = 20;

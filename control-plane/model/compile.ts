@@ -1,10 +1,10 @@
 // Loaded rules -> model, with the "last good version" rule applied to cross-object errors too:
 // when a new version of a rule is rejected (say it routes to a subset that does not exist), the
 // version accepted before stays in force, and the rest of the mesh moves on.
-import type { ConfigError, ConfigObject, LoadResult } from './config/types.ts';
-import { compareText } from './model/compare.ts';
-import { buildModel, type ModelMemo } from './model/build.ts';
-import type { Model, ModelIssue } from './model/types.ts';
+import type { ConfigError, ConfigObject, LoadResult } from '../config/types.ts';
+import { compareText } from './compare.ts';
+import { buildModel, type ModelMemo } from './build.ts';
+import type { Model, ModelIssue } from './types.ts';
 
 export interface MeshState {
   model: Model;

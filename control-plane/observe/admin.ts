@@ -3,16 +3,16 @@
 // failure a 500 with its message, never express's HTML page with a stack trace.
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from 'pino';
-import { explainHandler } from './explain/admin-route.ts';
+import { explainHandler } from '../explain/admin-route.ts';
 import { configDump } from './config-dump.ts';
 import { coreComponents } from './core-health.ts';
 import { Health } from './health.ts';
 import type { Metrics } from './metrics.ts';
-import type { MeshState } from './pipeline.ts';
-import { formatIssue } from './pipeline.ts';
+import type { MeshState } from '../model/compile.ts';
+import { formatIssue } from '../model/compile.ts';
 import { parseSelector, proxyStatus, summarize, type ProxyStatus } from './proxy-status.ts';
-import type { AdsServer } from './xds/ads-server.ts';
-import type { SnapshotCache } from './xds/snapshot-cache.ts';
+import type { AdsServer } from '../xds/ads-server.ts';
+import type { SnapshotCache } from '../xds/snapshot-cache.ts';
 
 interface AdminDeps {
   state: () => MeshState;

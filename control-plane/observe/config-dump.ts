@@ -1,8 +1,8 @@
 // /debug/config_dump?proxy=ID: what one connected proxy was sent, per type, decoded from the
 // bytes on the wire back to proto3 JSON (like Envoy's config_dump, but from the server's side).
-import { decodeResource } from './envoy/check.ts';
+import { decodeResource } from '../envoy/check.ts';
 import { proxyStatus } from './proxy-status.ts';
-import type { XdsStream } from './xds/ads-server.ts';
+import type { XdsStream } from '../xds/ads-server.ts';
 
 export interface TypeDump {
   typeUrl: string;
