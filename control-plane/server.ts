@@ -17,6 +17,7 @@ import { compile, formatIssue, type MeshState } from './model/compile.ts';
 import { AdsServer } from './xds/ads-server.ts';
 import { SnapshotCache } from './xds/snapshot-cache.ts';
 import type { XdsLimits } from './xds/limits.ts';
+import { ModelMemo } from './model/build.ts';
 
 export interface ControlPlaneOptions {
   /** A directory of rule files (optional when `kube` is given; both may be used at once). */
@@ -66,11 +67,13 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   const metrics = new Metrics(cache);
   const health = new Health();
   let state: MeshState | undefined;
+  // What model builds keep between changes, for this control plane's lifetime (model/build.ts).
+  const modelMemo = new ModelMemo();
 
   let reported = new Set<string>();
 
   const apply = (load: LoadResult) => {
-    const next = compile(opts.networkGateways ? { ...load, networkGateways: { ...load.networkGateways, ...opts.networkGateways } } : load, state?.accepted ?? []);
+    const next = compile(opts.networkGateways ? { ...load, networkGateways: { ...load.networkGateways, ...opts.networkGateways } } : load, state?.accepted ?? [], modelMemo);
     // No proxy gets config before every source has synced: ADS answers UNAVAILABLE until then.
     const ready = source.ready();
     // Before that, errors may only mean "not synced yet" (a rule naming a service of a cluster

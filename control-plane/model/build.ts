@@ -59,11 +59,8 @@ function warnOnce(obj: ConfigObject, services: Map<string, Service>, issues: Iss
   memo.set(obj, w);
 }
 
-// Shared by every build that names no memo of its own. Kept parts are keyed by the objects they
-// were built from and checked before reuse, so builds of unrelated meshes cannot mix them up.
-const sharedMemo = new ModelMemo();
-
-export function buildModel(objects: ConfigObject[], networkGateways: Model['networkGateways'] = {}, memo: ModelMemo = sharedMemo): BuildResult {
+/** `memo`: what earlier builds kept, owned by the caller (the control plane keeps one); without one, from scratch. */
+export function buildModel(objects: ConfigObject[], networkGateways: Model['networkGateways'] = {}, memo: ModelMemo = new ModelMemo()): BuildResult {
   const issues = new IssueList();
   const sorted = [...objects].sort((a, b) => compareText(a.key, b.key));
   const services = buildServices(sorted, issues, memo.services);

@@ -3,7 +3,7 @@
 // version accepted before stays in force, and the rest of the mesh moves on.
 import type { ConfigError, ConfigObject, LoadResult } from '../config/types.ts';
 import { compareText } from './compare.ts';
-import { buildModel, type ModelMemo } from './build.ts';
+import { buildModel, ModelMemo } from './build.ts';
 import type { Model, ModelIssue } from './types.ts';
 
 export interface MeshState {
@@ -31,8 +31,8 @@ export interface Rejection {
   inForce?: string;
 }
 
-/** `memo`: what earlier builds kept (default: one shared by all builds); a new ModelMemo builds from scratch. */
-export function compile(load: LoadResult, previous: readonly ConfigObject[] = [], memo?: ModelMemo): MeshState {
+/** `memo`: what earlier builds kept, owned by the caller (the control plane keeps one); without one, from scratch. */
+export function compile(load: LoadResult, previous: readonly ConfigObject[] = [], memo: ModelMemo = new ModelMemo()): MeshState {
   let objects = [...load.objects];
   let result = buildModel(objects, load.networkGateways, memo);
   // An object whose newest text failed validation is stood in for by its previous version; what
