@@ -1,0 +1,279 @@
+// The mesh CA: signs workload certificates for authenticated identities, keeps the trust bundle.
+// Two ways to get a signing key: file mode (our own root, made once and kept in a directory) or
+// the plug-in layout (an operator's intermediate, see plugin-ca.ts). Who the caller is is decided
+// before this (ca-service.ts); here the request may only ask for that identity.
+import 'reflect-metadata';
+import { join, resolve } from 'node:path';
+import * as x509 from '@peculiar/x509';
+import { parseCsr, CsrError } from './csr.ts';
+import { formatSpiffeId, type Identity } from './identity.ts';
+import { newKeyPair, privateKeyPem, randomSerial, type SigningKey } from './keys.ts';
+import { isPluginLayout, loadPluginCa, PLUGIN_FILES } from './plugin-ca.ts';
+import { BUNDLE, loadRoots, newRoot, saveRoots, type StoredRoot } from './root-store.ts';
+
+export const DEFAULT_WORKLOAD_CERT_TTL_MS = 24 * 3600 * 1000;
+/** Certificates start a little in the past: a workload whose clock is behind can still use them. */
+const BACKDATE_MS = 60 * 1000;
+
+export class CaError extends Error {
+  constructor(readonly kind: 'invalid' | 'denied', message: string) {
+    super(message);
+  }
+}
+
+export interface AuthorityOptions {
+  trustDomain: string;
+  /** Longest lifetime of a workload certificate (default 24 h); shorter requests are honoured. */
+  maxWorkloadTtlMs?: number;
+  /** Clock, for tests of expiry. */
+  now?: () => number;
+}
+
+export interface IssuedCert {
+  identity: string;
+  serial: string;
+  notBefore: Date;
+  notAfter: Date;
+  /** Serial of the root the chain ends in. */
+  root: string;
+}
+
+export interface RootInfo {
+  subject: string;
+  serial: string;
+  notBefore: Date;
+  notAfter: Date;
+  signing: boolean;
+  keepUntil?: Date;
+}
+
+interface Signer {
+  cert: x509.X509Certificate;
+  key: SigningKey;
+  /** PEM after the leaf in every chain: intermediates (if any), then the root. */
+  chainPems: string[];
+  root: x509.X509Certificate;
+  aki: x509.Extension;
+}
+
+export interface SignResult {
+  /** Leaf, intermediates, root (PEM each). */
+  chain: string[];
+  serial: string;
+  notAfter: Date;
+}
+
+export class Authority {
+  readonly trustDomain: string;
+  readonly maxWorkloadTtlMs: number;
+  private readonly now: () => number;
+  private signer!: Signer;
+  private retired: StoredRoot[] = [];
+  /** Most recent certificate per identity (for /debug/certs). */
+  private readonly latest = new Map<string, IssuedCert>();
+  /** Per root serial: the latest notAfter of a certificate it signed in this process. */
+  private readonly lastExpiry = new Map<string, number>();
+  private readonly listeners = new Set<() => void>();
+
+  private constructor(
+    readonly mode: 'self-signed' | 'plug-in',
+    /** Where the state lives (file mode: ours; plug-in: the operator's). */
+    readonly dir: string,
+    opts: AuthorityOptions,
+  ) {
+    this.trustDomain = opts.trustDomain;
+    this.maxWorkloadTtlMs = opts.maxWorkloadTtlMs ?? DEFAULT_WORKLOAD_CERT_TTL_MS;
+    this.now = opts.now ?? Date.now;
+  }
+
+  /**
+   * The CA for a directory: the plug-in layout when ca-cert.pem and ca-key.pem are there, else
+   * file mode (the root kept there is reloaded; the first start makes one).
+   */
+  static async open(dir: string, opts: AuthorityOptions): Promise<Authority> {
+    const abs = resolve(dir);
+    if (isPluginLayout(abs)) {
+      const a = new Authority('plug-in', abs, opts);
+      const p = await loadPluginCa(abs);
+      a.retired = p.roots.slice(1).map((cert) => ({ cert }));
+      a.signer = await makeSigner(p.cert, p.key, [p.cert, ...p.intermediates, p.roots[0]!].map((c) => c.toString('pem')), p.roots[0]!);
+      return a;
+    }
+    const a = new Authority('self-signed', abs, opts);
+    const stored = await loadRoots(abs);
+    if (stored) {
+      a.retired = stored.retired;
+      a.signer = await makeSigner(stored.active.cert, stored.active.key, [stored.active.cert.toString('pem')], stored.active.cert);
+      saveRoots(abs, { cert: stored.active.cert }, stored.retired); // refresh trust-bundle.pem
+    } else {
+      const r = await newRoot(a.trustDomain, a.now());
+      saveRoots(abs, { cert: r.cert, keyPem: r.keyPem }, []);
+      a.signer = await makeSigner(r.cert, r.key, [r.cert.toString('pem')], r.cert);
+    }
+    return a;
+  }
+
+  /** The file agents should trust: every root of the bundle. */
+  get trustBundlePath(): string {
+    return this.mode === 'plug-in' ? join(this.dir, PLUGIN_FILES.root) : join(this.dir, BUNDLE);
+  }
+
+  /** Every trusted root, the signing one first. */
+  roots(): x509.X509Certificate[] {
+    return [this.signer.root, ...this.retired.map((r) => r.cert)];
+  }
+
+  bundlePem(): string {
+    return this.roots().map((c) => c.toString('pem')).join('\n') + '\n';
+  }
+
+  rootInfo(): RootInfo[] {
+    return [
+      { ...info(this.signer.root), signing: this.signer.cert === this.signer.root },
+      ...this.retired.map((r) => ({ ...info(r.cert), signing: false, ...(r.keepUntil ? { keepUntil: r.keepUntil } : {}) })),
+    ];
+  }
+
+  /** The certificate the CA signs with (the root in file mode, the intermediate in plug-in mode). */
+  get signingCert(): x509.X509Certificate {
+    return this.signer.cert;
+  }
+
+  /** Earliest of the signing certificate's and its root's expiry: after it the CA cannot sign. */
+  get signingExpiry(): Date {
+    return new Date(Math.min(this.signer.cert.notAfter.getTime(), this.signer.root.notAfter.getTime()));
+  }
+
+  issued(): IssuedCert[] {
+    return [...this.latest.values()].sort((a, b) => a.identity.localeCompare(b.identity));
+  }
+
+  /** Called after the trust bundle or the signing key changed (TLS credentials follow it). */
+  onChange(fn: () => void): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  /**
+   * Signs `csrPem` for `identity`, the caller's authenticated identity. The request must name
+   * exactly that identity as its one URI SAN; the certificate carries nothing else of it.
+   */
+  async sign(csrPem: string, identity: Identity, requestedSeconds?: number): Promise<SignResult> {
+    const id = formatSpiffeId(identity);
+    if (identity.trustDomain !== this.trustDomain) throw new CaError('denied', `identity ${id} is not in trust domain ${this.trustDomain}`);
+    let csr;
+    try {
+      csr = await parseCsr(csrPem);
+    } catch (e) {
+      if (e instanceof CsrError) throw new CaError('invalid', e.message);
+      throw e;
+    }
+    if (csr.uris.length === 0) throw new CaError('invalid', 'csr names no identity (no URI SAN)');
+    const other = csr.uris.find((u) => u !== id);
+    if (other !== undefined) throw new CaError('denied', `csr asks for ${other} but the caller is ${id}`);
+    if (csr.uris.length > 1) throw new CaError('invalid', 'csr must carry exactly one URI SAN');
+    const ttl = requestedSeconds && requestedSeconds > 0 ? Math.min(requestedSeconds * 1000, this.maxWorkloadTtlMs) : this.maxWorkloadTtlMs;
+    const cert = await this.issue(csr.publicKey, [{ type: 'url', value: id }], ttl, true);
+    this.remember(id, cert);
+    return { chain: [cert.toString('pem'), ...this.signer.chainPems], serial: cert.serialNumber, notAfter: cert.notAfter };
+  }
+
+  /**
+   * A serving key and certificate for meshpilot itself (the xDS port), signed like workload
+   * certificates. Returns the chain without the root (what a TLS server sends) and the key.
+   */
+  async issueServing(dnsNames: string[], ipAddresses: string[], ttlMs: number): Promise<{ certChainPem: string; keyPem: string; notAfter: Date }> {
+    const keys = await newKeyPair();
+    const names = [...dnsNames.map((value) => ({ type: 'dns' as const, value })), ...ipAddresses.map((value) => ({ type: 'ip' as const, value }))];
+    const cert = await this.issue(keys.publicKey, names, ttlMs, false);
+    const chain = [cert.toString('pem'), ...this.signer.chainPems.slice(0, -1)];
+    return { certChainPem: chain.join('\n') + '\n', keyPem: await privateKeyPem(keys.privateKey), notAfter: cert.notAfter };
+  }
+
+  /**
+   * File mode: a new root signs from now on; the old one stays in the bundle until every
+   * certificate it signed has expired (`pruneRoots`), or until `dropRoot`.
+   */
+  async rotateRoot(): Promise<void> {
+    if (this.mode !== 'self-signed') throw new Error('plug-in CA: rotate by replacing the files in the CA directory');
+    const old = this.signer.root;
+    const now = this.now();
+    // Anything the old root signed expires within the longest lifetime from now (also before a
+    // restart, which this process cannot know about), and never after the root itself.
+    const lastSigned = Math.max(this.lastExpiry.get(old.serialNumber) ?? 0, now + this.maxWorkloadTtlMs);
+    const keepUntil = new Date(Math.min(lastSigned, old.notAfter.getTime()));
+    const r = await newRoot(this.trustDomain, now);
+    this.retired = [{ cert: old, keepUntil }, ...this.retired];
+    saveRoots(this.dir, { cert: r.cert, keyPem: r.keyPem }, this.retired);
+    this.signer = await makeSigner(r.cert, r.key, [r.cert.toString('pem')], r.cert);
+    this.changed();
+  }
+
+  /** Drops retired roots whose last certificate has expired; returns their serials. */
+  pruneRoots(): string[] {
+    const now = this.now();
+    const gone = this.retired.filter((r) => r.keepUntil && r.keepUntil.getTime() <= now);
+    if (gone.length) this.setRetired(this.retired.filter((r) => !gone.includes(r)));
+    return gone.map((r) => r.cert.serialNumber);
+  }
+
+  /** Drops one retired root now (the operator knows nothing it signed is in use). */
+  dropRoot(serial: string): boolean {
+    const next = this.retired.filter((r) => r.cert.serialNumber !== serial);
+    if (next.length === this.retired.length) return false;
+    this.setRetired(next);
+    return true;
+  }
+
+  private setRetired(next: StoredRoot[]): void {
+    this.retired = next;
+    if (this.mode === 'self-signed') saveRoots(this.dir, { cert: this.signer.root }, next);
+    this.changed();
+  }
+
+  private changed(): void {
+    for (const fn of this.listeners) fn();
+  }
+
+  private async issue(publicKey: x509.PublicKey | CryptoKey, names: x509.JsonGeneralNames, ttlMs: number, workload: boolean): Promise<x509.X509Certificate> {
+    const now = this.now();
+    // A certificate never outlives the one that signed it.
+    const notAfter = Math.min(now + ttlMs, this.signingExpiry.getTime());
+    const s = this.signer;
+    const usages = x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment;
+    return x509.X509CertificateGenerator.create({
+      serialNumber: randomSerial(),
+      // Workload certificates name their holder only in the SAN (so it is critical, RFC 5280 4.2.1.6).
+      subject: workload ? '' : `CN=${names[0]?.value ?? 'meshpilot'}`,
+      issuer: s.cert.subjectName,
+      notBefore: new Date(now - BACKDATE_MS),
+      notAfter: new Date(notAfter),
+      publicKey,
+      signingKey: s.key.key,
+      signingAlgorithm: s.key.algorithm,
+      extensions: [
+        new x509.BasicConstraintsExtension(false, undefined, true),
+        new x509.KeyUsagesExtension(usages, true),
+        new x509.ExtendedKeyUsageExtension(workload ? [x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth] : [x509.ExtendedKeyUsage.serverAuth]),
+        new x509.SubjectAlternativeNameExtension(names, workload),
+        s.aki,
+      ],
+    });
+  }
+
+  private remember(identity: string, cert: x509.X509Certificate): void {
+    const root = this.signer.root.serialNumber;
+    this.latest.set(identity, { identity, serial: cert.serialNumber, notBefore: cert.notBefore, notAfter: cert.notAfter, root });
+    this.lastExpiry.set(root, Math.max(this.lastExpiry.get(root) ?? 0, cert.notAfter.getTime()));
+  }
+}
+
+async function makeSigner(cert: x509.X509Certificate, key: SigningKey, chainPems: string[], root: x509.X509Certificate): Promise<Signer> {
+  // Computed once per signing certificate, not per certificate signed.
+  return { cert, key, chainPems, root, aki: await x509.AuthorityKeyIdentifierExtension.create(cert) };
+}
+
+function info(c: x509.X509Certificate): Omit<RootInfo, 'signing'> {
+  return { subject: c.subject, serial: c.serialNumber, notBefore: c.notBefore, notAfter: c.notAfter };
+}
+

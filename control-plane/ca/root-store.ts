@@ -1,0 +1,86 @@
+// File mode: meshpilot's own self-signed root, kept in a directory the operator chooses so a
+// restart signs with the same root (workloads keep trusting it). Layout:
+//   root-cert.pem      the signing root
+//   root-key.pem       its key (PKCS#8, mode 0600)
+//   retired-roots.json roots still trusted after a rotation: [{certPem, keepUntil}]
+//   trust-bundle.pem   every trusted root, for agents and operators (written, never read)
+// Each file is written to a temporary name and renamed, so a reader never sees half a file.
+import 'reflect-metadata';
+import { createPublicKey, X509Certificate as NodeCert } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as x509 from '@peculiar/x509';
+import { importPrivateKey, newKeyPair, privateKeyPem, randomSerial, type SigningKey } from './keys.ts';
+
+const YEAR_MS = 365 * 24 * 3600 * 1000;
+
+export interface StoredRoot {
+  cert: x509.X509Certificate;
+  /** Retired roots only: trusted until then (the last certificate it signed has expired). */
+  keepUntil?: Date;
+}
+
+export interface RootFiles {
+  active: { cert: x509.X509Certificate; key: SigningKey };
+  retired: StoredRoot[];
+}
+
+export const ROOT_CERT = 'root-cert.pem';
+export const ROOT_KEY = 'root-key.pem';
+export const RETIRED = 'retired-roots.json';
+export const BUNDLE = 'trust-bundle.pem';
+
+function writeAtomic(file: string, text: string, mode = 0o644): void {
+  const tmp = `${file}.tmp-${process.pid}`;
+  writeFileSync(tmp, text, { mode });
+  renameSync(tmp, file);
+}
+
+export async function loadRoots(dir: string): Promise<RootFiles | undefined> {
+  const certFile = join(dir, ROOT_CERT);
+  const keyFile = join(dir, ROOT_KEY);
+  if (!existsSync(certFile) && !existsSync(keyFile)) return undefined;
+  if (!existsSync(certFile) || !existsSync(keyFile)) throw new Error(`${dir}: ${ROOT_CERT} and ${ROOT_KEY} must both be there (or neither, to make a new root)`);
+  const certPem = readFileSync(certFile, 'utf8');
+  const keyPem = readFileSync(keyFile, 'utf8');
+  // A crash between the two renames of a rotation would pair a key with the other root.
+  const certKey = new NodeCert(certPem).publicKey.export({ type: 'spki', format: 'der' });
+  const keyPub = createPublicKey(keyPem).export({ type: 'spki', format: 'der' });
+  if (!certKey.equals(keyPub)) throw new Error(`${dir}: ${ROOT_KEY} is not the key of ${ROOT_CERT}`);
+  const cert = new x509.X509Certificate(certPem);
+  const retiredFile = join(dir, RETIRED);
+  const retired: StoredRoot[] = existsSync(retiredFile)
+    ? (JSON.parse(readFileSync(retiredFile, 'utf8')) as Array<{ certPem: string; keepUntil: string }>).map((r) => ({ cert: new x509.X509Certificate(r.certPem), keepUntil: new Date(r.keepUntil) }))
+    : [];
+  return { active: { cert, key: await importPrivateKey(keyPem) }, retired: retired.filter((r) => r.cert.serialNumber !== cert.serialNumber) };
+}
+
+/** A new self-signed root (ECDSA P-256); its name carries the date and serial so rotated roots differ. */
+export async function newRoot(trustDomain: string, now: number, validYears = 10): Promise<{ cert: x509.X509Certificate; keyPem: string; key: SigningKey }> {
+  const keys = await newKeyPair();
+  const serialNumber = randomSerial();
+  const cert = await x509.X509CertificateGenerator.createSelfSigned({
+    serialNumber,
+    name: `O=${trustDomain}, CN=meshpilot root ${new Date(now).toISOString().slice(0, 10)} ${serialNumber.slice(0, 8)}`,
+    notBefore: new Date(now - 5 * 60 * 1000),
+    notAfter: new Date(now + validYears * YEAR_MS),
+    keys,
+    signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' } as EcdsaParams,
+    extensions: [
+      new x509.BasicConstraintsExtension(true, undefined, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+    ],
+  });
+  const keyPem = await privateKeyPem(keys.privateKey);
+  return { cert, keyPem, key: await importPrivateKey(keyPem) };
+}
+
+/** Writes the whole state; the retired list first, so a crash never loses a root still trusted. */
+export function saveRoots(dir: string, active: { cert: x509.X509Certificate; keyPem?: string }, retired: StoredRoot[]): void {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  writeAtomic(join(dir, RETIRED), `${JSON.stringify(retired.map((r) => ({ certPem: r.cert.toString('pem'), keepUntil: (r.keepUntil ?? new Date(0)).toISOString() })), null, 2)}\n`);
+  if (active.keyPem) writeAtomic(join(dir, ROOT_KEY), active.keyPem, 0o600);
+  writeAtomic(join(dir, ROOT_CERT), active.cert.toString('pem') + '\n');
+  writeAtomic(join(dir, BUNDLE), [active.cert, ...retired.map((r) => r.cert)].map((c) => c.toString('pem')).join('\n') + '\n');
+}

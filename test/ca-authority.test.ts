@@ -1,0 +1,139 @@
+// The CA in-process: what it signs, what it refuses, its root across restarts and rotations, and
+// the plug-in layout. The gRPC service and TLS are in ca-service.test.ts.
+import { X509Certificate } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Authority, CaError } from '../control-plane/ca/authority.ts';
+import { formatSpiffeId, parseSpiffeId, identityFromServiceAccountUser } from '../control-plane/ca/identity.ts';
+import { chainVerifies, workloadCsr, writePluginCa } from './helpers/ca-certs.ts';
+
+const PRODUCTPAGE = { trustDomain: 'cluster.local', namespace: 'default', serviceAccount: 'productpage' };
+const ID = 'spiffe://cluster.local/ns/default/sa/productpage';
+const dirs: string[] = [];
+function tempDir(): string {
+  const d = mkdtempSync(join(tmpdir(), 'meshpilot-ca-'));
+  dirs.push(d);
+  return d;
+}
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+describe('SPIFFE identities', () => {
+  it('formats and parses exactly one spelling', () => {
+    expect(formatSpiffeId(PRODUCTPAGE)).toBe(ID);
+    expect(parseSpiffeId(ID)).toEqual(PRODUCTPAGE);
+    for (const bad of ['spiffe://cluster.local/ns/default/sa/productpage/x', 'spiffe://cluster.local/ns/Default/sa/p', 'spiffe://cluster.local/ns/default/sa/p?x=1', 'https://cluster.local/ns/default/sa/p', 'spiffe://cluster.local/ns//sa/p', 'spiffe://cluster.local/ns/a%2fb/sa/p']) {
+      expect(parseSpiffeId(bad), bad).toBeUndefined();
+    }
+    expect(() => formatSpiffeId({ ...PRODUCTPAGE, namespace: 'a/b' })).toThrow(/namespace/);
+    expect(identityFromServiceAccountUser('system:serviceaccount:default:productpage', 'cluster.local')).toEqual(PRODUCTPAGE);
+    expect(identityFromServiceAccountUser('system:node:worker-1', 'cluster.local')).toBeUndefined();
+  });
+});
+
+describe('file-mode CA', () => {
+  it('signs a CSR for the caller: one URI SAN, not a CA, both EKUs, lifetime capped, chain to the root', async () => {
+    const dir = tempDir();
+    const ca = await Authority.open(dir, { trustDomain: 'cluster.local', maxWorkloadTtlMs: 3600_000 });
+    const w = await workloadCsr([ID]);
+    const before = Date.now();
+    const r = await ca.sign(w.csrPem, PRODUCTPAGE, 7 * 24 * 3600);
+    expect(r.chain).toHaveLength(2);
+    expect(chainVerifies(r.chain, [ca.bundlePem()])).toBe(true);
+    const leaf = new X509Certificate(r.chain[0]!);
+    expect(leaf.subjectAltName).toBe(`URI:${ID}`);
+    expect(leaf.ca).toBe(false);
+    expect(leaf.keyUsage).toEqual(expect.arrayContaining(['1.3.6.1.5.5.7.3.1', '1.3.6.1.5.5.7.3.2']));
+    expect(leaf.checkPrivateKey((await import('node:crypto')).createPrivateKey(w.keyPem))).toBe(true);
+    expect(new Date(leaf.validTo).getTime()).toBeLessThanOrEqual(before + 3600_000 + 1000);
+    // A shorter request is honoured.
+    const short = new X509Certificate((await ca.sign(w.csrPem, PRODUCTPAGE, 600)).chain[0]!);
+    expect(new Date(short.validTo).getTime()).toBeLessThanOrEqual(Date.now() + 600_000 + 1000);
+    expect(ca.issued()).toEqual([expect.objectContaining({ identity: ID, serial: short.serialNumber.toLowerCase() })]);
+    // The root key is private to the operator.
+    expect(statSync(join(dir, 'root-key.pem')).mode & 0o077).toBe(0);
+  });
+
+  it('refuses a CSR for another identity, with several URIs, without any, or with a bad signature', async () => {
+    const ca = await Authority.open(tempDir(), { trustDomain: 'cluster.local' });
+    const other = await workloadCsr(['spiffe://cluster.local/ns/default/sa/reviews']);
+    await expect(ca.sign(other.csrPem, PRODUCTPAGE)).rejects.toMatchObject({ kind: 'denied', message: expect.stringContaining('sa/reviews') });
+    const two = await workloadCsr([ID, 'spiffe://cluster.local/ns/default/sa/reviews']);
+    await expect(ca.sign(two.csrPem, PRODUCTPAGE)).rejects.toBeInstanceOf(CaError);
+    const none = await workloadCsr([], ['productpage.default.svc']);
+    await expect(ca.sign(none.csrPem, PRODUCTPAGE)).rejects.toMatchObject({ kind: 'invalid' });
+    // Flip a byte of the signature (the last bytes of the DER): proof of possession fails.
+    const good = await workloadCsr([ID]);
+    const der = Buffer.from(good.csrPem.replace(/-----[^-]+-----|\s/g, ''), 'base64');
+    der[der.length - 3]! ^= 0x01;
+    const tampered = `-----BEGIN CERTIFICATE REQUEST-----\n${der.toString('base64')}\n-----END CERTIFICATE REQUEST-----\n`;
+    await expect(ca.sign(tampered, PRODUCTPAGE)).rejects.toMatchObject({ kind: 'invalid' });
+    await expect(ca.sign('not a csr', PRODUCTPAGE)).rejects.toMatchObject({ kind: 'invalid' });
+    expect(ca.issued()).toEqual([]);
+  });
+
+  it('reloads its persisted root after a restart, and certificates keep verifying', async () => {
+    const dir = tempDir();
+    const first = await Authority.open(dir, { trustDomain: 'cluster.local' });
+    const r1 = await first.sign((await workloadCsr([ID])).csrPem, PRODUCTPAGE);
+    const again = await Authority.open(dir, { trustDomain: 'cluster.local' });
+    expect(again.roots().map((c) => c.serialNumber)).toEqual(first.roots().map((c) => c.serialNumber));
+    const r2 = await again.sign((await workloadCsr([ID])).csrPem, PRODUCTPAGE);
+    expect(chainVerifies(r1.chain, [again.bundlePem()])).toBe(true);
+    expect(chainVerifies(r2.chain, [first.bundlePem()])).toBe(true);
+    expect(readFileSync(again.trustBundlePath, 'utf8')).toContain(first.roots()[0]!.toString('base64').slice(0, 40));
+    // Another directory is another CA: its certificates do not verify against this bundle.
+    const stranger = await Authority.open(tempDir(), { trustDomain: 'cluster.local' });
+    expect(chainVerifies((await stranger.sign((await workloadCsr([ID])).csrPem, PRODUCTPAGE)).chain, [again.bundlePem()])).toBe(false);
+  });
+
+  it('rotates its root: old and new certificates verify against the bundle; the old root leaves once its certificates expired', async () => {
+    const dir = tempDir();
+    let now = Date.now();
+    const ca = await Authority.open(dir, { trustDomain: 'cluster.local', maxWorkloadTtlMs: 3600_000, now: () => now });
+    const oldRoot = ca.roots()[0]!.serialNumber;
+    const oldCert = await ca.sign((await workloadCsr([ID])).csrPem, PRODUCTPAGE);
+    let changes = 0;
+    ca.onChange(() => changes++);
+    await ca.rotateRoot();
+    expect(changes).toBe(1);
+    expect(ca.roots()).toHaveLength(2);
+    expect(ca.roots()[1]!.serialNumber).toBe(oldRoot);
+    const newCert = await ca.sign((await workloadCsr([ID])).csrPem, PRODUCTPAGE);
+    expect(newCert.chain[1]).not.toBe(oldCert.chain[1]);
+    for (const c of [oldCert, newCert]) expect(chainVerifies(c.chain, [ca.bundlePem()])).toBe(true);
+    // New certificates chain to the new root only.
+    expect(chainVerifies(newCert.chain.slice(0, 1), [ca.roots()[1]!.toString('pem')])).toBe(false);
+    // The rotation survives a restart.
+    const reopened = await Authority.open(dir, { trustDomain: 'cluster.local' });
+    expect(reopened.roots().map((c) => c.serialNumber)).toEqual(ca.roots().map((c) => c.serialNumber));
+    // Not before the last certificate the old root signed has expired...
+    expect(ca.pruneRoots()).toEqual([]);
+    now += 3600_000 + 1;
+    expect(ca.pruneRoots()).toEqual([oldRoot]);
+    expect(ca.roots()).toHaveLength(1);
+    expect(chainVerifies(oldCert.chain.slice(0, 1), [ca.bundlePem()])).toBe(false);
+    expect((await Authority.open(dir, { trustDomain: 'cluster.local' })).roots()).toHaveLength(1);
+  });
+});
+
+describe('plug-in CA layout', () => {
+  it('signs as the operator intermediate: leaf, intermediate, root', async () => {
+    const dir = tempDir();
+    const op = await writePluginCa(dir);
+    const ca = await Authority.open(dir, { trustDomain: 'cluster.local' });
+    expect(ca.mode).toBe('plug-in');
+    const r = await ca.sign((await workloadCsr([ID])).csrPem, PRODUCTPAGE);
+    expect(r.chain).toHaveLength(3);
+    expect(new X509Certificate(r.chain[1]!).raw.equals(new X509Certificate(op.intermediatePem).raw)).toBe(true);
+    expect(new X509Certificate(r.chain[2]!).raw.equals(new X509Certificate(op.rootPem).raw)).toBe(true);
+    expect(chainVerifies(r.chain, [op.rootPem])).toBe(true);
+    // The leaf alone does not verify against the root: it really is signed by the intermediate.
+    expect(chainVerifies([r.chain[0]!], [op.rootPem])).toBe(false);
+    expect(ca.bundlePem()).toContain(op.rootPem.trim().split('\n')[1]);
+    await expect(ca.rotateRoot()).rejects.toThrow(/plug-in/);
+  });
+});
