@@ -18,6 +18,8 @@ import { AdsServer } from './xds/ads-server.ts';
 import { SnapshotCache } from './xds/snapshot-cache.ts';
 import type { XdsLimits } from './xds/limits.ts';
 import { ModelMemo } from './model/build.ts';
+import { startMeshCa, type MeshCa, type MeshCaOptions } from './ca/mesh-ca.ts';
+import type { Authority } from './ca/authority.ts';
 
 export interface ControlPlaneOptions {
   /** A directory of rule files (optional when `kube` is given; both may be used at once). */
@@ -25,6 +27,12 @@ export interface ControlPlaneOptions {
   /** Kubernetes clusters: rules from the config cluster's CRDs, services from every cluster. */
   kube?: Omit<KubeSourceOptions, 'log'>;
   xdsListen?: string;
+  /**
+   * TLS on the xDS port with meshpilot's CA (server certificate from it, client certificates
+   * verified, not required) and the CA service on the same port. Without it xDS is plaintext and
+   * no certificates are issued (tokens must not travel in the clear).
+   */
+  xdsTls?: MeshCaOptions;
   /** What one xDS client may cost (xds/limits.ts; defaults in DEFAULT_XDS_LIMITS). */
   xdsLimits?: Partial<XdsLimits>;
   adminListen?: string | null;
@@ -49,6 +57,8 @@ export interface ControlPlane {
   readonly metrics: Metrics;
   /** Component checks behind /healthz and /readyz; sources add theirs (e.g. one per cluster). */
   readonly health: Health;
+  /** The mesh CA, when serving with TLS. */
+  readonly ca?: Authority;
   /** Re-reads the config directory now (the watcher does this by itself on changes). */
   reload(): void;
   stop(): Promise<void>;
@@ -110,13 +120,20 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     kube.onClusterStatus((cluster, up) => (up === undefined ? metrics.removeCluster(cluster) : metrics.setClusterHealth(cluster, up)));
   }
   for (const c of coreComponents(cache, ads, () => state)) health.add(c);
-  const xdsAddress = await ads.listen(opts.xdsListen ?? '127.0.0.1:0');
-  log.info({ address: xdsAddress }, 'xDS (ADS) server listening');
+  let meshCa: MeshCa | undefined;
+  if (opts.xdsTls) {
+    meshCa = await startMeshCa(opts.xdsTls, ads, log, metrics);
+    metrics.observeCa(meshCa.authority);
+  } else {
+    log.warn('xDS is plaintext (no --xds-tls): proxies cannot tell meshpilot from an impostor, and no workload certificates are issued');
+  }
+  const xdsAddress = await ads.listen(opts.xdsListen ?? '127.0.0.1:0', meshCa?.tls.credentials);
+  log.info({ address: xdsAddress, tls: Boolean(meshCa) }, 'xDS (ADS) server listening');
 
   let admin: Server | undefined;
   let adminAddress: string | undefined;
   if (opts.adminListen) {
-    const app = createAdminApp({ state: () => state!, ads, cache, health, metrics, logger: log });
+    const app = createAdminApp({ state: () => state!, ads, cache, health, metrics, logger: log, ...(meshCa ? { ca: meshCa.authority } : {}) });
     const [host, port] = splitHostPort(opts.adminListen);
     admin = await new Promise<Server>((resolve, reject) => {
       const s = app.listen(port, host, () => resolve(s));
@@ -136,11 +153,13 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     ...(kube ? { kube } : {}),
     metrics,
     health,
+    ...(meshCa ? { ca: meshCa.authority } : {}),
     reload: () => apply(source.load()),
     async stop() {
       debouncer.cancel();
       source.close();
       await ads.stop();
+      meshCa?.close();
       if (admin) {
         admin.closeAllConnections();
         await new Promise<void>((resolve) => admin!.close(() => resolve()));

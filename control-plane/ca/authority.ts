@@ -16,7 +16,12 @@ export const DEFAULT_WORKLOAD_CERT_TTL_MS = 24 * 3600 * 1000;
 const BACKDATE_MS = 60 * 1000;
 
 export class CaError extends Error {
-  constructor(readonly kind: 'invalid' | 'denied', message: string) {
+  constructor(
+    readonly kind: 'invalid' | 'denied',
+    message: string,
+    /** For a denial: the identity the request asked for. */
+    readonly requested?: string,
+  ) {
     super(message);
   }
 }
@@ -160,7 +165,7 @@ export class Authority {
    */
   async sign(csrPem: string, identity: Identity, requestedSeconds?: number): Promise<SignResult> {
     const id = formatSpiffeId(identity);
-    if (identity.trustDomain !== this.trustDomain) throw new CaError('denied', `identity ${id} is not in trust domain ${this.trustDomain}`);
+    if (identity.trustDomain !== this.trustDomain) throw new CaError('denied', `identity ${id} is not in trust domain ${this.trustDomain}`, id);
     let csr;
     try {
       csr = await parseCsr(csrPem);
@@ -170,7 +175,7 @@ export class Authority {
     }
     if (csr.uris.length === 0) throw new CaError('invalid', 'csr names no identity (no URI SAN)');
     const other = csr.uris.find((u) => u !== id);
-    if (other !== undefined) throw new CaError('denied', `csr asks for ${other} but the caller is ${id}`);
+    if (other !== undefined) throw new CaError('denied', `csr asks for ${other} but the caller is ${id}`, other);
     if (csr.uris.length > 1) throw new CaError('invalid', 'csr must carry exactly one URI SAN');
     const ttl = requestedSeconds && requestedSeconds > 0 ? Math.min(requestedSeconds * 1000, this.maxWorkloadTtlMs) : this.maxWorkloadTtlMs;
     const cert = await this.issue(csr.publicKey, [{ type: 'url', value: id }], ttl, true);

@@ -13,6 +13,8 @@ import { formatIssue } from '../model/compile.ts';
 import { parseSelector, proxyStatus, summarize, type ProxyStatus } from './proxy-status.ts';
 import type { AdsServer } from '../xds/ads-server.ts';
 import type { SnapshotCache } from '../xds/snapshot-cache.ts';
+import type { Authority } from '../ca/authority.ts';
+import { certsReport } from './certs.ts';
 
 interface AdminDeps {
   state: () => MeshState;
@@ -24,6 +26,8 @@ interface AdminDeps {
   metrics?: Metrics;
   /** Where unexpected errors (the 500s) are logged, with their stack. */
   logger?: Logger;
+  /** The mesh CA, for GET /debug/certs. */
+  ca?: Authority;
 }
 
 /** Request bodies (only POST /debug/explain has one) are small JSON documents. */
@@ -35,7 +39,7 @@ function requireJson(req: Request, res: Response, next: NextFunction): void {
   else res.status(415).json({ error: 'expected Content-Type: application/json' });
 }
 
-export function createAdminApp({ state, ads, cache, health, metrics, logger }: AdminDeps): express.Express {
+export function createAdminApp({ state, ads, cache, health, metrics, logger, ca }: AdminDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
   if (!health) {
@@ -96,6 +100,10 @@ export function createAdminApp({ state, ads, cache, health, metrics, logger }: A
       warnings: s.warnings.map(formatIssue),
       invalidGeneratedResources: cache.rejected,
     });
+  });
+  app.get('/debug/certs', (_req, res) => {
+    if (!ca) res.status(404).json({ error: 'no mesh CA: meshpilot serves certificates only with --xds-tls' });
+    else res.json(certsReport(ca));
   });
   app.post('/debug/explain', requireJson, express.json({ limit: ADMIN_MAX_BODY_BYTES }), explainHandler(state, () => [...ads.streams].flatMap((s) => (s.proxy ? [s.proxy] : []))));
   app.use((req, res) => {

@@ -7,6 +7,10 @@ import type { MeshState } from '../model/compile.ts';
 import type { AdsObserver, XdsStream } from '../xds/ads-server.ts';
 import type { SnapshotCache } from '../xds/snapshot-cache.ts';
 import { CLUSTER, ENDPOINTS, LISTENER, ROUTE_CONFIG } from '../translate/type-urls.ts';
+import type { Authority } from '../ca/authority.ts';
+import type { CaObserver, CaOutcome } from '../ca/ca-service.ts';
+
+const CA_OUTCOMES: CaOutcome[] = ['issued', 'denied', 'unauthenticated', 'invalid', 'error'];
 
 /** Short xDS type names, as Istio's metrics label them. */
 const SHORT: Record<string, string> = { [CLUSTER]: 'cds', [ENDPOINTS]: 'eds', [LISTENER]: 'lds', [ROUTE_CONFIG]: 'rds' };
@@ -41,7 +45,7 @@ export class WebhookMetrics {
   }
 }
 
-export class Metrics implements AdsObserver {
+export class Metrics implements AdsObserver, CaObserver {
   readonly registry = new Registry();
   readonly pushes = new Counter({ name: 'meshpilot_xds_pushes_total', help: 'xDS responses sent, by type', labelNames: ['type'], registers: [this.registry] });
   readonly nacks = new Counter({ name: 'meshpilot_xds_nacks_total', help: 'Responses rejected by proxies (one per rejected nonce), by type', labelNames: ['type'], registers: [this.registry] });
@@ -60,6 +64,7 @@ export class Metrics implements AdsObserver {
   readonly clusterUp = new Gauge({ name: 'meshpilot_cluster_source_up', help: '1 when the config source for a cluster is connected and synced, else 0', labelNames: ['cluster'], registers: [this.registry] });
   /** Admission metrics, when the webhook runs in this process (tests); `meshpilot webhook` has its own. */
   readonly webhook = new WebhookMetrics(this.registry);
+  readonly certsIssued = new Counter({ name: 'meshpilot_certs_issued_total', help: 'Certificate signing requests answered by the mesh CA, by outcome', labelNames: ['outcome'], registers: [this.registry] });
 
   private readonly pushChild = new Map<string, Counter.Internal>();
   /** Per stream: when the oldest change it has not converged on was applied, and the types still to ACK. */
@@ -70,6 +75,24 @@ export class Metrics implements AdsObserver {
       this.pushChild.set(t, this.pushes.labels({ type: t }));
       this.nacks.labels({ type: t }); // NACK series exist at 0 before the first one
     }
+    for (const outcome of CA_OUTCOMES) this.certsIssued.labels({ outcome });
+  }
+
+  /** The CA's expiry gauge, computed when scraped. */
+  observeCa(ca: Authority): void {
+    new Gauge({
+      name: 'meshpilot_ca_root_expiry_seconds',
+      help: 'Seconds until the mesh CA can no longer sign: the earlier expiry of its signing certificate and its root',
+      registers: [this.registry],
+      collect() {
+        this.set(Math.round((ca.signingExpiry.getTime() - Date.now()) / 1000));
+      },
+    });
+  }
+
+  /** For the mesh CA: one call per CreateCertificate answered. */
+  caRequest(outcome: CaOutcome): void {
+    this.certsIssued.inc({ outcome });
   }
 
   /** State gauges, computed at scrape time from what the control plane already holds. */

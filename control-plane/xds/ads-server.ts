@@ -13,6 +13,8 @@ import { grpcServerOptions, LimitError, xdsLimits, type XdsLimits } from './limi
 import { PlainDiscoveryRequest, type PreEncodedResponse } from './wire.ts';
 import { PushQueue } from './push-queue.ts';
 import { SubscriptionPool } from './subscriptions.ts';
+import { formatSpiffeId } from '../ca/identity.ts';
+import { peerIdentity } from '../ca/peer-identity.ts';
 
 let serviceDefinition: grpc.ServiceDefinition | undefined;
 
@@ -66,6 +68,10 @@ export class AdsServer {
   /** Pushes on config changes: batched, merged while a stream's buffer is full. */
   private pushes: PushQueue<XdsStream>;
   private unsubscribe: () => void;
+  /** Per stream: the SPIFFE ID its verified client certificate proved when it opened (TLS only). */
+  private readonly peers = new WeakMap<XdsStream, string>();
+  /** Set with `setPeerTrustDomain`: only certificates of this trust domain name a stream's peer. */
+  private trustDomain: string | undefined;
 
   constructor(
     private readonly cache: SnapshotCache,
@@ -90,11 +96,26 @@ export class AdsServer {
     this.unsubscribe = cache.onChange(() => this.pushes.pushAll());
   }
 
-  /** Binds `host:port` (port 0 picks a free one) and returns the bound address. */
-  listen(address: string): Promise<string> {
+  /** Another service on the xDS port (the CA); before `listen`. */
+  addService(service: grpc.ServiceDefinition, implementation: grpc.UntypedServiceImplementation): void {
+    this.server.addService(service, implementation);
+  }
+
+  /** Streams over TLS get their peer's identity from client certificates of this trust domain. */
+  setPeerTrustDomain(trustDomain: string): void {
+    this.trustDomain = trustDomain;
+  }
+
+  /** The SPIFFE ID the stream's client certificate proved, if it presented one we verified. */
+  peerIdentity(stream: XdsStream): string | undefined {
+    return this.peers.get(stream);
+  }
+
+  /** Binds `host:port` (port 0 picks a free one) and returns the bound address. Plaintext unless `credentials` say otherwise. */
+  listen(address: string, credentials: grpc.ServerCredentials = grpc.ServerCredentials.createInsecure()): Promise<string> {
     const host = address.slice(0, address.lastIndexOf(':'));
     return new Promise((resolve, reject) => {
-      this.server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, port) => {
+      this.server.bindAsync(address, credentials, (err, port) => {
         if (err) reject(err);
         else {
           this.listening = true;
@@ -131,6 +152,10 @@ export class AdsServer {
       if (!call.write(r)) this.pushes.blocked(stream);
     });
     this.streams.add(stream);
+    if (this.trustDomain) {
+      const peer = peerIdentity(call, this.trustDomain);
+      if (peer) this.peers.set(stream, formatSpiffeId(peer));
+    }
     // Backpressure: while a slow proxy has not read what it was sent, config changes are not
     // queued behind it; it gets the latest state once, when its buffer drains.
     call.on('drain', () => this.pushes.drained(stream));

@@ -1,0 +1,64 @@
+// The CA as the control plane runs it: the authority, the authenticators the flags ask for, the
+// CA service and TLS on the xDS port, and the periodic clean-up of retired roots.
+import type { KubeConfig } from '@kubernetes/client-node';
+import type { Logger } from '../log.ts';
+import type { AdsServer } from '../xds/ads-server.ts';
+import { Authority } from './authority.ts';
+import { BootstrapTokens, type TokenAuthenticator } from './bootstrap-tokens.ts';
+import { caServiceDefinition, caServiceHandlers, type CaObserver } from './ca-service.ts';
+import { DEFAULT_TRUST_DOMAIN } from './identity.ts';
+import { XdsTlsCredentials } from './tls-credentials.ts';
+import { DEFAULT_TOKEN_AUDIENCE, TokenReviewAuthenticator } from './token-review.ts';
+
+export const DEFAULT_CA_DIR = '.meshpilot-ca';
+
+export interface MeshCaOptions {
+  /** File mode: where the root is kept; or an Istio plug-in layout (ca-cert.pem, ca-key.pem, ...). */
+  dir?: string;
+  trustDomain?: string;
+  /** Longest workload certificate lifetime (default 24 h). */
+  workloadCertTtlMs?: number;
+  /** Bootstrap tokens file: `token namespace serviceAccount` per line. */
+  tokensFile?: string;
+  /** Kubernetes TokenReview against this cluster (the config cluster), for this audience. */
+  kubeConfig?: KubeConfig;
+  tokenAudience?: string;
+}
+
+export interface MeshCa {
+  authority: Authority;
+  tls: XdsTlsCredentials;
+  close(): void;
+}
+
+const PRUNE_INTERVAL_MS = 3600 * 1000;
+
+export async function startMeshCa(o: MeshCaOptions, ads: AdsServer, log: Logger, observer?: CaObserver): Promise<MeshCa> {
+  const trustDomain = o.trustDomain ?? DEFAULT_TRUST_DOMAIN;
+  const authority = await Authority.open(o.dir ?? DEFAULT_CA_DIR, { trustDomain, ...(o.workloadCertTtlMs ? { maxWorkloadTtlMs: o.workloadCertTtlMs } : {}) });
+  const tokens: TokenAuthenticator[] = [];
+  if (o.tokensFile) tokens.push(new BootstrapTokens(o.tokensFile, trustDomain, log));
+  if (o.kubeConfig) tokens.push(new TokenReviewAuthenticator(o.kubeConfig, o.tokenAudience ?? DEFAULT_TOKEN_AUDIENCE, trustDomain));
+  if (tokens.length === 0) log.warn('CA: no token authentication (--ca-tokens or a Kubernetes cluster): only renewals with a client certificate are possible');
+  ads.addService(caServiceDefinition(), caServiceHandlers({ authority, tokens, log, ...(observer ? { observer } : {}) }));
+  ads.setPeerTrustDomain(trustDomain);
+  const tls = await XdsTlsCredentials.create(authority, log);
+  const prune = setInterval(() => {
+    const gone = authority.pruneRoots();
+    if (gone.length) log.info({ roots: gone }, 'CA: retired roots dropped (every certificate they signed has expired)');
+  }, PRUNE_INTERVAL_MS);
+  prune.unref();
+  const root = authority.roots()[0]!;
+  log.info(
+    { mode: authority.mode, dir: authority.dir, trustBundle: authority.trustBundlePath, trustDomain, root: root.subject, rootNotAfter: root.notAfter.toISOString(), maxWorkloadCertTtlSeconds: authority.maxWorkloadTtlMs / 1000, authenticators: tokens.map((t) => t.name) },
+    `mesh CA ready; agents trust ${authority.trustBundlePath}`,
+  );
+  return {
+    authority,
+    tls,
+    close() {
+      clearInterval(prune);
+      tls.close();
+    },
+  };
+}
