@@ -15,6 +15,9 @@ import { TYPE_ORDER } from './translate/type-urls.ts';
 import { explainCommand, routeTestCommand } from './explain/cli-commands.ts';
 import { parseDuration, waitUntilSynced } from './observe/wait.ts';
 import { TranslateMemo } from './translate/memo.ts';
+import { DEFAULT_CA_DIR } from './ca/mesh-ca.ts';
+import { checkTrustDomain, DEFAULT_TRUST_DOMAIN } from './ca/identity.ts';
+import { DEFAULT_TOKEN_AUDIENCE } from './ca/token-review.ts';
 
 function parseJson(text: string): Record<string, unknown> {
   try {
@@ -78,6 +81,20 @@ interface ServeFlags {
   xdsMaxStreamsPerConnection?: number;
   xdsIdleConnectionTimeout?: number;
   xdsFirstRequestTimeout?: number;
+  xdsTls?: boolean;
+  caDir: string;
+  trustDomain: string;
+  workloadCertTtl: number;
+  caTokens?: string;
+  caTokenAudience: string;
+}
+
+function trustDomainArg(text: string): string {
+  try {
+    return checkTrustDomain(text);
+  } catch (e) {
+    throw new InvalidArgumentError((e as Error).message);
+  }
 }
 
 program
@@ -104,6 +121,12 @@ program
   .option('--xds-max-streams-per-connection <n>', 'concurrent xDS streams on one connection (default 100)', positiveInt)
   .option('--xds-idle-connection-timeout <duration>', 'close an xDS connection without a stream (or that never completes the HTTP/2 handshake) after this long (default 10s)', durationArg)
   .option('--xds-first-request-timeout <duration>', 'end an xDS stream that sends no request for this long after opening (default 10s)', durationArg)
+  .option('--xds-tls', 'TLS on the xDS port with the mesh CA, which is then served there too (istio.v1.auth.IstioCertificateService)')
+  .option('--ca-dir <dir>', 'mesh CA directory: its root is made and kept here (file mode), or an Istio plug-in CA (ca-cert.pem, ca-key.pem, root-cert.pem, cert-chain.pem) is read from here', DEFAULT_CA_DIR)
+  .option('--trust-domain <domain>', 'SPIFFE trust domain of workload identities', trustDomainArg, DEFAULT_TRUST_DOMAIN)
+  .option('--workload-cert-ttl <duration>', 'longest lifetime of a workload certificate; shorter requests are honoured', durationArg, 24 * 3600 * 1000)
+  .option('--ca-tokens <file>', 'bootstrap tokens for the CA, one "token namespace serviceAccount" per line; re-read when it changes')
+  .option('--ca-token-audience <aud>', 'audience Kubernetes service account tokens must carry (TokenReview, with --kubeconfig/--in-cluster)', DEFAULT_TOKEN_AUDIENCE)
   .action(async (o: ServeFlags) => {
     const log = createLogger(o.logLevel);
     const configCluster = configClusterFromFlags(o);
@@ -133,7 +156,16 @@ program
       maxStreamsPerConnection: o.xdsMaxStreamsPerConnection,
       idleConnectionMs: o.xdsIdleConnectionTimeout,
       firstRequestMs: o.xdsFirstRequestTimeout,
-    }, adminListen: o.adminListen, logger: log, ...(o.networkGateway ? { networkGateways: o.networkGateway } : {}) });
+    }, adminListen: o.adminListen, logger: log, ...(o.networkGateway ? { networkGateways: o.networkGateway } : {}),
+    ...(o.xdsTls ? { xdsTls: {
+      dir: o.caDir,
+      trustDomain: o.trustDomain,
+      workloadCertTtlMs: o.workloadCertTtl,
+      tokenAudience: o.caTokenAudience,
+      ...(o.caTokens ? { tokensFile: o.caTokens } : {}),
+      // Service account tokens are checked by the config cluster's API server.
+      ...(configCluster ? { kubeConfig: configCluster.kubeConfig } : {}),
+    } } : {}) });
     const s = cp.state();
     log.info(
       { xds: cp.xdsAddress, admin: cp.adminAddress, services: s.model.services.length, rules: s.accepted.length, errors: s.errors.length },
