@@ -2,7 +2,8 @@
 // @kubernetes/client-node uses, list with resourceVersion, watch (`?watch=true`) as newline-
 // delimited JSON events replayed from a bounded history, BOOKMARK events when asked for, a too-old
 // resourceVersion answered with an ERROR event carrying 410 Gone (the informer then relists), and
-// the status subresource (PUT, JSON patch, merge patch). One instance per simulated cluster.
+// the status subresource (PUT, JSON patch, merge patch), and TokenReview for service account
+// tokens it handed out (`serviceAccountToken`). One instance per simulated cluster.
 // `stop()` / `restart()` make the server go away and come back on the same port with its store.
 import { randomUUID } from 'node:crypto';
 import https from 'node:https';
@@ -49,6 +50,8 @@ type Selector = (labels: Record<string, string>) => boolean;
 export interface RequestRecord { method: string; path: string; query: string; status: number }
 
 const TOKEN = 'fake-apiserver-token';
+/** What a token without an explicit audience is for: the API server itself. */
+const API_AUDIENCE = 'https://kubernetes.default.svc';
 
 function clone<T>(v: T): T {
   return structuredClone(v);
@@ -94,6 +97,8 @@ export class FakeApiServer {
   private port = 0;
   private readonly resources: Resource[];
   private bookmarkTimer: NodeJS.Timeout | undefined;
+  /** Service account tokens this server vouches for, with the audiences they were made for. */
+  private readonly saTokens = new Map<string, { namespace: string; serviceAccount: string; audiences: string[] }>();
 
   private constructor(readonly name: string, private readonly ca: CertificateAuthority, key: { certPem: string; keyPem: string }, opts: { crds: boolean; bookmarkIntervalMs: number }) {
     this.resources = [...CORE, ...(opts.crds ? MESH_CRDS : [])];
@@ -142,6 +147,16 @@ export class FakeApiServer {
       `current-context: ${this.name}`,
       '',
     ].join('\n');
+  }
+
+  /**
+   * A service account token (like a projected one) for these audiences; TokenReviews of it answer
+   * `system:serviceaccount:<ns>:<sa>` for the audiences asked that it carries.
+   */
+  serviceAccountToken(namespace: string, serviceAccount: string, audiences: string[] = [API_AUDIENCE]): string {
+    const token = `sa-${randomUUID()}`;
+    this.saTokens.set(token, { namespace, serviceAccount, audiences });
+    return token;
   }
 
   /** The latest resourceVersion handed out. */
@@ -321,6 +336,7 @@ export class FakeApiServer {
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (req.headers.authorization !== `Bearer ${TOKEN}`) return this.send(req, res, 401, status(401, 'Unauthorized', 'Unauthorized'));
     const url = new URL(req.url ?? '/', 'https://x');
+    if (url.pathname === '/apis/authentication.k8s.io/v1/tokenreviews') return this.tokenReview(req, res);
     const route = this.route(url.pathname);
     if (!route) return this.send(req, res, 404, status(404, 'NotFound', `the server could not find the requested resource (${url.pathname})`));
     const { resource, version, namespace, name, sub } = route;
@@ -368,6 +384,19 @@ export class FakeApiServer {
     this.store.set(key, next);
     this.emit('MODIFIED', resource, next);
     this.send(req, res, 200, this.asVersion(next, resource, version));
+  }
+
+  /** POST tokenreviews: authenticated when the token is ours and carries one of the audiences asked (the API server's own when none). */
+  private async tokenReview(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (req.method !== 'POST') return this.send(req, res, 405, status(405, 'MethodNotAllowed', `${req.method} on tokenreviews is not supported`));
+    const review = JSON.parse(await readBody(req)) as { spec?: { token?: string; audiences?: string[] } };
+    const asked = review.spec?.audiences?.length ? review.spec.audiences : [API_AUDIENCE];
+    const t = this.saTokens.get(review.spec?.token ?? '');
+    const audiences = t ? asked.filter((a) => t.audiences.includes(a)) : [];
+    const result = t && audiences.length
+      ? { authenticated: true, user: { username: `system:serviceaccount:${t.namespace}:${t.serviceAccount}`, groups: ['system:serviceaccounts', `system:serviceaccounts:${t.namespace}`, 'system:authenticated'] }, audiences }
+      : { authenticated: false, error: t ? 'token audiences are invalid for the target audiences' : 'invalid bearer token' };
+    this.send(req, res, 201, { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', metadata: { creationTimestamp: null }, spec: review.spec, status: result });
   }
 
   private watch(req: IncomingMessage, res: ServerResponse, resource: Resource, version: string, namespace: string | undefined, selector: Selector | undefined, url: URL): void {
