@@ -4,6 +4,8 @@ import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import 'reflect-metadata';
+import * as x509 from '@peculiar/x509';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Authority, CaError } from '../control-plane/ca/authority.ts';
 import { formatSpiffeId, parseSpiffeId, identityFromServiceAccountUser } from '../control-plane/ca/identity.ts';
@@ -55,6 +57,41 @@ describe('file-mode CA', () => {
     expect(ca.issued()).toEqual([expect.objectContaining({ identity: ID, serial: short.serialNumber.toLowerCase() })]);
     // The root key is private to the operator.
     expect(statSync(join(dir, 'root-key.pem')).mode & 0o077).toBe(0);
+  });
+
+  it('builds the certificate RFC 5280 wants, as another parser (@peculiar/x509) reads it', async () => {
+    const ca = await Authority.open(tempDir(), { trustDomain: 'cluster.local' });
+    const r = await ca.sign((await workloadCsr([ID])).csrPem, PRODUCTPAGE);
+    const leaf = new x509.X509Certificate(r.chain[0]!);
+    const root = new x509.X509Certificate(r.chain[1]!);
+    expect(leaf.subject).toBe('');
+    expect(leaf.issuer).toBe(root.subject);
+    expect(leaf.serialNumber).toBe(r.serial);
+    const bc = leaf.getExtension(x509.BasicConstraintsExtension)!;
+    expect([bc.ca, bc.critical]).toEqual([false, true]);
+    const ku = leaf.getExtension(x509.KeyUsagesExtension)!;
+    expect([ku.usages, ku.critical]).toEqual([x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment, true]);
+    expect(leaf.getExtension(x509.ExtendedKeyUsageExtension)!.usages).toEqual([x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth]);
+    const san = leaf.getExtension(x509.SubjectAlternativeNameExtension)!;
+    expect([san.critical, san.names.toJSON()]).toEqual([true, [{ type: 'url', value: ID }]]);
+    const aki = leaf.getExtension(x509.AuthorityKeyIdentifierExtension)!;
+    expect(aki.keyId).toBe(root.getExtension(x509.SubjectKeyIdentifierExtension)!.keyId);
+    expect(await leaf.verify({ publicKey: root.publicKey, signatureOnly: true })).toBe(true);
+  });
+
+  it('refuses every truncation and byte flip of a CSR as invalid, never with another error', async () => {
+    const ca = await Authority.open(tempDir(), { trustDomain: 'cluster.local' });
+    const der = Buffer.from((await workloadCsr([ID])).csrPem.replace(/-----[^-]+-----|\s/g, ''), 'base64');
+    const asPem = (b: Buffer) => `-----BEGIN CERTIFICATE REQUEST-----\n${b.toString('base64')}\n-----END CERTIFICATE REQUEST-----\n`;
+    const outcomes = new Set<string>();
+    for (let n = 0; n < der.length; n++) {
+      outcomes.add(await ca.sign(asPem(der.subarray(0, n)), PRODUCTPAGE).then(() => 'signed', (e) => (e instanceof CaError ? e.kind : `other: ${e}`)));
+      const flipped = Buffer.from(der);
+      flipped[n]! ^= 0x40;
+      outcomes.add(await ca.sign(asPem(flipped), PRODUCTPAGE).then(() => 'signed', (e) => (e instanceof CaError ? e.kind : `other: ${e}`)));
+    }
+    // The signature covers the URI, so even a flip there is invalid (not another identity). Nothing is signed.
+    expect([...outcomes]).toEqual(['invalid']);
   });
 
   it('refuses a CSR for another identity, with several URIs, without any, or with a bad signature', async () => {

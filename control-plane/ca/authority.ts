@@ -6,6 +6,8 @@ import 'reflect-metadata';
 import { join, resolve } from 'node:path';
 import * as x509 from '@peculiar/x509';
 import { parseCsr, CsrError } from './csr.ts';
+import { buildLeaf, subjectOf, type LeafSigner } from './leaf-cert.ts';
+import { pem } from './der.ts';
 import { formatSpiffeId, type Identity } from './identity.ts';
 import { newKeyPair, privateKeyPem, randomSerial, type SigningKey } from './keys.ts';
 import { isPluginLayout, loadPluginCa, PLUGIN_FILES } from './plugin-ca.ts';
@@ -59,6 +61,7 @@ interface Signer {
   chainPems: string[];
   root: x509.X509Certificate;
   aki: x509.Extension;
+  leaf: LeafSigner;
 }
 
 export interface SignResult {
@@ -178,9 +181,15 @@ export class Authority {
     if (other !== undefined) throw new CaError('denied', `csr asks for ${other} but the caller is ${id}`, other);
     if (csr.uris.length > 1) throw new CaError('invalid', 'csr must carry exactly one URI SAN');
     const ttl = requestedSeconds && requestedSeconds > 0 ? Math.min(requestedSeconds * 1000, this.maxWorkloadTtlMs) : this.maxWorkloadTtlMs;
-    const cert = await this.issue(csr.publicKey, [{ type: 'url', value: id }], ttl, true);
-    this.remember(id, cert);
-    return { chain: [cert.toString('pem'), ...this.signer.chainPems], serial: cert.serialNumber, notAfter: cert.notAfter };
+    const now = this.now();
+    const s = this.signer;
+    // Whole seconds (what the certificate can say), never after the signing certificate.
+    const notAfter = new Date(Math.floor(Math.min(now + ttl, this.signingExpiry.getTime()) / 1000) * 1000);
+    const notBefore = new Date(Math.floor((now - BACKDATE_MS) / 1000) * 1000);
+    const serial = randomSerial();
+    const der = buildLeaf(s.leaf, { serialHex: serial, spki: csr.spki, uri: id, notBefore, notAfter });
+    this.remember(id, { serial, notBefore, notAfter }, s.root.serialNumber);
+    return { chain: [pem(der), ...s.chainPems], serial, notAfter };
   }
 
   /**
@@ -190,7 +199,7 @@ export class Authority {
   async issueServing(dnsNames: string[], ipAddresses: string[], ttlMs: number): Promise<{ certChainPem: string; keyPem: string; notAfter: Date }> {
     const keys = await newKeyPair();
     const names = [...dnsNames.map((value) => ({ type: 'dns' as const, value })), ...ipAddresses.map((value) => ({ type: 'ip' as const, value }))];
-    const cert = await this.issue(keys.publicKey, names, ttlMs, false);
+    const cert = await this.issueServerCert(keys.publicKey, names, ttlMs);
     const chain = [cert.toString('pem'), ...this.signer.chainPems.slice(0, -1)];
     return { certChainPem: chain.join('\n') + '\n', keyPem: await privateKeyPem(keys.privateKey), notAfter: cert.notAfter };
   }
@@ -240,7 +249,8 @@ export class Authority {
     for (const fn of this.listeners) fn();
   }
 
-  private async issue(publicKey: x509.PublicKey | CryptoKey, names: x509.JsonGeneralNames, ttlMs: number, workload: boolean): Promise<x509.X509Certificate> {
+  /** meshpilot's own serving certificate: rare, so the general library (workload ones: leaf-cert.ts). */
+  private async issueServerCert(publicKey: CryptoKey, names: x509.JsonGeneralNames, ttlMs: number): Promise<x509.X509Certificate> {
     const now = this.now();
     // A certificate never outlives the one that signed it.
     const notAfter = Math.min(now + ttlMs, this.signingExpiry.getTime());
@@ -248,8 +258,7 @@ export class Authority {
     const usages = x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment;
     return x509.X509CertificateGenerator.create({
       serialNumber: randomSerial(),
-      // Workload certificates name their holder only in the SAN (so it is critical, RFC 5280 4.2.1.6).
-      subject: workload ? '' : `CN=${names[0]?.value ?? 'meshpilot'}`,
+      subject: `CN=${names[0]?.value ?? 'meshpilot'}`,
       issuer: s.cert.subjectName,
       notBefore: new Date(now - BACKDATE_MS),
       notAfter: new Date(notAfter),
@@ -259,23 +268,24 @@ export class Authority {
       extensions: [
         new x509.BasicConstraintsExtension(false, undefined, true),
         new x509.KeyUsagesExtension(usages, true),
-        new x509.ExtendedKeyUsageExtension(workload ? [x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth] : [x509.ExtendedKeyUsage.serverAuth]),
-        new x509.SubjectAlternativeNameExtension(names, workload),
+        new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
+        new x509.SubjectAlternativeNameExtension(names),
         s.aki,
       ],
     });
   }
 
-  private remember(identity: string, cert: x509.X509Certificate): void {
-    const root = this.signer.root.serialNumber;
-    this.latest.set(identity, { identity, serial: cert.serialNumber, notBefore: cert.notBefore, notAfter: cert.notAfter, root });
+  private remember(identity: string, cert: { serial: string; notBefore: Date; notAfter: Date }, root: string): void {
+    this.latest.set(identity, { identity, ...cert, root });
     this.lastExpiry.set(root, Math.max(this.lastExpiry.get(root) ?? 0, cert.notAfter.getTime()));
   }
 }
 
 async function makeSigner(cert: x509.X509Certificate, key: SigningKey, chainPems: string[], root: x509.X509Certificate): Promise<Signer> {
   // Computed once per signing certificate, not per certificate signed.
-  return { cert, key, chainPems, root, aki: await x509.AuthorityKeyIdentifierExtension.create(cert) };
+  const aki = await x509.AuthorityKeyIdentifierExtension.create(cert);
+  const leaf: LeafSigner = { key: key.keyObject, hash: key.hash, algorithm: key.algorithmDer, issuer: subjectOf(Buffer.from(cert.rawData)), aki: Buffer.from(aki.rawData) };
+  return { cert, key, chainPems, root, aki, leaf };
 }
 
 function info(c: x509.X509Certificate): Omit<RootInfo, 'signing'> {

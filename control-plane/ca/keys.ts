@@ -1,7 +1,7 @@
 // Keys and certificates in PEM: import a private key whatever its PEM form (PKCS#8, SEC1, PKCS#1)
 // into WebCrypto for @peculiar/x509, pick the signature algorithm that goes with it, split bundles.
 import 'reflect-metadata';
-import { createPrivateKey, webcrypto } from 'node:crypto';
+import { createPrivateKey, webcrypto, type KeyObject } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 
 x509.cryptoProvider.set(webcrypto as unknown as Crypto);
@@ -12,12 +12,17 @@ export interface SigningKey {
   key: CryptoKey;
   /** What certificates signed with this key use (x509 `signingAlgorithm`). */
   algorithm: Algorithm | EcdsaParams | RsaHashedImportParams;
+  /** The same key for node:crypto (leaf-cert.ts), with its digest and DER AlgorithmIdentifier. */
+  keyObject: KeyObject;
+  hash: 'sha256' | 'sha384';
+  algorithmDer: Buffer;
 }
 
-const CURVES: Record<string, { curve: string; hash: string }> = {
-  prime256v1: { curve: 'P-256', hash: 'SHA-256' },
-  secp384r1: { curve: 'P-384', hash: 'SHA-384' },
+const CURVES: Record<string, { curve: string; hash: string; node: 'sha256' | 'sha384'; der: string }> = {
+  prime256v1: { curve: 'P-256', hash: 'SHA-256', node: 'sha256', der: '300a06082a8648ce3d040302' },
+  secp384r1: { curve: 'P-384', hash: 'SHA-384', node: 'sha384', der: '300a06082a8648ce3d040303' },
 };
+const RSA_SHA256_DER = '300d06092a864886f70d01010b0500';
 
 /** A private key from PEM (an operator's plug-in CA key may be in any of the usual forms). */
 export async function importPrivateKey(pem: string): Promise<SigningKey> {
@@ -27,12 +32,12 @@ export async function importPrivateKey(pem: string): Promise<SigningKey> {
     const c = CURVES[ko.asymmetricKeyDetails?.namedCurve ?? ''];
     if (!c) throw new Error(`unsupported EC curve ${ko.asymmetricKeyDetails?.namedCurve}`);
     const key = await webcrypto.subtle.importKey('pkcs8', der, { name: 'ECDSA', namedCurve: c.curve }, false, ['sign']);
-    return { key: key as unknown as CryptoKey, algorithm: { name: 'ECDSA', hash: c.hash } as EcdsaParams };
+    return { key: key as unknown as CryptoKey, algorithm: { name: 'ECDSA', hash: c.hash } as EcdsaParams, keyObject: ko, hash: c.node, algorithmDer: Buffer.from(c.der, 'hex') };
   }
   if (ko.asymmetricKeyType === 'rsa') {
     const algorithm = { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' };
     const key = await webcrypto.subtle.importKey('pkcs8', der, algorithm, false, ['sign']);
-    return { key: key as unknown as CryptoKey, algorithm };
+    return { key: key as unknown as CryptoKey, algorithm, keyObject: ko, hash: 'sha256', algorithmDer: Buffer.from(RSA_SHA256_DER, 'hex') };
   }
   throw new Error(`unsupported key type ${ko.asymmetricKeyType}`);
 }
