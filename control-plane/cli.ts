@@ -82,6 +82,7 @@ interface ServeFlags {
   xdsIdleConnectionTimeout?: number;
   xdsFirstRequestTimeout?: number;
   xdsTls?: boolean;
+  xdsRequireIdentity?: boolean;
   caDir: string;
   trustDomain: string;
   workloadCertTtl: number;
@@ -121,6 +122,7 @@ program
   .option('--xds-max-streams-per-connection <n>', 'concurrent xDS streams on one connection (default 100)', positiveInt)
   .option('--xds-idle-connection-timeout <duration>', 'close an xDS connection without a stream (or that never completes the HTTP/2 handshake) after this long (default 10s)', durationArg)
   .option('--xds-first-request-timeout <duration>', 'end an xDS stream that sends no request for this long after opening (default 10s)', durationArg)
+  .option('--xds-require-identity', 'with --xds-tls: refuse xDS streams without a verified workload certificate, and any whose node claims another namespace or service account')
   .option('--xds-tls', 'TLS on the xDS port with the mesh CA, which is then served there too (istio.v1.auth.IstioCertificateService)')
   .option('--ca-dir <dir>', 'mesh CA directory: its root is made and kept here (file mode), or an Istio plug-in CA (ca-cert.pem, ca-key.pem, root-cert.pem, cert-chain.pem) is read from here', DEFAULT_CA_DIR)
   .option('--trust-domain <domain>', 'SPIFFE trust domain of workload identities', trustDomainArg, DEFAULT_TRUST_DOMAIN)
@@ -162,6 +164,7 @@ program
       trustDomain: o.trustDomain,
       workloadCertTtlMs: o.workloadCertTtl,
       tokenAudience: o.caTokenAudience,
+      requireIdentity: Boolean(o.xdsRequireIdentity),
       ...(o.caTokens ? { tokensFile: o.caTokens } : {}),
       // Service account tokens are checked by the config cluster's API server.
       ...(configCluster ? { kubeConfig: configCluster.kubeConfig } : {}),

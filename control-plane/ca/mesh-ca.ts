@@ -23,6 +23,8 @@ export interface MeshCaOptions {
   /** Kubernetes TokenReview against this cluster (the config cluster), for this audience. */
   kubeConfig?: KubeConfig;
   tokenAudience?: string;
+  /** Refuse xDS streams without a verified workload certificate (the CA service stays open to tokens). */
+  requireIdentity?: boolean;
 }
 
 export interface MeshCa {
@@ -41,7 +43,7 @@ export async function startMeshCa(o: MeshCaOptions, ads: AdsServer, log: Logger,
   if (o.kubeConfig) tokens.push(new TokenReviewAuthenticator(o.kubeConfig, o.tokenAudience ?? DEFAULT_TOKEN_AUDIENCE, trustDomain));
   if (tokens.length === 0) log.warn('CA: no token authentication (--ca-tokens or a Kubernetes cluster): only renewals with a client certificate are possible');
   ads.addService(caServiceDefinition(), caServiceHandlers({ authority, tokens, log, ...(observer ? { observer } : {}) }));
-  ads.setPeerTrustDomain(trustDomain);
+  ads.setPeerTrustDomain(trustDomain, o.requireIdentity ?? false);
   const tls = await XdsTlsCredentials.create(authority, log);
   const prune = setInterval(() => {
     const gone = authority.pruneRoots();

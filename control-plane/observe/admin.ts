@@ -67,7 +67,7 @@ export function createAdminApp({ state, ads, cache, health, metrics, logger, ca 
       res.status(400).json({ error: (e as Error).message });
       return;
     }
-    const proxies = [...ads.streams].flatMap((s) => proxyStatus(s, cache.generation) ?? []).filter(match);
+    const proxies = [...ads.streams].flatMap((s) => { const p = proxyStatus(s, cache.generation); return p ? [{ ...p, identity: ads.peerIdentity(s) ?? null }] : []; }).filter(match);
     proxies.sort((a, b) => a.id.localeCompare(b.id) || a.connectedSince.localeCompare(b.connectedSince));
     res.json({ generation: cache.generation, summary: summarize(proxies), proxies });
   });

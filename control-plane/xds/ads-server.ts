@@ -7,13 +7,14 @@ import type { Logger } from '../log.ts';
 import { AdsStream, type DiscoveryRequest } from './ads-stream.ts';
 import { DeltaStream, type DeltaDiscoveryRequest, type DeltaDiscoveryResponse } from './delta-stream.ts';
 import type { SnapshotCache } from './snapshot-cache.ts';
-import type { XdsObserver } from './stream-common.ts';
+import { proxyFromRequest, type RequestNode, type XdsObserver } from './stream-common.ts';
+import { structToJson } from './struct.ts';
 import { LogLimiter } from './log-limiter.ts';
 import { grpcServerOptions, LimitError, xdsLimits, type XdsLimits } from './limits.ts';
 import { PlainDiscoveryRequest, type PreEncodedResponse } from './wire.ts';
 import { PushQueue } from './push-queue.ts';
 import { SubscriptionPool } from './subscriptions.ts';
-import { formatSpiffeId } from '../ca/identity.ts';
+import { formatSpiffeId, parseSpiffeId } from '../ca/identity.ts';
 import { peerIdentity } from '../ca/peer-identity.ts';
 
 let serviceDefinition: grpc.ServiceDefinition | undefined;
@@ -72,6 +73,7 @@ export class AdsServer {
   private readonly peers = new WeakMap<XdsStream, string>();
   /** Set with `setPeerTrustDomain`: only certificates of this trust domain name a stream's peer. */
   private trustDomain: string | undefined;
+  private requireIdentity = false;
 
   constructor(
     private readonly cache: SnapshotCache,
@@ -101,9 +103,13 @@ export class AdsServer {
     this.server.addService(service, implementation);
   }
 
-  /** Streams over TLS get their peer's identity from client certificates of this trust domain. */
-  setPeerTrustDomain(trustDomain: string): void {
+  /**
+   * Streams over TLS get their peer's identity from client certificates of this trust domain.
+   * With `requireIdentity`, a stream without a verified certificate is refused.
+   */
+  setPeerTrustDomain(trustDomain: string, requireIdentity = false): void {
     this.trustDomain = trustDomain;
+    this.requireIdentity = requireIdentity;
   }
 
   /** The SPIFFE ID the stream's client certificate proved, if it presented one we verified. */
@@ -179,6 +185,14 @@ export class AdsServer {
     call.on('data', (req: Req) => {
       if (!this.streams.has(stream)) return; // ended: what is still in flight is not served
       clearTimeout(silent);
+      // The first request names the proxy: it must be the workload its certificate proves.
+      const denied = stream.proxy ? undefined : this.identityDenial(stream, (req as { node?: RequestNode }).node);
+      if (denied) {
+        this.refusals.warn('identity', { node: (req as { node?: RequestNode }).node?.id, peer: this.peers.get(stream) ?? null, reason: denied }, 'xDS stream refused: node does not match its certificate');
+        call.emit('error', { code: grpc.status.PERMISSION_DENIED, details: denied });
+        done();
+        return;
+      }
       this.safely(stream, () => stream.onRequest(req), (err) => {
         call.emit('error', { code: err instanceof LimitError ? err.code : grpc.status.INVALID_ARGUMENT, details: err.message });
         done();
@@ -191,6 +205,23 @@ export class AdsServer {
     call.on('error', done);
     call.on('close', done);
     call.on('cancelled', done);
+  }
+
+  /**
+   * Why a stream's node may not be served, or undefined: a node that claims another namespace (or
+   * service account, metadata SERVICE_ACCOUNT) than the SPIFFE ID its client certificate proved
+   * would otherwise read another workload's config.
+   */
+  private identityDenial(stream: XdsStream, node: RequestNode | undefined): string | undefined {
+    const peer = this.peers.get(stream);
+    if (!peer) return this.requireIdentity ? 'this xDS server requires a client certificate with a workload identity' : undefined;
+    const id = parseSpiffeId(peer);
+    if (!id || !node?.id) return undefined; // malformed requests are refused by the stream itself
+    const proxy = proxyFromRequest(node);
+    if (proxy.namespace !== id.namespace) return `node ${node.id} claims namespace ${proxy.namespace}, but its certificate is ${peer}`;
+    const sa = structToJson(node.metadata).SERVICE_ACCOUNT;
+    if (typeof sa === 'string' && sa !== id.serviceAccount) return `node ${node.id} claims service account ${sa}, but its certificate is ${peer}`;
+    return undefined;
   }
 
   private safely(stream: XdsStream, fn: () => void, onError?: (e: Error) => void): void {
