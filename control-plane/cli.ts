@@ -1,8 +1,9 @@
-// meshpilot command line: serve, validate, translate, explain, test, wait, inject, webhook.
+// meshpilot command line: serve, validate, translate, explain, test, wait, inject, webhook, agent.
 import { Command, InvalidArgumentError } from 'commander';
 import { checkResource } from './envoy/check.ts';
 import { runInjectCommand } from './inject/inject-command.ts';
 import { runWebhook } from './webhook/webhook-command.ts';
+import { agentCommand } from './agent/agent-command.ts';
 import { loadDirectory } from './config/load.ts';
 import { addNetworkGateway, type NetworkGateways } from './kube/network-gateways.ts';
 import { configClusterFromFlags, parseClusterFlag, parseClustersFile, registrationFromFlag, type ClusterFlag } from './kube/cluster-flags.ts';
@@ -323,5 +324,7 @@ program
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
   });
+
+program.addCommand(agentCommand());
 
 await program.parseAsync(process.argv);

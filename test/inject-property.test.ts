@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { ANNOTATIONS, INJECT, InjectionInputError } from '../control-plane/inject/annotations.ts';
 import { loadInjectionConfig } from '../control-plane/inject/config.ts';
 import { injectPod, type PodLike } from '../control-plane/inject/inject-pod.ts';
-import { INIT_CONTAINER, PROXY_CONTAINER } from '../control-plane/inject/names.ts';
+import { AGENT_CONTAINER, INIT_CONTAINER, PROXY_CONTAINER } from '../control-plane/inject/names.ts';
 import { applyPatch, podPatch } from '../control-plane/inject/patch.ts';
 import { kubernetesProblems } from './helpers/k8s-schema.ts';
 
@@ -64,7 +64,9 @@ describe('injection properties', () => {
         }
         expect(kubernetesProblems(r.pod as { kind?: unknown })).toEqual([]);
         expect(r.pod.spec!.containers).toEqual(pod.spec!.containers);
-        expect(r.pod.spec!.initContainers!.map((c) => c.name)).toEqual([...(pod.spec!.initContainers ?? []).map((c) => c.name), INIT_CONTAINER, PROXY_CONTAINER]);
+        expect(r.pod.spec!.initContainers!.map((c) => c.name)).toEqual([...(pod.spec!.initContainers ?? []).map((c) => c.name), INIT_CONTAINER, AGENT_CONTAINER, PROXY_CONTAINER]);
+        // The pod's own volumes stay; the agent's and Envoy's shared ones are added after them.
+        expect(r.pod.spec!.volumes!.map((v) => v.name)).toEqual([...(pod.spec!.volumes ?? []).map((v) => v.name), 'meshpilot-run', 'meshpilot-token', 'meshpilot-ca-root']);
         expect(applyPatch(pod, podPatch(pod, r.pod))).toEqual(r.pod);
         const again = injectPod(r.pod, ctx, config);
         expect(again.injected).toBe(false);

@@ -8,7 +8,7 @@ import tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { INJECT } from '../control-plane/inject/annotations.ts';
 import { loadInjectionConfig } from '../control-plane/inject/config.ts';
-import { INIT_CONTAINER, PROXY_CONTAINER } from '../control-plane/inject/names.ts';
+import { AGENT_CONTAINER, INIT_CONTAINER, PROXY_CONTAINER } from '../control-plane/inject/names.ts';
 import { applyPatch } from '../control-plane/inject/patch.ts';
 import { createCA, issueServingCert, type CertificateAuthority } from '../control-plane/tls/certs.ts';
 import type { AdmissionOutcome } from '../control-plane/webhook/admission.ts';
@@ -103,7 +103,7 @@ describe('admission webhook over HTTPS', () => {
     expect(r.body).toMatchObject({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid: '7f3a-1', allowed: true, patchType: 'JSONPatch' } });
     const patched = applyPatch(p, JSON.parse(Buffer.from(r.body.response.patch, 'base64').toString()));
     expect(patched.spec.containers).toEqual(p.spec.containers);
-    expect((patched.spec as any).initContainers.map((c: { name: string }) => c.name)).toEqual([INIT_CONTAINER, PROXY_CONTAINER]);
+    expect((patched.spec as any).initContainers.map((c: { name: string }) => c.name)).toEqual([INIT_CONTAINER, AGENT_CONTAINER, PROXY_CONTAINER]);
     expect(kubernetesProblems(patched)).toEqual([]);
     expect(outcomes.at(-1)).toBe('injected');
   });

@@ -1,15 +1,17 @@
-// The sidecar's Envoy bootstrap. There is no agent in the pod, so this is everything Envoy needs on
-// its own: who it is (node id and metadata, in the form translate/proxy.ts reads), where meshpilot
+// The sidecar's Envoy bootstrap: everything Envoy needs on its own (the agent beside it only
+// serves certificates, over SDS on a Unix socket, cluster `sds-grpc`): who it is (node id and metadata, in the form translate/proxy.ts reads), where meshpilot
 // is (ADS over HTTP/2 to its Service), an admin endpoint on localhost only, and a readiness
 // listener the kubelet can reach. What only the running pod knows (IP, name, namespace, service
 // account) is written as Kubernetes $(VAR) references to downward-API variables, which the kubelet
 // expands in the container's args; the labels are known at injection time.
 import { stringify } from 'yaml';
 import type { InjectionConfig } from './config.ts';
-import { DOWNWARD_ENV, type DownwardVar } from './names.ts';
+import { DOWNWARD_ENV, SDS_SOCKET, type DownwardVar } from './names.ts';
 
 export const XDS_CLUSTER = 'meshpilot-xds';
 export const ADMIN_CLUSTER = 'meshpilot-admin';
+/** TLS contexts name this cluster in sds_config (api_config_source, envoy_grpc). */
+export const SDS_CLUSTER = 'sds-grpc';
 export const READY_PATH = '/healthz/ready';
 
 // Placeholders cannot occur in label keys or values (no '@'), so replacing them is unambiguous.
@@ -61,8 +63,25 @@ export function bootstrapObject(config: InjectionConfig, input: BootstrapInput):
           load_assignment: staticEndpoint(XDS_CLUSTER, config.xds.address, config.xds.port),
         },
         { name: ADMIN_CLUSTER, type: 'STATIC', connect_timeout: '1s', load_assignment: staticEndpoint(ADMIN_CLUSTER, '127.0.0.1', config.ports.admin) },
+        sdsCluster(SDS_SOCKET),
       ],
     },
+  };
+}
+
+/** The agent's SDS server: gRPC, so HTTP/2, on the Unix socket in the volume Envoy shares with it. */
+export function sdsCluster(socketPath: string) {
+  return {
+    name: SDS_CLUSTER,
+    type: 'STATIC',
+    connect_timeout: '1s',
+    typed_extension_protocol_options: {
+      'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': {
+        '@type': 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
+        explicit_http_config: { http2_protocol_options: {} },
+      },
+    },
+    load_assignment: { cluster_name: SDS_CLUSTER, endpoints: [{ lb_endpoints: [{ endpoint: { address: { pipe: { path: socketPath } } } }] }] },
   };
 }
 

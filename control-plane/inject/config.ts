@@ -37,6 +37,16 @@ export const InjectionConfigSchema = z.strictObject({
     resources: z.strictObject({ requests: resources, limits: resources }),
     readiness: z.strictObject({ periodSeconds: z.number().int().min(1), failureThreshold: z.number().int().min(1) }),
   }),
+  agent: z.strictObject({
+    image: z.string().min(1),
+    version: z.string().regex(/^[\w][\w.-]{0,127}$/, 'expected an image tag'),
+    trustDomain: dnsName,
+    caRootConfigMap: dnsName,
+    tokenAudience: z.string().min(1),
+    // The kubelet refuses projected tokens valid for less than 10 minutes.
+    tokenExpirationSeconds: z.number().int().min(600),
+    resources: z.strictObject({ requests: resources, limits: resources }),
+  }),
   ports: z.strictObject({ outbound: port, inbound: port, admin: port, health: port }),
   xds: z.strictObject({ address: dnsName, port, clusterDomain: dnsName }),
   redirect: z.strictObject({

@@ -1,10 +1,11 @@
 // Builds the desired pod from the original: the same pod plus the redirect init container, the
-// Envoy sidecar and an annotation saying it was injected. Never mutates its input; a pod that is
-// already injected (or not selected) comes back as it is, so injecting twice equals injecting once.
+// certificate agent, the Envoy sidecar, their volumes and an annotation saying it was injected.
+// Never mutates its input; a pod that is already injected (or not selected) comes back as it is, so injecting twice equals injecting once.
 import type { IPodSpec } from 'kubernetes-models/v1/PodSpec';
 import { INJECTED, InjectionInputError, parseOverrides } from './annotations.ts';
 import type { InjectionConfig } from './config.ts';
 import { initContainer } from './init-container.ts';
+import { agentContainer, agentVolumes } from './agent-container.ts';
 import { decide, type PodMeta } from './selection.ts';
 import { proxyImage, sidecarContainer } from './sidecar-container.ts';
 
@@ -36,12 +37,17 @@ export function injectPod<T extends PodLike>(pod: T, ctx: PodContext, config: In
   if (!decision.inject) return { injected: false, pod, reason: decision.reason };
   const overrides = parseOverrides(metadata.annotations, metaPath);
   const labels = metadata.labels ?? {};
+  const volumes = agentVolumes(config);
+  const taken = (spec.volumes ?? []).find((v) => volumes.some((a) => a.name === v.name));
+  if (taken) throw new InjectionInputError([...ctx.path, 'spec', 'volumes'], `volume name "${taken.name}" is reserved for the injected sidecar`);
   const desired = structuredClone(pod);
   desired.metadata = { ...desired.metadata, annotations: { ...metadata.annotations, [INJECTED]: proxyImage(config) } };
   desired.spec = {
     ...desired.spec!,
     // After the pod's own init containers: they ran before the mesh and keep working as they did.
-    initContainers: [...(desired.spec!.initContainers ?? []), initContainer(config, overrides), sidecarContainer(config, labels, overrides)],
+    // The agent before Envoy: native sidecars start in order, and Envoy's secrets come from it.
+    initContainers: [...(desired.spec!.initContainers ?? []), initContainer(config, overrides), agentContainer(config), sidecarContainer(config, labels, overrides)],
+    volumes: [...(desired.spec!.volumes ?? []), ...volumes],
   };
   return { injected: true, pod: desired, reason: decision.reason };
 }

@@ -2,7 +2,7 @@
 import type { IPodSpec as PodSpec } from 'kubernetes-models/v1/PodSpec';
 import { checkKnownKeys, INJECT, InjectionInputError } from './annotations.ts';
 import type { InjectionConfig } from './config.ts';
-import { INIT_CONTAINER, PROXY_CONTAINER } from './names.ts';
+import { AGENT_CONTAINER, INIT_CONTAINER, PROXY_CONTAINER } from './names.ts';
 
 export type Decision = { inject: true; reason: string } | { inject: false; reason: string };
 
@@ -23,7 +23,7 @@ export interface SelectionInput {
 
 export function isInjected(spec: PodSpec): boolean {
   const names = [...(spec.containers ?? []), ...(spec.initContainers ?? [])].map((c) => c.name);
-  return names.includes(PROXY_CONTAINER) || names.includes(INIT_CONTAINER);
+  return names.includes(PROXY_CONTAINER) || names.includes(INIT_CONTAINER) || names.includes(AGENT_CONTAINER);
 }
 
 function podChoice(meta: PodMeta, metaPath: (string | number)[]): boolean | undefined {

@@ -6,7 +6,7 @@ import type { IContainer } from 'kubernetes-models/v1/Container';
 import type { PodOverrides } from './annotations.ts';
 import { bootstrapArg, READY_PATH } from './bootstrap.ts';
 import type { InjectionConfig } from './config.ts';
-import { DOWNWARD_ENV, PROXY_CONTAINER } from './names.ts';
+import { DOWNWARD_ENV, PROXY_CONTAINER, VOLUMES } from './names.ts';
 
 export function proxyImage(config: InjectionConfig): string {
   return `${config.proxy.image}:${config.proxy.version}`;
@@ -31,6 +31,8 @@ export function sidecarContainer(config: InjectionConfig, labels: Record<string,
       requests: { ...p.resources.requests, ...overrides.requests },
       limits: { ...p.resources.limits, ...overrides.limits },
     },
+    // The SDS socket (the agent's certificates reach Envoy only through it).
+    volumeMounts: [{ name: VOLUMES.run.name, mountPath: VOLUMES.run.mountPath }],
     startupProbe: { ...probe, periodSeconds: 1, failureThreshold: 600 },
     readinessProbe: { ...probe, periodSeconds: p.readiness.periodSeconds, failureThreshold: p.readiness.failureThreshold },
     securityContext: {

@@ -1,0 +1,67 @@
+// What the CA answered, split into what each consumer needs: the chain a workload presents (leaf +
+// intermediates) and the trust bundle (roots) it checks peers against.
+import { X509Certificate } from 'node:crypto';
+
+export interface IssuedCert {
+  /** Leaf first, then intermediates, PEM, newline-joined. */
+  chainPem: string;
+  /** Trust bundle: a list so roots from elsewhere (a second trust domain, a CA rotation) can join. */
+  roots: string[];
+  notBefore: Date;
+  notAfter: Date;
+  serial: string;
+  /** URI SANs of the leaf. */
+  uris: string[];
+}
+
+const PEM_CERT = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
+
+/** Splits PEM text that may hold several certificates. */
+export function splitPem(text: string): string[] {
+  return text.match(PEM_CERT) ?? [];
+}
+
+const normalize = (pem: string) => `${pem.trim()}\n`;
+
+export function bundleText(roots: readonly string[]): string {
+  return roots.map(normalize).join('');
+}
+
+/**
+ * `certChain` as the signing API returns it: [leaf, ...intermediates, root]. Entries may each hold
+ * more than one PEM block, so they are flattened first. For now the last certificate is the one root.
+ */
+export function parseIssued(certChain: readonly string[]): IssuedCert {
+  const certs = certChain.flatMap(splitPem);
+  if (certs.length < 2) throw new Error(`the CA returned ${certs.length} certificate(s); expected the leaf and at least the root`);
+  const leafPem = certs[0]!;
+  const leaf = new X509Certificate(leafPem);
+  return {
+    chainPem: certs.slice(0, -1).map(normalize).join(''),
+    roots: [normalize(certs[certs.length - 1]!)],
+    notBefore: new Date(leaf.validFrom),
+    notAfter: new Date(leaf.validTo),
+    serial: leaf.serialNumber,
+    uris: urisOf(leaf),
+  };
+}
+
+/** Reads a chain file back (an agent restarting over its own files). */
+export function parseChainFile(chainPem: string, bundlePem: string): IssuedCert {
+  const certs = splitPem(chainPem);
+  const roots = splitPem(bundlePem).map(normalize);
+  if (certs.length === 0 || roots.length === 0) throw new Error('no certificate in the chain or bundle file');
+  const leaf = new X509Certificate(certs[0]!);
+  return {
+    chainPem: certs.map(normalize).join(''),
+    roots,
+    notBefore: new Date(leaf.validFrom),
+    notAfter: new Date(leaf.validTo),
+    serial: leaf.serialNumber,
+    uris: urisOf(leaf),
+  };
+}
+
+function urisOf(cert: X509Certificate): string[] {
+  return (cert.subjectAltName ?? '').split(', ').filter((s) => s.startsWith('URI:')).map((s) => s.slice(4));
+}
