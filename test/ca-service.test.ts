@@ -128,6 +128,46 @@ describe('CA service on the xDS port (TLS)', () => {
     expect(byNode().get('10.0.0.2')).toBeUndefined();
   });
 
+  it('refuses an xDS stream whose node claims another namespace or service account than its certificate, and shows verified identities', async () => {
+    const { cp, bundle, admin, logs } = await start();
+    const w = await workloadCsr([ID]);
+    const chain = await createCertificate(client(cp.xdsAddress, { rootPem: bundle }), w.csrPem, { token: TOKEN });
+    const tls = { rootPem: bundle, certChainPem: chain[0]!, keyPem: w.keyPem };
+    const ended = (s: ReturnType<typeof adsStreamOverTls>) =>
+      new Promise<grpc.ServiceError>((resolve) => s.call.on('error', (e) => resolve(e as grpc.ServiceError)));
+    // A node in another namespace, with the productpage certificate of namespace default.
+    const other = adsStreamOverTls(cp.xdsAddress, tls, 'sidecar~10.0.0.3~reviews-1.prod~prod.svc.cluster.local');
+    cleanups.push(() => (other.call.cancel(), other.client.close()));
+    const err = await ended(other);
+    expect(err.code).toBe(grpc.status.PERMISSION_DENIED);
+    expect(err.details).toBe(`node sidecar~10.0.0.3~reviews-1.prod~prod.svc.cluster.local claims namespace prod, but its certificate is ${ID}`);
+    expect(logs.lines.some((l) => l.msg === 'xDS stream refused: node does not match its certificate')).toBe(true);
+    // The right namespace is served, and /debug/proxies says who it proved to be.
+    const own = adsStreamOverTls(cp.xdsAddress, tls, 'sidecar~10.0.0.1~productpage-1.default~default.svc.cluster.local');
+    cleanups.push(() => (own.call.cancel(), own.client.close()));
+    await waitFor(async () => (await getJson(`${admin}/debug/proxies`)).body.proxies.length === 1, { description: 'the matching stream to be served' });
+    expect((await getJson(`${admin}/debug/proxies`)).body.proxies[0].identity).toBe(ID);
+  });
+
+  it('--xds-require-identity refuses a stream without a workload certificate; the CA stays open to tokens', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'meshpilot-ca-req-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    mkdirSync(join(dir, 'rules'));
+    writeFileSync(join(dir, 'tokens'), `${TOKEN} default productpage\n`, { mode: 0o600 });
+    const cp = await startControlPlane({ configDir: join(dir, 'rules'), xdsListen: '127.0.0.1:0', adminListen: null, logger: captureLogs().logger, xdsTls: { dir: join(dir, 'ca'), tokensFile: join(dir, 'tokens'), requireIdentity: true } });
+    cleanups.push(() => cp.stop());
+    const bundle = readFileSync(cp.ca!.trustBundlePath, 'utf8');
+    const anon = adsStreamOverTls(cp.xdsAddress, { rootPem: bundle }, 'sidecar~10.0.0.2~anon-1.default~default.svc.cluster.local');
+    cleanups.push(() => (anon.call.cancel(), anon.client.close()));
+    const err = await new Promise<grpc.ServiceError>((resolve) => anon.call.on('error', (e) => resolve(e as grpc.ServiceError)));
+    expect(err.code).toBe(grpc.status.PERMISSION_DENIED);
+    const w = await workloadCsr([ID]);
+    const chain = await createCertificate(client(cp.xdsAddress, { rootPem: bundle }), w.csrPem, { token: TOKEN });
+    const own = adsStreamOverTls(cp.xdsAddress, { rootPem: bundle, certChainPem: chain[0]!, keyPem: w.keyPem }, 'sidecar~10.0.0.1~productpage-1.default~default.svc.cluster.local');
+    cleanups.push(() => (own.call.cancel(), own.client.close()));
+    await waitFor(() => [...cp.ads.streams].some((s) => s.proxy && cp.ads.peerIdentity(s) === ID), { description: 'the stream with a certificate to be served' });
+  });
+
   it('without --xds-tls: plaintext xDS, a warning, no CA service', async () => {
     const logs = captureLogs();
     const dir = mkdtempSync(join(tmpdir(), 'meshpilot-ca-plain-'));
