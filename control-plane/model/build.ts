@@ -10,6 +10,8 @@ import { IssueList, type IssueSink, type RecordedIssue, recordingSink, replayIss
 import { warnLocality, warnUnreachableNetworks } from './locality-warnings.ts';
 import { buildRateLimits } from './rate-limit.ts';
 import { buildAuthorizationPolicies } from './authorization.ts';
+import { DEFAULT_MESH, type MeshSettings } from './mesh-identity.ts';
+import { buildPeerAuthentications } from './peer-authentication.ts';
 import { buildRouteTables, RouteMemo } from './routes.ts';
 import { buildServices, ServiceMemo } from './services.ts';
 import type { Model, ModelIssue, Service, ServiceLookup } from './types.ts';
@@ -60,7 +62,7 @@ function warnOnce(obj: ConfigObject, services: Map<string, Service>, issues: Iss
 }
 
 /** `memo`: what earlier builds kept, owned by the caller (the control plane keeps one); without one, from scratch. */
-export function buildModel(objects: ConfigObject[], networkGateways: Model['networkGateways'] = {}, memo: ModelMemo = new ModelMemo()): BuildResult {
+export function buildModel(objects: ConfigObject[], networkGateways: Model['networkGateways'] = {}, memo: ModelMemo = new ModelMemo(), mesh: MeshSettings = DEFAULT_MESH): BuildResult {
   const issues = new IssueList();
   const sorted = [...objects].sort((a, b) => compareText(a.key, b.key));
   const services = buildServices(sorted, issues, memo.services);
@@ -75,6 +77,7 @@ export function buildModel(objects: ConfigObject[], networkGateways: Model['netw
   }, memo.routes);
   const rateLimits = buildRateLimits(sorted, serviceMap, issues);
   const authorizationPolicies = buildAuthorizationPolicies(sorted, services, issues);
+  const peerAuthentications = buildPeerAuthentications(sorted, services, mesh, issues);
   for (const obj of sorted) {
     if (issues.rejected.has(obj.key)) continue;
     if (isKind(obj, 'VirtualService')) warnOnce(obj, serviceMap, issues, memo.warnings, (s, i) => warnVirtualService(obj, s, i));
@@ -88,6 +91,6 @@ export function buildModel(objects: ConfigObject[], networkGateways: Model['netw
   }
   warnUnreachableNetworks(sorted, serviceMap, networkGateways, issues);
   const gateways = Object.fromEntries(Object.keys(networkGateways).sort().map((n) => [n, networkGateways[n].map((g) => ({ address: g.address, port: g.port }))]));
-  const model: Model = { services, clusters, routeTables, rateLimits, authorizationPolicies, networkGateways: gateways, warnings: issues.warnings };
+  const model: Model = { services, clusters, routeTables, rateLimits, authorizationPolicies, peerAuthentications, mesh: { ...mesh }, networkGateways: gateways, warnings: issues.warnings };
   return { model: deepFreeze(model), errors: issues.errors, rejected: issues.rejected };
 }

@@ -37,3 +37,6 @@ export type AuthorizationPolicyIn = S.AuthorizationPolicySpec;
 export type AuthorizationSourceIn = S.AuthorizationSource;
 export type AuthorizationOperationIn = S.AuthorizationOperation;
 export type AuthorizationConditionIn = S.AuthorizationCondition;
+
+// ---- PeerAuthentication ----
+export type PeerAuthenticationIn = S.PeerAuthenticationSpec;

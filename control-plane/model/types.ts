@@ -4,6 +4,8 @@
 
 import type { RateLimitPolicy } from './rate-limit.ts';
 import type { AuthorizationPolicy } from './authorization.ts';
+import type { MeshSettings } from './mesh-identity.ts';
+import type { PeerAuthPolicy } from './peer-authentication.ts';
 
 export type Protocol = 'HTTP' | 'HTTP2' | 'GRPC' | 'TCP' | 'HTTPS' | 'TLS';
 
@@ -221,6 +223,10 @@ export interface Model {
   rateLimits: RateLimitPolicy[];
   /** AuthorizationPolicies, resolved (model/authorization.ts); sorted by namespace/name. */
   authorizationPolicies: AuthorizationPolicy[];
+  /** PeerAuthentications in force (model/peer-authentication.ts); sorted by namespace/name. */
+  peerAuthentications: PeerAuthPolicy[];
+  /** Trust domain and root namespace (model/mesh-identity.ts). */
+  mesh: MeshSettings;
   /** Network -> its gateways, from the config source (LoadResult.networkGateways). */
   networkGateways: Record<string, NetworkGateway[]>;
   /** Problems that do not stop a rule from being used (e.g. a feature proxyless gRPC ignores). */
