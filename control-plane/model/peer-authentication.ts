@@ -8,7 +8,7 @@ import { compareText } from './compare.ts';
 import { type ConfigObject, isKind } from '../config/types.ts';
 import { type IssueList, originOf } from './issues.ts';
 import type { MeshSettings } from './mesh-identity.ts';
-import { labelsMatch } from './services.ts';
+import { endpointPort, labelsMatch } from './services.ts';
 import type { Origin, Service } from './types.ts';
 
 export type MtlsMode = 'STRICT' | 'PERMISSIVE' | 'DISABLE';
@@ -62,7 +62,9 @@ export function buildPeerAuthentications(objects: readonly ConfigObject[], servi
       origin: originOf(obj),
     });
   }
-  return out.sort((a, b) => compareText(a.origin.key, b.origin.key));
+  out.sort((a, b) => compareText(a.origin.key, b.origin.key));
+  warnPermissiveGrpc(out, objects, services, mesh, issues);
+  return out;
 }
 
 /** A selector that matches none of the namespace's known workloads is probably a typo. */
@@ -81,4 +83,27 @@ export function effectiveMtls(policies: readonly PeerAuthPolicy[], mesh: MeshSet
   const meshWide = policies.find((p) => p.namespace === mesh.rootNamespace && !p.selector);
   if (meshWide?.mode) return { mode: meshWide.mode, origin: meshWide.origin, scope: 'mesh' };
   return { mode: 'PERMISSIVE', scope: 'default' };
+}
+
+/**
+ * Proxyless gRPC servers cannot take TLS and plaintext on one port (see translate/inbound-mtls.ts):
+ * under PERMISSIVE they take plaintext only. Said on the policy that makes a GRPC port PERMISSIVE.
+ */
+function warnPermissiveGrpc(policies: readonly PeerAuthPolicy[], objects: readonly ConfigObject[], services: readonly Service[], mesh: MeshSettings, issues: IssueList): void {
+  const hits = new Map<string, Set<string>>(); // policy key -> host:port
+  for (const svc of services) {
+    for (const sp of svc.ports) {
+      if (sp.protocol !== 'GRPC') continue;
+      for (const ep of svc.endpoints) {
+        const eff = effectiveMtls(policies, mesh, svc.namespace, ep.labels, endpointPort(ep, sp));
+        if (eff.mode !== 'PERMISSIVE' || !eff.origin) continue;
+        const set = hits.get(eff.origin.key) ?? new Set<string>();
+        hits.set(eff.origin.key, set.add(`${svc.host}:${sp.number}`));
+      }
+    }
+  }
+  for (const obj of objects) {
+    const hit = hits.get(obj.key);
+    if (hit) issues.warn(obj, ['spec'], `PERMISSIVE on GRPC ports (${[...hit].sort().join(', ')}): Envoy sidecars take mTLS and plaintext, but a proxyless gRPC server takes plaintext only (grpc-js-xds cannot tell TLS from plaintext on one port); use STRICT for mTLS there`);
+  }
 }
