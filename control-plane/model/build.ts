@@ -68,7 +68,8 @@ export function buildModel(objects: ConfigObject[], networkGateways: Model['netw
   const services = buildServices(sorted, issues, memo.services);
   const serviceMap = new Map(services.map((s) => [s.host, s]));
   const rules = indexDestinationRules(sorted, serviceMap, issues);
-  const clusters = buildClusters(services, rules, networkGateways, memo.clusters);
+  const peerAuthentications = buildPeerAuthentications(sorted, services, mesh, issues);
+  const clusters = buildClusters(services, rules, networkGateways, memo.clusters, { policies: peerAuthentications, mesh });
   const routeTables = buildRouteTables(sorted, {
     services: serviceMap,
     clusters: new Map(clusters.map((c) => [c.name, c])),
@@ -77,7 +78,6 @@ export function buildModel(objects: ConfigObject[], networkGateways: Model['netw
   }, memo.routes);
   const rateLimits = buildRateLimits(sorted, serviceMap, issues);
   const authorizationPolicies = buildAuthorizationPolicies(sorted, services, issues);
-  const peerAuthentications = buildPeerAuthentications(sorted, services, mesh, issues);
   for (const obj of sorted) {
     if (issues.rejected.has(obj.key)) continue;
     if (isKind(obj, 'VirtualService')) warnOnce(obj, serviceMap, issues, memo.warnings, (s, i) => warnVirtualService(obj, s, i));

@@ -27,13 +27,18 @@ function sdsSecret(name: string): Json {
   };
 }
 
+/** A SAN written as a URI (a SPIFFE ID) is matched as one, anything else as a DNS name. */
+export function typedSanMatchers(sans: readonly string[]): Json[] {
+  return sans.map((exact) => ({ san_type: /^[a-z][a-z0-9+.-]*:\/\//i.test(exact) ? 'URI' : 'DNS', matcher: { exact } }));
+}
+
 /** Exact URI SAN matchers (SPIFFE IDs), in each client's field. */
 function sanMatchers(kind: ClientKind, sans: readonly string[]): Json {
   if (sans.length === 0) return {};
   // gRPC reads match_subject_alt_names (against URI, DNS and IP SANs alike); Envoy's typed form
   // says which SAN type, so a DNS name equal to a SPIFFE ID string cannot pass.
   if (kind === 'grpc') return { match_subject_alt_names: sans.map((exact) => ({ exact })) };
-  return { match_typed_subject_alt_names: sans.map((exact) => ({ san_type: 'URI', matcher: { exact } })) };
+  return { match_typed_subject_alt_names: typedSanMatchers(sans) };
 }
 
 /** The mesh identity and trust anchors: SDS for Envoy, provider instance `default` for gRPC. */

@@ -2,6 +2,7 @@
 export * from './common.ts';
 export * from './virtual-service.ts';
 export * from './destination-rule.ts';
+export * from './client-tls.ts';
 export * from './locality-lb.ts';
 export * from './service-entry.ts';
 export * from './workload-entry.ts';
