@@ -11,7 +11,7 @@ import { warnLocality, warnUnreachableNetworks } from './locality-warnings.ts';
 import { buildRateLimits } from './rate-limit.ts';
 import { buildAuthorizationPolicies } from './authorization.ts';
 import { DEFAULT_MESH, type MeshSettings } from './mesh-identity.ts';
-import { buildPeerAuthentications } from './peer-authentication.ts';
+import { buildPeerAuthentications, effectiveMtls } from './peer-authentication.ts';
 import { buildRouteTables, RouteMemo } from './routes.ts';
 import { buildServices, ServiceMemo } from './services.ts';
 import type { Model, ModelIssue, Service, ServiceLookup } from './types.ts';
@@ -77,7 +77,7 @@ export function buildModel(objects: ConfigObject[], networkGateways: Model['netw
     issues,
   }, memo.routes);
   const rateLimits = buildRateLimits(sorted, serviceMap, issues);
-  const authorizationPolicies = buildAuthorizationPolicies(sorted, services, issues);
+  const authorizationPolicies = buildAuthorizationPolicies(sorted, services, issues, mesh, (ns, labels, port) => effectiveMtls(peerAuthentications, mesh, ns, labels, port).mode);
   for (const obj of sorted) {
     if (issues.rejected.has(obj.key)) continue;
     if (isKind(obj, 'VirtualService')) warnOnce(obj, serviceMap, issues, memo.warnings, (s, i) => warnVirtualService(obj, s, i));
