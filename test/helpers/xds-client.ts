@@ -27,6 +27,10 @@ export interface XdsClientOptions {
   network?: string;
   /** Node locality; gRPC requires one, {} is the default. */
   locality?: { region?: string; zone?: string; sub_zone?: string };
+  /** Bootstrap `certificate_providers` (mTLS: TLS contexts name instance `default`). */
+  certificateProviders?: Record<string, unknown>;
+  /** Default insecure; XdsChannelCredentials to act on the clusters' TLS contexts. */
+  credentials?: grpc.ChannelCredentials;
 }
 
 export interface XdsClient {
@@ -71,6 +75,7 @@ export function createXdsClient(opts: XdsClientOptions): XdsClient {
       metadata: { GENERATOR: 'grpc', NAMESPACE: namespace, LABELS: labels, ...(opts.network ? { NETWORK: opts.network } : {}) },
       locality: opts.locality ?? {},
     },
+    ...(opts.certificateProviders ? { certificate_providers: opts.certificateProviders } : {}),
   });
 
   const method = loadEcho().service.Call as grpc.MethodDefinition<CallRequest, CallReply>;
@@ -81,7 +86,7 @@ export function createXdsClient(opts: XdsClientOptions): XdsClient {
     if (closed) throw new Error('xDS client is closed');
     let client = clients.get(target);
     if (!client) {
-      client = new grpc.Client(target, grpc.credentials.createInsecure(), { [BOOTSTRAP_OPTION]: bootstrap });
+      client = new grpc.Client(target, opts.credentials ?? grpc.credentials.createInsecure(), { [BOOTSTRAP_OPTION]: bootstrap });
       clients.set(target, client);
     }
     return client;
