@@ -52,6 +52,13 @@ describe('outbound TLS in the model', () => {
     expect(tlsOf(SERVICE.replace(', serviceAccount: reviews', ''))).toBeUndefined();
   });
 
+  it('on a GRPC port auto mTLS needs STRICT (a proxyless server under PERMISSIVE takes plaintext only)', () => {
+    const grpc = SERVICE.replace('name: http, protocol: HTTP', 'name: grpc, protocol: GRPC');
+    expect(tlsOf(grpc)).toBeUndefined();
+    const strict = `apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: { name: s, namespace: default }\nspec: { mtls: { mode: STRICT } }\n`;
+    expect(tlsOf(grpc + strict)?.mode).toBe('ISTIO_MUTUAL');
+  });
+
   it('the rule wins over auto mTLS: DISABLE means plaintext, SIMPLE keeps its own SANs', () => {
     expect(tlsOf(SERVICE + dr('{ mode: DISABLE }'))).toBeUndefined();
     expect(tlsOf(SERVICE + dr('{ mode: SIMPLE, subjectAltNames: [reviews.example] }'))).toEqual({ mode: 'SIMPLE', source: 'rule', subjectAltNames: ['reviews.example'] });

@@ -5,6 +5,9 @@
 // PeerAuthentication mode is not DISABLE). Otherwise plaintext. Istio decides per endpoint
 // (transport_socket_matches); meshpilot decides per cluster, so a cluster mixing in-mesh and other
 // endpoints gets plaintext, which works against PERMISSIVE and DISABLE, not STRICT.
+// On GRPC ports auto mTLS needs STRICT: the server may be a proxyless gRPC server, which under
+// PERMISSIVE takes plaintext only (translate/inbound-mtls.ts), while plaintext reaches a PERMISSIVE
+// sidecar too. (Istio tells them apart by a pod label its injectors set; meshpilot cannot.)
 import { effectiveMtls, type PeerAuthPolicy } from './peer-authentication.ts';
 import { type MeshSettings, spiffeId } from './mesh-identity.ts';
 import type { ClientTls, Endpoint, Service, UpstreamTls } from './types.ts';
@@ -43,7 +46,11 @@ export function upstreamTls(
     return { ...rest, mode, source: 'rule', ...(sni ? { sni } : {}), subjectAltNames: sans };
   }
   if (svc.location !== 'MESH_INTERNAL' || endpoints.length === 0 || !endpoints.every(inMesh)) return undefined;
-  const accepts = endpoints.every((e) => effectiveMtls(ctx.policies, ctx.mesh, svc.namespace, e.labels, e.port).mode !== 'DISABLE');
+  const grpc = svc.ports.find((p) => p.number === port)?.protocol === 'GRPC';
+  const accepts = endpoints.every((e) => {
+    const mode = effectiveMtls(ctx.policies, ctx.mesh, svc.namespace, e.labels, e.port).mode;
+    return grpc ? mode === 'STRICT' : mode !== 'DISABLE';
+  });
   if (!accepts) return undefined;
   return { mode: 'ISTIO_MUTUAL', source: 'auto', sni: istioSni(svc.host, port, subset), subjectAltNames: destinationIdentities(svc, endpoints, ctx.mesh) };
 }
