@@ -5,6 +5,7 @@ import { runInjectCommand } from './inject/inject-command.ts';
 import { runWebhook } from './webhook/webhook-command.ts';
 import { loadDirectory } from './config/load.ts';
 import { addNetworkGateway, type NetworkGateways } from './kube/network-gateways.ts';
+import { DEFAULT_MESH } from './model/mesh-identity.ts';
 import { configClusterFromFlags, parseClusterFlag, parseClustersFile, registrationFromFlag, type ClusterFlag } from './kube/cluster-flags.ts';
 import { createLogger } from './log.ts';
 import { compile, formatIssue } from './model/compile.ts';
@@ -78,6 +79,8 @@ interface ServeFlags {
   xdsMaxStreamsPerConnection?: number;
   xdsIdleConnectionTimeout?: number;
   xdsFirstRequestTimeout?: number;
+  trustDomain: string;
+  rootNamespace: string;
 }
 
 program
@@ -104,6 +107,8 @@ program
   .option('--xds-max-streams-per-connection <n>', 'concurrent xDS streams on one connection (default 100)', positiveInt)
   .option('--xds-idle-connection-timeout <duration>', 'close an xDS connection without a stream (or that never completes the HTTP/2 handshake) after this long (default 10s)', durationArg)
   .option('--xds-first-request-timeout <duration>', 'end an xDS stream that sends no request for this long after opening (default 10s)', durationArg)
+  .option('--trust-domain <domain>', 'SPIFFE trust domain of workload identities', DEFAULT_MESH.trustDomain)
+  .option('--root-namespace <ns>', 'namespace whose selector-less PeerAuthentication is mesh-wide', DEFAULT_MESH.rootNamespace)
   .action(async (o: ServeFlags) => {
     const log = createLogger(o.logLevel);
     const configCluster = configClusterFromFlags(o);
@@ -133,7 +138,7 @@ program
       maxStreamsPerConnection: o.xdsMaxStreamsPerConnection,
       idleConnectionMs: o.xdsIdleConnectionTimeout,
       firstRequestMs: o.xdsFirstRequestTimeout,
-    }, adminListen: o.adminListen, logger: log, ...(o.networkGateway ? { networkGateways: o.networkGateway } : {}) });
+    }, adminListen: o.adminListen, logger: log, ...(o.networkGateway ? { networkGateways: o.networkGateway } : {}), mesh: { trustDomain: o.trustDomain, rootNamespace: o.rootNamespace } });
     const s = cp.state();
     log.info(
       { xds: cp.xdsAddress, admin: cp.adminAddress, services: s.model.services.length, rules: s.accepted.length, errors: s.errors.length },
