@@ -35,6 +35,7 @@ describe('DestinationRule tls schema', () => {
   it('ISTIO_MUTUAL takes no certificate files; unknown modes and fields are errors', () => {
     expect(errorsOf(dr('{ mode: ISTIO_MUTUAL, caCertificates: /x.pem }'))).toEqual([expect.stringMatching(/tls\.caCertificates: cannot be set with mode ISTIO_MUTUAL/)]);
     expect(errorsOf(dr('{ mode: STRICT }'))).toEqual([expect.stringMatching(/tls\.mode: must be one of DISABLE, SIMPLE, MUTUAL, ISTIO_MUTUAL \(got "STRICT"\)/)]);
+    expect(errorsOf(dr('{ mode: SIMPLE, insecureSkipVerify: true, caCertificates: /ca.pem }'))).toEqual([expect.stringMatching(/tls\.caCertificates: cannot be set with insecureSkipVerify: true/)]);
     expect(errorsOf(dr('{ mode: SIMPLE, verify: true }'))).toEqual([expect.stringMatching(/tls\.verify: field not supported by meshpilot/)]);
   });
 });

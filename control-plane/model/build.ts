@@ -11,6 +11,7 @@ import { warnLocality, warnUnreachableNetworks } from './locality-warnings.ts';
 import { buildRateLimits } from './rate-limit.ts';
 import { buildAuthorizationPolicies } from './authorization.ts';
 import { DEFAULT_MESH, type MeshSettings } from './mesh-identity.ts';
+import { warnMutualToPermissiveGrpc } from './upstream-tls.ts';
 import { buildPeerAuthentications, effectiveMtls } from './peer-authentication.ts';
 import { buildRouteTables, RouteMemo } from './routes.ts';
 import { buildServices, ServiceMemo } from './services.ts';
@@ -90,6 +91,7 @@ export function buildModel(objects: ConfigObject[], networkGateways: Model['netw
     if (isKind(obj, 'RateLimit')) warnOnce(obj, serviceMap, issues, memo.warnings, (s, i) => warnRateLimit(obj, s, i));
   }
   warnUnreachableNetworks(sorted, serviceMap, networkGateways, issues);
+  warnMutualToPermissiveGrpc(clusters, serviceMap, (host) => rules.get(host)?.obj, { policies: peerAuthentications, mesh }, issues);
   const gateways = Object.fromEntries(Object.keys(networkGateways).sort().map((n) => [n, networkGateways[n].map((g) => ({ address: g.address, port: g.port }))]));
   const model: Model = { services, clusters, routeTables, rateLimits, authorizationPolicies, peerAuthentications, mesh: { ...mesh }, networkGateways: gateways, warnings: issues.warnings };
   return { model: deepFreeze(model), errors: issues.errors, rejected: issues.rejected };

@@ -10,7 +10,9 @@
 // sidecar too. (Istio tells them apart by a pod label its injectors set; meshpilot cannot.)
 import { effectiveMtls, type PeerAuthPolicy } from './peer-authentication.ts';
 import { type MeshSettings, spiffeId } from './mesh-identity.ts';
-import type { ClientTls, Endpoint, Service, UpstreamTls } from './types.ts';
+import type { ClientTls, Endpoint, Service, UpstreamCluster, UpstreamTls } from './types.ts';
+import type { ConfigObject } from '../config/types.ts';
+import type { IssueSink } from './issues.ts';
 
 export interface MtlsContext { policies: readonly PeerAuthPolicy[]; mesh: MeshSettings }
 
@@ -53,4 +55,23 @@ export function upstreamTls(
   });
   if (!accepts) return undefined;
   return { mode: 'ISTIO_MUTUAL', source: 'auto', sni: istioSni(svc.host, port, subset), subjectAltNames: destinationIdentities(svc, endpoints, ctx.mesh) };
+}
+
+/**
+ * A DestinationRule's ISTIO_MUTUAL towards a GRPC port whose workloads are PERMISSIVE: a proxyless
+ * gRPC server there takes plaintext only, so mTLS calls to it fail (a sidecar takes them).
+ */
+export function warnMutualToPermissiveGrpc(clusters: readonly UpstreamCluster[], services: ReadonlyMap<string, Service>, ruleOf: (host: string) => ConfigObject | undefined, ctx: MtlsContext, issues: IssueSink): void {
+  const hits = new Map<ConfigObject, Set<string>>();
+  for (const c of clusters) {
+    if (c.tls?.mode !== 'ISTIO_MUTUAL' || c.tls.source !== 'rule' || c.port.protocol !== 'GRPC') continue;
+    const svc = services.get(c.host);
+    const rule = ruleOf(c.host);
+    if (!svc || !rule) continue;
+    if (!c.endpoints.some((e) => effectiveMtls(ctx.policies, ctx.mesh, svc.namespace, e.labels, e.port).mode === 'PERMISSIVE')) continue;
+    hits.set(rule, (hits.get(rule) ?? new Set<string>()).add(`${c.host}:${c.port.number}`));
+  }
+  for (const [rule, ports] of hits) {
+    issues.warn(rule, ['spec'], `ISTIO_MUTUAL to PERMISSIVE workloads on GRPC ports (${[...ports].sort().join(', ')}): a proxyless gRPC server there takes plaintext only, so mTLS calls to it fail; make those workloads STRICT`);
+  }
 }

@@ -28,6 +28,10 @@ export const ClientTLSSettings = withRule(
       report(['credentialName'], 'not supported by meshpilot: no SDS server for Kubernetes secrets (use clientCertificate, privateKey and caCertificates file paths)');
     }
     if (v['caCrl'] !== undefined && mode !== 'ISTIO_MUTUAL' && mode !== 'DISABLE') report(['caCrl'], 'not supported by meshpilot');
+    // As Istio: skipping verification and saying what to verify against contradict each other.
+    if (v['insecureSkipVerify'] === true) {
+      for (const k of ['caCertificates', 'caCrl', 'subjectAltNames']) if (v[k] !== undefined) report([k], 'cannot be set with insecureSkipVerify: true (nothing is verified)');
+    }
     if (mode === 'MUTUAL' && v['credentialName'] === undefined) {
       if (v['clientCertificate'] === undefined) report(['clientCertificate'], 'MUTUAL needs clientCertificate (or credentialName)');
       if (v['privateKey'] === undefined) report(['privateKey'], 'MUTUAL needs privateKey (or credentialName)');
