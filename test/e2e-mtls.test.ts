@@ -11,6 +11,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as grpcXds from '@grpc/grpc-js-xds';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { CertificateAuthority } from '../control-plane/tls/certs.ts';
+import { explain } from '../control-plane/explain/explain.ts';
 import { createCA, workloadIdentity } from './helpers/mesh-identities.ts';
 import { replaceFile, targetOf } from './helpers/mesh-files.ts';
 import { startTestMesh, Teardown, type TestMesh } from './helpers/test-mesh.ts';
@@ -72,6 +73,7 @@ async function startMesh(files: Record<string, string>, serverSa = 'ratings'): P
 async function caller(m: Mesh, sa: string, tls = true): Promise<XdsClient> {
   return m.mesh.client({
     labels: { app: sa, version: 'v1' },
+    serviceAccount: sa,
     certificateProviders: await identity(sa),
     credentials: tls ? new grpcXds.XdsChannelCredentials(grpc.credentials.createInsecure()) : grpc.credentials.createInsecure(),
   });
@@ -112,6 +114,14 @@ describe('mTLS between proxyless gRPC peers', () => {
     await replaceFile(m.mesh.dir, 'authz.yaml', ONLY_PRODUCTPAGE);
     await settlesOn(reviews, 'PERMISSION_DENIED', 'reviews denied by principal');
     await settlesOn(productpage, 'ok', 'productpage still admitted');
+
+    // explain, from the callers' live xDS identities, agrees with what the calls got.
+    const connected = [...m.mesh.cp.ads.streams].flatMap((s) => (s.proxy ? [s.proxy] : []));
+    const explainFor = (c: XdsClient) => explain(m.mesh.cp.state(), { from: c.nodeId, request: `${RATINGS}/meshpilot.demo.v1.Echo/Call` }, connected);
+    const pp = explainFor(productpage);
+    expect(pp.decision).toBe('allow');
+    expect(pp.destinations[0]!.inbound[0]!.tls).toMatchObject({ caller: 'mTLS', callee: 'mTLS only', result: 'mTLS', identity: `spiffe://${TD}/ns/default/sa/productpage`, accepts: [`spiffe://${TD}/ns/default/sa/ratings`] });
+    expect(explainFor(reviews).decision).toBe('deny');
   });
 
   it('the caller checks the server identity: a server whose certificate is not the service account the mesh knows is refused', async () => {

@@ -24,6 +24,7 @@ export function callerTls(cluster: Json | undefined): CallerTls {
 
 /** The caller's service account: node metadata, else the mesh endpoint at its IP (or with its labels). */
 export function callerIdentity(model: Model, proxy: Proxy): string | undefined {
+  if (proxy.serviceAccount) return spiffeId(model.mesh.trustDomain, proxy.namespace, proxy.serviceAccount);
   for (const svc of model.services) {
     if (svc.namespace !== proxy.namespace) continue;
     for (const ep of svc.endpoints) {

@@ -29,6 +29,8 @@ export interface XdsClientOptions {
   locality?: { region?: string; zone?: string; sub_zone?: string };
   /** Bootstrap `certificate_providers` (mTLS: TLS contexts name instance `default`). */
   certificateProviders?: Record<string, unknown>;
+  /** Node metadata SERVICE_ACCOUNT (the workload's identity, as Istio's bootstraps carry it). */
+  serviceAccount?: string;
   /** Default insecure; XdsChannelCredentials to act on the clusters' TLS contexts. */
   credentials?: grpc.ChannelCredentials;
 }
@@ -72,7 +74,7 @@ export function createXdsClient(opts: XdsClientOptions): XdsClient {
     ],
     node: {
       id: nodeId,
-      metadata: { GENERATOR: 'grpc', NAMESPACE: namespace, LABELS: labels, ...(opts.network ? { NETWORK: opts.network } : {}) },
+      metadata: { GENERATOR: 'grpc', NAMESPACE: namespace, LABELS: labels, ...(opts.network ? { NETWORK: opts.network } : {}), ...(opts.serviceAccount ? { SERVICE_ACCOUNT: opts.serviceAccount } : {}) },
       locality: opts.locality ?? {},
     },
     ...(opts.certificateProviders ? { certificate_providers: opts.certificateProviders } : {}),
