@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { parseConfigText } from '../control-plane/config/load.ts';
 import { formatError } from '../control-plane/config/types.ts';
 import { compile } from '../control-plane/model/compile.ts';
+import { ModelMemo } from '../control-plane/model/build.ts';
 
 function dr(tls: string, where = 'trafficPolicy'): string {
   return `apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: { name: r, namespace: default }\nspec:\n  host: reviews\n  ${where}:\n    tls: ${tls}\n`;
@@ -63,6 +64,19 @@ describe('outbound TLS in the model', () => {
   it('the rule wins over auto mTLS: DISABLE means plaintext, SIMPLE keeps its own SANs', () => {
     expect(tlsOf(SERVICE + dr('{ mode: DISABLE }'))).toBeUndefined();
     expect(tlsOf(SERVICE + dr('{ mode: SIMPLE, subjectAltNames: [reviews.example] }'))).toEqual({ mode: 'SIMPLE', source: 'rule', subjectAltNames: ['reviews.example'] });
+  });
+
+  it('a PeerAuthentication edit reaches clusters built before it (the memo does not keep stale auto mTLS)', () => {
+    const memo = new ModelMemo();
+    const first = parseConfigText('dr.yaml', SERVICE);
+    const cluster = (m: ReturnType<typeof compile>['model']) => m.clusters.find((c) => c.name === 'outbound|9080||reviews.default.svc.cluster.local')!;
+    expect(cluster(compile(first, [], memo).model).tls?.mode).toBe('ISTIO_MUTUAL');
+    const off = `apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: { name: off, namespace: default }\nspec: { mtls: { mode: DISABLE } }\n`;
+    // The ServiceEntry object is the same instance (as the file source keeps it); only the policy is new.
+    const second = { ...first, objects: [...first.objects, ...parseConfigText('pa.yaml', off).objects] };
+    const incremental = compile(second, first.objects, memo).model;
+    expect(cluster(incremental).tls).toBeUndefined();
+    expect(incremental.clusters).toEqual(compile(second).model.clusters);
   });
 
   it('the trust domain is an input', () => {
