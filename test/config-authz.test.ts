@@ -281,6 +281,15 @@ describe('AuthorizationPolicy identities, evaluated by grpc-js-xds RBAC against 
     expect(deny({})).toBe(false);
   });
 
+  it('trustDomains / notTrustDomains match the SPIFFE ID\'s trust domain', () => {
+    const ok = authorizer(doc('td', 'rules:\n- from: [{source: {trustDomains: [cluster.local, "partner-*"], notTrustDomains: [partner-test.example]}}]'));
+    expect(ok({ principal: PP })).toBe(true);
+    expect(ok({ principal: 'spiffe://cluster.localx/ns/default/sa/a' })).toBe(false);
+    expect(ok({ principal: 'spiffe://partner-a.example/ns/x/sa/y' })).toBe(true);
+    expect(ok({ principal: 'spiffe://partner-test.example/ns/x/sa/y' })).toBe(false);
+    expect(ok({})).toBe(false);
+  });
+
   it('when source.principal / source.namespace', () => {
     const ok = authorizer(doc('w', 'rules:\n- when: [{key: source.namespace, values: [default]}, {key: source.principal, notValues: [cluster.local/ns/default/sa/reviews]}]'));
     expect(ok({ principal: PP })).toBe(true);

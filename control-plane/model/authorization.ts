@@ -38,6 +38,9 @@ export interface AuthzSource {
   /** serviceAccounts (`ns/sa` or `sa`), as exact SPIFFE IDs in the mesh's trust domain. */
   serviceAccounts?: IdentityMatch[];
   notServiceAccounts?: IdentityMatch[];
+  /** trustDomains, as matches on the SPIFFE ID's trust domain. */
+  trustDomains?: IdentityMatch[];
+  notTrustDomains?: IdentityMatch[];
   ipBlocks?: Cidr[];
   notIpBlocks?: Cidr[];
   remoteIpBlocks?: Cidr[];
@@ -164,6 +167,15 @@ export function namespaceMatch(text: string): IdentityMatch {
   return { kind: 'regex', value: `spiffe://[^/]+/ns/${ns}/sa/[^/]+` };
 }
 
+/** A trust domain (Istio's value forms) as a match on the SPIFFE ID's authority. */
+export function trustDomainMatch(text: string): IdentityMatch {
+  const v = parseValue(text);
+  if (v.kind === 'any') return { kind: 'any' };
+  if (v.kind === 'exact') return { kind: 'prefix', value: `spiffe://${v.value}/` };
+  const td = v.kind === 'prefix' ? `${quote(v.value)}[^/]*` : `[^/]*${quote(v.value)}`;
+  return { kind: 'regex', value: `spiffe://${td}/.*` };
+}
+
 /** `ns/sa` or `sa` (the policy's namespace) as the exact SPIFFE ID. */
 export function serviceAccountMatch(text: string, namespace: string, trustDomain: string): IdentityMatch {
   const [ns, sa] = text.includes('/') ? text.split('/') : [namespace, text];
@@ -266,7 +278,7 @@ export function buildAuthorizationPolicies(objects: readonly ConfigObject[], ser
   return out.filter((p) => !issues.rejected.has(`AuthorizationPolicy/${p.namespace}/${p.name}`)).sort((a, b) => compareText(a.origin.key, b.origin.key));
 }
 
-const sourceUsesIdentity = (s: AuthzSource) => ['principals', 'notPrincipals', 'namespaces', 'notNamespaces', 'serviceAccounts', 'notServiceAccounts'].some((k) => s[k as keyof AuthzSource] !== undefined);
+const sourceUsesIdentity = (s: AuthzSource) => ['principals', 'notPrincipals', 'namespaces', 'notNamespaces', 'serviceAccounts', 'notServiceAccounts', 'trustDomains', 'notTrustDomains'].some((k) => s[k as keyof AuthzSource] !== undefined);
 
 function buildSource(obj: ConfigObject, s: AuthorizationSourceIn, path: FieldPath, workloads: readonly Workload[], issues: IssueList, mesh: MeshSettings): AuthzSource {
   const sa = (t: string) => serviceAccountMatch(t, obj.namespace, mesh.trustDomain);
@@ -277,6 +289,8 @@ function buildSource(obj: ConfigObject, s: AuthorizationSourceIn, path: FieldPat
     notNamespaces: s.notNamespaces?.map(namespaceMatch),
     serviceAccounts: s.serviceAccounts?.map(sa),
     notServiceAccounts: s.notServiceAccounts?.map(sa),
+    trustDomains: s.trustDomains?.map(trustDomainMatch),
+    notTrustDomains: s.notTrustDomains?.map(trustDomainMatch),
     ipBlocks: cidrs(s.ipBlocks),
     notIpBlocks: cidrs(s.notIpBlocks),
     remoteIpBlocks: cidrs(s.remoteIpBlocks),

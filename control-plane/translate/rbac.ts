@@ -111,6 +111,7 @@ function sourcePrincipals(s: AuthzSource): Json[] {
     ...inAndNotIn(s.principals, s.notPrincipals, identityPrincipal, orIds, notId),
     ...inAndNotIn(s.namespaces, s.notNamespaces, identityPrincipal, orIds, notId),
     ...inAndNotIn(s.serviceAccounts, s.notServiceAccounts, identityPrincipal, orIds, notId),
+    ...inAndNotIn(s.trustDomains, s.notTrustDomains, identityPrincipal, orIds, notId),
     ...inAndNotIn(s.ipBlocks, s.notIpBlocks, direct, orIds, notId),
     ...inAndNotIn(s.remoteIpBlocks, s.notRemoteIpBlocks, remote, orIds, notId),
     ...(s.workloadIps ? [orIds(s.workloadIps.map(direct))] : []),

@@ -77,7 +77,7 @@ export const SourceWorkloadSelector = z.strictObject({
   namespace: dnsLabel.optional(),
 });
 
-const SOURCE_FIELDS = ['principals', 'notPrincipals', 'namespaces', 'notNamespaces', 'serviceAccounts', 'notServiceAccounts', 'ipBlocks', 'notIpBlocks', 'remoteIpBlocks', 'notRemoteIpBlocks', 'workloadSelector'] as const;
+const SOURCE_FIELDS = ['principals', 'notPrincipals', 'namespaces', 'notNamespaces', 'serviceAccounts', 'notServiceAccounts', 'trustDomains', 'notTrustDomains', 'ipBlocks', 'notIpBlocks', 'remoteIpBlocks', 'notRemoteIpBlocks', 'workloadSelector'] as const;
 
 export const Source = withRule(
   z.strictObject({
@@ -87,6 +87,8 @@ export const Source = withRule(
     notNamespaces: nonEmpty(wildcardValue).optional(),
     serviceAccounts: nonEmpty(serviceAccountValue).optional(),
     notServiceAccounts: nonEmpty(serviceAccountValue).optional(),
+    trustDomains: nonEmpty(wildcardValue).optional(),
+    notTrustDomains: nonEmpty(wildcardValue).optional(),
     requestPrincipals: refused(NEEDS_JWT).optional(),
     notRequestPrincipals: refused(NEEDS_JWT).optional(),
     ipBlocks: nonEmpty(cidr).optional(),
