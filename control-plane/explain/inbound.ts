@@ -14,6 +14,7 @@ import type { Json } from '../json.ts';
 import type { AuthzStep, InboundResult, RateLimitInfo } from './types.ts';
 import { calleeMode, type CallerTls, tlsHop } from './tls.ts';
 import { spiffeId } from '../model/mesh-identity.ts';
+import { effectiveMtls } from '../model/peer-authentication.ts';
 
 const HCM_NAME = 'envoy.filters.network.http_connection_manager';
 
@@ -67,7 +68,9 @@ export function evaluateInbound(
     cache.set(key, res);
   }
   const chains = inboundChains(res, kind, endpoint.address, endpoint.port);
-  const tls = caller && chains.length ? tlsHop(caller.tls, caller.identity, calleeMode(chains), callee.identity) : undefined;
+  const decidedBy = effectiveMtls(view.model.peerAuthentications, view.model.mesh, callee.proxy.namespace, callee.proxy.labels, endpoint.port).origin;
+  const hop = caller && chains.length ? tlsHop(caller.tls, caller.identity, calleeMode(chains), callee.identity) : undefined;
+  const tls = hop && decidedBy ? { ...hop, calleeRule: { key: decidedBy.key, at: decidedBy.at } } : hop;
   // The chain the connection lands on: TLS or plaintext (their filters are the same).
   const chain = chains.find((c) => !!c.transport_socket === (tls?.result === 'mTLS')) ?? chains[0];
   const hcm = hcmOf(chain);

@@ -38,7 +38,7 @@ export function renderExplanation(e: Explanation): string {
       L.push(`  at ${i.endpoint} ${i.workload}: ${i.decision.toUpperCase()} - ${i.reason}`);
       const t = i.tls;
       if (t && (t.caller !== 'plaintext' || t.callee !== 'plaintext only')) {
-        L.push(`    tls: caller sends ${t.caller}${t.accepts.length ? ` (accepts ${t.accepts.join(', ')})` : ''}; callee takes ${t.callee}${t.calleeIdentity ? ` as ${t.calleeIdentity}` : ''}: ${t.reason}`);
+        L.push(`    tls: caller sends ${t.caller}${t.accepts.length ? ` (accepts ${t.accepts.join(', ')})` : ''}; callee takes ${t.callee}${t.calleeIdentity ? ` as ${t.calleeIdentity}` : ''}: ${t.reason}${from(t.calleeRule)}`);
       }
       for (const s of i.authz) {
         L.push(`    ${s.filter}: ${s.reason}`);

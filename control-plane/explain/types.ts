@@ -56,6 +56,8 @@ export interface TlsHop {
   /** The callee's SPIFFE ID (its endpoint's service account). */
   calleeIdentity?: string;
   result: 'mTLS' | 'plaintext' | 'fails';
+  /** The PeerAuthentication that decided the callee's mode (none: the default, PERMISSIVE). */
+  calleeRule?: RuleRef;
   /** The identity the callee's RBAC sees. */
   identity?: string;
   reason: string;
