@@ -36,6 +36,15 @@ export function sidecarInboundChains(mode: MtlsMode, base: { name: string; port:
   return [chain('')];
 }
 
+/**
+ * The passthrough chain (ports no service names): under the workload's own mode STRICT (port level
+ * does not apply) it takes mTLS only, so STRICT is not bypassed on an unnamed port. Otherwise it
+ * stays plaintext passthrough, bytes as they come (an app's own TLS included), as before mTLS.
+ */
+export function passthroughChain(mode: MtlsMode, base: { name: string; filters: Json[] }): Json {
+  return { name: base.name, ...(mode === 'STRICT' ? { transport_socket: meshDownstreamTls('envoy') } : {}), filters: base.filters };
+}
+
 /** A gRPC server listener's transport socket, or nothing (plaintext). */
 export function grpcServerTransportSocket(mode: MtlsMode): Json | undefined {
   return mode === 'STRICT' ? meshDownstreamTls('grpc') : undefined;

@@ -6,7 +6,8 @@ import type { Model } from '../model/types.ts';
 import { httpConnectionManager, httpFilters } from './hcm.ts';
 import type { Proxy } from './proxy.ts';
 import type { InboundPort } from './inbound.ts';
-import { inboundMode, sidecarInboundChains, TLS_INSPECTOR_FILTER } from './inbound-mtls.ts';
+import { inboundMode, passthroughChain, sidecarInboundChains, TLS_INSPECTOR_FILTER } from './inbound-mtls.ts';
+import { effectiveMtls } from '../model/peer-authentication.ts';
 import type { Json } from '../json.ts';
 import { LISTENER, ORIGINAL_DST, TCP_PROXY } from './type-urls.ts';
 
@@ -67,6 +68,9 @@ export function virtualInbound(model: Model, proxy: Proxy, inbound: InboundPort[
       : tcpProxy(p.cluster, p.cluster);
     return sidecarInboundChains(modes[i]!, { name: p.cluster, port: p.port, filters: [filter], alpn: http ? ['h2', 'http/1.1'] : [] });
   });
+  // Port 0 is in no portLevelMtls: the workload's own mode.
+  const passthroughMode = effectiveMtls(model.peerAuthentications, model.mesh, proxy.namespace, proxy.labels, 0).mode;
+  const passthrough = passthroughChain(passthroughMode, { name: 'virtualInbound-catchall-tcp', filters: [tcpProxy('InboundPassthroughClusterIpv4', 'InboundPassthroughClusterIpv4')] });
   // The tls_inspector only where a port takes both TLS and plaintext.
   const inspect = modes.includes('PERMISSIVE') ? [TLS_INSPECTOR_FILTER] : [];
   return {
@@ -75,6 +79,6 @@ export function virtualInbound(model: Model, proxy: Proxy, inbound: InboundPort[
     address: socket('0.0.0.0', VIRTUAL_INBOUND_PORT),
     listener_filters: [ORIGINAL_DST_FILTER, ...inspect],
     traffic_direction: 'INBOUND',
-    filter_chains: [...chains, { name: 'virtualInbound-catchall-tcp', filters: [tcpProxy('InboundPassthroughClusterIpv4', 'InboundPassthroughClusterIpv4')] }],
+    filter_chains: [...chains, passthrough],
   };
 }
