@@ -6,6 +6,7 @@ import { runWebhook } from './webhook/webhook-command.ts';
 import { agentCommand } from './agent/agent-command.ts';
 import { loadDirectory } from './config/load.ts';
 import { addNetworkGateway, type NetworkGateways } from './kube/network-gateways.ts';
+import { DEFAULT_MESH } from './model/mesh-identity.ts';
 import { configClusterFromFlags, parseClusterFlag, parseClustersFile, registrationFromFlag, type ClusterFlag } from './kube/cluster-flags.ts';
 import { createLogger } from './log.ts';
 import { compile, formatIssue } from './model/compile.ts';
@@ -86,6 +87,7 @@ interface ServeFlags {
   xdsRequireIdentity?: boolean;
   caDir: string;
   trustDomain: string;
+  rootNamespace: string;
   workloadCertTtl: number;
   caTokens?: string;
   caTokenAudience: string;
@@ -130,6 +132,7 @@ program
   .option('--workload-cert-ttl <duration>', 'longest lifetime of a workload certificate; shorter requests are honoured', durationArg, 24 * 3600 * 1000)
   .option('--ca-tokens <file>', 'bootstrap tokens for the CA, one "token namespace serviceAccount" per line; re-read when it changes')
   .option('--ca-token-audience <aud>', 'audience Kubernetes service account tokens must carry (TokenReview, with --kubeconfig/--in-cluster)', DEFAULT_TOKEN_AUDIENCE)
+  .option('--root-namespace <ns>', 'namespace whose selector-less PeerAuthentication is mesh-wide', DEFAULT_MESH.rootNamespace)
   .action(async (o: ServeFlags) => {
     const log = createLogger(o.logLevel);
     const configCluster = configClusterFromFlags(o);
@@ -160,6 +163,8 @@ program
       idleConnectionMs: o.xdsIdleConnectionTimeout,
       firstRequestMs: o.xdsFirstRequestTimeout,
     }, adminListen: o.adminListen, logger: log, ...(o.networkGateway ? { networkGateways: o.networkGateway } : {}),
+    // One trust domain for the CA's certificates and the policies that check them.
+    mesh: { trustDomain: o.trustDomain, rootNamespace: o.rootNamespace },
     ...(o.xdsTls ? { xdsTls: {
       dir: o.caDir,
       trustDomain: o.trustDomain,

@@ -20,6 +20,7 @@ import type { XdsLimits } from './xds/limits.ts';
 import { ModelMemo } from './model/build.ts';
 import { startMeshCa, type MeshCa, type MeshCaOptions } from './ca/mesh-ca.ts';
 import type { Authority } from './ca/authority.ts';
+import { DEFAULT_MESH, type MeshSettings } from './model/mesh-identity.ts';
 
 export interface ControlPlaneOptions {
   /** A directory of rule files (optional when `kube` is given; both may be used at once). */
@@ -44,6 +45,8 @@ export interface ControlPlaneOptions {
   logger?: Logger;
   /** Network -> gateways, for file mode (`--network-gateway`); added to what the source finds. */
   networkGateways?: LoadResult['networkGateways'];
+  /** Trust domain and root namespace (`--trust-domain`, `--root-namespace`); Istio's defaults. */
+  mesh?: MeshSettings;
 }
 
 export interface ControlPlane {
@@ -83,7 +86,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   let reported = new Set<string>();
 
   const apply = (load: LoadResult) => {
-    const next = compile(opts.networkGateways ? { ...load, networkGateways: { ...load.networkGateways, ...opts.networkGateways } } : load, state?.accepted ?? [], modelMemo);
+    const next = compile(opts.networkGateways ? { ...load, networkGateways: { ...load.networkGateways, ...opts.networkGateways } } : load, state?.accepted ?? [], modelMemo, opts.mesh ?? DEFAULT_MESH);
     // No proxy gets config before every source has synced: ADS answers UNAVAILABLE until then.
     const ready = source.ready();
     // Before that, errors may only mean "not synced yet" (a rule naming a service of a cluster

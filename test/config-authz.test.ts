@@ -86,36 +86,34 @@ rules:
     const text = policy(`rules:
 - when:
   - {key: "request.auth.claims[iss]", values: [x]}
-  - {key: source.namespace, values: [ops]}
+  - {key: connection.sni, values: [ops]}
   - {key: destination.ip, values: [10.0.0.1]}
   - {key: "request.header[x]", values: [y]}
   - {key: "request.headers[bad header]", values: [y]}
   - {key: destination.port, values: [http]}
   - {key: source.ip}`);
     expect(errorAt(text, 'spec.rules[0].when[0].key', '"request.auth.claims[iss]"')).toBe('"request.auth.claims[iss]" is not supported by meshpilot: it needs request authentication (JWT), which meshpilot does not support');
-    expect(errorAt(text, 'spec.rules[0].when[1].key', 'source.namespace')).toMatch(/^"source.namespace" is not supported by meshpilot: it needs mTLS workload identities/);
-    expect(errorAt(text, 'spec.rules[0].when[2].key', 'destination.ip')).toBe('"destination.ip" is not supported by meshpilot (supported: request.headers[<name>], source.ip, remote.ip, destination.port)');
+    expect(errorAt(text, 'spec.rules[0].when[1].key', 'connection.sni')).toMatch(/^"connection.sni" is not supported by meshpilot/);
+    expect(errorAt(text, 'spec.rules[0].when[2].key', 'destination.ip')).toBe('"destination.ip" is not supported by meshpilot (supported: request.headers[<name>], source.ip, remote.ip, source.principal, source.namespace, destination.port)');
     expect(errorAt(text, 'spec.rules[0].when[3].key', '"request.header[x]"')).toMatch(/^unknown condition key "request.header\[x\]"/);
     expect(errorAt(text, 'spec.rules[0].when[4].key', '"request.headers[bad header]"')).toBe('invalid header name in "request.headers[bad header]"');
     expect(errorAt(text, 'spec.rules[0].when[5].values[0]', 'http]')).toBe('"http" is not a port number');
     expect(errorAt(text, 'spec.rules[0].when[6]', '{key: source.ip}')).toBe('a condition must set values or notValues');
   });
 
-  it('refuses sources that need mTLS identities or JWTs, and empty sources and operations', () => {
+  it('refuses serviceAccounts mixed with principals or namespaces (as Istio), JWTs, and empty sources and operations', () => {
     const text = policy(`rules:
 - from:
-  - source: {principals: [cluster.local/ns/default/sa/reviews]}
-  - source: {notNamespaces: [ops]}
+  - source: {serviceAccounts: [default/reviews], namespaces: [ops]}
+  - source: {notServiceAccounts: ["ns/*"]}
   - source: {requestPrincipals: ["*"]}
   - source: {}
   to:
   - operation: {}`);
-    expect(errorAt(text, 'spec.rules[0].from[0].source.principals', 'principals')).toBe(
-      'not supported by meshpilot: needs mTLS workload identities, which meshpilot does not provide yet; use source.workloadSelector (resolved to workload IPs) or ipBlocks',
-    );
-    expect(errorAt(text, 'spec.rules[0].from[1].source.notNamespaces', 'notNamespaces')).toMatch(/needs mTLS workload identities/);
+    expect(errorAt(text, 'spec.rules[0].from[0].source.serviceAccounts', 'serviceAccounts')).toBe('cannot be set with namespaces in the same source (use separate sources)');
+    expect(errorAt(text, 'spec.rules[0].from[1].source.notServiceAccounts[0]', '"ns/*"')).toMatch(/a service account is written <namespace>\/<name> or <name>/);
     expect(errorAt(text, 'spec.rules[0].from[2].source.requestPrincipals', 'requestPrincipals')).toMatch(/needs request authentication \(JWT\)/);
-    expect(errorAt(text, 'spec.rules[0].from[3].source', 'source: {}')).toMatch(/^a source must set at least one of ipBlocks/);
+    expect(errorAt(text, 'spec.rules[0].from[3].source', 'source: {}')).toMatch(/^a source must set at least one of principals/);
     expect(errorAt(text, 'spec.rules[0].to[0].operation', 'operation: {}')).toMatch(/^an operation must set at least one of hosts/);
   });
 
@@ -208,6 +206,8 @@ interface Request {
   port?: number;
   source?: string;
   headers?: Record<string, string>;
+  /** The caller's SPIFFE ID (its certificate's URI SAN); absent: a plaintext caller. */
+  principal?: string;
 }
 
 interface RbacGroup { apply(info: unknown): boolean }
@@ -235,7 +235,7 @@ function authorizer(policies: string, port = 9080): (req: Request) => boolean {
     md.set(':method', 'POST');
     md.set(':authority', req.authority ?? 'ratings.default.svc.cluster.local:9080');
     md.set(':path', path);
-    const info = { destinationIp: '10.0.0.5', destinationPort: req.port ?? port, sourceIp: req.source ?? '10.0.1.1', headers: md, tls: false, peerCertificate: null, urlPath: path };
+    const info = { destinationIp: '10.0.0.5', destinationPort: req.port ?? port, sourceIp: req.source ?? '10.0.1.1', headers: md, tls: req.principal !== undefined, peerCertificate: req.principal ? { subjectaltname: `URI:${req.principal}`, subject: {} } : null, urlPath: path };
     return groups.every((g) => g.apply(info));
   };
 }
@@ -249,6 +249,54 @@ function registerOnce(): void {
 function doc(name: string, spec: string, annotations = ''): string {
   return `apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: ${name}, namespace: default${annotations}}\nspec:\n${spec.replace(/^/gm, '  ')}\n---\n`;
 }
+
+describe('AuthorizationPolicy identities, evaluated by grpc-js-xds RBAC against the peer certificate', () => {
+  const PP = 'spiffe://cluster.local/ns/default/sa/productpage';
+  const OPS = 'spiffe://cluster.local/ns/ops/sa/backup';
+
+  it('principals: exact, prefix, suffix, "*" (any caller with an identity); plaintext callers have none', () => {
+    const ok = authorizer(doc('p', 'rules:\n- from: [{source: {principals: [cluster.local/ns/default/sa/productpage, "cluster.local/ns/team-*", "*/sa/backup"]}}]'));
+    expect(ok({ principal: PP })).toBe(true);
+    expect(ok({ principal: 'spiffe://cluster.local/ns/default/sa/reviews' })).toBe(false);
+    expect(ok({ principal: 'spiffe://cluster.local/ns/team-a/sa/x' })).toBe(true);
+    expect(ok({ principal: OPS })).toBe(true);
+    expect(ok({})).toBe(false);
+    const any = authorizer(doc('any', 'rules:\n- from: [{source: {principals: ["*"]}}]'));
+    expect(any({ principal: OPS })).toBe(true);
+    expect(any({})).toBe(false);
+  });
+
+  it('namespaces and serviceAccounts ("sa" is in the policy\'s namespace); notNamespaces lets plaintext callers match, as in Istio', () => {
+    const ok = authorizer(doc('ns', 'rules:\n- from: [{source: {namespaces: [default]}}, {source: {serviceAccounts: [ops/backup]}}]'));
+    expect(ok({ principal: PP })).toBe(true);
+    expect(ok({ principal: OPS })).toBe(true);
+    expect(ok({ principal: 'spiffe://cluster.local/ns/ops/sa/other' })).toBe(false);
+    expect(ok({ principal: 'spiffe://cluster.local/ns/defaultx/sa/a' })).toBe(false);
+    const sa = authorizer(doc('sa', 'rules:\n- from: [{source: {serviceAccounts: [productpage]}}]'));
+    expect(sa({ principal: PP })).toBe(true);
+    expect(sa({ principal: 'spiffe://cluster.local/ns/other/sa/productpage' })).toBe(false);
+    const deny = authorizer(doc('deny-ops', 'action: DENY\nrules:\n- from: [{source: {notNamespaces: [default]}}]'));
+    expect(deny({ principal: PP })).toBe(true);
+    expect(deny({ principal: OPS })).toBe(false);
+    expect(deny({})).toBe(false);
+  });
+
+  it('trustDomains / notTrustDomains match the SPIFFE ID\'s trust domain', () => {
+    const ok = authorizer(doc('td', 'rules:\n- from: [{source: {trustDomains: [cluster.local, "partner-*"], notTrustDomains: [partner-test.example]}}]'));
+    expect(ok({ principal: PP })).toBe(true);
+    expect(ok({ principal: 'spiffe://cluster.localx/ns/default/sa/a' })).toBe(false);
+    expect(ok({ principal: 'spiffe://partner-a.example/ns/x/sa/y' })).toBe(true);
+    expect(ok({ principal: 'spiffe://partner-test.example/ns/x/sa/y' })).toBe(false);
+    expect(ok({})).toBe(false);
+  });
+
+  it('when source.principal / source.namespace', () => {
+    const ok = authorizer(doc('w', 'rules:\n- when: [{key: source.namespace, values: [default]}, {key: source.principal, notValues: [cluster.local/ns/default/sa/reviews]}]'));
+    expect(ok({ principal: PP })).toBe(true);
+    expect(ok({ principal: 'spiffe://cluster.local/ns/default/sa/reviews' })).toBe(false);
+    expect(ok({ principal: OPS })).toBe(false);
+  });
+});
 
 describe('AuthorizationPolicy meaning, evaluated by grpc-js-xds RBAC', () => {
   it('without policies every request is admitted; `spec: {}` denies all; a rule `{}` allows all', () => {

@@ -25,6 +25,10 @@ const CASES: Record<string, { mesh: () => MeshState; input: ExplainInput }> = {
   'fault-half-unavailable-grpc': { mesh: golden('fault-injection'), input: { kind: 'grpc', request: 'xds:///ratings.default.svc.cluster.local:9080/a.B/C' } },
   'authz-deny-admin': { mesh: golden('authz-allow-deny'), input: { from: 'sidecar~172.16.0.1~x-1.default~default.svc.cluster.local', request: 'POST http://productpage:9080/admin/users' } },
   'ratelimit-productpage': { mesh: golden('ratelimit-overrides'), input: { from: 'default/productpage', request: 'GET http://ratings:9080/' } },
+  // Auto mTLS from the productpage sidecar to a STRICT reviews; its identity passes reviews' RBAC.
+  'mtls-principal-envoy': { mesh: golden('mtls-authz-principals'), input: { from: 'default/productpage', request: 'POST http://reviews:9080/a.B/C' } },
+  // A proxyless client gets no auto mTLS: plaintext to a STRICT server fails.
+  'mtls-plaintext-to-strict-grpc': { mesh: golden('mtls-authz-principals'), input: { from: 'default/productpage', kind: 'grpc', request: 'xds:///reviews:9080/a.B/C' } },
 };
 
 describe('golden explain outputs', () => {

@@ -36,6 +36,7 @@ describe('CRDs', () => {
       'serviceentries.networking.istio.io',
       'workloadentries.networking.istio.io',
       'authorizationpolicies.security.istio.io',
+      'peerauthentications.security.istio.io',
       'ratelimits.traffic.meshpilot.io',
     ]);
     for (const d of docs) {

@@ -3,6 +3,7 @@
 import type {
   AuthorizationPolicySpec,
   DestinationRuleSpec,
+  PeerAuthenticationSpec,
   RateLimitSpec,
   ServiceEntrySpec,
   VirtualServiceSpec,
@@ -37,7 +38,7 @@ export function formatError(e: ConfigError): string {
   return out;
 }
 
-export const KINDS = ['VirtualService', 'DestinationRule', 'ServiceEntry', 'WorkloadEntry', 'AuthorizationPolicy', 'RateLimit'] as const;
+export const KINDS = ['VirtualService', 'DestinationRule', 'ServiceEntry', 'WorkloadEntry', 'AuthorizationPolicy', 'PeerAuthentication', 'RateLimit'] as const;
 export type Kind = (typeof KINDS)[number];
 
 export type SpecOf<K> = K extends 'VirtualService'
@@ -50,7 +51,9 @@ export type SpecOf<K> = K extends 'VirtualService'
         ? WorkloadEntrySpec
         : K extends 'AuthorizationPolicy'
           ? AuthorizationPolicySpec
-          : RateLimitSpec;
+          : K extends 'PeerAuthentication'
+            ? PeerAuthenticationSpec
+            : RateLimitSpec;
 
 /** A validated Istio object. Frozen: the same instance may be shared by several load results. */
 export interface ConfigObject<K extends Kind = Kind> {

@@ -6,6 +6,7 @@ import type { Resources } from '../translate/translate.ts';
 import { CLUSTER, ENDPOINTS } from '../translate/type-urls.ts';
 import { endpointGroups } from './endpoints.ts';
 import { evaluateInbound } from './inbound.ts';
+import { callerIdentity, callerTls } from './tls.ts';
 import type { MeshView, RuleIndex } from './origins.ts';
 import type { HttpRequest } from './request.ts';
 import type { Json } from '../json.ts';
@@ -35,6 +36,7 @@ export function destinationsFor({ view, index, res, proxy, targets, upstream: up
   const totalWeight = targets.reduce((s, t) => s + t.weight, 0);
   const cache = new Map();
   const clusters = res[CLUSTER] as Json[];
+  const identity = callerIdentity(view.model, proxy);
   for (const t of targets) {
     const c = clusters.find((x) => x.name === t.name);
     const d: Destination = { cluster: t.name, ...parseClusterName(t.name), weight: t.weight, share: totalWeight ? t.weight / totalWeight : 0, rules: index.cluster(t.name), endpoints: [], inbound: [] };
@@ -57,7 +59,8 @@ export function destinationsFor({ view, index, res, proxy, targets, upstream: up
             const k = `${e.address}:${e.port}`;
             if (seen.has(k)) continue;
             seen.add(k);
-            d.inbound.push(evaluateInbound(view, index, e, calleeKind, { ...upReq, plane: calleeKind }, proxy.ip, cache));
+            const caller = { tls: callerTls(c), ...(identity ? { identity } : {}) };
+            d.inbound.push(evaluateInbound(view, index, e, calleeKind, { ...upReq, plane: calleeKind }, proxy.ip, cache, caller));
           }
         }
       }

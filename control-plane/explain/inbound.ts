@@ -12,10 +12,13 @@ import { evaluateRbacFilter } from './rbac.ts';
 import type { HttpRequest } from './request.ts';
 import type { Json } from '../json.ts';
 import type { AuthzStep, InboundResult, RateLimitInfo } from './types.ts';
+import { calleeMode, type CallerTls, tlsHop } from './tls.ts';
+import { spiffeId } from '../model/mesh-identity.ts';
+import { effectiveMtls } from '../model/peer-authentication.ts';
 
 const HCM_NAME = 'envoy.filters.network.http_connection_manager';
 
-function calleeProxy(view: MeshView, address: string, port: number, kind: ClientKind): { proxy: Proxy; workload: string } | undefined {
+function calleeProxy(view: MeshView, address: string, port: number, kind: ClientKind): { proxy: Proxy; workload: string; identity?: string } | undefined {
   for (const svc of view.model.services) {
     for (const ep of svc.endpoints) {
       if (ep.address !== address || !svc.ports.some((sp) => endpointPort(ep, sp) === port)) continue;
@@ -23,23 +26,25 @@ function calleeProxy(view: MeshView, address: string, port: number, kind: Client
       return {
         proxy: { id: `sidecar~${address}~${app}-explain.${svc.namespace}~${svc.namespace}.svc.cluster.local`, kind, namespace: svc.namespace, labels: { ...ep.labels }, ip: address, locality: ep.locality },
         workload: `${svc.namespace}/${app} (${Object.entries(ep.labels).map(([k, v]) => `${k}=${v}`).join(',') || 'no labels'})`,
+        ...(ep.serviceAccount ? { identity: spiffeId(view.model.mesh.trustDomain, svc.namespace, ep.serviceAccount) } : {}),
       };
     }
   }
   return undefined;
 }
 
-export function inboundConnectionManager(res: Resources, kind: ClientKind, address: string, port: number): Json | undefined {
+/** The callee's inbound filter chains for a port (PERMISSIVE: a TLS and a plaintext one). */
+function inboundChains(res: Resources, kind: ClientKind, address: string, port: number): Json[] {
   const listeners = res[LISTENER] as Json[];
-  let chain: Json | undefined;
-  if (kind === 'grpc') {
-    chain = (listeners.find((l) => l.name === grpcServerListenerName(address, port))?.filter_chains as Json[] | undefined)?.[0];
-  } else {
-    const vi = listeners.find((l) => l.name === 'virtualInbound');
-    chain = ((vi?.filter_chains as Json[] | undefined) ?? []).find((c) => (c.filter_chain_match as Json | undefined)?.destination_port === port);
-  }
-  const f = ((chain?.filters as Json[] | undefined) ?? []).find((x) => x.name === HCM_NAME);
-  return f?.typed_config as Json | undefined;
+  if (kind === 'grpc') return ((listeners.find((l) => l.name === grpcServerListenerName(address, port))?.filter_chains as Json[] | undefined) ?? []).slice(0, 1);
+  const vi = listeners.find((l) => l.name === 'virtualInbound');
+  return ((vi?.filter_chains as Json[] | undefined) ?? []).filter((c) => (c.filter_chain_match as Json | undefined)?.destination_port === port);
+}
+
+const hcmOf = (chain: Json | undefined) => (((chain?.filters as Json[] | undefined) ?? []).find((x) => x.name === HCM_NAME)?.typed_config as Json | undefined);
+
+export function inboundConnectionManager(res: Resources, kind: ClientKind, address: string, port: number): Json | undefined {
+  return hcmOf(inboundChains(res, kind, address, port)[0]);
 }
 
 export function evaluateInbound(
@@ -50,6 +55,8 @@ export function evaluateInbound(
   req: HttpRequest,
   sourceIp: string | undefined,
   cache: Map<string, Resources>,
+  /** What the caller's cluster sends and who the caller is; absent: not known (TLS not evaluated). */
+  caller?: { tls: CallerTls; identity?: string },
 ): InboundResult {
   const at = `${endpoint.address}:${endpoint.port}`;
   const callee = calleeProxy(view, endpoint.address, endpoint.port, kind);
@@ -60,13 +67,21 @@ export function evaluateInbound(
     res = translate(view.model, callee.proxy, view.memo);
     cache.set(key, res);
   }
-  const hcm = inboundConnectionManager(res, kind, endpoint.address, endpoint.port);
-  const base = { endpoint: at, workload: callee.workload };
+  const chains = inboundChains(res, kind, endpoint.address, endpoint.port);
+  const decidedBy = effectiveMtls(view.model.peerAuthentications, view.model.mesh, callee.proxy.namespace, callee.proxy.labels, endpoint.port).origin;
+  const hop = caller && chains.length ? tlsHop(caller.tls, caller.identity, calleeMode(chains), callee.identity) : undefined;
+  const tls = hop && decidedBy ? { ...hop, calleeRule: { key: decidedBy.key, at: decidedBy.at } } : hop;
+  // The chain the connection lands on: TLS or plaintext (their filters are the same).
+  const chain = chains.find((c) => !!c.transport_socket === (tls?.result === 'mTLS')) ?? chains[0];
+  const hcm = hcmOf(chain);
+  const base = { endpoint: at, workload: callee.workload, ...(tls ? { tls } : {}) };
+  if (tls?.result === 'fails') return { ...base, decision: 'deny', reason: `${tls.reason} (${kind === 'grpc' ? 'UNAVAILABLE' : '503 upstream connect error'})`, authz: [], rateLimits: [] };
   if (!hcm) return { ...base, decision: 'allow', reason: 'the workload has no inbound HTTP connection manager for this port (plain TCP): no HTTP policy applies', authz: [], rateLimits: [] };
   const authz: AuthzStep[] = [];
   const rateLimits: RateLimitInfo[] = [];
   const filters = (hcm.http_filters as Json[] | undefined) ?? [];
-  const ctx = { request: req, ...(sourceIp ? { sourceIp } : {}), destinationPort: endpoint.port, destinationIp: endpoint.address };
+  const peerIdentity = tls ? (tls.result === 'mTLS' ? tls.identity : null) : undefined;
+  const ctx = { request: req, ...(sourceIp ? { sourceIp } : {}), destinationPort: endpoint.port, destinationIp: endpoint.address, ...(peerIdentity !== undefined ? { peerIdentity } : {}) };
   for (const f of filters) {
     const name = String(f.name);
     if (name.startsWith('envoy.filters.http.rbac')) {

@@ -18,6 +18,8 @@ export interface RbacContext {
   sourceIp?: string;
   destinationPort: number;
   destinationIp?: string;
+  /** The caller's mTLS identity (SPIFFE ID); null: a plaintext caller (none); undefined: not known. */
+  peerIdentity?: string | null;
 }
 
 const not = (t: Tri): Tri => (t === 'unknown' ? t : !t);
@@ -67,7 +69,13 @@ export function principal(p: Json, ctx: RbacContext): Tri {
   if (p.and_ids) return all(((p.and_ids as Json).ids as Json[]).map((r) => principal(r, ctx)));
   if (p.or_ids) return some(((p.or_ids as Json).ids as Json[]).map((r) => principal(r, ctx)));
   if (p.not_id) return not(principal(p.not_id as Json, ctx));
-  // authenticated (mTLS identities), metadata, filter_state: not known to explain.
+  if (p.authenticated) {
+    if (ctx.peerIdentity === undefined) return 'unknown';
+    const name = (p.authenticated as Json).principal_name as Json | undefined;
+    if (!name) return ctx.peerIdentity !== null;
+    return ctx.peerIdentity !== null && stringMatches(name, ctx.peerIdentity);
+  }
+  // metadata, filter_state: not known to explain.
   return 'unknown';
 }
 

@@ -36,6 +36,10 @@ export function renderExplanation(e: Explanation): string {
     }
     for (const i of d.inbound) {
       L.push(`  at ${i.endpoint} ${i.workload}: ${i.decision.toUpperCase()} - ${i.reason}`);
+      const t = i.tls;
+      if (t && (t.caller !== 'plaintext' || t.callee !== 'plaintext only')) {
+        L.push(`    tls: caller sends ${t.caller}${t.accepts.length ? ` (accepts ${t.accepts.join(', ')})` : ''}; callee takes ${t.callee}${t.calleeIdentity ? ` as ${t.calleeIdentity}` : ''}: ${t.reason}${from(t.calleeRule)}`);
+      }
       for (const s of i.authz) {
         L.push(`    ${s.filter}: ${s.reason}`);
         for (const m of s.matched) L.push(`      matched ${m.policy}${from(m.rule)}`);

@@ -45,9 +45,28 @@ export interface RateLimitInfo {
   rule?: RuleRef;
 }
 
+/** One hop's TLS (explain/tls.ts). */
+export interface TlsHop {
+  /** What the caller's cluster sends. */
+  caller: 'mTLS' | 'TLS' | 'plaintext';
+  /** What the callee's inbound side takes on this port. */
+  callee: 'mTLS only' | 'mTLS or plaintext' | 'plaintext only';
+  /** SANs the caller accepts from the callee (empty: any certificate its trust anchors accept). */
+  accepts: string[];
+  /** The callee's SPIFFE ID (its endpoint's service account). */
+  calleeIdentity?: string;
+  result: 'mTLS' | 'plaintext' | 'fails';
+  /** The PeerAuthentication that decided the callee's mode (none: the default, PERMISSIVE). */
+  calleeRule?: RuleRef;
+  /** The identity the callee's RBAC sees. */
+  identity?: string;
+  reason: string;
+}
+
 export interface InboundResult {
   endpoint: string;
   workload: string;
+  tls?: TlsHop;
   /** What the callee's inbound side does with the request. */
   decision: 'allow' | 'deny' | 'unknown' | 'not a mesh workload';
   reason: string;

@@ -9,8 +9,9 @@ import { HEADER_KEY } from '../config/schemas/authorization-policy.ts';
 import { type ConfigObject, isKind } from '../config/types.ts';
 import type { AuthorizationConditionIn, AuthorizationOperationIn, AuthorizationPolicyIn, AuthorizationSourceIn } from './input.ts';
 import { type FieldPath, type IssueList, originOf } from './issues.ts';
-import { isHttpProtocol, labelsMatch } from './services.ts';
+import { endpointPort, isHttpProtocol, labelsMatch } from './services.ts';
 import type { Origin, Service } from './types.ts';
+import { type MeshSettings, spiffeId } from './mesh-identity.ts';
 
 export const DRY_RUN_ANNOTATION = 'istio.io/dry-run';
 
@@ -20,7 +21,26 @@ export interface Cidr { address: string; prefixLen: number }
 /** Istio's value forms: `v` exact, `v*` prefix, `*v` suffix, `*` any (present). */
 export type AuthzValue = { kind: 'exact' | 'prefix' | 'suffix'; value: string } | { kind: 'any' };
 
+/**
+ * A match on the caller's mTLS identity: its certificate's URI SAN, a full SPIFFE ID
+ * (`spiffe://cluster.local/ns/default/sa/productpage`). A caller without a certificate has none
+ * (matches nothing, so a `not` matches it).
+ */
+export type IdentityMatch = { kind: 'exact' | 'prefix' | 'suffix' | 'regex'; value: string } | { kind: 'any' };
+
 export interface AuthzSource {
+  /** principals (`cluster.local/ns/x/sa/y`, Istio's value forms), as SPIFFE ID matches. */
+  principals?: IdentityMatch[];
+  notPrincipals?: IdentityMatch[];
+  /** namespaces, as matches on the SPIFFE ID's `/ns/<namespace>/` part. */
+  namespaces?: IdentityMatch[];
+  notNamespaces?: IdentityMatch[];
+  /** serviceAccounts (`ns/sa` or `sa`), as exact SPIFFE IDs in the mesh's trust domain. */
+  serviceAccounts?: IdentityMatch[];
+  notServiceAccounts?: IdentityMatch[];
+  /** trustDomains, as matches on the SPIFFE ID's trust domain. */
+  trustDomains?: IdentityMatch[];
+  notTrustDomains?: IdentityMatch[];
   ipBlocks?: Cidr[];
   notIpBlocks?: Cidr[];
   remoteIpBlocks?: Cidr[];
@@ -44,7 +64,8 @@ export interface AuthzOperation {
 export type AuthzCondition =
   | { kind: 'header'; name: string; values?: AuthzValue[]; notValues?: AuthzValue[] }
   | { kind: 'sourceIp' | 'remoteIp'; values?: Cidr[]; notValues?: Cidr[] }
-  | { kind: 'destinationPort'; values?: number[]; notValues?: number[] };
+  | { kind: 'destinationPort'; values?: number[]; notValues?: number[] }
+  | { kind: 'principal' | 'namespace'; values?: IdentityMatch[]; notValues?: IdentityMatch[] };
 
 /** A rule matches when a source, an operation and every condition match (empty lists match all). */
 export interface AuthzRule {
@@ -63,6 +84,8 @@ export interface AuthorizationPolicy {
   dryRun: boolean;
   /** An ALLOW policy without rules allows nothing (deny all); a DENY policy without rules denies nothing. */
   rules: AuthzRule[];
+  /** Some rule matches on the caller's mTLS identity (principals, namespaces, serviceAccounts). */
+  usesIdentity: boolean;
   origin: Origin;
 }
 
@@ -126,6 +149,39 @@ export function parseCidr(text: string): Cidr {
   return { address: formatIpv6(words), prefixLen };
 }
 
+const RE2_SPECIAL = /[\\^$.*+?()[\]{}|]/g;
+const quote = (t: string) => t.replace(RE2_SPECIAL, '\\$&');
+
+/** Istio's principal forms over `<trust-domain>/ns/<ns>/sa/<sa>`, as SPIFFE ID matches. */
+export function principalMatch(text: string): IdentityMatch {
+  const v = parseValue(text);
+  if (v.kind === 'any') return { kind: 'any' };
+  return v.kind === 'suffix' ? v : { kind: v.kind, value: `spiffe://${v.value}` };
+}
+
+/** A namespace (Istio's value forms) as a match on the SPIFFE ID's `/ns/<namespace>/` part. */
+export function namespaceMatch(text: string): IdentityMatch {
+  const v = parseValue(text);
+  if (v.kind === 'any') return { kind: 'any' };
+  const ns = v.kind === 'exact' ? quote(v.value) : v.kind === 'prefix' ? `${quote(v.value)}[^/]*` : `[^/]*${quote(v.value)}`;
+  return { kind: 'regex', value: `spiffe://[^/]+/ns/${ns}/sa/[^/]+` };
+}
+
+/** A trust domain (Istio's value forms) as a match on the SPIFFE ID's authority. */
+export function trustDomainMatch(text: string): IdentityMatch {
+  const v = parseValue(text);
+  if (v.kind === 'any') return { kind: 'any' };
+  if (v.kind === 'exact') return { kind: 'prefix', value: `spiffe://${v.value}/` };
+  const td = v.kind === 'prefix' ? `${quote(v.value)}[^/]*` : `[^/]*${quote(v.value)}`;
+  return { kind: 'regex', value: `spiffe://${td}/.*` };
+}
+
+/** `ns/sa` or `sa` (the policy's namespace) as the exact SPIFFE ID. */
+export function serviceAccountMatch(text: string, namespace: string, trustDomain: string): IdentityMatch {
+  const [ns, sa] = text.includes('/') ? text.split('/') : [namespace, text];
+  return { kind: 'exact', value: spiffeId(trustDomain, ns!, sa!) };
+}
+
 const cidrs = (list: readonly string[] | undefined) => list?.map(parseCidr);
 const values = (list: readonly string[] | undefined) => list?.map(parseValue);
 const ports = (list: ReadonlyArray<string | number> | undefined) => list?.map(Number);
@@ -158,6 +214,8 @@ function workloadIps(workloads: readonly Workload[], namespace: string, selector
 // ---- building --------------------------------------------------------------------------------
 
 function buildCondition(c: AuthorizationConditionIn): AuthzCondition {
+  if (c.key === 'source.principal') return defined({ kind: 'principal' as const, values: c.values?.map(principalMatch), notValues: c.notValues?.map(principalMatch) });
+  if (c.key === 'source.namespace') return defined({ kind: 'namespace' as const, values: c.values?.map(namespaceMatch), notValues: c.notValues?.map(namespaceMatch) });
   const header = HEADER_KEY.exec(c.key);
   if (header) return defined({ kind: 'header' as const, name: header[1]!.toLowerCase(), values: values(c.values), notValues: values(c.notValues) });
   if (c.key === 'destination.port') return defined({ kind: 'destinationPort' as const, values: ports(c.values), notValues: ports(c.notValues) });
@@ -177,7 +235,7 @@ function buildOperation(o: AuthorizationOperationIn): AuthzOperation {
   });
 }
 
-export function buildAuthorizationPolicies(objects: readonly ConfigObject[], services: readonly Service[], issues: IssueList): AuthorizationPolicy[] {
+export function buildAuthorizationPolicies(objects: readonly ConfigObject[], services: readonly Service[], issues: IssueList, mesh: MeshSettings, mtlsModes?: (namespace: string, labels: Record<string, string>, port: number) => string): AuthorizationPolicy[] {
   // Listing every workload costs milliseconds on a large mesh; only policies need it.
   const workloads = objects.some((o) => o.kind === 'AuthorizationPolicy') ? knownWorkloads(objects, services, issues) : [];
   const out: AuthorizationPolicy[] = [];
@@ -194,7 +252,7 @@ export function buildAuthorizationPolicies(objects: readonly ConfigObject[], ser
     const dryRun = dryRunText === 'true';
 
     const rules = (spec.rules ?? []).map((r, i): AuthzRule => ({
-      from: (r.from ?? []).map(({ source }, j) => buildSource(obj, source, ['spec', 'rules', i, 'from', j, 'source'], workloads, issues)),
+      from: (r.from ?? []).map(({ source }, j) => buildSource(obj, source, ['spec', 'rules', i, 'from', j, 'source'], workloads, issues, mesh)),
       to: (r.to ?? []).map(({ operation }) => buildOperation(operation)),
       when: (r.when ?? []).map(buildCondition),
     }));
@@ -202,6 +260,8 @@ export function buildAuthorizationPolicies(objects: readonly ConfigObject[], ser
       issues.warn(obj, ['spec'], 'a DENY policy without rules denies nothing (to deny every request, write an ALLOW policy without rules: `spec: {}`)');
     }
     warnCoverage(obj, spec, dryRun, services, issues);
+    const usesIdentity = rules.some((r) => r.from.some(sourceUsesIdentity) || r.when.some((c) => c.kind === 'principal' || c.kind === 'namespace'));
+    if (usesIdentity && mtlsModes) warnNoMtls(obj, spec, services, issues, mtlsModes);
 
     const selector = spec.selector?.matchLabels;
     out.push({
@@ -211,14 +271,26 @@ export function buildAuthorizationPolicies(objects: readonly ConfigObject[], ser
       action,
       dryRun,
       rules,
+      usesIdentity,
       origin: originOf(obj),
     });
   }
   return out.filter((p) => !issues.rejected.has(`AuthorizationPolicy/${p.namespace}/${p.name}`)).sort((a, b) => compareText(a.origin.key, b.origin.key));
 }
 
-function buildSource(obj: ConfigObject, s: AuthorizationSourceIn, path: FieldPath, workloads: readonly Workload[], issues: IssueList): AuthzSource {
+const sourceUsesIdentity = (s: AuthzSource) => ['principals', 'notPrincipals', 'namespaces', 'notNamespaces', 'serviceAccounts', 'notServiceAccounts', 'trustDomains', 'notTrustDomains'].some((k) => s[k as keyof AuthzSource] !== undefined);
+
+function buildSource(obj: ConfigObject, s: AuthorizationSourceIn, path: FieldPath, workloads: readonly Workload[], issues: IssueList, mesh: MeshSettings): AuthzSource {
+  const sa = (t: string) => serviceAccountMatch(t, obj.namespace, mesh.trustDomain);
   const out: AuthzSource = defined({
+    principals: s.principals?.map(principalMatch),
+    notPrincipals: s.notPrincipals?.map(principalMatch),
+    namespaces: s.namespaces?.map(namespaceMatch),
+    notNamespaces: s.notNamespaces?.map(namespaceMatch),
+    serviceAccounts: s.serviceAccounts?.map(sa),
+    notServiceAccounts: s.notServiceAccounts?.map(sa),
+    trustDomains: s.trustDomains?.map(trustDomainMatch),
+    notTrustDomains: s.notTrustDomains?.map(trustDomainMatch),
     ipBlocks: cidrs(s.ipBlocks),
     notIpBlocks: cidrs(s.notIpBlocks),
     remoteIpBlocks: cidrs(s.remoteIpBlocks),
@@ -257,4 +329,29 @@ function warnCoverage(obj: ConfigObject, spec: AuthorizationPolicyIn, dryRun: bo
   if (dryRun && grpc) {
     issues.warn(obj, ['metadata', 'annotations', DRY_RUN_ANNOTATION], 'proxyless gRPC servers have no shadow rules: this dry-run policy is left out for them (Envoy sidecars evaluate it)');
   }
+}
+
+/**
+ * Identity rules need mTLS: a caller on a plaintext connection has no identity, so an ALLOW rule
+ * on principals refuses it and a DENY rule lets it through. Said for the selected workloads'
+ * ports where mTLS is not in force: DISABLE, and PERMISSIVE on GRPC ports (a proxyless gRPC
+ * server takes plaintext only there; an Envoy sidecar still takes plaintext callers too).
+ */
+function warnNoMtls(obj: ConfigObject, spec: AuthorizationPolicyIn, services: readonly Service[], issues: IssueList, mtlsModes: (namespace: string, labels: Record<string, string>, port: number) => string): void {
+  const selector = spec.selector?.matchLabels ?? {};
+  const off = new Set<string>();
+  for (const svc of services) {
+    if (svc.namespace !== obj.namespace) continue;
+    for (const ep of svc.endpoints) {
+      if (!labelsMatch(selector, ep.labels)) continue;
+      for (const sp of svc.ports) {
+        if (!isHttpProtocol(sp.protocol)) continue;
+        const mode = mtlsModes(svc.namespace, ep.labels, endpointPort(ep, sp));
+        if (mode === 'DISABLE') off.add(`${svc.host}:${sp.number} (DISABLE)`);
+        else if (mode === 'PERMISSIVE' && sp.protocol === 'GRPC') off.add(`${svc.host}:${sp.number} (PERMISSIVE: plaintext on proxyless gRPC servers)`);
+      }
+    }
+  }
+  if (off.size === 0) return;
+  issues.warn(obj, ['spec', 'rules'], `matches on caller identities, but mTLS is not in force on ${[...off].sort().join(', ')}: callers there have no identity (an ALLOW rule on identities refuses them, a DENY rule lets them through); set PeerAuthentication STRICT`);
 }

@@ -10,6 +10,9 @@ import { IssueList, type IssueSink, type RecordedIssue, recordingSink, replayIss
 import { warnLocality, warnUnreachableNetworks } from './locality-warnings.ts';
 import { buildRateLimits } from './rate-limit.ts';
 import { buildAuthorizationPolicies } from './authorization.ts';
+import { DEFAULT_MESH, type MeshSettings } from './mesh-identity.ts';
+import { warnMutualToPermissiveGrpc } from './upstream-tls.ts';
+import { buildPeerAuthentications, effectiveMtls } from './peer-authentication.ts';
 import { buildRouteTables, RouteMemo } from './routes.ts';
 import { buildServices, ServiceMemo } from './services.ts';
 import type { Model, ModelIssue, Service, ServiceLookup } from './types.ts';
@@ -60,13 +63,14 @@ function warnOnce(obj: ConfigObject, services: Map<string, Service>, issues: Iss
 }
 
 /** `memo`: what earlier builds kept, owned by the caller (the control plane keeps one); without one, from scratch. */
-export function buildModel(objects: ConfigObject[], networkGateways: Model['networkGateways'] = {}, memo: ModelMemo = new ModelMemo()): BuildResult {
+export function buildModel(objects: ConfigObject[], networkGateways: Model['networkGateways'] = {}, memo: ModelMemo = new ModelMemo(), mesh: MeshSettings = DEFAULT_MESH): BuildResult {
   const issues = new IssueList();
   const sorted = [...objects].sort((a, b) => compareText(a.key, b.key));
   const services = buildServices(sorted, issues, memo.services);
   const serviceMap = new Map(services.map((s) => [s.host, s]));
   const rules = indexDestinationRules(sorted, serviceMap, issues);
-  const clusters = buildClusters(services, rules, networkGateways, memo.clusters);
+  const peerAuthentications = buildPeerAuthentications(sorted, services, mesh, issues);
+  const clusters = buildClusters(services, rules, networkGateways, memo.clusters, { policies: peerAuthentications, mesh });
   const routeTables = buildRouteTables(sorted, {
     services: serviceMap,
     clusters: new Map(clusters.map((c) => [c.name, c])),
@@ -74,7 +78,7 @@ export function buildModel(objects: ConfigObject[], networkGateways: Model['netw
     issues,
   }, memo.routes);
   const rateLimits = buildRateLimits(sorted, serviceMap, issues);
-  const authorizationPolicies = buildAuthorizationPolicies(sorted, services, issues);
+  const authorizationPolicies = buildAuthorizationPolicies(sorted, services, issues, mesh, (ns, labels, port) => effectiveMtls(peerAuthentications, mesh, ns, labels, port).mode);
   for (const obj of sorted) {
     if (issues.rejected.has(obj.key)) continue;
     if (isKind(obj, 'VirtualService')) warnOnce(obj, serviceMap, issues, memo.warnings, (s, i) => warnVirtualService(obj, s, i));
@@ -87,7 +91,8 @@ export function buildModel(objects: ConfigObject[], networkGateways: Model['netw
     if (isKind(obj, 'RateLimit')) warnOnce(obj, serviceMap, issues, memo.warnings, (s, i) => warnRateLimit(obj, s, i));
   }
   warnUnreachableNetworks(sorted, serviceMap, networkGateways, issues);
+  warnMutualToPermissiveGrpc(clusters, serviceMap, (host) => rules.get(host)?.obj, { policies: peerAuthentications, mesh }, issues);
   const gateways = Object.fromEntries(Object.keys(networkGateways).sort().map((n) => [n, networkGateways[n].map((g) => ({ address: g.address, port: g.port }))]));
-  const model: Model = { services, clusters, routeTables, rateLimits, authorizationPolicies, networkGateways: gateways, warnings: issues.warnings };
+  const model: Model = { services, clusters, routeTables, rateLimits, authorizationPolicies, peerAuthentications, mesh: { ...mesh }, networkGateways: gateways, warnings: issues.warnings };
   return { model: deepFreeze(model), errors: issues.errors, rejected: issues.rejected };
 }

@@ -7,7 +7,9 @@ import type { DestinationRuleIn } from './input.ts';
 import { IssueList, originOf } from './issues.ts';
 import { resolvePolicy } from './policy.ts';
 import { endpointPort, labelsMatch } from './services.ts';
-import type { Endpoint, NetworkGateway, Service, UpstreamCluster } from './types.ts';
+import type { ClientTls, Endpoint, NetworkGateway, Service, UpstreamCluster } from './types.ts';
+import { type MtlsContext, upstreamTls } from './upstream-tls.ts';
+import { DEFAULT_MESH } from './mesh-identity.ts';
 
 export interface ResolvedRule {
   obj: ConfigObject<'DestinationRule'>;
@@ -62,6 +64,8 @@ interface Built {
   rule: ConfigObject | undefined;
   /** The gateways of the service's networks, as text ('' when its endpoints are in none). */
   gateways: string;
+  /** The PeerAuthentications and mesh settings (auto mTLS reads them), as text. */
+  mtls: string;
   clusters: UpstreamCluster[];
 }
 
@@ -79,7 +83,7 @@ function gatewaysKey(networks: string[], gateways: Record<string, NetworkGateway
   return networks.length ? JSON.stringify(networks.map((n) => [n, (gateways[n] ?? []).map((g) => [g.address, g.port])])) : '';
 }
 
-function clustersOf(svc: Service, rule: ResolvedRule | undefined, gateways: Record<string, NetworkGateway[]>): UpstreamCluster[] {
+function clustersOf(svc: Service, rule: ResolvedRule | undefined, gateways: Record<string, NetworkGateway[]>, mtls: MtlsContext): UpstreamCluster[] {
   const out: UpstreamCluster[] = [];
   const withGateways = (eps: Endpoint[]) => {
     const g = gatewaysFor(eps, gateways);
@@ -88,26 +92,34 @@ function clustersOf(svc: Service, rule: ResolvedRule | undefined, gateways: Reco
   for (const port of svc.ports) {
     const withPort = (sel: Record<string, string>) =>
       svc.endpoints.filter((e) => labelsMatch(sel, e.labels)).map((e) => ({ ...e, port: endpointPort(e, port) }));
+    const withTls = (subset: string | undefined, tls: ClientTls | undefined, eps: Array<Endpoint & { port: number }>) => {
+      const t = upstreamTls(svc, port.number, subset, tls, eps, mtls);
+      return t ? { tls: t } : {};
+    };
+    const policy = resolvePolicy(rule?.spec.trafficPolicy, undefined, port.number);
     out.push({
       name: clusterName('outbound', port.number, undefined, svc.host),
       host: svc.host,
       port,
       resolution: svc.resolution,
-      policy: resolvePolicy(rule?.spec.trafficPolicy, undefined, port.number),
+      policy,
       endpoints: withPort({}),
       ...withGateways(withPort({})),
+      ...withTls(undefined, policy.tls, withPort({})),
       ...(rule ? { origin: originOf(rule.obj) } : {}),
     });
     rule?.spec.subsets?.forEach((subset, i) => {
+      const subsetPolicy = resolvePolicy(rule.spec.trafficPolicy, subset.trafficPolicy, port.number);
       out.push({
         name: clusterName('outbound', port.number, subset.name, svc.host),
         host: svc.host,
         port,
         subset: subset.name,
         resolution: svc.resolution,
-        policy: resolvePolicy(rule.spec.trafficPolicy, subset.trafficPolicy, port.number),
+        policy: subsetPolicy,
         endpoints: withPort(subset.labels ?? {}),
         ...withGateways(withPort(subset.labels ?? {})),
+        ...withTls(subset.name, subsetPolicy.tls, withPort(subset.labels ?? {})),
         origin: originOf(rule.obj, ['spec', 'subsets', i]),
       });
     });
@@ -115,15 +127,16 @@ function clustersOf(svc: Service, rule: ResolvedRule | undefined, gateways: Reco
   return out;
 }
 
-export function buildClusters(services: Service[], rules: Map<string, ResolvedRule>, gateways: Record<string, NetworkGateway[]> = {}, memo = new ClusterMemo()): UpstreamCluster[] {
+export function buildClusters(services: Service[], rules: Map<string, ResolvedRule>, gateways: Record<string, NetworkGateway[]> = {}, memo = new ClusterMemo(), mtls: MtlsContext = { policies: [], mesh: DEFAULT_MESH }): UpstreamCluster[] {
   const out: UpstreamCluster[] = [];
+  const mtlsKey = JSON.stringify([mtls.policies, mtls.mesh]);
   for (const svc of services) {
     const rule = rules.get(svc.host);
     let b = memo.built.get(svc);
     const networks = b?.networks ?? [...new Set(svc.endpoints.flatMap((e) => (e.network ? [e.network] : [])))].sort();
     const g = gatewaysKey(networks, gateways);
-    if (!b || b.rule !== rule?.obj || b.gateways !== g) {
-      b = { networks, rule: rule?.obj, gateways: g, clusters: clustersOf(svc, rule, gateways) };
+    if (!b || b.rule !== rule?.obj || b.gateways !== g || b.mtls !== mtlsKey) {
+      b = { networks, rule: rule?.obj, gateways: g, mtls: mtlsKey, clusters: clustersOf(svc, rule, gateways, mtls) };
       memo.built.set(svc, b);
     }
     out.push(...b.clusters);

@@ -4,6 +4,7 @@
 import type { ConfigError, ConfigObject, LoadResult } from '../config/types.ts';
 import { compareText } from './compare.ts';
 import { buildModel, ModelMemo } from './build.ts';
+import { DEFAULT_MESH, type MeshSettings } from './mesh-identity.ts';
 import type { Model, ModelIssue } from './types.ts';
 
 export interface MeshState {
@@ -32,9 +33,9 @@ export interface Rejection {
 }
 
 /** `memo`: what earlier builds kept, owned by the caller (the control plane keeps one); without one, from scratch. */
-export function compile(load: LoadResult, previous: readonly ConfigObject[] = [], memo: ModelMemo = new ModelMemo()): MeshState {
+export function compile(load: LoadResult, previous: readonly ConfigObject[] = [], memo: ModelMemo = new ModelMemo(), mesh: MeshSettings = DEFAULT_MESH): MeshState {
   let objects = [...load.objects];
-  let result = buildModel(objects, load.networkGateways, memo);
+  let result = buildModel(objects, load.networkGateways, memo, mesh);
   // An object whose newest text failed validation is stood in for by its previous version; what
   // the model finds wrong with that old version is not news, and its positions may be gone.
   const stale = new Set(load.errors.filter((e) => e.kind && e.name).map((e) => `${e.kind}/${e.namespace ?? 'default'}/${e.name}`));
@@ -47,7 +48,7 @@ export function compile(load: LoadResult, previous: readonly ConfigObject[] = []
     const swapped = objects.map((o) => (result.rejected.has(o.key) && before.get(o.key) && before.get(o.key) !== o ? before.get(o.key)! : o));
     if (swapped.every((o, i) => o === objects[i])) break;
     objects = swapped;
-    result = buildModel(objects, load.networkGateways, memo);
+    result = buildModel(objects, load.networkGateways, memo, mesh);
   }
   const accepted = objects.filter((o) => !result.rejected.has(o.key));
   for (const e of result.errors.filter(fresh)) if (!errors.some((x) => sameIssue(x, e))) errors.push(e);

@@ -52,6 +52,12 @@ function warnPolicy(obj: ConfigObject, p: PolicyIn | undefined, path: FieldPath,
   if (od && (od.consecutive5xxErrors !== undefined || od.consecutiveGatewayErrors !== undefined || od.consecutiveLocalOriginFailures !== undefined)) {
     issues.warn(obj, [...path, 'outlierDetection'], `gRPC ejects hosts only by success rate or failure percentage, not by consecutive errors: not applied ${FOR_GRPC}`);
   }
+  // grpc-js-xds takes certificates only from its bootstrap's certificate providers (the mesh's).
+  const tls = p.tls;
+  if (tls?.mode === 'SIMPLE' || tls?.mode === 'MUTUAL') {
+    issues.warn(obj, [...path, 'tls', 'mode'], `${tls.mode} needs certificate files, which gRPC cannot take over xDS (only bootstrap certificate providers): no TLS ${FOR_GRPC}, so their calls to a TLS server fail`);
+  }
+  if (tls?.mode === 'ISTIO_MUTUAL' && tls.insecureSkipVerify) issues.warn(obj, [...path, 'tls', 'insecureSkipVerify'], `not applied ${FOR_GRPC}: they always verify the mesh CA`);
 }
 
 export function warnDestinationRule(obj: ConfigObject<'DestinationRule'>, services: ServiceLookup, issues: IssueSink): void {

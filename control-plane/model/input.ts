@@ -19,7 +19,8 @@ export type PercentIn = S.Percent;
 export type DestinationRuleIn = S.DestinationRuleSpec;
 export type TrafficPolicyIn = S.TrafficPolicy;
 /** One layer of a traffic policy: what a TrafficPolicy and its per-port settings both have. */
-export type PolicyIn = Pick<S.TrafficPolicy, 'loadBalancer' | 'connectionPool' | 'outlierDetection'>;
+export type PolicyIn = Pick<S.TrafficPolicy, 'loadBalancer' | 'connectionPool' | 'outlierDetection' | 'tls'>;
+export type ClientTlsIn = S.ClientTLSSettings;
 export type LoadBalancerIn = S.LoadBalancerSettings;
 export type LocalityLbSettingIn = S.LocalityLbSetting;
 export type ConnectionPoolIn = S.ConnectionPoolSettings;
@@ -37,3 +38,6 @@ export type AuthorizationPolicyIn = S.AuthorizationPolicySpec;
 export type AuthorizationSourceIn = S.AuthorizationSource;
 export type AuthorizationOperationIn = S.AuthorizationOperation;
 export type AuthorizationConditionIn = S.AuthorizationCondition;
+
+// ---- PeerAuthentication ----
+export type PeerAuthenticationIn = S.PeerAuthenticationSpec;

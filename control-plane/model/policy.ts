@@ -4,7 +4,8 @@
 import { durationMs } from './duration.ts';
 import type { ConnectionPoolIn, LoadBalancerIn, OutlierDetectionIn, PolicyIn, TrafficPolicyIn } from './input.ts';
 import type { LocalityLbSettingIn } from './input.ts';
-import type { ClusterPolicy, ConnectionPool, LbPolicy, LocalityLbPolicy, OutlierDetection } from './types.ts';
+import type { ClientTlsIn } from './input.ts';
+import type { ClientTls, ClusterPolicy, ConnectionPool, LbPolicy, LocalityLbPolicy, OutlierDetection } from './types.ts';
 
 function ms(d: string | undefined): number | undefined {
   return d === undefined ? undefined : durationMs(d);
@@ -86,6 +87,19 @@ function layer(into: ClusterPolicy, p: PolicyIn | undefined): void {
   }
   if (p.connectionPool) into.connectionPool = connectionPool(p.connectionPool);
   if (p.outlierDetection) into.outlierDetection = outlierDetection(p.outlierDetection);
+  if (p.tls) into.tls = clientTls(p.tls);
+}
+
+function clientTls(t: ClientTlsIn): ClientTls {
+  return defined({
+    mode: t.mode,
+    sni: t.sni,
+    subjectAltNames: t.subjectAltNames?.length ? [...t.subjectAltNames] : undefined,
+    insecureSkipVerify: t.insecureSkipVerify || undefined,
+    clientCertificate: t.clientCertificate,
+    privateKey: t.privateKey,
+    caCertificates: t.caCertificates,
+  });
 }
 
 function forPort(tp: TrafficPolicyIn | undefined, port: number): PolicyIn | undefined {

@@ -83,6 +83,7 @@ function convert(obj: ConfigObject<'ServiceEntry'>, workloadsHere: readonly Conf
       resolution: spec.resolution === 'DNS' ? 'DNS' : 'STATIC',
       // Istio's default for a ServiceEntry is MESH_EXTERNAL.
       location: spec.location === 'MESH_INTERNAL' ? 'MESH_INTERNAL' : 'MESH_EXTERNAL',
+      ...(spec.subjectAltNames?.length ? { subjectAltNames: [...spec.subjectAltNames] } : {}),
       // A DNS service without endpoints is reached at its own name, as in Istio.
       endpoints: spec.resolution === 'DNS' && endpoints.length === 0 && !spec.workloadSelector ? [dnsSelf(host)] : endpoints,
       origin: originOf(obj),

@@ -4,6 +4,8 @@
 
 import type { RateLimitPolicy } from './rate-limit.ts';
 import type { AuthorizationPolicy } from './authorization.ts';
+import type { MeshSettings } from './mesh-identity.ts';
+import type { PeerAuthPolicy } from './peer-authentication.ts';
 
 export type Protocol = 'HTTP' | 'HTTP2' | 'GRPC' | 'TCP' | 'HTTPS' | 'TLS';
 
@@ -40,6 +42,8 @@ export interface Service {
   resolution: 'STATIC' | 'DNS';
   location: 'MESH_INTERNAL' | 'MESH_EXTERNAL';
   endpoints: Endpoint[];
+  /** ServiceEntry subjectAltNames: identities its workloads present, besides their service accounts'. */
+  subjectAltNames?: string[];
   origin: Origin;
 }
 
@@ -100,6 +104,34 @@ export interface ClusterPolicy {
   connectionPool?: ConnectionPool;
   outlierDetection?: OutlierDetection;
   locality?: LocalityLbPolicy;
+  /** DestinationRule tls, as the layers resolve it (the cluster's final TLS is UpstreamCluster.tls). */
+  tls?: ClientTls;
+}
+
+/** DestinationRule `tls`, resolved. */
+export interface ClientTls {
+  mode: 'DISABLE' | 'SIMPLE' | 'MUTUAL' | 'ISTIO_MUTUAL';
+  sni?: string;
+  subjectAltNames?: string[];
+  insecureSkipVerify?: boolean;
+  clientCertificate?: string;
+  privateKey?: string;
+  caCertificates?: string;
+}
+
+/** How the caller's proxy opens connections to a cluster's endpoints (absent: plaintext). */
+export interface UpstreamTls {
+  mode: 'SIMPLE' | 'MUTUAL' | 'ISTIO_MUTUAL';
+  /** 'rule': the DestinationRule says so; 'auto': auto mTLS (in-mesh destination not DISABLE; Envoy only). */
+  source: 'rule' | 'auto';
+  sni?: string;
+  /** Exact SANs the server certificate must have; for ISTIO_MUTUAL the destination's SPIFFE IDs
+   * unless the rule names them. Empty: any certificate the trust anchors accept. */
+  subjectAltNames: string[];
+  insecureSkipVerify?: boolean;
+  clientCertificate?: string;
+  privateKey?: string;
+  caCertificates?: string;
 }
 
 /** One upstream cluster: a service port, optionally narrowed to a subset. */
@@ -116,6 +148,8 @@ export interface UpstreamCluster {
   /** Gateways of the networks this cluster's endpoints are in (only those), so a gateway change
    * changes exactly the clusters behind it. */
   networkGateways?: Record<string, NetworkGateway[]>;
+  /** TLS to the endpoints (model/upstream-tls.ts); absent: plaintext. */
+  tls?: UpstreamTls;
   origin?: Origin;
 }
 
@@ -221,6 +255,10 @@ export interface Model {
   rateLimits: RateLimitPolicy[];
   /** AuthorizationPolicies, resolved (model/authorization.ts); sorted by namespace/name. */
   authorizationPolicies: AuthorizationPolicy[];
+  /** PeerAuthentications in force (model/peer-authentication.ts); sorted by namespace/name. */
+  peerAuthentications: PeerAuthPolicy[];
+  /** Trust domain and root namespace (model/mesh-identity.ts). */
+  mesh: MeshSettings;
   /** Network -> its gateways, from the config source (LoadResult.networkGateways). */
   networkGateways: Record<string, NetworkGateway[]>;
   /** Problems that do not stop a rule from being used (e.g. a feature proxyless gRPC ignores). */

@@ -8,6 +8,7 @@ import { lbFields } from './load-balancer.ts';
 import { localityWeightedLb } from './locality-weighted.ts';
 import { outlierDetection } from './outlier-detection.ts';
 import { upstreamProtocolOptions } from './protocol-options.ts';
+import { upstreamTransportSocket } from './upstream-tls.ts';
 import type { ClientKind } from './proxy.ts';
 import type { Json } from '../json.ts';
 import { CLUSTER } from './type-urls.ts';
@@ -54,6 +55,7 @@ function buildOutboundCluster(c: UpstreamCluster, kind: ClientKind): Json {
     ...od,
     ...(Object.keys(commonLb).length ? { common_lb_config: commonLb } : {}),
     ...(kind === 'envoy' ? upstreamProtocolOptions(c.port.protocol, cp) : {}),
+    ...upstreamTransportSocket(c.tls, kind, c.port.protocol),
   };
 }
 

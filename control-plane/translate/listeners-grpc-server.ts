@@ -10,6 +10,7 @@ import { isIP } from 'node:net';
 import type { Model } from '../model/types.ts';
 import { httpConnectionManager, httpFilters } from './hcm.ts';
 import { inboundPorts } from './inbound.ts';
+import { grpcServerTransportSocket, inboundMode } from './inbound-mtls.ts';
 import type { Proxy } from './proxy.ts';
 import type { Json } from '../json.ts';
 import { LISTENER } from './type-urls.ts';
@@ -27,6 +28,7 @@ export function grpcServerListeners(model: Model, proxy: Proxy): Json[] {
   // Every port of a proxyless gRPC workload speaks gRPC, whatever protocol its service port names.
   return inboundPorts(model, proxy).map((p) => {
     const name = `inbound|${p.port}||`;
+    const tls = grpcServerTransportSocket(inboundMode(model, proxy, p.port));
     return {
       '@type': LISTENER,
       name: grpcServerListenerName(ip, p.port),
@@ -35,6 +37,7 @@ export function grpcServerListeners(model: Model, proxy: Proxy): Json[] {
       filter_chains: [
         {
           name,
+          ...(tls ? { transport_socket: tls } : {}),
           filters: [
             {
               name: 'envoy.filters.network.http_connection_manager',

@@ -6,6 +6,8 @@ import type { Model } from '../model/types.ts';
 import { httpConnectionManager, httpFilters } from './hcm.ts';
 import type { Proxy } from './proxy.ts';
 import type { InboundPort } from './inbound.ts';
+import { inboundMode, passthroughChain, sidecarInboundChains, TLS_INSPECTOR_FILTER } from './inbound-mtls.ts';
+import { effectiveMtls } from '../model/peer-authentication.ts';
 import type { Json } from '../json.ts';
 import { LISTENER, ORIGINAL_DST, TCP_PROXY } from './type-urls.ts';
 
@@ -49,8 +51,10 @@ export function outboundHttpListeners(model: Model, proxy: Proxy, only?: Readonl
 }
 
 export function virtualInbound(model: Model, proxy: Proxy, inbound: InboundPort[]): Json {
-  const chains = inbound.map((p) => {
-    const filter = isHttpProtocol(p.protocol)
+  const modes = inbound.map((p) => inboundMode(model, proxy, p.port));
+  const chains = inbound.flatMap((p, i) => {
+    const http = isHttpProtocol(p.protocol);
+    const filter = http
       ? {
           name: 'envoy.filters.network.http_connection_manager',
           typed_config: httpConnectionManager(`inbound_0.0.0.0_${p.port}`, {
@@ -62,14 +66,19 @@ export function virtualInbound(model: Model, proxy: Proxy, inbound: InboundPort[
           }, httpFilters({ model, proxy, side: 'inbound', port: p.port })),
         }
       : tcpProxy(p.cluster, p.cluster);
-    return { name: p.cluster, filter_chain_match: { destination_port: p.port }, filters: [filter] };
+    return sidecarInboundChains(modes[i]!, { name: p.cluster, port: p.port, filters: [filter], alpn: http ? ['h2', 'http/1.1'] : [] });
   });
+  // Port 0 is in no portLevelMtls: the workload's own mode.
+  const passthroughMode = effectiveMtls(model.peerAuthentications, model.mesh, proxy.namespace, proxy.labels, 0).mode;
+  const passthrough = passthroughChain(passthroughMode, { name: 'virtualInbound-catchall-tcp', filters: [tcpProxy('InboundPassthroughClusterIpv4', 'InboundPassthroughClusterIpv4')] });
+  // The tls_inspector only where a port takes both TLS and plaintext.
+  const inspect = modes.includes('PERMISSIVE') ? [TLS_INSPECTOR_FILTER] : [];
   return {
     '@type': LISTENER,
     name: 'virtualInbound',
     address: socket('0.0.0.0', VIRTUAL_INBOUND_PORT),
-    listener_filters: [ORIGINAL_DST_FILTER],
+    listener_filters: [ORIGINAL_DST_FILTER, ...inspect],
     traffic_direction: 'INBOUND',
-    filter_chains: [...chains, { name: 'virtualInbound-catchall-tcp', filters: [tcpProxy('InboundPassthroughClusterIpv4', 'InboundPassthroughClusterIpv4')] }],
+    filter_chains: [...chains, passthrough],
   };
 }

@@ -13,6 +13,9 @@ export interface Proxy {
   locality: Locality;
   /** The caller's network (node metadata NETWORK, as Istio's); endpoints elsewhere go through gateways. */
   network?: string;
+  /** Node metadata SERVICE_ACCOUNT (as Istio's bootstraps set it): the workload's identity. Not a
+   * grouping input: no generated config depends on it. */
+  serviceAccount?: string;
 }
 
 export interface NodeInfo {
@@ -47,6 +50,7 @@ export function proxyFromNode(node: NodeInfo): Proxy {
     labels,
     ...(ip ? { ip } : {}),
     ...(str(md.NETWORK) ? { network: str(md.NETWORK) } : {}),
+    ...(str(md.SERVICE_ACCOUNT) ? { serviceAccount: str(md.SERVICE_ACCOUNT) } : {}),
     locality: { region: node.locality?.region ?? '', zone: node.locality?.zone ?? '', subzone: node.locality?.sub_zone ?? '' },
   };
 }

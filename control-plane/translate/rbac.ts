@@ -4,9 +4,11 @@
 // them). Dry-run policies become shadow rules (Envoy only; gRPC has none).
 //
 // Only what both Envoy and grpc-js-xds evaluate is generated: and/or/not, any, header, url_path,
-// destination_port permissions; and/or/not, any, header, direct_remote_ip, remote_ip principals
-// (grpc-js-xds reads any other kind as "never matches"; see its rbac.js).
-import type { AuthorizationPolicy, AuthzCondition, AuthzOperation, AuthzSource, AuthzValue, Cidr } from '../model/authorization.ts';
+// destination_port permissions; and/or/not, any, header, direct_remote_ip, remote_ip,
+// authenticated principals (grpc-js-xds reads any other kind as "never matches"; see its rbac.js).
+// `authenticated.principal_name` is matched by Envoy against the peer certificate's URI SAN and by
+// gRPC against its URI SANs (else DNS SANs, else subject): the SPIFFE ID.
+import type { AuthorizationPolicy, AuthzCondition, AuthzOperation, AuthzSource, AuthzValue, Cidr, IdentityMatch } from '../model/authorization.ts';
 import { labelsMatch } from '../model/services.ts';
 import type { Feature, HcmContext } from './feature.ts';
 import type { Proxy } from './proxy.ts';
@@ -96,10 +98,20 @@ function operationPermissions(op: AuthzOperation): Json[] {
   ];
 }
 
+/** The peer's mTLS identity; `any` = any certificate-bearing peer with a name. */
+export function identityPrincipal(m: IdentityMatch): Json {
+  const name = m.kind === 'any' ? { safe_regex: { regex: '.+' } } : m.kind === 'regex' ? { safe_regex: { regex: m.value } } : { [m.kind]: m.value };
+  return { authenticated: { principal_name: name } };
+}
+
 function sourcePrincipals(s: AuthzSource): Json[] {
   const direct = (c: Cidr): Json => ({ direct_remote_ip: cidrRange(c) });
   const remote = (c: Cidr): Json => ({ remote_ip: cidrRange(c) });
   return [
+    ...inAndNotIn(s.principals, s.notPrincipals, identityPrincipal, orIds, notId),
+    ...inAndNotIn(s.namespaces, s.notNamespaces, identityPrincipal, orIds, notId),
+    ...inAndNotIn(s.serviceAccounts, s.notServiceAccounts, identityPrincipal, orIds, notId),
+    ...inAndNotIn(s.trustDomains, s.notTrustDomains, identityPrincipal, orIds, notId),
     ...inAndNotIn(s.ipBlocks, s.notIpBlocks, direct, orIds, notId),
     ...inAndNotIn(s.remoteIpBlocks, s.notRemoteIpBlocks, remote, orIds, notId),
     ...(s.workloadIps ? [orIds(s.workloadIps.map(direct))] : []),
@@ -121,6 +133,10 @@ function conditionParts(when: AuthzCondition[]): { principals: Json[]; permissio
         principals.push(...inAndNotIn(c.values, c.notValues, (v) => ({ [field]: cidrRange(v) }), orIds, notId));
         break;
       }
+      case 'principal':
+      case 'namespace':
+        principals.push(...inAndNotIn(c.values, c.notValues, identityPrincipal, orIds, notId));
+        break;
       case 'destinationPort':
         permissions.push(...inAndNotIn(c.values, c.notValues, (n) => ({ destination_port: n }), orRules, notRule));
         break;

@@ -444,11 +444,31 @@ function outlierDetection(d: Draw): Json {
   });
 }
 
+/** A valid DestinationRule `tls`, every mode. */
+function clientTls(d: Draw): Json {
+  const mode = d.one(['DISABLE', 'SIMPLE', 'MUTUAL', 'ISTIO_MUTUAL']);
+  if (mode === 'DISABLE') return { mode };
+  const sni = d.maybe(0.4, () => d.one(['reviews.internal', 'api.example.com']));
+  const sans = d.maybe(0.4, () => d.some(['spiffe://cluster.local/ns/default/sa/reviews', 'api.example.com', 'spiffe://example.org/ns/x/sa/y'], 1, 2));
+  if (mode === 'ISTIO_MUTUAL') return compact({ mode, sni, subjectAltNames: sans });
+  const skip = d.chance(0.2);
+  return compact({
+    mode,
+    sni,
+    insecureSkipVerify: skip ? true : undefined,
+    subjectAltNames: skip ? undefined : sans,
+    caCertificates: skip ? undefined : d.maybe(0.6, () => '/etc/certs/ca.pem'),
+    clientCertificate: mode === 'MUTUAL' ? '/etc/certs/cert.pem' : undefined,
+    privateKey: mode === 'MUTUAL' ? '/etc/certs/key.pem' : undefined,
+  });
+}
+
 function policySections(d: Draw): Json {
   return compact({
     loadBalancer: d.maybe(0.5, () => loadBalancer(d)),
     connectionPool: d.maybe(0.4, () => connectionPool(d)),
     outlierDetection: d.maybe(0.4, () => outlierDetection(d)),
+    tls: d.maybe(0.3, () => clientTls(d)),
   });
 }
 

@@ -27,6 +27,12 @@ export interface XdsClientOptions {
   network?: string;
   /** Node locality; gRPC requires one, {} is the default. */
   locality?: { region?: string; zone?: string; sub_zone?: string };
+  /** Bootstrap `certificate_providers` (mTLS: TLS contexts name instance `default`). */
+  certificateProviders?: Record<string, unknown>;
+  /** Node metadata SERVICE_ACCOUNT (the workload's identity, as Istio's bootstraps carry it). */
+  serviceAccount?: string;
+  /** Default insecure; XdsChannelCredentials to act on the clusters' TLS contexts. */
+  credentials?: grpc.ChannelCredentials;
 }
 
 export interface XdsClient {
@@ -68,9 +74,10 @@ export function createXdsClient(opts: XdsClientOptions): XdsClient {
     ],
     node: {
       id: nodeId,
-      metadata: { GENERATOR: 'grpc', NAMESPACE: namespace, LABELS: labels, ...(opts.network ? { NETWORK: opts.network } : {}) },
+      metadata: { GENERATOR: 'grpc', NAMESPACE: namespace, LABELS: labels, ...(opts.network ? { NETWORK: opts.network } : {}), ...(opts.serviceAccount ? { SERVICE_ACCOUNT: opts.serviceAccount } : {}) },
       locality: opts.locality ?? {},
     },
+    ...(opts.certificateProviders ? { certificate_providers: opts.certificateProviders } : {}),
   });
 
   const method = loadEcho().service.Call as grpc.MethodDefinition<CallRequest, CallReply>;
@@ -81,7 +88,7 @@ export function createXdsClient(opts: XdsClientOptions): XdsClient {
     if (closed) throw new Error('xDS client is closed');
     let client = clients.get(target);
     if (!client) {
-      client = new grpc.Client(target, grpc.credentials.createInsecure(), { [BOOTSTRAP_OPTION]: bootstrap });
+      client = new grpc.Client(target, opts.credentials ?? grpc.credentials.createInsecure(), { [BOOTSTRAP_OPTION]: bootstrap });
       clients.set(target, client);
     }
     return client;

@@ -37,6 +37,10 @@ export interface XdsServerOptions {
   port?: number;
   /** How long to wait for meshpilot's Listener (default 20 s). */
   readyTimeoutMs?: number;
+  /** Bootstrap `certificate_providers` (mTLS: the Listener's TLS context names instance `default`). */
+  certificateProviders?: Record<string, unknown>;
+  /** Default insecure; XdsServerCredentials to act on the Listener's TLS context. */
+  credentials?: grpc.ServerCredentials;
 }
 
 export interface XdsEchoServer extends BackendInfo {
@@ -95,6 +99,7 @@ export async function startXdsEchoServer(opts: XdsServerOptions): Promise<XdsEch
     xds_servers: [{ server_uri: opts.xdsAddress, channel_creds: [{ type: 'insecure' }], server_features: ['xds_v3'] }],
     node: { id: nodeId, metadata: { GENERATOR: 'grpc', NAMESPACE: namespace, LABELS: labels }, locality: {} },
     server_listener_resource_name_template: SERVER_LISTENER_TEMPLATE,
+    ...(opts.certificateProviders ? { certificate_providers: opts.certificateProviders } : {}),
   });
 
   const server = new grpcXds.XdsServer({ [BOOTSTRAP_OPTION]: bootstrap, drainGraceTimeMs: 100 } as grpc.ServerOptions);
@@ -110,7 +115,7 @@ export async function startXdsEchoServer(opts: XdsServerOptions): Promise<XdsEch
     // The callback comes only once meshpilot's Listener for this address has arrived and is used.
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`XdsServer ${address} got no usable Listener from meshpilot within ${timeoutMs} ms`)), timeoutMs);
-      server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err) => {
+      server.bindAsync(address, opts.credentials ?? grpc.ServerCredentials.createInsecure(), (err) => {
         clearTimeout(timer);
         if (err) reject(err);
         else resolve();

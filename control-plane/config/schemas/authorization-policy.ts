@@ -1,14 +1,14 @@
 // security.istio.io AuthorizationPolicy: allow and deny lists for the workloads a policy selects.
-// Istio's fields, minus what needs identities meshpilot cannot check yet (mTLS peer identities,
-// JWTs): those are accepted as field names but rejected with a message that says why. Plus one
-// field of our own, `source.workloadSelector`, which the control plane resolves to workload IPs.
+// Istio's fields, peer identities included (principals, namespaces, serviceAccounts: checked
+// against the mTLS peer certificate), minus JWTs: those are accepted as field names but rejected
+// with a message that says why. Plus one field of our own, `source.workloadSelector`, which the
+// control plane resolves to workload IPs.
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { dnsLabel, headerName, istioEnum, labels, setFields, withRule } from './common.ts';
 
 type Report = (path: (string | number)[], message: string) => void;
 
-const NEEDS_MTLS = 'needs mTLS workload identities, which meshpilot does not provide yet; use source.workloadSelector (resolved to workload IPs) or ipBlocks';
 const NEEDS_JWT = 'needs request authentication (JWT), which meshpilot does not support';
 
 /** Why `s` is not an IP address or CIDR block (`10.0.0.1`, `10.0.0.0/16`, `fd00::/8`), or undefined. */
@@ -60,6 +60,13 @@ const portValue = z.union([z.number(), z.string()], { error: 'must be a port num
 
 const nonEmpty = <T extends z.ZodType>(item: T) => z.array(item).min(1, { error: 'must not be empty (leave the field out instead)' });
 
+/** `<namespace>/<name>` or `<name>` (in the policy's namespace), as Istio writes service accounts. */
+const serviceAccountValue = z.string().superRefine((s, ctx) => {
+  const parts = s.split('/');
+  const ok = parts.length <= 2 && parts.every((p) => /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(p));
+  if (!ok) ctx.addIssue({ code: 'custom', message: `${JSON.stringify(s)}: a service account is written <namespace>/<name> or <name> (no wildcards)`, input: s });
+});
+
 /** A field Istio has whose meaning meshpilot cannot enforce: always an error, saying why. */
 const refused = (why: string) => z.array(z.string()).superRefine((v, ctx) => ctx.addIssue({ code: 'custom', message: `not supported by meshpilot: ${why}`, input: v }));
 
@@ -70,16 +77,18 @@ export const SourceWorkloadSelector = z.strictObject({
   namespace: dnsLabel.optional(),
 });
 
-const SOURCE_FIELDS = ['ipBlocks', 'notIpBlocks', 'remoteIpBlocks', 'notRemoteIpBlocks', 'workloadSelector'] as const;
+const SOURCE_FIELDS = ['principals', 'notPrincipals', 'namespaces', 'notNamespaces', 'serviceAccounts', 'notServiceAccounts', 'trustDomains', 'notTrustDomains', 'ipBlocks', 'notIpBlocks', 'remoteIpBlocks', 'notRemoteIpBlocks', 'workloadSelector'] as const;
 
 export const Source = withRule(
   z.strictObject({
-    principals: refused(NEEDS_MTLS).optional(),
-    notPrincipals: refused(NEEDS_MTLS).optional(),
-    namespaces: refused(NEEDS_MTLS).optional(),
-    notNamespaces: refused(NEEDS_MTLS).optional(),
-    serviceAccounts: refused(NEEDS_MTLS).optional(),
-    notServiceAccounts: refused(NEEDS_MTLS).optional(),
+    principals: nonEmpty(wildcardValue).optional(),
+    notPrincipals: nonEmpty(wildcardValue).optional(),
+    namespaces: nonEmpty(wildcardValue).optional(),
+    notNamespaces: nonEmpty(wildcardValue).optional(),
+    serviceAccounts: nonEmpty(serviceAccountValue).optional(),
+    notServiceAccounts: nonEmpty(serviceAccountValue).optional(),
+    trustDomains: nonEmpty(wildcardValue).optional(),
+    notTrustDomains: nonEmpty(wildcardValue).optional(),
     requestPrincipals: refused(NEEDS_JWT).optional(),
     notRequestPrincipals: refused(NEEDS_JWT).optional(),
     ipBlocks: nonEmpty(cidr).optional(),
@@ -90,6 +99,10 @@ export const Source = withRule(
   }),
   (v, report) => {
     if (Object.keys(v).length === 0) report([], `a source must set at least one of ${SOURCE_FIELDS.join(', ')}`);
+    // As Istio: a service account already names its namespace and principal.
+    const accounts = setFields(v, ['serviceAccounts', 'notServiceAccounts']);
+    const others = setFields(v, ['principals', 'notPrincipals', 'namespaces', 'notNamespaces']);
+    if (accounts.length && others.length) report([accounts[0]!], `cannot be set with ${others.join(' or ')} in the same source (use separate sources)`);
   },
 );
 
@@ -115,17 +128,17 @@ export const Operation = withRule(
 export const HEADER_KEY = /^request\.headers\[(.*)\]$/;
 const IP_KEYS = new Set(['source.ip', 'remote.ip']);
 const PORT_KEYS = new Set(['destination.port']);
-const MTLS_KEYS = new Set(['source.principal', 'source.namespace', 'source.serviceAccount', 'connection.sni']);
-const ISTIO_KEYS = new Set(['destination.ip', 'request.auth.principal', 'request.auth.audiences', 'request.auth.presenter']);
+/** Peer identity keys: matched against the mTLS peer certificate's SPIFFE ID. */
+export const IDENTITY_KEYS = new Set(['source.principal', 'source.namespace']);
+const ISTIO_KEYS = new Set(['connection.sni', 'destination.ip', 'request.auth.principal', 'request.auth.audiences', 'request.auth.presenter']);
 
 /** Why a condition key is not enforceable here, or undefined. */
 export function conditionKeyProblem(key: string): string | undefined {
   const header = HEADER_KEY.exec(key);
   if (header) return headerName.safeParse(header[1]).success ? undefined : `invalid header name in ${JSON.stringify(key)}`;
-  if (IP_KEYS.has(key) || PORT_KEYS.has(key)) return undefined;
-  if (MTLS_KEYS.has(key)) return `${JSON.stringify(key)} is not supported by meshpilot: it ${NEEDS_MTLS}`;
+  if (IP_KEYS.has(key) || PORT_KEYS.has(key) || IDENTITY_KEYS.has(key)) return undefined;
   if (key.startsWith('request.auth.')) return `${JSON.stringify(key)} is not supported by meshpilot: it ${NEEDS_JWT}`;
-  const known = 'request.headers[<name>], source.ip, remote.ip, destination.port';
+  const known = 'request.headers[<name>], source.ip, remote.ip, source.principal, source.namespace, destination.port';
   if (ISTIO_KEYS.has(key) || key.startsWith('experimental.')) return `${JSON.stringify(key)} is not supported by meshpilot (supported: ${known})`;
   return `unknown condition key ${JSON.stringify(key)} (supported: ${known})`;
 }
@@ -137,7 +150,7 @@ function checkConditionValues(key: unknown, list: unknown, field: string, report
     let problem: string | undefined;
     if (IP_KEYS.has(key)) problem = cidrProblem(value);
     else if (PORT_KEYS.has(key)) problem = /^\d+$/.test(value) && Number(value) >= 1 && Number(value) <= 65535 ? undefined : `${JSON.stringify(value)} is not a port number`;
-    else if (HEADER_KEY.test(key)) problem = wildcardProblem(value);
+    else if (HEADER_KEY.test(key) || IDENTITY_KEYS.has(key)) problem = wildcardProblem(value);
     if (problem) report([field, i], problem);
   });
 }

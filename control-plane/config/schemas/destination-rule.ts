@@ -18,6 +18,7 @@ import {
   withRule,
 } from './common.ts';
 import { LocalityLbSetting } from './locality-lb.ts';
+import { ClientTLSSettings } from './client-tls.ts';
 
 function isPrime(n: number): boolean {
   if (n < 2) return false;
@@ -116,6 +117,7 @@ export const PortTrafficPolicy = z.strictObject({
   loadBalancer: LoadBalancerSettings.optional(),
   connectionPool: ConnectionPoolSettings.optional(),
   outlierDetection: OutlierDetection.optional(),
+  tls: ClientTLSSettings.optional(),
 });
 
 export const TrafficPolicy = withRule(
@@ -123,6 +125,7 @@ export const TrafficPolicy = withRule(
     loadBalancer: LoadBalancerSettings.optional(),
     connectionPool: ConnectionPoolSettings.optional(),
     outlierDetection: OutlierDetection.optional(),
+    tls: ClientTLSSettings.optional(),
     portLevelSettings: z.array(PortTrafficPolicy).optional(),
   }),
   (v, report) => uniqueBy(v['portLevelSettings'], 'port', 'port', report, ['portLevelSettings']),

@@ -8,6 +8,7 @@ import { VirtualServiceSpec } from './virtual-service.ts';
 import { WorkloadEntrySpec } from './workload-entry.ts';
 import { AuthorizationPolicySpec } from './authorization-policy.ts';
 import { RateLimitSpec } from './rate-limit.ts';
+import { PeerAuthenticationSpec } from './peer-authentication.ts';
 
 const NETWORKING = ['networking.istio.io/v1', 'networking.istio.io/v1beta1', 'networking.istio.io/v1alpha3'] as const;
 const SECURITY = ['security.istio.io/v1', 'security.istio.io/v1beta1'] as const;
@@ -21,6 +22,7 @@ export const KIND_API_VERSIONS = {
   ServiceEntry: NETWORKING,
   WorkloadEntry: NETWORKING,
   AuthorizationPolicy: SECURITY,
+  PeerAuthentication: SECURITY,
   RateLimit: MESHPILOT,
 } as const satisfies Record<Kind, readonly string[]>;
 
@@ -41,6 +43,7 @@ export const specSchemas = {
   ServiceEntry: ServiceEntrySpec,
   WorkloadEntry: WorkloadEntrySpec,
   AuthorizationPolicy: AuthorizationPolicySpec,
+  PeerAuthentication: PeerAuthenticationSpec,
   RateLimit: RateLimitSpec,
 } as const satisfies Record<Kind, z.ZodType>;
 
@@ -60,5 +63,6 @@ export const documentSchemas = {
   ServiceEntry: documentSchema('ServiceEntry'),
   WorkloadEntry: documentSchema('WorkloadEntry'),
   AuthorizationPolicy: documentSchema('AuthorizationPolicy'),
+  PeerAuthentication: documentSchema('PeerAuthentication'),
   RateLimit: documentSchema('RateLimit'),
 };

@@ -23,6 +23,8 @@ export const ServiceEntrySpec = withRule(
     resolution: istioEnum(['STATIC', 'DNS'], ['NONE', 'DNS_ROUND_ROBIN']).optional(),
     endpoints: z.array(WorkloadEntrySpec).optional(),
     workloadSelector: WorkloadSelector.optional(),
+    /** Identities the workloads behind the hosts present (SPIFFE IDs); checked by ISTIO_MUTUAL callers. */
+    subjectAltNames: z.array(z.string().min(1, { error: 'must not be empty' })).optional(),
   }),
   (v, report) => {
     uniqueBy(v['ports'], 'number', 'port number', report, ['ports']);

@@ -1,0 +1,17 @@
+// Workload identities: the SPIFFE ID a workload's certificate carries, from its service account.
+// The trust domain and the root namespace (where mesh-wide PeerAuthentication lives) are inputs
+// of the model, with Istio's defaults so Istio's rules mean the same here.
+
+export interface MeshSettings {
+  /** SPIFFE trust domain of the mesh's certificates. */
+  trustDomain: string;
+  /** Namespace whose selector-less PeerAuthentication is mesh-wide (Istio's `rootNamespace`). */
+  rootNamespace: string;
+}
+
+export const DEFAULT_MESH: MeshSettings = { trustDomain: 'cluster.local', rootNamespace: 'istio-system' };
+
+/** `spiffe://<trust-domain>/ns/<ns>/sa/<sa>` */
+export function spiffeId(trustDomain: string, namespace: string, serviceAccount: string): string {
+  return `spiffe://${trustDomain}/ns/${namespace}/sa/${serviceAccount}`;
+}
