@@ -82,11 +82,13 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   let state: MeshState | undefined;
   // What model builds keep between changes, for this control plane's lifetime (model/build.ts).
   const modelMemo = new ModelMemo();
+  // Workloads hold mesh certificates only when this control plane runs the mesh CA.
+  const mesh: MeshSettings = { ...DEFAULT_MESH, certificates: Boolean(opts.xdsTls), ...opts.mesh };
 
   let reported = new Set<string>();
 
   const apply = (load: LoadResult) => {
-    const next = compile(opts.networkGateways ? { ...load, networkGateways: { ...load.networkGateways, ...opts.networkGateways } } : load, state?.accepted ?? [], modelMemo, opts.mesh ?? DEFAULT_MESH);
+    const next = compile(opts.networkGateways ? { ...load, networkGateways: { ...load.networkGateways, ...opts.networkGateways } } : load, state?.accepted ?? [], modelMemo, mesh);
     // No proxy gets config before every source has synced: ADS answers UNAVAILABLE until then.
     const ready = source.ready();
     // Before that, errors may only mean "not synced yet" (a rule naming a service of a cluster

@@ -67,3 +67,23 @@ describe('Envoy inbound under STRICT', () => {
     ]);
   });
 });
+
+describe('a control plane whose workloads hold no certificates (no mesh CA)', () => {
+  const sidecar = proxyFromNode({ id: 'sidecar~10.0.0.9~productpage-v1-1.default~default.svc.cluster.local', metadata: { NAMESPACE: 'default', LABELS: { app: 'productpage' } } });
+  const yaml = (policy: string) =>
+    `apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: { name: pp, namespace: default }\nspec: { hosts: [pp.default.svc.cluster.local], location: MESH_INTERNAL, resolution: STATIC, ports: [{ number: 9080, name: http, protocol: HTTP }], endpoints: [{ address: 10.0.0.9, labels: { app: productpage }, serviceAccount: pp }] }\n${policy}`;
+  const tlsIn = (text: string, certificates: boolean) => {
+    const model = compile(parseConfigText('m.yaml', text), [], undefined, { trustDomain: 'cluster.local', rootNamespace: 'istio-system', certificates }).model;
+    const res = translate(model, sidecar);
+    return JSON.stringify([...res[CLUSTER], ...res[LISTENER]]).includes('tls_context');
+  };
+
+  it('gets no TLS by default (no PERMISSIVE chains, no automatic mTLS), where a CA would give it', () => {
+    expect(tlsIn(yaml(''), true)).toBe(true);
+    expect(tlsIn(yaml(''), false)).toBe(false);
+  });
+
+  it('still follows a rule that asks for mTLS', () => {
+    expect(tlsIn(yaml('---\napiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: { name: d, namespace: default }\nspec: { mtls: { mode: STRICT } }\n'), false)).toBe(true);
+  });
+});

@@ -7,6 +7,13 @@ export interface MeshSettings {
   trustDomain: string;
   /** Namespace whose selector-less PeerAuthentication is mesh-wide (Istio's `rootNamespace`). */
   rootNamespace: string;
+  /**
+   * Whether workloads hold mesh certificates (a control plane runs the mesh CA only with
+   * --xds-tls). Without them, nothing is TLS unless a rule asks for it: no PeerAuthentication means
+   * DISABLE instead of Istio's PERMISSIVE, and there is no automatic mTLS, since either would hand
+   * sidecars TLS config they have no certificate for. Default true (Istio's meaning).
+   */
+  certificates?: boolean;
 }
 
 export const DEFAULT_MESH: MeshSettings = { trustDomain: 'cluster.local', rootNamespace: 'istio-system' };

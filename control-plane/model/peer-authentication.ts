@@ -82,7 +82,7 @@ export function effectiveMtls(policies: readonly PeerAuthPolicy[], mesh: MeshSet
   if (ns?.mode) return { mode: ns.mode, origin: ns.origin, scope: namespace === mesh.rootNamespace ? 'mesh' : 'namespace' };
   const meshWide = policies.find((p) => p.namespace === mesh.rootNamespace && !p.selector);
   if (meshWide?.mode) return { mode: meshWide.mode, origin: meshWide.origin, scope: 'mesh' };
-  return { mode: 'PERMISSIVE', scope: 'default' };
+  return { mode: mesh.certificates === false ? 'DISABLE' : 'PERMISSIVE', scope: 'default' };
 }
 
 /**

@@ -47,6 +47,7 @@ export function upstreamTls(
     const sni = rule.sni ?? (mode === 'ISTIO_MUTUAL' ? istioSni(svc.host, port, subset) : undefined);
     return { ...rest, mode, source: 'rule', ...(sni ? { sni } : {}), subjectAltNames: sans };
   }
+  if (ctx.mesh.certificates === false) return undefined; // no certificates: no automatic mTLS
   if (svc.location !== 'MESH_INTERNAL' || endpoints.length === 0 || !endpoints.every(inMesh)) return undefined;
   const grpc = svc.ports.find((p) => p.number === port)?.protocol === 'GRPC';
   const accepts = endpoints.every((e) => {
