@@ -85,6 +85,7 @@ interface ServeFlags {
   xdsFirstRequestTimeout?: number;
   xdsTls?: boolean;
   xdsRequireIdentity?: boolean;
+  xdsPlaintextListen?: string;
   caDir: string;
   trustDomain: string;
   rootNamespace: string;
@@ -127,6 +128,7 @@ program
   .option('--xds-first-request-timeout <duration>', 'end an xDS stream that sends no request for this long after opening (default 10s)', durationArg)
   .option('--xds-require-identity', 'with --xds-tls: refuse xDS streams without a verified workload certificate, and any whose node claims another namespace or service account')
   .option('--xds-tls', 'TLS on the xDS port with the mesh CA, which is then served there too (istio.v1.auth.IstioCertificateService)')
+  .option('--xds-plaintext-listen <host:port>', 'with --xds-tls: also serve xDS (not the CA) in plaintext here, for proxyless gRPC clients that cannot do TLS to the xDS server; proxies there are not authenticated')
   .option('--ca-dir <dir>', 'mesh CA directory: its root is made and kept here (file mode), or an Istio plug-in CA (ca-cert.pem, ca-key.pem, root-cert.pem, cert-chain.pem) is read from here', DEFAULT_CA_DIR)
   .option('--trust-domain <domain>', 'SPIFFE trust domain of workload identities', trustDomainArg, DEFAULT_TRUST_DOMAIN)
   .option('--workload-cert-ttl <duration>', 'longest lifetime of a workload certificate; shorter requests are honoured', durationArg, 24 * 3600 * 1000)
@@ -146,6 +148,8 @@ program
     if (!o.configDir && !configCluster && remoteClusters.length === 0) {
       program.error('error: give --config-dir, a cluster (--kubeconfig, --in-cluster, --cluster), or both');
     }
+    if (o.xdsPlaintextListen && !o.xdsTls) program.error('error: --xds-plaintext-listen is only meaningful with --xds-tls (without it the xDS port is plaintext already)');
+    if (o.xdsPlaintextListen && o.xdsRequireIdentity) program.error('error: --xds-plaintext-listen cannot be combined with --xds-require-identity (no stream there has a verified identity)');
     const kube = configCluster || remoteClusters.length
       ? {
           ...(configCluster ? { configCluster } : {}),
@@ -165,6 +169,7 @@ program
     }, adminListen: o.adminListen, logger: log, ...(o.networkGateway ? { networkGateways: o.networkGateway } : {}),
     // One trust domain for the CA's certificates and the policies that check them.
     mesh: { trustDomain: o.trustDomain, rootNamespace: o.rootNamespace },
+    ...(o.xdsPlaintextListen ? { xdsPlaintextListen: o.xdsPlaintextListen } : {}),
     ...(o.xdsTls ? { xdsTls: {
       dir: o.caDir,
       trustDomain: o.trustDomain,
@@ -177,7 +182,7 @@ program
     } } : {}) });
     const s = cp.state();
     log.info(
-      { xds: cp.xdsAddress, admin: cp.adminAddress, services: s.model.services.length, rules: s.accepted.length, errors: s.errors.length },
+      { xds: cp.xdsAddress, ...(cp.xdsPlaintextAddress ? { xdsPlaintext: cp.xdsPlaintextAddress } : {}), admin: cp.adminAddress, services: s.model.services.length, rules: s.accepted.length, errors: s.errors.length },
       `meshpilot serving ${s.model.services.length} services and ${s.accepted.length} rules (${s.errors.length} errors) on ${cp.xdsAddress}`,
     );
     const stop = async () => {

@@ -34,6 +34,12 @@ export interface ControlPlaneOptions {
    * no certificates are issued (tokens must not travel in the clear).
    */
   xdsTls?: MeshCaOptions;
+  /**
+   * With `xdsTls`: also serve xDS (ADS only, never the CA) in plaintext on this address, for
+   * proxyless gRPC clients that cannot do TLS to the xDS server (grpc-js-xds 1.14.1). Proxies
+   * connecting there are not authenticated.
+   */
+  xdsPlaintextListen?: string;
   /** What one xDS client may cost (xds/limits.ts; defaults in DEFAULT_XDS_LIMITS). */
   xdsLimits?: Partial<XdsLimits>;
   adminListen?: string | null;
@@ -51,6 +57,8 @@ export interface ControlPlaneOptions {
 
 export interface ControlPlane {
   xdsAddress: string;
+  /** The plaintext xDS address (`xdsPlaintextListen`), when one was asked for. */
+  xdsPlaintextAddress?: string;
   adminAddress?: string;
   state(): MeshState;
   readonly ads: AdsServer;
@@ -70,6 +78,8 @@ export interface ControlPlane {
 export async function startControlPlane(opts: ControlPlaneOptions): Promise<ControlPlane> {
   const log = opts.logger ?? createLogger(opts.logLevel);
   if (!opts.configDir && !opts.kube) throw new Error('give a config directory, Kubernetes clusters, or both');
+  if (opts.xdsPlaintextListen && !opts.xdsTls) throw new Error('a plaintext xDS listener is only meaningful with TLS on the xDS port (--xds-tls); without it xDS is plaintext already');
+  if (opts.xdsPlaintextListen && opts.xdsTls?.requireIdentity) throw new Error('a plaintext xDS listener cannot be combined with --xds-require-identity: no stream there has a verified identity');
   // The file source coalesces the events of one turn of the event loop, then waits for each named
   // file to settle (and holds removals for its quiet period, so a file rewritten in place never
   // drops rules); the pipeline's debounce is the quiet period users configure.
@@ -134,6 +144,17 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   }
   const xdsAddress = await ads.listen(opts.xdsListen ?? '127.0.0.1:0', meshCa?.tls.credentials);
   log.info({ address: xdsAddress, tls: Boolean(meshCa) }, 'xDS (ADS) server listening');
+  let xdsPlaintextAddress: string | undefined;
+  if (opts.xdsPlaintextListen) {
+    try {
+      xdsPlaintextAddress = await ads.listenPlaintext(opts.xdsPlaintextListen);
+    } catch (e) {
+      await ads.stop();
+      meshCa?.close();
+      throw e;
+    }
+    log.warn({ address: xdsPlaintextAddress }, 'xDS also served in plaintext (ADS only, no CA): proxies connecting there are not authenticated and cannot tell meshpilot from an impostor');
+  }
 
   let admin: Server | undefined;
   let adminAddress: string | undefined;
@@ -151,6 +172,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
 
   return {
     xdsAddress,
+    ...(xdsPlaintextAddress ? { xdsPlaintextAddress } : {}),
     ...(adminAddress ? { adminAddress } : {}),
     state: () => state!,
     ads,

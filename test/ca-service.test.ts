@@ -179,4 +179,38 @@ describe('CA service on the xDS port (TLS)', () => {
     await expect(createCertificate(plain, (await workloadCsr([ID])).csrPem, { token: TOKEN })).rejects.toMatchObject({ code: grpc.status.UNIMPLEMENTED });
     expect((await getJson(`http://${cp.adminAddress}/debug/certs`)).status).toBe(404);
   });
+
+  it('--xds-plaintext-listen: ADS in plaintext on a second address, a warning, the CA not reachable there (TLS port unchanged)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'meshpilot-ca-plainlisten-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    mkdirSync(join(dir, 'rules'));
+    writeFileSync(join(dir, 'tokens'), `${TOKEN} default productpage\n`, { mode: 0o600 });
+    const logs = captureLogs();
+    const cp = await startControlPlane({ configDir: join(dir, 'rules'), xdsListen: '127.0.0.1:0', xdsPlaintextListen: '127.0.0.1:0', adminListen: null, logger: logs.logger, xdsTls: { dir: join(dir, 'ca'), tokensFile: join(dir, 'tokens') } });
+    cleanups.push(() => cp.stop());
+    expect(cp.xdsPlaintextAddress).toMatch(/^127\.0\.0\.1:[1-9]\d*$/);
+    expect(cp.xdsPlaintextAddress).not.toBe(cp.xdsAddress);
+    expect(logs.lines.filter((l) => l.level === 40 && /not authenticated/.test(l.msg))).toHaveLength(1);
+    const bundle = readFileSync(cp.ca!.trustBundlePath, 'utf8');
+    // ADS over plaintext is served, with no identity.
+    const plainAds = adsStreamOverTls(cp.xdsPlaintextAddress!, 'plaintext', 'sidecar~10.0.0.9~grpc-1.default~default.svc.cluster.local');
+    cleanups.push(() => (plainAds.call.cancel(), plainAds.client.close()));
+    await waitFor(() => [...cp.ads.streams].some((s) => s.proxy?.id.includes('10.0.0.9')), { description: 'the plaintext stream to be served' });
+    expect([...cp.ads.streams].filter((s) => s.proxy).map((s) => cp.ads.peerIdentity(s))).toEqual([undefined]);
+    // The CA is not there (a valid token in the clear is refused before it is looked at).
+    const csr = (await workloadCsr([ID])).csrPem;
+    await expect(createCertificate(client(cp.xdsPlaintextAddress!, 'plaintext'), csr, { token: TOKEN })).rejects.toMatchObject({ code: grpc.status.UNIMPLEMENTED });
+    expect(logs.lines.some((l) => l.msg === 'workload certificate issued')).toBe(false);
+    // The TLS port is TLS only and still issues.
+    await expect(createCertificate(client(cp.xdsAddress, 'plaintext'), csr, { token: TOKEN })).rejects.toMatchObject({ code: grpc.status.UNAVAILABLE });
+    expect(await createCertificate(client(cp.xdsAddress, { rootPem: bundle }), csr, { token: TOKEN })).toHaveLength(2);
+  });
+
+  it('--xds-plaintext-listen is refused without --xds-tls and with --xds-require-identity', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'meshpilot-ca-plainbad-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const base = { configDir: dir, xdsListen: '127.0.0.1:0', xdsPlaintextListen: '127.0.0.1:0', adminListen: null, logger: captureLogs().logger };
+    await expect(startControlPlane(base)).rejects.toThrow(/only meaningful with TLS/);
+    await expect(startControlPlane({ ...base, xdsTls: { dir: join(dir, 'ca'), requireIdentity: true } })).rejects.toThrow(/require-identity/);
+  });
 });

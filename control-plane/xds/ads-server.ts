@@ -49,6 +49,13 @@ function adsService(): grpc.ServiceDefinition {
   return serviceDefinition;
 }
 
+function bind(server: grpc.Server, address: string, credentials: grpc.ServerCredentials): Promise<string> {
+  const host = address.slice(0, address.lastIndexOf(':'));
+  return new Promise((resolve, reject) => {
+    server.bindAsync(address, credentials, (err, port) => (err ? reject(err) : resolve(`${host}:${port}`)));
+  });
+}
+
 /** What the server and the admin API need of a stream, whichever protocol it speaks. */
 export type XdsStream = AdsStream | DeltaStream;
 
@@ -89,16 +96,20 @@ export class AdsServer {
       (s) => this.safely(s, () => s.push()),
       () => this.observer?.pushRoundDone((performance.now() - this.cache.changedAt) / 1000),
     );
-    this.server.addService(adsService(), {
+    this.server.addService(adsService(), this.adsImplementation());
+    this.unsubscribe = cache.onChange(() => this.pushes.pushAll());
+  }
+
+  private adsImplementation(): grpc.UntypedServiceImplementation {
+    return {
       StreamAggregatedResources: (call: grpc.ServerDuplexStream<DiscoveryRequest, PreEncodedResponse>) =>
         this.onStream(call, (send) => new AdsStream(this.cache, send, this.log, { observer: this.observer, limits: this.limits, subscriptions: this.subscriptions })),
       DeltaAggregatedResources: (call: grpc.ServerDuplexStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse>) =>
         this.onStream(call, (send) => new DeltaStream(this.cache, send, this.log, { observer: this.observer, limits: this.limits })),
-    });
-    this.unsubscribe = cache.onChange(() => this.pushes.pushAll());
+    };
   }
 
-  /** Another service on the xDS port (the CA); before `listen`. */
+  /** Another service on the xDS port (the CA); before `listen`. Never on the plaintext listener. */
   addService(service: grpc.ServiceDefinition, implementation: grpc.UntypedServiceImplementation): void {
     this.server.addService(service, implementation);
   }
@@ -119,17 +130,27 @@ export class AdsServer {
 
   /** Binds `host:port` (port 0 picks a free one) and returns the bound address. Plaintext unless `credentials` say otherwise. */
   listen(address: string, credentials: grpc.ServerCredentials = grpc.ServerCredentials.createInsecure()): Promise<string> {
-    const host = address.slice(0, address.lastIndexOf(':'));
-    return new Promise((resolve, reject) => {
-      this.server.bindAsync(address, credentials, (err, port) => {
-        if (err) reject(err);
-        else {
-          this.listening = true;
-          resolve(`${host}:${port}`);
-        }
-      });
+    return bind(this.server, address, credentials).then((bound) => {
+      this.listening = true;
+      return bound;
     });
   }
+
+  /**
+   * A second, plaintext address serving ADS only, for proxyless gRPC clients that cannot do TLS to
+   * the xDS server (grpc-js-xds 1.14.1). It is a separate grpc.Server: grpc-js serves every added
+   * service on every port a server binds, so the CA (added with `addService`) would otherwise be
+   * reachable without TLS. Streams here have no verified peer identity.
+   */
+  listenPlaintext(address: string): Promise<string> {
+    if (this.plain) return Promise.reject(new Error('the plaintext xDS listener is already bound'));
+    const plain = new grpc.Server(grpcServerOptions(this.limits));
+    plain.addService(adsService(), this.adsImplementation());
+    this.plain = plain;
+    return bind(plain, address, grpc.ServerCredentials.createInsecure());
+  }
+
+  private plain: grpc.Server | undefined;
 
   /** False once stopped (for health checks). */
   listening = false;
@@ -139,6 +160,7 @@ export class AdsServer {
     this.unsubscribe();
     // tryShutdown never finishes while clients hold streams open; ADS streams are long-lived.
     this.server.forceShutdown();
+    this.plain?.forceShutdown();
   }
 
   private onStream<Req, Res, S extends XdsStream & { onRequest(r: Req): void }>(

@@ -43,8 +43,8 @@ export function createCertificate(client: ReturnType<typeof caClient>, csr: stri
   });
 }
 
-/** An ADS stream over TLS that says who it is (node id) and asks for listeners. */
-export function adsStreamOverTls(address: string, tls: ClientTls, nodeId: string): { client: grpc.Client; call: grpc.ClientDuplexStream<object, object> } {
+/** An ADS stream over TLS (or 'plaintext') that says who it is (node id) and asks for listeners. */
+export function adsStreamOverTls(address: string, tls: ClientTls | 'plaintext', nodeId: string): { client: grpc.Client; call: grpc.ClientDuplexStream<object, object> } {
   if (!adsCtor) {
     const def = protoLoader.loadSync('envoy/service/discovery/v3/ads.proto', { keepCase: true, longs: String, enums: String, defaults: true, oneofs: true, includeDirs: [...PROTO_INCLUDE_DIRS] });
     adsCtor = (grpc.loadPackageDefinition(def) as any).envoy.service.discovery.v3.AggregatedDiscoveryService;
