@@ -13,13 +13,12 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { CertificateAuthority } from '../control-plane/tls/certs.ts';
 import { explain } from '../control-plane/explain/explain.ts';
 import { createCA, workloadIdentity } from './helpers/mesh-identities.ts';
-import { replaceFile, targetOf } from './helpers/mesh-files.ts';
+import { replaceFile } from './helpers/mesh-files.ts';
+import { ISTIO_MUTUAL, ONLY_PRODUCTPAGE, peerAuth, RATINGS, ratingsEntry, settlesOn } from './helpers/mtls-rules.ts';
 import { startTestMesh, Teardown, type TestMesh } from './helpers/test-mesh.ts';
-import { waitFor } from './helpers/wait.ts';
 import type { XdsClient } from './helpers/xds-client.ts';
 import { reserveLoopbackPort, startXdsEchoServer } from './helpers/xds-server.ts';
 
-const RATINGS = targetOf('ratings');
 const TD = 'cluster.local';
 const teardown = new Teardown();
 afterEach(() => teardown.run());
@@ -33,23 +32,6 @@ beforeAll(async () => {
 });
 
 const identity = (sa: string) => workloadIdentity(ca, path.join(certDir, `${sa}-${Math.random().toString(36).slice(2)}`), `spiffe://${TD}/ns/default/sa/${sa}`);
-
-function ratingsEntry(port: number, serviceAccount = 'ratings'): string {
-  return `apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: { name: ratings, namespace: default }
-spec:
-  hosts: [ratings.default.svc.cluster.local]
-  location: MESH_INTERNAL
-  resolution: STATIC
-  ports: [{ number: 9080, name: grpc, protocol: GRPC }]
-  endpoints: [{ address: 127.0.0.1, ports: { grpc: ${port} }, labels: { app: ratings, version: v1 }, serviceAccount: ${serviceAccount} }]
-`;
-}
-
-const peerAuth = (mode: string) => `apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: { name: ratings, namespace: default }\nspec: { selector: { matchLabels: { app: ratings } }, mtls: { mode: ${mode} } }\n`;
-const ISTIO_MUTUAL = `apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: { name: ratings, namespace: default }\nspec: { host: ratings, trafficPolicy: { tls: { mode: ISTIO_MUTUAL } } }\n`;
-const ONLY_PRODUCTPAGE = `apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: { name: ratings-callers, namespace: default }\nspec:\n  selector: { matchLabels: { app: ratings } }\n  rules: [{ from: [{ source: { principals: [cluster.local/ns/default/sa/productpage] } }] }]\n`;
 
 interface Mesh { mesh: TestMesh; port: number }
 
@@ -77,28 +59,6 @@ async function caller(m: Mesh, sa: string, tls = true): Promise<XdsClient> {
     certificateProviders: await identity(sa),
     credentials: tls ? new grpcXds.XdsChannelCredentials(grpc.credentials.createInsecure()) : grpc.credentials.createInsecure(),
   });
-}
-
-async function outcome(client: XdsClient): Promise<string> {
-  try {
-    const reply = await client.call(RATINGS, {}, 3000);
-    return reply.service === 'ratings' ? 'ok' : `wrong service ${reply.service}`;
-  } catch (err) {
-    const code = (err as grpc.ServiceError).code;
-    return typeof code === 'number' ? grpc.status[code] : String(err);
-  }
-}
-
-/** Waits until `client` gets `want` on 5 calls in a row, then checks 20 more calls all do. */
-async function settlesOn(client: XdsClient, want: string, what: string): Promise<void> {
-  await waitFor(
-    async () => {
-      const last = await Promise.all(Array.from({ length: 5 }, () => outcome(client)));
-      return last.every((o) => o === want);
-    },
-    { timeoutMs: 20_000, intervalMs: 100, description: `${what} (${want} on 5 calls in a row)` },
-  );
-  expect(await Promise.all(Array.from({ length: 20 }, () => outcome(client)))).toEqual(Array(20).fill(want));
 }
 
 describe('mTLS between proxyless gRPC peers', () => {

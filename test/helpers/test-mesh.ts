@@ -4,7 +4,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { startControlPlane, type ControlPlane } from '../../control-plane/server.ts';
+import { startControlPlane, type ControlPlane, type ControlPlaneOptions } from '../../control-plane/server.ts';
 import type { BackendInfo } from './backends.ts';
 import { replaceFile, writeMeshDir, type MeshFileOptions } from './mesh-files.ts';
 import { createXdsClient, type XdsClient, type XdsClientOptions } from './xds-client.ts';
@@ -36,6 +36,7 @@ export interface TestMesh {
   dir: string;
   cp: ControlPlane;
   file(name: string): string;
+  /** A proxyless client of this mesh (on the plaintext xDS address when there is one). */
   client(opts?: Omit<XdsClientOptions, 'xdsAddress'>): XdsClient;
 }
 
@@ -49,6 +50,8 @@ export async function startTestMesh(
     logLevel?: string;
     /** Network -> gateways, as `serve --network-gateway` gives them. */
     networkGateways?: Record<string, Array<{ address: string; port: number }>>;
+    /** More control-plane options (e.g. xdsTls, xdsPlaintextListen). */
+    controlPlane?: Partial<ControlPlaneOptions>;
   },
 ): Promise<TestMesh> {
   const dir = await mkdtemp(path.join(os.tmpdir(), `meshpilot-${opts.prefix}-`));
@@ -62,6 +65,7 @@ export async function startTestMesh(
     debounceMs: 20,
     logLevel: process.env.MESHPILOT_TEST_LOG_LEVEL ?? opts.logLevel ?? 'error',
     ...(opts.networkGateways ? { networkGateways: opts.networkGateways } : {}),
+    ...opts.controlPlane,
   });
   teardown.add(() => cp.stop());
   return {
@@ -69,7 +73,8 @@ export async function startTestMesh(
     cp,
     file: (name) => path.join(dir, name),
     client(clientOpts = {}) {
-      const client = createXdsClient({ xdsAddress: cp.xdsAddress, ...clientOpts });
+      // grpc-js-xds cannot do TLS to the xDS server: with --xds-tls it uses the plaintext listener.
+      const client = createXdsClient({ xdsAddress: cp.xdsPlaintextAddress ?? cp.xdsAddress, ...clientOpts });
       teardown.add(() => client.close());
       return client;
     },

@@ -33,6 +33,8 @@ export interface XdsClientOptions {
   serviceAccount?: string;
   /** Default insecure; XdsChannelCredentials to act on the clusters' TLS contexts. */
   credentials?: grpc.ChannelCredentials;
+  /** More channel options, e.g. `grpc.use_local_subchannel_pool` for connections of its own. */
+  channelOptions?: grpc.ChannelOptions;
 }
 
 export interface XdsClient {
@@ -88,7 +90,7 @@ export function createXdsClient(opts: XdsClientOptions): XdsClient {
     if (closed) throw new Error('xDS client is closed');
     let client = clients.get(target);
     if (!client) {
-      client = new grpc.Client(target, opts.credentials ?? grpc.credentials.createInsecure(), { [BOOTSTRAP_OPTION]: bootstrap });
+      client = new grpc.Client(target, opts.credentials ?? grpc.credentials.createInsecure(), { ...opts.channelOptions, [BOOTSTRAP_OPTION]: bootstrap });
       clients.set(target, client);
     }
     return client;

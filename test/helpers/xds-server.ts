@@ -81,9 +81,19 @@ export async function reserveLoopbackPort(): Promise<number> {
 
 // ---- the server ------------------------------------------------------------------------------
 
-function headersOf(metadata: grpc.Metadata): Record<string, string> {
+/**
+ * The request's headers, plus (mTLS) the verified client certificate as pseudo-headers no real
+ * header can be: `:peer-uri` (its URI SANs) and `:peer-serial`.
+ */
+function headersOf(call: grpc.ServerUnaryCall<unknown, unknown>): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(metadata.getMap())) if (typeof v === 'string') out[k] = v;
+  for (const [k, v] of Object.entries(call.metadata.getMap())) if (typeof v === 'string') out[k] = v;
+  const cert = call.getAuthContext?.()?.sslPeerCertificate;
+  if (cert) {
+    const uris = (cert.subjectaltname ?? '').split(', ').filter((n) => n.startsWith('URI:')).map((n) => n.slice(4));
+    out[':peer-uri'] = uris.join(',');
+    out[':peer-serial'] = cert.serialNumber;
+  }
   return out;
 }
 
@@ -106,7 +116,7 @@ export async function startXdsEchoServer(opts: XdsServerOptions): Promise<XdsEch
   const instance = `${opts.service}-${opts.version}@${address}`;
   server.addService(loadEcho().service, {
     Call(call: grpc.ServerUnaryCall<CallRequest, CallReply>, callback: grpc.sendUnaryData<CallReply>) {
-      callback(null, { service: opts.service, version: opts.version, instance, request_headers: headersOf(call.metadata) });
+      callback(null, { service: opts.service, version: opts.version, instance, request_headers: headersOf(call) });
     },
   });
 
