@@ -18,6 +18,7 @@ import { explainCommand, routeTestCommand } from './explain/cli-commands.ts';
 import { parseDuration, waitUntilSynced } from './observe/wait.ts';
 import { TranslateMemo } from './translate/memo.ts';
 import { DEFAULT_CA_DIR } from './ca/mesh-ca.ts';
+import { DEFAULT_CA_NAMESPACE } from './ca/secret-store.ts';
 import { checkTrustDomain, DEFAULT_TRUST_DOMAIN } from './ca/identity.ts';
 import { DEFAULT_TOKEN_AUDIENCE } from './ca/token-review.ts';
 
@@ -87,6 +88,7 @@ interface ServeFlags {
   xdsRequireIdentity?: boolean;
   xdsPlaintextListen?: string;
   caDir: string;
+  caNamespace: string;
   trustDomain: string;
   rootNamespace: string;
   workloadCertTtl: number;
@@ -129,7 +131,8 @@ program
   .option('--xds-require-identity', 'with --xds-tls: refuse xDS streams without a verified workload certificate, and any whose node claims another namespace or service account')
   .option('--xds-tls', 'TLS on the xDS port with the mesh CA, which is then served there too (istio.v1.auth.IstioCertificateService)')
   .option('--xds-plaintext-listen <host:port>', 'with --xds-tls: also serve xDS (not the CA) in plaintext here, for proxyless gRPC clients that cannot do TLS to the xDS server; proxies there are not authenticated')
-  .option('--ca-dir <dir>', 'mesh CA directory: its root is made and kept here (file mode), or an Istio plug-in CA (ca-cert.pem, ca-key.pem, root-cert.pem, cert-chain.pem) is read from here', DEFAULT_CA_DIR)
+  .option('--ca-dir <dir>', 'mesh CA directory (without a config cluster): its root is made and kept here (file mode), or an Istio plug-in CA (ca-cert.pem, ca-key.pem, root-cert.pem, cert-chain.pem) is read from here', DEFAULT_CA_DIR)
+  .option('--ca-namespace <ns>', 'with --xds-tls and a config cluster (--kubeconfig/--in-cluster): the namespace whose Secrets hold the CA (cacerts: an Istio plug-in CA; else meshpilot-ca, made on first start) instead of --ca-dir', DEFAULT_CA_NAMESPACE)
   .option('--trust-domain <domain>', 'SPIFFE trust domain of workload identities', trustDomainArg, DEFAULT_TRUST_DOMAIN)
   .option('--workload-cert-ttl <duration>', 'longest lifetime of a workload certificate; shorter requests are honoured', durationArg, 24 * 3600 * 1000)
   .option('--ca-tokens <file>', 'bootstrap tokens for the CA, one "token namespace serviceAccount" per line; re-read when it changes')
@@ -179,6 +182,8 @@ program
       ...(o.caTokens ? { tokensFile: o.caTokens } : {}),
       // Service account tokens are checked by the config cluster's API server.
       ...(configCluster ? { kubeConfig: configCluster.kubeConfig } : {}),
+      // With a config cluster the root is kept in a Secret there, so every replica shares it.
+      ...(configCluster ? { secrets: { kubeConfig: configCluster.kubeConfig, namespace: o.caNamespace } } : {}),
     } } : {}) });
     const s = cp.state();
     log.info(

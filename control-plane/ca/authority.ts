@@ -12,6 +12,8 @@ import { formatSpiffeId, type Identity } from './identity.ts';
 import { newKeyPair, privateKeyPem, randomSerial, type SigningKey } from './keys.ts';
 import { isPluginLayout, loadPluginCa, PLUGIN_FILES } from './plugin-ca.ts';
 import { BUNDLE, loadRoots, newRoot, saveRoots, type StoredRoot } from './root-store.ts';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { loadCaFromSecrets, type SecretRootStore } from './secret-store.ts';
 
 export const DEFAULT_WORKLOAD_CERT_TTL_MS = 24 * 3600 * 1000;
 /** Certificates start a little in the past: a workload whose clock is behind can still use them. */
@@ -82,10 +84,16 @@ export class Authority {
   /** Per root serial: the latest notAfter of a certificate it signed in this process. */
   private readonly lastExpiry = new Map<string, number>();
   private readonly listeners = new Set<() => void>();
+  /** Cluster mode: the Secret meshpilot's root is kept in (undefined: a directory, or plug-in). */
+  private secretStore: SecretRootStore | undefined;
+  /** Cluster mode: where the trust bundle is (a description, not a file). */
+  private secretBundle: string | undefined;
+  /** Cluster mode: whether this instance made the root (and created the Secret). */
+  createdRoot = false;
 
   private constructor(
     readonly mode: 'self-signed' | 'plug-in',
-    /** Where the state lives (file mode: ours; plug-in: the operator's). */
+    /** Where the state lives (file mode: ours; plug-in: the operator's; cluster mode: `Secret ns/name`). */
     readonly dir: string,
     opts: AuthorityOptions,
   ) {
@@ -121,8 +129,33 @@ export class Authority {
     return a;
   }
 
-  /** The file agents should trust: every root of the bundle. */
+  /**
+   * Cluster mode: the state from the config cluster's Secrets (see secret-store.ts): the plug-in
+   * CA from Secret `cacerts`, else meshpilot's root from Secret `meshpilot-ca`, made when absent.
+   */
+  static async openSecrets(kubeConfig: KubeConfig, namespace: string, opts: AuthorityOptions): Promise<Authority> {
+    const s = await loadCaFromSecrets(kubeConfig, namespace, opts.trustDomain, (opts.now ?? Date.now)());
+    if (s.mode === 'plug-in') {
+      const a = new Authority('plug-in', s.location, opts);
+      const p = s.plugin;
+      a.retired = p.roots.slice(1).map((cert) => ({ cert }));
+      a.signer = await makeSigner(p.cert, p.key, [p.cert, ...p.intermediates, p.roots[0]!].map((c) => c.toString('pem')), p.roots[0]!);
+      a.secretBundle = `${s.location} (${PLUGIN_FILES.root})`;
+      return a;
+    }
+    const a = new Authority('self-signed', s.location, opts);
+    a.retired = s.roots.retired;
+    a.signer = await makeSigner(s.roots.active.cert, s.roots.active.key, [s.roots.active.cert.toString('pem')], s.roots.active.cert);
+    a.secretStore = s.store;
+    a.secretBundle = `${s.location} (${BUNDLE})`;
+    a.createdRoot = s.created;
+    a.pruneRoots(); // what expired while no replica ran
+    return a;
+  }
+
+  /** The file agents should trust: every root of the bundle (cluster mode: the Secret and key holding it). */
   get trustBundlePath(): string {
+    if (this.secretBundle) return this.secretBundle;
     return this.mode === 'plug-in' ? join(this.dir, PLUGIN_FILES.root) : join(this.dir, BUNDLE);
   }
 
@@ -217,8 +250,11 @@ export class Authority {
     const lastSigned = Math.max(this.lastExpiry.get(old.serialNumber) ?? 0, now + this.maxWorkloadTtlMs);
     const keepUntil = new Date(Math.min(lastSigned, old.notAfter.getTime()));
     const r = await newRoot(this.trustDomain, now);
-    this.retired = [{ cert: old, keepUntil }, ...this.retired];
-    saveRoots(this.dir, { cert: r.cert, keyPem: r.keyPem }, this.retired);
+    const retired = [{ cert: old, keepUntil }, ...this.retired];
+    // Persisted before it signs anything: a restart must come back with this root.
+    if (this.secretStore) await this.secretStore.save({ cert: r.cert, keyPem: r.keyPem }, retired);
+    else saveRoots(this.dir, { cert: r.cert, keyPem: r.keyPem }, retired);
+    this.retired = retired;
     this.signer = await makeSigner(r.cert, r.key, [r.cert.toString('pem')], r.cert);
     this.changed();
   }
@@ -241,7 +277,9 @@ export class Authority {
 
   private setRetired(next: StoredRoot[]): void {
     this.retired = next;
-    if (this.mode === 'self-signed') saveRoots(this.dir, { cert: this.signer.root }, next);
+    // Cluster mode: dropped here; the Secret still lists them until the next rotation, and every
+    // start filters them again (they are past keepUntil).
+    if (this.mode === 'self-signed' && !this.secretStore) saveRoots(this.dir, { cert: this.signer.root }, next);
     this.changed();
   }
 

@@ -20,6 +20,11 @@ export interface MeshCaOptions {
   workloadCertTtlMs?: number;
   /** Bootstrap tokens file: `token namespace serviceAccount` per line. */
   tokensFile?: string;
+  /**
+   * Cluster mode: the CA's state in Secrets of this namespace of the config cluster (Secret
+   * `cacerts`: plug-in CA; else Secret `meshpilot-ca`, made on first start) instead of `dir`.
+   */
+  secrets?: { kubeConfig: KubeConfig; namespace: string };
   /** Kubernetes TokenReview against this cluster (the config cluster), for this audience. */
   kubeConfig?: KubeConfig;
   tokenAudience?: string;
@@ -37,7 +42,11 @@ const PRUNE_INTERVAL_MS = 3600 * 1000;
 
 export async function startMeshCa(o: MeshCaOptions, ads: AdsServer, log: Logger, observer?: CaObserver): Promise<MeshCa> {
   const trustDomain = o.trustDomain ?? DEFAULT_TRUST_DOMAIN;
-  const authority = await Authority.open(o.dir ?? DEFAULT_CA_DIR, { trustDomain, ...(o.workloadCertTtlMs ? { maxWorkloadTtlMs: o.workloadCertTtlMs } : {}) });
+  const authorityOpts = { trustDomain, ...(o.workloadCertTtlMs ? { maxWorkloadTtlMs: o.workloadCertTtlMs } : {}) };
+  const authority = o.secrets
+    ? await Authority.openSecrets(o.secrets.kubeConfig, o.secrets.namespace, authorityOpts)
+    : await Authority.open(o.dir ?? DEFAULT_CA_DIR, authorityOpts);
+  if (o.secrets && authority.createdRoot) log.info({ secret: authority.dir }, `CA: made a new root and kept it in ${authority.dir}`);
   const tokens: TokenAuthenticator[] = [];
   if (o.tokensFile) tokens.push(new BootstrapTokens(o.tokensFile, trustDomain, log));
   if (o.kubeConfig) tokens.push(new TokenReviewAuthenticator(o.kubeConfig, o.tokenAudience ?? DEFAULT_TOKEN_AUDIENCE, trustDomain));

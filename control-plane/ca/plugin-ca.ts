@@ -27,16 +27,26 @@ export function isPluginLayout(dir: string): boolean {
 export async function loadPluginCa(dir: string): Promise<PluginCa> {
   const read = (f: string) => readFileSync(join(dir, f), 'utf8');
   if (!existsSync(join(dir, PLUGIN_FILES.root))) throw new Error(`${dir}: plug-in CA needs ${PLUGIN_FILES.root} next to ${PLUGIN_FILES.cert}`);
-  const certPem = read(PLUGIN_FILES.cert);
-  const keyPem = read(PLUGIN_FILES.key);
+  return parsePluginCa(dir, {
+    cert: read(PLUGIN_FILES.cert),
+    key: read(PLUGIN_FILES.key),
+    root: read(PLUGIN_FILES.root),
+    ...(existsSync(join(dir, PLUGIN_FILES.chain)) ? { chain: read(PLUGIN_FILES.chain) } : {}),
+  });
+}
+
+/** The plug-in CA from its four texts (files or a Secret's keys); `source` names where they came from in errors. */
+export async function parsePluginCa(source: string, t: { cert: string; key: string; root: string; chain?: string }): Promise<PluginCa> {
+  const certPem = t.cert;
+  const keyPem = t.key;
   const [cert] = splitPem(certPem);
-  if (!cert) throw new Error(`${dir}/${PLUGIN_FILES.cert} holds no certificate`);
+  if (!cert) throw new Error(`${source}/${PLUGIN_FILES.cert} holds no certificate`);
   if (!new NodeCert(certPem).publicKey.export({ type: 'spki', format: 'der' }).equals(createPublicKey(keyPem).export({ type: 'spki', format: 'der' }))) {
-    throw new Error(`${dir}: ${PLUGIN_FILES.key} is not the key of ${PLUGIN_FILES.cert}`);
+    throw new Error(`${source}: ${PLUGIN_FILES.key} is not the key of ${PLUGIN_FILES.cert}`);
   }
-  const roots = splitPem(read(PLUGIN_FILES.root));
-  if (roots.length === 0) throw new Error(`${dir}/${PLUGIN_FILES.root} holds no certificate`);
-  const chain = existsSync(join(dir, PLUGIN_FILES.chain)) ? splitPem(read(PLUGIN_FILES.chain)) : [cert];
+  const roots = splitPem(t.root);
+  if (roots.length === 0) throw new Error(`${source}/${PLUGIN_FILES.root} holds no certificate`);
+  const chain = t.chain !== undefined ? splitPem(t.chain) : [cert];
   const intermediates = chain.filter((c) => !sameCert(c, cert) && !roots.some((r) => sameCert(r, c)));
   // Refuse a layout that does not chain up: every workload would get certificates nobody trusts.
   const path = [cert, ...intermediates];
@@ -44,7 +54,7 @@ export async function loadPluginCa(dir: string): Promise<PluginCa> {
     const child = new NodeCert(Buffer.from(path[i]!.rawData));
     const parents = i + 1 < path.length ? [path[i + 1]!] : roots;
     if (!parents.some((p) => child.verify(new NodeCert(Buffer.from(p.rawData)).publicKey))) {
-      throw new Error(`${dir}: ${path[i]!.subject} is not signed by ${i + 1 < path.length ? 'the next certificate in cert-chain.pem' : 'any certificate in root-cert.pem'}`);
+      throw new Error(`${source}: ${path[i]!.subject} is not signed by ${i + 1 < path.length ? 'the next certificate in cert-chain.pem' : 'any certificate in root-cert.pem'}`);
     }
   }
   return { cert, key: await importPrivateKey(keyPem), intermediates, roots };

@@ -41,18 +41,32 @@ export async function loadRoots(dir: string): Promise<RootFiles | undefined> {
   const keyFile = join(dir, ROOT_KEY);
   if (!existsSync(certFile) && !existsSync(keyFile)) return undefined;
   if (!existsSync(certFile) || !existsSync(keyFile)) throw new Error(`${dir}: ${ROOT_CERT} and ${ROOT_KEY} must both be there (or neither, to make a new root)`);
-  const certPem = readFileSync(certFile, 'utf8');
-  const keyPem = readFileSync(keyFile, 'utf8');
+  const retiredFile = join(dir, RETIRED);
+  return parseRoots(dir, { certPem: readFileSync(certFile, 'utf8'), keyPem: readFileSync(keyFile, 'utf8'), ...(existsSync(retiredFile) ? { retiredJson: readFileSync(retiredFile, 'utf8') } : {}) });
+}
+
+/** The stored state from its texts (files or a Secret's keys); `source` names where they came from in errors. */
+export async function parseRoots(source: string, t: { certPem: string; keyPem: string; retiredJson?: string }): Promise<RootFiles> {
+  const { certPem, keyPem } = t;
   // A crash between the two renames of a rotation would pair a key with the other root.
   const certKey = new NodeCert(certPem).publicKey.export({ type: 'spki', format: 'der' });
   const keyPub = createPublicKey(keyPem).export({ type: 'spki', format: 'der' });
-  if (!certKey.equals(keyPub)) throw new Error(`${dir}: ${ROOT_KEY} is not the key of ${ROOT_CERT}`);
+  if (!certKey.equals(keyPub)) throw new Error(`${source}: ${ROOT_KEY} is not the key of ${ROOT_CERT}`);
   const cert = new x509.X509Certificate(certPem);
-  const retiredFile = join(dir, RETIRED);
-  const retired: StoredRoot[] = existsSync(retiredFile)
-    ? (JSON.parse(readFileSync(retiredFile, 'utf8')) as Array<{ certPem: string; keepUntil: string }>).map((r) => ({ cert: new x509.X509Certificate(r.certPem), keepUntil: new Date(r.keepUntil) }))
-    : [];
+  const retired: StoredRoot[] = t.retiredJson !== undefined ? parseRetired(t.retiredJson) : [];
   return { active: { cert, key: await importPrivateKey(keyPem) }, retired: retired.filter((r) => r.cert.serialNumber !== cert.serialNumber) };
+}
+
+export function parseRetired(json: string): StoredRoot[] {
+  return (JSON.parse(json) as Array<{ certPem: string; keepUntil: string }>).map((r) => ({ cert: new x509.X509Certificate(r.certPem), keepUntil: new Date(r.keepUntil) }));
+}
+
+export function retiredJson(retired: StoredRoot[]): string {
+  return `${JSON.stringify(retired.map((r) => ({ certPem: r.cert.toString('pem'), keepUntil: (r.keepUntil ?? new Date(0)).toISOString() })), null, 2)}\n`;
+}
+
+export function bundleText(active: x509.X509Certificate, retired: StoredRoot[]): string {
+  return [active, ...retired.map((r) => r.cert)].map((c) => c.toString('pem')).join('\n') + '\n';
 }
 
 /** A new self-signed root (ECDSA P-256); its name carries the date and serial so rotated roots differ. */
@@ -79,8 +93,8 @@ export async function newRoot(trustDomain: string, now: number, validYears = 10)
 /** Writes the whole state; the retired list first, so a crash never loses a root still trusted. */
 export function saveRoots(dir: string, active: { cert: x509.X509Certificate; keyPem?: string }, retired: StoredRoot[]): void {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  writeAtomic(join(dir, RETIRED), `${JSON.stringify(retired.map((r) => ({ certPem: r.cert.toString('pem'), keepUntil: (r.keepUntil ?? new Date(0)).toISOString() })), null, 2)}\n`);
+  writeAtomic(join(dir, RETIRED), retiredJson(retired));
   if (active.keyPem) writeAtomic(join(dir, ROOT_KEY), active.keyPem, 0o600);
   writeAtomic(join(dir, ROOT_CERT), active.cert.toString('pem') + '\n');
-  writeAtomic(join(dir, BUNDLE), [active.cert, ...retired.map((r) => r.cert)].map((c) => c.toString('pem')).join('\n') + '\n');
+  writeAtomic(join(dir, BUNDLE), bundleText(active.cert, retired));
 }

@@ -2,7 +2,8 @@
 // @kubernetes/client-node uses, list with resourceVersion, watch (`?watch=true`) as newline-
 // delimited JSON events replayed from a bounded history, BOOKMARK events when asked for, a too-old
 // resourceVersion answered with an ERROR event carrying 410 Gone (the informer then relists), and
-// the status subresource (PUT, JSON patch, merge patch), and TokenReview for service account
+// the status subresource (PUT, JSON patch, merge patch), create (POST, 409 AlreadyExists) and
+// replace (PUT, 409 Conflict on a stale resourceVersion) of objects, and TokenReview for service account
 // tokens it handed out (`serviceAccountToken`). One instance per simulated cluster.
 // `stop()` / `restart()` make the server go away and come back on the same port with its store.
 import { randomUUID } from 'node:crypto';
@@ -351,12 +352,22 @@ export class FakeApiServer {
         .map((o) => this.asVersion(o, resource, version));
       return this.send(req, res, 200, { kind: `${resource.kind}List`, apiVersion: resource.group ? `${resource.group}/${version}` : version, metadata: { resourceVersion: String(this.rv) }, items });
     }
+    if (method === 'POST' && !name) return this.create(req, res, resource, version, namespace);
     if (!name) return this.send(req, res, 405, status(405, 'MethodNotAllowed', `${method} on a collection is not supported here`));
 
     const key = this.keyOf(resource, namespace, name);
     const current = this.store.get(key);
     if (!current) return this.send(req, res, 404, status(404, 'NotFound', `${resource.plural} "${name}" not found`));
     if (method === 'GET' && !sub) return this.send(req, res, 200, this.asVersion(current, resource, version));
+    if (method === 'PUT' && !sub) {
+      // Replace: a stale resourceVersion in the body is a 409, as optimistic concurrency wants.
+      const obj = JSON.parse(await readBody(req)) as KubeObject;
+      if (obj.metadata?.resourceVersion && obj.metadata.resourceVersion !== current.metadata.resourceVersion) {
+        return this.send(req, res, 409, status(409, 'Conflict', `Operation cannot be fulfilled on ${resource.plural} "${name}": the object has been modified; please apply your changes to the latest version and try again`));
+      }
+      const stored = this.apply({ ...obj, apiVersion: current.apiVersion ?? 'v1', kind: resource.kind, metadata: { ...obj.metadata, name, ...(namespace !== undefined ? { namespace } : {}) } });
+      return this.send(req, res, 200, this.asVersion(stored, resource, version));
+    }
     if (sub !== 'status' || !resource.status) return this.send(req, res, 405, status(405, 'MethodNotAllowed', `${method} ${url.pathname} is not supported here`));
 
     const body = await readBody(req);
@@ -385,6 +396,25 @@ export class FakeApiServer {
     this.store.set(key, next);
     this.emit('MODIFIED', resource, next);
     this.send(req, res, 200, this.asVersion(next, resource, version));
+  }
+
+  /** Gates every create (POST to a collection) until the promise resolves: lets a test line up racing creates. */
+  createGate: Promise<void> | undefined;
+
+  /** POST to a collection: 201 with the stored object, or 409 AlreadyExists (never an overwrite). */
+  private async create(req: IncomingMessage, res: ServerResponse, resource: Resource, version: string, namespace: string | undefined): Promise<void> {
+    const obj = JSON.parse(await readBody(req)) as KubeObject;
+    if (this.createGate) await this.createGate;
+    const name = obj.metadata?.name;
+    if (!name) return this.send(req, res, 422, status(422, 'Invalid', 'metadata.name: Required value'));
+    if (resource.namespaced && obj.metadata.namespace && obj.metadata.namespace !== namespace) {
+      return this.send(req, res, 400, status(400, 'BadRequest', 'the namespace of the provided object does not match the namespace sent on the request'));
+    }
+    if (this.store.has(this.keyOf(resource, namespace, name))) {
+      return this.send(req, res, 409, status(409, 'AlreadyExists', `${resource.plural} "${name}" already exists`));
+    }
+    const stored = this.apply({ ...obj, apiVersion: resource.group ? `${resource.group}/${version}` : version, kind: resource.kind, metadata: { ...obj.metadata, ...(namespace !== undefined ? { namespace } : {}) } });
+    this.send(req, res, 201, this.asVersion(stored, resource, version));
   }
 
   /** POST tokenreviews: authenticated when the token is ours and carries one of the audiences asked (the API server's own when none). */
