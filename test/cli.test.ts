@@ -50,7 +50,7 @@ describe('meshpilot validate', () => {
     fs.writeFileSync(file, 'apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: p, namespace: default}\nspec:\n  rules:\n  - from:\n    - source: {principals: [corp.example/ns/a/sa/b]}\n');
     const def = await meshpilot('validate', '--config-dir', dir);
     expect(def.code).toBe(0);
-    expect(def.stdout).toContain(`warning: ${file}:7:30 spec.rules[0].from[0].source.principals[0]: principal "corp.example/ns/a/sa/b" is in trust domain corp.example, but the mesh's trust domain is cluster.local`);
+    expect(def.stdout).toContain(`warning: ${file}:7:29 spec.rules[0].from[0].source.principals[0]: principal "corp.example/ns/a/sa/b" is in trust domain corp.example, but the mesh's trust domain is cluster.local`);
     const corp = await meshpilot('validate', '--config-dir', dir, '--trust-domain', 'corp.example');
     expect(corp.code).toBe(0);
     expect(corp.stdout).not.toContain('trust domain');
