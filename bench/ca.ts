@@ -5,7 +5,14 @@
 // 127.0.0.1 port 0 (bootstrap token, real grpc-js client, CSR checked, chain returned). Printed next
 // to the same run's lower bound: node:crypto signing the same to-be-signed bytes with the same key
 // (and, since a CA must check each CSR's signature, sign + one verify). The issue's target is
-// >= 500 certificates/s. Everything stops by itself.
+// >= 500 certificates/s.
+//
+// Then the agent's memory (--renewals 20, --cert-ttl-ms 2000): one `meshpilot agent` (startAgent,
+// with its SDS server) in a child process of its own, against a control plane with the mesh CA
+// (serve --xds-tls) in this process; RSS and heap (after a full GC) after its first certificate and
+// after N renewals, next to a bare Node process's RSS (the lower bound) and Node with the tsx
+// loader (what bin/meshpilot.js starts from). Everything stops by itself.
+import { execFileSync, spawn } from 'node:child_process';
 import { createPrivateKey, createPublicKey, sign, verify, X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
@@ -16,6 +23,7 @@ import { BootstrapTokens } from '../control-plane/ca/bootstrap-tokens.ts';
 import { caServiceDefinition, caServiceHandlers } from '../control-plane/ca/ca-service.ts';
 import { XdsTlsCredentials } from '../control-plane/ca/tls-credentials.ts';
 import { createLogger } from '../control-plane/log.ts';
+import { startControlPlane } from '../control-plane/server.ts';
 import { caClient, createCertificate } from '../test/helpers/ca-client.ts';
 import { workloadCsr } from '../test/helpers/ca-certs.ts';
 
@@ -25,6 +33,8 @@ function arg(name: string, dflt: number): number {
 }
 const COUNT = arg('count', 2000);
 const CONCURRENCY = arg('concurrency', 16);
+const RENEWALS = arg('renewals', 20);
+const CERT_TTL_MS = arg('cert-ttl-ms', 2000);
 const ID = { trustDomain: 'cluster.local', namespace: 'default', serviceAccount: 'productpage' };
 
 /** The first element of a DER SEQUENCE (a certificate's tbsCertificate), header included. */
@@ -103,4 +113,58 @@ async function main() {
   }
 }
 
+interface Mem { phase: string; renewals: number; rss: number; heapUsed: number; heapTotal: number; external: number }
+
+/** RSS of a Node process that does nothing (with these flags), measured by itself. */
+function bareRss(flags: string[]): number {
+  const out = execFileSync(process.execPath, [...flags, '-e', 'process.stdout.write(String(process.memoryUsage().rss))'], { encoding: 'utf8' });
+  return Number(out);
+}
+
+/** One agent in a child process against a control plane with the mesh CA in this one. */
+async function agentMemory(): Promise<Mem[]> {
+  const dir = mkdtempSync(join(tmpdir(), 'meshpilot-bench-agent-'));
+  const log = createLogger('warn');
+  const tokens = join(dir, 'tokens');
+  writeFileSync(tokens, 'bench-token default productpage\n', { mode: 0o600 });
+  const tokenFile = join(dir, 'token');
+  writeFileSync(tokenFile, 'bench-token\n');
+  const rules = join(dir, 'rules');
+  (await import('node:fs')).mkdirSync(rules);
+  const cp = await startControlPlane({ configDir: rules, xdsListen: '127.0.0.1:0', adminListen: null, logger: log, xdsTls: { dir: join(dir, 'ca'), tokensFile: tokens, workloadCertTtlMs: CERT_TTL_MS } });
+  try {
+    const config = { address: cp.xdsAddress, bundle: readFileSync(cp.ca!.trustBundlePath, 'utf8'), tokenFile, outDir: join(dir, 'certs'), sdsSocket: join(dir, 'sds.sock'), renewals: RENEWALS };
+    const child = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', new URL('./ca-agent-child.ts', import.meta.url).pathname, JSON.stringify(config)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const out: Mem[] = [];
+    let buf = '';
+    child.stdout.on('data', (d: Buffer) => {
+      buf += d.toString();
+      for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
+        out.push(JSON.parse(buf.slice(0, nl)) as Mem);
+        buf = buf.slice(nl + 1);
+      }
+    });
+    const timeout = setTimeout(() => child.kill(), 60_000 + RENEWALS * CERT_TTL_MS);
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    clearTimeout(timeout);
+    if (code !== 0) throw new Error(`agent child exited with ${code}`);
+    return out;
+  } finally {
+    await cp.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 await main();
+{
+  const mb = (n: number) => `${(n / 1048576).toFixed(1)} MB`;
+  const bare = bareRss([]);
+  const tsx = bareRss(['--import', 'tsx']);
+  const mem = await agentMemory();
+  console.log(`agent memory: one meshpilot agent (certificates + SDS server) in its own process, mesh CA in this one, certificates live ${CERT_TTL_MS} ms`);
+  console.log(`  lower bound: bare node RSS ${mb(bare)}; node --import tsx (bin/meshpilot.js's start) RSS ${mb(tsx)}`);
+  for (const m of mem) {
+    const when = m.phase === 'first' ? 'after first certificate' : `after ${m.renewals} renewals`;
+    console.log(`  ${when.padEnd(24)} RSS ${mb(m.rss)} (+${mb(m.rss - bare)} over bare node)  heap used ${mb(m.heapUsed)} / ${mb(m.heapTotal)}  external ${mb(m.external)}`);
+  }
+}

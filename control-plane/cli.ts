@@ -203,8 +203,9 @@ program
   .description('check the rules in a directory; errors as file:line:col field.path: message')
   .requiredOption('--config-dir <dir>', 'directory of .yaml/.yml rule files')
   .option('--network-gateway <network=address:port>', GATEWAY_HELP, gatewayOption)
-  .action((o: { configDir: string; networkGateway?: NetworkGateways }) => {
-    const state = compile(loadWith(o.configDir, o.networkGateway));
+  .option('--trust-domain <domain>', 'the mesh\'s SPIFFE trust domain (as serve\'s): principals in another one are warned about', trustDomainArg, DEFAULT_TRUST_DOMAIN)
+  .action((o: { configDir: string; networkGateway?: NetworkGateways; trustDomain: string }) => {
+    const state = compile(loadWith(o.configDir, o.networkGateway), [], undefined, { ...DEFAULT_MESH, trustDomain: o.trustDomain });
     for (const e of state.errors) console.log(`error: ${formatIssue(e)}`);
     for (const w of state.warnings) console.log(`warning: ${formatIssue(w)}`);
     // The generated config must pass Envoy's checks too, for both kinds of client in every namespace.

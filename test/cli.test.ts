@@ -43,6 +43,19 @@ describe('meshpilot validate', () => {
     expect(r.stdout).toMatch(/spec\.http\[\d+\]\.route\[\d+\]\.wieght/);
   });
 
+  it('warns about a principal in another trust domain, judged by --trust-domain', async () => {
+    const dir = path.join(tmp, 'trust-domain');
+    fs.mkdirSync(dir);
+    const file = path.join(dir, 'authz.yaml');
+    fs.writeFileSync(file, 'apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: p, namespace: default}\nspec:\n  rules:\n  - from:\n    - source: {principals: [corp.example/ns/a/sa/b]}\n');
+    const def = await meshpilot('validate', '--config-dir', dir);
+    expect(def.code).toBe(0);
+    expect(def.stdout).toContain(`warning: ${file}:7:29 spec.rules[0].from[0].source.principals[0]: principal "corp.example/ns/a/sa/b" is in trust domain corp.example, but the mesh's trust domain is cluster.local`);
+    const corp = await meshpilot('validate', '--config-dir', dir, '--trust-domain', 'corp.example');
+    expect(corp.code).toBe(0);
+    expect(corp.stdout).not.toContain('trust domain');
+  });
+
   it('names the line of a YAML syntax error', async () => {
     const dir = path.join(tmp, 'syntax');
     fs.mkdirSync(dir);

@@ -9,7 +9,8 @@ import { describe, expect, it } from 'vitest';
 import { parseConfigText } from '../control-plane/config/load.ts';
 import { type ConfigError, formatError } from '../control-plane/config/types.ts';
 import { encodeResource } from '../control-plane/envoy/check.ts';
-import { parseCidr } from '../control-plane/model/authorization.ts';
+import { parseCidr, principalTrustDomain } from '../control-plane/model/authorization.ts';
+import { DEFAULT_MESH } from '../control-plane/model/mesh-identity.ts';
 import { compile, formatIssue } from '../control-plane/model/compile.ts';
 import { proxyFromNode, type Proxy } from '../control-plane/translate/proxy.ts';
 import { translate } from '../control-plane/translate/translate.ts';
@@ -165,6 +166,61 @@ describe('AuthorizationPolicy model', () => {
     expect(none.warnings.map((w) => w.message)).toEqual([
       'selects no workload with an IP address in namespace default (ServiceEntry endpoints, WorkloadEntries): this source matches no caller until one exists',
     ]);
+  });
+
+  it('warns about a principal in a trust domain the mesh does not have (field path and both trust domains)', () => {
+    const text = policy([
+      'rules:',
+      '- from:',
+      '  - source:',
+      '      principals: [cluster.local/ns/a/sa/x, other.example/ns/a/sa/y, "*/ns/a/sa/z", "*", "cluster*", "partner.example/ns/b/*"]',
+      '      notPrincipals: [old.example/ns/a/sa/gone]',
+      '      trustDomains: [cluster.local, "partner-*", legacy.example]',
+      '  when:',
+      '  - {key: source.principal, values: [other.example/ns/c/sa/w], notValues: ["cluster.local/ns/c/*"]}',
+      '  - {key: source.namespace, values: [other.example]}',
+    ].join('\n'));
+    const state = compile(parseConfigText('authz.yaml', text));
+    const warnings = state.warnings.filter((w) => /trust domain/.test(w.message));
+    const tail = (td: string) => `, but the mesh's trust domain is cluster.local: no workload certificate of this mesh has it, so it matches no caller (meshpilot has no trust domain aliases; check the principal, or the control plane's --trust-domain)`;
+    expect(warnings.map((w) => [w.path, w.message])).toEqual([
+      ['spec.rules[0].from[0].source.principals[1]', `principal "other.example/ns/a/sa/y" is in trust domain other.example${tail('other.example')}`],
+      ['spec.rules[0].from[0].source.principals[5]', `principal "partner.example/ns/b/*" is in trust domain partner.example${tail('partner.example')}`],
+      ['spec.rules[0].from[0].source.notPrincipals[0]', `principal "old.example/ns/a/sa/gone" is in trust domain old.example${tail('old.example')}`],
+      ['spec.rules[0].from[0].source.trustDomains[2]', `trust domain legacy.example${tail('legacy.example')}`],
+      ['spec.rules[0].when[0].values[0]', `principal "other.example/ns/c/sa/w" is in trust domain other.example${tail('other.example')}`],
+    ]);
+    expect(warnings[0]).toMatchObject(posOf(text, 'other.example/ns/a/sa/y'));
+    expect(formatIssue(warnings[4]!)).toContain('authz.yaml:');
+    // Still a valid policy: a warning, not an error.
+    expect(state.errors).toEqual([]);
+    expect(state.model.authorizationPolicies).toHaveLength(1);
+
+    // In a mesh whose trust domain is other.example, the cluster.local ones are the foreign ones.
+    const other = compile(parseConfigText('authz.yaml', text), [], undefined, { ...DEFAULT_MESH, trustDomain: 'other.example' });
+    expect(other.warnings.filter((w) => /trust domain/.test(w.message)).map((w) => w.path)).toEqual([
+      'spec.rules[0].from[0].source.principals[0]',
+      'spec.rules[0].from[0].source.principals[5]',
+      'spec.rules[0].from[0].source.notPrincipals[0]',
+      'spec.rules[0].from[0].source.trustDomains[0]',
+      'spec.rules[0].from[0].source.trustDomains[2]',
+      'spec.rules[0].when[0].notValues[0]',
+    ]);
+    expect(other.warnings.find((w) => w.path === 'spec.rules[0].from[0].source.principals[0]')!.message)
+      .toMatch(/^principal "cluster.local\/ns\/a\/sa\/x" is in trust domain cluster.local, but the mesh's trust domain is other.example:/);
+  });
+
+  it('principalTrustDomain: the trust-domain part only when it is a literal', () => {
+    expect(principalTrustDomain('cluster.local/ns/a/sa/b')).toBe('cluster.local');
+    expect(principalTrustDomain('td.example/ns/a/*')).toBe('td.example');
+    expect(principalTrustDomain('td.example/*')).toBe('td.example');
+    expect(principalTrustDomain('*')).toBeUndefined();
+    expect(principalTrustDomain('*/ns/a/sa/b')).toBeUndefined();
+    expect(principalTrustDomain('*.example/ns/a/sa/b')).toBeUndefined();
+    expect(principalTrustDomain('cluster*')).toBeUndefined();
+    expect(principalTrustDomain('td-*/ns/a/sa/b')).toBeUndefined();
+    expect(principalTrustDomain('no-slash')).toBeUndefined();
+    expect(principalTrustDomain('/ns/a/sa/b')).toBeUndefined();
   });
 });
 

@@ -2,7 +2,7 @@
 // the CRDs too, and the RBAC grants exactly what the Kubernetes source uses: list/watch of what it
 // reads, patch of its kinds' status, Secrets only in its own namespace.
 import { readFileSync } from 'node:fs';
-import { parseAllDocuments } from 'yaml';
+import { parse, parseAllDocuments } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { ClusterRole } from 'kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRole';
 import { ClusterRoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRoleBinding';
@@ -15,6 +15,7 @@ import { Namespace } from 'kubernetes-models/v1/Namespace';
 import { Secret } from 'kubernetes-models/v1/Secret';
 import { CustomResourceDefinition } from 'kubernetes-models/apiextensions.k8s.io/v1/CustomResourceDefinition';
 import { RULE_RESOURCES } from '../control-plane/kube/rule-resources.ts';
+import { XDS_SERVER_NAMES } from '../control-plane/ca/tls-credentials.ts';
 
 type Obj = { kind: string; metadata: { name: string; namespace?: string }; rules?: Array<{ apiGroups: string[]; resources: string[]; verbs: string[] }> };
 
@@ -51,10 +52,36 @@ describe('examples/kubernetes', () => {
       expected.add(`${r.group}/${r.plural}:watch`);
       expected.add(`${r.group}/${r.plural}/status:patch`);
     }
+    // The mesh CA checks agents' ServiceAccount tokens with TokenReview.
+    expected.add('authentication.k8s.io/tokenreviews:create');
     expect([...cluster].sort()).toEqual([...expected].sort());
+    expect(cluster.has('authentication.k8s.io/tokenreviews:create')).toBe(true);
     const role = objs.find((o) => o.kind === 'Role')!;
     expect(role.metadata.namespace).toBe('meshpilot-system');
-    expect([...grants(role)].sort()).toEqual(['/secrets:get', '/secrets:list', '/secrets:watch']);
+    // Cluster-registration Secrets read; the CA root's Secret read and created.
+    expect([...grants(role)].sort()).toEqual(['/secrets:create', '/secrets:get', '/secrets:list', '/secrets:watch']);
+  });
+
+  it('serve runs the mesh CA (--xds-tls) on the port and at the name the injected agent dials', () => {
+    const objs = docs('control-plane.yaml');
+    const deploy = objs.find((o) => o.kind === 'Deployment') as unknown as { metadata: { namespace: string }; spec: { template: { spec: { containers: Array<{ args: string[]; ports: Array<{ name: string; containerPort: number }> }> } } } };
+    const container = deploy.spec.template.spec.containers[0]!;
+    const args = container.args;
+    expect(args[0]).toBe('serve');
+    expect(args).toContain('--xds-tls');
+    expect(args).toContain('--ca-token-audience=meshpilot-ca');
+    const injection = parse(readFileSync(new URL('../sidecar-config/injection.yaml', import.meta.url), 'utf8')) as { agent: { tokenAudience: string }; xds: { address: string; port: number } };
+    expect(injection.agent.tokenAudience).toBe('meshpilot-ca');
+    // The agent dials <service>.<namespace>.svc.<domain>:<port>: that Service, that port, the xDS listener behind it.
+    const [svcName, svcNamespace] = injection.xds.address.split('.');
+    const svc = objs.find((o) => o.kind === 'Service') as unknown as { metadata: { name: string; namespace: string }; spec: { ports: Array<{ port: number; targetPort: string }> } };
+    expect([svc.metadata.name, svc.metadata.namespace]).toEqual([svcName, svcNamespace]);
+    const port = svc.spec.ports.find((p) => p.port === injection.xds.port)!;
+    expect(port).toBeDefined();
+    const target = container.ports.find((p) => p.name === port.targetPort)!;
+    expect(args).toContain(`--xds-listen=0.0.0.0:${target.containerPort}`);
+    // The CA's serving certificate names what the agent checks (the host it dials).
+    expect(XDS_SERVER_NAMES.dnsNames).toContain(injection.xds.address);
   });
 
   it('remote clusters: list/watch of services, pods, nodes and endpointslices only', () => {

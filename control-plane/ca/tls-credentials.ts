@@ -12,7 +12,9 @@ type Provider = grpc.experimental.CertificateProvider;
 type CaListener = grpc.experimental.CaCertificateUpdateListener;
 type IdListener = grpc.experimental.IdentityCertificateUpdateListener;
 
-export const XDS_SERVER_NAMES = { dnsNames: ['meshpilot.meshpilot-system.svc', 'localhost'], ipAddresses: ['127.0.0.1'] };
+// The injected agent dials meshpilot's Service by its fully qualified name
+// (sidecar-config/injection.yaml xds.address) and checks that name in this certificate.
+export const XDS_SERVER_NAMES = { dnsNames: ['meshpilot.meshpilot-system.svc', 'meshpilot.meshpilot-system.svc.cluster.local', 'localhost'], ipAddresses: ['127.0.0.1'] };
 const SERVING_TTL_MS = 24 * 3600 * 1000;
 
 export class XdsTlsCredentials implements Provider {

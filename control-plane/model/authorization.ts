@@ -256,6 +256,7 @@ export function buildAuthorizationPolicies(objects: readonly ConfigObject[], ser
       to: (r.to ?? []).map(({ operation }) => buildOperation(operation)),
       when: (r.when ?? []).map(buildCondition),
     }));
+    warnForeignTrustDomains(obj, spec, mesh, issues);
     if (action === 'DENY' && rules.length === 0) {
       issues.warn(obj, ['spec'], 'a DENY policy without rules denies nothing (to deny every request, write an ALLOW policy without rules: `spec: {}`)');
     }
@@ -304,6 +305,48 @@ function buildSource(obj: ConfigObject, s: AuthorizationSourceIn, path: FieldPat
     }
   }
   return out;
+}
+
+/**
+ * The trust-domain part of an Istio principal (`<trust-domain>/ns/<ns>/sa/<sa>`) when it is a
+ * literal: not for `*`, `*suffix`, or a prefix that ends before the first `/`.
+ */
+export function principalTrustDomain(text: string): string | undefined {
+  if (text.startsWith('*')) return undefined;
+  const slash = text.indexOf('/');
+  if (slash <= 0) return undefined;
+  const td = text.slice(0, slash);
+  return td.includes('*') ? undefined : td;
+}
+
+/**
+ * A principal (or trust domain) in a trust domain the mesh does not have matches no caller: every
+ * workload certificate the mesh CA issues is in the mesh's trust domain. Usually a policy copied
+ * from another mesh, or a control plane started without its --trust-domain.
+ */
+function warnForeignTrustDomains(obj: ConfigObject, spec: AuthorizationPolicyIn, mesh: MeshSettings, issues: IssueList): void {
+  const check = (list: readonly string[] | undefined, path: FieldPath, what: 'principal' | 'trustDomain') => {
+    list?.forEach((text, i) => {
+      const td = what === 'principal' ? principalTrustDomain(text) : text.includes('*') ? undefined : text;
+      if (td === undefined || td === mesh.trustDomain) return;
+      const named = what === 'principal' ? `principal "${text}" is in trust domain ${td}` : `trust domain ${td}`;
+      issues.warn(obj, [...path, i], `${named}, but the mesh's trust domain is ${mesh.trustDomain}: no workload certificate of this mesh has it, so it matches no caller (meshpilot has no trust domain aliases; check the principal, or the control plane's --trust-domain)`);
+    });
+  };
+  (spec.rules ?? []).forEach((r, i) => {
+    (r.from ?? []).forEach(({ source }, j) => {
+      const at = ['spec', 'rules', i, 'from', j, 'source'];
+      check(source.principals, [...at, 'principals'], 'principal');
+      check(source.notPrincipals, [...at, 'notPrincipals'], 'principal');
+      check(source.trustDomains, [...at, 'trustDomains'], 'trustDomain');
+      check(source.notTrustDomains, [...at, 'notTrustDomains'], 'trustDomain');
+    });
+    (r.when ?? []).forEach((c, k) => {
+      if (c.key !== 'source.principal') return;
+      check(c.values, ['spec', 'rules', i, 'when', k, 'values'], 'principal');
+      check(c.notValues, ['spec', 'rules', i, 'when', k, 'notValues'], 'principal');
+    });
+  });
 }
 
 /**
