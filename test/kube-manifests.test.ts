@@ -59,7 +59,7 @@ describe('examples/kubernetes', () => {
     const role = objs.find((o) => o.kind === 'Role')!;
     expect(role.metadata.namespace).toBe('meshpilot-system');
     // Cluster-registration Secrets read; the CA root's Secret read and created.
-    expect([...grants(role)].sort()).toEqual(['/secrets:create', '/secrets:get', '/secrets:list', '/secrets:watch']);
+    expect([...grants(role)].sort()).toEqual(['/secrets:create', '/secrets:get', '/secrets:list', '/secrets:update', '/secrets:watch']);
   });
 
   it('serve runs the mesh CA (--xds-tls) on the port and at the name the injected agent dials', () => {
@@ -70,16 +70,20 @@ describe('examples/kubernetes', () => {
     expect(args[0]).toBe('serve');
     expect(args).toContain('--xds-tls');
     expect(args).toContain('--ca-token-audience=meshpilot-ca');
-    const injection = parse(readFileSync(new URL('../sidecar-config/injection.yaml', import.meta.url), 'utf8')) as { agent: { tokenAudience: string }; xds: { address: string; port: number } };
+    const injection = parse(readFileSync(new URL('../sidecar-config/injection.yaml', import.meta.url), 'utf8')) as { agent: { tokenAudience: string }; xds: { address: string; port: number; caPort: number } };
     expect(injection.agent.tokenAudience).toBe('meshpilot-ca');
     // The agent dials <service>.<namespace>.svc.<domain>:<port>: that Service, that port, the xDS listener behind it.
     const [svcName, svcNamespace] = injection.xds.address.split('.');
     const svc = objs.find((o) => o.kind === 'Service') as unknown as { metadata: { name: string; namespace: string }; spec: { ports: Array<{ port: number; targetPort: string }> } };
     expect([svc.metadata.name, svc.metadata.namespace]).toEqual([svcName, svcNamespace]);
-    const port = svc.spec.ports.find((p) => p.port === injection.xds.port)!;
-    expect(port).toBeDefined();
-    const target = container.ports.find((p) => p.name === port.targetPort)!;
-    expect(args).toContain(`--xds-listen=0.0.0.0:${target.containerPort}`);
+    // Envoy's plaintext xDS port and the agent's TLS port (xDS + CA) are both that Service's.
+    const targetOf = (n: number) => {
+      const port = svc.spec.ports.find((p) => p.port === n)!;
+      expect(port, String(n)).toBeDefined();
+      return container.ports.find((p) => p.name === port.targetPort)!.containerPort;
+    };
+    expect(args).toContain(`--xds-listen=0.0.0.0:${targetOf(injection.xds.caPort)}`);
+    expect(args).toContain(`--xds-plaintext-listen=0.0.0.0:${targetOf(injection.xds.port)}`);
     // The CA's serving certificate names what the agent checks (the host it dials).
     expect(XDS_SERVER_NAMES.dnsNames).toContain(injection.xds.address);
   });

@@ -20,8 +20,8 @@ export function agentContainer(config: InjectionConfig): IContainer {
     restartPolicy: 'Always',
     args: [
       'agent',
-      // The CA is served on meshpilot's xDS port over TLS.
-      '--ca-address', `${config.xds.address}:${config.xds.port}`,
+      // The CA is served on meshpilot's TLS xDS port.
+      '--ca-address', `${config.xds.address}:${config.xds.caPort}`,
       '--ca-root', `${VOLUMES.caRoot.mountPath}/${VOLUMES.caRoot.file}`,
       '--token-file', `${VOLUMES.token.mountPath}/${VOLUMES.token.file}`,
       '--trust-domain', a.trustDomain,

@@ -48,7 +48,7 @@ export const InjectionConfigSchema = z.strictObject({
     resources: z.strictObject({ requests: resources, limits: resources }),
   }),
   ports: z.strictObject({ outbound: port, inbound: port, admin: port, health: port }),
-  xds: z.strictObject({ address: dnsName, port, clusterDomain: dnsName }),
+  xds: z.strictObject({ address: dnsName, port, caPort: port, clusterDomain: dnsName }),
   redirect: z.strictObject({
     image: z.string().min(1),
     excludeInboundPorts: z.array(port),
