@@ -30,7 +30,9 @@ export function explainHandler(state: () => MeshState, connected: () => Iterable
   return (req: Request, res: Response) => {
     const parsed = body.safeParse(req.body ?? {});
     if (!parsed.success) {
-      res.status(400).json({ errors: parsed.error.issues.map((i) => `${i.path.map(String).join('.') || '(body)'}: ${i.message}`) });
+      const errors = parsed.error.issues.map((i) => `${i.path.map(String).join('.') || '(body)'}: ${i.message}`);
+      // `error` as every other admin answer has it; `errors` lists each field.
+      res.status(400).json({ error: errors.join('; '), errors });
       return;
     }
     const b = parsed.data;
@@ -41,8 +43,8 @@ export function explainHandler(state: () => MeshState, connected: () => Iterable
       const e = explain(state(), { ...input, headers, ...(labels ? { labels } : {}) }, connected());
       res.json(text ? { ...e, text: renderExplanation(e) } : e);
     } catch (err) {
-      if (err instanceof ExplainInputError) res.status(400).json({ errors: [err.message] });
-      else res.status(500).json({ errors: [`explain failed: ${(err as Error).message}`] });
+      if (err instanceof ExplainInputError) res.status(400).json({ error: err.message, errors: [err.message] });
+      else res.status(500).json({ error: `explain failed: ${(err as Error).message}`, errors: [`explain failed: ${(err as Error).message}`] });
     }
   };
 }
