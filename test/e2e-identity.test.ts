@@ -4,7 +4,8 @@
 // gRPC's file_watcher certificate provider and get their config over the plaintext xDS listener
 // (grpc-js-xds 1.14.1 cannot do TLS to xDS). Rules: STRICT for ratings, ISTIO_MUTUAL towards it
 // (gRPC has no auto mTLS), an AuthorizationPolicy admitting only productpage's SPIFFE ID.
-// Not covered: the CA going away (it lives in the control plane, which also serves xDS).
+// The CA going away: the control plane (CA and xDS together) stopped for a few seconds and
+// restarted on the same addresses with the same root; calls go on, the agents renew afterwards.
 import './helpers/xds-rbac-env.ts'; // before grpc-js-xds is loaded: the server runs RBAC filters
 import { X509Certificate } from 'node:crypto';
 import fs from 'node:fs';
@@ -14,11 +15,12 @@ import * as grpc from '@grpc/grpc-js';
 import * as grpcXds from '@grpc/grpc-js-xds';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startAgent, type RunningAgent } from '../control-plane/agent/agent.ts';
+import { startControlPlane, type ControlPlane } from '../control-plane/server.ts';
 import { certFilePaths } from '../control-plane/agent/cert-files.ts';
 import { grpcBootstrap } from '../control-plane/agent/grpc-bootstrap.ts';
 import { captureLogs } from './helpers/log-capture.ts';
 import { ISTIO_MUTUAL, ONLY_PRODUCTPAGE, outcome, peerAuth, RATINGS, ratingsEntry, settlesOn } from './helpers/mtls-rules.ts';
-import { startTestMesh, Teardown } from './helpers/test-mesh.ts';
+import { startTestMesh, Teardown, type TestMesh } from './helpers/test-mesh.ts';
 import { waitFor } from './helpers/wait.ts';
 import { reserveLoopbackPort, startXdsEchoServer } from './helpers/xds-server.ts';
 
@@ -34,18 +36,21 @@ interface Workload {
   serials: string[];
   /** Bootstrap `certificate_providers` reading the agent's files (file_watcher, every 1 s). */
   providers: Record<string, unknown>;
+  /** The agent's log lines (parsed JSON). */
+  logs: Array<Record<string, any>>;
 }
 
 async function startWorkload(dir: string, sa: string, caAddress: string, bundle: string): Promise<Workload> {
   const tokenFile = path.join(dir, `${sa}.token`);
   fs.writeFileSync(tokenFile, `token-${sa}\n`);
   const outDir = path.join(dir, `${sa}-certs`);
+  const logs = captureLogs();
   const agent = await startAgent({
     identity: { trustDomain: TD, namespace: 'default', serviceAccount: sa },
     ca: { address: caAddress, caRootPem: bundle, tokenFile },
     outDir,
     validitySeconds: 3600, // the CA caps it at CERT_TTL_MS
-    logger: captureLogs().logger,
+    logger: logs.logger,
     backoff: { initialMs: 100, maxMs: 400 },
   });
   teardown.add(() => agent.stop());
@@ -55,27 +60,70 @@ async function startWorkload(dir: string, sa: string, caAddress: string, bundle:
   if (!serials.includes(first.cert.serial)) serials.unshift(first.cert.serial);
   // The same provider block the agent writes into a proxyless app's bootstrap (--grpc-bootstrap).
   const providers = grpcBootstrap({ xdsAddress: '', creds: 'insecure', files: certFilePaths(outDir), nodeId: '', namespace: 'default', labels: {}, refreshSeconds: 1 }).certificate_providers as Record<string, unknown>;
-  return { sa, agent, serials, providers };
+  return { sa, agent, serials, providers, logs: logs.lines };
+}
+
+/** A mesh whose control plane runs the CA (root kept in `<dir>/ca`) with ratings on `port`. */
+async function startIdentityMesh(certTtlMs: number) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'meshpilot-e2e-identity-'));
+  teardown.add(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const tokens = path.join(dir, 'ca-tokens');
+  fs.writeFileSync(tokens, ['productpage', 'ratings', 'reviews'].map((sa) => `token-${sa} default ${sa}`).join('\n') + '\n', { mode: 0o600 });
+  const xdsTls = { dir: path.join(dir, 'ca'), tokensFile: tokens, workloadCertTtlMs: certTtlMs };
+  const port = await reserveLoopbackPort();
+  const mesh = await startTestMesh(teardown, {
+    backends: [],
+    prefix: 'identity',
+    files: { 'ratings.yaml': ratingsEntry(port), 'mtls.yaml': `${peerAuth('STRICT')}---\n${ISTIO_MUTUAL}---\n${ONLY_PRODUCTPAGE}` },
+    controlPlane: { xdsTls, xdsPlaintextListen: '127.0.0.1:0' },
+  });
+  expect(mesh.cp.state().errors, 'rule errors').toEqual([]);
+  expect(mesh.cp.xdsPlaintextAddress).toBeDefined();
+  const bundle = fs.readFileSync(mesh.cp.ca!.trustBundlePath, 'utf8');
+  return { dir, xdsTls, port, mesh, bundle };
+}
+
+async function startRatingsServer(mesh: TestMesh, port: number, ratings: Workload) {
+  const server = await startXdsEchoServer({
+    xdsAddress: mesh.cp.xdsPlaintextAddress!,
+    service: 'ratings',
+    version: 'v1',
+    port,
+    certificateProviders: ratings.providers,
+    credentials: new grpcXds.XdsServerCredentials(grpc.ServerCredentials.createInsecure()),
+  });
+  teardown.add(() => server.stop());
+  return server;
+}
+
+/** A proxyless client of `mesh` running as `w` (mTLS through its agent's files unless `tls: false`). */
+function clientOf(mesh: TestMesh, w: Workload, opts: { tls?: boolean; nodeId?: string; ownConnections?: boolean } = {}) {
+  return mesh.client({
+    labels: { app: w.sa, version: 'v1' },
+    serviceAccount: w.sa,
+    certificateProviders: w.providers,
+    credentials: opts.tls === false ? grpc.credentials.createInsecure() : new grpcXds.XdsChannelCredentials(grpc.credentials.createInsecure()),
+    ...(opts.nodeId ? { nodeId: opts.nodeId } : {}),
+    ...(opts.ownConnections ? { channelOptions: { 'grpc.use_local_subchannel_pool': 1 } } : {}),
+  });
+}
+
+/** The PEM blocks of a file's text. */
+const pemBlocks = (pem: string) => pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+
+/** Whether the chain (leaf first) verifies link by link up to a certificate of the bundle. */
+function chainVerifies(chainPem: string, bundlePem: string): boolean {
+  const chain = pemBlocks(chainPem).map((p) => new X509Certificate(p));
+  const roots = pemBlocks(bundlePem).map((p) => new X509Certificate(p));
+  if (chain.length === 0 || roots.length === 0) return false;
+  for (let i = 0; i + 1 < chain.length; i++) if (!chain[i]!.checkIssued(chain[i + 1]!) || !chain[i]!.verify(chain[i + 1]!.publicKey)) return false;
+  const top = chain[chain.length - 1]!;
+  return roots.some((r) => (top.fingerprint256 === r.fingerprint256) || (top.checkIssued(r) && top.verify(r.publicKey)));
 }
 
 describe('workload identity end to end: mesh CA -> agents -> file_watcher -> mTLS between proxyless gRPC peers', () => {
   it('productpage gets through over mTLS with its SPIFFE ID, reviews is denied, plaintext is refused, and calls never fail across certificate renewals', { timeout: 90_000 }, async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'meshpilot-e2e-identity-'));
-    teardown.add(() => fs.rmSync(dir, { recursive: true, force: true }));
-    const tokens = path.join(dir, 'ca-tokens');
-    fs.writeFileSync(tokens, ['productpage', 'ratings', 'reviews'].map((sa) => `token-${sa} default ${sa}`).join('\n') + '\n', { mode: 0o600 });
-
-    const port = await reserveLoopbackPort();
-    const mesh = await startTestMesh(teardown, {
-      backends: [],
-      prefix: 'identity',
-      files: { 'ratings.yaml': ratingsEntry(port), 'mtls.yaml': `${peerAuth('STRICT')}---\n${ISTIO_MUTUAL}---\n${ONLY_PRODUCTPAGE}` },
-      controlPlane: { xdsTls: { dir: path.join(dir, 'ca'), tokensFile: tokens, workloadCertTtlMs: CERT_TTL_MS }, xdsPlaintextListen: '127.0.0.1:0' },
-    });
-    expect(mesh.cp.state().errors, 'rule errors').toEqual([]);
-    const xdsPlain = mesh.cp.xdsPlaintextAddress!;
-    expect(xdsPlain).toBeDefined();
-    const bundle = fs.readFileSync(mesh.cp.ca!.trustBundlePath, 'utf8');
+    const { dir, port, mesh, bundle } = await startIdentityMesh(CERT_TTL_MS);
 
     // The agents get their certificates from the CA on the TLS port.
     const [productpage, ratings, reviews] = await Promise.all(['productpage', 'ratings', 'reviews'].map((sa) => startWorkload(dir, sa, mesh.cp.xdsAddress, bundle)));
@@ -85,25 +133,8 @@ describe('workload identity end to end: mesh CA -> agents -> file_watcher -> mTL
       expect(Date.parse(cert.validTo) - Date.now()).toBeLessThanOrEqual(CERT_TTL_MS); // notBefore is backdated for clock skew
     }
 
-    const server = await startXdsEchoServer({
-      xdsAddress: xdsPlain,
-      service: 'ratings',
-      version: 'v1',
-      port,
-      certificateProviders: ratings!.providers,
-      credentials: new grpcXds.XdsServerCredentials(grpc.ServerCredentials.createInsecure()),
-    });
-    teardown.add(() => server.stop());
-
-    const client = (w: Workload, opts: { tls?: boolean; nodeId?: string; ownConnections?: boolean } = {}) =>
-      mesh.client({
-        labels: { app: w.sa, version: 'v1' },
-        serviceAccount: w.sa,
-        certificateProviders: w.providers,
-        credentials: opts.tls === false ? grpc.credentials.createInsecure() : new grpcXds.XdsChannelCredentials(grpc.credentials.createInsecure()),
-        ...(opts.nodeId ? { nodeId: opts.nodeId } : {}),
-        ...(opts.ownConnections ? { channelOptions: { 'grpc.use_local_subchannel_pool': 1 } } : {}),
-      });
+    await startRatingsServer(mesh, port, ratings!);
+    const client = (w: Workload, opts: { tls?: boolean; nodeId?: string; ownConnections?: boolean } = {}) => clientOf(mesh, w, opts);
 
     // (a) productpage over mTLS; the server saw productpage's verified certificate.
     const pp = client(productpage!);
@@ -155,5 +186,139 @@ describe('workload identity end to end: mesh CA -> agents -> file_watcher -> mTL
     // After the first certificates expired, a new connection still works both ways.
     expect(await outcome(client(productpage!, { ownConnections: true }), 5000)).toBe('ok');
     console.log(`e2e-identity: ${calls} calls (${freshCalls} on fresh connections), 0 failed; renewals during the loop: ${JSON.stringify(renewals)}; productpage serials seen by the server: ${serverSawSerials.size}`);
+  });
+
+  it('the CA stopped for a while: calls keep working on the current certificates, and the agents renew when it is back', { timeout: 90_000 }, async () => {
+    // 20 s certificates: the first renewal is due 8-12 s after issue, so stopping the control plane
+    // right away makes that renewal fail while well over 8 s of the certificates' life is left.
+    const TTL_MS = 20_000;
+    const { mesh, port, bundle, xdsTls } = await startIdentityMesh(TTL_MS);
+    const tlsAddress = mesh.cp.xdsAddress;
+    const plainAddress = mesh.cp.xdsPlaintextAddress!;
+    const [productpage, ratings] = await Promise.all(['productpage', 'ratings'].map((sa) => startWorkload(mesh.dir, sa, tlsAddress, bundle)));
+    const agents = [productpage!, ratings!];
+    await startRatingsServer(mesh, port, ratings!);
+    const pp = clientOf(mesh, productpage!);
+    await settlesOn(pp, 'ok', 'productpage over mTLS before the outage');
+
+    const failures: string[] = [];
+    let calls = 0;
+    const PP = `spiffe://${TD}/ns/default/sa/productpage`;
+    const tally = (results: Array<Awaited<ReturnType<typeof pp.call>> | Error>) => {
+      for (const r of results) {
+        calls += 1;
+        if (r instanceof Error) failures.push(`${grpc.status[(r as grpc.ServiceError).code] ?? ''} ${r.message}`);
+        else if (r.request_headers[':peer-uri'] !== PP) failures.push(`peer ${r.request_headers[':peer-uri']}`);
+      }
+      expect(failures, `failed calls: ${failures.join('; ')}`).toEqual([]);
+    };
+    const burst = async () => tally(await Promise.all(Array.from({ length: 5 }, () => pp.call(RATINGS, {}, 5000).then((r) => r, (e: grpc.ServiceError) => e))));
+    const failedAttempts = (w: Workload) => w.logs.filter((l) => l.msg === 'agent: certificate request failed; retrying').length;
+
+    // The agents log when their next renewal is due: the control plane goes away shortly before
+    // the first of them, so the outage lasts a few seconds (until both have failed to renew).
+    const renewalDue = agents.map((w) => {
+      const issued = w.logs.filter((l) => l.msg === 'agent: certificate issued' || l.msg === 'agent: certificate renewed').at(-1)!;
+      return (issued.time as number) + (issued.nextRenewalInMs as number);
+    });
+    await waitFor(
+      async () => {
+        await burst();
+        return Date.now() >= Math.min(...renewalDue) - 500;
+      },
+      { timeoutMs: 20_000, intervalMs: 50, description: 'the first renewal nearly due' },
+    );
+    // The outage: CA and xDS both gone. The agents still hold their current certificates.
+    const before = agents.map((w) => ({ serial: w.agent.certs.current()!.cert.serial, notAfter: w.agent.certs.current()!.cert.notAfter.getTime(), renewals: w.serials.length, failed: failedAttempts(w) }));
+    await mesh.cp.stop();
+    const outageStart = Date.now();
+    await waitFor(
+      async () => {
+        await burst();
+        return agents.every((w, i) => failedAttempts(w) > before[i]!.failed);
+      },
+      { timeoutMs: 15_000, intervalMs: 50, description: 'a failed renewal attempt by each agent while the control plane is down' },
+    );
+    // A little more of the outage, with the agents retrying (backoff 100-400 ms).
+    const failedBefore = agents.map(failedAttempts);
+    await waitFor(
+      async () => {
+        await burst();
+        return agents.every((w, i) => failedAttempts(w) >= failedBefore[i]! + 2);
+      },
+      { timeoutMs: 5000, intervalMs: 50, description: 'more failed renewal attempts' },
+    );
+    const outageMs = Date.now() - outageStart;
+    const failedDuringOutage = agents.map((w, i) => failedAttempts(w) - before[i]!.failed);
+    agents.forEach((w, i) => {
+      expect(w.serials.length, `${w.sa}: no certificate during the outage`).toBe(before[i]!.renewals);
+      expect(w.agent.certs.current()!.cert.serial).toBe(before[i]!.serial);
+      expect(before[i]!.notAfter, `${w.sa}: the certificate outlives the outage`).toBeGreaterThan(Date.now() + 2000);
+    });
+
+    // Back on the same addresses with the same CA dir and tokens: the same root. Another process
+    // may have taken a port meanwhile; retry the bind a few times.
+    let restarted: ControlPlane | undefined;
+    for (let attempt = 1; !restarted; attempt++) {
+      try {
+        restarted = await startControlPlane({ configDir: mesh.dir, xdsListen: tlsAddress, xdsTls, xdsPlaintextListen: plainAddress, adminListen: null, debounceMs: 20, logLevel: process.env.MESHPILOT_TEST_LOG_LEVEL ?? 'error' });
+      } catch (err) {
+        if (attempt >= 10 || !/EADDRINUSE|address already in use|No address added/i.test(String((err as Error).message ?? err))) throw err;
+        await burst();
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
+    const cp = restarted;
+    teardown.add(() => cp.stop());
+    expect(cp.xdsAddress).toBe(tlsAddress);
+    expect(cp.xdsPlaintextAddress).toBe(plainAddress);
+    expect(fs.readFileSync(cp.ca!.trustBundlePath, 'utf8'), 'the same trust bundle').toBe(bundle);
+
+    // Both agents renew (a new serial) with certificates that verify against the unchanged bundle.
+    await waitFor(
+      async () => {
+        await burst();
+        return agents.every((w, i) => w.serials.length > before[i]!.renewals);
+      },
+      { timeoutMs: 10_000, intervalMs: 50, description: 'both agents renewed after the restart' },
+    );
+    const after = agents.map((w) => w.agent.certs.current()!.cert);
+    agents.forEach((w, i) => {
+      expect(after[i]!.serial).not.toBe(before[i]!.serial);
+      expect(chainVerifies(after[i]!.chainPem, bundle), `${w.sa}: the new certificate verifies against the bundle`).toBe(true);
+      expect(chainVerifies(fs.readFileSync(certFilePaths(path.join(mesh.dir, `${w.sa}-certs`)).certificateFile, 'utf8'), bundle)).toBe(true);
+    });
+
+    // A new channel needs its config over xDS: it shares the connection to the xDS server with the
+    // old channel's xDS client (gRPC's global subchannel pool), which reconnects on gRPC's backoff.
+    await waitFor(
+      async () => {
+        await burst();
+        const ids = new Set([...cp.ads.streams].map((s) => s.proxy?.id));
+        return ids.has(pp.nodeId);
+      },
+      { timeoutMs: 20_000, intervalMs: 50, description: "productpage's xDS client back on the restarted control plane" },
+    );
+    // New channels (connections of their own, so new TLS handshakes) until the server sees
+    // productpage's renewed certificate (file_watcher reads the files every second).
+    const fixedNode = pp.nodeId.replace(/~([^~]*)\.default~/, '~$1-fresh.default~');
+    const newSerial = after[0]!.serial.toUpperCase();
+    let freshCalls = 0;
+    await waitFor(
+      async () => {
+        await burst();
+        const fresh = clientOf(mesh, productpage!, { nodeId: fixedNode, ownConnections: true });
+        const r = await fresh.call(RATINGS, {}, 5000).then((x) => x, (e: grpc.ServiceError) => e);
+        fresh.close();
+        freshCalls += 1;
+        tally([r]);
+        return !(r instanceof Error) && r.request_headers[':peer-serial']?.toUpperCase() === newSerial;
+      },
+      { timeoutMs: 10_000, intervalMs: 300, description: "a new channel's handshake with productpage's renewed certificate" },
+    );
+    expect(failures).toEqual([]);
+    console.log(
+      `e2e-identity (CA outage): ${calls} calls (${freshCalls} on new channels after the restart), 0 failed; outage ${outageMs} ms; failed renewal attempts during it: ${JSON.stringify(Object.fromEntries(agents.map((w, i) => [w.sa, failedDuringOutage[i]])))}; serials: ${JSON.stringify(Object.fromEntries(agents.map((w, i) => [w.sa, `${before[i]!.serial} -> ${after[i]!.serial}`])))}`,
+    );
   });
 });
