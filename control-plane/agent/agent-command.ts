@@ -4,7 +4,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { createLogger } from '../log.ts';
 import { parseDuration } from '../observe/wait.ts';
 import { startAgent } from './agent.ts';
-import { DEFAULT_TRUST_DOMAIN } from './identity.ts';
+import { DEFAULT_TRUST_DOMAIN } from '../ca/identity.ts';
 import { DEFAULT_SDS_SOCKET } from './sds-server.ts';
 
 export const DEFAULT_OUT_DIR = '/var/run/meshpilot/certs';

@@ -6,7 +6,7 @@ import type { CaClientOptions } from './ca-client.ts';
 import { CertAgent } from './cert-agent.ts';
 import { certFilePaths } from './cert-files.ts';
 import { writeGrpcBootstrap, type XdsChannelCreds } from './grpc-bootstrap.ts';
-import type { Identity } from './identity.ts';
+import type { Identity } from '../ca/identity.ts';
 import { startSdsServer, type SdsServer } from './sds-server.ts';
 
 export interface AgentOptions {

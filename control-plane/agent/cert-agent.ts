@@ -7,7 +7,7 @@ import type { Logger } from '../log.ts';
 import { requestCertificate, type CaClientOptions } from './ca-client.ts';
 import { parseIssued, type IssuedCert } from './chain.ts';
 import { readExisting, writeCert, writeKey } from './cert-files.ts';
-import { spiffeId, type Identity } from './identity.ts';
+import { formatSpiffeId, type Identity } from '../ca/identity.ts';
 import { certMatchesKey, createCsr, generateKey, importKey, type WorkloadKey } from './keys.ts';
 
 export interface CertAgentOptions {
@@ -46,7 +46,7 @@ export class CertAgent extends EventEmitter<CertAgentEvents> {
 
   constructor(private readonly o: CertAgentOptions) {
     super();
-    this.spiffeId = spiffeId(o.identity);
+    this.spiffeId = formatSpiffeId(o.identity);
     this.random = o.random ?? Math.random;
     this.backoff = o.backoff ?? { initialMs: 1000, maxMs: 30_000 };
   }

@@ -3,6 +3,7 @@
 import 'reflect-metadata';
 import { createPrivateKey, createPublicKey, webcrypto, X509Certificate } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
+import { privateKeyPem } from '../ca/keys.ts';
 
 x509.cryptoProvider.set(webcrypto as unknown as Crypto);
 
@@ -16,8 +17,7 @@ export interface WorkloadKey {
 
 export async function generateKey(): Promise<WorkloadKey> {
   const keys = (await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify'])) as unknown as CryptoKeyPair;
-  const der = await webcrypto.subtle.exportKey('pkcs8', keys.privateKey as webcrypto.CryptoKey);
-  return { keys, keyPem: x509.PemConverter.encode(der, 'PRIVATE KEY') };
+  return { keys, keyPem: await privateKeyPem(keys.privateKey) };
 }
 
 /** A key read back from key.pem; throws unless it is a P-256 EC key. */

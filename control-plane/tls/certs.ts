@@ -3,6 +3,7 @@
 import 'reflect-metadata';
 import { webcrypto } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
+import { privateKeyPem, randomSerial } from '../ca/keys.ts';
 
 x509.cryptoProvider.set(webcrypto as unknown as Crypto);
 
@@ -21,23 +22,11 @@ export interface CertificateAuthority extends KeyAndCert {
   cert: x509.X509Certificate;
 }
 
-async function keyPem(key: CryptoKey): Promise<string> {
-  const der = await webcrypto.subtle.exportKey('pkcs8', key as webcrypto.CryptoKey);
-  return x509.PemConverter.encode(der, 'PRIVATE KEY');
-}
-
-function serial(): string {
-  // Positive 16-byte serial: the top bit clear keeps it a positive INTEGER.
-  const b = webcrypto.getRandomValues(new Uint8Array(16));
-  b[0] &= 0x7f;
-  return Buffer.from(b).toString('hex');
-}
-
 export async function createCA(commonName: string, validDays = 3650): Promise<CertificateAuthority> {
   const keys = (await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify'])) as unknown as CryptoKeyPair;
   const now = Date.now();
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
-    serialNumber: serial(),
+    serialNumber: randomSerial(),
     name: `CN=${commonName}`,
     notBefore: new Date(now - 5 * 60 * 1000),
     notAfter: new Date(now + validDays * DAY),
@@ -49,25 +38,30 @@ export async function createCA(commonName: string, validDays = 3650): Promise<Ce
       await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
     ],
   });
-  return { keys, cert, certPem: cert.toString('pem'), keyPem: await keyPem(keys.privateKey) };
+  return { keys, cert, certPem: cert.toString('pem'), keyPem: await privateKeyPem(keys.privateKey) };
 }
 
 export interface ServingCertOptions {
   dnsNames?: string[];
   ipAddresses?: string[];
+  /** URI SANs (a workload's SPIFFE ID). */
+  uris?: string[];
+  /** Also valid as a TLS client certificate (mTLS peers). */
+  clientAuth?: boolean;
   validDays?: number;
 }
 
-/** A TLS server certificate signed by `ca`, for the given DNS names and IP addresses. */
+/** A TLS server (with `clientAuth`, also client) certificate signed by `ca`, for the given names. */
 export async function issueServingCert(ca: CertificateAuthority, opts: ServingCertOptions): Promise<KeyAndCert> {
   const keys = (await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify'])) as unknown as CryptoKeyPair;
   const now = Date.now();
   const names = [
     ...(opts.dnsNames ?? []).map((value) => ({ type: 'dns' as const, value })),
     ...(opts.ipAddresses ?? []).map((value) => ({ type: 'ip' as const, value })),
+    ...(opts.uris ?? []).map((value) => ({ type: 'url' as const, value })),
   ];
   const cert = await x509.X509CertificateGenerator.create({
-    serialNumber: serial(),
+    serialNumber: randomSerial(),
     subject: `CN=${opts.dnsNames?.[0] ?? opts.ipAddresses?.[0] ?? 'meshpilot'}`,
     issuer: ca.cert.subject,
     notBefore: new Date(now - 5 * 60 * 1000),
@@ -78,10 +72,10 @@ export async function issueServingCert(ca: CertificateAuthority, opts: ServingCe
     extensions: [
       new x509.BasicConstraintsExtension(false, undefined, true),
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment, true),
-      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
+      new x509.ExtendedKeyUsageExtension(opts.clientAuth ? [x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth] : [x509.ExtendedKeyUsage.serverAuth]),
       new x509.SubjectAlternativeNameExtension(names),
       await x509.AuthorityKeyIdentifierExtension.create(ca.cert),
     ],
   });
-  return { certPem: cert.toString('pem'), keyPem: await keyPem(keys.privateKey) };
+  return { certPem: cert.toString('pem'), keyPem: await privateKeyPem(keys.privateKey) };
 }
