@@ -1,9 +1,10 @@
-// meshpilot command line: serve, validate, translate, explain, test, wait, inject, webhook, agent.
+// meshpilot command line: serve, validate, translate, explain, test, wait, inject, webhook, agent, ca.
 import { Command, InvalidArgumentError } from 'commander';
 import { checkResource } from './envoy/check.ts';
 import { runInjectCommand } from './inject/inject-command.ts';
 import { runWebhook } from './webhook/webhook-command.ts';
 import { agentCommand } from './agent/agent-command.ts';
+import { caCommand } from './ca/ca-command.ts';
 import { loadDirectory } from './config/load.ts';
 import { addNetworkGateway, type NetworkGateways } from './kube/network-gateways.ts';
 import { DEFAULT_MESH } from './model/mesh-identity.ts';
@@ -342,5 +343,6 @@ program
   });
 
 program.addCommand(agentCommand());
+program.addCommand(caCommand());
 
 await program.parseAsync(process.argv);

@@ -1,7 +1,7 @@
 // The CA in-process: what it signs, what it refuses, its root across restarts and rotations, and
 // the plug-in layout. The gRPC service and TLS are in ca-service.test.ts.
 import { X509Certificate } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import 'reflect-metadata';
@@ -136,7 +136,7 @@ describe('file-mode CA', () => {
     let changes = 0;
     ca.onChange(() => changes++);
     await ca.rotateRoot();
-    expect(changes).toBe(1);
+    expect(changes).toBe(2); // staged (bundle grew), then activated (signer changed)
     expect(ca.roots()).toHaveLength(2);
     expect(ca.roots()[1]!.serialNumber).toBe(oldRoot);
     const newCert = await ca.sign((await workloadCsr([ID])).csrPem, PRODUCTPAGE);
@@ -154,6 +154,87 @@ describe('file-mode CA', () => {
     expect(ca.roots()).toHaveLength(1);
     expect(chainVerifies(oldCert.chain.slice(0, 1), [ca.bundlePem()])).toBe(false);
     expect((await Authority.open(dir, { trustDomain: 'cluster.local' })).roots()).toHaveLength(1);
+  });
+});
+
+describe('two-phase root rotation', () => {
+  it('a staged root is trusted at once and signs only from its time; restarts keep both phases', async () => {
+    const dir = tempDir();
+    let now = Date.now();
+    const TTL = 3600_000;
+    const ca = await Authority.open(dir, { trustDomain: 'cluster.local', maxWorkloadTtlMs: TTL, now: () => now });
+    const oldRoot = ca.roots()[0]!;
+    const before = await ca.sign((await workloadCsr([ID])).csrPem, PRODUCTPAGE);
+    expect(before.bundle.match(/BEGIN CERTIFICATE/g)).toHaveLength(1);
+
+    const staged = await ca.stageRoot();
+    expect(staged.activateAt!.getTime()).toBe(now + TTL); // default: one longest lifetime
+    await expect(ca.stageRoot()).rejects.toThrow(/already staged/);
+    expect(ca.roots().map((c) => c.serialNumber)).toEqual([oldRoot.serialNumber, staged.serial]);
+    expect(ca.rootInfo().map((r) => [r.signing, r.activateAt !== undefined])).toEqual([[true, false], [false, true]]);
+    // Still signed by the old root, but the answer's bundle carries both roots.
+    const during = await ca.sign((await workloadCsr([ID])).csrPem, PRODUCTPAGE);
+    expect(chainVerifies(during.chain, [oldRoot.toString('pem')])).toBe(true);
+    expect(during.bundle.match(/BEGIN CERTIFICATE/g)).toHaveLength(2);
+    expect(readFileSync(join(dir, 'trust-bundle.pem'), 'utf8').match(/BEGIN CERTIFICATE/g)).toHaveLength(2);
+
+    // A restart during staging comes back staged, with the same time.
+    const reopened = await Authority.open(dir, { trustDomain: 'cluster.local', maxWorkloadTtlMs: TTL, now: () => now });
+    expect(reopened.rootInfo().map((r) => [r.serial, r.signing, r.activateAt?.getTime()])).toEqual([
+      [oldRoot.serialNumber, true, undefined],
+      [staged.serial, false, now + TTL],
+    ]);
+    reopened.close();
+
+    // Its time comes: the next signature is the new root's; the old one stays trusted for one
+    // longest lifetime after the switch (what it signed until then expires by that time).
+    const switchAt = now + TTL;
+    now = switchAt + 1000;
+    const after = await ca.sign((await workloadCsr([ID])).csrPem, PRODUCTPAGE);
+    expect(chainVerifies(after.chain, [oldRoot.toString('pem')])).toBe(false);
+    expect(chainVerifies(after.chain, [after.bundle])).toBe(true);
+    expect(chainVerifies(during.chain, [after.bundle])).toBe(true); // old and new keep talking
+    expect(ca.rootInfo().map((r) => [r.serial, r.signing, r.keepUntil?.getTime()])).toEqual([
+      [staged.serial, true, undefined],
+      [oldRoot.serialNumber, false, switchAt + TTL],
+    ]);
+    expect(existsSync(join(dir, 'next-root.json'))).toBe(false);
+    // A process that was down at the switch does it on load, to the same result.
+    const late = await Authority.open(dir, { trustDomain: 'cluster.local', maxWorkloadTtlMs: TTL, now: () => now });
+    expect(late.roots().map((c) => c.serialNumber)).toEqual([staged.serial, oldRoot.serialNumber]);
+    now = switchAt + TTL + 1;
+    expect(ca.pruneRoots()).toEqual([oldRoot.serialNumber]);
+    expect(chainVerifies(during.chain, [ca.bundlePem()])).toBe(false);
+  });
+
+  it('a process that was stopped over the switch activates the staged root when it opens', async () => {
+    const dir = tempDir();
+    let now = Date.now();
+    const ca = await Authority.open(dir, { trustDomain: 'cluster.local', maxWorkloadTtlMs: 60_000, now: () => now });
+    const staged = await ca.stageRoot(new Date(now + 5000));
+    ca.close();
+    now += 6000;
+    const again = await Authority.open(dir, { trustDomain: 'cluster.local', maxWorkloadTtlMs: 60_000, now: () => now });
+    expect(again.rootInfo()[0]).toMatchObject({ serial: staged.serial, signing: true });
+    expect(again.rootInfo()[1]!.keepUntil!.getTime()).toBe(staged.activateAt!.getTime() + 60_000);
+    again.close();
+  });
+
+  it('activates on its timer, and the operator can activate early', async () => {
+    const dir = tempDir();
+    const ca = await Authority.open(dir, { trustDomain: 'cluster.local', maxWorkloadTtlMs: 60_000 });
+    const changed = new Promise<void>((resolve) => {
+      let n = 0;
+      ca.onChange(() => ++n === 2 && resolve());
+    });
+    const staged = await ca.stageRoot(new Date(Date.now() + 200));
+    await changed; // the timer fired without any signature asking
+    expect(ca.rootInfo()[0]).toMatchObject({ serial: staged.serial, signing: true });
+    const second = await ca.stageRoot(new Date(Date.now() + 3600_000));
+    await ca.activateRoot();
+    expect(ca.rootInfo()[0]).toMatchObject({ serial: second.serial, signing: true });
+    await expect(ca.activateRoot()).rejects.toThrow(/no root is staged/);
+    ca.close();
   });
 });
 

@@ -73,6 +73,22 @@ describe('mesh CA state in Kubernetes Secrets', () => {
     // The first instance read the Secret before the rotation: it must not overwrite it.
     await expect(first.rotateRoot()).rejects.toThrow(/changed by someone else/);
     expect((await Authority.openSecrets(kc(), NS, OPTS)).roots()[0]!.serialNumber).toBe(again.roots()[0]!.serialNumber);
+
+    // Two-phase: a staged root is in the Secret (key and time) and in its bundle; a replica
+    // opened after its time signs with it even though nobody wrote the switch yet.
+    let now = Date.now();
+    const stager = await Authority.openSecrets(kc(), NS, { ...OPTS, now: () => now });
+    const staged = await stager.stageRoot(new Date(now + 60_000));
+    stager.close();
+    expect(JSON.parse(secretText(api, 'meshpilot-ca', 'next-root.json')!).activateAt).toBe(staged.activateAt!.toISOString());
+    expect(secretText(api, 'meshpilot-ca', 'trust-bundle.pem')!.match(/BEGIN CERTIFICATE/g)).toHaveLength(3);
+    const early = await Authority.openSecrets(kc(), NS, { ...OPTS, now: () => now });
+    expect(early.rootInfo().find((r) => r.serial === staged.serial)).toMatchObject({ signing: false });
+    early.close();
+    now += 61_000;
+    const late = await Authority.openSecrets(kc(), NS, { ...OPTS, now: () => now });
+    expect(late.rootInfo()[0]).toMatchObject({ serial: staged.serial, signing: true });
+    late.close();
   });
 
   it('a cacerts Secret makes it a plug-in CA: it signs as the operator\'s intermediate (chain of 3) and creates nothing', async () => {

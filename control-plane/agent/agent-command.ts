@@ -76,7 +76,7 @@ export function agentCommand(): Command {
       try {
         agent = await startAgent({
           identity: { trustDomain: o.trustDomain, namespace: o.namespace!, serviceAccount: o.serviceAccount! },
-          ca: { address: o.caAddress, caRootPem: fs.readFileSync(o.caRoot, 'utf8'), ...(o.tokenFile ? { tokenFile: o.tokenFile } : {}), ...(o.caServerName ? { serverName: o.caServerName } : {}) },
+          ca: { address: o.caAddress, caRootPem: readRoots(o.caRoot), ...(o.tokenFile ? { tokenFile: o.tokenFile } : {}), ...(o.caServerName ? { serverName: o.caServerName } : {}) },
           outDir: o.outDir,
           validitySeconds: Math.max(1, Math.round(o.certTtl / 1000)),
           ...(o.sdsSocket ? { sdsSocket: o.sdsSocket } : {}),
@@ -94,4 +94,20 @@ export function agentCommand(): Command {
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);
     });
+}
+
+/**
+ * The configured roots, re-read on each request (a ConfigMap mount is updated in place); the last
+ * good text when the file is briefly unreadable, and an error at start when it never was.
+ */
+function readRoots(file: string): () => string {
+  let last = fs.readFileSync(file, 'utf8');
+  return () => {
+    try {
+      last = fs.readFileSync(file, 'utf8');
+    } catch {
+      // keep the last good text
+    }
+    return last;
+  };
 }

@@ -37,8 +37,8 @@ export function loadCaService(): CaService {
 export interface CaClientOptions {
   /** host:port */
   address: string;
-  /** PEM of the root(s) that signed the CA's serving certificate. */
-  caRootPem: string;
+  /** PEM of the root(s) that signed the CA's serving certificate (a function: read on every request). */
+  caRootPem: string | (() => string);
   /** Re-read on every request. */
   tokenFile?: string;
   /** Overrides the name checked against the CA's serving certificate (default: the host). */
@@ -55,7 +55,7 @@ export async function requestCertificate(
 ): Promise<string[]> {
   const Ctor = loadCaService();
   const creds = grpc.credentials.createSsl(
-    Buffer.from(o.caRootPem),
+    Buffer.from(typeof o.caRootPem === 'function' ? o.caRootPem() : o.caRootPem),
     clientCert ? Buffer.from(clientCert.keyPem) : null,
     clientCert ? Buffer.from(clientCert.chainPem) : null,
   );

@@ -5,7 +5,7 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../log.ts';
 import { requestCertificate, type CaClientOptions } from './ca-client.ts';
-import { parseIssued, type IssuedCert } from './chain.ts';
+import { bundleText, parseIssued, splitPem, type IssuedCert } from './chain.ts';
 import { readExisting, writeCert, writeKey } from './cert-files.ts';
 import { formatSpiffeId, type Identity } from '../ca/identity.ts';
 import { certMatchesKey, createCsr, generateKey, importKey, type WorkloadKey } from './keys.ts';
@@ -106,13 +106,24 @@ export class CertAgent extends EventEmitter<CertAgentEvents> {
     return Math.max(0, left * (0.4 + 0.2 * this.random()));
   }
 
+  /**
+   * Roots to check the CA's serving certificate with: the configured ones (re-read: a mounted
+   * ConfigMap changes under us) and the bundle of the last answer. After a root rotation the CA
+   * serves with the new root, which an agent knows from its renewal during the staging phase
+   * even when its configured file still lists only the old root.
+   */
+  private caTrust(): string {
+    const configured = typeof this.o.ca.caRootPem === 'function' ? this.o.ca.caRootPem() : this.o.ca.caRootPem;
+    return bundleText([...new Set([...splitPem(configured), ...(this.cur?.cert.roots ?? [])].map((p) => `${p.trim()}\n`))]);
+  }
+
   private async attempt(): Promise<void> {
     const key = this.key!;
     const now = Date.now();
     const valid = this.cur && this.cur.cert.notAfter.getTime() > now ? this.cur : undefined;
     try {
       const csr = await createCsr(key, this.spiffeId);
-      const chain = await requestCertificate(this.o.ca, csr, this.o.validitySeconds, valid ? { chainPem: valid.cert.chainPem, keyPem: valid.keyPem } : undefined);
+      const chain = await requestCertificate({ ...this.o.ca, caRootPem: this.caTrust() }, csr, this.o.validitySeconds, valid ? { chainPem: valid.cert.chainPem, keyPem: valid.keyPem } : undefined);
       const cert = parseIssued(chain);
       // Never install a certificate for another key or identity: readers would pair it with ours.
       if (!certMatchesKey(cert.chainPem, key.keyPem)) throw new Error('the CA returned a certificate for another key');

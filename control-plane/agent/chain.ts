@@ -28,17 +28,19 @@ export function bundleText(roots: readonly string[]): string {
 }
 
 /**
- * `certChain` as the signing API returns it: [leaf, ...intermediates, root]. Entries may each hold
- * more than one PEM block, so they are flattened first. For now the last certificate is the one root.
+ * `certChain` as the signing API returns it: [leaf, ...intermediates, roots]. The last entry holds
+ * every root the mesh trusts (several PEM blocks during a root rotation, as Istio's CA sends them);
+ * earlier entries may also hold several blocks each.
  */
 export function parseIssued(certChain: readonly string[]): IssuedCert {
-  const certs = certChain.flatMap(splitPem);
-  if (certs.length < 2) throw new Error(`the CA returned ${certs.length} certificate(s); expected the leaf and at least the root`);
+  const roots = splitPem(certChain[certChain.length - 1] ?? '');
+  const certs = certChain.slice(0, -1).flatMap(splitPem);
+  if (certs.length < 1 || roots.length < 1) throw new Error(`the CA returned ${certChain.length} entr${certChain.length === 1 ? 'y' : 'ies'}; expected the leaf and, last, the root(s)`);
   const leafPem = certs[0]!;
   const leaf = new X509Certificate(leafPem);
   return {
-    chainPem: certs.slice(0, -1).map(normalize).join(''),
-    roots: [normalize(certs[certs.length - 1]!)],
+    chainPem: certs.map(normalize).join(''),
+    roots: roots.map(normalize),
     notBefore: new Date(leaf.validFrom),
     notAfter: new Date(leaf.validTo),
     serial: leaf.serialNumber,

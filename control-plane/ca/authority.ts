@@ -11,7 +11,7 @@ import { pem } from './der.ts';
 import { formatSpiffeId, type Identity } from './identity.ts';
 import { newKeyPair, privateKeyPem, randomSerial, type SigningKey } from './keys.ts';
 import { isPluginLayout, loadPluginCa, PLUGIN_FILES } from './plugin-ca.ts';
-import { BUNDLE, loadRoots, newRoot, saveRoots, type StoredRoot } from './root-store.ts';
+import { BUNDLE, loadRoots, newRoot, saveRoots, type StagedRoot, type StoredRoot } from './root-store.ts';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { loadCaFromSecrets, type SecretRootStore } from './secret-store.ts';
 
@@ -54,6 +54,8 @@ export interface RootInfo {
   notAfter: Date;
   signing: boolean;
   keepUntil?: Date;
+  /** A staged root: in the bundle now, signs from then on. */
+  activateAt?: Date;
 }
 
 interface Signer {
@@ -69,6 +71,8 @@ interface Signer {
 export interface SignResult {
   /** Leaf, intermediates, root (PEM each). */
   chain: string[];
+  /** Every root the mesh trusts now (PEM blocks, newline-joined): what a workload should trust. */
+  bundle: string;
   serial: string;
   notAfter: Date;
 }
@@ -79,6 +83,10 @@ export class Authority {
   private readonly now: () => number;
   private signer!: Signer;
   private retired: StoredRoot[] = [];
+  /** First phase of a rotation: trusted, not signing yet. */
+  private next: StagedRoot | undefined;
+  private activateTimer: NodeJS.Timeout | undefined;
+  private activating: Promise<void> | undefined;
   /** Most recent certificate per identity (for /debug/certs). */
   private readonly latest = new Map<string, IssuedCert>();
   /** Per root serial: the latest notAfter of a certificate it signed in this process. */
@@ -119,8 +127,11 @@ export class Authority {
     const stored = await loadRoots(abs);
     if (stored) {
       a.retired = stored.retired;
+      a.next = stored.next;
       a.signer = await makeSigner(stored.active.cert, stored.active.key, [stored.active.cert.toString('pem')], stored.active.cert);
-      saveRoots(abs, { cert: stored.active.cert }, stored.retired); // refresh trust-bundle.pem
+      saveRoots(abs, { cert: stored.active.cert }, stored.retired, stored.next); // refresh trust-bundle.pem
+      await a.settle();
+      a.scheduleActivation();
     } else {
       const r = await newRoot(a.trustDomain, a.now());
       saveRoots(abs, { cert: r.cert, keyPem: r.keyPem }, []);
@@ -145,10 +156,13 @@ export class Authority {
     }
     const a = new Authority('self-signed', s.location, opts);
     a.retired = s.roots.retired;
+    a.next = s.roots.next;
     a.signer = await makeSigner(s.roots.active.cert, s.roots.active.key, [s.roots.active.cert.toString('pem')], s.roots.active.cert);
     a.secretStore = s.store;
     a.secretBundle = `${s.location} (${BUNDLE})`;
     a.createdRoot = s.created;
+    await a.settle(); // a staged root whose time came while no replica ran
+    a.scheduleActivation();
     a.pruneRoots(); // what expired while no replica ran
     return a;
   }
@@ -159,9 +173,9 @@ export class Authority {
     return this.mode === 'plug-in' ? join(this.dir, PLUGIN_FILES.root) : join(this.dir, BUNDLE);
   }
 
-  /** Every trusted root, the signing one first. */
+  /** Every trusted root: the signing one, the staged one, the retired ones. */
   roots(): x509.X509Certificate[] {
-    return [this.signer.root, ...this.retired.map((r) => r.cert)];
+    return [this.signer.root, ...(this.next ? [this.next.cert] : []), ...this.retired.map((r) => r.cert)];
   }
 
   bundlePem(): string {
@@ -171,6 +185,7 @@ export class Authority {
   rootInfo(): RootInfo[] {
     return [
       { ...info(this.signer.root), signing: this.signer.cert === this.signer.root },
+      ...(this.next ? [{ ...info(this.next.cert), signing: false, activateAt: this.next.activateAt }] : []),
       ...this.retired.map((r) => ({ ...info(r.cert), signing: false, ...(r.keepUntil ? { keepUntil: r.keepUntil } : {}) })),
     ];
   }
@@ -200,6 +215,7 @@ export class Authority {
    * exactly that identity as its one URI SAN; the certificate carries nothing else of it.
    */
   async sign(csrPem: string, identity: Identity, requestedSeconds?: number): Promise<SignResult> {
+    if (this.next && this.now() >= this.next.activateAt.getTime()) await this.settle();
     const id = formatSpiffeId(identity);
     if (identity.trustDomain !== this.trustDomain) throw new CaError('denied', `identity ${id} is not in trust domain ${this.trustDomain}`, id);
     let csr;
@@ -222,7 +238,7 @@ export class Authority {
     const serial = randomSerial();
     const der = buildLeaf(s.leaf, { serialHex: serial, spki: csr.spki, uri: id, notBefore, notAfter });
     this.remember(id, { serial, notBefore, notAfter }, s.root.serialNumber);
-    return { chain: [pem(der), ...s.chainPems], serial, notAfter };
+    return { chain: [pem(der), ...s.chainPems], bundle: this.bundlePem(), serial, notAfter };
   }
 
   /**
@@ -238,25 +254,94 @@ export class Authority {
   }
 
   /**
-   * File mode: a new root signs from now on; the old one stays in the bundle until every
-   * certificate it signed has expired (`pruneRoots`), or until `dropRoot`.
+   * First phase of a root rotation (file and cluster mode): a new root joins the trust bundle
+   * now and signs from `activateAt` on (default: one longest workload lifetime from now, by
+   * which time every workload has renewed at least once and so trusts it). Until then the old
+   * root keeps signing, so nobody is handed a certificate its peers cannot verify yet.
+   */
+  async stageRoot(activateAt?: Date): Promise<RootInfo> {
+    if (this.mode !== 'self-signed') throw new Error('plug-in CA: rotate by replacing the files in the CA directory (or the Secret cacerts)');
+    if (this.next) throw new Error(`a root is already staged (serial ${this.next.cert.serialNumber}, signs from ${this.next.activateAt.toISOString()}): activate it first`);
+    const now = this.now();
+    const r = await newRoot(this.trustDomain, now);
+    const next: StagedRoot = { cert: r.cert, key: r.key, keyPem: r.keyPem, activateAt: activateAt ?? new Date(now + this.maxWorkloadTtlMs) };
+    // Persisted before anyone is told of it: a restart must come back trusting it.
+    await this.persist({ cert: this.signer.root }, this.retired, next);
+    this.next = next;
+    this.scheduleActivation();
+    this.changed();
+    return this.rootInfo().find((i) => i.serial === next.cert.serialNumber)!;
+  }
+
+  /** Second phase now, not at its time: the staged root signs from this moment. */
+  async activateRoot(): Promise<void> {
+    if (!this.next) throw new Error('no root is staged: stage one first');
+    await this.activate(new Date(this.now()));
+  }
+
+  /**
+   * Both phases at once: the new root signs at once. Workloads that have not renewed since do
+   * not trust the new certificates until they do; for a compromised root, not routine use.
    */
   async rotateRoot(): Promise<void> {
-    if (this.mode !== 'self-signed') throw new Error('plug-in CA: rotate by replacing the files in the CA directory');
-    const old = this.signer.root;
-    const now = this.now();
-    // Anything the old root signed expires within the longest lifetime from now (also before a
-    // restart, which this process cannot know about), and never after the root itself.
-    const lastSigned = Math.max(this.lastExpiry.get(old.serialNumber) ?? 0, now + this.maxWorkloadTtlMs);
-    const keepUntil = new Date(Math.min(lastSigned, old.notAfter.getTime()));
-    const r = await newRoot(this.trustDomain, now);
-    const retired = [{ cert: old, keepUntil }, ...this.retired];
-    // Persisted before it signs anything: a restart must come back with this root.
-    if (this.secretStore) await this.secretStore.save({ cert: r.cert, keyPem: r.keyPem }, retired);
-    else saveRoots(this.dir, { cert: r.cert, keyPem: r.keyPem }, retired);
-    this.retired = retired;
-    this.signer = await makeSigner(r.cert, r.key, [r.cert.toString('pem')], r.cert);
-    this.changed();
+    if (!this.next) await this.stageRoot(new Date(this.now()));
+    await this.activateRoot();
+  }
+
+  /** Activates the staged root if its time has come (timer, sign, load). */
+  private async settle(): Promise<void> {
+    if (this.activating) return this.activating;
+    const next = this.next;
+    if (!next || this.now() < next.activateAt.getTime()) return;
+    return this.activate(next.activateAt);
+  }
+
+  private activate(at: Date): Promise<void> {
+    this.activating ??= (async () => {
+      const next = this.next!;
+      const old = this.signer.root;
+      // Everything the old root signed was signed before `at` and so expires within the longest
+      // lifetime after it (also what an earlier process signed), and never after the root itself.
+      // The same answer on every replica and after every restart.
+      const keepUntil = new Date(Math.min(at.getTime() + this.maxWorkloadTtlMs, old.notAfter.getTime()));
+      const retired = [{ cert: old, keepUntil }, ...this.retired];
+      try {
+        await this.persist({ cert: next.cert, keyPem: next.keyPem }, retired, undefined);
+      } catch (e) {
+        // Cluster mode with several replicas: another one activated first; the stored state says
+        // the same as ours once its activation time has passed, so sign with the new root anyway.
+        if (!this.secretStore) throw e;
+      }
+      this.signer = await makeSigner(next.cert, next.key, [next.cert.toString('pem')], next.cert);
+      this.retired = retired;
+      this.next = undefined;
+      clearTimeout(this.activateTimer);
+      this.changed();
+    })().finally(() => (this.activating = undefined));
+    return this.activating;
+  }
+
+  private scheduleActivation(): void {
+    clearTimeout(this.activateTimer);
+    if (!this.next) return;
+    // setTimeout holds at most about 24.8 days; a later time is reached in steps.
+    const wait = Math.min(Math.max(0, this.next.activateAt.getTime() - this.now()), 2 ** 31 - 1);
+    this.activateTimer = setTimeout(() => {
+      if (this.next && this.now() < this.next.activateAt.getTime()) this.scheduleActivation();
+      // A failed write (disk full?) is tried again a minute later; sign() tries too.
+      else void this.settle().catch(() => (this.activateTimer = setTimeout(() => this.scheduleActivation(), 60_000).unref()));
+    }, wait);
+    this.activateTimer.unref();
+  }
+
+  /** Stops the activation timer. */
+  close(): void {
+    clearTimeout(this.activateTimer);
+  }
+
+  private async persist(active: { cert: x509.X509Certificate; keyPem?: string }, retired: StoredRoot[], next: StagedRoot | undefined): Promise<void> {
+    if (this.secretStore) await this.secretStore.save(active, retired, next);
+    else saveRoots(this.dir, active, retired, next);
   }
 
   /** Drops retired roots whose last certificate has expired; returns their serials. */
@@ -279,7 +364,7 @@ export class Authority {
     this.retired = next;
     // Cluster mode: dropped here; the Secret still lists them until the next rotation, and every
     // start filters them again (they are past keepUntil).
-    if (this.mode === 'self-signed' && !this.secretStore) saveRoots(this.dir, { cert: this.signer.root }, next);
+    if (this.mode === 'self-signed' && !this.secretStore) saveRoots(this.dir, { cert: this.signer.root }, next, this.next);
     this.changed();
   }
 

@@ -85,7 +85,9 @@ export function caServiceHandlers(o: CaServiceOptions): grpc.UntypedServiceImple
           const r = await o.authority.sign(call.request.csr ?? '', who.identity, Number.isFinite(seconds) ? seconds : 0);
           count('issued');
           o.log.info({ identity: formatSpiffeId(who.identity), via: who.via, serial: r.serial, notAfter: r.notAfter.toISOString() }, 'workload certificate issued');
-          callback(null, { cert_chain: r.chain });
+          // As Istio's CA answers: leaf, intermediates, then every trusted root in the last entry
+          // (several during a root rotation), which is how workloads learn a staged root.
+          callback(null, { cert_chain: [...r.chain.slice(0, -1), r.bundle] });
         } catch (e) {
           if (e instanceof Refusal) {
             count(e.outcome);

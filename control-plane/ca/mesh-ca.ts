@@ -70,6 +70,7 @@ export async function startMeshCa(o: MeshCaOptions, ads: AdsServer, log: Logger,
     close() {
       clearInterval(prune);
       tls.close();
+      authority.close();
     },
   };
 }

@@ -3,12 +3,13 @@
 //   Secret `cacerts`      Istio's plug-in CA (keys ca-cert.pem, ca-key.pem, root-cert.pem,
 //                         cert-chain.pem): meshpilot signs as the operator's intermediate.
 //   Secret `meshpilot-ca` otherwise: meshpilot's own root (keys root-cert.pem, root-key.pem,
-//                         retired-roots.json, trust-bundle.pem), made by the first replica to
+//                         retired-roots.json, trust-bundle.pem; next-root.json and
+//                         next-root-key.pem while a rotation is staged), made by the first replica to
 //                         start. Creation never overwrites: a replica that loses the race (409)
 //                         reads the winner's root.
 import { CoreV1Api, type KubeConfig, type V1Secret } from '@kubernetes/client-node';
 import { parsePluginCa, PLUGIN_FILES, type PluginCa } from './plugin-ca.ts';
-import { BUNDLE, bundleText, newRoot, parseRoots, RETIRED, retiredJson, ROOT_CERT, ROOT_KEY, type RootFiles, type StoredRoot } from './root-store.ts';
+import { BUNDLE, bundleText, newRoot, NEXT, NEXT_KEY, nextJson, parseRoots, RETIRED, retiredJson, ROOT_CERT, ROOT_KEY, type RootFiles, type StagedRoot, type StoredRoot } from './root-store.ts';
 import type * as x509 from '@peculiar/x509';
 
 export const PLUGIN_SECRET = 'cacerts';
@@ -47,8 +48,8 @@ export class SecretRootStore {
     return `Secret ${this.namespace}/${ROOT_SECRET}`;
   }
 
-  /** The whole state: the active root (its key when it changed: a rotation) and the retired roots. */
-  async save(active: { cert: x509.X509Certificate; keyPem?: string }, retired: StoredRoot[]): Promise<void> {
+  /** The whole state: the active root (its key when it changed: a rotation), the staged one, the retired roots. */
+  async save(active: { cert: x509.X509Certificate; keyPem?: string }, retired: StoredRoot[], next?: StagedRoot): Promise<void> {
     const current = await this.api.readNamespacedSecret({ name: ROOT_SECRET, namespace: this.namespace });
     if (this.resourceVersion && current.metadata?.resourceVersion !== this.resourceVersion) {
       throw new Error(`${this.location} was changed by someone else (another replica rotated?); not overwriting it: restart to load it`);
@@ -57,7 +58,13 @@ export class SecretRootStore {
     if (!keyPem) throw new Error(`${this.location} has no ${ROOT_KEY}`);
     const body: V1Secret = {
       ...current,
-      data: encode({ [ROOT_CERT]: active.cert.toString('pem') + '\n', [ROOT_KEY]: keyPem, [RETIRED]: retiredJson(retired), [BUNDLE]: bundleText(active.cert, retired) }),
+      data: encode({
+        [ROOT_CERT]: active.cert.toString('pem') + '\n',
+        [ROOT_KEY]: keyPem,
+        [RETIRED]: retiredJson(retired),
+        [BUNDLE]: bundleText(active.cert, retired, next),
+        ...(next ? { [NEXT]: nextJson(next), [NEXT_KEY]: next.keyPem } : {}),
+      }),
     };
     // The resourceVersion read above goes with the body: a concurrent write makes this a 409.
     const written = await this.api.replaceNamespacedSecret({ name: ROOT_SECRET, namespace: this.namespace, body });
@@ -79,7 +86,14 @@ async function rootsFrom(secret: V1Secret, location: string): Promise<RootFiles>
   const keyPem = decode(secret, ROOT_KEY);
   if (!certPem || !keyPem) throw new Error(`${location}: keys ${ROOT_CERT} and ${ROOT_KEY} are both required (delete the Secret to make a new root)`);
   const retired = decode(secret, RETIRED);
-  return parseRoots(location, { certPem, keyPem, ...(retired !== undefined ? { retiredJson: retired } : {}) });
+  const next = decode(secret, NEXT);
+  const nextKey = decode(secret, NEXT_KEY);
+  return parseRoots(location, {
+    certPem,
+    keyPem,
+    ...(retired !== undefined ? { retiredJson: retired } : {}),
+    ...(next !== undefined ? { nextJson: next, ...(nextKey !== undefined ? { nextKeyPem: nextKey } : {}) } : {}),
+  });
 }
 
 /**

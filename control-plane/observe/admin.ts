@@ -15,6 +15,7 @@ import type { AdsServer } from '../xds/ads-server.ts';
 import type { SnapshotCache } from '../xds/snapshot-cache.ts';
 import type { Authority } from '../ca/authority.ts';
 import { certsReport } from './certs.ts';
+import { caRotateHandlers } from './ca-rotate.ts';
 
 interface AdminDeps {
   state: () => MeshState;
@@ -30,7 +31,7 @@ interface AdminDeps {
   ca?: Authority;
 }
 
-/** Request bodies (only POST /debug/explain has one) are small JSON documents. */
+/** Request bodies (POST /debug/explain, /debug/ca/rotate) are small JSON documents. */
 export const ADMIN_MAX_BODY_BYTES = 64 * 1024;
 
 // Checked before the body is read, so a body that is not JSON, and not said to be, is a 415.
@@ -105,6 +106,10 @@ export function createAdminApp({ state, ads, cache, health, metrics, logger, ca 
     if (!ca) res.status(404).json({ error: 'no mesh CA: meshpilot serves certificates only with --xds-tls' });
     else res.json(certsReport(ca));
   });
+  const rotation = caRotateHandlers(ca, logger);
+  // The body is optional: an empty POST stages with the CA's default timing.
+  app.post('/debug/ca/rotate', express.json({ limit: ADMIN_MAX_BODY_BYTES }), (req, res, next) => void rotation.rotate(req, res).catch(next));
+  app.post('/debug/ca/activate', (req, res, next) => void rotation.activate(req, res).catch(next));
   app.post('/debug/explain', requireJson, express.json({ limit: ADMIN_MAX_BODY_BYTES }), explainHandler(state, () => [...ads.streams].flatMap((s) => (s.proxy ? [s.proxy] : []))));
   app.use((req, res) => {
     res.status(404).json({ error: `no such endpoint: ${req.method} ${req.path}` });

@@ -19,6 +19,7 @@ export function certsReport(ca: Authority) {
       notAfter: r.notAfter.toISOString(),
       expiresInSeconds: left(r.notAfter),
       ...(r.keepUntil ? { keepUntil: r.keepUntil.toISOString() } : {}),
+      ...(r.activateAt ? { staged: true, activateAt: r.activateAt.toISOString() } : {}),
     })),
     issued: ca.issued().map((c) => ({
       identity: c.identity,
