@@ -9,131 +9,33 @@
 import './helpers/xds-rbac-env.ts'; // before grpc-js-xds is loaded: the server runs RBAC filters
 import { X509Certificate } from 'node:crypto';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import * as grpcXds from '@grpc/grpc-js-xds';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startAgent, type RunningAgent } from '../control-plane/agent/agent.ts';
 import { startControlPlane, type ControlPlane } from '../control-plane/server.ts';
 import { certFilePaths } from '../control-plane/agent/cert-files.ts';
-import { grpcBootstrap } from '../control-plane/agent/grpc-bootstrap.ts';
-import { captureLogs } from './helpers/log-capture.ts';
-import { ISTIO_MUTUAL, ONLY_PRODUCTPAGE, outcome, peerAuth, RATINGS, ratingsEntry, settlesOn } from './helpers/mtls-rules.ts';
-import { startTestMesh, Teardown, type TestMesh } from './helpers/test-mesh.ts';
+import { chainVerifies, clientOf, startIdentityMesh, startRatingsServer, startWorkload, TD, type Workload } from './helpers/identity-mesh.ts';
+import { outcome, RATINGS, settlesOn } from './helpers/mtls-rules.ts';
+import { Teardown } from './helpers/test-mesh.ts';
 import { waitFor } from './helpers/wait.ts';
-import { reserveLoopbackPort, startXdsEchoServer } from './helpers/xds-server.ts';
 
-const TD = 'cluster.local';
 const CERT_TTL_MS = 8000;
 const teardown = new Teardown();
 afterEach(() => teardown.run());
 
-interface Workload {
-  sa: string;
-  agent: RunningAgent;
-  /** Serials of every certificate the agent put in its files, in order. */
-  serials: string[];
-  /** Bootstrap `certificate_providers` reading the agent's files (file_watcher, every 1 s). */
-  providers: Record<string, unknown>;
-  /** The agent's log lines (parsed JSON). */
-  logs: Array<Record<string, any>>;
-}
-
-async function startWorkload(dir: string, sa: string, caAddress: string, bundle: string): Promise<Workload> {
-  const tokenFile = path.join(dir, `${sa}.token`);
-  fs.writeFileSync(tokenFile, `token-${sa}\n`);
-  const outDir = path.join(dir, `${sa}-certs`);
-  const logs = captureLogs();
-  const agent = await startAgent({
-    identity: { trustDomain: TD, namespace: 'default', serviceAccount: sa },
-    ca: { address: caAddress, caRootPem: bundle, tokenFile },
-    outDir,
-    validitySeconds: 3600, // the CA caps it at CERT_TTL_MS
-    logger: logs.logger,
-    backoff: { initialMs: 100, maxMs: 400 },
-  });
-  teardown.add(() => agent.stop());
-  const serials: string[] = [];
-  agent.certs.on('cert', (c) => serials.push(c.cert.serial));
-  const first = await agent.certs.ready();
-  if (!serials.includes(first.cert.serial)) serials.unshift(first.cert.serial);
-  // The same provider block the agent writes into a proxyless app's bootstrap (--grpc-bootstrap).
-  const providers = grpcBootstrap({ xdsAddress: '', creds: 'insecure', files: certFilePaths(outDir), nodeId: '', namespace: 'default', labels: {}, refreshSeconds: 1 }).certificate_providers as Record<string, unknown>;
-  return { sa, agent, serials, providers, logs: logs.lines };
-}
-
-/** A mesh whose control plane runs the CA (root kept in `<dir>/ca`) with ratings on `port`. */
-async function startIdentityMesh(certTtlMs: number) {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'meshpilot-e2e-identity-'));
-  teardown.add(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const tokens = path.join(dir, 'ca-tokens');
-  fs.writeFileSync(tokens, ['productpage', 'ratings', 'reviews'].map((sa) => `token-${sa} default ${sa}`).join('\n') + '\n', { mode: 0o600 });
-  const xdsTls = { dir: path.join(dir, 'ca'), tokensFile: tokens, workloadCertTtlMs: certTtlMs };
-  const port = await reserveLoopbackPort();
-  const mesh = await startTestMesh(teardown, {
-    backends: [],
-    prefix: 'identity',
-    files: { 'ratings.yaml': ratingsEntry(port), 'mtls.yaml': `${peerAuth('STRICT')}---\n${ISTIO_MUTUAL}---\n${ONLY_PRODUCTPAGE}` },
-    controlPlane: { xdsTls, xdsPlaintextListen: '127.0.0.1:0' },
-  });
-  expect(mesh.cp.state().errors, 'rule errors').toEqual([]);
-  expect(mesh.cp.xdsPlaintextAddress).toBeDefined();
-  const bundle = fs.readFileSync(mesh.cp.ca!.trustBundlePath, 'utf8');
-  return { dir, xdsTls, port, mesh, bundle };
-}
-
-async function startRatingsServer(mesh: TestMesh, port: number, ratings: Workload) {
-  const server = await startXdsEchoServer({
-    xdsAddress: mesh.cp.xdsPlaintextAddress!,
-    service: 'ratings',
-    version: 'v1',
-    port,
-    certificateProviders: ratings.providers,
-    credentials: new grpcXds.XdsServerCredentials(grpc.ServerCredentials.createInsecure()),
-  });
-  teardown.add(() => server.stop());
-  return server;
-}
-
-/** A proxyless client of `mesh` running as `w` (mTLS through its agent's files unless `tls: false`). */
-function clientOf(mesh: TestMesh, w: Workload, opts: { tls?: boolean; nodeId?: string; ownConnections?: boolean } = {}) {
-  return mesh.client({
-    labels: { app: w.sa, version: 'v1' },
-    serviceAccount: w.sa,
-    certificateProviders: w.providers,
-    credentials: opts.tls === false ? grpc.credentials.createInsecure() : new grpcXds.XdsChannelCredentials(grpc.credentials.createInsecure()),
-    ...(opts.nodeId ? { nodeId: opts.nodeId } : {}),
-    ...(opts.ownConnections ? { channelOptions: { 'grpc.use_local_subchannel_pool': 1 } } : {}),
-  });
-}
-
-/** The PEM blocks of a file's text. */
-const pemBlocks = (pem: string) => pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
-
-/** Whether the chain (leaf first) verifies link by link up to a certificate of the bundle. */
-function chainVerifies(chainPem: string, bundlePem: string): boolean {
-  const chain = pemBlocks(chainPem).map((p) => new X509Certificate(p));
-  const roots = pemBlocks(bundlePem).map((p) => new X509Certificate(p));
-  if (chain.length === 0 || roots.length === 0) return false;
-  for (let i = 0; i + 1 < chain.length; i++) if (!chain[i]!.checkIssued(chain[i + 1]!) || !chain[i]!.verify(chain[i + 1]!.publicKey)) return false;
-  const top = chain[chain.length - 1]!;
-  return roots.some((r) => (top.fingerprint256 === r.fingerprint256) || (top.checkIssued(r) && top.verify(r.publicKey)));
-}
-
 describe('workload identity end to end: mesh CA -> agents -> file_watcher -> mTLS between proxyless gRPC peers', () => {
   it('productpage gets through over mTLS with its SPIFFE ID, reviews is denied, plaintext is refused, and calls never fail across certificate renewals', { timeout: 90_000 }, async () => {
-    const { dir, port, mesh, bundle } = await startIdentityMesh(CERT_TTL_MS);
+    const { dir, port, mesh, bundle } = await startIdentityMesh(teardown, CERT_TTL_MS);
 
     // The agents get their certificates from the CA on the TLS port.
-    const [productpage, ratings, reviews] = await Promise.all(['productpage', 'ratings', 'reviews'].map((sa) => startWorkload(dir, sa, mesh.cp.xdsAddress, bundle)));
+    const [productpage, ratings, reviews] = await Promise.all(['productpage', 'ratings', 'reviews'].map((sa) => startWorkload(teardown, dir, sa, mesh.cp.xdsAddress, bundle)));
     for (const w of [productpage!, ratings!, reviews!]) {
       const cert = new X509Certificate(fs.readFileSync(certFilePaths(path.join(dir, `${w.sa}-certs`)).certificateFile));
       expect(cert.subjectAltName).toBe(`URI:spiffe://${TD}/ns/default/sa/${w.sa}`);
       expect(Date.parse(cert.validTo) - Date.now()).toBeLessThanOrEqual(CERT_TTL_MS); // notBefore is backdated for clock skew
     }
 
-    await startRatingsServer(mesh, port, ratings!);
+    await startRatingsServer(teardown, mesh, port, ratings!);
     const client = (w: Workload, opts: { tls?: boolean; nodeId?: string; ownConnections?: boolean } = {}) => clientOf(mesh, w, opts);
 
     // (a) productpage over mTLS; the server saw productpage's verified certificate.
@@ -192,12 +94,12 @@ describe('workload identity end to end: mesh CA -> agents -> file_watcher -> mTL
     // 20 s certificates: the first renewal is due 8-12 s after issue, so stopping the control plane
     // right away makes that renewal fail while well over 8 s of the certificates' life is left.
     const TTL_MS = 20_000;
-    const { mesh, port, bundle, xdsTls } = await startIdentityMesh(TTL_MS);
+    const { mesh, port, bundle, xdsTls } = await startIdentityMesh(teardown, TTL_MS);
     const tlsAddress = mesh.cp.xdsAddress;
     const plainAddress = mesh.cp.xdsPlaintextAddress!;
-    const [productpage, ratings] = await Promise.all(['productpage', 'ratings'].map((sa) => startWorkload(mesh.dir, sa, tlsAddress, bundle)));
+    const [productpage, ratings] = await Promise.all(['productpage', 'ratings'].map((sa) => startWorkload(teardown, mesh.dir, sa, tlsAddress, bundle)));
     const agents = [productpage!, ratings!];
-    await startRatingsServer(mesh, port, ratings!);
+    await startRatingsServer(teardown, mesh, port, ratings!);
     const pp = clientOf(mesh, productpage!);
     await settlesOn(pp, 'ok', 'productpage over mTLS before the outage');
 
