@@ -208,8 +208,8 @@ describe('CA trust bundle ConfigMap in every namespace', () => {
     await waitFor(() => writes(api).filter((w) => w.ns === 'locked' && w.status === 403).length >= 3, { description: 'locked retried' });
     const warned = p.logs.lines.filter((l) => l.msg?.startsWith('cannot write the CA trust bundle ConfigMap'));
     expect(warned.filter((l) => l.namespace === 'locked')).toHaveLength(1);
-    expect(warned.find((l) => l.namespace === 'locked')!.error).toMatch(/403/);
-    expect(warned.find((l) => l.namespace === 'flaky')!.error).toMatch(/503/);
+    expect(warned.find((l) => l.namespace === 'locked')!.error).toMatch(/^403 Forbidden: forbidden: POST \/api\/v1\/namespaces\/locked\/configmaps/);
+    expect(warned.find((l) => l.namespace === 'flaky')!.error).toMatch(/^503 ServiceUnavailable/);
     expect(configMap(api, 'locked')).toBeUndefined();
 
     // Permission granted: the next retry writes it.

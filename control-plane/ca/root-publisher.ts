@@ -44,8 +44,8 @@ interface Pending {
 interface Retry {
   delay: number;
   timer?: NodeJS.Timeout;
-  /** The error last logged, so a failure repeating with backoff is logged once. */
-  error: string;
+  /** The kind of error last logged, so a failure repeating with backoff is logged once. */
+  kind: string;
 }
 
 /** Writes in flight at once: a bundle change in a cluster of many namespaces must not flood the API server. */
@@ -173,13 +173,14 @@ export class RootPublisher {
     // it skipped (410 Gone): those namespaces are decided on the cache again.
     for (const [ns, p] of this.pending) if (p.doneAt !== undefined && p.doneAt < this.lastListStart) this.pending.delete(ns);
     const live = new Set<string>();
+    const bundle = this.o.bundle();
     let differ = 0;
     for (const n of this.namespaces.list()) {
       const ns = n.metadata?.name;
       if (!ns || terminating(n)) continue;
       live.add(ns);
       if (this.pending.has(ns) || this.retries.get(ns)?.timer) continue;
-      if (this.wanted(ns) !== undefined) {
+      if (this.wanted(ns, bundle) !== undefined) {
         differ++;
         this.queue.add(ns);
       } else if (this.retries.delete(ns)) {
@@ -203,26 +204,27 @@ export class RootPublisher {
   }
 
   /** The write a namespace needs now (undefined: its ConfigMap is as it should be). */
-  private wanted(ns: string): { create: true } | { replace: V1ConfigMap } | undefined {
+  private wanted(ns: string, bundle: string): { create: true } | { replace: V1ConfigMap } | undefined {
     const cm = this.configMaps.get(this.configMapName, ns);
     if (!cm) return { create: true };
-    return upToDate(cm, this.o.bundle()) ? undefined : { replace: cm };
+    return upToDate(cm, bundle) ? undefined : { replace: cm };
   }
 
   private pump(): void {
+    if (this.stopped || this.queue.size === 0) return;
+    const bundle = this.o.bundle();
     while (!this.stopped && this.inFlight < MAX_IN_FLIGHT && this.queue.size > 0) {
       const ns = this.queue.values().next().value!;
       this.queue.delete(ns);
       // Decided now, on the newest cache and bundle: a queued namespace may no longer need it.
       if (this.pending.has(ns) || this.retries.get(ns)?.timer) continue;
-      const want = this.wanted(ns);
+      const want = this.wanted(ns, bundle);
       if (!want) continue;
-      this.write(ns, want);
+      this.write(ns, want, bundle);
     }
   }
 
-  private write(ns: string, want: { create: true } | { replace: V1ConfigMap }): void {
-    const bundle = this.o.bundle();
+  private write(ns: string, want: { create: true } | { replace: V1ConfigMap }, bundle: string): void {
     const p: Pending = { seen: false };
     this.pending.set(ns, p);
     this.inFlight++;
@@ -247,6 +249,8 @@ export class RootPublisher {
       .catch((err: unknown) => {
         if (this.stopped) return;
         if (this.pending.get(ns) === p) this.pending.delete(ns);
+        // A namespace deleted meanwhile refuses the write: nothing to report or retry there.
+        if (!this.live(ns)) return;
         this.failed(ns, err);
       })
       .finally(() => {
@@ -257,11 +261,11 @@ export class RootPublisher {
 
   /** Logged (once per kind of error, per namespace) and retried with backoff; other namespaces go on. */
   private failed(ns: string, err: unknown): void {
-    const error = describeError(err);
+    const { kind, error } = apiError(err);
     const min = this.o.backoffMinMs ?? 500;
     const prev = this.retries.get(ns);
-    const r: Retry = { delay: prev ? Math.min(prev.delay * 2, this.o.backoffMaxMs ?? 60_000) : min, error };
-    if (prev?.error !== error) {
+    const r: Retry = { delay: prev ? Math.min(prev.delay * 2, this.o.backoffMaxMs ?? 60_000) : min, kind };
+    if (prev?.kind !== kind) {
       // A 409 is usually our cache being behind (someone wrote since): the retry reads the newer state.
       this.o.log.warn({ namespace: ns, configMap: this.configMapName, error, retryInMs: r.delay }, 'cannot write the CA trust bundle ConfigMap; retrying');
     }
@@ -273,10 +277,35 @@ export class RootPublisher {
     this.retries.set(ns, r);
   }
 
+  private live(ns: string): boolean {
+    const n = this.namespaces.get(ns);
+    return n !== undefined && !terminating(n);
+  }
+
   private watchHealth(what: string, h: WatcherHealth): void {
     if (this.stopped) return;
     if (!h.healthy && h.reason) this.o.log.warn({ configMap: this.configMapName, error: h.reason }, `CA trust bundle publisher: cannot list/watch ${what}; retrying`);
   }
+}
+
+/**
+ * What went wrong, for the log: the API server's status code, reason and message (client-node's
+ * exception text also holds the response headers, date included, so it differs on every retry).
+ */
+function apiError(err: unknown): { kind: string; error: string } {
+  const e = err as { code?: unknown; body?: unknown };
+  if (typeof e?.code !== 'number') {
+    const error = describeError(err);
+    return { kind: error, error };
+  }
+  let status: { reason?: string; message?: string } = {};
+  try {
+    status = (typeof e.body === 'string' ? JSON.parse(e.body) : e.body) ?? {};
+  } catch {
+    // not a Status object: the code alone
+  }
+  const kind = `${e.code}${status.reason ? ` ${status.reason}` : ''}`;
+  return { kind, error: status.message ? `${kind}: ${status.message}` : kind };
 }
 
 function terminating(n: V1Namespace): boolean {
