@@ -1,6 +1,7 @@
 // examples/kubernetes/: the manifests are valid Kubernetes objects (kubernetes-models' schemas),
 // the CRDs too, and the RBAC grants exactly what the Kubernetes source uses: list/watch of what it
-// reads, patch of its kinds' status, Secrets only in its own namespace.
+// reads, patch of its kinds' status, Secrets only in its own namespace, and what the mesh CA needs
+// (TokenReview; Namespaces and ConfigMaps for its trust bundle ConfigMap).
 import { readFileSync } from 'node:fs';
 import { parse, parseAllDocuments } from 'yaml';
 import { describe, expect, it } from 'vitest';
@@ -42,7 +43,7 @@ describe('examples/kubernetes', () => {
     }
   });
 
-  it('RBAC: list/watch of what is read, patch of our status, Secrets only in our namespace, nothing else', () => {
+  it('RBAC: list/watch of what is read, patch of our status, the CA\'s TokenReview and trust bundle ConfigMaps, Secrets only in our namespace, nothing else', () => {
     const objs = docs('control-plane.yaml');
     const cluster = grants(objs.find((o) => o.kind === 'ClusterRole')!);
     const expected = new Set<string>();
@@ -54,6 +55,10 @@ describe('examples/kubernetes', () => {
     }
     // The mesh CA checks agents' ServiceAccount tokens with TokenReview.
     expected.add('authentication.k8s.io/tokenreviews:create');
+    // ...and publishes its trust bundle as a ConfigMap in every namespace (ca/root-publisher.ts):
+    // it watches Namespaces and that ConfigMap, creates it and replaces it (never deletes or patches).
+    for (const v of ['get', 'list', 'watch']) expected.add(`/namespaces:${v}`);
+    for (const v of ['get', 'list', 'watch', 'create', 'update']) expected.add(`/configmaps:${v}`);
     expect([...cluster].sort()).toEqual([...expected].sort());
     expect(cluster.has('authentication.k8s.io/tokenreviews:create')).toBe(true);
     const role = objs.find((o) => o.kind === 'Role')!;

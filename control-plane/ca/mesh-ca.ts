@@ -7,6 +7,7 @@ import { Authority } from './authority.ts';
 import { BootstrapTokens, type TokenAuthenticator } from './bootstrap-tokens.ts';
 import { caServiceDefinition, caServiceHandlers, type CaObserver } from './ca-service.ts';
 import { DEFAULT_TRUST_DOMAIN } from './identity.ts';
+import { RootPublisher } from './root-publisher.ts';
 import { XdsTlsCredentials } from './tls-credentials.ts';
 import { DEFAULT_TOKEN_AUDIENCE, TokenReviewAuthenticator } from './token-review.ts';
 
@@ -25,6 +26,13 @@ export interface MeshCaOptions {
    * `cacerts`: plug-in CA; else Secret `meshpilot-ca`, made on first start) instead of `dir`.
    */
   secrets?: { kubeConfig: KubeConfig; namespace: string };
+  /**
+   * Cluster mode: keep the trust bundle in a ConfigMap of every namespace of the config cluster,
+   * for injected agents (default true; false leaves ConfigMaps alone).
+   */
+  publishRoot?: boolean;
+  /** That ConfigMap's name (default `meshpilot-ca-root`, as sidecar-config/injection.yaml's `agent.caRootConfigMap`). */
+  rootConfigMap?: string;
   /** Kubernetes TokenReview against this cluster (the config cluster), for this audience. */
   kubeConfig?: KubeConfig;
   tokenAudience?: string;
@@ -59,6 +67,10 @@ export async function startMeshCa(o: MeshCaOptions, ads: AdsServer, log: Logger,
     if (gone.length) log.info({ roots: gone }, 'CA: retired roots dropped (every certificate they signed has expired)');
   }, PRUNE_INTERVAL_MS);
   prune.unref();
+  const publisher = o.secrets && o.publishRoot !== false
+    ? new RootPublisher({ kubeConfig: o.secrets.kubeConfig, ...(o.rootConfigMap ? { configMapName: o.rootConfigMap } : {}), bundle: () => authority.bundlePem(), onBundleChange: (fn) => authority.onChange(fn), log })
+    : undefined;
+  publisher?.start();
   const root = authority.roots()[0]!;
   log.info(
     { mode: authority.mode, dir: authority.dir, trustBundle: authority.trustBundlePath, trustDomain, root: root.subject, rootNotAfter: root.notAfter.toISOString(), maxWorkloadCertTtlSeconds: authority.maxWorkloadTtlMs / 1000, authenticators: tokens.map((t) => t.name) },
@@ -69,6 +81,7 @@ export async function startMeshCa(o: MeshCaOptions, ads: AdsServer, log: Logger,
     tls,
     close() {
       clearInterval(prune);
+      publisher?.stop();
       tls.close();
       authority.close();
     },

@@ -25,8 +25,12 @@ export interface WatcherOptions<T extends KubernetesObject> {
   path: string;
   list: () => Promise<KubernetesListObject<T>>;
   labelSelector?: string;
+  /** E.g. `metadata.name=x`: only the objects it selects are listed and watched. */
+  fieldSelector?: string;
   /** Called (synchronously, possibly many times per burst) after any object changed. */
   onChange: () => void;
+  /** Called with each object added, updated or deleted in the cache (before `onChange`). */
+  onEvent?: (type: 'add' | 'update' | 'delete', obj: T) => void;
   /** Called when health changes (synced, healthy). */
   onHealth?: (h: WatcherHealth) => void;
   backoffMinMs?: number;
@@ -98,8 +102,14 @@ export class ResourceWatcher<T extends KubernetesObject> {
       });
       return result;
     };
-    this.informer = new ListWatch<T>(opts.path, watch as Watch, list, false, opts.labelSelector);
-    for (const verb of ['add', 'update', 'delete'] as const) this.informer.on(verb, () => !this.stopped && opts.onChange());
+    this.informer = new ListWatch<T>(opts.path, watch as Watch, list, false, opts.labelSelector, opts.fieldSelector);
+    for (const verb of ['add', 'update', 'delete'] as const) {
+      this.informer.on(verb, (obj) => {
+        if (this.stopped) return;
+        opts.onEvent?.(verb, obj);
+        opts.onChange();
+      });
+    }
     this.informer.on('error', (err) => this.failed(err));
   }
 
@@ -128,6 +138,11 @@ export class ResourceWatcher<T extends KubernetesObject> {
   /** Objects in the cache (the last known state, kept while the cluster is unreachable). */
   list(): T[] {
     return [...this.informer.list()];
+  }
+
+  /** One object of the cache (cluster-scoped: no namespace). */
+  get(name: string, namespace?: string): T | undefined {
+    return this.informer.get(name, namespace);
   }
 
   status(): WatcherHealth {

@@ -4,7 +4,9 @@
 // resourceVersion answered with an ERROR event carrying 410 Gone (the informer then relists), and
 // the status subresource (PUT, JSON patch, merge patch), create (POST, 409 AlreadyExists) and
 // replace (PUT, 409 Conflict on a stale resourceVersion) of objects, and TokenReview for service account
-// tokens it handed out (`serviceAccountToken`). One instance per simulated cluster.
+// tokens it handed out (`serviceAccountToken`). Label selectors and the `metadata.name` /
+// `metadata.namespace` field selectors filter lists and watches; `failWhen` answers chosen requests
+// with an error status (RBAC denials, overload). One instance per simulated cluster.
 // `stop()` / `restart()` make the server go away and come back on the same port with its store.
 import { randomUUID } from 'node:crypto';
 import https from 'node:https';
@@ -27,6 +29,7 @@ const CORE: Resource[] = [
   { group: '', versions: ['v1'], plural: 'pods', kind: 'Pod', namespaced: true, status: true },
   { group: '', versions: ['v1'], plural: 'nodes', kind: 'Node', namespaced: false, status: true },
   { group: '', versions: ['v1'], plural: 'secrets', kind: 'Secret', namespaced: true, status: false },
+  { group: '', versions: ['v1'], plural: 'configmaps', kind: 'ConfigMap', namespaced: true, status: false },
   { group: '', versions: ['v1'], plural: 'namespaces', kind: 'Namespace', namespaced: false, status: true },
   { group: 'discovery.k8s.io', versions: ['v1'], plural: 'endpointslices', kind: 'EndpointSlice', namespaced: true, status: false },
 ];
@@ -45,9 +48,10 @@ export const MESH_CRDS: Resource[] = [
 
 interface WatchEvent { type: 'ADDED' | 'MODIFIED' | 'DELETED'; rv: number; resource: Resource; object: KubeObject }
 
-interface Watcher { resource: Resource; namespace?: string; selector?: Selector; version: string; res: ServerResponse; bookmarks: boolean }
+interface Watcher { resource: Resource; namespace?: string; selector?: Selector; fields?: FieldSelector; version: string; res: ServerResponse; bookmarks: boolean }
 
 type Selector = (labels: Record<string, string>) => boolean;
+type FieldSelector = (o: KubeObject) => boolean;
 
 export interface RequestRecord { method: string; path: string; query: string; status: number }
 
@@ -73,6 +77,19 @@ function parseSelector(text: string | null): Selector | undefined {
       return t in labels;
     });
 }
+
+/** `metadata.name=a,metadata.namespace!=b`: the field selectors every resource supports. */
+function parseFieldSelector(text: string | null): FieldSelector | undefined {
+  if (!text) return undefined;
+  const terms = text.split(',').map((t) => t.trim()).filter(Boolean).map((t) => {
+    const m = /^(metadata\.name|metadata\.namespace)(!=|==|=)(.*)$/.exec(t);
+    if (!m) throw new Error(`unsupported field selector ${t}`);
+    return { field: m[1] === 'metadata.name' ? 'name' : 'namespace', negate: m[2] === '!=', value: m[3]! };
+  });
+  return (o) => terms.every((t) => (String(o.metadata[t.field] ?? '') === t.value) !== t.negate);
+}
+
+const REASONS: Record<number, string> = { 403: 'Forbidden', 404: 'NotFound', 409: 'Conflict', 429: 'TooManyRequests', 500: 'InternalError', 503: 'ServiceUnavailable' };
 
 function status(code: number, reason: string, message: string) {
   return { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, code };
@@ -211,6 +228,12 @@ export class FakeApiServer {
     for (const w of this.watchers) this.frozen.add(w);
   }
 
+  /**
+   * When set, a request it answers a status code for (403, 409, 503...) gets that error instead of
+   * being served (it is recorded in `requests` like any other).
+   */
+  failWhen: ((req: { method: string; path: string }) => number | undefined) | undefined;
+
   /** The next `n` status writes fail with 503 (an API server under load). */
   failNextStatusWrites(n: number): void {
     this.statusFailures = n;
@@ -292,9 +315,10 @@ export class FakeApiServer {
     for (const w of this.watchers) if (this.matches(w, ev)) this.writeEvent(w, { type, object: this.asVersion(object, resource, w.version) });
   }
 
-  private matches(w: { resource: Resource; namespace?: string; selector?: Selector }, ev: WatchEvent): boolean {
+  private matches(w: { resource: Resource; namespace?: string; selector?: Selector; fields?: FieldSelector }, ev: WatchEvent): boolean {
     if (ev.resource !== w.resource) return false;
     if (w.namespace !== undefined && ev.object.metadata.namespace !== w.namespace) return false;
+    if (w.fields && !w.fields(ev.object)) return false;
     return !w.selector || w.selector(ev.object.metadata.labels ?? {});
   }
 
@@ -338,6 +362,11 @@ export class FakeApiServer {
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (req.headers.authorization !== `Bearer ${TOKEN}`) return this.send(req, res, 401, status(401, 'Unauthorized', 'Unauthorized'));
     const url = new URL(req.url ?? '/', 'https://x');
+    const injected = this.failWhen?.({ method: req.method ?? 'GET', path: url.pathname });
+    if (injected !== undefined) {
+      const reason = REASONS[injected] ?? 'Failure';
+      return this.send(req, res, injected, status(injected, reason, `${reason.toLowerCase()}: ${req.method} ${url.pathname} (injected by the test)`));
+    }
     if (url.pathname === '/apis/authentication.k8s.io/v1/tokenreviews') return this.tokenReview(req, res);
     const route = this.route(url.pathname);
     if (!route) return this.send(req, res, 404, status(404, 'NotFound', `the server could not find the requested resource (${url.pathname})`));
@@ -346,9 +375,15 @@ export class FakeApiServer {
 
     if (method === 'GET' && !name) {
       const selector = parseSelector(url.searchParams.get('labelSelector'));
-      if (url.searchParams.get('watch') === 'true' || url.searchParams.get('watch') === '1') return this.watch(req, res, resource, version, namespace, selector, url);
+      let fields: FieldSelector | undefined;
+      try {
+        fields = parseFieldSelector(url.searchParams.get('fieldSelector'));
+      } catch (e) {
+        return this.send(req, res, 400, status(400, 'BadRequest', String(e)));
+      }
+      if (url.searchParams.get('watch') === 'true' || url.searchParams.get('watch') === '1') return this.watch(req, res, resource, version, namespace, selector, fields, url);
       const items = this.objectsOf(resource)
-        .filter((o) => this.matches({ resource, ...(namespace !== undefined ? { namespace } : {}), ...(selector ? { selector } : {}) }, { type: 'ADDED', rv: 0, resource, object: o }))
+        .filter((o) => this.matches({ resource, ...(namespace !== undefined ? { namespace } : {}), ...(selector ? { selector } : {}), ...(fields ? { fields } : {}) }, { type: 'ADDED', rv: 0, resource, object: o }))
         .map((o) => this.asVersion(o, resource, version));
       return this.send(req, res, 200, { kind: `${resource.kind}List`, apiVersion: resource.group ? `${resource.group}/${version}` : version, metadata: { resourceVersion: String(this.rv) }, items });
     }
@@ -430,9 +465,9 @@ export class FakeApiServer {
     this.send(req, res, 201, { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', metadata: { creationTimestamp: null }, spec: review.spec, status: result });
   }
 
-  private watch(req: IncomingMessage, res: ServerResponse, resource: Resource, version: string, namespace: string | undefined, selector: Selector | undefined, url: URL): void {
+  private watch(req: IncomingMessage, res: ServerResponse, resource: Resource, version: string, namespace: string | undefined, selector: Selector | undefined, fields: FieldSelector | undefined, url: URL): void {
     const from = url.searchParams.get('resourceVersion');
-    const w: Watcher = { resource, version, res, bookmarks: url.searchParams.get('allowWatchBookmarks') === 'true', ...(namespace !== undefined ? { namespace } : {}), ...(selector ? { selector } : {}) };
+    const w: Watcher = { resource, version, res, bookmarks: url.searchParams.get('allowWatchBookmarks') === 'true', ...(namespace !== undefined ? { namespace } : {}), ...(selector ? { selector } : {}), ...(fields ? { fields } : {}) };
     this.requests.push({ method: 'GET', path: url.pathname, query: url.search, status: 200 });
     res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
     res.flushHeaders();
