@@ -77,7 +77,8 @@ export function parseInjectionConfig(file: string, text: string): InjectionConfi
     const { line, col } = lineCounter.linePos(e.pos[0]);
     throw new Error(`${file}:${line}:${col}: ${e.message.split('\n')[0]}`);
   }
-  const result = InjectionConfigSchema.safeParse(doc.toJS());
+  // reportInput: zod 4 leaves `input` out of issues otherwise, and every bad value would read "missing".
+  const result = InjectionConfigSchema.safeParse(doc.toJS(), { reportInput: true });
   if (result.success) {
     const ports = result.data.ports;
     const dup = Object.entries(ports).find(([k, v]) => Object.entries(ports).some(([k2, v2]) => k2 < k && v2 === v));
