@@ -1,5 +1,6 @@
 // The pod agent, wired: the certificate loop, the SDS server for Envoy, the readiness endpoint for
-// the kubelet and the gRPC bootstrap for proxyless workloads. `meshpilot agent` runs this; tests start it in-process.
+// the kubelet and the gRPC bootstrap for proxyless workloads. `meshpilot agent` runs this; tests
+// start it in-process.
 import fs from 'node:fs';
 import type { Logger } from '../log.ts';
 import type { CaClientOptions } from './ca-client.ts';
