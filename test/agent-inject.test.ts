@@ -12,7 +12,7 @@ import { INJECT } from '../control-plane/inject/annotations.ts';
 import { SDS_CLUSTER } from '../control-plane/inject/bootstrap.ts';
 import { loadInjectionConfig } from '../control-plane/inject/config.ts';
 import { injectPod, type PodLike } from '../control-plane/inject/inject-pod.ts';
-import { AGENT_CONTAINER, PROXY_CONTAINER } from '../control-plane/inject/names.ts';
+import { AGENT_CONTAINER, INIT_CONTAINER, PROXY_CONTAINER } from '../control-plane/inject/names.ts';
 import { startTestCa } from './helpers/test-ca.ts';
 import { waitFor } from './helpers/wait.ts';
 
@@ -52,7 +52,19 @@ describe('injected agent', () => {
     fs.writeFileSync(local(arg('--token-file')), 'projected');
     fs.mkdirSync(path.dirname(local(arg('--ca-root'))), { recursive: true });
     fs.writeFileSync(local(arg('--ca-root')), ca.rootPem);
-    const args = agent.args!.map((a, i) => (agent.args![i - 1] === '--ca-address' ? ca.address : a.startsWith('/') ? local(a) : a));
+    // The startup probe asks the port the agent is told to serve readiness on, and the redirect
+    // leaves that port alone (the agent runs before Envoy: a redirected probe would find nothing).
+    const probe = agent.startupProbe!.httpGet!;
+    expect(arg('--ready-listen')).toBe(`0.0.0.0:${probe.port}`);
+    const initScript = inits.find((c) => c.name === INIT_CONTAINER)!.command!.join(' ');
+    expect(initScript).toContain(`-A MESHPILOT_INBOUND -p tcp --dport ${probe.port} -j RETURN`);
+    // Here: loopback, a free port.
+    const args = agent.args!.map((a, i) => {
+      const flag = agent.args![i - 1];
+      if (flag === '--ca-address') return ca.address;
+      if (flag === '--ready-listen') return '127.0.0.1:0';
+      return a.startsWith('/') ? local(a) : a;
+    });
     const env = Object.fromEntries(agent.env!.map((e) => [e.name, e.valueFrom!.fieldRef!.fieldPath === 'metadata.namespace' ? 'shop' : 'reviews']));
     const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
@@ -64,6 +76,18 @@ describe('injected agent', () => {
     });
     await waitFor(() => fs.existsSync(local(pipe)) && ca.requests.some((q) => q.outcome === 'issued'), { timeoutMs: 20_000, description: `agent serving at the bootstrap's pipe path; output: ${output}` });
     expect(fs.statSync(local(pipe)).isSocket()).toBe(true);
+    // The probe passes now that the agent holds its certificate (test/inject-xds-tls.test.ts shows
+    // it failing before).
+    const logLine = (l: string) => {
+      try {
+        return JSON.parse(l) as { msg?: string; address?: string };
+      } catch {
+        return {};
+      }
+    };
+    const readyAt = output.split('\n').map(logLine).find((l) => l.msg === 'agent: readiness endpoint listening')?.address;
+    expect(readyAt, output).toBeDefined();
+    await waitFor(async () => (await fetch(`http://${readyAt}${probe.path}`)).status === 200, { timeoutMs: 10_000, description: 'startup probe passing' });
     expect(ca.requests[0]).toMatchObject({ spiffeId: 'spiffe://cluster.local/ns/shop/sa/reviews', token: 'projected', outcome: 'issued' });
     child.kill('SIGTERM');
     expect(await exited).toBe(0);

@@ -9,7 +9,8 @@ import type { IContainer } from 'kubernetes-models/v1/Container';
 import { describe, expect, it } from 'vitest';
 import YAML from 'yaml';
 import { INJECT } from '../control-plane/inject/annotations.ts';
-import { loadInjectionConfig } from '../control-plane/inject/config.ts';
+import { loadInjectionConfig, type InjectionConfig } from '../control-plane/inject/config.ts';
+import { XDS_CLUSTER } from '../control-plane/inject/bootstrap.ts';
 import { injectPod, type PodLike } from '../control-plane/inject/inject-pod.ts';
 import { PROXY_CONTAINER } from '../control-plane/inject/names.ts';
 import { checkResource } from '../control-plane/envoy/check.ts';
@@ -23,9 +24,9 @@ const run = promisify(execFile);
 const config = loadInjectionConfig();
 const MESH = 'test/fixtures/inject-mesh';
 
-function injectedSidecar(labels: Record<string, string>): IContainer {
+function injectedSidecar(labels: Record<string, string>, settings: InjectionConfig = config): IContainer {
   const pod: PodLike = { apiVersion: 'v1', kind: 'Pod', metadata: { generateName: 'w-', labels }, spec: { containers: [{ name: 'app', image: 'example.com/app:1' }] } };
-  const r = injectPod(pod, { namespace: 'bookinfo', namespaceLabels: { [INJECT]: 'enabled' }, path: [] }, config);
+  const r = injectPod(pod, { namespace: 'bookinfo', namespaceLabels: { [INJECT]: 'enabled' }, path: [] }, settings);
   expect(r.injected).toBe(true);
   const sidecar = r.pod.spec!.initContainers!.find((c) => c.name === PROXY_CONTAINER);
   expect(sidecar).toBeDefined();
@@ -55,9 +56,32 @@ describe('the injected Envoy bootstrap', () => {
     expect(JSON.stringify(boot)).not.toContain('$(');
     expect(boot.node.id).toBe('sidecar~10.0.0.9~reviews-v1-7d9c-x2x4q.bookinfo~bookinfo.svc.cluster.local');
     expect(boot.node.metadata).toEqual({ NAMESPACE: 'bookinfo', NAME: 'reviews-v1-7d9c-x2x4q', LABELS: { app: 'reviews', version: 'v1' }, SERVICE_ACCOUNT: 'bookinfo-reviews', INSTANCE_IPS: '10.0.0.9' });
-    // Admin only on loopback; ADS to meshpilot's Service.
+    // Admin only on loopback; ADS to meshpilot's Service, on its TLS port, over mutual TLS with the
+    // agent's SDS secrets (test/inject-xds-tls.test.ts shows a real handshake with them).
     expect(boot.admin.address.socket_address.address).toBe('127.0.0.1');
-    expect(JSON.stringify(boot.static_resources.clusters)).toContain('"address":"meshpilot.meshpilot-system.svc.cluster.local","port_value":15010');
+    const xds = boot.static_resources.clusters.find((c: { name: string }) => c.name === XDS_CLUSTER);
+    expect(xds.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address).toEqual({ address: 'meshpilot.meshpilot-system.svc.cluster.local', port_value: 15012 });
+    const tls = xds.transport_socket.typed_config;
+    expect(tls['@type']).toBe('type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext');
+    expect(tls.sni).toBe('meshpilot.meshpilot-system.svc.cluster.local');
+    const sds = { api_config_source: { api_type: 'GRPC', transport_api_version: 'V3', grpc_services: [{ envoy_grpc: { cluster_name: 'sds-grpc' } }] }, resource_api_version: 'V3' };
+    expect(tls.common_tls_context).toEqual({
+      tls_certificate_sds_secret_configs: [{ name: 'default', sds_config: sds }],
+      combined_validation_context: {
+        default_validation_context: { match_typed_subject_alt_names: [{ san_type: 'DNS', matcher: { exact: 'meshpilot.meshpilot-system.svc.cluster.local' } }] },
+        validation_context_sds_secret_config: { name: 'ROOTCA', sds_config: sds },
+      },
+      alpn_protocols: ['h2'],
+    });
+  });
+
+  it('xds.tls false: plaintext ADS to xds.port, no transport socket, still schema-valid', () => {
+    const plain: InjectionConfig = { ...config, xds: { ...config.xds, tls: false } };
+    const boot = bootstrapOf(injectedSidecar({ app: 'reviews', version: 'v1' }, plain), REVIEWS);
+    expect(checkResource({ '@type': 'type.googleapis.com/envoy.config.bootstrap.v3.Bootstrap', ...boot })).toEqual([]);
+    const xds = boot.static_resources.clusters.find((c: { name: string }) => c.name === XDS_CLUSTER);
+    expect(xds.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address).toEqual({ address: 'meshpilot.meshpilot-system.svc.cluster.local', port_value: 15010 });
+    expect(xds.transport_socket).toBeUndefined();
   });
 
   it('keeps a literal $ in a label as it is', () => {

@@ -49,8 +49,25 @@ describe('selection', () => {
   it('refuses injection settings that reuse a port or misspell a field, naming the line', () => {
     const text = fs.readFileSync('sidecar-config/injection.yaml', 'utf8');
     expect(() => parseInjectionConfig('x.yaml', text.replace('health: 15021', 'health: 15000'))).toThrow(/ports\.health: port 15000 is used twice/);
-    expect(() => parseInjectionConfig('x.yaml', text.replace('logLevel: warning', 'logLevel: warn'))).toThrow(/x\.yaml:\d+:\d+ proxy\.logLevel/);
+    expect(() => parseInjectionConfig('x.yaml', text.replace('logLevel: warning', 'logLevel: warn'))).toThrow(/x\.yaml:\d+:\d+ proxy\.logLevel: .*expected one of/);
+    // A bad value is called bad, a missing one missing.
+    expect(() => parseInjectionConfig('x.yaml', text.replace('port: 15010', 'port: 99999'))).toThrow(/xds\.port: Too big/);
+    expect(() => parseInjectionConfig('x.yaml', text.replace(/^  port: 15010.*$/m, ''))).toThrow(/xds\.port: missing/);
     expect(() => parseInjectionConfig('x.yaml', text.replace('concurrency: 2', 'concurency: 2'))).toThrow(/proxy\.concurency/);
+    expect(() => parseInjectionConfig('x.yaml', text.replace('agentHealth: 15020', 'agentHealth: 15021'))).toThrow(/ports\.(agentHealth|health): port 15021 is used twice/);
+  });
+
+  it('xds.tls: true or false, true when left out; anything else is refused at its line', () => {
+    const text = fs.readFileSync('sidecar-config/injection.yaml', 'utf8');
+    expect(text).toMatch(/^  tls: true$/m);
+    expect(parseInjectionConfig('x.yaml', text.replace(/^  tls: true$/m, '  tls: false')).xds.tls).toBe(false);
+    expect(parseInjectionConfig('x.yaml', text.replace(/^  tls: true$/m, '')).xds.tls).toBe(true);
+    // Settings files from before these fields existed keep loading.
+    expect(parseInjectionConfig('x.yaml', text.replace(/^  agentHealth: .*$/m, '')).ports.agentHealth).toBe(15020);
+    const line = text.split('\n').findIndex((l) => l === '  tls: true') + 1;
+    for (const bad of ['yes', '"true"', '1', '~']) {
+      expect(() => parseInjectionConfig('x.yaml', text.replace(/^  tls: true$/m, `  tls: ${bad}`)), bad).toThrow(new RegExp(`x\\.yaml:${line}:\\d+ xds\\.tls: expected true or false`));
+    }
   });
 });
 

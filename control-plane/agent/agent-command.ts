@@ -6,6 +6,7 @@ import { parseDuration } from '../observe/wait.ts';
 import { startAgent } from './agent.ts';
 import { DEFAULT_TRUST_DOMAIN } from '../ca/identity.ts';
 import { DEFAULT_SDS_SOCKET } from './sds-server.ts';
+import { AGENT_READY_PATH, parseListen } from './ready-server.ts';
 
 export const DEFAULT_OUT_DIR = '/var/run/meshpilot/certs';
 
@@ -19,6 +20,7 @@ interface AgentFlags {
   serviceAccount?: string;
   outDir: string;
   sdsSocket: string | false;
+  readyListen?: { host: string; port: number };
   certTtl: number;
   grpcBootstrap?: string;
   xdsAddress?: string;
@@ -32,6 +34,14 @@ interface AgentFlags {
 function duration(text: string): number {
   try {
     return parseDuration(text);
+  } catch (e) {
+    throw new InvalidArgumentError((e as Error).message);
+  }
+}
+
+function listen(text: string): { host: string; port: number } {
+  try {
+    return parseListen(text);
   } catch (e) {
     throw new InvalidArgumentError((e as Error).message);
   }
@@ -60,6 +70,7 @@ export function agentCommand(): Command {
     .option('--out-dir <dir>', 'where cert-chain.pem, key.pem and root-cert.pem are written', DEFAULT_OUT_DIR)
     .option('--sds-socket <path>', 'Unix socket for Envoy\'s SDS', DEFAULT_SDS_SOCKET)
     .option('--no-sds-socket', 'serve no SDS (a proxyless gRPC pod)')
+    .option('--ready-listen <host:port>', `serve GET ${AGENT_READY_PATH} here: 200 once the agent has a certificate, else 503 (a startup probe)`, listen)
     .option('--cert-ttl <duration>', 'requested certificate lifetime (the CA may shorten it)', duration, 24 * 3600 * 1000)
     .option('--grpc-bootstrap <file>', 'also write an xDS bootstrap for proxyless gRPC here')
     .option('--xds-address <host:port>', 'meshpilot\'s xDS address, for --grpc-bootstrap')
@@ -80,6 +91,7 @@ export function agentCommand(): Command {
           outDir: o.outDir,
           validitySeconds: Math.max(1, Math.round(o.certTtl / 1000)),
           ...(o.sdsSocket ? { sdsSocket: o.sdsSocket } : {}),
+          ...(o.readyListen ? { readyListen: o.readyListen } : {}),
           ...(o.grpcBootstrap ? { grpcBootstrap: { file: o.grpcBootstrap, xdsAddress: o.xdsAddress!, creds: o.xdsChannelCreds, podIp: o.podIp!, podName: o.podName!, labels: o.labels } } : {}),
           logger: log,
         });

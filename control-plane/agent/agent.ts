@@ -1,5 +1,6 @@
-// The pod agent, wired: the certificate loop, the SDS server for Envoy and the gRPC bootstrap for
-// proxyless workloads. `meshpilot agent` runs this; tests start it in-process.
+// The pod agent, wired: the certificate loop, the SDS server for Envoy, the readiness endpoint for
+// the kubelet and the gRPC bootstrap for proxyless workloads. `meshpilot agent` runs this; tests
+// start it in-process.
 import fs from 'node:fs';
 import type { Logger } from '../log.ts';
 import type { CaClientOptions } from './ca-client.ts';
@@ -8,6 +9,7 @@ import { certFilePaths } from './cert-files.ts';
 import { writeGrpcBootstrap, type XdsChannelCreds } from './grpc-bootstrap.ts';
 import type { Identity } from '../ca/identity.ts';
 import { startSdsServer, type SdsServer } from './sds-server.ts';
+import { startReadyServer, type ReadyServer } from './ready-server.ts';
 
 export interface AgentOptions {
   identity: Identity;
@@ -16,6 +18,8 @@ export interface AgentOptions {
   validitySeconds: number;
   /** Unix socket path; none: no SDS server (a proxyless pod). */
   sdsSocket?: string;
+  /** Where to serve GET /healthz/ready (200 once there is a certificate); none: not served. */
+  readyListen?: { host: string; port: number };
   grpcBootstrap?: {
     file: string;
     xdsAddress: string;
@@ -31,6 +35,7 @@ export interface AgentOptions {
 export interface RunningAgent {
   certs: CertAgent;
   sds: SdsServer | undefined;
+  ready: ReadyServer | undefined;
   stop(): Promise<void>;
 }
 
@@ -52,12 +57,22 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
   }
   // SDS first so Envoy can connect at once; it answers when the first certificate arrives.
   const sds = o.sdsSocket ? await startSdsServer(certs, o.sdsSocket, o.logger) : undefined;
+  // After SDS: ready means Envoy can fetch the certificate from the socket at once.
+  let ready: ReadyServer | undefined;
+  try {
+    ready = o.readyListen ? await startReadyServer(o.readyListen, () => certs.current() !== undefined, o.logger) : undefined;
+  } catch (e) {
+    await sds?.stop();
+    throw e;
+  }
   await certs.start();
   return {
     certs,
     sds,
+    ready,
     async stop() {
       await certs.stop();
+      await ready?.stop();
       await sds?.stop();
     },
   };

@@ -1,17 +1,22 @@
 // The sidecar's Envoy bootstrap: everything Envoy needs on its own (the agent beside it only
-// serves certificates, over SDS on a Unix socket, cluster `sds-grpc`): who it is (node id and metadata, in the form translate/proxy.ts reads), where meshpilot
-// is (ADS over HTTP/2 to its Service), an admin endpoint on localhost only, and a readiness
-// listener the kubelet can reach. What only the running pod knows (IP, name, namespace, service
-// account) is written as Kubernetes $(VAR) references to downward-API variables, which the kubelet
-// expands in the container's args; the labels are known at injection time.
+// serves certificates, over SDS on a Unix socket, cluster `sds-grpc`): who it is (node id and
+// metadata, in the form translate/proxy.ts reads), where meshpilot is (ADS over HTTP/2 to its
+// Service; with `xds.tls`, over mutual TLS with the agent's certificate), an admin endpoint on
+// localhost only, and a readiness listener the kubelet can reach. What only the running pod knows
+// (IP, name, namespace, service account) is written as Kubernetes $(VAR) references to downward-API
+// variables, which the kubelet expands in the container's args; the labels are known at injection time.
 import { stringify } from 'yaml';
+import type { Json } from '../json.ts';
+// The same SDS secret references (cluster `sds-grpc`, secrets `default` and `ROOTCA`) as the TLS
+// contexts meshpilot sends over xDS: one definition of how Envoy asks the agent for certificates.
+import { meshCommonTlsContext, SDS_CLUSTER, transportSocket, UPSTREAM_TLS } from '../translate/tls-context.ts';
 import type { InjectionConfig } from './config.ts';
 import { DOWNWARD_ENV, SDS_SOCKET, type DownwardVar } from './names.ts';
 
 export const XDS_CLUSTER = 'meshpilot-xds';
 export const ADMIN_CLUSTER = 'meshpilot-admin';
 /** TLS contexts name this cluster in sds_config (api_config_source, envoy_grpc). */
-export const SDS_CLUSTER = 'sds-grpc';
+export { SDS_CLUSTER };
 export const READY_PATH = '/healthz/ready';
 
 // Placeholders cannot occur in label keys or values (no '@'), so replacing them is unambiguous.
@@ -49,7 +54,9 @@ export function bootstrapObject(config: InjectionConfig, input: BootstrapInput):
     },
     static_resources: {
       listeners: [readinessListener(config)],
+      // sds-grpc first: meshpilot-xds's TLS context reads its certificates through it.
       clusters: [
+        sdsCluster(SDS_SOCKET),
         {
           name: XDS_CLUSTER,
           type: 'STRICT_DNS',
@@ -60,12 +67,28 @@ export function bootstrapObject(config: InjectionConfig, input: BootstrapInput):
               explicit_http_config: { http2_protocol_options: {} },
             },
           },
-          load_assignment: staticEndpoint(XDS_CLUSTER, config.xds.address, config.xds.port),
+          ...xdsTransport(config),
         },
         { name: ADMIN_CLUSTER, type: 'STATIC', connect_timeout: '1s', load_assignment: staticEndpoint(ADMIN_CLUSTER, '127.0.0.1', config.ports.admin) },
-        sdsCluster(SDS_SOCKET),
       ],
     },
+  };
+}
+
+/**
+ * How Envoy reaches meshpilot's xDS. With `xds.tls`: the TLS port (caPort, where meshpilot also
+ * runs the CA), presenting the workload certificate the agent serves as SDS secret `default`, and
+ * trusting only the mesh roots (`ROOTCA`) for a serving certificate that names the host dialled, as
+ * a DNS SAN; SNI says that host too. meshpilot then knows the proxy's identity from its certificate
+ * and refuses a node that claims another namespace or service account. ALPN h2: gRPC over TLS.
+ * Without: plaintext to `xds.port`.
+ */
+export function xdsTransport(config: InjectionConfig): { load_assignment: Json; transport_socket?: Json } {
+  const { address, tls } = config.xds;
+  if (!tls) return { load_assignment: staticEndpoint(XDS_CLUSTER, address, config.xds.port) };
+  return {
+    load_assignment: staticEndpoint(XDS_CLUSTER, address, config.xds.caPort),
+    transport_socket: transportSocket({ '@type': UPSTREAM_TLS, sni: address, common_tls_context: meshCommonTlsContext('envoy', [address], ['h2']) }),
   };
 }
 

@@ -47,8 +47,16 @@ export const InjectionConfigSchema = z.strictObject({
     tokenExpirationSeconds: z.number().int().min(600),
     resources: z.strictObject({ requests: resources, limits: resources }),
   }),
-  ports: z.strictObject({ outbound: port, inbound: port, admin: port, health: port }),
-  xds: z.strictObject({ address: dnsName, port, caPort: port, clusterDomain: dnsName }),
+  // agentHealth has a default so settings files written before it existed still load.
+  ports: z.strictObject({ outbound: port, inbound: port, admin: port, health: port, agentHealth: port.default(15020) }),
+  xds: z.strictObject({
+    address: dnsName,
+    port,
+    caPort: port,
+    clusterDomain: dnsName,
+    // Envoy's ADS over mutual TLS on caPort (true, the default) or in plaintext on port (false).
+    tls: z.boolean({ error: 'expected true or false' }).default(true),
+  }),
   redirect: z.strictObject({
     image: z.string().min(1),
     excludeInboundPorts: z.array(port),
@@ -69,7 +77,8 @@ export function parseInjectionConfig(file: string, text: string): InjectionConfi
     const { line, col } = lineCounter.linePos(e.pos[0]);
     throw new Error(`${file}:${line}:${col}: ${e.message.split('\n')[0]}`);
   }
-  const result = InjectionConfigSchema.safeParse(doc.toJS());
+  // reportInput: zod 4 leaves `input` out of issues otherwise, and every bad value would read "missing".
+  const result = InjectionConfigSchema.safeParse(doc.toJS(), { reportInput: true });
   if (result.success) {
     const ports = result.data.ports;
     const dup = Object.entries(ports).find(([k, v]) => Object.entries(ports).some(([k2, v2]) => k2 < k && v2 === v));

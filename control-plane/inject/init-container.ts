@@ -1,5 +1,5 @@
 // The init container that sends the pod's TCP traffic through Envoy: inbound to virtualInbound,
-// outbound to virtualOutbound. Envoy's own traffic (its UID), loopback, the readiness port and the
+// outbound to virtualOutbound. Envoy's own traffic (its UID), loopback, the readiness ports and the
 // configured ports and CIDR blocks are left alone. The rules are built as a list, one iptables call
 // each, and run by sh with -e, so the pod fails to start rather than run half-redirected.
 import type { IContainer } from 'kubernetes-models/v1/Container';
@@ -23,9 +23,10 @@ export interface RedirectPlan {
 export function redirectPlan(config: InjectionConfig, overrides: PodOverrides): RedirectPlan {
   const r = config.redirect;
   return {
-    // Readiness must reach Envoy's own listener; admin is on localhost and never arrives from outside,
-    // but excluding it too keeps a misconfigured admin address from looping.
-    excludeInboundPorts: uniqueSorted([config.ports.health, config.ports.admin, ...r.excludeInboundPorts, ...overrides.excludeInboundPorts]),
+    // Readiness must reach Envoy's own listener, and the agent's startup probe the agent (it runs
+    // before Envoy, so a redirected probe would find nothing listening); admin is on localhost and
+    // never arrives from outside, but excluding it too keeps a misconfigured admin address from looping.
+    excludeInboundPorts: uniqueSorted([config.ports.health, config.ports.agentHealth, config.ports.admin, ...r.excludeInboundPorts, ...overrides.excludeInboundPorts]),
     excludeOutboundPorts: uniqueSorted([...r.excludeOutboundPorts, ...overrides.excludeOutboundPorts]),
     excludeOutboundCIDRs: uniqueSorted([...r.excludeOutboundCIDRs, ...overrides.excludeOutboundCIDRs]),
   };

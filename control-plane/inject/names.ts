@@ -14,6 +14,8 @@ export const VOLUMES = {
 } as const;
 export const SDS_SOCKET = `${VOLUMES.run.mountPath}/sds.sock`;
 export const CERTS_DIR = `${VOLUMES.run.mountPath}/certs`;
+/** The agent's readiness path (control-plane/agent/ready-server.ts serves it). */
+export { AGENT_READY_PATH } from '../agent/ready-server.ts';
 
 /** Environment variables filled from the downward API, expanded by Kubernetes in Envoy's args. */
 export const DOWNWARD_ENV = {

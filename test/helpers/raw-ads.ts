@@ -75,8 +75,8 @@ class RawStream<Req, Res> {
   error?: grpc.ServiceError;
   ended = false;
 
-  constructor(address: string, open: (c: AdsClient) => grpc.ClientDuplexStream<Req, Res>, options?: grpc.ChannelOptions) {
-    this.client = new (clientCtor())(address, grpc.credentials.createInsecure(), options);
+  constructor(address: string, open: (c: AdsClient) => grpc.ClientDuplexStream<Req, Res>, options?: grpc.ChannelOptions, credentials = grpc.credentials.createInsecure()) {
+    this.client = new (clientCtor())(address, credentials, options);
     this.call = open(this.client);
     this.call.on('data', (r: Res) => {
       this.queue.push(r);
@@ -137,9 +137,9 @@ class RawStream<Req, Res> {
 }
 
 export class RawAdsClient extends RawStream<RawRequest, RawResponse> {
-  /** `options`: e.g. `{ 'grpc.use_local_subchannel_pool': 1 }` for a connection of its own. */
-  constructor(address: string, options?: grpc.ChannelOptions) {
-    super(address, (c) => c.StreamAggregatedResources(), options);
+  /** `options`: e.g. `{ 'grpc.use_local_subchannel_pool': 1 }` for a connection of its own; plaintext unless `credentials` say otherwise. */
+  constructor(address: string, options?: grpc.ChannelOptions, credentials?: grpc.ChannelCredentials) {
+    super(address, (c) => c.StreamAggregatedResources(), options, credentials);
   }
 }
 
