@@ -24,6 +24,7 @@ import { checkTrustDomain, DEFAULT_TRUST_DOMAIN } from './ca/identity.ts';
 import { DEFAULT_TOKEN_AUDIENCE } from './ca/token-review.ts';
 import { logFormatOption, type LogFormat } from './log-format-option.ts';
 import { meshpilotVersion } from './version.ts';
+import { quietGrpcBindLog } from './listen-error.ts';
 import { stopOnSignals } from './shutdown.ts';
 import { adminHint } from './observe/admin-url.ts';
 import { clusterAccess, namespaceLabelSource, parseNamespaceLabelFlag } from './webhook/namespace-source.ts';
@@ -57,6 +58,8 @@ function loadWith(dir: string, networkGateways?: NetworkGateways) {
   const load = loadDirectory(dir);
   return networkGateways ? { ...load, networkGateways } : load;
 }
+
+quietGrpcBindLog();
 
 const program = new Command('meshpilot')
   .description('Service-mesh control plane: Istio-compatible rules to Envoy and proxyless gRPC over ADS')
