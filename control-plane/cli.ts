@@ -22,6 +22,12 @@ import { DEFAULT_CA_DIR } from './ca/mesh-ca.ts';
 import { DEFAULT_CA_NAMESPACE } from './ca/secret-store.ts';
 import { checkTrustDomain, DEFAULT_TRUST_DOMAIN } from './ca/identity.ts';
 import { DEFAULT_TOKEN_AUDIENCE } from './ca/token-review.ts';
+import { logFormatOption, type LogFormat } from './log-format-option.ts';
+import { meshpilotVersion } from './version.ts';
+import { quietGrpcBindLog } from './listen-error.ts';
+import { stopOnSignals } from './shutdown.ts';
+import { adminHint } from './observe/admin-url.ts';
+import { clusterAccess, namespaceLabelSource, parseNamespaceLabelFlag } from './webhook/namespace-source.ts';
 
 function parseJson(text: string): Record<string, unknown> {
   try {
@@ -53,7 +59,11 @@ function loadWith(dir: string, networkGateways?: NetworkGateways) {
   return networkGateways ? { ...load, networkGateways } : load;
 }
 
-const program = new Command('meshpilot').description('Service-mesh control plane: Istio-compatible rules to Envoy and proxyless gRPC over ADS');
+quietGrpcBindLog();
+
+const program = new Command('meshpilot')
+  .description('Service-mesh control plane: Istio-compatible rules to Envoy and proxyless gRPC over ADS')
+  .version(meshpilotVersion(), '-V, --version', 'print the version');
 
 function collectCluster(value: string, previous: ClusterFlag[]): ClusterFlag[] {
   try {
@@ -68,6 +78,7 @@ interface ServeFlags {
   xdsListen: string;
   adminListen: string;
   logLevel: string;
+  logFormat: LogFormat;
   kubeconfig?: string;
   inCluster?: boolean;
   clusterName: string;
@@ -112,6 +123,7 @@ program
   .option('--xds-listen <host:port>', 'ADS gRPC address', '127.0.0.1:15010')
   .option('--admin-listen <host:port>', 'admin API address', '127.0.0.1:15014')
   .option('--log-level <level>', 'trace, debug, info, warn, error', 'info')
+  .addOption(logFormatOption())
   .option('--network-gateway <network=address:port>', GATEWAY_HELP, gatewayOption)
   .option('--kubeconfig <file>', 'config cluster (rules from CRDs, services, cluster Secrets) from a kubeconfig file')
   .option('--in-cluster', 'config cluster from the pod\'s service account')
@@ -140,7 +152,7 @@ program
   .option('--ca-token-audience <aud>', 'audience Kubernetes service account tokens must carry (TokenReview, with --kubeconfig/--in-cluster)', DEFAULT_TOKEN_AUDIENCE)
   .option('--root-namespace <ns>', 'namespace whose selector-less PeerAuthentication is mesh-wide', DEFAULT_MESH.rootNamespace)
   .action(async (o: ServeFlags) => {
-    const log = createLogger(o.logLevel);
+    const log = createLogger(o.logLevel, o.logFormat);
     const configCluster = configClusterFromFlags(o);
     let flags = o.cluster;
     try {
@@ -162,6 +174,7 @@ program
           syncTimeoutMs: Number(o.syncTimeout) * 1000,
         }
       : undefined;
+    // A start that fails for a reason of the user's (a port in use: ListenError) is one line, exit 1.
     const cp = await startControlPlane({ ...(o.configDir ? { configDir: o.configDir } : {}), ...(kube ? { kube } : {}), xdsListen: o.xdsListen, xdsLimits: {
       maxNamesPerRequest: o.xdsMaxNamesPerRequest,
       maxNamesPerStream: o.xdsMaxNamesPerStream,
@@ -185,18 +198,14 @@ program
       ...(configCluster ? { kubeConfig: configCluster.kubeConfig } : {}),
       // With a config cluster the root is kept in a Secret there, so every replica shares it.
       ...(configCluster ? { secrets: { kubeConfig: configCluster.kubeConfig, namespace: o.caNamespace } } : {}),
-    } } : {}) });
+    } } : {}) }).catch((e: unknown) => program.error(`error: ${e instanceof Error ? e.message : String(e)}`));
     const s = cp.state();
     log.info(
       { xds: cp.xdsAddress, ...(cp.xdsPlaintextAddress ? { xdsPlaintext: cp.xdsPlaintextAddress } : {}), admin: cp.adminAddress, services: s.model.services.length, rules: s.accepted.length, errors: s.errors.length },
       `meshpilot serving ${s.model.services.length} services and ${s.accepted.length} rules (${s.errors.length} errors) on ${cp.xdsAddress}`,
     );
-    const stop = async () => {
-      await cp.stop();
-      process.exit(0);
-    };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
+    if (cp.adminAddress) log.info(adminHint(cp.adminAddress));
+    stopOnSignals(log, () => cp.stop());
   });
 
 program
@@ -320,27 +329,54 @@ program
   .option('--cert-dir <dir>', 'without --cert/--key: use tls.crt and tls.key here if mounted, else make a CA and certificate', '/etc/meshpilot/webhook-tls')
   .option('--service <name.namespace>', "the webhook's Service, named in a self-made certificate", 'meshpilot.meshpilot-system')
   .option('--webhook-config <name>', 'MutatingWebhookConfiguration whose caBundle to set when the CA is self-made')
-  .option('--namespace-labels <json>', 'static namespace labels, e.g. {"shop":{"meshpilot.io/inject":"enabled"}}, instead of reading Kubernetes', parseJson)
+  .option('--namespace-labels <file>', 'namespace labels from a YAML/JSON file (namespace -> labels, e.g. shop: {meshpilot.io/inject: enabled}) instead of the cluster')
+  .option('--namespace-label <ns=key=value>', 'one namespace label, e.g. shop=meshpilot.io/inject=enabled (repeatable; over --namespace-labels)', collectNamespaceLabel, [])
+  .option('--kubeconfig <file>', 'read namespace labels (and patch --webhook-config) in this cluster; in a pod its service account is used by itself')
+  .option('--in-cluster', "the pod's service account (the default when running in a pod)")
   .option('--injection-config <file>', 'injection settings (default sidecar-config/injection.yaml)')
   .option('--log-level <level>', 'trace, debug, info, warn, error', 'info')
-  .action(async (o: { listen: string; cert?: string; key?: string; certDir: string; service: string; webhookConfig?: string; namespaceLabels?: Record<string, Record<string, string>>; injectionConfig?: string; logLevel: string }) => {
-    const log = createLogger(o.logLevel);
+  .addOption(logFormatOption())
+  .action(async (o: WebhookFlags) => {
+    const log = createLogger(o.logLevel, o.logFormat);
     const [host, port] = splitHostPort(o.listen);
     const [service, serviceNamespace] = o.service.split('.') as [string, string | undefined];
     let server;
     try {
-      server = await runWebhook({ ...o, host, port, service, serviceNamespace: serviceNamespace ?? 'meshpilot-system', logger: log });
+      // Without a cluster, namespace labels come from the flags or are none (namespace-source.ts).
+      const cluster = clusterAccess(o);
+      const { namespaceLabels: _file, ...rest } = o;
+      server = await runWebhook({ ...rest, host, port, service, serviceNamespace: serviceNamespace ?? 'meshpilot-system', logger: log, namespaces: namespaceLabelSource(o, cluster), ...(cluster ? { cluster } : {}) });
     } catch (e) {
       console.error(`error: ${(e as Error).message}`);
       process.exit(1);
     }
-    const stop = async () => {
-      await server.stop();
-      process.exit(0);
-    };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
+    stopOnSignals(log, () => server.stop());
   });
+
+interface WebhookFlags {
+  listen: string;
+  cert?: string;
+  key?: string;
+  certDir: string;
+  service: string;
+  webhookConfig?: string;
+  namespaceLabels?: string;
+  namespaceLabel: string[];
+  kubeconfig?: string;
+  inCluster?: boolean;
+  injectionConfig?: string;
+  logLevel: string;
+  logFormat: LogFormat;
+}
+
+function collectNamespaceLabel(value: string, previous: string[]): string[] {
+  try {
+    parseNamespaceLabelFlag(value);
+  } catch (e) {
+    throw new InvalidArgumentError((e as Error).message);
+  }
+  return [...previous, value];
+}
 
 program.addCommand(agentCommand());
 program.addCommand(caCommand());

@@ -1,6 +1,7 @@
 // Wires the stages together: file source -> compile (validate + model) -> snapshot cache -> ADS
 // server, plus the admin API. Returned handle stops everything it started.
-import type { Server } from 'node:http';
+import http, { type Server } from 'node:http';
+import { listenOn } from './listen-error.ts';
 import { createAdminApp } from './observe/admin.ts';
 import { coreComponents } from './observe/core-health.ts';
 import { Health } from './observe/health.ts';
@@ -142,17 +143,19 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   } else {
     log.warn('xDS is plaintext (no --xds-tls): proxies cannot tell meshpilot from an impostor, and no workload certificates are issued');
   }
-  const xdsAddress = await ads.listen(opts.xdsListen ?? '127.0.0.1:0', meshCa?.tls.credentials);
+  // A listener that cannot bind (ListenError: a port in use) stops what was started before it.
+  const abandon = async (e: unknown): Promise<never> => {
+    debouncer.cancel();
+    source.close();
+    await ads.stop();
+    meshCa?.close();
+    throw e;
+  };
+  const xdsAddress = await ads.listen(opts.xdsListen ?? '127.0.0.1:0', meshCa?.tls.credentials).catch(abandon);
   log.info({ address: xdsAddress, tls: Boolean(meshCa) }, 'xDS (ADS) server listening');
   let xdsPlaintextAddress: string | undefined;
   if (opts.xdsPlaintextListen) {
-    try {
-      xdsPlaintextAddress = await ads.listenPlaintext(opts.xdsPlaintextListen);
-    } catch (e) {
-      await ads.stop();
-      meshCa?.close();
-      throw e;
-    }
+    xdsPlaintextAddress = await ads.listenPlaintext(opts.xdsPlaintextListen).catch(abandon);
     log.warn({ address: xdsPlaintextAddress }, 'xDS also served in plaintext (ADS only, no CA): proxies connecting there are not authenticated and cannot tell meshpilot from an impostor');
   }
 
@@ -161,10 +164,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   if (opts.adminListen) {
     const app = createAdminApp({ state: () => state!, ads, cache, health, metrics, logger: log, ...(meshCa ? { ca: meshCa.authority } : {}) });
     const [host, port] = splitHostPort(opts.adminListen);
-    admin = await new Promise<Server>((resolve, reject) => {
-      const s = app.listen(port, host, () => resolve(s));
-      s.once('error', reject);
-    });
+    admin = http.createServer(app);
+    await listenOn(admin, port, host, opts.adminListen).catch(abandon);
     const addr = admin.address();
     adminAddress = typeof addr === 'object' && addr ? `${host}:${addr.port}` : opts.adminListen;
     log.info({ address: adminAddress }, 'admin API listening');
