@@ -67,6 +67,7 @@ interface ServeFlags {
   configDir?: string;
   xdsListen: string;
   adminListen: string;
+  monitoringListen?: string;
   logLevel: string;
   kubeconfig?: string;
   inCluster?: boolean;
@@ -111,6 +112,7 @@ program
   .option('--config-dir <dir>', 'directory of .yaml/.yml rule files')
   .option('--xds-listen <host:port>', 'ADS gRPC address', '127.0.0.1:15010')
   .option('--admin-listen <host:port>', 'admin API address', '127.0.0.1:15014')
+  .option('--monitoring-listen <host:port>', 'also serve GET /healthz, /readyz and /metrics (nothing else) here, e.g. 0.0.0.0:15014 for probes and scrapers while the admin API stays on loopback')
   .option('--log-level <level>', 'trace, debug, info, warn, error', 'info')
   .option('--network-gateway <network=address:port>', GATEWAY_HELP, gatewayOption)
   .option('--kubeconfig <file>', 'config cluster (rules from CRDs, services, cluster Secrets) from a kubeconfig file')
@@ -170,7 +172,7 @@ program
       maxStreamsPerConnection: o.xdsMaxStreamsPerConnection,
       idleConnectionMs: o.xdsIdleConnectionTimeout,
       firstRequestMs: o.xdsFirstRequestTimeout,
-    }, adminListen: o.adminListen, logger: log, ...(o.networkGateway ? { networkGateways: o.networkGateway } : {}),
+    }, adminListen: o.adminListen, ...(o.monitoringListen ? { monitoringListen: o.monitoringListen } : {}), logger: log, ...(o.networkGateway ? { networkGateways: o.networkGateway } : {}),
     // One trust domain for the CA's certificates and the policies that check them.
     mesh: { trustDomain: o.trustDomain, rootNamespace: o.rootNamespace },
     ...(o.xdsPlaintextListen ? { xdsPlaintextListen: o.xdsPlaintextListen } : {}),
