@@ -112,7 +112,7 @@ program
   .option('--config-dir <dir>', 'directory of .yaml/.yml rule files')
   .option('--xds-listen <host:port>', 'ADS gRPC address', '127.0.0.1:15010')
   .option('--admin-listen <host:port>', 'admin API address', '127.0.0.1:15014')
-  .option('--monitoring-listen <host:port>', 'also serve GET /healthz, /readyz and /metrics (nothing else) here, e.g. 0.0.0.0:15014 for probes and scrapers while the admin API stays on loopback')
+  .option('--monitoring-listen <host:port>', 'also serve GET /healthz, /readyz and /metrics (nothing else) here, for probes and scrapers from outside while the admin API stays on loopback; a port other than --admin-listen\'s')
   .option('--log-level <level>', 'trace, debug, info, warn, error', 'info')
   .option('--network-gateway <network=address:port>', GATEWAY_HELP, gatewayOption)
   .option('--kubeconfig <file>', 'config cluster (rules from CRDs, services, cluster Secrets) from a kubeconfig file')
