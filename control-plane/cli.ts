@@ -77,6 +77,7 @@ interface ServeFlags {
   configDir?: string;
   xdsListen: string;
   adminListen: string;
+  monitoringListen?: string;
   logLevel: string;
   logFormat: LogFormat;
   kubeconfig?: string;
@@ -122,6 +123,7 @@ program
   .option('--config-dir <dir>', 'directory of .yaml/.yml rule files')
   .option('--xds-listen <host:port>', 'ADS gRPC address', '127.0.0.1:15010')
   .option('--admin-listen <host:port>', 'admin API address', '127.0.0.1:15014')
+  .option('--monitoring-listen <host:port>', 'also serve GET /healthz, /readyz and /metrics (nothing else) here, for probes and scrapers from outside while the admin API stays on loopback; a port other than --admin-listen\'s')
   .option('--log-level <level>', 'trace, debug, info, warn, error', 'info')
   .addOption(logFormatOption())
   .option('--network-gateway <network=address:port>', GATEWAY_HELP, gatewayOption)
@@ -183,7 +185,7 @@ program
       maxStreamsPerConnection: o.xdsMaxStreamsPerConnection,
       idleConnectionMs: o.xdsIdleConnectionTimeout,
       firstRequestMs: o.xdsFirstRequestTimeout,
-    }, adminListen: o.adminListen, logger: log, ...(o.networkGateway ? { networkGateways: o.networkGateway } : {}),
+    }, adminListen: o.adminListen, ...(o.monitoringListen ? { monitoringListen: o.monitoringListen } : {}), logger: log, ...(o.networkGateway ? { networkGateways: o.networkGateway } : {}),
     // One trust domain for the CA's certificates and the policies that check them.
     mesh: { trustDomain: o.trustDomain, rootNamespace: o.rootNamespace },
     ...(o.xdsPlaintextListen ? { xdsPlaintextListen: o.xdsPlaintextListen } : {}),

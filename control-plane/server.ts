@@ -1,8 +1,9 @@
 // Wires the stages together: file source -> compile (validate + model) -> snapshot cache -> ADS
-// server, plus the admin API. Returned handle stops everything it started.
-import http, { type Server } from 'node:http';
+// server, plus the admin API (and the monitoring listener). Returned handle stops everything it started.
+import { createServer, type Server } from 'node:http';
+import type { Express } from 'express';
 import { listenOn } from './listen-error.ts';
-import { createAdminApp } from './observe/admin.ts';
+import { createAdminApp, createMonitoringApp } from './observe/admin.ts';
 import { coreComponents } from './observe/core-health.ts';
 import { Health } from './observe/health.ts';
 import { Metrics } from './observe/metrics.ts';
@@ -44,6 +45,11 @@ export interface ControlPlaneOptions {
   /** What one xDS client may cost (xds/limits.ts; defaults in DEFAULT_XDS_LIMITS). */
   xdsLimits?: Partial<XdsLimits>;
   adminListen?: string | null;
+  /**
+   * A second HTTP listener serving only GET /healthz, /readyz and /metrics (`--monitoring-listen`),
+   * for probes and scrapers from outside the pod while the admin API stays on loopback.
+   */
+  monitoringListen?: string | null;
   /** Quiet period before a change is applied (default 100 ms). */
   debounceMs?: number;
   /** Longest a change waits while changes keep coming (default 1 s). */
@@ -61,6 +67,8 @@ export interface ControlPlane {
   /** The plaintext xDS address (`xdsPlaintextListen`), when one was asked for. */
   xdsPlaintextAddress?: string;
   adminAddress?: string;
+  /** The monitoring listener's address (`monitoringListen`), when one was asked for. */
+  monitoringAddress?: string;
   state(): MeshState;
   readonly ads: AdsServer;
   readonly cache: SnapshotCache;
@@ -159,22 +167,30 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     log.warn({ address: xdsPlaintextAddress }, 'xDS also served in plaintext (ADS only, no CA): proxies connecting there are not authenticated and cannot tell meshpilot from an impostor');
   }
 
-  let admin: Server | undefined;
+  const servers: Server[] = [];
   let adminAddress: string | undefined;
-  if (opts.adminListen) {
-    const app = createAdminApp({ state: () => state!, ads, cache, health, metrics, logger: log, ...(meshCa ? { ca: meshCa.authority } : {}) });
-    const [host, port] = splitHostPort(opts.adminListen);
-    admin = http.createServer(app);
-    await listenOn(admin, port, host, opts.adminListen).catch(abandon);
-    const addr = admin.address();
-    adminAddress = typeof addr === 'object' && addr ? `${host}:${addr.port}` : opts.adminListen;
-    log.info({ address: adminAddress }, 'admin API listening');
+  let monitoringAddress: string | undefined;
+  try {
+    if (opts.adminListen) {
+      const app = createAdminApp({ state: () => state!, ads, cache, health, metrics, logger: log, ...(meshCa ? { ca: meshCa.authority } : {}) });
+      adminAddress = await listenHttp(app, opts.adminListen, servers);
+      log.info({ address: adminAddress }, 'admin API listening');
+    }
+    if (opts.monitoringListen) {
+      monitoringAddress = await listenHttp(createMonitoringApp({ health, metrics, logger: log }), opts.monitoringListen, servers);
+      log.info({ address: monitoringAddress }, 'monitoring listening (/healthz, /readyz, /metrics)');
+    }
+  } catch (e) {
+    // An address in use: nothing started here keeps running.
+    await closeHttp(servers);
+    await abandon(e);
   }
 
   return {
     xdsAddress,
     ...(xdsPlaintextAddress ? { xdsPlaintextAddress } : {}),
     ...(adminAddress ? { adminAddress } : {}),
+    ...(monitoringAddress ? { monitoringAddress } : {}),
     state: () => state!,
     ads,
     cache,
@@ -188,12 +204,28 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       source.close();
       await ads.stop();
       meshCa?.close();
-      if (admin) {
-        admin.closeAllConnections();
-        await new Promise<void>((resolve) => admin!.close(() => resolve()));
-      }
+      await closeHttp(servers);
     },
   };
+}
+
+/** Listens on host:port (port 0: the OS picks); the server joins `servers`; returns host:port. */
+async function listenHttp(app: Express, address: string, servers: Server[]): Promise<string> {
+  const [host, port] = splitHostPort(address);
+  // Not app.listen: express 5 calls its callback on a listen error too, so an address in use
+  // would look like success.
+  const server = createServer(app);
+  await listenOn(server, port, host, address);
+  servers.push(server);
+  const addr = server.address();
+  return typeof addr === 'object' && addr ? `${host}:${addr.port}` : address;
+}
+
+async function closeHttp(servers: Server[]): Promise<void> {
+  await Promise.all(servers.map((s) => {
+    s.closeAllConnections();
+    return new Promise<void>((resolve) => s.close(() => resolve()));
+  }));
 }
 
 export function splitHostPort(address: string): [string, number] {
