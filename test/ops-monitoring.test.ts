@@ -87,7 +87,7 @@ describe('the monitoring listener', () => {
   });
 
   it('closes with the control plane, and an address in use stops the start', async () => {
-    await expect(startControlPlane({ configDir: dir, adminListen: '127.0.0.1:0', monitoringListen: cp.monitoringAddress!, logger: captureLogs().logger })).rejects.toThrow(/EADDRINUSE/);
+    await expect(startControlPlane({ configDir: dir, adminListen: '127.0.0.1:0', monitoringListen: cp.monitoringAddress!, logger: captureLogs().logger })).rejects.toThrow(`cannot listen on ${cp.monitoringAddress}: address already in use`);
     await cp.stop();
     await expect(fetch(`${monitoring}/healthz`)).rejects.toThrow();
     cp = await startControlPlane({ configDir: dir, adminListen: null, logger: captureLogs().logger }); // for afterEach
