@@ -100,6 +100,7 @@ describe('high availability: two serve replicas, one leader', () => {
     // Both serve the same config; each says whether it leads.
     expect(other.cp.state().accepted.map((o) => o.key)).toEqual(leader.cp.state().accepted.map((o) => o.key));
     expect(await readyz(leader)).toMatchObject({ ok: true, leading: true, identity: leader.id, holder: leader.id });
+    await waitFor(async () => (await readyz(other))['holder'] === leader.id, { description: 'the follower has seen the Lease' });
     expect(await readyz(other)).toMatchObject({ ok: true, leading: false, identity: other.id, holder: leader.id });
     expect([await leaderMetric(leader), await leaderMetric(other)]).toEqual([1, 0]);
 

@@ -150,11 +150,11 @@ describe('leader election', () => {
     const { api, w, leader, other } = await twoElectors();
     await leader.stop({ release: false });
     const diedAt = Date.now();
-    const lastRenew = Date.parse(lease(api)!.spec!.renewTime!);
-    expect(lastRenew).toBe(w.lastRenewal(leader.identity));
     expect(lease(api)?.spec?.holderIdentity).toBe(leader.identity);
     await waitFor(() => other.isLeader(), { description: 'the other takes over', timeoutMs: FAST.leaseDurationMs * 4 });
     const started = w.startedAt(other.identity)!;
+    // (A renewal in flight when it died may have landed: the sampled Lease has the last one.)
+    const lastRenew = w.lastRenewal(leader.identity);
     expect(started - lastRenew).toBeGreaterThanOrEqual(FAST.leaseDurationMs);
     expect(lease(api)?.spec?.leaseTransitions).toBe(1);
     expect(w.most()).toBe(1);

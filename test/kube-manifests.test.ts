@@ -63,8 +63,8 @@ describe('examples/kubernetes', () => {
     expect(cluster.has('authentication.k8s.io/tokenreviews:create')).toBe(true);
     const role = objs.find((o) => o.kind === 'Role')!;
     expect(role.metadata.namespace).toBe('meshpilot-system');
-    // Cluster-registration Secrets read; the CA root's Secret read and created.
-    expect([...grants(role)].sort()).toEqual(['/secrets:create', '/secrets:get', '/secrets:list', '/secrets:update', '/secrets:watch']);
+    // Cluster-registration Secrets read; the CA root's Secret read and created; the leader's Lease.
+    expect([...grants(role)].sort()).toEqual(['/secrets:create', '/secrets:get', '/secrets:list', '/secrets:update', '/secrets:watch', 'coordination.k8s.io/leases:create', 'coordination.k8s.io/leases:get', 'coordination.k8s.io/leases:update']);
   });
 
   it('serve runs the mesh CA (--xds-tls) on the port and at the name the injected agent dials', () => {

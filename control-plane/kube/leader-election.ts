@@ -96,6 +96,8 @@ export class LeaderElector implements Leadership, HealthProvider {
   private started = false;
   private stopped = false;
   private lastError: string | undefined;
+  /** When the current run of failures began (our clock). */
+  private failingSince = 0;
 
   constructor(o: LeaderElectionOptions) {
     this.identity = o.identity ?? defaultIdentity();
@@ -112,6 +114,8 @@ export class LeaderElector implements Leadership, HealthProvider {
   }
 
   isLeader(): boolean {
+    // The deadline holds even when its timer is late (a stalled event loop): writers ask this first.
+    if (this.leading && Date.now() >= this.leadUntil) this.deadlinePassed();
     return this.leading;
   }
 
@@ -156,11 +160,14 @@ export class LeaderElector implements Leadership, HealthProvider {
     const detail = this.leading
       ? 'leading: this replica writes rule status and the CA trust bundle ConfigMaps'
       : holder === undefined ? 'looking for the leader' : holder ? `following ${holder}` : 'no leader: the lease is free';
+    // A blip is not worth reporting; failing for a lease duration means this replica could not
+    // take over from a dead leader (or, leading, has already stopped).
+    const impaired = this.lastError !== undefined && Date.now() - this.failingSince >= this.timings.leaseDurationMs;
     return [{
       name: 'leader-election',
       // A follower serves xDS and the CA as well as the leader: never a reason to be unready.
       ready: true,
-      healthy: this.lastError === undefined,
+      healthy: !impaired,
       detail: this.lastError ? `${detail}; cannot reach the lease: ${this.lastError}` : detail,
       leading: this.leading,
       identity: this.identity,
@@ -294,14 +301,21 @@ export class LeaderElector implements Leadership, HealthProvider {
     const left = this.leadUntil - Date.now();
     // A write that took longer than the deadline to come back: not safe to act on; the next renew is.
     if (left <= 0) return;
-    clearTimeout(this.deadlineTimer);
-    this.deadlineTimer = setTimeout(() => this.deadlinePassed(), left);
-    this.deadlineTimer.unref();
+    this.armDeadline(left);
     this.setLeading(true, 'holding the lease');
   }
 
+  private armDeadline(ms: number): void {
+    clearTimeout(this.deadlineTimer);
+    this.deadlineTimer = setTimeout(() => this.deadlinePassed(), ms);
+    this.deadlineTimer.unref();
+  }
+
   private deadlinePassed(): void {
-    if (!this.leading || Date.now() < this.leadUntil) return;
+    if (!this.leading) return;
+    const left = this.leadUntil - Date.now();
+    // Timers may fire a millisecond early by Date.now(): wait out the rest.
+    if (left > 0) return this.armDeadline(left);
     this.setLeading(false, `could not renew the lease within ${this.timings.renewDeadlineMs} ms${this.lastError ? ` (${this.lastError})` : ''}`);
   }
 
@@ -329,7 +343,10 @@ export class LeaderElector implements Leadership, HealthProvider {
   private failed(e: unknown): void {
     if (this.stopped) return;
     const error = describeError(e);
-    if (this.lastError === undefined) this.log.warn({ error, leading: this.leading }, 'leader election: cannot read or write the lease; retrying');
+    if (this.lastError === undefined) {
+      this.failingSince = Date.now();
+      this.log.warn({ error, leading: this.leading }, 'leader election: cannot read or write the lease; retrying');
+    }
     this.lastError = error;
   }
 
