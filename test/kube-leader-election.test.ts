@@ -201,6 +201,17 @@ describe('leader election', () => {
     expect(w.most()).toBe(1);
   });
 
+  it('a Lease deleted under the leader: it stops at its next renewal (404), and it is created again only a lease duration later; never two leaders', async () => {
+    const { api, w, leader } = await twoElectors();
+    const deletedAt = Date.now();
+    expect(api.remove('coordination.k8s.io/v1', 'Lease', NS, 'meshpilot-leader')).toBe(true);
+    await waitFor(() => w.stoppedAt(leader.identity, deletedAt) !== undefined, { description: 'the leader steps down' });
+    await waitFor(() => w.leaders().length === 1 && lease(api)?.spec?.holderIdentity === w.leaders()[0]!.identity, { description: 'a leader again', timeoutMs: FAST.leaseDurationMs * 4 });
+    const next = w.leaders()[0]!;
+    expect(w.startedAt(next.identity, deletedAt)! - deletedAt).toBeGreaterThanOrEqual(FAST.leaseDurationMs);
+    expect(w.most()).toBe(1);
+  });
+
   it('renews on the version it wrote; a Lease changed under it (someone else took it) ends its leadership at the next renewal', async () => {
     const { api, w, leader, other } = await twoElectors();
     const rv = Number(api.get('coordination.k8s.io/v1', 'Lease', NS, 'meshpilot-leader')!.metadata.resourceVersion);

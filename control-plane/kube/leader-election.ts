@@ -15,6 +15,8 @@
 //   before another replica can take over, even when it cannot reach the API server at all.
 // - On a clean shutdown the leader stops acting, then releases the Lease (no holder, duration 1 s)
 //   so another replica takes over at its next retry instead of after a whole lease duration.
+// - A Lease deleted by hand: its leader stops at its next renewal (404), and replicas that had seen
+//   it wait a lease duration before creating it again (its holder may still be within its deadline).
 import os from 'node:os';
 import { type ConfigurationOptions, CoordinationV1Api, type KubeConfig, Observable, type ObservableMiddleware, type RequestContext, type ResponseContext, type V1Lease, V1MicroTime } from '@kubernetes/client-node';
 import type { ComponentHealth, HealthProvider } from '../observe/health.ts';
@@ -90,6 +92,8 @@ export class LeaderElector implements Leadership, HealthProvider {
   /** Leading is allowed until then (our clock): the send time of the last successful renewal + renewDeadline. */
   private leadUntil = 0;
   private observed: Observed | undefined;
+  /** When this replica first found the Lease gone after having seen it (our clock). */
+  private goneSince: number | undefined;
   private loopTimer: NodeJS.Timeout | undefined;
   private deadlineTimer: NodeJS.Timeout | undefined;
   private attempt: { done: Promise<void>; abort: AbortController } | undefined;
@@ -146,7 +150,7 @@ export class LeaderElector implements Leadership, HealthProvider {
     clearTimeout(this.loopTimer);
     clearTimeout(this.deadlineTimer);
     const wasLeading = this.leading;
-    this.setLeading(false, 'shutting down');
+    this.setLeading(false, 'shutting down', 'info');
     if (this.attempt) {
       this.attempt.abort.abort();
       await this.attempt.done;
@@ -200,7 +204,13 @@ export class LeaderElector implements Leadership, HealthProvider {
     // The leader renews on the version it wrote last, without reading first; a 409 means the Lease
     // changed under it, so it reads what is there.
     if (this.leading && mine?.spec?.holderIdentity === this.identity) {
-      if (await this.write(mine, signal)) return;
+      try {
+        if (await this.write(mine, signal)) return;
+      } catch (e) {
+        if (statusOf(e) !== 404) throw e;
+        // Deleted under us: anyone may create it now, so this replica stops at once.
+        this.setLeading(false, 'the lease was deleted');
+      }
     }
     let lease: V1Lease | undefined;
     try {
@@ -209,9 +219,17 @@ export class LeaderElector implements Leadership, HealthProvider {
       if (statusOf(e) !== 404) throw e;
     }
     if (!lease) {
+      // Never seen (a first start): create it now, one creator wins. Seen and now gone (deleted by
+      // hand): its last holder may lead until its deadline, so wait a lease duration first.
+      if (this.observed || this.goneSince !== undefined) {
+        this.observed = undefined;
+        this.goneSince ??= Date.now();
+        if (Date.now() < this.goneSince + this.timings.leaseDurationMs) return;
+      }
       await this.create(signal);
       return;
     }
+    this.goneSince = undefined;
     this.observe(lease);
     const spec = lease.spec ?? {};
     const holder = spec.holderIdentity ?? '';
@@ -296,6 +314,7 @@ export class LeaderElector implements Leadership, HealthProvider {
   /** A write of ours went through: lead until renewDeadline after it was sent. */
   private succeeded(lease: V1Lease, sentAt: number): void {
     this.observed = { lease, since: Date.now() };
+    this.goneSince = undefined;
     if (this.stopped) return;
     this.leadUntil = sentAt + this.timings.renewDeadlineMs;
     const left = this.leadUntil - Date.now();
@@ -319,12 +338,11 @@ export class LeaderElector implements Leadership, HealthProvider {
     this.setLeading(false, `could not renew the lease within ${this.timings.renewDeadlineMs} ms${this.lastError ? ` (${this.lastError})` : ''}`);
   }
 
-  private setLeading(leading: boolean, why: string): void {
+  private setLeading(leading: boolean, why: string, level: 'info' | 'warn' = leading ? 'info' : 'warn'): void {
     if (this.leading === leading) return;
     this.leading = leading;
     if (!leading) clearTimeout(this.deadlineTimer);
-    if (leading) this.log.info({ reason: why }, 'leader election: started leading');
-    else this.log.warn({ reason: why }, 'leader election: stopped leading');
+    this.log[level]({ reason: why }, leading ? 'leader election: started leading' : 'leader election: stopped leading');
     for (const l of [...this.listeners]) {
       try {
         l(leading);
