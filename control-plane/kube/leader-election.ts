@@ -161,7 +161,8 @@ export class LeaderElector implements Leadership, HealthProvider {
 
   health(): ComponentHealth[] {
     const holder = this.holder();
-    const detail = this.leading
+    const leading = this.isLeader();
+    const detail = leading
       ? 'leading: this replica writes rule status and the CA trust bundle ConfigMaps'
       : holder === undefined ? 'looking for the leader' : holder ? `following ${holder}` : 'no leader: the lease is free';
     // A blip is not worth reporting; failing for a lease duration means this replica could not
@@ -173,7 +174,7 @@ export class LeaderElector implements Leadership, HealthProvider {
       ready: true,
       healthy: !impaired,
       detail: this.lastError ? `${detail}; cannot reach the lease: ${this.lastError}` : detail,
-      leading: this.leading,
+      leading,
       identity: this.identity,
       lease: `${this.namespace}/${this.name}`,
       ...(holder !== undefined ? { holder } : {}),
