@@ -1,5 +1,5 @@
 // meshpilot command line: serve, validate, translate, explain, test, wait, inject, webhook, agent, ca.
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { checkResource } from './envoy/check.ts';
 import { runInjectCommand } from './inject/inject-command.ts';
 import { runWebhook } from './webhook/webhook-command.ts';
@@ -28,6 +28,7 @@ import { quietGrpcBindLog } from './listen-error.ts';
 import { stopOnSignals } from './shutdown.ts';
 import { adminHint } from './observe/admin-url.ts';
 import { clusterAccess, namespaceLabelSource, parseNamespaceLabelFlag } from './webhook/namespace-source.ts';
+import { checkTimings, LEADER_ELECTION_DEFAULTS } from './kube/leader-election.ts';
 
 function parseJson(text: string): Record<string, unknown> {
   try {
@@ -107,6 +108,33 @@ interface ServeFlags {
   workloadCertTtl: number;
   caTokens?: string;
   caTokenAudience: string;
+  // Leader election (replicas): see addLeaderElectionOptions.
+  leaderElection: boolean;
+  leaderElectionNamespace?: string;
+  leaderElectionLeaseDuration: number;
+  leaderElectionRenewDeadline: number;
+  leaderElectionRetryPeriod: number;
+}
+
+/** Several replicas: only the one holding Lease meshpilot-leader writes to the cluster. */
+function addLeaderElectionOptions(cmd: Command): Command {
+  return cmd
+    .option('--no-leader-election', 'with a config cluster: do not elect a leader (run one replica only); this process writes rule status and the CA ConfigMaps')
+    .option('--leader-election-namespace <ns>', 'namespace of the Lease meshpilot-leader that replicas elect their leader with (default: --ca-namespace)')
+    .addOption(new Option('--leader-election-lease-duration <duration>', 'how long an unrenewed Lease stays taken').argParser(durationArg).default(LEADER_ELECTION_DEFAULTS.leaseDurationMs, '15s'))
+    .addOption(new Option('--leader-election-renew-deadline <duration>', 'the leader stops writing when it could not renew for this long').argParser(durationArg).default(LEADER_ELECTION_DEFAULTS.renewDeadlineMs, '10s'))
+    .addOption(new Option('--leader-election-retry-period <duration>', 'how often the leader renews and the others try to take over').argParser(durationArg).default(LEADER_ELECTION_DEFAULTS.retryPeriodMs, '2s'));
+}
+
+function leaderElectionFrom(o: ServeFlags) {
+  if (!o.leaderElection) return false as const;
+  try {
+    const t = { leaseDurationMs: o.leaderElectionLeaseDuration, renewDeadlineMs: o.leaderElectionRenewDeadline, retryPeriodMs: o.leaderElectionRetryPeriod };
+    checkTimings(t);
+    return { ...t, namespace: o.leaderElectionNamespace ?? o.caNamespace };
+  } catch (e) {
+    return program.error(`error: ${(e as Error).message}`);
+  }
 }
 
 function trustDomainArg(text: string): string {
@@ -117,8 +145,8 @@ function trustDomainArg(text: string): string {
   }
 }
 
-program
-  .command('serve')
+addLeaderElectionOptions(program
+  .command('serve'))
   .description('serve xDS for the rules in a directory and/or Kubernetes clusters, following changes live')
   .option('--config-dir <dir>', 'directory of .yaml/.yml rule files')
   .option('--xds-listen <host:port>', 'ADS gRPC address', '127.0.0.1:15010')
@@ -177,7 +205,8 @@ program
         }
       : undefined;
     // A start that fails for a reason of the user's (a port in use: ListenError) is one line, exit 1.
-    const cp = await startControlPlane({ ...(o.configDir ? { configDir: o.configDir } : {}), ...(kube ? { kube } : {}), xdsListen: o.xdsListen, xdsLimits: {
+    const leaderElection = leaderElectionFrom(o);
+    const cp = await startControlPlane({ ...(o.configDir ? { configDir: o.configDir } : {}), ...(kube ? { kube } : {}), leaderElection, xdsListen: o.xdsListen, xdsLimits: {
       maxNamesPerRequest: o.xdsMaxNamesPerRequest,
       maxNamesPerStream: o.xdsMaxNamesPerStream,
       maxMessageBytes: o.xdsMaxMessageBytes,

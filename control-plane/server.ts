@@ -23,6 +23,8 @@ import { ModelMemo } from './model/build.ts';
 import { startMeshCa, type MeshCa, type MeshCaOptions } from './ca/mesh-ca.ts';
 import type { Authority } from './ca/authority.ts';
 import { DEFAULT_MESH, type MeshSettings } from './model/mesh-identity.ts';
+import { LeaderElector, SOLE_REPLICA, type Leadership, type LeaderElectionTimings } from './kube/leader-election.ts';
+import { DEFAULT_CA_NAMESPACE } from './ca/secret-store.ts';
 
 export interface ControlPlaneOptions {
   /** A directory of rule files (optional when `kube` is given; both may be used at once). */
@@ -60,6 +62,13 @@ export interface ControlPlaneOptions {
   networkGateways?: LoadResult['networkGateways'];
   /** Trust domain and root namespace (`--trust-domain`, `--root-namespace`); Istio's defaults. */
   mesh?: MeshSettings;
+  /**
+   * Replicas elect a leader with a Lease in the config cluster (or the CA's, `xdsTls.secrets`), in
+   * `namespace` (default: the CA's namespace); only the leader writes rule status and the CA's
+   * trust bundle ConfigMaps, every replica serves xDS and the CA. Without a cluster there is no
+   * election and this process writes. `false`: no election (one replica only).
+   */
+  leaderElection?: false | (LeaderElectionTimings & { namespace?: string; name?: string; identity?: string });
 }
 
 export interface ControlPlane {
@@ -79,6 +88,10 @@ export interface ControlPlane {
   readonly health: Health;
   /** The mesh CA, when serving with TLS. */
   readonly ca?: Authority;
+  /** Whether this replica leads (writes to the cluster); always true without an election. */
+  readonly leadership: Leadership;
+  /** The election, when there is one. */
+  readonly elector?: LeaderElector;
   /** Re-reads the config directory now (the watcher does this by itself on changes). */
   reload(): void;
   stop(): Promise<void>;
@@ -93,7 +106,14 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   // file to settle (and holds removals for its quiet period, so a file rewritten in place never
   // drops rules); the pipeline's debounce is the quiet period users configure.
   const files = opts.configDir ? new FileConfigSource(opts.configDir, { debounceMs: 1 }) : undefined;
-  const kube = opts.kube ? new KubeSource({ ...opts.kube, log }) : undefined;
+  // Only the leader writes to the cluster; an election needs a cluster to hold its Lease.
+  const electIn = opts.kube?.configCluster?.kubeConfig ?? opts.xdsTls?.secrets?.kubeConfig;
+  const election = opts.leaderElection === false ? undefined : opts.leaderElection ?? {};
+  const elector = electIn && election
+    ? new LeaderElector({ ...election, kubeConfig: electIn, namespace: election.namespace ?? opts.xdsTls?.secrets?.namespace ?? DEFAULT_CA_NAMESPACE, log })
+    : undefined;
+  const leadership: Leadership = elector ?? SOLE_REPLICA;
+  const kube = opts.kube ? new KubeSource({ ...opts.kube, log, leadership }) : undefined;
   const source = new ConfigSources(files, kube);
   const cache = new SnapshotCache(log);
   const metrics = new Metrics(cache);
@@ -138,6 +158,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
 
   const ads = new AdsServer(cache, log, metrics, opts.xdsLimits);
   metrics.observeState(() => ads.streams, () => state);
+  metrics.observeLeader(leadership);
+  if (elector) health.addProvider(elector);
   if (files) health.add({ name: 'config-source/file', check: () => files.health() });
   if (kube) {
     health.addProvider(kube);
@@ -146,7 +168,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   for (const c of coreComponents(cache, ads, () => state)) health.add(c);
   let meshCa: MeshCa | undefined;
   if (opts.xdsTls) {
-    meshCa = await startMeshCa(opts.xdsTls, ads, log, metrics);
+    meshCa = await startMeshCa({ ...opts.xdsTls, leadership }, ads, log, metrics);
     metrics.observeCa(meshCa.authority);
   } else {
     log.warn('xDS is plaintext (no --xds-tls): proxies cannot tell meshpilot from an impostor, and no workload certificates are issued');
@@ -185,6 +207,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     await closeHttp(servers);
     await abandon(e);
   }
+  elector?.start();
 
   return {
     xdsAddress,
@@ -198,8 +221,12 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     metrics,
     health,
     ...(meshCa ? { ca: meshCa.authority } : {}),
+    leadership,
+    ...(elector ? { elector } : {}),
     reload: () => apply(source.load()),
     async stop() {
+      // Stop writing first, then hand the Lease over, so another replica takes over at once.
+      await elector?.stop();
       debouncer.cancel();
       source.close();
       await ads.stop();

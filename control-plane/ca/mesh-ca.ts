@@ -2,6 +2,7 @@
 // CA service and TLS on the xDS port, and the periodic clean-up of retired roots.
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from '../log.ts';
+import { SOLE_REPLICA, type Leadership } from '../kube/leader-election.ts';
 import type { AdsServer } from '../xds/ads-server.ts';
 import { Authority } from './authority.ts';
 import { BootstrapTokens, type TokenAuthenticator } from './bootstrap-tokens.ts';
@@ -38,6 +39,8 @@ export interface MeshCaOptions {
   tokenAudience?: string;
   /** Refuse xDS streams without a verified workload certificate (the CA service stays open to tokens). */
   requireIdentity?: boolean;
+  /** With several replicas: the ConfigMaps are published only while this says so (default: always). */
+  leadership?: Leadership;
 }
 
 export interface MeshCa {
@@ -67,10 +70,21 @@ export async function startMeshCa(o: MeshCaOptions, ads: AdsServer, log: Logger,
     if (gone.length) log.info({ roots: gone }, 'CA: retired roots dropped (every certificate they signed has expired)');
   }, PRUNE_INTERVAL_MS);
   prune.unref();
-  const publisher = o.secrets && o.publishRoot !== false
-    ? new RootPublisher({ kubeConfig: o.secrets.kubeConfig, ...(o.rootConfigMap ? { configMapName: o.rootConfigMap } : {}), bundle: () => authority.bundlePem(), onBundleChange: (fn) => authority.onChange(fn), log })
-    : undefined;
-  publisher?.start();
+  // Only the leader publishes: a fresh publisher (its own watches, a full comparison) per term.
+  let publisher: RootPublisher | undefined;
+  const secrets = o.publishRoot !== false ? o.secrets : undefined;
+  const leadership = o.leadership ?? SOLE_REPLICA;
+  const publish = (leading: boolean) => {
+    if (leading && !publisher && secrets) {
+      publisher = new RootPublisher({ kubeConfig: secrets.kubeConfig, ...(o.rootConfigMap ? { configMapName: o.rootConfigMap } : {}), bundle: () => authority.bundlePem(), onBundleChange: (fn) => authority.onChange(fn), log });
+      publisher.start();
+    } else if (!leading && publisher) {
+      publisher.stop();
+      publisher = undefined;
+    }
+  };
+  const unsubscribe = secrets ? leadership.onChange(publish) : () => {};
+  publish(leadership.isLeader());
   const root = authority.roots()[0]!;
   log.info(
     { mode: authority.mode, dir: authority.dir, trustBundle: authority.trustBundlePath, trustDomain, root: root.subject, rootNotAfter: root.notAfter.toISOString(), maxWorkloadCertTtlSeconds: authority.maxWorkloadTtlMs / 1000, authenticators: tokens.map((t) => t.name) },
@@ -81,6 +95,7 @@ export async function startMeshCa(o: MeshCaOptions, ads: AdsServer, log: Logger,
     tls,
     close() {
       clearInterval(prune);
+      unsubscribe();
       publisher?.stop();
       tls.close();
       authority.close();
