@@ -37,6 +37,8 @@ export interface MeshCaOptions {
   /** Kubernetes TokenReview against this cluster (the config cluster), for this audience. */
   kubeConfig?: KubeConfig;
   tokenAudience?: string;
+  /** Cluster mode: how often Secret meshpilot-ca is re-read (default 30 s). */
+  secretReloadMs?: number;
   /** Refuse xDS streams without a verified workload certificate (the CA service stays open to tokens). */
   requireIdentity?: boolean;
   /** With several replicas: the ConfigMaps are published only while this says so (default: always). */
@@ -50,6 +52,8 @@ export interface MeshCa {
 }
 
 const PRUNE_INTERVAL_MS = 3600 * 1000;
+/** How often a replica re-reads Secret meshpilot-ca for what another replica wrote. */
+const SECRET_RELOAD_MS = 30_000;
 
 export async function startMeshCa(o: MeshCaOptions, ads: AdsServer, log: Logger, observer?: CaObserver): Promise<MeshCa> {
   const trustDomain = o.trustDomain ?? DEFAULT_TRUST_DOMAIN;
@@ -70,6 +74,16 @@ export async function startMeshCa(o: MeshCaOptions, ads: AdsServer, log: Logger,
     if (gone.length) log.info({ roots: gone }, 'CA: retired roots dropped (every certificate they signed has expired)');
   }, PRUNE_INTERVAL_MS);
   prune.unref();
+  // Cluster mode: a rotation staged or activated through another replica reaches this one.
+  const reload = o.secrets
+    ? setInterval(() => {
+        authority.reloadFromSecret().then(
+          (changed) => changed && log.info({ roots: authority.rootInfo().map((r) => ({ serial: r.serial, signing: r.signing, ...(r.activateAt ? { activateAt: r.activateAt.toISOString() } : {}) })) }, `CA: roots changed in ${authority.dir} (another replica)`),
+          (e) => log.warn({ err: (e as Error).message }, `CA: cannot re-read ${authority.dir}`),
+        );
+      }, o.secretReloadMs ?? SECRET_RELOAD_MS)
+    : undefined;
+  reload?.unref();
   // Only the leader publishes: a fresh publisher (its own watches, a full comparison) per term.
   let publisher: RootPublisher | undefined;
   const secrets = o.publishRoot !== false ? o.secrets : undefined;
@@ -95,6 +109,7 @@ export async function startMeshCa(o: MeshCaOptions, ads: AdsServer, log: Logger,
     tls,
     close() {
       clearInterval(prune);
+      clearInterval(reload);
       unsubscribe();
       publisher?.stop();
       tls.close();

@@ -48,6 +48,18 @@ export class SecretRootStore {
     return `Secret ${this.namespace}/${ROOT_SECRET}`;
   }
 
+  /**
+   * The stored state if someone else (another replica) wrote the Secret since we last read or
+   * wrote it; undefined when it is as we left it.
+   */
+  async readIfChanged(): Promise<RootFiles | undefined> {
+    const current = await this.api.readNamespacedSecret({ name: ROOT_SECRET, namespace: this.namespace });
+    if (current.metadata?.resourceVersion === this.resourceVersion) return undefined;
+    const roots = await rootsFrom(current, this.location);
+    this.resourceVersion = current.metadata?.resourceVersion;
+    return roots;
+  }
+
   /** The whole state: the active root (its key when it changed: a rotation), the staged one, the retired roots. */
   async save(active: { cert: x509.X509Certificate; keyPem?: string }, retired: StoredRoot[], next?: StagedRoot): Promise<void> {
     const current = await this.api.readNamespacedSecret({ name: ROOT_SECRET, namespace: this.namespace });
