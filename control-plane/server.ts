@@ -21,6 +21,7 @@ import { ModelMemo } from './model/build.ts';
 import { startMeshCa, type MeshCa, type MeshCaOptions } from './ca/mesh-ca.ts';
 import type { Authority } from './ca/authority.ts';
 import { DEFAULT_MESH, type MeshSettings } from './model/mesh-identity.ts';
+import { splitHostPort } from './host-port.ts';
 
 export interface ControlPlaneOptions {
   /** A directory of rule files (optional when `kube` is given; both may be used at once). */
@@ -195,8 +196,4 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   };
 }
 
-export function splitHostPort(address: string): [string, number] {
-  const i = address.lastIndexOf(':');
-  if (i < 0) throw new Error(`expected host:port, got "${address}"`);
-  return [address.slice(0, i).replace(/^\[|\]$/g, ''), Number(address.slice(i + 1))];
-}
+export { splitHostPort };

@@ -11,7 +11,7 @@ import { PROTO_INCLUDE_DIRS } from '../envoy/protos.ts';
 import type { CertAgent, CurrentCert } from './cert-agent.ts';
 import { encodeSecrets, SECRET_TYPE_URL, type EncodedSecret } from './sds-secrets.ts';
 
-export const DEFAULT_SDS_SOCKET = '/var/run/meshpilot/sds.sock';
+export { DEFAULT_SDS_SOCKET } from './defaults.ts';
 
 export interface SdsRequest {
   node?: { id?: string };
