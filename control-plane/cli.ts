@@ -7,7 +7,7 @@ import { agentCommand } from './agent/agent-command.ts';
 import { caCommand } from './ca/ca-command.ts';
 import { addNetworkGateway, type NetworkGateways } from './kube/network-gateways.ts';
 import { DEFAULT_MESH } from './model/mesh-identity.ts';
-import { parseClusterFlag, parseClustersFile, type ClusterFlag } from './kube/cluster-flags.ts';
+import { parseClusterFlag, type ClusterFlag } from './kube/cluster-spec.ts';
 import type { Proxy } from './translate/proxy.ts';
 import { explainCommand, routeTestCommand } from './explain/cli-commands.ts';
 import { parseDuration, waitUntilSynced } from './observe/wait.ts';
@@ -150,7 +150,7 @@ program
     const log = createLogger(o.logLevel);
     let flags = o.cluster;
     try {
-      if (o.clustersFile) flags = [...flags, ...parseClustersFile(o.clustersFile)];
+      if (o.clustersFile) flags = [...flags, ...(await import('./kube/cluster-flags.ts')).parseClustersFile(o.clustersFile)];
     } catch (e) {
       program.error(`error: ${e instanceof Error ? e.message : String(e)}`);
     }

@@ -42,7 +42,7 @@ describe('what the command line loads', () => {
   it('--help loads commander and nothing of the pipeline or the server', async () => {
     const pkgs = await packagesLoaded('help', '--help');
     expect(pkgs.has('commander')).toBe(true);
-    for (const p of [...SERVER_PACKAGES, 'protobufjs', 'zod']) expect([...pkgs]).not.toContain(p);
+    for (const p of [...SERVER_PACKAGES, 'protobufjs', 'zod', 'yaml']) expect([...pkgs]).not.toContain(p);
   });
 
   it('validate loads the pipeline and Envoy\'s protos, not the server', async () => {

@@ -2,7 +2,7 @@
 // What the actions use is imported when they run, so the rest of the command line starts without it.
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { MeshState } from '../model/compile.ts';
-import { parseLabels } from './caller.ts';
+import { parseLabels } from './request.ts';
 import type { RunCounts } from './route-tests.ts';
 
 const collect = (v: string, prev: string[]) => [...prev, v];

@@ -3,7 +3,7 @@
 import { KubeConfig } from '@kubernetes/client-node';
 import type { ClusterRegistration } from './cluster.ts';
 import { parseGateway } from './network-gateways.ts';
-import type { ClusterFlag } from './cluster-flags.ts';
+import type { ClusterFlag } from './cluster-spec.ts';
 
 export function registrationFromFlag(f: ClusterFlag): ClusterRegistration {
   const kubeConfig = new KubeConfig();
