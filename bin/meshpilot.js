@@ -22,13 +22,9 @@ function staleBuild() {
   }
   for (const f of files) {
     const out = path.join(root, 'dist', f.replace(/\.ts$/, '.js'));
-    let built;
-    try {
-      built = statSync(out).mtimeMs;
-    } catch {
-      return `dist/${f.replace(/\.ts$/, '.js').split(path.sep).join('/')} is missing (no build, or an old one)`;
-    }
-    if (statSync(path.join(src, f)).mtimeMs > built) return `control-plane/${f.split(path.sep).join('/')} changed after the last build`;
+    const built = statSync(out, { throwIfNoEntry: false });
+    if (!built) return `dist/${f.replace(/\.ts$/, '.js').split(path.sep).join('/')} is missing (no build, or an old one)`;
+    if (statSync(path.join(src, f)).mtimeMs > built.mtimeMs) return `control-plane/${f.split(path.sep).join('/')} changed after the last build`;
   }
   return undefined;
 }
