@@ -176,7 +176,10 @@ function applyCopy(image: string, c: Copy): void {
       const rel = path.posix.relative(workdirOf(stage), path.posix.resolve(workdirOf(stage), src));
       if (rel === 'node_modules') {
         // Each production package linked to its installed copy. Linked, not copied (about 140 MB):
-        // our code resolves packages from this folder, so only production packages are found.
+        // dist/ resolves packages from this folder, so an import of a dev-only package fails here as
+        // in the image; a package's own dependencies resolve from the installed tree (Node follows
+        // the link), which the lock file marks production too. Nothing under the links is writable
+        // for uid 65532, so writes there would fail as well (as non-root, that part is not checked).
         const nm = path.join(image, dest);
         for (const p of productionPackages()) {
           const installed = path.join(REPO, 'node_modules', p.name);
