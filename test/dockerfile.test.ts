@@ -265,6 +265,15 @@ async function runInImage(args: string[]): Promise<{ code: number | null; out: s
   return { code, out: p.out() };
 }
 
+/** Waits for `cond`, failing at once with the output if the process exits first. */
+async function until(p: Proc, cond: () => boolean, description: string): Promise<void> {
+  const died = p.exited.then((code) => {
+    throw new Error(`exited (${code}) before: ${description}; output: ${p.out()}`);
+  });
+  died.catch(() => {});
+  await Promise.race([waitFor(cond, { timeoutMs: 30_000, description: `${description}; output: ${p.out()}` }), died]);
+}
+
 async function stop(p: Proc): Promise<number | null> {
   p.child.kill('SIGTERM');
   return p.exited;
@@ -344,7 +353,7 @@ describe('the runtime image, rebuilt from the Dockerfile and run read-only', () 
     const caDir = path.join(vol, 'ca');
     const serve = inImage(['serve', '--config-dir', path.join(app, 'examples/bookinfo'), '--xds-listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0', '--xds-tls', '--ca-dir', caDir, '--ca-tokens', path.join(vol, 'tokens')]);
     const logged = (msg: string) => serve.lines().find((l) => l.msg === msg);
-    await waitFor(() => Boolean(logged('admin API listening') && logged('xDS (ADS) server listening')), { timeoutMs: 30_000, description: `serve up; output: ${serve.out()}` });
+    await until(serve, () => Boolean(logged('admin API listening') && logged('xDS (ADS) server listening')), 'serve listening');
     const admin = String(logged('admin API listening')!.address);
     const xds = String(logged('xDS (ADS) server listening')!.address);
     const health = await fetch(`http://${admin}/healthz`);
@@ -356,11 +365,11 @@ describe('the runtime image, rebuilt from the Dockerfile and run read-only', () 
       { MESHPILOT_POD_NAMESPACE: 'shop', MESHPILOT_SERVICE_ACCOUNT: 'reviews' },
     );
     const certFile = certFilePaths(outDir).certificateFile;
-    await waitFor(() => fs.existsSync(certFile), { timeoutMs: 30_000, description: `agent certificate; output: ${agent.out()}` });
+    await until(agent, () => fs.existsSync(certFile), 'the agent\'s certificate written');
     expect(new X509Certificate(fs.readFileSync(certFile)).subjectAltName).toBe('URI:spiffe://cluster.local/ns/shop/sa/reviews');
 
     const webhook = inImage(['webhook', '--listen', '127.0.0.1:0', '--namespace-labels', '{"shop":{"meshpilot.io/inject":"enabled"}}']);
-    await waitFor(() => webhook.lines().some((l) => l.url), { timeoutMs: 30_000, description: `webhook up; output: ${webhook.out()}` });
+    await until(webhook, () => webhook.lines().some((l) => l.url), 'webhook listening');
 
     expect(await stop(webhook), webhook.out()).toBe(0);
     expect(await stop(agent), agent.out()).toBe(0);
