@@ -26,6 +26,8 @@
 //   --json FILE                 also write all results as JSON
 //   --only webhook              only the admission webhook latency (bench/webhook.ts), which
 //                               otherwise runs at the end: --webhook-rate 200 --webhook-seconds 10
+//   --only startup              only the CLI's whole-process timings (bench/startup.ts), which
+//                               otherwise run last: --startup-runs 10 [--startup-dev: also via tsx]
 import { execFileSync, fork, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
@@ -34,6 +36,7 @@ import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PORT_BASE, replaceFile, serviceEntryYaml, virtualServiceYaml, writeMesh } from './mesh.ts';
 import { formatWebhookBench, runWebhookBench } from './webhook.ts';
+import { formatStartupBench, runStartupBench } from './startup.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const now = () => performance.timeOrigin + performance.now();
@@ -75,6 +78,8 @@ function parseArgs(argv: string[]) {
     only: o.only,
     webhookRate: num('webhook-rate', 200),
     webhookSeconds: num('webhook-seconds', quick ? 5 : 10),
+    startupRuns: num('startup-runs', quick ? 5 : 10),
+    startupDev: o['startup-dev'] === 'true',
   };
   for (const n of opts.proxies) if (!Number.isInteger(n) || n <= 0) throw new Error(`bad --proxies value ${n}`);
   return opts;
@@ -548,7 +553,7 @@ async function main() {
   console.log(`meshpilot benchmark: ${machine}`);
   console.log(`command: npm run bench -- ${process.argv.slice(2).join(' ')}`.trimEnd());
   const results: ScenarioResult[] = [];
-  for (const n of o.only === 'webhook' ? [] : o.proxies) {
+  for (const n of o.only === 'webhook' || o.only === 'startup' ? [] : o.proxies) {
     log(`N = ${n}`);
     const byMode: Partial<Record<Mode, ScenarioResult>> = {};
     for (const mode of o.modes) {
@@ -558,9 +563,11 @@ async function main() {
     }
     console.log(`\n${table(n, byMode.meshpilot, byMode.lowerbound, o)}`);
   }
-  const webhook = await runWebhookBench({ rate: o.webhookRate, seconds: o.webhookSeconds, warmupSeconds: 2 }, log);
-  console.log(`\n${formatWebhookBench(webhook)}`);
-  if (o.json) writeFileSync(o.json, JSON.stringify({ machine, argv: process.argv.slice(2), results, webhook }, null, 2));
+  const webhook = o.only === 'startup' ? undefined : await runWebhookBench({ rate: o.webhookRate, seconds: o.webhookSeconds, warmupSeconds: 2 }, log);
+  if (webhook) console.log(`\n${formatWebhookBench(webhook)}`);
+  const startup = o.only === 'webhook' ? undefined : await runStartupBench({ runs: o.startupRuns, dev: o.startupDev }, log);
+  if (startup) console.log(`\n${formatStartupBench(startup)}`);
+  if (o.json) writeFileSync(o.json, JSON.stringify({ machine, argv: process.argv.slice(2), results, webhook, startup }, null, 2));
   clearTimeout(deadline);
 }
 

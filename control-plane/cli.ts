@@ -1,34 +1,24 @@
 // meshpilot command line: serve, validate, translate, explain, test, wait, inject, webhook, agent, ca.
+// Only what defines the commands and parses their flags is imported here; each action imports what
+// it runs (the pipeline, gRPC, express, the Kubernetes client) when it runs, so `--help` and the
+// offline commands do not pay for the server (test/cli-imports.test.ts keeps it that way).
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { checkResource } from './envoy/check.ts';
-import { runInjectCommand } from './inject/inject-command.ts';
-import { runWebhook } from './webhook/webhook-command.ts';
 import { agentCommand } from './agent/agent-command.ts';
 import { caCommand } from './ca/ca-command.ts';
-import { loadDirectory } from './config/load.ts';
 import { addNetworkGateway, type NetworkGateways } from './kube/network-gateways.ts';
 import { DEFAULT_MESH } from './model/mesh-identity.ts';
-import { configClusterFromFlags, parseClusterFlag, parseClustersFile, registrationFromFlag, type ClusterFlag } from './kube/cluster-flags.ts';
-import { createLogger } from './log.ts';
-import { compile, formatIssue } from './model/compile.ts';
-import { splitHostPort, startControlPlane } from './server.ts';
-import { proxyFromNode, type Proxy } from './translate/proxy.ts';
-import { translate } from './translate/translate.ts';
-import { TYPE_ORDER } from './translate/type-urls.ts';
+import { parseClusterFlag, type ClusterFlag } from './kube/cluster-spec.ts';
+import type { Proxy } from './translate/proxy.ts';
 import { explainCommand, routeTestCommand } from './explain/cli-commands.ts';
 import { parseDuration, waitUntilSynced } from './observe/wait.ts';
-import { TranslateMemo } from './translate/memo.ts';
-import { DEFAULT_CA_DIR } from './ca/mesh-ca.ts';
-import { DEFAULT_CA_NAMESPACE } from './ca/secret-store.ts';
+import { DEFAULT_CA_DIR, DEFAULT_CA_NAMESPACE, DEFAULT_TOKEN_AUDIENCE } from './ca/defaults.ts';
 import { checkTrustDomain, DEFAULT_TRUST_DOMAIN } from './ca/identity.ts';
-import { DEFAULT_TOKEN_AUDIENCE } from './ca/token-review.ts';
 import { logFormatOption, type LogFormat } from './log-format-option.ts';
 import { meshpilotVersion } from './version.ts';
-import { quietGrpcBindLog } from './listen-error.ts';
 import { stopOnSignals } from './shutdown.ts';
 import { adminHint } from './observe/admin-url.ts';
-import { clusterAccess, namespaceLabelSource, parseNamespaceLabelFlag } from './webhook/namespace-source.ts';
-import { checkTimings, LEADER_ELECTION_DEFAULTS } from './kube/leader-election.ts';
+import { checkTimings, LEADER_ELECTION_DEFAULTS } from './kube/leader-election-options.ts';
+import { splitHostPort } from './host-port.ts';
 
 function parseJson(text: string): Record<string, unknown> {
   try {
@@ -55,12 +45,24 @@ function positiveInt(text: string): number {
 
 const GATEWAY_HELP = 'gateway of a network for callers in other networks (repeatable), e.g. network2=192.0.2.10:15443';
 
-function loadWith(dir: string, networkGateways?: NetworkGateways) {
+async function loadWith(dir: string, networkGateways?: NetworkGateways) {
+  const { loadDirectory } = await import('./config/load.ts');
   const load = loadDirectory(dir);
   return networkGateways ? { ...load, networkGateways } : load;
 }
 
-quietGrpcBindLog();
+/** What validate and translate run: the pipeline up to Envoy's checks. */
+async function offlinePipeline() {
+  const [{ compile, formatIssue }, { translate }, { TYPE_ORDER }, { TranslateMemo }, { checkResource }, { proxyFromNode }] = await Promise.all([
+    import('./model/compile.ts'),
+    import('./translate/translate.ts'),
+    import('./translate/type-urls.ts'),
+    import('./translate/memo.ts'),
+    import('./envoy/check.ts'),
+    import('./translate/proxy.ts'),
+  ]);
+  return { compile, formatIssue, translate, TYPE_ORDER, TranslateMemo, checkResource, proxyFromNode };
+}
 
 const program = new Command('meshpilot')
   .description('Service-mesh control plane: Istio-compatible rules to Envoy and proxyless gRPC over ADS')
@@ -182,15 +184,19 @@ addLeaderElectionOptions(program
   .option('--ca-token-audience <aud>', 'audience Kubernetes service account tokens must carry (TokenReview, with --kubeconfig/--in-cluster)', DEFAULT_TOKEN_AUDIENCE)
   .option('--root-namespace <ns>', 'namespace whose selector-less PeerAuthentication is mesh-wide', DEFAULT_MESH.rootNamespace)
   .action(async (o: ServeFlags) => {
+    const [{ createLogger }, { startControlPlane }, { quietGrpcBindLog }] = await Promise.all([import('./log.ts'), import('./server.ts'), import('./listen-error.ts')]);
+    quietGrpcBindLog();
     const log = createLogger(o.logLevel, o.logFormat);
-    const configCluster = configClusterFromFlags(o);
     let flags = o.cluster;
     try {
-      if (o.clustersFile) flags = [...flags, ...parseClustersFile(o.clustersFile)];
+      if (o.clustersFile) flags = [...flags, ...(await import('./kube/cluster-flags.ts')).parseClustersFile(o.clustersFile)];
     } catch (e) {
       program.error(`error: ${e instanceof Error ? e.message : String(e)}`);
     }
-    const remoteClusters = flags.map(registrationFromFlag);
+    // The Kubernetes client is loaded only when a cluster is named.
+    const registrations = o.kubeconfig || o.inCluster || flags.length ? await import('./kube/cluster-registration.ts') : undefined;
+    const configCluster = registrations?.configClusterFromFlags(o);
+    const remoteClusters = registrations ? flags.map(registrations.registrationFromFlag) : [];
     if (!o.configDir && !configCluster && remoteClusters.length === 0) {
       program.error('error: give --config-dir, a cluster (--kubeconfig, --in-cluster, --cluster), or both');
     }
@@ -245,8 +251,9 @@ program
   .requiredOption('--config-dir <dir>', 'directory of .yaml/.yml rule files')
   .option('--network-gateway <network=address:port>', GATEWAY_HELP, gatewayOption)
   .option('--trust-domain <domain>', 'the mesh\'s SPIFFE trust domain (as serve\'s): principals in another one are warned about', trustDomainArg, DEFAULT_TRUST_DOMAIN)
-  .action((o: { configDir: string; networkGateway?: NetworkGateways; trustDomain: string }) => {
-    const state = compile(loadWith(o.configDir, o.networkGateway), [], undefined, { ...DEFAULT_MESH, trustDomain: o.trustDomain });
+  .action(async (o: { configDir: string; networkGateway?: NetworkGateways; trustDomain: string }) => {
+    const { compile, formatIssue, translate, TYPE_ORDER, TranslateMemo, checkResource } = await offlinePipeline();
+    const state = compile(await loadWith(o.configDir, o.networkGateway), [], undefined, { ...DEFAULT_MESH, trustDomain: o.trustDomain });
     for (const e of state.errors) console.log(`error: ${formatIssue(e)}`);
     for (const w of state.warnings) console.log(`warning: ${formatIssue(w)}`);
     // The generated config must pass Envoy's checks too, for both kinds of client in every namespace.
@@ -286,8 +293,9 @@ program
   .option('--node-metadata <json>', 'node metadata, e.g. {"NAMESPACE":"default","LABELS":{"app":"reviews"},"GENERATOR":"grpc","NETWORK":"network1"}', parseJson)
   .option('--node-locality <region/zone/subzone>', 'node locality, e.g. us-east/zone-a')
   .option('--network-gateway <network=address:port>', GATEWAY_HELP, gatewayOption)
-  .action((o: { configDir: string; nodeId: string; nodeMetadata?: Record<string, unknown>; nodeLocality?: string; networkGateway?: NetworkGateways }) => {
-    const state = compile(loadWith(o.configDir, o.networkGateway));
+  .action(async (o: { configDir: string; nodeId: string; nodeMetadata?: Record<string, unknown>; nodeLocality?: string; networkGateway?: NetworkGateways }) => {
+    const { compile, formatIssue, translate, TYPE_ORDER, checkResource, proxyFromNode } = await offlinePipeline();
+    const state = compile(await loadWith(o.configDir, o.networkGateway));
     for (const e of state.errors) console.error(`error: ${formatIssue(e)}`);
     const [region, zone, sub_zone] = (o.nodeLocality ?? '').split('/');
     const locality = { ...(region ? { region } : {}), ...(zone ? { zone } : {}), ...(sub_zone ? { sub_zone } : {}) };
@@ -342,7 +350,8 @@ program
   .option('--namespace <ns>', 'namespace of objects that name none', 'default')
   .option('--injection-config <file>', 'injection settings (default sidecar-config/injection.yaml)')
   .option('-q, --quiet', 'do not print what was injected or skipped and why (stderr)')
-  .action((o: { file: string; output?: string; namespace: string; injectionConfig?: string; quiet?: boolean }) => {
+  .action(async (o: { file: string; output?: string; namespace: string; injectionConfig?: string; quiet?: boolean }) => {
+    const { runInjectCommand } = await import('./inject/inject-command.ts');
     try {
       process.exitCode = runInjectCommand(o);
     } catch (e) {
@@ -368,6 +377,21 @@ program
   .option('--log-level <level>', 'trace, debug, info, warn, error', 'info')
   .addOption(logFormatOption())
   .action(async (o: WebhookFlags) => {
+    // Loaded here: the rest of the command line does without the webhook's server and the Kubernetes client.
+    const [{ createLogger }, { runWebhook }, { quietGrpcBindLog }, { clusterAccess, namespaceLabelSource, parseNamespaceLabelFlag }] = await Promise.all([
+      import('./log.ts'),
+      import('./webhook/webhook-command.ts'),
+      import('./listen-error.ts'),
+      import('./webhook/namespace-source.ts'),
+    ]);
+    quietGrpcBindLog();
+    for (const v of o.namespaceLabel) {
+      try {
+        parseNamespaceLabelFlag(v);
+      } catch (e) {
+        program.error(`error: option '--namespace-label <ns=key=value>' argument '${v}' is invalid. ${(e as Error).message}`);
+      }
+    }
     const log = createLogger(o.logLevel, o.logFormat);
     const [host, port] = splitHostPort(o.listen);
     const [service, serviceNamespace] = o.service.split('.') as [string, string | undefined];
@@ -400,12 +424,8 @@ interface WebhookFlags {
   logFormat: LogFormat;
 }
 
+/** Collected as given; checked in the action (the parser lives with the webhook's code). */
 function collectNamespaceLabel(value: string, previous: string[]): string[] {
-  try {
-    parseNamespaceLabelFlag(value);
-  } catch (e) {
-    throw new InvalidArgumentError((e as Error).message);
-  }
   return [...previous, value];
 }
 

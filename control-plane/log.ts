@@ -5,8 +5,9 @@ import { prettyDestination } from './observe/pretty-log.ts';
 
 export type { Logger };
 
-export const LOG_FORMATS = ['auto', 'json', 'pretty'] as const;
-export type LogFormat = (typeof LOG_FORMATS)[number];
+import { LOG_FORMATS, type LogFormat } from './log-format-option.ts';
+
+export { LOG_FORMATS, type LogFormat };
 
 /** `auto`: pretty when stdout is a terminal, JSON otherwise. */
 export function usePretty(format: LogFormat, isTTY = Boolean(process.stdout.isTTY)): boolean {

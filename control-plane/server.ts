@@ -25,6 +25,7 @@ import type { Authority } from './ca/authority.ts';
 import { DEFAULT_MESH, type MeshSettings } from './model/mesh-identity.ts';
 import { LeaderElector, SOLE_REPLICA, type Leadership, type LeaderElectionTimings } from './kube/leader-election.ts';
 import { DEFAULT_CA_NAMESPACE } from './ca/secret-store.ts';
+import { splitHostPort } from './host-port.ts';
 
 export interface ControlPlaneOptions {
   /** A directory of rule files (optional when `kube` is given; both may be used at once). */
@@ -255,8 +256,4 @@ async function closeHttp(servers: Server[]): Promise<void> {
   }));
 }
 
-export function splitHostPort(address: string): [string, number] {
-  const i = address.lastIndexOf(':');
-  if (i < 0) throw new Error(`expected host:port, got "${address}"`);
-  return [address.slice(0, i).replace(/^\[|\]$/g, ''), Number(address.slice(i + 1))];
-}
+export { splitHostPort };

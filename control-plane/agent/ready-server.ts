@@ -3,7 +3,6 @@
 // then. An injected pod's startup probe points here, so Envoy, started after the agent, finds its
 // secrets ready on its first SDS request. Plain HTTP, no body worth reading: the kubelet only
 // looks at the status.
-import http from 'node:http';
 import type { Logger } from '../log.ts';
 import { formatHostPort, listenOn } from '../listen-error.ts';
 
@@ -24,6 +23,7 @@ export function parseListen(text: string): { host: string; port: number } {
 }
 
 export async function startReadyServer(listen: { host: string; port: number }, hasCert: () => boolean, logger: Logger): Promise<ReadyServer> {
+  const http = await import('node:http'); // here: `meshpilot agent --help` reads this module's flag parser
   const server = http.createServer((req, res) => {
     const path = (req.url ?? '').split('?')[0];
     if (req.method !== 'GET' && req.method !== 'HEAD') {

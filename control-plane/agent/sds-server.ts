@@ -12,7 +12,7 @@ import type { CertAgent, CurrentCert } from './cert-agent.ts';
 import { encodeSecrets, SECRET_TYPE_URL, type EncodedSecret } from './sds-secrets.ts';
 import { listenError } from '../listen-error.ts';
 
-export const DEFAULT_SDS_SOCKET = '/var/run/meshpilot/sds.sock';
+export { DEFAULT_SDS_SOCKET } from './defaults.ts';
 
 export interface SdsRequest {
   node?: { id?: string };

@@ -10,9 +10,10 @@ import { caServiceDefinition, caServiceHandlers, type CaObserver } from './ca-se
 import { DEFAULT_TRUST_DOMAIN } from './identity.ts';
 import { RootPublisher } from './root-publisher.ts';
 import { XdsTlsCredentials } from './tls-credentials.ts';
-import { DEFAULT_TOKEN_AUDIENCE, TokenReviewAuthenticator } from './token-review.ts';
+import { TokenReviewAuthenticator } from './token-review.ts';
+import { DEFAULT_CA_DIR, DEFAULT_TOKEN_AUDIENCE } from './defaults.ts';
 
-export const DEFAULT_CA_DIR = '.meshpilot-ca';
+export { DEFAULT_CA_DIR };
 
 export interface MeshCaOptions {
   /** File mode: where the root is kept; or an Istio plug-in layout (ca-cert.pem, ca-key.pem, ...). */

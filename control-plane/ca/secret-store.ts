@@ -14,7 +14,7 @@ import type * as x509 from '@peculiar/x509';
 
 export const PLUGIN_SECRET = 'cacerts';
 export const ROOT_SECRET = 'meshpilot-ca';
-export const DEFAULT_CA_NAMESPACE = 'meshpilot-system';
+export { DEFAULT_CA_NAMESPACE } from './defaults.ts';
 
 export type SecretCa =
   | { mode: 'plug-in'; location: string; plugin: PluginCa }

@@ -22,6 +22,9 @@ import { type ConfigurationOptions, CoordinationV1Api, type KubeConfig, Observab
 import type { ComponentHealth, HealthProvider } from '../observe/health.ts';
 import type { Logger } from '../log.ts';
 import { describeError } from './watcher.ts';
+import { checkTimings, LEADER_ELECTION_DEFAULTS, type LeaderElectionTimings } from './leader-election-options.ts';
+
+export { checkTimings, LEADER_ELECTION_DEFAULTS, type LeaderElectionTimings };
 
 /** Whether this replica may write to the cluster now, and when that changes. */
 export interface Leadership {
@@ -35,16 +38,6 @@ export const SOLE_REPLICA: Leadership = { isLeader: () => true, onChange: () => 
 
 export const DEFAULT_LEASE_NAME = 'meshpilot-leader';
 /** Kubernetes' defaults (kube-controller-manager, client-go). */
-export const LEADER_ELECTION_DEFAULTS = { leaseDurationMs: 15_000, renewDeadlineMs: 10_000, retryPeriodMs: 2_000 } as const;
-
-export interface LeaderElectionTimings {
-  /** How long a Lease nobody renews stays taken (written to the Lease in whole seconds, rounded up). */
-  leaseDurationMs?: number;
-  /** The leader stops leading when it could not renew for this long (less than the lease duration). */
-  renewDeadlineMs?: number;
-  /** How often the leader renews and the others try to take over. */
-  retryPeriodMs?: number;
-}
 
 export interface LeaderElectionOptions extends LeaderElectionTimings {
   kubeConfig: KubeConfig;
@@ -61,11 +54,6 @@ export function defaultIdentity(): string {
 }
 
 /** Throws when the timings cannot work (as client-go checks them). */
-export function checkTimings(t: Required<LeaderElectionTimings>): void {
-  if (t.leaseDurationMs < 1000) throw new Error('leader election: the lease duration must be at least 1 s');
-  if (t.renewDeadlineMs >= t.leaseDurationMs) throw new Error('leader election: the renew deadline must be shorter than the lease duration');
-  if (t.retryPeriodMs <= 0 || t.retryPeriodMs * 1.2 >= t.renewDeadlineMs) throw new Error('leader election: the retry period (times 1.2) must be shorter than the renew deadline');
-}
 
 /** What a successful write or a read left us knowing about the Lease. */
 interface Observed {
