@@ -184,7 +184,7 @@ addLeaderElectionOptions(program
   .option('--ca-token-audience <aud>', 'audience Kubernetes service account tokens must carry (TokenReview, with --kubeconfig/--in-cluster)', DEFAULT_TOKEN_AUDIENCE)
   .option('--root-namespace <ns>', 'namespace whose selector-less PeerAuthentication is mesh-wide', DEFAULT_MESH.rootNamespace)
   .action(async (o: ServeFlags) => {
-    const [{ createLogger }, { startControlPlane }, { quietGrpcBindLog }] = await Promise.all([import('./log.ts'), import('./server.ts'), import('./listen-error.ts')]);
+    const [{ createLogger }, { startControlPlane }, { quietGrpcBindLog }] = await Promise.all([import('./log.ts'), import('./server.ts'), import('./grpc-bind-log.ts')]);
     quietGrpcBindLog();
     const log = createLogger(o.logLevel, o.logFormat);
     let flags = o.cluster;
@@ -381,7 +381,7 @@ program
     const [{ createLogger }, { runWebhook }, { quietGrpcBindLog }, { clusterAccess, namespaceLabelSource, parseNamespaceLabelFlag }] = await Promise.all([
       import('./log.ts'),
       import('./webhook/webhook-command.ts'),
-      import('./listen-error.ts'),
+      import('./grpc-bind-log.ts'),
       import('./webhook/namespace-source.ts'),
     ]);
     quietGrpcBindLog();

@@ -2,7 +2,6 @@
 // machine does not have), not a bug: it is reported as one line naming the address, e.g.
 // `cannot listen on 127.0.0.1:15010: address already in use`, and the CLI exits 1 with it.
 import type { Server } from 'node:net';
-import * as grpc from '@grpc/grpc-js';
 
 const REASONS: Record<string, string> = {
   EADDRINUSE: 'address already in use',
@@ -50,17 +49,4 @@ export function listenOn(server: Server, port: number, host: string, address = f
 /** host:port, with an IPv6 host in brackets. */
 export function formatHostPort(host: string, port: number): string {
   return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
-}
-
-/**
- * grpc-js writes "E No address added out of total 1 resolved" to stderr before its bind fails; the
- * failure itself becomes a ListenError, so for the CLI that line is noise above the real one.
- * Everything else grpc-js logs is written as it would be.
- */
-export function quietGrpcBindLog(): void {
-  const write = (prefix: string) => (message?: unknown, ...rest: unknown[]) => {
-    if (typeof message === 'string' && message.startsWith('No address added out of total')) return;
-    console.error(`${prefix} ${String(message)}`, ...rest);
-  };
-  grpc.setLogger({ error: write('E'), info: write('I'), debug: write('D') });
 }

@@ -82,7 +82,7 @@ export function agentCommand(): Command {
     .addOption(logFormatOption())
     .action(async (o: AgentFlags, cmd: Command) => {
       // Loaded here, not at the top: the rest of the command line does without gRPC and x509.
-      const [{ createLogger }, { startAgent }, { quietGrpcBindLog }] = await Promise.all([import('../log.ts'), import('./agent.ts'), import('../listen-error.ts')]);
+      const [{ createLogger }, { startAgent }, { quietGrpcBindLog }] = await Promise.all([import('../log.ts'), import('./agent.ts'), import('../grpc-bind-log.ts')]);
       quietGrpcBindLog();
       const log = createLogger(o.logLevel, o.logFormat);
       if (!o.namespace || !o.serviceAccount) cmd.error('error: give --namespace and --service-account (or MESHPILOT_POD_NAMESPACE and MESHPILOT_SERVICE_ACCOUNT)');
