@@ -56,7 +56,9 @@ export function typeSync(typeUrl: string, t: TypeStatus, generation: number): Ty
   if (t.nack && t.nack.nonce === t.sentNonce) return { ...base, state: 'NACKED', reason: `rejected version ${t.nack.version}: ${t.nack.message}` };
   if ((t.generation ?? -1) < generation) return { ...base, state: 'STALE', reason: 'the config changed and has not been pushed to this proxy yet' };
   if (t.sentVersion === undefined) return { ...base, state: 'NOT_SENT', reason: 'nothing of this type for this proxy' };
-  if (t.ackedVersion !== t.sentVersion) {
+  // A NACK stays recorded until the next ACK: with content-hash versions the resend after it may
+  // carry the very version the proxy ACKed before, so equal versions alone do not mean it took it.
+  if (t.ackedVersion !== t.sentVersion || t.nack) {
     const why = t.nack ? 'sent after a NACK, not yet ACKed' : t.ackedVersion === undefined ? 'sent, never ACKed on this stream' : 'sent, not yet ACKed';
     return { ...base, state: 'STALE', reason: `version ${t.sentVersion} ${why}` };
   }
