@@ -16,8 +16,9 @@ import { proxyFromNode, type Proxy } from './translate/proxy.ts';
 import { translate } from './translate/translate.ts';
 import { TYPE_ORDER } from './translate/type-urls.ts';
 import { explainCommand, routeTestCommand } from './explain/cli-commands.ts';
+import { validateRules } from './validate.ts';
+import { terminalProgress } from './progress.ts';
 import { parseDuration, waitUntilSynced } from './observe/wait.ts';
-import { TranslateMemo } from './translate/memo.ts';
 import { DEFAULT_CA_DIR } from './ca/mesh-ca.ts';
 import { DEFAULT_CA_NAMESPACE } from './ca/secret-store.ts';
 import { checkTrustDomain, DEFAULT_TRUST_DOMAIN } from './ca/identity.ts';
@@ -206,36 +207,8 @@ program
   .option('--network-gateway <network=address:port>', GATEWAY_HELP, gatewayOption)
   .option('--trust-domain <domain>', 'the mesh\'s SPIFFE trust domain (as serve\'s): principals in another one are warned about', trustDomainArg, DEFAULT_TRUST_DOMAIN)
   .action((o: { configDir: string; networkGateway?: NetworkGateways; trustDomain: string }) => {
-    const state = compile(loadWith(o.configDir, o.networkGateway), [], undefined, { ...DEFAULT_MESH, trustDomain: o.trustDomain });
-    for (const e of state.errors) console.log(`error: ${formatIssue(e)}`);
-    for (const w of state.warnings) console.log(`warning: ${formatIssue(w)}`);
-    // The generated config must pass Envoy's checks too, for both kinds of client in every namespace.
-    const namespaces = [...new Set(['default', ...state.accepted.map((a) => a.namespace)])].sort();
-    let generatedErrors = 0;
-    // Callers with no locality, and callers in every locality and network that endpoints are in
-    // (each sees its own priorities and gateways).
-    const topologies = new Map<string, Pick<Proxy, 'locality' | 'network'>>([['', { locality: { region: '', zone: '', subzone: '' } }]]);
-    for (const s of state.model.services) for (const e of s.endpoints) {
-      topologies.set(JSON.stringify([e.locality, e.network]), { locality: e.locality, ...(e.network ? { network: e.network } : {}) });
-    }
-    const memo = new TranslateMemo(); // one translator memory for every caller checked
-    for (const namespace of namespaces) {
-      for (const [kind, topology] of (['envoy', 'grpc'] as const).flatMap((k) => [...topologies.values()].map((t) => [k, t] as const))) {
-        const proxy: Proxy = { id: `validate~${kind}~${namespace}`, kind, namespace, labels: {}, ...topology };
-        const res = translate(state.model, proxy, memo);
-        for (const t of TYPE_ORDER) {
-          for (const r of res[t]) {
-            for (const v of checkResource(r)) {
-              generatedErrors++;
-              console.log(`error: generated ${t.split('.').pop()} ${String(r.name ?? r.cluster_name)} for ${kind} in ${namespace}: ${v.path}: ${v.message}`);
-            }
-          }
-        }
-      }
-    }
-    const total = state.errors.length + generatedErrors;
-    console.log(`${state.accepted.length} rules valid, ${total} errors, ${state.warnings.length} warnings`);
-    process.exitCode = total ? 1 : 0;
+    const options = { configDir: o.configDir, trustDomain: o.trustDomain, ...(o.networkGateway ? { networkGateways: o.networkGateway } : {}) };
+    process.exitCode = validateRules(options, (line) => console.log(line), terminalProgress(process.stderr));
   });
 
 program

@@ -343,11 +343,15 @@ export function readConfigFile(file: string, maxBytes = MAX_FILE_BYTES): { text:
   }
 }
 
-/** Loads every `.yaml`/`.yml` file under `dir`. Objects are sorted by key. Never throws. */
-export function loadDirectory(dir: string): LoadResult {
+/**
+ * Loads every `.yaml`/`.yml` file under `dir`. Objects are sorted by key. Never throws.
+ * `onFile` hears how many files have been read so far, of how many (for a progress display).
+ */
+export function loadDirectory(dir: string, onFile?: (done: number, total: number) => void): LoadResult {
   const listing = listConfigFiles(dir);
   const contributions: FileContribution[] = [];
   for (const file of listing.files) {
+    onFile?.(contributions.length, listing.files.length);
     const read = readConfigFile(file);
     if ('error' in read) contributions.push({ file, objects: [], errors: read.missing ? [] : [read.error] });
     else contributions.push(contributionOf(parseConfigFile(file, read.text)));
