@@ -16,8 +16,6 @@ import { proxyFromNode, type Proxy } from './translate/proxy.ts';
 import { translate } from './translate/translate.ts';
 import { TYPE_ORDER } from './translate/type-urls.ts';
 import { explainCommand, routeTestCommand } from './explain/cli-commands.ts';
-import { validateRules } from './validate.ts';
-import { terminalProgress } from './progress.ts';
 import { parseDuration, waitUntilSynced } from './observe/wait.ts';
 import { DEFAULT_CA_DIR } from './ca/mesh-ca.ts';
 import { DEFAULT_CA_NAMESPACE } from './ca/secret-store.ts';
@@ -206,7 +204,8 @@ program
   .requiredOption('--config-dir <dir>', 'directory of .yaml/.yml rule files')
   .option('--network-gateway <network=address:port>', GATEWAY_HELP, gatewayOption)
   .option('--trust-domain <domain>', 'the mesh\'s SPIFFE trust domain (as serve\'s): principals in another one are warned about', trustDomainArg, DEFAULT_TRUST_DOMAIN)
-  .action((o: { configDir: string; networkGateway?: NetworkGateways; trustDomain: string }) => {
+  .action(async (o: { configDir: string; networkGateway?: NetworkGateways; trustDomain: string }) => {
+    const [{ validateRules }, { terminalProgress }] = await Promise.all([import('./validate.ts'), import('./progress.ts')]);
     const options = { configDir: o.configDir, trustDomain: o.trustDomain, ...(o.networkGateway ? { networkGateways: o.networkGateway } : {}) };
     process.exitCode = validateRules(options, (line) => console.log(line), terminalProgress(process.stderr));
   });

@@ -14,6 +14,7 @@ import { checkResource, type Violation } from './envoy/check.ts';
 import type { NetworkGateways } from './kube/network-gateways.ts';
 import { compile, formatIssue } from './model/compile.ts';
 import { DEFAULT_MESH } from './model/mesh-identity.ts';
+import type { Model } from './model/types.ts';
 import { NO_PROGRESS, type Progress } from './progress.ts';
 import { TranslateMemo } from './translate/memo.ts';
 import type { Proxy } from './translate/proxy.ts';
@@ -59,10 +60,9 @@ type Caller = Pick<Proxy, 'kind' | 'namespace' | 'locality' | 'network'>;
  * The callers whose config is checked: each kind of client in every namespace, with no locality and
  * in every locality and network that endpoints are in (each sees its own priorities and gateways).
  */
-function callersOf(state: ReturnType<typeof compile>): Caller[] {
-  const namespaces = [...new Set(['default', ...state.accepted.map((a) => a.namespace)])].sort();
+function callersOf(model: Model, namespaces: readonly string[]): Caller[] {
   const topologies = new Map<string, Pick<Proxy, 'locality' | 'network'>>([['', { locality: { region: '', zone: '', subzone: '' } }]]);
-  for (const s of state.model.services) for (const e of s.endpoints) {
+  for (const s of model.services) for (const e of s.endpoints) {
     topologies.set(JSON.stringify([e.locality, e.network]), { locality: e.locality, ...(e.network ? { network: e.network } : {}) });
   }
   const out: Caller[] = [];
@@ -72,6 +72,20 @@ function callersOf(state: ReturnType<typeof compile>): Caller[] {
   return out;
 }
 
+/**
+ * Reads and compiles the rules, printing their errors and warnings. Returns the model and counts
+ * only: the rules themselves (their text is kept for positions) are not needed past this point.
+ */
+function compileRules(o: ValidateOptions, print: (line: string) => void, progress: Progress) {
+  const load = loadDirectory(o.configDir, (done, total) => progress.update(`reading rule files: ${done}/${total}`));
+  progress.update(`compiling ${load.objects.length} rules`);
+  const state = compile(o.networkGateways ? { ...load, networkGateways: o.networkGateways } : load, [], undefined, { ...DEFAULT_MESH, trustDomain: o.trustDomain ?? DEFAULT_MESH.trustDomain });
+  for (const e of state.errors) print(`error: ${formatIssue(e)}`);
+  for (const w of state.warnings) print(`warning: ${formatIssue(w)}`);
+  const namespaces = [...new Set(['default', ...state.accepted.map((a) => a.namespace)])].sort();
+  return { model: state.model, namespaces, rules: state.accepted.length, errors: state.errors.length, warnings: state.warnings.length };
+}
+
 /** Runs the checks, writing each finding and the summary to `out`; returns the exit code. */
 export function validateRules(o: ValidateOptions, out: (line: string) => void, progress: Progress = NO_PROGRESS): number {
   const print = (line: string) => {
@@ -79,13 +93,9 @@ export function validateRules(o: ValidateOptions, out: (line: string) => void, p
     out(line);
   };
   try {
-    const load = loadDirectory(o.configDir, (done, total) => progress.update(`reading rule files: ${done}/${total}`));
-    progress.update(`compiling ${load.objects.length} rules`);
-    const state = compile(o.networkGateways ? { ...load, networkGateways: o.networkGateways } : load, [], undefined, { ...DEFAULT_MESH, trustDomain: o.trustDomain ?? DEFAULT_MESH.trustDomain });
-    for (const e of state.errors) print(`error: ${formatIssue(e)}`);
-    for (const w of state.warnings) print(`warning: ${formatIssue(w)}`);
+    const { model, namespaces, rules, errors, warnings } = compileRules(o, print, progress);
     // The generated config must pass Envoy's checks too.
-    const callers = callersOf(state);
+    const callers = callersOf(model, namespaces);
     const memo = new TranslateMemo(); // one translator memory for every caller checked
     const checks = new ResourceChecks();
     let generatedErrors = 0;
@@ -93,7 +103,7 @@ export function validateRules(o: ValidateOptions, out: (line: string) => void, p
       const status = `translating for ${callers.length} proxies: ${i}/${callers.length}`;
       progress.update(status);
       const proxy: Proxy = { id: `validate~${kind}~${namespace}`, kind, namespace, labels: {}, ...topology };
-      const res = translate(state.model, proxy, memo);
+      const res = translate(model, proxy, memo);
       for (const t of TYPE_ORDER) {
         const list = res[t];
         for (let k = 0; k < list.length; k++) {
@@ -106,8 +116,8 @@ export function validateRules(o: ValidateOptions, out: (line: string) => void, p
         }
       }
     });
-    const total = state.errors.length + generatedErrors;
-    print(`${state.accepted.length} rules valid, ${total} errors, ${state.warnings.length} warnings`);
+    const total = errors + generatedErrors;
+    print(`${rules} rules valid, ${total} errors, ${warnings} warnings`);
     return total ? 1 : 0;
   } finally {
     progress.clear();

@@ -80,11 +80,10 @@ export async function parseConfigFileInSlices(file: string, text: string, sliceM
  * documents as yaml's parseAllDocuments does (same Parser, Composer and line counter), one at a time.
  */
 function* parseSteps(file: string, text: string): Generator<void, ParsedFile, void> {
-  const lineCounter = new LineCounter();
-  const docs: Document[] = [];
+  const trees: FileTrees = { docs: [], lineCounter: new LineCounter() };
+  const { docs, lineCounter } = trees;
   try {
-    const composer = new Composer({ lineCounter, prettyErrors: true });
-    for (const doc of composer.compose(new Parser(lineCounter.addNewLine).parse(text))) {
+    for (const doc of composeDocuments(text, lineCounter)) {
       docs.push(doc);
       yield;
     }
@@ -104,15 +103,71 @@ function* parseSteps(file: string, text: string): Generator<void, ParsedFile, vo
   if (syntaxErrors.length > 0) return { file, syntaxErrors, documents: [] };
 
   const documents: ParsedDocument[] = [];
-  for (const doc of docs) {
+  const positions = new FilePositions(file, text, trees);
+  for (const [index, doc] of docs.entries()) {
     if (isEmptyDocument(doc)) continue;
-    documents.push(parseDocument(file, doc, lineCounter));
+    documents.push(parseDocument(file, doc, lineCounter, (path) => positions.locate(index, path)));
     yield;
   }
   return { file, syntaxErrors, documents };
 }
 
-function parseDocument(file: string, doc: Document, lineCounter: LineCounter): ParsedDocument {
+/** A file's YAML documents as yaml's parseAllDocuments reads them. */
+function composeDocuments(text: string, lineCounter: LineCounter): Generator<Document.Parsed> {
+  const composer = new Composer({ lineCounter, prettyErrors: true });
+  return composer.compose(new Parser(lineCounter.addNewLine).parse(text));
+}
+
+interface FileTrees {
+  docs: Document[];
+  lineCounter: LineCounter;
+}
+
+/**
+ * Positions in one file, for the objects read from it (`ConfigObject.locate`). The parse trees (a
+ * node with its range for every key and value, about 15 KB for a small ServiceEntry) would be most
+ * of what a loaded mesh keeps, so only the text is kept and the file is parsed again when a
+ * position is asked for: same text, same parser, same positions. The trees of the last few files
+ * asked about (or just read) stay at hand, since findings come in bursts per file: a duplicate
+ * right after the parse, a compile's issues, an explain's origins.
+ */
+class FilePositions {
+  constructor(private readonly file: string, private readonly text: string, trees: FileTrees) {
+    recentTrees.remember(this, trees);
+  }
+
+  locate(index: number, path: FieldPath): SourcePos {
+    let trees = recentTrees.get(this);
+    if (!trees) {
+      trees = { docs: [], lineCounter: new LineCounter() };
+      for (const doc of composeDocuments(this.text, trees.lineCounter)) trees.docs.push(doc);
+      recentTrees.remember(this, trees);
+    }
+    return locate(trees.docs[index]!, trees.lineCounter, this.file, path);
+  }
+}
+
+/** The parse trees of the last few files parsed, whichever loader they came from (bounded: 4 files). */
+const recentTrees = new (class {
+  private entries = new Map<FilePositions, FileTrees>();
+
+  get(p: FilePositions): FileTrees | undefined {
+    const t = this.entries.get(p);
+    if (t) this.remember(p, t);
+    return t;
+  }
+
+  remember(p: FilePositions, t: FileTrees): void {
+    this.entries.delete(p);
+    this.entries.set(p, t);
+    for (const oldest of this.entries.keys()) {
+      if (this.entries.size <= 4) break;
+      this.entries.delete(oldest);
+    }
+  }
+})();
+
+function parseDocument(file: string, doc: Document, lineCounter: LineCounter, locateLater: (path: FieldPath) => SourcePos): ParsedDocument {
   const at = (path: FieldPath, atKey = false) => locate(doc, lineCounter, file, path, atKey);
   const source = at([]);
   const errors: ConfigError[] = [];
@@ -176,7 +231,7 @@ function parseDocument(file: string, doc: Document, lineCounter: LineCounter): P
     spec: deepFreeze(result.data.spec) as ConfigObject['spec'],
     key: key!,
     source,
-    locate: (path: (string | number)[]) => at(path),
+    locate: locateLater,
   });
   return { source, key, object, errors };
 }
