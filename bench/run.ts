@@ -26,6 +26,9 @@
 //   --json FILE                 also write all results as JSON
 //   --only webhook              only the admission webhook latency (bench/webhook.ts), which
 //                               otherwise runs at the end: --webhook-rate 200 --webhook-seconds 10
+//   --only validate             only `meshpilot validate` vs serve's load (bench/validate.ts), which
+//                               otherwise runs last: --validate-services 1000,5000 (--quick: 1000)
+//                               --validate-cli tsx|bin|"node dist/cli.js"
 import { execFileSync, fork, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
@@ -34,6 +37,7 @@ import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PORT_BASE, replaceFile, serviceEntryYaml, virtualServiceYaml, writeMesh } from './mesh.ts';
 import { formatWebhookBench, runWebhookBench } from './webhook.ts';
+import { formatValidateBench, runValidateBench } from './validate.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const now = () => performance.timeOrigin + performance.now();
@@ -75,6 +79,8 @@ function parseArgs(argv: string[]) {
     only: o.only,
     webhookRate: num('webhook-rate', 200),
     webhookSeconds: num('webhook-seconds', quick ? 5 : 10),
+    validateServices: (o['validate-services'] ?? (quick ? '1000' : '1000,5000')).split(',').map(Number),
+    validateCli: o['validate-cli'] ?? 'tsx',
   };
   for (const n of opts.proxies) if (!Number.isInteger(n) || n <= 0) throw new Error(`bad --proxies value ${n}`);
   return opts;
@@ -548,7 +554,7 @@ async function main() {
   console.log(`meshpilot benchmark: ${machine}`);
   console.log(`command: npm run bench -- ${process.argv.slice(2).join(' ')}`.trimEnd());
   const results: ScenarioResult[] = [];
-  for (const n of o.only === 'webhook' ? [] : o.proxies) {
+  for (const n of o.only === 'webhook' || o.only === 'validate' ? [] : o.proxies) {
     log(`N = ${n}`);
     const byMode: Partial<Record<Mode, ScenarioResult>> = {};
     for (const mode of o.modes) {
@@ -558,9 +564,11 @@ async function main() {
     }
     console.log(`\n${table(n, byMode.meshpilot, byMode.lowerbound, o)}`);
   }
-  const webhook = await runWebhookBench({ rate: o.webhookRate, seconds: o.webhookSeconds, warmupSeconds: 2 }, log);
-  console.log(`\n${formatWebhookBench(webhook)}`);
-  if (o.json) writeFileSync(o.json, JSON.stringify({ machine, argv: process.argv.slice(2), results, webhook }, null, 2));
+  const webhook = o.only === 'validate' ? undefined : await runWebhookBench({ rate: o.webhookRate, seconds: o.webhookSeconds, warmupSeconds: 2 }, log);
+  if (webhook) console.log(`\n${formatWebhookBench(webhook)}`);
+  const validate = o.only === 'webhook' ? undefined : await runValidateBench({ services: o.validateServices, endpoints: 10, runs: 1, cli: o.validateCli }, log);
+  if (validate) console.log(`\n${formatValidateBench(validate)}`);
+  if (o.json) writeFileSync(o.json, JSON.stringify({ machine, argv: process.argv.slice(2), results, webhook, validate }, null, 2));
   clearTimeout(deadline);
 }
 
