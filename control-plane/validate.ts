@@ -10,7 +10,7 @@
 // would print, at the cost of checking the mesh once per view.
 import { createHash } from 'node:crypto';
 import { loadDirectory } from './config/load.ts';
-import { checkResource, type Violation } from './envoy/check.ts';
+import { checkResource as checkEnvoyResource, type Violation } from './envoy/check.ts';
 import type { NetworkGateways } from './kube/network-gateways.ts';
 import { compile, formatIssue } from './model/compile.ts';
 import { DEFAULT_MESH } from './model/mesh-identity.ts';
@@ -37,6 +37,9 @@ export class ResourceChecks {
   /** Resources actually checked (the rest were answered from memory). */
   checked = 0;
 
+  /** `checkResource`: Envoy's checks (another only in tests). */
+  constructor(private readonly checkResource: (r: Resource) => Violation[] = checkEnvoyResource) {}
+
   check(r: Resource): readonly Violation[] {
     const known = this.byObject.get(r);
     if (known) return known;
@@ -45,7 +48,7 @@ export class ResourceChecks {
     let v = this.byContent.get(key);
     if (!v) {
       this.checked++;
-      const found = checkResource(r);
+      const found = this.checkResource(r);
       v = found.length ? found : NONE;
       this.byContent.set(key, v);
     }
@@ -87,7 +90,7 @@ function compileRules(o: ValidateOptions, print: (line: string) => void, progres
 }
 
 /** Runs the checks, writing each finding and the summary to `out`; returns the exit code. */
-export function validateRules(o: ValidateOptions, out: (line: string) => void, progress: Progress = NO_PROGRESS): number {
+export function validateRules(o: ValidateOptions, out: (line: string) => void, progress: Progress = NO_PROGRESS, checks = new ResourceChecks()): number {
   const print = (line: string) => {
     progress.clear();
     out(line);
@@ -97,7 +100,6 @@ export function validateRules(o: ValidateOptions, out: (line: string) => void, p
     // The generated config must pass Envoy's checks too.
     const callers = callersOf(model, namespaces);
     const memo = new TranslateMemo(); // one translator memory for every caller checked
-    const checks = new ResourceChecks();
     let generatedErrors = 0;
     callers.forEach(({ kind, namespace, ...topology }, i) => {
       const status = `translating for ${callers.length} proxies: ${i}/${callers.length}`;
