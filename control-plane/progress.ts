@@ -27,7 +27,7 @@ export function terminalProgress(stream: Terminal = process.stderr, intervalMs =
       const now = performance.now();
       if (last && now - last < intervalMs) return;
       last = now;
-      const width = Math.max(10, (stream.columns ?? 80) - 1);
+      const width = Math.max(10, (stream.columns || 80) - 1); // 0 when the terminal does not say
       // \r and "erase line": the new text replaces the old one, whatever their lengths.
       stream.write(`\r\x1b[2K${text.length > width ? text.slice(0, width) : text}`);
       shown = true;
