@@ -167,6 +167,23 @@ const recentTrees = new (class {
   }
 })();
 
+/**
+ * Lists whose items every compile locates: each http route and each subset is the origin of what
+ * the model builds from it (model/issues.ts originOf, `file:line` in config dumps and explain).
+ * Their positions are kept with the object, so a compile does not parse every file again.
+ */
+const ORIGIN_LISTS = ['http', 'subsets'] as const;
+
+function keptPositions(spec: unknown, at: (path: FieldPath) => SourcePos): Map<string, SourcePos> {
+  const kept = new Map<string, SourcePos>();
+  for (const list of ORIGIN_LISTS) {
+    const items = isRecord(spec) ? spec[list] : undefined;
+    if (!Array.isArray(items)) continue;
+    for (let i = 0; i < items.length; i++) kept.set(formatPath(['spec', list, i]), at(['spec', list, i]));
+  }
+  return kept;
+}
+
 function parseDocument(file: string, doc: Document, lineCounter: LineCounter, locateLater: (path: FieldPath) => SourcePos): ParsedDocument {
   const at = (path: FieldPath, atKey = false) => locate(doc, lineCounter, file, path, atKey);
   const source = at([]);
@@ -221,6 +238,7 @@ function parseDocument(file: string, doc: Document, lineCounter: LineCounter, lo
   if (errors.length > 0 || !result.success || name === undefined) return { source, key, errors };
 
   const metadata = result.data.metadata;
+  const kept = keptPositions(result.data.spec, at);
   const object: ConfigObject = Object.freeze({
     kind: knownKind,
     apiVersion: result.data.apiVersion,
@@ -231,7 +249,7 @@ function parseDocument(file: string, doc: Document, lineCounter: LineCounter, lo
     spec: deepFreeze(result.data.spec) as ConfigObject['spec'],
     key: key!,
     source,
-    locate: locateLater,
+    locate: (path: FieldPath) => kept.get(formatPath(path)) ?? locateLater(path),
   });
   return { source, key, object, errors };
 }
