@@ -11,7 +11,8 @@
 // with its SDS server) in a child process of its own, against a control plane with the mesh CA
 // (serve --xds-tls) in this process; RSS and heap (after a full GC) after its first certificate and
 // after N renewals, next to a bare Node process's RSS (the lower bound) and Node with the tsx
-// loader (what bin/meshpilot.js starts from). Everything stops by itself.
+// loader (what the agent child here starts from; bin/meshpilot.js runs compiled dist/ without it).
+// Everything stops by itself.
 import { execFileSync, spawn } from 'node:child_process';
 import { createPrivateKey, createPublicKey, sign, verify, X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -162,7 +163,7 @@ await main();
   const tsx = bareRss(['--import', 'tsx']);
   const mem = await agentMemory();
   console.log(`agent memory: one meshpilot agent (certificates + SDS server) in its own process, mesh CA in this one, certificates live ${CERT_TTL_MS} ms`);
-  console.log(`  lower bound: bare node RSS ${mb(bare)}; node --import tsx (bin/meshpilot.js's start) RSS ${mb(tsx)}`);
+  console.log(`  lower bound: bare node RSS ${mb(bare)}; node --import tsx (the child's loader) RSS ${mb(tsx)}`);
   for (const m of mem) {
     const when = m.phase === 'first' ? 'after first certificate' : `after ${m.renewals} renewals`;
     console.log(`  ${when.padEnd(24)} RSS ${mb(m.rss)} (+${mb(m.rss - bare)} over bare node)  heap used ${mb(m.heapUsed)} / ${mb(m.heapTotal)}  external ${mb(m.external)}`);

@@ -14,9 +14,9 @@
 //   --services 1000,5000   mesh sizes (services; 3 rules each)
 //   --endpoints 10         endpoints per service
 //   --runs 1               runs of each command per size; the median is reported
-//   --cli tsx              how to run the CLI: tsx (node --import tsx control-plane/cli.ts, the
-//                          sources), bin (node bin/meshpilot.js, whatever it runs), or a command line
-//                          such as "node dist/cli.js"
+//   --cli bin              how to run the CLI: bin (node bin/meshpilot.js: the build in dist/, as
+//                          users run it; `npm run build` first), tsx (node --import tsx
+//                          control-plane/cli.ts: the sources), or a command line, e.g. "node x/cli.js"
 //   --json FILE            also write the results as JSON
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -65,6 +65,7 @@ export interface ValidateBenchReport {
 
 /** The command line that runs meshpilot's CLI. */
 export function cliCommand(cli: string): string[] {
+  if (cli === 'bin' && !existsSync(join(root, 'dist/cli.js'))) throw new Error('validate bench: no build in dist/: run `npm run build` first (or --cli tsx)');
   if (cli === 'tsx') return [process.execPath, '--import', 'tsx', join(root, 'control-plane/cli.ts')];
   if (cli === 'bin') return [process.execPath, join(root, 'bin/meshpilot.js')];
   return cli.split(/\s+/).filter(Boolean);
@@ -223,7 +224,7 @@ function parseArgs(argv: string[]): ValidateBenchOptions & { json?: string } {
     services: (o.services ?? '1000,5000').split(',').map(Number),
     endpoints: Number(o.endpoints ?? 10),
     runs: Number(o.runs ?? 1),
-    cli: o.cli ?? 'tsx',
+    cli: o.cli ?? 'bin',
     ...(o.json ? { json: o.json } : {}),
   };
 }

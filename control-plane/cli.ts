@@ -1,26 +1,23 @@
 // meshpilot command line: serve, validate, translate, explain, test, wait, inject, webhook, agent, ca.
-import { Command, InvalidArgumentError } from 'commander';
-import { checkResource } from './envoy/check.ts';
-import { runInjectCommand } from './inject/inject-command.ts';
-import { runWebhook } from './webhook/webhook-command.ts';
+// Only what defines the commands and parses their flags is imported here; each action imports what
+// it runs (the pipeline, gRPC, express, the Kubernetes client) when it runs, so `--help` and the
+// offline commands do not pay for the server (test/cli-imports.test.ts keeps it that way).
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { agentCommand } from './agent/agent-command.ts';
 import { caCommand } from './ca/ca-command.ts';
-import { loadDirectory } from './config/load.ts';
 import { addNetworkGateway, type NetworkGateways } from './kube/network-gateways.ts';
 import { DEFAULT_MESH } from './model/mesh-identity.ts';
-import { configClusterFromFlags, parseClusterFlag, parseClustersFile, registrationFromFlag, type ClusterFlag } from './kube/cluster-flags.ts';
-import { createLogger } from './log.ts';
-import { compile, formatIssue } from './model/compile.ts';
-import { splitHostPort, startControlPlane } from './server.ts';
-import { proxyFromNode, type Proxy } from './translate/proxy.ts';
-import { translate } from './translate/translate.ts';
-import { TYPE_ORDER } from './translate/type-urls.ts';
+import { parseClusterFlag, type ClusterFlag } from './kube/cluster-spec.ts';
 import { explainCommand, routeTestCommand } from './explain/cli-commands.ts';
 import { parseDuration, waitUntilSynced } from './observe/wait.ts';
-import { DEFAULT_CA_DIR } from './ca/mesh-ca.ts';
-import { DEFAULT_CA_NAMESPACE } from './ca/secret-store.ts';
+import { DEFAULT_CA_DIR, DEFAULT_CA_NAMESPACE, DEFAULT_TOKEN_AUDIENCE } from './ca/defaults.ts';
 import { checkTrustDomain, DEFAULT_TRUST_DOMAIN } from './ca/identity.ts';
-import { DEFAULT_TOKEN_AUDIENCE } from './ca/token-review.ts';
+import { logFormatOption, type LogFormat } from './log-format-option.ts';
+import { meshpilotVersion } from './version.ts';
+import { stopOnSignals } from './shutdown.ts';
+import { adminHint } from './observe/admin-url.ts';
+import { checkTimings, LEADER_ELECTION_DEFAULTS } from './kube/leader-election-options.ts';
+import { splitHostPort } from './host-port.ts';
 
 function parseJson(text: string): Record<string, unknown> {
   try {
@@ -47,12 +44,27 @@ function positiveInt(text: string): number {
 
 const GATEWAY_HELP = 'gateway of a network for callers in other networks (repeatable), e.g. network2=192.0.2.10:15443';
 
-function loadWith(dir: string, networkGateways?: NetworkGateways) {
+async function loadWith(dir: string, networkGateways?: NetworkGateways) {
+  const { loadDirectory } = await import('./config/load.ts');
   const load = loadDirectory(dir);
   return networkGateways ? { ...load, networkGateways } : load;
 }
 
-const program = new Command('meshpilot').description('Service-mesh control plane: Istio-compatible rules to Envoy and proxyless gRPC over ADS');
+/** What translate runs: the pipeline up to Envoy's checks (validate's is control-plane/validate.ts). */
+async function offlinePipeline() {
+  const [{ compile, formatIssue }, { translate }, { TYPE_ORDER }, { checkResource }, { proxyFromNode }] = await Promise.all([
+    import('./model/compile.ts'),
+    import('./translate/translate.ts'),
+    import('./translate/type-urls.ts'),
+    import('./envoy/check.ts'),
+    import('./translate/proxy.ts'),
+  ]);
+  return { compile, formatIssue, translate, TYPE_ORDER, checkResource, proxyFromNode };
+}
+
+const program = new Command('meshpilot')
+  .description('Service-mesh control plane: Istio-compatible rules to Envoy and proxyless gRPC over ADS')
+  .version(meshpilotVersion(), '-V, --version', 'print the version');
 
 function collectCluster(value: string, previous: ClusterFlag[]): ClusterFlag[] {
   try {
@@ -66,7 +78,9 @@ interface ServeFlags {
   configDir?: string;
   xdsListen: string;
   adminListen: string;
+  monitoringListen?: string;
   logLevel: string;
+  logFormat: LogFormat;
   kubeconfig?: string;
   inCluster?: boolean;
   clusterName: string;
@@ -94,6 +108,33 @@ interface ServeFlags {
   workloadCertTtl: number;
   caTokens?: string;
   caTokenAudience: string;
+  // Leader election (replicas): see addLeaderElectionOptions.
+  leaderElection: boolean;
+  leaderElectionNamespace?: string;
+  leaderElectionLeaseDuration: number;
+  leaderElectionRenewDeadline: number;
+  leaderElectionRetryPeriod: number;
+}
+
+/** Several replicas: only the one holding Lease meshpilot-leader writes to the cluster. */
+function addLeaderElectionOptions(cmd: Command): Command {
+  return cmd
+    .option('--no-leader-election', 'with a config cluster: do not elect a leader (run one replica only); this process writes rule status and the CA ConfigMaps')
+    .option('--leader-election-namespace <ns>', 'namespace of the Lease meshpilot-leader that replicas elect their leader with (default: --ca-namespace)')
+    .addOption(new Option('--leader-election-lease-duration <duration>', 'how long an unrenewed Lease stays taken').argParser(durationArg).default(LEADER_ELECTION_DEFAULTS.leaseDurationMs, '15s'))
+    .addOption(new Option('--leader-election-renew-deadline <duration>', 'the leader stops writing when it could not renew for this long').argParser(durationArg).default(LEADER_ELECTION_DEFAULTS.renewDeadlineMs, '10s'))
+    .addOption(new Option('--leader-election-retry-period <duration>', 'how often the leader renews and the others try to take over').argParser(durationArg).default(LEADER_ELECTION_DEFAULTS.retryPeriodMs, '2s'));
+}
+
+function leaderElectionFrom(o: ServeFlags) {
+  if (!o.leaderElection) return false as const;
+  try {
+    const t = { leaseDurationMs: o.leaderElectionLeaseDuration, renewDeadlineMs: o.leaderElectionRenewDeadline, retryPeriodMs: o.leaderElectionRetryPeriod };
+    checkTimings(t);
+    return { ...t, namespace: o.leaderElectionNamespace ?? o.caNamespace };
+  } catch (e) {
+    return program.error(`error: ${(e as Error).message}`);
+  }
 }
 
 function trustDomainArg(text: string): string {
@@ -104,13 +145,15 @@ function trustDomainArg(text: string): string {
   }
 }
 
-program
-  .command('serve')
+addLeaderElectionOptions(program
+  .command('serve'))
   .description('serve xDS for the rules in a directory and/or Kubernetes clusters, following changes live')
   .option('--config-dir <dir>', 'directory of .yaml/.yml rule files')
   .option('--xds-listen <host:port>', 'ADS gRPC address', '127.0.0.1:15010')
   .option('--admin-listen <host:port>', 'admin API address', '127.0.0.1:15014')
+  .option('--monitoring-listen <host:port>', 'also serve GET /healthz, /readyz and /metrics (nothing else) here, for probes and scrapers from outside while the admin API stays on loopback; a port other than --admin-listen\'s')
   .option('--log-level <level>', 'trace, debug, info, warn, error', 'info')
+  .addOption(logFormatOption())
   .option('--network-gateway <network=address:port>', GATEWAY_HELP, gatewayOption)
   .option('--kubeconfig <file>', 'config cluster (rules from CRDs, services, cluster Secrets) from a kubeconfig file')
   .option('--in-cluster', 'config cluster from the pod\'s service account')
@@ -139,15 +182,19 @@ program
   .option('--ca-token-audience <aud>', 'audience Kubernetes service account tokens must carry (TokenReview, with --kubeconfig/--in-cluster)', DEFAULT_TOKEN_AUDIENCE)
   .option('--root-namespace <ns>', 'namespace whose selector-less PeerAuthentication is mesh-wide', DEFAULT_MESH.rootNamespace)
   .action(async (o: ServeFlags) => {
-    const log = createLogger(o.logLevel);
-    const configCluster = configClusterFromFlags(o);
+    const [{ createLogger }, { startControlPlane }, { quietGrpcBindLog }] = await Promise.all([import('./log.ts'), import('./server.ts'), import('./grpc-bind-log.ts')]);
+    quietGrpcBindLog();
+    const log = createLogger(o.logLevel, o.logFormat);
     let flags = o.cluster;
     try {
-      if (o.clustersFile) flags = [...flags, ...parseClustersFile(o.clustersFile)];
+      if (o.clustersFile) flags = [...flags, ...(await import('./kube/cluster-flags.ts')).parseClustersFile(o.clustersFile)];
     } catch (e) {
       program.error(`error: ${e instanceof Error ? e.message : String(e)}`);
     }
-    const remoteClusters = flags.map(registrationFromFlag);
+    // The Kubernetes client is loaded only when a cluster is named.
+    const registrations = o.kubeconfig || o.inCluster || flags.length ? await import('./kube/cluster-registration.ts') : undefined;
+    const configCluster = registrations?.configClusterFromFlags(o);
+    const remoteClusters = registrations ? flags.map(registrations.registrationFromFlag) : [];
     if (!o.configDir && !configCluster && remoteClusters.length === 0) {
       program.error('error: give --config-dir, a cluster (--kubeconfig, --in-cluster, --cluster), or both');
     }
@@ -161,7 +208,9 @@ program
           syncTimeoutMs: Number(o.syncTimeout) * 1000,
         }
       : undefined;
-    const cp = await startControlPlane({ ...(o.configDir ? { configDir: o.configDir } : {}), ...(kube ? { kube } : {}), xdsListen: o.xdsListen, xdsLimits: {
+    // A start that fails for a reason of the user's (a port in use: ListenError) is one line, exit 1.
+    const leaderElection = leaderElectionFrom(o);
+    const cp = await startControlPlane({ ...(o.configDir ? { configDir: o.configDir } : {}), ...(kube ? { kube } : {}), leaderElection, xdsListen: o.xdsListen, xdsLimits: {
       maxNamesPerRequest: o.xdsMaxNamesPerRequest,
       maxNamesPerStream: o.xdsMaxNamesPerStream,
       maxMessageBytes: o.xdsMaxMessageBytes,
@@ -169,7 +218,7 @@ program
       maxStreamsPerConnection: o.xdsMaxStreamsPerConnection,
       idleConnectionMs: o.xdsIdleConnectionTimeout,
       firstRequestMs: o.xdsFirstRequestTimeout,
-    }, adminListen: o.adminListen, logger: log, ...(o.networkGateway ? { networkGateways: o.networkGateway } : {}),
+    }, adminListen: o.adminListen, ...(o.monitoringListen ? { monitoringListen: o.monitoringListen } : {}), logger: log, ...(o.networkGateway ? { networkGateways: o.networkGateway } : {}),
     // One trust domain for the CA's certificates and the policies that check them.
     mesh: { trustDomain: o.trustDomain, rootNamespace: o.rootNamespace },
     ...(o.xdsPlaintextListen ? { xdsPlaintextListen: o.xdsPlaintextListen } : {}),
@@ -184,18 +233,14 @@ program
       ...(configCluster ? { kubeConfig: configCluster.kubeConfig } : {}),
       // With a config cluster the root is kept in a Secret there, so every replica shares it.
       ...(configCluster ? { secrets: { kubeConfig: configCluster.kubeConfig, namespace: o.caNamespace } } : {}),
-    } } : {}) });
+    } } : {}) }).catch((e: unknown) => program.error(`error: ${e instanceof Error ? e.message : String(e)}`));
     const s = cp.state();
     log.info(
       { xds: cp.xdsAddress, ...(cp.xdsPlaintextAddress ? { xdsPlaintext: cp.xdsPlaintextAddress } : {}), admin: cp.adminAddress, services: s.model.services.length, rules: s.accepted.length, errors: s.errors.length },
       `meshpilot serving ${s.model.services.length} services and ${s.accepted.length} rules (${s.errors.length} errors) on ${cp.xdsAddress}`,
     );
-    const stop = async () => {
-      await cp.stop();
-      process.exit(0);
-    };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
+    if (cp.adminAddress) log.info(adminHint(cp.adminAddress));
+    stopOnSignals(log, () => cp.stop());
   });
 
 program
@@ -218,8 +263,9 @@ program
   .option('--node-metadata <json>', 'node metadata, e.g. {"NAMESPACE":"default","LABELS":{"app":"reviews"},"GENERATOR":"grpc","NETWORK":"network1"}', parseJson)
   .option('--node-locality <region/zone/subzone>', 'node locality, e.g. us-east/zone-a')
   .option('--network-gateway <network=address:port>', GATEWAY_HELP, gatewayOption)
-  .action((o: { configDir: string; nodeId: string; nodeMetadata?: Record<string, unknown>; nodeLocality?: string; networkGateway?: NetworkGateways }) => {
-    const state = compile(loadWith(o.configDir, o.networkGateway));
+  .action(async (o: { configDir: string; nodeId: string; nodeMetadata?: Record<string, unknown>; nodeLocality?: string; networkGateway?: NetworkGateways }) => {
+    const { compile, formatIssue, translate, TYPE_ORDER, checkResource, proxyFromNode } = await offlinePipeline();
+    const state = compile(await loadWith(o.configDir, o.networkGateway));
     for (const e of state.errors) console.error(`error: ${formatIssue(e)}`);
     const [region, zone, sub_zone] = (o.nodeLocality ?? '').split('/');
     const locality = { ...(region ? { region } : {}), ...(zone ? { zone } : {}), ...(sub_zone ? { sub_zone } : {}) };
@@ -274,7 +320,8 @@ program
   .option('--namespace <ns>', 'namespace of objects that name none', 'default')
   .option('--injection-config <file>', 'injection settings (default sidecar-config/injection.yaml)')
   .option('-q, --quiet', 'do not print what was injected or skipped and why (stderr)')
-  .action((o: { file: string; output?: string; namespace: string; injectionConfig?: string; quiet?: boolean }) => {
+  .action(async (o: { file: string; output?: string; namespace: string; injectionConfig?: string; quiet?: boolean }) => {
+    const { runInjectCommand } = await import('./inject/inject-command.ts');
     try {
       process.exitCode = runInjectCommand(o);
     } catch (e) {
@@ -292,27 +339,65 @@ program
   .option('--cert-dir <dir>', 'without --cert/--key: use tls.crt and tls.key here if mounted, else make a CA and certificate', '/etc/meshpilot/webhook-tls')
   .option('--service <name.namespace>', "the webhook's Service, named in a self-made certificate", 'meshpilot.meshpilot-system')
   .option('--webhook-config <name>', 'MutatingWebhookConfiguration whose caBundle to set when the CA is self-made')
-  .option('--namespace-labels <json>', 'static namespace labels, e.g. {"shop":{"meshpilot.io/inject":"enabled"}}, instead of reading Kubernetes', parseJson)
+  .option('--namespace-labels <file>', 'namespace labels from a YAML/JSON file (namespace -> labels, e.g. shop: {meshpilot.io/inject: enabled}) instead of the cluster')
+  .option('--namespace-label <ns=key=value>', 'one namespace label, e.g. shop=meshpilot.io/inject=enabled (repeatable; over --namespace-labels)', collectNamespaceLabel, [])
+  .option('--kubeconfig <file>', 'read namespace labels (and patch --webhook-config) in this cluster; in a pod its service account is used by itself')
+  .option('--in-cluster', "the pod's service account (the default when running in a pod)")
   .option('--injection-config <file>', 'injection settings (default sidecar-config/injection.yaml)')
   .option('--log-level <level>', 'trace, debug, info, warn, error', 'info')
-  .action(async (o: { listen: string; cert?: string; key?: string; certDir: string; service: string; webhookConfig?: string; namespaceLabels?: Record<string, Record<string, string>>; injectionConfig?: string; logLevel: string }) => {
-    const log = createLogger(o.logLevel);
+  .addOption(logFormatOption())
+  .action(async (o: WebhookFlags) => {
+    // Loaded here: the rest of the command line does without the webhook's server and the Kubernetes client.
+    const [{ createLogger }, { runWebhook }, { quietGrpcBindLog }, { clusterAccess, namespaceLabelSource, parseNamespaceLabelFlag }] = await Promise.all([
+      import('./log.ts'),
+      import('./webhook/webhook-command.ts'),
+      import('./grpc-bind-log.ts'),
+      import('./webhook/namespace-source.ts'),
+    ]);
+    quietGrpcBindLog();
+    for (const v of o.namespaceLabel) {
+      try {
+        parseNamespaceLabelFlag(v);
+      } catch (e) {
+        program.error(`error: option '--namespace-label <ns=key=value>' argument '${v}' is invalid. ${(e as Error).message}`);
+      }
+    }
+    const log = createLogger(o.logLevel, o.logFormat);
     const [host, port] = splitHostPort(o.listen);
     const [service, serviceNamespace] = o.service.split('.') as [string, string | undefined];
     let server;
     try {
-      server = await runWebhook({ ...o, host, port, service, serviceNamespace: serviceNamespace ?? 'meshpilot-system', logger: log });
+      // Without a cluster, namespace labels come from the flags or are none (namespace-source.ts).
+      const cluster = clusterAccess(o);
+      const { namespaceLabels: _file, ...rest } = o;
+      server = await runWebhook({ ...rest, host, port, service, serviceNamespace: serviceNamespace ?? 'meshpilot-system', logger: log, namespaces: namespaceLabelSource(o, cluster), ...(cluster ? { cluster } : {}) });
     } catch (e) {
       console.error(`error: ${(e as Error).message}`);
       process.exit(1);
     }
-    const stop = async () => {
-      await server.stop();
-      process.exit(0);
-    };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
+    stopOnSignals(log, () => server.stop());
   });
+
+interface WebhookFlags {
+  listen: string;
+  cert?: string;
+  key?: string;
+  certDir: string;
+  service: string;
+  webhookConfig?: string;
+  namespaceLabels?: string;
+  namespaceLabel: string[];
+  kubeconfig?: string;
+  inCluster?: boolean;
+  injectionConfig?: string;
+  logLevel: string;
+  logFormat: LogFormat;
+}
+
+/** Collected as given; checked in the action (the parser lives with the webhook's code). */
+function collectNamespaceLabel(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
 
 program.addCommand(agentCommand());
 program.addCommand(caCommand());

@@ -1,7 +1,9 @@
 // Wires the stages together: file source -> compile (validate + model) -> snapshot cache -> ADS
-// server, plus the admin API. Returned handle stops everything it started.
-import type { Server } from 'node:http';
-import { createAdminApp } from './observe/admin.ts';
+// server, plus the admin API (and the monitoring listener). Returned handle stops everything it started.
+import { createServer, type Server } from 'node:http';
+import type { Express } from 'express';
+import { listenOn } from './listen-error.ts';
+import { createAdminApp, createMonitoringApp } from './observe/admin.ts';
 import { coreComponents } from './observe/core-health.ts';
 import { Health } from './observe/health.ts';
 import { Metrics } from './observe/metrics.ts';
@@ -21,6 +23,9 @@ import { ModelMemo } from './model/build.ts';
 import { startMeshCa, type MeshCa, type MeshCaOptions } from './ca/mesh-ca.ts';
 import type { Authority } from './ca/authority.ts';
 import { DEFAULT_MESH, type MeshSettings } from './model/mesh-identity.ts';
+import { LeaderElector, SOLE_REPLICA, type Leadership, type LeaderElectionTimings } from './kube/leader-election.ts';
+import { DEFAULT_CA_NAMESPACE } from './ca/secret-store.ts';
+import { splitHostPort } from './host-port.ts';
 
 export interface ControlPlaneOptions {
   /** A directory of rule files (optional when `kube` is given; both may be used at once). */
@@ -43,6 +48,11 @@ export interface ControlPlaneOptions {
   /** What one xDS client may cost (xds/limits.ts; defaults in DEFAULT_XDS_LIMITS). */
   xdsLimits?: Partial<XdsLimits>;
   adminListen?: string | null;
+  /**
+   * A second HTTP listener serving only GET /healthz, /readyz and /metrics (`--monitoring-listen`),
+   * for probes and scrapers from outside the pod while the admin API stays on loopback.
+   */
+  monitoringListen?: string | null;
   /** Quiet period before a change is applied (default 100 ms). */
   debounceMs?: number;
   /** Longest a change waits while changes keep coming (default 1 s). */
@@ -53,6 +63,13 @@ export interface ControlPlaneOptions {
   networkGateways?: LoadResult['networkGateways'];
   /** Trust domain and root namespace (`--trust-domain`, `--root-namespace`); Istio's defaults. */
   mesh?: MeshSettings;
+  /**
+   * Replicas elect a leader with a Lease in the config cluster (or the CA's, `xdsTls.secrets`), in
+   * `namespace` (default: the CA's namespace); only the leader writes rule status and the CA's
+   * trust bundle ConfigMaps, every replica serves xDS and the CA. Without a cluster there is no
+   * election and this process writes. `false`: no election (one replica only).
+   */
+  leaderElection?: false | (LeaderElectionTimings & { namespace?: string; name?: string; identity?: string });
 }
 
 export interface ControlPlane {
@@ -60,6 +77,8 @@ export interface ControlPlane {
   /** The plaintext xDS address (`xdsPlaintextListen`), when one was asked for. */
   xdsPlaintextAddress?: string;
   adminAddress?: string;
+  /** The monitoring listener's address (`monitoringListen`), when one was asked for. */
+  monitoringAddress?: string;
   state(): MeshState;
   readonly ads: AdsServer;
   readonly cache: SnapshotCache;
@@ -70,6 +89,10 @@ export interface ControlPlane {
   readonly health: Health;
   /** The mesh CA, when serving with TLS. */
   readonly ca?: Authority;
+  /** Whether this replica leads (writes to the cluster); always true without an election. */
+  readonly leadership: Leadership;
+  /** The election, when there is one. */
+  readonly elector?: LeaderElector;
   /** Re-reads the config directory now (the watcher does this by itself on changes). */
   reload(): void;
   stop(): Promise<void>;
@@ -84,7 +107,14 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   // file to settle (and holds removals for its quiet period, so a file rewritten in place never
   // drops rules); the pipeline's debounce is the quiet period users configure.
   const files = opts.configDir ? new FileConfigSource(opts.configDir, { debounceMs: 1 }) : undefined;
-  const kube = opts.kube ? new KubeSource({ ...opts.kube, log }) : undefined;
+  // Only the leader writes to the cluster; an election needs a cluster to hold its Lease.
+  const electIn = opts.kube?.configCluster?.kubeConfig ?? opts.xdsTls?.secrets?.kubeConfig;
+  const election = opts.leaderElection === false ? undefined : opts.leaderElection ?? {};
+  const elector = electIn && election
+    ? new LeaderElector({ ...election, kubeConfig: electIn, namespace: election.namespace ?? opts.xdsTls?.secrets?.namespace ?? DEFAULT_CA_NAMESPACE, log })
+    : undefined;
+  const leadership: Leadership = elector ?? SOLE_REPLICA;
+  const kube = opts.kube ? new KubeSource({ ...opts.kube, log, leadership }) : undefined;
   const source = new ConfigSources(files, kube);
   const cache = new SnapshotCache(log);
   const metrics = new Metrics(cache);
@@ -129,6 +159,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
 
   const ads = new AdsServer(cache, log, metrics, opts.xdsLimits);
   metrics.observeState(() => ads.streams, () => state);
+  metrics.observeLeader(leadership);
+  if (elector) health.addProvider(elector);
   if (files) health.add({ name: 'config-source/file', check: () => files.health() });
   if (kube) {
     health.addProvider(kube);
@@ -137,43 +169,52 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   for (const c of coreComponents(cache, ads, () => state)) health.add(c);
   let meshCa: MeshCa | undefined;
   if (opts.xdsTls) {
-    meshCa = await startMeshCa(opts.xdsTls, ads, log, metrics);
+    meshCa = await startMeshCa({ ...opts.xdsTls, leadership }, ads, log, metrics);
     metrics.observeCa(meshCa.authority);
   } else {
     log.warn('xDS is plaintext (no --xds-tls): proxies cannot tell meshpilot from an impostor, and no workload certificates are issued');
   }
-  const xdsAddress = await ads.listen(opts.xdsListen ?? '127.0.0.1:0', meshCa?.tls.credentials);
+  // A listener that cannot bind (ListenError: a port in use) stops what was started before it.
+  const abandon = async (e: unknown): Promise<never> => {
+    debouncer.cancel();
+    source.close();
+    await ads.stop();
+    meshCa?.close();
+    throw e;
+  };
+  const xdsAddress = await ads.listen(opts.xdsListen ?? '127.0.0.1:0', meshCa?.tls.credentials).catch(abandon);
   log.info({ address: xdsAddress, tls: Boolean(meshCa) }, 'xDS (ADS) server listening');
   let xdsPlaintextAddress: string | undefined;
   if (opts.xdsPlaintextListen) {
-    try {
-      xdsPlaintextAddress = await ads.listenPlaintext(opts.xdsPlaintextListen);
-    } catch (e) {
-      await ads.stop();
-      meshCa?.close();
-      throw e;
-    }
+    xdsPlaintextAddress = await ads.listenPlaintext(opts.xdsPlaintextListen).catch(abandon);
     log.warn({ address: xdsPlaintextAddress }, 'xDS also served in plaintext (ADS only, no CA): proxies connecting there are not authenticated and cannot tell meshpilot from an impostor');
   }
 
-  let admin: Server | undefined;
+  const servers: Server[] = [];
   let adminAddress: string | undefined;
-  if (opts.adminListen) {
-    const app = createAdminApp({ state: () => state!, ads, cache, health, metrics, logger: log, ...(meshCa ? { ca: meshCa.authority } : {}) });
-    const [host, port] = splitHostPort(opts.adminListen);
-    admin = await new Promise<Server>((resolve, reject) => {
-      const s = app.listen(port, host, () => resolve(s));
-      s.once('error', reject);
-    });
-    const addr = admin.address();
-    adminAddress = typeof addr === 'object' && addr ? `${host}:${addr.port}` : opts.adminListen;
-    log.info({ address: adminAddress }, 'admin API listening');
+  let monitoringAddress: string | undefined;
+  try {
+    if (opts.adminListen) {
+      const app = createAdminApp({ state: () => state!, ads, cache, health, metrics, logger: log, ...(meshCa ? { ca: meshCa.authority } : {}) });
+      adminAddress = await listenHttp(app, opts.adminListen, servers);
+      log.info({ address: adminAddress }, 'admin API listening');
+    }
+    if (opts.monitoringListen) {
+      monitoringAddress = await listenHttp(createMonitoringApp({ health, metrics, logger: log }), opts.monitoringListen, servers);
+      log.info({ address: monitoringAddress }, 'monitoring listening (/healthz, /readyz, /metrics)');
+    }
+  } catch (e) {
+    // An address in use: nothing started here keeps running.
+    await closeHttp(servers);
+    await abandon(e);
   }
+  elector?.start();
 
   return {
     xdsAddress,
     ...(xdsPlaintextAddress ? { xdsPlaintextAddress } : {}),
     ...(adminAddress ? { adminAddress } : {}),
+    ...(monitoringAddress ? { monitoringAddress } : {}),
     state: () => state!,
     ads,
     cache,
@@ -181,22 +222,38 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     metrics,
     health,
     ...(meshCa ? { ca: meshCa.authority } : {}),
+    leadership,
+    ...(elector ? { elector } : {}),
     reload: () => apply(source.load()),
     async stop() {
+      // Stop writing first, then hand the Lease over, so another replica takes over at once.
+      await elector?.stop();
       debouncer.cancel();
       source.close();
       await ads.stop();
       meshCa?.close();
-      if (admin) {
-        admin.closeAllConnections();
-        await new Promise<void>((resolve) => admin!.close(() => resolve()));
-      }
+      await closeHttp(servers);
     },
   };
 }
 
-export function splitHostPort(address: string): [string, number] {
-  const i = address.lastIndexOf(':');
-  if (i < 0) throw new Error(`expected host:port, got "${address}"`);
-  return [address.slice(0, i).replace(/^\[|\]$/g, ''), Number(address.slice(i + 1))];
+/** Listens on host:port (port 0: the OS picks); the server joins `servers`; returns host:port. */
+async function listenHttp(app: Express, address: string, servers: Server[]): Promise<string> {
+  const [host, port] = splitHostPort(address);
+  // Not app.listen: express 5 calls its callback on a listen error too, so an address in use
+  // would look like success.
+  const server = createServer(app);
+  await listenOn(server, port, host, address);
+  servers.push(server);
+  const addr = server.address();
+  return typeof addr === 'object' && addr ? `${host}:${addr.port}` : address;
 }
+
+async function closeHttp(servers: Server[]): Promise<void> {
+  await Promise.all(servers.map((s) => {
+    s.closeAllConnections();
+    return new Promise<void>((resolve) => s.close(() => resolve()));
+  }));
+}
+
+export { splitHostPort };

@@ -14,6 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { startControlPlane, type ControlPlane } from '../control-plane/server.ts';
+import { adminHint } from '../control-plane/observe/admin-url.ts';
 import { startBackends, type BackendSet } from '../test/helpers/backends.ts';
 import { replaceFile, targetOf } from '../test/helpers/mesh-files.ts';
 import { waitFor } from '../test/helpers/wait.ts';
@@ -138,11 +139,13 @@ async function demo(): Promise<void> {
   const cp: ControlPlane = await startControlPlane({
     configDir,
     xdsListen: '127.0.0.1:0',
-    adminListen: null,
+    adminListen: '127.0.0.1:0',
     logLevel: args['log-level'],
   });
   cleanups.push(() => cp.stop());
   console.log(`meshpilot serving xDS on ${cp.xdsAddress}, config in ${configDir}`);
+  // Watch the clients connect and ACK while the demo runs: curl <url>/debug/proxies
+  if (cp.adminAddress) console.log(adminHint(cp.adminAddress));
 
   const target = targetOf('reviews');
   const plain = createXdsClient({ xdsAddress: cp.xdsAddress, labels: { app: 'productpage', version: 'v1' } });

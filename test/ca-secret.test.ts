@@ -77,11 +77,27 @@ describe('mesh CA state in Kubernetes Secrets', () => {
     // Two-phase: a staged root is in the Secret (key and time) and in its bundle; a replica
     // opened after its time signs with it even though nobody wrote the switch yet.
     let now = Date.now();
+    const watcher = await Authority.openSecrets(kc(), NS, { ...OPTS, now: () => now });
     const stager = await Authority.openSecrets(kc(), NS, { ...OPTS, now: () => now });
     const staged = await stager.stageRoot(new Date(now + 60_000));
     stager.close();
+    // A replica opened before the staging sees it only after re-reading the Secret.
+    expect(watcher.rootInfo().some((r) => r.serial === staged.serial)).toBe(false);
+    let told = 0;
+    watcher.onChange(() => told++);
+    expect(await watcher.reloadFromSecret()).toBe(true);
+    expect(told).toBe(1);
+    expect(watcher.rootInfo().find((r) => r.serial === staged.serial)).toMatchObject({ signing: false, activateAt: staged.activateAt });
+    expect(watcher.bundlePem().match(/BEGIN CERTIFICATE/g)).toHaveLength(3);
+    expect(await watcher.reloadFromSecret()).toBe(false);
+    watcher.close();
     expect(JSON.parse(secretText(api, 'meshpilot-ca', 'next-root.json')!).activateAt).toBe(staged.activateAt!.toISOString());
     expect(secretText(api, 'meshpilot-ca', 'trust-bundle.pem')!.match(/BEGIN CERTIFICATE/g)).toHaveLength(3);
+    // A replica that was running meanwhile takes it up when it re-reads the Secret.
+    const otherReplica = await Authority.openSecrets(kc(), NS, { ...OPTS, now: () => now });
+    expect(await otherReplica.reloadFromSecret()).toBe(false); // nothing new since it read it
+    const stagedAgain = otherReplica.rootInfo().find((r) => r.serial === staged.serial);
+    expect(stagedAgain).toMatchObject({ signing: false });
     const early = await Authority.openSecrets(kc(), NS, { ...OPTS, now: () => now });
     expect(early.rootInfo().find((r) => r.serial === staged.serial)).toMatchObject({ signing: false });
     early.close();

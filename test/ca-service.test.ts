@@ -97,7 +97,7 @@ describe('CA service on the xDS port (TLS)', () => {
   it('a client certificate from another CA is not a credential (the TLS connection is accepted, the call refused)', async () => {
     const { cp, bundle } = await start();
     // A workload certificate for the same ID from a stranger CA (its own --ca-dir).
-    const stranger = await startControlPlane({ configDir: mkdtempSync(join(tmpdir(), 'meshpilot-ca-rules-')), xdsListen: '127.0.0.1:0', adminListen: null, logger: captureLogs().logger, xdsTls: { dir: mkdtempSync(join(tmpdir(), 'meshpilot-ca-other-')), tokensFile: '/nonexistent' } });
+    const stranger = await startControlPlane({ configDir: mkdtempSync(join(tmpdir(), 'meshpilot-ca-rules-')), xdsListen: '127.0.0.1:0', adminListen: null, logger: captureLogs().logger, xdsTls: { dir: mkdtempSync(join(tmpdir(), 'meshpilot-ca-other-')), tokensFile: join(tmpdir(), `meshpilot-no-such-tokens-${process.pid}`) } });
     cleanups.push(() => stranger.stop());
     const w = await workloadCsr([ID]);
     const forged = await stranger.ca!.sign(w.csrPem, { trustDomain: 'cluster.local', namespace: 'default', serviceAccount: 'productpage' });

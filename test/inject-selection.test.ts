@@ -84,8 +84,8 @@ function matches(selector: { matchExpressions?: Requirement[] } | undefined, lab
   });
 }
 
-describe('examples/kubernetes/webhook.yaml', () => {
-  const docs = parseAllDocuments(fs.readFileSync('examples/kubernetes/webhook.yaml', 'utf8')).map((d) => d.toJS());
+describe('the install\'s webhook (examples/kubernetes/install/base/webhook.yaml)', () => {
+  const docs = parseAllDocuments(fs.readFileSync('examples/kubernetes/install/base/webhook.yaml', 'utf8')).map((d) => d.toJS());
   const mwc = docs.find((d) => d.kind === 'MutatingWebhookConfiguration');
 
   it('every object passes the Kubernetes schema check', () => {

@@ -119,10 +119,11 @@ describe('the injected Envoy bootstrap against meshpilot\'s TLS xDS', () => {
     expect(xds.port).toBe(config.xds.caPort);
     expect(xds.port).not.toBe(config.xds.port);
     expect(agentArgs[agentArgs.indexOf('--ca-address') + 1]).toBe(`${xds.host}:${xds.port}`);
-    // In the example install, that Service port leads to the --xds-tls listener.
-    const docs = YAML.parseAllDocuments(fs.readFileSync('examples/kubernetes/control-plane.yaml', 'utf8')).map((d) => d.toJS());
-    const svc = docs.find((d) => d.kind === 'Service');
-    const container = docs.find((d) => d.kind === 'Deployment').spec.template.spec.containers[0];
+    // In the install, that Service port leads to the --xds-tls listener (test/kube-install.test.ts
+    // checks every rendered overlay; the base is read here, without kubectl).
+    const docs = YAML.parseAllDocuments(fs.readFileSync('examples/kubernetes/install/base/control-plane.yaml', 'utf8')).map((d) => d.toJS());
+    const svc = docs.find((d) => d.kind === 'Service' && d.metadata.name === 'meshpilot');
+    const container = docs.find((d) => d.kind === 'Deployment' && d.metadata.name === 'meshpilot').spec.template.spec.containers[0];
     expect(`${svc.metadata.name}.${svc.metadata.namespace}.svc.${config.xds.clusterDomain}`).toBe(xds.host);
     const target = svc.spec.ports.find((p: { port: number }) => p.port === xds.port).targetPort;
     const containerPort = container.ports.find((p: { name: string }) => p.name === target).containerPort;

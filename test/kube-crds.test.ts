@@ -1,4 +1,4 @@
-// The CRDs shipped in examples/kubernetes/ are generated from the validator's zod schemas, are
+// The CRDs shipped in examples/kubernetes/install/base/ are generated from the validator's zod schemas, are
 // structural (what the API server requires), and keep every field of real rules: the API server
 // prunes fields a structural schema does not declare, which would silently change a rule.
 import { readFileSync, readdirSync } from 'node:fs';
@@ -24,8 +24,8 @@ function prune(value: unknown, s: Schema): unknown {
 }
 
 describe('CRDs', () => {
-  it('examples/kubernetes/crds.yaml is the generated output (run `npm run crds` after changing a schema)', () => {
-    expect(readFileSync(new URL('../examples/kubernetes/crds.yaml', import.meta.url), 'utf8')).toBe(crdsYaml());
+  it('examples/kubernetes/install/base/crds.yaml is the generated output (run `npm run crds` after changing a schema)', () => {
+    expect(readFileSync(new URL('../examples/kubernetes/install/base/crds.yaml', import.meta.url), 'utf8')).toBe(crdsYaml());
   });
 
   it('one CRD per kind, Istio groups for Istio kinds, one storage version, status subresource, structural schemas', () => {

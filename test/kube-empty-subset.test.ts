@@ -119,7 +119,20 @@ describe('Kubernetes: a subset whose cluster loses its endpoints', () => {
     expect(state.warnings.every((w) => w.key === 'VirtualService/default/reviews' && w.message.includes('subset v2 ')), warnings.join('\n')).toBe(true);
     expect(state.model.services.find((s) => s.host === REVIEWS)!.endpoints.map((e) => e.labels['version']).sort()).toEqual(['v1', 'v3']);
 
-    const without = await client.split(TARGET, N);
+    // Measured once the client has settled on the new endpoints (on a heavily loaded machine the
+    // first split right after the change saw v1 calls fail too, 414 of 1000): a regression that
+    // keeps failing still fails here, after the timeout, with the last split shown.
+    let without: Record<string, number> = {};
+    await waitFor(
+      async () => {
+        without = await client.split(TARGET, N);
+        const v1 = (without.v1 ?? 0) / N;
+        return v1 > LOW && v1 < HIGH;
+      },
+      { timeoutMs: 15_000, intervalMs: 200, description: 'the 80/20 split with v2 failing to settle' },
+    ).catch((e) => {
+      throw new Error(`${(e as Error).message}; last split ${shown(without)}`);
+    });
     expect(without.v3 ?? 0, shown(without)).toBe(0);
     expect(without.v2 ?? 0, shown(without)).toBe(0);
     expect((without.v1 ?? 0) / N, shown(without)).toBeGreaterThan(LOW);

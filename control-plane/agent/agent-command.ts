@@ -1,11 +1,10 @@
 // `meshpilot agent`: flags (with the pod's downward-API environment as defaults) to AgentOptions.
 import fs from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { createLogger } from '../log.ts';
+import { logFormatOption, type LogFormat } from '../log-format-option.ts';
 import { parseDuration } from '../observe/wait.ts';
-import { startAgent } from './agent.ts';
 import { DEFAULT_TRUST_DOMAIN } from '../ca/identity.ts';
-import { DEFAULT_SDS_SOCKET } from './sds-server.ts';
+import { DEFAULT_SDS_SOCKET } from './defaults.ts';
 import { AGENT_READY_PATH, parseListen } from './ready-server.ts';
 
 export const DEFAULT_OUT_DIR = '/var/run/meshpilot/certs';
@@ -29,6 +28,7 @@ interface AgentFlags {
   podName?: string;
   labels: Record<string, string>;
   logLevel: string;
+  logFormat: LogFormat;
 }
 
 function duration(text: string): number {
@@ -79,8 +79,12 @@ export function agentCommand(): Command {
     .addOption(new Option('--pod-name <name>', 'for the gRPC node id').env('MESHPILOT_POD_NAME'))
     .option('--labels <json>', 'the workload\'s labels, for the gRPC node metadata', labels, {})
     .option('--log-level <level>', 'trace, debug, info, warn, error', 'info')
+    .addOption(logFormatOption())
     .action(async (o: AgentFlags, cmd: Command) => {
-      const log = createLogger(o.logLevel);
+      // Loaded here, not at the top: the rest of the command line does without gRPC and x509.
+      const [{ createLogger }, { startAgent }, { quietGrpcBindLog }] = await Promise.all([import('../log.ts'), import('./agent.ts'), import('../grpc-bind-log.ts')]);
+      quietGrpcBindLog();
+      const log = createLogger(o.logLevel, o.logFormat);
       if (!o.namespace || !o.serviceAccount) cmd.error('error: give --namespace and --service-account (or MESHPILOT_POD_NAMESPACE and MESHPILOT_SERVICE_ACCOUNT)');
       if (o.grpcBootstrap && (!o.xdsAddress || !o.podIp || !o.podName)) cmd.error('error: --grpc-bootstrap needs --xds-address, --pod-ip and --pod-name');
       let agent;

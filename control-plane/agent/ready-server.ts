@@ -3,8 +3,8 @@
 // then. An injected pod's startup probe points here, so Envoy, started after the agent, finds its
 // secrets ready on its first SDS request. Plain HTTP, no body worth reading: the kubelet only
 // looks at the status.
-import http from 'node:http';
 import type { Logger } from '../log.ts';
+import { formatHostPort, listenOn } from '../listen-error.ts';
 
 export const AGENT_READY_PATH = '/healthz/ready';
 
@@ -23,6 +23,7 @@ export function parseListen(text: string): { host: string; port: number } {
 }
 
 export async function startReadyServer(listen: { host: string; port: number }, hasCert: () => boolean, logger: Logger): Promise<ReadyServer> {
+  const http = await import('node:http'); // here: `meshpilot agent --help` reads this module's flag parser
   const server = http.createServer((req, res) => {
     const path = (req.url ?? '').split('?')[0];
     if (req.method !== 'GET' && req.method !== 'HEAD') {
@@ -36,16 +37,10 @@ export async function startReadyServer(listen: { host: string; port: number }, h
     const ready = hasCert();
     res.writeHead(ready ? 200 : 503, { 'content-type': 'text/plain' }).end(ready ? 'ready\n' : 'no workload certificate yet\n');
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(listen.port, listen.host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
+  await listenOn(server, listen.port, listen.host);
   const bound = server.address();
   const port = typeof bound === 'object' && bound ? bound.port : listen.port;
-  const address = listen.host.includes(':') ? `[${listen.host}]:${port}` : `${listen.host}:${port}`;
+  const address = formatHostPort(listen.host, port);
   logger.info({ address, path: AGENT_READY_PATH }, 'agent: readiness endpoint listening');
   return {
     address,

@@ -10,8 +10,9 @@ import type { Logger } from '../log.ts';
 import { PROTO_INCLUDE_DIRS } from '../envoy/protos.ts';
 import type { CertAgent, CurrentCert } from './cert-agent.ts';
 import { encodeSecrets, SECRET_TYPE_URL, type EncodedSecret } from './sds-secrets.ts';
+import { listenError } from '../listen-error.ts';
 
-export const DEFAULT_SDS_SOCKET = '/var/run/meshpilot/sds.sock';
+export { DEFAULT_SDS_SOCKET } from './defaults.ts';
 
 export interface SdsRequest {
   node?: { id?: string };
@@ -118,7 +119,7 @@ export async function startSdsServer(agent: CertAgent, socketPath: string, logge
 
   fs.mkdirSync(path.dirname(socketPath), { recursive: true });
   fs.rmSync(socketPath, { force: true }); // a socket left by an earlier run blocks the bind
-  await new Promise<void>((resolve, reject) => server.bindAsync(`unix:${socketPath}`, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve())));
+  await new Promise<void>((resolve, reject) => server.bindAsync(`unix:${socketPath}`, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(listenError(`unix:${socketPath}`, err)) : resolve())));
   logger.info({ socket: socketPath }, 'sds: serving secrets');
 
   return {

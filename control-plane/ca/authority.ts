@@ -344,6 +344,32 @@ export class Authority {
     else saveRoots(this.dir, active, retired, next);
   }
 
+  /**
+   * Cluster mode: takes up what another replica wrote to the Secret (a rotation staged or
+   * activated through its admin API). Returns whether anything changed here.
+   */
+  async reloadFromSecret(): Promise<boolean> {
+    if (!this.secretStore || this.activating) return false;
+    const stored = await this.secretStore.readIfChanged();
+    if (!stored) return false;
+    const same = (a: x509.X509Certificate | undefined, b: x509.X509Certificate | undefined) => a?.serialNumber === b?.serialNumber;
+    const changed =
+      !same(stored.active.cert, this.signer.root) ||
+      !same(stored.next?.cert, this.next?.cert) ||
+      stored.next?.activateAt.getTime() !== this.next?.activateAt.getTime() ||
+      stored.retired.map((r) => r.cert.serialNumber).join() !== this.retired.map((r) => r.cert.serialNumber).join();
+    if (!changed) return false;
+    if (!same(stored.active.cert, this.signer.root)) {
+      this.signer = await makeSigner(stored.active.cert, stored.active.key, [stored.active.cert.toString('pem')], stored.active.cert);
+    }
+    this.retired = stored.retired;
+    this.next = stored.next;
+    this.scheduleActivation();
+    await this.settle();
+    this.changed();
+    return true;
+  }
+
   /** Drops retired roots whose last certificate has expired; returns their serials. */
   pruneRoots(): string[] {
     const now = this.now();

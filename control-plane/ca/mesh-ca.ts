@@ -2,6 +2,7 @@
 // CA service and TLS on the xDS port, and the periodic clean-up of retired roots.
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from '../log.ts';
+import { SOLE_REPLICA, type Leadership } from '../kube/leader-election.ts';
 import type { AdsServer } from '../xds/ads-server.ts';
 import { Authority } from './authority.ts';
 import { BootstrapTokens, type TokenAuthenticator } from './bootstrap-tokens.ts';
@@ -9,9 +10,10 @@ import { caServiceDefinition, caServiceHandlers, type CaObserver } from './ca-se
 import { DEFAULT_TRUST_DOMAIN } from './identity.ts';
 import { RootPublisher } from './root-publisher.ts';
 import { XdsTlsCredentials } from './tls-credentials.ts';
-import { DEFAULT_TOKEN_AUDIENCE, TokenReviewAuthenticator } from './token-review.ts';
+import { TokenReviewAuthenticator } from './token-review.ts';
+import { DEFAULT_CA_DIR, DEFAULT_TOKEN_AUDIENCE } from './defaults.ts';
 
-export const DEFAULT_CA_DIR = '.meshpilot-ca';
+export { DEFAULT_CA_DIR };
 
 export interface MeshCaOptions {
   /** File mode: where the root is kept; or an Istio plug-in layout (ca-cert.pem, ca-key.pem, ...). */
@@ -36,8 +38,12 @@ export interface MeshCaOptions {
   /** Kubernetes TokenReview against this cluster (the config cluster), for this audience. */
   kubeConfig?: KubeConfig;
   tokenAudience?: string;
+  /** Cluster mode: how often Secret meshpilot-ca is re-read (default 30 s). */
+  secretReloadMs?: number;
   /** Refuse xDS streams without a verified workload certificate (the CA service stays open to tokens). */
   requireIdentity?: boolean;
+  /** With several replicas: the ConfigMaps are published only while this says so (default: always). */
+  leadership?: Leadership;
 }
 
 export interface MeshCa {
@@ -47,6 +53,8 @@ export interface MeshCa {
 }
 
 const PRUNE_INTERVAL_MS = 3600 * 1000;
+/** How often a replica re-reads Secret meshpilot-ca for what another replica wrote. */
+const SECRET_RELOAD_MS = 30_000;
 
 export async function startMeshCa(o: MeshCaOptions, ads: AdsServer, log: Logger, observer?: CaObserver): Promise<MeshCa> {
   const trustDomain = o.trustDomain ?? DEFAULT_TRUST_DOMAIN;
@@ -67,10 +75,31 @@ export async function startMeshCa(o: MeshCaOptions, ads: AdsServer, log: Logger,
     if (gone.length) log.info({ roots: gone }, 'CA: retired roots dropped (every certificate they signed has expired)');
   }, PRUNE_INTERVAL_MS);
   prune.unref();
-  const publisher = o.secrets && o.publishRoot !== false
-    ? new RootPublisher({ kubeConfig: o.secrets.kubeConfig, ...(o.rootConfigMap ? { configMapName: o.rootConfigMap } : {}), bundle: () => authority.bundlePem(), onBundleChange: (fn) => authority.onChange(fn), log })
+  // Cluster mode: a rotation staged or activated through another replica reaches this one.
+  const reload = o.secrets
+    ? setInterval(() => {
+        authority.reloadFromSecret().then(
+          (changed) => changed && log.info({ roots: authority.rootInfo().map((r) => ({ serial: r.serial, signing: r.signing, ...(r.activateAt ? { activateAt: r.activateAt.toISOString() } : {}) })) }, `CA: roots changed in ${authority.dir} (another replica)`),
+          (e) => log.warn({ err: (e as Error).message }, `CA: cannot re-read ${authority.dir}`),
+        );
+      }, o.secretReloadMs ?? SECRET_RELOAD_MS)
     : undefined;
-  publisher?.start();
+  reload?.unref();
+  // Only the leader publishes: a fresh publisher (its own watches, a full comparison) per term.
+  let publisher: RootPublisher | undefined;
+  const secrets = o.publishRoot !== false ? o.secrets : undefined;
+  const leadership = o.leadership ?? SOLE_REPLICA;
+  const publish = (leading: boolean) => {
+    if (leading && !publisher && secrets) {
+      publisher = new RootPublisher({ kubeConfig: secrets.kubeConfig, ...(o.rootConfigMap ? { configMapName: o.rootConfigMap } : {}), bundle: () => authority.bundlePem(), onBundleChange: (fn) => authority.onChange(fn), log });
+      publisher.start();
+    } else if (!leading && publisher) {
+      publisher.stop();
+      publisher = undefined;
+    }
+  };
+  const unsubscribe = secrets ? leadership.onChange(publish) : () => {};
+  publish(leadership.isLeader());
   const root = authority.roots()[0]!;
   log.info(
     { mode: authority.mode, dir: authority.dir, trustBundle: authority.trustBundlePath, trustDomain, root: root.subject, rootNotAfter: root.notAfter.toISOString(), maxWorkloadCertTtlSeconds: authority.maxWorkloadTtlMs / 1000, authenticators: tokens.map((t) => t.name) },
@@ -81,6 +110,8 @@ export async function startMeshCa(o: MeshCaOptions, ads: AdsServer, log: Logger,
     tls,
     close() {
       clearInterval(prune);
+      clearInterval(reload);
+      unsubscribe();
       publisher?.stop();
       tls.close();
       authority.close();

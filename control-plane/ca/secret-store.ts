@@ -14,7 +14,7 @@ import type * as x509 from '@peculiar/x509';
 
 export const PLUGIN_SECRET = 'cacerts';
 export const ROOT_SECRET = 'meshpilot-ca';
-export const DEFAULT_CA_NAMESPACE = 'meshpilot-system';
+export { DEFAULT_CA_NAMESPACE } from './defaults.ts';
 
 export type SecretCa =
   | { mode: 'plug-in'; location: string; plugin: PluginCa }
@@ -46,6 +46,18 @@ export class SecretRootStore {
 
   get location(): string {
     return `Secret ${this.namespace}/${ROOT_SECRET}`;
+  }
+
+  /**
+   * The stored state if someone else (another replica) wrote the Secret since we last read or
+   * wrote it; undefined when it is as we left it.
+   */
+  async readIfChanged(): Promise<RootFiles | undefined> {
+    const current = await this.api.readNamespacedSecret({ name: ROOT_SECRET, namespace: this.namespace });
+    if (current.metadata?.resourceVersion === this.resourceVersion) return undefined;
+    const roots = await rootsFrom(current, this.location);
+    this.resourceVersion = current.metadata?.resourceVersion;
+    return roots;
   }
 
   /** The whole state: the active root (its key when it changed: a rotation), the staged one, the retired roots. */

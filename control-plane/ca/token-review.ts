@@ -6,7 +6,7 @@ import { AuthenticationV1Api, type KubeConfig } from '@kubernetes/client-node';
 import type { TokenAuthenticator } from './bootstrap-tokens.ts';
 import { identityFromServiceAccountUser, type Identity } from './identity.ts';
 
-export const DEFAULT_TOKEN_AUDIENCE = 'meshpilot-ca';
+export { DEFAULT_TOKEN_AUDIENCE } from './defaults.ts';
 
 export class TokenReviewAuthenticator implements TokenAuthenticator {
   readonly name = 'kubernetes-token';

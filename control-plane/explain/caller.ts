@@ -13,7 +13,7 @@ import { labelsMatch, parseLocality } from '../model/services.ts';
 import type { Endpoint, Locality } from '../model/types.ts';
 import { proxyFromNode, type ClientKind, type Proxy } from '../translate/proxy.ts';
 import type { MeshView } from './origins.ts';
-import { ExplainInputError } from './request.ts';
+import { ExplainInputError, parseLabels } from './request.ts';
 
 export interface CallerSpec {
   from?: string;
@@ -39,15 +39,7 @@ function workloads(view: MeshView): Workload[] {
   return out;
 }
 
-export function parseLabels(text: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const part of text.split(',').map((p) => p.trim()).filter(Boolean)) {
-    const i = part.indexOf('=');
-    if (i <= 0) throw new ExplainInputError(`labels: expected k=v[,k=v], got '${part}'`);
-    out[part.slice(0, i).trim()] = part.slice(i + 1).trim();
-  }
-  return out;
-}
+export { parseLabels };
 
 /**
  * `connected`: proxies connected to the running control plane. A `--from` naming one of them by

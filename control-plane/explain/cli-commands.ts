@@ -1,12 +1,9 @@
 // `meshpilot explain` and `meshpilot test`, as commander commands (kept here so cli.ts only adds them).
+// What the actions use is imported when they run, so the rest of the command line starts without it.
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { loadDirectory } from '../config/load.ts';
-import { compile, formatIssue, type MeshState } from '../model/compile.ts';
-import { parseLabels } from './caller.ts';
-import { explain } from './explain.ts';
-import { renderExplanation } from './render.ts';
-import { ExplainInputError } from './request.ts';
-import { checkCase, formatProblem, formatResult, formatSummary, loadRouteTests, runFailed, type RunCounts } from './route-tests.ts';
+import type { MeshState } from '../model/compile.ts';
+import { parseLabels } from './request.ts';
+import type { RunCounts } from './route-tests.ts';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 
@@ -18,8 +15,9 @@ function labelsArg(v: string): Record<string, string> {
   }
 }
 
-function load(dir: string): MeshState {
-  return compile(loadDirectory(dir));
+async function load(dir: string): Promise<{ state: MeshState; formatIssue: typeof import('../model/compile.ts').formatIssue }> {
+  const [{ loadDirectory }, { compile, formatIssue }] = await Promise.all([import('../config/load.ts'), import('../model/compile.ts')]);
+  return { state: compile(loadDirectory(dir)), formatIssue };
 }
 
 export function explainCommand(): Command {
@@ -36,8 +34,9 @@ export function explainCommand(): Command {
     .option('--locality <region/zone/subzone>', 'caller locality')
     .option('-H, --header <header>', "request header 'name: value' (repeatable; cookies as 'cookie: a=b; c=d')", collect, [])
     .option('--json', 'print the explanation as JSON')
-    .action((request: string, o: { configDir: string; from?: string; kind: 'envoy' | 'grpc'; calleeKind?: 'envoy' | 'grpc'; namespace?: string; labels?: Record<string, string>; ip?: string; locality?: string; header: string[]; json?: boolean }) => {
-      const state = load(o.configDir);
+    .action(async (request: string, o: { configDir: string; from?: string; kind: 'envoy' | 'grpc'; calleeKind?: 'envoy' | 'grpc'; namespace?: string; labels?: Record<string, string>; ip?: string; locality?: string; header: string[]; json?: boolean }) => {
+      const { state, formatIssue } = await load(o.configDir);
+      const [{ explain }, { renderExplanation }, { ExplainInputError }] = await Promise.all([import('./explain.ts'), import('./render.ts'), import('./request.ts')]);
       for (const e of state.errors) console.error(`error (rule left out, as the server would): ${formatIssue(e)}`);
       try {
         const e = explain(state, { request, headers: o.header, from: o.from, kind: o.kind, calleeKind: o.calleeKind, namespace: o.namespace, labels: o.labels, ip: o.ip, locality: o.locality });
@@ -55,8 +54,9 @@ export function routeTestCommand(): Command {
     .description('run route test files (requests and their expected route, destination, fault, decision) against a config directory')
     .argument('<files...>', 'YAML route test files')
     .requiredOption('--config-dir <dir>', 'directory of .yaml/.yml rule files')
-    .action((files: string[], o: { configDir: string }) => {
-      const state = load(o.configDir);
+    .action(async (files: string[], o: { configDir: string }) => {
+      const { state, formatIssue } = await load(o.configDir);
+      const { checkCase, formatProblem, formatResult, formatSummary, loadRouteTests, runFailed } = await import('./route-tests.ts');
       // Tests are counted as tests; a file that cannot be read or parsed, and a rejected rule,
       // are errors counted apart (they fail the run all the same).
       const counts: RunCounts = { passed: 0, failed: 0, filesWithErrors: 0, fileErrors: 0, ruleErrors: state.errors.length };

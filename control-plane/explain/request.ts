@@ -6,6 +6,17 @@ import type { ClientKind } from '../translate/proxy.ts';
 
 export class ExplainInputError extends Error {}
 
+/** `k=v,k2=v2` (the --labels flag and the admin API's labels text). */
+export function parseLabels(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const part of text.split(',').map((p) => p.trim()).filter(Boolean)) {
+    const i = part.indexOf('=');
+    if (i <= 0) throw new ExplainInputError(`labels: expected k=v[,k=v], got '${part}'`);
+    out[part.slice(0, i).trim()] = part.slice(i + 1).trim();
+  }
+  return out;
+}
+
 export interface HttpRequest {
   /** Which data plane evaluates it (they differ on a few matcher details, see string-matcher.ts). */
   plane: ClientKind;

@@ -11,6 +11,7 @@ import type { MeshState } from '../model/compile.ts';
 import { KubeCluster, type ClusterRegistration, type Gateway } from './cluster.ts';
 import { registrationFromSecret } from './cluster-secrets.ts';
 import { sourceName } from './objects.ts';
+import type { Leadership } from './leader-election.ts';
 import { StatusWriter } from './rule-status.ts';
 import { DocumentMemo, RuleObjects } from './rules.ts';
 import { buildShard, mergeShards, serviceEntryDocument } from './service-shards.ts';
@@ -30,6 +31,8 @@ export interface KubeSourceOptions {
   log: Logger;
   backoffMinMs?: number;
   backoffMaxMs?: number;
+  /** With several replicas: status is written only while this says so (default: always). */
+  leadership?: Leadership;
 }
 
 export class KubeSource implements HealthProvider {
@@ -64,7 +67,7 @@ export class KubeSource implements HealthProvider {
       this.clusters.set(reg.name, this.create(reg, false));
     }
     const config = this.configName ? this.clusters.get(this.configName) : undefined;
-    this.statusWriter = config ? new StatusWriter(config.custom, opts.log) : undefined;
+    this.statusWriter = config ? new StatusWriter(config.custom, opts.log, opts.leadership) : undefined;
   }
 
   start(): void {

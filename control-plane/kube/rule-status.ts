@@ -1,8 +1,11 @@
 // Writes an `Accepted` condition on each rule object through the status subresource: True when
 // the object is in force as written, False with the field path and message of each problem
 // otherwise. Written only when it changes, so status writes do not feed back into more writes.
+// With several replicas only the leader writes (kube/leader-election.ts): a replica that starts
+// leading writes what its current state says is missing, one that stops drops what it had queued.
 import type { CustomObjectsApi } from '@kubernetes/client-node';
 import type { Logger } from '../log.ts';
+import { SOLE_REPLICA, type Leadership } from './leader-election.ts';
 import type { MeshState } from '../model/compile.ts';
 import type { RuleEntry } from './rules.ts';
 import { describeError } from './watcher.ts';
@@ -58,18 +61,42 @@ export class StatusWriter {
   private retryDelay = RETRY_MIN_MS;
   private last: { entries: readonly RuleEntry[]; state: MeshState } | undefined;
   private closed = false;
+  private readonly unsubscribe: () => void;
 
-  constructor(private readonly custom: CustomObjectsApi, private readonly log: Logger) {}
+  constructor(private readonly custom: CustomObjectsApi, private readonly log: Logger, private readonly leadership: Leadership = SOLE_REPLICA) {
+    this.unsubscribe = leadership.onChange((leading) => this.leadershipChanged(leading));
+  }
 
   close(): void {
     this.closed = true;
+    this.unsubscribe();
+    this.stopWriting();
+  }
+
+  /** Writes the current state's conditions when this replica starts leading; drops its queue when it stops. */
+  private leadershipChanged(leading: boolean): void {
+    if (this.closed) return;
+    // Another leader may have written meanwhile: the objects' own status (the cache) is the truth.
+    this.written.clear();
+    this.failures.clear();
+    if (!leading) {
+      this.stopWriting();
+      return;
+    }
+    if (this.last) this.sync(this.last.entries, this.last.state);
+  }
+
+  private stopWriting(): void {
     clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    this.retryDelay = RETRY_MIN_MS;
     this.queue.clear();
   }
 
   sync(entries: readonly RuleEntry[], state: MeshState): void {
     if (this.closed) return;
     this.last = { entries, state };
+    if (!this.leadership.isLeader()) return;
     const live = new Set<string>();
     for (const e of entries) {
       const m = e.object.metadata ?? {};
@@ -115,7 +142,7 @@ export class StatusWriter {
   }
 
   private pump(): void {
-    while (!this.closed && this.inFlight < MAX_IN_FLIGHT && this.queue.size > 0) {
+    while (!this.closed && this.leadership.isLeader() && this.inFlight < MAX_IN_FLIGHT && this.queue.size > 0) {
       const [uid, write] = this.queue.entries().next().value!;
       this.queue.delete(uid);
       this.inFlight++;
@@ -128,7 +155,7 @@ export class StatusWriter {
 
   /** A failed write is tried again (with backoff) even if nothing else changes meanwhile. */
   private scheduleRetry(): void {
-    if (this.retryTimer || this.closed) return;
+    if (this.retryTimer || this.closed || !this.leadership.isLeader()) return;
     const delay = this.retryDelay;
     this.retryDelay = Math.min(this.retryDelay * 2, RETRY_MAX_MS);
     this.retryTimer = setTimeout(() => {

@@ -1,6 +1,8 @@
 // Admin API (JSON over HTTP): health, readiness, connected proxies, rule status and explain.
 // Every answer is JSON, errors included: a bad body is a 4xx naming the problem, an unexpected
 // failure a 500 with its message, never express's HTML page with a stack trace.
+// The monitoring app (`serve --monitoring-listen`) serves only the probes and the metrics, with the
+// same handlers, so they can be published beyond the pod while the admin API stays on loopback.
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from 'pino';
 import { explainHandler } from '../explain/admin-route.ts';
@@ -47,17 +49,7 @@ export function createAdminApp({ state, ads, cache, health, metrics, logger, ca 
     health = new Health();
     for (const c of coreComponents(cache, ads, state)) health.add(c);
   }
-  const checks = health;
-  // Both probes list each component with its status, so a failure names the failing part.
-  app.get('/healthz', (_req, res) => {
-    const r = checks.report('live');
-    const status = !r.ok ? `failing: ${r.failing.join(', ')}` : r.degraded.length ? 'degraded' : 'ok';
-    res.status(r.ok ? 200 : 503).json({ status, components: r.components });
-  });
-  app.get('/readyz', (_req, res) => {
-    const r = checks.report('ready');
-    res.status(r.ok ? 200 : 503).json({ ready: r.ok, ...(r.ok ? {} : { failing: r.failing }), components: r.components });
-  });
+  addProbeRoutes(app, health, metrics);
   app.get('/debug/proxies', (req, res) => {
     let match: (p: ProxyStatus) => boolean = () => true;
     try {
@@ -86,11 +78,6 @@ export function createAdminApp({ state, ads, cache, health, metrics, logger, ca 
     }
     res.json(configDump(stream, cache.generation));
   });
-  if (metrics) {
-    app.get('/metrics', async (_req, res) => {
-      res.type(metrics.registry.contentType).send(await metrics.text());
-    });
-  }
   app.get('/debug/rules', (_req, res) => {
     const s = state();
     res.json({
@@ -111,6 +98,51 @@ export function createAdminApp({ state, ads, cache, health, metrics, logger, ca 
   app.post('/debug/ca/rotate', express.json({ limit: ADMIN_MAX_BODY_BYTES }), (req, res, next) => void rotation.rotate(req, res).catch(next));
   app.post('/debug/ca/activate', (req, res, next) => void rotation.activate(req, res).catch(next));
   app.post('/debug/explain', requireJson, express.json({ limit: ADMIN_MAX_BODY_BYTES }), explainHandler(state, () => [...ads.streams].flatMap((s) => (s.proxy ? [s.proxy] : []))));
+  addJsonFallbacks(app, logger);
+  return app;
+}
+
+interface MonitoringDeps {
+  /** The same component checks as the admin API's /healthz and /readyz. */
+  health: Health;
+  /** Served at GET /metrics when given. */
+  metrics?: Metrics;
+  logger?: Logger;
+}
+
+/**
+ * GET /healthz, /readyz and /metrics only (the admin API's handlers); anything else is the admin
+ * API's JSON 404. Nothing here shows rules, proxies or certificates, so it may listen beyond the pod.
+ */
+export function createMonitoringApp({ health, metrics, logger }: MonitoringDeps): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  addProbeRoutes(app, health, metrics);
+  addJsonFallbacks(app, logger);
+  return app;
+}
+
+/** The probes (and /metrics with `metrics`): the same answers on the admin and monitoring listeners. */
+function addProbeRoutes(app: express.Express, checks: Health, metrics: Metrics | undefined): void {
+  // Both probes list each component with its status, so a failure names the failing part.
+  app.get('/healthz', (_req, res) => {
+    const r = checks.report('live');
+    const status = !r.ok ? `failing: ${r.failing.join(', ')}` : r.degraded.length ? 'degraded' : 'ok';
+    res.status(r.ok ? 200 : 503).json({ status, components: r.components });
+  });
+  app.get('/readyz', (_req, res) => {
+    const r = checks.report('ready');
+    res.status(r.ok ? 200 : 503).json({ ready: r.ok, ...(r.ok ? {} : { failing: r.failing }), components: r.components });
+  });
+  if (metrics) {
+    app.get('/metrics', async (_req, res) => {
+      res.type(metrics.registry.contentType).send(await metrics.text());
+    });
+  }
+}
+
+/** A JSON 404 for any other endpoint, and JSON errors (never express's HTML page). */
+function addJsonFallbacks(app: express.Express, logger: Logger | undefined): void {
   app.use((req, res) => {
     res.status(404).json({ error: `no such endpoint: ${req.method} ${req.path}` });
   });
@@ -121,7 +153,6 @@ export function createAdminApp({ state, ads, cache, health, metrics, logger, ca 
     if (status >= 500) logger?.error({ err }, 'admin request failed');
     res.status(status).json({ error });
   });
-  return app;
 }
 
 /** The status and the message for an error: the body parser's 4xx in words, anything else a 500. */

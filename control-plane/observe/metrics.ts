@@ -9,6 +9,7 @@ import type { SnapshotCache } from '../xds/snapshot-cache.ts';
 import { CLUSTER, ENDPOINTS, LISTENER, ROUTE_CONFIG } from '../translate/type-urls.ts';
 import type { Authority } from '../ca/authority.ts';
 import type { CaObserver, CaOutcome } from '../ca/ca-service.ts';
+import type { Leadership } from '../kube/leader-election.ts';
 
 const CA_OUTCOMES: CaOutcome[] = ['issued', 'denied', 'unauthenticated', 'invalid', 'error'];
 
@@ -86,6 +87,18 @@ export class Metrics implements AdsObserver, CaObserver {
       registers: [this.registry],
       collect() {
         this.set(Math.round((ca.signingExpiry.getTime() - Date.now()) / 1000));
+      },
+    });
+  }
+
+  /** 1 while this replica leads (writes to the cluster), else 0; computed when scraped. */
+  observeLeader(leadership: Leadership): void {
+    new Gauge({
+      name: 'meshpilot_leader',
+      help: '1 while this replica is the leader (the one that writes rule status and the CA trust bundle ConfigMaps), else 0; 1 without leader election',
+      registers: [this.registry],
+      collect() {
+        this.set(leadership.isLeader() ? 1 : 0);
       },
     });
   }

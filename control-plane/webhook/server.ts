@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import { answerReview, malformed, type AdmissionDeps, type AdmissionOutcome } from './admission.ts';
 import { watchCertFiles, type ServingCert } from './serving-cert.ts';
 import type { Registry } from 'prom-client';
+import { listenOn } from '../listen-error.ts';
 
 export const DEFAULT_MAX_BODY_BYTES = 3 * 1024 * 1024;
 
@@ -118,10 +119,12 @@ export async function startWebhookServer(opts: WebhookServerOptions): Promise<We
         }
       })
     : () => {};
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port, opts.host, () => resolve());
-  });
+  try {
+    await listenOn(server, opts.port, opts.host);
+  } catch (e) {
+    stopWatching();
+    throw e;
+  }
   const addr = server.address() as AddressInfo;
   const hostForUrl = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
   return {

@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { loadInjectionConfig } from '../inject/config.ts';
 import { ensureCaBundle, kubernetesWebhookConfigClient } from './ca-bundle.ts';
 import { cachedNamespaceLabels, kubernetesNamespaceReader, type Labels } from './namespace-labels.ts';
+import { describeNamespaceLabelSource, type ClusterAccess, type NamespaceLabelSource } from './namespace-source.ts';
 import { readCertFiles, selfSignedCert } from './serving-cert.ts';
 import { startWebhookServer, type WebhookServer } from './server.ts';
 import { Registry } from 'prom-client';
@@ -22,8 +23,15 @@ export interface WebhookCommandOptions {
   serviceNamespace: string;
   /** MutatingWebhookConfiguration whose caBundle to set when meshpilot makes its own CA. */
   webhookConfig?: string;
-  /** Static namespace labels instead of reading them from Kubernetes (local runs, benchmarks). */
+  /**
+   * Where namespace labels come from (namespace-source.ts). Default: `namespaceLabels` when given
+   * (static), else the cluster when there is one, else none (every namespace has no labels).
+   */
+  namespaces?: NamespaceLabelSource;
+  /** Static namespace labels (local runs, benchmarks, tests). */
   namespaceLabels?: Record<string, Labels>;
+  /** The cluster to read namespaces from and, with `webhookConfig`, to patch. */
+  cluster?: ClusterAccess;
   injectionConfig?: string;
   maxBodyBytes?: number;
   logger: Logger;
@@ -34,8 +42,13 @@ export async function runWebhook(o: WebhookCommandOptions): Promise<WebhookServe
   if ((o.cert === undefined) !== (o.key === undefined)) throw new Error('--cert and --key go together');
   const files = o.cert && o.key ? { cert: o.cert, key: o.key } : mountedCert(o.certDir);
   const cert = files ? readCertFiles(files.cert, files.key) : await selfSignedCert(o.service, o.serviceNamespace, config.xds.clusterDomain);
-  const statics = o.namespaceLabels;
-  const namespaceLabels = statics ? async (ns: string) => statics[ns] ?? {} : cachedNamespaceLabels(await kubernetesNamespaceReader());
+  if (o.webhookConfig && cert.caPem && !o.cluster) {
+    throw new Error(`--webhook-config ${o.webhookConfig} needs the cluster to write the caBundle to: give --kubeconfig, or run in a pod (or mount a certificate instead)`);
+  }
+  const source: NamespaceLabelSource = o.namespaces
+    ?? (o.namespaceLabels ? { kind: 'static', labels: o.namespaceLabels, origin: 'the given labels' } : o.cluster ? { kind: 'cluster', cluster: o.cluster } : { kind: 'none' });
+  const namespaceLabels = await namespaceLabelReader(source);
+  o.logger.info(`namespace labels: ${describeNamespaceLabelSource(source)}`);
   // The webhook runs as its own process: its admission metrics are served at its own GET /metrics.
   const registry = new Registry();
   const metrics = new WebhookMetrics(registry);
@@ -54,11 +67,22 @@ export async function runWebhook(o: WebhookCommandOptions): Promise<WebhookServe
     o.logger.warn('self-made CA not published anywhere (no --webhook-config): the API server will not trust this webhook');
   }
   if (cert.caPem && o.webhookConfig) {
-    const updated = await ensureCaBundle(await kubernetesWebhookConfigClient(), o.webhookConfig, cert.caPem);
+    const updated = await ensureCaBundle(await kubernetesWebhookConfigClient(o.cluster?.kubeConfig), o.webhookConfig, cert.caPem);
     o.logger.info({ webhookConfig: o.webhookConfig, updated }, `caBundle of ${o.webhookConfig} set to meshpilot's own CA (${updated} webhooks updated)`);
   }
   o.logger.info({ url: server.url, selfSigned: Boolean(cert.caPem) }, `sidecar injection webhook listening on ${server.url}/inject`);
   return server;
+}
+
+async function namespaceLabelReader(s: NamespaceLabelSource): Promise<(namespace: string) => Promise<Labels>> {
+  switch (s.kind) {
+    case 'static':
+      return async (ns) => s.labels[ns] ?? {};
+    case 'cluster':
+      return cachedNamespaceLabels(await kubernetesNamespaceReader(s.cluster.kubeConfig));
+    case 'none':
+      return async () => ({});
+  }
 }
 
 /** A Secret mounted in `dir` (kubernetes.io/tls: tls.crt and tls.key), if there is one. */

@@ -16,6 +16,7 @@ import { PushQueue } from './push-queue.ts';
 import { SubscriptionPool } from './subscriptions.ts';
 import { formatSpiffeId, parseSpiffeId } from '../ca/identity.ts';
 import { peerIdentity } from '../ca/peer-identity.ts';
+import { listenError } from '../listen-error.ts';
 
 let serviceDefinition: grpc.ServiceDefinition | undefined;
 
@@ -52,7 +53,7 @@ function adsService(): grpc.ServiceDefinition {
 function bind(server: grpc.Server, address: string, credentials: grpc.ServerCredentials): Promise<string> {
   const host = address.slice(0, address.lastIndexOf(':'));
   return new Promise((resolve, reject) => {
-    server.bindAsync(address, credentials, (err, port) => (err ? reject(err) : resolve(`${host}:${port}`)));
+    server.bindAsync(address, credentials, (err, port) => (err ? reject(listenError(address, err)) : resolve(`${host}:${port}`)));
   });
 }
 

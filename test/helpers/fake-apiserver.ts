@@ -6,7 +6,11 @@
 // replace (PUT, 409 Conflict on a stale resourceVersion) of objects, and TokenReview for service account
 // tokens it handed out (`serviceAccountToken`). Label selectors and the `metadata.name` /
 // `metadata.namespace` field selectors filter lists and watches; `failWhen` answers chosen requests
-// with an error status (RBAC denials, overload). One instance per simulated cluster.
+// with an error status (RBAC denials, overload) or never answers them (a partition). Each
+// kubeconfig may name its own user (`kubeconfig('replica-a')`): requests are recorded with the user
+// that sent them, so a test can tell two clients of one server apart. coordination.k8s.io/v1
+// Leases are served like any other object (create, replace with resourceVersion conflicts), for
+// leader election. One instance per simulated cluster.
 // `stop()` / `restart()` make the server go away and come back on the same port with its store.
 import { randomUUID } from 'node:crypto';
 import https from 'node:https';
@@ -32,6 +36,7 @@ const CORE: Resource[] = [
   { group: '', versions: ['v1'], plural: 'configmaps', kind: 'ConfigMap', namespaced: true, status: false },
   { group: '', versions: ['v1'], plural: 'namespaces', kind: 'Namespace', namespaced: false, status: true },
   { group: 'discovery.k8s.io', versions: ['v1'], plural: 'endpointslices', kind: 'EndpointSlice', namespaced: true, status: false },
+  { group: 'coordination.k8s.io', versions: ['v1'], plural: 'leases', kind: 'Lease', namespaced: true, status: false },
 ];
 
 const NETWORKING = ['v1', 'v1beta1', 'v1alpha3'];
@@ -53,9 +58,18 @@ interface Watcher { resource: Resource; namespace?: string; selector?: Selector;
 type Selector = (labels: Record<string, string>) => boolean;
 type FieldSelector = (o: KubeObject) => boolean;
 
-export interface RequestRecord { method: string; path: string; query: string; status: number }
+/** `user`: the kubeconfig user whose token the request carried (`tester` by default). */
+export interface RequestRecord { method: string; path: string; query: string; status: number; user: string }
 
 const TOKEN = 'fake-apiserver-token';
+const DEFAULT_USER = 'tester';
+
+/** The user a bearer token stands for: `TOKEN` is the default user, `TOKEN.<user>` that user. */
+function userOf(authorization: string | undefined): string | undefined {
+  if (authorization === `Bearer ${TOKEN}`) return DEFAULT_USER;
+  const prefix = `Bearer ${TOKEN}.`;
+  return authorization?.startsWith(prefix) && authorization.length > prefix.length ? authorization.slice(prefix.length) : undefined;
+}
 /** What a token without an explicit audience is for: the API server itself. */
 const API_AUDIENCE = 'https://kubernetes.default.svc';
 
@@ -154,15 +168,16 @@ export class FakeApiServer {
     return this.ca.certPem;
   }
 
-  /** A kubeconfig for this server (CA pinned, bearer token), as YAML text. */
-  kubeconfig(): string {
+  /** A kubeconfig for this server (CA pinned, bearer token), as YAML text; requests with it are recorded as `user`'s. */
+  kubeconfig(user = DEFAULT_USER): string {
     const ca = Buffer.from(this.ca.certPem).toString('base64');
+    const token = user === DEFAULT_USER ? TOKEN : `${TOKEN}.${user}`;
     return [
       'apiVersion: v1',
       'kind: Config',
       `clusters: [{ name: ${this.name}, cluster: { server: "${this.url}", certificate-authority-data: ${ca} } }]`,
-      `users: [{ name: tester, user: { token: ${TOKEN} } }]`,
-      `contexts: [{ name: ${this.name}, context: { cluster: ${this.name}, user: tester } }]`,
+      `users: [{ name: "${user}", user: { token: "${token}" } }]`,
+      `contexts: [{ name: ${this.name}, context: { cluster: ${this.name}, user: "${user}" } }]`,
       `current-context: ${this.name}`,
       '',
     ].join('\n');
@@ -230,9 +245,10 @@ export class FakeApiServer {
 
   /**
    * When set, a request it answers a status code for (403, 409, 503...) gets that error instead of
-   * being served (it is recorded in `requests` like any other).
+   * being served (it is recorded in `requests` like any other); one it answers `'hang'` for is
+   * never answered (recorded with status 0), like a request into a network partition.
    */
-  failWhen: ((req: { method: string; path: string }) => number | undefined) | undefined;
+  failWhen: ((req: { method: string; path: string; user: string }) => number | 'hang' | undefined) | undefined;
 
   /** The next `n` status writes fail with 503 (an API server under load). */
   failNextStatusWrites(n: number): void {
@@ -334,7 +350,7 @@ export class FakeApiServer {
 
   private send(req: IncomingMessage, res: ServerResponse, code: number, body: unknown): void {
     const url = new URL(req.url ?? '/', 'https://x');
-    this.requests.push({ method: req.method ?? 'GET', path: url.pathname, query: url.search, status: code });
+    this.requests.push({ method: req.method ?? 'GET', path: url.pathname, query: url.search, status: code, user: userOf(req.headers.authorization) ?? '' });
     res.writeHead(code, { 'content-type': 'application/json' });
     res.end(JSON.stringify(body));
   }
@@ -360,9 +376,14 @@ export class FakeApiServer {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    if (req.headers.authorization !== `Bearer ${TOKEN}`) return this.send(req, res, 401, status(401, 'Unauthorized', 'Unauthorized'));
+    const user = userOf(req.headers.authorization);
+    if (user === undefined) return this.send(req, res, 401, status(401, 'Unauthorized', 'Unauthorized'));
     const url = new URL(req.url ?? '/', 'https://x');
-    const injected = this.failWhen?.({ method: req.method ?? 'GET', path: url.pathname });
+    const injected = this.failWhen?.({ method: req.method ?? 'GET', path: url.pathname, user });
+    if (injected === 'hang') {
+      this.requests.push({ method: req.method ?? 'GET', path: url.pathname, query: url.search, status: 0, user });
+      return;
+    }
     if (injected !== undefined) {
       const reason = REASONS[injected] ?? 'Failure';
       return this.send(req, res, injected, status(injected, reason, `${reason.toLowerCase()}: ${req.method} ${url.pathname} (injected by the test)`));
@@ -397,10 +418,17 @@ export class FakeApiServer {
     if (method === 'PUT' && !sub) {
       // Replace: a stale resourceVersion in the body is a 409, as optimistic concurrency wants.
       const obj = JSON.parse(await readBody(req)) as KubeObject;
-      if (obj.metadata?.resourceVersion && obj.metadata.resourceVersion !== current.metadata.resourceVersion) {
+      if (this.replaceGate) {
+        this.gated++;
+        await this.replaceGate;
+        this.gated--;
+      }
+      const now = this.store.get(key);
+      if (!now) return this.send(req, res, 404, status(404, 'NotFound', `${resource.plural} "${name}" not found`));
+      if (obj.metadata?.resourceVersion && obj.metadata.resourceVersion !== now.metadata.resourceVersion) {
         return this.send(req, res, 409, status(409, 'Conflict', `Operation cannot be fulfilled on ${resource.plural} "${name}": the object has been modified; please apply your changes to the latest version and try again`));
       }
-      const stored = this.apply({ ...obj, apiVersion: current.apiVersion ?? 'v1', kind: resource.kind, metadata: { ...obj.metadata, name, ...(namespace !== undefined ? { namespace } : {}) } });
+      const stored = this.apply({ ...obj, apiVersion: now.apiVersion ?? 'v1', kind: resource.kind, metadata: { ...obj.metadata, name, ...(namespace !== undefined ? { namespace } : {}) } });
       return this.send(req, res, 200, this.asVersion(stored, resource, version));
     }
     if (sub !== 'status' || !resource.status) return this.send(req, res, 405, status(405, 'MethodNotAllowed', `${method} ${url.pathname} is not supported here`));
@@ -435,11 +463,19 @@ export class FakeApiServer {
 
   /** Gates every create (POST to a collection) until the promise resolves: lets a test line up racing creates. */
   createGate: Promise<void> | undefined;
+  /** Gates every replace (PUT of an object, not status) likewise; each decides on the store as it is when let through. */
+  replaceGate: Promise<void> | undefined;
+  /** Requests waiting at `createGate` or `replaceGate`. */
+  gated = 0;
 
   /** POST to a collection: 201 with the stored object, or 409 AlreadyExists (never an overwrite). */
   private async create(req: IncomingMessage, res: ServerResponse, resource: Resource, version: string, namespace: string | undefined): Promise<void> {
     const obj = JSON.parse(await readBody(req)) as KubeObject;
-    if (this.createGate) await this.createGate;
+    if (this.createGate) {
+      this.gated++;
+      await this.createGate;
+      this.gated--;
+    }
     const name = obj.metadata?.name;
     if (!name) return this.send(req, res, 422, status(422, 'Invalid', 'metadata.name: Required value'));
     if (resource.namespaced && obj.metadata.namespace && obj.metadata.namespace !== namespace) {
@@ -468,7 +504,7 @@ export class FakeApiServer {
   private watch(req: IncomingMessage, res: ServerResponse, resource: Resource, version: string, namespace: string | undefined, selector: Selector | undefined, fields: FieldSelector | undefined, url: URL): void {
     const from = url.searchParams.get('resourceVersion');
     const w: Watcher = { resource, version, res, bookmarks: url.searchParams.get('allowWatchBookmarks') === 'true', ...(namespace !== undefined ? { namespace } : {}), ...(selector ? { selector } : {}), ...(fields ? { fields } : {}) };
-    this.requests.push({ method: 'GET', path: url.pathname, query: url.search, status: 200 });
+    this.requests.push({ method: 'GET', path: url.pathname, query: url.search, status: 200, user: userOf(req.headers.authorization) ?? '' });
     res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
     res.flushHeaders();
     if (from && from !== '0' && Number(from) < this.oldestRv) {

@@ -14,11 +14,16 @@ import { ReplicaSet } from 'kubernetes-models/apps/v1/ReplicaSet';
 import { StatefulSet } from 'kubernetes-models/apps/v1/StatefulSet';
 import { CronJob } from 'kubernetes-models/batch/v1/CronJob';
 import { ConfigMap } from 'kubernetes-models/v1/ConfigMap';
+import { Secret } from 'kubernetes-models/v1/Secret';
 import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
 import { MutatingWebhookConfiguration } from 'kubernetes-models/admissionregistration.k8s.io/v1/MutatingWebhookConfiguration';
 import { ClusterRole } from 'kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRole';
 import { ClusterRoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRoleBinding';
 import { Job } from 'kubernetes-models/batch/v1/Job';
+import { Role } from 'kubernetes-models/rbac.authorization.k8s.io/v1/Role';
+import { RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/RoleBinding';
+import { PodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget';
+import { CustomResourceDefinition } from 'kubernetes-models/apiextensions.k8s.io/v1/CustomResourceDefinition';
 
 const require = createRequire(import.meta.url);
 const MODELS = path.dirname(require.resolve('kubernetes-models/package.json'));
@@ -35,10 +40,15 @@ const KINDS: Record<string, { model: ModelClass; dts: string }> = {
   Job: { model: Job as unknown as ModelClass, dts: 'batch/v1/Job.d.ts' },
   CronJob: { model: CronJob as unknown as ModelClass, dts: 'batch/v1/CronJob.d.ts' },
   ConfigMap: { model: ConfigMap as unknown as ModelClass, dts: 'v1/ConfigMap.d.ts' },
+  Secret: { model: Secret as unknown as ModelClass, dts: 'v1/Secret.d.ts' },
   ServiceAccount: { model: ServiceAccount as unknown as ModelClass, dts: 'v1/ServiceAccount.d.ts' },
   MutatingWebhookConfiguration: { model: MutatingWebhookConfiguration as unknown as ModelClass, dts: 'admissionregistration.k8s.io/v1/MutatingWebhookConfiguration.d.ts' },
   ClusterRole: { model: ClusterRole as unknown as ModelClass, dts: 'rbac.authorization.k8s.io/v1/ClusterRole.d.ts' },
   ClusterRoleBinding: { model: ClusterRoleBinding as unknown as ModelClass, dts: 'rbac.authorization.k8s.io/v1/ClusterRoleBinding.d.ts' },
+  Role: { model: Role as unknown as ModelClass, dts: 'rbac.authorization.k8s.io/v1/Role.d.ts' },
+  RoleBinding: { model: RoleBinding as unknown as ModelClass, dts: 'rbac.authorization.k8s.io/v1/RoleBinding.d.ts' },
+  PodDisruptionBudget: { model: PodDisruptionBudget as unknown as ModelClass, dts: 'policy/v1/PodDisruptionBudget.d.ts' },
+  CustomResourceDefinition: { model: CustomResourceDefinition as unknown as ModelClass, dts: 'apiextensions.k8s.io/v1/CustomResourceDefinition.d.ts' },
 };
 
 // The packages' export maps hide their .d.ts files from require.resolve, so look on disk.
