@@ -184,6 +184,14 @@ function keptPositions(spec: unknown, at: (path: FieldPath) => SourcePos): Map<s
   return kept;
 }
 
+/**
+ * An object's `locate`. Made here, not in parseDocument: a closure there would share its scope with
+ * the ones that read the parse tree, and keep the tree alive for as long as the object.
+ */
+function locator(kept: ReadonlyMap<string, SourcePos>, later: (path: FieldPath) => SourcePos): (path: FieldPath) => SourcePos {
+  return (path) => kept.get(formatPath(path)) ?? later(path);
+}
+
 function parseDocument(file: string, doc: Document, lineCounter: LineCounter, locateLater: (path: FieldPath) => SourcePos): ParsedDocument {
   const at = (path: FieldPath, atKey = false) => locate(doc, lineCounter, file, path, atKey);
   const source = at([]);
@@ -249,7 +257,7 @@ function parseDocument(file: string, doc: Document, lineCounter: LineCounter, lo
     spec: deepFreeze(result.data.spec) as ConfigObject['spec'],
     key: key!,
     source,
-    locate: (path: FieldPath) => kept.get(formatPath(path)) ?? locateLater(path),
+    locate: locator(kept, locateLater),
   });
   return { source, key, object, errors };
 }
