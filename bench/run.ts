@@ -28,6 +28,9 @@
 //                               otherwise runs at the end: --webhook-rate 200 --webhook-seconds 10
 //   --only startup              only the CLI's whole-process timings (bench/startup.ts), which
 //                               otherwise run last: --startup-runs 10 [--startup-dev: also via tsx]
+//   --only validate             only `meshpilot validate` vs serve's load (bench/validate.ts), which
+//                               otherwise runs after those: --validate-services 1000,5000 (--quick: 1000)
+//                               --validate-cli bin|tsx|"<command>" (default bin: the build)
 import { execFileSync, fork, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
@@ -37,6 +40,7 @@ import { fileURLToPath } from 'node:url';
 import { PORT_BASE, replaceFile, serviceEntryYaml, virtualServiceYaml, writeMesh } from './mesh.ts';
 import { formatWebhookBench, runWebhookBench } from './webhook.ts';
 import { formatStartupBench, runStartupBench } from './startup.ts';
+import { formatValidateBench, runValidateBench } from './validate.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const now = () => performance.timeOrigin + performance.now();
@@ -80,6 +84,8 @@ function parseArgs(argv: string[]) {
     webhookSeconds: num('webhook-seconds', quick ? 5 : 10),
     startupRuns: num('startup-runs', quick ? 5 : 10),
     startupDev: o['startup-dev'] === 'true',
+    validateServices: (o['validate-services'] ?? (quick ? '1000' : '1000,5000')).split(',').map(Number),
+    validateCli: o['validate-cli'] ?? 'bin',
   };
   for (const n of opts.proxies) if (!Number.isInteger(n) || n <= 0) throw new Error(`bad --proxies value ${n}`);
   return opts;
@@ -553,7 +559,9 @@ async function main() {
   console.log(`meshpilot benchmark: ${machine}`);
   console.log(`command: npm run bench -- ${process.argv.slice(2).join(' ')}`.trimEnd());
   const results: ScenarioResult[] = [];
-  for (const n of o.only === 'webhook' || o.only === 'startup' ? [] : o.proxies) {
+  // --only picks one part; without it every part runs, the proxy scenarios first.
+  const part = (name: string) => o.only === undefined || o.only === name;
+  for (const n of o.only === undefined ? o.proxies : []) {
     log(`N = ${n}`);
     const byMode: Partial<Record<Mode, ScenarioResult>> = {};
     for (const mode of o.modes) {
@@ -563,11 +571,13 @@ async function main() {
     }
     console.log(`\n${table(n, byMode.meshpilot, byMode.lowerbound, o)}`);
   }
-  const webhook = o.only === 'startup' ? undefined : await runWebhookBench({ rate: o.webhookRate, seconds: o.webhookSeconds, warmupSeconds: 2 }, log);
+  const webhook = part('webhook') ? await runWebhookBench({ rate: o.webhookRate, seconds: o.webhookSeconds, warmupSeconds: 2 }, log) : undefined;
   if (webhook) console.log(`\n${formatWebhookBench(webhook)}`);
-  const startup = o.only === 'webhook' ? undefined : await runStartupBench({ runs: o.startupRuns, dev: o.startupDev }, log);
+  const startup = part('startup') ? await runStartupBench({ runs: o.startupRuns, dev: o.startupDev }, log) : undefined;
   if (startup) console.log(`\n${formatStartupBench(startup)}`);
-  if (o.json) writeFileSync(o.json, JSON.stringify({ machine, argv: process.argv.slice(2), results, webhook, startup }, null, 2));
+  const validate = part('validate') ? await runValidateBench({ services: o.validateServices, endpoints: 10, runs: 1, cli: o.validateCli }, log) : undefined;
+  if (validate) console.log(`\n${formatValidateBench(validate)}`);
+  if (o.json) writeFileSync(o.json, JSON.stringify({ machine, argv: process.argv.slice(2), results, webhook, startup, validate }, null, 2));
   clearTimeout(deadline);
 }
 

@@ -8,7 +8,6 @@ import { caCommand } from './ca/ca-command.ts';
 import { addNetworkGateway, type NetworkGateways } from './kube/network-gateways.ts';
 import { DEFAULT_MESH } from './model/mesh-identity.ts';
 import { parseClusterFlag, type ClusterFlag } from './kube/cluster-spec.ts';
-import type { Proxy } from './translate/proxy.ts';
 import { explainCommand, routeTestCommand } from './explain/cli-commands.ts';
 import { parseDuration, waitUntilSynced } from './observe/wait.ts';
 import { DEFAULT_CA_DIR, DEFAULT_CA_NAMESPACE, DEFAULT_TOKEN_AUDIENCE } from './ca/defaults.ts';
@@ -51,17 +50,16 @@ async function loadWith(dir: string, networkGateways?: NetworkGateways) {
   return networkGateways ? { ...load, networkGateways } : load;
 }
 
-/** What validate and translate run: the pipeline up to Envoy's checks. */
+/** What translate runs: the pipeline up to Envoy's checks (validate's is control-plane/validate.ts). */
 async function offlinePipeline() {
-  const [{ compile, formatIssue }, { translate }, { TYPE_ORDER }, { TranslateMemo }, { checkResource }, { proxyFromNode }] = await Promise.all([
+  const [{ compile, formatIssue }, { translate }, { TYPE_ORDER }, { checkResource }, { proxyFromNode }] = await Promise.all([
     import('./model/compile.ts'),
     import('./translate/translate.ts'),
     import('./translate/type-urls.ts'),
-    import('./translate/memo.ts'),
     import('./envoy/check.ts'),
     import('./translate/proxy.ts'),
   ]);
-  return { compile, formatIssue, translate, TYPE_ORDER, TranslateMemo, checkResource, proxyFromNode };
+  return { compile, formatIssue, translate, TYPE_ORDER, checkResource, proxyFromNode };
 }
 
 const program = new Command('meshpilot')
@@ -252,37 +250,9 @@ program
   .option('--network-gateway <network=address:port>', GATEWAY_HELP, gatewayOption)
   .option('--trust-domain <domain>', 'the mesh\'s SPIFFE trust domain (as serve\'s): principals in another one are warned about', trustDomainArg, DEFAULT_TRUST_DOMAIN)
   .action(async (o: { configDir: string; networkGateway?: NetworkGateways; trustDomain: string }) => {
-    const { compile, formatIssue, translate, TYPE_ORDER, TranslateMemo, checkResource } = await offlinePipeline();
-    const state = compile(await loadWith(o.configDir, o.networkGateway), [], undefined, { ...DEFAULT_MESH, trustDomain: o.trustDomain });
-    for (const e of state.errors) console.log(`error: ${formatIssue(e)}`);
-    for (const w of state.warnings) console.log(`warning: ${formatIssue(w)}`);
-    // The generated config must pass Envoy's checks too, for both kinds of client in every namespace.
-    const namespaces = [...new Set(['default', ...state.accepted.map((a) => a.namespace)])].sort();
-    let generatedErrors = 0;
-    // Callers with no locality, and callers in every locality and network that endpoints are in
-    // (each sees its own priorities and gateways).
-    const topologies = new Map<string, Pick<Proxy, 'locality' | 'network'>>([['', { locality: { region: '', zone: '', subzone: '' } }]]);
-    for (const s of state.model.services) for (const e of s.endpoints) {
-      topologies.set(JSON.stringify([e.locality, e.network]), { locality: e.locality, ...(e.network ? { network: e.network } : {}) });
-    }
-    const memo = new TranslateMemo(); // one translator memory for every caller checked
-    for (const namespace of namespaces) {
-      for (const [kind, topology] of (['envoy', 'grpc'] as const).flatMap((k) => [...topologies.values()].map((t) => [k, t] as const))) {
-        const proxy: Proxy = { id: `validate~${kind}~${namespace}`, kind, namespace, labels: {}, ...topology };
-        const res = translate(state.model, proxy, memo);
-        for (const t of TYPE_ORDER) {
-          for (const r of res[t]) {
-            for (const v of checkResource(r)) {
-              generatedErrors++;
-              console.log(`error: generated ${t.split('.').pop()} ${String(r.name ?? r.cluster_name)} for ${kind} in ${namespace}: ${v.path}: ${v.message}`);
-            }
-          }
-        }
-      }
-    }
-    const total = state.errors.length + generatedErrors;
-    console.log(`${state.accepted.length} rules valid, ${total} errors, ${state.warnings.length} warnings`);
-    process.exitCode = total ? 1 : 0;
+    const [{ validateRules }, { terminalProgress }] = await Promise.all([import('./validate.ts'), import('./progress.ts')]);
+    const options = { configDir: o.configDir, trustDomain: o.trustDomain, ...(o.networkGateway ? { networkGateways: o.networkGateway } : {}) };
+    process.exitCode = validateRules(options, (line) => console.log(line), terminalProgress(process.stderr));
   });
 
 program

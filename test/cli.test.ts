@@ -26,6 +26,7 @@ describe('meshpilot validate', () => {
   it('accepts the embedded bookinfo example', async () => {
     const r = await meshpilot('validate', '--config-dir', 'examples/bookinfo');
     expect(r.stdout).toMatch(/9 rules valid, 0 errors/);
+    expect(r.stderr).toBe(''); // no progress line: stderr is not a terminal
     expect(r.code).toBe(0);
   });
 

@@ -1,7 +1,11 @@
 // The rule-input stage: YAML files -> validated Istio objects, with every error located by
 // file:line:col and field path.
-import { relative, resolve } from 'node:path';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative, resolve } from 'node:path';
+import { queryObjects } from 'node:v8';
 import { describe, expect, it } from 'vitest';
+import { Document } from 'yaml';
 import { loadDirectory, parseConfigText } from '../control-plane/config/load.ts';
 import { type ConfigError, type ConfigObject, formatError, isKind } from '../control-plane/config/types.ts';
 
@@ -214,5 +218,29 @@ describe('duplicates across files', () => {
     expect(objects).toEqual([]);
     expect(errors).toHaveLength(1);
     expect(errors[0]!.message).toMatch(/^cannot read directory/);
+  });
+});
+
+describe('what a loaded object keeps', () => {
+  it('its file\'s text, not the YAML parse trees: positions asked later come from parsing the file again', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'meshpilot-load-'));
+    try {
+      const text = (i: number) => `${VS_HEAD.replace('name: reviews', `name: vs-${i}`)}  - route: [{ destination: { host: reviews, subset: v1 } }]
+  - match: [{ uri: { prefix: /v2 } }]
+    route: [{ destination: { host: reviews, subset: v2 } }]
+`;
+      for (let i = 0; i < 12; i++) writeFileSync(join(dir, `vs-${String(i).padStart(2, '0')}.yaml`), text(i));
+      const result = loadDirectory(dir);
+      expect(result.errors.map(formatError)).toEqual([]);
+      expect(result.objects).toHaveLength(12);
+      // Only the last few files' trees stay at hand (a collection runs first).
+      expect(queryObjects(Document, { format: 'count' })).toBeLessThanOrEqual(4);
+      const first = result.objects[0]!;
+      const t = text(0);
+      expect(first.locate(['spec', 'http', 1])).toEqual({ file: join(dir, 'vs-00.yaml'), ...posOf(t, 'match:') }); // the item's first key
+      expect(first.locate(['spec', 'http', 1, 'route', 0, 'destination', 'subset'])).toEqual({ file: join(dir, 'vs-00.yaml'), ...posOf(t, 'v2 }', 2) });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -80,11 +80,10 @@ export async function parseConfigFileInSlices(file: string, text: string, sliceM
  * documents as yaml's parseAllDocuments does (same Parser, Composer and line counter), one at a time.
  */
 function* parseSteps(file: string, text: string): Generator<void, ParsedFile, void> {
-  const lineCounter = new LineCounter();
-  const docs: Document[] = [];
+  const trees: FileTrees = { docs: [], lineCounter: new LineCounter() };
+  const { docs, lineCounter } = trees;
   try {
-    const composer = new Composer({ lineCounter, prettyErrors: true });
-    for (const doc of composer.compose(new Parser(lineCounter.addNewLine).parse(text))) {
+    for (const doc of composeDocuments(text, lineCounter)) {
       docs.push(doc);
       yield;
     }
@@ -104,15 +103,96 @@ function* parseSteps(file: string, text: string): Generator<void, ParsedFile, vo
   if (syntaxErrors.length > 0) return { file, syntaxErrors, documents: [] };
 
   const documents: ParsedDocument[] = [];
-  for (const doc of docs) {
+  const positions = new FilePositions(file, text, trees);
+  for (const [index, doc] of docs.entries()) {
     if (isEmptyDocument(doc)) continue;
-    documents.push(parseDocument(file, doc, lineCounter));
+    documents.push(parseDocument(file, doc, lineCounter, (path) => positions.locate(index, path)));
     yield;
   }
   return { file, syntaxErrors, documents };
 }
 
-function parseDocument(file: string, doc: Document, lineCounter: LineCounter): ParsedDocument {
+/** A file's YAML documents as yaml's parseAllDocuments reads them. */
+function composeDocuments(text: string, lineCounter: LineCounter): Generator<Document.Parsed> {
+  const composer = new Composer({ lineCounter, prettyErrors: true });
+  return composer.compose(new Parser(lineCounter.addNewLine).parse(text));
+}
+
+interface FileTrees {
+  docs: Document[];
+  lineCounter: LineCounter;
+}
+
+/**
+ * Positions in one file, for the objects read from it (`ConfigObject.locate`). The parse trees (a
+ * node with its range for every key and value, about 15 KB for a small ServiceEntry) would be most
+ * of what a loaded mesh keeps, so only the text is kept and the file is parsed again when a
+ * position is asked for: same text, same parser, same positions. The trees of the last few files
+ * asked about (or just read) stay at hand, since findings come in bursts per file: a duplicate
+ * right after the parse, a compile's issues, an explain's origins.
+ */
+class FilePositions {
+  constructor(private readonly file: string, private readonly text: string, trees: FileTrees) {
+    recentTrees.remember(this, trees);
+  }
+
+  locate(index: number, path: FieldPath): SourcePos {
+    let trees = recentTrees.get(this);
+    if (!trees) {
+      trees = { docs: [], lineCounter: new LineCounter() };
+      for (const doc of composeDocuments(this.text, trees.lineCounter)) trees.docs.push(doc);
+      recentTrees.remember(this, trees);
+    }
+    return locate(trees.docs[index]!, trees.lineCounter, this.file, path);
+  }
+}
+
+/** The parse trees of the last few files parsed, whichever loader they came from (bounded: 4 files). */
+const recentTrees = new (class {
+  private entries = new Map<FilePositions, FileTrees>();
+
+  get(p: FilePositions): FileTrees | undefined {
+    const t = this.entries.get(p);
+    if (t) this.remember(p, t);
+    return t;
+  }
+
+  remember(p: FilePositions, t: FileTrees): void {
+    this.entries.delete(p);
+    this.entries.set(p, t);
+    for (const oldest of this.entries.keys()) {
+      if (this.entries.size <= 4) break;
+      this.entries.delete(oldest);
+    }
+  }
+})();
+
+/**
+ * Lists whose items every compile locates: each http route and each subset is the origin of what
+ * the model builds from it (model/issues.ts originOf, `file:line` in config dumps and explain).
+ * Their positions are kept with the object, so a compile does not parse every file again.
+ */
+const ORIGIN_LISTS = ['http', 'subsets'] as const;
+
+function keptPositions(spec: unknown, at: (path: FieldPath) => SourcePos): Map<string, SourcePos> {
+  const kept = new Map<string, SourcePos>();
+  for (const list of ORIGIN_LISTS) {
+    const items = isRecord(spec) ? spec[list] : undefined;
+    if (!Array.isArray(items)) continue;
+    for (let i = 0; i < items.length; i++) kept.set(formatPath(['spec', list, i]), at(['spec', list, i]));
+  }
+  return kept;
+}
+
+/**
+ * An object's `locate`. Made here, not in parseDocument: a closure there would share its scope with
+ * the ones that read the parse tree, and keep the tree alive for as long as the object.
+ */
+function locator(kept: ReadonlyMap<string, SourcePos>, later: (path: FieldPath) => SourcePos): (path: FieldPath) => SourcePos {
+  return (path) => kept.get(formatPath(path)) ?? later(path);
+}
+
+function parseDocument(file: string, doc: Document, lineCounter: LineCounter, locateLater: (path: FieldPath) => SourcePos): ParsedDocument {
   const at = (path: FieldPath, atKey = false) => locate(doc, lineCounter, file, path, atKey);
   const source = at([]);
   const errors: ConfigError[] = [];
@@ -166,6 +246,7 @@ function parseDocument(file: string, doc: Document, lineCounter: LineCounter): P
   if (errors.length > 0 || !result.success || name === undefined) return { source, key, errors };
 
   const metadata = result.data.metadata;
+  const kept = keptPositions(result.data.spec, at);
   const object: ConfigObject = Object.freeze({
     kind: knownKind,
     apiVersion: result.data.apiVersion,
@@ -176,7 +257,7 @@ function parseDocument(file: string, doc: Document, lineCounter: LineCounter): P
     spec: deepFreeze(result.data.spec) as ConfigObject['spec'],
     key: key!,
     source,
-    locate: (path: (string | number)[]) => at(path),
+    locate: locator(kept, locateLater),
   });
   return { source, key, object, errors };
 }
@@ -343,11 +424,15 @@ export function readConfigFile(file: string, maxBytes = MAX_FILE_BYTES): { text:
   }
 }
 
-/** Loads every `.yaml`/`.yml` file under `dir`. Objects are sorted by key. Never throws. */
-export function loadDirectory(dir: string): LoadResult {
+/**
+ * Loads every `.yaml`/`.yml` file under `dir`. Objects are sorted by key. Never throws.
+ * `onFile` hears how many files have been read so far, of how many (for a progress display).
+ */
+export function loadDirectory(dir: string, onFile?: (done: number, total: number) => void): LoadResult {
   const listing = listConfigFiles(dir);
   const contributions: FileContribution[] = [];
   for (const file of listing.files) {
+    onFile?.(contributions.length, listing.files.length);
     const read = readConfigFile(file);
     if ('error' in read) contributions.push({ file, objects: [], errors: read.missing ? [] : [read.error] });
     else contributions.push(contributionOf(parseConfigFile(file, read.text)));

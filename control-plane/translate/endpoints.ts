@@ -4,7 +4,7 @@
 // networks through their gateways; a caller with neither gets every endpoint at priority 0.
 import type { Endpoint, Locality, UpstreamCluster } from '../model/types.ts';
 import { assignLocalities, callerKey, dependsOnCaller, type Caller, type LbTarget } from './locality-priority.ts';
-import type { Json } from '../json.ts';
+import { deepFreeze, type Json } from '../json.ts';
 import { ENDPOINTS } from './type-urls.ts';
 import type { TranslateMemo } from './memo.ts';
 
@@ -17,11 +17,19 @@ export function localityJson(l: Locality): Json {
   return { ...(l.region ? { region: l.region } : {}), ...(l.zone ? { zone: l.zone } : {}), ...(l.subzone ? { sub_zone: l.subzone } : {}) };
 }
 
+/** A model endpoint's LbEndpoint, one for every view that lists it (its object is frozen, so this never goes stale). */
+const lbEndpoints = new WeakMap<LbTarget, Json>();
+
 export function lbEndpoint(e: LbTarget): Json {
-  return {
+  const known = lbEndpoints.get(e);
+  if (known) return known;
+  const json = {
     endpoint: { address: { socket_address: { address: e.address, port_value: e.port } } },
     ...(e.weight ? { load_balancing_weight: e.weight } : {}),
   };
+  // Targets made for one view (through a gateway, weights summed as they are built) are not kept.
+  if (Object.isFrozen(e)) lbEndpoints.set(e, deepFreeze(json));
+  return json;
 }
 
 export function localityGroups(endpoints: ReadonlyArray<Endpoint & { port: number }>): Json[] {

@@ -145,7 +145,8 @@ export function assignLocalities(c: UpstreamCluster, caller: Caller): LocalityGr
       if (!fp.length || loc?.failover.length) key.push(localityLevel(caller.locality, e.locality, loc?.failover ?? []));
     }
     if (!remote) {
-      placed.push({ key, locality: e.locality, target: { address: e.address, port: e.port, ...(e.weight ? { weight: e.weight } : {}) } });
+      // The endpoint itself: a frozen model object, so every view shares its LbEndpoint (endpoints.ts).
+      placed.push({ key, locality: e.locality, target: e });
       continue;
     }
     // Through the endpoint's network gateway(s): the gateways share what is behind them.

@@ -4,8 +4,8 @@
 // of (model, proxy), and this is only its cache. One memo per owner (the snapshot cache keeps one for
 // its lifetime; a CLI call or an explain request gets its own), so two control planes in one process
 // share nothing. A translate() without a memo starts from an empty one.
-// Not here: five WeakMaps that remember a derived fact of one frozen model object (fault.ts,
-// local-rate-limit.ts, changes.ts, locality-priority.ts). They are lazily computed properties of
+// Not here: six WeakMaps that remember a derived fact of one frozen model object (fault.ts,
+// local-rate-limit.ts, changes.ts, locality-priority.ts, endpoints.ts). They are lazily computed properties of
 // that object: never stale, shared harmlessly, and gone with it.
 import type { Json } from '../json.ts';
 import type { Model, RouteTable, UpstreamCluster } from '../model/types.ts';
