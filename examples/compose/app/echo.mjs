@@ -7,6 +7,9 @@
 //   SERVICE=reviews VERSION=v2 UPSTREAM=ratings:9080 node echo.mjs
 //   node echo.mjs --check    # healthcheck: this app answers, and its sidecar is ready (SIDECAR_READY)
 //
+// The answer is JSON; with `accept: text/plain` it is only the chain, one line
+// ("productpage-v1 -> reviews-v3 -> ratings-v1"), for counting in shell loops.
+//
 // Environment: SERVICE, VERSION, PORT (default 9080; 0 picks a free port, printed on stdout),
 // HOST (default 0.0.0.0), UPSTREAM (host:port, optional), SIDECAR, SIDECAR_READY (default
 // http://127.0.0.1:15021/healthz/ready, empty to skip in --check), UPSTREAM_TIMEOUT_MS (10000).
@@ -28,7 +31,7 @@ const PROPAGATE = ['end-user', 'x-request-id', 'traceparent', 'tracestate'];
 
 /** GET through the sidecar; resolves to { status, body } or { error }. */
 function callUpstream(path, incoming) {
-  const headers = { host: UPSTREAM };
+  const headers = { host: UPSTREAM, accept: 'application/json' };
   for (const h of PROPAGATE) if (incoming[h] !== undefined) headers[h] = incoming[h];
   return new Promise((resolve) => {
     const req = http.request({ host: SIDECAR.hostname, port: SIDECAR.port || 80, method: 'GET', path, headers, timeout: UPSTREAM_TIMEOUT_MS }, (res) => {
@@ -73,6 +76,11 @@ export function createServer() {
       headers: req.headers,
       ...(upstream ? { upstream: { host: UPSTREAM, ...upstream } } : {}),
     };
+    if (/\btext\/plain\b/.test(req.headers.accept ?? '')) {
+      res.writeHead(upstream?.error ? 502 : 200, { 'content-type': 'text/plain' });
+      res.end(answer.chain + '\n');
+      return;
+    }
     // The upstream's own status (a fault's 503, a rate limit's 429) is reported in the body; this
     // service answers 200 unless it could not reach its upstream at all.
     res.writeHead(upstream?.error ? 502 : 200, { 'content-type': 'application/json' });
