@@ -76,7 +76,7 @@ export async function startEnvoy(teardown: Teardown, opts: { envoy: string; name
 
   const output = () => out;
   const failFast = exited.then((how) => {
-    throw new Error(`envoy ${opts.name} exited (${how}) before it was ready:\n${output()}`);
+    throw new Error(`envoy ${opts.name} exited (${how}) before it was ready`);
   });
   failFast.catch(() => undefined);
 
