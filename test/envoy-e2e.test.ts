@@ -15,13 +15,14 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadDirectory } from '../control-plane/config/load.ts';
 import { checkResource } from '../control-plane/envoy/check.ts';
 import { compile } from '../control-plane/model/compile.ts';
-import { CLUSTER } from '../control-plane/translate/type-urls.ts';
+import { CLUSTER, ROUTE_CONFIG } from '../control-plane/translate/type-urls.ts';
 import { getJson, startAdmin } from './helpers/admin-http.ts';
 import { COOKIE_JASON_TO_V3, denyCallers, JASON_TO_V2, ONLY_V1_V2, REVIEWS, reviewsWeightedRoute, vsFor } from './helpers/bookinfo-rules.ts';
 import { BOOTSTRAP_TYPE, sidecarNodeId, virtualHostFor, type Workload } from './helpers/envoy-bootstrap.ts';
 import { DELAY_HEADER, FAIL_FIRST_HEADER, outcome, startHttpBackend, type HttpBackend } from './helpers/envoy-http.ts';
 import { hostHeader, HTTP_PORT, meshYaml, sidecarConfig, startEnvoyMesh, startSidecar, type EnvoyMesh, type MeshBackend, type Sidecar, type SidecarOptions } from './helpers/envoy-mesh.ts';
 import { clusterHosts, findEnvoy } from './helpers/envoy-process.ts';
+import { decoded, RawAdsClient, toStruct } from './helpers/raw-ads.ts';
 import { hostOf, replaceFile } from './helpers/mesh-files.ts';
 import { Teardown } from './helpers/test-mesh.ts';
 import { waitFor } from './helpers/wait.ts';
@@ -207,6 +208,35 @@ describe('Envoy-in-the-loop bootstraps (checked without Envoy)', () => {
       }
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('what the Envoy-in-the-loop sidecars would be sent (checked without Envoy)', () => {
+  it("meshpilot's live ADS answers these node ids as Envoy sidecars, with the clusters and route config the entry listeners use", async () => {
+    const t = new Teardown();
+    try {
+      const s: Scenario = SCENARIOS.rbac;
+      const port = (key: BackendKey) => 32000 + Object.keys(BACKENDS).indexOf(key);
+      const mesh = await startEnvoyMesh(t, scenarioFiles(s, port));
+      expect(mesh.cp.state().errors.map((e) => e.message)).toEqual([]);
+      const ask = async (w: Workload, type: string, names: string[]) => {
+        const ads = new RawAdsClient(mesh.cp.xdsAddress, { 'grpc.use_local_subchannel_pool': 1 });
+        t.add(() => ads.close());
+        ads.send({ node: { id: sidecarNodeId(w), metadata: toStruct({ NAMESPACE: w.namespace, LABELS: w.labels }) as never, user_agent_name: 'envoy' }, type_url: type, resource_names: names });
+        return decoded(await ads.next(10_000)) as Json[];
+      };
+      const callerClusters = (await ask(PRODUCTPAGE, CLUSTER, [])).map((c) => c.name);
+      expect(callerClusters).toContain(`outbound|${HTTP_PORT}||${RATINGS}`);
+      expect(callerClusters.filter((n: string) => n.startsWith('inbound|')), 'a caller in no ServiceEntry has no inbound side').toEqual([]);
+      const [rc] = await ask(PRODUCTPAGE, ROUTE_CONFIG, [String(HTTP_PORT)]);
+      expect(rc?.name).toBe(String(HTTP_PORT));
+      expect((rc!.virtual_hosts as Json[]).some((vh) => vh.domains.includes(hostHeader('ratings')))).toBe(true);
+      // The callee: its inbound cluster (which the inbound entry's routes name) comes by CDS.
+      const calleeClusters = (await ask(RATINGS_POD, CLUSTER, [])).map((c) => c.name);
+      expect(calleeClusters).toContain(`inbound|${port('ratings-v1')}||`);
+    } finally {
+      await t.run();
     }
   });
 });
