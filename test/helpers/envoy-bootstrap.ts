@@ -16,10 +16,16 @@
 // The callee side works the same way: the connection manager of the virtualInbound filter chain
 // for the workload port (RBAC, the service-wide rate limit, then `inbound|<port>||` to the app on
 // 127.0.0.1:<port>), bound on the workload's own address (a second loopback IP, 127.0.0.2).
+//
+// mTLS between Envoys: the callee's entry is then virtualInbound's TLS chain for the port (STRICT:
+// the only one), its `transport_socket` (DownstreamTlsContext, SDS `default`/`ROOTCA`, client
+// certificate required) as well as its connection manager, and every bootstrap gets the sample's
+// `sds-grpc` cluster pointed at that workload's agent socket.
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
 import type { Resources } from '../../control-plane/translate/translate.ts';
+import { DOWNSTREAM_TLS, SDS_CLUSTER } from '../../control-plane/translate/tls-context.ts';
 import { HCM, LISTENER, ROUTE_CONFIG } from '../../control-plane/translate/type-urls.ts';
 
 /** Envoy JSON as tests read it (fields looked up freely). */
@@ -59,6 +65,8 @@ export interface EntryListener {
   port: number;
   /** The HttpConnectionManager (with `@type`), as found in translate() output. */
   hcm: Json;
+  /** The filter chain's transport socket, as found in translate() output (mTLS entries only). */
+  transportSocket?: Json;
 }
 
 /**
@@ -91,6 +99,26 @@ export function inboundEntry(resources: Resources, workloadPort: number, address
   return { name: `entry_inbound_${workloadPort}`, address, port: workloadPort, hcm: onlyHcm(plain, `virtualInbound port ${workloadPort}`) };
 }
 
+/**
+ * The mTLS inbound entry for a workload port: virtualInbound's TLS chain for `workloadPort` (the
+ * one with a DownstreamTlsContext: STRICT's only chain, PERMISSIVE's `tls` one), its connection
+ * manager and its transport socket, bound on `address:workloadPort`.
+ */
+export function inboundTlsEntry(resources: Resources, workloadPort: number, address: string): EntryListener {
+  const vi = resources[LISTENER].find((l) => l.name === 'virtualInbound');
+  if (!vi) throw new Error('meshpilot sent no virtualInbound listener');
+  const chains = (vi.filter_chains as Json[]).filter((c) => c.filter_chain_match?.destination_port === workloadPort);
+  const tls = chains.find((c) => c.transport_socket?.typed_config?.['@type'] === DOWNSTREAM_TLS);
+  if (!tls) throw new Error(`virtualInbound has no TLS chain for port ${workloadPort} (chains: ${chains.map((c) => c.name).join(', ') || 'none'})`);
+  return {
+    name: `entry_inbound_tls_${workloadPort}`,
+    address,
+    port: workloadPort,
+    hcm: onlyHcm(tls, `virtualInbound TLS chain for port ${workloadPort}`),
+    transportSocket: structuredClone(tls.transport_socket as Json),
+  };
+}
+
 function onlyHcm(chain: Json | undefined, where: string): Json {
   const filters = (chain?.filters ?? []) as Json[];
   const hcm = filters.find((f) => f.name === HCM_FILTER)?.typed_config;
@@ -105,13 +133,15 @@ export interface TestBootstrapOptions {
   /** Delta xDS (`DELTA_GRPC`) instead of state of the world. */
   delta?: boolean;
   entries: EntryListener[];
+  /** The workload's agent SDS socket: the sample's `sds-grpc` cluster is kept, with this pipe path. */
+  sdsSocket?: string;
 }
 
 /**
  * sidecar-config/envoy-bootstrap.yaml made fit for a test: this workload's node, admin on
  * 127.0.0.1:0 (the port is learnt through --admin-address-path), ADS to meshpilot's address,
  * CDS over ADS but no LDS (see the top of this file), the entry listeners as static listeners,
- * and no SDS cluster (nothing here uses TLS).
+ * and the SDS cluster only with `sdsSocket` (its pipe path set to the agent's socket).
  */
 export function testBootstrap(o: TestBootstrapOptions): Json {
   const sample = YAML.parse(fs.readFileSync(SAMPLE_BOOTSTRAP, 'utf8')) as Json;
@@ -119,6 +149,9 @@ export function testBootstrap(o: TestBootstrapOptions): Json {
   const xds = (sample.static_resources.clusters as Json[]).find((c) => c.name === XDS_CLUSTER);
   if (!xds) throw new Error(`${SAMPLE_BOOTSTRAP} has no ${XDS_CLUSTER} cluster`);
   xds.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address = { address: host, port_value: port };
+  const sds = (sample.static_resources.clusters as Json[]).find((c) => c.name === SDS_CLUSTER);
+  if (!sds) throw new Error(`${SAMPLE_BOOTSTRAP} has no ${SDS_CLUSTER} cluster`);
+  if (o.sdsSocket) sds.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address = { pipe: { path: o.sdsSocket } };
   const { lds_config: _lds, ...dynamic } = sample.dynamic_resources as Json;
   return {
     node: sidecarNode(o.workload),
@@ -131,9 +164,9 @@ export function testBootstrap(o: TestBootstrapOptions): Json {
       listeners: o.entries.map((e) => ({
         name: e.name,
         address: { socket_address: { address: e.address, port_value: e.port } },
-        filter_chains: [{ filters: [{ name: HCM_FILTER, typed_config: e.hcm }] }],
+        filter_chains: [{ filters: [{ name: HCM_FILTER, typed_config: e.hcm }], ...(e.transportSocket ? { transport_socket: e.transportSocket } : {}) }],
       })),
-      clusters: [xds],
+      clusters: o.sdsSocket ? [xds, sds] : [xds],
     },
   };
 }
