@@ -15,13 +15,16 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadDirectory } from '../control-plane/config/load.ts';
 import { checkResource } from '../control-plane/envoy/check.ts';
 import { compile } from '../control-plane/model/compile.ts';
-import { CLUSTER, ROUTE_CONFIG } from '../control-plane/translate/type-urls.ts';
+import { DOWNSTREAM_TLS, SDS_CLUSTER, UPSTREAM_TLS } from '../control-plane/translate/tls-context.ts';
+import { CLUSTER, LISTENER, ROUTE_CONFIG } from '../control-plane/translate/type-urls.ts';
+import { X509Certificate } from 'node:crypto';
 import { getJson, startAdmin } from './helpers/admin-http.ts';
 import { COOKIE_JASON_TO_V3, denyCallers, JASON_TO_V2, ONLY_V1_V2, REVIEWS, reviewsWeightedRoute, vsFor } from './helpers/bookinfo-rules.ts';
-import { BOOTSTRAP_TYPE, sidecarNodeId, virtualHostFor, type Workload } from './helpers/envoy-bootstrap.ts';
-import { DELAY_HEADER, FAIL_FIRST_HEADER, outcome, startHttpBackend, type HttpBackend } from './helpers/envoy-http.ts';
+import { BOOTSTRAP_TYPE, XDS_CLUSTER, sidecarNodeId, virtualHostFor, type Workload } from './helpers/envoy-bootstrap.ts';
+import { DELAY_HEADER, EntryClient, FAIL_FIRST_HEADER, outcome, startHttpBackend, type HttpBackend } from './helpers/envoy-http.ts';
 import { hostHeader, HTTP_PORT, meshYaml, sidecarConfig, startEnvoyMesh, startSidecar, type EnvoyMesh, type MeshBackend, type Sidecar, type SidecarOptions } from './helpers/envoy-mesh.ts';
 import { clusterHosts, findEnvoy } from './helpers/envoy-process.ts';
+import { fetchSdsSecrets, spiffeId, startSdsAgent, tlsHandshake, type SdsAgent, type Secrets } from './helpers/envoy-identity.ts';
 import { decoded, RawAdsClient, toStruct } from './helpers/raw-ads.ts';
 import { hostOf, replaceFile } from './helpers/mesh-files.ts';
 import { Teardown } from './helpers/test-mesh.ts';
@@ -152,6 +155,54 @@ const SCENARIOS = {
 } satisfies Record<string, Scenario>;
 type ScenarioName = keyof typeof SCENARIOS;
 
+// ---------------------------------------------------------------------------
+// mTLS between two Envoys: meshpilot runs the mesh CA; each Envoy has its own agent (startAgent,
+// in-process) serving SDS on a Unix socket its bootstrap's `sds-grpc` cluster names. ratings (the
+// callee, behind its Envoy on 127.0.0.2, service account ratings) is STRICT; its DestinationRule
+// says ISTIO_MUTUAL, so the callers' outbound cluster carries meshpilot's UpstreamTlsContext; an
+// AuthorizationPolicy admits only productpage's SPIFFE ID. The callee's entry is virtualInbound's
+// TLS chain for the port: its transport socket and its connection manager, both from translate().
+
+const REVIEWS_CALLER = workload('reviews-v1-1', '10.255.0.3', { app: 'reviews', version: 'v1' });
+/** The service account of each Envoy's agent (and of its CA bootstrap token). */
+const MTLS_SA = { productpage: 'productpage', reviews: 'reviews', ratings: 'ratings' } as const;
+const MTLS_CALLEE_CLUSTER = `outbound|${HTTP_PORT}||${RATINGS}`;
+/**
+ * Added by the TEST to the callee's entry connection manager (meshpilot's sets neither field, so
+ * Envoy's default, SANITIZE, strips the header): the backend is told the URI SAN of the client
+ * certificate the callee's Envoy verified.
+ */
+const XFCC_PATCH = { forward_client_cert_details: 'SANITIZE_SET', set_current_client_cert_details: { uri: true } };
+
+function mtlsFiles(ratingsPort: number): Record<string, string> {
+  const peerAuth = toYaml({
+    apiVersion: 'security.istio.io/v1',
+    kind: 'PeerAuthentication',
+    metadata: { name: 'ratings', namespace: 'default' },
+    spec: { selector: { matchLabels: { app: 'ratings' } }, mtls: { mode: 'STRICT' } },
+  });
+  const onlyProductpage = toYaml({
+    apiVersion: 'security.istio.io/v1',
+    kind: 'AuthorizationPolicy',
+    metadata: { name: 'ratings-callers', namespace: 'default' },
+    spec: { selector: { matchLabels: { app: 'ratings' } }, rules: [{ from: [{ source: { principals: [`cluster.local/ns/default/sa/${MTLS_SA.productpage}`] } }] }] },
+  });
+  return {
+    'mesh.yaml': meshYaml([{ service: 'ratings', version: 'v1', port: ratingsPort, address: RATINGS_POD.ip, serviceAccount: MTLS_SA.ratings }], { ratings: { tls: { mode: 'ISTIO_MUTUAL' } } }),
+    'mtls.yaml': `${peerAuth}---\n${onlyProductpage}`,
+  };
+}
+
+/** The SDS config names of a CommonTlsContext as Envoy reads them: identity and trust secrets, and the cluster serving them. */
+function sdsNames(common: Json): { identity: string[]; roots: string[]; clusters: string[] } {
+  const cfgs = [...((common.tls_certificate_sds_secret_configs ?? []) as Json[]), common.combined_validation_context?.validation_context_sds_secret_config].filter(Boolean) as Json[];
+  return {
+    identity: ((common.tls_certificate_sds_secret_configs ?? []) as Json[]).map((c) => c.name),
+    roots: [common.combined_validation_context?.validation_context_sds_secret_config?.name].filter(Boolean),
+    clusters: [...new Set(cfgs.flatMap((c) => (c.sds_config?.api_config_source?.grpc_services ?? []).map((g: Json) => g.envoy_grpc?.cluster_name)))],
+  };
+}
+
 /** The mesh's backends as the ServiceEntries list them, given each backend's port. */
 function meshBackends(s: Scenario, portOf: (key: BackendKey) => number): MeshBackend[] {
   return s.backends.map((key) => ({
@@ -235,6 +286,102 @@ describe('what the Envoy-in-the-loop sidecars would be sent (checked without Env
       // The callee: its inbound cluster (which the inbound entry's routes name) comes by CDS.
       const calleeClusters = (await ask(RATINGS_POD, CLUSTER, [])).map((c) => c.name);
       expect(calleeClusters).toContain(`inbound|${port('ratings-v1')}||`);
+    } finally {
+      await t.run();
+    }
+  });
+});
+
+describe('mTLS between two Envoys: agents, SDS, bootstraps and TLS contexts (checked without Envoy)', () => {
+  it('the agents get certificates from the mesh CA and serve them on the sockets the bootstraps name; the TLS chain and cluster meshpilot sends use exactly those secrets, and a handshake with them works only for the right identities', { timeout: 60_000 }, async () => {
+    const t = new Teardown();
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'meshpilot-envoy-mtls-check-'));
+    t.add(() => fs.rmSync(dir, { recursive: true, force: true }));
+    try {
+      const ratingsPort = 32500;
+      const mesh = await startEnvoyMesh(t, mtlsFiles(ratingsPort), { ca: { dir: path.join(dir, 'ca'), serviceAccounts: Object.values(MTLS_SA) } });
+      expect(mesh.cp.state().errors.map((e) => e.message), 'the rules must be accepted').toEqual([]);
+      expect(mesh.adsAddress, 'the Envoys use the plaintext ADS listener').toBe(mesh.cp.xdsPlaintextAddress);
+      const bundle = fs.readFileSync(mesh.cp.ca!.trustBundlePath, 'utf8');
+
+      // (1) Real agents, certificates from the mesh CA, SDS fetched over each socket as Envoy does.
+      const agents: Record<keyof typeof MTLS_SA, SdsAgent> = {} as never;
+      const secrets: Record<string, Secrets> = {};
+      for (const [key, sa] of Object.entries(MTLS_SA) as Array<[keyof typeof MTLS_SA, string]>) {
+        agents[key] = await startSdsAgent(t, mesh, dir, sa);
+        expect(fs.statSync(agents[key].socket).isSocket()).toBe(true);
+        const got = await fetchSdsSecrets(agents[key].socket, ['default', 'ROOTCA']);
+        expect([...got.keys()].sort(), `${sa}'s SDS`).toEqual(['ROOTCA', 'default']);
+        const leaf = new X509Certificate(got.get('default')!.tls_certificate.certificate_chain.inline_string);
+        expect(leaf.subjectAltName, `${sa}'s certificate`).toBe(`URI:${spiffeId(sa)}`);
+        expect(got.get('ROOTCA')!.validation_context.trusted_ca.inline_string.trim(), `${sa}'s ROOTCA is the mesh's trust bundle`).toBe(bundle.trim());
+        secrets[key] = got;
+      }
+      const served = new Set(['default', 'ROOTCA']);
+
+      // (2) The bootstraps: schema, ADS on the plaintext listener, sds-grpc on the agent's socket.
+      const model = mesh.cp.state().model;
+      const configs = {
+        productpage: sidecarConfig(model, PRODUCTPAGE, mesh.adsAddress, { outboundPort: 15901, sdsSocket: agents.productpage.socket }),
+        reviews: sidecarConfig(model, REVIEWS_CALLER, mesh.adsAddress, { outboundPort: 15902, sdsSocket: agents.reviews.socket }),
+        ratings: sidecarConfig(model, RATINGS_POD, mesh.adsAddress, { inboundPort: ratingsPort, inboundTls: true, inboundHcmPatch: XFCC_PATCH, sdsSocket: agents.ratings.socket }),
+      };
+      for (const [key, c] of Object.entries(configs) as Array<[keyof typeof MTLS_SA, (typeof configs)['ratings']]>) {
+        expect(checkResource({ '@type': BOOTSTRAP_TYPE, ...c.bootstrap }), `${key}'s bootstrap`).toEqual([]);
+        const clusters = c.bootstrap.static_resources.clusters as Json[];
+        const sds = clusters.find((x) => x.name === SDS_CLUSTER);
+        expect(sds?.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address, `${key}'s ${SDS_CLUSTER}`).toEqual({ pipe: { path: agents[key].socket } });
+        const xds = clusters.find((x) => x.name === XDS_CLUSTER)!.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address;
+        expect(`${xds.address}:${xds.port_value}`).toBe(mesh.adsAddress);
+      }
+
+      // (3) The callers' outbound cluster to ratings: meshpilot's UpstreamTlsContext over SDS.
+      const upstream = (key: 'productpage' | 'reviews') => {
+        const cluster = configs[key].resources[CLUSTER].find((x) => x.name === MTLS_CALLEE_CLUSTER);
+        expect(cluster, `${key} is sent ${MTLS_CALLEE_CLUSTER}`).toBeDefined();
+        const tc = (cluster?.transport_socket as Json | undefined)?.typed_config as Json | undefined;
+        expect(tc?.['@type'], `${MTLS_CALLEE_CLUSTER}'s transport socket`).toBe(UPSTREAM_TLS);
+        return tc!;
+      };
+      const up = upstream('productpage');
+      expect(upstream('reviews')).toEqual(up);
+      const upNames = sdsNames(up.common_tls_context);
+      expect(upNames).toEqual({ identity: ['default'], roots: ['ROOTCA'], clusters: [SDS_CLUSTER] });
+      for (const n of [...upNames.identity, ...upNames.roots]) expect(served, `secret ${n} is one the agent serves`).toContain(n);
+      const sanMatchers = up.common_tls_context.combined_validation_context.default_validation_context.match_typed_subject_alt_names as Json[];
+      expect(sanMatchers).toEqual([{ san_type: 'URI', matcher: { exact: spiffeId(MTLS_SA.ratings) } }]);
+      // Only ratings (the cluster and its subsets) is mTLS: no other cluster needs certificates.
+      expect(configs.productpage.resources[CLUSTER].filter((x) => x.transport_socket && !String(x.name).endsWith(`|${RATINGS}`)).map((x) => x.name)).toEqual([]);
+
+      // (4) The callee's entry: STRICT's TLS chain (client certificate required) and its HCM with the policy.
+      const [entry] = configs.ratings.entries;
+      expect(entry!.address).toBe(RATINGS_POD.ip);
+      const down = entry!.transportSocket!.typed_config as Json;
+      expect(down['@type']).toBe(DOWNSTREAM_TLS);
+      expect(down.require_client_certificate).toBe(true);
+      expect(sdsNames(down.common_tls_context)).toEqual({ identity: ['default'], roots: ['ROOTCA'], clusters: [SDS_CLUSTER] });
+      const vi = configs.ratings.resources[LISTENER].find((l) => l.name === 'virtualInbound')!;
+      const portChains = (vi.filter_chains as Json[]).filter((c) => c.filter_chain_match?.destination_port === ratingsPort);
+      expect(portChains.map((c) => Boolean(c.transport_socket)), 'STRICT: one chain for the port, with TLS').toEqual([true]);
+      const meshHcm = (portChains[0]!.filters as Json[])[0]!.typed_config as Json;
+      expect(meshHcm.forward_client_cert_details, "meshpilot's HCM leaves XFCC at Envoy's default; the test adds it").toBeUndefined();
+      expect(entry!.hcm).toEqual({ ...meshHcm, ...XFCC_PATCH });
+      const allow = (entry!.hcm.http_filters as Json[]).find((f) => f.name === 'envoy.filters.http.rbac.allow');
+      expect(JSON.stringify(allow?.typed_config ?? {})).toContain(`"exact":"${spiffeId(MTLS_SA.productpage)}"`);
+      expect(JSON.stringify(allow?.typed_config ?? {})).not.toContain(spiffeId(MTLS_SA.reviews));
+
+      // (5) node:tls with the SDS secrets as the two contexts say: productpage -> ratings works and
+      // ratings sees productpage's SPIFFE ID; reviews' handshake works too (the policy, not TLS,
+      // refuses it); a server holding another identity fails the SAN match; no client certificate fails.
+      const material = (key: keyof typeof MTLS_SA) => ({ identity: secrets[key]!.get('default')!, roots: secrets[key]!.get('ROOTCA')! });
+      const opts = { serverSans: sanMatchers.map((m) => m.matcher.exact as string), serverAlpn: down.common_tls_context.alpn_protocols, clientAlpn: up.common_tls_context.alpn_protocols, sni: up.sni };
+      const ok = await tlsHandshake(material('ratings'), material('productpage'), opts);
+      expect(ok, JSON.stringify(ok)).toMatchObject({ ok: true, serverSawPeer: [spiffeId(MTLS_SA.productpage)], alpn: 'http/1.1' });
+      expect(await tlsHandshake(material('ratings'), material('reviews'), opts)).toMatchObject({ ok: true, serverSawPeer: [spiffeId(MTLS_SA.reviews)] });
+      const wrongServer = await tlsHandshake(material('reviews'), material('productpage'), opts);
+      expect(wrongServer.ok).toBe(false);
+      expect(wrongServer.error).toMatch(/URI SANs/);
+      expect((await tlsHandshake(material('ratings'), { roots: material('productpage').roots }, opts)).ok, 'no client certificate').toBe(false);
     } finally {
       await t.run();
     }
@@ -471,6 +618,43 @@ describe.skipIf(!envoy)('meshpilot with real Envoy sidecars', () => {
     // The denials came from the callee's sidecar: its inbound connection manager counted them.
     const stats = (await callee!.envoy.adminGet('/stats?filter=rbac')).text;
     expect(stats, stats).toMatch(/rbac\.\S*denied: [1-9]/);
+  });
+
+  it.skipIf(!secondLoopback)("mTLS between two Envoys: productpage's Envoy reaches ratings' STRICT chain with its SPIFFE ID, reviews' is denied 403, plaintext fails", async () => {
+    const ratings = backends.get('ratings-v1')!;
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'meshpilot-envoy-mtls-'));
+    teardown.add(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const mesh = await startEnvoyMesh(teardown, mtlsFiles(ratings.port), { ca: { dir: path.join(dir, 'ca'), serviceAccounts: Object.values(MTLS_SA) } });
+    expect(mesh.cp.state().errors.map((e) => e.message), 'the rules must be accepted').toEqual([]);
+    const [ppAgent, reviewsAgent, ratingsAgent] = await Promise.all([MTLS_SA.productpage, MTLS_SA.reviews, MTLS_SA.ratings].map((sa) => startSdsAgent(teardown, mesh, dir, sa)));
+    const callee = await startSidecar(teardown, envoy!, mesh, RATINGS_POD, { inboundPort: ratings.port, inboundTls: true, inboundHcmPatch: XFCC_PATCH, sdsSocket: ratingsAgent!.socket });
+    const pp = await startSidecar(teardown, envoy!, mesh, PRODUCTPAGE, { caller: true, sdsSocket: ppAgent!.socket, readyHost: hostHeader('ratings') });
+    const rv = await startSidecar(teardown, envoy!, mesh, REVIEWS_CALLER, { caller: true, sdsSocket: reviewsAgent!.socket, readyHost: hostHeader('ratings') });
+    const host = hostHeader('ratings');
+
+    // Envoy warms the cluster and the listener until SDS has answered: retry until through.
+    await waitFor(async () => (await pp.client!.request(host)).status === 200, { timeoutMs: 20_000, intervalMs: 100, description: "productpage's Envoy through to ratings over mTLS" });
+    expect(await pp.client!.split(host, 20)).toEqual({ v1: 20 });
+    const r = await pp.client!.request(host);
+    expect(outcome(r)).toBe('v1');
+    const xfcc = r.reply!.headers['x-forwarded-client-cert'] ?? '';
+    expect(xfcc, 'the peer identity the callee verified').toContain(`URI=${spiffeId(MTLS_SA.productpage)}`);
+    expect(xfcc, "the callee's own identity").toContain(`By=${spiffeId(MTLS_SA.ratings)}`);
+
+    // Another identity: the handshake succeeds, the AuthorizationPolicy refuses it in the callee's Envoy.
+    await waitFor(async () => (await rv.client!.request(host)).status === 403, { timeoutMs: 20_000, intervalMs: 100, description: "reviews' Envoy refused 403 by ratings' policy" });
+    expect(await rv.client!.split(host, 20)).toEqual({ 'status:403': 20 });
+    const calleeStats = (await callee.envoy.adminGet('/stats')).text;
+    expect(calleeStats, 'RBAC denials in the callee').toMatch(/rbac\.\S*denied: [1-9]/);
+    expect(calleeStats, 'TLS handshakes on the callee listener').toMatch(/listener\.127\.0\.0\.2_\d+\.ssl\.handshake: [1-9]/);
+    const callerStats = (await pp.envoy.adminGet('/stats?filter=ssl.handshake')).text;
+    expect(callerStats, 'TLS handshakes on the caller cluster').toMatch(/ssl\.handshake: [1-9]/);
+
+    // Plaintext HTTP straight to the callee's TLS listener: no answer (the handshake fails).
+    const plain = new EntryClient(RATINGS_POD.ip, ratings.port);
+    teardown.add(() => plain.close());
+    const direct = await plain.request(host, {}, { timeoutMs: 5000 }).then((x) => `status:${x.status}`, (e: Error) => `error:${e.message}`);
+    expect(direct).toMatch(/^error:/);
   });
 });
 
