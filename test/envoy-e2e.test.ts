@@ -167,12 +167,6 @@ const REVIEWS_CALLER = workload('reviews-v1-1', '10.255.0.3', { app: 'reviews', 
 /** The service account of each Envoy's agent (and of its CA bootstrap token). */
 const MTLS_SA = { productpage: 'productpage', reviews: 'reviews', ratings: 'ratings' } as const;
 const MTLS_CALLEE_CLUSTER = `outbound|${HTTP_PORT}||${RATINGS}`;
-/**
- * Added by the TEST to the callee's entry connection manager (meshpilot's sets neither field, so
- * Envoy's default, SANITIZE, strips the header): the backend is told the URI SAN of the client
- * certificate the callee's Envoy verified.
- */
-const XFCC_PATCH = { forward_client_cert_details: 'SANITIZE_SET', set_current_client_cert_details: { uri: true } };
 
 function mtlsFiles(ratingsPort: number): Record<string, string> {
   const peerAuth = toYaml({
@@ -324,7 +318,7 @@ describe('mTLS between two Envoys: agents, SDS, bootstraps and TLS contexts (che
       const configs = {
         productpage: sidecarConfig(model, PRODUCTPAGE, mesh.adsAddress, { outboundPort: 15901, sdsSocket: agents.productpage.socket }),
         reviews: sidecarConfig(model, REVIEWS_CALLER, mesh.adsAddress, { outboundPort: 15902, sdsSocket: agents.reviews.socket }),
-        ratings: sidecarConfig(model, RATINGS_POD, mesh.adsAddress, { inboundPort: ratingsPort, inboundTls: true, inboundHcmPatch: XFCC_PATCH, sdsSocket: agents.ratings.socket }),
+        ratings: sidecarConfig(model, RATINGS_POD, mesh.adsAddress, { inboundPort: ratingsPort, inboundTls: true, sdsSocket: agents.ratings.socket }),
       };
       for (const [key, c] of Object.entries(configs) as Array<[keyof typeof MTLS_SA, (typeof configs)['ratings']]>) {
         expect(checkResource({ '@type': BOOTSTRAP_TYPE, ...c.bootstrap }), `${key}'s bootstrap`).toEqual([]);
@@ -364,8 +358,9 @@ describe('mTLS between two Envoys: agents, SDS, bootstraps and TLS contexts (che
       const portChains = (vi.filter_chains as Json[]).filter((c) => c.filter_chain_match?.destination_port === ratingsPort);
       expect(portChains.map((c) => Boolean(c.transport_socket)), 'STRICT: one chain for the port, with TLS').toEqual([true]);
       const meshHcm = (portChains[0]!.filters as Json[])[0]!.typed_config as Json;
-      expect(meshHcm.forward_client_cert_details, "meshpilot's HCM leaves XFCC at Envoy's default; the test adds it").toBeUndefined();
-      expect(entry!.hcm).toEqual({ ...meshHcm, ...XFCC_PATCH });
+      // meshpilot's inbound HCM tells the app the verified caller (and drops a forged header).
+      expect(meshHcm).toMatchObject({ forward_client_cert_details: 'SANITIZE_SET', set_current_client_cert_details: { uri: true } });
+      expect(entry!.hcm).toEqual(meshHcm);
       const allow = (entry!.hcm.http_filters as Json[]).find((f) => f.name === 'envoy.filters.http.rbac.allow');
       expect(JSON.stringify(allow?.typed_config ?? {})).toContain(`"exact":"${spiffeId(MTLS_SA.productpage)}"`);
       expect(JSON.stringify(allow?.typed_config ?? {})).not.toContain(spiffeId(MTLS_SA.reviews));
@@ -627,7 +622,7 @@ describe.skipIf(!envoy)('meshpilot with real Envoy sidecars', () => {
     const mesh = await startEnvoyMesh(teardown, mtlsFiles(ratings.port), { ca: { dir: path.join(dir, 'ca'), serviceAccounts: Object.values(MTLS_SA) } });
     expect(mesh.cp.state().errors.map((e) => e.message), 'the rules must be accepted').toEqual([]);
     const [ppAgent, reviewsAgent, ratingsAgent] = await Promise.all([MTLS_SA.productpage, MTLS_SA.reviews, MTLS_SA.ratings].map((sa) => startSdsAgent(teardown, mesh, dir, sa)));
-    const callee = await startSidecar(teardown, envoy!, mesh, RATINGS_POD, { inboundPort: ratings.port, inboundTls: true, inboundHcmPatch: XFCC_PATCH, sdsSocket: ratingsAgent!.socket });
+    const callee = await startSidecar(teardown, envoy!, mesh, RATINGS_POD, { inboundPort: ratings.port, inboundTls: true, sdsSocket: ratingsAgent!.socket });
     const pp = await startSidecar(teardown, envoy!, mesh, PRODUCTPAGE, { caller: true, sdsSocket: ppAgent!.socket, readyHost: hostHeader('ratings') });
     const rv = await startSidecar(teardown, envoy!, mesh, REVIEWS_CALLER, { caller: true, sdsSocket: reviewsAgent!.socket, readyHost: hostHeader('ratings') });
     const host = hostHeader('ratings');

@@ -50,6 +50,8 @@ export function outboundHttpListeners(model: Model, proxy: Proxy, only?: Readonl
   }));
 }
 
+const XFCC = { forward_client_cert_details: 'SANITIZE_SET', set_current_client_cert_details: { uri: true } };
+
 export function virtualInbound(model: Model, proxy: Proxy, inbound: InboundPort[]): Json {
   const modes = inbound.map((p) => inboundMode(model, proxy, p.port));
   const chains = inbound.flatMap((p, i) => {
@@ -57,13 +59,19 @@ export function virtualInbound(model: Model, proxy: Proxy, inbound: InboundPort[
     const filter = http
       ? {
           name: 'envoy.filters.network.http_connection_manager',
-          typed_config: httpConnectionManager(`inbound_0.0.0.0_${p.port}`, {
-            inline: {
-              name: p.cluster,
-              virtual_hosts: [{ name: p.cluster, domains: ['*'], routes: [{ name: 'default', match: { prefix: '/' }, route: { cluster: p.cluster, timeout: '0s' } }] }],
-              validate_clusters: false,
-            },
-          }, httpFilters({ model, proxy, side: 'inbound', port: p.port })),
+          typed_config: {
+            ...httpConnectionManager(`inbound_0.0.0.0_${p.port}`, {
+              inline: {
+                name: p.cluster,
+                virtual_hosts: [{ name: p.cluster, domains: ['*'], routes: [{ name: 'default', match: { prefix: '/' }, route: { cluster: p.cluster, timeout: '0s' } }] }],
+                validate_clusters: false,
+              },
+            }, httpFilters({ model, proxy, side: 'inbound', port: p.port })),
+            // The app is told who called it: x-forwarded-client-cert carries the URI SAN (SPIFFE ID)
+            // of the client certificate this Envoy verified. SANITIZE_SET drops any such header a
+            // caller sent itself, so on a plaintext chain the app gets none rather than a forged one.
+            ...XFCC,
+          },
         }
       : tcpProxy(p.cluster, p.cluster);
     return sidecarInboundChains(modes[i]!, { name: p.cluster, port: p.port, filters: [filter], alpn: http ? ['h2', 'http/1.1'] : [] });
