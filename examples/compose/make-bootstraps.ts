@@ -1,44 +1,51 @@
-// Writes examples/compose/envoy/<workload>.yaml: the Envoy bootstrap of each sidecar in the compose
-// example. It is the bootstrap sidecar injection writes (control-plane/inject/bootstrap.ts), with
-// what the kubelet would fill in given as literal values, and two compose-specific changes:
-// - plaintext ADS to the `meshpilot` compose service on 15010 (no agent, so no SDS cluster);
-// - a static listener on 127.0.0.1:15080 that the app sends its outbound HTTP to (compose has no
-//   iptables redirect into virtualOutbound, see README.md). It takes its routes from meshpilot over
-//   ADS: the route config "9080", the one meshpilot generates for the services' HTTP port and that
-//   its own outbound listener 0.0.0.0_9080 names, so the app gets exactly a pod's routing.
+// Writes what the compose example's pods take from sidecar injection's own code, so the two cannot
+// drift (test/compose-example.test.ts fails when a file is out of date):
+// - envoy/<workload>.yaml: each sidecar's Envoy bootstrap, as injection writes it
+//   (control-plane/inject/bootstrap.ts), with what the kubelet would fill in (IP, name, namespace,
+//   service account) given as literal values. ADS goes over mutual TLS to meshpilot's TLS port
+//   (xds.tls, the injection default), at a name its serving certificate carries (XDS below); Envoy
+//   presents the workload certificate its agent serves over SDS (cluster sds-grpc, the shared socket).
+// - init/redirect.sh: the iptables redirect injection's meshpilot-init runs
+//   (control-plane/inject/init-container.ts), run by each `<workload>-init` container.
+// - tokens/ca-tokens and tokens/<workload>: DEMO bootstrap tokens (meshpilot's --ca-tokens file,
+//   and the one each agent sends). Public, in git: they are not secrets, never use them elsewhere.
 //
 //   npx tsx examples/compose/make-bootstraps.ts          # rewrite the files
-//   (test/compose-example.test.ts fails when they are out of date)
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
-import { bootstrapObject, SDS_CLUSTER } from '../../control-plane/inject/bootstrap.ts';
+import { agentContainer } from '../../control-plane/inject/agent-container.ts';
+import { bootstrapObject } from '../../control-plane/inject/bootstrap.ts';
 import { loadInjectionConfig, type InjectionConfig } from '../../control-plane/inject/config.ts';
-import { FAULT_FILTER_NAME, HTTP_FAULT } from '../../control-plane/translate/fault.ts';
-import { httpConnectionManager } from '../../control-plane/translate/hcm.ts';
-import { LOCAL_RATE_LIMIT, LOCAL_RATE_LIMIT_FILTER } from '../../control-plane/translate/local-rate-limit.ts';
-import { LISTENER } from '../../control-plane/translate/type-urls.ts';
+import { initContainer } from '../../control-plane/inject/init-container.ts';
 
 export const HERE = path.dirname(fileURLToPath(import.meta.url));
 export const NAMESPACE = 'default';
-/** Where meshpilot's xDS is, as compose.yaml's `meshpilot` service runs it (--xds-listen 0.0.0.0:15010). */
-export const XDS = { address: 'meshpilot', port: 15010 };
-/** The service port every service of the example uses, and so the name of its route config. */
+/**
+ * meshpilot's xDS and CA, as the sidecars and agents reach it: a compose network alias of the
+ * `meshpilot` service (compose.yaml) that is one of the DNS names in meshpilot's serving certificate
+ * (control-plane/ca/tls-credentials.ts XDS_SERVER_NAMES): Envoy and the agent check that name.
+ * The bare compose name `meshpilot` is not in the certificate. caPort: `serve --xds-listen`.
+ */
+export const XDS = { address: 'meshpilot.meshpilot-system.svc', caPort: 15012 };
+/** The service port every service of the example uses. */
 export const SERVICE_PORT = 9080;
-/** The sidecar's explicit outbound HTTP listener (loopback only: the app shares Envoy's network namespace). */
-export const OUTBOUND = { address: '127.0.0.1', port: 15080, name: 'compose-outbound-http' };
+/** Where compose.yaml mounts the CA's volume: meshpilot's --ca-dir, read-only in the agents. */
+export const CA_DIR = '/var/lib/meshpilot-ca';
+/** The CA writes its roots here on first start (control-plane/ca/root-store.ts BUNDLE); the agents' --ca-root. */
+export const CA_ROOT = `${CA_DIR}/trust-bundle.pem`;
 
 export interface Workload {
-  /** The compose service of the app; its sidecar is `<name>-envoy`, its bootstrap envoy/<name>.yaml. */
+  /** The compose service of the app; its pod is `<name>` (netns owner), `<name>-init`, `<name>-agent`, `<name>-envoy`. */
   name: string;
   ip: string;
   labels: { app: string; version: string };
   serviceAccount: string;
 }
 
-// The fixed addresses compose.yaml gives the app containers on the `mesh` network (10.213.0.0/24);
-// rules/services.yaml and rules/client.yaml list the same ones.
+// The fixed addresses compose.yaml gives the pods (their netns owners) on the `mesh` network
+// (10.213.0.0/24); rules/services.yaml and rules/client.yaml list the same ones.
 export const WORKLOADS: Workload[] = [
   { name: 'client', ip: '10.213.0.10', labels: { app: 'client', version: 'v1' }, serviceAccount: 'client' },
   { name: 'productpage-v1', ip: '10.213.0.11', labels: { app: 'productpage', version: 'v1' }, serviceAccount: 'productpage' },
@@ -49,32 +56,10 @@ export const WORKLOADS: Workload[] = [
   { name: 'details-v1', ip: '10.213.0.41', labels: { app: 'details', version: 'v1' }, serviceAccount: 'details' },
 ];
 
-/** The injection settings with the compose example's xDS address: plaintext, to the compose service. */
+/** Injection's settings with meshpilot's address as compose reaches it; everything else as injection.yaml says. */
 export function composeInjectionConfig(): InjectionConfig {
   const base = loadInjectionConfig();
-  return { ...base, xds: { ...base.xds, address: XDS.address, port: XDS.port, tls: false } };
-}
-
-/**
- * The explicit outbound listener. Its HTTP filters are the ones meshpilot's outbound listeners can
- * carry, each inert until a route or virtual host from RDS configures it: the local rate limit
- * (no bucket: off) and fault injection (no fault), then the router. They are listed whatever the
- * rules say because a static listener cannot change when the rules do: a fault or rate limit added
- * while the mesh runs then works here too.
- */
-export function outboundListener(): Record<string, unknown> {
-  const hcm = httpConnectionManager(`outbound_${OUTBOUND.address}_${OUTBOUND.port}`, { rds: String(SERVICE_PORT) }, [
-    { name: LOCAL_RATE_LIMIT_FILTER, typed_config: { '@type': LOCAL_RATE_LIMIT, stat_prefix: 'rate_limit' } },
-    { name: FAULT_FILTER_NAME, typed_config: { '@type': HTTP_FAULT } },
-  ]);
-  const { '@type': _type, ...listener } = {
-    '@type': LISTENER,
-    name: OUTBOUND.name,
-    address: { socket_address: { address: OUTBOUND.address, port_value: OUTBOUND.port } },
-    traffic_direction: 'OUTBOUND',
-    filter_chains: [{ name: OUTBOUND.name, filters: [{ name: 'envoy.filters.network.http_connection_manager', typed_config: hcm }] }],
-  };
-  return listener;
+  return { ...base, xds: { ...base.xds, address: XDS.address, caPort: XDS.caPort, tls: true } };
 }
 
 /** One workload's bootstrap, as an object (what envoy/<name>.yaml holds). */
@@ -83,12 +68,7 @@ export function composeBootstrap(w: Workload, config: InjectionConfig = composeI
   let text = JSON.stringify(bootstrapObject(config, { labels: w.labels }));
   for (const [k, v] of Object.entries(values)) text = text.replaceAll(`@@${k}@@`, v);
   if (text.includes('@@')) throw new Error(`make-bootstraps: a placeholder was not filled in: ${text.match(/@@\w+@@/)![0]}`);
-  const boot = JSON.parse(text) as Record<string, any>;
-  // No agent beside Envoy in this example, so no certificates: the SDS cluster would name a socket
-  // nobody serves.
-  boot.static_resources.clusters = boot.static_resources.clusters.filter((c: { name: string }) => c.name !== SDS_CLUSTER);
-  boot.static_resources.listeners = [...boot.static_resources.listeners, outboundListener()];
-  return boot;
+  return JSON.parse(text) as Record<string, any>;
 }
 
 export function bootstrapFile(w: Workload): string {
@@ -104,10 +84,67 @@ export function bootstrapText(w: Workload, config?: InjectionConfig): string {
   return header + stringify(composeBootstrap(w, config), { lineWidth: 0, aliasDuplicateObjects: false });
 }
 
+/** The redirect script of injection's init container, for a pod without overrides (the same for every workload). */
+export function redirectScript(config: InjectionConfig = composeInjectionConfig()): string {
+  const c = initContainer(config, { requests: {}, limits: {}, excludeInboundPorts: [], excludeOutboundPorts: [], excludeOutboundCIDRs: [] });
+  const [shell, dashC, script] = c.command!;
+  if (shell !== '/bin/sh' || dashC !== '-c' || !script) throw new Error('make-bootstraps: the init container is no longer `/bin/sh -c <script>`');
+  return script;
+}
+
+export const REDIRECT_FILE = path.join(HERE, 'init', 'redirect.sh');
+export function redirectText(config?: InjectionConfig): string {
+  return [
+    '# The iptables redirect of the compose pods, run by each `<workload>-init` container (compose.yaml).',
+    '# Generated by examples/compose/make-bootstraps.ts from control-plane/inject/init-container.ts: do not edit.',
+    redirectScript(config),
+    '',
+  ].join('\n');
+}
+
+/** The agent's arguments, as injection gives them, but trusting the CA's bundle from its shared volume. */
+export function agentArgs(config: InjectionConfig = composeInjectionConfig()): string[] {
+  const args = [...agentContainer(config).args!];
+  const i = args.indexOf('--ca-root');
+  if (i < 0) throw new Error('make-bootstraps: the agent has no --ca-root');
+  args[i + 1] = CA_ROOT;
+  return args;
+}
+
+// DEMO tokens: in git, so anyone can read them. They let a container get a certificate for its
+// service account from this example's CA and nothing else; never reuse them.
+export const tokenOf = (w: Workload) => `demo-not-secret-${w.name}-token`;
+export const CA_TOKENS_FILE = path.join(HERE, 'tokens', 'ca-tokens');
+export const agentTokenFile = (w: Workload) => path.join(HERE, 'tokens', w.name);
+
+export function caTokensText(): string {
+  return [
+    '# meshpilot serve --ca-tokens: one "token namespace serviceAccount" per line, one per workload.',
+    '# DEMO TOKENS, public in git: they are not secrets. Never use them outside this example.',
+    '# Generated by examples/compose/make-bootstraps.ts (tokens/<workload> holds each agent\'s own).',
+    ...WORKLOADS.map((w) => `${tokenOf(w)} ${NAMESPACE} ${w.serviceAccount}`),
+    '',
+  ].join('\n');
+}
+
+export function agentTokenText(w: Workload): string {
+  return `${tokenOf(w)}\n`;
+}
+
+/** Every generated file and its text. */
+export function generatedFiles(): Array<[string, string]> {
+  return [
+    ...WORKLOADS.map((w) => [bootstrapFile(w), bootstrapText(w)] as [string, string]),
+    [REDIRECT_FILE, redirectText()],
+    [CA_TOKENS_FILE, caTokensText()],
+    ...WORKLOADS.map((w) => [agentTokenFile(w), agentTokenText(w)] as [string, string]),
+  ];
+}
+
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  fs.mkdirSync(path.join(HERE, 'envoy'), { recursive: true });
-  for (const w of WORKLOADS) {
-    fs.writeFileSync(bootstrapFile(w), bootstrapText(w));
-    console.log(`wrote ${path.relative(process.cwd(), bootstrapFile(w))}`);
+  for (const [file, text] of generatedFiles()) {
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.writeFileSync(file, text);
+    console.log(`wrote ${path.relative(process.cwd(), file)}`);
   }
 }

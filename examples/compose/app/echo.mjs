@@ -1,8 +1,9 @@
 // A tiny HTTP service for the compose example: it answers with who it is (service and version),
 // the request it got (path and headers) and, when it has an upstream, what its upstream answered.
-// It calls the upstream through its Envoy sidecar, as a meshed app does: to the sidecar's outbound
-// listener (SIDECAR, default http://127.0.0.1:15080) with the service's name in the Host header, so
-// meshpilot's routes (canary split, header routes, faults, rate limits) decide where it goes.
+// It calls the upstream plainly, http://<UPSTREAM>/<path>, as an app in a meshed pod does: the pod's
+// redirect (iptables, set up by its init container) hands the connection to its Envoy sidecar, whose
+// routes from meshpilot (canary split, header routes, faults, rate limits) decide where it goes, by
+// the Host header; Envoy then calls the chosen pod over mutual TLS.
 //
 //   SERVICE=reviews VERSION=v2 UPSTREAM=ratings:9080 node echo.mjs
 //   node echo.mjs --check    # healthcheck: this app answers, and its sidecar is ready (SIDECAR_READY)
@@ -11,7 +12,7 @@
 // ("productpage-v1 -> reviews-v3 -> ratings-v1"), for counting in shell loops.
 //
 // Environment: SERVICE, VERSION, PORT (default 9080; 0 picks a free port, printed on stdout),
-// HOST (default 0.0.0.0), UPSTREAM (host:port, optional), SIDECAR, SIDECAR_READY (default
+// HOST (default 0.0.0.0), UPSTREAM (host:port, optional), SIDECAR_READY (default
 // http://127.0.0.1:15021/healthz/ready, empty to skip in --check), UPSTREAM_TIMEOUT_MS (10000).
 // Node's standard library only.
 import http from 'node:http';
@@ -23,18 +24,18 @@ const WORKLOAD = `${SERVICE}-${VERSION}`;
 const PORT = Number(env.PORT ?? 9080);
 const HOST = env.HOST || '0.0.0.0';
 const UPSTREAM = env.UPSTREAM || '';
-const SIDECAR = new URL(env.SIDECAR || 'http://127.0.0.1:15080');
 const SIDECAR_READY = env.SIDECAR_READY ?? 'http://127.0.0.1:15021/healthz/ready';
 const UPSTREAM_TIMEOUT_MS = Number(env.UPSTREAM_TIMEOUT_MS || 10_000);
 // Headers a meshed app passes on to its upstream, so header routes and faults see the end user.
 const PROPAGATE = ['end-user', 'x-request-id', 'traceparent', 'tracestate'];
 
-/** GET through the sidecar; resolves to { status, body } or { error }. */
+/** GET http://UPSTREAM/path (through the sidecar, by the pod's redirect); resolves to { status, body } or { error }. */
 function callUpstream(path, incoming) {
+  const target = new URL(`http://${UPSTREAM}`);
   const headers = { host: UPSTREAM, accept: 'application/json' };
   for (const h of PROPAGATE) if (incoming[h] !== undefined) headers[h] = incoming[h];
   return new Promise((resolve) => {
-    const req = http.request({ host: SIDECAR.hostname, port: SIDECAR.port || 80, method: 'GET', path, headers, timeout: UPSTREAM_TIMEOUT_MS }, (res) => {
+    const req = http.request({ host: target.hostname, port: target.port || 80, method: 'GET', path, headers, timeout: UPSTREAM_TIMEOUT_MS }, (res) => {
       const chunks = [];
       res.on('data', (c) => chunks.push(c));
       res.on('end', () => {
@@ -106,7 +107,7 @@ if (process.argv.includes('--check')) {
   const server = createServer();
   server.listen(PORT, HOST, () => {
     const { port } = server.address();
-    console.log(`${WORKLOAD} listening on ${HOST}:${port}${UPSTREAM ? `, upstream ${UPSTREAM} through ${SIDECAR.origin}` : ''}`);
+    console.log(`${WORKLOAD} listening on ${HOST}:${port}${UPSTREAM ? `, upstream ${UPSTREAM}` : ''}`);
   });
   const stop = () => server.close(() => process.exit(0));
   process.on('SIGTERM', stop);
