@@ -82,7 +82,7 @@ export interface AuthorizationPolicy {
   action: 'ALLOW' | 'DENY';
   /** `istio.io/dry-run: "true"`: evaluated and counted as shadow rules, never enforced. */
   dryRun: boolean;
-  /** An ALLOW policy without rules allows nothing (deny all); a DENY policy without rules denies nothing. */
+  /** An ALLOW policy without rules allows nothing (deny all); a DENY policy always has rules (the schema refuses one without). */
   rules: AuthzRule[];
   /** Some rule matches on the caller's mTLS identity (principals, namespaces, serviceAccounts). */
   usesIdentity: boolean;
@@ -257,9 +257,6 @@ export function buildAuthorizationPolicies(objects: readonly ConfigObject[], ser
       when: (r.when ?? []).map(buildCondition),
     }));
     warnForeignTrustDomains(obj, spec, mesh, issues);
-    if (action === 'DENY' && rules.length === 0) {
-      issues.warn(obj, ['spec'], 'a DENY policy without rules denies nothing (to deny every request, write an ALLOW policy without rules: `spec: {}`)');
-    }
     warnCoverage(obj, spec, dryRun, services, issues);
     const usesIdentity = rules.some((r) => r.from.some(sourceUsesIdentity) || r.when.some((c) => c.kind === 'principal' || c.kind === 'namespace'));
     if (usesIdentity && mtlsModes) warnNoMtls(obj, spec, services, issues, mtlsModes);

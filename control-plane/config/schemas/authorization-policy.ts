@@ -179,12 +179,22 @@ export const Rule = z.strictObject({
   when: nonEmpty(Condition).optional(),
 });
 
-export const AuthorizationPolicySpec = z.strictObject({
-  selector: z.strictObject({ matchLabels: labels.optional() }).optional(),
-  /** Default ALLOW. */
-  action: istioEnum(['ALLOW', 'DENY'], ['AUDIT', 'CUSTOM']).optional(),
-  rules: z.array(Rule).optional(),
-});
+export const AuthorizationPolicySpec = withRule(
+  z.strictObject({
+    selector: z.strictObject({ matchLabels: labels.optional() }).optional(),
+    /** Default ALLOW. */
+    action: istioEnum(['ALLOW', 'DENY'], ['AUDIT', 'CUSTOM']).optional(),
+    rules: z.array(Rule).optional(),
+  }),
+  // An ALLOW policy without rules means "allow nothing"; a DENY one would deny nothing, and Istio
+  // refuses it rather than let it look like "deny everything".
+  (v, report) => {
+    const rules = v['rules'];
+    if (v['action'] === 'DENY' && (rules === undefined || (Array.isArray(rules) && rules.length === 0))) {
+      report([rules === undefined ? 'action' : 'rules'], 'a DENY policy needs at least one rule (Istio refuses one without: it would deny nothing); to deny every request write `rules: [{}]`, or an ALLOW policy without rules (`spec: {}`)');
+    }
+  },
+);
 
 export type AuthorizationPolicySpec = z.infer<typeof AuthorizationPolicySpec>;
 export type AuthorizationSource = z.infer<typeof Source>;

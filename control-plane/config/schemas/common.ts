@@ -275,8 +275,23 @@ const MATCH_KINDS = ['exact', 'prefix', 'regex'] as const;
 /** Istio's StringMatch: exactly one of exact, prefix, regex. */
 export const StringMatch = withRule(z.strictObject(stringMatchShape), exactlyOne(MATCH_KINDS));
 
-/** StringMatch for headers and withoutHeaders: at most one member; `{}` means "the header is present". */
-export const HeaderStringMatch = withRule(z.strictObject(stringMatchShape), atMostOne(MATCH_KINDS));
+/** Istio rejects `prefix: ""` everywhere but in `uri` (where Envoy reads it as "any path"). */
+function noEmptyPrefix(v: Fields, report: Report, hint: string): void {
+  if (v['prefix'] === '') report(['prefix'], `an empty prefix matches every value, which Istio does not accept here; ${hint}`);
+}
+
+/** StringMatch for `method`: as StringMatch, but no empty prefix (as in Istio). */
+export const MethodStringMatch = withRule(z.strictObject(stringMatchShape), (v, report) => {
+  exactlyOne(MATCH_KINDS)(v, report);
+  noEmptyPrefix(v, report, 'leave `method` out to match every method');
+});
+
+/** StringMatch for headers and withoutHeaders: at most one member; `{}` means "the header is present".
+ * An empty prefix is refused (as in Istio): `{}` says "present" plainly. */
+export const HeaderStringMatch = withRule(z.strictObject(stringMatchShape), (v, report) => {
+  atMostOne(MATCH_KINDS)(v, report);
+  noEmptyPrefix(v, report, 'write `{}` to match any value of a header that is present');
+});
 
 /** StringMatch for query parameters: exact or regex (Istio does not support prefix here). */
 export const QueryParamStringMatch = withRule(z.strictObject(stringMatchShape), (v, report) => {

@@ -14,6 +14,7 @@ import {
   labels,
   percent,
   positiveLimit,
+  setFields,
   uniqueBy,
   withRule,
 } from './common.ts';
@@ -72,26 +73,31 @@ export const LoadBalancerSettings = withRule(
   (v, report) => (v['localityLbSetting'] === undefined ? exactlyOne(['simple', 'consistentHash']) : atMostOne(['simple', 'consistentHash']))(v, report),
 );
 
-export const ConnectionPoolSettings = z.strictObject({
-  tcp: z
-    .strictObject({
-      maxConnections: positiveLimit.optional(),
-      connectTimeout: duration().optional(),
-    })
-    .optional(),
-  http: z
-    .strictObject({
-      http1MaxPendingRequests: positiveLimit.optional(),
-      http2MaxRequests: positiveLimit.optional(),
-      /** 1 disables keep-alive; leave out for unlimited. */
-      maxRequestsPerConnection: positiveLimit.optional(),
-      maxRetries: positiveLimit.optional(),
-      /** "0s" disables the idle timeout. */
-      idleTimeout: duration({ allowZero: true }).optional(),
-      maxConcurrentStreams: positiveLimit.optional(),
-    })
-    .optional(),
-});
+export const ConnectionPoolSettings = withRule(
+  z.strictObject({
+    tcp: z
+      .strictObject({
+        maxConnections: positiveLimit.optional(),
+        connectTimeout: duration().optional(),
+      })
+      .optional(),
+    http: z
+      .strictObject({
+        http1MaxPendingRequests: positiveLimit.optional(),
+        http2MaxRequests: positiveLimit.optional(),
+        /** 1 disables keep-alive; leave out for unlimited. */
+        maxRequestsPerConnection: positiveLimit.optional(),
+        maxRetries: positiveLimit.optional(),
+        /** "0s" disables the idle timeout. */
+        idleTimeout: duration({ allowZero: true }).optional(),
+        maxConcurrentStreams: positiveLimit.optional(),
+      })
+      .optional(),
+  }),
+  (v, report) => {
+    if (setFields(v, ['tcp', 'http']).length === 0) report([], 'an empty connectionPool sets nothing, which Istio does not accept: set tcp and/or http, or leave connectionPool out');
+  },
+);
 
 export const OutlierDetection = withRule(
   z.strictObject({
@@ -112,13 +118,20 @@ export const OutlierDetection = withRule(
   },
 );
 
-export const PortTrafficPolicy = z.strictObject({
-  port: PortSelector,
-  loadBalancer: LoadBalancerSettings.optional(),
-  connectionPool: ConnectionPoolSettings.optional(),
-  outlierDetection: OutlierDetection.optional(),
-  tls: ClientTLSSettings.optional(),
-});
+const POLICY_SECTIONS = ['loadBalancer', 'connectionPool', 'outlierDetection', 'tls'] as const;
+
+export const PortTrafficPolicy = withRule(
+  z.strictObject({
+    port: PortSelector,
+    loadBalancer: LoadBalancerSettings.optional(),
+    connectionPool: ConnectionPoolSettings.optional(),
+    outlierDetection: OutlierDetection.optional(),
+    tls: ClientTLSSettings.optional(),
+  }),
+  (v, report) => {
+    if (setFields(v, POLICY_SECTIONS).length === 0) report([], `a port-level policy that sets nothing but its port is not accepted (as in Istio): set one of ${POLICY_SECTIONS.join(', ')}, or remove the entry`);
+  },
+);
 
 export const TrafficPolicy = withRule(
   z.strictObject({
@@ -128,7 +141,12 @@ export const TrafficPolicy = withRule(
     tls: ClientTLSSettings.optional(),
     portLevelSettings: z.array(PortTrafficPolicy).optional(),
   }),
-  (v, report) => uniqueBy(v['portLevelSettings'], 'port', 'port', report, ['portLevelSettings']),
+  (v, report) => {
+    if (setFields(v, [...POLICY_SECTIONS, 'portLevelSettings']).length === 0) {
+      report([], `an empty trafficPolicy sets nothing, which Istio does not accept: set one of ${POLICY_SECTIONS.join(', ')}, portLevelSettings, or leave trafficPolicy out`);
+    }
+    uniqueBy(v['portLevelSettings'], 'port', 'port', report, ['portLevelSettings']);
+  },
 );
 
 export const Subset = z.strictObject({

@@ -25,12 +25,14 @@ const region = z.string().superRefine((s, ctx) => {
   if (s === '' || /[\s/*]/.test(s)) ctx.addIssue({ code: 'custom', message: 'failover names a region only (no "/", "*" or spaces)', input: s });
 });
 
+const WEIGHT_ERROR = 'must be an integer from 1 to 100 (the weights add up to 100; leave out a locality that should get no calls)';
+
 export const Distribute = withRule(
   z.strictObject({
     /** The callers this entry is for. */
     from: localityPattern,
-    /** Locality pattern -> weight; the weights add up to 100. */
-    to: z.record(localityPattern, z.number().int({ error: 'must be an integer from 0 to 100' }).min(0, { error: 'must be an integer from 0 to 100' }).max(100, { error: 'must be an integer from 0 to 100' })),
+    /** Locality pattern -> weight (1 to 100: as in Istio, a locality that should get nothing is left out). */
+    to: z.record(localityPattern, z.number({ error: WEIGHT_ERROR }).int({ error: WEIGHT_ERROR }).min(1, { error: WEIGHT_ERROR }).max(100, { error: WEIGHT_ERROR })),
   }),
   (v, report) => {
     const to = v['to'];

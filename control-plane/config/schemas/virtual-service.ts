@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import {
   HeaderStringMatch,
+  MethodStringMatch,
   PortSelector,
   QueryParamStringMatch,
   StringMatch,
@@ -26,7 +27,7 @@ export const HTTPMatchRequest = withRule(
   z.strictObject({
     name: z.string().optional(),
     uri: StringMatch.optional(),
-    method: StringMatch.optional(),
+    method: MethodStringMatch.optional(),
     headers: z.record(matchHeaderName, HeaderStringMatch).optional(),
     withoutHeaders: z.record(matchHeaderName, HeaderStringMatch).optional(),
     queryParams: z.record(z.string().min(1, { error: 'query parameter name must not be empty' }), QueryParamStringMatch).optional(),
@@ -89,17 +90,26 @@ export function retryOnProblem(list: string): string | undefined {
   return undefined;
 }
 
-export const HTTPRetry = z.strictObject({
-  attempts: intRange(0, 2_147_483_647).optional(),
-  perTryTimeout: duration().optional(),
-  retryOn: z
-    .string()
-    .superRefine((s, ctx) => {
-      const problem = retryOnProblem(s);
-      if (problem) ctx.addIssue({ code: 'custom', message: problem, input: s });
-    })
-    .optional(),
-});
+export const HTTPRetry = withRule(
+  z.strictObject({
+    /** 0 turns retries off. */
+    attempts: intRange(0, 2_147_483_647).optional(),
+    perTryTimeout: duration().optional(),
+    retryOn: z
+      .string()
+      .superRefine((s, ctx) => {
+        const problem = retryOnProblem(s);
+        if (problem) ctx.addIssue({ code: 'custom', message: problem, input: s });
+      })
+      .optional(),
+  }),
+  // Istio refuses a retry policy that configures retries it has just turned off.
+  (v, report) => {
+    if (v['attempts'] !== 0) return;
+    const set = setFields(v, ['perTryTimeout', 'retryOn']);
+    if (set.length) report(['attempts'], `attempts: 0 turns retries off, so ${set.join(' and ')} would never apply (as Istio, meshpilot refuses this): remove ${set.length > 1 ? 'them' : 'it'}, or set attempts to 1 or more`);
+  },
+);
 
 const HeaderOperations = z.strictObject({
   set: z.record(mutableHeaderName, headerValue).optional(),
