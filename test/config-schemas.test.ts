@@ -146,7 +146,7 @@ describe('DestinationRule', () => {
   });
 
   it('wants unique subset names and portLevelSettings ports', () => {
-    expect(problems(doc('DestinationRule', 'host: a\nsubsets: [{name: v1}, {name: v1}]\ntrafficPolicy: {portLevelSettings: [{port: {number: 80}}, {port: {number: 80}}]}'))).toEqual([
+    expect(problems(doc('DestinationRule', 'host: a\nsubsets: [{name: v1}, {name: v1}]\ntrafficPolicy: {portLevelSettings: [{port: {number: 80}, tls: {mode: DISABLE}}, {port: {number: 80}, tls: {mode: DISABLE}}]}'))).toEqual([
       'spec.subsets[1].name: duplicate subset name "v1" (also at index 0)',
       'spec.trafficPolicy.portLevelSettings[1].port: duplicate port 80 (also at index 0)',
     ]);

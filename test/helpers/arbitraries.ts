@@ -397,7 +397,8 @@ function localityLbSetting(d: Draw): Json {
         const targets = d.some([...REGIONS.map((r) => `${r}/*`), ...ZONES.map((z) => `${REGIONS[0]}/${z}/*`), `${REGIONS[2]}/${ZONES[2]}`], 1, 3);
         let left = 100;
         const to = Object.fromEntries(targets.map((t, i) => {
-          const w = i === targets.length - 1 ? left : d.int(0, left);
+          // Istio's weights are 1 to 100: leave at least 1 for each target still to come.
+          const w = i === targets.length - 1 ? left : d.int(1, left - (targets.length - 1 - i));
           left -= w;
           return [t, w];
         }));
@@ -414,7 +415,7 @@ function localityLbSetting(d: Draw): Json {
 
 function connectionPool(d: Draw): Json {
   const limit = () => smallOrHuge(d, 1, INT32_MAX);
-  return compact({
+  const pool = compact({
     tcp: d.maybe(0.6, () => compact({ maxConnections: d.maybe(0.6, limit), connectTimeout: d.maybe(0.6, () => duration(d)) })),
     http: d.maybe(0.6, () =>
       compact({
@@ -427,6 +428,8 @@ function connectionPool(d: Draw): Json {
       }),
     ),
   });
+  // Istio refuses a connectionPool with neither tcp nor http.
+  return Object.keys(pool).length ? pool : { tcp: {} };
 }
 
 function outlierDetection(d: Draw): Json {
@@ -463,20 +466,21 @@ function clientTls(d: Draw): Json {
   });
 }
 
-function policySections(d: Draw): Json {
-  return compact({
+/** Some of the sections of a (port-level) traffic policy; at least one unless `optional`
+ * (Istio refuses a policy that sets nothing). */
+function policySections(d: Draw, optional = false): Json {
+  const sections = compact({
     loadBalancer: d.maybe(0.5, () => loadBalancer(d)),
     connectionPool: d.maybe(0.4, () => connectionPool(d)),
     outlierDetection: d.maybe(0.4, () => outlierDetection(d)),
     tls: d.maybe(0.3, () => clientTls(d)),
   });
+  return optional || Object.keys(sections).length ? sections : { outlierDetection: outlierDetection(d) };
 }
 
 function trafficPolicy(d: Draw, ports: PortModel[]): Json {
-  return compact({
-    ...policySections(d),
-    portLevelSettings: d.maybe(0.3, () => d.some(ports, 1, ports.length).map((p) => ({ port: { number: p.number }, ...policySections(d) }))),
-  });
+  const portLevelSettings = d.maybe(0.3, () => d.some(ports, 1, ports.length).map((p) => ({ port: { number: p.number }, ...policySections(d) })));
+  return compact({ ...policySections(d, portLevelSettings !== undefined && portLevelSettings.length > 0), portLevelSettings });
 }
 
 /** How a rule in `namespace` names `svc`: the FQDN, or the short name when that resolves to it. */
@@ -517,10 +521,12 @@ function drawDestinationRule(d: Draw, index: number, svc: ServiceModel): Doc {
 
 const isHttp = (p: PortModel) => p.protocol !== 'TCP';
 
-function stringMatch(d: Draw, plain: readonly string[], regexes: readonly string[], kinds: ReadonlyArray<'exact' | 'prefix' | 'regex'> = ['exact', 'prefix', 'regex']): Json {
+/** `emptyPrefix`: whether `prefix: ""` is allowed (Istio: only in uri). */
+function stringMatch(d: Draw, plain: readonly string[], regexes: readonly string[], kinds: ReadonlyArray<'exact' | 'prefix' | 'regex'> = ['exact', 'prefix', 'regex'], emptyPrefix = false): Json {
   const kind = d.one(kinds);
   if (kind === 'regex') return { regex: d.one(regexes) };
-  return { [kind]: text(d, plain) };
+  const value = text(d, plain);
+  return { [kind]: kind === 'prefix' && value === '' && !emptyPrefix ? plain.find((p) => p !== '')! : value };
 }
 
 function headerMatches(d: Draw): Json {
@@ -534,7 +540,7 @@ function headerMatches(d: Draw): Json {
 }
 
 function matchRequest(d: Draw, hostPorts: number[]): Json {
-  const uri = d.maybe(0.6, () => stringMatch(d, PATHS, SAFE_REGEXES));
+  const uri = d.maybe(0.6, () => stringMatch(d, PATHS, SAFE_REGEXES, undefined, true));
   return compact({
     name: d.maybe(0.2, () => text(d, ['m1', 'canary-match'])),
     uri,
@@ -608,8 +614,8 @@ function httpRoute(d: Draw, index: number, services: ServiceModel[], vsHosts: Se
   } else {
     route.route = destinations(d, services, vsHosts, namespace);
     route.timeout = d.maybe(0.3, () => duration(d, { allowZero: true }));
-    route.retries = d.maybe(0.3, () =>
-      compact({
+    route.retries = d.maybe(0.3, () => {
+      const retries = compact({
         attempts: d.maybe(0.8, () => (d.usually(0.9) ? d.int(0, 5) : d.int(0, INT32_MAX))),
         perTryTimeout: d.maybe(0.5, () => duration(d)),
         retryOn: d.maybe(0.6, () =>
@@ -617,8 +623,10 @@ function httpRoute(d: Draw, index: number, services: ServiceModel[], vsHosts: Se
             .some(['5xx', 'gateway-error', 'reset', 'connect-failure', 'retriable-4xx', 'unavailable', 'cancelled', 'deadline-exceeded', 'internal', '503', '429'], 1, 4)
             .join(d.one([',', ', '])),
         ),
-      }),
-    );
+      });
+      // attempts: 0 turns retries off; Istio refuses retry settings next to it.
+      return retries.attempts === 0 ? { attempts: 0 } : retries;
+    });
     route.rewrite = d.maybe(0.2, () => {
       const kind = d.int(0, 3);
       const rw = compact({
