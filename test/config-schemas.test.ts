@@ -181,7 +181,7 @@ describe('ServiceEntry and WorkloadEntry', () => {
   });
 
   it('reads protocols case-insensitively and takes addresses (IPs, CIDR blocks except with DNS)', () => {
-    accepts(doc('ServiceEntry', 'hosts: [a.com]\nports: [{number: 80, name: http, protocol: http}, {number: 27017, name: mongo, protocol: Mongo}, {number: 81, name: plain}]\naddresses: [10.0.0.1, 10.1.0.0/16, "2001:db8::/32"]'));
+    accepts(doc('ServiceEntry', 'hosts: [a.com]\nports: [{number: 80, name: http, protocol: http}, {number: 27017, name: mongo, protocol: Mongo}, {number: 81, name: plain}, {number: 82, name: empty, protocol: ""}]\naddresses: [10.0.0.1, 10.1.0.0/16, "2001:db8::/32"]'));
     expect(problems(doc('ServiceEntry', 'hosts: [a.com]\nports: [{number: 80, name: http, protocol: udp}]\naddresses: [10.0.0.1/33, a.com]\nresolution: DNS'))).toEqual([
       'spec.ports[0].protocol: "UDP" is not supported by meshpilot (supported: HTTP, HTTP2, GRPC, TCP, HTTPS, TLS, MONGO, MYSQL, REDIS)',
       'spec.addresses[0]: must be an IP address or a CIDR block (e.g. 10.0.0.0/16)',

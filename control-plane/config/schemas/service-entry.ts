@@ -10,7 +10,7 @@ export const SERVICE_PROTOCOLS = ['HTTP', 'HTTP2', 'GRPC', 'TCP', 'HTTPS', 'TLS'
 // A string on input (so the CRD takes `http` as well), one of the names in capitals once read.
 const protocolName = z
   .string()
-  .transform((s) => s.toUpperCase())
+  .transform((s) => s.toUpperCase() || 'TCP') // "" is unset to Istio, as an absent protocol
   .pipe(istioEnum(SERVICE_PROTOCOLS, ['UDP', 'GRPC-WEB', 'HBONE']));
 
 /** An address of the service (`addresses`): an IP or a CIDR block. */
