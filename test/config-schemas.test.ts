@@ -164,12 +164,31 @@ describe('DestinationRule', () => {
 describe('ServiceEntry and WorkloadEntry', () => {
   const ports = 'ports: [{number: 80, name: http, protocol: HTTP}]';
 
-  it('supports STATIC and DNS only, and needs a resolution', () => {
-    expect(problems(doc('ServiceEntry', `hosts: [a.com]\n${ports}\nresolution: DNS_ROUND_ROBIN`))).toEqual([
-      'spec.resolution: "DNS_ROUND_ROBIN" is not supported by meshpilot (supported: STATIC, DNS)',
+  it('takes every Istio resolution, NONE by default, with Istio\'s rules for each', () => {
+    accepts(doc('ServiceEntry', `hosts: [a.com]\n${ports}`));
+    accepts(doc('ServiceEntry', `hosts: [a.com]\n${ports}\nresolution: DNS_ROUND_ROBIN\nendpoints: [{address: b.example.com}]`));
+    accepts(doc('ServiceEntry', `hosts: ["*.a.com"]\n${ports}\nresolution: DYNAMIC_DNS`));
+    expect(problems(doc('ServiceEntry', `hosts: [a.com]\n${ports}\nendpoints: [{address: 10.0.0.1}]`))).toEqual([
+      'spec.endpoints: no endpoints may be given with resolution NONE (the default): connections go to the address the caller asked for',
     ]);
-    expect(problems(doc('ServiceEntry', `hosts: [a.com]\n${ports}`))).toEqual([
-      "spec.resolution: required: STATIC or DNS (Istio's default, NONE, is not supported by meshpilot)",
+    expect(problems(doc('ServiceEntry', `hosts: [a.com]\n${ports}\nresolution: DNS_ROUND_ROBIN\nendpoints: [{address: b.example.com}, {address: c.example.com}]`))).toEqual([
+      'spec.endpoints: DNS_ROUND_ROBIN takes at most one endpoint (Envoy resolves one name and balances over its addresses)',
+    ]);
+    expect(problems(doc('ServiceEntry', 'hosts: ["*.a.com"]\nports: [{number: 80, name: http, protocol: HTTP}, {number: 81, name: tcp, protocol: TCP}]\nresolution: DYNAMIC_DNS\nendpoints: [{address: b.example.com}]'))).toEqual([
+      'spec.ports[1].protocol: DYNAMIC_DNS needs an HTTP, HTTP2 or GRPC port (the host comes from the request)',
+      'spec.endpoints: no endpoints may be given with resolution DYNAMIC_DNS: connections go to the address the caller asked for',
+    ]);
+  });
+
+  it('reads protocols case-insensitively and takes addresses (IPs, CIDR blocks except with DNS)', () => {
+    accepts(doc('ServiceEntry', 'hosts: [a.com]\nports: [{number: 80, name: http, protocol: http}, {number: 27017, name: mongo, protocol: Mongo}, {number: 81, name: plain}, {number: 82, name: empty, protocol: ""}]\naddresses: [10.0.0.1, 10.1.0.0/16, "2001:db8::/32"]'));
+    expect(problems(doc('ServiceEntry', 'hosts: [a.com]\nports: [{number: 80, name: http, protocol: udp}]\naddresses: [10.0.0.1/33, a.com]\nresolution: DNS'))).toEqual([
+      'spec.ports[0].protocol: "UDP" is not supported by meshpilot (supported: HTTP, HTTP2, GRPC, TCP, HTTPS, TLS, MONGO, MYSQL, REDIS)',
+      'spec.addresses[0]: must be an IP address or a CIDR block (e.g. 10.0.0.0/16)',
+      'spec.addresses[1]: must be an IP address or a CIDR block (e.g. 10.0.0.0/16)',
+    ]);
+    expect(problems(doc('ServiceEntry', `hosts: [a.com]\n${ports}\naddresses: [10.0.0.0/8]\nresolution: DNS`))).toEqual([
+      'spec.addresses[0]: CIDR blocks are allowed only with resolution NONE or STATIC (got "10.0.0.0/8" with DNS)',
     ]);
   });
 

@@ -5,7 +5,7 @@ import { type ConfigObject, isKind } from '../config/types.ts';
 import { deepFreeze } from '../json.ts';
 import { compareText } from './compare.ts';
 import { buildClusters, ClusterMemo, indexDestinationRules } from './clusters.ts';
-import { warnDestinationRule, warnRateLimit, warnVirtualService } from './grpc-warnings.ts';
+import { warnDestinationRule, warnRateLimit, warnServiceEntry, warnVirtualService } from './grpc-warnings.ts';
 import { IssueList, type IssueSink, type RecordedIssue, recordingSink, replayIssues } from './issues.ts';
 import { warnLocality, warnUnreachableNetworks } from './locality-warnings.ts';
 import { buildRateLimits } from './rate-limit.ts';
@@ -81,6 +81,7 @@ export function buildModel(objects: ConfigObject[], networkGateways: Model['netw
   const authorizationPolicies = buildAuthorizationPolicies(sorted, services, issues, mesh, (ns, labels, port) => effectiveMtls(peerAuthentications, mesh, ns, labels, port).mode);
   for (const obj of sorted) {
     if (issues.rejected.has(obj.key)) continue;
+    if (isKind(obj, 'ServiceEntry')) warnServiceEntry(obj, issues);
     if (isKind(obj, 'VirtualService')) warnOnce(obj, serviceMap, issues, memo.warnings, (s, i) => warnVirtualService(obj, s, i));
     if (isKind(obj, 'DestinationRule')) {
       warnOnce(obj, serviceMap, issues, memo.warnings, (s, i) => {

@@ -77,3 +77,21 @@ export function warnRateLimit(obj: ConfigObject<'RateLimit'>, services: ServiceL
   if (!hasGrpcPort(resolveHost(spec.destination.host, obj.namespace), services)) return;
   issues.warn(obj, ['spec', 'destination'], `gRPC has no rate limit filter: this rule is left out ${FOR_GRPC}, so a proxyless gRPC server does not enforce the limit and overrides do not hold for proxyless gRPC callers (replicas with an Envoy sidecar still enforce the service-wide limit)`);
 }
+
+/**
+ * What a ServiceEntry asks that meshpilot or gRPC carries only in part. Resolution NONE (the
+ * default) is an Envoy ORIGINAL_DST cluster: the connection goes where the caller connected, which
+ * a proxyless gRPC client cannot do (it has no original destination), so it gets no cluster.
+ */
+export function warnServiceEntry(obj: ConfigObject<'ServiceEntry'>, issues: IssueSink): void {
+  const spec = obj.spec;
+  const resolution = spec.resolution ?? 'NONE';
+  if (resolution === 'DYNAMIC_DNS') {
+    issues.warn(obj, ['spec', 'resolution'], 'DYNAMIC_DNS is carried as NONE by meshpilot: Envoy sends each connection to the address the caller resolved itself (an ORIGINAL_DST cluster), not to an address Envoy resolves per request');
+  }
+  const grpcPort = spec.ports.findIndex((p) => p.protocol === 'GRPC');
+  if ((resolution === 'NONE' || resolution === 'DYNAMIC_DNS') && grpcPort >= 0) {
+    const at: FieldPath = spec.resolution === undefined ? ['spec'] : ['spec', 'resolution'];
+    issues.warn(obj, at, `resolution ${resolution}${spec.resolution === undefined ? ' (the default)' : ''} needs the caller's original destination, which gRPC does not have: no cluster ${FOR_GRPC}, so their calls to these hosts fail (use STATIC or DNS)`);
+  }
+}

@@ -279,7 +279,8 @@ function percent(n: number): string {
 function warnEmptyTargets(obj: ConfigObject, targets: readonly Target[], inputs: RouteInputs): void {
   for (const t of targets) {
     const c = inputs.clusters.get(t.cluster);
-    if (!c || c.endpoints.length > 0) continue;
+    // An original destination cluster (resolution NONE) has no endpoints of its own.
+    if (!c || c.endpoints.length > 0 || c.resolution === 'NONE') continue;
     const effect = t.share === 'mirror' ? 'mirrored calls fail until it has some (callers are not affected)' : `its ${percent(t.share)} share of this route's calls fails (Envoy: 503 no healthy upstream; gRPC: UNAVAILABLE)`;
     inputs.issues.warn(obj, t.path, `${t.what} has no endpoints now: ${effect}`);
   }

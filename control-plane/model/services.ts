@@ -3,7 +3,7 @@ import { type ConfigObject, isKind, ofKind } from '../config/types.ts';
 import { compareText, sameItems, SortedOrder } from './compare.ts';
 import type { ServiceEntryIn, WorkloadEntryIn } from './input.ts';
 import { IssueList, originOf } from './issues.ts';
-import type { Endpoint, Locality, Protocol, Service } from './types.ts';
+import type { Endpoint, Locality, Protocol, Resolution, Service } from './types.ts';
 
 export function parseLocality(text: string | undefined): Locality {
   const [region = '', zone = '', subzone = ''] = (text ?? '').split('/');
@@ -62,6 +62,20 @@ function selected(obj: ConfigObject, spec: ServiceEntryIn, workloads: readonly C
   return workloads.filter((w) => w.namespace === obj.namespace && labelsMatch(selector, workloadOf(w).labels));
 }
 
+/** MONGO, MYSQL and REDIS are TCP to meshpilot (as to Istio without their filters); absent is TCP. */
+function modelProtocol(p: ServiceEntryIn['ports'][number]['protocol']): Protocol {
+  return p === undefined || p === 'MONGO' || p === 'MYSQL' || p === 'REDIS' ? 'TCP' : p;
+}
+
+function isDns(r: ServiceEntryIn['resolution']): boolean {
+  return r === 'DNS' || r === 'DNS_ROUND_ROBIN';
+}
+
+/** Absent is NONE (Istio's default); DYNAMIC_DNS is carried as NONE (build.ts warns). */
+function modelResolution(r: ServiceEntryIn['resolution']): Resolution {
+  return r === 'STATIC' || r === 'DNS' || r === 'DNS_ROUND_ROBIN' ? r : 'NONE';
+}
+
 function convert(obj: ConfigObject<'ServiceEntry'>, workloadsHere: readonly ConfigObject<'WorkloadEntry'>[] | undefined): Converted {
   const spec = obj.spec;
   let endpoints: Endpoint[];
@@ -77,15 +91,16 @@ function convert(obj: ConfigObject<'ServiceEntry'>, workloadsHere: readonly Conf
       ports: spec.ports.map((p) => ({
         name: p.name,
         number: p.number,
-        protocol: (p.protocol ?? 'TCP') as Protocol,
+        protocol: modelProtocol(p.protocol),
         ...(p.targetPort !== undefined ? { targetPort: p.targetPort } : {}),
       })),
-      resolution: spec.resolution === 'DNS' ? 'DNS' : 'STATIC',
+      resolution: modelResolution(spec.resolution),
+      ...(spec.addresses?.length ? { addresses: [...spec.addresses] } : {}),
       // Istio's default for a ServiceEntry is MESH_EXTERNAL.
       location: spec.location === 'MESH_INTERNAL' ? 'MESH_INTERNAL' : 'MESH_EXTERNAL',
       ...(spec.subjectAltNames?.length ? { subjectAltNames: [...spec.subjectAltNames] } : {}),
       // A DNS service without endpoints is reached at its own name, as in Istio.
-      endpoints: spec.resolution === 'DNS' && endpoints.length === 0 && !spec.workloadSelector ? [dnsSelf(host)] : endpoints,
+      endpoints: isDns(spec.resolution) && endpoints.length === 0 && !spec.workloadSelector ? [dnsSelf(host)] : endpoints,
       origin: originOf(obj),
     }),
   );

@@ -35,11 +35,20 @@ export interface Endpoint {
 /** Services by host, as checks look them up (a Map, or a view of one that records lookups). */
 export type ServiceLookup = Pick<ReadonlyMap<string, Service>, 'get' | 'has'>;
 
+/**
+ * How a service's addresses are found: STATIC (EDS), DNS (Envoy STRICT_DNS: every address of every
+ * endpoint name), DNS_ROUND_ROBIN (LOGICAL_DNS: one name, one address per connection), NONE (the
+ * address the caller connected to: ORIGINAL_DST; also used for DYNAMIC_DNS, with a warning).
+ */
+export type Resolution = 'STATIC' | 'DNS' | 'DNS_ROUND_ROBIN' | 'NONE';
+
 export interface Service {
   host: string;
   namespace: string;
   ports: ServicePort[];
-  resolution: 'STATIC' | 'DNS';
+  resolution: Resolution;
+  /** ServiceEntry `addresses`: virtual IPs (or CIDR blocks) of the service. */
+  addresses?: string[];
   location: 'MESH_INTERNAL' | 'MESH_EXTERNAL';
   endpoints: Endpoint[];
   /** ServiceEntry subjectAltNames: identities its workloads present, besides their service accounts'. */
@@ -141,7 +150,7 @@ export interface UpstreamCluster {
   host: string;
   port: ServicePort;
   subset?: string;
-  resolution: 'STATIC' | 'DNS';
+  resolution: Resolution;
   policy: ClusterPolicy;
   /** Endpoints selected by the subset labels, with the port already resolved. */
   endpoints: Array<Endpoint & { port: number }>;

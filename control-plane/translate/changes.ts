@@ -6,6 +6,7 @@
 // authorization, gateways) return undefined, and the caller translates in full.
 import type { Model, RouteTable } from '../model/types.ts';
 import { outboundCluster } from './clusters.ts';
+import { hasCluster } from './resolution.ts';
 import { clusterLoadAssignment } from './endpoints.ts';
 import { grpcListeners } from './listeners-grpc.ts';
 import { GRPC_SERVER_LISTENER_PREFIX, grpcServerListeners } from './listeners-grpc-server.ts';
@@ -49,9 +50,8 @@ export function translateChanges(prev: Model, model: Model, proxy: Proxy, memo: 
     if (c === was) continue;
     if (c.name !== was.name) return undefined;
     changed.add(c.name);
-    // As translate(): for gRPC a DNS cluster without an address has no cluster; only STATIC ones
-    // have EDS.
-    if (kind === 'envoy' || c.resolution !== 'DNS' || c.endpoints.length > 0) set[CLUSTER].push(outboundCluster(c, kind, memo) as Resource);
+    // As translate(): only the clusters the client can use (resolution.ts); only STATIC ones have EDS.
+    if (hasCluster(c, kind)) set[CLUSTER].push(outboundCluster(c, kind, memo) as Resource);
     else removed[CLUSTER].push(c.name);
     if (c.resolution === 'STATIC') set[ENDPOINTS].push(clusterLoadAssignment(c, proxy, memo) as Resource);
     else removed[ENDPOINTS].push(c.name);

@@ -1,9 +1,9 @@
-// Outbound clusters (EDS, or DNS for `resolution: DNS`), and for sidecars the fixed clusters that
+// Outbound clusters (EDS, DNS or original destination: resolution.ts), and for sidecars the fixed clusters that
 // Istio users know: PassthroughCluster, BlackHoleCluster, InboundPassthroughClusterIpv4.
 import { protoDuration } from './proto-values.ts';
 import type { UpstreamCluster } from '../model/types.ts';
 import { circuitBreakers } from './circuit-breakers.ts';
-import { localityGroups } from './endpoints.ts';
+import { discovery } from './resolution.ts';
 import { lbFields } from './load-balancer.ts';
 import { localityWeightedLb } from './locality-weighted.ts';
 import { outlierDetection } from './outlier-detection.ts';
@@ -14,19 +14,8 @@ import type { Json } from '../json.ts';
 import { CLUSTER } from './type-urls.ts';
 import type { TranslateMemo } from './memo.ts';
 
-export const ADS_SOURCE = { ads: {}, resource_api_version: 'V3' };
+export { ADS_SOURCE } from './resolution.ts';
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
-
-function discovery(c: UpstreamCluster, kind: ClientKind): Json {
-  if (c.resolution === 'STATIC') return { type: 'EDS', eds_cluster_config: { eds_config: ADS_SOURCE, service_name: c.name } };
-  // DNS: the endpoints are names; Envoy resolves all of them, gRPC resolves one (LOGICAL_DNS).
-  const eps = kind === 'grpc' ? c.endpoints.slice(0, 1) : c.endpoints;
-  return {
-    type: kind === 'grpc' ? 'LOGICAL_DNS' : 'STRICT_DNS',
-    dns_lookup_family: 'V4_ONLY',
-    load_assignment: { cluster_name: c.name, endpoints: localityGroups(eps) },
-  };
-}
 
 // Memoized per model object: unchanged clusters keep their object across model generations
 // (model/reuse.ts), so they are neither translated nor encoded again.
@@ -42,7 +31,9 @@ export function outboundCluster(c: UpstreamCluster, kind: ClientKind, memo: Tran
 function buildOutboundCluster(c: UpstreamCluster, kind: ClientKind): Json {
   const cp = c.policy.connectionPool;
   const od = outlierDetection(c.policy.outlierDetection);
-  const weighted = kind === 'envoy' ? localityWeightedLb(c) : {};
+  // An original destination cluster has one host per connection: no balancing, no locality weights.
+  const originalDst = c.resolution === 'NONE';
+  const weighted = kind === 'envoy' && !originalDst ? localityWeightedLb(c) : {};
   // Both may add to common_lb_config (panic threshold, locality weights): merge, never overwrite.
   const commonLb = { ...(weighted.common_lb_config as Json | undefined), ...(od.common_lb_config as Json | undefined) };
   return {
@@ -50,7 +41,7 @@ function buildOutboundCluster(c: UpstreamCluster, kind: ClientKind): Json {
     name: c.name,
     ...discovery(c, kind),
     connect_timeout: protoDuration(cp?.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS),
-    ...lbFields(c.policy.loadBalancer, kind),
+    ...(originalDst ? {} : lbFields(c.policy.loadBalancer, kind)),
     ...circuitBreakers(cp),
     ...od,
     ...(Object.keys(commonLb).length ? { common_lb_config: commonLb } : {}),

@@ -23,22 +23,47 @@ function virtualHost(t: RouteTable, proxy: Proxy, clusters: Map<string, Upstream
   return out;
 }
 
+/**
+ * ServiceEntry `addresses` as domains of the service's virtual host, as Istio adds them: a caller
+ * that dialled the virtual IP sends it as the authority (`10.1.2.3`, `10.1.2.3:80`; IPv6 in
+ * brackets). CIDR blocks name no single authority and are left out; an address two services on
+ * one port both claim goes to the first (Envoy refuses a domain twice in a route config).
+ */
+function vipDomains(tables: readonly RouteTable[], vipsByHost: ReadonlyMap<string, readonly string[]>, port: number): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  const taken = new Set<string>();
+  for (const t of tables) {
+    const domains: string[] = [];
+    for (const a of vipsByHost.get(t.host) ?? []) {
+      if (a.includes('/') || taken.has(a)) continue;
+      taken.add(a);
+      const ip = a.includes(':') ? `[${a}]` : a;
+      domains.push(ip, `${ip}:${port}`);
+    }
+    if (domains.length) out.set(t.host, domains);
+  }
+  return out;
+}
+
 /** A sidecar's route configs, one per port (only those in `ports` when given). */
 export function sidecarRouteConfigs(model: Model, proxy: Proxy, clusters: Map<string, UpstreamCluster>, memo: TranslateMemo, ports?: ReadonlySet<number>): Json[] {
   const caller = callerText(proxy);
   const byPort = new Map<number, RouteTable[]>();
+  const vipsByHost = new Map(model.services.flatMap((svc) => (svc.addresses ? [[svc.host, svc.addresses] as const] : [])));
   for (const t of model.routeTables) if (!ports || ports.has(t.port)) byPort.set(t.port, [...(byPort.get(t.port) ?? []), t]);
   return [...byPort.keys()].sort((a, b) => a - b).map((port) => {
     const tables = byPort.get(port)!;
     const aliases = uniqueAliases(tables.map((t) => t.host), proxy.namespace);
+    const vips = vipDomains(tables, vipsByHost, port);
     return {
     '@type': ROUTE_CONFIG,
     name: String(port),
     virtual_hosts: [
       ...tables.map((t) => {
         const names = aliases.get(t.host)!;
-        return memo.sidecarHosts.get(t, `${caller}|${names.join(',')}`, tableDeps(model, t, clusters), () =>
-          virtualHost(t, proxy, clusters, [...names, ...names.map((n) => `${n}:${port}`)], model),
+        const addresses = vips.get(t.host) ?? [];
+        return memo.sidecarHosts.get(t, `${caller}|${names.join(',')}|${addresses.join(',')}`, tableDeps(model, t, clusters), () =>
+          virtualHost(t, proxy, clusters, [...names, ...names.map((n) => `${n}:${port}`), ...addresses], model),
         );
       }),
       // Anything else on this port leaves as it came (Istio's ALLOW_ANY outbound policy).

@@ -12,6 +12,7 @@ import type { Proxy } from './proxy.ts';
 import { TranslateMemo } from './memo.ts';
 import { grpcRouteConfigs, sidecarRouteConfigs } from './route-configs.ts';
 import type { Json } from '../json.ts';
+import { hasCluster } from './resolution.ts';
 import { CLUSTER, ENDPOINTS, LISTENER, ROUTE_CONFIG, type ResourceType } from './type-urls.ts';
 
 export type Resource = Json & { '@type': string };
@@ -41,9 +42,8 @@ export function translate(model: Model, proxy: Proxy, memo: TranslateMemo = new 
   const eds = model.clusters.filter((c) => c.resolution === 'STATIC');
   if (proxy.kind === 'grpc') {
     return {
-      // gRPC's LOGICAL_DNS needs exactly one address; a DNS subset selecting none has no cluster
-      // (calls routed to it fail, and the model warns that it has no endpoints).
-      [CLUSTER]: byName(model.clusters.filter((c) => c.resolution !== 'DNS' || c.endpoints.length > 0).map((c) => outboundCluster(c, 'grpc', memo))),
+      // Only the clusters gRPC can use (resolution.ts hasCluster).
+      [CLUSTER]: byName(model.clusters.filter((c) => hasCluster(c, 'grpc')).map((c) => outboundCluster(c, 'grpc', memo))),
       [ENDPOINTS]: byName(eds.map((c) => clusterLoadAssignment(c, proxy, memo))),
       [LISTENER]: byName([...grpcListeners(model, proxy, clusterMap, memo), ...grpcServerListeners(model, proxy)]),
       [ROUTE_CONFIG]: byName(grpcRouteConfigs(model, proxy, clusterMap, memo)),

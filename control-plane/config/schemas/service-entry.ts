@@ -1,11 +1,34 @@
 // ServiceEntry (networking.istio.io): services that are not Kubernetes Services.
 import { z } from 'zod';
+import { isIP } from 'node:net';
 import { dnsLabel, host, isIpLiteral, isRecord, istioEnum, labels, portNumber, uniqueBy, withRule } from './common.ts';
 import { WorkloadEntrySpec } from './workload-entry.ts';
 
+/** Protocols as Istio reads them: case-insensitively (`http`, `Http`, `HTTP`). MONGO, MYSQL and
+ * REDIS are carried as TCP (Istio's own default: their protocol filters are off). */
+export const SERVICE_PROTOCOLS = ['HTTP', 'HTTP2', 'GRPC', 'TCP', 'HTTPS', 'TLS', 'MONGO', 'MYSQL', 'REDIS'] as const;
+// A string on input (so the CRD takes `http` as well), one of the names in capitals once read.
+const protocolName = z
+  .string()
+  .transform((s) => s.toUpperCase() || 'TCP') // "" is unset to Istio, as an absent protocol
+  .pipe(istioEnum(SERVICE_PROTOCOLS, ['UDP', 'GRPC-WEB', 'HBONE']));
+
+/** An address of the service (`addresses`): an IP or a CIDR block. */
+export function isIpOrCidr(s: string): boolean {
+  const [ip, bits, ...rest] = s.split('/');
+  if (rest.length > 0 || !ip) return false;
+  const family = isIP(ip);
+  if (family === 0) return false;
+  if (bits === undefined) return true;
+  if (!/^\d{1,3}$/.test(bits)) return false;
+  return Number(bits) <= (family === 4 ? 32 : 128);
+}
+const serviceAddress = z.string().refine(isIpOrCidr, { error: 'must be an IP address or a CIDR block (e.g. 10.0.0.0/16)' });
+
 export const ServicePort = z.strictObject({
   number: portNumber,
-  protocol: istioEnum(['HTTP', 'HTTP2', 'GRPC', 'TCP', 'HTTPS', 'TLS'], ['MONGO', 'MYSQL', 'REDIS', 'UDP', 'GRPC-WEB', 'HBONE']),
+  /** Absent: TCP (Istio sniffs the protocol; meshpilot does not). */
+  protocol: protocolName.optional(),
   name: dnsLabel,
   targetPort: portNumber.optional(),
 });
@@ -18,9 +41,11 @@ export const ServiceEntrySpec = withRule(
   z.strictObject({
     hosts: z.array(host({ wildcard: true })).min(1, { error: 'must list at least one host' }),
     ports: z.array(ServicePort).min(1, { error: 'must list at least one port' }),
+    /** Virtual IPs (or CIDR blocks) of the service: also matched as the request's authority. */
+    addresses: z.array(serviceAddress).optional(),
     location: istioEnum(['MESH_EXTERNAL', 'MESH_INTERNAL']).optional(),
-    /** Required here: Istio's default, NONE, is not supported by meshpilot. */
-    resolution: istioEnum(['STATIC', 'DNS'], ['NONE', 'DNS_ROUND_ROBIN']).optional(),
+    /** Absent: NONE, Istio's default (connections go to the address the caller asked for). */
+    resolution: istioEnum(['NONE', 'STATIC', 'DNS', 'DNS_ROUND_ROBIN', 'DYNAMIC_DNS']).optional(),
     endpoints: z.array(WorkloadEntrySpec).optional(),
     workloadSelector: WorkloadSelector.optional(),
     /** Identities the workloads behind the hosts present (SPIFFE IDs); checked by ISTIO_MUTUAL callers. */
@@ -36,14 +61,31 @@ export const ServiceEntrySpec = withRule(
 
     const endpoints = Array.isArray(v['endpoints']) ? v['endpoints'] : undefined;
     if (endpoints && v['workloadSelector'] !== undefined) report(['workloadSelector'], 'endpoints and workloadSelector cannot both be set');
-    const resolution = v['resolution'];
-    if (resolution === undefined) report(['resolution'], 'required: STATIC or DNS (Istio\'s default, NONE, is not supported by meshpilot)');
+    const resolution = v['resolution'] ?? 'NONE';
+    const dns = resolution === 'DNS' || resolution === 'DNS_ROUND_ROBIN';
     if (resolution === 'STATIC' && !endpoints && v['workloadSelector'] === undefined) {
       report(['resolution'], 'STATIC resolution needs endpoints or a workloadSelector');
     }
-    if (resolution === 'DNS' && !endpoints) {
+    if ((resolution === 'NONE' || resolution === 'DYNAMIC_DNS') && endpoints?.length) {
+      report(['endpoints'], `no endpoints may be given with resolution ${resolution}${v['resolution'] === undefined ? ' (the default)' : ''}: connections go to the address the caller asked for`);
+    }
+    if (dns && !endpoints?.length) {
       hosts.forEach((h, i) => {
-        if (typeof h === 'string' && h.startsWith('*')) report(['hosts', i], 'a wildcard host cannot be resolved with DNS unless endpoints are given');
+        if (typeof h === 'string' && h.startsWith('*')) report(['hosts', i], `a wildcard host cannot be resolved with ${resolution} unless endpoints are given`);
+      });
+    }
+    if (resolution === 'DNS_ROUND_ROBIN' && endpoints && endpoints.length > 1) {
+      report(['endpoints'], 'DNS_ROUND_ROBIN takes at most one endpoint (Envoy resolves one name and balances over its addresses)');
+    }
+    if (dns && Array.isArray(v['addresses'])) {
+      v['addresses'].forEach((a, i) => {
+        if (typeof a === 'string' && a.includes('/') && isIpOrCidr(a)) report(['addresses', i], `CIDR blocks are allowed only with resolution NONE or STATIC (got ${JSON.stringify(a)} with ${resolution})`);
+      });
+    }
+    if (resolution === 'DYNAMIC_DNS') {
+      (Array.isArray(v['ports']) ? v['ports'] : []).forEach((p, i) => {
+        const proto = isRecord(p) && typeof p['protocol'] === 'string' ? p['protocol'].toUpperCase() : undefined;
+        if (proto !== 'HTTP' && proto !== 'HTTP2' && proto !== 'GRPC') report(['ports', i, 'protocol'], 'DYNAMIC_DNS needs an HTTP, HTTP2 or GRPC port (the host comes from the request)');
       });
     }
 
