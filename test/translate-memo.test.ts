@@ -50,6 +50,9 @@ const steps: Array<[string, () => void]> = [
   ['an endpoint port', () => edit('services.yaml', 'ports: { grpc: 19081 }', 'ports: { grpc: 19181 }')],
   ['a new endpoint', () => edit('services.yaml', '  - address: 127.0.0.1\n    ports: { grpc: 19082 }\n', '  - address: 127.0.0.1\n    ports: { grpc: 19082 }\n  - address: 127.0.0.2\n    ports: { grpc: 19082 }\n')],
   ['the hash policy removed', () => edit('destination-rules.yaml', '  trafficPolicy: { loadBalancer: { consistentHash: { httpHeaderName: x-user } } }\n', '')],
+  // A VIP is a domain of the service's virtual host: only the ServiceEntry changes.
+  ['a VIP address added', () => edit('services.yaml', '  hosts: [reviews.default.svc.cluster.local]\n', '  hosts: [reviews.default.svc.cluster.local]\n  addresses: [192.0.2.10]\n')],
+  ['the VIP address changed', () => edit('services.yaml', '  addresses: [192.0.2.10]\n', '  addresses: [192.0.2.11]\n')],
 ];
 
 describe('memoized translation after edits', () => {

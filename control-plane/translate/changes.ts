@@ -37,6 +37,14 @@ function globals(m: Model): string {
   return t;
 }
 
+/** Per model: each service host's VIPs (ServiceEntry `addresses`), which are virtual host domains. */
+const vipText = new WeakMap<Model, Map<string, string>>();
+function vips(m: Model): Map<string, string> {
+  let v = vipText.get(m);
+  if (v === undefined) vipText.set(m, (v = new Map(m.services.map((s) => [s.host, (s.addresses ?? []).join(',')]))));
+  return v;
+}
+
 export function translateChanges(prev: Model, model: Model, proxy: Proxy, memo: TranslateMemo): ResourceChanges | undefined {
   if (prev.clusters.length !== model.clusters.length || prev.routeTables.length !== model.routeTables.length) return undefined;
   if (globals(prev) !== globals(model)) return undefined;
@@ -62,7 +70,9 @@ export function translateChanges(prev: Model, model: Model, proxy: Proxy, memo: 
     const was = prev.routeTables[i]!;
     if (t.host !== was.host || t.port !== was.port) return undefined;
     // A route's action reads its destination cluster (load-balancer policy), see table-memo.ts.
-    if (t !== was || t.routes.some((r) => r.action.kind === 'route' && r.action.destinations.some((d) => changed.has(d.cluster)))) tables.push(t);
+    // A table's virtual host also lists its service's VIPs (route-configs.ts): a ServiceEntry whose
+    // `addresses` changed changes the route config without touching the table.
+    if (t !== was || vips(model).get(t.host) !== vips(prev).get(t.host) || t.routes.some((r) => r.action.kind === 'route' && r.action.destinations.some((d) => changed.has(d.cluster)))) tables.push(t);
   }
   const clusters = clustersByName(model, memo);
   if (kind === 'grpc') {
