@@ -43,7 +43,7 @@ export function warnVirtualService(obj: ConfigObject<'VirtualService'>, services
 function warnPolicy(obj: ConfigObject, p: PolicyIn | undefined, path: FieldPath, issues: IssueSink): void {
   if (!p) return;
   const lb = p.loadBalancer;
-  if (lb?.simple === 'LEAST_REQUEST' || lb?.simple === 'RANDOM') {
+  if (lb?.simple === 'LEAST_REQUEST' || lb?.simple === 'LEAST_CONN' || lb?.simple === 'RANDOM') {
     issues.warn(obj, [...path, 'loadBalancer', 'simple'], `${lb.simple} is not available to gRPC: ROUND_ROBIN is used ${FOR_GRPC}`);
   }
   const ch = lb?.consistentHash;
