@@ -167,10 +167,11 @@ describe('parseConfigText errors', () => {
   });
 
   it('reports every error of a document in one pass, and the valid documents next to it still load', () => {
-    const text = `${VS_HEAD}  - route:\n    - destination: {host: reviews}\n      weight: 150\n    - destination: {host: ratings, subset: V1}\n    retries: {attempts: -1, retryOn: "5xx,teapot"}\n---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: ok, namespace: prod}\nspec: {host: ok}\n`;
+    const text = `${VS_HEAD}  - route:\n    - destination: {host: reviews}\n      weight: -150\n    - destination: {host: ratings, subset: V1}\n    retries: {attempts: -1, retryOn: "5xx,teapot"}\n---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: ok, namespace: prod}\nspec: {host: ok}\n`;
     const { objects, errors } = parseConfigText('multi.yaml', text);
     expect(objects.map((o: ConfigObject) => o.key)).toEqual(['DestinationRule/prod/ok']);
     expect(errors.map((e) => e.path)).toEqual([
+      'spec.http[0].route',
       'spec.http[0].route[0].weight',
       'spec.http[0].route[1].destination.subset',
       'spec.http[0].retries.attempts',

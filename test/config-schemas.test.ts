@@ -93,8 +93,13 @@ describe('VirtualService', () => {
     expect(problems(doc('VirtualService', 'hosts: [a]\nhttp: [{route: [{destination: {host: a}}, {destination: {host: b}}]}]'))).toEqual([
       'spec.http[0].route: with several destinations the weights must add up to more than 0 (they are relative)',
     ]);
-    expect(problems(doc('VirtualService', 'hosts: [a]\nhttp: [{route: [{destination: {host: a}, weight: 101}]}]'))).toEqual([
-      'spec.http[0].route[0].weight: must be an integer from 0 to 100',
+    // Istio takes any int32 weight (totals other than 100 are relative; the model warns).
+    accepts(doc('VirtualService', 'hosts: [a]\nhttp: [{route: [{destination: {host: a}, weight: 550}, {destination: {host: b}, weight: 500}]}]'));
+    expect(problems(doc('VirtualService', 'hosts: [a]\nhttp: [{route: [{destination: {host: a}, weight: -1}]}]'))).toEqual([
+      'spec.http[0].route[0].weight: must be an integer from 0 to 2147483647',
+    ]);
+    expect(problems(doc('VirtualService', 'hosts: [a]\nhttp: [{route: [{destination: {host: a}, weight: 2147483647}, {destination: {host: b}, weight: 2147483647}, {destination: {host: c}, weight: 2}]}]'))).toEqual([
+      'spec.http[0].route: the weights add up to 4294967296, more than Envoy takes (4294967295)',
     ]);
   });
 
@@ -134,8 +139,9 @@ describe('VirtualService', () => {
 
 describe('DestinationRule', () => {
   it('needs exactly one load-balancing choice and says which Istio values it does not support', () => {
-    expect(problems(doc('DestinationRule', 'host: a\ntrafficPolicy: {loadBalancer: {simple: LEAST_CONN}}'))).toEqual([
-      'spec.trafficPolicy.loadBalancer.simple: "LEAST_CONN" is not supported by meshpilot (supported: ROUND_ROBIN, LEAST_REQUEST, RANDOM, PASSTHROUGH)',
+    accepts(doc('DestinationRule', 'host: a\ntrafficPolicy: {loadBalancer: {simple: LEAST_CONN}}'));
+    expect(problems(doc('DestinationRule', 'host: a\ntrafficPolicy: {loadBalancer: {simple: UNSPECIFIED}}'))).toEqual([
+      'spec.trafficPolicy.loadBalancer.simple: "UNSPECIFIED" is not supported by meshpilot (supported: ROUND_ROBIN, LEAST_REQUEST, LEAST_CONN, RANDOM, PASSTHROUGH)',
     ]);
     expect(problems(doc('DestinationRule', 'host: a\ntrafficPolicy: {loadBalancer: {consistentHash: {httpHeaderName: x-u, useSourceIp: true}}}'))).toEqual([
       'spec.trafficPolicy.loadBalancer.consistentHash: only one of httpHeaderName, httpCookie, useSourceIp, httpQueryParameterName may be set (found httpHeaderName and useSourceIp)',

@@ -124,6 +124,11 @@ function resolveRoute(obj: ConfigObject, http: HttpRouteIn, i: number, tablePort
     ctx.issues.error(obj, [...base, 'route'], 'the destination weights add up to 0');
     return undefined;
   }
+  const total = destinations.reduce((n, d) => n + d.weight, 0);
+  if (destinations.length > 1 && total !== 100) {
+    const shares = destinations.map((d) => `${d.subset ?? d.host} ${percent((d.weight * 100) / total)}`).join(', ');
+    ctx.issues.warn(obj, [...base, 'route'], `the weights add up to ${total}, not 100: they are taken as relative shares (${shares})`);
+  }
   return {
     ...common,
     ...(fault ? { fault } : {}),

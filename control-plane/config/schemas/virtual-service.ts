@@ -51,7 +51,8 @@ export const Destination = z.strictObject({
 
 export const HTTPRouteDestination = z.strictObject({
   destination: Destination,
-  weight: intRange(0, 100).optional(),
+  // Relative shares, as in Istio (an int32 there); a total other than 100 is a warning (model/routes.ts).
+  weight: intRange(0, 2_147_483_647).optional(),
 });
 
 /** Retry conditions Envoy understands (x-envoy-retry-on and x-envoy-retry-grpc-on). */
@@ -248,6 +249,8 @@ export const HTTPRoute = withRule(
         return sum + (typeof w === 'number' && w > 0 ? w : 0);
       }, 0);
       if (total <= 0) report(['route'], 'with several destinations the weights must add up to more than 0 (they are relative)');
+      // Envoy's weighted clusters take the total as a uint32.
+      else if (total > 4_294_967_295) report(['route'], `the weights add up to ${total}, more than Envoy takes (4294967295)`);
     }
   },
 );
