@@ -128,11 +128,26 @@ describe('VirtualService', () => {
   });
 
   it('names unsupported top-level Istio fields', () => {
-    expect(problems(doc('VirtualService', `hosts: [a]\nexportTo: ["."]\ntls: []\nhttp: [{directResponse: {status: 503}, corsPolicy: {}, ${route}}]`))).toEqual([
+    expect(problems(doc('VirtualService', `hosts: [a]\nexportTo: ["."]\ntls: []\nhttp: [{delegate: {name: b}, ${route}}]`))).toEqual([
       'spec.exportTo: field not supported by meshpilot',
       'spec.tls: field not supported by meshpilot',
-      'spec.http[0].directResponse: field not supported by meshpilot',
-      'spec.http[0].corsPolicy: field not supported by meshpilot',
+      'spec.http[0].delegate: field not supported by meshpilot',
+    ]);
+  });
+});
+
+describe('VirtualService corsPolicy', () => {
+  it('takes Istio\'s fields, and checks methods, header names, origins and whole-second maxAge', () => {
+    accepts(doc('VirtualService', `hosts: [a]\nhttp: [{${route}, corsPolicy: {allowOrigins: [{exact: "https://a.example"}, {regex: ".*"}], allowMethods: [GET, POST], allowHeaders: ["*"], exposeHeaders: [x-a], maxAge: 2s, allowCredentials: true, unmatchedPreflights: IGNORE}}]`));
+    accepts(doc('VirtualService', `hosts: [a]\nhttp: [{${route}, corsPolicy: {allowOrigin: ["https://a.example"]}}]`));
+    expect(problems(doc('VirtualService', `hosts: [a]\nhttp: [{${route}, corsPolicy: {allowOrigins: [{prefix: ""}], allowMethods: [PUTT], allowHeaders: ["a b"], maxAge: 1.5s}}]`))).toEqual([
+      'spec.http[0].corsPolicy.allowOrigins[0].prefix: must not be empty',
+      'spec.http[0].corsPolicy.allowMethods[0]: must be an HTTP method: GET, HEAD, POST, PUT, DELETE, CONNECT, OPTIONS, TRACE, PATCH',
+      'spec.http[0].corsPolicy.allowHeaders[0]: invalid HTTP header name',
+      'spec.http[0].corsPolicy.maxAge: must be whole seconds (browsers cache preflights by the second; as in Istio)',
+    ]);
+    expect(problems(doc('VirtualService', `hosts: [a]\nhttp: [{${route}, corsPolicy: {allowOrigin: [x], allowOrigins: [{exact: y}]}}]`))).toEqual([
+      'spec.http[0].corsPolicy.allowOrigin: allowOrigin and allowOrigins cannot both be set; list every origin in allowOrigins',
     ]);
   });
 });

@@ -24,6 +24,7 @@ export function warnVirtualService(obj: ConfigObject<'VirtualService'>, services
     if (http.redirect) issues.warn(obj, at('redirect'), `gRPC has no redirects: this route is left out ${FOR_GRPC}`);
     if (http.rewrite) issues.warn(obj, at('rewrite'), `rewrites are not applied ${FOR_GRPC}`);
     if (http.headers) issues.warn(obj, at('headers'), `header changes are not applied ${FOR_GRPC}`);
+    if (http.corsPolicy) issues.warn(obj, at('corsPolicy'), `gRPC has no CORS filter: the policy is left out ${FOR_GRPC}`);
     if (http.mirror || http.mirrors) issues.warn(obj, at(http.mirror ? 'mirror' : 'mirrors'), `gRPC does not mirror requests: mirroring is left out ${FOR_GRPC}`);
     const abortHttp = http.fault?.abort?.httpStatus;
     if (abortHttp !== undefined) issues.warn(obj, at('fault', 'abort', 'httpStatus'), `proxyless gRPC clients see HTTP ${abortHttp} as status ${grpcStatusForHttp(abortHttp)}; use grpcStatus to choose the gRPC status`);

@@ -5,13 +5,13 @@ import { type ConfigObject, ofKind } from '../config/types.ts';
 import { compareText, sameItems, SortedOrder } from './compare.ts';
 import { durationMs } from './duration.ts';
 import { clusterName, resolveHost } from './hosts.ts';
-import type { DestinationRuleIn, HeaderOpsIn, HttpRouteIn, MatchIn, StringMatchIn } from './input.ts';
+import type { CorsIn, DestinationRuleIn, HeaderOpsIn, HttpRouteIn, MatchIn, StringMatchIn } from './input.ts';
 import { FieldPath, IssueList, IssueSink, originOf, type RecordedIssue, recordingSink, replayIssues } from './issues.ts';
 import { isHttpProtocol } from './services.ts';
 import { ANY_PORT, resolveDestination } from './destination.ts';
 import { resolveFault } from './fault.ts';
 import { resolveMirrors } from './mirror.ts';
-import type { HeaderOps, HttpRoute, RouteMatch, RouteTable, Service, StringMatch, UpstreamCluster } from './types.ts';
+import type { CorsPolicy, HeaderOps, HttpRoute, RouteMatch, RouteTable, Service, StringMatch, UpstreamCluster } from './types.ts';
 
 function stringMatch(m: StringMatchIn | undefined): StringMatch | undefined {
   if (!m) return undefined;
@@ -44,6 +44,20 @@ function routeMatch(m: MatchIn): RouteMatch {
 function headerOps(h: HeaderOpsIn | undefined): HeaderOps | undefined {
   if (!h) return undefined;
   return { set: sortedEntries(h.set), add: sortedEntries(h.add), remove: [...(h.remove ?? [])] };
+}
+
+function corsPolicy(c: CorsIn | undefined): CorsPolicy | undefined {
+  if (!c) return undefined;
+  const origins = c.allowOrigins ? c.allowOrigins.map(stringMatch).filter((m) => m !== undefined) : (c.allowOrigin ?? []).map((value): StringMatch => ({ kind: 'exact', value }));
+  return {
+    origins,
+    methods: [...(c.allowMethods ?? [])],
+    headers: [...(c.allowHeaders ?? [])],
+    exposeHeaders: [...(c.exposeHeaders ?? [])],
+    ...(c.maxAge !== undefined ? { maxAgeSeconds: durationMs(c.maxAge) / 1000 } : {}),
+    ...(c.allowCredentials !== undefined ? { allowCredentials: c.allowCredentials } : {}),
+    forwardUnmatchedPreflights: c.unmatchedPreflights !== 'IGNORE',
+  };
 }
 
 /** What the model built so far gives route resolution. */
@@ -89,6 +103,7 @@ function resolveRoute(obj: ConfigObject, http: HttpRouteIn, i: number, tablePort
     origin,
     ...(http.headers?.request ? { requestHeaders: headerOps(http.headers.request) } : {}),
     ...(http.headers?.response ? { responseHeaders: headerOps(http.headers.response) } : {}),
+    ...(http.corsPolicy ? { cors: corsPolicy(http.corsPolicy) } : {}),
   };
   if (http.redirect) {
     const r = http.redirect;

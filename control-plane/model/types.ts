@@ -222,7 +222,22 @@ export interface HttpRoute {
   fault?: FaultPolicy;
   /** Request mirroring (mirror + mirrorPercentage, or mirrors[]); sidecars only. */
   mirrors?: MirrorTarget[];
+  /** CORS (http[].corsPolicy); sidecars only. */
+  cors?: CorsPolicy;
   origin: Origin;
+}
+
+/** http[].corsPolicy, resolved: lists in rule order, maxAge in whole seconds. */
+export interface CorsPolicy {
+  /** Allowed origins (allowOrigins, or the deprecated allowOrigin as exact matches). */
+  origins: StringMatch[];
+  methods: string[];
+  headers: string[];
+  exposeHeaders: string[];
+  maxAgeSeconds?: number;
+  allowCredentials?: boolean;
+  /** unmatchedPreflights: FORWARD (Istio's default) passes preflights from other origins on. */
+  forwardUnmatchedPreflights: boolean;
 }
 
 /** Percentages are Istio's: 0 to 100, decimals allowed. */

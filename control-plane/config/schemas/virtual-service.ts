@@ -8,10 +8,13 @@ import {
   dnsLabel,
   duration,
   exactlyOne,
+  headerName,
   headerValue,
   host,
   intRange,
+  istioEnum,
   isRecord,
+  parseDuration,
   labels,
   matchHeaderName,
   mutableHeaderName,
@@ -153,6 +156,45 @@ export const HTTPRedirect = withRule(
   },
 );
 
+// ---- CORS ----------------------------------------------------------------------------------
+
+/** The methods Istio's validation accepts in allowMethods. */
+export const HTTP_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH'] as const;
+
+const corsHeaderName = z.union([z.literal('*'), headerName]);
+
+export const CorsPolicy = withRule(
+  z.strictObject({
+    allowOrigins: z
+      .array(
+        withRule(StringMatch, (v, report) => {
+          for (const k of ['exact', 'prefix'] as const) if (v[k] === '') report([k], 'must not be empty');
+        }),
+      )
+      .optional(),
+    /** Istio's deprecated form: exact origins (used only when allowOrigins is not set). */
+    allowOrigin: z.array(z.string().min(1, { error: 'must not be empty' })).optional(),
+    allowMethods: z
+      .array(
+        z.string().refine((m) => (HTTP_METHODS as readonly string[]).includes(m), { error: `must be an HTTP method: ${HTTP_METHODS.join(', ')}` }),
+      )
+      .optional(),
+    allowHeaders: z.array(corsHeaderName).optional(),
+    exposeHeaders: z.array(corsHeaderName).optional(),
+    maxAge: duration()
+      .superRefine((d, ctx) => {
+        const r = parseDuration(d);
+        if ('ms' in r && r.ms % 1000 !== 0) ctx.addIssue({ code: 'custom', message: 'must be whole seconds (browsers cache preflights by the second; as in Istio)', input: d });
+      })
+      .optional(),
+    allowCredentials: z.boolean().optional(),
+    unmatchedPreflights: istioEnum(['FORWARD', 'IGNORE', 'UNSPECIFIED']).optional(),
+  }),
+  (v, report) => {
+    if (v['allowOrigins'] !== undefined && v['allowOrigin'] !== undefined) report(['allowOrigin'], 'allowOrigin and allowOrigins cannot both be set; list every origin in allowOrigins');
+  },
+);
+
 // ---- fault injection and mirroring ----------------------------------------------------------
 
 const PERCENT_ERROR = 'must be a percentage from 0 to 100 (decimals allowed, e.g. 0.1)';
@@ -231,6 +273,7 @@ export const HTTPRoute = withRule(
     mirror: Destination.optional(),
     mirrorPercentage: Percent.optional(),
     mirrors: z.array(HTTPMirrorPolicy).min(1, { error: 'must list at least one mirror target (or leave mirrors out)' }).optional(),
+    corsPolicy: CorsPolicy.optional(),
   }),
   (v, report) => {
     exactlyOne(['route', 'redirect'])(v, report);
@@ -285,3 +328,4 @@ export type HTTPFaultInjection = z.infer<typeof HTTPFaultInjection>;
 export type Percent = z.infer<typeof Percent>;
 export type HTTPMirrorPolicy = z.infer<typeof HTTPMirrorPolicy>;
 export type HTTPRedirect = z.infer<typeof HTTPRedirect>;
+export type CorsPolicy = z.infer<typeof CorsPolicy>;
