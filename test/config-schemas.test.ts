@@ -76,10 +76,20 @@ describe('VirtualService', () => {
     expect(retryOnProblem('timeout')).toMatch(/unknown retry condition "timeout"/);
   });
 
-  it('needs exactly one of route and redirect', () => {
-    expect(problems(doc('VirtualService', 'hosts: [a]\nhttp: [{name: r}]'))).toEqual(['spec.http[0]: exactly one of route, redirect must be set']);
+  it('needs exactly one of route, redirect and directResponse', () => {
+    expect(problems(doc('VirtualService', 'hosts: [a]\nhttp: [{name: r}]'))).toEqual(['spec.http[0]: exactly one of route, redirect, directResponse must be set']);
     expect(problems(doc('VirtualService', `hosts: [a]\nhttp: [{${route}, redirect: {uri: /b}}]`))).toEqual([
-      'spec.http[0]: only one of route, redirect may be set (found route and redirect)',
+      'spec.http[0]: only one of route, redirect, directResponse may be set (found route and redirect)',
+    ]);
+    accepts(doc('VirtualService', 'hosts: [a]\nhttp: [{directResponse: {status: 503, body: {string: down}}}]'));
+    accepts(doc('VirtualService', 'hosts: [a]\nhttp: [{directResponse: {status: 200, body: {bytes: Z29uZQ==}}}]'));
+    expect(problems(doc('VirtualService', 'hosts: [a]\nhttp: [{directResponse: {status: 199, body: {string: a, bytes: YQ==}}, timeout: 1s}]'))).toEqual([
+      'spec.http[0].directResponse.status: must be an HTTP status code from 200 to 599',
+      'spec.http[0].directResponse.body: only one of string, bytes may be set (found string and bytes)',
+      'spec.http[0].timeout: has no effect on a direct response route',
+    ]);
+    expect(problems(doc('VirtualService', `hosts: [a]\nhttp: [{directResponse: {status: 200, body: {string: ${'x'.repeat(4097)}}}}]`))).toEqual([
+      'spec.http[0].directResponse.body: the body is 4097 bytes; Envoy takes at most 4096 in a direct response',
     ]);
     accepts(doc('VirtualService', 'hosts: [a]\nhttp: [{redirect: {uri: /b, redirectCode: 308}}]'));
     expect(problems(doc('VirtualService', 'hosts: [a]\nhttp: [{redirect: {redirectCode: 301}}]'))).toEqual([
@@ -121,9 +131,20 @@ describe('VirtualService', () => {
     expect(problems(doc('VirtualService', `hosts: [a]\nhttp: [{rewrite: {uri: /b, uriRegexRewrite: {match: "^/a", rewrite: /b}}, ${route}}]`))).toEqual([
       'spec.http[0].rewrite.uriRegexRewrite: uri and uriRegexRewrite cannot both be set',
     ]);
-    expect(problems(doc('VirtualService', `hosts: [a]\nhttp: [{headers: {request: {set: {Host: b}, remove: [":path"]}}, ${route}}]`))).toEqual([
-      'spec.http[0].headers.request.set.Host: the Host header cannot be changed this way; use rewrite.authority',
+    // Setting :authority or Host rewrites the authority (as in Istio); adding or removing them cannot be done.
+    accepts(doc('VirtualService', `hosts: [a]\nhttp: [{headers: {request: {set: {":authority": b}}}, ${route}}]`));
+    accepts(doc('VirtualService', `hosts: [a]\nhttp: [{headers: {request: {set: {Host: b}}}, ${route}}]`));
+    expect(problems(doc('VirtualService', `hosts: [a]\nhttp: [{headers: {request: {add: {Host: b}, remove: [":path"]}, response: {set: {":authority": c}}}, ${route}}]`))).toEqual([
+      'spec.http[0].headers.request.add.Host: the Host header cannot be added or removed; set it (or :authority), or use rewrite.authority',
       'spec.http[0].headers.request.remove[0]: invalid HTTP header name',
+      'spec.http[0].headers.response.set[":authority"]: a response has no authority: only request headers can set :authority or Host',
+    ]);
+  });
+
+  it('checks header values as Envoy formats them (%% is a literal %, %NAME% a substitution), per route and per destination', () => {
+    accepts(doc('VirtualService', `hosts: [a]\nhttp: [{route: [{destination: {host: a}, headers: {response: {set: {x-a: "100%%"}, add: {x-b: "hello %HOSTNAME%", x-c: "%REQ(x-id):10%"}}}}]}]`));
+    expect(problems(doc('VirtualService', `hosts: [a]\nhttp: [{route: [{destination: {host: a}, headers: {response: {add: {x-a: "abcd%oijasodifj"}}}}]}]`))).toEqual([
+      'spec.http[0].route[0].headers.response.add["x-a"]: unescaped % at offset 4: write %% for a literal %, or %NAME% for an Envoy substitution such as %HOSTNAME%',
     ]);
   });
 

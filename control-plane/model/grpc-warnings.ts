@@ -22,8 +22,12 @@ export function warnVirtualService(obj: ConfigObject<'VirtualService'>, services
   (spec.http ?? []).forEach((http, i) => {
     const at = (...p: FieldPath): FieldPath => ['spec', 'http', i, ...p];
     if (http.redirect) issues.warn(obj, at('redirect'), `gRPC has no redirects: this route is left out ${FOR_GRPC}`);
+    if (http.directResponse) issues.warn(obj, at('directResponse'), `gRPC clients take no direct responses: this route is left out ${FOR_GRPC}, so their calls it matches go on to the next routes`);
     if (http.rewrite) issues.warn(obj, at('rewrite'), `rewrites are not applied ${FOR_GRPC}`);
     if (http.headers) issues.warn(obj, at('headers'), `header changes are not applied ${FOR_GRPC}`);
+    (http.route ?? []).forEach((d, j) => {
+      if (d.headers) issues.warn(obj, at('route', j, 'headers'), `header changes are not applied ${FOR_GRPC}`);
+    });
     if (http.corsPolicy) issues.warn(obj, at('corsPolicy'), `gRPC has no CORS filter: the policy is left out ${FOR_GRPC}`);
     if (http.mirror || http.mirrors) issues.warn(obj, at(http.mirror ? 'mirror' : 'mirrors'), `gRPC does not mirror requests: mirroring is left out ${FOR_GRPC}`);
     const abortHttp = http.fault?.abort?.httpStatus;

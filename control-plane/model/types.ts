@@ -183,6 +183,11 @@ export interface WeightedDestination {
   port: number;
   subset?: string;
   weight: number;
+  /** route[].headers: changes for the calls sent to this destination (sidecars only). */
+  requestHeaders?: HeaderOps;
+  responseHeaders?: HeaderOps;
+  /** route[].headers.request.set[":authority"]: the authority these calls are sent with. */
+  authority?: string;
 }
 
 export interface HeaderOps {
@@ -208,6 +213,12 @@ export type RouteAction =
       port?: number;
       scheme?: string;
       code: 301 | 302 | 303 | 307 | 308;
+    }
+  | {
+      /** http[].directResponse: the proxy answers itself; nothing is forwarded. Sidecars only. */
+      kind: 'direct';
+      status: number;
+      body?: { string: string } | { bytes: string };
     };
 
 export interface HttpRoute {
