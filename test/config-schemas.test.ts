@@ -82,6 +82,7 @@ describe('VirtualService', () => {
       'spec.http[0]: only one of route, redirect, directResponse may be set (found route and redirect)',
     ]);
     accepts(doc('VirtualService', 'hosts: [a]\nhttp: [{directResponse: {status: 503, body: {string: down}}}]'));
+    accepts(doc('VirtualService', `hosts: [a]\nhttp: [{${route}, websocketUpgrade: true}]`));
     accepts(doc('VirtualService', 'hosts: [a]\nhttp: [{directResponse: {status: 200, body: {bytes: Z29uZQ==}}}]'));
     expect(problems(doc('VirtualService', 'hosts: [a]\nhttp: [{directResponse: {status: 199, body: {string: a, bytes: YQ==}}, timeout: 1s}]'))).toEqual([
       'spec.http[0].directResponse.status: must be an HTTP status code from 200 to 599',

@@ -28,6 +28,7 @@ export function warnVirtualService(obj: ConfigObject<'VirtualService'>, services
     (http.route ?? []).forEach((d, j) => {
       if (d.headers) issues.warn(obj, at('route', j, 'headers'), `header changes are not applied ${FOR_GRPC}`);
     });
+    if (http.websocketUpgrade) issues.warn(obj, at('websocketUpgrade'), `gRPC calls are not WebSockets: not applied ${FOR_GRPC}`);
     if (http.corsPolicy) issues.warn(obj, at('corsPolicy'), `gRPC has no CORS filter: the policy is left out ${FOR_GRPC}`);
     if (http.mirror || http.mirrors) issues.warn(obj, at(http.mirror ? 'mirror' : 'mirrors'), `gRPC does not mirror requests: mirroring is left out ${FOR_GRPC}`);
     const abortHttp = http.fault?.abort?.httpStatus;

@@ -113,6 +113,7 @@ function resolveRoute(obj: ConfigObject, http: HttpRouteIn, i: number, tablePort
     ...(headerOps(http.headers?.request) ? { requestHeaders: headerOps(http.headers?.request) } : {}),
     ...(headerOps(http.headers?.response) ? { responseHeaders: headerOps(http.headers?.response) } : {}),
     ...(http.corsPolicy ? { cors: corsPolicy(http.corsPolicy) } : {}),
+    ...(http.websocketUpgrade === true ? { websocketUpgrade: true as const } : {}),
   };
   const setAuthority = authorityOf(http.headers?.request);
   if (setAuthority !== undefined && !http.route) {

@@ -233,6 +233,8 @@ export interface HttpRoute {
   fault?: FaultPolicy;
   /** Request mirroring (mirror + mirrorPercentage, or mirrors[]); sidecars only. */
   mirrors?: MirrorTarget[];
+  /** http[].websocketUpgrade: true; sidecars only (forwarding routes). */
+  websocketUpgrade?: true;
   /** CORS (http[].corsPolicy); sidecars only. */
   cors?: CorsPolicy;
   origin: Origin;

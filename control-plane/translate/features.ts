@@ -9,6 +9,7 @@ import { localRateLimit } from './local-rate-limit.ts';
 import { mirror } from './mirror.ts';
 import type { ClientKind } from './proxy.ts';
 import { rbacAllow, rbacDeny } from './rbac.ts';
+import { websocket } from './websocket.ts';
 
 // Order matters: authorization (rbac) first, so a denied call is neither counted nor faulted;
 // then rate limit; then CORS, which answers preflights itself (as in Istio, before fault); then
@@ -20,6 +21,7 @@ export const FEATURES: readonly Feature[] = [
   cors,
   fault,
   mirror,
+  websocket,
 ];
 
 const GRPC_FEATURES = FEATURES.filter((f) => f.grpc);

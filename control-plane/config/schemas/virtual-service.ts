@@ -318,13 +318,15 @@ export const HTTPRoute = withRule(
     mirrorPercentage: Percent.optional(),
     mirrors: z.array(HTTPMirrorPolicy).min(1, { error: 'must list at least one mirror target (or leave mirrors out)' }).optional(),
     corsPolicy: CorsPolicy.optional(),
+    /** Istio's old per-route switch: WebSocket upgrades on this route (Envoy upgrade_configs). */
+    websocketUpgrade: z.boolean().optional(),
   }),
   (v, report) => {
     exactlyOne(['route', 'redirect', 'directResponse'])(v, report);
     mirrorRules(v, report);
     for (const kind of ['redirect', 'directResponse'] as const) {
       if (v[kind] === undefined) continue;
-      for (const f of ['rewrite', 'timeout', 'retries', 'fault', 'mirror', 'mirrors'] as const) {
+      for (const f of ['rewrite', 'timeout', 'retries', 'fault', 'mirror', 'mirrors', 'websocketUpgrade'] as const) {
         if (v[f] !== undefined) report([f], `has no effect on a ${kind === 'redirect' ? 'redirect' : 'direct response'} route`);
       }
     }
