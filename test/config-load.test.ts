@@ -111,9 +111,9 @@ describe('parseConfigText errors', () => {
   });
 
   it('rejects Istio fields meshpilot does not support, naming them', () => {
-    const text = `${VS_HEAD}  - corsPolicy:\n      allowOrigins: [{exact: "*"}]\n    route:\n    - destination: {host: reviews}\n  tcp: []\ngateways: [mesh]\n`;
+    const text = `${VS_HEAD}  - delegate:\n      name: other\n    route:\n    - destination: {host: reviews}\n  tcp: []\ngateways: [mesh]\n`;
     const { errors } = parseConfigText('vs.yaml', text);
-    expect(only(errors, 'spec.http[0].corsPolicy')).toMatchObject({ ...posOf(text, 'corsPolicy'), message: 'field not supported by meshpilot' });
+    expect(only(errors, 'spec.http[0].delegate')).toMatchObject({ ...posOf(text, 'delegate'), message: 'field not supported by meshpilot' });
     expect(only(errors, 'spec.tcp')).toMatchObject(posOf(text, 'tcp'));
     expect(only(errors, 'gateways')).toMatchObject(posOf(text, 'gateways'));
   });
@@ -167,10 +167,11 @@ describe('parseConfigText errors', () => {
   });
 
   it('reports every error of a document in one pass, and the valid documents next to it still load', () => {
-    const text = `${VS_HEAD}  - route:\n    - destination: {host: reviews}\n      weight: 150\n    - destination: {host: ratings, subset: V1}\n    retries: {attempts: -1, retryOn: "5xx,teapot"}\n---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: ok, namespace: prod}\nspec: {host: ok}\n`;
+    const text = `${VS_HEAD}  - route:\n    - destination: {host: reviews}\n      weight: -150\n    - destination: {host: ratings, subset: V1}\n    retries: {attempts: -1, retryOn: "5xx,teapot"}\n---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: ok, namespace: prod}\nspec: {host: ok}\n`;
     const { objects, errors } = parseConfigText('multi.yaml', text);
     expect(objects.map((o: ConfigObject) => o.key)).toEqual(['DestinationRule/prod/ok']);
     expect(errors.map((e) => e.path)).toEqual([
+      'spec.http[0].route',
       'spec.http[0].route[0].weight',
       'spec.http[0].route[1].destination.subset',
       'spec.http[0].retries.attempts',

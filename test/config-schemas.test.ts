@@ -76,10 +76,21 @@ describe('VirtualService', () => {
     expect(retryOnProblem('timeout')).toMatch(/unknown retry condition "timeout"/);
   });
 
-  it('needs exactly one of route and redirect', () => {
-    expect(problems(doc('VirtualService', 'hosts: [a]\nhttp: [{name: r}]'))).toEqual(['spec.http[0]: exactly one of route, redirect must be set']);
+  it('needs exactly one of route, redirect and directResponse', () => {
+    expect(problems(doc('VirtualService', 'hosts: [a]\nhttp: [{name: r}]'))).toEqual(['spec.http[0]: exactly one of route, redirect, directResponse must be set']);
     expect(problems(doc('VirtualService', `hosts: [a]\nhttp: [{${route}, redirect: {uri: /b}}]`))).toEqual([
-      'spec.http[0]: only one of route, redirect may be set (found route and redirect)',
+      'spec.http[0]: only one of route, redirect, directResponse may be set (found route and redirect)',
+    ]);
+    accepts(doc('VirtualService', 'hosts: [a]\nhttp: [{directResponse: {status: 503, body: {string: down}}}]'));
+    accepts(doc('VirtualService', `hosts: [a]\nhttp: [{${route}, websocketUpgrade: true}]`));
+    accepts(doc('VirtualService', 'hosts: [a]\nhttp: [{directResponse: {status: 200, body: {bytes: Z29uZQ==}}}]'));
+    expect(problems(doc('VirtualService', 'hosts: [a]\nhttp: [{directResponse: {status: 199, body: {string: a, bytes: YQ==}}, timeout: 1s}]'))).toEqual([
+      'spec.http[0].directResponse.status: must be an HTTP status code from 200 to 599',
+      'spec.http[0].directResponse.body: only one of string, bytes may be set (found string and bytes)',
+      'spec.http[0].timeout: has no effect on a direct response route',
+    ]);
+    expect(problems(doc('VirtualService', `hosts: [a]\nhttp: [{directResponse: {status: 200, body: {string: ${'x'.repeat(4097)}}}}]`))).toEqual([
+      'spec.http[0].directResponse.body: the body is 4097 bytes; Envoy takes at most 4096 in a direct response',
     ]);
     accepts(doc('VirtualService', 'hosts: [a]\nhttp: [{redirect: {uri: /b, redirectCode: 308}}]'));
     expect(problems(doc('VirtualService', 'hosts: [a]\nhttp: [{redirect: {redirectCode: 301}}]'))).toEqual([
@@ -93,8 +104,13 @@ describe('VirtualService', () => {
     expect(problems(doc('VirtualService', 'hosts: [a]\nhttp: [{route: [{destination: {host: a}}, {destination: {host: b}}]}]'))).toEqual([
       'spec.http[0].route: with several destinations the weights must add up to more than 0 (they are relative)',
     ]);
-    expect(problems(doc('VirtualService', 'hosts: [a]\nhttp: [{route: [{destination: {host: a}, weight: 101}]}]'))).toEqual([
-      'spec.http[0].route[0].weight: must be an integer from 0 to 100',
+    // Istio takes any int32 weight (totals other than 100 are relative; the model warns).
+    accepts(doc('VirtualService', 'hosts: [a]\nhttp: [{route: [{destination: {host: a}, weight: 550}, {destination: {host: b}, weight: 500}]}]'));
+    expect(problems(doc('VirtualService', 'hosts: [a]\nhttp: [{route: [{destination: {host: a}, weight: -1}]}]'))).toEqual([
+      'spec.http[0].route[0].weight: must be an integer from 0 to 2147483647',
+    ]);
+    expect(problems(doc('VirtualService', 'hosts: [a]\nhttp: [{route: [{destination: {host: a}, weight: 2147483647}, {destination: {host: b}, weight: 2147483647}, {destination: {host: c}, weight: 2}]}]'))).toEqual([
+      'spec.http[0].route: the weights add up to 4294967296, more than Envoy takes (4294967295)',
     ]);
   });
 
@@ -116,26 +132,53 @@ describe('VirtualService', () => {
     expect(problems(doc('VirtualService', `hosts: [a]\nhttp: [{rewrite: {uri: /b, uriRegexRewrite: {match: "^/a", rewrite: /b}}, ${route}}]`))).toEqual([
       'spec.http[0].rewrite.uriRegexRewrite: uri and uriRegexRewrite cannot both be set',
     ]);
-    expect(problems(doc('VirtualService', `hosts: [a]\nhttp: [{headers: {request: {set: {Host: b}, remove: [":path"]}}, ${route}}]`))).toEqual([
-      'spec.http[0].headers.request.set.Host: the Host header cannot be changed this way; use rewrite.authority',
+    // Setting :authority or Host rewrites the authority (as in Istio); adding or removing them cannot be done.
+    accepts(doc('VirtualService', `hosts: [a]\nhttp: [{headers: {request: {set: {":authority": b}}}, ${route}}]`));
+    accepts(doc('VirtualService', `hosts: [a]\nhttp: [{headers: {request: {set: {Host: b}}}, ${route}}]`));
+    expect(problems(doc('VirtualService', `hosts: [a]\nhttp: [{headers: {request: {add: {Host: b}, remove: [":path"]}, response: {set: {":authority": c}}}, ${route}}]`))).toEqual([
+      'spec.http[0].headers.request.add.Host: the Host header cannot be added or removed; set it (or :authority), or use rewrite.authority',
       'spec.http[0].headers.request.remove[0]: invalid HTTP header name',
+      'spec.http[0].headers.response.set[":authority"]: a response has no authority: only request headers can set :authority or Host',
+    ]);
+  });
+
+  it('checks header values as Envoy formats them (%% is a literal %, %NAME% a substitution), per route and per destination', () => {
+    accepts(doc('VirtualService', `hosts: [a]\nhttp: [{route: [{destination: {host: a}, headers: {response: {set: {x-a: "100%%"}, add: {x-b: "hello %HOSTNAME%", x-c: "%REQ(x-id):10%"}}}}]}]`));
+    expect(problems(doc('VirtualService', `hosts: [a]\nhttp: [{route: [{destination: {host: a}, headers: {response: {add: {x-a: "abcd%oijasodifj"}}}}]}]`))).toEqual([
+      'spec.http[0].route[0].headers.response.add["x-a"]: unescaped % at offset 4: write %% for a literal %, or %NAME% for an Envoy substitution such as %HOSTNAME%',
     ]);
   });
 
   it('names unsupported top-level Istio fields', () => {
-    expect(problems(doc('VirtualService', `hosts: [a]\nexportTo: ["."]\ntls: []\nhttp: [{directResponse: {status: 503}, corsPolicy: {}, ${route}}]`))).toEqual([
+    expect(problems(doc('VirtualService', `hosts: [a]\nexportTo: ["."]\ntls: []\nhttp: [{delegate: {name: b}, ${route}}]`))).toEqual([
       'spec.exportTo: field not supported by meshpilot',
       'spec.tls: field not supported by meshpilot',
-      'spec.http[0].directResponse: field not supported by meshpilot',
-      'spec.http[0].corsPolicy: field not supported by meshpilot',
+      'spec.http[0].delegate: field not supported by meshpilot',
+    ]);
+  });
+});
+
+describe('VirtualService corsPolicy', () => {
+  it('takes Istio\'s fields, and checks methods, header names, origins and whole-second maxAge', () => {
+    accepts(doc('VirtualService', `hosts: [a]\nhttp: [{${route}, corsPolicy: {allowOrigins: [{exact: "https://a.example"}, {regex: ".*"}], allowMethods: [GET, POST], allowHeaders: ["*"], exposeHeaders: [x-a], maxAge: 2s, allowCredentials: true, unmatchedPreflights: IGNORE}}]`));
+    accepts(doc('VirtualService', `hosts: [a]\nhttp: [{${route}, corsPolicy: {allowOrigin: ["https://a.example"]}}]`));
+    expect(problems(doc('VirtualService', `hosts: [a]\nhttp: [{${route}, corsPolicy: {allowOrigins: [{prefix: ""}], allowMethods: [PUTT], allowHeaders: ["a b"], maxAge: 1.5s}}]`))).toEqual([
+      'spec.http[0].corsPolicy.allowOrigins[0].prefix: must not be empty',
+      'spec.http[0].corsPolicy.allowMethods[0]: must be an HTTP method: GET, HEAD, POST, PUT, DELETE, CONNECT, OPTIONS, TRACE, PATCH',
+      'spec.http[0].corsPolicy.allowHeaders[0]: invalid HTTP header name',
+      'spec.http[0].corsPolicy.maxAge: must be whole seconds (browsers cache preflights by the second; as in Istio)',
+    ]);
+    expect(problems(doc('VirtualService', `hosts: [a]\nhttp: [{${route}, corsPolicy: {allowOrigin: [x], allowOrigins: [{exact: y}]}}]`))).toEqual([
+      'spec.http[0].corsPolicy.allowOrigin: allowOrigin and allowOrigins cannot both be set; list every origin in allowOrigins',
     ]);
   });
 });
 
 describe('DestinationRule', () => {
   it('needs exactly one load-balancing choice and says which Istio values it does not support', () => {
-    expect(problems(doc('DestinationRule', 'host: a\ntrafficPolicy: {loadBalancer: {simple: LEAST_CONN}}'))).toEqual([
-      'spec.trafficPolicy.loadBalancer.simple: "LEAST_CONN" is not supported by meshpilot (supported: ROUND_ROBIN, LEAST_REQUEST, RANDOM, PASSTHROUGH)',
+    accepts(doc('DestinationRule', 'host: a\ntrafficPolicy: {loadBalancer: {simple: LEAST_CONN}}'));
+    expect(problems(doc('DestinationRule', 'host: a\ntrafficPolicy: {loadBalancer: {simple: UNSPECIFIED}}'))).toEqual([
+      'spec.trafficPolicy.loadBalancer.simple: "UNSPECIFIED" is not supported by meshpilot (supported: ROUND_ROBIN, LEAST_REQUEST, LEAST_CONN, RANDOM, PASSTHROUGH)',
     ]);
     expect(problems(doc('DestinationRule', 'host: a\ntrafficPolicy: {loadBalancer: {consistentHash: {httpHeaderName: x-u, useSourceIp: true}}}'))).toEqual([
       'spec.trafficPolicy.loadBalancer.consistentHash: only one of httpHeaderName, httpCookie, useSourceIp, httpQueryParameterName may be set (found httpHeaderName and useSourceIp)',

@@ -28,6 +28,8 @@ const CASES: Record<string, { mesh: () => MeshState; input: ExplainInput }> = {
   // Auto mTLS from the productpage sidecar to a STRICT reviews; its identity passes reviews' RBAC.
   'mtls-principal-envoy': { mesh: golden('mtls-authz-principals'), input: { from: 'default/productpage', request: 'POST http://reviews:9080/a.B/C' } },
   // A proxyless client gets no auto mTLS: plaintext to a STRICT server fails.
+  // A directResponse route: the sidecar answers; nothing is forwarded.
+  'direct-response-maintenance-envoy': { mesh: golden('direct-response'), input: { from: 'sidecar~10.0.0.50~web-1.default~default.svc.cluster.local', request: 'GET http://reviews:9080/admin/x' } },
   'mtls-plaintext-to-strict-grpc': { mesh: golden('mtls-authz-principals'), input: { from: 'default/productpage', kind: 'grpc', request: 'xds:///reviews:9080/a.B/C' } },
 };
 

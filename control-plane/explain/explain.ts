@@ -143,7 +143,7 @@ export function explain(given: MeshView, input: ExplainInput, connected: Iterabl
   }
   if (route.direct_response) {
     const d = route.direct_response as Json;
-    out.outcome = { kind: 'direct response', status: Number(d.status), summary: `the proxy answers ${String(d.status)} itself` };
+    out.outcome = { kind: 'direct response', status: Number(d.status), summary: "the route answers directly; nothing is forwarded" };
     return out;
   }
   const action = (route.route as Json | undefined) ?? {};

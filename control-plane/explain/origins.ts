@@ -104,6 +104,7 @@ export class RuleIndex {
       if (present.has(r.name)) continue;
       let why: string;
       if (proxy.kind === 'grpc' && r.action.kind === 'redirect') why = 'gRPC clients get no redirect routes';
+      else if (proxy.kind === 'grpc' && r.action.kind === 'direct') why = 'gRPC clients get no direct response routes';
       else if (r.matches.length && r.matches.every((m) => (m.sourceNamespace !== undefined && m.sourceNamespace !== proxy.namespace) || (m.sourceLabels && !labelsMatch(m.sourceLabels, proxy.labels)))) why = 'its sourceLabels/sourceNamespace do not select this caller';
       else if (proxy.kind === 'grpc') why = 'its matches test query parameters or a method other than POST, which never hold for gRPC';
       else why = 'not generated for this caller';

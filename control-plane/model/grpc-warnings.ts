@@ -22,8 +22,14 @@ export function warnVirtualService(obj: ConfigObject<'VirtualService'>, services
   (spec.http ?? []).forEach((http, i) => {
     const at = (...p: FieldPath): FieldPath => ['spec', 'http', i, ...p];
     if (http.redirect) issues.warn(obj, at('redirect'), `gRPC has no redirects: this route is left out ${FOR_GRPC}`);
+    if (http.directResponse) issues.warn(obj, at('directResponse'), `gRPC clients take no direct responses: this route is left out ${FOR_GRPC}, so their calls it matches go on to the next routes`);
     if (http.rewrite) issues.warn(obj, at('rewrite'), `rewrites are not applied ${FOR_GRPC}`);
     if (http.headers) issues.warn(obj, at('headers'), `header changes are not applied ${FOR_GRPC}`);
+    (http.route ?? []).forEach((d, j) => {
+      if (d.headers) issues.warn(obj, at('route', j, 'headers'), `header changes are not applied ${FOR_GRPC}`);
+    });
+    if (http.websocketUpgrade) issues.warn(obj, at('websocketUpgrade'), `gRPC calls are not WebSockets: not applied ${FOR_GRPC}`);
+    if (http.corsPolicy) issues.warn(obj, at('corsPolicy'), `gRPC has no CORS filter: the policy is left out ${FOR_GRPC}`);
     if (http.mirror || http.mirrors) issues.warn(obj, at(http.mirror ? 'mirror' : 'mirrors'), `gRPC does not mirror requests: mirroring is left out ${FOR_GRPC}`);
     const abortHttp = http.fault?.abort?.httpStatus;
     if (abortHttp !== undefined) issues.warn(obj, at('fault', 'abort', 'httpStatus'), `proxyless gRPC clients see HTTP ${abortHttp} as status ${grpcStatusForHttp(abortHttp)}; use grpcStatus to choose the gRPC status`);
@@ -43,7 +49,7 @@ export function warnVirtualService(obj: ConfigObject<'VirtualService'>, services
 function warnPolicy(obj: ConfigObject, p: PolicyIn | undefined, path: FieldPath, issues: IssueSink): void {
   if (!p) return;
   const lb = p.loadBalancer;
-  if (lb?.simple === 'LEAST_REQUEST' || lb?.simple === 'RANDOM') {
+  if (lb?.simple === 'LEAST_REQUEST' || lb?.simple === 'LEAST_CONN' || lb?.simple === 'RANDOM') {
     issues.warn(obj, [...path, 'loadBalancer', 'simple'], `${lb.simple} is not available to gRPC: ROUND_ROBIN is used ${FOR_GRPC}`);
   }
   const ch = lb?.consistentHash;

@@ -13,6 +13,7 @@ export type StringMatchIn = S.StringMatch;
 export type DestinationIn = S.Destination;
 export type HeaderOpsIn = S.HeaderOperations;
 export type FaultIn = S.HTTPFaultInjection;
+export type CorsIn = S.CorsPolicy;
 export type PercentIn = S.Percent;
 
 // ---- DestinationRule ----

@@ -20,6 +20,8 @@ export function loadBalancer(lb: LoadBalancerIn): LbPolicy | undefined {
     if (lb.simple === 'ROUND_ROBIN' || lb.simple === 'LEAST_REQUEST' || lb.simple === 'RANDOM') {
       return { kind: 'simple', simple: lb.simple };
     }
+    // Istio's deprecated LEAST_CONN is LEAST_REQUEST (Envoy has no other least-connections policy).
+    if (lb.simple === 'LEAST_CONN') return { kind: 'simple', simple: 'LEAST_REQUEST' };
     return undefined;
   }
   const ch = lb.consistentHash;

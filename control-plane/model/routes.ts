@@ -2,16 +2,17 @@
 // the same host are merged in the order of their namespace and name (then the routes of each in
 // file order), so the result never depends on file or event order.
 import { type ConfigObject, ofKind } from '../config/types.ts';
+import { isAuthorityHeader } from '../config/schemas/common.ts';
 import { compareText, sameItems, SortedOrder } from './compare.ts';
 import { durationMs } from './duration.ts';
 import { clusterName, resolveHost } from './hosts.ts';
-import type { DestinationRuleIn, HeaderOpsIn, HttpRouteIn, MatchIn, StringMatchIn } from './input.ts';
+import type { CorsIn, DestinationRuleIn, HeaderOpsIn, HttpRouteIn, MatchIn, StringMatchIn } from './input.ts';
 import { FieldPath, IssueList, IssueSink, originOf, type RecordedIssue, recordingSink, replayIssues } from './issues.ts';
 import { isHttpProtocol } from './services.ts';
 import { ANY_PORT, resolveDestination } from './destination.ts';
 import { resolveFault } from './fault.ts';
 import { resolveMirrors } from './mirror.ts';
-import type { HeaderOps, HttpRoute, RouteMatch, RouteTable, Service, StringMatch, UpstreamCluster } from './types.ts';
+import type { CorsPolicy, HeaderOps, HttpRoute, RouteMatch, RouteTable, Service, StringMatch, UpstreamCluster } from './types.ts';
 
 function stringMatch(m: StringMatchIn | undefined): StringMatch | undefined {
   if (!m) return undefined;
@@ -41,9 +42,31 @@ function routeMatch(m: MatchIn): RouteMatch {
   };
 }
 
+/** Header changes, without the authority (`:authority` / `Host` in `set`: see authorityOf). */
 function headerOps(h: HeaderOpsIn | undefined): HeaderOps | undefined {
   if (!h) return undefined;
-  return { set: sortedEntries(h.set), add: sortedEntries(h.add), remove: [...(h.remove ?? [])] };
+  const ops = { set: sortedEntries(h.set).filter(([k]) => !isAuthorityHeader(k)), add: sortedEntries(h.add), remove: [...(h.remove ?? [])] };
+  return ops.set.length || ops.add.length || ops.remove.length ? ops : undefined;
+}
+
+/** `headers.request.set[":authority"]` (or Host): the authority to send, as Istio rewrites it. */
+function authorityOf(h: HeaderOpsIn | undefined): string | undefined {
+  const found = sortedEntries(h?.set).filter(([k]) => isAuthorityHeader(k));
+  return found.length ? found[found.length - 1]![1] : undefined;
+}
+
+function corsPolicy(c: CorsIn | undefined): CorsPolicy | undefined {
+  if (!c) return undefined;
+  const origins = c.allowOrigins ? c.allowOrigins.map(stringMatch).filter((m) => m !== undefined) : (c.allowOrigin ?? []).map((value): StringMatch => ({ kind: 'exact', value }));
+  return {
+    origins,
+    methods: [...(c.allowMethods ?? [])],
+    headers: [...(c.allowHeaders ?? [])],
+    exposeHeaders: [...(c.exposeHeaders ?? [])],
+    ...(c.maxAge !== undefined ? { maxAgeSeconds: durationMs(c.maxAge) / 1000 } : {}),
+    ...(c.allowCredentials !== undefined ? { allowCredentials: c.allowCredentials } : {}),
+    forwardUnmatchedPreflights: c.unmatchedPreflights !== 'IGNORE',
+  };
 }
 
 /** What the model built so far gives route resolution. */
@@ -87,9 +110,15 @@ function resolveRoute(obj: ConfigObject, http: HttpRouteIn, i: number, tablePort
     name,
     matches: (http.match ?? []).map(routeMatch),
     origin,
-    ...(http.headers?.request ? { requestHeaders: headerOps(http.headers.request) } : {}),
-    ...(http.headers?.response ? { responseHeaders: headerOps(http.headers.response) } : {}),
+    ...(headerOps(http.headers?.request) ? { requestHeaders: headerOps(http.headers?.request) } : {}),
+    ...(headerOps(http.headers?.response) ? { responseHeaders: headerOps(http.headers?.response) } : {}),
+    ...(http.corsPolicy ? { cors: corsPolicy(http.corsPolicy) } : {}),
+    ...(http.websocketUpgrade === true ? { websocketUpgrade: true as const } : {}),
   };
+  const setAuthority = authorityOf(http.headers?.request);
+  if (setAuthority !== undefined && !http.route) {
+    ctx.issues.warn(obj, [...base, 'headers', 'request', 'set'], `:authority has no effect on a ${http.redirect ? 'redirect' : 'direct response'} route (use redirect.authority to redirect to another host)`);
+  }
   if (http.redirect) {
     const r = http.redirect;
     return {
@@ -104,6 +133,11 @@ function resolveRoute(obj: ConfigObject, http: HttpRouteIn, i: number, tablePort
       },
     };
   }
+  if (http.directResponse) {
+    const d = http.directResponse;
+    const body = d.body?.string !== undefined ? { string: d.body.string } : d.body?.bytes !== undefined ? { bytes: d.body.bytes } : undefined;
+    return { ...common, action: { kind: 'direct', status: d.status, ...(body ? { body } : {}) } };
+  }
   const destinations = [];
   const routes = http.route ?? [];
   for (const [j, rd] of routes.entries()) {
@@ -115,7 +149,19 @@ function resolveRoute(obj: ConfigObject, http: HttpRouteIn, i: number, tablePort
     const weight = routes.length === 1 ? 100 : (rd.weight ?? 0);
     const total = routes.length === 1 ? 100 : routes.reduce((n, r) => n + (r.weight ?? 0), 0);
     if (weight > 0) ctx.target({ path: [...path, subset !== undefined ? 'subset' : 'host'], cluster, what: subset !== undefined ? `subset ${subset} of ${host}` : host, share: (weight * 100) / total });
-    destinations.push({ cluster, host, port, ...(subset !== undefined ? { subset } : {}), weight });
+    const request = headerOps(rd.headers?.request);
+    const response = headerOps(rd.headers?.response);
+    const authority = authorityOf(rd.headers?.request);
+    destinations.push({
+      cluster,
+      host,
+      port,
+      ...(subset !== undefined ? { subset } : {}),
+      weight,
+      ...(request ? { requestHeaders: request } : {}),
+      ...(response ? { responseHeaders: response } : {}),
+      ...(authority !== undefined ? { authority } : {}),
+    });
   }
   const fault = resolveFault(obj, http.fault, [...base, 'fault'], ctx.issues);
   const mirrors = resolveMirrors(obj, http, base, tablePort, ctx);
@@ -123,6 +169,14 @@ function resolveRoute(obj: ConfigObject, http: HttpRouteIn, i: number, tablePort
   if (destinations.length > 1 && destinations.every((d) => d.weight === 0)) {
     ctx.issues.error(obj, [...base, 'route'], 'the destination weights add up to 0');
     return undefined;
+  }
+  if (setAuthority !== undefined && http.rewrite?.authority !== undefined) {
+    ctx.issues.warn(obj, [...base, 'rewrite', 'authority'], 'headers.request.set[":authority"] is set too and wins (as in Istio): this rewrite.authority has no effect');
+  }
+  const total = destinations.reduce((n, d) => n + d.weight, 0);
+  if (destinations.length > 1 && total !== 100) {
+    const shares = destinations.map((d) => `${d.subset ?? d.host} ${percent((d.weight * 100) / total)}`).join(', ');
+    ctx.issues.warn(obj, [...base, 'route'], `the weights add up to ${total}, not 100: they are taken as relative shares (${shares})`);
   }
   return {
     ...common,
@@ -143,12 +197,13 @@ function resolveRoute(obj: ConfigObject, http: HttpRouteIn, i: number, tablePort
             },
           }
         : {}),
-      ...(http.rewrite
+      ...(http.rewrite || setAuthority !== undefined
         ? {
             rewrite: {
-              ...(http.rewrite.uri !== undefined ? { uri: http.rewrite.uri } : {}),
-              ...(http.rewrite.authority !== undefined ? { authority: http.rewrite.authority } : {}),
-              ...(http.rewrite.uriRegexRewrite ? { uriRegex: { ...http.rewrite.uriRegexRewrite } } : {}),
+              ...(http.rewrite?.uri !== undefined ? { uri: http.rewrite.uri } : {}),
+              // headers.request.set[":authority"] wins over rewrite.authority, as in Istio.
+              ...((setAuthority ?? http.rewrite?.authority) !== undefined ? { authority: setAuthority ?? http.rewrite?.authority } : {}),
+              ...(http.rewrite?.uriRegexRewrite ? { uriRegex: { ...http.rewrite.uriRegexRewrite } } : {}),
             },
           }
         : {}),

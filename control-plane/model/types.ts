@@ -192,6 +192,11 @@ export interface WeightedDestination {
   port: number;
   subset?: string;
   weight: number;
+  /** route[].headers: changes for the calls sent to this destination (sidecars only). */
+  requestHeaders?: HeaderOps;
+  responseHeaders?: HeaderOps;
+  /** route[].headers.request.set[":authority"]: the authority these calls are sent with. */
+  authority?: string;
 }
 
 export interface HeaderOps {
@@ -217,6 +222,12 @@ export type RouteAction =
       port?: number;
       scheme?: string;
       code: 301 | 302 | 303 | 307 | 308;
+    }
+  | {
+      /** http[].directResponse: the proxy answers itself; nothing is forwarded. Sidecars only. */
+      kind: 'direct';
+      status: number;
+      body?: { string: string } | { bytes: string };
     };
 
 export interface HttpRoute {
@@ -231,7 +242,24 @@ export interface HttpRoute {
   fault?: FaultPolicy;
   /** Request mirroring (mirror + mirrorPercentage, or mirrors[]); sidecars only. */
   mirrors?: MirrorTarget[];
+  /** http[].websocketUpgrade: true; sidecars only (forwarding routes). */
+  websocketUpgrade?: true;
+  /** CORS (http[].corsPolicy); sidecars only. */
+  cors?: CorsPolicy;
   origin: Origin;
+}
+
+/** http[].corsPolicy, resolved: lists in rule order, maxAge in whole seconds. */
+export interface CorsPolicy {
+  /** Allowed origins (allowOrigins, or the deprecated allowOrigin as exact matches). */
+  origins: StringMatch[];
+  methods: string[];
+  headers: string[];
+  exposeHeaders: string[];
+  maxAgeSeconds?: number;
+  allowCredentials?: boolean;
+  /** unmatchedPreflights: FORWARD (Istio's default) passes preflights from other origins on. */
+  forwardUnmatchedPreflights: boolean;
 }
 
 /** Percentages are Istio's: 0 to 100, decimals allowed. */

@@ -1,12 +1,13 @@
 // Model routes -> Envoy Route entries, for each kind of client. gRPC gets only what it acts on:
-// no redirects (it rejects them), no header mutations or rewrites (it ignores them), and matches
+// no redirects or direct responses (it rejects them), no header mutations or rewrites (it ignores them), and matches
 // that can never hold for gRPC (query parameters, a method other than POST) are dropped rather than
 // sent, because gRPC silently ignores query matchers and would match everything.
 import type { HttpRoute, RouteMatch, UpstreamCluster } from '../model/types.ts';
 import { mergeFields, type RouteContext } from './feature.ts';
 import { featuresFor } from './features.ts';
-import { headerMutations } from './header-ops.ts';
+import { concatOps, headerMutations } from './header-ops.ts';
 import type { ClientKind } from './proxy.ts';
+import { directResponse } from './direct-response.ts';
 import { redirectAction } from './redirect.ts';
 import { forwardAction } from './route-action.ts';
 import { envoyRouteMatch } from './route-match.ts';
@@ -45,8 +46,11 @@ export function envoyRoutes(routes: readonly HttpRoute[], clusters: Map<string, 
     const action =
       r.action.kind === 'route'
         ? { route: { ...forwardAction(r.action, clusters, kind), ...extras.action } }
-        : { redirect: redirectAction(r.action) };
-    const mutations = kind === 'envoy' ? headerMutations(r.requestHeaders, r.responseHeaders) : {};
+        : r.action.kind === 'redirect'
+          ? { redirect: redirectAction(r.action) }
+          : { direct_response: directResponse(r.action) };
+    const single = r.action.kind === 'route' && r.action.destinations.length === 1 ? r.action.destinations[0] : undefined;
+    const mutations = kind === 'envoy' ? headerMutations(concatOps(r.requestHeaders, single?.requestHeaders), concatOps(r.responseHeaders, single?.responseHeaders)) : {};
     for (const m of matches) {
       out.push({ name: r.name, match: m ? envoyRouteMatch(m) : { prefix: '/' }, ...action, ...mutations, ...extras.route });
     }

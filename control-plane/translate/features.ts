@@ -2,21 +2,26 @@
 // its file and one entry here. The order is the order of their HTTP filters in every connection
 // manager (the router, always last, is added by hcm.ts) and the order their route and virtual host
 // fields are merged in.
+import { cors } from './cors.ts';
 import type { Feature } from './feature.ts';
 import { fault } from './fault.ts';
 import { localRateLimit } from './local-rate-limit.ts';
 import { mirror } from './mirror.ts';
 import type { ClientKind } from './proxy.ts';
 import { rbacAllow, rbacDeny } from './rbac.ts';
+import { websocket } from './websocket.ts';
 
 // Order matters: authorization (rbac) first, so a denied call is neither counted nor faulted;
-// then rate limit; then fault injection, which acts on the calls that would go upstream.
+// then rate limit; then CORS, which answers preflights itself (as in Istio, before fault); then
+// fault injection, which acts on the calls that would go upstream.
 export const FEATURES: readonly Feature[] = [
   rbacDeny,
   rbacAllow,
   localRateLimit,
+  cors,
   fault,
   mirror,
+  websocket,
 ];
 
 const GRPC_FEATURES = FEATURES.filter((f) => f.grpc);

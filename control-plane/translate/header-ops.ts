@@ -17,3 +17,10 @@ export function headerMutations(request: HeaderOps | undefined, response: Header
   if (response?.remove.length) out.response_headers_to_remove = response.remove;
   return out;
 }
+
+/** Route-level changes followed by a single destination's own (applied after, so they win). */
+export function concatOps(route: HeaderOps | undefined, dest: HeaderOps | undefined): HeaderOps | undefined {
+  if (!dest) return route;
+  if (!route) return dest;
+  return { set: [...route.set, ...dest.set], add: [...route.add, ...dest.add], remove: [...route.remove, ...dest.remove] };
+}

@@ -562,9 +562,11 @@ function matchRequest(d: Draw, hostPorts: number[]): Json {
 
 function headerOperations(d: Draw): Json {
   const values = ['meshpilot', 'on', '1', 'a b', ''];
+  // Header values are Envoy formats: a literal % is written %%.
+  const value = () => text(d, values).replace(/%/g, '%%');
   return compact({
-    set: d.maybe(0.5, () => Object.fromEntries(d.some(MUTABLE_HEADER_NAMES, 1, 2).map((n) => [n, text(d, values)]))),
-    add: d.maybe(0.4, () => Object.fromEntries(d.some(MUTABLE_HEADER_NAMES, 1, 2).map((n) => [n, text(d, values)]))),
+    set: d.maybe(0.5, () => Object.fromEntries(d.some(MUTABLE_HEADER_NAMES, 1, 2).map((n) => [n, value()]))),
+    add: d.maybe(0.4, () => Object.fromEntries(d.some(MUTABLE_HEADER_NAMES, 1, 2).map((n) => [n, value()]))),
     remove: d.maybe(0.3, () => d.some(MUTABLE_HEADER_NAMES, 1, 2)),
   });
 }

@@ -155,7 +155,47 @@ export const matchHeaderName = z.string().refine((s) => HTTP_TOKEN.test(s.starts
 
 /** Envoy refuses to set, add or remove pseudo-headers and Host. */
 export const mutableHeaderName = headerName.refine((s) => s.toLowerCase() !== 'host', {
-  error: 'the Host header cannot be changed this way; use rewrite.authority',
+  error: 'the Host header cannot be added or removed; set it (or :authority), or use rewrite.authority',
+});
+
+/** `:authority` or `Host`: in `headers.request.set` they rewrite the authority, as in Istio. */
+export function isAuthorityHeader(s: string): boolean {
+  const l = s.toLowerCase();
+  return l === ':authority' || l === 'host';
+}
+
+/** A header name `headers.*.set` takes: a mutable header, or the authority (`:authority`, `Host`). */
+export const settableHeaderName = z.string().superRefine((s, ctx) => {
+  if (isAuthorityHeader(s)) return;
+  if (!HTTP_TOKEN.test(s)) ctx.addIssue({ code: 'custom', message: 'invalid HTTP header name', input: s });
+});
+
+/** Why `value` is not a valid Envoy header value format, or undefined: a literal % is written %%,
+ * and %NAME% / %NAME(args)% / %NAME(args):N% are Envoy's substitutions (e.g. %HOSTNAME%), as Istio checks. */
+export function headerFormatProblem(value: string): string | undefined {
+  for (let i = 0; i < value.length; i++) {
+    if (value[i] !== '%') continue;
+    if (value[i + 1] === '%') {
+      i++;
+      continue;
+    }
+    const end = value.indexOf('%', i + 1);
+    const command = end < 0 ? undefined : value.slice(i + 1, end);
+    if (command === undefined || !/^[A-Z][A-Z0-9_]*(\(.*\))?(:\d+)?$/.test(command)) {
+      return `unescaped % at offset ${i}: write %% for a literal %, or %NAME% for an Envoy substitution such as %HOSTNAME%`;
+    }
+    i = end;
+  }
+  return undefined;
+}
+
+/** A header value Envoy formats (set/add): headerValue, with % escaped or naming a substitution. */
+export const formattedHeaderValue = z.string().superRefine((s, ctx) => {
+  if (/[\r\n\0]/.test(s)) ctx.addIssue({ code: 'custom', message: 'must not contain CR, LF or NUL characters', input: s });
+  else {
+    const problem = headerFormatProblem(s);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem, input: s });
+  }
 });
 
 /** Text that ends up in an HTTP header (values, authorities, paths): no CR, LF or NUL, which

@@ -65,7 +65,8 @@ export const ConsistentHashLB = withRule(
 
 export const LoadBalancerSettings = withRule(
   z.strictObject({
-    simple: istioEnum(['ROUND_ROBIN', 'LEAST_REQUEST', 'RANDOM', 'PASSTHROUGH'], ['UNSPECIFIED', 'LEAST_CONN']).optional(),
+    // LEAST_CONN is Istio's deprecated name for LEAST_REQUEST (the same Envoy policy).
+    simple: istioEnum(['ROUND_ROBIN', 'LEAST_REQUEST', 'LEAST_CONN', 'RANDOM', 'PASSTHROUGH'], ['UNSPECIFIED']).optional(),
     consistentHash: ConsistentHashLB.optional(),
     localityLbSetting: LocalityLbSetting.optional(),
   }),

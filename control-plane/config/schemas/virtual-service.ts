@@ -9,16 +9,22 @@ import {
   dnsLabel,
   duration,
   exactlyOne,
+  headerName,
   headerValue,
   host,
   intRange,
+  isAuthorityHeader,
+  istioEnum,
   isRecord,
+  parseDuration,
   labels,
   matchHeaderName,
+  formattedHeaderValue,
   mutableHeaderName,
   portNumber,
   re2Regex,
   setFields,
+  settableHeaderName,
   withRule,
 } from './common.ts';
 import { GRPC_STATUS_CODES } from './grpc-status.ts';
@@ -50,10 +56,6 @@ export const Destination = z.strictObject({
   port: PortSelector.optional(),
 });
 
-export const HTTPRouteDestination = z.strictObject({
-  destination: Destination,
-  weight: intRange(0, 100).optional(),
-});
 
 /** Retry conditions Envoy understands (x-envoy-retry-on and x-envoy-retry-grpc-on). */
 export const RETRY_ON_CONDITIONS: ReadonlySet<string> = new Set([
@@ -112,14 +114,33 @@ export const HTTPRetry = withRule(
 );
 
 const HeaderOperations = z.strictObject({
-  set: z.record(mutableHeaderName, headerValue).optional(),
-  add: z.record(mutableHeaderName, headerValue).optional(),
+  // set: `:authority` / `Host` rewrite the authority (model/routes.ts), as in Istio.
+  set: z.record(settableHeaderName, formattedHeaderValue).optional(),
+  add: z.record(mutableHeaderName, formattedHeaderValue).optional(),
   remove: z.array(mutableHeaderName).optional(),
 });
 
-export const Headers = z.strictObject({
-  request: HeaderOperations.optional(),
-  response: HeaderOperations.optional(),
+export const Headers = withRule(
+  z.strictObject({
+    request: HeaderOperations.optional(),
+    response: HeaderOperations.optional(),
+  }),
+  (v, report) => {
+    const response = v['response'];
+    const set = isRecord(response) ? response['set'] : undefined;
+    if (!isRecord(set)) return;
+    for (const k of Object.keys(set)) {
+      if (isAuthorityHeader(k)) report(['response', 'set', k], 'a response has no authority: only request headers can set :authority or Host');
+    }
+  },
+);
+
+export const HTTPRouteDestination = z.strictObject({
+  destination: Destination,
+  /** Header changes for the calls sent to this destination (with several: per weighted cluster). */
+  headers: Headers.optional(),
+  // Relative shares, as in Istio (an int32 there); a total other than 100 is a warning (model/routes.ts).
+  weight: intRange(0, 2_147_483_647).optional(),
 });
 
 export const RegexRewrite = z.strictObject({
@@ -159,6 +180,71 @@ export const HTTPRedirect = withRule(
   (v, report) => {
     // A redirect that changes nothing sends the client back to the same URL, forever.
     if (setFields(v, ['uri', 'authority', 'port', 'scheme']).length === 0) report([], 'redirect must set uri, authority, port or scheme');
+  },
+);
+
+// ---- direct responses ----------------------------------------------------------------------
+
+/** Envoy refuses a direct response body larger than its route configuration's limit (4096 bytes by default). */
+export const DIRECT_RESPONSE_BODY_MAX = 4096;
+
+export const HTTPBody = withRule(
+  z.strictObject({
+    string: z.string().optional(),
+    /** Base64, as in Istio's proto JSON. */
+    bytes: z
+      .string()
+      .refine((b) => /^[A-Za-z0-9+/]*={0,2}$/.test(b) && b.length % 4 === 0, { error: 'must be base64 (proto JSON bytes)' })
+      .optional(),
+  }),
+  (v, report) => {
+    exactlyOne(['string', 'bytes'])(v, report);
+    const size = typeof v['string'] === 'string' ? Buffer.byteLength(v['string']) : typeof v['bytes'] === 'string' ? Buffer.from(v['bytes'], 'base64').length : 0;
+    if (size > DIRECT_RESPONSE_BODY_MAX) report([], `the body is ${size} bytes; Envoy takes at most ${DIRECT_RESPONSE_BODY_MAX} in a direct response`);
+  },
+);
+
+export const HTTPDirectResponse = z.strictObject({
+  status: intRange(200, 599, 'an HTTP status code'),
+  body: HTTPBody.optional(),
+});
+
+// ---- CORS ----------------------------------------------------------------------------------
+
+/** The methods Istio's validation accepts in allowMethods. */
+export const HTTP_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH'] as const;
+
+const corsHeaderName = z.union([z.literal('*'), headerName]);
+
+export const CorsPolicy = withRule(
+  z.strictObject({
+    allowOrigins: z
+      .array(
+        withRule(StringMatch, (v, report) => {
+          for (const k of ['exact', 'prefix'] as const) if (v[k] === '') report([k], 'must not be empty');
+        }),
+      )
+      .optional(),
+    /** Istio's deprecated form: exact origins (used only when allowOrigins is not set). */
+    allowOrigin: z.array(z.string().min(1, { error: 'must not be empty' })).optional(),
+    allowMethods: z
+      .array(
+        z.string().refine((m) => (HTTP_METHODS as readonly string[]).includes(m), { error: `must be an HTTP method: ${HTTP_METHODS.join(', ')}` }),
+      )
+      .optional(),
+    allowHeaders: z.array(corsHeaderName).optional(),
+    exposeHeaders: z.array(corsHeaderName).optional(),
+    maxAge: duration()
+      .superRefine((d, ctx) => {
+        const r = parseDuration(d);
+        if ('ms' in r && r.ms % 1000 !== 0) ctx.addIssue({ code: 'custom', message: 'must be whole seconds (browsers cache preflights by the second; as in Istio)', input: d });
+      })
+      .optional(),
+    allowCredentials: z.boolean().optional(),
+    unmatchedPreflights: istioEnum(['FORWARD', 'IGNORE', 'UNSPECIFIED']).optional(),
+  }),
+  (v, report) => {
+    if (v['allowOrigins'] !== undefined && v['allowOrigin'] !== undefined) report(['allowOrigin'], 'allowOrigin and allowOrigins cannot both be set; list every origin in allowOrigins');
   },
 );
 
@@ -232,6 +318,7 @@ export const HTTPRoute = withRule(
     match: z.array(HTTPMatchRequest).optional(),
     route: z.array(HTTPRouteDestination).min(1, { error: 'must list at least one destination' }).optional(),
     redirect: HTTPRedirect.optional(),
+    directResponse: HTTPDirectResponse.optional(),
     rewrite: HTTPRewrite.optional(),
     timeout: duration({ allowZero: true }).optional(),
     retries: HTTPRetry.optional(),
@@ -240,13 +327,17 @@ export const HTTPRoute = withRule(
     mirror: Destination.optional(),
     mirrorPercentage: Percent.optional(),
     mirrors: z.array(HTTPMirrorPolicy).min(1, { error: 'must list at least one mirror target (or leave mirrors out)' }).optional(),
+    corsPolicy: CorsPolicy.optional(),
+    /** Istio's old per-route switch: WebSocket upgrades on this route (Envoy upgrade_configs). */
+    websocketUpgrade: z.boolean().optional(),
   }),
   (v, report) => {
-    exactlyOne(['route', 'redirect'])(v, report);
+    exactlyOne(['route', 'redirect', 'directResponse'])(v, report);
     mirrorRules(v, report);
-    if (v['redirect'] !== undefined) {
-      for (const f of ['rewrite', 'timeout', 'retries', 'fault', 'mirror', 'mirrors'] as const) {
-        if (v[f] !== undefined) report([f], `has no effect on a redirect route`);
+    for (const kind of ['redirect', 'directResponse'] as const) {
+      if (v[kind] === undefined) continue;
+      for (const f of ['rewrite', 'timeout', 'retries', 'fault', 'mirror', 'mirrors', 'websocketUpgrade'] as const) {
+        if (v[f] !== undefined) report([f], `has no effect on a ${kind === 'redirect' ? 'redirect' : 'direct response'} route`);
       }
     }
     // Weights are relative (Istio normalises them); a missing weight counts as 0 when there are
@@ -258,6 +349,8 @@ export const HTTPRoute = withRule(
         return sum + (typeof w === 'number' && w > 0 ? w : 0);
       }, 0);
       if (total <= 0) report(['route'], 'with several destinations the weights must add up to more than 0 (they are relative)');
+      // Envoy's weighted clusters take the total as a uint32.
+      else if (total > 4_294_967_295) report(['route'], `the weights add up to ${total}, more than Envoy takes (4294967295)`);
     }
   },
 );
@@ -292,3 +385,5 @@ export type HTTPFaultInjection = z.infer<typeof HTTPFaultInjection>;
 export type Percent = z.infer<typeof Percent>;
 export type HTTPMirrorPolicy = z.infer<typeof HTTPMirrorPolicy>;
 export type HTTPRedirect = z.infer<typeof HTTPRedirect>;
+export type CorsPolicy = z.infer<typeof CorsPolicy>;
+export type HTTPDirectResponse = z.infer<typeof HTTPDirectResponse>;
