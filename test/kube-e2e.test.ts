@@ -89,7 +89,7 @@ describe('Kubernetes sources, end to end', () => {
     await waitFor(() => accepted(api, 'VirtualService', 'reviews')?.status === 'True', { description: 'Accepted=True written' });
     expect(accepted(api, 'VirtualService', 'reviews')!.observedGeneration).toBe(1);
 
-    api.apply(routeAll('v1', 150));
+    api.apply(routeAll('v1', -5));
     await waitFor(() => accepted(api, 'VirtualService', 'reviews')?.status === 'False', { description: 'Accepted=False written' });
     const cond = accepted(api, 'VirtualService', 'reviews')!;
     expect(cond.message).toContain('spec.http[0].route[0].weight');

@@ -105,7 +105,7 @@ describe('high availability: two serve replicas, one leader', () => {
     expect([await leaderMetric(leader), await leaderMetric(other)]).toEqual([1, 0]);
 
     // An invalid change: the leader writes Accepted=False, the follower (which compiled it too) nothing.
-    api.apply(routeAll('v1', 150));
+    api.apply(routeAll('v1', -5));
     await waitFor(() => accepted(api)?.status === 'False', { description: 'Accepted=False written' });
     await waitFor(() => other.cp.state().rejected.length === 1, { description: 'the follower compiled it' });
     expect(statusWrites(api, other.id)).toBe(0);

@@ -230,7 +230,7 @@ describe('rule status', () => {
     const api = await FakeApiServer.start('east');
     teardown.add(() => api.close());
     api.failNextStatusWrites(2);
-    api.apply({ apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name: 'bad', namespace: 'shop' }, spec: { hosts: ['cart'], http: [{ route: [{ destination: { host: 'cart' }, weight: 101 }] }] } });
+    api.apply({ apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name: 'bad', namespace: 'shop' }, spec: { hosts: ['cart'], http: [{ route: [{ destination: { host: 'cart' }, weight: -5 }] }] } });
     const cp = await startControlPlane({ kube: { configCluster: registration(api) }, adminListen: null, logLevel: 'silent', debounceMs: 10 });
     teardown.add(() => cp.stop());
     const condition = () => ((api.get('networking.istio.io/v1', 'VirtualService', 'shop', 'bad')?.['status'] as { conditions?: Array<{ status: string; message: string }> } | undefined)?.conditions ?? [])[0];

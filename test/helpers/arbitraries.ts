@@ -775,7 +775,7 @@ export const isRecordPath = (path: Path): boolean => RECORDS.some((r) => r.test(
 
 /** Fields that must be present, by document kind (patterns over the document). */
 const REQUIRED: Record<Doc['kind'], RegExp> = {
-  ServiceEntry: /^(spec|metadata|metadata\.name|spec\.hosts|spec\.ports|spec\.ports\.\*\.(number|name|protocol)|spec\.resolution|spec\.endpoints\.\*\.address)$/,
+  ServiceEntry: /^(spec|metadata|metadata\.name|spec\.hosts|spec\.ports|spec\.ports\.\*\.(number|name)|spec\.endpoints\.\*\.address)$/,
   WorkloadEntry: /^(spec|metadata|metadata\.name|spec\.address)$/,
   DestinationRule: /^(spec|metadata|metadata\.name|spec\.host|spec\.subsets\.\*\.name|spec\.(trafficPolicy\.)?portLevelSettings\.\*\.port|spec\.subsets\.\*\.trafficPolicy\.portLevelSettings\.\*\.port)$/,
   VirtualService: /^(spec|metadata|metadata\.name|spec\.hosts|spec\.http|spec\.http\.\*\.route\.\*\.destination|spec\.http\.\*\.route\.\*\.destination\.host)$/,
