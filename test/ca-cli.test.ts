@@ -9,6 +9,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { caClient, createCertificate } from './helpers/ca-client.ts';
 import { chainVerifies, workloadCsr } from './helpers/ca-certs.ts';
+import { spawnServe } from './helpers/serve-process.ts';
 import { Teardown } from './helpers/test-mesh.ts';
 import { waitFor } from './helpers/wait.ts';
 
@@ -16,27 +17,7 @@ const teardown = new Teardown();
 afterEach(() => teardown.run());
 
 async function serve(args: string[]): Promise<{ lines: Array<Record<string, any>>; xds: string; stop: () => Promise<void> }> {
-  const child = spawn(process.execPath, [path.resolve('bin/meshpilot.js'), 'serve', '--xds-listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const lines: Array<Record<string, any>> = [];
-  let buf = '';
-  child.stdout!.on('data', (d: Buffer) => {
-    buf += d.toString();
-    for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
-      try {
-        lines.push(JSON.parse(buf.slice(0, i)));
-      } catch {
-        /* not a log line */
-      }
-      buf = buf.slice(i + 1);
-    }
-  });
-  const stop = async () => {
-    if (child.exitCode !== null) return;
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGTERM');
-    await exited;
-  };
-  teardown.add(stop);
+  const { lines, stop } = spawnServe(teardown, args);
   await waitFor(() => lines.some((l) => l.msg === 'xDS (ADS) server listening'), { description: 'xDS up', timeoutMs: 20_000 });
   return { lines, xds: String(lines.find((l) => l.msg === 'xDS (ADS) server listening')!.address), stop };
 }

@@ -1,6 +1,5 @@
 // `meshpilot serve --config-dir X --kubeconfig Y` in a child process, as an operator runs it: both
 // sources at once, the cluster's health in /readyz and /healthz, one log line per cluster up/down.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -8,35 +7,14 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { parseClusterFlag, parseClustersFile } from '../control-plane/kube/cluster-flags.ts';
 import { FakeApiServer } from './helpers/fake-apiserver.ts';
 import { nodeObject, serviceObject } from './helpers/kube-objects.ts';
+import { spawnServe } from './helpers/serve-process.ts';
 import { Teardown } from './helpers/test-mesh.ts';
 import { waitFor } from './helpers/wait.ts';
 
 const teardown = new Teardown();
 afterEach(() => teardown.run());
 
-function serve(args: string[]): { child: ChildProcess; lines: Array<Record<string, unknown>> } {
-  const child = spawn(process.execPath, [path.resolve('bin/meshpilot.js'), 'serve', '--xds-listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const lines: Array<Record<string, unknown>> = [];
-  let buf = '';
-  child.stdout!.on('data', (d: Buffer) => {
-    buf += d.toString();
-    for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
-      try {
-        lines.push(JSON.parse(buf.slice(0, i)));
-      } catch {
-        /* not a log line */
-      }
-      buf = buf.slice(i + 1);
-    }
-  });
-  teardown.add(async () => {
-    if (child.exitCode !== null) return;
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGTERM');
-    await exited;
-  });
-  return { child, lines };
-}
+const serve = (args: string[]) => spawnServe(teardown, args);
 
 describe('meshpilot serve with a cluster', () => {
   it('serves files and a cluster at once and reports the cluster going down and up', async () => {

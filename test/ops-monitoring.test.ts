@@ -1,7 +1,7 @@
 // `serve --monitoring-listen`: a second listener with the probes and the metrics only, so they can be
 // published beyond the pod (kubelet probes, Prometheus) while the admin API, with config dumps,
 // rules, explain and the CA endpoints, stays on loopback. Same handlers as the admin API's.
-import { spawn } from 'node:child_process';
+import { spawnServe } from './helpers/serve-process.ts';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -100,26 +100,7 @@ describe('meshpilot serve --monitoring-listen', () => {
   afterEach(() => teardown.run());
 
   it('starts the listener from the command line', async () => {
-    const child = spawn(process.execPath, [path.resolve('bin/meshpilot.js'), 'serve', '--config-dir', 'examples/bookinfo', '--xds-listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0', '--monitoring-listen', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    teardown.add(async () => {
-      if (child.exitCode !== null) return;
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGTERM');
-      await exited;
-    });
-    const lines: Array<Record<string, unknown>> = [];
-    let buf = '';
-    child.stdout.on('data', (d: Buffer) => {
-      buf += d.toString();
-      for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
-        try {
-          lines.push(JSON.parse(buf.slice(0, i)));
-        } catch {
-          /* not a log line */
-        }
-        buf = buf.slice(i + 1);
-      }
-    });
+    const { lines } = spawnServe(teardown, ['--config-dir', 'examples/bookinfo', '--monitoring-listen', '127.0.0.1:0']);
     const listening = () => lines.find((l) => String(l['msg']).startsWith('monitoring listening'));
     await waitFor(() => Boolean(listening()), { description: 'monitoring listener up', timeoutMs: 20_000 });
     const base = `http://${String(listening()!['address'])}`;
