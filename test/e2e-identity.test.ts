@@ -14,7 +14,7 @@ import * as grpc from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startControlPlane, type ControlPlane } from '../control-plane/server.ts';
 import { certFilePaths } from '../control-plane/agent/cert-files.ts';
-import { chainVerifies, clientOf, startIdentityMesh, startRatingsServer, startWorkload, TD, type Workload } from './helpers/identity-mesh.ts';
+import { CallTally, chainVerifies, clientOf, startIdentityMesh, startRatingsServer, startWorkload, TD, type Workload } from './helpers/identity-mesh.ts';
 import { outcome, RATINGS, settlesOn } from './helpers/mtls-rules.ts';
 import { Teardown } from './helpers/test-mesh.ts';
 import { waitFor } from './helpers/wait.ts';
@@ -103,17 +103,10 @@ describe('workload identity end to end: mesh CA -> agents -> file_watcher -> mTL
     const pp = clientOf(mesh, productpage!);
     await settlesOn(pp, 'ok', 'productpage over mTLS before the outage');
 
-    const failures: string[] = [];
-    let calls = 0;
     const PP = `spiffe://${TD}/ns/default/sa/productpage`;
-    const tally = (results: Array<Awaited<ReturnType<typeof pp.call>> | Error>) => {
-      for (const r of results) {
-        calls += 1;
-        if (r instanceof Error) failures.push(`${grpc.status[(r as grpc.ServiceError).code] ?? ''} ${r.message}`);
-        else if (r.request_headers[':peer-uri'] !== PP) failures.push(`peer ${r.request_headers[':peer-uri']}`);
-      }
-      expect(failures, `failed calls: ${failures.join('; ')}`).toEqual([]);
-    };
+    const counted = new CallTally(PP);
+    const { failures } = counted;
+    const tally = (results: Array<Awaited<ReturnType<typeof pp.call>> | Error>) => counted.add(results);
     const burst = async () => tally(await Promise.all(Array.from({ length: 5 }, () => pp.call(RATINGS, {}, 5000).then((r) => r, (e: grpc.ServiceError) => e))));
     const failedAttempts = (w: Workload) => w.logs.filter((l) => l.msg === 'agent: certificate request failed; retrying').length;
 
@@ -220,7 +213,7 @@ describe('workload identity end to end: mesh CA -> agents -> file_watcher -> mTL
     );
     expect(failures).toEqual([]);
     console.log(
-      `e2e-identity (CA outage): ${calls} calls (${freshCalls} on new channels after the restart), 0 failed; outage ${outageMs} ms; failed renewal attempts during it: ${JSON.stringify(Object.fromEntries(agents.map((w, i) => [w.sa, failedDuringOutage[i]])))}; serials: ${JSON.stringify(Object.fromEntries(agents.map((w, i) => [w.sa, `${before[i]!.serial} -> ${after[i]!.serial}`])))}`,
+      `e2e-identity (CA outage): ${counted.calls} calls (${freshCalls} on new channels after the restart), 0 failed; outage ${outageMs} ms; failed renewal attempts during it: ${JSON.stringify(Object.fromEntries(agents.map((w, i) => [w.sa, failedDuringOutage[i]])))}; serials: ${JSON.stringify(Object.fromEntries(agents.map((w, i) => [w.sa, `${before[i]!.serial} -> ${after[i]!.serial}`])))}`,
     );
   });
 });

@@ -10,7 +10,7 @@ import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { certFilePaths } from '../control-plane/agent/cert-files.ts';
-import { chainVerifies, clientOf, pemBlocks, startIdentityMesh, startRatingsServer, startWorkload, TD, type Workload } from './helpers/identity-mesh.ts';
+import { CallTally, chainVerifies, clientOf, pemBlocks, startIdentityMesh, startRatingsServer, startWorkload, TD, type Workload } from './helpers/identity-mesh.ts';
 import { outcome, RATINGS, settlesOn } from './helpers/mtls-rules.ts';
 import { Teardown } from './helpers/test-mesh.ts';
 import { waitFor } from './helpers/wait.ts';
@@ -31,16 +31,9 @@ describe('root rotation with overlap', () => {
     await settlesOn(pp, 'ok', 'productpage over mTLS before the rotation');
 
     const PP = `spiffe://${TD}/ns/default/sa/productpage`;
-    const failures: string[] = [];
-    let calls = 0;
-    const tally = (results: Array<Awaited<ReturnType<typeof pp.call>> | Error>) => {
-      for (const r of results) {
-        calls += 1;
-        if (r instanceof Error) failures.push(`${grpc.status[(r as grpc.ServiceError).code] ?? ''} ${r.message}`);
-        else if (r.request_headers[':peer-uri'] !== PP) failures.push(`peer ${r.request_headers[':peer-uri']}`);
-      }
-      expect(failures, `failed calls: ${failures.join('; ')}`).toEqual([]);
-    };
+    const counted = new CallTally(PP);
+    const { failures } = counted;
+    const tally = (results: Array<Awaited<ReturnType<typeof pp.call>> | Error>) => counted.add(results);
     const fixedNode = pp.nodeId.replace(/~([^~]*)\.default~/, '~$1-fresh.default~');
     let lastFresh = 0;
     // Calls on the long-lived channel, and once a second on a new channel with connections of its
@@ -105,6 +98,6 @@ describe('root rotation with overlap', () => {
     );
     expect(failures).toEqual([]);
     expect(await outcome(clientOf(mesh, productpage!, { ownConnections: true }), 5000)).toBe('ok');
-    console.log(`e2e-root-rotation: ${calls} calls, 0 failed; old-root certificates still in use when the new root started signing: ${stillOld.join(', ')}`);
+    console.log(`e2e-root-rotation: ${counted.calls} calls, 0 failed; old-root certificates still in use when the new root started signing: ${stillOld.join(', ')}`);
   });
 });

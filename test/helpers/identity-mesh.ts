@@ -111,3 +111,23 @@ export function chainVerifies(chainPem: string, bundlePem: string): boolean {
   return roots.some((r) => (top.fingerprint256 === r.fingerprint256) || (top.checkIssued(r) && top.verify(r.publicKey)));
 }
 
+
+/**
+ * Counts calls of a loop that must never fail: each result is either an error or a reply whose
+ * server saw `peer` as the caller's SPIFFE ID; anything else fails the test at once, listing why.
+ */
+export class CallTally {
+  calls = 0;
+  readonly failures: string[] = [];
+
+  constructor(private readonly peer: string) {}
+
+  add(results: ReadonlyArray<{ request_headers: Record<string, string | undefined> } | Error>): void {
+    for (const r of results) {
+      this.calls += 1;
+      if (r instanceof Error) this.failures.push(`${grpc.status[(r as grpc.ServiceError).code] ?? ''} ${r.message}`);
+      else if (r.request_headers[':peer-uri'] !== this.peer) this.failures.push(`peer ${r.request_headers[':peer-uri']}`);
+    }
+    expect(this.failures, `failed calls: ${this.failures.join('; ')}`).toEqual([]);
+  }
+}
