@@ -1,6 +1,7 @@
 // `meshpilot ca status|rotate|activate`: the operator's view of the mesh CA and its root rotation,
 // through a running control plane's admin API (which accepts CA changes from loopback only).
 import { Command, Option } from 'commander';
+import { adminBase } from '../observe/admin-url.ts';
 
 interface RootRow {
   subject: string;
@@ -12,12 +13,8 @@ interface RootRow {
   activateAt?: string;
 }
 
-function base(admin: string): string {
-  return (/^https?:\/\//.test(admin) ? admin : `http://${admin}`).replace(/\/+$/, '');
-}
-
 async function call(admin: string, method: 'GET' | 'POST', path: string, body?: object): Promise<Record<string, unknown>> {
-  const res = await fetch(`${base(admin)}${path}`, {
+  const res = await fetch(`${adminBase(admin)}${path}`, {
     method,
     ...(body ? { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) } : {}),
     signal: AbortSignal.timeout(30_000),

@@ -6,6 +6,11 @@ export function adminUrl(address: string): string {
   return `http://${host.includes(':') ? `[${host}]` : host}:${address.slice(i + 1)}`;
 }
 
+/** What a user gives as `--admin` (`http://host:port`, or bare `host:port`) as a base URL, no trailing `/`. */
+export function adminBase(admin: string): string {
+  return (/^https?:\/\//.test(admin) ? admin : `http://${admin}`).replace(/\/+$/, '');
+}
+
 /** The line `serve` and the demo print once the admin API listens. */
 export function adminHint(address: string): string {
   return `admin API: ${adminUrl(address)}  (try /debug/proxies, /debug/rules)`;

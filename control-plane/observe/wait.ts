@@ -3,6 +3,7 @@
 // has it"). A proxy seen during the wait that disconnects counts as a straggler: it never got
 // the config, and a rollout script should hear about it.
 import type { ProxyStatus } from './proxy-status.ts';
+import { adminBase } from './admin-url.ts';
 
 export interface WaitOptions {
   /** Admin API base, `http://127.0.0.1:15014` (the scheme may be left out). */
@@ -28,7 +29,7 @@ export interface WaitResult {
 interface ProxiesAnswer { generation: number; proxies: ProxyStatus[] }
 
 export async function waitUntilSynced(opts: WaitOptions): Promise<WaitResult> {
-  const base = (/^https?:\/\//.test(opts.admin) ? opts.admin : `http://${opts.admin}`).replace(/\/+$/, '');
+  const base = adminBase(opts.admin);
   const query = new URLSearchParams();
   if (opts.selector) query.set('selector', opts.selector);
   if (opts.proxy) query.set('proxy', opts.proxy);
