@@ -87,6 +87,8 @@ export class Authority {
   private next: StagedRoot | undefined;
   private activateTimer: NodeJS.Timeout | undefined;
   private activating: Promise<void> | undefined;
+  /** bundlePem()'s text; cleared by changed(), which every change of the roots goes through. */
+  private bundleText: string | undefined;
   /** Most recent certificate per identity (for /debug/certs). */
   private readonly latest = new Map<string, IssuedCert>();
   /** Per root serial: the latest notAfter of a certificate it signed in this process. */
@@ -179,7 +181,8 @@ export class Authority {
   }
 
   bundlePem(): string {
-    return this.roots().map((c) => c.toString('pem')).join('\n') + '\n';
+    // Every CA answer carries it: encoded once per change of the roots, not per signature.
+    return (this.bundleText ??= this.roots().map((c) => c.toString('pem')).join('\n') + '\n');
   }
 
   rootInfo(): RootInfo[] {
@@ -395,6 +398,7 @@ export class Authority {
   }
 
   private changed(): void {
+    this.bundleText = undefined;
     for (const fn of this.listeners) fn();
   }
 
