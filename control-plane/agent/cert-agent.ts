@@ -5,7 +5,7 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../log.ts';
 import { requestCertificate, type CaClientOptions } from './ca-client.ts';
-import { bundleText, parseIssued, splitPem, type IssuedCert } from './chain.ts';
+import { bundleText, normalize, parseIssued, splitPem, type IssuedCert } from './chain.ts';
 import { readExisting, writeCert, writeKey } from './cert-files.ts';
 import { formatSpiffeId, type Identity } from '../ca/identity.ts';
 import { certMatchesKey, createCsr, generateKey, importKey, type WorkloadKey } from './keys.ts';
@@ -114,7 +114,7 @@ export class CertAgent extends EventEmitter<CertAgentEvents> {
    */
   private caTrust(): string {
     const configured = typeof this.o.ca.caRootPem === 'function' ? this.o.ca.caRootPem() : this.o.ca.caRootPem;
-    return bundleText([...new Set([...splitPem(configured), ...(this.cur?.cert.roots ?? [])].map((p) => `${p.trim()}\n`))]);
+    return bundleText([...new Set([...splitPem(configured), ...(this.cur?.cert.roots ?? [])].map(normalize))]);
   }
 
   private async attempt(): Promise<void> {

@@ -21,7 +21,8 @@ export function splitPem(text: string): string[] {
   return text.match(PEM_CERT) ?? [];
 }
 
-const normalize = (pem: string) => `${pem.trim()}\n`;
+/** One PEM block as every file and bundle here holds it: trimmed, one trailing newline. */
+export const normalize = (pem: string) => `${pem.trim()}\n`;
 
 export function bundleText(roots: readonly string[]): string {
   return roots.map(normalize).join('');
