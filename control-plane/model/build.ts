@@ -13,6 +13,7 @@ import { buildAuthorizationPolicies } from './authorization.ts';
 import { DEFAULT_MESH, type MeshSettings } from './mesh-identity.ts';
 import { warnMutualToPermissiveGrpc } from './upstream-tls.ts';
 import { buildPeerAuthentications, effectiveMtls } from './peer-authentication.ts';
+import { buildRequestAuthentications } from './request-authentication.ts';
 import { buildRouteTables, RouteMemo } from './routes.ts';
 import { buildServices, ServiceMemo } from './services.ts';
 import type { Model, ModelIssue, Service, ServiceLookup } from './types.ts';
@@ -78,6 +79,7 @@ export function buildModel(objects: ConfigObject[], networkGateways: Model['netw
     issues,
   }, memo.routes);
   const rateLimits = buildRateLimits(sorted, serviceMap, issues);
+  const requestAuthentications = buildRequestAuthentications(sorted, services, issues);
   const authorizationPolicies = buildAuthorizationPolicies(sorted, services, issues, mesh, (ns, labels, port) => effectiveMtls(peerAuthentications, mesh, ns, labels, port).mode);
   for (const obj of sorted) {
     if (issues.rejected.has(obj.key)) continue;
@@ -94,6 +96,6 @@ export function buildModel(objects: ConfigObject[], networkGateways: Model['netw
   warnUnreachableNetworks(sorted, serviceMap, networkGateways, issues);
   warnMutualToPermissiveGrpc(clusters, serviceMap, (host) => rules.get(host)?.obj, { policies: peerAuthentications, mesh }, issues);
   const gateways = Object.fromEntries(Object.keys(networkGateways).sort().map((n) => [n, networkGateways[n].map((g) => ({ address: g.address, port: g.port }))]));
-  const model: Model = { services, clusters, routeTables, rateLimits, authorizationPolicies, peerAuthentications, mesh: { ...mesh }, networkGateways: gateways, warnings: issues.warnings };
+  const model: Model = { services, clusters, routeTables, rateLimits, authorizationPolicies, peerAuthentications, requestAuthentications, mesh: { ...mesh }, networkGateways: gateways, warnings: issues.warnings };
   return { model: deepFreeze(model), errors: issues.errors, rejected: issues.rejected };
 }

@@ -2,6 +2,7 @@
 // (files, later Kubernetes) and the translator. Everything the translator needs is decided here
 // (cluster names, weights, defaults), so translation only maps fields. Frozen after build.
 
+import type { RequestAuthn } from './request-authentication.ts';
 import type { RateLimitPolicy } from './rate-limit.ts';
 import type { AuthorizationPolicy } from './authorization.ts';
 import type { MeshSettings } from './mesh-identity.ts';
@@ -294,6 +295,8 @@ export interface Model {
   authorizationPolicies: AuthorizationPolicy[];
   /** PeerAuthentications in force (model/peer-authentication.ts); sorted by namespace/name. */
   peerAuthentications: PeerAuthPolicy[];
+  /** RequestAuthentications (JWT providers) in force (model/request-authentication.ts); sorted by namespace/name. */
+  requestAuthentications: RequestAuthn[];
   /** Trust domain and root namespace (model/mesh-identity.ts). */
   mesh: MeshSettings;
   /** Network -> its gateways, from the config source (LoadResult.networkGateways). */

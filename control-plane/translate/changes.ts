@@ -33,7 +33,7 @@ export interface ResourceChanges {
 const globalsText = new WeakMap<Model, string>();
 function globals(m: Model): string {
   let t = globalsText.get(m);
-  if (t === undefined) globalsText.set(m, (t = JSON.stringify([m.rateLimits, m.authorizationPolicies, m.peerAuthentications, m.mesh, m.networkGateways])));
+  if (t === undefined) globalsText.set(m, (t = JSON.stringify([m.rateLimits, m.authorizationPolicies, m.peerAuthentications, m.requestAuthentications, m.mesh, m.networkGateways])));
   return t;
 }
 
