@@ -13,7 +13,7 @@ import { buildAuthorizationPolicies } from './authorization.ts';
 import { DEFAULT_MESH, type MeshSettings } from './mesh-identity.ts';
 import { warnMutualToPermissiveGrpc } from './upstream-tls.ts';
 import { buildPeerAuthentications, effectiveMtls } from './peer-authentication.ts';
-import { buildRequestAuthentications } from './request-authentication.ts';
+import { buildRequestAuthentications, warnRequestIdentityRules } from './request-authentication.ts';
 import { buildRouteTables, RouteMemo } from './routes.ts';
 import { buildServices, ServiceMemo } from './services.ts';
 import type { Model, ModelIssue, Service, ServiceLookup } from './types.ts';
@@ -81,6 +81,7 @@ export function buildModel(objects: ConfigObject[], networkGateways: Model['netw
   const rateLimits = buildRateLimits(sorted, serviceMap, issues);
   const requestAuthentications = buildRequestAuthentications(sorted, services, issues);
   const authorizationPolicies = buildAuthorizationPolicies(sorted, services, issues, mesh, (ns, labels, port) => effectiveMtls(peerAuthentications, mesh, ns, labels, port).mode);
+  warnRequestIdentityRules(sorted, requestAuthentications, services, mesh, issues);
   for (const obj of sorted) {
     if (issues.rejected.has(obj.key)) continue;
     if (isKind(obj, 'ServiceEntry')) warnServiceEntry(obj, issues);

@@ -108,3 +108,59 @@ export function requestAuthnFor(policies: readonly RequestAuthn[], mesh: MeshSet
 export function jwtProvidersFor(policies: readonly RequestAuthn[], mesh: MeshSettings, namespace: string, labels: Record<string, string>): JwtProvider[] {
   return requestAuthnFor(policies, mesh, namespace, labels).flatMap((p) => p.rules);
 }
+
+// ---- what AuthorizationPolicies on request identities will do ---------------------------------
+
+/** Whether `<iss>/<sub>` for some subject can match the principal pattern `text` (Istio's forms). */
+function mayMatchIssuer(text: string, issuer: string): boolean {
+  const head = `${issuer}/`;
+  if (text === '*' || text.startsWith('*')) return true;
+  if (text.endsWith('*')) {
+    const p = text.slice(0, -1);
+    return p.startsWith(head) || head.startsWith(p);
+  }
+  return text.startsWith(head);
+}
+
+/**
+ * Warnings for AuthorizationPolicies that test request identities: a principal no declared issuer
+ * can produce (it matches no request: only tokens from declared issuers are ever verified), a
+ * policy no RequestAuthentication backs, and proxyless gRPC servers, where such rules fail closed.
+ */
+export function warnRequestIdentityRules(objects: readonly ConfigObject[], policies: readonly RequestAuthn[], services: readonly Service[], mesh: MeshSettings, issues: IssueList): void {
+  for (const obj of objects) {
+    if (!isKind(obj, 'AuthorizationPolicy') || issues.rejected.has(obj.key)) continue;
+    const principals: Array<[string, Array<string | number>]> = [];
+    let usesJwt = false;
+    (obj.spec.rules ?? []).forEach((r, i) => {
+      (r.from ?? []).forEach(({ source }, j) => {
+        for (const f of ['requestPrincipals', 'notRequestPrincipals'] as const) {
+          source[f]?.forEach((t, k) => principals.push([t, ['spec', 'rules', i, 'from', j, 'source', f, k]]));
+          if (source[f]) usesJwt = true;
+        }
+      });
+      (r.when ?? []).forEach((c, j) => {
+        if (!c.key.startsWith('request.auth.')) return;
+        usesJwt = true;
+        if (c.key !== 'request.auth.principal') return;
+        for (const f of ['values', 'notValues'] as const) c[f]?.forEach((t, k) => principals.push([t, ['spec', 'rules', i, 'when', j, f, k]]));
+      });
+    });
+    if (!usesJwt) continue;
+    // Issuers any workload the policy can select may verify: its namespace's and the mesh's.
+    const issuers = [...new Set(policies.filter((p) => p.namespace === obj.namespace || (p.namespace === mesh.rootNamespace && !p.selector)).flatMap((p) => p.rules.map((r) => r.issuer)))];
+    if (issuers.length === 0) {
+      issues.warn(obj, ['spec', 'rules'], `tests request identities (JWT), but no RequestAuthentication applies in namespace ${obj.namespace}: no request has one, so these conditions never match (an ALLOW rule needing a token lets nothing in)`);
+    } else {
+      for (const [text, path] of principals) {
+        if (issuers.some((iss) => mayMatchIssuer(text, iss))) continue;
+        issues.warn(obj, path, `request principal ${JSON.stringify(text)} names no issuer a RequestAuthentication declares for namespace ${obj.namespace} (${issuers.join(', ')}): a request principal is <issuer>/<subject>, and only tokens from declared issuers are verified, so it matches no request`);
+      }
+    }
+    const selector = obj.spec.selector?.matchLabels ?? {};
+    const grpc = services.filter((s) => s.namespace === obj.namespace && s.ports.some((p) => p.protocol === 'GRPC') && s.endpoints.some((ep) => labelsMatch(selector, ep.labels)));
+    if (grpc.length > 0) {
+      issues.warn(obj, ['spec', 'rules'], `tests request identities (JWT), which proxyless gRPC servers cannot check (no JWT filter): on ${grpc.map((s) => s.host).sort().join(', ')} it fails closed (${(obj.spec.action ?? 'ALLOW') === 'ALLOW' ? 'its rules that need a token match no call' : 'its rules apply whatever the token'}); Envoy sidecars check tokens`);
+    }
+  }
+}
