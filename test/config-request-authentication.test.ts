@@ -3,6 +3,12 @@
 // declared issuers, the fail-closed rules for proxyless gRPC, and explain deciding on a token's
 // claims (decoded, not verified).
 import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { wildcardProblem } from '../control-plane/config/schemas/authorization-policy.ts';
+import { principal, type RbacContext } from '../control-plane/explain/rbac.ts';
+import { parseRequest } from '../control-plane/explain/request.ts';
+import { parseValue } from '../control-plane/model/authorization.ts';
+import { jwtSourcePrincipals } from '../control-plane/translate/jwt-rbac.ts';
 import { parseConfigText } from '../control-plane/config/load.ts';
 import { formatError } from '../control-plane/config/types.ts';
 import { checkResource } from '../control-plane/envoy/check.ts';
@@ -247,5 +253,27 @@ describe('explain decides on the token\'s claims (decoded, not verified)', () =>
   it('refuses with 401 a token for another audience or a token that is not a JWT', () => {
     expect(at([`x-token: ${jwt({ iss: 'plain', sub: 'u1', aud: 'other' })}`]).reason).toContain('401 Audiences in Jwt are not allowed');
     expect(at(['x-token: garbage']).reason).toContain('401 Jwt is not in the form');
+  });
+});
+
+describe('requestPrincipals split: property', () => {
+  // For random issuers (with slashes), subjects and Istio patterns, the RBAC principal meshpilot
+  // generates matches a verified token exactly when `<iss>/<sub>` matches the pattern as a string.
+  const seg = fc.stringMatching(/^[ab/]{0,4}$/);
+  const istioMatch = (pattern: string, value: string) =>
+    pattern === '*' ? true : pattern.startsWith('*') ? value.endsWith(pattern.slice(1)) : pattern.endsWith('*') ? value.startsWith(pattern.slice(0, -1)) : value === pattern;
+  it('agrees with string matching on <iss>/<sub>', () => {
+    fc.assert(
+      fc.property(fc.uniqueArray(fc.stringMatching(/^[ab][ab/]{0,4}$/), { minLength: 1, maxLength: 3 }), fc.nat(2), seg, seg, fc.constantFrom('exact', 'prefix', 'suffix', 'any'), (issuers, which, sub, body, form) => {
+        const iss = issuers[which % issuers.length]!;
+        const pattern = form === 'any' ? '*' : form === 'prefix' ? `${body}*` : form === 'suffix' ? `*${body}` : body;
+        fc.pre(wildcardProblem(pattern) === undefined);
+        const source = { requestPrincipals: [parseValue(pattern)] };
+        const [p] = jwtSourcePrincipals(source, { issuers, grpc: false, allow: true });
+        const ctx: RbacContext = { request: parseRequest('GET http://x/', [], 'envoy'), destinationPort: 80, jwtPayloads: { [iss]: { iss, sub } } };
+        expect(principal(p!, ctx)).toBe(istioMatch(pattern, `${iss}/${sub}`));
+      }),
+      { numRuns: 2000, seed: 20261207 },
+    );
   });
 });
