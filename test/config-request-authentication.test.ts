@@ -277,3 +277,17 @@ describe('requestPrincipals split: property', () => {
     );
   });
 });
+
+describe('explain at a proxyless gRPC server with JWT rules', () => {
+  it('says the token is not checked, and the ALLOW rule needing one refuses the call', () => {
+    const jwt = ['{"alg":"ES256"}', JSON.stringify({ iss: 'plain', sub: 'alice' }), 'sig'].map((p) => Buffer.from(p).toString('base64url')).join('.');
+    const state = stateOf(SERVICES
+      + ra('r', 'default', `selector: { matchLabels: { app: api } }\njwtRules: [{ issuer: plain, jwks: '${KEYS}' }]`)
+      + ap('api', 'selector: { matchLabels: { app: api } }\nrules: [{ from: [{ source: { requestPrincipals: ["plain/alice"] } }] }]'));
+    const e = explain(state, { from: 'sidecar~10.0.0.9~c-1.default~default.svc.cluster.local', kind: 'grpc', request: 'xds:///api.default.svc.cluster.local:9090/a.B/C', headers: [`authorization: Bearer ${jwt}`] });
+    const r = e.destinations[0]!.inbound[0]!;
+    expect(r.jwt?.reason).toContain('proxyless gRPC has no JWT filter');
+    expect(r.decision).toBe('deny');
+    expect(r.reason).toContain('PERMISSION_DENIED');
+  });
+});

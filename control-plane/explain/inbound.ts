@@ -16,6 +16,7 @@ import type { AuthzStep, InboundResult, RateLimitInfo } from './types.ts';
 import { calleeMode, type CallerTls, tlsHop } from './tls.ts';
 import { spiffeId } from '../model/mesh-identity.ts';
 import { effectiveMtls } from '../model/peer-authentication.ts';
+import { jwtProvidersFor } from '../model/request-authentication.ts';
 
 const HCM_NAME = 'envoy.filters.network.http_connection_manager';
 
@@ -84,6 +85,10 @@ export function evaluateInbound(
   const peerIdentity = tls ? (tls.result === 'mTLS' ? tls.identity : null) : undefined;
   const ctx: RbacContext = { request: req, ...(sourceIp ? { sourceIp } : {}), destinationPort: endpoint.port, destinationIp: endpoint.address, ...(peerIdentity !== undefined ? { peerIdentity } : {}) };
   let jwt: InboundResult['jwt'];
+  // Proxyless gRPC has no JWT filter (translate/jwt-rbac.ts): say so where a token would matter.
+  if (kind === 'grpc' && jwtProvidersFor(view.model.requestAuthentications, view.model.mesh, callee.proxy.namespace, callee.proxy.labels).length > 0) {
+    jwt = { outcome: 'no token', reason: 'proxyless gRPC has no JWT filter: a token is not checked and the call has no request identity (rules on one fail closed: ALLOW needing one matches nothing, DENY needing one applies)' };
+  }
   for (const f of filters) {
     const name = String(f.name);
     if (name === JWT_AUTHN_FILTER) {
