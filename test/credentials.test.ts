@@ -118,6 +118,20 @@ describe('credentialName from Kubernetes Secrets', () => {
     side.send({ node: sidecar('shop'), type_url: SECRET, resource_names: names });
     expect(await stranger.quiet(500)).toBe(true);
     expect(await side.quiet(100)).toBe(true);
+    // Delta: a gateway of another namespace is told the name does not exist, and given nothing.
+    const deltaStranger = new RawDeltaClient(cp.xdsAddress, { 'grpc.use_local_subchannel_pool': 1 });
+    teardown.add(() => deltaStranger.close());
+    deltaStranger.send({ node: router('elsewhere'), type_url: SECRET, resource_names_subscribe: ['kubernetes://web'] });
+    const none = await deltaStranger.next();
+    expect(none.resources).toEqual([]);
+    expect(none.removed_resources).toEqual(['kubernetes://web']);
+
+    // Fixed, the broken one is served and no longer reported.
+    api.apply(tlsSecret('shop', 'broken', other));
+    await waitFor(() => cp.credentials.health().length === 0, { description: 'the fixed Secret recovers' });
+    gw.send({ type_url: SECRET, resource_names: names, version_info: r.version_info, response_nonce: r.nonce });
+    const fixed = await gw.next();
+    expect(decoded(fixed).map((x) => x.name)).toEqual(['kubernetes://broken', 'kubernetes://web', 'kubernetes://web-cacert']);
   });
 
   it('a Secret update reaches a subscribed stream as the Secret alone (no cluster push); delta streams too; the served pair completes a real TLS handshake', async () => {
