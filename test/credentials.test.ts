@@ -10,6 +10,8 @@ import tls from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
 import { checkResource } from '../control-plane/envoy/check.ts';
 import { credentialResources } from '../control-plane/credentials/secret-resources.ts';
+import { CredentialStore } from '../control-plane/credentials/credential-store.ts';
+import { silentLogger } from '../control-plane/log.ts';
 import { startControlPlane, type ControlPlane } from '../control-plane/server.ts';
 import { createCA, issueServingCert, type KeyAndCert } from '../control-plane/tls/certs.ts';
 import { CLUSTER, SECRET } from '../control-plane/translate/type-urls.ts';
@@ -65,6 +67,26 @@ describe('credential resources', () => {
     expect('error' in garbage && garbage.error).toMatch(/^tls\.crt: certificate 1 cannot be parsed/);
     expect(credentialResources({ namespace: 'shop', name: 'web', data: { 'tls.crt': leaf.certPem, 'tls.key': 'not a key' } })).toEqual({ error: 'tls.key cannot be parsed as a PEM private key' });
     expect(credentialResources({ namespace: 'shop', name: 'web', data: { 'tls.key': leaf.keyPem } })).toEqual({ error: 'has a private key (tls.key or key) but no certificate (tls.crt or cert)' });
+  });
+});
+
+describe('credential store', () => {
+  it('tells listeners only the namespaces whose resources changed, and nothing for the same content again', async () => {
+    const { ca, leaf, other } = await pki();
+    const store = new CredentialStore(silentLogger);
+    const told: string[][] = [];
+    store.onChange((ns) => told.push([...ns].sort()));
+    const a = { namespace: 'a', name: 'web', data: { 'tls.crt': leaf.certPem, 'tls.key': leaf.keyPem } };
+    const b = { namespace: 'b', name: 'web', data: { 'tls.crt': other.certPem, 'tls.key': other.keyPem, 'ca.crt': ca.certPem } };
+    store.set('kubernetes', [a, b]);
+    await waitFor(() => told.length === 1);
+    expect(told[0]).toEqual(['a', 'b']);
+    expect([...store.secretsIn('b').keys()]).toEqual(['kubernetes://web', 'kubernetes://web-cacert']);
+    store.set('kubernetes', [{ ...a }, { ...b }]);
+    store.set('kubernetes', [a, { ...b, data: { ...b.data, 'tls.crt': leaf.certPem, 'tls.key': leaf.keyPem } }]);
+    await waitFor(() => told.length === 2);
+    expect(told[1]).toEqual(['b']);
+    expect(await new Promise((r) => setTimeout(() => r(told.length), 50))).toBe(2);
   });
 });
 
