@@ -14,7 +14,13 @@ type Built = { resources: EncodedResource[] } | { error: string };
 
 const NONE: ReadonlyMap<string, EncodedResource> = new Map();
 
-const keyOf = (c: CredentialInput) => `${c.namespace}/${c.name}\n${JSON.stringify(c.data)}`;
+/** A credential's identity and content; kept per input object (sources reuse unchanged ones). */
+const keys = new WeakMap<CredentialInput, string>();
+function keyOf(c: CredentialInput): string {
+  let k = keys.get(c);
+  if (k === undefined) keys.set(c, (k = `${c.namespace}/${c.name}\n${JSON.stringify(c.data)}`));
+  return k;
+}
 
 export class CredentialStore implements HealthProvider {
   private readonly sources = new Map<string, readonly CredentialInput[]>();

@@ -47,6 +47,15 @@ export class KubeCredentials {
     this.watcher.stop();
   }
 
+  /** Per Secret object (the informer keeps an unchanged Secret's object): decoded once. */
+  private readonly decoded = new WeakMap<V1Secret, CredentialInput | null>();
+
+  private credentialOf(s: V1Secret): CredentialInput | undefined {
+    let c = this.decoded.get(s);
+    if (c === undefined) this.decoded.set(s, (c = credentialOfSecret(s) ?? null));
+    return c ?? undefined;
+  }
+
   /** Events of one turn of the event loop are applied together. */
   private schedule(): void {
     if (this.scheduled) return;
@@ -54,7 +63,7 @@ export class KubeCredentials {
     setImmediate(() => {
       this.scheduled = false;
       if (this.stopped) return;
-      this.store.set('kubernetes', this.watcher.list().flatMap((s) => credentialOfSecret(s) ?? []));
+      this.store.set('kubernetes', this.watcher.list().flatMap((s) => this.credentialOf(s) ?? []));
     });
   }
 
