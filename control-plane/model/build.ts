@@ -6,6 +6,7 @@ import { deepFreeze } from '../json.ts';
 import { compareText } from './compare.ts';
 import { buildClusters, ClusterMemo, indexDestinationRules } from './clusters.ts';
 import { warnDestinationRule, warnRateLimit, warnServiceEntry, warnVirtualService } from './grpc-warnings.ts';
+import { warnCredentialName } from './credential-warnings.ts';
 import { IssueList, type IssueSink, type RecordedIssue, recordingSink, replayIssues } from './issues.ts';
 import { warnLocality, warnUnreachableNetworks } from './locality-warnings.ts';
 import { buildRateLimits } from './rate-limit.ts';
@@ -87,6 +88,7 @@ export function buildModel(objects: ConfigObject[], networkGateways: Model['netw
     if (isKind(obj, 'ServiceEntry')) warnServiceEntry(obj, issues);
     if (isKind(obj, 'VirtualService')) warnOnce(obj, serviceMap, issues, memo.warnings, (s, i) => warnVirtualService(obj, s, i));
     if (isKind(obj, 'DestinationRule')) {
+      warnCredentialName(obj, issues);
       warnOnce(obj, serviceMap, issues, memo.warnings, (s, i) => {
         warnDestinationRule(obj, s, i);
         warnLocality(obj, s, i);

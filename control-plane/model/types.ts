@@ -127,6 +127,8 @@ export interface ClientTls {
   clientCertificate?: string;
   privateKey?: string;
   caCertificates?: string;
+  /** A Secret in the gateway's namespace (SDS `kubernetes://<name>`); gateways only (credentials/access.ts). */
+  credentialName?: string;
 }
 
 /** How the caller's proxy opens connections to a cluster's endpoints (absent: plaintext). */
@@ -142,6 +144,8 @@ export interface UpstreamTls {
   clientCertificate?: string;
   privateKey?: string;
   caCertificates?: string;
+  /** Gateways read the certificates from this Secret over SDS; sidecars ignore it (as Istio without workloadSelector). */
+  credentialName?: string;
 }
 
 /** One upstream cluster: a service port, optionally narrowed to a subset. */
