@@ -68,7 +68,7 @@ describe('loadDirectory on a valid tree', () => {
   it('keeps the spec as written, typed per kind', () => {
     const vs = byKey.get('VirtualService/default/reviews')!;
     if (!isKind(vs, 'VirtualService')) throw new Error('wrong kind');
-    const [jason, split] = vs.spec.http;
+    const [jason, split] = vs.spec.http!;
     expect(jason!.match![0]!.headers).toEqual({ 'end-user': { exact: 'jason' }, 'x-canary': {} });
     expect(jason!.retries).toEqual({ attempts: 3, perTryTimeout: '500ms', retryOn: 'connect-failure,refused-stream,503' });
     expect(split!.route!.map((r) => [r.destination.subset, r.weight])).toEqual([['v1', 80], ['v3', 20]]);

@@ -11,7 +11,7 @@ import { clusterLoadAssignment } from './endpoints.ts';
 import { grpcListeners } from './listeners-grpc.ts';
 import { GRPC_SERVER_LISTENER_PREFIX, grpcServerListeners } from './listeners-grpc-server.ts';
 import { inboundCluster, inboundPorts } from './inbound.ts';
-import { outboundHttpListeners, virtualInbound } from './listeners-sidecar.ts';
+import { outboundListeners, virtualInbound } from './listeners-sidecar.ts';
 import type { TranslateMemo } from './memo.ts';
 import type { Proxy } from './proxy.ts';
 import { grpcRouteConfigs, sidecarRouteConfigs } from './route-configs.ts';
@@ -48,6 +48,8 @@ function vips(m: Model): Map<string, string> {
 export function translateChanges(prev: Model, model: Model, proxy: Proxy, memo: TranslateMemo): ResourceChanges | undefined {
   if (prev.clusters.length !== model.clusters.length || prev.routeTables.length !== model.routeTables.length) return undefined;
   if (globals(prev) !== globals(model)) return undefined;
+  // tcp/tls chains sit in the ports' listeners: any change there translates afresh.
+  if (JSON.stringify(prev.l4Tables) !== JSON.stringify(model.l4Tables)) return undefined;
   const kind = proxy.kind;
   const changed = new Set<string>();
   const set: Resources = { [CLUSTER]: [], [ENDPOINTS]: [], [LISTENER]: [], [ROUTE_CONFIG]: [] };
@@ -85,7 +87,7 @@ export function translateChanges(prev: Model, model: Model, proxy: Proxy, memo: 
   }
   // A sidecar has one route config and one listener per port, each over every table on the port.
   const ports = new Set(tables.map((t) => t.port));
-  set[LISTENER].push(...(outboundHttpListeners(model, proxy, ports) as Resource[]));
+  set[LISTENER].push(...(outboundListeners(model, proxy, ports) as Resource[]));
   set[ROUTE_CONFIG].push(...(sidecarRouteConfigs(model, proxy, clusters, memo, ports) as Resource[]));
   // Its inbound side depends on the services its IP is an endpoint of: given whole.
   const inbound = inboundPorts(model, proxy);

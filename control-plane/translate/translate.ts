@@ -7,7 +7,7 @@ import { clusterLoadAssignment } from './endpoints.ts';
 import { inboundCluster, inboundPorts } from './inbound.ts';
 import { grpcListeners } from './listeners-grpc.ts';
 import { grpcServerListeners } from './listeners-grpc-server.ts';
-import { outboundHttpListeners, virtualInbound, virtualOutbound } from './listeners-sidecar.ts';
+import { outboundListeners, virtualInbound, virtualOutbound } from './listeners-sidecar.ts';
 import type { Proxy } from './proxy.ts';
 import { TranslateMemo } from './memo.ts';
 import { grpcRouteConfigs, sidecarRouteConfigs } from './route-configs.ts';
@@ -53,7 +53,7 @@ export function translate(model: Model, proxy: Proxy, memo: TranslateMemo = new 
   return {
     [CLUSTER]: byName([...model.clusters.map((c) => outboundCluster(c, 'envoy', memo)), ...passthroughClusters(), ...inbound.map(inboundCluster)]),
     [ENDPOINTS]: byName(eds.map((c) => clusterLoadAssignment(c, proxy, memo))),
-    [LISTENER]: byName([virtualOutbound(), virtualInbound(model, proxy, inbound), ...outboundHttpListeners(model, proxy)]),
+    [LISTENER]: byName([virtualOutbound(), virtualInbound(model, proxy, inbound), ...outboundListeners(model, proxy)]),
     [ROUTE_CONFIG]: byName(sidecarRouteConfigs(model, proxy, clusterMap, memo)),
   };
 }
