@@ -30,10 +30,12 @@ export interface ResourceChanges {
   whole: Partial<Record<ResourceType, (name: string) => boolean>>;
 }
 
+// What every resource may depend on; any change translates afresh (l4Tables: the tcp/tls chains
+// sit in the ports' listeners).
 const globalsText = new WeakMap<Model, string>();
 function globals(m: Model): string {
   let t = globalsText.get(m);
-  if (t === undefined) globalsText.set(m, (t = JSON.stringify([m.rateLimits, m.authorizationPolicies, m.peerAuthentications, m.mesh, m.networkGateways])));
+  if (t === undefined) globalsText.set(m, (t = JSON.stringify([m.rateLimits, m.authorizationPolicies, m.peerAuthentications, m.mesh, m.networkGateways, m.l4Tables])));
   return t;
 }
 
@@ -48,8 +50,6 @@ function vips(m: Model): Map<string, string> {
 export function translateChanges(prev: Model, model: Model, proxy: Proxy, memo: TranslateMemo): ResourceChanges | undefined {
   if (prev.clusters.length !== model.clusters.length || prev.routeTables.length !== model.routeTables.length) return undefined;
   if (globals(prev) !== globals(model)) return undefined;
-  // tcp/tls chains sit in the ports' listeners: any change there translates afresh.
-  if (JSON.stringify(prev.l4Tables) !== JSON.stringify(model.l4Tables)) return undefined;
   const kind = proxy.kind;
   const changed = new Set<string>();
   const set: Resources = { [CLUSTER]: [], [ENDPOINTS]: [], [LISTENER]: [], [ROUTE_CONFIG]: [] };
