@@ -2,6 +2,7 @@
 // listener for the port, then the filter chain Envoy picks for the destination address and SNI
 // (most specific address, then exact SNI, then the longest wildcard), then its tcp_proxy.
 import { isIP } from 'node:net';
+import { resolveHost } from '../model/hosts.ts';
 import { cidrRange } from '../translate/listeners-tcp.ts';
 import { LISTENER } from '../translate/type-urls.ts';
 import type { Resources } from '../translate/translate.ts';
@@ -66,8 +67,9 @@ function chainRule(view: MeshView, chainName: string): RuleRef | undefined {
 }
 
 /** The destination address explain assumes: the host when it is an IP, else its service's first VIP. */
-function targetOf(view: MeshView, req: HttpRequest, scheme: string): Target {
-  const ip = isIP(req.host) ? req.host : view.model.services.find((s) => s.host === req.host)?.addresses?.find((a) => !a.includes('/'));
+function targetOf(view: MeshView, req: HttpRequest, scheme: string, namespace: string): Target {
+  const host = resolveHost(req.host, namespace);
+  const ip = isIP(req.host) ? req.host : view.model.services.find((s) => s.host === host)?.addresses?.find((a) => !a.includes('/'));
   return { ...(ip ? { ip } : {}), ...(scheme === 'tls' && !isIP(req.host) ? { sni: req.host } : {}) };
 }
 
@@ -77,7 +79,7 @@ export function explainL4(view: MeshView, index: RuleIndex, res: Resources, prox
     return out;
   }
   const scheme = req.scheme;
-  const target = targetOf(view, req, scheme);
+  const target = targetOf(view, req, scheme, proxy.namespace);
   out.request = { method: scheme.toUpperCase(), authority: `${req.host}:${req.port}`, path: '', headers: {} };
   if (!target.ip) out.notes.push(`"${req.host}" has no virtual IP in the mesh: explain assumes an address no VIP or destinationSubnets range holds`);
   const listener = (res[LISTENER] as Json[]).find((l) => l.name !== 'virtualOutbound' && l.traffic_direction === 'OUTBOUND' && ((l.address as Json)?.socket_address as Json)?.port_value === req.port);
