@@ -8,6 +8,7 @@ import { parseConfigText } from '../control-plane/config/load.ts';
 import { formatError } from '../control-plane/config/types.ts';
 import { checkResource } from '../control-plane/envoy/check.ts';
 import { explain } from '../control-plane/explain/explain.ts';
+import { checkCase, loadRouteTests } from '../control-plane/explain/route-tests.ts';
 import { compile, formatIssue } from '../control-plane/model/compile.ts';
 import type { Json } from '../control-plane/json.ts';
 import { proxyFromNode } from '../control-plane/translate/proxy.ts';
@@ -204,6 +205,24 @@ describe('tcp/tls explain', () => {
     expect(e.route?.match).toBe('SNI web.example.com');
     expect(e.destinations.map((d) => d.cluster)).toEqual(['outbound|443||web.example.com']);
     expect(ask('tls://unknown.example.org:443').outcome.kind).toBe('passthrough');
+  });
+
+  it('route tests take tcp:// and tls:// requests (route by the rule\'s tcp/tls index), once right and once wrong', () => {
+    const { cases, problems } = loadRouteTests('cases.yaml', [
+      'tests:',
+      '- name: right',
+      '  labels: { app: web }',
+      '  request: tcp://db:5432',
+      '  expect: { route: default/db/tcp/1, destination: [{ host: db.default.svc.cluster.local, subset: v1, weight: 75 }, { host: db.default.svc.cluster.local, subset: v2, weight: 25 }] }',
+      '- name: wrong',
+      '  labels: { app: web }',
+      '  request: tls://web.example.com:443',
+      '  expect: { destination: { host: db.default.svc.cluster.local }, outcome: passthrough }',
+      '',
+    ].join('\n'));
+    expect(problems).toEqual([]);
+    const diffs = cases.map((c) => checkCase(state, c).diffs.map((d) => d.field));
+    expect(diffs).toEqual([[], ['destination', 'outcome']]);
   });
 
   it('tells a proxyless gRPC caller it has no L4 routing', () => {
