@@ -14,6 +14,7 @@ import type { Json } from '../control-plane/json.ts';
 import { proxyFromNode } from '../control-plane/translate/proxy.ts';
 import { translate } from '../control-plane/translate/translate.ts';
 import { LISTENER } from '../control-plane/translate/type-urls.ts';
+import { ProxyGroups } from '../control-plane/xds/proxy-groups.ts';
 
 const SE = (name: string, host: string, ports: string, extra = '') =>
   `apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: ${name}, namespace: default}\nspec:\n  hosts: [${host}]\n  location: MESH_INTERNAL\n  resolution: STATIC\n  ports: ${ports}\n${extra}`;
@@ -145,6 +146,13 @@ describe('tcp/tls sidecar translation', () => {
     expect(chains(listener(s, 5432))).toEqual(['10.97.0.0/16 -> outbound|5432|v2|db.default.svc.cluster.local', '10.96.0.5/32 -> outbound|5432|v1|db.default.svc.cluster.local=80+outbound|5432|v2|db.default.svc.cluster.local=20', '* -> PassthroughCluster']);
     // The reports workload's own match claims the VIP first; the split never sees its connections.
     expect(chains(listener(s, 5432, sidecar({ app: 'reports' })))).toEqual(['10.97.0.0/16 -> outbound|5432|v2|db.default.svc.cluster.local', '10.96.0.5/32 -> outbound|5432|v1|db.default.svc.cluster.local', '* -> PassthroughCluster']);
+  });
+
+  it('puts callers that a tcp sourceLabels match tells apart in different proxy groups', () => {
+    const s = build(DB, DR, VS('db', '  hosts: [db]\n  tcp:\n  - match: [{sourceLabels: {app: reports}}]\n    route: [{destination: {host: db, subset: v1}}]\n  - route: [{destination: {host: db, subset: v2}}]\n'));
+    const groups = new ProxyGroups();
+    groups.update(s.model);
+    expect(groups.groupOf(sidecar({ app: 'reports' }))).not.toBe(groups.groupOf(sidecar({ app: 'web' })));
   });
 
   it('a match whose gateways include mesh applies to sidecars', () => {
