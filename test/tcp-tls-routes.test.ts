@@ -118,6 +118,12 @@ describe('tcp/tls model', () => {
     expect(s.model.l4Tables[0]!.routes[0]!.destinations.map((d) => [d.cluster, d.weight])).toEqual([['outbound|5432|v1|db.default.svc.cluster.local', 3], ['outbound|5432|v2|db.default.svc.cluster.local', 1]]);
   });
 
+  it('warns (never rejects) when a destination has no endpoints', () => {
+    const s = build(DB, DR.replace("{name: v2, labels: {v: '2'}}", "{name: v2, labels: {v: '2'}}, {name: v3, labels: {v: '3'}}"), VS('db', '  hosts: [db]\n  tcp: [{route: [{destination: {host: db, subset: v1}, weight: 50}, {destination: {host: db, subset: v3}, weight: 50}]}]\n'));
+    expect(s.errors).toEqual([]);
+    expect(s.warnings.map((w) => `${w.path}: ${w.message}`)).toContain("spec.tcp[0].route[1].destination.subset: subset v3 of db.default.svc.cluster.local has no endpoints now: its 50% share of this route's connections fails (Envoy closes them)");
+  });
+
   it('warns about a route no port of its hosts takes', () => {
     const s = build(WEB, VS('w', '  hosts: [web.example.com]\n  tcp: [{match: [{port: 9999}], route: [{destination: {host: web.example.com, port: {number: 443}}}]}]\n'));
     expect(s.warnings.map((w) => `${w.path}: ${w.message}`)).toContain('spec.tcp[0]: this tcp route applies to no TCP, TLS or HTTPS port of its hosts, so it is never used');

@@ -40,7 +40,7 @@ function percent(n: number): string {
 }
 
 /** The destinations of one route for a table port, or undefined when one does not resolve. */
-function destinations(obj: ConfigObject, routes: RouteDestinationIn[], base: FieldPath, tablePort: number, ctx: RouteContext): WeightedDestination[] | undefined {
+function destinations(obj: ConfigObject, routes: RouteDestinationIn[], base: FieldPath, tablePort: number, ctx: RouteContext, clusters?: RouteInputs['clusters']): WeightedDestination[] | undefined {
   const out: WeightedDestination[] = [];
   for (const [j, rd] of routes.entries()) {
     const d = resolveDestination(obj, rd.destination, [...base, 'route', j, 'destination'], tablePort, ctx, 'destination', 'destination.port.number');
@@ -53,6 +53,13 @@ function destinations(obj: ConfigObject, routes: RouteDestinationIn[], base: Fie
     const shares = out.map((d) => `${d.subset ?? d.host} ${percent((d.weight * 100) / total)}`).join(', ');
     ctx.issues.warn(obj, [...base, 'route'], `the weights add up to ${total}, not 100: they are taken as relative shares (${shares})`);
   }
+  // As for http (routes.ts): a destination without endpoints is a warning, never a rejection.
+  out.forEach((d, j) => {
+    const c = clusters?.get(d.cluster);
+    if (!c || c.endpoints.length > 0 || c.resolution === 'NONE' || d.weight === 0) return;
+    const what = d.subset !== undefined ? `subset ${d.subset} of ${d.host}` : d.host;
+    ctx.issues.warn(obj, [...base, 'route', j, 'destination', d.subset !== undefined ? 'subset' : 'host'], `${what} has no endpoints now: its ${percent((d.weight * 100) / total)} share of this route's connections fails (Envoy closes them)`);
+  });
   return out.filter((d) => d.weight > 0);
 }
 
@@ -91,7 +98,7 @@ export function resolveL4Routes(objects: ConfigObject[], inputs: RouteInputs): L
             if (placed.has(`${key}#${kind}${i}`)) return;
             placed.add(`${key}#${kind}${i}`);
             const base: FieldPath = ['spec', kind, i];
-            const dests = destinations(obj, route.route ?? [], base, port.number, ctx);
+            const dests = destinations(obj, route.route ?? [], base, port.number, ctx, inputs.clusters);
             if (!dests) return;
             // Only the matches for this port stay; the port is the table's.
             const matches = (route.match ?? []).filter((m) => m.port === undefined || m.port === port.number).map(l4Match);
