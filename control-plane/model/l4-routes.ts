@@ -24,14 +24,16 @@ export interface L4Resolved {
   pending: Array<[string, L4Route]>;
 }
 
-function l4Match(m: MatchIn): L4Match {
+/** `vsGateways`: the VirtualService's own `gateways`, which a match without its own list takes (Istio). */
+function l4Match(m: MatchIn, vsGateways: readonly string[] | undefined): L4Match {
   const sni = 'sniHosts' in m ? m.sniHosts : undefined;
+  const gateways = m.gateways ?? vsGateways;
   return {
     destinationSubnets: [...(m.destinationSubnets ?? [])],
     ...(sni ? { sniHosts: [...sni] } : {}),
     ...(m.sourceLabels ? { sourceLabels: { ...m.sourceLabels } } : {}),
     ...(m.sourceNamespace ? { sourceNamespace: m.sourceNamespace } : {}),
-    ...(m.gateways ? { gateways: [...m.gateways] } : {}),
+    ...(gateways ? { gateways: [...gateways] } : {}),
   };
 }
 
@@ -80,6 +82,9 @@ export function resolveL4Routes(objects: ConfigObject[], inputs: RouteInputs): L
   for (const obj of ofKind(objects, 'VirtualService').sort((a, b) => compareText(a.key, b.key))) {
     const spec = obj.spec;
     if (!spec.tcp?.length && !spec.tls?.length) continue;
+    // The VirtualService-level `gateways` (absent: mesh only), read loosely: the field belongs to
+    // the Gateway support, which may not be in this schema.
+    const vsGateways = (spec as { gateways?: string[] }).gateways;
     const r: L4Resolved = { obj, pending: [] };
     const used = { tcp: new Set<number>(), tls: new Set<number>() };
     const placed = new Set<string>();
@@ -101,7 +106,9 @@ export function resolveL4Routes(objects: ConfigObject[], inputs: RouteInputs): L
             const dests = destinations(obj, route.route ?? [], base, port.number, ctx, inputs.clusters);
             if (!dests) return;
             // Only the matches for this port stay; the port is the table's.
-            const matches = (route.match ?? []).filter((m) => m.port === undefined || m.port === port.number).map(l4Match);
+            const matches = (route.match ?? []).filter((m) => m.port === undefined || m.port === port.number).map((m) => l4Match(m, vsGateways));
+            // A route without matches still belongs only to the VirtualService's gateways.
+            if (!matches.length && vsGateways) matches.push({ destinationSubnets: [], gateways: [...vsGateways] });
             r.pending.push([key, { name: `${obj.namespace}/${obj.name}/${kind}/${i}`, kind, matches, destinations: dests, origin: originOf(obj, base) }]);
           });
         }

@@ -292,7 +292,7 @@ export interface L4Match {
   sniHosts?: string[];
   sourceLabels?: Record<string, string>;
   sourceNamespace?: string;
-  /** The match's own `gateways`; absent: the VirtualService's. Sidecars take it only with `mesh`. */
+  /** The match's `gateways`, else the VirtualService's; absent: mesh only. Sidecars take it only with `mesh`. */
   gateways?: string[];
 }
 
