@@ -11,7 +11,7 @@ import { type FieldPath, originOf } from './issues.ts';
 import { isHttpProtocol } from './services.ts';
 import { ANY_PORT, resolveDestination } from './destination.ts';
 import type { RouteContext, RouteInputs } from './routes.ts';
-import type { L4Match, L4Route, L4Table, Protocol, WeightedDestination } from './types.ts';
+import type { L4Match, L4Route, L4Table, Origin, Protocol, WeightedDestination } from './types.ts';
 
 type L4RouteIn = TcpRouteIn | TlsRouteIn;
 type MatchIn = NonNullable<L4RouteIn['match']>[number];
@@ -35,6 +35,18 @@ function l4Match(m: MatchIn, vsGateways: readonly string[] | undefined): L4Match
     ...(m.sourceNamespace ? { sourceNamespace: m.sourceNamespace } : {}),
     ...(gateways ? { gateways: [...gateways] } : {}),
   };
+}
+
+// A route's origin needs its position, which costs a parse of the file: kept per rule object
+// (an unchanged file keeps its objects), so a rebuild does not parse again.
+const origins = new WeakMap<ConfigObject, Map<string, Origin>>();
+function routeOrigin(obj: ConfigObject, path: FieldPath): Origin {
+  let m = origins.get(obj);
+  if (!m) origins.set(obj, (m = new Map()));
+  const key = path.join('.');
+  let o = m.get(key);
+  if (!o) m.set(key, (o = originOf(obj, path)));
+  return o;
 }
 
 function percent(n: number): string {
@@ -109,7 +121,7 @@ export function resolveL4Routes(objects: ConfigObject[], inputs: RouteInputs): L
             const matches = (route.match ?? []).filter((m) => m.port === undefined || m.port === port.number).map((m) => l4Match(m, vsGateways));
             // A route without matches still belongs only to the VirtualService's gateways.
             if (!matches.length && vsGateways) matches.push({ destinationSubnets: [], gateways: [...vsGateways] });
-            r.pending.push([key, { name: `${obj.namespace}/${obj.name}/${kind}/${i}`, kind, matches, destinations: dests, origin: originOf(obj, base) }]);
+            r.pending.push([key, { name: `${obj.namespace}/${obj.name}/${kind}/${i}`, kind, matches, destinations: dests, origin: routeOrigin(obj, base) }]);
           });
         }
       }

@@ -82,8 +82,7 @@ function routeFilter(table: L4Table, route: L4Route): Json {
  */
 export function l4FilterChains(model: Model, proxy: Proxy, port: number, taken: Set<string>): Json[] {
   const chains: Json[] = [];
-  for (const table of model.l4Tables) {
-    if (table.port !== port) continue;
+  for (const table of tablesByPort(model).get(port) ?? []) {
     for (const route of l4RoutesForProxy(table.routes, proxy)) {
       if (!route.destinations.length) continue;
       const matches = route.matches.length ? route.matches : [undefined];
@@ -111,7 +110,18 @@ export function passthroughFilterChain(): Json {
   return { name: PASSTHROUGH_CHAIN, filters: [tcpProxyFilter('PassthroughCluster', { cluster: 'PassthroughCluster' })] };
 }
 
+// The model's L4 tables by port, once per model (every group's listeners look them up by port).
+const byPort = new WeakMap<Model, Map<number, L4Table[]>>();
+function tablesByPort(model: Model): Map<number, L4Table[]> {
+  let m = byPort.get(model);
+  if (!m) {
+    byPort.set(model, (m = new Map()));
+    for (const t of model.l4Tables) m.set(t.port, [...(m.get(t.port) ?? []), t]);
+  }
+  return m;
+}
+
 /** The ports that have an L4 table. */
 export function l4Ports(model: Model): Set<number> {
-  return new Set(model.l4Tables.map((t) => t.port));
+  return new Set(tablesByPort(model).keys());
 }
