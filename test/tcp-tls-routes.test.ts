@@ -15,6 +15,9 @@ import { proxyFromNode } from '../control-plane/translate/proxy.ts';
 import { translate } from '../control-plane/translate/translate.ts';
 import { LISTENER } from '../control-plane/translate/type-urls.ts';
 import { ProxyGroups } from '../control-plane/xds/proxy-groups.ts';
+import { reuseUnchanged, sameForProxies } from '../control-plane/model/reuse.ts';
+import { translateChanges } from '../control-plane/translate/changes.ts';
+import { TranslateMemo } from '../control-plane/translate/memo.ts';
 
 const SE = (name: string, host: string, ports: string, extra = '') =>
   `apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: ${name}, namespace: default}\nspec:\n  hosts: [${host}]\n  location: MESH_INTERNAL\n  resolution: STATIC\n  ports: ${ports}\n${extra}`;
@@ -159,6 +162,16 @@ describe('tcp/tls sidecar translation', () => {
     const groups = new ProxyGroups();
     groups.update(s.model);
     expect(groups.groupOf(sidecar({ app: 'reports' }))).not.toBe(groups.groupOf(sidecar({ app: 'web' })));
+  });
+
+  it('a tcp route edit reaches the proxies: the models differ for them and the listener is translated afresh', () => {
+    const split = (w: number) => VS('db', `  hosts: [db]\n  tcp: [{route: [{destination: {host: db, subset: v1}, weight: ${w}}, {destination: {host: db, subset: v2}, weight: ${100 - w}}]}]\n`);
+    const before = build(DB, DR, split(80)).model;
+    const after = reuseUnchanged(build(DB, DR, split(50)).model, before);
+    expect(sameForProxies(after, before)).toBe(false);
+    expect(translateChanges(before, after, sidecar(), new TranslateMemo())).toBeUndefined();
+    expect(chains(listener({ model: after } as ReturnType<typeof build>, 5432))[0]).toContain('=50+');
+    expect(sameForProxies(reuseUnchanged(build(DB, DR, split(80)).model, before), before)).toBe(true);
   });
 
   it('a match whose gateways include mesh applies to sidecars', () => {
