@@ -193,6 +193,19 @@ describe('tcp/tls sidecar translation', () => {
     expect(chains(http)).toEqual(['* -> envoy.filters.network.http_connection_manager']);
   });
 
+  it('services without VIP sharing a TCP port claim nothing by address: their connections go on as they came, with a warning', () => {
+    const a = SE('a', 'a.default.svc.cluster.local', '[{number: 6379, name: redis, protocol: REDIS}]', '  endpoints: [{address: 10.1.0.1}]\n');
+    const b = SE('b', 'b.default.svc.cluster.local', '[{number: 6379, name: redis, protocol: REDIS}]', '  endpoints: [{address: 10.1.0.2}]\n');
+    const s = build(a, b, VS('a', '  hosts: [a]\n  tcp:\n  - match: [{destinationSubnets: [10.50.0.0/16]}]\n    route: [{destination: {host: b}}]\n  - route: [{destination: {host: b}}]\n'));
+    expect(s.errors).toEqual([]);
+    expect(chains(listener(s, 6379))).toEqual(['10.50.0.0/16 -> outbound|6379||b.default.svc.cluster.local', '* -> PassthroughCluster']);
+    expect(s.warnings.map((w) => `${w.path}: ${w.message}`)).toEqual([
+      'spec.tcp[1]: a.default.svc.cluster.local has no VIP (addresses) and port 6379 is shared with b.default.svc.cluster.local: its connections cannot be told apart by address, so this route applies only through destinationSubnets (the others go on to the address the caller connected to)',
+    ]);
+    // Alone on its port, a service without VIP takes the port's connections (as Istio).
+    expect(chains(listener(build(a), 6379))).toEqual(['* -> outbound|6379||a.default.svc.cluster.local']);
+  });
+
   it('never gives Envoy two chains for the same address (the earlier route keeps it)', () => {
     const s = build(DB, DR, VS('db', '  hosts: [db]\n  tcp:\n  - match: [{destinationSubnets: [10.96.0.5, 10.98.0.0/16]}]\n    route: [{destination: {host: db, subset: v1}}]\n  - match: [{destinationSubnets: [10.98.0.0/16, 10.99.0.0/16]}]\n    route: [{destination: {host: db, subset: v2}}]\n'));
     expect(chains(listener(s, 5432))).toEqual(['10.96.0.5/32,10.98.0.0/16 -> outbound|5432|v1|db.default.svc.cluster.local', '10.99.0.0/16 -> outbound|5432|v2|db.default.svc.cluster.local', '* -> PassthroughCluster']);

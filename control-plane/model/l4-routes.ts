@@ -11,7 +11,7 @@ import { type FieldPath, originOf } from './issues.ts';
 import { isHttpProtocol } from './services.ts';
 import { ANY_PORT, resolveDestination } from './destination.ts';
 import type { RouteContext, RouteInputs } from './routes.ts';
-import type { L4Match, L4Route, L4Table, Origin, Protocol, WeightedDestination } from './types.ts';
+import type { L4Match, L4Route, L4Table, Origin, Protocol, Service, WeightedDestination } from './types.ts';
 
 type L4RouteIn = TcpRouteIn | TlsRouteIn;
 type MatchIn = NonNullable<L4RouteIn['match']>[number];
@@ -141,8 +141,27 @@ export function resolveL4Routes(objects: ConfigObject[], inputs: RouteInputs): L
   return out;
 }
 
+/** A match that claims a table's connections only by the service's own (absent) VIP. */
+const byVipOnly = (route: L4Route) => route.matches.length === 0 || route.matches.some((m) => !m.destinationSubnets.length && !m.sniHosts?.length);
+
+/**
+ * Services without a VIP on a TCP port (a TLS one is told apart by SNI) that share the port with
+ * another such service or with HTTP: nothing tells their connections apart, so none of them takes
+ * the port's unmatched connections (they go on to their original destination, as before a rule).
+ */
+function markShared(tables: L4Table[], services: Iterable<Service>): void {
+  const httpPorts = new Set<number>();
+  for (const svc of services) for (const p of svc.ports) if (isHttpProtocol(p.protocol)) httpPorts.add(p.number);
+  const blind = new Map<number, L4Table[]>();
+  for (const t of tables) if (!t.addresses.length && !isTlsProtocol(t.protocol)) blind.set(t.port, [...(blind.get(t.port) ?? []), t]);
+  for (const [port, list] of blind) {
+    if (list.length < 2 && !httpPorts.has(port)) continue;
+    for (const t of list) t.sharedWith = [...list.filter((x) => x !== t).map((x) => x.host), ...(httpPorts.has(port) ? ['HTTP services'] : [])];
+  }
+}
+
 /** The L4 tables, from the resolved routes of the rules still in force and every non-HTTP port. */
-export function buildL4Tables(resolved: readonly L4Resolved[], rejected: ReadonlySet<string>, inputs: Pick<RouteInputs, 'services'>): L4Table[] {
+export function buildL4Tables(resolved: readonly L4Resolved[], rejected: ReadonlySet<string>, inputs: Pick<RouteInputs, 'services' | 'issues'>): L4Table[] {
   const routes = new Map<string, L4Route[]>();
   for (const r of resolved) {
     if (rejected.has(r.obj.key)) continue;
@@ -167,6 +186,16 @@ export function buildL4Tables(resolved: readonly L4Resolved[], rejected: Readonl
       const list = routes.get(`${svc.host}:${port.number}`) ?? [];
       const ordered = [...list.filter((x) => x.kind === 'tls'), ...list.filter((x) => x.kind === 'tcp')];
       tables.push({ host: svc.host, port: port.number, protocol: port.protocol, addresses: [...(svc.addresses ?? [])], routes: [...ordered, own] });
+    }
+  }
+  markShared(tables, inputs.services.values());
+  for (const r of resolved) {
+    if (rejected.has(r.obj.key)) continue;
+    for (const [key, route] of r.pending) {
+      const t = tables.find((x) => `${x.host}:${x.port}` === key);
+      if (!t?.sharedWith || !byVipOnly(route)) continue;
+      const [, kind, i] = route.name.split('/').slice(-3);
+      inputs.issues.warn(r.obj, ['spec', kind!, Number(i)], `${t.host} has no VIP (addresses) and port ${t.port} is shared with ${t.sharedWith.join(', ')}: its connections cannot be told apart by address, so this route applies only through destinationSubnets (the others go on to the address the caller connected to)`);
     }
   }
   return tables.sort((a, b) => compareText(a.host, b.host) || a.port - b.port);

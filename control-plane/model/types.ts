@@ -316,6 +316,9 @@ export interface L4Table {
   /** The service's virtual IPs (ServiceEntry `addresses`), which its connections are told apart by. */
   addresses: string[];
   routes: L4Route[];
+  /** Other services on this port without a VIP (or HTTP there): connections to this one cannot be
+   * told apart by address, so only its routes' destinationSubnets/SNI chains are sent. */
+  sharedWith?: string[];
 }
 
 export interface Model {

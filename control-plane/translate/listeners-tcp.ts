@@ -88,6 +88,8 @@ export function l4FilterChains(model: Model, proxy: Proxy, port: number, taken: 
       const matches = route.matches.length ? route.matches : [undefined];
       matches.forEach((m, mi) => {
         const claim = claimOf(table, route, m);
+        // A service without VIP on a shared port claims nothing by address alone (model/l4-routes.ts).
+        if (table.sharedWith && !claim.prefixes.length && !claim.snis.length) return;
         // Split by address so that only the pairs nobody took before are claimed.
         const byPrefix = (claim.prefixes.length ? claim.prefixes : ['']).map((p) => [p, (claim.snis.length ? claim.snis : ['']).filter((s) => !taken.has(`${p}|${s}`))] as const);
         const whole = byPrefix.every(([, s]) => s.length === (claim.snis.length || 1));
