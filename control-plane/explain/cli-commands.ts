@@ -23,7 +23,7 @@ async function load(dir: string): Promise<{ state: MeshState; formatIssue: typeo
 export function explainCommand(): Command {
   return new Command('explain')
     .description('why does a request go where it goes: evaluates the config generated for the caller, route by route')
-    .argument('<request>', "'METHOD URL', e.g. 'GET http://reviews:9080/reviews/1' or 'xds:///reviews:9080/pkg.Svc/Method'")
+    .argument('<request>', "'METHOD URL', e.g. 'GET http://reviews:9080/reviews/1' or 'xds:///reviews:9080/pkg.Svc/Method'; a TCP connection 'tcp://10.96.0.20:5432' (a host or IP), a TLS one 'tls://api.example.com:443' (the host is the SNI)")
     .requiredOption('--config-dir <dir>', 'directory of .yaml/.yml rule files')
     .option('--from <caller>', 'node id (sidecar~ip~pod.ns~ns.svc.cluster.local) or ns/name (a WorkloadEntry, or an endpoint labelled app=name)')
     .addOption(new Option('--kind <kind>', 'the caller: an Envoy sidecar or a proxyless gRPC client').choices(['envoy', 'grpc']).default('envoy'))

@@ -15,6 +15,9 @@ export type HeaderOpsIn = S.HeaderOperations;
 export type FaultIn = S.HTTPFaultInjection;
 export type CorsIn = S.CorsPolicy;
 export type PercentIn = S.Percent;
+export type TcpRouteIn = S.TCPRoute;
+export type TlsRouteIn = S.TLSRoute;
+export type RouteDestinationIn = S.RouteDestination;
 
 // ---- DestinationRule ----
 export type DestinationRuleIn = S.DestinationRuleSpec;

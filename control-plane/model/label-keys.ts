@@ -7,6 +7,7 @@ export function labelKeysUsed(model: Model): Set<string> {
   const keys = new Set<string>();
   const add = (labels: Record<string, string> | undefined) => Object.keys(labels ?? {}).forEach((k) => keys.add(k));
   for (const t of model.routeTables) for (const r of t.routes) for (const m of r.matches) add(m.sourceLabels);
+  for (const t of model.l4Tables) for (const r of t.routes) for (const m of r.matches) add(m.sourceLabels);
   for (const rl of model.rateLimits) for (const o of rl.overrides) add(o.source.labels);
   for (const ap of model.authorizationPolicies) add(ap.selector);
   for (const pa of model.peerAuthentications) add(pa.selector);

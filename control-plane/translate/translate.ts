@@ -8,7 +8,7 @@ import { inboundCluster, inboundPorts } from './inbound.ts';
 import { jwksClusters } from './jwt-authn.ts';
 import { grpcListeners } from './listeners-grpc.ts';
 import { grpcServerListeners } from './listeners-grpc-server.ts';
-import { outboundHttpListeners, virtualInbound, virtualOutbound } from './listeners-sidecar.ts';
+import { outboundListeners, virtualInbound, virtualOutbound } from './listeners-sidecar.ts';
 import type { Proxy } from './proxy.ts';
 import { TranslateMemo } from './memo.ts';
 import { grpcRouteConfigs, sidecarRouteConfigs } from './route-configs.ts';
@@ -54,7 +54,7 @@ export function translate(model: Model, proxy: Proxy, memo: TranslateMemo = new 
   return {
     [CLUSTER]: byName([...model.clusters.map((c) => outboundClusterFor(c, proxy, memo)), ...passthroughClusters(), ...inbound.map(inboundCluster), ...jwksClusters(model, proxy)]),
     [ENDPOINTS]: byName(eds.map((c) => clusterLoadAssignment(c, proxy, memo))),
-    [LISTENER]: byName([virtualOutbound(), virtualInbound(model, proxy, inbound), ...outboundHttpListeners(model, proxy)]),
+    [LISTENER]: byName([virtualOutbound(), virtualInbound(model, proxy, inbound), ...outboundListeners(model, proxy)]),
     [ROUTE_CONFIG]: byName(sidecarRouteConfigs(model, proxy, clusterMap, memo)),
   };
 }
