@@ -85,7 +85,7 @@ export function evaluateInbound(
   for (const f of filters) {
     const name = String(f.name);
     if (name.startsWith('envoy.filters.http.rbac')) {
-      const steps = evaluateRbacFilter(f, ctx, index);
+      const steps = evaluateRbacFilter(f, ctx, index, filters);
       authz.push(...steps);
       const deny = steps.find((s) => s.outcome === 'deny');
       if (deny) return { ...base, decision: 'deny', reason: `${deny.reason}: ${kind === 'grpc' ? 'PERMISSION_DENIED' : '403 RBAC: access denied'}`, authz, rateLimits };

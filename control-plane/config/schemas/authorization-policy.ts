@@ -211,7 +211,7 @@ function checkProvider(v: Record<string, unknown>, noRules: boolean, report: Rep
   const provider = v['provider'] as { name?: unknown } | undefined;
   if (v['action'] === 'CUSTOM') {
     if (noRules) report([v['rules'] === undefined ? 'action' : 'rules'], 'a CUSTOM policy needs at least one rule (without one its provider is never asked); to send every request to the provider write `rules: [{}]`');
-    else if (typeof provider?.name !== 'string' || provider.name === '') report(provider ? ['provider', 'name'] : ['action'], 'a CUSTOM policy names its extension provider: `provider: {name: <a mesh config extensionProviders name>}`');
+    else if (typeof provider?.name !== 'string' || provider.name === '') report(provider ? (provider.name === undefined ? ['provider'] : ['provider', 'name']) : ['action'], 'a CUSTOM policy names its extension provider: `provider: {name: <a mesh config extensionProviders name>}`');
   } else if (provider !== undefined) {
     report(['provider'], `only a CUSTOM policy names a provider (action is ${typeof v['action'] === 'string' ? v['action'] : 'ALLOW'})`);
   }
