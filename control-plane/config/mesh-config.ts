@@ -75,13 +75,21 @@ export const MeshConfigFile = z.object({
   rootNamespace: dnsLabel.optional(),
   outboundTrafficPolicy: z.object({ mode: z.enum(['ALLOW_ANY', 'REGISTRY_ONLY'], { error: 'must be ALLOW_ANY or REGISTRY_ONLY' }).optional() }).optional(),
   extensionProviders: z.array(provider).optional(),
-}).superRefine((v, ctx) => {
-  const seen = new Set<string>();
-  v.extensionProviders?.forEach((p, i) => {
-    if (seen.has(p.name)) ctx.addIssue({ code: 'custom', message: `duplicate extension provider name ${JSON.stringify(p.name)}`, path: ['extensionProviders', i, 'name'] });
-    seen.add(p.name);
-  });
 });
+
+/** Provider names must be unique (policies name them); checked on the raw input so it is said alongside other errors. */
+function duplicateNames(js: Record<string, unknown>): Array<{ path: FieldPath; message: string }> {
+  const out: Array<{ path: FieldPath; message: string }> = [];
+  const seen = new Set<unknown>();
+  const list = js['extensionProviders'];
+  if (Array.isArray(list)) list.forEach((p, i) => {
+    const name = isRecord(p) ? p['name'] : undefined;
+    if (typeof name !== 'string') return;
+    if (seen.has(name)) out.push({ path: ['extensionProviders', i, 'name'], message: `duplicate extension provider name ${JSON.stringify(name)}` });
+    seen.add(name);
+  });
+  return out;
+}
 
 /** What the file sets, and one line naming what it ignores (or none). */
 export interface MeshConfigResult { settings: Partial<MeshSettings>; warning?: string }
@@ -147,10 +155,8 @@ export function parseMeshConfig(file: string, text: string): MeshConfigResult {
   const js: unknown = doc.toJS({ maxAliasCount: 100 }) ?? {};
   if (!isRecord(js)) throw new Error(`${file}:1:1: a mesh config is a map of MeshConfig fields (trustDomain, extensionProviders, ...)`);
   const r = MeshConfigFile.safeParse(js);
-  if (!r.success) {
-    const lines = problemsFromIssues(r.error.issues, js, MeshConfigFile).map((p) => `${at(p.path)} ${formatPath(p.path)}: ${p.message}`);
-    throw new Error(lines.join('\n'));
-  }
+  const problems = [...(r.success ? [] : problemsFromIssues(r.error.issues, js, MeshConfigFile)), ...duplicateNames(js)];
+  if (!r.success || problems.length) throw new Error(problems.map((p) => `${at(p.path)} ${formatPath(p.path)}: ${p.message}`).join('\n'));
   const v = r.data;
   const ignored = ignoredFields(js);
   return {
