@@ -110,7 +110,9 @@ rules:
   - {key: "request.headers[:method]", values: [GET]}
   - {key: "experimental.envoy.filters.network.mysql_proxy", values: [x]}
   - {key: "experimental.envoy.filters.network.mysql_proxy[db.table]", values: ["[update]"]}
-  - {key: "request.headers[:authority]", values: [""]}`);
+  - {key: "request.headers[:authority]", values: [""]}
+  - {key: source.serviceAccount, values: [ops/batch, "ops/*"]}
+  - {key: source.trustDomain, values: ["*.corp.example"]}`);
     expect(errorAt(text, 'spec.rules[0].when[0].key', '"request.auth.claims[iss]"')).toMatch(/request authentication \(JWT\)/);
     expect(errorsOf(text).filter((e) => e.path.startsWith('spec.rules[0].when[1]'))).toEqual([]);
     expect(errorAt(text, 'spec.rules[0].when[2].values[1]', '10.0.0.300')).toMatch(/^invalid IP address or CIDR block "10.0.0.300"/);
@@ -123,6 +125,8 @@ rules:
     expect(errorAt(text, 'spec.rules[0].when[8].key', '"experimental.envoy.filters.network.mysql_proxy"')).toMatch(/write experimental.envoy.filters.<filter name>\[<metadata key>\]/);
     expect(errorsOf(text).filter((e) => e.path.startsWith('spec.rules[0].when[9]'))).toEqual([]);
     expect(errorAt(text, 'spec.rules[0].when[10].values[0]', '""]')).toBe('must not be empty');
+    expect(errorAt(text, 'spec.rules[0].when[11].values[1]', '"ops/*"')).toMatch(/a service account is written <namespace>\/<name> or <name>/);
+    expect(errorsOf(text).filter((e) => e.path.startsWith('spec.rules[0].when[12]') || e.path === 'spec.rules[0].when[11].values[0]')).toEqual([]);
   });
 
   it('refuses serviceAccounts mixed with principals or namespaces (as Istio), JWTs, and empty sources and operations', () => {

@@ -228,7 +228,13 @@ function workloadIps(workloads: readonly Workload[], namespace: string, selector
 
 // ---- building --------------------------------------------------------------------------------
 
-function buildCondition(c: AuthorizationConditionIn): AuthzCondition {
+function buildCondition(c: AuthorizationConditionIn, namespace: string, mesh: MeshSettings): AuthzCondition {
+  // Newer Istio's identity keys, as the source fields of the same names: matches on the SPIFFE ID.
+  if (c.key === 'source.serviceAccount') {
+    const sa = (t: string) => serviceAccountMatch(t, namespace, mesh.trustDomain);
+    return defined({ kind: 'principal' as const, values: c.values?.map(sa), notValues: c.notValues?.map(sa) });
+  }
+  if (c.key === 'source.trustDomain') return defined({ kind: 'principal' as const, values: c.values?.map(trustDomainMatch), notValues: c.notValues?.map(trustDomainMatch) });
   if (c.key === 'source.principal') return defined({ kind: 'principal' as const, values: c.values?.map(principalMatch), notValues: c.notValues?.map(principalMatch) });
   if (c.key === 'source.namespace') return defined({ kind: 'namespace' as const, values: c.values?.map(namespaceMatch), notValues: c.notValues?.map(namespaceMatch) });
   const header = HEADER_KEY.exec(c.key);
@@ -278,7 +284,7 @@ export function buildAuthorizationPolicies(objects: readonly ConfigObject[], ser
     const rules = (spec.rules ?? []).map((r, i): AuthzRule => ({
       from: (r.from ?? []).map(({ source }, j) => buildSource(obj, source, ['spec', 'rules', i, 'from', j, 'source'], workloads, issues, mesh)),
       to: (r.to ?? []).map(({ operation }) => buildOperation(operation)),
-      when: (r.when ?? []).map(buildCondition),
+      when: (r.when ?? []).map((c) => buildCondition(c, obj.namespace, mesh)),
     }));
     warnForeignTrustDomains(obj, spec, mesh, issues);
     warnCoverage(obj, spec, dryRun, services, issues);

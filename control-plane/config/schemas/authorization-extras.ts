@@ -53,7 +53,7 @@ export function parseExperimentalKey(key: string): { filter: string; path: strin
  * For the keys this file owns: undefined (valid) or why not; null for any other key.
  */
 export function conditionKeyExtra(key: string): string | undefined | null {
-  if (key === 'destination.ip' || key === 'connection.sni') return undefined;
+  if (key === 'destination.ip' || key === 'connection.sni' || key === 'source.serviceAccount' || key === 'source.trustDomain') return undefined;
   if (key.startsWith(EXPERIMENTAL_PREFIX)) {
     return parseExperimentalKey(key) ? undefined : `${JSON.stringify(key)}: write experimental.envoy.filters.<filter name>[<metadata key>], e.g. experimental.envoy.filters.network.mysql_proxy[db.table]`;
   }
@@ -64,6 +64,8 @@ export function conditionKeyExtra(key: string): string | undefined | null {
 export function checkExtraConditionValue(key: string, value: string): string | undefined {
   if (key === 'destination.ip') return ipOrCidrProblem(value);
   if (value === '') return 'must not be empty';
+  if (key === 'source.serviceAccount' && !/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?(\/[a-z0-9]([-a-z0-9.]*[a-z0-9])?)?$/.test(value)) return `${JSON.stringify(value)}: a service account is written <namespace>/<name> or <name> (no wildcards)`;
+  if (key === 'source.trustDomain' && value.slice(1, -1).includes('*')) return `${JSON.stringify(value)}: a wildcard "*" may only be at the start or at the end`;
   return undefined;
 }
 

@@ -140,7 +140,7 @@ export function conditionKeyProblem(key: string): string | undefined {
   const extra = conditionKeyExtra(key);
   if (extra !== null) return extra;
   if (key.startsWith('request.auth.')) return `${JSON.stringify(key)} is not supported by meshpilot: it ${NEEDS_JWT}`;
-  const known = 'request.headers[<name>], source.ip, remote.ip, source.principal, source.namespace, destination.ip, destination.port, connection.sni, experimental.envoy.filters.<filter>[<key>]';
+  const known = 'request.headers[<name>], source.ip, remote.ip, source.principal, source.namespace, source.serviceAccount, source.trustDomain, destination.ip, destination.port, connection.sni, experimental.envoy.filters.<filter>[<key>]';
   if (ISTIO_KEYS.has(key)) return `${JSON.stringify(key)} is not supported by meshpilot (supported: ${known})`;
   return `unknown condition key ${JSON.stringify(key)} (supported: ${known})`;
 }
