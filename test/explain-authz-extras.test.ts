@@ -42,7 +42,7 @@ describe('explain: CUSTOM, AUDIT, templates, new keys', () => {
   it('CUSTOM with a provider the mesh config lacks denies what its rules match (fail closed), the good one still asks', () => {
     const denied = inbound('authz-custom-grpc-provider', 'GET http://productpage.default:9080/private/x');
     expect(denied.decision).toBe('deny');
-    expect(denied.reason).toMatch(/DENY policy istio-ext-authz-ns\[default\]-policy\[productpage-typo\]-rule\[0\]-deny-due-to-bad-CUSTOM-action matches \(CUSTOM policy without a usable external authorizer: its rules deny, fail closed\)/);
+    expect(denied.reason).toMatch(/DENY policy istio-ext-authz-ns\[default\]-policy\[productpage-typo\]-rule\[0\]-deny-due-to-bad-CUSTOM-action matches \(CUSTOM policy with no usable external authorizer here: a bad provider, or a proxyless gRPC server; its rules deny, fail closed\)/);
     const asked = inbound('authz-custom-grpc-provider', 'GET http://productpage.default:9080/public');
     expect(asked.decision).toBe('unknown');
     expect(asked.reason).toMatch(/external authorizer "my-grpc-authz" \(ext_authz, cluster outbound\|9000\|\|ext-authz.security.svc.cluster.local, fail open\)/);

@@ -117,7 +117,7 @@ function evaluateRules(filterName: string, rules: Json, shadow: boolean, ctx: Rb
   const { matched, unknown } = matchPolicies(rules, ctx, index);
   let outcome: AuthzStep['outcome'];
   let reason: string;
-  const failClosed = filterName === RBAC_CUSTOM_FILTER ? ' (CUSTOM policy without a usable external authorizer: its rules deny, fail closed)' : '';
+  const failClosed = filterName === RBAC_CUSTOM_FILTER ? ' (CUSTOM policy with no usable external authorizer here: a bad provider, or a proxyless gRPC server; its rules deny, fail closed)' : '';
   if (action === 'DENY') {
     if (matched.length) [outcome, reason] = ['deny', `DENY policy ${names(matched)} matches${failClosed}`];
     else if (unknown.length) [outcome, reason] = ['unknown', `DENY policy ${names(unknown)} may match${failClosed}`];
