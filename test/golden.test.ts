@@ -9,6 +9,8 @@ import { parseConfigText } from '../control-plane/config/load.ts';
 import { checkResource } from '../control-plane/envoy/check.ts';
 import type { LoadResult } from '../control-plane/config/types.ts';
 import { compile, formatIssue } from '../control-plane/model/compile.ts';
+import { parseMeshConfig } from '../control-plane/config/mesh-config.ts';
+import { DEFAULT_MESH } from '../control-plane/model/mesh-identity.ts';
 import { proxyFromNode, type NodeInfo } from '../control-plane/translate/proxy.ts';
 import { translate } from '../control-plane/translate/translate.ts';
 import { CLUSTER, ENDPOINTS, TYPE_ORDER } from '../control-plane/translate/type-urls.ts';
@@ -27,7 +29,7 @@ const CLIENTS = {
   }),
 };
 
-const cases = fs.readdirSync(path.join(DIR, 'in')).filter((f) => f.endsWith('.yaml')).map((f) => f.replace(/\.yaml$/, '')).sort();
+const cases = fs.readdirSync(path.join(DIR, 'in')).filter((f) => f.endsWith('.yaml') && !f.endsWith('.mesh.yaml')).map((f) => f.replace(/\.yaml$/, '')).sort();
 const expectedOutputs = new Set<string>();
 
 function golden(file: string, actual: string): void {
@@ -51,8 +53,11 @@ describe('golden translation', () => {
       const topo: { networkGateways?: LoadResult['networkGateways']; callers?: Record<string, Omit<NodeInfo, 'id'>>; routers?: Record<string, Omit<NodeInfo, 'id'>> } = fs.existsSync(topoFile)
         ? JSON.parse(fs.readFileSync(topoFile, 'utf8'))
         : {};
+      // Optional <case>.mesh.yaml: the mesh config file (--mesh-config).
+      const meshFile = path.join(DIR, 'in', `${c}.mesh.yaml`);
+      const mesh = fs.existsSync(meshFile) ? { ...DEFAULT_MESH, ...parseMeshConfig(meshFile, fs.readFileSync(meshFile, 'utf8')).settings } : undefined;
       const load = parseConfigText(file, fs.readFileSync(file, 'utf8'));
-      const state = compile(topo.networkGateways ? { ...load, networkGateways: topo.networkGateways } : load);
+      const state = compile(topo.networkGateways ? { ...load, networkGateways: topo.networkGateways } : load, [], undefined, mesh);
       const issues = [...state.errors.map((e) => `error: ${formatIssue(e)}`), ...state.warnings.map((w) => `warning: ${formatIssue(w)}`)];
       golden(`${c}.issues.txt`, issues.join('\n') + '\n');
       for (const [client, proxy] of Object.entries(CLIENTS)) {

@@ -47,6 +47,8 @@ export const PROTO_FILES: readonly string[] = [
     'envoy/extensions/filters/http/router/v3',
     'envoy/extensions/filters/http/fault/v3',
     'envoy/extensions/filters/http/rbac/v3',
+    'envoy/extensions/filters/http/ext_authz/v3',
+    'envoy/extensions/path/match/uri_template/v3',
     'envoy/extensions/filters/http/local_ratelimit/v3',
     'envoy/extensions/filters/http/cors/v3',
     'envoy/extensions/filters/http/jwt_authn/v3',

@@ -97,7 +97,7 @@ export function evaluateInbound(
       ctx.jwtPayloads = r.payloads;
       if (r.outcome === 'deny') return { ...base, jwt, decision: 'deny', reason: r.reason, authz, rateLimits };
     } else if (name.startsWith('envoy.filters.http.rbac')) {
-      const steps = evaluateRbacFilter(f, ctx, index);
+      const steps = evaluateRbacFilter(f, ctx, index, filters);
       authz.push(...steps);
       const deny = steps.find((s) => s.outcome === 'deny');
       if (deny) return { ...base, ...(jwt ? { jwt } : {}), decision: 'deny', reason: `${deny.reason}: ${kind === 'grpc' ? 'PERMISSION_DENIED' : '403 RBAC: access denied'}`, authz, rateLimits };

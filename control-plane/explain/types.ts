@@ -24,7 +24,8 @@ export interface EndpointGroup {
 
 export interface AuthzStep {
   filter: string;
-  action: 'ALLOW' | 'DENY';
+  /** AUDIT: logs only (never changes the decision); CUSTOM: the external authorizer decides what the rules match. */
+  action: 'ALLOW' | 'DENY' | 'AUDIT' | 'CUSTOM';
   shadow: boolean;
   /** Policies that match the request (true), or might (unknown: e.g. the caller's IP is not known). */
   matched: Array<{ policy: string; rule?: RuleRef }>;
