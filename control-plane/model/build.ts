@@ -15,6 +15,7 @@ import { warnMutualToPermissiveGrpc } from './upstream-tls.ts';
 import { buildPeerAuthentications, effectiveMtls } from './peer-authentication.ts';
 import { buildRouteTables, RouteMemo } from './routes.ts';
 import { buildServices, ServiceMemo } from './services.ts';
+import { buildSidecars } from './sidecars.ts';
 import type { Model, ModelIssue, Service, ServiceLookup } from './types.ts';
 
 export interface BuildResult {
@@ -78,6 +79,7 @@ export function buildModel(objects: ConfigObject[], networkGateways: Model['netw
     issues,
   }, memo.routes);
   const rateLimits = buildRateLimits(sorted, serviceMap, issues);
+  const sidecars = buildSidecars(sorted, issues);
   const authorizationPolicies = buildAuthorizationPolicies(sorted, services, issues, mesh, (ns, labels, port) => effectiveMtls(peerAuthentications, mesh, ns, labels, port).mode);
   for (const obj of sorted) {
     if (issues.rejected.has(obj.key)) continue;
@@ -94,6 +96,6 @@ export function buildModel(objects: ConfigObject[], networkGateways: Model['netw
   warnUnreachableNetworks(sorted, serviceMap, networkGateways, issues);
   warnMutualToPermissiveGrpc(clusters, serviceMap, (host) => rules.get(host)?.obj, { policies: peerAuthentications, mesh }, issues);
   const gateways = Object.fromEntries(Object.keys(networkGateways).sort().map((n) => [n, networkGateways[n].map((g) => ({ address: g.address, port: g.port }))]));
-  const model: Model = { services, clusters, routeTables, rateLimits, authorizationPolicies, peerAuthentications, mesh: { ...mesh }, networkGateways: gateways, warnings: issues.warnings };
+  const model: Model = { services, clusters, routeTables, rateLimits, authorizationPolicies, peerAuthentications, sidecars, mesh: { ...mesh }, networkGateways: gateways, warnings: issues.warnings };
   return { model: deepFreeze(model), errors: issues.errors, rejected: issues.rejected };
 }

@@ -42,3 +42,6 @@ export type AuthorizationConditionIn = S.AuthorizationCondition;
 
 // ---- PeerAuthentication ----
 export type PeerAuthenticationIn = S.PeerAuthenticationSpec;
+
+// ---- Sidecar ----
+export type SidecarIn = S.SidecarSpec;

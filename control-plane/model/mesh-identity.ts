@@ -14,6 +14,10 @@ export interface MeshSettings {
    * sidecars TLS config they have no certificate for. Default true (Istio's meaning).
    */
   certificates?: boolean;
+  /** Where a sidecar sends traffic for destinations it has no service for, unless its Sidecar
+   * says otherwise (Istio's meshConfig.outboundTrafficPolicy): ALLOW_ANY (the default) passes it
+   * through, REGISTRY_ONLY drops it (BlackHoleCluster). */
+  outboundTrafficPolicy?: { mode: 'ALLOW_ANY' | 'REGISTRY_ONLY' };
 }
 
 export const DEFAULT_MESH: MeshSettings = { trustDomain: 'cluster.local', rootNamespace: 'istio-system' };

@@ -7,6 +7,7 @@
 import type { Model, RouteTable } from '../model/types.ts';
 import { outboundCluster } from './clusters.ts';
 import { hasCluster } from './resolution.ts';
+import { proxyScope, seesHost, seesPort } from './scope.ts';
 import { clusterLoadAssignment } from './endpoints.ts';
 import { grpcListeners } from './listeners-grpc.ts';
 import { GRPC_SERVER_LISTENER_PREFIX, grpcServerListeners } from './listeners-grpc-server.ts';
@@ -33,7 +34,9 @@ export interface ResourceChanges {
 const globalsText = new WeakMap<Model, string>();
 function globals(m: Model): string {
   let t = globalsText.get(m);
-  if (t === undefined) globalsText.set(m, (t = JSON.stringify([m.rateLimits, m.authorizationPolicies, m.peerAuthentications, m.mesh, m.networkGateways])));
+  // What each proxy sees (scope.ts) depends on the Sidecars and on every service's exportTo: a change
+  // of either is not local.
+  if (t === undefined) globalsText.set(m, (t = JSON.stringify([m.rateLimits, m.authorizationPolicies, m.peerAuthentications, m.mesh, m.networkGateways, m.sidecars, m.services.flatMap((s) => (s.exportTo ? [s.host, s.exportTo] : []))])));
   return t;
 }
 
@@ -49,6 +52,7 @@ export function translateChanges(prev: Model, model: Model, proxy: Proxy, memo: 
   if (prev.clusters.length !== model.clusters.length || prev.routeTables.length !== model.routeTables.length) return undefined;
   if (globals(prev) !== globals(model)) return undefined;
   const kind = proxy.kind;
+  const scope = proxyScope(model, proxy);
   const changed = new Set<string>();
   const set: Resources = { [CLUSTER]: [], [ENDPOINTS]: [], [LISTENER]: [], [ROUTE_CONFIG]: [] };
   const removed: Record<ResourceType, string[]> = { [CLUSTER]: [], [ENDPOINTS]: [], [LISTENER]: [], [ROUTE_CONFIG]: [] };
@@ -58,7 +62,8 @@ export function translateChanges(prev: Model, model: Model, proxy: Proxy, memo: 
     if (c === was) continue;
     if (c.name !== was.name) return undefined;
     changed.add(c.name);
-    // As translate(): only the clusters the client can use (resolution.ts); only STATIC ones have EDS.
+    // As translate(): only the clusters the proxy sees (scope.ts) and can use (resolution.ts); only STATIC ones have EDS.
+    if (!seesHost(scope, c.host)) continue;
     if (hasCluster(c, kind)) set[CLUSTER].push(outboundCluster(c, kind, memo) as Resource);
     else removed[CLUSTER].push(c.name);
     if (c.resolution === 'STATIC') set[ENDPOINTS].push(clusterLoadAssignment(c, proxy, memo) as Resource);
@@ -72,6 +77,7 @@ export function translateChanges(prev: Model, model: Model, proxy: Proxy, memo: 
     // A route's action reads its destination cluster (load-balancer policy), see table-memo.ts.
     // A table's virtual host also lists its service's VIPs (route-configs.ts): a ServiceEntry whose
     // `addresses` changed changes the route config without touching the table.
+    if (!seesPort(scope, t.host, t.port)) continue;
     if (t !== was || vips(model).get(t.host) !== vips(prev).get(t.host) || t.routes.some((r) => r.action.kind === 'route' && r.action.destinations.some((d) => changed.has(d.cluster)))) tables.push(t);
   }
   const clusters = clustersByName(model, memo);

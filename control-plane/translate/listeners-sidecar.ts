@@ -3,6 +3,8 @@
 // filter chain for the original destination port.
 import { isHttpProtocol } from '../model/services.ts';
 import type { Model } from '../model/types.ts';
+import type { OutboundMode } from '../model/sidecars.ts';
+import { proxyScope, seesPort } from './scope.ts';
 import { httpConnectionManager, httpFilters } from './hcm.ts';
 import type { Proxy } from './proxy.ts';
 import type { InboundPort } from './inbound.ts';
@@ -24,14 +26,16 @@ function tcpProxy(statPrefix: string, cluster: string): Json {
 
 const ORIGINAL_DST_FILTER = { name: 'envoy.filters.listener.original_dst', typed_config: { '@type': ORIGINAL_DST } };
 
-export function virtualOutbound(): Json {
+/** Connections to no port of a service the proxy sees: passed through (ALLOW_ANY) or dropped (REGISTRY_ONLY). */
+export function virtualOutbound(mode: OutboundMode = 'ALLOW_ANY'): Json {
+  const cluster = mode === 'REGISTRY_ONLY' ? 'BlackHoleCluster' : 'PassthroughCluster';
   return {
     '@type': LISTENER,
     name: 'virtualOutbound',
     address: socket('0.0.0.0', VIRTUAL_OUTBOUND_PORT),
     use_original_dst: true,
     traffic_direction: 'OUTBOUND',
-    filter_chains: [{ name: 'virtualOutbound-catchall-tcp', filters: [tcpProxy('PassthroughCluster', 'PassthroughCluster')] }],
+    filter_chains: [{ name: 'virtualOutbound-catchall-tcp', filters: [tcpProxy(cluster, cluster)] }],
   };
 }
 
@@ -39,7 +43,8 @@ export function virtualOutbound(): Json {
  * the ports in `only` when given). */
 export function outboundHttpListeners(model: Model, proxy: Proxy, only?: ReadonlySet<number>): Json[] {
   const ports = new Set<number>();
-  for (const s of model.services) for (const p of s.ports) if (isHttpProtocol(p.protocol) && (!only || only.has(p.number))) ports.add(p.number);
+  const scope = proxyScope(model, proxy);
+  for (const s of model.services) for (const p of s.ports) if (isHttpProtocol(p.protocol) && (!only || only.has(p.number)) && seesPort(scope, s.host, p.number)) ports.add(p.number);
   return [...ports].sort((a, b) => a - b).map((port) => ({
     '@type': LISTENER,
     name: `0.0.0.0_${port}`,

@@ -13,6 +13,7 @@ import { TranslateMemo } from './memo.ts';
 import { grpcRouteConfigs, sidecarRouteConfigs } from './route-configs.ts';
 import type { Json } from '../json.ts';
 import { hasCluster } from './resolution.ts';
+import { proxyScope, seesHost, visibleTables } from './scope.ts';
 import { CLUSTER, ENDPOINTS, LISTENER, ROUTE_CONFIG, type ResourceType } from './type-urls.ts';
 
 export type Resource = Json & { '@type': string };
@@ -38,22 +39,26 @@ export function clustersByName(model: Model, memo: TranslateMemo): Map<string, U
 /** `memo`: what earlier calls kept (see memo.ts); without one, everything is translated afresh. */
 export function translate(model: Model, proxy: Proxy, memo: TranslateMemo = new TranslateMemo()): Resources {
   const clusterMap = clustersByName(model, memo);
+  // Only what the proxy sees (scope.ts: exportTo, and a sidecar's Sidecar egress hosts).
+  const scope = proxyScope(model, proxy);
+  const seen = scope.all ? model.clusters : model.clusters.filter((c) => seesHost(scope, c.host));
+  const tables = visibleTables(model, scope);
   // EDS resources exist only for EDS clusters; DNS clusters carry their endpoints inline.
-  const eds = model.clusters.filter((c) => c.resolution === 'STATIC');
+  const eds = seen.filter((c) => c.resolution === 'STATIC');
   if (proxy.kind === 'grpc') {
     return {
       // Only the clusters gRPC can use (resolution.ts hasCluster).
-      [CLUSTER]: byName(model.clusters.filter((c) => hasCluster(c, 'grpc')).map((c) => outboundCluster(c, 'grpc', memo))),
+      [CLUSTER]: byName(seen.filter((c) => hasCluster(c, 'grpc')).map((c) => outboundCluster(c, 'grpc', memo))),
       [ENDPOINTS]: byName(eds.map((c) => clusterLoadAssignment(c, proxy, memo))),
-      [LISTENER]: byName([...grpcListeners(model, proxy, clusterMap, memo), ...grpcServerListeners(model, proxy)]),
-      [ROUTE_CONFIG]: byName(grpcRouteConfigs(model, proxy, clusterMap, memo)),
+      [LISTENER]: byName([...grpcListeners(model, proxy, clusterMap, memo, tables), ...grpcServerListeners(model, proxy)]),
+      [ROUTE_CONFIG]: byName(grpcRouteConfigs(model, proxy, clusterMap, memo, tables)),
     };
   }
   const inbound = inboundPorts(model, proxy);
   return {
-    [CLUSTER]: byName([...model.clusters.map((c) => outboundCluster(c, 'envoy', memo)), ...passthroughClusters(), ...inbound.map(inboundCluster)]),
+    [CLUSTER]: byName([...seen.map((c) => outboundCluster(c, 'envoy', memo)), ...passthroughClusters(), ...inbound.map(inboundCluster)]),
     [ENDPOINTS]: byName(eds.map((c) => clusterLoadAssignment(c, proxy, memo))),
-    [LISTENER]: byName([virtualOutbound(), virtualInbound(model, proxy, inbound), ...outboundHttpListeners(model, proxy)]),
+    [LISTENER]: byName([virtualOutbound(scope.mode), virtualInbound(model, proxy, inbound), ...outboundHttpListeners(model, proxy)]),
     [ROUTE_CONFIG]: byName(sidecarRouteConfigs(model, proxy, clusterMap, memo)),
   };
 }

@@ -10,3 +10,5 @@ export * from './authorization-policy.ts';
 export * from './peer-authentication.ts';
 export * from './rate-limit.ts';
 export * from './document.ts';
+export * from './sidecar.ts';
+export * from './export-to.ts';

@@ -1,5 +1,6 @@
 // VirtualService (networking.istio.io): the HTTP routing subset meshpilot supports.
 import { z } from 'zod';
+import { exportTo } from './export-to.ts';
 import {
   HeaderStringMatch,
   MethodStringMatch,
@@ -359,6 +360,7 @@ export const VirtualServiceSpec = withRule(
   z.strictObject({
     hosts: z.array(host({ wildcard: true, star: true })).min(1, { error: 'must list at least one host' }),
     http: z.array(HTTPRoute).min(1, { error: 'must list at least one HTTP route' }),
+    exportTo: exportTo.optional(),
   }),
   (v, report) => {
     const hosts = v['hosts'];
