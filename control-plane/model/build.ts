@@ -16,6 +16,7 @@ import { buildPeerAuthentications, effectiveMtls } from './peer-authentication.t
 import { buildRouteTables, RouteMemo } from './routes.ts';
 import { buildServices, ServiceMemo } from './services.ts';
 import { buildSidecars } from './sidecars.ts';
+import { warnDestinationRuleExportTo } from './export-to.ts';
 import type { Model, ModelIssue, Service, ServiceLookup } from './types.ts';
 
 export interface BuildResult {
@@ -86,6 +87,7 @@ export function buildModel(objects: ConfigObject[], networkGateways: Model['netw
     if (isKind(obj, 'ServiceEntry')) warnServiceEntry(obj, issues);
     if (isKind(obj, 'VirtualService')) warnOnce(obj, serviceMap, issues, memo.warnings, (s, i) => warnVirtualService(obj, s, i));
     if (isKind(obj, 'DestinationRule')) {
+      warnDestinationRuleExportTo(obj, issues);
       warnOnce(obj, serviceMap, issues, memo.warnings, (s, i) => {
         warnDestinationRule(obj, s, i);
         warnLocality(obj, s, i);

@@ -1,3 +1,5 @@
+import type { ConfigObject } from '../config/types.ts';
+import type { IssueSink } from './issues.ts';
 // exportTo, resolved: the namespaces that see an object. Istio's default (no exportTo) is every
 // namespace; `.` is the object's own, `~` none.
 export type ExportTo = readonly string[];
@@ -17,4 +19,11 @@ export function exportedTo(exportTo: ExportTo | undefined, namespace: string): b
 export function exportField(spec: { exportTo?: string[] | undefined }, ownNamespace: string): { exportTo?: ExportTo } {
   const e = resolveExportTo(spec.exportTo, ownNamespace);
   return e ? { exportTo: e } : {};
+}
+
+/** DestinationRule exportTo is checked but not enforced: the rule's policy is part of the cluster
+ * every caller that sees the host gets (one cluster per host and port, not per namespace). */
+export function warnDestinationRuleExportTo(obj: ConfigObject<'DestinationRule'>, issues: IssueSink): void {
+  const e = resolveExportTo(obj.spec.exportTo, obj.namespace);
+  if (e) issues.warn(obj, ['spec', 'exportTo'], 'DestinationRule exportTo is not enforced by meshpilot yet: the rule applies to every caller that sees its host (see README "Sidecar scoping and exportTo")');
 }

@@ -92,7 +92,6 @@ function warnUnsupported(obj: ConfigObject<'Sidecar'>, issues: IssueList): void 
     if (l.captureMode !== undefined && l.captureMode !== 'DEFAULT' && l.captureMode !== 'IPTABLES') no(['ingress', i, 'captureMode'], `captureMode ${l.captureMode}`);
     if (l.tls !== undefined) no(['ingress', i, 'tls'], 'ingress tls (TLS terminated with your own certificate)');
     if (l.connectionPool !== undefined) no(['ingress', i, 'connectionPool'], 'ingress connectionPool');
-    if (l.defaultEndpoint?.startsWith('unix://')) no(['ingress', i, 'defaultEndpoint'], 'a unix:// defaultEndpoint (the port keeps its usual 127.0.0.1 endpoint)');
   });
   if (spec.inboundConnectionPool !== undefined) no(['inboundConnectionPool'], 'inboundConnectionPool');
   if (spec.outboundTrafficPolicy?.egressProxy !== undefined) no(['outboundTrafficPolicy', 'egressProxy'], 'egressProxy (unknown destinations pass through directly)');

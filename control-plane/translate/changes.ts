@@ -11,7 +11,7 @@ import { proxyScope, seesHost, seesPort } from './scope.ts';
 import { clusterLoadAssignment } from './endpoints.ts';
 import { grpcListeners } from './listeners-grpc.ts';
 import { GRPC_SERVER_LISTENER_PREFIX, grpcServerListeners } from './listeners-grpc-server.ts';
-import { inboundCluster, inboundPorts } from './inbound.ts';
+import { inboundCluster, sidecarInboundPorts } from './inbound.ts';
 import { outboundHttpListeners, virtualInbound } from './listeners-sidecar.ts';
 import type { TranslateMemo } from './memo.ts';
 import type { Proxy } from './proxy.ts';
@@ -94,7 +94,7 @@ export function translateChanges(prev: Model, model: Model, proxy: Proxy, memo: 
   set[LISTENER].push(...(outboundHttpListeners(model, proxy, ports) as Resource[]));
   set[ROUTE_CONFIG].push(...(sidecarRouteConfigs(model, proxy, clusters, memo, ports) as Resource[]));
   // Its inbound side depends on the services its IP is an endpoint of: given whole.
-  const inbound = inboundPorts(model, proxy);
+  const inbound = sidecarInboundPorts(model, proxy);
   set[CLUSTER].push(...(inbound.map(inboundCluster) as Resource[]));
   set[LISTENER].push(virtualInbound(model, proxy, inbound) as Resource);
   return { set, removed, whole: { [CLUSTER]: (n) => n.startsWith('inbound|') } };

@@ -4,7 +4,7 @@ import { compareText } from '../model/compare.ts';
 import type { Model, UpstreamCluster } from '../model/types.ts';
 import { outboundCluster, passthroughClusters } from './clusters.ts';
 import { clusterLoadAssignment } from './endpoints.ts';
-import { inboundCluster, inboundPorts } from './inbound.ts';
+import { inboundCluster, sidecarInboundPorts } from './inbound.ts';
 import { grpcListeners } from './listeners-grpc.ts';
 import { grpcServerListeners } from './listeners-grpc-server.ts';
 import { outboundHttpListeners, virtualInbound, virtualOutbound } from './listeners-sidecar.ts';
@@ -54,7 +54,7 @@ export function translate(model: Model, proxy: Proxy, memo: TranslateMemo = new 
       [ROUTE_CONFIG]: byName(grpcRouteConfigs(model, proxy, clusterMap, memo, tables)),
     };
   }
-  const inbound = inboundPorts(model, proxy);
+  const inbound = sidecarInboundPorts(model, proxy);
   return {
     [CLUSTER]: byName([...seen.map((c) => outboundCluster(c, 'envoy', memo)), ...passthroughClusters(), ...inbound.map(inboundCluster)]),
     [ENDPOINTS]: byName(eds.map((c) => clusterLoadAssignment(c, proxy, memo))),
