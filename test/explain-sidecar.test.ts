@@ -43,6 +43,9 @@ describe('explain: what a proxy sees', () => {
   it('a service left out by the Sidecar egress, or by exportTo, is named with the reason', () => {
     const scoped = explain(state('sidecar-egress-scope.yaml'), { ...PRODUCTPAGE, request: 'GET http://details.default.svc.cluster.local:9080/' });
     expect(scoped.virtualHost?.name).toBe('allow_any');
+    const reviews = explain(state('sidecar-egress-scope.yaml'), { ...PRODUCTPAGE, request: 'GET http://reviews.default.svc.cluster.local:9080/' });
+    expect(reviews.routes.map((r) => r.name)).toEqual(['default']);
+    expect(reviews.notes.join('\n')).toContain('is not in this caller\'s config: Sidecar/default/productpage takes no VirtualService from namespace ops for reviews.default.svc.cluster.local (its egress hosts)');
     expect(scoped.notes[0]).toMatch(/^details\.default\.svc\.cluster\.local is a service of the mesh, but Sidecar default\/productpage \(test\/golden\/in\/sidecar-egress-scope\.yaml:\d+\) does not name it in its egress hosts/);
     const hidden = explain(state('exportto.yaml'), { ...PRODUCTPAGE, request: 'GET http://vault.secrets.svc.cluster.local:8200/' });
     expect(hidden.outcome.kind).toBe('passthrough');
@@ -54,6 +57,7 @@ describe('explain: what a proxy sees', () => {
     expect(e.outcome.kind).toBe('forward');
     expect(e.routes.map((r) => r.name)).toEqual(['default']);
     expect(e.faults).toEqual([]);
+    expect(e.notes).toContain("route billing/billing-internal/0 (VirtualService billing/billing-internal (test/golden/in/exportto.yaml:34)) is not in this caller's config: its VirtualService's exportTo (billing) does not include namespace default");
     // In its own namespace it applies (its fault is there).
     const own = explain(state('exportto.yaml'), { from: 'sidecar~10.5.9.9~pay-1.billing~billing.svc.cluster.local', namespace: 'billing', request: 'GET http://billing.billing.svc.cluster.local:8080/' });
     expect(own.routes.map((r) => r.name)).toEqual(['billing/billing-internal/0']);
