@@ -23,6 +23,10 @@ describe('explain: outbound traffic policy', () => {
     const port = explain(s, { ...PRODUCTPAGE, request: 'GET http://example.org:8000/' });
     expect(port.outcome.kind).toBe('blocked');
     expect(port.outcome.summary).toContain('virtualOutbound drops the connection (BlackHoleCluster) by the outbound traffic policy REGISTRY_ONLY, from Sidecar istio-system/default');
+    // A TCP/TLS port of a known service still passes through (no outbound TCP listeners yet).
+    const tls = explain(s, { ...PRODUCTPAGE, request: 'GET http://api.github.com:443/' });
+    expect(tls.outcome.kind).toBe('passthrough');
+    expect(tls.notes).toContain('port 443 is a TCP/TLS port of a service this proxy sees: virtualOutbound passes it through even under REGISTRY_ONLY (meshpilot has no outbound TCP listeners yet)');
     const host = explain(s, { ...PRODUCTPAGE, request: 'GET http://example.org:9080/' });
     expect(host.virtualHost?.name).toBe('block_all');
     expect(host.outcome).toMatchObject({ kind: 'direct response', status: 502 });

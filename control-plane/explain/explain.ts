@@ -18,6 +18,7 @@ import type { Json } from '../json.ts';
 import type { Explanation, RouteStep } from './types.ts';
 import { selectVirtualHost } from './virtual-host.ts';
 import { isBlocked, outOfScopeNote, policyText } from './scope-notes.ts';
+import { seenTcpPorts } from '../translate/listeners-sidecar.ts';
 import { TranslateMemo } from '../translate/memo.ts';
 
 export interface ExplainInput extends CallerSpec {
@@ -75,7 +76,9 @@ export function explain(given: MeshView, input: ExplainInput, connected: Iterabl
     if (!listener) {
       const why = outOfScopeNote(view.model, proxy, req.host, req.port);
       if (why) out.notes.push(why);
-      out.outcome = isBlocked(view.model, proxy)
+      const knownTcp = seenTcpPorts(view.model, proxy).includes(req.port);
+      if (knownTcp && isBlocked(view.model, proxy)) out.notes.push(`port ${req.port} is a TCP/TLS port of a service this proxy sees: virtualOutbound passes it through even under REGISTRY_ONLY (meshpilot has no outbound TCP listeners yet)`);
+      out.outcome = isBlocked(view.model, proxy) && !knownTcp
         ? { kind: 'blocked', summary: `no HTTP listener for port ${req.port}: virtualOutbound drops the connection (BlackHoleCluster) by the ${policyText(view.model, proxy)}; no routing rule applies` }
         : { kind: 'passthrough', summary: `no HTTP listener for port ${req.port}: virtualOutbound passes the connection through as plain TCP (PassthroughCluster) to whatever address "${req.host}" resolves to, by the ${policyText(view.model, proxy)}; no routing rule applies` };
       return out;

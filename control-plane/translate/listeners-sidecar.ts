@@ -26,17 +26,30 @@ function tcpProxy(statPrefix: string, cluster: string): Json {
 
 const ORIGINAL_DST_FILTER = { name: 'envoy.filters.listener.original_dst', typed_config: { '@type': ORIGINAL_DST } };
 
-/** Connections to no port of a service the proxy sees: passed through (ALLOW_ANY) or dropped (REGISTRY_ONLY). */
-export function virtualOutbound(mode: OutboundMode = 'ALLOW_ANY'): Json {
+/**
+ * Connections to no HTTP port of a service the proxy sees: passed through (ALLOW_ANY) or dropped
+ * (REGISTRY_ONLY). meshpilot has no outbound TCP listeners yet, so under REGISTRY_ONLY the TCP/TLS
+ * ports of the services the proxy sees (`tcpPorts`) still pass through: they are in the registry.
+ */
+export function virtualOutbound(mode: OutboundMode = 'ALLOW_ANY', tcpPorts: readonly number[] = []): Json {
   const cluster = mode === 'REGISTRY_ONLY' ? 'BlackHoleCluster' : 'PassthroughCluster';
+  const known = mode === 'REGISTRY_ONLY' ? tcpPorts.map((port) => ({ name: `virtualOutbound-tcp-${port}`, filter_chain_match: { destination_port: port }, filters: [tcpProxy('PassthroughCluster', 'PassthroughCluster')] })) : [];
   return {
     '@type': LISTENER,
     name: 'virtualOutbound',
     address: socket('0.0.0.0', VIRTUAL_OUTBOUND_PORT),
     use_original_dst: true,
     traffic_direction: 'OUTBOUND',
-    filter_chains: [{ name: 'virtualOutbound-catchall-tcp', filters: [tcpProxy(cluster, cluster)] }],
+    filter_chains: [...known, { name: 'virtualOutbound-catchall-tcp', filters: [tcpProxy(cluster, cluster)] }],
   };
+}
+
+/** The non-HTTP ports of the services this proxy sees, ascending. */
+export function seenTcpPorts(model: Model, proxy: Proxy): number[] {
+  const scope = proxyScope(model, proxy);
+  const ports = new Set<number>();
+  for (const s of model.services) for (const p of s.ports) if (!isHttpProtocol(p.protocol) && seesPort(scope, s.host, p.number)) ports.add(p.number);
+  return [...ports].sort((a, b) => a - b);
 }
 
 /** One listener per outbound HTTP port, not bound: virtualOutbound hands connections to it (only

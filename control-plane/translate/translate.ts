@@ -7,7 +7,7 @@ import { clusterLoadAssignment } from './endpoints.ts';
 import { inboundCluster, sidecarInboundPorts } from './inbound.ts';
 import { grpcListeners } from './listeners-grpc.ts';
 import { grpcServerListeners } from './listeners-grpc-server.ts';
-import { outboundHttpListeners, virtualInbound, virtualOutbound } from './listeners-sidecar.ts';
+import { outboundHttpListeners, seenTcpPorts, virtualInbound, virtualOutbound } from './listeners-sidecar.ts';
 import type { Proxy } from './proxy.ts';
 import { TranslateMemo } from './memo.ts';
 import { grpcRouteConfigs, sidecarRouteConfigs } from './route-configs.ts';
@@ -58,7 +58,7 @@ export function translate(model: Model, proxy: Proxy, memo: TranslateMemo = new 
   return {
     [CLUSTER]: byName([...seen.map((c) => outboundCluster(c, 'envoy', memo)), ...passthroughClusters(), ...inbound.map(inboundCluster)]),
     [ENDPOINTS]: byName(eds.map((c) => clusterLoadAssignment(c, proxy, memo))),
-    [LISTENER]: byName([virtualOutbound(scope.mode), virtualInbound(model, proxy, inbound), ...outboundHttpListeners(model, proxy)]),
+    [LISTENER]: byName([virtualOutbound(scope.mode, scope.mode === 'REGISTRY_ONLY' ? seenTcpPorts(model, proxy) : []), virtualInbound(model, proxy, inbound), ...outboundHttpListeners(model, proxy)]),
     [ROUTE_CONFIG]: byName(sidecarRouteConfigs(model, proxy, clusterMap, memo)),
   };
 }
