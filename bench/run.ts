@@ -31,6 +31,9 @@
 //   --only validate             only `meshpilot validate` vs serve's load (bench/validate.ts), which
 //                               otherwise runs after those: --validate-services 1000,5000 (--quick: 1000)
 //                               --validate-cli bin|tsx|"<command>" (default bin: the build)
+//   --only sidecar              only one Envoy sidecar's config size and translate time with and
+//                               without a Sidecar naming 5 dependencies (bench/sidecar-scope.ts),
+//                               which otherwise runs last (--quick: 300 services)
 import { execFileSync, fork, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
@@ -41,6 +44,7 @@ import { PORT_BASE, replaceFile, serviceEntryYaml, virtualServiceYaml, writeMesh
 import { formatWebhookBench, runWebhookBench } from './webhook.ts';
 import { formatStartupBench, runStartupBench } from './startup.ts';
 import { formatValidateBench, runValidateBench } from './validate.ts';
+import { formatSidecarBench, runSidecarBench } from './sidecar-scope.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const now = () => performance.timeOrigin + performance.now();
@@ -577,7 +581,9 @@ async function main() {
   if (startup) console.log(`\n${formatStartupBench(startup)}`);
   const validate = part('validate') ? await runValidateBench({ services: o.validateServices, endpoints: 10, runs: 1, cli: o.validateCli }, log) : undefined;
   if (validate) console.log(`\n${formatValidateBench(validate)}`);
-  if (o.json) writeFileSync(o.json, JSON.stringify({ machine, argv: process.argv.slice(2), results, webhook, startup, validate }, null, 2));
+  const sidecar = part('sidecar') ? await runSidecarBench({ services: o.quick ? 300 : o.services, endpoints: o.endpoints, runs: o.quick ? 2 : 5 }, log) : undefined;
+  if (sidecar) console.log(`\n${formatSidecarBench(sidecar)}`);
+  if (o.json) writeFileSync(o.json, JSON.stringify({ machine, argv: process.argv.slice(2), results, webhook, startup, validate, sidecar }, null, 2));
   clearTimeout(deadline);
 }
 

@@ -35,6 +35,7 @@ describe('CRDs', () => {
       'destinationrules.networking.istio.io',
       'serviceentries.networking.istio.io',
       'workloadentries.networking.istio.io',
+      'sidecars.networking.istio.io',
       'authorizationpolicies.security.istio.io',
       'peerauthentications.security.istio.io',
       'requestauthentications.security.istio.io',

@@ -53,6 +53,15 @@ const steps: Array<[string, () => void]> = [
   // A VIP is a domain of the service's virtual host: only the ServiceEntry changes.
   ['a VIP address added', () => edit('services.yaml', '  hosts: [reviews.default.svc.cluster.local]\n', '  hosts: [reviews.default.svc.cluster.local]\n  addresses: [192.0.2.10]\n')],
   ['the VIP address changed', () => edit('services.yaml', '  addresses: [192.0.2.10]\n', '  addresses: [192.0.2.11]\n')],
+  // Sidecar scoping and exportTo (translate/scope.ts): what each proxy sees changes with them.
+  ['a Sidecar limiting productpage to reviews', () => add('sidecar.yaml', 'apiVersion: networking.istio.io/v1\nkind: Sidecar\nmetadata: {name: pp, namespace: default}\nspec:\n  workloadSelector: {labels: {app: productpage}}\n  egress:\n  - hosts: ["./reviews.default.svc.cluster.local"]\n')],
+  ['an endpoint change under a Sidecar', () => edit('services.yaml', 'ports: { grpc: 19181 }', 'ports: { grpc: 19281 }')],
+  ['the Sidecar egress widened, REGISTRY_ONLY', () => edit('sidecar.yaml', '  - hosts: ["./reviews.default.svc.cluster.local"]\n', '  - hosts: ["./reviews.default.svc.cluster.local", "./ratings.default.svc.cluster.local"]\n  outboundTrafficPolicy: {mode: REGISTRY_ONLY}\n')],
+  ['a namespace-wide Sidecar in the root namespace', () => add('root-sidecar.yaml', 'apiVersion: networking.istio.io/v1\nkind: Sidecar\nmetadata: {name: default, namespace: istio-system}\nspec:\n  egress:\n  - hosts: ["./*"]\n')],
+  ['a service exported only to its namespace', () => add('private.yaml', 'apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: vault, namespace: other}\nspec:\n  hosts: [vault.other.svc.cluster.local]\n  exportTo: ["."]\n  location: MESH_INTERNAL\n  resolution: STATIC\n  ports: [{number: 8200, name: http, protocol: HTTP}]\n  endpoints: [{address: 10.7.0.1}]\n')],
+  ['its exportTo opened to default', () => edit('private.yaml', 'exportTo: ["."]', 'exportTo: [".", default]')],
+  ['a VirtualService exported only to its namespace', () => edit('reviews-canary.yaml', 'spec:\n', 'spec:\n  exportTo: ["."]\n')],
+  ['the Sidecar removed', () => add('sidecar.yaml', '')],
 ];
 
 describe('memoized translation after edits', () => {

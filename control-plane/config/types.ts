@@ -7,6 +7,7 @@ import type {
   RequestAuthenticationSpec,
   RateLimitSpec,
   ServiceEntrySpec,
+  SidecarSpec,
   VirtualServiceSpec,
   WorkloadEntrySpec,
 } from './schemas/index.ts';
@@ -39,7 +40,7 @@ export function formatError(e: ConfigError): string {
   return out;
 }
 
-export const KINDS = ['VirtualService', 'DestinationRule', 'ServiceEntry', 'WorkloadEntry', 'AuthorizationPolicy', 'PeerAuthentication', 'RequestAuthentication', 'RateLimit'] as const;
+export const KINDS = ['VirtualService', 'DestinationRule', 'ServiceEntry', 'WorkloadEntry', 'AuthorizationPolicy', 'PeerAuthentication', 'RequestAuthentication', 'RateLimit', 'Sidecar'] as const;
 export type Kind = (typeof KINDS)[number];
 
 export type SpecOf<K> = K extends 'VirtualService'
@@ -56,6 +57,8 @@ export type SpecOf<K> = K extends 'VirtualService'
             ? PeerAuthenticationSpec
             : K extends 'RequestAuthentication'
               ? RequestAuthenticationSpec
+            : K extends 'Sidecar'
+              ? SidecarSpec
               : RateLimitSpec;
 
 /** A validated Istio object. Frozen: the same instance may be shared by several load results. */

@@ -17,6 +17,7 @@ import { upstreamRequest } from './rewrite.ts';
 import type { Json } from '../json.ts';
 import type { Explanation, RouteStep } from './types.ts';
 import { selectVirtualHost } from './virtual-host.ts';
+import { isBlocked, outOfScopeNote, policyText } from './scope-notes.ts';
 import { TranslateMemo } from '../translate/memo.ts';
 import { explainL4, L4_SCHEMES } from './l4.ts';
 
@@ -75,7 +76,11 @@ export function explain(given: MeshView, input: ExplainInput, connected: Iterabl
   } else {
     listener = listeners.find((l) => l.name !== 'virtualOutbound' && l.traffic_direction === 'OUTBOUND' && ((l.address as Json)?.socket_address as Json)?.port_value === req.port);
     if (!listener) {
-      out.outcome = { kind: 'passthrough', summary: `no HTTP listener for port ${req.port}: virtualOutbound passes the connection through as plain TCP (PassthroughCluster) to whatever address "${req.host}" resolves to; no routing rule applies` };
+      const why = outOfScopeNote(view.model, proxy, req.host, req.port);
+      if (why) out.notes.push(why);
+      out.outcome = isBlocked(view.model, proxy)
+        ? { kind: 'blocked', summary: `no HTTP listener for port ${req.port}: virtualOutbound drops the connection (BlackHoleCluster) by the ${policyText(view.model, proxy)}; no routing rule applies` }
+        : { kind: 'passthrough', summary: `no HTTP listener for port ${req.port}: virtualOutbound passes the connection through as plain TCP (PassthroughCluster) to whatever address "${req.host}" resolves to, by the ${policyText(view.model, proxy)}; no routing rule applies` };
       return out;
     }
   }
@@ -106,7 +111,13 @@ export function explain(given: MeshView, input: ExplainInput, connected: Iterabl
   }
   const vhost = choice.vhost;
   out.virtualHost = { name: String(vhost.name), domain: choice.domain, how: choice.how };
-  if (vhost.name === 'allow_any') out.notes.push(`"${req.authority}" is no service of the mesh on this port: the catch-all virtual host sends it out as it came (PassthroughCluster)`);
+  if (vhost.name === 'allow_any' || vhost.name === 'block_all') {
+    const why = outOfScopeNote(view.model, proxy, req.host, req.port);
+    if (why) out.notes.push(why);
+    out.notes.push(vhost.name === 'allow_any'
+      ? `"${req.authority}" is no service this proxy sees on this port: the catch-all virtual host sends it out as it came (PassthroughCluster), by the ${policyText(view.model, proxy)}`
+      : `"${req.authority}" is no service this proxy sees on this port: the catch-all virtual host refuses it with 502 (block_all), by the ${policyText(view.model, proxy)}`);
+  }
 
   // 4. Routes, in order.
   let chosen: { route: Json; step: RouteStep } | undefined;

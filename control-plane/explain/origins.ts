@@ -2,6 +2,9 @@
 // host (`host:port`), cluster names, RBAC policy names (`ns[..]-policy[..]-rule[i]`) and rate limit
 // stat prefixes all lead to an object of the model, and through it to a file:line.
 import type { AuthorizationPolicy } from '../model/authorization.ts';
+import { exportedTo } from '../model/export-to.ts';
+import { proxyScope, seesRoute } from '../translate/scope.ts';
+import type { Proxy } from '../translate/proxy.ts';
 import { type ConfigObject, isKind } from '../config/types.ts';
 import { formatPath } from '../config/paths.ts';
 import type { HttpRouteIn } from '../model/input.ts';
@@ -102,12 +105,16 @@ export class RuleIndex {
    * Routes of the rules for this virtual host that the caller's config does not have, each with
    * why, so a rule a user expected to see is not silently absent from the trace.
    */
-  routesLeftOut(vhostName: string, present: ReadonlySet<string>, proxy: { kind: 'envoy' | 'grpc'; namespace: string; labels: Record<string, string> }): Array<{ name: string; why: string; rule: RuleRef }> {
+  routesLeftOut(vhostName: string, present: ReadonlySet<string>, proxy: Proxy): Array<{ name: string; why: string; rule: RuleRef }> {
     const out: Array<{ name: string; why: string; rule: RuleRef }> = [];
-    for (const r of this.table(vhostName)?.routes ?? []) {
+    const table = this.table(vhostName);
+    const scope = proxyScope(this.view.model, proxy);
+    for (const r of table?.routes ?? []) {
       if (present.has(r.name)) continue;
       let why: string;
-      if (proxy.kind === 'grpc' && r.action.kind === 'redirect') why = 'gRPC clients get no redirect routes';
+      if (r.exportTo && !exportedTo(r.exportTo, proxy.namespace)) why = `its VirtualService's exportTo (${r.exportTo.join(', ') || 'none'}) does not include namespace ${proxy.namespace}`;
+      else if (table && !seesRoute(scope, proxy, r, table.host)) why = `${scope.sidecar?.key ?? 'the Sidecar'} takes no VirtualService from namespace ${r.origin.key.split('/')[1]} for ${table.host} (its egress hosts)`;
+      else if (proxy.kind === 'grpc' && r.action.kind === 'redirect') why = 'gRPC clients get no redirect routes';
       else if (proxy.kind === 'grpc' && r.action.kind === 'direct') why = 'gRPC clients get no direct response routes';
       else if (r.matches.length && r.matches.every((m) => (m.sourceNamespace !== undefined && m.sourceNamespace !== proxy.namespace) || (m.sourceLabels && !labelsMatch(m.sourceLabels, proxy.labels)))) why = 'its sourceLabels/sourceNamespace do not select this caller';
       else if (proxy.kind === 'grpc') why = 'its matches test query parameters or a method other than POST, which never hold for gRPC';

@@ -50,7 +50,7 @@ const testCase = z.strictObject({
     route: z.string().optional(),
     destination: z.union([destination, z.array(destination).min(1)]).optional(),
     status: z.number().int().optional(),
-    outcome: z.enum(['forward', 'redirect', 'direct response', 'no listener', 'no route config', 'no virtual host', 'no route', 'passthrough']).optional(),
+    outcome: z.enum(['forward', 'redirect', 'direct response', 'no listener', 'no route config', 'no virtual host', 'no route', 'passthrough', 'blocked']).optional(),
     fault: fault.optional(),
     decision: z.enum(['allow', 'deny', 'unknown', 'mixed']).optional(),
     rateLimited: z.boolean().optional(),

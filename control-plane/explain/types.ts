@@ -114,7 +114,7 @@ export interface Explanation {
   /** The route that takes the request. */
   route?: RouteStep;
   outcome: {
-    kind: 'forward' | 'redirect' | 'direct response' | 'no listener' | 'no route config' | 'no virtual host' | 'no route' | 'passthrough';
+    kind: 'forward' | 'redirect' | 'direct response' | 'no listener' | 'no route config' | 'no virtual host' | 'no route' | 'passthrough' | 'blocked';
     /** The status the caller sees when the proxy answers itself (404, 301, ...). */
     status?: number;
     summary: string;

@@ -18,6 +18,8 @@ import { buildRequestAuthentications, warnRequestIdentityRules } from './request
 import { buildRouteTables, RouteMemo } from './routes.ts';
 import { buildL4Tables, resolveL4Routes } from './l4-routes.ts';
 import { buildServices, ServiceMemo } from './services.ts';
+import { buildSidecars } from './sidecars.ts';
+import { warnDestinationRuleExportTo } from './export-to.ts';
 import type { Model, ModelIssue, Service, ServiceLookup } from './types.ts';
 
 export interface BuildResult {
@@ -81,6 +83,7 @@ export function buildModel(objects: ConfigObject[], networkGateways: Model['netw
   const l4Tables = buildL4Tables(l4, issues.rejected, routeInputs);
   const rateLimits = buildRateLimits(sorted, serviceMap, issues);
   const requestAuthentications = buildRequestAuthentications(sorted, services, issues);
+  const sidecars = buildSidecars(sorted, issues);
   const authorizationPolicies = buildAuthorizationPolicies(sorted, services, issues, mesh, (ns, labels, port) => effectiveMtls(peerAuthentications, mesh, ns, labels, port).mode);
   warnRequestIdentityRules(sorted, requestAuthentications, services, mesh, issues);
   for (const obj of sorted) {
@@ -89,6 +92,7 @@ export function buildModel(objects: ConfigObject[], networkGateways: Model['netw
     if (isKind(obj, 'VirtualService')) warnOnce(obj, serviceMap, issues, memo.warnings, (s, i) => warnVirtualService(obj, s, i));
     if (isKind(obj, 'DestinationRule')) {
       warnCredentialName(obj, issues);
+      warnDestinationRuleExportTo(obj, issues);
       warnOnce(obj, serviceMap, issues, memo.warnings, (s, i) => {
         warnDestinationRule(obj, s, i);
         warnLocality(obj, s, i);
@@ -99,6 +103,6 @@ export function buildModel(objects: ConfigObject[], networkGateways: Model['netw
   warnUnreachableNetworks(sorted, serviceMap, networkGateways, issues);
   warnMutualToPermissiveGrpc(clusters, serviceMap, (host) => rules.get(host)?.obj, { policies: peerAuthentications, mesh }, issues);
   const gateways = Object.fromEntries(Object.keys(networkGateways).sort().map((n) => [n, networkGateways[n].map((g) => ({ address: g.address, port: g.port }))]));
-  const model: Model = { services, clusters, routeTables, l4Tables, rateLimits, authorizationPolicies, peerAuthentications, requestAuthentications, mesh: { ...mesh }, networkGateways: gateways, warnings: issues.warnings };
+  const model: Model = { services, clusters, routeTables, l4Tables, rateLimits, authorizationPolicies, peerAuthentications, requestAuthentications, sidecars, mesh: { ...mesh }, networkGateways: gateways, warnings: issues.warnings };
   return { model: deepFreeze(model), errors: issues.errors, rejected: issues.rejected };
 }

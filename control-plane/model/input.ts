@@ -49,3 +49,5 @@ export type PeerAuthenticationIn = S.PeerAuthenticationSpec;
 // ---- RequestAuthentication ----
 export type RequestAuthenticationIn = S.RequestAuthenticationSpec;
 export type JwtRuleIn = S.JwtRuleSpec;
+// ---- Sidecar ----
+export type SidecarIn = S.SidecarSpec;

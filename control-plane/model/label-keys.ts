@@ -1,5 +1,5 @@
 // The label keys any rule looks at when deciding what a proxy gets: route `sourceLabels`, rate
-// limit override sources, authorization policy selectors, DestinationRule failoverPriority keys. Proxies that agree on these keys get the
+// limit override sources, authorization policy selectors, Sidecar selectors, DestinationRule failoverPriority keys. Proxies that agree on these keys get the
 // same config, so they can share one translation however many other labels they carry.
 import type { Model } from './types.ts';
 
@@ -12,6 +12,8 @@ export function labelKeysUsed(model: Model): Set<string> {
   for (const ap of model.authorizationPolicies) add(ap.selector);
   for (const pa of model.peerAuthentications) add(pa.selector);
   for (const ra of model.requestAuthentications) add(ra.selector);
+  // Which Sidecar applies to a proxy (what it sees, its ingress ports).
+  for (const sc of model.sidecars) add(sc.selector);
   // failoverPriority compares the caller's labels with the endpoints' (topology.* keys included:
   // harmless, they are not pod labels meshpilot reads).
   for (const c of model.clusters) for (const k of c.policy.locality?.failoverPriority ?? []) if (!k.includes('=')) keys.add(k);

@@ -17,7 +17,9 @@ export interface MeshSettings {
   certificates?: boolean;
   /** MeshConfig `extensionProviders` (config/mesh-config.ts): the external authorizers CUSTOM policies name. */
   extensionProviders?: ExtensionProvider[];
-  /** MeshConfig `outboundTrafficPolicy`: whether calls to hosts the mesh does not know pass through. */
+  /** Where a sidecar sends traffic for destinations it has no service for, unless its Sidecar
+   * says otherwise (Istio's meshConfig.outboundTrafficPolicy): ALLOW_ANY (the default) passes it
+   * through, REGISTRY_ONLY drops it (BlackHoleCluster). */
   outboundTrafficPolicy?: { mode: 'ALLOW_ANY' | 'REGISTRY_ONLY' };
 }
 

@@ -10,6 +10,7 @@ import type { CorsIn, DestinationRuleIn, HeaderOpsIn, HttpRouteIn, MatchIn, Stri
 import { FieldPath, IssueList, IssueSink, originOf, type RecordedIssue, recordingSink, replayIssues } from './issues.ts';
 import { isHttpProtocol } from './services.ts';
 import { ANY_PORT, resolveDestination } from './destination.ts';
+import { exportField } from './export-to.ts';
 import { resolveFault } from './fault.ts';
 import { resolveMirrors } from './mirror.ts';
 import type { CorsPolicy, HeaderOps, HttpRoute, RouteMatch, RouteTable, Service, StringMatch, UpstreamCluster } from './types.ts';
@@ -114,6 +115,7 @@ function resolveRoute(obj: ConfigObject, http: HttpRouteIn, i: number, tablePort
     ...(headerOps(http.headers?.response) ? { responseHeaders: headerOps(http.headers?.response) } : {}),
     ...(http.corsPolicy ? { cors: corsPolicy(http.corsPolicy) } : {}),
     ...(http.websocketUpgrade === true ? { websocketUpgrade: true as const } : {}),
+    ...exportField(obj.spec as { exportTo?: string[] }, obj.namespace),
   };
   const setAuthority = authorityOf(http.headers?.request);
   if (setAuthority !== undefined && !http.route) {
@@ -241,6 +243,8 @@ export class RouteMemo {
   readonly defaults = new WeakMap<Service, Array<[string, RouteTable]>>();
   /** Tables by their first route, to keep a table object while its routes are all the same objects. */
   readonly tables = new WeakMap<HttpRoute, RouteTable>();
+  /** Default routes by host:port and origin, as tables' fallbacks (see fallbackRoute). */
+  readonly fallbacks = new Map<string, HttpRoute>();
   readonly order = new SortedOrder<RouteTable>((t) => `${t.host}:${t.port}`, (a, b) => compareText(a.host, b.host) || a.port - b.port);
 }
 
@@ -343,7 +347,6 @@ function warnEmptyTargets(obj: ConfigObject, targets: readonly Target[], inputs:
 
 export function buildRouteTables(objects: ConfigObject[], inputs: RouteInputs, memo = new RouteMemo()): RouteTable[] {
   const tables = new Map<string, RouteTable>();
-  const key = (host: string, port: number) => `${host}:${port}`;
   const virtualServices = ofKind(objects, 'VirtualService').sort((a, b) => compareText(a.key, b.key));
   for (const obj of virtualServices) {
     let r = memo.resolved.get(obj);
@@ -364,25 +367,48 @@ export function buildRouteTables(objects: ConfigObject[], inputs: RouteInputs, m
   // A table whose routes are the same objects as an earlier table's is that table. (A route object
   // is made for one table, so its first route finds the candidate.)
   for (const [k, table] of tables) {
+    // What a caller that sees none of these routes (exportTo, Sidecar egress) gets: the default.
+    const fallback = fallbackRoute(inputs.services.get(table.host), table.port, memo);
+    if (fallback) table.fallback = fallback;
     const kept = memo.tables.get(table.routes[0]!);
-    const same = kept && kept.host === table.host && kept.port === table.port && sameItems(kept.routes, table.routes);
+    const same = kept && kept.host === table.host && kept.port === table.port && kept.fallback === table.fallback && sameItems(kept.routes, table.routes);
     if (same) tables.set(k, kept);
     else memo.tables.set(table.routes[0]!, table);
   }
   // Every HTTP port without a VirtualService gets the default route: all of the service.
   for (const svc of inputs.services.values()) {
-    let defaults = memo.defaults.get(svc);
-    if (!defaults) {
-      defaults = svc.ports.filter((port) => isHttpProtocol(port.protocol)).map((port): [string, RouteTable] => {
-        const cluster = clusterName('outbound', port.number, undefined, svc.host);
-        const routes: HttpRoute[] = [{ name: 'default', matches: [], action: { kind: 'route', destinations: [{ cluster, host: svc.host, port: port.number, weight: 100 }] }, origin: svc.origin }];
-        return [key(svc.host, port.number), { host: svc.host, port: port.number, routes }];
-      });
-      memo.defaults.set(svc, defaults);
-    }
-    for (const [k, table] of defaults) if (!tables.has(k)) tables.set(k, table);
+    for (const [k, table] of defaultTables(svc, memo)) if (!tables.has(k)) tables.set(k, table);
   }
   return memo.order.sort([...tables.values()]);
+}
+
+/** The default route of a service port, the same object for as long as its text would be the same
+ * (the service object changes with every endpoint change; this route does not). */
+function fallbackRoute(svc: Service | undefined, port: number, memo: RouteMemo): HttpRoute | undefined {
+  const made = defaultTables(svc, memo).find(([, t]) => t.port === port)?.[1].routes[0];
+  if (!made) return undefined;
+  const k = `${svc!.host}:${port}|${made.origin.key}|${made.origin.at}`;
+  const kept = memo.fallbacks.get(k);
+  if (kept) return kept;
+  if (memo.fallbacks.size > 10_000) memo.fallbacks.clear();
+  memo.fallbacks.set(k, made);
+  return made;
+}
+
+
+/** The default tables of a service (one per HTTP port: all of the service), by table key. */
+function defaultTables(svc: Service | undefined, memo: RouteMemo): Array<[string, RouteTable]> {
+  if (!svc) return [];
+  let defaults = memo.defaults.get(svc);
+  if (!defaults) {
+    defaults = svc.ports.filter((port) => isHttpProtocol(port.protocol)).map((port): [string, RouteTable] => {
+      const cluster = clusterName('outbound', port.number, undefined, svc.host);
+      const routes: HttpRoute[] = [{ name: 'default', matches: [], action: { kind: 'route', destinations: [{ cluster, host: svc.host, port: port.number, weight: 100 }] }, origin: svc.origin }];
+      return [`${svc.host}:${port.number}`, { host: svc.host, port: port.number, routes }];
+    });
+    memo.defaults.set(svc, defaults);
+  }
+  return defaults;
 }
 
 export type { Context as RouteContext };

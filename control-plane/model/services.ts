@@ -1,4 +1,5 @@
 // ServiceEntries (and the WorkloadEntries they select) become mesh services with endpoints.
+import { exportField } from './export-to.ts';
 import { type ConfigObject, isKind, ofKind } from '../config/types.ts';
 import { compareText, sameItems, SortedOrder } from './compare.ts';
 import type { ServiceEntryIn, WorkloadEntryIn } from './input.ts';
@@ -101,6 +102,7 @@ function convert(obj: ConfigObject<'ServiceEntry'>, workloadsHere: readonly Conf
       ...(spec.subjectAltNames?.length ? { subjectAltNames: [...spec.subjectAltNames] } : {}),
       // A DNS service without endpoints is reached at its own name, as in Istio.
       endpoints: isDns(spec.resolution) && endpoints.length === 0 && !spec.workloadSelector ? [dnsSelf(host)] : endpoints,
+      ...exportField(spec, obj.namespace),
       origin: originOf(obj),
     }),
   );

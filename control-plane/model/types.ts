@@ -7,6 +7,7 @@ import type { RateLimitPolicy } from './rate-limit.ts';
 import type { AuthorizationPolicy } from './authorization.ts';
 import type { MeshSettings } from './mesh-identity.ts';
 import type { PeerAuthPolicy } from './peer-authentication.ts';
+import type { SidecarScope } from './sidecars.ts';
 
 export type Protocol = 'HTTP' | 'HTTP2' | 'GRPC' | 'TCP' | 'HTTPS' | 'TLS';
 
@@ -54,6 +55,8 @@ export interface Service {
   endpoints: Endpoint[];
   /** ServiceEntry subjectAltNames: identities its workloads present, besides their service accounts'. */
   subjectAltNames?: string[];
+  /** ServiceEntry exportTo, resolved (model/export-to.ts); absent: every namespace sees it. */
+  exportTo?: readonly string[];
   origin: Origin;
 }
 
@@ -251,6 +254,8 @@ export interface HttpRoute {
   websocketUpgrade?: true;
   /** CORS (http[].corsPolicy); sidecars only. */
   cors?: CorsPolicy;
+  /** The VirtualService's exportTo, resolved (model/export-to.ts); absent: every namespace. */
+  exportTo?: readonly string[];
   origin: Origin;
 }
 
@@ -287,6 +292,9 @@ export interface RouteTable {
   host: string;
   port: number;
   routes: HttpRoute[];
+  /** For a table made of VirtualService routes: the service's default route, for callers that
+   * see none of them (exportTo, Sidecar egress namespaces; translate/scope.ts). */
+  fallback?: HttpRoute;
 }
 
 /** One tcp/tls match, resolved; every field present must hold (an absent field holds always). */
@@ -342,6 +350,8 @@ export interface Model {
   requestAuthentications: RequestAuthn[];
   /** Trust domain and root namespace (model/mesh-identity.ts). */
   mesh: MeshSettings;
+  /** Sidecars in force (model/sidecars.ts); sorted by namespace/name. */
+  sidecars: SidecarScope[];
   /** Network -> its gateways, from the config source (LoadResult.networkGateways). */
   networkGateways: Record<string, NetworkGateway[]>;
   /** Problems that do not stop a rule from being used (e.g. a feature proxyless gRPC ignores). */

@@ -7,10 +7,11 @@
 import type { Model, RouteTable } from '../model/types.ts';
 import { outboundClusterFor } from './clusters.ts';
 import { hasCluster } from './resolution.ts';
+import { proxyScope, seesHost, seesPort } from './scope.ts';
 import { clusterLoadAssignment } from './endpoints.ts';
 import { grpcListeners } from './listeners-grpc.ts';
 import { GRPC_SERVER_LISTENER_PREFIX, grpcServerListeners } from './listeners-grpc-server.ts';
-import { inboundCluster, inboundPorts } from './inbound.ts';
+import { inboundCluster, sidecarInboundPorts } from './inbound.ts';
 import { outboundListeners, virtualInbound } from './listeners-sidecar.ts';
 import type { TranslateMemo } from './memo.ts';
 import type { Proxy } from './proxy.ts';
@@ -35,7 +36,9 @@ export interface ResourceChanges {
 const globalsText = new WeakMap<Model, string>();
 function globals(m: Model): string {
   let t = globalsText.get(m);
-  if (t === undefined) globalsText.set(m, (t = JSON.stringify([m.rateLimits, m.authorizationPolicies, m.peerAuthentications, m.requestAuthentications, m.mesh, m.networkGateways, m.l4Tables])));
+  // What each proxy sees (scope.ts) depends on the Sidecars and on every service's exportTo: a change
+  // of either is not local.
+  if (t === undefined) globalsText.set(m, (t = JSON.stringify([m.rateLimits, m.authorizationPolicies, m.peerAuthentications, m.requestAuthentications, m.mesh, m.networkGateways, m.l4Tables, m.sidecars, m.services.flatMap((s) => (s.exportTo ? [s.host, s.exportTo] : []))])));
   return t;
 }
 
@@ -51,6 +54,7 @@ export function translateChanges(prev: Model, model: Model, proxy: Proxy, memo: 
   if (prev.clusters.length !== model.clusters.length || prev.routeTables.length !== model.routeTables.length) return undefined;
   if (globals(prev) !== globals(model)) return undefined;
   const kind = proxy.kind;
+  const scope = proxyScope(model, proxy);
   const changed = new Set<string>();
   const set: Resources = { [CLUSTER]: [], [ENDPOINTS]: [], [LISTENER]: [], [ROUTE_CONFIG]: [] };
   const removed: Record<ResourceType, string[]> = { [CLUSTER]: [], [ENDPOINTS]: [], [LISTENER]: [], [ROUTE_CONFIG]: [] };
@@ -60,7 +64,8 @@ export function translateChanges(prev: Model, model: Model, proxy: Proxy, memo: 
     if (c === was) continue;
     if (c.name !== was.name) return undefined;
     changed.add(c.name);
-    // As translate(): only the clusters the client can use (resolution.ts); only STATIC ones have EDS.
+    // As translate(): only the clusters the proxy sees (scope.ts) and can use (resolution.ts); only STATIC ones have EDS.
+    if (!seesHost(scope, c.host)) continue;
     if (hasCluster(c, kind)) set[CLUSTER].push(outboundClusterFor(c, proxy, memo) as Resource);
     else removed[CLUSTER].push(c.name);
     if (c.resolution === 'STATIC') set[ENDPOINTS].push(clusterLoadAssignment(c, proxy, memo) as Resource);
@@ -74,6 +79,7 @@ export function translateChanges(prev: Model, model: Model, proxy: Proxy, memo: 
     // A route's action reads its destination cluster (load-balancer policy), see table-memo.ts.
     // A table's virtual host also lists its service's VIPs (route-configs.ts): a ServiceEntry whose
     // `addresses` changed changes the route config without touching the table.
+    if (!seesPort(scope, t.host, t.port)) continue;
     if (t !== was || vips(model).get(t.host) !== vips(prev).get(t.host) || t.routes.some((r) => r.action.kind === 'route' && r.action.destinations.some((d) => changed.has(d.cluster)))) tables.push(t);
   }
   const clusters = clustersByName(model, memo);
@@ -90,7 +96,7 @@ export function translateChanges(prev: Model, model: Model, proxy: Proxy, memo: 
   set[LISTENER].push(...(outboundListeners(model, proxy, ports) as Resource[]));
   set[ROUTE_CONFIG].push(...(sidecarRouteConfigs(model, proxy, clusters, memo, ports) as Resource[]));
   // Its inbound side depends on the services its IP is an endpoint of: given whole.
-  const inbound = inboundPorts(model, proxy);
+  const inbound = sidecarInboundPorts(model, proxy);
   set[CLUSTER].push(...(inbound.map(inboundCluster) as Resource[]));
   set[LISTENER].push(virtualInbound(model, proxy, inbound) as Resource);
   return { set, removed, whole: { [CLUSTER]: (n) => n.startsWith('inbound|') } };

@@ -7,7 +7,7 @@
 import type { CorsPolicy, HttpRoute, RouteTable } from '../model/types.ts';
 import type { Feature, HcmContext } from './feature.ts';
 import { wholePercent } from './proto-values.ts';
-import { routesForProxy } from './source-scope.ts';
+import { tableRoutesForProxy } from './source-scope.ts';
 import { stringMatcher } from './string-match.ts';
 import type { Json } from '../json.ts';
 
@@ -46,7 +46,7 @@ function corsTables(model: HcmContext['model']): RouteTable[] {
 function servedRoutes(ctx: HcmContext): HttpRoute[] {
   return corsTables(ctx.model)
     .filter((t) => t.port === ctx.port && (ctx.host === undefined || t.host === ctx.host))
-    .flatMap((t) => routesForProxy(t.routes, ctx.proxy));
+    .flatMap((t) => tableRoutesForProxy(ctx.model, t, ctx.proxy));
 }
 
 export const cors: Feature = {

@@ -7,7 +7,7 @@
 import type { FaultPolicy, HttpRoute, RouteTable } from '../model/types.ts';
 import { fractionalPercent, protoDuration } from './proto-values.ts';
 import type { Feature, HcmContext } from './feature.ts';
-import { routesForProxy } from './source-scope.ts';
+import { tableRoutesForProxy } from './source-scope.ts';
 import type { Json } from '../json.ts';
 
 export const FAULT_FILTER_NAME = 'envoy.filters.http.fault';
@@ -40,7 +40,7 @@ function faultyTables(model: HcmContext['model']): RouteTable[] {
 function servedRoutes(ctx: HcmContext): HttpRoute[] {
   return faultyTables(ctx.model)
     .filter((t) => t.port === ctx.port && (ctx.host === undefined || t.host === ctx.host))
-    .flatMap((t) => routesForProxy(t.routes, ctx.proxy))
+    .flatMap((t) => tableRoutesForProxy(ctx.model, t, ctx.proxy))
     // gRPC clients never get redirect routes.
     .filter((r) => ctx.proxy.kind === 'envoy' || r.action.kind === 'route');
 }

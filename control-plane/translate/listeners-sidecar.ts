@@ -3,6 +3,8 @@
 // filter chain for the original destination port.
 import { isHttpProtocol } from '../model/services.ts';
 import type { Model } from '../model/types.ts';
+import type { OutboundMode } from '../model/sidecars.ts';
+import { proxyScope, seesPort } from './scope.ts';
 import { httpConnectionManager, httpFilters } from './hcm.ts';
 import type { Proxy } from './proxy.ts';
 import type { InboundPort } from './inbound.ts';
@@ -10,7 +12,7 @@ import { inboundMode, passthroughChain, sidecarInboundChains, TLS_INSPECTOR_FILT
 import { effectiveMtls } from '../model/peer-authentication.ts';
 import type { Json } from '../json.ts';
 import { LISTENER, ORIGINAL_DST, TCP_PROXY } from './type-urls.ts';
-import { l4FilterChains, l4Ports, passthroughFilterChain } from './listeners-tcp.ts';
+import { blackHoleFilterChain, l4FilterChains, l4Ports, passthroughFilterChain } from './listeners-tcp.ts';
 
 export const VIRTUAL_OUTBOUND_PORT = 15001;
 export const VIRTUAL_INBOUND_PORT = 15006;
@@ -25,34 +27,41 @@ function tcpProxy(statPrefix: string, cluster: string): Json {
 
 const ORIGINAL_DST_FILTER = { name: 'envoy.filters.listener.original_dst', typed_config: { '@type': ORIGINAL_DST } };
 
-export function virtualOutbound(): Json {
+/**
+ * Where iptables sends outbound connections: to the listener of their original destination port,
+ * else out as they came (ALLOW_ANY) or nowhere (REGISTRY_ONLY).
+ */
+export function virtualOutbound(mode: OutboundMode = 'ALLOW_ANY'): Json {
+  const cluster = mode === 'REGISTRY_ONLY' ? 'BlackHoleCluster' : 'PassthroughCluster';
   return {
     '@type': LISTENER,
     name: 'virtualOutbound',
     address: socket('0.0.0.0', VIRTUAL_OUTBOUND_PORT),
     use_original_dst: true,
     traffic_direction: 'OUTBOUND',
-    filter_chains: [{ name: 'virtualOutbound-catchall-tcp', filters: [tcpProxy('PassthroughCluster', 'PassthroughCluster')] }],
+    filter_chains: [{ name: 'virtualOutbound-catchall-tcp', filters: [tcpProxy(cluster, cluster)] }],
   };
 }
 
 /**
- * One listener per outbound port, not bound: virtualOutbound hands connections to it (only the
- * ports in `only` when given). An HTTP port's connection manager takes what no tcp/tls chain
- * (a TCP service's VIP, an SNI) claims; a port without HTTP passes unclaimed connections through.
+ * One listener per outbound port of the services this proxy sees (scope.ts), not bound:
+ * virtualOutbound hands connections to it (only the ports in `only` when given). An HTTP port's
+ * connection manager takes what no tcp/tls chain (a TCP service's VIP, an SNI) claims; a port
+ * without HTTP sends unclaimed connections where the outbound traffic policy says.
  */
 export function outboundListeners(model: Model, proxy: Proxy, only?: ReadonlySet<number>): Json[] {
+  const scope = proxyScope(model, proxy);
   const httpPorts = new Set<number>();
-  for (const s of model.services) for (const p of s.ports) if (isHttpProtocol(p.protocol)) httpPorts.add(p.number);
-  const ports = [...new Set([...httpPorts, ...l4Ports(model)])].filter((p) => !only || only.has(p));
+  for (const s of model.services) for (const p of s.ports) if (isHttpProtocol(p.protocol) && seesPort(scope, s.host, p.number)) httpPorts.add(p.number);
+  const ports = [...new Set([...httpPorts, ...l4Ports(model, scope)])].filter((p) => !only || only.has(p));
   return ports.sort((a, b) => a - b).map((port) => {
     const http = httpPorts.has(port);
     const taken = new Set<string>(http ? ['|'] : []);
     const chains: Json[] = http
       ? [{ name: `0.0.0.0_${port}`, filters: [{ name: 'envoy.filters.network.http_connection_manager', typed_config: httpConnectionManager(`outbound_0.0.0.0_${port}`, { rds: String(port) }, httpFilters({ model, proxy, side: 'outbound', port })) }] }]
       : [];
-    chains.push(...l4FilterChains(model, proxy, port, taken));
-    if (!taken.has('|')) chains.push(passthroughFilterChain());
+    chains.push(...l4FilterChains(model, proxy, port, taken, scope));
+    if (!taken.has('|')) chains.push(scope.mode === 'REGISTRY_ONLY' ? blackHoleFilterChain() : passthroughFilterChain());
     // SNI is read only where a chain matches on it: server-first protocols (MySQL) send nothing first.
     const sni = chains.some((c) => (c.filter_chain_match as Json | undefined)?.server_names);
     return {

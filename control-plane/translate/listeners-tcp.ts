@@ -5,6 +5,7 @@
 // same address and SNI, the earlier one keeps it (as Istio), so no two chains ever overlap.
 import { isIP } from 'node:net';
 import { labelsMatch } from '../model/services.ts';
+import { type ProxyScope, seesPort } from './scope.ts';
 import { clusterName } from '../model/hosts.ts';
 import type { L4Match, L4Route, L4Table, Model } from '../model/types.ts';
 import type { Json } from '../json.ts';
@@ -80,9 +81,10 @@ function routeFilter(table: L4Table, route: L4Route): Json {
  * The L4 chains of port `port` for this sidecar, in table and route order. `taken`: the
  * address/SNI pairs already served (`|` for the unmatched default, e.g. by an HTTP chain).
  */
-export function l4FilterChains(model: Model, proxy: Proxy, port: number, taken: Set<string>): Json[] {
+export function l4FilterChains(model: Model, proxy: Proxy, port: number, taken: Set<string>, scope: ProxyScope): Json[] {
   const chains: Json[] = [];
   for (const table of tablesByPort(model).get(port) ?? []) {
+    if (!seesPort(scope, table.host, table.port)) continue;
     for (const route of l4RoutesForProxy(table.routes, proxy)) {
       if (!route.destinations.length) continue;
       const matches = route.matches.length ? route.matches : [undefined];
@@ -107,6 +109,11 @@ export function l4FilterChains(model: Model, proxy: Proxy, port: number, taken: 
   return chains;
 }
 
+/** Under REGISTRY_ONLY, the chain for connections no other chain takes: to no host of the registry. */
+export function blackHoleFilterChain(): Json {
+  return { name: 'BlackHoleFilterChain', filters: [tcpProxyFilter('BlackHoleCluster', { cluster: 'BlackHoleCluster' })] };
+}
+
 /** The chain for connections no other chain takes: out as they came (Istio's PassthroughFilterChain). */
 export function passthroughFilterChain(): Json {
   return { name: PASSTHROUGH_CHAIN, filters: [tcpProxyFilter('PassthroughCluster', { cluster: 'PassthroughCluster' })] };
@@ -123,7 +130,7 @@ function tablesByPort(model: Model): Map<number, L4Table[]> {
   return m;
 }
 
-/** The ports that have an L4 table. */
-export function l4Ports(model: Model): Set<number> {
-  return new Set(tablesByPort(model).keys());
+/** The ports that have an L4 table of a service the proxy sees. */
+export function l4Ports(model: Model, scope: ProxyScope): Set<number> {
+  return new Set(model.l4Tables.filter((t) => seesPort(scope, t.host, t.port)).map((t) => t.port));
 }

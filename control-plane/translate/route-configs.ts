@@ -7,17 +7,19 @@ import { envoyRoutes } from './envoy-routes.ts';
 import { mergeFields } from './feature.ts';
 import { featuresFor } from './features.ts';
 import type { Proxy } from './proxy.ts';
-import { routesForProxy } from './source-scope.ts';
+import { tableRoutesForProxy } from './source-scope.ts';
 import type { Json } from '../json.ts';
 import { ROUTE_CONFIG } from './type-urls.ts';
 import type { TranslateMemo } from './memo.ts';
+import type { OutboundMode } from '../model/sidecars.ts';
+import { proxyScope, visibleTables } from './scope.ts';
 import { callerText, tableDeps } from './table-memo.ts';
 
 function virtualHost(t: RouteTable, proxy: Proxy, clusters: Map<string, UpstreamCluster>, domains: string[], model: Model): Json {
   const out: Json = {
     name: `${t.host}:${t.port}`,
     domains,
-    routes: envoyRoutes(routesForProxy(t.routes, proxy), clusters, proxy.kind),
+    routes: envoyRoutes(tableRoutesForProxy(model, t, proxy), clusters, proxy.kind),
   };
   for (const f of featuresFor(proxy.kind)) mergeFields(out, f.virtualHost?.({ model, proxy, host: t.host, port: t.port }));
   return out;
@@ -45,12 +47,19 @@ function vipDomains(tables: readonly RouteTable[], vipsByHost: ReadonlyMap<strin
   return out;
 }
 
+/** Any other authority on a port: leaves as it came (ALLOW_ANY) or is refused with a 502 (REGISTRY_ONLY), as Istio's. */
+function catchAll(mode: OutboundMode): Json {
+  if (mode === 'REGISTRY_ONLY') return { name: 'block_all', domains: ['*'], routes: [{ name: 'block_all', match: { prefix: '/' }, direct_response: { status: 502 } }] };
+  return { name: 'allow_any', domains: ['*'], routes: [{ name: 'allow_any', match: { prefix: '/' }, route: { cluster: 'PassthroughCluster', timeout: '0s' } }] };
+}
+
 /** A sidecar's route configs, one per port (only those in `ports` when given). */
 export function sidecarRouteConfigs(model: Model, proxy: Proxy, clusters: Map<string, UpstreamCluster>, memo: TranslateMemo, ports?: ReadonlySet<number>): Json[] {
   const caller = callerText(proxy);
   const byPort = new Map<number, RouteTable[]>();
   const vipsByHost = new Map(model.services.flatMap((svc) => (svc.addresses ? [[svc.host, svc.addresses] as const] : [])));
-  for (const t of model.routeTables) if (!ports || ports.has(t.port)) byPort.set(t.port, [...(byPort.get(t.port) ?? []), t]);
+  const scope = proxyScope(model, proxy);
+  for (const t of visibleTables(model, scope)) if (!ports || ports.has(t.port)) byPort.set(t.port, [...(byPort.get(t.port) ?? []), t]);
   return [...byPort.keys()].sort((a, b) => a - b).map((port) => {
     const tables = byPort.get(port)!;
     const aliases = uniqueAliases(tables.map((t) => t.host), proxy.namespace);
@@ -62,12 +71,12 @@ export function sidecarRouteConfigs(model: Model, proxy: Proxy, clusters: Map<st
       ...tables.map((t) => {
         const names = aliases.get(t.host)!;
         const addresses = vips.get(t.host) ?? [];
-        return memo.sidecarHosts.get(t, `${caller}|${names.join(',')}|${addresses.join(',')}`, tableDeps(model, t, clusters), () =>
+        // The Sidecar decides which VirtualServices' routes the proxy sees (scope.ts).
+        return memo.sidecarHosts.get(t, `${caller}|${names.join(',')}|${addresses.join(',')}`, [...tableDeps(model, t, clusters), scope.sidecar], () =>
           virtualHost(t, proxy, clusters, [...names, ...names.map((n) => `${n}:${port}`), ...addresses], model),
         );
       }),
-      // Anything else on this port leaves as it came (Istio's ALLOW_ANY outbound policy).
-      { name: 'allow_any', domains: ['*'], routes: [{ name: 'allow_any', match: { prefix: '/' }, route: { cluster: 'PassthroughCluster', timeout: '0s' } }] },
+      catchAll(scope.mode),
     ],
     validate_clusters: false,
     };

@@ -1,7 +1,8 @@
 // `sourceLabels` / `sourceNamespace` are decided here, per proxy group: a match whose source
 // conditions this proxy does not meet is dropped, and a route left with no match is dropped too.
 import { labelsMatch } from '../model/services.ts';
-import type { HttpRoute, RouteMatch } from '../model/types.ts';
+import type { HttpRoute, Model, RouteMatch, RouteTable } from '../model/types.ts';
+import { proxyScope, visibleRoutes } from './scope.ts';
 import type { Proxy } from './proxy.ts';
 
 function appliesTo(m: RouteMatch, proxy: Proxy): boolean {
@@ -21,4 +22,9 @@ export function routesForProxy(routes: readonly HttpRoute[], proxy: Proxy): Http
     if (matches.length) out.push({ ...r, matches });
   }
   return out;
+}
+
+/** A table's routes as this proxy gets them: those it sees (scope.ts), then source conditions. */
+export function tableRoutesForProxy(model: Model, t: RouteTable, proxy: Proxy): HttpRoute[] {
+  return routesForProxy(visibleRoutes(proxyScope(model, proxy), proxy, t), proxy);
 }

@@ -4,7 +4,7 @@ import { compareText } from '../model/compare.ts';
 import type { Model, UpstreamCluster } from '../model/types.ts';
 import { outboundCluster, outboundClusterFor, passthroughClusters } from './clusters.ts';
 import { clusterLoadAssignment } from './endpoints.ts';
-import { inboundCluster, inboundPorts } from './inbound.ts';
+import { inboundCluster, sidecarInboundPorts } from './inbound.ts';
 import { jwksClusters } from './jwt-authn.ts';
 import { grpcListeners } from './listeners-grpc.ts';
 import { grpcServerListeners } from './listeners-grpc-server.ts';
@@ -14,6 +14,7 @@ import { TranslateMemo } from './memo.ts';
 import { grpcRouteConfigs, sidecarRouteConfigs } from './route-configs.ts';
 import type { Json } from '../json.ts';
 import { hasCluster } from './resolution.ts';
+import { proxyScope, seesHost, visibleTables } from './scope.ts';
 import { CLUSTER, ENDPOINTS, LISTENER, ROUTE_CONFIG, type ResourceType } from './type-urls.ts';
 
 export type Resource = Json & { '@type': string };
@@ -39,22 +40,26 @@ export function clustersByName(model: Model, memo: TranslateMemo): Map<string, U
 /** `memo`: what earlier calls kept (see memo.ts); without one, everything is translated afresh. */
 export function translate(model: Model, proxy: Proxy, memo: TranslateMemo = new TranslateMemo()): Resources {
   const clusterMap = clustersByName(model, memo);
+  // Only what the proxy sees (scope.ts: exportTo, and a sidecar's Sidecar egress hosts).
+  const scope = proxyScope(model, proxy);
+  const seen = scope.all ? model.clusters : model.clusters.filter((c) => seesHost(scope, c.host));
+  const tables = visibleTables(model, scope);
   // EDS resources exist only for EDS clusters; DNS clusters carry their endpoints inline.
-  const eds = model.clusters.filter((c) => c.resolution === 'STATIC');
+  const eds = seen.filter((c) => c.resolution === 'STATIC');
   if (proxy.kind === 'grpc') {
     return {
       // Only the clusters gRPC can use (resolution.ts hasCluster).
-      [CLUSTER]: byName(model.clusters.filter((c) => hasCluster(c, 'grpc')).map((c) => outboundCluster(c, 'grpc', memo))),
+      [CLUSTER]: byName(seen.filter((c) => hasCluster(c, 'grpc')).map((c) => outboundCluster(c, 'grpc', memo))),
       [ENDPOINTS]: byName(eds.map((c) => clusterLoadAssignment(c, proxy, memo))),
-      [LISTENER]: byName([...grpcListeners(model, proxy, clusterMap, memo), ...grpcServerListeners(model, proxy)]),
-      [ROUTE_CONFIG]: byName(grpcRouteConfigs(model, proxy, clusterMap, memo)),
+      [LISTENER]: byName([...grpcListeners(model, proxy, clusterMap, memo, tables), ...grpcServerListeners(model, proxy)]),
+      [ROUTE_CONFIG]: byName(grpcRouteConfigs(model, proxy, clusterMap, memo, tables)),
     };
   }
-  const inbound = inboundPorts(model, proxy);
+  const inbound = sidecarInboundPorts(model, proxy);
   return {
-    [CLUSTER]: byName([...model.clusters.map((c) => outboundClusterFor(c, proxy, memo)), ...passthroughClusters(), ...inbound.map(inboundCluster), ...jwksClusters(model, proxy)]),
+    [CLUSTER]: byName([...seen.map((c) => outboundClusterFor(c, proxy, memo)), ...passthroughClusters(), ...inbound.map(inboundCluster), ...jwksClusters(model, proxy)]),
     [ENDPOINTS]: byName(eds.map((c) => clusterLoadAssignment(c, proxy, memo))),
-    [LISTENER]: byName([virtualOutbound(), virtualInbound(model, proxy, inbound), ...outboundListeners(model, proxy)]),
+    [LISTENER]: byName([virtualOutbound(scope.mode), virtualInbound(model, proxy, inbound), ...outboundListeners(model, proxy)]),
     [ROUTE_CONFIG]: byName(sidecarRouteConfigs(model, proxy, clusterMap, memo)),
   };
 }

@@ -49,6 +49,7 @@ export class ProxyGroups {
   /** Every endpoint address in the model: a proxy at one of them has an inbound side. */
   private endpointIps = new EndpointIps();
   private labelKeys = new Set<string>();
+  private ipInConfig = false;
   private topology: TopologyUse = { locality: false, network: false };
   /** Each proxy's group key, until what keys depend on changes (`keyEpoch`): pushes ask per type. */
   private groupKeys = new WeakMap<Proxy, { epoch: number; key: string }>();
@@ -59,7 +60,10 @@ export class ProxyGroups {
     const ipsChanged = this.endpointIps.update(model.services);
     const labelKeys = labelKeysUsed(model);
     const topology = topologyUse(model);
-    if (ipsChanged || !sameSet(labelKeys, this.labelKeys) || topology.locality !== this.topology.locality || topology.network !== this.topology.network) this.keyEpoch++;
+    // A Sidecar ingress to `0.0.0.0:PORT` means the proxy's own IP: every IP is then its own group.
+    const ipInConfig = model.sidecars.some((s) => s.ingress.some((l) => l.defaultEndpoint?.startsWith('0.0.0.0:')));
+    if (ipsChanged || ipInConfig !== this.ipInConfig || !sameSet(labelKeys, this.labelKeys) || topology.locality !== this.topology.locality || topology.network !== this.topology.network) this.keyEpoch++;
+    this.ipInConfig = ipInConfig;
     this.labelKeys = labelKeys;
     this.topology = topology;
   }
@@ -67,7 +71,7 @@ export class ProxyGroups {
   groupOf(proxy: Proxy): string {
     const memo = this.groupKeys.get(proxy);
     if (memo && memo.epoch === this.keyEpoch) return memo.key;
-    const key = proxyGroupKey(proxy, proxy.ip !== undefined && this.endpointIps.has(proxy.ip), this.labelKeys, this.topology);
+    const key = proxyGroupKey(proxy, proxy.ip !== undefined && (this.ipInConfig || this.endpointIps.has(proxy.ip)), this.labelKeys, this.topology);
     this.groupKeys.set(proxy, { epoch: this.keyEpoch, key });
     return key;
   }

@@ -1,5 +1,6 @@
 // DestinationRule (networking.istio.io): load balancing, connection pools, outlier detection, subsets.
 import { z } from 'zod';
+import { exportTo } from './export-to.ts';
 import {
   PortSelector,
   UINT32_MAX,
@@ -161,6 +162,7 @@ export const DestinationRuleSpec = withRule(
     host: host({ wildcard: true }),
     trafficPolicy: TrafficPolicy.optional(),
     subsets: z.array(Subset).optional(),
+    exportTo: exportTo.optional(),
   }),
   (v, report) => uniqueBy(v['subsets'], 'name', 'subset name', report, ['subsets']),
 );

@@ -10,6 +10,7 @@ import { AuthorizationPolicySpec } from './authorization-policy.ts';
 import { RateLimitSpec } from './rate-limit.ts';
 import { PeerAuthenticationSpec } from './peer-authentication.ts';
 import { RequestAuthenticationSpec } from './request-authentication.ts';
+import { SidecarSpec } from './sidecar.ts';
 
 const NETWORKING = ['networking.istio.io/v1', 'networking.istio.io/v1beta1', 'networking.istio.io/v1alpha3'] as const;
 const SECURITY = ['security.istio.io/v1', 'security.istio.io/v1beta1'] as const;
@@ -26,6 +27,7 @@ export const KIND_API_VERSIONS = {
   PeerAuthentication: SECURITY,
   RequestAuthentication: SECURITY,
   RateLimit: MESHPILOT,
+  Sidecar: NETWORKING,
 } as const satisfies Record<Kind, readonly string[]>;
 
 export const API_VERSIONS = [...NETWORKING, ...SECURITY, ...MESHPILOT] as const;
@@ -48,6 +50,7 @@ export const specSchemas = {
   PeerAuthentication: PeerAuthenticationSpec,
   RequestAuthentication: RequestAuthenticationSpec,
   RateLimit: RateLimitSpec,
+  Sidecar: SidecarSpec,
 } as const satisfies Record<Kind, z.ZodType>;
 
 function documentSchema<K extends Kind>(kind: K) {
@@ -69,4 +72,5 @@ export const documentSchemas = {
   PeerAuthentication: documentSchema('PeerAuthentication'),
   RequestAuthentication: documentSchema('RequestAuthentication'),
   RateLimit: documentSchema('RateLimit'),
+  Sidecar: documentSchema('Sidecar'),
 };

@@ -12,3 +12,5 @@ export * from './peer-authentication.ts';
 export * from './request-authentication.ts';
 export * from './rate-limit.ts';
 export * from './document.ts';
+export * from './sidecar.ts';
+export * from './export-to.ts';

@@ -3,12 +3,13 @@ import { z } from 'zod';
 import { isIP } from 'node:net';
 import { dnsLabel, host, isIpLiteral, isRecord, istioEnum, labels, portNumber, uniqueBy, withRule } from './common.ts';
 import { WorkloadEntrySpec } from './workload-entry.ts';
+import { exportTo } from './export-to.ts';
 
 /** Protocols as Istio reads them: case-insensitively (`http`, `Http`, `HTTP`). MONGO, MYSQL and
  * REDIS are carried as TCP (Istio's own default: their protocol filters are off). */
 export const SERVICE_PROTOCOLS = ['HTTP', 'HTTP2', 'GRPC', 'TCP', 'HTTPS', 'TLS', 'MONGO', 'MYSQL', 'REDIS'] as const;
 // A string on input (so the CRD takes `http` as well), one of the names in capitals once read.
-const protocolName = z
+export const protocolName = z
   .string()
   .transform((s) => s.toUpperCase() || 'TCP') // "" is unset to Istio, as an absent protocol
   .pipe(istioEnum(SERVICE_PROTOCOLS, ['UDP', 'GRPC-WEB', 'HBONE']));
@@ -50,6 +51,8 @@ export const ServiceEntrySpec = withRule(
     workloadSelector: WorkloadSelector.optional(),
     /** Identities the workloads behind the hosts present (SPIFFE IDs); checked by ISTIO_MUTUAL callers. */
     subjectAltNames: z.array(z.string().min(1, { error: 'must not be empty' })).optional(),
+    /** Namespaces that see the service (export-to.ts). */
+    exportTo: exportTo.optional(),
   }),
   (v, report) => {
     uniqueBy(v['ports'], 'number', 'port number', report, ['ports']);

@@ -1,5 +1,6 @@
 // VirtualService (networking.istio.io): the HTTP routing subset meshpilot supports.
 import { z } from 'zod';
+import { exportTo } from './export-to.ts';
 import {
   HeaderStringMatch,
   MethodStringMatch,
@@ -359,6 +360,7 @@ export const VirtualServiceSpec = withRule(
     http: z.array(HTTPRoute).optional(),
     tcp: z.array(TCPRoute).optional(),
     tls: z.array(TLSRoute).optional(),
+    exportTo: exportTo.optional(),
   }),
   (v, report) => {
     l4SpecRules(v, report);
