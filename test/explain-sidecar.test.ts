@@ -23,10 +23,12 @@ describe('explain: outbound traffic policy', () => {
     const port = explain(s, { ...PRODUCTPAGE, request: 'GET http://example.org:8000/' });
     expect(port.outcome.kind).toBe('blocked');
     expect(port.outcome.summary).toContain('virtualOutbound drops the connection (BlackHoleCluster) by the outbound traffic policy REGISTRY_ONLY, from Sidecar istio-system/default');
-    // A TCP/TLS port of a known service still passes through (no outbound TCP listeners yet).
-    const tls = explain(s, { ...PRODUCTPAGE, request: 'GET http://api.github.com:443/' });
-    expect(tls.outcome.kind).toBe('passthrough');
-    expect(tls.notes).toContain('port 443 is a TCP/TLS port of a service this proxy sees: virtualOutbound passes it through even under REGISTRY_ONLY (meshpilot has no outbound TCP listeners yet)');
+    // A TLS port of a known service: its SNI chain takes it; another name on that port is dropped.
+    const tls = explain(s, { ...PRODUCTPAGE, request: 'tls://api.github.com:443' });
+    expect(tls.outcome.kind).toBe('forward');
+    expect(tls.outcome.summary).toContain('outbound|443||api.github.com');
+    const other = explain(s, { ...PRODUCTPAGE, request: 'tls://evil.example.org:443' });
+    expect(other.outcome.summary).toContain('BlackHoleCluster');
     const host = explain(s, { ...PRODUCTPAGE, request: 'GET http://example.org:9080/' });
     expect(host.virtualHost?.name).toBe('block_all');
     expect(host.outcome).toMatchObject({ kind: 'direct response', status: 502 });
