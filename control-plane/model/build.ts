@@ -14,6 +14,7 @@ import { DEFAULT_MESH, type MeshSettings } from './mesh-identity.ts';
 import { warnMutualToPermissiveGrpc } from './upstream-tls.ts';
 import { buildPeerAuthentications, effectiveMtls } from './peer-authentication.ts';
 import { buildRouteTables, RouteMemo } from './routes.ts';
+import { buildGateways, buildGatewayVirtualServices } from './gateways.ts';
 import { buildServices, ServiceMemo } from './services.ts';
 import type { Model, ModelIssue, Service, ServiceLookup } from './types.ts';
 
@@ -71,12 +72,11 @@ export function buildModel(objects: ConfigObject[], networkGateways: Model['netw
   const rules = indexDestinationRules(sorted, serviceMap, issues);
   const peerAuthentications = buildPeerAuthentications(sorted, services, mesh, issues);
   const clusters = buildClusters(services, rules, networkGateways, memo.clusters, { policies: peerAuthentications, mesh });
-  const routeTables = buildRouteTables(sorted, {
-    services: serviceMap,
-    clusters: new Map(clusters.map((c) => [c.name, c])),
-    rules,
-    issues,
-  }, memo.routes);
+  const routeInputs = { services: serviceMap, clusters: new Map(clusters.map((c) => [c.name, c])), rules, issues };
+  // Before the mesh's tables: a rule a gateway route rejects is left out of those too.
+  const gateways = buildGateways(sorted, issues);
+  const gatewayVirtualServices = buildGatewayVirtualServices(sorted, routeInputs, gateways);
+  const routeTables = buildRouteTables(sorted, routeInputs, memo.routes);
   const rateLimits = buildRateLimits(sorted, serviceMap, issues);
   const authorizationPolicies = buildAuthorizationPolicies(sorted, services, issues, mesh, (ns, labels, port) => effectiveMtls(peerAuthentications, mesh, ns, labels, port).mode);
   for (const obj of sorted) {
@@ -93,7 +93,8 @@ export function buildModel(objects: ConfigObject[], networkGateways: Model['netw
   }
   warnUnreachableNetworks(sorted, serviceMap, networkGateways, issues);
   warnMutualToPermissiveGrpc(clusters, serviceMap, (host) => rules.get(host)?.obj, { policies: peerAuthentications, mesh }, issues);
-  const gateways = Object.fromEntries(Object.keys(networkGateways).sort().map((n) => [n, networkGateways[n].map((g) => ({ address: g.address, port: g.port }))]));
-  const model: Model = { services, clusters, routeTables, rateLimits, authorizationPolicies, peerAuthentications, mesh: { ...mesh }, networkGateways: gateways, warnings: issues.warnings };
+  const meshGateways = gateways;
+  const gatewayList = Object.fromEntries(Object.keys(networkGateways).sort().map((n) => [n, networkGateways[n].map((g) => ({ address: g.address, port: g.port }))]));
+  const model: Model = { services, clusters, routeTables, rateLimits, authorizationPolicies, peerAuthentications, mesh: { ...mesh }, networkGateways: gatewayList, warnings: issues.warnings, gateways: meshGateways, gatewayVirtualServices: gatewayVirtualServices.filter((v) => !issues.rejected.has(`VirtualService/${v.key}`)) };
   return { model: deepFreeze(model), errors: issues.errors, rejected: issues.rejected };
 }

@@ -16,6 +16,9 @@ export interface Proxy {
   /** Node metadata SERVICE_ACCOUNT (as Istio's bootstraps set it): the workload's identity. Not a
    * grouping input: no generated config depends on it. */
   serviceAccount?: string;
+  /** A gateway proxy (node type `router`, as Istio's gateways): an Envoy that is not a sidecar.
+   * It gets listeners for the servers of the Gateways that select it (translate/gateway.ts). */
+  router?: true;
 }
 
 export interface NodeInfo {
@@ -26,7 +29,8 @@ export interface NodeInfo {
 }
 
 /**
- * Reads an Istio-style node (`sidecar~10.1.2.3~reviews-v1-abc.default~default.svc.cluster.local`,
+ * Reads an Istio-style node (`sidecar~10.1.2.3~reviews-v1-abc.default~default.svc.cluster.local`, or
+ * `router~...` for a gateway,
  * metadata NAMESPACE, LABELS, GENERATOR). Proxyless gRPC is recognised by `GENERATOR: grpc`, as
  * Istio's gRPC bootstrap sets it, or by a gRPC user agent.
  */
@@ -43,12 +47,14 @@ export function proxyFromNode(node: NodeInfo): Proxy {
   }
   const agent = (node.user_agent_name ?? '').toLowerCase();
   const kind: ClientKind = str(md.GENERATOR) === 'grpc' || agent.includes('grpc') ? 'grpc' : 'envoy';
+  const router = kind === 'envoy' && parts.length === 4 && parts[0] === 'router';
   return {
     id: node.id,
     kind,
     namespace,
     labels,
     ...(ip ? { ip } : {}),
+    ...(router ? { router: true as const } : {}),
     ...(str(md.NETWORK) ? { network: str(md.NETWORK) } : {}),
     ...(str(md.SERVICE_ACCOUNT) ? { serviceAccount: str(md.SERVICE_ACCOUNT) } : {}),
     locality: { region: node.locality?.region ?? '', zone: node.locality?.zone ?? '', subzone: node.locality?.sub_zone ?? '' },
@@ -67,7 +73,7 @@ function str(v: unknown): string | undefined {
  */
 export function proxyGroupKey(p: Proxy, servesTraffic: boolean, labelKeys: ReadonlySet<string>, topology: TopologyUse = NO_TOPOLOGY): string {
   const labels = Object.entries(p.labels).filter(([k]) => labelKeys.has(k)).sort(([a], [b]) => a.localeCompare(b));
-  const key: unknown[] = [p.kind, p.namespace, labels, servesTraffic ? (p.ip ?? '') : ''];
+  const key: unknown[] = [p.router ? 'router' : p.kind, p.namespace, labels, servesTraffic ? (p.ip ?? '') : ''];
   // Added only when some cluster's endpoints differ by caller, so callers keep sharing otherwise.
   if (topology.locality) key.push(`${p.locality.region}/${p.locality.zone}/${p.locality.subzone}`);
   if (topology.network) key.push(p.network ?? '');

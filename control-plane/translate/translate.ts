@@ -11,6 +11,7 @@ import { outboundHttpListeners, virtualInbound, virtualOutbound } from './listen
 import type { Proxy } from './proxy.ts';
 import { TranslateMemo } from './memo.ts';
 import { grpcRouteConfigs, sidecarRouteConfigs } from './route-configs.ts';
+import { gatewayListeners, gatewayRouteConfigs, gatewaysFor } from './gateway.ts';
 import type { Json } from '../json.ts';
 import { hasCluster } from './resolution.ts';
 import { CLUSTER, ENDPOINTS, LISTENER, ROUTE_CONFIG, type ResourceType } from './type-urls.ts';
@@ -47,6 +48,16 @@ export function translate(model: Model, proxy: Proxy, memo: TranslateMemo = new 
       [ENDPOINTS]: byName(eds.map((c) => clusterLoadAssignment(c, proxy, memo))),
       [LISTENER]: byName([...grpcListeners(model, proxy, clusterMap, memo), ...grpcServerListeners(model, proxy)]),
       [ROUTE_CONFIG]: byName(grpcRouteConfigs(model, proxy, clusterMap, memo)),
+    };
+  }
+  if (proxy.router) {
+    // A gateway: the servers of the Gateways that select it, and every cluster its routes may use.
+    const gateways = gatewaysFor(model, proxy);
+    return {
+      [CLUSTER]: byName(model.clusters.map((c) => outboundCluster(c, 'envoy', memo))),
+      [ENDPOINTS]: byName(eds.map((c) => clusterLoadAssignment(c, proxy, memo))),
+      [LISTENER]: byName(gatewayListeners(model, proxy, gateways)),
+      [ROUTE_CONFIG]: byName(gatewayRouteConfigs(model, proxy, clusterMap, gateways)),
     };
   }
   const inbound = inboundPorts(model, proxy);

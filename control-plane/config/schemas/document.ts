@@ -9,6 +9,7 @@ import { WorkloadEntrySpec } from './workload-entry.ts';
 import { AuthorizationPolicySpec } from './authorization-policy.ts';
 import { RateLimitSpec } from './rate-limit.ts';
 import { PeerAuthenticationSpec } from './peer-authentication.ts';
+import { GatewaySpec } from './gateway.ts';
 
 const NETWORKING = ['networking.istio.io/v1', 'networking.istio.io/v1beta1', 'networking.istio.io/v1alpha3'] as const;
 const SECURITY = ['security.istio.io/v1', 'security.istio.io/v1beta1'] as const;
@@ -24,6 +25,7 @@ export const KIND_API_VERSIONS = {
   AuthorizationPolicy: SECURITY,
   PeerAuthentication: SECURITY,
   RateLimit: MESHPILOT,
+  Gateway: NETWORKING,
 } as const satisfies Record<Kind, readonly string[]>;
 
 export const API_VERSIONS = [...NETWORKING, ...SECURITY, ...MESHPILOT] as const;
@@ -45,6 +47,7 @@ export const specSchemas = {
   AuthorizationPolicy: AuthorizationPolicySpec,
   PeerAuthentication: PeerAuthenticationSpec,
   RateLimit: RateLimitSpec,
+  Gateway: GatewaySpec,
 } as const satisfies Record<Kind, z.ZodType>;
 
 function documentSchema<K extends Kind>(kind: K) {
@@ -65,4 +68,5 @@ export const documentSchemas = {
   AuthorizationPolicy: documentSchema('AuthorizationPolicy'),
   PeerAuthentication: documentSchema('PeerAuthentication'),
   RateLimit: documentSchema('RateLimit'),
+  Gateway: documentSchema('Gateway'),
 };

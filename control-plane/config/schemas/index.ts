@@ -9,4 +9,5 @@ export * from './workload-entry.ts';
 export * from './authorization-policy.ts';
 export * from './peer-authentication.ts';
 export * from './rate-limit.ts';
+export * from './gateway.ts';
 export * from './document.ts';

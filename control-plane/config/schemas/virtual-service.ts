@@ -14,6 +14,8 @@ import {
   host,
   intRange,
   isAuthorityHeader,
+  isDnsLabel,
+  isDnsSubdomain,
   istioEnum,
   isRecord,
   parseDuration,
@@ -29,6 +31,29 @@ import {
 } from './common.ts';
 import { GRPC_STATUS_CODES } from './grpc-status.ts';
 
+/** The gateway name that means every sidecar and proxyless gRPC client. */
+export const MESH_GATEWAY = 'mesh';
+
+/**
+ * Why a VirtualService's gateway name is invalid, or undefined. As Istio: `mesh`, `name` (the
+ * VirtualService's namespace), `ns/name`, or the legacy `name.ns.svc.cluster.local`.
+ */
+export function gatewayNameProblem(s: string): string | undefined {
+  if (s === MESH_GATEWAY) return undefined;
+  const slash = s.indexOf('/');
+  if (slash < 0) return isDnsSubdomain(s) ? undefined : `invalid gateway name ${JSON.stringify(s)}: expected mesh, <name> or <namespace>/<name>`;
+  const [ns, name] = [s.slice(0, slash), s.slice(slash + 1)];
+  if (ns === '' || name === '') return 'config namespace and gateway name cannot be empty';
+  if (!isDnsLabel(ns)) return `invalid value for namespace: ${JSON.stringify(ns)}`;
+  if (!isDnsLabel(name)) return `invalid value for gateway name: ${JSON.stringify(name)}`;
+  return undefined;
+}
+
+const gatewayName = z.string().superRefine((s, ctx) => {
+  const problem = gatewayNameProblem(s);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem, input: s });
+});
+
 export const HTTPMatchRequest = withRule(
   z.strictObject({
     name: z.string().optional(),
@@ -41,6 +66,8 @@ export const HTTPMatchRequest = withRule(
     sourceLabels: labels.optional(),
     sourceNamespace: dnsLabel.optional(),
     ignoreUriCase: z.boolean().optional(),
+    /** Narrows the VirtualService's gateways for this match (mesh/name/ns/name). */
+    gateways: z.array(gatewayName).optional(),
   }),
   (v, report) => {
     if (v['ignoreUriCase'] !== true) return;
@@ -359,10 +386,16 @@ export const VirtualServiceSpec = withRule(
   z.strictObject({
     hosts: z.array(host({ wildcard: true, star: true })).min(1, { error: 'must list at least one host' }),
     http: z.array(HTTPRoute).min(1, { error: 'must list at least one HTTP route' }),
+    /** Where the rule applies: gateway names and/or `mesh`; absent means `mesh` only. */
+    gateways: z.array(gatewayName).optional(),
   }),
   (v, report) => {
     const hosts = v['hosts'];
     if (!Array.isArray(hosts)) return;
+    const gateways = v['gateways'];
+    // As Istio: "*" matches every host, which sidecars cannot route by; only gateways may use it.
+    const mesh = !Array.isArray(gateways) || gateways.length === 0 || gateways.includes(MESH_GATEWAY);
+    if (mesh) hosts.forEach((h, i) => { if (h === '*') report(['hosts', i], 'wildcard host * is not allowed for virtual services bound to the mesh gateway'); });
     const seen = new Set<unknown>();
     hosts.forEach((h, i) => {
       if (seen.has(h)) report(['hosts', i], `duplicate host ${JSON.stringify(h)}`);
