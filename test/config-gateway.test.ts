@@ -71,3 +71,14 @@ describe('VirtualService gateways', () => {
     expect(state.model.gatewayVirtualServices.map((v) => v.key)).toEqual(['default/ok']);
   });
 });
+
+describe('VirtualService bound to gateways and mesh', () => {
+  it('a multi-port destination without a port is left out at gateways with a warning, and stays for sidecars', () => {
+    const text = SERVICE + vs('both', 'hosts: [reviews]\ngateways: [gw, mesh]\nhttp: [{ route: [{ destination: { host: reviews } }] }]');
+    const state = compile(parseConfigText('g.yaml', text));
+    expect(state.errors).toEqual([]);
+    expect(state.warnings.map(formatIssue)).toContain('g.yaml:17:22 spec.http[0].route[0].destination: the destination has several ports and names none: this route is left out at gateways (sidecars use the port they call); name one with destination.port.number (VirtualService default/both)');
+    expect(state.model.gatewayVirtualServices.find((v) => v.key === 'default/both')!.routes).toEqual([]);
+    expect(state.model.routeTables.filter((t) => t.routes.some((r) => r.name === 'default/both/0')).map((t) => t.port)).toEqual([9080, 9090]);
+  });
+});

@@ -101,6 +101,14 @@ export function buildGatewayVirtualServices(objects: readonly ConfigObject[], in
       });
       // A route whose every match is for other gateways (or mesh only) has nothing to do here.
       if (scopes.length && scopes.every((s) => s.gateways && !s.gateways.some((g) => bound.includes(g)))) return;
+      // Sidecars pick a multi-port destination's port by the service port called; a gateway has
+      // none to pick by. For a rule the sidecars use too, that leaves the route out at gateways
+      // (a warning) rather than refusing what works for the mesh.
+      const ambiguous = (http.route ?? []).findIndex((d) => d.destination.port === undefined && (inputs.services.get(resolveHost(d.destination.host, obj.namespace))?.ports.length ?? 0) > 1);
+      if (ambiguous >= 0 && named.includes(MESH_GATEWAY)) {
+        inputs.issues.warn(obj, ['spec', 'http', i, 'route', ambiguous, 'destination'], 'the destination has several ports and names none: this route is left out at gateways (sidecars use the port they call); name one with destination.port.number');
+        return;
+      }
       const route = resolveRoute(obj, http, i, NO_TABLE_PORT, ctx);
       if (route) routes.push({ route, scopes });
     });
