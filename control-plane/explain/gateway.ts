@@ -48,7 +48,7 @@ export function chainTlsNote(chain: Json): string | undefined {
 export function gatewayRouteRule(model: Model, routeName: string): RuleRef | undefined {
   for (const vs of model.gatewayVirtualServices) {
     const r = vs.routes.find((x) => x.route.name === routeName);
-    if (r) return { key: r.route.origin.key, at: r.route.origin.at };
+    if (r) return { key: r.route.origin.key, at: r.route.origin.at, path: `spec.http[${r.http}]` };
   }
   return undefined;
 }

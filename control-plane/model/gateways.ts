@@ -110,7 +110,7 @@ export function buildGatewayVirtualServices(objects: readonly ConfigObject[], in
         return;
       }
       const route = resolveRoute(obj, http, i, NO_TABLE_PORT, ctx);
-      if (route) routes.push({ route, scopes });
+      if (route) routes.push({ route, scopes, http: i });
     });
     if (inputs.issues.rejected.has(obj.key)) continue;
     out.push({ key: `${obj.namespace}/${obj.name}`, namespace: obj.namespace, hosts: spec.hosts.map((h) => resolveHost(h, obj.namespace).toLowerCase()), gateways: [...new Set(bound)], routes, origin: originOf(obj) });

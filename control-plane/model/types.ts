@@ -356,8 +356,8 @@ export interface GatewayVirtualService {
   hosts: string[];
   /** Gateway keys (`namespace/name`) it is bound to, `mesh` left out. */
   gateways: string[];
-  /** Routes in order; `scopes[i]` belongs to `route.matches[i]`. */
-  routes: Array<{ route: HttpRoute; scopes: GatewayMatchScope[] }>;
+  /** Routes in order; `scopes[i]` belongs to `route.matches[i]`; `http`: its index in spec.http. */
+  routes: Array<{ route: HttpRoute; scopes: GatewayMatchScope[]; http: number }>;
   origin: Origin;
 }
 
