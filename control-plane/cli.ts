@@ -76,6 +76,7 @@ function collectCluster(value: string, previous: ClusterFlag[]): ClusterFlag[] {
 
 interface ServeFlags {
   configDir?: string;
+  credentialsDir?: string;
   xdsListen: string;
   adminListen: string;
   monitoringListen?: string;
@@ -181,6 +182,7 @@ addLeaderElectionOptions(program
   .option('--ca-tokens <file>', 'bootstrap tokens for the CA, one "token namespace serviceAccount" per line; re-read when it changes')
   .option('--ca-token-audience <aud>', 'audience Kubernetes service account tokens must carry (TokenReview, with --kubeconfig/--in-cluster)', DEFAULT_TOKEN_AUDIENCE)
   .option('--root-namespace <ns>', 'namespace whose selector-less PeerAuthentication is mesh-wide', DEFAULT_MESH.rootNamespace)
+  .option('--credentials-dir <dir>', 'TLS certificates for credentialName (gateways), DIR/<namespace>/<name>/{tls.crt,tls.key,ca.crt}, re-read every second; with a config cluster its Secrets are read too')
   .action(async (o: ServeFlags) => {
     const [{ createLogger }, { startControlPlane }, { quietGrpcBindLog }] = await Promise.all([import('./log.ts'), import('./server.ts'), import('./grpc-bind-log.ts')]);
     quietGrpcBindLog();
@@ -222,6 +224,7 @@ addLeaderElectionOptions(program
     // One trust domain for the CA's certificates and the policies that check them.
     mesh: { trustDomain: o.trustDomain, rootNamespace: o.rootNamespace },
     ...(o.xdsPlaintextListen ? { xdsPlaintextListen: o.xdsPlaintextListen } : {}),
+    ...(o.credentialsDir ? { credentialsDir: o.credentialsDir } : {}),
     ...(o.xdsTls ? { xdsTls: {
       dir: o.caDir,
       trustDomain: o.trustDomain,

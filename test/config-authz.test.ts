@@ -86,16 +86,16 @@ rules:
   it('refuses `when` keys it cannot enforce, saying why', () => {
     const text = policy(`rules:
 - when:
-  - {key: "request.auth.claims[iss]", values: [x]}
+  - {key: "request.auth.claims[]", values: [x]}
   - {key: connection.sni, values: [ops]}
   - {key: destination.ip, values: [10.0.0.1]}
   - {key: "request.header[x]", values: [y]}
   - {key: "request.headers[bad header]", values: [y]}
   - {key: destination.port, values: [http]}
   - {key: source.ip}`);
-    expect(errorAt(text, 'spec.rules[0].when[0].key', '"request.auth.claims[iss]"')).toBe('"request.auth.claims[iss]" is not supported by meshpilot: it needs request authentication (JWT), which meshpilot does not support');
+    expect(errorAt(text, 'spec.rules[0].when[0].key', '"request.auth.claims[]"')).toMatch(/^unknown condition key "request.auth.claims\[\]"/);
     expect(errorAt(text, 'spec.rules[0].when[1].key', 'connection.sni')).toMatch(/^"connection.sni" is not supported by meshpilot/);
-    expect(errorAt(text, 'spec.rules[0].when[2].key', 'destination.ip')).toBe('"destination.ip" is not supported by meshpilot (supported: request.headers[<name>], source.ip, remote.ip, source.principal, source.namespace, destination.port)');
+    expect(errorAt(text, 'spec.rules[0].when[2].key', 'destination.ip')).toBe('"destination.ip" is not supported by meshpilot (supported: request.headers[<name>], source.ip, remote.ip, source.principal, source.namespace, destination.port, request.auth.principal, request.auth.audiences, request.auth.presenter, request.auth.claims[<name>])');
     expect(errorAt(text, 'spec.rules[0].when[3].key', '"request.header[x]"')).toMatch(/^unknown condition key "request.header\[x\]"/);
     expect(errorAt(text, 'spec.rules[0].when[4].key', '"request.headers[bad header]"')).toBe('invalid header name in "request.headers[bad header]"');
     expect(errorAt(text, 'spec.rules[0].when[5].values[0]', 'http]')).toBe('"http" is not a port number');
@@ -107,13 +107,13 @@ rules:
 - from:
   - source: {serviceAccounts: [default/reviews], namespaces: [ops]}
   - source: {notServiceAccounts: ["ns/*"]}
-  - source: {requestPrincipals: ["*"]}
+  - source: {requestPrincipals: ["a*b"]}
   - source: {}
   to:
   - operation: {}`);
     expect(errorAt(text, 'spec.rules[0].from[0].source.serviceAccounts', 'serviceAccounts')).toBe('cannot be set with namespaces in the same source (use separate sources)');
     expect(errorAt(text, 'spec.rules[0].from[1].source.notServiceAccounts[0]', '"ns/*"')).toMatch(/a service account is written <namespace>\/<name> or <name>/);
-    expect(errorAt(text, 'spec.rules[0].from[2].source.requestPrincipals', 'requestPrincipals')).toMatch(/needs request authentication \(JWT\)/);
+    expect(errorAt(text, 'spec.rules[0].from[2].source.requestPrincipals[0]', '"a*b"')).toMatch(/a wildcard "\*" may only be at the start/);
     expect(errorAt(text, 'spec.rules[0].from[3].source', 'source: {}')).toMatch(/^a source must set at least one of principals/);
     expect(errorAt(text, 'spec.rules[0].to[0].operation', 'operation: {}')).toMatch(/^an operation must set at least one of hosts/);
   });

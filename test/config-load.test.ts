@@ -154,7 +154,7 @@ describe('parseConfigText errors', () => {
     const { objects, errors } = parseConfigText('k.yaml', text);
     expect(objects).toEqual([]);
     expect(errors.map(formatError)).toEqual([
-      `k.yaml:5:7 kind: unsupported kind "Sidecar" (meshpilot accepts VirtualService, DestinationRule, ServiceEntry, WorkloadEntry, AuthorizationPolicy, PeerAuthentication, RateLimit, Gateway)`,
+      `k.yaml:5:7 kind: unsupported kind "Sidecar" (meshpilot accepts VirtualService, DestinationRule, ServiceEntry, WorkloadEntry, AuthorizationPolicy, PeerAuthentication, RequestAuthentication, RateLimit, Gateway)`,
       `k.yaml:9:13 apiVersion: unsupported apiVersion "networking.istio.io/v2" for DestinationRule (meshpilot accepts networking.istio.io/v1, networking.istio.io/v1beta1, networking.istio.io/v1alpha3) (DestinationRule default/dr)`,
     ]);
   });

@@ -11,7 +11,7 @@ import type { LoadResult } from '../control-plane/config/types.ts';
 import { compile, formatIssue } from '../control-plane/model/compile.ts';
 import { proxyFromNode, type NodeInfo } from '../control-plane/translate/proxy.ts';
 import { translate } from '../control-plane/translate/translate.ts';
-import { ENDPOINTS, TYPE_ORDER } from '../control-plane/translate/type-urls.ts';
+import { CLUSTER, ENDPOINTS, TYPE_ORDER } from '../control-plane/translate/type-urls.ts';
 
 const DIR = path.join('test', 'golden');
 const UPDATE = process.env.UPDATE_GOLDEN === '1';
@@ -54,7 +54,7 @@ describe('golden translation', () => {
       // Optional <case>.topology.json: network gateways, and callers (locality, metadata such as
       // NETWORK or LABELS) whose own EDS view is recorded in <case>.eds.<caller>.json.
       const topoFile = path.join(DIR, 'in', `${c}.topology.json`);
-      const topo: { networkGateways?: LoadResult['networkGateways']; callers?: Record<string, Omit<NodeInfo, 'id'>> } = fs.existsSync(topoFile)
+      const topo: { networkGateways?: LoadResult['networkGateways']; callers?: Record<string, Omit<NodeInfo, 'id'>>; routers?: Record<string, Omit<NodeInfo, 'id'>> } = fs.existsSync(topoFile)
         ? JSON.parse(fs.readFileSync(topoFile, 'utf8'))
         : {};
       const load = parseConfigText(file, fs.readFileSync(file, 'utf8'));
@@ -72,6 +72,13 @@ describe('golden translation', () => {
         const eds = translate(state.model, proxy)[ENDPOINTS];
         for (const r of eds) expect(checkResource(r), `${name} ${String(r.cluster_name)}`).toEqual([]);
         golden(`${c}.eds.${name}.json`, JSON.stringify(eds, null, 2) + '\n');
+      }
+      // Gateways (node type router): their clusters, where credentialName applies (credentials/access.ts).
+      for (const [name, node] of Object.entries(topo.routers ?? {})) {
+        const proxy = proxyFromNode({ id: `router~10.0.0.12~${name}-1.default~default.svc.cluster.local`, ...node });
+        const cds = translate(state.model, proxy)[CLUSTER];
+        for (const r of cds) expect(checkResource(r), `${name} ${String(r.name)}`).toEqual([]);
+        golden(`${c}.router.${name}.json`, JSON.stringify(cds, null, 2) + '\n');
       }
     });
   }

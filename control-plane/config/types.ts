@@ -4,6 +4,7 @@ import type {
   AuthorizationPolicySpec,
   DestinationRuleSpec,
   PeerAuthenticationSpec,
+  RequestAuthenticationSpec,
   RateLimitSpec,
   ServiceEntrySpec,
   VirtualServiceSpec,
@@ -39,7 +40,7 @@ export function formatError(e: ConfigError): string {
   return out;
 }
 
-export const KINDS = ['VirtualService', 'DestinationRule', 'ServiceEntry', 'WorkloadEntry', 'AuthorizationPolicy', 'PeerAuthentication', 'RateLimit', 'Gateway'] as const;
+export const KINDS = ['VirtualService', 'DestinationRule', 'ServiceEntry', 'WorkloadEntry', 'AuthorizationPolicy', 'PeerAuthentication', 'RequestAuthentication', 'RateLimit', 'Gateway'] as const;
 export type Kind = (typeof KINDS)[number];
 
 export type SpecOf<K> = K extends 'VirtualService'
@@ -54,8 +55,10 @@ export type SpecOf<K> = K extends 'VirtualService'
           ? AuthorizationPolicySpec
           : K extends 'PeerAuthentication'
             ? PeerAuthenticationSpec
-            : K extends 'Gateway'
-              ? GatewaySpec
+            : K extends 'RequestAuthentication'
+              ? RequestAuthenticationSpec
+              : K extends 'Gateway'
+                ? GatewaySpec
               : RateLimitSpec;
 
 /** A validated Istio object. Frozen: the same instance may be shared by several load results. */

@@ -49,6 +49,7 @@ export const PROTO_FILES: readonly string[] = [
     'envoy/extensions/filters/http/rbac/v3',
     'envoy/extensions/filters/http/local_ratelimit/v3',
     'envoy/extensions/filters/http/cors/v3',
+    'envoy/extensions/filters/http/jwt_authn/v3',
     'envoy/extensions/filters/listener/original_dst/v3',
     'envoy/extensions/filters/listener/http_inspector/v3',
     'envoy/extensions/filters/listener/tls_inspector/v3',

@@ -9,6 +9,7 @@ import type { Json } from '../json.ts';
 import { headerMatches, stringMatches } from './string-matcher.ts';
 import type { RuleIndex } from './origins.ts';
 import type { AuthzStep } from './types.ts';
+import { jwtMetadataMatches } from './jwt.ts';
 
 export type Tri = true | false | 'unknown';
 
@@ -20,6 +21,8 @@ export interface RbacContext {
   destinationIp?: string;
   /** The caller's mTLS identity (SPIFFE ID); null: a plaintext caller (none); undefined: not known. */
   peerIdentity?: string | null;
+  /** Issuer -> JWT payload the jwt_authn filter left (decoded by explain/jwt.ts); none: no token. */
+  jwtPayloads?: Record<string, Json>;
 }
 
 const not = (t: Tri): Tri => (t === 'unknown' ? t : !t);
@@ -75,7 +78,11 @@ export function principal(p: Json, ctx: RbacContext): Tri {
     if (!name) return ctx.peerIdentity !== null;
     return ctx.peerIdentity !== null && stringMatches(name, ctx.peerIdentity);
   }
-  // metadata, filter_state: not known to explain.
+  if (p.metadata) {
+    const jwt = jwtMetadataMatches(p.metadata as Json, ctx.jwtPayloads);
+    if (jwt !== undefined) return jwt;
+  }
+  // other metadata, filter_state: not known to explain.
   return 'unknown';
 }
 

@@ -67,6 +67,8 @@ export interface InboundResult {
   endpoint: string;
   workload: string;
   tls?: TlsHop;
+  /** The callee's JWT filter (explain/jwt.ts): the token decoded, not verified. */
+  jwt?: { outcome: 'authenticated' | 'no token' | 'deny'; reason: string };
   /** What the callee's inbound side does with the request. */
   decision: 'allow' | 'deny' | 'unknown' | 'not a mesh workload';
   reason: string;

@@ -6,6 +6,7 @@
 import { isIP } from 'node:net';
 import { compareText } from './compare.ts';
 import { HEADER_KEY } from '../config/schemas/authorization-policy.ts';
+import { jwtConditionKey } from '../config/schemas/request-authentication.ts';
 import { type ConfigObject, isKind } from '../config/types.ts';
 import type { AuthorizationConditionIn, AuthorizationOperationIn, AuthorizationPolicyIn, AuthorizationSourceIn } from './input.ts';
 import { type FieldPath, type IssueList, originOf } from './issues.ts';
@@ -47,6 +48,9 @@ export interface AuthzSource {
   notRemoteIpBlocks?: Cidr[];
   /** `workloadSelector` resolved to the selected workloads' IPs; empty = matches no caller. */
   workloadIps?: Cidr[];
+  /** requestPrincipals (`<iss>/<sub>`, Istio's value forms), matched against the verified JWT. */
+  requestPrincipals?: AuthzValue[];
+  notRequestPrincipals?: AuthzValue[];
 }
 
 export interface AuthzOperation {
@@ -65,7 +69,10 @@ export type AuthzCondition =
   | { kind: 'header'; name: string; values?: AuthzValue[]; notValues?: AuthzValue[] }
   | { kind: 'sourceIp' | 'remoteIp'; values?: Cidr[]; notValues?: Cidr[] }
   | { kind: 'destinationPort'; values?: number[]; notValues?: number[] }
-  | { kind: 'principal' | 'namespace'; values?: IdentityMatch[]; notValues?: IdentityMatch[] };
+  | { kind: 'principal' | 'namespace'; values?: IdentityMatch[]; notValues?: IdentityMatch[] }
+  /** request.auth.principal (`<iss>/<sub>`) and claims (`aud`, `azp`, request.auth.claims[...]) of the verified JWT. */
+  | { kind: 'requestPrincipal'; values?: AuthzValue[]; notValues?: AuthzValue[] }
+  | { kind: 'jwtClaim'; claim: string[]; values?: AuthzValue[]; notValues?: AuthzValue[] };
 
 /** A rule matches when a source, an operation and every condition match (empty lists match all). */
 export interface AuthzRule {
@@ -216,6 +223,9 @@ function workloadIps(workloads: readonly Workload[], namespace: string, selector
 function buildCondition(c: AuthorizationConditionIn): AuthzCondition {
   if (c.key === 'source.principal') return defined({ kind: 'principal' as const, values: c.values?.map(principalMatch), notValues: c.notValues?.map(principalMatch) });
   if (c.key === 'source.namespace') return defined({ kind: 'namespace' as const, values: c.values?.map(namespaceMatch), notValues: c.notValues?.map(namespaceMatch) });
+  const jwt = jwtConditionKey(c.key);
+  if (jwt?.kind === 'principal') return defined({ kind: 'requestPrincipal' as const, values: values(c.values), notValues: values(c.notValues) });
+  if (jwt?.kind === 'claim') return defined({ kind: 'jwtClaim' as const, claim: jwt.path, values: values(c.values), notValues: values(c.notValues) });
   const header = HEADER_KEY.exec(c.key);
   if (header) return defined({ kind: 'header' as const, name: header[1]!.toLowerCase(), values: values(c.values), notValues: values(c.notValues) });
   if (c.key === 'destination.port') return defined({ kind: 'destinationPort' as const, values: ports(c.values), notValues: ports(c.notValues) });
@@ -293,6 +303,8 @@ function buildSource(obj: ConfigObject, s: AuthorizationSourceIn, path: FieldPat
     notIpBlocks: cidrs(s.notIpBlocks),
     remoteIpBlocks: cidrs(s.remoteIpBlocks),
     notRemoteIpBlocks: cidrs(s.notRemoteIpBlocks),
+    requestPrincipals: values(s.requestPrincipals),
+    notRequestPrincipals: values(s.notRequestPrincipals),
   });
   if (s.workloadSelector) {
     const ns = s.workloadSelector.namespace ?? obj.namespace;

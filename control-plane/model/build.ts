@@ -6,6 +6,7 @@ import { deepFreeze } from '../json.ts';
 import { compareText } from './compare.ts';
 import { buildClusters, ClusterMemo, indexDestinationRules } from './clusters.ts';
 import { warnDestinationRule, warnRateLimit, warnServiceEntry, warnVirtualService } from './grpc-warnings.ts';
+import { warnCredentialName } from './credential-warnings.ts';
 import { IssueList, type IssueSink, type RecordedIssue, recordingSink, replayIssues } from './issues.ts';
 import { warnLocality, warnUnreachableNetworks } from './locality-warnings.ts';
 import { buildRateLimits } from './rate-limit.ts';
@@ -13,6 +14,7 @@ import { buildAuthorizationPolicies } from './authorization.ts';
 import { DEFAULT_MESH, type MeshSettings } from './mesh-identity.ts';
 import { warnMutualToPermissiveGrpc } from './upstream-tls.ts';
 import { buildPeerAuthentications, effectiveMtls } from './peer-authentication.ts';
+import { buildRequestAuthentications, warnRequestIdentityRules } from './request-authentication.ts';
 import { buildRouteTables, RouteMemo } from './routes.ts';
 import { buildGateways, buildGatewayVirtualServices } from './gateways.ts';
 import { buildServices, ServiceMemo } from './services.ts';
@@ -78,12 +80,15 @@ export function buildModel(objects: ConfigObject[], networkGateways: Model['netw
   const gatewayVirtualServices = buildGatewayVirtualServices(sorted, routeInputs, gateways);
   const routeTables = buildRouteTables(sorted, routeInputs, memo.routes);
   const rateLimits = buildRateLimits(sorted, serviceMap, issues);
+  const requestAuthentications = buildRequestAuthentications(sorted, services, issues);
   const authorizationPolicies = buildAuthorizationPolicies(sorted, services, issues, mesh, (ns, labels, port) => effectiveMtls(peerAuthentications, mesh, ns, labels, port).mode);
+  warnRequestIdentityRules(sorted, requestAuthentications, services, mesh, issues);
   for (const obj of sorted) {
     if (issues.rejected.has(obj.key)) continue;
     if (isKind(obj, 'ServiceEntry')) warnServiceEntry(obj, issues);
     if (isKind(obj, 'VirtualService')) warnOnce(obj, serviceMap, issues, memo.warnings, (s, i) => warnVirtualService(obj, s, i));
     if (isKind(obj, 'DestinationRule')) {
+      warnCredentialName(obj, issues);
       warnOnce(obj, serviceMap, issues, memo.warnings, (s, i) => {
         warnDestinationRule(obj, s, i);
         warnLocality(obj, s, i);
@@ -95,6 +100,6 @@ export function buildModel(objects: ConfigObject[], networkGateways: Model['netw
   warnMutualToPermissiveGrpc(clusters, serviceMap, (host) => rules.get(host)?.obj, { policies: peerAuthentications, mesh }, issues);
   const meshGateways = gateways;
   const gatewayList = Object.fromEntries(Object.keys(networkGateways).sort().map((n) => [n, networkGateways[n].map((g) => ({ address: g.address, port: g.port }))]));
-  const model: Model = { services, clusters, routeTables, rateLimits, authorizationPolicies, peerAuthentications, mesh: { ...mesh }, networkGateways: gatewayList, warnings: issues.warnings, gateways: meshGateways, gatewayVirtualServices: gatewayVirtualServices.filter((v) => !issues.rejected.has(`VirtualService/${v.key}`)) };
+  const model: Model = { services, clusters, routeTables, rateLimits, authorizationPolicies, peerAuthentications, requestAuthentications, mesh: { ...mesh }, networkGateways: gatewayList, warnings: issues.warnings, gateways: meshGateways, gatewayVirtualServices: gatewayVirtualServices.filter((v) => !issues.rejected.has(`VirtualService/${v.key}`)) };
   return { model: deepFreeze(model), errors: issues.errors, rejected: issues.rejected };
 }

@@ -42,3 +42,7 @@ export type AuthorizationConditionIn = S.AuthorizationCondition;
 
 // ---- PeerAuthentication ----
 export type PeerAuthenticationIn = S.PeerAuthenticationSpec;
+
+// ---- RequestAuthentication ----
+export type RequestAuthenticationIn = S.RequestAuthenticationSpec;
+export type JwtRuleIn = S.JwtRuleSpec;

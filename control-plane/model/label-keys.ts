@@ -10,6 +10,7 @@ export function labelKeysUsed(model: Model): Set<string> {
   for (const rl of model.rateLimits) for (const o of rl.overrides) add(o.source.labels);
   for (const ap of model.authorizationPolicies) add(ap.selector);
   for (const pa of model.peerAuthentications) add(pa.selector);
+  for (const ra of model.requestAuthentications) add(ra.selector);
   for (const g of model.gateways) add(g.selector);
   // failoverPriority compares the caller's labels with the endpoints' (topology.* keys included:
   // harmless, they are not pod labels meshpilot reads).

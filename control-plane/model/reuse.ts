@@ -47,6 +47,6 @@ export function sameForProxies(a: Model, b: Model): boolean {
     sameItems(a.services, b.services) &&
     sameItems(a.clusters, b.clusters) &&
     sameItems(a.routeTables, b.routeTables) &&
-    JSON.stringify([a.rateLimits, a.authorizationPolicies, a.peerAuthentications, a.mesh, a.gateways, a.gatewayVirtualServices]) === JSON.stringify([b.rateLimits, b.authorizationPolicies, b.peerAuthentications, b.mesh, b.gateways, b.gatewayVirtualServices])
+    JSON.stringify([a.rateLimits, a.authorizationPolicies, a.peerAuthentications, a.requestAuthentications, a.mesh, a.gateways, a.gatewayVirtualServices]) === JSON.stringify([b.rateLimits, b.authorizationPolicies, b.peerAuthentications, b.requestAuthentications, b.mesh, b.gateways, b.gatewayVirtualServices])
   );
 }

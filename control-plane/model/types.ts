@@ -2,6 +2,7 @@
 // (files, later Kubernetes) and the translator. Everything the translator needs is decided here
 // (cluster names, weights, defaults), so translation only maps fields. Frozen after build.
 
+import type { RequestAuthn } from './request-authentication.ts';
 import type { RateLimitPolicy } from './rate-limit.ts';
 import type { AuthorizationPolicy } from './authorization.ts';
 import type { MeshSettings } from './mesh-identity.ts';
@@ -126,6 +127,8 @@ export interface ClientTls {
   clientCertificate?: string;
   privateKey?: string;
   caCertificates?: string;
+  /** A Secret in the gateway's namespace (SDS `kubernetes://<name>`); gateways only (credentials/access.ts). */
+  credentialName?: string;
 }
 
 /** How the caller's proxy opens connections to a cluster's endpoints (absent: plaintext). */
@@ -141,6 +144,8 @@ export interface UpstreamTls {
   clientCertificate?: string;
   privateKey?: string;
   caCertificates?: string;
+  /** Gateways read the certificates from this Secret over SDS; sidecars ignore it (as Istio without workloadSelector). */
+  credentialName?: string;
 }
 
 /** One upstream cluster: a service port, optionally narrowed to a subset. */
@@ -294,6 +299,8 @@ export interface Model {
   authorizationPolicies: AuthorizationPolicy[];
   /** PeerAuthentications in force (model/peer-authentication.ts); sorted by namespace/name. */
   peerAuthentications: PeerAuthPolicy[];
+  /** RequestAuthentications (JWT providers) in force (model/request-authentication.ts); sorted by namespace/name. */
+  requestAuthentications: RequestAuthn[];
   /** Trust domain and root namespace (model/mesh-identity.ts). */
   mesh: MeshSettings;
   /** Network -> its gateways, from the config source (LoadResult.networkGateways). */

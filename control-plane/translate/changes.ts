@@ -5,7 +5,7 @@
 // cost. Changes that are not local (a service or route table added or removed, rate limits,
 // authorization, gateways) return undefined, and the caller translates in full.
 import type { Model, RouteTable } from '../model/types.ts';
-import { outboundCluster } from './clusters.ts';
+import { outboundClusterFor } from './clusters.ts';
 import { hasCluster } from './resolution.ts';
 import { clusterLoadAssignment } from './endpoints.ts';
 import { grpcListeners } from './listeners-grpc.ts';
@@ -33,7 +33,7 @@ export interface ResourceChanges {
 const globalsText = new WeakMap<Model, string>();
 function globals(m: Model): string {
   let t = globalsText.get(m);
-  if (t === undefined) globalsText.set(m, (t = JSON.stringify([m.rateLimits, m.authorizationPolicies, m.peerAuthentications, m.mesh, m.networkGateways])));
+  if (t === undefined) globalsText.set(m, (t = JSON.stringify([m.rateLimits, m.authorizationPolicies, m.peerAuthentications, m.requestAuthentications, m.mesh, m.networkGateways])));
   return t;
 }
 
@@ -61,7 +61,7 @@ export function translateChanges(prev: Model, model: Model, proxy: Proxy, memo: 
     if (c.name !== was.name) return undefined;
     changed.add(c.name);
     // As translate(): only the clusters the client can use (resolution.ts); only STATIC ones have EDS.
-    if (hasCluster(c, kind)) set[CLUSTER].push(outboundCluster(c, kind, memo) as Resource);
+    if (hasCluster(c, kind)) set[CLUSTER].push(outboundClusterFor(c, proxy, memo) as Resource);
     else removed[CLUSTER].push(c.name);
     if (c.resolution === 'STATIC') set[ENDPOINTS].push(clusterLoadAssignment(c, proxy, memo) as Resource);
     else removed[ENDPOINTS].push(c.name);

@@ -8,8 +8,11 @@
 // authenticated principals (grpc-js-xds reads any other kind as "never matches"; see its rbac.js).
 // `authenticated.principal_name` is matched by Envoy against the peer certificate's URI SAN and by
 // gRPC against its URI SANs (else DNS SANs, else subject): the SPIFFE ID.
+// Request identities (JWT) are metadata principals, Envoy only: jwt-rbac.ts.
 import type { AuthorizationPolicy, AuthzCondition, AuthzOperation, AuthzSource, AuthzValue, Cidr, IdentityMatch } from '../model/authorization.ts';
 import { labelsMatch } from '../model/services.ts';
+import { jwtProvidersFor } from '../model/request-authentication.ts';
+import { jwtConditionPrincipals, jwtSourcePrincipals, type JwtScope } from './jwt-rbac.ts';
 import type { Feature, HcmContext } from './feature.ts';
 import type { Proxy } from './proxy.ts';
 import type { Json } from '../json.ts';
@@ -104,7 +107,7 @@ export function identityPrincipal(m: IdentityMatch): Json {
   return { authenticated: { principal_name: name } };
 }
 
-function sourcePrincipals(s: AuthzSource): Json[] {
+function sourcePrincipals(s: AuthzSource, jwt: JwtScope): Json[] {
   const direct = (c: Cidr): Json => ({ direct_remote_ip: cidrRange(c) });
   const remote = (c: Cidr): Json => ({ remote_ip: cidrRange(c) });
   return [
@@ -115,15 +118,20 @@ function sourcePrincipals(s: AuthzSource): Json[] {
     ...inAndNotIn(s.ipBlocks, s.notIpBlocks, direct, orIds, notId),
     ...inAndNotIn(s.remoteIpBlocks, s.notRemoteIpBlocks, remote, orIds, notId),
     ...(s.workloadIps ? [orIds(s.workloadIps.map(direct))] : []),
+    ...jwtSourcePrincipals(s, jwt),
   ];
 }
 
 /** `when` conditions split by where Envoy can evaluate them (headers and IPs: principal; ports: permission). */
-function conditionParts(when: AuthzCondition[]): { principals: Json[]; permissions: Json[] } {
+function conditionParts(when: AuthzCondition[], jwt: JwtScope): { principals: Json[]; permissions: Json[] } {
   const principals: Json[] = [];
   const permissions: Json[] = [];
   for (const c of when) {
     switch (c.kind) {
+      case 'requestPrincipal':
+      case 'jwtClaim':
+        principals.push(...jwtConditionPrincipals(c, jwt)!);
+        break;
       case 'header':
         principals.push(...inAndNotIn(c.values, c.notValues, (v) => ({ header: headerMatcher(c.name, v) }), orIds, notId));
         break;
@@ -145,17 +153,17 @@ function conditionParts(when: AuthzCondition[]): { principals: Json[]; permissio
   return { principals, permissions };
 }
 
-function rulePolicy(rule: AuthorizationPolicy['rules'][number]): Json {
-  const cond = conditionParts(rule.when);
+function rulePolicy(rule: AuthorizationPolicy['rules'][number], jwt: JwtScope): Json {
+  const cond = conditionParts(rule.when, jwt);
   const permissions = rule.to.length === 0 ? [andRules(cond.permissions)] : rule.to.map((op) => andRules([...operationPermissions(op), ...cond.permissions]));
-  const principals = rule.from.length === 0 ? [andIds(cond.principals)] : rule.from.map((s) => andIds([...sourcePrincipals(s), ...cond.principals]));
+  const principals = rule.from.length === 0 ? [andIds(cond.principals)] : rule.from.map((s) => andIds([...sourcePrincipals(s, jwt), ...cond.principals]));
   return { permissions, principals };
 }
 
 /** Istio's policy names: `ns[<namespace>]-policy[<name>]-rule[<index>]`. */
-function policyMap(policies: AuthorizationPolicy[]): Json {
+function policyMap(policies: AuthorizationPolicy[], jwt: (p: AuthorizationPolicy) => JwtScope): Json {
   const out: Json = {};
-  for (const p of policies) p.rules.forEach((r, i) => (out[`ns[${p.namespace}]-policy[${p.name}]-rule[${i}]`] = rulePolicy(r)));
+  for (const p of policies) p.rules.forEach((r, i) => (out[`ns[${p.namespace}]-policy[${p.name}]-rule[${i}]`] = rulePolicy(r, jwt(p))));
   return out;
 }
 
@@ -169,12 +177,14 @@ function rbacFilter(ctx: HcmContext, action: 'ALLOW' | 'DENY'): Json | undefined
   const shadow = ctx.proxy.kind === 'envoy' ? mine.filter((p) => p.dryRun) : [];
   if (enforced.length === 0 && shadow.length === 0) return undefined;
   const lower = action.toLowerCase();
+  const issuers = [...new Set(jwtProvidersFor(ctx.model.requestAuthentications, ctx.model.mesh, ctx.proxy.namespace, ctx.proxy.labels).map((r) => r.issuer))];
+  const jwt = (p: AuthorizationPolicy): JwtScope => ({ issuers, grpc: ctx.proxy.kind === 'grpc', allow: p.action === 'ALLOW' });
   return {
     name: action === 'DENY' ? RBAC_DENY_FILTER : RBAC_ALLOW_FILTER,
     typed_config: {
       '@type': RBAC,
-      ...(enforced.length > 0 ? { rules: { action, policies: policyMap(enforced) } } : {}),
-      ...(shadow.length > 0 ? { shadow_rules: { action, policies: policyMap(shadow) }, shadow_rules_stat_prefix: `istio_dry_run_${lower}_` } : {}),
+      ...(enforced.length > 0 ? { rules: { action, policies: policyMap(enforced, jwt) } } : {}),
+      ...(shadow.length > 0 ? { shadow_rules: { action, policies: policyMap(shadow, jwt) }, shadow_rules_stat_prefix: `istio_dry_run_${lower}_` } : {}),
     },
   };
 }

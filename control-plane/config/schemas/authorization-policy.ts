@@ -1,15 +1,14 @@
 // security.istio.io AuthorizationPolicy: allow and deny lists for the workloads a policy selects.
 // Istio's fields, peer identities included (principals, namespaces, serviceAccounts: checked
-// against the mTLS peer certificate), minus JWTs: those are accepted as field names but rejected
-// with a message that says why. Plus one field of our own, `source.workloadSelector`, which the
+// against the mTLS peer certificate) and request identities (requestPrincipals, request.auth.*:
+// checked against the JWT a RequestAuthentication verified). Plus one field of our own, `source.workloadSelector`, which the
 // control plane resolves to workload IPs.
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { dnsLabel, headerName, istioEnum, labels, setFields, withRule } from './common.ts';
+import { jwtConditionKey } from './request-authentication.ts';
 
 type Report = (path: (string | number)[], message: string) => void;
-
-const NEEDS_JWT = 'needs request authentication (JWT), which meshpilot does not support';
 
 /** Why `s` is not an IP address or CIDR block (`10.0.0.1`, `10.0.0.0/16`, `fd00::/8`), or undefined. */
 export function cidrProblem(s: string): string | undefined {
@@ -67,9 +66,6 @@ const serviceAccountValue = z.string().superRefine((s, ctx) => {
   if (!ok) ctx.addIssue({ code: 'custom', message: `${JSON.stringify(s)}: a service account is written <namespace>/<name> or <name> (no wildcards)`, input: s });
 });
 
-/** A field Istio has whose meaning meshpilot cannot enforce: always an error, saying why. */
-const refused = (why: string) => z.array(z.string()).superRefine((v, ctx) => ctx.addIssue({ code: 'custom', message: `not supported by meshpilot: ${why}`, input: v }));
-
 /** meshpilot's extension: callers named by workload labels, resolved to their current IPs. */
 export const SourceWorkloadSelector = z.strictObject({
   matchLabels: labels.refine((l) => Object.keys(l).length > 0, { error: 'must have at least one label' }),
@@ -77,7 +73,7 @@ export const SourceWorkloadSelector = z.strictObject({
   namespace: dnsLabel.optional(),
 });
 
-const SOURCE_FIELDS = ['principals', 'notPrincipals', 'namespaces', 'notNamespaces', 'serviceAccounts', 'notServiceAccounts', 'trustDomains', 'notTrustDomains', 'ipBlocks', 'notIpBlocks', 'remoteIpBlocks', 'notRemoteIpBlocks', 'workloadSelector'] as const;
+const SOURCE_FIELDS = ['principals', 'notPrincipals', 'requestPrincipals', 'notRequestPrincipals', 'namespaces', 'notNamespaces', 'serviceAccounts', 'notServiceAccounts', 'trustDomains', 'notTrustDomains', 'ipBlocks', 'notIpBlocks', 'remoteIpBlocks', 'notRemoteIpBlocks', 'workloadSelector'] as const;
 
 export const Source = withRule(
   z.strictObject({
@@ -89,8 +85,8 @@ export const Source = withRule(
     notServiceAccounts: nonEmpty(serviceAccountValue).optional(),
     trustDomains: nonEmpty(wildcardValue).optional(),
     notTrustDomains: nonEmpty(wildcardValue).optional(),
-    requestPrincipals: refused(NEEDS_JWT).optional(),
-    notRequestPrincipals: refused(NEEDS_JWT).optional(),
+    requestPrincipals: nonEmpty(wildcardValue).optional(),
+    notRequestPrincipals: nonEmpty(wildcardValue).optional(),
     ipBlocks: nonEmpty(cidr).optional(),
     notIpBlocks: nonEmpty(cidr).optional(),
     remoteIpBlocks: nonEmpty(cidr).optional(),
@@ -130,15 +126,15 @@ const IP_KEYS = new Set(['source.ip', 'remote.ip']);
 const PORT_KEYS = new Set(['destination.port']);
 /** Peer identity keys: matched against the mTLS peer certificate's SPIFFE ID. */
 export const IDENTITY_KEYS = new Set(['source.principal', 'source.namespace']);
-const ISTIO_KEYS = new Set(['connection.sni', 'destination.ip', 'request.auth.principal', 'request.auth.audiences', 'request.auth.presenter']);
+const ISTIO_KEYS = new Set(['connection.sni', 'destination.ip']);
 
 /** Why a condition key is not enforceable here, or undefined. */
 export function conditionKeyProblem(key: string): string | undefined {
   const header = HEADER_KEY.exec(key);
   if (header) return headerName.safeParse(header[1]).success ? undefined : `invalid header name in ${JSON.stringify(key)}`;
   if (IP_KEYS.has(key) || PORT_KEYS.has(key) || IDENTITY_KEYS.has(key)) return undefined;
-  if (key.startsWith('request.auth.')) return `${JSON.stringify(key)} is not supported by meshpilot: it ${NEEDS_JWT}`;
-  const known = 'request.headers[<name>], source.ip, remote.ip, source.principal, source.namespace, destination.port';
+  if (jwtConditionKey(key)) return undefined;
+  const known = 'request.headers[<name>], source.ip, remote.ip, source.principal, source.namespace, destination.port, request.auth.principal, request.auth.audiences, request.auth.presenter, request.auth.claims[<name>]';
   if (ISTIO_KEYS.has(key) || key.startsWith('experimental.')) return `${JSON.stringify(key)} is not supported by meshpilot (supported: ${known})`;
   return `unknown condition key ${JSON.stringify(key)} (supported: ${known})`;
 }
@@ -150,7 +146,7 @@ function checkConditionValues(key: unknown, list: unknown, field: string, report
     let problem: string | undefined;
     if (IP_KEYS.has(key)) problem = cidrProblem(value);
     else if (PORT_KEYS.has(key)) problem = /^\d+$/.test(value) && Number(value) >= 1 && Number(value) <= 65535 ? undefined : `${JSON.stringify(value)} is not a port number`;
-    else if (HEADER_KEY.test(key) || IDENTITY_KEYS.has(key)) problem = wildcardProblem(value);
+    else if (HEADER_KEY.test(key) || IDENTITY_KEYS.has(key) || jwtConditionKey(key)) problem = wildcardProblem(value);
     if (problem) report([field, i], problem);
   });
 }

@@ -9,6 +9,7 @@ import { WorkloadEntrySpec } from './workload-entry.ts';
 import { AuthorizationPolicySpec } from './authorization-policy.ts';
 import { RateLimitSpec } from './rate-limit.ts';
 import { PeerAuthenticationSpec } from './peer-authentication.ts';
+import { RequestAuthenticationSpec } from './request-authentication.ts';
 import { GatewaySpec } from './gateway.ts';
 
 const NETWORKING = ['networking.istio.io/v1', 'networking.istio.io/v1beta1', 'networking.istio.io/v1alpha3'] as const;
@@ -24,6 +25,7 @@ export const KIND_API_VERSIONS = {
   WorkloadEntry: NETWORKING,
   AuthorizationPolicy: SECURITY,
   PeerAuthentication: SECURITY,
+  RequestAuthentication: SECURITY,
   RateLimit: MESHPILOT,
   Gateway: NETWORKING,
 } as const satisfies Record<Kind, readonly string[]>;
@@ -46,6 +48,7 @@ export const specSchemas = {
   WorkloadEntry: WorkloadEntrySpec,
   AuthorizationPolicy: AuthorizationPolicySpec,
   PeerAuthentication: PeerAuthenticationSpec,
+  RequestAuthentication: RequestAuthenticationSpec,
   RateLimit: RateLimitSpec,
   Gateway: GatewaySpec,
 } as const satisfies Record<Kind, z.ZodType>;
@@ -67,6 +70,7 @@ export const documentSchemas = {
   WorkloadEntry: documentSchema('WorkloadEntry'),
   AuthorizationPolicy: documentSchema('AuthorizationPolicy'),
   PeerAuthentication: documentSchema('PeerAuthentication'),
+  RequestAuthentication: documentSchema('RequestAuthentication'),
   RateLimit: documentSchema('RateLimit'),
   Gateway: documentSchema('Gateway'),
 };

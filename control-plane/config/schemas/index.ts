@@ -8,6 +8,7 @@ export * from './service-entry.ts';
 export * from './workload-entry.ts';
 export * from './authorization-policy.ts';
 export * from './peer-authentication.ts';
+export * from './request-authentication.ts';
 export * from './rate-limit.ts';
 export * from './gateway.ts';
 export * from './document.ts';
