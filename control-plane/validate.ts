@@ -59,7 +59,7 @@ export class ResourceChecks {
   }
 }
 
-type Caller = Pick<Proxy, 'kind' | 'namespace' | 'locality' | 'network'>;
+type Caller = Pick<Proxy, 'kind' | 'namespace' | 'locality' | 'network'> & Partial<Pick<Proxy, 'labels' | 'router'>>;
 
 /**
  * The callers whose config is checked: each kind of client in every namespace, with no locality and
@@ -74,6 +74,8 @@ function callersOf(model: Model, namespaces: readonly string[]): Caller[] {
   for (const namespace of namespaces) {
     for (const kind of ['envoy', 'grpc'] as const) for (const t of topologies.values()) out.push({ kind, namespace, ...t });
   }
+  // A gateway proxy for each Gateway, with the labels its selector asks for (its servers' listeners).
+  for (const g of model.gateways) out.push({ kind: 'envoy', namespace: g.namespace, locality: { region: '', zone: '', subzone: '' }, labels: { ...g.selector }, router: true });
   return out;
 }
 
@@ -103,10 +105,10 @@ export function validateRules(o: ValidateOptions, out: (line: string) => void, p
     const callers = callersOf(model, namespaces);
     const memo = new TranslateMemo(); // one translator memory for every caller checked
     let generatedErrors = 0;
-    callers.forEach(({ kind, namespace, ...topology }, i) => {
+    callers.forEach(({ kind, namespace, labels = {}, router, ...topology }, i) => {
       const status = `translating for ${callers.length} proxies: ${i}/${callers.length}`;
       progress.update(status);
-      const proxy: Proxy = { id: `validate~${kind}~${namespace}`, kind, namespace, labels: {}, ...topology };
+      const proxy: Proxy = { id: `validate~${router ? 'router' : kind}~${namespace}`, kind, namespace, labels, ...(router ? { router } : {}), ...topology };
       const res = translate(model, proxy, memo);
       for (const t of TYPE_ORDER) {
         const list = res[t];
@@ -115,7 +117,7 @@ export function validateRules(o: ValidateOptions, out: (line: string) => void, p
           if ((k & 1023) === 0) progress.update(`${status} (checking ${t.split('.').pop()} ${k}/${list.length})`);
           for (const v of checks.check(r)) {
             generatedErrors++;
-            print(`error: generated ${t.split('.').pop()} ${String(r.name ?? r.cluster_name)} for ${kind} in ${namespace}: ${v.path}: ${v.message}`);
+            print(`error: generated ${t.split('.').pop()} ${String(r.name ?? r.cluster_name)} for ${router ? 'gateway' : kind} in ${namespace}: ${v.path}: ${v.message}`);
           }
         }
       }

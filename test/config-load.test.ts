@@ -149,11 +149,11 @@ describe('parseConfigText errors', () => {
   });
 
   it('names kinds and apiVersions it does not accept, and skips empty documents', () => {
-    const text = `---\n# nothing\n---\napiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: gw}\nspec: {}\n---\napiVersion: networking.istio.io/v2\nkind: DestinationRule\nmetadata: {name: dr}\nspec: {host: a}\n`;
+    const text = `---\n# nothing\n---\napiVersion: telemetry.istio.io/v1\nkind: Telemetry\nmetadata: {name: gw}\nspec: {}\n---\napiVersion: networking.istio.io/v2\nkind: DestinationRule\nmetadata: {name: dr}\nspec: {host: a}\n`;
     const { objects, errors } = parseConfigText('k.yaml', text);
     expect(objects).toEqual([]);
     expect(errors.map(formatError)).toEqual([
-      `k.yaml:5:7 kind: unsupported kind "Gateway" (meshpilot accepts VirtualService, DestinationRule, ServiceEntry, WorkloadEntry, AuthorizationPolicy, PeerAuthentication, RequestAuthentication, RateLimit, Sidecar)`,
+      `k.yaml:5:7 kind: unsupported kind "Telemetry" (meshpilot accepts VirtualService, DestinationRule, ServiceEntry, WorkloadEntry, AuthorizationPolicy, PeerAuthentication, RequestAuthentication, RateLimit, Sidecar, Gateway)`,
       `k.yaml:9:13 apiVersion: unsupported apiVersion "networking.istio.io/v2" for DestinationRule (meshpilot accepts networking.istio.io/v1, networking.istio.io/v1beta1, networking.istio.io/v1alpha3) (DestinationRule default/dr)`,
     ]);
   });

@@ -37,6 +37,13 @@ const CASES: Record<string, { mesh: () => MeshState; input: ExplainInput }> = {
   'jwt-alice-envoy': { mesh: golden('jwt-remote-jwks'), input: { from: 'default/productpage', request: 'GET http://productpage:9080/reviews', headers: [`authorization: Bearer ${jwt({ iss: 'https://auth.example.com', sub: 'alice', aud: 'productpage' })}`] } },
   'jwt-no-token-envoy': { mesh: golden('jwt-remote-jwks'), input: { from: 'default/productpage', request: 'GET http://productpage:9080/reviews' } },
   'jwt-foreign-issuer-envoy': { mesh: golden('jwt-remote-jwks'), input: { from: 'default/productpage', request: 'GET http://productpage:9080/public/x', headers: [`x-jwt-assertion: ${jwt({ iss: 'https://evil.example', sub: 'alice' })}`] } },
+  // Through an ingress gateway (node type router): SNI picks the MUTUAL chain; the rule bound to the gateway routes.
+  'gateway-https-mutual': { mesh: golden('gateway-https'), input: { from: 'router~10.0.0.20~gw-1.istio-system~istio-system.svc.cluster.local', labels: { istio: 'ingressgateway' }, request: 'GET https://partner.example.com/orders' } },
+  // httpsRedirect on port 80: 301 before any route.
+  'gateway-https-redirect': { mesh: golden('gateway-https'), input: { from: 'router~10.0.0.20~gw-1.istio-system~istio-system.svc.cluster.local', labels: { istio: 'ingressgateway' }, request: 'GET http://shop.example.com/cart' } },
+  // A gateway-narrowed match (`gateways: [public]`) answers 403 at the gateway; the sidecar never sees it.
+  'gateway-http-admin': { mesh: golden('gateway-http'), input: { from: 'router~10.0.0.20~gw-1.istio-system~istio-system.svc.cluster.local', labels: { istio: 'ingressgateway' }, request: 'GET http://reviews.example.com/admin' } },
+  'gateway-http-admin-sidecar': { mesh: golden('gateway-http'), input: { from: 'sidecar~10.0.0.50~web-1.default~default.svc.cluster.local', request: 'GET http://reviews:9080/admin' } },
   'mtls-plaintext-to-strict-grpc': { mesh: golden('mtls-authz-principals'), input: { from: 'default/productpage', kind: 'grpc', request: 'xds:///reviews:9080/a.B/C' } },
 };
 

@@ -29,6 +29,12 @@ const CLIENTS = {
   }),
 };
 
+// Gateway cases (gateway-*) also translate for an ingress gateway proxy (node type router).
+const ROUTER = proxyFromNode({
+  id: 'router~10.0.0.20~ingressgateway-1.istio-system~istio-system.svc.cluster.local',
+  metadata: { NAMESPACE: 'istio-system', LABELS: { istio: 'ingressgateway', app: 'istio-ingressgateway' } },
+});
+
 const cases = fs.readdirSync(path.join(DIR, 'in')).filter((f) => f.endsWith('.yaml') && !f.endsWith('.mesh.yaml')).map((f) => f.replace(/\.yaml$/, '')).sort();
 const expectedOutputs = new Set<string>();
 
@@ -60,7 +66,7 @@ describe('golden translation', () => {
       const state = compile(topo.networkGateways ? { ...load, networkGateways: topo.networkGateways } : load, [], undefined, mesh);
       const issues = [...state.errors.map((e) => `error: ${formatIssue(e)}`), ...state.warnings.map((w) => `warning: ${formatIssue(w)}`)];
       golden(`${c}.issues.txt`, issues.join('\n') + '\n');
-      for (const [client, proxy] of Object.entries(CLIENTS)) {
+      for (const [client, proxy] of Object.entries(c.startsWith('gateway-') ? { ...CLIENTS, router: ROUTER } : CLIENTS)) {
         const res = translate(state.model, proxy);
         const all = TYPE_ORDER.flatMap((t) => res[t]);
         for (const r of all) expect(checkResource(r), `${client} ${String(r.name ?? r.cluster_name)}`).toEqual([]);

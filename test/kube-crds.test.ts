@@ -39,6 +39,7 @@ describe('CRDs', () => {
       'authorizationpolicies.security.istio.io',
       'peerauthentications.security.istio.io',
       'requestauthentications.security.istio.io',
+      'gateways.networking.istio.io',
       'ratelimits.traffic.meshpilot.io',
     ]);
     for (const d of docs) {

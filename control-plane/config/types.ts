@@ -10,6 +10,7 @@ import type {
   SidecarSpec,
   VirtualServiceSpec,
   WorkloadEntrySpec,
+  GatewaySpec,
 } from './schemas/index.ts';
 
 /** A position in a config file. Line and column are 1-based. */
@@ -40,7 +41,7 @@ export function formatError(e: ConfigError): string {
   return out;
 }
 
-export const KINDS = ['VirtualService', 'DestinationRule', 'ServiceEntry', 'WorkloadEntry', 'AuthorizationPolicy', 'PeerAuthentication', 'RequestAuthentication', 'RateLimit', 'Sidecar'] as const;
+export const KINDS = ['VirtualService', 'DestinationRule', 'ServiceEntry', 'WorkloadEntry', 'AuthorizationPolicy', 'PeerAuthentication', 'RequestAuthentication', 'RateLimit', 'Sidecar', 'Gateway'] as const;
 export type Kind = (typeof KINDS)[number];
 
 export type SpecOf<K> = K extends 'VirtualService'
@@ -59,6 +60,8 @@ export type SpecOf<K> = K extends 'VirtualService'
               ? RequestAuthenticationSpec
             : K extends 'Sidecar'
               ? SidecarSpec
+            : K extends 'Gateway'
+              ? GatewaySpec
               : RateLimitSpec;
 
 /** A validated Istio object. Frozen: the same instance may be shared by several load results. */

@@ -7,7 +7,8 @@
 //   - nothing: --labels in --namespace (default `default`) resolved to the first endpoint there with
 //     those labels (its IP and locality); without such an endpoint, or without labels, an
 //     anonymous caller with no IP.
-// --kind says whether the caller is an Envoy sidecar or a proxyless gRPC client.
+// --kind says whether the caller is an Envoy sidecar or a proxyless gRPC client; a node id of type
+// `router` (`router~ip~pod.ns~ns.svc.cluster.local`) is a gateway proxy, served by its Gateways.
 import { type ConfigObject, isKind } from '../config/types.ts';
 import { labelsMatch, parseLocality } from '../model/services.ts';
 import type { Endpoint, Locality } from '../model/types.ts';

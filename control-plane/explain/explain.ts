@@ -2,6 +2,7 @@
 // evaluating the config the control plane generates for that proxy (translate()), the same bytes it
 // would push, not the rules: listener for the port -> route configuration -> virtual host ->
 // routes in order -> action -> clusters and endpoints -> HTTP filters on both sides.
+import { chainFor, chainTlsNote, gatewayListener, gatewayRouteRule } from './gateway.ts';
 import type { ClientKind, Proxy } from '../translate/proxy.ts';
 import { translate } from '../translate/translate.ts';
 import { LISTENER, ROUTE_CONFIG } from '../translate/type-urls.ts';
@@ -33,9 +34,8 @@ export interface ExplainInput extends CallerSpec {
 const HCM_NAME = 'envoy.filters.network.http_connection_manager';
 const REDIRECT_CODES: Record<string, number> = { MOVED_PERMANENTLY: 301, FOUND: 302, SEE_OTHER: 303, TEMPORARY_REDIRECT: 307, PERMANENT_REDIRECT: 308 };
 
-function hcmOf(listener: Json): Json | undefined {
+function hcmOf(listener: Json, chain = (listener.filter_chains as Json[] | undefined)?.[0]): Json | undefined {
   if (listener.api_listener) return (listener.api_listener as Json).api_listener as Json;
-  const chain = (listener.filter_chains as Json[] | undefined)?.[0];
   return ((chain?.filters as Json[] | undefined) ?? []).find((f) => f.name === HCM_NAME)?.typed_config as Json | undefined;
 }
 
@@ -48,7 +48,7 @@ export function explain(given: MeshView, input: ExplainInput, connected: Iterabl
   const req = parseRequest(input.request, input.headers ?? [], proxy.kind);
   const res = translate(view.model, proxy, view.memo);
   const out: Explanation = {
-    caller: { id: proxy.id, kind: proxy.kind, namespace: proxy.namespace, labels: proxy.labels, ...(proxy.ip ? { ip: proxy.ip } : {}), locality: callerLocalityText(proxy.locality), how: caller.how },
+    caller: { id: proxy.id, kind: proxy.kind, ...(proxy.router ? { router: true as const } : {}), namespace: proxy.namespace, labels: proxy.labels, ...(proxy.ip ? { ip: proxy.ip } : {}), locality: callerLocalityText(proxy.locality), how: caller.how },
     request: { method: req.method, authority: req.authority, path: req.path, headers: Object.fromEntries(Object.entries(req.headers).filter(([k]) => !k.startsWith(':'))) },
     routes: [],
     outcome: { kind: 'no listener', summary: '' },
@@ -73,6 +73,12 @@ export function explain(given: MeshView, input: ExplainInput, connected: Iterabl
       out.outcome = { kind: 'no listener', summary: `no Listener named "${req.authority}" for this gRPC client: the channel fails (UNAVAILABLE). ${sameport.length ? `Names it can dial on port ${req.port}: ${sameport.slice(0, 8).join(', ')}${sameport.length > 8 ? ', ...' : ''}` : `No service has port ${req.port}.`}` };
       return out;
     }
+  } else if (proxy.router) {
+    listener = gatewayListener(listeners, req.port);
+    if (!listener) {
+      out.outcome = { kind: 'no listener', summary: `no Gateway selecting this gateway proxy has a server on port ${req.port} (that meshpilot serves): the connection is refused` };
+      return out;
+    }
   } else {
     listener = listeners.find((l) => l.name !== 'virtualOutbound' && l.traffic_direction === 'OUTBOUND' && ((l.address as Json)?.socket_address as Json)?.port_value === req.port);
     if (!listener) {
@@ -85,7 +91,15 @@ export function explain(given: MeshView, input: ExplainInput, connected: Iterabl
     }
   }
   out.listener = String(listener.name);
-  const hcm = hcmOf(listener);
+  // A gateway's TLS servers share a port: Envoy picks the filter chain by the SNI name.
+  const chain = proxy.router ? chainFor(listener, req.host) : undefined;
+  if (proxy.router && !chain) {
+    out.outcome = { kind: 'no listener', summary: `listener ${out.listener} has no filter chain for the TLS server name "${req.host}": the handshake fails` };
+    return out;
+  }
+  const tlsNote = chain ? chainTlsNote(chain) : undefined;
+  if (tlsNote) out.notes.push(tlsNote);
+  const hcm = hcmOf(listener, chain);
   if (!hcm) {
     out.outcome = { kind: 'passthrough', summary: `listener ${out.listener} has no HTTP connection manager` };
     return out;
@@ -122,12 +136,17 @@ export function explain(given: MeshView, input: ExplainInput, connected: Iterabl
   // 4. Routes, in order.
   let chosen: { route: Json; step: RouteStep } | undefined;
   const routes = (vhost.routes as Json[] | undefined) ?? [];
-  for (const left of index.routesLeftOut(String(vhost.name), new Set(routes.map((r) => String(r.name))), proxy)) {
+  if (vhost.require_tls === 'ALL' && req.scheme !== 'https') {
+    out.outcome = { kind: 'redirect', status: 301, summary: `virtual host ${String(vhost.name)} requires TLS (Gateway tls.httpsRedirect): 301 to https://${req.host}${req.path}` };
+    return out;
+  }
+  // Gateway routes come from the rules bound to the gateway, not from the mesh's route tables.
+  for (const left of proxy.router ? [] : index.routesLeftOut(String(vhost.name), new Set(routes.map((r) => String(r.name))), proxy)) {
     out.notes.push(`route ${left.name} (${formatRef(left.rule)}) is not in this caller's config: ${left.why}`);
   }
   for (const [i, route] of routes.entries()) {
     const r = evaluateRouteMatch(route.match as Json, req);
-    const rule = index.route(String(vhost.name), route);
+    const rule = proxy.router ? gatewayRouteRule(view.model, String(route.name)) : index.route(String(vhost.name), route);
     const step: RouteStep = { index: i, name: String(route.name ?? ''), match: describeMatch(route.match as Json), result: 'no match', ...(rule ? { rule } : {}) };
     if (!r.matched) step.reason = r.failed;
     else if (r.fraction < 1) {

@@ -11,7 +11,7 @@ export function renderExplanation(e: Explanation): string {
   const L: string[] = [];
   const c = e.caller;
   const labels = Object.entries(c.labels).map(([k, v]) => `${k}=${v}`).join(',') || 'no labels';
-  L.push(`caller:   ${c.kind === 'grpc' ? 'proxyless gRPC client' : 'Envoy sidecar'} ${c.id} (namespace ${c.namespace}, ${labels}${c.ip ? `, ip ${c.ip}` : ''}, locality ${c.locality})`);
+  L.push(`caller:   ${c.kind === 'grpc' ? 'proxyless gRPC client' : c.router ? 'Envoy gateway' : 'Envoy sidecar'} ${c.id} (namespace ${c.namespace}, ${labels}${c.ip ? `, ip ${c.ip}` : ''}, locality ${c.locality})`);
   L.push(`          identified by ${c.how}`);
   L.push(`request:  ${e.request.method} ${e.request.authority}${e.request.path}${Object.keys(e.request.headers).length ? `  ${Object.entries(e.request.headers).map(([k, v]) => `${k}: ${v}`).join('; ')}` : ''}`);
   if (e.listener) L.push(`listener: ${e.listener}${e.routeConfig ? ` -> route config ${e.routeConfig}` : ''}`);

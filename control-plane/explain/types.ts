@@ -105,7 +105,7 @@ export interface FaultInfo {
 }
 
 export interface Explanation {
-  caller: { id: string; kind: 'envoy' | 'grpc'; namespace: string; labels: Record<string, string>; ip?: string; locality: string; how: string };
+  caller: { id: string; kind: 'envoy' | 'grpc'; router?: true; namespace: string; labels: Record<string, string>; ip?: string; locality: string; how: string };
   request: { method: string; authority: string; path: string; headers: Record<string, string> };
   listener?: string;
   routeConfig?: string;

@@ -19,6 +19,8 @@ export const ANNOTATIONS = {
   excludeInboundPorts: 'meshpilot.io/exclude-inbound-ports',
   excludeOutboundPorts: 'meshpilot.io/exclude-outbound-ports',
   excludeOutboundCIDRs: 'meshpilot.io/exclude-outbound-cidrs',
+  /** `router`: a gateway pod (Envoy is the workload: no traffic capture, node type router). */
+  proxyType: 'meshpilot.io/proxy-type',
 } as const;
 
 const KNOWN = new Set<string>([INJECT, INJECTED, ...Object.values(ANNOTATIONS)]);
@@ -30,6 +32,8 @@ export interface PodOverrides {
   excludeInboundPorts: number[];
   excludeOutboundPorts: number[];
   excludeOutboundCIDRs: string[];
+  /** router: a gateway; absent: a sidecar. */
+  proxyType?: 'router';
 }
 
 /** A bad label or annotation, with its field path in the object (e.g. metadata.annotations["..."]). */
@@ -68,6 +72,7 @@ const VALUE_SCHEMAS: Record<string, z.ZodType<unknown>> = {
   [ANNOTATIONS.excludeInboundPorts]: list(portItem, 'a port (1-65535)'),
   [ANNOTATIONS.excludeOutboundPorts]: list(portItem, 'a port (1-65535)'),
   [ANNOTATIONS.excludeOutboundCIDRs]: list(cidrItem, 'an IPv4 CIDR block such as 10.0.0.0/8'),
+  [ANNOTATIONS.proxyType]: z.enum(['sidecar', 'router'], { error: 'expected sidecar or router' }),
 };
 
 function parseValue<T>(key: string, value: string, at: (string | number)[]): T {
@@ -100,6 +105,7 @@ export function parseOverrides(annotations: Record<string, string> | undefined, 
     excludeInboundPorts: get<number[]>(ANNOTATIONS.excludeInboundPorts) ?? [],
     excludeOutboundPorts: get<number[]>(ANNOTATIONS.excludeOutboundPorts) ?? [],
     excludeOutboundCIDRs: get<string[]>(ANNOTATIONS.excludeOutboundCIDRs) ?? [],
+    ...(get<string>(ANNOTATIONS.proxyType) === 'router' ? { proxyType: 'router' as const } : {}),
   };
 }
 

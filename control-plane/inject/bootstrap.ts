@@ -25,6 +25,8 @@ const ref = (v: DownwardVar) => `$(${DOWNWARD_ENV[v].name})`;
 
 export interface BootstrapInput {
   labels: Record<string, string>;
+  /** `router`: a gateway proxy (translate/proxy.ts); default sidecar. */
+  nodeType?: 'sidecar' | 'router';
 }
 
 /** The bootstrap as an object, with `@@podIp@@`-style placeholders for the downward-API values. */
@@ -35,8 +37,8 @@ export function bootstrapObject(config: InjectionConfig, input: BootstrapInput):
   const app = input.labels.app ?? input.labels['app.kubernetes.io/name'];
   return {
     node: {
-      // The id form proxyFromNode parses: sidecar~<ip>~<pod>.<namespace>~<namespace>.svc.<domain>.
-      id: `sidecar~${ip}~${name}.${ns}~${ns}.svc.${config.xds.clusterDomain}`,
+      // The id form proxyFromNode parses: sidecar|router~<ip>~<pod>.<namespace>~<namespace>.svc.<domain>.
+      id: `${input.nodeType ?? 'sidecar'}~${ip}~${name}.${ns}~${ns}.svc.${config.xds.clusterDomain}`,
       cluster: app ? `${app}.${ns}` : ns,
       metadata: {
         NAMESPACE: ns,

@@ -46,7 +46,8 @@ export function injectPod<T extends PodLike>(pod: T, ctx: PodContext, config: In
     ...desired.spec!,
     // After the pod's own init containers: they ran before the mesh and keep working as they did.
     // The agent before Envoy: native sidecars start in order, and Envoy's secrets come from it.
-    initContainers: [...(desired.spec!.initContainers ?? []), initContainer(config, overrides), agentContainer(config), sidecarContainer(config, labels, overrides)],
+    // A gateway (proxy-type router) captures no traffic: Envoy's own listeners are the workload.
+    initContainers: [...(desired.spec!.initContainers ?? []), ...(overrides.proxyType === 'router' ? [] : [initContainer(config, overrides)]), agentContainer(config), sidecarContainer(config, labels, overrides)],
     volumes: [...(desired.spec!.volumes ?? []), ...volumes],
   };
   return { injected: true, pod: desired, reason: decision.reason };

@@ -21,7 +21,7 @@ export function sidecarContainer(config: InjectionConfig, labels: Record<string,
     restartPolicy: 'Always',
     command: ['envoy'],
     args: [
-      '--config-yaml', bootstrapArg(config, { labels }),
+      '--config-yaml', bootstrapArg(config, { labels, ...(overrides.proxyType === 'router' ? { nodeType: 'router' as const } : {}) }),
       '--log-level', overrides.logLevel ?? p.logLevel,
       '--concurrency', String(p.concurrency),
       '--drain-time-s', String(p.drainSeconds),

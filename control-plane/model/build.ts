@@ -17,6 +17,7 @@ import { buildPeerAuthentications, effectiveMtls } from './peer-authentication.t
 import { buildRequestAuthentications, warnRequestIdentityRules } from './request-authentication.ts';
 import { buildRouteTables, RouteMemo } from './routes.ts';
 import { buildL4Tables, resolveL4Routes } from './l4-routes.ts';
+import { buildGateways, buildGatewayVirtualServices } from './gateways.ts';
 import { buildServices, ServiceMemo } from './services.ts';
 import { buildSidecars } from './sidecars.ts';
 import { warnDestinationRuleExportTo } from './export-to.ts';
@@ -77,6 +78,9 @@ export function buildModel(objects: ConfigObject[], networkGateways: Model['netw
   const peerAuthentications = buildPeerAuthentications(sorted, services, mesh, issues);
   const clusters = buildClusters(services, rules, networkGateways, memo.clusters, { policies: peerAuthentications, mesh });
   const routeInputs = { services: serviceMap, clusters: new Map(clusters.map((c) => [c.name, c])), rules, issues };
+  // Before the mesh's tables: a rule a gateway route rejects is left out of those too.
+  const gateways = buildGateways(sorted, issues);
+  const gatewayVirtualServices = buildGatewayVirtualServices(sorted, routeInputs, gateways);
   // tcp/tls routes first: an error there leaves the whole rule out of the http tables too.
   const l4 = resolveL4Routes(sorted, routeInputs);
   const routeTables = buildRouteTables(sorted, routeInputs, memo.routes);
@@ -102,7 +106,8 @@ export function buildModel(objects: ConfigObject[], networkGateways: Model['netw
   }
   warnUnreachableNetworks(sorted, serviceMap, networkGateways, issues);
   warnMutualToPermissiveGrpc(clusters, serviceMap, (host) => rules.get(host)?.obj, { policies: peerAuthentications, mesh }, issues);
-  const gateways = Object.fromEntries(Object.keys(networkGateways).sort().map((n) => [n, networkGateways[n].map((g) => ({ address: g.address, port: g.port }))]));
-  const model: Model = { services, clusters, routeTables, l4Tables, rateLimits, authorizationPolicies, peerAuthentications, requestAuthentications, sidecars, mesh: { ...mesh }, networkGateways: gateways, warnings: issues.warnings };
+  const meshGateways = gateways;
+  const gatewayList = Object.fromEntries(Object.keys(networkGateways).sort().map((n) => [n, networkGateways[n].map((g) => ({ address: g.address, port: g.port }))]));
+  const model: Model = { services, clusters, routeTables, l4Tables, rateLimits, authorizationPolicies, peerAuthentications, requestAuthentications, sidecars, mesh: { ...mesh }, networkGateways: gatewayList, warnings: issues.warnings, gateways: meshGateways, gatewayVirtualServices: gatewayVirtualServices.filter((v) => !issues.rejected.has(`VirtualService/${v.key}`)) };
   return { model: deepFreeze(model), errors: issues.errors, rejected: issues.rejected };
 }

@@ -4,6 +4,7 @@
 import type { ConfigObject } from '../config/types.ts';
 import { grpcStatusForHttp } from '../config/schemas/grpc-status.ts';
 import { resolveHost } from './hosts.ts';
+import { boundToMesh } from './gateway-names.ts';
 import type { PolicyIn, TrafficPolicyIn } from './input.ts';
 import type { FieldPath, IssueSink } from './issues.ts';
 import type { Service, ServiceLookup } from './types.ts';
@@ -19,11 +20,14 @@ function hasGrpcPort(host: string, services: ServiceLookup): boolean {
 export function warnVirtualService(obj: ConfigObject<'VirtualService'>, services: ServiceLookup, issues: IssueSink): void {
   const spec = obj.spec;
   if (!spec.hosts.some((h) => hasGrpcPort(resolveHost(h, obj.namespace), services))) return;
+  // gRPC clients get only what is bound to `mesh` (routes.ts): gateway-only routes are not theirs.
+  if (!boundToMesh(spec.gateways)) return;
   // grpc-js-xds reads only HTTP route configurations: a connection has no L4 routing there.
   for (const kind of ['tcp', 'tls'] as const) {
     if (spec[kind]?.length) issues.warn(obj, ['spec', kind], `proxyless gRPC clients do no ${kind === 'tcp' ? 'TCP' : 'TLS (SNI)'} routing: these routes apply to Envoy sidecars only and are left out ${FOR_GRPC}`);
   }
   (spec.http ?? []).forEach((http, i) => {
+    if (http.match?.length && http.match.every((m) => !boundToMesh(m.gateways))) return;
     const at = (...p: FieldPath): FieldPath => ['spec', 'http', i, ...p];
     if (http.redirect) issues.warn(obj, at('redirect'), `gRPC has no redirects: this route is left out ${FOR_GRPC}`);
     if (http.directResponse) issues.warn(obj, at('directResponse'), `gRPC clients take no direct responses: this route is left out ${FOR_GRPC}, so their calls it matches go on to the next routes`);

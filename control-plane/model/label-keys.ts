@@ -14,6 +14,7 @@ export function labelKeysUsed(model: Model): Set<string> {
   for (const ra of model.requestAuthentications) add(ra.selector);
   // Which Sidecar applies to a proxy (what it sees, its ingress ports).
   for (const sc of model.sidecars) add(sc.selector);
+  for (const g of model.gateways) add(g.selector);
   // failoverPriority compares the caller's labels with the endpoints' (topology.* keys included:
   // harmless, they are not pod labels meshpilot reads).
   for (const c of model.clusters) for (const k of c.policy.locality?.failoverPriority ?? []) if (!k.includes('=')) keys.add(k);

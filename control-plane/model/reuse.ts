@@ -48,6 +48,6 @@ export function sameForProxies(a: Model, b: Model): boolean {
     sameItems(a.clusters, b.clusters) &&
     sameItems(a.routeTables, b.routeTables) &&
     JSON.stringify(a.l4Tables) === JSON.stringify(b.l4Tables) &&
-    JSON.stringify([a.rateLimits, a.authorizationPolicies, a.peerAuthentications, a.requestAuthentications, a.mesh]) === JSON.stringify([b.rateLimits, b.authorizationPolicies, b.peerAuthentications, b.requestAuthentications, b.mesh])
+    JSON.stringify([a.rateLimits, a.authorizationPolicies, a.peerAuthentications, a.requestAuthentications, a.mesh, a.gateways, a.gatewayVirtualServices]) === JSON.stringify([b.rateLimits, b.authorizationPolicies, b.peerAuthentications, b.requestAuthentications, b.mesh, b.gateways, b.gatewayVirtualServices])
   );
 }

@@ -3,6 +3,8 @@
 // file order), so the result never depends on file or event order.
 import { type ConfigObject, ofKind } from '../config/types.ts';
 import { isAuthorityHeader } from '../config/schemas/common.ts';
+import { MESH_GATEWAY } from '../config/schemas/virtual-service.ts';
+import { boundToMesh } from './gateway-names.ts';
 import { compareText, sameItems, SortedOrder } from './compare.ts';
 import { durationMs } from './duration.ts';
 import { clusterName, resolveHost } from './hosts.ts';
@@ -103,7 +105,7 @@ export interface Target {
 }
 
 /** Resolves one http route for the route table of `table` (host, port); errors go to `issues`. */
-function resolveRoute(obj: ConfigObject, http: HttpRouteIn, i: number, tablePort: number, ctx: Context): HttpRoute | undefined {
+export function resolveRoute(obj: ConfigObject, http: HttpRouteIn, i: number, tablePort: number, ctx: Context): HttpRoute | undefined {
   const base: FieldPath = ['spec', 'http', i];
   const origin = originOf(obj, base);
   const name = `${obj.namespace}/${obj.name}/${http.name ?? i}`;
@@ -213,10 +215,20 @@ function resolveRoute(obj: ConfigObject, http: HttpRouteIn, i: number, tablePort
   };
 }
 
-/** Does this http route apply to the given service port (through `match[].port`)? */
+/** Does this http route apply to the given service port (through `match[].port`), for sidecars? */
 function appliesToPort(http: HttpRouteIn, port: number): boolean {
-  const ports = (http.match ?? []).map((m) => m.port);
+  const ports = (http.match ?? []).filter(matchForMesh).map((m) => m.port);
   return ports.length === 0 || ports.some((p) => p === undefined || p === port);
+}
+
+/** A match naming gateways applies to sidecars only when `mesh` is one of them. */
+function matchForMesh(m: MatchIn): boolean {
+  return !m.gateways?.length || m.gateways.includes(MESH_GATEWAY);
+}
+
+/** Whether a route applies to sidecars at all: no matches, or some match for `mesh`. */
+function routeForMesh(http: HttpRouteIn): boolean {
+  return !http.match?.length || http.match.some(matchForMesh);
 }
 
 /** One lookup made while resolving a VirtualService, and what it gave. */
@@ -287,24 +299,29 @@ function resolveVirtualService(obj: ConfigObject<'VirtualService'>, inputs: Rout
   };
   const key = (host: string, port: number) => `${host}:${port}`;
   const spec = obj.spec;
+  // Bound only to gateways: sidecars and gRPC clients never see it (model/gateways.ts has it).
+  if (!boundToMesh(spec.gateways)) return out;
+  const alsoGateways = (spec.gateways ?? []).some((g) => g !== MESH_GATEWAY);
   const resolved = new Set<number>();
   const placed = new Set<string>();
   spec.hosts.forEach((h, hi) => {
     const host = resolveHost(h, obj.namespace);
     const svc = ctx.service(host);
     if (!svc) {
-      ctx.issues.error(obj, ['spec', 'hosts', hi], `host ${host} is not a known service (declare it with a ServiceEntry)`);
+      // A host the gateways serve need not be a mesh service: sidecars just never route it.
+      if (alsoGateways) ctx.issues.warn(obj, ['spec', 'hosts', hi], `host ${host} is not a known service: only the gateways serve it (sidecars do not route it)`);
+      else ctx.issues.error(obj, ['spec', 'hosts', hi], `host ${host} is not a known service (declare it with a ServiceEntry)`);
       return;
     }
     for (const port of svc.ports) {
       if (!isHttpProtocol(port.protocol)) continue;
       (spec.http ?? []).forEach((http, i) => {
-        if (!appliesToPort(http, port.number)) return;
+        if (!routeForMesh(http) || !appliesToPort(http, port.number)) return;
         const route = resolveRoute(obj, http, i, port.number, ctx);
         resolved.add(i);
         if (route) {
           // Only the matches for this port stay; the port condition is the table itself.
-          const matches = (http.match ?? []).flatMap((m, mi) => (m.port === undefined || m.port === port.number ? [route.matches[mi]] : []));
+          const matches = (http.match ?? []).flatMap((m, mi) => (matchForMesh(m) && (m.port === undefined || m.port === port.number) ? [route.matches[mi]] : []));
           const k = key(host, port.number);
           // The same http entry reaches a table twice when two of the hosts name the same service.
           if (placed.has(`${k}#${i}`)) return;
@@ -317,7 +334,7 @@ function resolveVirtualService(obj: ConfigObject<'VirtualService'>, inputs: Rout
   // A route that applies to no HTTP port of its hosts is never used; its references are still
   // checked, and it is reported, so a typo in `match.port` does not hide.
   (spec.http ?? []).forEach((http, i) => {
-    if (resolved.has(i)) return;
+    if (resolved.has(i) || !routeForMesh(http)) return;
     if (!spec.hosts.some((h) => ctx.service(resolveHost(h, obj.namespace)) !== undefined)) return;
     resolveRoute(obj, http, i, ANY_PORT, ctx);
     ctx.issues.warn(obj, ['spec', 'http', i, 'match'], 'this route applies to no HTTP port of its hosts, so it is never used');

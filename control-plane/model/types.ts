@@ -356,6 +356,65 @@ export interface Model {
   networkGateways: Record<string, NetworkGateway[]>;
   /** Problems that do not stop a rule from being used (e.g. a feature proxyless gRPC ignores). */
   warnings: ModelIssue[];
+  /** Gateways (model/gateways.ts), sorted by namespace/name. */
+  gateways: Gateway[];
+  /** VirtualServices bound to gateways, with their routes (model/gateways.ts); sorted by key. */
+  gatewayVirtualServices: GatewayVirtualService[];
+}
+
+/** A Gateway server's TLS settings (Istio's ServerTLSSettings), as written. */
+export interface GatewayServerTls {
+  httpsRedirect: boolean;
+  mode: 'PASSTHROUGH' | 'SIMPLE' | 'MUTUAL' | 'AUTO_PASSTHROUGH' | 'ISTIO_MUTUAL' | 'OPTIONAL_MUTUAL';
+  credentialName?: string;
+  serverCertificate?: string;
+  privateKey?: string;
+  caCertificates?: string;
+  subjectAltNames: string[];
+  minProtocolVersion?: string;
+  maxProtocolVersion?: string;
+  cipherSuites: string[];
+}
+
+export interface GatewayServer {
+  port: number;
+  portName: string;
+  /** Upper case: HTTP, HTTPS, HTTP2, GRPC, GRPC-WEB, TCP, TLS, MONGO, REDIS, MYSQL. */
+  protocol: string;
+  /** `namespace` is `*` (any) or the namespace a VirtualService must be in; `.` is resolved. */
+  hosts: Array<{ namespace: string; host: string }>;
+  bind?: string;
+  name?: string;
+  tls?: GatewayServerTls;
+  /** `file:line` of the server. */
+  at: string;
+}
+
+export interface Gateway {
+  /** `namespace/name`, as VirtualServices name it. */
+  key: string;
+  namespace: string;
+  name: string;
+  /** Gateway pods (router nodes) whose labels include these, in any namespace; empty: every one. */
+  selector: Record<string, string>;
+  servers: GatewayServer[];
+  origin: Origin;
+}
+
+/** Where one match of a gateway route applies: its own gateways (else the VirtualService's) and port. */
+export interface GatewayMatchScope { gateways?: string[]; port?: number }
+
+export interface GatewayVirtualService {
+  /** `namespace/name` of the VirtualService. */
+  key: string;
+  namespace: string;
+  /** Hosts as fully qualified names (short names resolved in the rule's namespace), or `*`. */
+  hosts: string[];
+  /** Gateway keys (`namespace/name`) it is bound to, `mesh` left out. */
+  gateways: string[];
+  /** Routes in order; `scopes[i]` belongs to `route.matches[i]`; `http`: its index in spec.http. */
+  routes: Array<{ route: HttpRoute; scopes: GatewayMatchScope[]; http: number }>;
+  origin: Origin;
 }
 
 export interface ModelIssue {

@@ -53,6 +53,8 @@ function vips(m: Model): Map<string, string> {
 export function translateChanges(prev: Model, model: Model, proxy: Proxy, memo: TranslateMemo): ResourceChanges | undefined {
   if (prev.clusters.length !== model.clusters.length || prev.routeTables.length !== model.routeTables.length) return undefined;
   if (globals(prev) !== globals(model)) return undefined;
+  // A gateway's config is built from Gateways and the rules bound to them: translated whole.
+  if (proxy.router) return undefined;
   const kind = proxy.kind;
   const scope = proxyScope(model, proxy);
   const changed = new Set<string>();

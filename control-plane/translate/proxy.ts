@@ -17,6 +17,9 @@ export interface Proxy {
   /** Node metadata SERVICE_ACCOUNT (as Istio's bootstraps set it): the workload's identity. Not a
    * grouping input: no generated config depends on it. */
   serviceAccount?: string;
+  /** A gateway proxy (node type `router`, as Istio's gateways): an Envoy that is not a sidecar.
+   * It gets listeners for the servers of the Gateways that select it (translate/gateway.ts). */
+  router?: true;
 }
 
 export interface NodeInfo {
@@ -27,7 +30,8 @@ export interface NodeInfo {
 }
 
 /**
- * Reads an Istio-style node (`sidecar~10.1.2.3~reviews-v1-abc.default~default.svc.cluster.local`,
+ * Reads an Istio-style node (`sidecar~10.1.2.3~reviews-v1-abc.default~default.svc.cluster.local`, or
+ * `router~...` for a gateway,
  * metadata NAMESPACE, LABELS, GENERATOR). Proxyless gRPC is recognised by `GENERATOR: grpc`, as
  * Istio's gRPC bootstrap sets it, or by a gRPC user agent.
  */
@@ -44,12 +48,14 @@ export function proxyFromNode(node: NodeInfo): Proxy {
   }
   const agent = (node.user_agent_name ?? '').toLowerCase();
   const kind: ClientKind = str(md.GENERATOR) === 'grpc' || agent.includes('grpc') ? 'grpc' : 'envoy';
+  const router = kind === 'envoy' && parts.length === 4 && parts[0] === 'router';
   return {
     id: node.id,
     kind,
     namespace,
     labels,
     ...(ip ? { ip } : {}),
+    ...(router ? { router: true as const } : {}),
     ...(str(md.NETWORK) ? { network: str(md.NETWORK) } : {}),
     ...(str(md.SERVICE_ACCOUNT) ? { serviceAccount: str(md.SERVICE_ACCOUNT) } : {}),
     locality: { region: node.locality?.region ?? '', zone: node.locality?.zone ?? '', subzone: node.locality?.sub_zone ?? '' },

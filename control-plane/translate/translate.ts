@@ -12,6 +12,7 @@ import { outboundListeners, virtualInbound, virtualOutbound } from './listeners-
 import type { Proxy } from './proxy.ts';
 import { TranslateMemo } from './memo.ts';
 import { grpcRouteConfigs, sidecarRouteConfigs } from './route-configs.ts';
+import { gatewayListeners, gatewayRouteConfigs, gatewaysFor } from './gateway.ts';
 import type { Json } from '../json.ts';
 import { hasCluster } from './resolution.ts';
 import { proxyScope, seesHost, visibleTables } from './scope.ts';
@@ -53,6 +54,16 @@ export function translate(model: Model, proxy: Proxy, memo: TranslateMemo = new 
       [ENDPOINTS]: byName(eds.map((c) => clusterLoadAssignment(c, proxy, memo))),
       [LISTENER]: byName([...grpcListeners(model, proxy, clusterMap, memo, tables), ...grpcServerListeners(model, proxy)]),
       [ROUTE_CONFIG]: byName(grpcRouteConfigs(model, proxy, clusterMap, memo, tables)),
+    };
+  }
+  if (proxy.router) {
+    // A gateway: the servers of the Gateways that select it, and every cluster its routes may use.
+    const gateways = gatewaysFor(model, proxy);
+    return {
+      [CLUSTER]: byName(model.clusters.map((c) => outboundClusterFor(c, proxy, memo))),
+      [ENDPOINTS]: byName(eds.map((c) => clusterLoadAssignment(c, proxy, memo))),
+      [LISTENER]: byName(gatewayListeners(model, proxy, gateways)),
+      [ROUTE_CONFIG]: byName(gatewayRouteConfigs(model, proxy, clusterMap, gateways)),
     };
   }
   const inbound = sidecarInboundPorts(model, proxy);

@@ -89,6 +89,8 @@ export interface VirtualServiceOptions {
   http: Obj[];
   name?: string;
   namespace?: string | null;
+  /** spec.gateways (absent: mesh only). */
+  gateways?: string[];
 }
 
 export function virtualService(o: VirtualServiceOptions): string {
@@ -96,7 +98,7 @@ export function virtualService(o: VirtualServiceOptions): string {
     apiVersion: 'networking.istio.io/v1',
     kind: 'VirtualService',
     metadata: metadata(o.name ?? shortName(o.hosts[0]!), o.namespace),
-    spec: { hosts: o.hosts, http: o.http },
+    spec: { hosts: o.hosts, ...(o.gateways ? { gateways: o.gateways } : {}), http: o.http },
   });
 }
 

@@ -11,6 +11,7 @@ import { RateLimitSpec } from './rate-limit.ts';
 import { PeerAuthenticationSpec } from './peer-authentication.ts';
 import { RequestAuthenticationSpec } from './request-authentication.ts';
 import { SidecarSpec } from './sidecar.ts';
+import { GatewaySpec } from './gateway.ts';
 
 const NETWORKING = ['networking.istio.io/v1', 'networking.istio.io/v1beta1', 'networking.istio.io/v1alpha3'] as const;
 const SECURITY = ['security.istio.io/v1', 'security.istio.io/v1beta1'] as const;
@@ -28,6 +29,7 @@ export const KIND_API_VERSIONS = {
   RequestAuthentication: SECURITY,
   RateLimit: MESHPILOT,
   Sidecar: NETWORKING,
+  Gateway: NETWORKING,
 } as const satisfies Record<Kind, readonly string[]>;
 
 export const API_VERSIONS = [...NETWORKING, ...SECURITY, ...MESHPILOT] as const;
@@ -51,6 +53,7 @@ export const specSchemas = {
   RequestAuthentication: RequestAuthenticationSpec,
   RateLimit: RateLimitSpec,
   Sidecar: SidecarSpec,
+  Gateway: GatewaySpec,
 } as const satisfies Record<Kind, z.ZodType>;
 
 function documentSchema<K extends Kind>(kind: K) {
@@ -73,4 +76,5 @@ export const documentSchemas = {
   RequestAuthentication: documentSchema('RequestAuthentication'),
   RateLimit: documentSchema('RateLimit'),
   Sidecar: documentSchema('Sidecar'),
+  Gateway: documentSchema('Gateway'),
 };

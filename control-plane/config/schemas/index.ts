@@ -11,6 +11,7 @@ export * from './authorization-policy.ts';
 export * from './peer-authentication.ts';
 export * from './request-authentication.ts';
 export * from './rate-limit.ts';
+export * from './gateway.ts';
 export * from './document.ts';
 export * from './sidecar.ts';
 export * from './export-to.ts';

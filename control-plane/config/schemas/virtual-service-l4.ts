@@ -5,28 +5,12 @@ import { z } from 'zod';
 import { cidrProblem } from './authorization-policy.ts';
 import { checkHost, dnsLabel, intRange, isDnsLabel, isDnsSubdomain, isIpLiteral, isRecord, labels, portNumber, withRule, type Fields } from './common.ts';
 import { Destination } from './destination.ts';
+import { gatewayName } from './gateway-name.ts';
 
 type Report = (path: (string | number)[], message: string) => void;
 
 const subnet = z.string().superRefine((s, ctx) => {
   const problem = cidrProblem(s);
-  if (problem) ctx.addIssue({ code: 'custom', message: problem, input: s });
-});
-
-/** `mesh` (the sidecars), `<namespace>/<name>`, or a bare or legacy dotted gateway name. */
-export function gatewayNameProblem(s: string): string | undefined {
-  if (s === 'mesh') return undefined;
-  const parts = s.split('/');
-  if (parts.length === 2) {
-    if (!isDnsLabel(parts[0]!)) return `invalid value for namespace: ${JSON.stringify(parts[0])}`;
-    if (!isDnsLabel(parts[1]!)) return `invalid value for gateway name: ${JSON.stringify(parts[1])}`;
-    return undefined;
-  }
-  return parts.length === 1 && isDnsSubdomain(s) ? undefined : `invalid gateway name ${JSON.stringify(s)}: expected mesh, <name> or <namespace>/<name>`;
-}
-
-const gatewayName = z.string().superRefine((s, ctx) => {
-  const problem = gatewayNameProblem(s);
   if (problem) ctx.addIssue({ code: 'custom', message: problem, input: s });
 });
 

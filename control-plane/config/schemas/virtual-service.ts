@@ -14,6 +14,8 @@ import {
   host,
   intRange,
   isAuthorityHeader,
+  isDnsLabel,
+  isDnsSubdomain,
   istioEnum,
   isRecord,
   parseDuration,
@@ -30,6 +32,10 @@ import {
 import { GRPC_STATUS_CODES } from './grpc-status.ts';
 import { Destination } from './destination.ts';
 import { l4SpecRules, TCPRoute, TLSRoute } from './virtual-service-l4.ts';
+import { gatewayName, MESH_GATEWAY } from './gateway-name.ts';
+
+/** The gateway name that means every sidecar and proxyless gRPC client. */
+export { gatewayNameProblem, MESH_GATEWAY } from './gateway-name.ts';
 
 export const HTTPMatchRequest = withRule(
   z.strictObject({
@@ -43,6 +49,8 @@ export const HTTPMatchRequest = withRule(
     sourceLabels: labels.optional(),
     sourceNamespace: dnsLabel.optional(),
     ignoreUriCase: z.boolean().optional(),
+    /** Narrows the VirtualService's gateways for this match (mesh/name/ns/name). */
+    gateways: z.array(gatewayName).optional(),
   }),
   (v, report) => {
     if (v['ignoreUriCase'] !== true) return;
@@ -361,11 +369,17 @@ export const VirtualServiceSpec = withRule(
     tcp: z.array(TCPRoute).optional(),
     tls: z.array(TLSRoute).optional(),
     exportTo: exportTo.optional(),
+    /** Where the rule applies: gateway names and/or `mesh`; absent means `mesh` only. */
+    gateways: z.array(gatewayName).optional(),
   }),
   (v, report) => {
     l4SpecRules(v, report);
     const hosts = v['hosts'];
     if (!Array.isArray(hosts)) return;
+    const gateways = v['gateways'];
+    // As Istio: "*" matches every host, which sidecars cannot route by; only gateways may use it.
+    const mesh = !Array.isArray(gateways) || gateways.length === 0 || gateways.includes(MESH_GATEWAY);
+    if (mesh) hosts.forEach((h, i) => { if (h === '*') report(['hosts', i], 'wildcard host * is not allowed for virtual services bound to the mesh gateway'); });
     const seen = new Set<unknown>();
     hosts.forEach((h, i) => {
       if (seen.has(h)) report(['hosts', i], `duplicate host ${JSON.stringify(h)}`);
