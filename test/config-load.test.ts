@@ -149,7 +149,7 @@ describe('parseConfigText errors', () => {
   });
 
   it('names kinds and apiVersions it does not accept, and skips empty documents', () => {
-    const text = `---\n# nothing\n---\napiVersion: telemetry.istio.io/v1\nkind: Telemetry\nmetadata: {name: gw}\nspec: {}\n---\napiVersion: networking.istio.io/v2\nkind: DestinationRule\nmetadata: {name: dr}\nspec: {host: a}\n`;
+    const text = `---\n# nothing\n---\napiVersion: networking.istio.io/v1\nkind: Telemetry\nmetadata: {name: gw}\nspec: {}\n---\napiVersion: networking.istio.io/v2\nkind: DestinationRule\nmetadata: {name: dr}\nspec: {host: a}\n`;
     const { objects, errors } = parseConfigText('k.yaml', text);
     expect(objects).toEqual([]);
     expect(errors.map(formatError)).toEqual([

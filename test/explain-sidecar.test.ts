@@ -26,7 +26,7 @@ describe('explain: outbound traffic policy', () => {
     // A TLS port of a known service: its SNI chain takes it; another name on that port is dropped.
     const tls = explain(s, { ...PRODUCTPAGE, request: 'tls://api.github.com:443' });
     expect(tls.outcome.kind).toBe('forward');
-    expect(tls.outcome.summary).toContain('outbound|443||api.github.com');
+    expect(tls.outcome.summary).toContain('forwarded to api.github.com');
     const other = explain(s, { ...PRODUCTPAGE, request: 'tls://evil.example.org:443' });
     expect(other.outcome.summary).toContain('BlackHoleCluster');
     const host = explain(s, { ...PRODUCTPAGE, request: 'GET http://example.org:9080/' });
