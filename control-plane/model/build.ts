@@ -68,7 +68,7 @@ export function buildModel(objects: ConfigObject[], networkGateways: Model['netw
   const sorted = [...objects].sort((a, b) => compareText(a.key, b.key));
   const services = buildServices(sorted, issues, memo.services);
   const serviceMap = new Map(services.map((s) => [s.host, s]));
-  const rules = indexDestinationRules(sorted, serviceMap, issues);
+  const rules = indexDestinationRules(sorted, serviceMap, issues, mesh.rootNamespace);
   const peerAuthentications = buildPeerAuthentications(sorted, services, mesh, issues);
   const clusters = buildClusters(services, rules, networkGateways, memo.clusters, { policies: peerAuthentications, mesh });
   const routeTables = buildRouteTables(sorted, {
@@ -79,15 +79,18 @@ export function buildModel(objects: ConfigObject[], networkGateways: Model['netw
   }, memo.routes);
   const rateLimits = buildRateLimits(sorted, serviceMap, issues);
   const authorizationPolicies = buildAuthorizationPolicies(sorted, services, issues, mesh, (ns, labels, port) => effectiveMtls(peerAuthentications, mesh, ns, labels, port).mode);
+  const appliedTo = new Map<ConfigObject, string[]>();
+  for (const [host, r] of rules) appliedTo.set(r.obj, [...(appliedTo.get(r.obj) ?? []), host]);
   for (const obj of sorted) {
     if (issues.rejected.has(obj.key)) continue;
     if (isKind(obj, 'ServiceEntry')) warnServiceEntry(obj, issues);
     if (isKind(obj, 'VirtualService')) warnOnce(obj, serviceMap, issues, memo.warnings, (s, i) => warnVirtualService(obj, s, i));
     if (isKind(obj, 'DestinationRule')) {
-      warnOnce(obj, serviceMap, issues, memo.warnings, (s, i) => {
-        warnDestinationRule(obj, s, i);
-        warnLocality(obj, s, i);
-      });
+      // Checked afresh on each build: which services a rule is in force for changes as services
+      // and other rules come and go.
+      const hosts = appliedTo.get(obj) ?? [];
+      warnDestinationRule(obj, hosts, serviceMap, issues);
+      warnLocality(obj, hosts, serviceMap, issues);
     }
     if (isKind(obj, 'RateLimit')) warnOnce(obj, serviceMap, issues, memo.warnings, (s, i) => warnRateLimit(obj, s, i));
   }

@@ -66,9 +66,10 @@ function warnPolicy(obj: ConfigObject, p: PolicyIn | undefined, path: FieldPath,
   if (tls?.mode === 'ISTIO_MUTUAL' && tls.insecureSkipVerify) issues.warn(obj, [...path, 'tls', 'insecureSkipVerify'], `not applied ${FOR_GRPC}: they always verify the mesh CA`);
 }
 
-export function warnDestinationRule(obj: ConfigObject<'DestinationRule'>, services: ServiceLookup, issues: IssueSink): void {
+/** `hosts`: the services the rule is in force for (a wildcard host may match several). */
+export function warnDestinationRule(obj: ConfigObject<'DestinationRule'>, hosts: readonly string[], services: ServiceLookup, issues: IssueSink): void {
   const spec = obj.spec;
-  if (!hasGrpcPort(resolveHost(spec.host, obj.namespace), services)) return;
+  if (!hosts.some((h) => hasGrpcPort(h, services))) return;
   const each = (tp: TrafficPolicyIn | undefined, path: FieldPath) => {
     warnPolicy(obj, tp, path, issues);
     tp?.portLevelSettings?.forEach((s, i) => warnPolicy(obj, s, [...path, 'portLevelSettings', i], issues));

@@ -1,7 +1,6 @@
 // Locality and network settings that are valid but will not do what they seem to: failover without
 // outlier detection, and endpoints in a network no other network can reach (no gateway).
 import { type ConfigObject, isKind } from '../config/types.ts';
-import { resolveHost } from './hosts.ts';
 import type { PolicyIn, TrafficPolicyIn, WorkloadEntryIn } from './input.ts';
 import type { FieldPath, IssueSink } from './issues.ts';
 import type { NetworkGateway, Service, ServiceLookup } from './types.ts';
@@ -18,9 +17,10 @@ function warnPolicy(obj: ConfigObject, p: PolicyIn | undefined, withOd: boolean,
   );
 }
 
-export function warnLocality(obj: ConfigObject<'DestinationRule'>, services: ServiceLookup, issues: IssueSink): void {
+/** `hosts`: the services the rule is in force for. */
+export function warnLocality(obj: ConfigObject<'DestinationRule'>, hosts: readonly string[], services: ServiceLookup, issues: IssueSink): void {
   const spec = obj.spec;
-  if (!services.has(resolveHost(spec.host, obj.namespace))) return;
+  if (!hosts.some((h) => services.has(h))) return;
   const topOd = spec.trafficPolicy?.outlierDetection !== undefined;
   const each = (tp: TrafficPolicyIn | undefined, od: boolean, path: FieldPath) => {
     const here = od || tp?.outlierDetection !== undefined;

@@ -158,7 +158,7 @@ export const Subset = z.strictObject({
 
 export const DestinationRuleSpec = withRule(
   z.strictObject({
-    host: host({ wildcard: true }),
+    host: host({ wildcard: true, star: true }),
     trafficPolicy: TrafficPolicy.optional(),
     subsets: z.array(Subset).optional(),
   }),
