@@ -60,4 +60,14 @@ describe('DestinationRule hosts', () => {
     expect(r.errors).toEqual([expect.stringMatching(/spec\.host: host \*\.local already has DestinationRule DestinationRule\/shop\/a; merge them into one/)]);
     expect(parseConfigText('t.yaml', dr('bad', 'shop', 'a.*.com')).errors.map((e) => `${e.path}: ${e.message}`)).toEqual(['spec.host: invalid host "a.*.com": a wildcard may only be a leading "*."']);
   });
+
+  it('PASSTHROUGH makes a cluster ORIGINAL_DST (resolution NONE), at the level it is set', () => {
+    const text = [se('cart', 'shop', CART), `apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: pt, namespace: shop}\nspec:\n  host: "*"\n  subsets: [{name: direct, labels: {v: "1"}, trafficPolicy: {loadBalancer: {simple: PASSTHROUGH}}}]\n`].join('---\n');
+    const state = compile(parseConfigText('t.yaml', text));
+    expect(state.errors).toEqual([]);
+    expect(Object.fromEntries(state.model.clusters.map((c) => [c.name, c.resolution]))).toEqual({
+      [`outbound|80|direct|${CART}`]: 'NONE',
+      [`outbound|80||${CART}`]: 'STATIC',
+    });
+  });
 });

@@ -7,7 +7,7 @@ import type { DestinationRuleIn } from './input.ts';
 import { IssueList, originOf } from './issues.ts';
 import { resolvePolicy } from './policy.ts';
 import { endpointPort, labelsMatch } from './services.ts';
-import type { ClientTls, Endpoint, NetworkGateway, Service, UpstreamCluster } from './types.ts';
+import type { ClientTls, ClusterPolicy, Endpoint, NetworkGateway, Service, UpstreamCluster } from './types.ts';
 import { type MtlsContext, upstreamTls } from './upstream-tls.ts';
 import { DEFAULT_MESH } from './mesh-identity.ts';
 import { hostSpecificity, namespaceRank, ruleHostMatches } from './rule-hosts.ts';
@@ -44,9 +44,6 @@ export function indexDestinationRules(objects: ConfigObject[], services: Map<str
       });
     checkPorts(spec.trafficPolicy, ['spec', 'trafficPolicy']);
     spec.subsets?.forEach((sub, i) => checkPorts(sub.trafficPolicy, ['spec', 'subsets', i, 'trafficPolicy']));
-    if (spec.trafficPolicy?.loadBalancer?.simple === 'PASSTHROUGH') {
-      issues.error(obj, ['spec', 'trafficPolicy', 'loadBalancer', 'simple'], 'PASSTHROUGH is not supported by meshpilot');
-    }
     if (issues.rejected.has(obj.key)) continue;
     const rule = { obj, spec, host };
     seen.set(`${obj.namespace}/${host}`, rule);
@@ -127,6 +124,11 @@ function gatewaysKey(networks: string[], gateways: Record<string, NetworkGateway
   return networks.length ? JSON.stringify(networks.map((n) => [n, (gateways[n] ?? []).map((g) => [g.address, g.port])])) : '';
 }
 
+/** A PASSTHROUGH load balancer sends each connection where the caller sent it, as resolution NONE does. */
+function resolutionOf(svc: Service, policy: ClusterPolicy): Service['resolution'] {
+  return policy.loadBalancer?.kind === 'passthrough' ? 'NONE' : svc.resolution;
+}
+
 function clustersOf(svc: Service, rule: ResolvedRule | undefined, gateways: Record<string, NetworkGateway[]>, mtls: MtlsContext): UpstreamCluster[] {
   const out: UpstreamCluster[] = [];
   const withGateways = (eps: Endpoint[]) => {
@@ -145,7 +147,7 @@ function clustersOf(svc: Service, rule: ResolvedRule | undefined, gateways: Reco
       name: clusterName('outbound', port.number, undefined, svc.host),
       host: svc.host,
       port,
-      resolution: svc.resolution,
+      resolution: resolutionOf(svc, policy),
       policy,
       endpoints: withPort({}),
       ...withGateways(withPort({})),
@@ -159,7 +161,7 @@ function clustersOf(svc: Service, rule: ResolvedRule | undefined, gateways: Reco
         host: svc.host,
         port,
         subset: subset.name,
-        resolution: svc.resolution,
+        resolution: resolutionOf(svc, subsetPolicy),
         policy: subsetPolicy,
         endpoints: withPort(subset.labels ?? {}),
         ...withGateways(withPort(subset.labels ?? {})),

@@ -52,6 +52,9 @@ function warnPolicy(obj: ConfigObject, p: PolicyIn | undefined, path: FieldPath,
   if (lb?.simple === 'LEAST_REQUEST' || lb?.simple === 'LEAST_CONN' || lb?.simple === 'RANDOM') {
     issues.warn(obj, [...path, 'loadBalancer', 'simple'], `${lb.simple} is not available to gRPC: ROUND_ROBIN is used ${FOR_GRPC}`);
   }
+  if (lb?.simple === 'PASSTHROUGH') {
+    issues.warn(obj, [...path, 'loadBalancer', 'simple'], `PASSTHROUGH needs the caller's original destination, which gRPC does not have: no cluster ${FOR_GRPC}, so their calls to it fail`);
+  }
   const ch = lb?.consistentHash;
   if (ch && !ch.httpHeaderName) issues.warn(obj, [...path, 'loadBalancer', 'consistentHash'], `gRPC hashes only on a header (httpHeaderName): no hash key ${FOR_GRPC}`);
   const od = p.outlierDetection;

@@ -22,6 +22,7 @@ export function loadBalancer(lb: LoadBalancerIn): LbPolicy | undefined {
     }
     // Istio's deprecated LEAST_CONN is LEAST_REQUEST (Envoy has no other least-connections policy).
     if (lb.simple === 'LEAST_CONN') return { kind: 'simple', simple: 'LEAST_REQUEST' };
+    if (lb.simple === 'PASSTHROUGH') return { kind: 'passthrough' };
     return undefined;
   }
   const ch = lb.consistentHash;

@@ -58,6 +58,8 @@ export interface Service {
 
 export type LbPolicy =
   | { kind: 'simple'; simple: 'ROUND_ROBIN' | 'LEAST_REQUEST' | 'RANDOM' }
+  /** PASSTHROUGH: to the address the caller connected to (the cluster becomes ORIGINAL_DST). */
+  | { kind: 'passthrough' }
   | {
       kind: 'hash';
       algorithm: 'RING_HASH' | 'MAGLEV';
