@@ -8,6 +8,7 @@ import { buildClusters, ClusterMemo, indexDestinationRules } from './clusters.ts
 import { warnDestinationRule, warnRateLimit, warnServiceEntry, warnVirtualService } from './grpc-warnings.ts';
 import { IssueList, type IssueSink, type RecordedIssue, recordingSink, replayIssues } from './issues.ts';
 import { warnLocality, warnUnreachableNetworks } from './locality-warnings.ts';
+import { warnLoadBalancer } from './lb-warnings.ts';
 import { buildRateLimits } from './rate-limit.ts';
 import { buildAuthorizationPolicies } from './authorization.ts';
 import { DEFAULT_MESH, type MeshSettings } from './mesh-identity.ts';
@@ -91,6 +92,7 @@ export function buildModel(objects: ConfigObject[], networkGateways: Model['netw
       const hosts = appliedTo.get(obj) ?? [];
       warnDestinationRule(obj, hosts, serviceMap, issues);
       warnLocality(obj, hosts, serviceMap, issues);
+      warnLoadBalancer(obj, issues);
     }
     if (isKind(obj, 'RateLimit')) warnOnce(obj, serviceMap, issues, memo.warnings, (s, i) => warnRateLimit(obj, s, i));
   }

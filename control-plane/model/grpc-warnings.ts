@@ -57,6 +57,8 @@ function warnPolicy(obj: ConfigObject, p: PolicyIn | undefined, path: FieldPath,
   }
   const ch = lb?.consistentHash;
   if (ch && !ch.httpHeaderName) issues.warn(obj, [...path, 'loadBalancer', 'consistentHash'], `gRPC hashes only on a header (httpHeaderName): no hash key ${FOR_GRPC}`);
+  if (lb?.warmup || lb?.warmupDurationSecs) issues.warn(obj, [...path, 'loadBalancer', lb.warmup ? 'warmup' : 'warmupDurationSecs'], `gRPC has no slow start: not applied ${FOR_GRPC}`);
+  if (p.connectionPool?.http?.http2KeepAlive) issues.warn(obj, [...path, 'connectionPool', 'http', 'http2KeepAlive'], `gRPC takes keepalive settings from its channel options, not from xDS: not applied ${FOR_GRPC}`);
   const od = p.outlierDetection;
   if (od && (od.consecutive5xxErrors !== undefined || od.consecutiveGatewayErrors !== undefined || od.consecutiveLocalOriginFailures !== undefined)) {
     issues.warn(obj, [...path, 'outlierDetection'], `gRPC ejects hosts only by success rate or failure percentage, not by consecutive errors: not applied ${FOR_GRPC}`);
