@@ -101,7 +101,13 @@ export function warnServiceEntry(obj: ConfigObject<'ServiceEntry'>, issues: Issu
   if (resolution === 'DYNAMIC_DNS') {
     issues.warn(obj, ['spec', 'resolution'], 'DYNAMIC_DNS is carried as NONE by meshpilot: Envoy sends each connection to the address the caller resolved itself (an ORIGINAL_DST cluster), not to an address Envoy resolves per request');
   }
-  const grpcPort = spec.ports.findIndex((p) => p.protocol === 'GRPC');
+  if (!spec.ports?.length) issues.warn(obj, ['spec'], 'no ports: no cluster or route is made for these hosts, so calls to them are not routed through the mesh');
+  const grpcPort = (spec.ports ?? []).findIndex((p) => p.protocol === 'GRPC');
+  if (grpcPort >= 0) {
+    spec.endpoints?.forEach((e, i) => {
+      if (e.address?.startsWith('unix://')) issues.warn(obj, ['spec', 'endpoints', i, 'address'], `grpc-js takes only IP addresses from EDS: this unix domain socket endpoint is left out ${FOR_GRPC}`);
+    });
+  }
   if ((resolution === 'NONE' || resolution === 'DYNAMIC_DNS') && grpcPort >= 0) {
     const at: FieldPath = spec.resolution === undefined ? ['spec'] : ['spec', 'resolution'];
     issues.warn(obj, at, `resolution ${resolution}${spec.resolution === undefined ? ' (the default)' : ''} needs the caller's original destination, which gRPC does not have: no cluster ${FOR_GRPC}, so their calls to these hosts fail (use STATIC or DNS)`);

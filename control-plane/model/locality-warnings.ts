@@ -36,6 +36,16 @@ export function warnLocality(obj: ConfigObject<'DestinationRule'>, hosts: readon
  * the others: it is left out of their config, and said so here on the rule that declares it.
  */
 export function warnUnreachableNetworks(objects: ConfigObject[], services: Map<string, Service>, gateways: Record<string, NetworkGateway[]>, issues: IssueSink): void {
+  // Without an address a workload is reached only through its network's gateway.
+  const addressless = (obj: ConfigObject, we: WorkloadEntryIn, path: FieldPath) => {
+    if (we.address === undefined && we.network && !(gateways[we.network]?.length)) {
+      issues.warn(obj, [...path, 'network'], `no address, and network ${we.network} has no gateway: no caller can reach this workload`);
+    }
+  };
+  for (const obj of objects) {
+    if (isKind(obj, 'WorkloadEntry')) addressless(obj, obj.spec, ['spec']);
+    if (isKind(obj, 'ServiceEntry')) obj.spec.endpoints?.forEach((e, i) => addressless(obj, e, ['spec', 'endpoints', i]));
+  }
   const networks = new Set([...services.values()].flatMap((s) => s.endpoints.flatMap((e) => (e.network ? [e.network] : []))));
   if (networks.size < 2) return;
   const check = (obj: ConfigObject, we: WorkloadEntryIn, path: FieldPath) => {

@@ -12,7 +12,7 @@ export function ruleHostMatches(ruleHost: string, serviceHost: string): boolean 
   const r = ruleHost.toLowerCase();
   const s = serviceHost.toLowerCase();
   if (r === s || r === '*') return true;
-  return r.startsWith('*.') && s.endsWith(r.slice(1));
+  return r.startsWith('*') && s.endsWith(r.slice(1));
 }
 
 /** Higher is more specific: an exact host above every wildcard, then longer wildcards. */
