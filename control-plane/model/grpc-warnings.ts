@@ -18,7 +18,7 @@ function hasGrpcPort(host: string, services: ServiceLookup): boolean {
 
 export function warnVirtualService(obj: ConfigObject<'VirtualService'>, services: ServiceLookup, issues: IssueSink): void {
   const spec = obj.spec;
-  if (!spec.hosts.some((h) => hasGrpcPort(resolveHost(h, obj.namespace), services))) return;
+  if (!(spec.hosts ?? []).some((h) => hasGrpcPort(resolveHost(h, obj.namespace), services))) return;
   (spec.http ?? []).forEach((http, i) => {
     const at = (...p: FieldPath): FieldPath => ['spec', 'http', i, ...p];
     if (http.redirect) issues.warn(obj, at('redirect'), `gRPC has no redirects: this route is left out ${FOR_GRPC}`);

@@ -357,7 +357,8 @@ export const HTTPRoute = withRule(
 
 export const VirtualServiceSpec = withRule(
   z.strictObject({
-    hosts: z.array(host({ wildcard: true, star: true })).min(1, { error: 'must list at least one host' }),
+    /** Absent: a delegate VirtualService (Istio), used only through a root's http[].delegate. */
+    hosts: z.array(host({ wildcard: true, star: true })).min(1, { error: 'must list at least one host' }).optional(),
     http: z.array(HTTPRoute).min(1, { error: 'must list at least one HTTP route' }),
   }),
   (v, report) => {
