@@ -7,6 +7,7 @@ import { agentCommand } from './agent/agent-command.ts';
 import { caCommand } from './ca/ca-command.ts';
 import { addNetworkGateway, type NetworkGateways } from './kube/network-gateways.ts';
 import { DEFAULT_MESH } from './model/mesh-identity.ts';
+import { MESH_CONFIG_FLAG, MESH_CONFIG_HELP, meshFromFlags } from './mesh-option.ts';
 import { parseClusterFlag, type ClusterFlag } from './kube/cluster-spec.ts';
 import { explainCommand, routeTestCommand } from './explain/cli-commands.ts';
 import { parseDuration, waitUntilSynced } from './observe/wait.ts';
@@ -76,6 +77,7 @@ function collectCluster(value: string, previous: ClusterFlag[]): ClusterFlag[] {
 
 interface ServeFlags {
   configDir?: string;
+  credentialsDir?: string;
   xdsListen: string;
   adminListen: string;
   monitoringListen?: string;
@@ -105,6 +107,7 @@ interface ServeFlags {
   caNamespace: string;
   trustDomain: string;
   rootNamespace: string;
+  meshConfig?: string;
   workloadCertTtl: number;
   caTokens?: string;
   caTokenAudience: string;
@@ -181,10 +184,13 @@ addLeaderElectionOptions(program
   .option('--ca-tokens <file>', 'bootstrap tokens for the CA, one "token namespace serviceAccount" per line; re-read when it changes')
   .option('--ca-token-audience <aud>', 'audience Kubernetes service account tokens must carry (TokenReview, with --kubeconfig/--in-cluster)', DEFAULT_TOKEN_AUDIENCE)
   .option('--root-namespace <ns>', 'namespace whose selector-less PeerAuthentication is mesh-wide', DEFAULT_MESH.rootNamespace)
-  .action(async (o: ServeFlags) => {
+  .option('--credentials-dir <dir>', 'TLS certificates for credentialName (gateways), DIR/<namespace>/<name>/{tls.crt,tls.key,ca.crt}, re-read every second; with a config cluster its Secrets are read too')
+  .option(MESH_CONFIG_FLAG, `${MESH_CONFIG_HELP} (a mounted ConfigMap: restart to apply a change)`)
+  .action(async (o: ServeFlags, cmd: Command) => {
     const [{ createLogger }, { startControlPlane }, { quietGrpcBindLog }] = await Promise.all([import('./log.ts'), import('./server.ts'), import('./grpc-bind-log.ts')]);
     quietGrpcBindLog();
     const log = createLogger(o.logLevel, o.logFormat);
+    const mesh = await meshFromFlags(o, cmd, (line) => log.warn(line)).catch((e: unknown) => program.error(`error: ${e instanceof Error ? e.message : String(e)}`));
     let flags = o.cluster;
     try {
       if (o.clustersFile) flags = [...flags, ...(await import('./kube/cluster-flags.ts')).parseClustersFile(o.clustersFile)];
@@ -220,11 +226,12 @@ addLeaderElectionOptions(program
       firstRequestMs: o.xdsFirstRequestTimeout,
     }, adminListen: o.adminListen, ...(o.monitoringListen ? { monitoringListen: o.monitoringListen } : {}), logger: log, ...(o.networkGateway ? { networkGateways: o.networkGateway } : {}),
     // One trust domain for the CA's certificates and the policies that check them.
-    mesh: { trustDomain: o.trustDomain, rootNamespace: o.rootNamespace },
+    mesh,
     ...(o.xdsPlaintextListen ? { xdsPlaintextListen: o.xdsPlaintextListen } : {}),
+    ...(o.credentialsDir ? { credentialsDir: o.credentialsDir } : {}),
     ...(o.xdsTls ? { xdsTls: {
       dir: o.caDir,
-      trustDomain: o.trustDomain,
+      trustDomain: mesh.trustDomain,
       workloadCertTtlMs: o.workloadCertTtl,
       tokenAudience: o.caTokenAudience,
       requireIdentity: Boolean(o.xdsRequireIdentity),
@@ -249,9 +256,11 @@ program
   .requiredOption('--config-dir <dir>', 'directory of .yaml/.yml rule files')
   .option('--network-gateway <network=address:port>', GATEWAY_HELP, gatewayOption)
   .option('--trust-domain <domain>', 'the mesh\'s SPIFFE trust domain (as serve\'s): principals in another one are warned about', trustDomainArg, DEFAULT_TRUST_DOMAIN)
-  .action(async (o: { configDir: string; networkGateway?: NetworkGateways; trustDomain: string }) => {
+  .option(MESH_CONFIG_FLAG, MESH_CONFIG_HELP)
+  .action(async (o: { configDir: string; networkGateway?: NetworkGateways; trustDomain: string; meshConfig?: string }, cmd: Command) => {
     const [{ validateRules }, { terminalProgress }] = await Promise.all([import('./validate.ts'), import('./progress.ts')]);
-    const options = { configDir: o.configDir, trustDomain: o.trustDomain, ...(o.networkGateway ? { networkGateways: o.networkGateway } : {}) };
+    const mesh = await meshFromFlags(o, cmd, (line) => console.log(`warning: ${line}`)).catch((e: unknown) => program.error(`error: ${e instanceof Error ? e.message : String(e)}`));
+    const options = { configDir: o.configDir, trustDomain: mesh.trustDomain, mesh, ...(o.networkGateway ? { networkGateways: o.networkGateway } : {}) };
     process.exitCode = validateRules(options, (line) => console.log(line), terminalProgress(process.stderr));
   });
 
@@ -263,9 +272,11 @@ program
   .option('--node-metadata <json>', 'node metadata, e.g. {"NAMESPACE":"default","LABELS":{"app":"reviews"},"GENERATOR":"grpc","NETWORK":"network1"}', parseJson)
   .option('--node-locality <region/zone/subzone>', 'node locality, e.g. us-east/zone-a')
   .option('--network-gateway <network=address:port>', GATEWAY_HELP, gatewayOption)
-  .action(async (o: { configDir: string; nodeId: string; nodeMetadata?: Record<string, unknown>; nodeLocality?: string; networkGateway?: NetworkGateways }) => {
+  .option(MESH_CONFIG_FLAG, MESH_CONFIG_HELP)
+  .action(async (o: { configDir: string; nodeId: string; nodeMetadata?: Record<string, unknown>; nodeLocality?: string; networkGateway?: NetworkGateways; meshConfig?: string }, cmd: Command) => {
     const { compile, formatIssue, translate, TYPE_ORDER, checkResource, proxyFromNode } = await offlinePipeline();
-    const state = compile(await loadWith(o.configDir, o.networkGateway));
+    const mesh = await meshFromFlags(o, cmd, (line) => console.error(`warning: ${line}`)).catch((e: unknown) => program.error(`error: ${e instanceof Error ? e.message : String(e)}`));
+    const state = compile(await loadWith(o.configDir, o.networkGateway), [], undefined, mesh);
     for (const e of state.errors) console.error(`error: ${formatIssue(e)}`);
     const [region, zone, sub_zone] = (o.nodeLocality ?? '').split('/');
     const locality = { ...(region ? { region } : {}), ...(zone ? { zone } : {}), ...(sub_zone ? { sub_zone } : {}) };

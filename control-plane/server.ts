@@ -26,6 +26,8 @@ import { DEFAULT_MESH, type MeshSettings } from './model/mesh-identity.ts';
 import { LeaderElector, SOLE_REPLICA, type Leadership, type LeaderElectionTimings } from './kube/leader-election.ts';
 import { DEFAULT_CA_NAMESPACE } from './ca/secret-store.ts';
 import { splitHostPort } from './host-port.ts';
+import { CredentialSources } from './credentials/sources.ts';
+import type { CredentialStore } from './credentials/credential-store.ts';
 
 export interface ControlPlaneOptions {
   /** A directory of rule files (optional when `kube` is given; both may be used at once). */
@@ -70,6 +72,8 @@ export interface ControlPlaneOptions {
    * election and this process writes. `false`: no election (one replica only).
    */
   leaderElection?: false | (LeaderElectionTimings & { namespace?: string; name?: string; identity?: string });
+  /** credentialName certificates from DIR/<namespace>/<name>/ (`--credentials-dir`); Secrets of the config cluster are read anyway. */
+  credentialsDir?: string;
 }
 
 export interface ControlPlane {
@@ -83,6 +87,8 @@ export interface ControlPlane {
   readonly ads: AdsServer;
   readonly cache: SnapshotCache;
   readonly kube?: KubeSource;
+  /** The TLS credentials served as SDS secrets (credentialName). */
+  readonly credentials: CredentialStore;
   /** Prometheus metrics (GET /metrics); sources and the webhook report through its hooks. */
   readonly metrics: Metrics;
   /** Component checks behind /healthz and /readyz; sources add theirs (e.g. one per cluster). */
@@ -117,6 +123,10 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   const kube = opts.kube ? new KubeSource({ ...opts.kube, log, leadership }) : undefined;
   const source = new ConfigSources(files, kube);
   const cache = new SnapshotCache(log);
+  // credentialName: TLS certificates served to gateways as SDS secrets (credentials/).
+  const credentialSources = new CredentialSources({ ...(opts.kube?.configCluster ? { kubeConfig: opts.kube.configCluster.kubeConfig } : {}), ...(opts.credentialsDir ? { dir: opts.credentialsDir } : {}), ...(opts.kube?.backoffMinMs !== undefined ? { backoffMinMs: opts.kube.backoffMinMs } : {}), ...(opts.kube?.backoffMaxMs !== undefined ? { backoffMaxMs: opts.kube.backoffMaxMs } : {}) }, log);
+  cache.useCredentials(credentialSources.store);
+  credentialSources.start();
   const metrics = new Metrics(cache);
   const health = new Health();
   let state: MeshState | undefined;
@@ -161,6 +171,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   metrics.observeState(() => ads.streams, () => state);
   metrics.observeLeader(leadership);
   if (elector) health.addProvider(elector);
+  health.addProvider(credentialSources);
   if (files) health.add({ name: 'config-source/file', check: () => files.health() });
   if (kube) {
     health.addProvider(kube);
@@ -178,6 +189,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   const abandon = async (e: unknown): Promise<never> => {
     debouncer.cancel();
     source.close();
+    credentialSources.stop();
     await ads.stop();
     meshCa?.close();
     throw e;
@@ -219,6 +231,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     ads,
     cache,
     ...(kube ? { kube } : {}),
+    credentials: credentialSources.store,
     metrics,
     health,
     ...(meshCa ? { ca: meshCa.authority } : {}),
@@ -230,6 +243,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       await elector?.stop();
       debouncer.cancel();
       source.close();
+      credentialSources.stop();
       await ads.stop();
       meshCa?.close();
       await closeHttp(servers);

@@ -13,7 +13,7 @@ import { loadDirectory } from './config/load.ts';
 import { checkResource as checkEnvoyResource, type Violation } from './envoy/check.ts';
 import type { NetworkGateways } from './kube/network-gateways.ts';
 import { compile, formatIssue } from './model/compile.ts';
-import { DEFAULT_MESH } from './model/mesh-identity.ts';
+import { DEFAULT_MESH, type MeshSettings } from './model/mesh-identity.ts';
 import type { Model } from './model/types.ts';
 import { NO_PROGRESS, type Progress } from './progress.ts';
 import { TranslateMemo } from './translate/memo.ts';
@@ -26,6 +26,8 @@ export interface ValidateOptions {
   networkGateways?: NetworkGateways;
   /** The mesh's SPIFFE trust domain (default cluster.local). */
   trustDomain?: string;
+  /** The whole mesh settings (--mesh-config); over trustDomain. */
+  mesh?: MeshSettings;
 }
 
 const NONE: readonly Violation[] = Object.freeze([]);
@@ -82,7 +84,7 @@ function callersOf(model: Model, namespaces: readonly string[]): Caller[] {
 function compileRules(o: ValidateOptions, print: (line: string) => void, progress: Progress) {
   const load = loadDirectory(o.configDir, (done, total) => progress.update(`reading rule files: ${done}/${total}`));
   progress.update(`compiling ${load.objects.length} rules`);
-  const state = compile(o.networkGateways ? { ...load, networkGateways: o.networkGateways } : load, [], undefined, { ...DEFAULT_MESH, trustDomain: o.trustDomain ?? DEFAULT_MESH.trustDomain });
+  const state = compile(o.networkGateways ? { ...load, networkGateways: o.networkGateways } : load, [], undefined, o.mesh ?? { ...DEFAULT_MESH, trustDomain: o.trustDomain ?? DEFAULT_MESH.trustDomain });
   for (const e of state.errors) print(`error: ${formatIssue(e)}`);
   for (const w of state.warnings) print(`warning: ${formatIssue(w)}`);
   const namespaces = [...new Set(['default', ...state.accepted.map((a) => a.namespace)])].sort();

@@ -62,13 +62,27 @@ rules:
     expect(errorsOf(policy('rules: [{}]'))).toEqual([]);
   });
 
-  it('refuses an unknown action, and names AUDIT and CUSTOM as not supported', () => {
+  it('refuses an unknown action; CUSTOM needs rules and a provider, and only CUSTOM names one (as Istio)', () => {
     const bad = policy('action: LOG');
-    expect(errorAt(bad, 'spec.action', 'LOG')).toBe('must be one of ALLOW, DENY (got "LOG")');
-    expect(formatError(errorsOf(bad)[0]!)).toBe(`authz.yaml:${posOf(bad, 'LOG').line}:${posOf(bad, 'LOG').col} spec.action: must be one of ALLOW, DENY (got "LOG") (AuthorizationPolicy default/p)`);
-    const custom = policy('action: CUSTOM\nprovider: {name: ext}');
-    expect(errorAt(custom, 'spec.action', 'CUSTOM')).toBe('"CUSTOM" is not supported by meshpilot (supported: ALLOW, DENY)');
-    expect(errorAt(custom, 'spec.provider', 'provider')).toBe('field not supported by meshpilot');
+    expect(errorAt(bad, 'spec.action', 'LOG')).toBe('must be one of ALLOW, DENY, AUDIT, CUSTOM (got "LOG")');
+    expect(formatError(errorsOf(bad)[0]!)).toBe(`authz.yaml:${posOf(bad, 'LOG').line}:${posOf(bad, 'LOG').col} spec.action: must be one of ALLOW, DENY, AUDIT, CUSTOM (got "LOG") (AuthorizationPolicy default/p)`);
+    expect(errorsOf(policy('action: CUSTOM\nprovider: {name: ext}\nrules: [{}]'))).toEqual([]);
+    expect(errorsOf(policy('action: AUDIT\nrules: [{}]'))).toEqual([]);
+    const noRules = policy('action: CUSTOM\nprovider: {name: ext}');
+    expect(errorAt(noRules, 'spec.action', 'CUSTOM')).toMatch(/^a CUSTOM policy needs at least one rule/);
+    const noName = policy('action: CUSTOM\nprovider: {}\nrules: [{}]');
+    expect(errorAt(noName, 'spec.provider', 'provider')).toMatch(/^a CUSTOM policy names its extension provider/);
+    const noProvider = policy('action: CUSTOM\nrules: [{}]');
+    expect(errorAt(noProvider, 'spec.action', 'CUSTOM')).toMatch(/^a CUSTOM policy names its extension provider/);
+    const wrong = policy('action: DENY\nprovider: {name: ext}\nrules: [{}]');
+    expect(errorAt(wrong, 'spec.provider', 'provider')).toBe('only a CUSTOM policy names a provider (action is DENY)');
+  });
+
+  it('refuses a dry-run CUSTOM policy (as Istio: the authorizer has no dry run)', () => {
+    const text = policy('action: CUSTOM\nprovider: {name: ext}\nrules: [{}]', '\n  annotations:\n    istio.io/dry-run: "true"');
+    const state = compile(parseConfigText('authz.yaml', text));
+    expect(state.errors.map(formatIssue)).toEqual([`authz.yaml:${posOf(text, '"true"').line}:${posOf(text, '"true"').col} metadata.annotations.istio.io/dry-run: is not supported on a CUSTOM policy (the external authorizer decides; it has no dry run) (AuthorizationPolicy default/p)`]);
+    expect(state.model.authorizationPolicies).toEqual([]);
   });
 
   it('refuses bad IP addresses and CIDR blocks at their position', () => {
@@ -83,23 +97,36 @@ rules:
     expect(errorAt(when, 'spec.rules[0].when[0].values[1]', '"300.1.1.1"')).toMatch(/^invalid IP address or CIDR block "300.1.1.1"/);
   });
 
-  it('refuses `when` keys it cannot enforce, saying why', () => {
+  it('refuses `when` keys it cannot enforce, saying why; takes the rest of Istio\'s keys', () => {
     const text = policy(`rules:
 - when:
-  - {key: "request.auth.claims[iss]", values: [x]}
+  - {key: "request.auth.claims[]", values: [x]}
   - {key: connection.sni, values: [ops]}
-  - {key: destination.ip, values: [10.0.0.1]}
+  - {key: destination.ip, values: [10.0.0.1, 10.0.0.300]}
   - {key: "request.header[x]", values: [y]}
   - {key: "request.headers[bad header]", values: [y]}
   - {key: destination.port, values: [http]}
-  - {key: source.ip}`);
-    expect(errorAt(text, 'spec.rules[0].when[0].key', '"request.auth.claims[iss]"')).toBe('"request.auth.claims[iss]" is not supported by meshpilot: it needs request authentication (JWT), which meshpilot does not support');
-    expect(errorAt(text, 'spec.rules[0].when[1].key', 'connection.sni')).toMatch(/^"connection.sni" is not supported by meshpilot/);
-    expect(errorAt(text, 'spec.rules[0].when[2].key', 'destination.ip')).toBe('"destination.ip" is not supported by meshpilot (supported: request.headers[<name>], source.ip, remote.ip, source.principal, source.namespace, destination.port)');
-    expect(errorAt(text, 'spec.rules[0].when[3].key', '"request.header[x]"')).toMatch(/^unknown condition key "request.header\[x\]"/);
+  - {key: source.ip}
+  - {key: "request.headers[:method]", values: [GET]}
+  - {key: "experimental.envoy.filters.network.mysql_proxy", values: [x]}
+  - {key: "experimental.envoy.filters.network.mysql_proxy[db.table]", values: ["[update]"]}
+  - {key: "request.headers[:authority]", values: [""]}
+  - {key: source.serviceAccount, values: [ops/batch, "ops/*"]}
+  - {key: source.trustDomain, values: ["*.corp.example"]}`);
+    expect(errorAt(text, 'spec.rules[0].when[0].key', '"request.auth.claims[]"')).toMatch(/^unknown condition key "request.auth.claims\[\]"/);
+    expect(errorsOf(text).filter((e) => e.path.startsWith('spec.rules[0].when[1]'))).toEqual([]);
+    expect(errorAt(text, 'spec.rules[0].when[2].values[1]', '10.0.0.300')).toMatch(/^invalid IP address or CIDR block "10.0.0.300"/);
+    expect(errorsOf(text).filter((e) => e.path === 'spec.rules[0].when[2].values[0]')).toEqual([]);
+    expect(errorAt(text, 'spec.rules[0].when[3].key', '"request.header[x]"')).toMatch(/^unknown condition key "request.header\[x\]" \(supported: .*destination.ip.*connection.sni/);
     expect(errorAt(text, 'spec.rules[0].when[4].key', '"request.headers[bad header]"')).toBe('invalid header name in "request.headers[bad header]"');
     expect(errorAt(text, 'spec.rules[0].when[5].values[0]', 'http]')).toBe('"http" is not a port number');
     expect(errorAt(text, 'spec.rules[0].when[6]', '{key: source.ip}')).toBe('a condition must set values or notValues');
+    expect(errorsOf(text).filter((e) => e.path.startsWith('spec.rules[0].when[7]'))).toEqual([]);
+    expect(errorAt(text, 'spec.rules[0].when[8].key', '"experimental.envoy.filters.network.mysql_proxy"')).toMatch(/write experimental.envoy.filters.<filter name>\[<metadata key>\]/);
+    expect(errorsOf(text).filter((e) => e.path.startsWith('spec.rules[0].when[9]'))).toEqual([]);
+    expect(errorAt(text, 'spec.rules[0].when[10].values[0]', '""]')).toBe('must not be empty');
+    expect(errorAt(text, 'spec.rules[0].when[11].values[1]', '"ops/*"')).toMatch(/a service account is written <namespace>\/<name> or <name>/);
+    expect(errorsOf(text).filter((e) => e.path.startsWith('spec.rules[0].when[12]') || e.path === 'spec.rules[0].when[11].values[0]')).toEqual([]);
   });
 
   it('refuses serviceAccounts mixed with principals or namespaces (as Istio), JWTs, and empty sources and operations', () => {
@@ -107,24 +134,26 @@ rules:
 - from:
   - source: {serviceAccounts: [default/reviews], namespaces: [ops]}
   - source: {notServiceAccounts: ["ns/*"]}
-  - source: {requestPrincipals: ["*"]}
+  - source: {requestPrincipals: ["a*b"]}
   - source: {}
   to:
   - operation: {}`);
     expect(errorAt(text, 'spec.rules[0].from[0].source.serviceAccounts', 'serviceAccounts')).toBe('cannot be set with namespaces in the same source (use separate sources)');
     expect(errorAt(text, 'spec.rules[0].from[1].source.notServiceAccounts[0]', '"ns/*"')).toMatch(/a service account is written <namespace>\/<name> or <name>/);
-    expect(errorAt(text, 'spec.rules[0].from[2].source.requestPrincipals', 'requestPrincipals')).toMatch(/needs request authentication \(JWT\)/);
+    expect(errorAt(text, 'spec.rules[0].from[2].source.requestPrincipals[0]', '"a*b"')).toMatch(/a wildcard "\*" may only be at the start/);
     expect(errorAt(text, 'spec.rules[0].from[3].source', 'source: {}')).toMatch(/^a source must set at least one of principals/);
     expect(errorAt(text, 'spec.rules[0].to[0].operation', 'operation: {}')).toMatch(/^an operation must set at least one of hosts/);
   });
 
-  it('checks path, host and port values', () => {
+  it('checks path, host and port values; takes any path Istio takes, templates included', () => {
     const text = policy(`rules:
 - to:
-  - operation: {paths: ["/a/*/b", "api/*", "/x/{*}"], hosts: ["*a*"], ports: ["80a", 70000], methods: [""]}`);
+  - operation: {paths: ["/a/*/b", "api/*", "/x/{*}", "/x/{**}/y/{*}", "/x/{id}", "/x/{*}/a*", "/v1/{*}/items/{**}"], hosts: ["*a*"], ports: ["80a", 70000], methods: [""]}`);
     expect(errorAt(text, 'spec.rules[0].to[0].operation.paths[0]', '"/a/*/b"')).toMatch(/may only be at the start \(suffix match\) or at the end/);
-    expect(errorAt(text, 'spec.rules[0].to[0].operation.paths[1]', '"api/*"')).toBe('"api/*": a path starts with "/" (or "*" for a suffix match)');
-    expect(errorAt(text, 'spec.rules[0].to[0].operation.paths[2]', '"/x/{*}"')).toMatch(/path templates .* are not supported by meshpilot/);
+    expect(errorAt(text, 'spec.rules[0].to[0].operation.paths[3]', '"/x/{**}/y/{*}"')).toBe('"/x/{**}/y/{*}": {**} must be the last operator of a path template');
+    expect(errorAt(text, 'spec.rules[0].to[0].operation.paths[4]', '"/x/{id}"')).toMatch(/"\{" and "\}" only appear as a whole segment/);
+    expect(errorAt(text, 'spec.rules[0].to[0].operation.paths[5]', '"/x/{*}/a*"')).toMatch(/segment "a\*" of a path template is not valid literal path text/);
+    for (const ok of [1, 2, 6]) expect(errorsOf(text).filter((e) => e.path === `spec.rules[0].to[0].operation.paths[${ok}]`)).toEqual([]);
     expect(errorAt(text, 'spec.rules[0].to[0].operation.hosts[0]', '"*a*"')).toMatch(/at the start or at the end, not both/);
     expect(errorsOf(text).filter((e) => e.path.startsWith('spec.rules[0].to[0].operation.ports')).map((e) => e.path)).toEqual([
       'spec.rules[0].to[0].operation.ports[0]',

@@ -25,12 +25,17 @@ spec:
 `;
 
 describe('DestinationRule tls schema', () => {
-  it('MUTUAL needs a client certificate and key; credentialName is refused (no SDS for Kubernetes secrets)', () => {
+  it('MUTUAL needs a client certificate and key, or a credentialName, which excludes the file paths (as Istio)', () => {
     expect(errorsOf(dr('{ mode: MUTUAL }'))).toEqual([
       'dr.yaml:7:5 spec.trafficPolicy.tls.clientCertificate: MUTUAL needs clientCertificate (or credentialName) (DestinationRule default/r)',
       'dr.yaml:7:5 spec.trafficPolicy.tls.privateKey: MUTUAL needs privateKey (or credentialName) (DestinationRule default/r)',
     ]);
-    expect(errorsOf(dr('{ mode: SIMPLE, credentialName: my-secret }'))).toEqual([expect.stringMatching(/^dr\.yaml:7:42 spec\.trafficPolicy\.tls\.credentialName: not supported by meshpilot: no SDS server for Kubernetes secrets/)]);
+    expect(errorsOf(dr('{ mode: SIMPLE, credentialName: my-secret }'))).toEqual([]);
+    expect(errorsOf(dr('{ mode: MUTUAL, credentialName: my-secret, sni: api.example.com }'))).toEqual([]);
+    expect(errorsOf(dr('{ mode: MUTUAL, credentialName: my-secret, caCertificates: /ca.pem }'))).toEqual([
+      expect.stringMatching(/^dr\.yaml:7:69 spec\.trafficPolicy\.tls\.caCertificates: cannot be set with credentialName \(the Secret holds the certificates\)/),
+    ]);
+    expect(errorsOf(dr('{ mode: ISTIO_MUTUAL, credentialName: my-secret }'))).toEqual([expect.stringMatching(/tls\.credentialName: cannot be set with mode ISTIO_MUTUAL/)]);
   });
 
   it('ISTIO_MUTUAL takes no certificate files; unknown modes and fields are errors', () => {

@@ -98,7 +98,7 @@ describe('FileConfigSource last-good semantics', () => {
     expect(keys(r)).toEqual(['DestinationRule/default/reviews', 'VirtualService/default/reviews']);
     const vs = find(r, 'VirtualService/default/reviews')!;
     expect(vs).toBe(oldVs);
-    expect(isKind(vs, 'VirtualService') && vs.spec.http[0]!.timeout).toBe('2s');
+    expect(isKind(vs, 'VirtualService') && vs.spec.http![0]!.timeout).toBe('2s');
     const dr = find(r, 'DestinationRule/default/reviews')!;
     expect(isKind(dr, 'DestinationRule') && dr.spec.subsets?.map((s) => s.name)).toEqual(['v1', 'v2']);
 
@@ -112,7 +112,7 @@ describe('FileConfigSource last-good semantics', () => {
     const fixed = src.load();
     expect(fixed.errors).toEqual([]);
     const vs3 = find(fixed, 'VirtualService/default/reviews')!;
-    expect(isKind(vs3, 'VirtualService') && vs3.spec.http[0]!.timeout).toBe('3s');
+    expect(isKind(vs3, 'VirtualService') && vs3.spec.http![0]!.timeout).toBe('3s');
   });
 
   it('drops objects removed from a file, and all objects of a deleted file', () => {

@@ -68,7 +68,7 @@ describe('loadDirectory on a valid tree', () => {
   it('keeps the spec as written, typed per kind', () => {
     const vs = byKey.get('VirtualService/default/reviews')!;
     if (!isKind(vs, 'VirtualService')) throw new Error('wrong kind');
-    const [jason, split] = vs.spec.http;
+    const [jason, split] = vs.spec.http!;
     expect(jason!.match![0]!.headers).toEqual({ 'end-user': { exact: 'jason' }, 'x-canary': {} });
     expect(jason!.retries).toEqual({ attempts: 3, perTryTimeout: '500ms', retryOn: 'connect-failure,refused-stream,503' });
     expect(split!.route!.map((r) => [r.destination.subset, r.weight])).toEqual([['v1', 80], ['v3', 20]]);
@@ -111,10 +111,10 @@ describe('parseConfigText errors', () => {
   });
 
   it('rejects Istio fields meshpilot does not support, naming them', () => {
-    const text = `${VS_HEAD}  - delegate:\n      name: other\n    route:\n    - destination: {host: reviews}\n  tcp: []\ngateways: [mesh]\n`;
+    const text = `${VS_HEAD}  - delegate:\n      name: other\n    route:\n    - destination: {host: reviews}\n  exportTo: ["."]\ngateways: [mesh]\n`;
     const { errors } = parseConfigText('vs.yaml', text);
     expect(only(errors, 'spec.http[0].delegate')).toMatchObject({ ...posOf(text, 'delegate'), message: 'field not supported by meshpilot' });
-    expect(only(errors, 'spec.tcp')).toMatchObject(posOf(text, 'tcp'));
+    expect(only(errors, 'spec.exportTo')).toMatchObject(posOf(text, 'exportTo'));
     expect(only(errors, 'gateways')).toMatchObject(posOf(text, 'gateways'));
   });
 
@@ -154,7 +154,7 @@ describe('parseConfigText errors', () => {
     const { objects, errors } = parseConfigText('k.yaml', text);
     expect(objects).toEqual([]);
     expect(errors.map(formatError)).toEqual([
-      `k.yaml:5:7 kind: unsupported kind "Gateway" (meshpilot accepts VirtualService, DestinationRule, ServiceEntry, WorkloadEntry, AuthorizationPolicy, PeerAuthentication, RateLimit)`,
+      `k.yaml:5:7 kind: unsupported kind "Gateway" (meshpilot accepts VirtualService, DestinationRule, ServiceEntry, WorkloadEntry, AuthorizationPolicy, PeerAuthentication, RequestAuthentication, RateLimit)`,
       `k.yaml:9:13 apiVersion: unsupported apiVersion "networking.istio.io/v2" for DestinationRule (meshpilot accepts networking.istio.io/v1, networking.istio.io/v1beta1, networking.istio.io/v1alpha3) (DestinationRule default/dr)`,
     ]);
   });

@@ -150,9 +150,8 @@ describe('VirtualService', () => {
   });
 
   it('names unsupported top-level Istio fields', () => {
-    expect(problems(doc('VirtualService', `hosts: [a]\nexportTo: ["."]\ntls: []\nhttp: [{delegate: {name: b}, ${route}}]`))).toEqual([
+    expect(problems(doc('VirtualService', `hosts: [a]\nexportTo: ["."]\nhttp: [{delegate: {name: b}, ${route}}]`))).toEqual([
       'spec.exportTo: field not supported by meshpilot',
-      'spec.tls: field not supported by meshpilot',
       'spec.http[0].delegate: field not supported by meshpilot',
     ]);
   });

@@ -143,8 +143,8 @@ describe('AuthorizationPolicy on an xDS-enabled gRPC server', () => {
     expect(await outcomes(mesh.client)).toEqual(expected(['reviews-v3', '(none)']));
 
     // An invalid edit (unsupported action) is rejected; the policy in force stays.
-    await replaceFile(mesh.dir, 'authz.yaml', ONLY_V1_V2.replace('action: ALLOW', 'action: AUDIT'));
-    await waitFor(() => mesh.cp.state().errors.some((e) => e.message.includes('"AUDIT" is not supported')), { timeoutMs: 10_000, description: 'the AUDIT edit to be rejected' });
+    await replaceFile(mesh.dir, 'authz.yaml', ONLY_V1_V2.replace('action: ALLOW', 'action: LOG'));
+    await waitFor(() => mesh.cp.state().errors.some((e) => e.message.includes('must be one of ALLOW, DENY, AUDIT, CUSTOM (got "LOG")')), { timeoutMs: 10_000, description: 'the LOG edit to be rejected' });
     expect(await outcomes(mesh.client)).toEqual(expected(['reviews-v3', '(none)']));
 
     // DENY is evaluated before ALLOW: v1 is on the allow list and on a deny list, so it is denied.

@@ -18,6 +18,9 @@ const golden = (name: string) => () => {
   return compile(parseConfigText(file, fs.readFileSync(file, 'utf8')));
 };
 
+/** An unsigned JWT (explain decodes, never verifies). */
+const jwt = (payload: object) => ['{"alg":"ES256"}', JSON.stringify(payload), 'sig'].map((p) => Buffer.from(p).toString('base64url')).join('.');
+
 const CASES: Record<string, { mesh: () => MeshState; input: ExplainInput }> = {
   'bookinfo-jason-envoy': { mesh: bookinfo, input: { from: 'default/productpage', request: 'GET http://reviews:9080/reviews/1', headers: ['end-user: jason'] } },
   'bookinfo-canary-grpc': { mesh: bookinfo, input: { from: 'default/productpage', kind: 'grpc', request: 'xds:///reviews:9080/meshpilot.demo.v1.Echo/Call', headers: ['end-user: bob'] } },
@@ -30,6 +33,10 @@ const CASES: Record<string, { mesh: () => MeshState; input: ExplainInput }> = {
   // A proxyless client gets no auto mTLS: plaintext to a STRICT server fails.
   // A directResponse route: the sidecar answers; nothing is forwarded.
   'direct-response-maintenance-envoy': { mesh: golden('direct-response'), input: { from: 'sidecar~10.0.0.50~web-1.default~default.svc.cluster.local', request: 'GET http://reviews:9080/admin/x' } },
+  // JWT: the token's payload decides RBAC (decoded, not verified); a foreign issuer is a 401.
+  'jwt-alice-envoy': { mesh: golden('jwt-remote-jwks'), input: { from: 'default/productpage', request: 'GET http://productpage:9080/reviews', headers: [`authorization: Bearer ${jwt({ iss: 'https://auth.example.com', sub: 'alice', aud: 'productpage' })}`] } },
+  'jwt-no-token-envoy': { mesh: golden('jwt-remote-jwks'), input: { from: 'default/productpage', request: 'GET http://productpage:9080/reviews' } },
+  'jwt-foreign-issuer-envoy': { mesh: golden('jwt-remote-jwks'), input: { from: 'default/productpage', request: 'GET http://productpage:9080/public/x', headers: [`x-jwt-assertion: ${jwt({ iss: 'https://evil.example', sub: 'alice' })}`] } },
   'mtls-plaintext-to-strict-grpc': { mesh: golden('mtls-authz-principals'), input: { from: 'default/productpage', kind: 'grpc', request: 'xds:///reviews:9080/a.B/C' } },
 };
 

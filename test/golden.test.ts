@@ -9,9 +9,11 @@ import { parseConfigText } from '../control-plane/config/load.ts';
 import { checkResource } from '../control-plane/envoy/check.ts';
 import type { LoadResult } from '../control-plane/config/types.ts';
 import { compile, formatIssue } from '../control-plane/model/compile.ts';
+import { parseMeshConfig } from '../control-plane/config/mesh-config.ts';
+import { DEFAULT_MESH } from '../control-plane/model/mesh-identity.ts';
 import { proxyFromNode, type NodeInfo } from '../control-plane/translate/proxy.ts';
 import { translate } from '../control-plane/translate/translate.ts';
-import { ENDPOINTS, TYPE_ORDER } from '../control-plane/translate/type-urls.ts';
+import { CLUSTER, ENDPOINTS, TYPE_ORDER } from '../control-plane/translate/type-urls.ts';
 
 const DIR = path.join('test', 'golden');
 const UPDATE = process.env.UPDATE_GOLDEN === '1';
@@ -27,7 +29,7 @@ const CLIENTS = {
   }),
 };
 
-const cases = fs.readdirSync(path.join(DIR, 'in')).filter((f) => f.endsWith('.yaml')).map((f) => f.replace(/\.yaml$/, '')).sort();
+const cases = fs.readdirSync(path.join(DIR, 'in')).filter((f) => f.endsWith('.yaml') && !f.endsWith('.mesh.yaml')).map((f) => f.replace(/\.yaml$/, '')).sort();
 const expectedOutputs = new Set<string>();
 
 function golden(file: string, actual: string): void {
@@ -48,11 +50,14 @@ describe('golden translation', () => {
       // Optional <case>.topology.json: network gateways, and callers (locality, metadata such as
       // NETWORK or LABELS) whose own EDS view is recorded in <case>.eds.<caller>.json.
       const topoFile = path.join(DIR, 'in', `${c}.topology.json`);
-      const topo: { networkGateways?: LoadResult['networkGateways']; callers?: Record<string, Omit<NodeInfo, 'id'>> } = fs.existsSync(topoFile)
+      const topo: { networkGateways?: LoadResult['networkGateways']; callers?: Record<string, Omit<NodeInfo, 'id'>>; routers?: Record<string, Omit<NodeInfo, 'id'>> } = fs.existsSync(topoFile)
         ? JSON.parse(fs.readFileSync(topoFile, 'utf8'))
         : {};
+      // Optional <case>.mesh.yaml: the mesh config file (--mesh-config).
+      const meshFile = path.join(DIR, 'in', `${c}.mesh.yaml`);
+      const mesh = fs.existsSync(meshFile) ? { ...DEFAULT_MESH, ...parseMeshConfig(meshFile, fs.readFileSync(meshFile, 'utf8')).settings } : undefined;
       const load = parseConfigText(file, fs.readFileSync(file, 'utf8'));
-      const state = compile(topo.networkGateways ? { ...load, networkGateways: topo.networkGateways } : load);
+      const state = compile(topo.networkGateways ? { ...load, networkGateways: topo.networkGateways } : load, [], undefined, mesh);
       const issues = [...state.errors.map((e) => `error: ${formatIssue(e)}`), ...state.warnings.map((w) => `warning: ${formatIssue(w)}`)];
       golden(`${c}.issues.txt`, issues.join('\n') + '\n');
       for (const [client, proxy] of Object.entries(CLIENTS)) {
@@ -66,6 +71,13 @@ describe('golden translation', () => {
         const eds = translate(state.model, proxy)[ENDPOINTS];
         for (const r of eds) expect(checkResource(r), `${name} ${String(r.cluster_name)}`).toEqual([]);
         golden(`${c}.eds.${name}.json`, JSON.stringify(eds, null, 2) + '\n');
+      }
+      // Gateways (node type router): their clusters, where credentialName applies (credentials/access.ts).
+      for (const [name, node] of Object.entries(topo.routers ?? {})) {
+        const proxy = proxyFromNode({ id: `router~10.0.0.12~${name}-1.default~default.svc.cluster.local`, ...node });
+        const cds = translate(state.model, proxy)[CLUSTER];
+        for (const r of cds) expect(checkResource(r), `${name} ${String(r.name)}`).toEqual([]);
+        golden(`${c}.router.${name}.json`, JSON.stringify(cds, null, 2) + '\n');
       }
     });
   }

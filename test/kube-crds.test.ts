@@ -37,6 +37,7 @@ describe('CRDs', () => {
       'workloadentries.networking.istio.io',
       'authorizationpolicies.security.istio.io',
       'peerauthentications.security.istio.io',
+      'requestauthentications.security.istio.io',
       'ratelimits.traffic.meshpilot.io',
     ]);
     for (const d of docs) {

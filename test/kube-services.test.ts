@@ -181,12 +181,14 @@ describe('rules from CRDs', () => {
     api.apply({ apiVersion: 'security.istio.io/v1', kind: 'AuthorizationPolicy', metadata: { name: 'deny-all', namespace: 'shop', annotations: { 'kubectl.kubernetes.io/last-applied-configuration': '{"huge":true}', team: 'a' } }, spec: { action: 'DENY', rules: [{}] } });
     api.apply({ apiVersion: 'traffic.meshpilot.io/v1alpha1', kind: 'RateLimit', metadata: { name: 'cart', namespace: 'shop' }, spec: { destination: { host: 'cart' }, limit: { requests: 10, per: '1s' } } });
     api.apply({ apiVersion: 'networking.istio.io/v1', kind: 'WorkloadEntry', metadata: { name: 'vm1', namespace: 'shop', labels: { app: 'cart' } }, spec: { address: '10.9.0.1' } });
+    api.apply({ apiVersion: 'security.istio.io/v1beta1', kind: 'RequestAuthentication', metadata: { name: 'jwt', namespace: 'shop' }, spec: { jwtRules: [{ issuer: 'https://idp.example', jwksUri: 'https://idp.example/jwks' }] } });
     source.start();
     await waitFor(() => source.ready());
     const keys = () => source.current().objects.filter((o) => !o.key.startsWith('ServiceEntry/')).map((o) => `${o.key} ${o.apiVersion}`);
     expect(keys()).toEqual([
       'AuthorizationPolicy/shop/deny-all security.istio.io/v1',
       'RateLimit/shop/cart traffic.meshpilot.io/v1alpha1',
+      'RequestAuthentication/shop/jwt security.istio.io/v1',
       'WorkloadEntry/shop/vm1 networking.istio.io/v1',
     ]);
     const ap = source.current().objects[0]!;

@@ -153,7 +153,9 @@ describe('property: valid rule sets', () => {
 
         const modelBefore = JSON.stringify(state.model);
         const outputs = new Map<Proxy, string>();
-        for (const proxy of [sidecar, grpc]) {
+        // A gateway (node type router) too: it alone reads DestinationRule credentialName.
+        const router: Proxy = { ...sidecar, id: sidecar.id.replace(/^sidecar~/, 'router~') };
+        for (const proxy of [sidecar, grpc, router]) {
           let res: Resources;
           try {
             res = translate(state.model, proxy);
@@ -165,7 +167,7 @@ describe('property: valid rule sets', () => {
           outputs.set(proxy, JSON.stringify(res));
         }
         // Deterministic, and no state carried between calls (translate for the other client in between).
-        for (const proxy of [sidecar, grpc]) expect(JSON.stringify(translate(state.model, proxy))).toBe(outputs.get(proxy));
+        for (const proxy of [sidecar, grpc, router]) expect(JSON.stringify(translate(state.model, proxy))).toBe(outputs.get(proxy));
         // Pure: the model is the same afterwards.
         expect(JSON.stringify(state.model)).toBe(modelBefore);
 

@@ -4,6 +4,7 @@ import type {
   AuthorizationPolicySpec,
   DestinationRuleSpec,
   PeerAuthenticationSpec,
+  RequestAuthenticationSpec,
   RateLimitSpec,
   ServiceEntrySpec,
   VirtualServiceSpec,
@@ -38,7 +39,7 @@ export function formatError(e: ConfigError): string {
   return out;
 }
 
-export const KINDS = ['VirtualService', 'DestinationRule', 'ServiceEntry', 'WorkloadEntry', 'AuthorizationPolicy', 'PeerAuthentication', 'RateLimit'] as const;
+export const KINDS = ['VirtualService', 'DestinationRule', 'ServiceEntry', 'WorkloadEntry', 'AuthorizationPolicy', 'PeerAuthentication', 'RequestAuthentication', 'RateLimit'] as const;
 export type Kind = (typeof KINDS)[number];
 
 export type SpecOf<K> = K extends 'VirtualService'
@@ -53,7 +54,9 @@ export type SpecOf<K> = K extends 'VirtualService'
           ? AuthorizationPolicySpec
           : K extends 'PeerAuthentication'
             ? PeerAuthenticationSpec
-            : RateLimitSpec;
+            : K extends 'RequestAuthentication'
+              ? RequestAuthenticationSpec
+              : RateLimitSpec;
 
 /** A validated Istio object. Frozen: the same instance may be shared by several load results. */
 export interface ConfigObject<K extends Kind = Kind> {

@@ -4,6 +4,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import type { MeshState } from '../model/compile.ts';
 import { parseLabels } from './request.ts';
 import type { RunCounts } from './route-tests.ts';
+import { MESH_CONFIG_FLAG, MESH_CONFIG_HELP, meshFromFlags, type MeshFlags } from '../mesh-option.ts';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 
@@ -15,15 +16,22 @@ function labelsArg(v: string): Record<string, string> {
   }
 }
 
-async function load(dir: string): Promise<{ state: MeshState; formatIssue: typeof import('../model/compile.ts').formatIssue }> {
+async function load(dir: string, o: MeshFlags, cmd: Command): Promise<{ state: MeshState; formatIssue: typeof import('../model/compile.ts').formatIssue }> {
   const [{ loadDirectory }, { compile, formatIssue }] = await Promise.all([import('../config/load.ts'), import('../model/compile.ts')]);
-  return { state: compile(loadDirectory(dir)), formatIssue };
+  let mesh;
+  try {
+    mesh = await meshFromFlags(o, cmd, (line) => console.error(`warning: ${line}`));
+  } catch (e) {
+    console.error(`error: ${(e as Error).message}`);
+    process.exit(1);
+  }
+  return { state: compile(loadDirectory(dir), [], undefined, mesh), formatIssue };
 }
 
 export function explainCommand(): Command {
   return new Command('explain')
     .description('why does a request go where it goes: evaluates the config generated for the caller, route by route')
-    .argument('<request>', "'METHOD URL', e.g. 'GET http://reviews:9080/reviews/1' or 'xds:///reviews:9080/pkg.Svc/Method'")
+    .argument('<request>', "'METHOD URL', e.g. 'GET http://reviews:9080/reviews/1' or 'xds:///reviews:9080/pkg.Svc/Method'; a TCP connection 'tcp://10.96.0.20:5432' (a host or IP), a TLS one 'tls://api.example.com:443' (the host is the SNI)")
     .requiredOption('--config-dir <dir>', 'directory of .yaml/.yml rule files')
     .option('--from <caller>', 'node id (sidecar~ip~pod.ns~ns.svc.cluster.local) or ns/name (a WorkloadEntry, or an endpoint labelled app=name)')
     .addOption(new Option('--kind <kind>', 'the caller: an Envoy sidecar or a proxyless gRPC client').choices(['envoy', 'grpc']).default('envoy'))
@@ -34,8 +42,9 @@ export function explainCommand(): Command {
     .option('--locality <region/zone/subzone>', 'caller locality')
     .option('-H, --header <header>', "request header 'name: value' (repeatable; cookies as 'cookie: a=b; c=d')", collect, [])
     .option('--json', 'print the explanation as JSON')
-    .action(async (request: string, o: { configDir: string; from?: string; kind: 'envoy' | 'grpc'; calleeKind?: 'envoy' | 'grpc'; namespace?: string; labels?: Record<string, string>; ip?: string; locality?: string; header: string[]; json?: boolean }) => {
-      const { state, formatIssue } = await load(o.configDir);
+    .option(MESH_CONFIG_FLAG, MESH_CONFIG_HELP)
+    .action(async (request: string, o: { configDir: string; from?: string; kind: 'envoy' | 'grpc'; calleeKind?: 'envoy' | 'grpc'; namespace?: string; labels?: Record<string, string>; ip?: string; locality?: string; header: string[]; json?: boolean; meshConfig?: string }, cmd: Command) => {
+      const { state, formatIssue } = await load(o.configDir, o, cmd);
       const [{ explain }, { renderExplanation }, { ExplainInputError }] = await Promise.all([import('./explain.ts'), import('./render.ts'), import('./request.ts')]);
       for (const e of state.errors) console.error(`error (rule left out, as the server would): ${formatIssue(e)}`);
       try {
@@ -54,8 +63,9 @@ export function routeTestCommand(): Command {
     .description('run route test files (requests and their expected route, destination, fault, decision) against a config directory')
     .argument('<files...>', 'YAML route test files')
     .requiredOption('--config-dir <dir>', 'directory of .yaml/.yml rule files')
-    .action(async (files: string[], o: { configDir: string }) => {
-      const { state, formatIssue } = await load(o.configDir);
+    .option(MESH_CONFIG_FLAG, MESH_CONFIG_HELP)
+    .action(async (files: string[], o: { configDir: string; meshConfig?: string }, cmd: Command) => {
+      const { state, formatIssue } = await load(o.configDir, o, cmd);
       const { checkCase, formatProblem, formatResult, formatSummary, loadRouteTests, runFailed } = await import('./route-tests.ts');
       // Tests are counted as tests; a file that cannot be read or parsed, and a rejected rule,
       // are errors counted apart (they fail the run all the same).

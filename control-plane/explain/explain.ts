@@ -18,6 +18,7 @@ import type { Json } from '../json.ts';
 import type { Explanation, RouteStep } from './types.ts';
 import { selectVirtualHost } from './virtual-host.ts';
 import { TranslateMemo } from '../translate/memo.ts';
+import { explainL4, L4_SCHEMES } from './l4.ts';
 
 export interface ExplainInput extends CallerSpec {
   /** `METHOD URL`, e.g. `GET http://reviews:9080/reviews/1`. */
@@ -58,6 +59,8 @@ export function explain(given: MeshView, input: ExplainInput, connected: Iterabl
     notes: [],
   };
   const grpc = proxy.kind === 'grpc';
+  // A TCP connection or TLS handshake: the listener's filter chains instead of HTTP routes.
+  if (L4_SCHEMES.has(req.scheme)) return explainL4(view, index, res, proxy, req, out);
 
   // 1. Listener.
   const listeners = res[LISTENER] as Json[];

@@ -8,13 +8,15 @@ import { translate, type Resources } from '../translate/translate.ts';
 import { LISTENER } from '../translate/type-urls.ts';
 import { effectiveConfig, LOCAL_RATE_LIMIT, rateLimitFor } from './filters.ts';
 import type { MeshView, RuleIndex } from './origins.ts';
-import { evaluateRbacFilter } from './rbac.ts';
+import { evaluateRbacFilter, type RbacContext } from './rbac.ts';
+import { evaluateJwtFilter, JWT_AUTHN_FILTER } from './jwt.ts';
 import type { HttpRequest } from './request.ts';
 import type { Json } from '../json.ts';
 import type { AuthzStep, InboundResult, RateLimitInfo } from './types.ts';
 import { calleeMode, type CallerTls, tlsHop } from './tls.ts';
 import { spiffeId } from '../model/mesh-identity.ts';
 import { effectiveMtls } from '../model/peer-authentication.ts';
+import { jwtProvidersFor } from '../model/request-authentication.ts';
 
 const HCM_NAME = 'envoy.filters.network.http_connection_manager';
 
@@ -81,14 +83,24 @@ export function evaluateInbound(
   const rateLimits: RateLimitInfo[] = [];
   const filters = (hcm.http_filters as Json[] | undefined) ?? [];
   const peerIdentity = tls ? (tls.result === 'mTLS' ? tls.identity : null) : undefined;
-  const ctx = { request: req, ...(sourceIp ? { sourceIp } : {}), destinationPort: endpoint.port, destinationIp: endpoint.address, ...(peerIdentity !== undefined ? { peerIdentity } : {}) };
+  const ctx: RbacContext = { request: req, ...(sourceIp ? { sourceIp } : {}), destinationPort: endpoint.port, destinationIp: endpoint.address, ...(peerIdentity !== undefined ? { peerIdentity } : {}) };
+  let jwt: InboundResult['jwt'];
+  // Proxyless gRPC has no JWT filter (translate/jwt-rbac.ts): say so where a token would matter.
+  if (kind === 'grpc' && jwtProvidersFor(view.model.requestAuthentications, view.model.mesh, callee.proxy.namespace, callee.proxy.labels).length > 0) {
+    jwt = { outcome: 'no token', reason: 'proxyless gRPC has no JWT filter: a token is not checked and the call has no request identity (rules on one fail closed: ALLOW needing one matches nothing, DENY needing one applies)' };
+  }
   for (const f of filters) {
     const name = String(f.name);
-    if (name.startsWith('envoy.filters.http.rbac')) {
-      const steps = evaluateRbacFilter(f, ctx, index);
+    if (name === JWT_AUTHN_FILTER) {
+      const r = evaluateJwtFilter(f, req);
+      jwt = { outcome: r.outcome, reason: r.reason };
+      ctx.jwtPayloads = r.payloads;
+      if (r.outcome === 'deny') return { ...base, jwt, decision: 'deny', reason: r.reason, authz, rateLimits };
+    } else if (name.startsWith('envoy.filters.http.rbac')) {
+      const steps = evaluateRbacFilter(f, ctx, index, filters);
       authz.push(...steps);
       const deny = steps.find((s) => s.outcome === 'deny');
-      if (deny) return { ...base, decision: 'deny', reason: `${deny.reason}: ${kind === 'grpc' ? 'PERMISSION_DENIED' : '403 RBAC: access denied'}`, authz, rateLimits };
+      if (deny) return { ...base, ...(jwt ? { jwt } : {}), decision: 'deny', reason: `${deny.reason}: ${kind === 'grpc' ? 'PERMISSION_DENIED' : '403 RBAC: access denied'}`, authz, rateLimits };
     } else if (name === LOCAL_RATE_LIMIT) {
       const rl = rateLimitFor(effectiveConfig(filters, LOCAL_RATE_LIMIT), 'inbound');
       if (rl) {
@@ -98,7 +110,7 @@ export function evaluateInbound(
     }
   }
   const unknown = authz.find((s) => s.outcome === 'unknown');
-  if (unknown) return { ...base, decision: 'unknown', reason: unknown.reason, authz, rateLimits };
+  if (unknown) return { ...base, ...(jwt ? { jwt } : {}), decision: 'unknown', reason: unknown.reason, authz, rateLimits };
   const allowed = authz.find((s) => s.outcome === 'allow');
-  return { ...base, decision: 'allow', reason: allowed ? allowed.reason : authz.length ? 'no enforced policy refuses it' : 'no authorization policy selects this workload', authz, rateLimits };
+  return { ...base, ...(jwt ? { jwt } : {}), decision: 'allow', reason: allowed ? allowed.reason : authz.length ? 'no enforced policy refuses it' : 'no authorization policy selects this workload', authz, rateLimits };
 }

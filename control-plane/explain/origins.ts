@@ -1,6 +1,7 @@
 // From Envoy names back to the rules a person wrote: route names (`ns/vs/http-name`) in a virtual
 // host (`host:port`), cluster names, RBAC policy names (`ns[..]-policy[..]-rule[i]`) and rate limit
 // stat prefixes all lead to an object of the model, and through it to a file:line.
+import type { AuthorizationPolicy } from '../model/authorization.ts';
 import { type ConfigObject, isKind } from '../config/types.ts';
 import { formatPath } from '../config/paths.ts';
 import type { HttpRouteIn } from '../model/input.ts';
@@ -29,6 +30,9 @@ export interface MeshView {
   /** The translator's memory for this explanation (explain() makes one when none is given). */
   memo?: TranslateMemo;
 }
+
+/** `[istio-ext-authz-]ns[<ns>]-policy[<name>]-rule[<i>][-deny-due-to-bad-CUSTOM-action]` (translate/rbac*.ts). */
+const RBAC_POLICY_NAME = /^(?:istio-ext-authz-)?ns\[(.+)\]-policy\[(.+)\]-rule\[(\d+)\](?:-deny-due-to-bad-CUSTOM-action)?$/;
 
 export class RuleIndex {
   private objects: Map<string, ConfigObject>;
@@ -126,11 +130,16 @@ export class RuleIndex {
 
   /** `ns[default]-policy[deny-v3]-rule[0]` -> AuthorizationPolicy default/deny-v3 spec.rules[0]. */
   rbacPolicy(policyName: string): RuleRef | undefined {
-    const m = /^ns\[(.+)\]-policy\[(.+)\]-rule\[(\d+)\]$/.exec(policyName);
-    if (!m) return undefined;
-    const p = this.view.model.authorizationPolicies.find((x) => x.namespace === m[1] && x.name === m[2]);
-    if (!p) return undefined;
+    const m = RBAC_POLICY_NAME.exec(policyName);
+    const p = this.authorizationPolicy(policyName);
+    if (!m || !p) return undefined;
     return this.ref(p.origin.key, ['spec', 'rules', Number(m[3])], p.origin.at);
+  }
+
+  /** The AuthorizationPolicy an RBAC policy name was made from (CUSTOM ones carry a prefix). */
+  authorizationPolicy(policyName: string): AuthorizationPolicy | undefined {
+    const m = RBAC_POLICY_NAME.exec(policyName);
+    return m ? this.view.model.authorizationPolicies.find((x) => x.namespace === m[1] && x.name === m[2]) : undefined;
   }
 
   /** `rate_limit.<ns>.<name>[.override_<i>]` -> RateLimit ns/name (spec.limit or spec.overrides[i]). */

@@ -40,6 +40,7 @@ export function renderExplanation(e: Explanation): string {
       if (t && (t.caller !== 'plaintext' || t.callee !== 'plaintext only')) {
         L.push(`    tls: caller sends ${t.caller}${t.accepts.length ? ` (accepts ${t.accepts.join(', ')})` : ''}; callee takes ${t.callee}${t.calleeIdentity ? ` as ${t.calleeIdentity}` : ''}: ${t.reason}${from(t.calleeRule)}`);
       }
+      if (i.jwt) L.push(`    jwt: ${i.jwt.reason}`);
       for (const s of i.authz) {
         L.push(`    ${s.filter}: ${s.reason}`);
         for (const m of s.matched) L.push(`      matched ${m.policy}${from(m.rule)}`);

@@ -5,7 +5,7 @@
 //   - name: jason sees v2
 //     from: default/productpage            # as explain --from (node id or ns/name); optional
 //     kind: grpc                           # caller kind, default envoy; also labels, namespace, ip, locality, calleeKind
-//     request: GET http://reviews:9080/reviews/1
+//     request: GET http://reviews:9080/reviews/1   # or tcp://db:5432, tls://api.example.com:443 (route: <ns>/<vs>/tcp/<i>)
 //     headers: { end-user: jason }
 //     expect:
 //       route: jason-to-v2                 # http route name, or the full ns/vs/name

@@ -24,7 +24,8 @@ export interface EndpointGroup {
 
 export interface AuthzStep {
   filter: string;
-  action: 'ALLOW' | 'DENY';
+  /** AUDIT: logs only (never changes the decision); CUSTOM: the external authorizer decides what the rules match. */
+  action: 'ALLOW' | 'DENY' | 'AUDIT' | 'CUSTOM';
   shadow: boolean;
   /** Policies that match the request (true), or might (unknown: e.g. the caller's IP is not known). */
   matched: Array<{ policy: string; rule?: RuleRef }>;
@@ -67,6 +68,8 @@ export interface InboundResult {
   endpoint: string;
   workload: string;
   tls?: TlsHop;
+  /** The callee's JWT filter (explain/jwt.ts): the token decoded, not verified. */
+  jwt?: { outcome: 'authenticated' | 'no token' | 'deny'; reason: string };
   /** What the callee's inbound side does with the request. */
   decision: 'allow' | 'deny' | 'unknown' | 'not a mesh workload';
   reason: string;

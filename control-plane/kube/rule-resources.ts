@@ -25,5 +25,6 @@ export const RULE_RESOURCES: readonly RuleResource[] = [
   { kind: 'WorkloadEntry', group: 'networking.istio.io', version: 'v1', served: NETWORKING, plural: 'workloadentries', singular: 'workloadentry', shortNames: ['we'], categories: ['istio-io', 'networking-istio-io'] },
   { kind: 'AuthorizationPolicy', group: 'security.istio.io', version: 'v1', served: ['v1', 'v1beta1'], plural: 'authorizationpolicies', singular: 'authorizationpolicy', shortNames: ['ap'], categories: ['istio-io', 'security-istio-io'] },
   { kind: 'PeerAuthentication', group: 'security.istio.io', version: 'v1', served: ['v1', 'v1beta1'], plural: 'peerauthentications', singular: 'peerauthentication', shortNames: ['pa'], categories: ['istio-io', 'security-istio-io'] },
+  { kind: 'RequestAuthentication', group: 'security.istio.io', version: 'v1', served: ['v1', 'v1beta1'], plural: 'requestauthentications', singular: 'requestauthentication', shortNames: ['ra'], categories: ['istio-io', 'security-istio-io'] },
   { kind: 'RateLimit', group: 'traffic.meshpilot.io', version: 'v1alpha1', served: ['v1alpha1'], plural: 'ratelimits', singular: 'ratelimit', categories: ['meshpilot'] },
 ];

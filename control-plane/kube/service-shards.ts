@@ -15,7 +15,14 @@ export interface ShardEndpoint {
   serviceAccount?: string;
 }
 
-export interface ShardService { namespace: string; name: string; ports: ShardPort[]; endpoints: ShardEndpoint[] }
+export interface ShardService {
+  namespace: string;
+  name: string;
+  ports: ShardPort[];
+  endpoints: ShardEndpoint[];
+  /** The Service's cluster IPs (none for a headless Service): what L4 routing tells services apart by. */
+  addresses?: string[];
+}
 
 /** One cluster's services, by `namespace/name`. */
 export type Shard = Map<string, ShardService>;
@@ -60,6 +67,12 @@ function portName(name: string | undefined, port: number): string {
   return name || `port-${port}`;
 }
 
+/** `spec.clusterIPs` (dual stack), else `spec.clusterIP`; `None` (headless) and empty are no address. */
+function clusterIps(svc: V1Service): string[] {
+  const ips = svc.spec?.clusterIPs?.length ? svc.spec.clusterIPs : svc.spec?.clusterIP ? [svc.spec.clusterIP] : [];
+  return ips.filter((ip) => ip && ip !== 'None');
+}
+
 export function buildShard(objs: ClusterObjects, network: string | undefined): Shard {
   const pods = new Map(objs.pods.map((p) => [`${p.metadata?.namespace}/${p.metadata?.name}`, p]));
   const nodes = new Map(objs.nodes.map((n) => [n.metadata?.name ?? '', n]));
@@ -81,7 +94,8 @@ export function buildShard(objs: ClusterObjects, network: string | undefined): S
     }
     if (ports.length === 0) continue;
     if (svc.spec?.publishNotReadyAddresses) publishNotReady.add(`${ns}/${name}`);
-    shard.set(`${ns}/${name}`, { namespace: ns, name, ports, endpoints: [] });
+    const addresses = clusterIps(svc);
+    shard.set(`${ns}/${name}`, { namespace: ns, name, ports, endpoints: [], ...(addresses.length ? { addresses } : {}) });
   }
 
   const seen = new Set<string>();
@@ -143,11 +157,15 @@ export function mergeShards(shards: ReadonlyArray<{ cluster: string; shard: Shar
         merged.set(key, m);
       }
       m.clusters.push(cluster);
+      // Each cluster gives the Service its own cluster IP; a pod only ever dials its own cluster's,
+      // so the union is what every sidecar may see.
+      for (const a of s.addresses ?? []) if (!(m.addresses ??= []).includes(a)) m.addresses.push(a);
       for (const p of s.ports) if (!m.ports.some((x) => x.number === p.number || x.name === p.name)) m.ports.push(p);
       m.endpoints.push(...s.endpoints);
     }
   }
   for (const m of merged.values()) {
+    m.addresses?.sort();
     const names = new Set(m.ports.map((p) => p.name));
     m.endpoints = m.endpoints.map((e) => ({ ...e, ports: Object.fromEntries(Object.entries(e.ports).filter(([n]) => names.has(n))) }));
   }
@@ -166,6 +184,7 @@ export function serviceEntryDocument(s: MergedService, domain = 'cluster.local')
       hosts: [`${s.name}.${s.namespace}.svc.${domain}`],
       location: 'MESH_INTERNAL',
       resolution: 'STATIC',
+      ...(s.addresses?.length ? { addresses: s.addresses } : {}),
       ports: s.ports,
       endpoints: s.endpoints,
     },

@@ -6,12 +6,15 @@
 import { isIP } from 'node:net';
 import { compareText } from './compare.ts';
 import { HEADER_KEY } from '../config/schemas/authorization-policy.ts';
+import { jwtConditionKey } from '../config/schemas/request-authentication.ts';
 import { type ConfigObject, isKind } from '../config/types.ts';
 import type { AuthorizationConditionIn, AuthorizationOperationIn, AuthorizationPolicyIn, AuthorizationSourceIn } from './input.ts';
 import { type FieldPath, type IssueList, originOf } from './issues.ts';
 import { endpointPort, isHttpProtocol, labelsMatch } from './services.ts';
 import type { Origin, Service } from './types.ts';
 import { type MeshSettings, spiffeId } from './mesh-identity.ts';
+import { isPathTemplate, parseExperimentalKey, pathTemplateRegex, envoyUriTemplate } from '../config/schemas/authorization-extras.ts';
+import { resolveExtAuthz, type ResolvedExtAuthz } from './extension-providers.ts';
 
 export const DRY_RUN_ANNOTATION = 'istio.io/dry-run';
 
@@ -47,7 +50,13 @@ export interface AuthzSource {
   notRemoteIpBlocks?: Cidr[];
   /** `workloadSelector` resolved to the selected workloads' IPs; empty = matches no caller. */
   workloadIps?: Cidr[];
+  /** requestPrincipals (`<iss>/<sub>`, Istio's value forms), matched against the verified JWT. */
+  requestPrincipals?: AuthzValue[];
+  notRequestPrincipals?: AuthzValue[];
 }
+
+/** A path: Istio's value forms, or a template (`{*}`, `{**}`): Envoy's URI template and the same as a regex. */
+export type PathValue = AuthzValue | { kind: 'template'; template: string; regex: string };
 
 export interface AuthzOperation {
   /** Raw Istio host patterns; the translator decides how ports in :authority are matched. */
@@ -57,15 +66,22 @@ export interface AuthzOperation {
   notPorts?: number[];
   methods?: AuthzValue[];
   notMethods?: AuthzValue[];
-  paths?: AuthzValue[];
-  notPaths?: AuthzValue[];
+  paths?: PathValue[];
+  notPaths?: PathValue[];
 }
 
 export type AuthzCondition =
   | { kind: 'header'; name: string; values?: AuthzValue[]; notValues?: AuthzValue[] }
   | { kind: 'sourceIp' | 'remoteIp'; values?: Cidr[]; notValues?: Cidr[] }
   | { kind: 'destinationPort'; values?: number[]; notValues?: number[] }
-  | { kind: 'principal' | 'namespace'; values?: IdentityMatch[]; notValues?: IdentityMatch[] };
+  | { kind: 'principal' | 'namespace'; values?: IdentityMatch[]; notValues?: IdentityMatch[] }
+  /** request.auth.principal (`<iss>/<sub>`) and claims (`aud`, `azp`, request.auth.claims[...]) of the verified JWT. */
+  | { kind: 'requestPrincipal'; values?: AuthzValue[]; notValues?: AuthzValue[] }
+  | { kind: 'jwtClaim'; claim: string[]; values?: AuthzValue[]; notValues?: AuthzValue[] }
+  | { kind: 'destinationIp'; values?: Cidr[]; notValues?: Cidr[] }
+  | { kind: 'sni'; values?: AuthzValue[]; notValues?: AuthzValue[] }
+  /** experimental.envoy.filters.<filter>[<key>]: a value in the list another filter left in its dynamic metadata. */
+  | { kind: 'filterMetadata'; filter: string; path: string[]; values?: AuthzValue[]; notValues?: AuthzValue[] };
 
 /** A rule matches when a source, an operation and every condition match (empty lists match all). */
 export interface AuthzRule {
@@ -79,7 +95,7 @@ export interface AuthorizationPolicy {
   namespace: string;
   /** Workload labels in `namespace`; absent = every workload of the namespace. */
   selector?: Record<string, string>;
-  action: 'ALLOW' | 'DENY';
+  action: 'ALLOW' | 'DENY' | 'AUDIT' | 'CUSTOM';
   /** `istio.io/dry-run: "true"`: evaluated and counted as shadow rules, never enforced. */
   dryRun: boolean;
   /** An ALLOW policy without rules allows nothing (deny all); a DENY policy always has rules (the schema refuses one without). */
@@ -87,6 +103,8 @@ export interface AuthorizationPolicy {
   /** Some rule matches on the caller's mTLS identity (principals, namespaces, serviceAccounts). */
   usesIdentity: boolean;
   origin: Origin;
+  /** CUSTOM: the extension provider named, resolved; or why it cannot be used (the policy then fails closed). */
+  custom?: { provider: string } & ({ extAuthz: ResolvedExtAuthz } | { problem: string });
 }
 
 // ---- values ----------------------------------------------------------------------------------
@@ -182,6 +200,10 @@ export function serviceAccountMatch(text: string, namespace: string, trustDomain
   return { kind: 'exact', value: spiffeId(trustDomain, ns!, sa!) };
 }
 
+function pathValue(text: string): PathValue {
+  return isPathTemplate(text) ? { kind: 'template', template: envoyUriTemplate(text), regex: pathTemplateRegex(text) } : parseValue(text);
+}
+
 const cidrs = (list: readonly string[] | undefined) => list?.map(parseCidr);
 const values = (list: readonly string[] | undefined) => list?.map(parseValue);
 const ports = (list: ReadonlyArray<string | number> | undefined) => list?.map(Number);
@@ -213,11 +235,24 @@ function workloadIps(workloads: readonly Workload[], namespace: string, selector
 
 // ---- building --------------------------------------------------------------------------------
 
-function buildCondition(c: AuthorizationConditionIn): AuthzCondition {
+function buildCondition(c: AuthorizationConditionIn, namespace: string, mesh: MeshSettings): AuthzCondition {
+  // Newer Istio's identity keys, as the source fields of the same names: matches on the SPIFFE ID.
+  if (c.key === 'source.serviceAccount') {
+    const sa = (t: string) => serviceAccountMatch(t, namespace, mesh.trustDomain);
+    return defined({ kind: 'principal' as const, values: c.values?.map(sa), notValues: c.notValues?.map(sa) });
+  }
+  if (c.key === 'source.trustDomain') return defined({ kind: 'principal' as const, values: c.values?.map(trustDomainMatch), notValues: c.notValues?.map(trustDomainMatch) });
   if (c.key === 'source.principal') return defined({ kind: 'principal' as const, values: c.values?.map(principalMatch), notValues: c.notValues?.map(principalMatch) });
   if (c.key === 'source.namespace') return defined({ kind: 'namespace' as const, values: c.values?.map(namespaceMatch), notValues: c.notValues?.map(namespaceMatch) });
+  const jwt = jwtConditionKey(c.key);
+  if (jwt?.kind === 'principal') return defined({ kind: 'requestPrincipal' as const, values: values(c.values), notValues: values(c.notValues) });
+  if (jwt?.kind === 'claim') return defined({ kind: 'jwtClaim' as const, claim: jwt.path, values: values(c.values), notValues: values(c.notValues) });
   const header = HEADER_KEY.exec(c.key);
   if (header) return defined({ kind: 'header' as const, name: header[1]!.toLowerCase(), values: values(c.values), notValues: values(c.notValues) });
+  if (c.key === 'destination.ip') return defined({ kind: 'destinationIp' as const, values: cidrs(c.values), notValues: cidrs(c.notValues) });
+  if (c.key === 'connection.sni') return defined({ kind: 'sni' as const, values: values(c.values), notValues: values(c.notValues) });
+  const meta = parseExperimentalKey(c.key);
+  if (meta) return defined({ kind: 'filterMetadata' as const, ...meta, values: values(c.values), notValues: values(c.notValues) });
   if (c.key === 'destination.port') return defined({ kind: 'destinationPort' as const, values: ports(c.values), notValues: ports(c.notValues) });
   return defined({ kind: c.key === 'remote.ip' ? ('remoteIp' as const) : ('sourceIp' as const), values: cidrs(c.values), notValues: cidrs(c.notValues) });
 }
@@ -230,8 +265,8 @@ function buildOperation(o: AuthorizationOperationIn): AuthzOperation {
     notPorts: ports(o.notPorts),
     methods: values(o.methods),
     notMethods: values(o.notMethods),
-    paths: values(o.paths),
-    notPaths: values(o.notPaths),
+    paths: o.paths?.map(pathValue),
+    notPaths: o.notPaths?.map(pathValue),
   });
 }
 
@@ -250,17 +285,23 @@ export function buildAuthorizationPolicies(objects: readonly ConfigObject[], ser
       continue;
     }
     const dryRun = dryRunText === 'true';
+    if (dryRunText !== undefined && action === 'CUSTOM') {
+      // As Istio: a CUSTOM policy's effect is the provider's, which has no dry-run mode.
+      issues.error(obj, ['metadata', 'annotations', DRY_RUN_ANNOTATION], 'is not supported on a CUSTOM policy (the external authorizer decides; it has no dry run)');
+      continue;
+    }
 
     const rules = (spec.rules ?? []).map((r, i): AuthzRule => ({
       from: (r.from ?? []).map(({ source }, j) => buildSource(obj, source, ['spec', 'rules', i, 'from', j, 'source'], workloads, issues, mesh)),
       to: (r.to ?? []).map(({ operation }) => buildOperation(operation)),
-      when: (r.when ?? []).map(buildCondition),
+      when: (r.when ?? []).map((c) => buildCondition(c, obj.namespace, mesh)),
     }));
     warnForeignTrustDomains(obj, spec, mesh, issues);
     warnCoverage(obj, spec, dryRun, services, issues);
     const usesIdentity = rules.some((r) => r.from.some(sourceUsesIdentity) || r.when.some((c) => c.kind === 'principal' || c.kind === 'namespace'));
     if (usesIdentity && mtlsModes) warnNoMtls(obj, spec, services, issues, mtlsModes);
 
+    const custom = action === 'CUSTOM' ? customOf(obj, spec.provider?.name ?? '', services, mesh, issues) : undefined;
     const selector = spec.selector?.matchLabels;
     out.push({
       name: obj.name,
@@ -271,9 +312,43 @@ export function buildAuthorizationPolicies(objects: readonly ConfigObject[], ser
       rules,
       usesIdentity,
       origin: originOf(obj),
+      ...(custom ? { custom } : {}),
     });
   }
-  return out.filter((p) => !issues.rejected.has(`AuthorizationPolicy/${p.namespace}/${p.name}`)).sort((a, b) => compareText(a.origin.key, b.origin.key));
+  const kept = out.filter((p) => !issues.rejected.has(`AuthorizationPolicy/${p.namespace}/${p.name}`)).sort((a, b) => compareText(a.origin.key, b.origin.key));
+  warnMultipleProviders(objects, kept, workloads, issues);
+  return kept;
+}
+
+/**
+ * Envoy's ext_authz filter asks one authorizer: CUSTOM policies naming different providers for one
+ * workload all deny there instead (translate/rbac-audit-custom.ts), as Istio does. Said per policy,
+ * for the known workloads both select.
+ */
+function warnMultipleProviders(objects: readonly ConfigObject[], policies: readonly AuthorizationPolicy[], workloads: readonly Workload[], issues: IssueList): void {
+  const custom = policies.filter((p) => p.custom && 'extAuthz' in p.custom);
+  if (custom.length < 2) return;
+  const clash = new Map<AuthorizationPolicy, Set<string>>();
+  for (const w of workloads) {
+    const mine = custom.filter((p) => p.namespace === w.namespace && labelsMatch(p.selector ?? {}, w.labels));
+    const providers = new Set(mine.map((p) => p.custom!.provider));
+    if (providers.size < 2) continue;
+    for (const p of mine) clash.set(p, new Set([...(clash.get(p) ?? []), `${w.address} (${[...providers].sort().join(', ')})`]));
+  }
+  for (const [p, where] of clash) {
+    const obj = objects.find((o) => o.key === p.origin.key);
+    if (obj) issues.warn(obj, ['spec', 'provider', 'name'], `workloads selected by CUSTOM policies with different providers: ${[...where].sort().join('; ')}; one workload can use one external authorizer, so there every CUSTOM policy's rules deny instead (as Istio does)`);
+  }
+}
+
+/** A CUSTOM policy's provider; one that cannot be used is a warning: Istio accepts the policy and its rules then deny. */
+function customOf(obj: ConfigObject, provider: string, services: readonly Service[], mesh: MeshSettings, issues: IssueList): NonNullable<AuthorizationPolicy['custom']> {
+  const r = resolveExtAuthz(provider, mesh.extensionProviders, services);
+  if ('problem' in r) {
+    issues.warn(obj, ['spec', 'provider', 'name'], `${r.problem}: requests this policy's rules match are denied (403) until it is fixed, as Istio does`);
+    return { provider, problem: r.problem };
+  }
+  return { provider, extAuthz: r };
 }
 
 const sourceUsesIdentity = (s: AuthzSource) => ['principals', 'notPrincipals', 'namespaces', 'notNamespaces', 'serviceAccounts', 'notServiceAccounts', 'trustDomains', 'notTrustDomains'].some((k) => s[k as keyof AuthzSource] !== undefined);
@@ -293,6 +368,8 @@ function buildSource(obj: ConfigObject, s: AuthorizationSourceIn, path: FieldPat
     notIpBlocks: cidrs(s.notIpBlocks),
     remoteIpBlocks: cidrs(s.remoteIpBlocks),
     notRemoteIpBlocks: cidrs(s.notRemoteIpBlocks),
+    requestPrincipals: values(s.requestPrincipals),
+    notRequestPrincipals: values(s.notRequestPrincipals),
   });
   if (s.workloadSelector) {
     const ns = s.workloadSelector.namespace ?? obj.namespace;
@@ -369,6 +446,22 @@ function warnCoverage(obj: ConfigObject, spec: AuthorizationPolicyIn, dryRun: bo
   if (dryRun && grpc) {
     issues.warn(obj, ['metadata', 'annotations', DRY_RUN_ANNOTATION], 'proxyless gRPC servers have no shadow rules: this dry-run policy is left out for them (Envoy sidecars evaluate it)');
   }
+  if (grpc) warnGrpcLimits(obj, spec, issues);
+}
+
+/** Condition keys grpc-js-xds cannot evaluate (no SNI, no other filters' metadata). */
+export const GRPC_UNSUPPORTED_KEY = (key: string) => key === 'connection.sni' || key.startsWith('experimental.');
+
+/** What proxyless gRPC servers cannot do, and the fail-closed stand-in they get instead. */
+function warnGrpcLimits(obj: ConfigObject, spec: AuthorizationPolicyIn, issues: IssueList): void {
+  const action = spec.action ?? 'ALLOW';
+  if (action === 'AUDIT') issues.warn(obj, ['spec', 'action'], 'proxyless gRPC servers have no audit logging: this AUDIT policy is left out for them (Envoy sidecars log)');
+  if (action === 'CUSTOM') issues.warn(obj, ['spec', 'action'], 'proxyless gRPC servers cannot call an external authorizer: there, requests this policy\'s rules match are denied (PERMISSION_DENIED) instead');
+  (spec.rules ?? []).forEach((r, i) => (r.when ?? []).forEach((c, k) => {
+    if (!GRPC_UNSUPPORTED_KEY(c.key)) return;
+    const effect = action === 'ALLOW' ? 'an ALLOW rule with it matches nothing there' : action === 'AUDIT' ? 'it is not audited there' : 'the rule applies there as if the condition held';
+    issues.warn(obj, ['spec', 'rules', i, 'when', k, 'key'], `proxyless gRPC servers cannot evaluate ${c.key}: ${effect} (fail closed)`);
+  }));
 }
 
 /**

@@ -6,6 +6,7 @@ import { deepFreeze } from '../json.ts';
 import { compareText } from './compare.ts';
 import { buildClusters, ClusterMemo, indexDestinationRules } from './clusters.ts';
 import { warnDestinationRule, warnRateLimit, warnServiceEntry, warnVirtualService } from './grpc-warnings.ts';
+import { warnCredentialName } from './credential-warnings.ts';
 import { IssueList, type IssueSink, type RecordedIssue, recordingSink, replayIssues } from './issues.ts';
 import { warnLocality, warnUnreachableNetworks } from './locality-warnings.ts';
 import { warnLoadBalancer } from './lb-warnings.ts';
@@ -14,7 +15,9 @@ import { buildAuthorizationPolicies } from './authorization.ts';
 import { DEFAULT_MESH, type MeshSettings } from './mesh-identity.ts';
 import { warnMutualToPermissiveGrpc } from './upstream-tls.ts';
 import { buildPeerAuthentications, effectiveMtls } from './peer-authentication.ts';
+import { buildRequestAuthentications, warnRequestIdentityRules } from './request-authentication.ts';
 import { buildRouteTables, RouteMemo } from './routes.ts';
+import { buildL4Tables, resolveL4Routes } from './l4-routes.ts';
 import { buildServices, ServiceMemo } from './services.ts';
 import type { Model, ModelIssue, Service, ServiceLookup } from './types.ts';
 
@@ -72,14 +75,15 @@ export function buildModel(objects: ConfigObject[], networkGateways: Model['netw
   const rules = indexDestinationRules(sorted, serviceMap, issues, mesh.rootNamespace);
   const peerAuthentications = buildPeerAuthentications(sorted, services, mesh, issues);
   const clusters = buildClusters(services, rules, networkGateways, memo.clusters, { policies: peerAuthentications, mesh });
-  const routeTables = buildRouteTables(sorted, {
-    services: serviceMap,
-    clusters: new Map(clusters.map((c) => [c.name, c])),
-    rules,
-    issues,
-  }, memo.routes);
+  const routeInputs = { services: serviceMap, clusters: new Map(clusters.map((c) => [c.name, c])), rules, issues };
+  // tcp/tls routes first: an error there leaves the whole rule out of the http tables too.
+  const l4 = resolveL4Routes(sorted, routeInputs);
+  const routeTables = buildRouteTables(sorted, routeInputs, memo.routes);
+  const l4Tables = buildL4Tables(l4, issues.rejected, routeInputs);
   const rateLimits = buildRateLimits(sorted, serviceMap, issues);
+  const requestAuthentications = buildRequestAuthentications(sorted, services, issues);
   const authorizationPolicies = buildAuthorizationPolicies(sorted, services, issues, mesh, (ns, labels, port) => effectiveMtls(peerAuthentications, mesh, ns, labels, port).mode);
+  warnRequestIdentityRules(sorted, requestAuthentications, services, mesh, issues);
   const appliedTo = new Map<ConfigObject, string[]>();
   for (const [host, r] of rules) appliedTo.set(r.obj, [...(appliedTo.get(r.obj) ?? []), host]);
   for (const obj of sorted) {
@@ -87,6 +91,7 @@ export function buildModel(objects: ConfigObject[], networkGateways: Model['netw
     if (isKind(obj, 'ServiceEntry')) warnServiceEntry(obj, issues);
     if (isKind(obj, 'VirtualService')) warnOnce(obj, serviceMap, issues, memo.warnings, (s, i) => warnVirtualService(obj, s, i));
     if (isKind(obj, 'DestinationRule')) {
+      warnCredentialName(obj, issues);
       // Checked afresh on each build: which services a rule is in force for changes as services
       // and other rules come and go.
       const hosts = appliedTo.get(obj) ?? [];
@@ -99,6 +104,6 @@ export function buildModel(objects: ConfigObject[], networkGateways: Model['netw
   warnUnreachableNetworks(sorted, serviceMap, networkGateways, issues);
   warnMutualToPermissiveGrpc(clusters, serviceMap, (host) => rules.get(host)?.obj, { policies: peerAuthentications, mesh }, issues);
   const gateways = Object.fromEntries(Object.keys(networkGateways).sort().map((n) => [n, networkGateways[n].map((g) => ({ address: g.address, port: g.port }))]));
-  const model: Model = { services, clusters, routeTables, rateLimits, authorizationPolicies, peerAuthentications, mesh: { ...mesh }, networkGateways: gateways, warnings: issues.warnings };
+  const model: Model = { services, clusters, routeTables, l4Tables, rateLimits, authorizationPolicies, peerAuthentications, requestAuthentications, mesh: { ...mesh }, networkGateways: gateways, warnings: issues.warnings };
   return { model: deepFreeze(model), errors: issues.errors, rejected: issues.rejected };
 }

@@ -19,6 +19,10 @@ function hasGrpcPort(host: string, services: ServiceLookup): boolean {
 export function warnVirtualService(obj: ConfigObject<'VirtualService'>, services: ServiceLookup, issues: IssueSink): void {
   const spec = obj.spec;
   if (!(spec.hosts ?? []).some((h) => hasGrpcPort(resolveHost(h, obj.namespace), services))) return;
+  // grpc-js-xds reads only HTTP route configurations: a connection has no L4 routing there.
+  for (const kind of ['tcp', 'tls'] as const) {
+    if (spec[kind]?.length) issues.warn(obj, ['spec', kind], `proxyless gRPC clients do no ${kind === 'tcp' ? 'TCP' : 'TLS (SNI)'} routing: these routes apply to Envoy sidecars only and are left out ${FOR_GRPC}`);
+  }
   (spec.http ?? []).forEach((http, i) => {
     const at = (...p: FieldPath): FieldPath => ['spec', 'http', i, ...p];
     if (http.redirect) issues.warn(obj, at('redirect'), `gRPC has no redirects: this route is left out ${FOR_GRPC}`);

@@ -15,6 +15,9 @@ export type HeaderOpsIn = S.HeaderOperations;
 export type FaultIn = S.HTTPFaultInjection;
 export type CorsIn = S.CorsPolicy;
 export type PercentIn = S.Percent;
+export type TcpRouteIn = S.TCPRoute;
+export type TlsRouteIn = S.TLSRoute;
+export type RouteDestinationIn = S.RouteDestination;
 
 // ---- DestinationRule ----
 export type DestinationRuleIn = S.DestinationRuleSpec;
@@ -42,3 +45,7 @@ export type AuthorizationConditionIn = S.AuthorizationCondition;
 
 // ---- PeerAuthentication ----
 export type PeerAuthenticationIn = S.PeerAuthenticationSpec;
+
+// ---- RequestAuthentication ----
+export type RequestAuthenticationIn = S.RequestAuthenticationSpec;
+export type JwtRuleIn = S.JwtRuleSpec;

@@ -1,6 +1,7 @@
 // Workload identities: the SPIFFE ID a workload's certificate carries, from its service account.
 // The trust domain and the root namespace (where mesh-wide PeerAuthentication lives) are inputs
 // of the model, with Istio's defaults so Istio's rules mean the same here.
+import type { ExtensionProvider } from './extension-providers.ts';
 
 export interface MeshSettings {
   /** SPIFFE trust domain of the mesh's certificates. */
@@ -14,6 +15,10 @@ export interface MeshSettings {
    * sidecars TLS config they have no certificate for. Default true (Istio's meaning).
    */
   certificates?: boolean;
+  /** MeshConfig `extensionProviders` (config/mesh-config.ts): the external authorizers CUSTOM policies name. */
+  extensionProviders?: ExtensionProvider[];
+  /** MeshConfig `outboundTrafficPolicy`: whether calls to hosts the mesh does not know pass through. */
+  outboundTrafficPolicy?: { mode: 'ALLOW_ANY' | 'REGISTRY_ONLY' };
 }
 
 export const DEFAULT_MESH: MeshSettings = { trustDomain: 'cluster.local', rootNamespace: 'istio-system' };

@@ -112,6 +112,7 @@ function clientTls(t: ClientTlsIn): ClientTls {
     clientCertificate: t.clientCertificate,
     privateKey: t.privateKey,
     caCertificates: t.caCertificates,
+    credentialName: t.credentialName || undefined,
   });
 }
 

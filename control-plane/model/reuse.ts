@@ -47,6 +47,7 @@ export function sameForProxies(a: Model, b: Model): boolean {
     sameItems(a.services, b.services) &&
     sameItems(a.clusters, b.clusters) &&
     sameItems(a.routeTables, b.routeTables) &&
-    JSON.stringify([a.rateLimits, a.authorizationPolicies, a.peerAuthentications, a.mesh]) === JSON.stringify([b.rateLimits, b.authorizationPolicies, b.peerAuthentications, b.mesh])
+    JSON.stringify(a.l4Tables) === JSON.stringify(b.l4Tables) &&
+    JSON.stringify([a.rateLimits, a.authorizationPolicies, a.peerAuthentications, a.requestAuthentications, a.mesh]) === JSON.stringify([b.rateLimits, b.authorizationPolicies, b.peerAuthentications, b.requestAuthentications, b.mesh])
   );
 }

@@ -2,6 +2,7 @@
 // (files, later Kubernetes) and the translator. Everything the translator needs is decided here
 // (cluster names, weights, defaults), so translation only maps fields. Frozen after build.
 
+import type { RequestAuthn } from './request-authentication.ts';
 import type { RateLimitPolicy } from './rate-limit.ts';
 import type { AuthorizationPolicy } from './authorization.ts';
 import type { MeshSettings } from './mesh-identity.ts';
@@ -134,6 +135,8 @@ export interface ClientTls {
   clientCertificate?: string;
   privateKey?: string;
   caCertificates?: string;
+  /** A Secret in the gateway's namespace (SDS `kubernetes://<name>`); gateways only (credentials/access.ts). */
+  credentialName?: string;
 }
 
 /** How the caller's proxy opens connections to a cluster's endpoints (absent: plaintext). */
@@ -149,6 +152,8 @@ export interface UpstreamTls {
   clientCertificate?: string;
   privateKey?: string;
   caCertificates?: string;
+  /** Gateways read the certificates from this Secret over SDS; sidecars ignore it (as Istio without workloadSelector). */
+  credentialName?: string;
 }
 
 /** One upstream cluster: a service port, optionally narrowed to a subset. */
@@ -292,16 +297,57 @@ export interface RouteTable {
   routes: HttpRoute[];
 }
 
+/** One tcp/tls match, resolved; every field present must hold (an absent field holds always). */
+export interface L4Match {
+  /** Destination IPs/CIDRs; empty: the service's own addresses (or any, when it has none). */
+  destinationSubnets: string[];
+  /** tls routes only: the SNI values (`*.example.com` allowed). */
+  sniHosts?: string[];
+  sourceLabels?: Record<string, string>;
+  sourceNamespace?: string;
+  /** The match's `gateways`, else the VirtualService's; absent: mesh only. Sidecars take it only with `mesh`. */
+  gateways?: string[];
+}
+
+/** One tcp or tls route for a service port (model/l4-routes.ts). */
+export interface L4Route {
+  /** `<vs-namespace>/<vs-name>/tcp/<index>` or `.../tls/<index>`; `default` for the service's own. */
+  name: string;
+  kind: 'tcp' | 'tls';
+  /** Any match suffices; an empty list matches every connection. */
+  matches: L4Match[];
+  /** Weight > 0 only; relative shares. */
+  destinations: WeightedDestination[];
+  origin: Origin;
+}
+
+/** The ordered L4 routes of one non-HTTP service port (TCP, TLS, HTTPS), the service's default last. */
+export interface L4Table {
+  host: string;
+  port: number;
+  protocol: Protocol;
+  /** The service's virtual IPs (ServiceEntry `addresses`), which its connections are told apart by. */
+  addresses: string[];
+  routes: L4Route[];
+  /** Other services on this port without a VIP (or HTTP there): connections to this one cannot be
+   * told apart by address, so only its routes' destinationSubnets/SNI chains are sent. */
+  sharedWith?: string[];
+}
+
 export interface Model {
   services: Service[]; // sorted by host
   clusters: UpstreamCluster[]; // sorted by name
   routeTables: RouteTable[]; // sorted by host, port
+  /** tcp/tls routes per non-HTTP service port (model/l4-routes.ts); sorted by host, port. */
+  l4Tables: L4Table[];
   /** RateLimit rules with each replica's token share (model/rate-limit.ts); sorted by host, port. */
   rateLimits: RateLimitPolicy[];
   /** AuthorizationPolicies, resolved (model/authorization.ts); sorted by namespace/name. */
   authorizationPolicies: AuthorizationPolicy[];
   /** PeerAuthentications in force (model/peer-authentication.ts); sorted by namespace/name. */
   peerAuthentications: PeerAuthPolicy[];
+  /** RequestAuthentications (JWT providers) in force (model/request-authentication.ts); sorted by namespace/name. */
+  requestAuthentications: RequestAuthn[];
   /** Trust domain and root namespace (model/mesh-identity.ts). */
   mesh: MeshSettings;
   /** Network -> its gateways, from the config source (LoadResult.networkGateways). */

@@ -1,7 +1,10 @@
 // /debug/config_dump?proxy=ID: what one connected proxy was sent, per type, decoded from the
 // bytes on the wire back to proto3 JSON (like Envoy's config_dump, but from the server's side).
+// Private keys of SDS secrets are redacted, as Envoy's own dump does.
 import { decodeResource } from '../envoy/check.ts';
 import { proxyStatus } from './proxy-status.ts';
+import { redactSecret } from '../credentials/secret-resources.ts';
+import { SECRET } from '../translate/type-urls.ts';
 import type { XdsStream } from '../xds/ads-server.ts';
 
 export interface TypeDump {
@@ -28,7 +31,7 @@ export function configDump(stream: XdsStream, generation: number): Record<string
       ...(t.nack ? { nack: t.nack } : {}),
       ...(t.state === 'NACKED' ? { note: `these are the rejected version's resources; the proxy still runs version ${t.ackedVersion ?? '(none)'}` } : {}),
       ...(sent?.resources
-        ? { resources: sent.resources.map((r) => ({ name: r.name, version: r.hash, resource: decodeResource(r.any) })) }
+        ? { resources: sent.resources.map((r) => ({ name: r.name, version: r.hash, resource: t.typeUrl === SECRET ? redactSecret(decodeResource(r.any)) : decodeResource(r.any) })) }
         : sent
           ? { note: 'the proxy reconnected already holding this version; it was not sent again on this stream' }
           : {}),

@@ -6,7 +6,7 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { MeshState } from '../model/compile.ts';
 import type { AdsObserver, XdsStream } from '../xds/ads-server.ts';
 import type { SnapshotCache } from '../xds/snapshot-cache.ts';
-import { CLUSTER, ENDPOINTS, LISTENER, ROUTE_CONFIG } from '../translate/type-urls.ts';
+import { CLUSTER, ENDPOINTS, LISTENER, ROUTE_CONFIG, SECRET } from '../translate/type-urls.ts';
 import type { Authority } from '../ca/authority.ts';
 import type { CaObserver, CaOutcome } from '../ca/ca-service.ts';
 import type { Leadership } from '../kube/leader-election.ts';
@@ -14,7 +14,7 @@ import type { Leadership } from '../kube/leader-election.ts';
 const CA_OUTCOMES: CaOutcome[] = ['issued', 'denied', 'unauthenticated', 'invalid', 'error'];
 
 /** Short xDS type names, as Istio's metrics label them. */
-const SHORT: Record<string, string> = { [CLUSTER]: 'cds', [ENDPOINTS]: 'eds', [LISTENER]: 'lds', [ROUTE_CONFIG]: 'rds' };
+const SHORT: Record<string, string> = { [CLUSTER]: 'cds', [ENDPOINTS]: 'eds', [LISTENER]: 'lds', [ROUTE_CONFIG]: 'rds', [SECRET]: 'sds' };
 export const shortType = (type: string): string => SHORT[type] ?? 'other';
 // The types a stream still has to ACK are a bit set: this runs on every push and ACK.
 const BITS: Record<string, number> = { [CLUSTER]: 1, [ENDPOINTS]: 2, [LISTENER]: 4, [ROUTE_CONFIG]: 8 };

@@ -5,13 +5,13 @@
 // cost. Changes that are not local (a service or route table added or removed, rate limits,
 // authorization, gateways) return undefined, and the caller translates in full.
 import type { Model, RouteTable } from '../model/types.ts';
-import { outboundCluster } from './clusters.ts';
+import { outboundClusterFor } from './clusters.ts';
 import { hasCluster } from './resolution.ts';
 import { clusterLoadAssignment } from './endpoints.ts';
 import { grpcListeners } from './listeners-grpc.ts';
 import { GRPC_SERVER_LISTENER_PREFIX, grpcServerListeners } from './listeners-grpc-server.ts';
 import { inboundCluster, inboundPorts } from './inbound.ts';
-import { outboundHttpListeners, virtualInbound } from './listeners-sidecar.ts';
+import { outboundListeners, virtualInbound } from './listeners-sidecar.ts';
 import type { TranslateMemo } from './memo.ts';
 import type { Proxy } from './proxy.ts';
 import { grpcRouteConfigs, sidecarRouteConfigs } from './route-configs.ts';
@@ -30,10 +30,12 @@ export interface ResourceChanges {
   whole: Partial<Record<ResourceType, (name: string) => boolean>>;
 }
 
+// What every resource may depend on; any change translates afresh (l4Tables: the tcp/tls chains
+// sit in the ports' listeners).
 const globalsText = new WeakMap<Model, string>();
 function globals(m: Model): string {
   let t = globalsText.get(m);
-  if (t === undefined) globalsText.set(m, (t = JSON.stringify([m.rateLimits, m.authorizationPolicies, m.peerAuthentications, m.mesh, m.networkGateways])));
+  if (t === undefined) globalsText.set(m, (t = JSON.stringify([m.rateLimits, m.authorizationPolicies, m.peerAuthentications, m.requestAuthentications, m.mesh, m.networkGateways, m.l4Tables])));
   return t;
 }
 
@@ -59,7 +61,7 @@ export function translateChanges(prev: Model, model: Model, proxy: Proxy, memo: 
     if (c.name !== was.name) return undefined;
     changed.add(c.name);
     // As translate(): only the clusters the client can use (resolution.ts); only STATIC ones have EDS.
-    if (hasCluster(c, kind)) set[CLUSTER].push(outboundCluster(c, kind, memo) as Resource);
+    if (hasCluster(c, kind)) set[CLUSTER].push(outboundClusterFor(c, proxy, memo) as Resource);
     else removed[CLUSTER].push(c.name);
     if (c.resolution === 'STATIC') set[ENDPOINTS].push(clusterLoadAssignment(c, proxy, memo) as Resource);
     else removed[ENDPOINTS].push(c.name);
@@ -85,7 +87,7 @@ export function translateChanges(prev: Model, model: Model, proxy: Proxy, memo: 
   }
   // A sidecar has one route config and one listener per port, each over every table on the port.
   const ports = new Set(tables.map((t) => t.port));
-  set[LISTENER].push(...(outboundHttpListeners(model, proxy, ports) as Resource[]));
+  set[LISTENER].push(...(outboundListeners(model, proxy, ports) as Resource[]));
   set[ROUTE_CONFIG].push(...(sidecarRouteConfigs(model, proxy, clusters, memo, ports) as Resource[]));
   // Its inbound side depends on the services its IP is an endpoint of: given whole.
   const inbound = inboundPorts(model, proxy);

@@ -10,7 +10,8 @@ import { localityWeightedLb } from './locality-weighted.ts';
 import { outlierDetection } from './outlier-detection.ts';
 import { upstreamProtocolOptions } from './protocol-options.ts';
 import { upstreamTransportSocket } from './upstream-tls.ts';
-import type { ClientKind } from './proxy.ts';
+import type { ClientKind, Proxy } from './proxy.ts';
+import { isRouter } from '../credentials/access.ts';
 import type { Json } from '../json.ts';
 import { CLUSTER } from './type-urls.ts';
 import type { TranslateMemo } from './memo.ts';
@@ -29,7 +30,15 @@ export function outboundCluster(c: UpstreamCluster, kind: ClientKind, memo: Tran
   return out;
 }
 
-function buildOutboundCluster(c: UpstreamCluster, kind: ClientKind): Json {
+/** A proxy's form of a cluster: a gateway's differs where the DestinationRule names a credentialName. */
+export function outboundClusterFor(c: UpstreamCluster, proxy: Proxy, memo: TranslateMemo): Json {
+  if (!c.tls?.credentialName || !isRouter(proxy)) return outboundCluster(c, proxy.kind, memo);
+  let out = memo.routerClusters.get(c);
+  if (!out) memo.routerClusters.set(c, (out = buildOutboundCluster(c, 'envoy', true)));
+  return out;
+}
+
+function buildOutboundCluster(c: UpstreamCluster, kind: ClientKind, router = false): Json {
   const cp = c.policy.connectionPool;
   const od = outlierDetection(c.policy.outlierDetection);
   // An original destination cluster has one host per connection: no balancing, no locality weights.
@@ -47,7 +56,7 @@ function buildOutboundCluster(c: UpstreamCluster, kind: ClientKind): Json {
     ...od,
     ...(Object.keys(commonLb).length ? { common_lb_config: commonLb } : {}),
     ...(kind === 'envoy' ? upstreamProtocolOptions(c.port.protocol, cp) : {}),
-    ...upstreamTransportSocket(c.tls, kind, c.port.protocol),
+    ...upstreamTransportSocket(c.tls, kind, c.port.protocol, router),
   };
 }
 

@@ -3,18 +3,26 @@
 // manager (the router, always last, is added by hcm.ts) and the order their route and virtual host
 // fields are merged in.
 import { cors } from './cors.ts';
+import { extAuthz } from './ext-authz.ts';
 import type { Feature } from './feature.ts';
 import { fault } from './fault.ts';
+import { jwtAuthn } from './jwt-authn.ts';
 import { localRateLimit } from './local-rate-limit.ts';
 import { mirror } from './mirror.ts';
 import type { ClientKind } from './proxy.ts';
 import { rbacAllow, rbacDeny } from './rbac.ts';
+import { rbacAudit, rbacCustom } from './rbac-audit-custom.ts';
 import { websocket } from './websocket.ts';
 
-// Order matters: authorization (rbac) first, so a denied call is neither counted nor faulted;
+// Order matters: JWT verification first (RBAC reads its payload), then authorization (rbac), so a denied call is neither counted nor faulted;
 // then rate limit; then CORS, which answers preflights itself (as in Istio, before fault); then
 // fault injection, which acts on the calls that would go upstream.
+// Authorization runs in Istio's order: AUDIT (logs only), CUSTOM (shadow rules, then ext_authz), DENY, ALLOW.
 export const FEATURES: readonly Feature[] = [
+  jwtAuthn,
+  rbacAudit,
+  rbacCustom,
+  extAuthz,
   rbacDeny,
   rbacAllow,
   localRateLimit,

@@ -10,6 +10,7 @@ import { inboundMode, passthroughChain, sidecarInboundChains, TLS_INSPECTOR_FILT
 import { effectiveMtls } from '../model/peer-authentication.ts';
 import type { Json } from '../json.ts';
 import { LISTENER, ORIGINAL_DST, TCP_PROXY } from './type-urls.ts';
+import { l4FilterChains, l4Ports, passthroughFilterChain } from './listeners-tcp.ts';
 
 export const VIRTUAL_OUTBOUND_PORT = 15001;
 export const VIRTUAL_INBOUND_PORT = 15006;
@@ -35,19 +36,35 @@ export function virtualOutbound(): Json {
   };
 }
 
-/** One listener per outbound HTTP port, not bound: virtualOutbound hands connections to it (only
- * the ports in `only` when given). */
-export function outboundHttpListeners(model: Model, proxy: Proxy, only?: ReadonlySet<number>): Json[] {
-  const ports = new Set<number>();
-  for (const s of model.services) for (const p of s.ports) if (isHttpProtocol(p.protocol) && (!only || only.has(p.number))) ports.add(p.number);
-  return [...ports].sort((a, b) => a - b).map((port) => ({
-    '@type': LISTENER,
-    name: `0.0.0.0_${port}`,
-    address: socket('0.0.0.0', port),
-    bind_to_port: false,
-    traffic_direction: 'OUTBOUND',
-    filter_chains: [{ name: `0.0.0.0_${port}`, filters: [{ name: 'envoy.filters.network.http_connection_manager', typed_config: httpConnectionManager(`outbound_0.0.0.0_${port}`, { rds: String(port) }, httpFilters({ model, proxy, side: 'outbound', port })) }] }],
-  }));
+/**
+ * One listener per outbound port, not bound: virtualOutbound hands connections to it (only the
+ * ports in `only` when given). An HTTP port's connection manager takes what no tcp/tls chain
+ * (a TCP service's VIP, an SNI) claims; a port without HTTP passes unclaimed connections through.
+ */
+export function outboundListeners(model: Model, proxy: Proxy, only?: ReadonlySet<number>): Json[] {
+  const httpPorts = new Set<number>();
+  for (const s of model.services) for (const p of s.ports) if (isHttpProtocol(p.protocol)) httpPorts.add(p.number);
+  const ports = [...new Set([...httpPorts, ...l4Ports(model)])].filter((p) => !only || only.has(p));
+  return ports.sort((a, b) => a - b).map((port) => {
+    const http = httpPorts.has(port);
+    const taken = new Set<string>(http ? ['|'] : []);
+    const chains: Json[] = http
+      ? [{ name: `0.0.0.0_${port}`, filters: [{ name: 'envoy.filters.network.http_connection_manager', typed_config: httpConnectionManager(`outbound_0.0.0.0_${port}`, { rds: String(port) }, httpFilters({ model, proxy, side: 'outbound', port })) }] }]
+      : [];
+    chains.push(...l4FilterChains(model, proxy, port, taken));
+    if (!taken.has('|')) chains.push(passthroughFilterChain());
+    // SNI is read only where a chain matches on it: server-first protocols (MySQL) send nothing first.
+    const sni = chains.some((c) => (c.filter_chain_match as Json | undefined)?.server_names);
+    return {
+      '@type': LISTENER,
+      name: `0.0.0.0_${port}`,
+      address: socket('0.0.0.0', port),
+      bind_to_port: false,
+      traffic_direction: 'OUTBOUND',
+      ...(sni ? { listener_filters: [TLS_INSPECTOR_FILTER] } : {}),
+      filter_chains: chains,
+    };
+  });
 }
 
 const XFCC = { forward_client_cert_details: 'SANITIZE_SET', set_current_client_cert_details: { uri: true } };

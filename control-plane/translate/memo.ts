@@ -16,6 +16,8 @@ export class TranslateMemo {
   readonly clusterMaps = new WeakMap<Model, Map<string, UpstreamCluster>>();
   /** Outbound Cluster resources per cluster object and client kind. */
   readonly clusters = { envoy: new WeakMap<UpstreamCluster, Json>(), grpc: new WeakMap<UpstreamCluster, Json>() };
+  /** Gateways' form of clusters whose DestinationRule names a credentialName (clusters.ts outboundClusterFor). */
+  readonly routerClusters = new WeakMap<UpstreamCluster, Json>();
   /** ClusterLoadAssignments per cluster object: the caller-independent one. */
   readonly endpoints = new WeakMap<UpstreamCluster, Json>();
   /** ...and per caller view, by only what the view depends on (locality-priority.ts callerKey). */

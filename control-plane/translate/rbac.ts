@@ -8,8 +8,12 @@
 // authenticated principals (grpc-js-xds reads any other kind as "never matches"; see its rbac.js).
 // `authenticated.principal_name` is matched by Envoy against the peer certificate's URI SAN and by
 // gRPC against its URI SANs (else DNS SANs, else subject): the SPIFFE ID.
-import type { AuthorizationPolicy, AuthzCondition, AuthzOperation, AuthzSource, AuthzValue, Cidr, IdentityMatch } from '../model/authorization.ts';
+// Request identities (JWT) are metadata principals, Envoy only: jwt-rbac.ts.
+import type { AuthorizationPolicy, AuthzCondition, AuthzOperation, AuthzSource, AuthzValue, Cidr, IdentityMatch, PathValue } from '../model/authorization.ts';
+import type { ClientKind } from './proxy.ts';
 import { labelsMatch } from '../model/services.ts';
+import { jwtProvidersFor } from '../model/request-authentication.ts';
+import { jwtConditionPrincipals, jwtSourcePrincipals, type JwtScope } from './jwt-rbac.ts';
 import type { Feature, HcmContext } from './feature.ts';
 import type { Proxy } from './proxy.ts';
 import type { Json } from '../json.ts';
@@ -47,9 +51,18 @@ function hostMatcher(host: string): Json {
   return { name: ':authority', string_match: { safe_regex: { regex: `(?i)${body}${anyPort}` } } };
 }
 
-function pathMatcher(v: AuthzValue): Json {
-  return { path: v.kind === 'any' ? { safe_regex: { regex: '.+' } } : stringMatcher(v) };
+export const URI_TEMPLATE = 'type.googleapis.com/envoy.extensions.path.match.uri_template.v3.UriTemplateMatchConfig';
+
+/** A path permission. Templates: Envoy's URI template matcher (as Istio); gRPC has none, so the same template as a regex. */
+function pathPermission(v: PathValue, kind: ClientKind): Json {
+  if (v.kind === 'template') {
+    if (kind === 'grpc') return { url_path: { path: { safe_regex: { regex: v.regex } } } };
+    return { uri_template: { name: 'envoy.path.match.uri_template.uri_template_matcher', typed_config: { '@type': URI_TEMPLATE, path_template: v.template } } };
+  }
+  return { url_path: { path: v.kind === 'any' ? { safe_regex: { regex: '.+' } } : stringMatcher(v) } };
 }
+
+const anyString = (v: AuthzValue): Json => (v.kind === 'any' ? { safe_regex: { regex: '.+' } } : stringMatcher(v));
 
 const cidrRange = (c: Cidr): Json => ({ address_prefix: c.address, prefix_len: c.prefixLen });
 
@@ -89,12 +102,12 @@ function permissionsIn<T>(yes: T[] | undefined, no: T[] | undefined, one: (v: T)
   return inAndNotIn(yes, no, one, orRules, notRule);
 }
 
-function operationPermissions(op: AuthzOperation): Json[] {
+function operationPermissions(op: AuthzOperation, kind: ClientKind): Json[] {
   return [
     ...permissionsIn(op.hosts, op.notHosts, (h) => ({ header: hostMatcher(h) })),
     ...permissionsIn(op.ports, op.notPorts, (n) => ({ destination_port: n })),
     ...permissionsIn(op.methods, op.notMethods, (v) => ({ header: headerMatcher(':method', v) })),
-    ...permissionsIn(op.paths, op.notPaths, (v) => ({ url_path: pathMatcher(v) })),
+    ...permissionsIn(op.paths, op.notPaths, (v) => pathPermission(v, kind)),
   ];
 }
 
@@ -104,7 +117,7 @@ export function identityPrincipal(m: IdentityMatch): Json {
   return { authenticated: { principal_name: name } };
 }
 
-function sourcePrincipals(s: AuthzSource): Json[] {
+function sourcePrincipals(s: AuthzSource, jwt: JwtScope): Json[] {
   const direct = (c: Cidr): Json => ({ direct_remote_ip: cidrRange(c) });
   const remote = (c: Cidr): Json => ({ remote_ip: cidrRange(c) });
   return [
@@ -115,15 +128,49 @@ function sourcePrincipals(s: AuthzSource): Json[] {
     ...inAndNotIn(s.ipBlocks, s.notIpBlocks, direct, orIds, notId),
     ...inAndNotIn(s.remoteIpBlocks, s.notRemoteIpBlocks, remote, orIds, notId),
     ...(s.workloadIps ? [orIds(s.workloadIps.map(direct))] : []),
+    ...jwtSourcePrincipals(s, jwt),
   ];
 }
 
+/**
+ * How a rule is built: for which data plane, and as part of which action. Conditions proxyless gRPC
+ * cannot evaluate (SNI: grpc-js-xds matches it against ""; other filters' metadata: never matches)
+ * are replaced there by a fail-closed constant: false where a match allows, true where it denies.
+ */
+export interface RuleTarget {
+  kind: ClientKind;
+  matchDenies: boolean;
+  /** Issuers the workload verifies (its RequestAuthentications): what JWT conditions are split by. */
+  issuers?: readonly string[];
+}
+
+/** JWT conditions fail closed as the rest: ALLOW-side rules need them, deny-side rules drop them on gRPC. */
+function jwtScope(target: RuleTarget): JwtScope {
+  return { issuers: target.issuers ?? [], grpc: target.kind === 'grpc', allow: !target.matchDenies };
+}
+
+/** The issuers of the JWT providers on this workload's inbound side. */
+export function jwtIssuers(ctx: HcmContext): string[] {
+  return [...new Set(jwtProvidersFor(ctx.model.requestAuthentications, ctx.model.mesh, ctx.proxy.namespace, ctx.proxy.labels).map((r) => r.issuer))];
+}
+
+const ENVOY_ALLOW: RuleTarget = { kind: 'envoy', matchDenies: false };
+
+function metadataPermission(filter: string, path: string[], v: AuthzValue): Json {
+  const value = v.kind === 'any' ? { present_match: true } : { list_match: { one_of: { string_match: stringMatcher(v) } } };
+  return { metadata: { filter, path: path.map((key) => ({ key })), value } };
+}
+
 /** `when` conditions split by where Envoy can evaluate them (headers and IPs: principal; ports: permission). */
-function conditionParts(when: AuthzCondition[]): { principals: Json[]; permissions: Json[] } {
+function conditionParts(when: AuthzCondition[], target: RuleTarget = ENVOY_ALLOW): { principals: Json[]; permissions: Json[] } {
   const principals: Json[] = [];
   const permissions: Json[] = [];
   for (const c of when) {
     switch (c.kind) {
+      case 'requestPrincipal':
+      case 'jwtClaim':
+        principals.push(...jwtConditionPrincipals(c, jwtScope(target))!);
+        break;
       case 'header':
         principals.push(...inAndNotIn(c.values, c.notValues, (v) => ({ header: headerMatcher(c.name, v) }), orIds, notId));
         break;
@@ -140,22 +187,31 @@ function conditionParts(when: AuthzCondition[]): { principals: Json[]; permissio
       case 'destinationPort':
         permissions.push(...inAndNotIn(c.values, c.notValues, (n) => ({ destination_port: n }), orRules, notRule));
         break;
+      case 'destinationIp':
+        permissions.push(...inAndNotIn(c.values, c.notValues, (v) => ({ destination_ip: cidrRange(v) }), orRules, notRule));
+        break;
+      case 'sni':
+      case 'filterMetadata':
+        if (target.kind === 'grpc') permissions.push(target.matchDenies ? ANY_PERMISSION : notRule(ANY_PERMISSION));
+        else if (c.kind === 'sni') permissions.push(...inAndNotIn(c.values, c.notValues, (v) => ({ requested_server_name: anyString(v) }), orRules, notRule));
+        else permissions.push(...inAndNotIn(c.values, c.notValues, (v) => metadataPermission(c.filter, c.path, v), orRules, notRule));
+        break;
     }
   }
   return { principals, permissions };
 }
 
-function rulePolicy(rule: AuthorizationPolicy['rules'][number]): Json {
-  const cond = conditionParts(rule.when);
-  const permissions = rule.to.length === 0 ? [andRules(cond.permissions)] : rule.to.map((op) => andRules([...operationPermissions(op), ...cond.permissions]));
-  const principals = rule.from.length === 0 ? [andIds(cond.principals)] : rule.from.map((s) => andIds([...sourcePrincipals(s), ...cond.principals]));
+export function rulePolicy(rule: AuthorizationPolicy['rules'][number], target: RuleTarget = ENVOY_ALLOW): Json {
+  const cond = conditionParts(rule.when, target);
+  const permissions = rule.to.length === 0 ? [andRules(cond.permissions)] : rule.to.map((op) => andRules([...operationPermissions(op, target.kind), ...cond.permissions]));
+  const principals = rule.from.length === 0 ? [andIds(cond.principals)] : rule.from.map((s) => andIds([...sourcePrincipals(s, jwtScope(target)), ...cond.principals]));
   return { permissions, principals };
 }
 
-/** Istio's policy names: `ns[<namespace>]-policy[<name>]-rule[<index>]`. */
-function policyMap(policies: AuthorizationPolicy[]): Json {
+/** Istio's policy names: `ns[<namespace>]-policy[<name>]-rule[<index>]` (with a prefix/suffix for CUSTOM). */
+export function policyMap(policies: AuthorizationPolicy[], target: RuleTarget, prefix = '', suffix = ''): Json {
   const out: Json = {};
-  for (const p of policies) p.rules.forEach((r, i) => (out[`ns[${p.namespace}]-policy[${p.name}]-rule[${i}]`] = rulePolicy(r)));
+  for (const p of policies) p.rules.forEach((r, i) => (out[`${prefix}ns[${p.namespace}]-policy[${p.name}]-rule[${i}]${suffix}`] = rulePolicy(r, target)));
   return out;
 }
 
@@ -169,12 +225,13 @@ function rbacFilter(ctx: HcmContext, action: 'ALLOW' | 'DENY'): Json | undefined
   const shadow = ctx.proxy.kind === 'envoy' ? mine.filter((p) => p.dryRun) : [];
   if (enforced.length === 0 && shadow.length === 0) return undefined;
   const lower = action.toLowerCase();
+  const target: RuleTarget = { kind: ctx.proxy.kind, matchDenies: action === 'DENY', issuers: jwtIssuers(ctx) };
   return {
     name: action === 'DENY' ? RBAC_DENY_FILTER : RBAC_ALLOW_FILTER,
     typed_config: {
       '@type': RBAC,
-      ...(enforced.length > 0 ? { rules: { action, policies: policyMap(enforced) } } : {}),
-      ...(shadow.length > 0 ? { shadow_rules: { action, policies: policyMap(shadow) }, shadow_rules_stat_prefix: `istio_dry_run_${lower}_` } : {}),
+      ...(enforced.length > 0 ? { rules: { action, policies: policyMap(enforced, target) } } : {}),
+      ...(shadow.length > 0 ? { shadow_rules: { action, policies: policyMap(shadow, target) }, shadow_rules_stat_prefix: `istio_dry_run_${lower}_` } : {}),
     },
   };
 }

@@ -2,12 +2,13 @@
 // mutation of its inputs; the same inputs always give the same output, in a fixed order.
 import { compareText } from '../model/compare.ts';
 import type { Model, UpstreamCluster } from '../model/types.ts';
-import { outboundCluster, passthroughClusters } from './clusters.ts';
+import { outboundCluster, outboundClusterFor, passthroughClusters } from './clusters.ts';
 import { clusterLoadAssignment } from './endpoints.ts';
 import { inboundCluster, inboundPorts } from './inbound.ts';
+import { jwksClusters } from './jwt-authn.ts';
 import { grpcListeners } from './listeners-grpc.ts';
 import { grpcServerListeners } from './listeners-grpc-server.ts';
-import { outboundHttpListeners, virtualInbound, virtualOutbound } from './listeners-sidecar.ts';
+import { outboundListeners, virtualInbound, virtualOutbound } from './listeners-sidecar.ts';
 import type { Proxy } from './proxy.ts';
 import { TranslateMemo } from './memo.ts';
 import { grpcRouteConfigs, sidecarRouteConfigs } from './route-configs.ts';
@@ -51,9 +52,9 @@ export function translate(model: Model, proxy: Proxy, memo: TranslateMemo = new 
   }
   const inbound = inboundPorts(model, proxy);
   return {
-    [CLUSTER]: byName([...model.clusters.map((c) => outboundCluster(c, 'envoy', memo)), ...passthroughClusters(), ...inbound.map(inboundCluster)]),
+    [CLUSTER]: byName([...model.clusters.map((c) => outboundClusterFor(c, proxy, memo)), ...passthroughClusters(), ...inbound.map(inboundCluster), ...jwksClusters(model, proxy)]),
     [ENDPOINTS]: byName(eds.map((c) => clusterLoadAssignment(c, proxy, memo))),
-    [LISTENER]: byName([virtualOutbound(), virtualInbound(model, proxy, inbound), ...outboundHttpListeners(model, proxy)]),
+    [LISTENER]: byName([virtualOutbound(), virtualInbound(model, proxy, inbound), ...outboundListeners(model, proxy)]),
     [ROUTE_CONFIG]: byName(sidecarRouteConfigs(model, proxy, clusterMap, memo)),
   };
 }

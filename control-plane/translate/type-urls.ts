@@ -8,6 +8,8 @@ export const HCM = `${T}envoy.extensions.filters.network.http_connection_manager
 export const ROUTER = `${T}envoy.extensions.filters.http.router.v3.Router`;
 export const TCP_PROXY = `${T}envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy`;
 export const ORIGINAL_DST = `${T}envoy.extensions.filters.listener.original_dst.v3.OriginalDst`;
+/** SDS secrets (credentialName): served on ADS beside TYPE_ORDER's types, not built by translate(). */
+export const SECRET = `${T}envoy.extensions.transport_sockets.tls.v3.Secret`;
 export const HTTP_PROTOCOL_OPTIONS = `${T}envoy.extensions.upstreams.http.v3.HttpProtocolOptions`;
 
 /** Push order for ADS: clusters, endpoints, listeners, routes. */

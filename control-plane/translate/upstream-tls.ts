@@ -8,6 +8,7 @@ import type { Protocol, UpstreamTls } from '../model/types.ts';
 import type { Json } from '../json.ts';
 import type { ClientKind } from './proxy.ts';
 import { meshCommonTlsContext, transportSocket, typedSanMatchers, UPSTREAM_TLS } from './tls-context.ts';
+import { credentialCommonTlsContext } from './credential-tls.ts';
 
 /** What Istio's proxies trust for SIMPLE/MUTUAL without caCertificates: the system's roots. */
 export const SYSTEM_CA_BUNDLE = '/etc/ssl/certs/ca-certificates.crt';
@@ -25,19 +26,22 @@ function fileContext(t: UpstreamTls, alpn: string[]): Json {
     ...(t.subjectAltNames.length ? { match_typed_subject_alt_names: typedSanMatchers(t.subjectAltNames) } : {}),
   };
   return {
-    ...(t.mode === 'MUTUAL' ? { tls_certificates: [{ certificate_chain: { filename: t.clientCertificate }, private_key: { filename: t.privateKey } }] } : {}),
+    // MUTUAL by credentialName at a sidecar: no file paths (they cannot be set with it), no client certificate.
+    ...(t.mode === 'MUTUAL' && t.clientCertificate && t.privateKey ? { tls_certificates: [{ certificate_chain: { filename: t.clientCertificate }, private_key: { filename: t.privateKey } }] } : {}),
     ...(t.insecureSkipVerify ? {} : { validation_context: validation }),
     ...(alpn.length ? { alpn_protocols: alpn } : {}),
   };
 }
 
-export function upstreamTransportSocket(t: UpstreamTls | undefined, kind: ClientKind, protocol: Protocol): Json {
+/** `router`: the caller is a gateway, the only proxy that reads `credentialName` (credentials/access.ts). */
+export function upstreamTransportSocket(t: UpstreamTls | undefined, kind: ClientKind, protocol: Protocol, router = false): Json {
   if (!t) return {};
   if (kind === 'grpc') {
     if (t.mode !== 'ISTIO_MUTUAL' || t.source !== 'rule') return {};
     return { transport_socket: transportSocket({ '@type': UPSTREAM_TLS, common_tls_context: meshCommonTlsContext('grpc', t.subjectAltNames) }) };
   }
   const alpn = alpnFor(protocol);
-  const common = t.mode === 'ISTIO_MUTUAL' ? meshCommonTlsContext('envoy', t.insecureSkipVerify ? [] : t.subjectAltNames, alpn) : fileContext(t, alpn);
+  const credential = router && t.mode !== 'ISTIO_MUTUAL' && t.credentialName ? { ...t, credentialName: t.credentialName } : undefined;
+  const common = t.mode === 'ISTIO_MUTUAL' ? meshCommonTlsContext('envoy', t.insecureSkipVerify ? [] : t.subjectAltNames, alpn) : credential ? credentialCommonTlsContext(credential, alpn) : fileContext(t, alpn);
   return { transport_socket: transportSocket({ '@type': UPSTREAM_TLS, common_tls_context: common, ...(t.sni ? { sni: t.sni } : {}) }) };
 }

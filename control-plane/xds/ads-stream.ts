@@ -1,12 +1,12 @@
 // One state-of-the-world ADS stream: subscriptions per type, nonces, ACK/NACK bookkeeping, and
 // pushes in the order clusters, endpoints, listeners, routes.
 import type { Logger } from '../log.ts';
-import { CLUSTER, ENDPOINTS, LISTENER, ROUTE_CONFIG, TYPE_ORDER, type ResourceType } from '../translate/type-urls.ts';
-import type { EncodedResource } from './encoded.ts';
+import { CLUSTER, ENDPOINTS, LISTENER, ROUTE_CONFIG, SECRET, TYPE_ORDER, type ResourceType } from '../translate/type-urls.ts';
+import { setVersion, type EncodedResource } from './encoded.ts';
 import type { SotwAnswer } from './sotw-answer.ts';
 import { sameItems } from '../model/compare.ts';
 import { NO_NAMES, SubscriptionPool, type Subscription } from './subscriptions.ts';
-import { encodeDiscoveryResponse, type PreEncodedResponse } from './wire.ts';
+import { encodeDiscoveryResponse, resourcesField, type PreEncodedResponse } from './wire.ts';
 import { checkLimit } from './limits.ts';
 import { GrpcRevivals } from './grpc-revive.ts';
 import type { SnapshotCache } from './snapshot-cache.ts';
@@ -141,7 +141,9 @@ export class AdsStream extends StreamBase<TypeState, PreEncodedResponse> {
     } else if (answers) this.acked(state, type, req.version_info ?? '');
     // A changed subscription is always answered, even with the version sent before: the client
     // forgot the names it left, and may have asked for them again.
-    if (firstRequest || changed) this.pushType(type, changed && !firstRequest, false);
+    if (!(firstRequest || changed)) return;
+    if (type === SECRET) this.pushSecrets(changed && !firstRequest, false);
+    else this.pushType(type, changed && !firstRequest, false);
   }
 
   /** Sends every requested type whose content changed for this proxy, in ADS push order. */
@@ -166,6 +168,32 @@ export class AdsStream extends StreamBase<TypeState, PreEncodedResponse> {
       const sent = this.pushType(type, force, true);
       if (type === CLUSTER) clustersSent = sent;
     }
+    if (this.types.get(SECRET)?.requested) this.pushSecrets(false, true);
+  }
+
+  /**
+   * SDS secrets (credentialName): the subscribed names this proxy may read, answered per stream
+   * (few names, rarely changing); sent when their content changed. A name that does not exist (or
+   * is not this proxy's to read) is left out, so Envoy keeps waiting for it, as with Istio.
+   */
+  private pushSecrets(force: boolean, sinceLast: boolean): boolean {
+    const state = this.types.get(SECRET);
+    if (!this.proxy || !state || !this.cache.ready) return false;
+    state.generation = this.cache.generation;
+    if (!state.wildcard && state.sub.names.size === 0) return false;
+    const all = this.cache.secretsFor(this.proxy);
+    const resources = state.wildcard ? [...all.values()] : state.sub.sorted.flatMap((n) => all.get(n) ?? []);
+    const version = setVersion(resources);
+    if ((version === state.sentVersion && !force) || resources.length === 0) return false;
+    const nonce = `s${++this.nonceCounter}`;
+    const body = () => resourcesField(resources);
+    const wire = encodeDiscoveryResponse({ version_info: version, type_url: SECRET, nonce, body: body() });
+    state.sentVersion = version;
+    state.sentNonce = nonce;
+    state.sent = { answer: { version, resources, body, nonce, wire }, all, wildcard: state.wildcard, sorted: state.sub.sorted };
+    this.send({ preEncoded: true, wire });
+    this.observer?.sent(this, SECRET, sinceLast);
+    return true;
   }
 
   /**

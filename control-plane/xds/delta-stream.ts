@@ -1,12 +1,12 @@
 // One incremental (delta) ADS stream: per-resource versions, subscribe/unsubscribe mid-stream,
 // wildcard and named subscriptions, removals, and initial_resource_versions on reconnect (only
 // what changed while the proxy was away is sent, plus what was removed).
-import { CLUSTER, ENDPOINTS, LISTENER, TYPE_ORDER, type ResourceType } from '../translate/type-urls.ts';
+import { CLUSTER, ENDPOINTS, LISTENER, SECRET } from '../translate/type-urls.ts';
 import { compareText } from '../model/compare.ts';
 import { contentHash } from './hash.ts';
 import { checkLimit } from './limits.ts';
 import type { EncodedResource } from './encoded.ts';
-import { StreamBase, type RequestNode, type TypeStateCommon } from './stream-common.ts';
+import { STREAM_TYPES, StreamBase, type RequestNode, type TypeStateCommon, type XdsType } from './stream-common.ts';
 
 export interface DeltaDiscoveryRequest {
   node?: RequestNode;
@@ -32,7 +32,7 @@ interface DeltaTypeState extends TypeStateCommon {
   /** What the client has: name -> version (from our responses or its initial_resource_versions). */
   known: Map<string, string>;
   /** The snapshot's resources of this type at the last response (for config dumps). */
-  sentFrom?: Map<string, EncodedResource>;
+  sentFrom?: ReadonlyMap<string, EncodedResource>;
 }
 
 export class DeltaStream extends StreamBase<DeltaTypeState, DeltaDiscoveryResponse> {
@@ -105,7 +105,7 @@ export class DeltaStream extends StreamBase<DeltaTypeState, DeltaDiscoveryRespon
   push(): void {
     if (!this.proxy) return;
     let clustersSent: string[] = [];
-    for (const type of TYPE_ORDER) {
+    for (const type of STREAM_TYPES) {
       if (!this.types.get(type)?.requested) continue;
       // As in SotW: Envoy re-warms clusters a CDS update touches and waits for their endpoints.
       const force = type === ENDPOINTS && this.proxy.kind === 'envoy' ? new Set(clustersSent) : new Set<string>();
@@ -123,11 +123,12 @@ export class DeltaStream extends StreamBase<DeltaTypeState, DeltaDiscoveryRespon
    * `subscribed` names that do not exist as removed. With `only`, just those names are looked at
    * (a subscription that grew), not the whole snapshot. Returns the names sent.
    */
-  private pushType(type: ResourceType, force: Set<string>, subscribed: Set<string>, onChange = false, only?: readonly string[]): string[] {
+  private pushType(type: XdsType, force: Set<string>, subscribed: Set<string>, onChange = false, only?: readonly string[]): string[] {
     const state = this.types.get(type);
     if (!this.proxy || !state || !this.cache.ready) return [];
     state.generation = this.cache.generation;
-    const all = this.cache.snapshotFor(this.proxy)[type];
+    // Secrets (credentialName) come from the credential store, filtered by who may read them.
+    const all = type === SECRET ? this.cache.secretsFor(this.proxy) : this.cache.snapshotFor(this.proxy)[type];
     const changed: EncodedResource[] = [];
     const candidates = only ? only.flatMap((n) => all.get(n) ?? []) : all.values();
     for (const r of candidates) {

@@ -15,6 +15,8 @@ import { TYPE_ORDER, type ResourceType } from '../translate/type-urls.ts';
 import { encodedResource, type EncodedResource, type Snapshot } from './encoded.ts';
 import { ProxyGroups } from './proxy-groups.ts';
 import { SotwAnswers, type Lineage, type SotwAnswer, type SotwQuery } from './sotw-answer.ts';
+import { credentialNamespace } from '../credentials/access.ts';
+import type { CredentialStore } from '../credentials/credential-store.ts';
 
 /** What the cache calls to build snapshots: the real translator unless a test passes another. */
 export interface Translator {
@@ -42,6 +44,8 @@ function changedNames(before: Snapshot, after: Snapshot): Record<ResourceType, R
   }
   return out;
 }
+
+const NO_SECRETS: ReadonlyMap<string, EncodedResource> = new Map();
 
 export interface RejectedResource { group: string; type: string; name: string; violations: string[]; rules: string[] }
 
@@ -113,6 +117,30 @@ export class SnapshotCache {
   onChange(listener: () => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
+  }
+
+  private credentials: CredentialStore | undefined;
+  private dropCredentials: (() => void) | undefined;
+
+  /**
+   * Serve SDS secrets (credentialName) from `store`. A change there is a new generation without a
+   * new model: every stream is pushed, and only its Secret answers can differ.
+   */
+  useCredentials(store: CredentialStore): void {
+    this.dropCredentials?.();
+    this.credentials = store;
+    this.dropCredentials = store.onChange(() => {
+      if (!this.model) return;
+      this.generation++;
+      this.changedAt = performance.now();
+      for (const l of this.listeners) l();
+    });
+  }
+
+  /** The Secret resources `proxy` may read (credentials/access.ts), by name. */
+  secretsFor(proxy: Proxy): ReadonlyMap<string, EncodedResource> {
+    const ns = credentialNamespace(proxy);
+    return ns === undefined || !this.credentials ? NO_SECRETS : this.credentials.secretsIn(ns);
   }
 
   groupOf(proxy: Proxy): string {

@@ -2,7 +2,11 @@
 // keep (nonces, versions, ACK/NACK), how it is reported, and the start of every request.
 import type { Logger } from '../log.ts';
 import { proxyFromNode, type NodeInfo, type Proxy } from '../translate/proxy.ts';
-import { TYPE_ORDER, type ResourceType } from '../translate/type-urls.ts';
+import { SECRET, TYPE_ORDER, type ResourceType } from '../translate/type-urls.ts';
+
+/** What a stream serves: the translated types, and SDS secrets (credentials/). */
+export type XdsType = ResourceType | typeof SECRET;
+export const STREAM_TYPES: readonly XdsType[] = [...TYPE_ORDER, SECRET];
 import { DEFAULT_XDS_LIMITS, type XdsLimits } from './limits.ts';
 import { LogLimiter } from './log-limiter.ts';
 import type { SnapshotCache } from './snapshot-cache.ts';
@@ -119,17 +123,17 @@ export abstract class StreamBase<State extends TypeStateCommon, Response> {
    * The start of every request: the first one names the proxy; returns the request's type, or
    * undefined (logged, within limits) for a type meshpilot does not serve.
    */
-  protected begin(req: { node?: RequestNode; type_url?: string }): ResourceType | undefined {
+  protected begin(req: { node?: RequestNode; type_url?: string }): XdsType | undefined {
     if (!this.proxy) {
       this.proxy = proxyFromRequest(req.node);
       this.log.info({ proxy: this.proxy.id, kind: this.proxy.kind, namespace: this.proxy.namespace, protocol: this.protocol }, 'proxy connected');
     }
     const type = req.type_url ?? '';
-    if (!(TYPE_ORDER as readonly string[]).includes(type)) {
+    if (!(STREAM_TYPES as readonly string[]).includes(type)) {
       this.logs.warn('unknown-type', { proxy: this.proxy.id, type }, 'request for a resource type meshpilot does not serve');
       return undefined;
     }
-    return type as ResourceType;
+    return type as XdsType;
   }
 
   /** The client accepted the last response of `type` (and holds `version`). */

@@ -455,6 +455,8 @@ function clientTls(d: Draw): Json {
   const sans = d.maybe(0.4, () => d.some(['spiffe://cluster.local/ns/default/sa/reviews', 'api.example.com', 'spiffe://example.org/ns/x/sa/y'], 1, 2));
   if (mode === 'ISTIO_MUTUAL') return compact({ mode, sni, subjectAltNames: sans });
   const skip = d.chance(0.2);
+  // credentialName (a Secret) instead of the file paths, as Istio requires.
+  if (d.chance(0.25)) return compact({ mode, sni, insecureSkipVerify: skip ? true : undefined, subjectAltNames: skip ? undefined : sans, credentialName: d.one(['bank-client', 'feeds']) });
   return compact({
     mode,
     sni,

@@ -1,6 +1,7 @@
 // A mesh for Envoy-in-the-loop tests: rule files for HTTP backends, meshpilot on them, and Envoy
 // sidecars whose bootstraps come from what meshpilot generates for their node ids
 // (envoy-bootstrap.ts). `sidecarConfig` is pure and is what the test without Envoy checks.
+import type { MeshSettings } from '../../control-plane/model/mesh-identity.ts';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -96,6 +97,8 @@ export interface EnvoyMeshOptions {
    * as test/helpers/identity-mesh.ts does.
    */
   ca?: { dir: string; serviceAccounts: string[] };
+  /** Mesh settings (what --mesh-config gives, e.g. extension providers). */
+  mesh?: MeshSettings;
 }
 
 /** A config dir with these files and meshpilot on it (xDS on 127.0.0.1:0, plaintext unless `ca`). */
@@ -117,6 +120,7 @@ export async function startEnvoyMesh(teardown: Teardown, files: Record<string, s
     adminListen: null,
     debounceMs: 20,
     logLevel: process.env.MESHPILOT_TEST_LOG_LEVEL ?? 'error',
+    ...(o.mesh ? { mesh: o.mesh } : {}),
   });
   teardown.add(() => cp.stop());
   return { dir, cp, adsAddress: cp.xdsPlaintextAddress ?? cp.xdsAddress };

@@ -48,6 +48,7 @@ export const MESH_CRDS: Resource[] = [
   { group: 'networking.istio.io', versions: NETWORKING, plural: 'workloadentries', kind: 'WorkloadEntry', namespaced: true, status: true },
   { group: 'security.istio.io', versions: ['v1', 'v1beta1'], plural: 'authorizationpolicies', kind: 'AuthorizationPolicy', namespaced: true, status: true },
   { group: 'security.istio.io', versions: ['v1', 'v1beta1'], plural: 'peerauthentications', kind: 'PeerAuthentication', namespaced: true, status: true },
+  { group: 'security.istio.io', versions: ['v1', 'v1beta1'], plural: 'requestauthentications', kind: 'RequestAuthentication', namespaced: true, status: true },
   { group: 'traffic.meshpilot.io', versions: ['v1alpha1'], plural: 'ratelimits', kind: 'RateLimit', namespaced: true, status: true },
 ];
 
@@ -96,11 +97,13 @@ function parseSelector(text: string | null): Selector | undefined {
 function parseFieldSelector(text: string | null): FieldSelector | undefined {
   if (!text) return undefined;
   const terms = text.split(',').map((t) => t.trim()).filter(Boolean).map((t) => {
-    const m = /^(metadata\.name|metadata\.namespace)(!=|==|=)(.*)$/.exec(t);
+    // `type`: a Secret's type, as the API server selects Secrets by it.
+    const m = /^(metadata\.name|metadata\.namespace|type)(!=|==|=)(.*)$/.exec(t);
     if (!m) throw new Error(`unsupported field selector ${t}`);
-    return { field: m[1] === 'metadata.name' ? 'name' : 'namespace', negate: m[2] === '!=', value: m[3]! };
+    return { field: m[1] === 'metadata.name' ? 'name' : m[1] === 'type' ? 'type' : 'namespace', negate: m[2] === '!=', value: m[3]! };
   });
-  return (o) => terms.every((t) => (String(o.metadata[t.field] ?? '') === t.value) !== t.negate);
+  const value = (o: KubeObject, field: string) => String((field === 'type' ? (o as { type?: string }).type : o.metadata[field]) ?? '');
+  return (o) => terms.every((t) => (value(o, t.field) === t.value) !== t.negate);
 }
 
 const REASONS: Record<number, string> = { 403: 'Forbidden', 404: 'NotFound', 409: 'Conflict', 429: 'TooManyRequests', 500: 'InternalError', 503: 'ServiceUnavailable' };

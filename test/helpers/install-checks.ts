@@ -128,6 +128,8 @@ function neededCalls(c: Command, flags: CliFlags, podNamespace: string): Call[] 
       add(r.group, [r.plural], ['list', 'watch']);
       add(r.group, [`${r.plural}/status`], ['patch']);
     }
+    // credentials/kube-credentials.ts: TLS Secrets for credentialName, in every namespace.
+    add('', ['secrets'], ['list', 'watch']);
     const secretsNs = valueOf(c, flags, '--cluster-secrets-namespace');
     if (secretsNs) add('', ['secrets'], ['list', 'watch'], secretsNs); // kube-source.ts: cluster registrations
     if (c.values.has('--xds-tls')) {

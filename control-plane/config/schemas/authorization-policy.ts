@@ -1,15 +1,15 @@
 // security.istio.io AuthorizationPolicy: allow and deny lists for the workloads a policy selects.
 // Istio's fields, peer identities included (principals, namespaces, serviceAccounts: checked
-// against the mTLS peer certificate), minus JWTs: those are accepted as field names but rejected
-// with a message that says why. Plus one field of our own, `source.workloadSelector`, which the
+// against the mTLS peer certificate) and request identities (requestPrincipals, request.auth.*:
+// checked against the JWT a RequestAuthentication verified). Plus one field of our own, `source.workloadSelector`, which the
 // control plane resolves to workload IPs.
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { dnsLabel, headerName, istioEnum, labels, setFields, withRule } from './common.ts';
+import { jwtConditionKey } from './request-authentication.ts';
+import { conditionKeyExtra, checkExtraConditionValue, isPathTemplate, pathTemplateProblem } from './authorization-extras.ts';
 
 type Report = (path: (string | number)[], message: string) => void;
-
-const NEEDS_JWT = 'needs request authentication (JWT), which meshpilot does not support';
 
 /** Why `s` is not an IP address or CIDR block (`10.0.0.1`, `10.0.0.0/16`, `fd00::/8`), or undefined. */
 export function cidrProblem(s: string): string | undefined {
@@ -45,10 +45,9 @@ const wildcardValue = z.string().superRefine((s, ctx) => {
 });
 
 const pathValue = z.string().superRefine((s, ctx) => {
-  let problem: string | undefined;
-  if (s.includes('{')) problem = `${JSON.stringify(s)}: path templates ({*}, {**}) are not supported by meshpilot`;
-  else if (s !== '' && !s.startsWith('/') && !s.startsWith('*')) problem = `${JSON.stringify(s)}: a path starts with "/" (or "*" for a suffix match)`;
-  else problem = wildcardProblem(s);
+  // Istio takes any path string (one without a leading "/" simply never matches a request path);
+  // it checks the wildcard forms and, when a path uses {*} / {**}, the template's syntax.
+  const problem = pathTemplateProblem(s) ?? (isPathTemplate(s) ? undefined : wildcardProblem(s));
   if (problem) ctx.addIssue({ code: 'custom', message: problem, input: s });
 });
 
@@ -67,9 +66,6 @@ const serviceAccountValue = z.string().superRefine((s, ctx) => {
   if (!ok) ctx.addIssue({ code: 'custom', message: `${JSON.stringify(s)}: a service account is written <namespace>/<name> or <name> (no wildcards)`, input: s });
 });
 
-/** A field Istio has whose meaning meshpilot cannot enforce: always an error, saying why. */
-const refused = (why: string) => z.array(z.string()).superRefine((v, ctx) => ctx.addIssue({ code: 'custom', message: `not supported by meshpilot: ${why}`, input: v }));
-
 /** meshpilot's extension: callers named by workload labels, resolved to their current IPs. */
 export const SourceWorkloadSelector = z.strictObject({
   matchLabels: labels.refine((l) => Object.keys(l).length > 0, { error: 'must have at least one label' }),
@@ -77,7 +73,7 @@ export const SourceWorkloadSelector = z.strictObject({
   namespace: dnsLabel.optional(),
 });
 
-const SOURCE_FIELDS = ['principals', 'notPrincipals', 'namespaces', 'notNamespaces', 'serviceAccounts', 'notServiceAccounts', 'trustDomains', 'notTrustDomains', 'ipBlocks', 'notIpBlocks', 'remoteIpBlocks', 'notRemoteIpBlocks', 'workloadSelector'] as const;
+const SOURCE_FIELDS = ['principals', 'notPrincipals', 'requestPrincipals', 'notRequestPrincipals', 'namespaces', 'notNamespaces', 'serviceAccounts', 'notServiceAccounts', 'trustDomains', 'notTrustDomains', 'ipBlocks', 'notIpBlocks', 'remoteIpBlocks', 'notRemoteIpBlocks', 'workloadSelector'] as const;
 
 export const Source = withRule(
   z.strictObject({
@@ -89,8 +85,8 @@ export const Source = withRule(
     notServiceAccounts: nonEmpty(serviceAccountValue).optional(),
     trustDomains: nonEmpty(wildcardValue).optional(),
     notTrustDomains: nonEmpty(wildcardValue).optional(),
-    requestPrincipals: refused(NEEDS_JWT).optional(),
-    notRequestPrincipals: refused(NEEDS_JWT).optional(),
+    requestPrincipals: nonEmpty(wildcardValue).optional(),
+    notRequestPrincipals: nonEmpty(wildcardValue).optional(),
     ipBlocks: nonEmpty(cidr).optional(),
     notIpBlocks: nonEmpty(cidr).optional(),
     remoteIpBlocks: nonEmpty(cidr).optional(),
@@ -130,18 +126,21 @@ const IP_KEYS = new Set(['source.ip', 'remote.ip']);
 const PORT_KEYS = new Set(['destination.port']);
 /** Peer identity keys: matched against the mTLS peer certificate's SPIFFE ID. */
 export const IDENTITY_KEYS = new Set(['source.principal', 'source.namespace']);
-const ISTIO_KEYS = new Set(['connection.sni', 'destination.ip', 'request.auth.principal', 'request.auth.audiences', 'request.auth.presenter']);
 
 /** Why a condition key is not enforceable here, or undefined. */
 export function conditionKeyProblem(key: string): string | undefined {
   const header = HEADER_KEY.exec(key);
-  if (header) return headerName.safeParse(header[1]).success ? undefined : `invalid header name in ${JSON.stringify(key)}`;
+  if (header) return headerName.safeParse(header[1]).success || PSEUDO_HEADER.test(header[1]!) ? undefined : `invalid header name in ${JSON.stringify(key)}`;
   if (IP_KEYS.has(key) || PORT_KEYS.has(key) || IDENTITY_KEYS.has(key)) return undefined;
-  if (key.startsWith('request.auth.')) return `${JSON.stringify(key)} is not supported by meshpilot: it ${NEEDS_JWT}`;
-  const known = 'request.headers[<name>], source.ip, remote.ip, source.principal, source.namespace, destination.port';
-  if (ISTIO_KEYS.has(key) || key.startsWith('experimental.')) return `${JSON.stringify(key)} is not supported by meshpilot (supported: ${known})`;
+  if (jwtConditionKey(key)) return undefined;
+  const extra = conditionKeyExtra(key);
+  if (extra !== null) return extra;
+  const known = 'request.headers[<name>], source.ip, remote.ip, source.principal, source.namespace, source.serviceAccount, source.trustDomain, destination.ip, destination.port, connection.sni, experimental.envoy.filters.<filter>[<key>], request.auth.principal, request.auth.audiences, request.auth.presenter, request.auth.claims[<name>]';
   return `unknown condition key ${JSON.stringify(key)} (supported: ${known})`;
 }
+
+/** HTTP/2 pseudo-headers (`:authority`, `:method`, `:path`, `:scheme`), which Istio's header keys may name. */
+const PSEUDO_HEADER = /^:[a-z]+$/;
 
 function checkConditionValues(key: unknown, list: unknown, field: string, report: Report): void {
   if (typeof key !== 'string' || !Array.isArray(list)) return;
@@ -150,7 +149,8 @@ function checkConditionValues(key: unknown, list: unknown, field: string, report
     let problem: string | undefined;
     if (IP_KEYS.has(key)) problem = cidrProblem(value);
     else if (PORT_KEYS.has(key)) problem = /^\d+$/.test(value) && Number(value) >= 1 && Number(value) <= 65535 ? undefined : `${JSON.stringify(value)} is not a port number`;
-    else if (HEADER_KEY.test(key) || IDENTITY_KEYS.has(key)) problem = wildcardProblem(value);
+    else if (HEADER_KEY.test(key) || IDENTITY_KEYS.has(key) || jwtConditionKey(key)) problem = wildcardProblem(value);
+    else problem = checkExtraConditionValue(key, value);
     if (problem) report([field, i], problem);
   });
 }
@@ -183,18 +183,33 @@ export const AuthorizationPolicySpec = withRule(
   z.strictObject({
     selector: z.strictObject({ matchLabels: labels.optional() }).optional(),
     /** Default ALLOW. */
-    action: istioEnum(['ALLOW', 'DENY'], ['AUDIT', 'CUSTOM']).optional(),
+    action: istioEnum(['ALLOW', 'DENY', 'AUDIT', 'CUSTOM']).optional(),
+    /** CUSTOM only: the mesh config's extension provider (ext_authz) that decides. */
+    provider: z.strictObject({ name: z.string().optional() }).optional(),
     rules: z.array(Rule).optional(),
   }),
   // An ALLOW policy without rules means "allow nothing"; a DENY one would deny nothing, and Istio
-  // refuses it rather than let it look like "deny everything".
+  // refuses it rather than let it look like "deny everything". CUSTOM likewise (it would never
+  // call its provider), and only CUSTOM names a provider.
   (v, report) => {
     const rules = v['rules'];
-    if (v['action'] === 'DENY' && (rules === undefined || (Array.isArray(rules) && rules.length === 0))) {
+    const noRules = rules === undefined || (Array.isArray(rules) && rules.length === 0);
+    if (v['action'] === 'DENY' && noRules) {
       report([rules === undefined ? 'action' : 'rules'], 'a DENY policy needs at least one rule (Istio refuses one without: it would deny nothing); to deny every request write `rules: [{}]`, or an ALLOW policy without rules (`spec: {}`)');
     }
+    checkProvider(v, noRules, report);
   },
 );
+
+function checkProvider(v: Record<string, unknown>, noRules: boolean, report: Report): void {
+  const provider = v['provider'] as { name?: unknown } | undefined;
+  if (v['action'] === 'CUSTOM') {
+    if (noRules) report([v['rules'] === undefined ? 'action' : 'rules'], 'a CUSTOM policy needs at least one rule (without one its provider is never asked); to send every request to the provider write `rules: [{}]`');
+    else if (typeof provider?.name !== 'string' || provider.name === '') report(provider ? (provider.name === undefined ? ['provider'] : ['provider', 'name']) : ['action'], 'a CUSTOM policy names its extension provider: `provider: {name: <a mesh config extensionProviders name>}`');
+  } else if (provider !== undefined) {
+    report(['provider'], `only a CUSTOM policy names a provider (action is ${typeof v['action'] === 'string' ? v['action'] : 'ALLOW'})`);
+  }
+}
 
 export type AuthorizationPolicySpec = z.infer<typeof AuthorizationPolicySpec>;
 export type AuthorizationSource = z.infer<typeof Source>;

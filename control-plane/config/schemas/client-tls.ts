@@ -23,9 +23,9 @@ export const ClientTLSSettings = withRule(
     if (mode === 'ISTIO_MUTUAL' || mode === 'DISABLE') {
       for (const k of files) report([k], `cannot be set with mode ${mode} (${mode === 'ISTIO_MUTUAL' ? 'the mesh certificates are used' : 'no TLS'})`);
     }
-    // The node agent serves the mesh identity only; no SDS server here reads Kubernetes secrets.
-    if (v['credentialName'] !== undefined && mode !== 'ISTIO_MUTUAL' && mode !== 'DISABLE') {
-      report(['credentialName'], 'not supported by meshpilot: no SDS server for Kubernetes secrets (use clientCertificate, privateKey and caCertificates file paths)');
+    // As Istio: the credential (Secret) carries the certificates, so the file paths are not also given.
+    if (v['credentialName'] !== undefined && (mode === 'SIMPLE' || mode === 'MUTUAL')) {
+      for (const k of ['clientCertificate', 'privateKey', 'caCertificates', 'caCrl']) if (v[k] !== undefined) report([k], 'cannot be set with credentialName (the Secret holds the certificates)');
     }
     if (v['caCrl'] !== undefined && mode !== 'ISTIO_MUTUAL' && mode !== 'DISABLE') report(['caCrl'], 'not supported by meshpilot');
     // As Istio: skipping verification and saying what to verify against contradict each other.

@@ -9,6 +9,7 @@ import { WorkloadEntrySpec } from './workload-entry.ts';
 import { AuthorizationPolicySpec } from './authorization-policy.ts';
 import { RateLimitSpec } from './rate-limit.ts';
 import { PeerAuthenticationSpec } from './peer-authentication.ts';
+import { RequestAuthenticationSpec } from './request-authentication.ts';
 
 const NETWORKING = ['networking.istio.io/v1', 'networking.istio.io/v1beta1', 'networking.istio.io/v1alpha3'] as const;
 const SECURITY = ['security.istio.io/v1', 'security.istio.io/v1beta1'] as const;
@@ -23,6 +24,7 @@ export const KIND_API_VERSIONS = {
   WorkloadEntry: NETWORKING,
   AuthorizationPolicy: SECURITY,
   PeerAuthentication: SECURITY,
+  RequestAuthentication: SECURITY,
   RateLimit: MESHPILOT,
 } as const satisfies Record<Kind, readonly string[]>;
 
@@ -44,6 +46,7 @@ export const specSchemas = {
   WorkloadEntry: WorkloadEntrySpec,
   AuthorizationPolicy: AuthorizationPolicySpec,
   PeerAuthentication: PeerAuthenticationSpec,
+  RequestAuthentication: RequestAuthenticationSpec,
   RateLimit: RateLimitSpec,
 } as const satisfies Record<Kind, z.ZodType>;
 
@@ -64,5 +67,6 @@ export const documentSchemas = {
   WorkloadEntry: documentSchema('WorkloadEntry'),
   AuthorizationPolicy: documentSchema('AuthorizationPolicy'),
   PeerAuthentication: documentSchema('PeerAuthentication'),
+  RequestAuthentication: documentSchema('RequestAuthentication'),
   RateLimit: documentSchema('RateLimit'),
 };

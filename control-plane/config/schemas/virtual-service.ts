@@ -3,7 +3,6 @@ import { z } from 'zod';
 import {
   HeaderStringMatch,
   MethodStringMatch,
-  PortSelector,
   QueryParamStringMatch,
   StringMatch,
   dnsLabel,
@@ -28,6 +27,8 @@ import {
   withRule,
 } from './common.ts';
 import { GRPC_STATUS_CODES } from './grpc-status.ts';
+import { Destination } from './destination.ts';
+import { l4SpecRules, TCPRoute, TLSRoute } from './virtual-service-l4.ts';
 
 export const HTTPMatchRequest = withRule(
   z.strictObject({
@@ -50,11 +51,7 @@ export const HTTPMatchRequest = withRule(
   },
 );
 
-export const Destination = z.strictObject({
-  host: host({ wildcard: true }),
-  subset: dnsLabel.optional(),
-  port: PortSelector.optional(),
-});
+export { Destination };
 
 
 /** Retry conditions Envoy understands (x-envoy-retry-on and x-envoy-retry-grpc-on). */
@@ -359,9 +356,13 @@ export const VirtualServiceSpec = withRule(
   z.strictObject({
     /** Absent: a delegate VirtualService (Istio), used only through a root's http[].delegate. */
     hosts: z.array(host({ wildcard: true, star: true })).min(1, { error: 'must list at least one host' }).optional(),
-    http: z.array(HTTPRoute).min(1, { error: 'must list at least one HTTP route' }),
+    // One of http, tcp, tls is required (l4SpecRules), as in Istio.
+    http: z.array(HTTPRoute).optional(),
+    tcp: z.array(TCPRoute).optional(),
+    tls: z.array(TLSRoute).optional(),
   }),
   (v, report) => {
+    l4SpecRules(v, report);
     const hosts = v['hosts'];
     if (!Array.isArray(hosts)) return;
     const seen = new Set<unknown>();
