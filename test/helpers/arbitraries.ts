@@ -776,12 +776,13 @@ const RECORDS = [
 export const isRecordPath = (path: Path): boolean => RECORDS.some((r) => r.test(pattern(path)));
 
 /** Fields that must be present, by document kind (patterns over the document). Not here, as
- * Istio takes them absent: ServiceEntry ports, an address next to a network, VirtualService hosts. */
+ * Istio takes them absent: ServiceEntry ports, an address next to a network, VirtualService hosts;
+ * VirtualService http (one of http, tcp, tls is required: that error is at spec). */
 const REQUIRED: Record<Doc['kind'], RegExp> = {
   ServiceEntry: /^(spec|metadata|metadata\.name|spec\.hosts|spec\.ports\.\*\.(number|name))$/,
   WorkloadEntry: /^(spec|metadata|metadata\.name)$/,
   DestinationRule: /^(spec|metadata|metadata\.name|spec\.host|spec\.subsets\.\*\.name|spec\.(trafficPolicy\.)?portLevelSettings\.\*\.port|spec\.subsets\.\*\.trafficPolicy\.portLevelSettings\.\*\.port)$/,
-  VirtualService: /^(spec|metadata|metadata\.name|spec\.http|spec\.http\.\*\.route\.\*\.destination|spec\.http\.\*\.route\.\*\.destination\.host)$/,
+  VirtualService: /^(spec|metadata|metadata\.name|spec\.http\.\*\.route\.\*\.destination|spec\.http\.\*\.route\.\*\.destination\.host)$/,
 };
 
 const DURATION_FIELDS = /^(timeout|perTryTimeout|connectTimeout|idleTimeout|interval|baseEjectionTime|ttl)$/;
