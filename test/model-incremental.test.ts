@@ -36,7 +36,7 @@ function seYaml(name: string, s: SeIn): string {
 
 function drYaml(name: string, d: DrIn): string {
   const subsets = d.subsets.map((s) => `  - { name: ${s}, labels: { version: ${s} } }`);
-  return header('DestinationRule', name) + `spec:\n  host: ${d.host}\n` + (subsets.length ? `  subsets:\n${subsets.join('\n')}\n` : '');
+  return header('DestinationRule', name) + `spec:\n  host: "${d.host}"\n` + (subsets.length ? `  subsets:\n${subsets.join('\n')}\n` : '');
 }
 
 function vsYaml(name: string, v: VsIn): string {
@@ -218,6 +218,20 @@ describe('incremental model builds', () => {
     expect(r.next.services.find((s) => s.host === host('w'))).toBe(r.prev!.services.find((s) => s.host === host('w')));
     r = edit('we-1.yaml', undefined);
     expect(r.next.services.find((s) => s.host === host('w'))!.endpoints).toEqual([]);
+
+    // A wildcard DestinationRule: in force for every service without a more specific rule, and for
+    // a service that appears later, whose routes to its subsets then resolve.
+    const F = host('f');
+    r = edit('dr-wild.yaml', drYaml('dr-wild', { host: '*.example.com', subsets: ['v1'] }));
+    expect(r.next.clusters.filter((c) => c.subset === 'v1' && c.origin?.key === 'DestinationRule/default/dr-wild').map((c) => c.host)).toEqual([host('e'), host('w')]);
+    edit('vs-f.yaml', vsYaml('vs-f', { hosts: [F], routes: [{ host: F, subset: 'v1', weight: 100 }] }));
+    expect(run.state!.rejected).toEqual(['VirtualService/default/vs-f']);
+    r = edit('se-f.yaml', seYaml('se-f', { hosts: [F], endpoints: eps(1, 1) }));
+    expect(run.state!.rejected).toEqual([]);
+    expect(r.next.clusters.find((c) => c.name === `outbound|80|v1|${F}`)?.origin?.key).toBe('DestinationRule/default/dr-wild');
+    // Its own exact rule takes over from the wildcard one.
+    r = edit('dr-f.yaml', drYaml('dr-f', { host: F, subsets: ['v1', 'v2'] }));
+    expect(r.next.clusters.find((c) => c.name === `outbound|80|v1|${F}`)?.origin?.key).toBe('DestinationRule/default/dr-f');
   });
 
   it('agree with builds from scratch over random edit sequences', () => {
@@ -232,7 +246,7 @@ describe('incremental model builds', () => {
         dns: fc.boolean(),
         selector: fc.option(fc.constantFrom('x', 'y'), { nil: undefined }),
       });
-    const drArb = fc.record({ host: hostArb, subsets: fc.subarray(['v1', 'v2', 'v3']) });
+    const drArb = fc.record({ host: fc.constantFrom(A, B, C, D, '*.example.com', '*'), subsets: fc.subarray(['v1', 'v2', 'v3']) });
     const vsArb = fc.record({
       hosts: fc.subarray([A, B, C, D], { minLength: 1 }),
       routes: fc.array(fc.record({ host: hostArb, subset: subsetArb, weight: fc.constantFrom(0, 10, 90, 100) }), { minLength: 1, maxLength: 3 }),

@@ -8,7 +8,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startControlPlane, type ControlPlane } from '../control-plane/server.ts';
 import { getJson, metricValue, scrape } from './helpers/admin-http.ts';
 import { captureLogs } from './helpers/log-capture.ts';
-import { MESH, vs } from './helpers/protocol-fixtures.ts';
+import { MESH, RATINGS_9090, vs } from './helpers/protocol-fixtures.ts';
 import { waitFor } from './helpers/wait.ts';
 
 let dir: string;
@@ -91,6 +91,16 @@ describe('rejected rules', () => {
       }
     });
   }
+
+  it('lists the DestinationRule in force for each service, a wildcard one included', async () => {
+    const body = (await getJson(`${admin}/debug/rules`)).body as { destinationRules: Record<string, string> };
+    expect(body.destinationRules['reviews.default.svc.cluster.local']).toBe('DestinationRule/default/reviews');
+    write('wild.yaml', 'apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: { name: mesh-wide, namespace: istio-system }\nspec:\n  host: "*"\n  trafficPolicy: { loadBalancer: { simple: RANDOM } }\n' + RATINGS_9090);
+    await waitFor(async () => Object.values(((await getJson(`${admin}/debug/rules`)).body as typeof body).destinationRules).includes('DestinationRule/istio-system/mesh-wide'), { timeoutMs: 5000, description: 'the wildcard rule to be in force for the services without their own' });
+    const after = ((await getJson(`${admin}/debug/rules`)).body as typeof body).destinationRules;
+    expect(after['reviews.default.svc.cluster.local']).toBe('DestinationRule/default/reviews');
+    expect(after['ratings.default.svc.cluster.local']).toBe('DestinationRule/istio-system/mesh-wide');
+  });
 
   it('counts a brand-new rule that fails, with nothing in force, and a new file that does not parse', async () => {
     write('new.yaml', vs(50, 50).replace('name: reviews', 'name: fresh').replace('hosts: [reviews]', 'hosts: [reviews]\n  bogus: 1'));

@@ -71,7 +71,7 @@ export function resolveCaller(spec: CallerSpec, view: MeshView, connected: Itera
     let how: string;
     if (entry) {
       const spec2 = entry.spec;
-      found = { namespace: ns, endpoint: { address: spec2.address, labels: { ...entry.labels, ...(spec2.labels ?? {}) }, locality: parseLocality(spec2.locality), ports: {} }, what: `WorkloadEntry ${ns}/${name}` };
+      found = { namespace: ns, endpoint: { address: spec2.address ?? '', labels: { ...entry.labels, ...(spec2.labels ?? {}) }, locality: parseLocality(spec2.locality), ports: {} }, what: `WorkloadEntry ${ns}/${name}` };
       how = `WorkloadEntry ${ns}/${name} (${entry.source.file}:${entry.source.line})`;
     } else {
       const candidates = workloads(view).filter((w) => w.namespace === ns && w.endpoint.labels.app === name).sort((a, b) => a.endpoint.address.localeCompare(b.endpoint.address));

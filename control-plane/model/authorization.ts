@@ -223,7 +223,7 @@ function knownWorkloads(objects: readonly ConfigObject[], services: readonly Ser
   for (const o of objects) {
     if (!isKind(o, 'WorkloadEntry') || issues.rejected.has(o.key)) continue;
     const we = o.spec;
-    out.push({ namespace: o.namespace, address: we.address, labels: { ...o.labels, ...(we.labels ?? {}) } });
+    out.push({ namespace: o.namespace, address: we.address ?? '', labels: { ...o.labels, ...(we.labels ?? {}) } });
   }
   return out.filter((w) => isIP(w.address) !== 0);
 }

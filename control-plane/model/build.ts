@@ -9,6 +9,7 @@ import { warnDestinationRule, warnRateLimit, warnServiceEntry, warnVirtualServic
 import { warnCredentialName } from './credential-warnings.ts';
 import { IssueList, type IssueSink, type RecordedIssue, recordingSink, replayIssues } from './issues.ts';
 import { warnLocality, warnUnreachableNetworks } from './locality-warnings.ts';
+import { warnLoadBalancer } from './lb-warnings.ts';
 import { buildRateLimits } from './rate-limit.ts';
 import { buildAuthorizationPolicies } from './authorization.ts';
 import { DEFAULT_MESH, type MeshSettings } from './mesh-identity.ts';
@@ -74,7 +75,7 @@ export function buildModel(objects: ConfigObject[], networkGateways: Model['netw
   const sorted = [...objects].sort((a, b) => compareText(a.key, b.key));
   const services = buildServices(sorted, issues, memo.services);
   const serviceMap = new Map(services.map((s) => [s.host, s]));
-  const rules = indexDestinationRules(sorted, serviceMap, issues);
+  const rules = indexDestinationRules(sorted, serviceMap, issues, mesh.rootNamespace);
   const peerAuthentications = buildPeerAuthentications(sorted, services, mesh, issues);
   const clusters = buildClusters(services, rules, networkGateways, memo.clusters, { policies: peerAuthentications, mesh });
   const routeInputs = { services: serviceMap, clusters: new Map(clusters.map((c) => [c.name, c])), rules, issues };
@@ -90,6 +91,8 @@ export function buildModel(objects: ConfigObject[], networkGateways: Model['netw
   const sidecars = buildSidecars(sorted, issues);
   const authorizationPolicies = buildAuthorizationPolicies(sorted, services, issues, mesh, (ns, labels, port) => effectiveMtls(peerAuthentications, mesh, ns, labels, port).mode);
   warnRequestIdentityRules(sorted, requestAuthentications, services, mesh, issues);
+  const appliedTo = new Map<ConfigObject, string[]>();
+  for (const [host, r] of rules) appliedTo.set(r.obj, [...(appliedTo.get(r.obj) ?? []), host]);
   for (const obj of sorted) {
     if (issues.rejected.has(obj.key)) continue;
     if (isKind(obj, 'ServiceEntry')) warnServiceEntry(obj, issues);
@@ -97,10 +100,12 @@ export function buildModel(objects: ConfigObject[], networkGateways: Model['netw
     if (isKind(obj, 'DestinationRule')) {
       warnCredentialName(obj, issues);
       warnDestinationRuleExportTo(obj, issues);
-      warnOnce(obj, serviceMap, issues, memo.warnings, (s, i) => {
-        warnDestinationRule(obj, s, i);
-        warnLocality(obj, s, i);
-      });
+      // Checked afresh on each build: which services a rule is in force for changes as services
+      // and other rules come and go.
+      const hosts = appliedTo.get(obj) ?? [];
+      warnDestinationRule(obj, hosts, serviceMap, issues);
+      warnLocality(obj, hosts, serviceMap, issues);
+      warnLoadBalancer(obj, issues);
     }
     if (isKind(obj, 'RateLimit')) warnOnce(obj, serviceMap, issues, memo.warnings, (s, i) => warnRateLimit(obj, s, i));
   }

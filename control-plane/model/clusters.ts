@@ -7,9 +7,10 @@ import type { DestinationRuleIn } from './input.ts';
 import { IssueList, originOf } from './issues.ts';
 import { resolvePolicy } from './policy.ts';
 import { endpointPort, labelsMatch } from './services.ts';
-import type { ClientTls, Endpoint, NetworkGateway, Service, UpstreamCluster } from './types.ts';
+import type { ClientTls, ClusterPolicy, Endpoint, NetworkGateway, Service, UpstreamCluster } from './types.ts';
 import { type MtlsContext, upstreamTls } from './upstream-tls.ts';
 import { DEFAULT_MESH } from './mesh-identity.ts';
+import { hostSpecificity, namespaceRank, ruleHostMatches } from './rule-hosts.ts';
 
 export interface ResolvedRule {
   obj: ConfigObject<'DestinationRule'>;
@@ -17,37 +18,77 @@ export interface ResolvedRule {
   host: string;
 }
 
-/** DestinationRules by resolved host; unknown hosts and duplicate rules are errors. */
-export function indexDestinationRules(objects: ConfigObject[], services: Map<string, Service>, issues: IssueList): Map<string, ResolvedRule> {
-  const byHost = new Map<string, ResolvedRule>();
+/**
+ * The DestinationRule in force for each service, by service host (see rule-hosts.ts for how one is
+ * chosen among wildcard and exact hosts). Two rules for one host in one namespace, and ports a
+ * service does not have, are errors; a rule that matches no service yet is kept, with a warning.
+ */
+export function indexDestinationRules(objects: ConfigObject[], services: Map<string, Service>, issues: IssueList, rootNamespace: string = DEFAULT_MESH.rootNamespace): Map<string, ResolvedRule> {
+  const valid: ResolvedRule[] = [];
+  const seen = new Map<string, ResolvedRule>();
   for (const obj of objects) {
     if (!isKind(obj, 'DestinationRule')) continue;
     const spec = obj.spec;
     const host = resolveHost(spec.host, obj.namespace);
-    const service = services.get(host);
-    if (!service) {
-      issues.error(obj, ['spec', 'host'], `host ${host} is not a known service (declare it with a ServiceEntry)`);
-      continue;
-    }
-    const previous = byHost.get(host);
+    const previous = seen.get(`${obj.namespace}/${host}`);
     if (previous) {
       issues.error(obj, ['spec', 'host'], `host ${host} already has DestinationRule ${previous.obj.key}; merge them into one`);
       continue;
     }
+    const service = services.get(host);
     const checkPorts = (tp: DestinationRuleIn['trafficPolicy'], at: Array<string | number>) =>
       tp?.portLevelSettings?.forEach((s, i) => {
-        if (!service.ports.some((p) => p.number === s.port.number)) {
+        if (service && !service.ports.some((p) => p.number === s.port.number)) {
           issues.error(obj, [...at, 'portLevelSettings', i, 'port', 'number'], `service ${host} has no port ${s.port.number}`);
         }
       });
     checkPorts(spec.trafficPolicy, ['spec', 'trafficPolicy']);
     spec.subsets?.forEach((sub, i) => checkPorts(sub.trafficPolicy, ['spec', 'subsets', i, 'trafficPolicy']));
-    if (spec.trafficPolicy?.loadBalancer?.simple === 'PASSTHROUGH') {
-      issues.error(obj, ['spec', 'trafficPolicy', 'loadBalancer', 'simple'], 'PASSTHROUGH is not supported by meshpilot');
-    }
-    if (!issues.rejected.has(obj.key)) byHost.set(host, { obj, spec, host });
+    if (issues.rejected.has(obj.key)) continue;
+    const rule = { obj, spec, host };
+    seen.set(`${obj.namespace}/${host}`, rule);
+    valid.push(rule);
   }
-  return byHost;
+  const exact = new Map<string, ResolvedRule[]>();
+  const wildcards: ResolvedRule[] = [];
+  for (const r of valid) {
+    if (r.host.startsWith('*')) wildcards.push(r);
+    else exact.set(r.host.toLowerCase(), [...(exact.get(r.host.toLowerCase()) ?? []), r]);
+  }
+  const out = new Map<string, ResolvedRule>();
+  const used = new Set<ResolvedRule>();
+  for (const svc of services.values()) {
+    const candidates = [...(exact.get(svc.host.toLowerCase()) ?? []), ...wildcards.filter((r) => ruleHostMatches(r.host, svc.host))];
+    const rank = (r: ResolvedRule) => [namespaceRank(r.obj.namespace, svc.namespace, rootNamespace), -hostSpecificity(r.host)];
+    let best: ResolvedRule | undefined;
+    for (const r of candidates) {
+      if (!best) best = r;
+      else {
+        const [a, b] = [rank(r), rank(best)];
+        const cmp = a[0] - b[0] || a[1] - b[1];
+        if (cmp < 0) best = r;
+        else if (cmp === 0) {
+          // Same host in two namespaces, neither the service's nor the root: Istio gives each to
+          // its own namespace's callers; one set of clusters can carry only one of them.
+          issues.warn(r.obj, ['spec', 'host'], `DestinationRule ${best.obj.key} for the same host applies instead: meshpilot applies one rule per service to every caller (Istio would apply this one to callers in namespace ${r.obj.namespace} only)`);
+        }
+      }
+    }
+    if (best) {
+      out.set(svc.host, best);
+      used.add(best);
+    }
+  }
+  for (const r of valid) {
+    if (used.has(r)) continue;
+    if (![...services.values()].some((s) => ruleHostMatches(r.host, s.host))) {
+      issues.warn(r.obj, ['spec', 'host'], `host ${r.host} matches no service yet: the rule applies once one is declared (a ServiceEntry or a Kubernetes Service)`);
+    } else if (!r.host.startsWith('*')) {
+      const winner = out.get(services.get(r.host)?.host ?? '');
+      if (winner) issues.warn(r.obj, ['spec', 'host'], `DestinationRule ${winner.obj.key} applies to ${r.host} instead: Istio takes a rule in the service's namespace, then in the root namespace (${rootNamespace}), before one in another namespace, and meshpilot applies one rule per service to every caller (Istio would apply this one to callers in namespace ${r.obj.namespace})`);
+    }
+  }
+  return out;
 }
 
 /** The gateways of the networks these endpoints are in, or undefined when none are in a network. */
@@ -83,6 +124,11 @@ function gatewaysKey(networks: string[], gateways: Record<string, NetworkGateway
   return networks.length ? JSON.stringify(networks.map((n) => [n, (gateways[n] ?? []).map((g) => [g.address, g.port])])) : '';
 }
 
+/** A PASSTHROUGH load balancer sends each connection where the caller sent it, as resolution NONE does. */
+function resolutionOf(svc: Service, policy: ClusterPolicy): Service['resolution'] {
+  return policy.loadBalancer?.kind === 'passthrough' ? 'NONE' : svc.resolution;
+}
+
 function clustersOf(svc: Service, rule: ResolvedRule | undefined, gateways: Record<string, NetworkGateway[]>, mtls: MtlsContext): UpstreamCluster[] {
   const out: UpstreamCluster[] = [];
   const withGateways = (eps: Endpoint[]) => {
@@ -101,7 +147,7 @@ function clustersOf(svc: Service, rule: ResolvedRule | undefined, gateways: Reco
       name: clusterName('outbound', port.number, undefined, svc.host),
       host: svc.host,
       port,
-      resolution: svc.resolution,
+      resolution: resolutionOf(svc, policy),
       policy,
       endpoints: withPort({}),
       ...withGateways(withPort({})),
@@ -115,7 +161,7 @@ function clustersOf(svc: Service, rule: ResolvedRule | undefined, gateways: Reco
         host: svc.host,
         port,
         subset: subset.name,
-        resolution: svc.resolution,
+        resolution: resolutionOf(svc, subsetPolicy),
         policy: subsetPolicy,
         endpoints: withPort(subset.labels ?? {}),
         ...withGateways(withPort(subset.labels ?? {})),

@@ -79,7 +79,9 @@ export function buildGatewayVirtualServices(objects: readonly ConfigObject[], in
     const spec = obj.spec;
     const named = (spec.gateways ?? []).map((g) => resolveGatewayName(g, obj.namespace));
     const bound = named.filter((g) => g !== MESH_GATEWAY);
-    if (bound.length === 0) continue;
+    // A VirtualService without hosts is a delegate: it routes nothing by itself (routes.ts warns).
+    const hosts = spec.hosts;
+    if (bound.length === 0 || !hosts) continue;
     named.forEach((g, i) => {
       if (g !== MESH_GATEWAY && !known.has(g)) inputs.issues.warn(obj, ['spec', 'gateways', i], `Gateway ${g} does not exist (yet): nothing serves this rule there until it does`);
     });
@@ -113,7 +115,7 @@ export function buildGatewayVirtualServices(objects: readonly ConfigObject[], in
       if (route) routes.push({ route, scopes, http: i });
     });
     if (inputs.issues.rejected.has(obj.key)) continue;
-    out.push({ key: `${obj.namespace}/${obj.name}`, namespace: obj.namespace, hosts: spec.hosts.map((h) => resolveHost(h, obj.namespace).toLowerCase()), gateways: [...new Set(bound)], routes, origin: originOf(obj) });
+    out.push({ key: `${obj.namespace}/${obj.name}`, namespace: obj.namespace, hosts: hosts.map((h) => resolveHost(h, obj.namespace).toLowerCase()), gateways: [...new Set(bound)], routes, origin: originOf(obj) });
   }
   return out;
 }

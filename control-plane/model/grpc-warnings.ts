@@ -19,7 +19,7 @@ function hasGrpcPort(host: string, services: ServiceLookup): boolean {
 
 export function warnVirtualService(obj: ConfigObject<'VirtualService'>, services: ServiceLookup, issues: IssueSink): void {
   const spec = obj.spec;
-  if (!spec.hosts.some((h) => hasGrpcPort(resolveHost(h, obj.namespace), services))) return;
+  if (!(spec.hosts ?? []).some((h) => hasGrpcPort(resolveHost(h, obj.namespace), services))) return;
   // gRPC clients get only what is bound to `mesh` (routes.ts): gateway-only routes are not theirs.
   if (!boundToMesh(spec.gateways)) return;
   // grpc-js-xds reads only HTTP route configurations: a connection has no L4 routing there.
@@ -60,8 +60,13 @@ function warnPolicy(obj: ConfigObject, p: PolicyIn | undefined, path: FieldPath,
   if (lb?.simple === 'LEAST_REQUEST' || lb?.simple === 'LEAST_CONN' || lb?.simple === 'RANDOM') {
     issues.warn(obj, [...path, 'loadBalancer', 'simple'], `${lb.simple} is not available to gRPC: ROUND_ROBIN is used ${FOR_GRPC}`);
   }
+  if (lb?.simple === 'PASSTHROUGH') {
+    issues.warn(obj, [...path, 'loadBalancer', 'simple'], `PASSTHROUGH needs the caller's original destination, which gRPC does not have: no cluster ${FOR_GRPC}, so their calls to it fail`);
+  }
   const ch = lb?.consistentHash;
   if (ch && !ch.httpHeaderName) issues.warn(obj, [...path, 'loadBalancer', 'consistentHash'], `gRPC hashes only on a header (httpHeaderName): no hash key ${FOR_GRPC}`);
+  if (lb?.warmup || lb?.warmupDurationSecs) issues.warn(obj, [...path, 'loadBalancer', lb.warmup ? 'warmup' : 'warmupDurationSecs'], `gRPC has no slow start: not applied ${FOR_GRPC}`);
+  if (p.connectionPool?.http?.http2KeepAlive) issues.warn(obj, [...path, 'connectionPool', 'http', 'http2KeepAlive'], `gRPC takes keepalive settings from its channel options, not from xDS: not applied ${FOR_GRPC}`);
   const od = p.outlierDetection;
   if (od && (od.consecutive5xxErrors !== undefined || od.consecutiveGatewayErrors !== undefined || od.consecutiveLocalOriginFailures !== undefined)) {
     issues.warn(obj, [...path, 'outlierDetection'], `gRPC ejects hosts only by success rate or failure percentage, not by consecutive errors: not applied ${FOR_GRPC}`);
@@ -74,9 +79,10 @@ function warnPolicy(obj: ConfigObject, p: PolicyIn | undefined, path: FieldPath,
   if (tls?.mode === 'ISTIO_MUTUAL' && tls.insecureSkipVerify) issues.warn(obj, [...path, 'tls', 'insecureSkipVerify'], `not applied ${FOR_GRPC}: they always verify the mesh CA`);
 }
 
-export function warnDestinationRule(obj: ConfigObject<'DestinationRule'>, services: ServiceLookup, issues: IssueSink): void {
+/** `hosts`: the services the rule is in force for (a wildcard host may match several). */
+export function warnDestinationRule(obj: ConfigObject<'DestinationRule'>, hosts: readonly string[], services: ServiceLookup, issues: IssueSink): void {
   const spec = obj.spec;
-  if (!hasGrpcPort(resolveHost(spec.host, obj.namespace), services)) return;
+  if (!hosts.some((h) => hasGrpcPort(h, services))) return;
   const each = (tp: TrafficPolicyIn | undefined, path: FieldPath) => {
     warnPolicy(obj, tp, path, issues);
     tp?.portLevelSettings?.forEach((s, i) => warnPolicy(obj, s, [...path, 'portLevelSettings', i], issues));
@@ -103,7 +109,13 @@ export function warnServiceEntry(obj: ConfigObject<'ServiceEntry'>, issues: Issu
   if (resolution === 'DYNAMIC_DNS') {
     issues.warn(obj, ['spec', 'resolution'], 'DYNAMIC_DNS is carried as NONE by meshpilot: Envoy sends each connection to the address the caller resolved itself (an ORIGINAL_DST cluster), not to an address Envoy resolves per request');
   }
-  const grpcPort = spec.ports.findIndex((p) => p.protocol === 'GRPC');
+  if (!spec.ports?.length) issues.warn(obj, ['spec'], 'no ports: no cluster or route is made for these hosts, so calls to them are not routed through the mesh');
+  const grpcPort = (spec.ports ?? []).findIndex((p) => p.protocol === 'GRPC');
+  if (grpcPort >= 0) {
+    spec.endpoints?.forEach((e, i) => {
+      if (e.address?.startsWith('unix://')) issues.warn(obj, ['spec', 'endpoints', i, 'address'], `grpc-js takes only IP addresses from EDS: this unix domain socket endpoint is left out ${FOR_GRPC}`);
+    });
+  }
   if ((resolution === 'NONE' || resolution === 'DYNAMIC_DNS') && grpcPort >= 0) {
     const at: FieldPath = spec.resolution === undefined ? ['spec'] : ['spec', 'resolution'];
     issues.warn(obj, at, `resolution ${resolution}${spec.resolution === undefined ? ' (the default)' : ''} needs the caller's original destination, which gRPC does not have: no cluster ${FOR_GRPC}, so their calls to these hosts fail (use STATIC or DNS)`);

@@ -100,7 +100,7 @@ export function resolveL4Routes(objects: ConfigObject[], inputs: RouteInputs): L
     const r: L4Resolved = { obj, pending: [] };
     const used = { tcp: new Set<number>(), tls: new Set<number>() };
     const placed = new Set<string>();
-    for (const h of spec.hosts) {
+    for (const h of spec.hosts ?? []) {
       // An unknown host is reported by the http side (routes.ts), once for the whole rule.
       const svc = ctx.service(resolveHost(h, obj.namespace));
       if (!svc) continue;
@@ -127,7 +127,7 @@ export function resolveL4Routes(objects: ConfigObject[], inputs: RouteInputs): L
       }
     }
     // A route no port of its hosts takes is never used: its references are still checked.
-    const anyKnown = spec.hosts.some((h) => ctx.service(resolveHost(h, obj.namespace)) !== undefined);
+    const anyKnown = (spec.hosts ?? []).some((h) => ctx.service(resolveHost(h, obj.namespace)) !== undefined);
     for (const kind of ['tcp', 'tls'] as const) {
       (spec[kind] ?? []).forEach((route, i) => {
         if (used[kind].has(i) || !anyKnown) return;

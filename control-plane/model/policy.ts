@@ -22,6 +22,7 @@ export function loadBalancer(lb: LoadBalancerIn): LbPolicy | undefined {
     }
     // Istio's deprecated LEAST_CONN is LEAST_REQUEST (Envoy has no other least-connections policy).
     if (lb.simple === 'LEAST_CONN') return { kind: 'simple', simple: 'LEAST_REQUEST' };
+    if (lb.simple === 'PASSTHROUGH') return { kind: 'passthrough' };
     return undefined;
   }
   const ch = lb.consistentHash;
@@ -29,7 +30,7 @@ export function loadBalancer(lb: LoadBalancerIn): LbPolicy | undefined {
   const key: Extract<LbPolicy, { kind: 'hash' }>['key'] = ch.httpHeaderName
     ? { header: ch.httpHeaderName.toLowerCase() }
     : ch.httpCookie
-      ? { cookie: defined({ name: ch.httpCookie.name, ttlSeconds: ch.httpCookie.ttl ? durationMs(ch.httpCookie.ttl) / 1000 : undefined, path: ch.httpCookie.path }) }
+      ? { cookie: defined({ name: ch.httpCookie.name, ttlSeconds: ch.httpCookie.ttl ? durationMs(ch.httpCookie.ttl) / 1000 : undefined, path: ch.httpCookie.path, attributes: ch.httpCookie.attributes?.map((a) => defined({ name: a.name, value: a.value })) }) }
       : ch.httpQueryParameterName
         ? { queryParameter: ch.httpQueryParameterName }
         : { sourceIp: true };
@@ -52,7 +53,13 @@ function connectionPool(cp: ConnectionPoolIn): ConnectionPool {
     maxRetries: cp.http?.maxRetries,
     idleTimeoutMs: ms(cp.http?.idleTimeout),
     maxConcurrentStreams: cp.http?.maxConcurrentStreams,
+    http2KeepAlive: keepAlive(cp.http?.http2KeepAlive),
+    h2Upgrade: cp.http?.h2UpgradePolicy === 'UPGRADE' || undefined,
   });
+}
+
+function keepAlive(k: { interval?: string; timeout: string } | undefined): ConnectionPool['http2KeepAlive'] {
+  return k ? defined({ intervalMs: ms(k.interval), timeoutMs: durationMs(k.timeout) }) : undefined;
 }
 
 function outlierDetection(od: OutlierDetectionIn): OutlierDetection {
@@ -86,6 +93,10 @@ function layer(into: ClusterPolicy, p: PolicyIn | undefined): void {
     else delete into.loadBalancer;
     if (p.loadBalancer.localityLbSetting) into.locality = localityPolicy(p.loadBalancer.localityLbSetting);
     else delete into.locality;
+    const w = p.loadBalancer.warmup;
+    const window = w?.duration ?? p.loadBalancer.warmupDurationSecs;
+    if (window) into.slowStart = defined({ windowMs: durationMs(window), minimumPercent: w?.minimumPercent, aggression: w?.aggression });
+    else delete into.slowStart;
   }
   if (p.connectionPool) into.connectionPool = connectionPool(p.connectionPool);
   if (p.outlierDetection) into.outlierDetection = outlierDetection(p.outlierDetection);

@@ -102,7 +102,7 @@ function knownWorkloads(objects: ConfigObject[], services: Service[]): Workload[
   for (const o of objects) {
     if (!isKind(o, 'WorkloadEntry')) continue;
     const we = o.spec;
-    out.push({ address: we.address, namespace: o.namespace, labels: { ...o.labels, ...(we.labels ?? {}) } });
+    out.push({ address: we.address ?? '', namespace: o.namespace, labels: { ...o.labels, ...(we.labels ?? {}) } });
   }
   return out;
 }

@@ -299,12 +299,19 @@ function resolveVirtualService(obj: ConfigObject<'VirtualService'>, inputs: Rout
   };
   const key = (host: string, port: number) => `${host}:${port}`;
   const spec = obj.spec;
+  const hosts = spec.hosts;
+  if (!hosts) {
+    // Istio's delegate VirtualService: it routes nothing by itself, only through a root
+    // VirtualService's http[].delegate, which meshpilot does not take yet.
+    ctx.issues.warn(obj, ['spec'], 'no hosts: this is a delegate VirtualService, used only through a root VirtualService\'s http[].delegate, which meshpilot does not support yet; its routes are not used');
+    return out;
+  }
   // Bound only to gateways: sidecars and gRPC clients never see it (model/gateways.ts has it).
   if (!boundToMesh(spec.gateways)) return out;
   const alsoGateways = (spec.gateways ?? []).some((g) => g !== MESH_GATEWAY);
   const resolved = new Set<number>();
   const placed = new Set<string>();
-  spec.hosts.forEach((h, hi) => {
+  hosts.forEach((h, hi) => {
     const host = resolveHost(h, obj.namespace);
     const svc = ctx.service(host);
     if (!svc) {
@@ -335,7 +342,7 @@ function resolveVirtualService(obj: ConfigObject<'VirtualService'>, inputs: Rout
   // checked, and it is reported, so a typo in `match.port` does not hide.
   (spec.http ?? []).forEach((http, i) => {
     if (resolved.has(i) || !routeForMesh(http)) return;
-    if (!spec.hosts.some((h) => ctx.service(resolveHost(h, obj.namespace)) !== undefined)) return;
+    if (!hosts.some((h) => ctx.service(resolveHost(h, obj.namespace)) !== undefined)) return;
     resolveRoute(obj, http, i, ANY_PORT, ctx);
     ctx.issues.warn(obj, ['spec', 'http', i, 'match'], 'this route applies to no HTTP port of its hosts, so it is never used');
   });

@@ -13,7 +13,8 @@ export function parseLocality(text: string | undefined): Locality {
 
 function toEndpoint(we: WorkloadEntryIn): Endpoint {
   return {
-    address: we.address,
+    // '' for a workload known only by its network: reached through that network's gateway.
+    address: we.address ?? '',
     labels: { ...(we.labels ?? {}) },
     locality: parseLocality(we.locality),
     ...(we.network ? { network: we.network } : {}),
@@ -64,7 +65,7 @@ function selected(obj: ConfigObject, spec: ServiceEntryIn, workloads: readonly C
 }
 
 /** MONGO, MYSQL and REDIS are TCP to meshpilot (as to Istio without their filters); absent is TCP. */
-function modelProtocol(p: ServiceEntryIn['ports'][number]['protocol']): Protocol {
+function modelProtocol(p: NonNullable<ServiceEntryIn['ports']>[number]['protocol']): Protocol {
   return p === undefined || p === 'MONGO' || p === 'MYSQL' || p === 'REDIS' ? 'TCP' : p;
 }
 
@@ -89,7 +90,7 @@ function convert(obj: ConfigObject<'ServiceEntry'>, workloadsHere: readonly Conf
     (host): Service => ({
       host,
       namespace: obj.namespace,
-      ports: spec.ports.map((p) => ({
+      ports: (spec.ports ?? []).map((p) => ({
         name: p.name,
         number: p.number,
         protocol: modelProtocol(p.protocol),

@@ -62,6 +62,8 @@ export interface Service {
 
 export type LbPolicy =
   | { kind: 'simple'; simple: 'ROUND_ROBIN' | 'LEAST_REQUEST' | 'RANDOM' }
+  /** PASSTHROUGH: to the address the caller connected to (the cluster becomes ORIGINAL_DST). */
+  | { kind: 'passthrough' }
   | {
       kind: 'hash';
       algorithm: 'RING_HASH' | 'MAGLEV';
@@ -69,7 +71,7 @@ export type LbPolicy =
       maglevTableSize?: number;
       key:
         | { header: string }
-        | { cookie: { name: string; ttlSeconds?: number; path?: string } }
+        | { cookie: { name: string; ttlSeconds?: number; path?: string; attributes?: Array<{ name: string; value?: string }> } }
         | { sourceIp: true }
         | { queryParameter: string };
     };
@@ -83,6 +85,10 @@ export interface ConnectionPool {
   maxRetries?: number;
   idleTimeoutMs?: number;
   maxConcurrentStreams?: number;
+  /** HTTP/2 PINGs: every intervalMs (Envoy's default when absent), the connection closed after timeoutMs without an answer. */
+  http2KeepAlive?: { intervalMs?: number; timeoutMs: number };
+  /** h2UpgradePolicy UPGRADE: HTTP/1.1 ports are spoken to as HTTP/2 upstream. */
+  h2Upgrade?: boolean;
 }
 
 export interface OutlierDetection {
@@ -117,6 +123,8 @@ export interface ClusterPolicy {
   connectionPool?: ConnectionPool;
   outlierDetection?: OutlierDetection;
   locality?: LocalityLbPolicy;
+  /** loadBalancer warmup: a new endpoint's share grows over windowMs (Envoy slow start). */
+  slowStart?: { windowMs: number; minimumPercent?: number; aggression?: number };
   /** DestinationRule tls, as the layers resolve it (the cluster's final TLS is UpstreamCluster.tls). */
   tls?: ClientTls;
 }

@@ -86,6 +86,8 @@ export function createAdminApp({ state, ads, cache, health, metrics, logger, ca 
       rejected: s.rejections.map((r) => ({ rule: r.rule, inForce: r.inForce ?? 'nothing', errors: r.errors.map(formatIssue) })),
       errors: s.errors.map(formatIssue),
       warnings: s.warnings.map(formatIssue),
+      // The DestinationRule in force for each service (a wildcard host can cover many).
+      destinationRules: Object.fromEntries(s.model.clusters.flatMap((c) => (c.subset === undefined && c.origin ? [[c.host, c.origin.key]] : []))),
       invalidGeneratedResources: cache.rejected,
     });
   });

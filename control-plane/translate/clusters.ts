@@ -5,6 +5,7 @@ import type { UpstreamCluster } from '../model/types.ts';
 import { circuitBreakers } from './circuit-breakers.ts';
 import { discovery } from './resolution.ts';
 import { lbFields } from './load-balancer.ts';
+import { slowStartFields } from './slow-start.ts';
 import { localityWeightedLb } from './locality-weighted.ts';
 import { outlierDetection } from './outlier-detection.ts';
 import { upstreamProtocolOptions } from './protocol-options.ts';
@@ -50,7 +51,7 @@ function buildOutboundCluster(c: UpstreamCluster, kind: ClientKind, router = fal
     name: c.name,
     ...discovery(c, kind),
     connect_timeout: protoDuration(cp?.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS),
-    ...(originalDst ? {} : lbFields(c.policy.loadBalancer, kind)),
+    ...(originalDst ? {} : { ...lbFields(c.policy.loadBalancer, kind), ...slowStartFields(c.policy, kind) }),
     ...circuitBreakers(cp),
     ...od,
     ...(Object.keys(commonLb).length ? { common_lb_config: commonLb } : {}),

@@ -7,6 +7,7 @@ import { assignLocalities, callerKey, dependsOnCaller, type Caller, type LbTarge
 import { deepFreeze, type Json } from '../json.ts';
 import { ENDPOINTS } from './type-urls.ts';
 import type { TranslateMemo } from './memo.ts';
+import type { ClientKind } from './proxy.ts';
 
 /** Envoy's default, stated so the spill-over point is visible in the config: a priority keeps all
  * traffic while more than 100/140 (~71%) of its endpoints are healthy. gRPC does not use it: it
@@ -24,7 +25,7 @@ export function lbEndpoint(e: LbTarget): Json {
   const known = lbEndpoints.get(e);
   if (known) return known;
   const json = {
-    endpoint: { address: { socket_address: { address: e.address, port_value: e.port } } },
+    endpoint: { address: endpointAddress(e) },
     ...(e.weight ? { load_balancing_weight: e.weight } : {}),
   };
   // Targets made for one view (through a gateway, weights summed as they are built) are not kept.
@@ -32,9 +33,33 @@ export function lbEndpoint(e: LbTarget): Json {
   return json;
 }
 
+const UNIX = 'unix://';
+
+/** A unix domain socket (`unix:///path`, `unix://@abstract`) is an Envoy pipe; anything else an IP and port. */
+function endpointAddress(e: LbTarget): Json {
+  if (e.address.startsWith(UNIX)) return { pipe: { path: e.address.slice(UNIX.length) } };
+  return { socket_address: { address: e.address, port_value: e.port } };
+}
+
+/** An endpoint without an address (a WorkloadEntry known only by its network) is reached through its network's gateway, never directly. */
+export function reachableDirectly(e: { address: string }): boolean {
+  return e.address !== '';
+}
+
+// grpc-js-xds takes only IP addresses in EDS: its clients get each cluster without the unix socket
+// endpoints (the model warns). One view per cluster object, so the memo below keeps working.
+const withoutSockets = new WeakMap<UpstreamCluster, UpstreamCluster>();
+function grpcView(c: UpstreamCluster): UpstreamCluster {
+  if (!c.endpoints.some((e) => e.address.startsWith(UNIX))) return c;
+  let v = withoutSockets.get(c);
+  if (!v) withoutSockets.set(c, (v = { ...c, endpoints: c.endpoints.filter((e) => !e.address.startsWith(UNIX)) }));
+  return v;
+}
+
 export function localityGroups(endpoints: ReadonlyArray<Endpoint & { port: number }>): Json[] {
   const groups = new Map<string, Array<Endpoint & { port: number }>>();
   for (const e of endpoints) {
+    if (!reachableDirectly(e)) continue;
     const k = `${e.locality.region}/${e.locality.zone}/${e.locality.subzone}`;
     groups.set(k, [...(groups.get(k) ?? []), e]);
   }
@@ -49,7 +74,8 @@ export function localityGroups(endpoints: ReadonlyArray<Endpoint & { port: numbe
 }
 
 /** Memoized per model object, like the clusters (see model/reuse.ts), and per caller view. */
-export function clusterLoadAssignment(c: UpstreamCluster, caller: Caller | undefined, memo: TranslateMemo): Json {
+export function clusterLoadAssignment(cluster: UpstreamCluster, caller: (Caller & { kind?: ClientKind }) | undefined, memo: TranslateMemo): Json {
+  const c = caller?.kind === 'grpc' ? grpcView(cluster) : cluster;
   if (caller && dependsOnCaller(c)) {
     let views = memo.endpointsPerCaller.get(c);
     if (!views) memo.endpointsPerCaller.set(c, (views = new Map()));

@@ -11,7 +11,7 @@ export function hashPolicy(lb: LbPolicy | undefined, kind: 'envoy' | 'grpc'): Js
   // gRPC hashes only on headers (or its channel id); other keys would be ignored by it.
   if (kind === 'grpc') return undefined;
   if ('cookie' in k) {
-    return [{ cookie: { name: k.cookie.name, ...(k.cookie.ttlSeconds !== undefined ? { ttl: protoDuration(k.cookie.ttlSeconds * 1000) } : {}), ...(k.cookie.path ? { path: k.cookie.path } : {}) } }];
+    return [{ cookie: { name: k.cookie.name, ...(k.cookie.ttlSeconds !== undefined ? { ttl: protoDuration(k.cookie.ttlSeconds * 1000) } : {}), ...(k.cookie.path ? { path: k.cookie.path } : {}), ...(k.cookie.attributes?.length ? { attributes: k.cookie.attributes } : {}) } }];
   }
   if ('queryParameter' in k) return [{ query_parameter: { name: k.queryParameter } }];
   return [{ connection_properties: { source_ip: true } }];

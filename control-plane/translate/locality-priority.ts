@@ -145,6 +145,7 @@ export function assignLocalities(c: UpstreamCluster, caller: Caller): LocalityGr
       if (!fp.length || loc?.failover.length) key.push(localityLevel(caller.locality, e.locality, loc?.failover ?? []));
     }
     if (!remote) {
+      if (e.address === '') continue; // known only by its network: reachable through its gateway only
       // The endpoint itself: a frozen model object, so every view shares its LbEndpoint (endpoints.ts).
       placed.push({ key, locality: e.locality, target: e });
       continue;

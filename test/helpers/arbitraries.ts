@@ -775,12 +775,14 @@ const RECORDS = [
 ];
 export const isRecordPath = (path: Path): boolean => RECORDS.some((r) => r.test(pattern(path)));
 
-/** Fields that must be present, by document kind (patterns over the document). */
+/** Fields that must be present, by document kind (patterns over the document). Not here, as
+ * Istio takes them absent: ServiceEntry ports, an address next to a network, VirtualService hosts;
+ * VirtualService http (one of http, tcp, tls is required: that error is at spec). */
 const REQUIRED: Record<Doc['kind'], RegExp> = {
-  ServiceEntry: /^(spec|metadata|metadata\.name|spec\.hosts|spec\.ports|spec\.ports\.\*\.(number|name)|spec\.endpoints\.\*\.address)$/,
-  WorkloadEntry: /^(spec|metadata|metadata\.name|spec\.address)$/,
+  ServiceEntry: /^(spec|metadata|metadata\.name|spec\.hosts|spec\.ports\.\*\.(number|name))$/,
+  WorkloadEntry: /^(spec|metadata|metadata\.name)$/,
   DestinationRule: /^(spec|metadata|metadata\.name|spec\.host|spec\.subsets\.\*\.name|spec\.(trafficPolicy\.)?portLevelSettings\.\*\.port|spec\.subsets\.\*\.trafficPolicy\.portLevelSettings\.\*\.port)$/,
-  VirtualService: /^(spec|metadata|metadata\.name|spec\.hosts|spec\.http|spec\.http\.\*\.route\.\*\.destination|spec\.http\.\*\.route\.\*\.destination\.host)$/,
+  VirtualService: /^(spec|metadata|metadata\.name|spec\.http\.\*\.route\.\*\.destination|spec\.http\.\*\.route\.\*\.destination\.host)$/,
 };
 
 const DURATION_FIELDS = /^(timeout|perTryTimeout|connectTimeout|idleTimeout|interval|baseEjectionTime|ttl)$/;
@@ -867,7 +869,7 @@ export function drawBrokenReference(d: Draw, world: World): Mutation | undefined
   world.docs.forEach((doc, i) => {
     const ns = doc.metadata.namespace ?? 'default';
     if (doc.kind === 'DestinationRule') {
-      options.push({ kind: 'dangling-reference', doc: i, path: ['spec', 'host'], value: NOWHERE });
+      // Not spec.host: a rule for a host not declared yet is kept with a warning, as Istio keeps it.
       const svc = serviceOf(doc.spec.host as string, ns);
       const tp = doc.spec.trafficPolicy as Json | undefined;
       (tp?.portLevelSettings as Json[] | undefined)?.forEach((_, j) =>

@@ -100,9 +100,11 @@ export function isHostName(s: string): boolean {
   return s.length > 0 && s.length <= 255 && s.split('.').every((l) => l.length <= 63 && HOST_LABEL.test(l));
 }
 
-/** `*.example.com` (when `wildcard`) or a plain host name. Bare `*` only when `star`. */
-export function checkHost(s: string, opts: { wildcard: boolean; star?: boolean }): string | undefined {
+/** `*.example.com` (when `wildcard`) or a plain host name. Bare `*` only when `star`; `*example.com`
+ * (a suffix that does not start at a dot, as Istio allows in ServiceEntry hosts) only when `partial`. */
+export function checkHost(s: string, opts: { wildcard: boolean; star?: boolean; partial?: boolean }): string | undefined {
   if (s === '*') return opts.star ? undefined : 'the host "*" is not allowed here';
+  if (opts.partial && s.startsWith('*') && !s.startsWith('*.') && isHostName(s.slice(1))) return undefined;
   if (s.startsWith('*.')) {
     if (!opts.wildcard) return `wildcard host ${JSON.stringify(s)} is not allowed here`;
     return isHostName(s.slice(2)) ? undefined : `invalid wildcard host ${JSON.stringify(s)}`;
@@ -111,7 +113,7 @@ export function checkHost(s: string, opts: { wildcard: boolean; star?: boolean }
   return isHostName(s) ? undefined : `invalid host ${JSON.stringify(s)}: expected a DNS name such as reviews or reviews.default.svc.cluster.local`;
 }
 
-export function host(opts: { wildcard: boolean; star?: boolean }) {
+export function host(opts: { wildcard: boolean; star?: boolean; partial?: boolean }) {
   return z.string().superRefine((s, ctx) => {
     const problem = checkHost(s, opts);
     if (problem) ctx.addIssue({ code: 'custom', message: problem, input: s });
@@ -207,10 +209,21 @@ export function isIpLiteral(s: string): boolean {
   return isIP(s) !== 0;
 }
 
-/** An endpoint address: an IP literal or a host name. Unix sockets are not supported. */
+/** Why a `unix://` address is malformed, or undefined: an absolute path to a socket, or `@name` (abstract). */
+export function unixAddressProblem(s: string): string | undefined {
+  const rest = s.slice('unix://'.length);
+  if (rest.startsWith('@')) return rest.length > 1 ? undefined : 'an abstract unix socket needs a name after "@" (unix://@name)';
+  if (!rest.startsWith('/')) return `unix socket path must be absolute (unix:///path/to/socket) or abstract (unix://@name), got ${JSON.stringify(s)}`;
+  if (rest.endsWith('/')) return `unix socket path must name a socket, not a directory (got ${JSON.stringify(s)})`;
+  return undefined;
+}
+
+/** An endpoint address: an IP literal, a host name, or a unix domain socket (`unix:///path`, `unix://@name`). */
 export const endpointAddress = z.string().superRefine((s, ctx) => {
-  if (s.startsWith('unix://')) ctx.addIssue({ code: 'custom', message: 'unix domain socket addresses are not supported by meshpilot', input: s });
-  else if (!isIpLiteral(s) && !isHostName(s)) ctx.addIssue({ code: 'custom', message: `invalid address ${JSON.stringify(s)}: expected an IP address or a host name`, input: s });
+  if (s.startsWith('unix://')) {
+    const problem = unixAddressProblem(s);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem, input: s });
+  } else if (!isIpLiteral(s) && !isHostName(s)) ctx.addIssue({ code: 'custom', message: `invalid address ${JSON.stringify(s)}: expected an IP address or a host name`, input: s });
 });
 
 // ---- enums ---------------------------------------------------------------------------------

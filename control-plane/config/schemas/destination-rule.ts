@@ -28,11 +28,30 @@ function isPrime(n: number): boolean {
   return true;
 }
 
-export const HTTPCookie = z.strictObject({
-  name: z.string().min(1, { error: 'must not be empty' }),
-  /** "0s" makes it a session cookie. */
-  ttl: duration({ allowZero: true }).optional(),
-  path: z.string().optional(),
+/** An attribute of a generated cookie, e.g. SameSite=Strict (Envoy's cookie `attributes`). */
+export const CookieAttribute = z.strictObject({
+  name: headerName,
+  value: z.string().optional(),
+});
+
+export const HTTPCookie = withRule(
+  z.strictObject({
+    name: z.string().min(1, { error: 'must not be empty' }),
+    /** "0s" makes it a session cookie. */
+    ttl: duration({ allowZero: true }).optional(),
+    path: z.string().optional(),
+    attributes: z.array(CookieAttribute).optional(),
+  }),
+  (v, report) => uniqueBy(v['attributes'], 'name', 'cookie attribute name', report, ['attributes']),
+);
+
+/** Slow start: a new endpoint's share grows over `duration` (Envoy slow_start_config). */
+export const WarmupConfiguration = z.strictObject({
+  duration: duration(),
+  /** The share a new endpoint starts with, percent of its weight (Envoy's default 10). */
+  minimumPercent: z.number().min(0, { error: 'must be from 0 to 100' }).max(100, { error: 'must be from 0 to 100' }).optional(),
+  /** How fast the share grows: 1 is linear, higher is faster at first (Envoy's default 1). */
+  aggression: z.number().min(1, { error: 'must be at least 1' }).optional(),
 });
 
 export const RingHash = z.strictObject({
@@ -70,9 +89,12 @@ export const LoadBalancerSettings = withRule(
     simple: istioEnum(['ROUND_ROBIN', 'LEAST_REQUEST', 'LEAST_CONN', 'RANDOM', 'PASSTHROUGH'], ['UNSPECIFIED']).optional(),
     consistentHash: ConsistentHashLB.optional(),
     localityLbSetting: LocalityLbSetting.optional(),
+    warmup: WarmupConfiguration.optional(),
+    /** Istio's older form of warmup.duration; warmup wins when both are set. */
+    warmupDurationSecs: duration().optional(),
   }),
-  // With only localityLbSetting the algorithm stays the default (ROUND_ROBIN), as in Istio.
-  (v, report) => (v['localityLbSetting'] === undefined ? exactlyOne(['simple', 'consistentHash']) : atMostOne(['simple', 'consistentHash']))(v, report),
+  // Without simple or consistentHash the algorithm stays the default (LEAST_REQUEST), as in Istio.
+  (v, report) => atMostOne(['simple', 'consistentHash'])(v, report),
 );
 
 export const ConnectionPoolSettings = withRule(
@@ -93,6 +115,16 @@ export const ConnectionPoolSettings = withRule(
         /** "0s" disables the idle timeout. */
         idleTimeout: duration({ allowZero: true }).optional(),
         maxConcurrentStreams: positiveLimit.optional(),
+        /** HTTP/2 PINGs on upstream connections (Envoy http2 connection_keepalive). */
+        http2KeepAlive: z
+          .strictObject({
+            interval: duration().optional(),
+            /** Required, as in Istio (Envoy needs it). */
+            timeout: duration(),
+          })
+          .optional(),
+        /** UPGRADE: an HTTP/1.1 port is spoken to as HTTP/2 upstream. */
+        h2UpgradePolicy: istioEnum(['DEFAULT', 'DO_NOT_UPGRADE', 'UPGRADE']).optional(),
       })
       .optional(),
   }),
@@ -159,7 +191,7 @@ export const Subset = z.strictObject({
 
 export const DestinationRuleSpec = withRule(
   z.strictObject({
-    host: host({ wildcard: true }),
+    host: host({ wildcard: true, star: true }),
     trafficPolicy: TrafficPolicy.optional(),
     subsets: z.array(Subset).optional(),
     exportTo: exportTo.optional(),

@@ -24,7 +24,13 @@ export function isIpOrCidr(s: string): boolean {
   if (!/^\d{1,3}$/.test(bits)) return false;
   return Number(bits) <= (family === 4 ? 32 : 128);
 }
-const serviceAddress = z.string().refine(isIpOrCidr, { error: 'must be an IP address or a CIDR block (e.g. 10.0.0.0/16)' });
+// An IPv6 address ending in "::" inside a flow list (`[1.2.3.4, 2001:db8::]`) reads as a one-key
+// map {"2001:db8:": null} to a YAML 1.2 parser (": " before "]"); Kubernetes' YAML 1.1 reader, and
+// so Istio, sees the address. Read it back as the text it was.
+const serviceAddress = z.preprocess(
+  (v) => (isRecord(v) && Object.keys(v).length === 1 && Object.values(v)[0] === null ? `${Object.keys(v)[0]}:` : v),
+  z.string().refine(isIpOrCidr, { error: 'must be an IP address or a CIDR block (e.g. 10.0.0.0/16)' }),
+);
 
 export const ServicePort = z.strictObject({
   number: portNumber,
@@ -34,14 +40,16 @@ export const ServicePort = z.strictObject({
   targetPort: portNumber.optional(),
 });
 
+/** Without labels (`{}`, which Istio takes) it selects every workload of the namespace. */
 export const WorkloadSelector = z.strictObject({
-  labels: labels.refine((l) => Object.keys(l).length > 0, { error: 'must have at least one label' }),
+  labels: labels.optional(),
 });
 
 export const ServiceEntrySpec = withRule(
   z.strictObject({
-    hosts: z.array(host({ wildcard: true })).min(1, { error: 'must list at least one host' }),
-    ports: z.array(ServicePort).min(1, { error: 'must list at least one port' }),
+    hosts: z.array(host({ wildcard: true, partial: true })).min(1, { error: 'must list at least one host' }),
+    /** Istio takes a ServiceEntry without ports (it then carries no traffic: a warning). */
+    ports: z.array(ServicePort).optional(),
     /** Virtual IPs (or CIDR blocks) of the service: also matched as the request's authority. */
     addresses: z.array(serviceAddress).optional(),
     location: istioEnum(['MESH_EXTERNAL', 'MESH_INTERNAL']).optional(),
@@ -86,12 +94,18 @@ export const ServiceEntrySpec = withRule(
       });
     }
     if (resolution === 'DYNAMIC_DNS') {
+      if (!Array.isArray(v['ports']) || v['ports'].length === 0) report(['resolution'], 'DYNAMIC_DNS needs an HTTP, HTTP2 or GRPC port (the host comes from the request); no ports are listed');
       (Array.isArray(v['ports']) ? v['ports'] : []).forEach((p, i) => {
         const proto = isRecord(p) && typeof p['protocol'] === 'string' ? p['protocol'].toUpperCase() : undefined;
         if (proto !== 'HTTP' && proto !== 'HTTP2' && proto !== 'GRPC') report(['ports', i, 'protocol'], 'DYNAMIC_DNS needs an HTTP, HTTP2 or GRPC port (the host comes from the request)');
       });
     }
 
+    const unix = (endpoints ?? []).findIndex((ep) => isRecord(ep) && typeof ep['address'] === 'string' && ep['address'].startsWith('unix://'));
+    if (unix >= 0) {
+      if (Array.isArray(v['ports']) && v['ports'].length > 1) report(['ports'], 'a ServiceEntry with unix domain socket endpoints takes one port (a socket has no ports to tell them apart)');
+      if (resolution !== 'STATIC') report(['endpoints', unix, 'address'], `unix domain socket endpoints need resolution STATIC (got ${resolution})`);
+    }
     const portNames = new Set((Array.isArray(v['ports']) ? v['ports'] : []).map((p) => (isRecord(p) ? p['name'] : undefined)));
     endpoints?.forEach((ep, i) => {
       if (!isRecord(ep)) return;

@@ -363,7 +363,8 @@ export const HTTPRoute = withRule(
 
 export const VirtualServiceSpec = withRule(
   z.strictObject({
-    hosts: z.array(host({ wildcard: true, star: true })).min(1, { error: 'must list at least one host' }),
+    /** Absent: a delegate VirtualService (Istio), used only through a root's http[].delegate. */
+    hosts: z.array(host({ wildcard: true, star: true })).min(1, { error: 'must list at least one host' }).optional(),
     // One of http, tcp, tls is required (l4SpecRules), as in Istio.
     http: z.array(HTTPRoute).optional(),
     tcp: z.array(TCPRoute).optional(),

@@ -1,7 +1,7 @@
 // WorkloadEntry (networking.istio.io): one non-Kubernetes workload. Also the shape of a
 // ServiceEntry endpoint.
 import { z } from 'zod';
-import { UINT32_MAX, dnsLabel, dnsSubdomain, endpointAddress, intRange, labels, portNumber } from './common.ts';
+import { UINT32_MAX, dnsLabel, dnsSubdomain, endpointAddress, intRange, labels, portNumber, withRule } from './common.ts';
 
 /** Why a locality string is malformed, or undefined: "region", "region/zone" or "region/zone/subzone". */
 export function localityProblem(s: string): string | undefined {
@@ -11,8 +11,9 @@ export function localityProblem(s: string): string | undefined {
   return undefined;
 }
 
-export const WorkloadEntrySpec = z.strictObject({
-  address: endpointAddress,
+export const WorkloadEntrySpec = withRule(z.strictObject({
+  /** Absent only with a network: the workload is reached through that network's gateway. */
+  address: endpointAddress.optional(),
   /** Port name (of the service) -> port number on this workload. */
   ports: z.record(dnsLabel, portNumber).optional(),
   labels: labels.optional(),
@@ -28,6 +29,9 @@ export const WorkloadEntrySpec = z.strictObject({
   /** Load-balancing weight; 0 (like leaving it out) means the default weight of 1. */
   weight: intRange(0, UINT32_MAX).optional(),
   serviceAccount: dnsSubdomain.optional(),
+}), (v, report) => {
+  if (v['address'] === undefined && v['network'] === undefined) report(['address'], 'required field is missing (it may be left out only when network is set)');
+  if (typeof v['address'] === 'string' && v['address'].startsWith('unix://') && v['ports'] !== undefined) report(['ports'], 'a unix domain socket endpoint has no ports');
 });
 
 export type WorkloadEntrySpec = z.infer<typeof WorkloadEntrySpec>;
