@@ -50,6 +50,7 @@ export const MESH_CRDS: Resource[] = [
   { group: 'security.istio.io', versions: ['v1', 'v1beta1'], plural: 'peerauthentications', kind: 'PeerAuthentication', namespaced: true, status: true },
   { group: 'security.istio.io', versions: ['v1', 'v1beta1'], plural: 'requestauthentications', kind: 'RequestAuthentication', namespaced: true, status: true },
   { group: 'networking.istio.io', versions: NETWORKING, plural: 'gateways', kind: 'Gateway', namespaced: true, status: true },
+  { group: 'networking.istio.io', versions: NETWORKING, plural: 'sidecars', kind: 'Sidecar', namespaced: true, status: true },
   { group: 'traffic.meshpilot.io', versions: ['v1alpha1'], plural: 'ratelimits', kind: 'RateLimit', namespaced: true, status: true },
 ];
 

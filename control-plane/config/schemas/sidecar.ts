@@ -1,9 +1,9 @@
 // networking.istio.io Sidecar: what one workload's proxy sees (egress hosts), takes (ingress ports)
 // and does with traffic to unknown destinations (outboundTrafficPolicy). Checked as Istio checks it.
 import { z } from 'zod';
-import { checkHost, intRange, isDnsLabel, isIpLiteral, isRecord, istioEnum, withRule } from './common.ts';
+import { checkHost, intRange, isDnsLabel, isIpLiteral, isRecord, istioEnum, labels, withRule } from './common.ts';
 import { ConnectionPoolSettings } from './destination-rule.ts';
-import { protocolName, WorkloadSelector } from './service-entry.ts';
+import { protocolName } from './service-entry.ts';
 import { Destination } from './virtual-service.ts';
 
 const UNIX = 'unix://';
@@ -112,9 +112,14 @@ function checkListeners(list: unknown, side: 'ingress' | 'egress', report: (path
   });
 }
 
+// Unlike a ServiceEntry's, a Sidecar's selector must name labels (Istio refuses an empty one).
+const SidecarWorkloadSelector = z.strictObject({
+  labels: labels.refine((l) => Object.keys(l).length > 0, { error: 'must have at least one label' }),
+});
+
 export const SidecarSpec = withRule(
   z.strictObject({
-    workloadSelector: WorkloadSelector.optional(),
+    workloadSelector: SidecarWorkloadSelector.optional(),
     ingress: z.array(IstioIngressListener).optional(),
     egress: z.array(IstioEgressListener).optional(),
     outboundTrafficPolicy: OutboundTrafficPolicy.optional(),
