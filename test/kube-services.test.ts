@@ -4,7 +4,7 @@
 import { describe, expect, it, afterEach } from 'vitest';
 import type { V1EndpointSlice, V1Node, V1Pod, V1Service } from '@kubernetes/client-node';
 import { KubeSource } from '../control-plane/kube/kube-source.ts';
-import { buildShard, localityOf, mergeShards, portProtocol } from '../control-plane/kube/service-shards.ts';
+import { buildShard, localityOf, mergeShards, portProtocol, serviceEntryDocument } from '../control-plane/kube/service-shards.ts';
 import { silentLogger } from '../control-plane/log.ts';
 import { FakeApiServer } from './helpers/fake-apiserver.ts';
 import { nodeObject, registration } from './helpers/kube-objects.ts';
@@ -91,6 +91,18 @@ describe('service shards', () => {
       ['10.0.0.1', 'net-a', { grpc: 1 }],
       ['10.1.0.1', 'net-b', { grpc: 2, http: 3 }],
     ]);
+  });
+
+  it('cluster IPs become the ServiceEntry\'s addresses (each cluster\'s, sorted; none for a headless Service), which L4 routes tell TCP services apart by', () => {
+    const a = buildShard({ services: [svc('db', { ports: [{ name: 'tcp', port: 5432 }], clusterIP: '10.96.0.20', clusterIPs: ['10.96.0.20', 'fd00::20'] }), svc('hl', { ports: [{ name: 'tcp', port: 5432 }], clusterIP: 'None' })], pods: [], nodes: [], endpointSlices: [] }, undefined);
+    const b = buildShard({ services: [svc('db', { ports: [{ name: 'tcp', port: 5432 }], clusterIP: '10.0.0.3' })], pods: [], nodes: [], endpointSlices: [] }, undefined);
+    const merged = mergeShards([{ cluster: 'a', shard: a }, { cluster: 'b', shard: b }]);
+    const db = merged.find((m) => m.name === 'db')!;
+    expect(db.addresses).toEqual(['10.0.0.3', '10.96.0.20', 'fd00::20']);
+    expect((serviceEntryDocument(db).spec as { addresses?: string[] }).addresses).toEqual(['10.0.0.3', '10.96.0.20', 'fd00::20']);
+    const hl = merged.find((m) => m.name === 'hl')!;
+    expect(hl.addresses).toBeUndefined();
+    expect('addresses' in (serviceEntryDocument(hl).spec as object)).toBe(false);
   });
 });
 
