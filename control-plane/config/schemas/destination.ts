@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { PortSelector, dnsLabel, host } from './common.ts';
 
 export const Destination = z.strictObject({
-  host: host({ wildcard: true }),
+  host: host({ wildcard: true, partial: true }),
   subset: dnsLabel.optional(),
   port: PortSelector.optional(),
 });
