@@ -455,7 +455,8 @@ export function buildRouteTables(objects: ConfigObject[], inputs: RouteInputs, m
   // Delegates (no hosts) first: a root reads whether its delegate was accepted.
   const virtualServices = ofKind(objects, 'VirtualService').sort((a, b) => Number(!!a.spec.hosts) - Number(!!b.spec.hosts) || compareText(a.key, b.key));
   const vss: VirtualServices = new Map(virtualServices.map((v) => [v.key, v]));
-  const delegated = new Set<unknown>();
+  // Every delegate some root names, bound to the mesh or only to gateways.
+  const delegated = new Set(virtualServices.flatMap((v) => (v.spec.http ?? []).flatMap((h) => (h.delegate ? [`VirtualService/${h.delegate.namespace ?? v.namespace}/${h.delegate.name}`] : []))));
   for (const obj of virtualServices) {
     let r = memo.resolved.get(obj);
     if (r && stillValid(r, inputs, vss)) {
@@ -464,7 +465,6 @@ export function buildRouteTables(objects: ConfigObject[], inputs: RouteInputs, m
       r = resolveVirtualService(obj, inputs, vss);
       memo.resolved.set(obj, r);
     }
-    for (const l of r.lookups) if (l[0] === 'delegate') delegated.add(l[1]);
     if (inputs.issues.rejected.has(obj.key)) continue;
     warnEmptyTargets(obj, r.targets, inputs);
     for (const [k, host, port, route] of r.pending) {
