@@ -111,9 +111,9 @@ describe('parseConfigText errors', () => {
   });
 
   it('rejects Istio fields meshpilot does not support, naming them', () => {
-    const text = `${VS_HEAD}  - delegate:\n      name: other\n    route:\n    - destination: {host: reviews}\ngateways: [mesh]\n`;
+    const text = `${VS_HEAD}  - mirrorPercent: 5\n    route:\n    - destination: {host: reviews}\ngateways: [mesh]\n`;
     const { errors } = parseConfigText('vs.yaml', text);
-    expect(only(errors, 'spec.http[0].delegate')).toMatchObject({ ...posOf(text, 'delegate'), message: 'field not supported by meshpilot' });
+    expect(only(errors, 'spec.http[0].mirrorPercent')).toMatchObject({ ...posOf(text, 'mirrorPercent'), message: 'field not supported by meshpilot (did you mean "mirrorPercentage"?)' });
     expect(only(errors, 'gateways')).toMatchObject(posOf(text, 'gateways'));
   });
 

@@ -150,8 +150,8 @@ describe('VirtualService', () => {
   });
 
   it('names unsupported top-level Istio fields', () => {
-    expect(problems(doc('VirtualService', `hosts: [a]\nhttp: [{delegate: {name: b}, ${route}}]`))).toEqual([
-      'spec.http[0].delegate: field not supported by meshpilot',
+    expect(problems(doc('VirtualService', `hosts: [a]\nhttp: [{mirrorPercent: 5, ${route}}]`))).toEqual([
+      'spec.http[0].mirrorPercent: field not supported by meshpilot (did you mean "mirrorPercentage"?)',
     ]);
   });
 });

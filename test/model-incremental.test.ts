@@ -234,6 +234,34 @@ describe('incremental model builds', () => {
     expect(r.next.clusters.find((c) => c.name === `outbound|80|v1|${F}`)?.origin?.key).toBe('DestinationRule/default/dr-f');
   });
 
+  it('redo the roots of a delegate VirtualService when only the delegate is edited', () => {
+    const run = new Run();
+    let files = baseMesh();
+    const root = header('VirtualService', 'root') + `spec:\n  hosts: [${A}]\n  http:\n  - match: [{ uri: { prefix: /d } }]\n    delegate: { name: del }\n  - route: [{ destination: { host: ${A}, subset: v1 } }]\n`;
+    const del = (h: string, subset: string) => header('VirtualService', 'del') + `spec:\n  http:\n  - route: [{ destination: { host: ${h}, subset: ${subset} } }]\n`;
+    files = { ...files, 'vs-a.yaml': root };
+    run.step(files);
+    const delegated = (m: Model) => m.routeTables.find((t) => t.host === A)!.routes.filter((r) => r.delegation).map((r) => (r.action.kind === 'route' ? r.action.destinations.map((d) => d.cluster) : []));
+    expect(delegated(run.state!.model)).toEqual([]);
+    const edit = (name: string, text: string | undefined) => run.step((files = { ...files, [name]: text }));
+    let r = edit('vs-del.yaml', del(A, 'v1'));
+    expect(delegated(r.next)).toEqual([[`outbound|80|v1|${A}`]]);
+    r = edit('vs-del.yaml', del(A, 'v2'));
+    expect(delegated(r.next)).toEqual([[`outbound|80|v2|${A}`]]);
+    expectKept(r.prev, r.next, [A]);
+    // Another service for the delegate: the root now depends on that service too.
+    r = edit('vs-del.yaml', del(B, 'v1'));
+    expect(delegated(r.next)).toEqual([[`outbound|80|v1|${B}`]]);
+    r = edit('dr-b.yaml', drYaml('dr-b', { host: B, subsets: ['v2'] }));
+    expect(run.state!.rejected).toContain('VirtualService/default/del');
+    r = edit('dr-b.yaml', drYaml('dr-b', { host: B, subsets: ['v1', 'v2'] }));
+    r = edit('vs-del.yaml', del(C, 'v2'));
+    expect(delegated(r.next)).toEqual([[`outbound|80|v2|${C}`]]);
+    r = edit('vs-del.yaml', undefined);
+    expect(delegated(r.next)).toEqual([]);
+    expect(run.state!.warnings.map((w) => w.message)).toContain('VirtualService default/del does not exist (yet): the routes it would bring are absent (as in Istio, the rest of this VirtualService applies)');
+  });
+
   it('agree with builds from scratch over random edit sequences', () => {
     const names = ['a', 'b', 'c'];
     const hostArb = fc.constantFrom(A, B, C, D);

@@ -19,11 +19,13 @@ export interface RuleRef {
   key: string;
   at: string;
   path?: string;
+  /** A route a delegate VirtualService brought: the root's http entry that names the delegate. */
+  via?: RuleRef;
 }
 
 export function formatRef(r: RuleRef): string {
   const [kind, ns, name] = r.key.split('/');
-  return `${kind} ${ns}/${name}${r.path ? ` ${r.path}` : ''} (${r.at})`;
+  return `${kind} ${ns}/${name}${r.path ? ` ${r.path}` : ''} (${r.at})${r.via ? `, delegated by ${formatRef(r.via)}` : ''}`;
 }
 
 export interface MeshView {
@@ -66,6 +68,7 @@ export class RuleIndex {
 
   /** Index of the http entry an Envoy route came from, in its VirtualService. */
   private httpIndex(route: HttpRoute): number | undefined {
+    if (route.delegation) return route.delegation.rootIndex;
     const obj = this.objects.get(route.origin.key);
     if (!obj || !isKind(obj, 'VirtualService')) return undefined;
     const http = obj.spec.http ?? [];
@@ -80,6 +83,7 @@ export class RuleIndex {
     if (!table || !route) return undefined;
     const i = this.httpIndex(route);
     if (i === undefined) return { key: route.origin.key, at: route.origin.at };
+    if (route.delegation) return this.delegatedRoute(route, route.delegation);
     const spec = this.httpOf(route.origin.key)[i]!;
     // Model matches are the spec's matches for this port, in order; find the one that was translated
     // into this Envoy match (gRPC routes leave the method out).
@@ -90,10 +94,18 @@ export class RuleIndex {
     return this.ref(route.origin.key, path, route.origin.at);
   }
 
-  /** A field of the http entry behind an Envoy route (fault, mirror, retries, timeout), when written there. */
+  /** The delegate's http entry behind a route, with the root's entry that delegates to it. */
+  private delegatedRoute(route: HttpRoute, d: NonNullable<HttpRoute['delegation']>): RuleRef {
+    return { ...this.ref(d.key, ['spec', 'http', d.index], d.at), via: this.ref(route.origin.key, ['spec', 'http', d.rootIndex, 'delegate'], route.origin.at) };
+  }
+
+  /** A field of the http entry behind an Envoy route (fault, mirror, retries, timeout), when written
+   * there; for a delegated route, the delegate's entry, else the root's it inherits from. */
   routeField(vhostName: string, routeName: string, field: string): RuleRef | undefined {
     const route = this.modelRoute(vhostName, routeName);
     if (!route) return undefined;
+    const d = route.delegation;
+    if (d && (this.httpOf(d.key)[d.index] as Json | undefined)?.[field] !== undefined) return { ...this.ref(d.key, ['spec', 'http', d.index, field], d.at), via: this.ref(route.origin.key, ['spec', 'http', d.rootIndex, 'delegate'], route.origin.at) };
     const i = this.httpIndex(route);
     if (i === undefined) return undefined;
     const spec: Json = this.httpOf(route.origin.key)[i]!;

@@ -7,7 +7,10 @@ const CLUSTER = /^outbound\|(\d+)\|[^|]*\|(.+)$/;
 export function rulesBehind(model: Model, resourceName: string): string[] {
   const keys = new Set<string>();
   const fromTables = (match: (host: string, port: number) => boolean) => {
-    for (const t of model.routeTables) if (match(t.host, t.port)) for (const r of t.routes) keys.add(r.origin.key);
+    for (const t of model.routeTables) if (match(t.host, t.port)) for (const r of t.routes) {
+      keys.add(r.origin.key);
+      if (r.delegation) keys.add(r.delegation.key);
+    }
   };
   const cluster = model.clusters.find((c) => c.name === resourceName);
   if (cluster) {

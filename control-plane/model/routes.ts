@@ -9,7 +9,8 @@ import { compareText, sameItems, SortedOrder } from './compare.ts';
 import { durationMs } from './duration.ts';
 import { clusterName, resolveHost } from './hosts.ts';
 import type { CorsIn, DestinationRuleIn, HeaderOpsIn, HttpRouteIn, MatchIn, StringMatchIn } from './input.ts';
-import { FieldPath, IssueList, IssueSink, originOf, type RecordedIssue, recordingSink, replayIssues } from './issues.ts';
+import { mergeDelegated } from './delegate-merge.ts';
+import { FieldPath, formatPath, IssueList, IssueSink, originOf, type RecordedIssue, recordingSink, replayIssues } from './issues.ts';
 import { isHttpProtocol } from './services.ts';
 import { ANY_PORT, resolveDestination } from './destination.ts';
 import { exportField } from './export-to.ts';
@@ -107,6 +108,11 @@ export interface Target {
 /** Resolves one http route for the route table of `table` (host, port); errors go to `issues`. */
 export function resolveRoute(obj: ConfigObject, http: HttpRouteIn, i: number, tablePort: number, ctx: Context): HttpRoute | undefined {
   const base: FieldPath = ['spec', 'http', i];
+  // The mesh's tables expand delegation before this (resolveVirtualService); gateway routes do not yet.
+  if (http.delegate) {
+    ctx.issues.warn(obj, [...base, 'delegate'], 'delegation is not built for routes served by gateways yet: gateways leave this route out (sidecars and gRPC clients follow it)');
+    return undefined;
+  }
   const origin = originOf(obj, base);
   const name = `${obj.namespace}/${obj.name}/${http.name ?? i}`;
   const common = {
@@ -232,7 +238,7 @@ function routeForMesh(http: HttpRouteIn): boolean {
 }
 
 /** One lookup made while resolving a VirtualService, and what it gave. */
-type Lookup = ['service', string, string | undefined] | ['subset', string, string, boolean];
+type Lookup = ['service', string, string | undefined] | ['subset', string, string, boolean] | ['delegate', string, ConfigObject | undefined, boolean];
 
 /** A VirtualService resolved: the routes for each table, and what the result depends on. */
 interface Resolved {
@@ -274,14 +280,81 @@ function shapeOf(svc: Service | undefined): string | undefined {
   return s;
 }
 
-function stillValid(r: Resolved, inputs: RouteInputs): boolean {
+/** VirtualServices by key, for delegate lookups. */
+type VirtualServices = ReadonlyMap<string, ConfigObject<'VirtualService'>>;
+
+function stillValid(r: Resolved, inputs: RouteInputs, vss: VirtualServices): boolean {
   return r.lookups.every((l) => {
     if (l[0] === 'service') return shapeOf(inputs.services.get(l[1])) === l[2];
+    // A delegate is part of its roots' result: any edit of it (or its acceptance) redoes them.
+    if (l[0] === 'delegate') return vss.get(l[1]) === l[2] && inputs.issues.rejected.has(l[1]) === l[3];
     return (hasSubset(inputs, l[1], l[2])) === l[3];
   });
 }
 
-function resolveVirtualService(obj: ConfigObject<'VirtualService'>, inputs: RouteInputs): Resolved {
+/** One http entry to resolve: the root's own, or a delegate's merged under the root's http[rootIndex]. */
+interface Entry {
+  src: ConfigObject<'VirtualService'>;
+  http: HttpRouteIn;
+  index: number;
+  rootIndex: number;
+}
+
+/** The root's http entries with each `delegate` entry replaced by the delegate's entries (Istio). */
+function expandDelegates(obj: ConfigObject<'VirtualService'>, ctx: Context, delegate: (key: string) => { obj?: ConfigObject<'VirtualService'>; rejected: boolean }): Entry[] {
+  const out: Entry[] = [];
+  (obj.spec.http ?? []).forEach((http, i) => {
+    if (!http.delegate) {
+      out.push({ src: obj, http, index: i, rootIndex: i });
+      return;
+    }
+    const ns = http.delegate.namespace ?? obj.namespace;
+    const key = `VirtualService/${ns}/${http.delegate.name}`;
+    const path: FieldPath = ['spec', 'http', i, 'delegate'];
+    const d = delegate(key);
+    const absent = 'the routes it would bring are absent (as in Istio, the rest of this VirtualService applies)';
+    if (!d.obj) return ctx.issues.warn(obj, path, `VirtualService ${ns}/${http.delegate.name} does not exist (yet): ${absent}`);
+    if (d.obj.spec.hosts) return ctx.issues.warn(obj, path, `VirtualService ${ns}/${http.delegate.name} has hosts, so it is not a delegate: ${absent}`);
+    if (d.rejected) return ctx.issues.warn(obj, path, `VirtualService ${ns}/${http.delegate.name} has errors (reported on it): ${absent}`);
+    (d.obj.spec.http ?? []).forEach((dh, j) => {
+      const m = mergeDelegated(http, dh);
+      if ('conflict' in m) ctx.issues.warn(obj, path, `VirtualService ${ns}/${http.delegate!.name} spec.http[${j}] is left out: ${m.conflict} (as in Istio)`);
+      else out.push({ src: d.obj!, http: m.http, index: j, rootIndex: i });
+    });
+  });
+  return out;
+}
+
+/** What resolving a delegate's entry under a root reports: on the root's delegate field, since the
+ * routes are the root's (the delegate's own check reports its problems on the delegate). */
+function delegatedContext(obj: ConfigObject, e: Entry, ctx: Context): Context {
+  const at: FieldPath = ['spec', 'http', e.rootIndex, 'delegate'];
+  const where = (p: FieldPath) => `VirtualService ${e.src.namespace}/${e.src.name} ${formatPath(p)}`;
+  return {
+    ...ctx,
+    target: (t) => ctx.target({ ...t, path: at, what: `${t.what} (through ${where(t.path)})` }),
+    issues: {
+      error: (_o, p, message) => ctx.issues.warn(obj, at, `${where(p)}: ${message}; that delegated route is left out`),
+      warn: () => {},
+    },
+  };
+}
+
+/** A delegated route as the root's: the root's name, origin and exportTo, and where it came from. */
+function asRootRoute(obj: ConfigObject<'VirtualService'>, e: Entry, route: HttpRoute): HttpRoute {
+  if (e.src === obj) return route;
+  const rootHttp = obj.spec.http![e.rootIndex]!;
+  const { exportTo: _own, ...rest } = route;
+  return {
+    ...rest,
+    name: `${obj.namespace}/${obj.name}/${rootHttp.name ?? e.rootIndex}>${e.src.namespace}/${e.src.name}/${e.src.spec.http![e.index]!.name ?? e.index}`,
+    origin: originOf(obj, ['spec', 'http', e.rootIndex]),
+    ...exportField(obj.spec as { exportTo?: string[] }, obj.namespace),
+    delegation: { rootIndex: e.rootIndex, key: e.src.key, at: originOf(e.src, ['spec', 'http', e.index]).at, index: e.index },
+  };
+}
+
+function resolveVirtualService(obj: ConfigObject<'VirtualService'>, inputs: RouteInputs, vss: VirtualServices = new Map()): Resolved {
   const out: Resolved = { lookups: [], issues: [], pending: [], targets: [] };
   const ctx: Context = {
     service: (host) => {
@@ -301,11 +374,17 @@ function resolveVirtualService(obj: ConfigObject<'VirtualService'>, inputs: Rout
   const spec = obj.spec;
   const hosts = spec.hosts;
   if (!hosts) {
-    // Istio's delegate VirtualService: it routes nothing by itself, only through a root
-    // VirtualService's http[].delegate, which meshpilot does not take yet.
-    ctx.issues.warn(obj, ['spec'], 'no hosts: this is a delegate VirtualService, used only through a root VirtualService\'s http[].delegate, which meshpilot does not support yet; its routes are not used');
+    // Istio's delegate VirtualService: it routes nothing by itself, only through the roots naming
+    // it in http[].delegate. Its references are checked here, once, in its own namespace.
+    (spec.http ?? []).forEach((http, i) => resolveRoute(obj, http, i, ANY_PORT, ctx));
     return out;
   }
+  const entries = expandDelegates(obj, ctx, (k) => {
+    const d = vss.get(k);
+    const rejected = inputs.issues.rejected.has(k);
+    out.lookups.push(['delegate', k, d, rejected]);
+    return d ? { obj: d, rejected } : { rejected };
+  });
   // Bound only to gateways: sidecars and gRPC clients never see it (model/gateways.ts has it).
   if (!boundToMesh(spec.gateways)) return out;
   const alsoGateways = (spec.gateways ?? []).some((g) => g !== MESH_GATEWAY);
@@ -322,9 +401,10 @@ function resolveVirtualService(obj: ConfigObject<'VirtualService'>, inputs: Rout
     }
     for (const port of svc.ports) {
       if (!isHttpProtocol(port.protocol)) continue;
-      (spec.http ?? []).forEach((http, i) => {
+      entries.forEach((e, i) => {
+        const http = e.http;
         if (!routeForMesh(http) || !appliesToPort(http, port.number)) return;
-        const route = resolveRoute(obj, http, i, port.number, ctx);
+        const route = resolveRoute(e.src, http, e.index, port.number, e.src === obj ? ctx : delegatedContext(obj, e, ctx));
         resolved.add(i);
         if (route) {
           // Only the matches for this port stay; the port condition is the table itself.
@@ -333,18 +413,19 @@ function resolveVirtualService(obj: ConfigObject<'VirtualService'>, inputs: Rout
           // The same http entry reaches a table twice when two of the hosts name the same service.
           if (placed.has(`${k}#${i}`)) return;
           placed.add(`${k}#${i}`);
-          out.pending.push([k, host, port.number, { ...route, matches }]);
+          out.pending.push([k, host, port.number, { ...asRootRoute(obj, e, route), matches }]);
         }
       });
     }
   });
   // A route that applies to no HTTP port of its hosts is never used; its references are still
   // checked, and it is reported, so a typo in `match.port` does not hide.
-  (spec.http ?? []).forEach((http, i) => {
+  entries.forEach(({ src, http, index, rootIndex }, i) => {
     if (resolved.has(i) || !routeForMesh(http)) return;
     if (!hosts.some((h) => ctx.service(resolveHost(h, obj.namespace)) !== undefined)) return;
-    resolveRoute(obj, http, i, ANY_PORT, ctx);
-    ctx.issues.warn(obj, ['spec', 'http', i, 'match'], 'this route applies to no HTTP port of its hosts, so it is never used');
+    if (src !== obj) return ctx.issues.warn(obj, ['spec', 'http', rootIndex, 'delegate'], `VirtualService ${src.namespace}/${src.name} spec.http[${index}] applies to no HTTP port of the hosts, so it is never used`);
+    resolveRoute(obj, http, index, ANY_PORT, ctx);
+    ctx.issues.warn(obj, ['spec', 'http', index, 'match'], 'this route applies to no HTTP port of its hosts, so it is never used');
   });
   return out;
 }
@@ -371,13 +452,17 @@ function warnEmptyTargets(obj: ConfigObject, targets: readonly Target[], inputs:
 
 export function buildRouteTables(objects: ConfigObject[], inputs: RouteInputs, memo = new RouteMemo()): RouteTable[] {
   const tables = new Map<string, RouteTable>();
-  const virtualServices = ofKind(objects, 'VirtualService').sort((a, b) => compareText(a.key, b.key));
+  // Delegates (no hosts) first: a root reads whether its delegate was accepted.
+  const virtualServices = ofKind(objects, 'VirtualService').sort((a, b) => Number(!!a.spec.hosts) - Number(!!b.spec.hosts) || compareText(a.key, b.key));
+  const vss: VirtualServices = new Map(virtualServices.map((v) => [v.key, v]));
+  // Every delegate some root names, bound to the mesh or only to gateways.
+  const delegated = new Set(virtualServices.flatMap((v) => (v.spec.http ?? []).flatMap((h) => (h.delegate ? [`VirtualService/${h.delegate.namespace ?? v.namespace}/${h.delegate.name}`] : []))));
   for (const obj of virtualServices) {
     let r = memo.resolved.get(obj);
-    if (r && stillValid(r, inputs)) {
+    if (r && stillValid(r, inputs, vss)) {
       replayIssues(obj, r.issues, inputs.issues);
     } else {
-      r = resolveVirtualService(obj, inputs);
+      r = resolveVirtualService(obj, inputs, vss);
       memo.resolved.set(obj, r);
     }
     if (inputs.issues.rejected.has(obj.key)) continue;
@@ -387,6 +472,9 @@ export function buildRouteTables(objects: ConfigObject[], inputs: RouteInputs, m
       if (!table) tables.set(k, (table = { host, port, routes: [] }));
       table.routes.push(route);
     }
+  }
+  for (const obj of virtualServices) {
+    if (!obj.spec.hosts && !delegated.has(obj.key) && !inputs.issues.rejected.has(obj.key)) inputs.issues.warn(obj, ['spec'], 'no hosts: this is a delegate VirtualService, and no root VirtualService names it in http[].delegate, so its routes are not used');
   }
   // A table whose routes are the same objects as an earlier table's is that table. (A route object
   // is made for one table, so its first route finds the candidate.)

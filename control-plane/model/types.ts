@@ -265,6 +265,9 @@ export interface HttpRoute {
   /** The VirtualService's exportTo, resolved (model/export-to.ts); absent: every namespace. */
   exportTo?: readonly string[];
   origin: Origin;
+  /** Set when a root's http[rootIndex].delegate brought this route from http[index] of a delegate
+   * VirtualService (origin stays the root's: exportTo and Sidecar scope are the root's). */
+  delegation?: { rootIndex: number; key: string; at: string; index: number };
 }
 
 /** http[].corsPolicy, resolved: lists in rule order, maxAge in whole seconds. */

@@ -7,6 +7,7 @@ import {
   QueryParamStringMatch,
   StringMatch,
   dnsLabel,
+  dnsSubdomain,
   duration,
   exactlyOne,
   headerName,
@@ -318,9 +319,17 @@ function mirrorRules(v: Record<string, unknown>, report: (path: (string | number
   }
 }
 
+/** http[].delegate: the VirtualService (without hosts) whose http routes take this entry's place. */
+export const Delegate = z.strictObject({
+  name: dnsSubdomain,
+  /** Absent: the root VirtualService's namespace. */
+  namespace: dnsLabel.optional(),
+});
+
 export const HTTPRoute = withRule(
   z.strictObject({
     name: z.string().optional(),
+    delegate: Delegate.optional(),
     match: z.array(HTTPMatchRequest).optional(),
     route: z.array(HTTPRouteDestination).min(1, { error: 'must list at least one destination' }).optional(),
     redirect: HTTPRedirect.optional(),
@@ -338,7 +347,10 @@ export const HTTPRoute = withRule(
     websocketUpgrade: z.boolean().optional(),
   }),
   (v, report) => {
-    exactlyOne(['route', 'redirect', 'directResponse'])(v, report);
+    // As Istio: a delegating entry takes its destinations from the delegate, nothing else.
+    if (v['delegate'] !== undefined) {
+      for (const f of ['route', 'redirect', 'directResponse'] as const) if (v[f] !== undefined) report([f], 'cannot be set with delegate: the delegate VirtualService\'s routes say where calls go');
+    } else exactlyOne(['route', 'redirect', 'directResponse'])(v, report);
     mirrorRules(v, report);
     for (const kind of ['redirect', 'directResponse'] as const) {
       if (v[kind] === undefined) continue;
@@ -376,7 +388,13 @@ export const VirtualServiceSpec = withRule(
   (v, report) => {
     l4SpecRules(v, report);
     const hosts = v['hosts'];
-    if (!Array.isArray(hosts)) return;
+    if (!Array.isArray(hosts)) {
+      // A delegate (Istio): bound through its root only, and delegation is one level deep.
+      if (v['gateways'] !== undefined) report(['gateways'], 'a delegate VirtualService (no hosts) must not set gateways: its root VirtualService\'s gateways apply');
+      const http = v['http'];
+      if (Array.isArray(http)) http.forEach((h, i) => { if (isRecord(h) && h['delegate'] !== undefined) report(['http', i, 'delegate'], 'a delegate VirtualService (no hosts) cannot delegate again: delegation is one level deep'); });
+      return;
+    }
     const gateways = v['gateways'];
     // As Istio: "*" matches every host, which sidecars cannot route by; only gateways may use it.
     const mesh = !Array.isArray(gateways) || gateways.length === 0 || gateways.includes(MESH_GATEWAY);
