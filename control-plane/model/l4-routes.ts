@@ -54,7 +54,7 @@ function percent(n: number): string {
 }
 
 /** The destinations of one route for a table port, or undefined when one does not resolve. */
-function destinations(obj: ConfigObject, routes: RouteDestinationIn[], base: FieldPath, tablePort: number, ctx: RouteContext, clusters?: RouteInputs['clusters']): WeightedDestination[] | undefined {
+export function destinations(obj: ConfigObject, routes: RouteDestinationIn[], base: FieldPath, tablePort: number, ctx: RouteContext, clusters?: RouteInputs['clusters']): WeightedDestination[] | undefined {
   const out: WeightedDestination[] = [];
   for (const [j, rd] of routes.entries()) {
     const d = resolveDestination(obj, rd.destination, [...base, 'route', j, 'destination'], tablePort, ctx, 'destination', 'destination.port.number');
