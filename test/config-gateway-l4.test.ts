@@ -72,7 +72,8 @@ describe('gateway tcp/tls routes', () => {
   });
 
   it('a tcp route for another port, or for mesh only, gives the TCP server nothing; one for its port does', () => {
-    const other = compiled(SERVICES + vs('db', 'hosts: ["*"]\ngateways: [gw, mesh]\ntcp:\n- match: [{ port: 9999, gateways: [gw] }, { gateways: [mesh] }]\n  route: [{ destination: { host: db.default.svc.cluster.local, port: { number: 5432 } } }]'));
+    const other = compiled(SERVICES + vs('db', 'hosts: [db.default.svc.cluster.local]\ngateways: [gw, mesh]\ntcp:\n- match: [{ port: 9999, gateways: [gw] }, { gateways: [mesh] }]\n  route: [{ destination: { host: db.default.svc.cluster.local, port: { number: 5432 } } }]'));
+    expect(other.issues).toEqual([]);
     expect(listeners(other.state)).toEqual([]);
     const own = compiled(SERVICES + vs('db', 'hosts: ["*"]\ngateways: [gw]\ntcp:\n- match: [{ port: 31400 }]\n  route: [{ destination: { host: db.default.svc.cluster.local, port: { number: 5433 } } }]'));
     expect(own.issues).toEqual([]);
