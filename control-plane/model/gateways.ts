@@ -11,7 +11,7 @@ import { resolveGatewayName } from './gateway-names.ts';
 import { resolveHost } from './hosts.ts';
 import { type IssueList, originOf } from './issues.ts';
 import { resolveRoute, type RouteInputs } from './routes.ts';
-import { destinations as l4Destinations } from './l4-routes.ts';
+import { destinations as l4Destinations, routeOrigin } from './l4-routes.ts';
 import type { Gateway, GatewayL4Route, GatewayServer, GatewayVirtualService } from './types.ts';
 
 /** No destination port can equal it: a multi-port destination must name its port at a gateway. */
@@ -157,7 +157,7 @@ export function buildGatewayVirtualServices(objects: readonly ConfigObject[], in
           return;
         }
         const dests = l4Destinations(obj, r.route ?? [], ['spec', kind, i], NO_TABLE_PORT, ctx, inputs.clusters);
-        if (dests) l4.push({ kind, index: i, scopes, destinations: dests, origin: originOf(obj, ['spec', kind, i]) });
+        if (dests) l4.push({ kind, index: i, scopes, destinations: dests, origin: routeOrigin(obj, ['spec', kind, i]) });
       });
     }
     if (inputs.issues.rejected.has(obj.key)) continue;

@@ -40,7 +40,7 @@ function l4Match(m: MatchIn, vsGateways: readonly string[] | undefined): L4Match
 // A route's origin needs its position, which costs a parse of the file: kept per rule object
 // (an unchanged file keeps its objects), so a rebuild does not parse again.
 const origins = new WeakMap<ConfigObject, Map<string, Origin>>();
-function routeOrigin(obj: ConfigObject, path: FieldPath): Origin {
+export function routeOrigin(obj: ConfigObject, path: FieldPath): Origin {
   let m = origins.get(obj);
   if (!m) origins.set(obj, (m = new Map()));
   const key = path.join('.');
