@@ -37,6 +37,9 @@ const CASES: Record<string, { mesh: () => MeshState; input: ExplainInput }> = {
   'jwt-alice-envoy': { mesh: golden('jwt-remote-jwks'), input: { from: 'default/productpage', request: 'GET http://productpage:9080/reviews', headers: [`authorization: Bearer ${jwt({ iss: 'https://auth.example.com', sub: 'alice', aud: 'productpage' })}`] } },
   'jwt-no-token-envoy': { mesh: golden('jwt-remote-jwks'), input: { from: 'default/productpage', request: 'GET http://productpage:9080/reviews' } },
   'jwt-foreign-issuer-envoy': { mesh: golden('jwt-remote-jwks'), input: { from: 'default/productpage', request: 'GET http://productpage:9080/public/x', headers: [`x-jwt-assertion: ${jwt({ iss: 'https://evil.example', sub: 'alice' })}`] } },
+  // A gateway's TCP server: the weighted tcp route bound to it; its PASSTHROUGH server: the tls route by SNI.
+  'gateway-l4-tcp': { mesh: golden('gateway-l4'), input: { from: 'router~10.0.0.20~gw-1.istio-system~istio-system.svc.cluster.local', labels: { istio: 'ingressgateway' }, request: 'tcp://any.example.com:31400' } },
+  'gateway-l4-passthrough': { mesh: golden('gateway-l4'), input: { from: 'router~10.0.0.20~gw-1.istio-system~istio-system.svc.cluster.local', labels: { istio: 'ingressgateway' }, request: 'tls://b.secure.example.com:443' } },
   // Through an ingress gateway (node type router): SNI picks the MUTUAL chain; the rule bound to the gateway routes.
   'gateway-https-mutual': { mesh: golden('gateway-https'), input: { from: 'router~10.0.0.20~gw-1.istio-system~istio-system.svc.cluster.local', labels: { istio: 'ingressgateway' }, request: 'GET https://partner.example.com/orders' } },
   // httpsRedirect on port 80: 301 before any route.

@@ -154,7 +154,7 @@ describe('property: valid rule sets', () => {
         const modelBefore = JSON.stringify(state.model);
         const outputs = new Map<Proxy, string>();
         // A gateway (node type router) too: it alone reads DestinationRule credentialName.
-        const router: Proxy = { ...sidecar, id: sidecar.id.replace(/^sidecar~/, 'router~') };
+        const router: Proxy = { ...sidecar, id: sidecar.id.replace(/^sidecar~/, 'router~'), router: true };
         for (const proxy of [sidecar, grpc, router]) {
           let res: Resources;
           try {

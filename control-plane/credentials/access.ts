@@ -5,15 +5,8 @@
 // --xds-tls; without it a node's claim is believed, so keep the xDS port private).
 import type { Proxy } from '../translate/proxy.ts';
 
-/**
- * A gateway: node id type `router` (`router~10.0.0.1~ingress-abc.istio-system~...`), as Istio's
- * gateways present themselves. Kept here until the Gateway kind gives the proxy a type of its own.
- */
-export function isRouter(proxy: Pick<Proxy, 'id' | 'kind'>): boolean {
-  return proxy.kind === 'envoy' && proxy.id.startsWith('router~');
-}
-
-/** The namespace whose credentials `proxy` may read, or undefined for none. */
+/** The namespace whose credentials `proxy` may read, or undefined for none. A gateway is
+ * `Proxy.router` (node type `router`, read by proxyFromNode): the one notion the translator uses too. */
 export function credentialNamespace(proxy: Proxy): string | undefined {
-  return isRouter(proxy) ? proxy.namespace : undefined;
+  return proxy.router ? proxy.namespace : undefined;
 }

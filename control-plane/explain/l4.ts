@@ -9,6 +9,7 @@ import type { Resources } from '../translate/translate.ts';
 import type { Proxy } from '../translate/proxy.ts';
 import type { Json } from '../json.ts';
 import { destinationsFor } from './destinations.ts';
+import { chainTlsNote, gatewayListener } from './gateway.ts';
 import type { MeshView, RuleIndex, RuleRef } from './origins.ts';
 import type { HttpRequest } from './request.ts';
 import { percentText } from './route-match.ts';
@@ -59,6 +60,13 @@ function describeChain(fcm: Json | undefined): string {
 
 /** The rule behind a chain (named `host:port/<ns>/<name>/<tcp|tls>/<i>` or for the service's own route). */
 function chainRule(view: MeshView, chainName: string): RuleRef | undefined {
+  // A gateway's chain: `<server port>/<ns>/<name>/<tcp|tls>/<i>` (translate/gateway-l4.ts).
+  const g = /^(\d+)\/([^/]+)\/([^/]+)\/(tcp|tls)\/(\d+)/.exec(chainName);
+  if (g) {
+    const vs = view.model.gatewayVirtualServices.find((v) => v.key === `${g[2]}/${g[3]}`);
+    const r = vs?.l4.find((x) => x.kind === g[4] && x.index === Number(g[5]));
+    return r ? { key: r.origin.key, at: r.origin.at, path: `spec.${g[4]}[${g[5]}]` } : undefined;
+  }
   const m = /^([^/]+):(\d+)\/([^/]+)\/([^/]+)\/(tcp|tls)\/(\d+)/.exec(chainName);
   if (!m) return undefined;
   const table = view.model.l4Tables.find((t) => t.host === m[1] && t.port === Number(m[2]));
@@ -79,10 +87,17 @@ export function explainL4(view: MeshView, index: RuleIndex, res: Resources, prox
     return out;
   }
   const scheme = req.scheme;
-  const target = targetOf(view, req, scheme, proxy.namespace);
+  // A gateway is connected to at its own address: only the port and the SNI choose (gateway-l4.ts).
+  const target = proxy.router ? (scheme === 'tls' ? { sni: req.host } : {}) : targetOf(view, req, scheme, proxy.namespace);
   out.request = { method: scheme.toUpperCase(), authority: `${req.host}:${req.port}`, path: '', headers: {} };
-  if (!target.ip) out.notes.push(`"${req.host}" has no virtual IP in the mesh: explain assumes an address no VIP or destinationSubnets range holds`);
-  const listener = (res[LISTENER] as Json[]).find((l) => l.name !== 'virtualOutbound' && l.traffic_direction === 'OUTBOUND' && ((l.address as Json)?.socket_address as Json)?.port_value === req.port);
+  if (!target.ip && !proxy.router) out.notes.push(`"${req.host}" has no virtual IP in the mesh: explain assumes an address no VIP or destinationSubnets range holds`);
+  const listener = proxy.router
+    ? gatewayListener(res[LISTENER] as Json[], req.port)
+    : (res[LISTENER] as Json[]).find((l) => l.name !== 'virtualOutbound' && l.traffic_direction === 'OUTBOUND' && ((l.address as Json)?.socket_address as Json)?.port_value === req.port);
+  if (!listener && proxy.router) {
+    out.outcome = { kind: 'no listener', summary: `no Gateway server of this gateway serves port ${req.port} with a rule (a TCP/TLS server without a bound tcp/tls route gets no listener): the connection is refused` };
+    return out;
+  }
   if (!listener) {
     out.outcome = { kind: 'passthrough', summary: `no listener for port ${req.port}: virtualOutbound passes the connection through (PassthroughCluster) to the address the caller connected to; no routing rule applies` };
     return out;
@@ -118,7 +133,15 @@ export function explainL4(view: MeshView, index: RuleIndex, res: Resources, prox
     return out;
   }
   const weighted = (tcp.weighted_clusters as Json | undefined)?.clusters as Json[] | undefined;
-  const targets = weighted ? weighted.map((w) => ({ name: String(w.name), weight: Number(w.weight ?? 0) })) : [{ name: String(tcp.cluster), weight: 1 }];
+  let targets = weighted ? weighted.map((w) => ({ name: String(w.name), weight: Number(w.weight ?? 0) })) : [{ name: String(tcp.cluster), weight: 1 }];
+  const tlsNote = proxy.router ? chainTlsNote(chosen.c) : undefined;
+  if (tlsNote) out.notes.push(tlsNote);
+  // AUTO_PASSTHROUGH: the SNI-DNAT cluster is the mesh cluster's copy (same endpoints, no TLS of its own).
+  const dnat = /^outbound_\.(\d+)_\.([^_]*)_\.(.+)$/;
+  if (proxy.router && targets.some((t) => dnat.test(t.name))) {
+    out.notes.push('AUTO_PASSTHROUGH: the SNI names the cluster; the gateway forwards the client\'s own TLS (mesh mTLS) unopened to its endpoints');
+    targets = targets.map((t) => ({ ...t, name: t.name.replace(dnat, 'outbound|$1|$2|$3') }));
+  }
   if (targets.length === 1 && targets[0]!.name === 'PassthroughCluster') {
     out.outcome = { kind: 'passthrough', summary: 'no service of the mesh takes this address on this port: the connection goes out as it came (PassthroughCluster)' };
     return out;

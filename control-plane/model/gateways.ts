@@ -11,7 +11,8 @@ import { resolveGatewayName } from './gateway-names.ts';
 import { resolveHost } from './hosts.ts';
 import { type IssueList, originOf } from './issues.ts';
 import { resolveRoute, type RouteInputs } from './routes.ts';
-import type { Gateway, GatewayServer, GatewayVirtualService } from './types.ts';
+import { destinations as l4Destinations, routeOrigin } from './l4-routes.ts';
+import type { Gateway, GatewayL4Route, GatewayServer, GatewayVirtualService } from './types.ts';
 
 /** No destination port can equal it: a multi-port destination must name its port at a gateway. */
 const NO_TABLE_PORT = -2;
@@ -52,22 +53,51 @@ export function buildGateways(objects: readonly ConfigObject[], issues: IssueLis
         at: originOf(obj, ['spec', 'servers', i]).at,
       };
     });
-    for (const [i, s] of servers.entries()) {
-      const reason = unservedReason(s);
-      if (reason) issues.warn(obj, ['spec', 'servers', i, 'port'], `${reason}: meshpilot does not serve this server yet (no listener is made for it)`);
-    }
     out.push({ key: `${obj.namespace}/${obj.name}`, namespace: obj.namespace, name: obj.name, selector: { ...(obj.spec.selector ?? {}) }, servers, origin: originOf(obj) });
   }
   return out.sort((a, b) => compareText(a.key, b.key));
 }
 
-/** Why a server gets no listener (undefined: it gets one). TCP-level routing (VirtualService `tcp`/`tls`) is not built yet. */
-export function unservedReason(s: GatewayServer): string | undefined {
+/** How a server is served (translate/gateway.ts, gateway-l4.ts). */
+export type ServerKind = 'http' | 'https' | 'tls-terminate' | 'passthrough' | 'auto-passthrough' | 'tcp';
+
+/** Istio's reading: the TLS mode decides for HTTPS/TLS (passthrough: tls routes by SNI; terminated
+ * TLS: http routes for HTTPS, tcp routes for TLS); other non-HTTP protocols take tcp routes. */
+export function serverKind(s: GatewayServer): ServerKind {
   const mode = s.tls?.mode;
-  if (s.protocol === 'HTTPS' && (mode === 'PASSTHROUGH' || mode === 'AUTO_PASSTHROUGH')) return `an HTTPS server with tls.mode ${mode} needs VirtualService tls routes`;
-  if (s.protocol === 'TLS' && (mode === 'PASSTHROUGH' || mode === 'AUTO_PASSTHROUGH')) return `a TLS server with tls.mode ${mode} needs VirtualService tls routes`;
-  if (s.protocol === 'TLS' || s.protocol === 'TCP' || s.protocol === 'MONGO' || s.protocol === 'REDIS' || s.protocol === 'MYSQL') return `a ${s.protocol} server needs VirtualService tcp routes`;
-  return undefined;
+  if (s.protocol === 'HTTPS' || s.protocol === 'TLS') {
+    if (mode === 'AUTO_PASSTHROUGH') return 'auto-passthrough';
+    if (mode === undefined || mode === 'PASSTHROUGH') return 'passthrough';
+    return s.protocol === 'HTTPS' ? 'https' : 'tls-terminate';
+  }
+  if (s.protocol === 'TCP' || s.protocol === 'MONGO' || s.protocol === 'REDIS' || s.protocol === 'MYSQL') return 'tcp';
+  return 'http';
+}
+
+/** Does a server host (`*`, `*.suffix`, a name) take this name (which may be a wildcard itself)? */
+function hostOverlaps(server: string, name: string): boolean {
+  if (server === '*' || name === '*' || server === name) return true;
+  const covers = (wild: string, n: string) => wild.startsWith('*.') && n.endsWith(wild.slice(1));
+  return covers(server, name) || covers(name, server);
+}
+
+/**
+ * A tls match's sniHosts must fall within the hosts of a PASSTHROUGH server of the gateways it is
+ * bound to (Istio keeps only the SNI names the server's hosts take): one that no such server takes
+ * never applies there, which is worth a warning (the rule itself stays, as in Istio).
+ */
+function warnSniOutsideServers(obj: ConfigObject, l4: readonly GatewayL4Route[], bound: readonly string[], gateways: readonly Gateway[], issues: RouteInputs['issues']): void {
+  for (const r of l4) {
+    if (r.kind !== 'tls') continue;
+    r.scopes.forEach((s, mi) => {
+      const servers = gateways.filter((g) => (s.gateways ?? bound).includes(g.key)).flatMap((g) => g.servers).filter((x) => serverKind(x) === 'passthrough' && (s.port === undefined || s.port === x.port));
+      if (!servers.length) return;
+      (s.sniHosts ?? []).forEach((sni, si) => {
+        if (servers.some((x) => x.hosts.some((h) => hostOverlaps(h.host, sni)))) return;
+        issues.warn(obj, ['spec', 'tls', r.index, 'match', mi, 'sniHosts', si], `${sni} is not within the hosts of any PASSTHROUGH server of the gateways this match is bound to: it never applies there`);
+      });
+    });
+  }
 }
 
 /** The VirtualServices bound to gateways, with their routes resolved once (gateway server ports
@@ -114,8 +144,28 @@ export function buildGatewayVirtualServices(objects: readonly ConfigObject[], in
       const route = resolveRoute(obj, http, i, NO_TABLE_PORT, ctx);
       if (route) routes.push({ route, scopes, http: i });
     });
+    const l4: GatewayL4Route[] = [];
+    for (const kind of ['tls', 'tcp'] as const) {
+      (spec[kind] ?? []).forEach((r, i) => {
+        const scopes = (r.match ?? []).map((m) => {
+          const sni = 'sniHosts' in m ? (m.sniHosts as string[] | undefined) : undefined;
+          return { ...(m.gateways ? { gateways: m.gateways.map((g) => resolveGatewayName(g, obj.namespace)) } : {}), ...(m.port !== undefined ? { port: m.port } : {}), ...(sni ? { sniHosts: sni.map((h) => h.toLowerCase()) } : {}) };
+        });
+        if (scopes.length && scopes.every((s) => s.gateways && !s.gateways.some((g) => bound.includes(g)))) return;
+        // As for http above: a multi-port destination without a port is left out at gateways when sidecars use the rule.
+        const ambiguous = (r.route ?? []).findIndex((d) => d.destination.port === undefined && (inputs.services.get(resolveHost(d.destination.host, obj.namespace))?.ports.length ?? 0) > 1);
+        if (ambiguous >= 0 && named.includes(MESH_GATEWAY)) {
+          inputs.issues.warn(obj, ['spec', kind, i, 'route', ambiguous, 'destination'], 'the destination has several ports and names none: this route is left out at gateways (sidecars use the port they call); name one with destination.port.number');
+          return;
+        }
+        const dests = l4Destinations(obj, r.route ?? [], ['spec', kind, i], NO_TABLE_PORT, ctx, inputs.clusters);
+        if (dests) l4.push({ kind, index: i, scopes, destinations: dests, origin: routeOrigin(obj, ['spec', kind, i]) });
+      });
+    }
     if (inputs.issues.rejected.has(obj.key)) continue;
-    out.push({ key: `${obj.namespace}/${obj.name}`, namespace: obj.namespace, hosts: hosts.map((h) => resolveHost(h, obj.namespace).toLowerCase()), gateways: [...new Set(bound)], routes, origin: originOf(obj) });
+    const hostNames = hosts.map((h) => resolveHost(h, obj.namespace).toLowerCase());
+    warnSniOutsideServers(obj, l4, bound, gateways, inputs.issues);
+    out.push({ key: `${obj.namespace}/${obj.name}`, namespace: obj.namespace, hosts: hostNames, gateways: [...new Set(bound)], routes, l4, origin: originOf(obj) });
   }
   return out;
 }

@@ -40,7 +40,7 @@ function l4Match(m: MatchIn, vsGateways: readonly string[] | undefined): L4Match
 // A route's origin needs its position, which costs a parse of the file: kept per rule object
 // (an unchanged file keeps its objects), so a rebuild does not parse again.
 const origins = new WeakMap<ConfigObject, Map<string, Origin>>();
-function routeOrigin(obj: ConfigObject, path: FieldPath): Origin {
+export function routeOrigin(obj: ConfigObject, path: FieldPath): Origin {
   let m = origins.get(obj);
   if (!m) origins.set(obj, (m = new Map()));
   const key = path.join('.');
@@ -54,7 +54,7 @@ function percent(n: number): string {
 }
 
 /** The destinations of one route for a table port, or undefined when one does not resolve. */
-function destinations(obj: ConfigObject, routes: RouteDestinationIn[], base: FieldPath, tablePort: number, ctx: RouteContext, clusters?: RouteInputs['clusters']): WeightedDestination[] | undefined {
+export function destinations(obj: ConfigObject, routes: RouteDestinationIn[], base: FieldPath, tablePort: number, ctx: RouteContext, clusters?: RouteInputs['clusters']): WeightedDestination[] | undefined {
   const out: WeightedDestination[] = [];
   for (const [j, rd] of routes.entries()) {
     const d = resolveDestination(obj, rd.destination, [...base, 'route', j, 'destination'], tablePort, ctx, 'destination', 'destination.port.number');

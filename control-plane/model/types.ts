@@ -425,6 +425,19 @@ export interface GatewayVirtualService {
   gateways: string[];
   /** Routes in order; `scopes[i]` belongs to `route.matches[i]`; `http`: its index in spec.http. */
   routes: Array<{ route: HttpRoute; scopes: GatewayMatchScope[]; http: number }>;
+  /** tcp and tls routes (tls first, then tcp, each in file order), for non-HTTP gateway servers. */
+  l4: GatewayL4Route[];
+  origin: Origin;
+}
+
+/** A VirtualService tcp/tls route at gateways: `scopes[i]` is match i (none: every connection). */
+export interface GatewayL4Route {
+  kind: 'tcp' | 'tls';
+  /** Its index in spec.tcp / spec.tls. */
+  index: number;
+  scopes: Array<GatewayMatchScope & { sniHosts?: string[] }>;
+  /** Weight > 0 only; relative shares. */
+  destinations: WeightedDestination[];
   origin: Origin;
 }
 

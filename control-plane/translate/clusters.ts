@@ -11,7 +11,6 @@ import { outlierDetection } from './outlier-detection.ts';
 import { upstreamProtocolOptions } from './protocol-options.ts';
 import { upstreamTransportSocket } from './upstream-tls.ts';
 import type { ClientKind, Proxy } from './proxy.ts';
-import { isRouter } from '../credentials/access.ts';
 import type { Json } from '../json.ts';
 import { CLUSTER } from './type-urls.ts';
 import type { TranslateMemo } from './memo.ts';
@@ -32,7 +31,7 @@ export function outboundCluster(c: UpstreamCluster, kind: ClientKind, memo: Tran
 
 /** A proxy's form of a cluster: a gateway's differs where the DestinationRule names a credentialName. */
 export function outboundClusterFor(c: UpstreamCluster, proxy: Proxy, memo: TranslateMemo): Json {
-  if (!c.tls?.credentialName || !isRouter(proxy)) return outboundCluster(c, proxy.kind, memo);
+  if (!c.tls?.credentialName || !proxy.router) return outboundCluster(c, proxy.kind, memo);
   let out = memo.routerClusters.get(c);
   if (!out) memo.routerClusters.set(c, (out = buildOutboundCluster(c, 'envoy', true)));
   return out;

@@ -6,7 +6,8 @@
 // Virtual hosts are the Gateway's hosts intersected with the hosts of the VirtualServices bound to
 // it; routes are those rules' routes for that gateway (a match's `gateways` narrowing the rule's).
 import { labelsMatch } from '../model/services.ts';
-import { unservedReason } from '../model/gateways.ts';
+import { serverKind } from '../model/gateways.ts';
+import { intersectHost, l4ServerChains, type Placed, serverNames } from './gateway-l4.ts';
 import type { Gateway, GatewayServer, GatewayVirtualService, HttpRoute, Model, UpstreamCluster } from '../model/types.ts';
 import type { Json } from '../json.ts';
 import { envoyRoutes } from './envoy-routes.ts';
@@ -23,14 +24,11 @@ export function gatewaysFor(model: Model, proxy: Proxy): Gateway[] {
   return proxy.router ? model.gateways.filter((g) => labelsMatch(g.selector, proxy.labels)) : [];
 }
 
-interface Placed { gateway: Gateway; server: GatewayServer }
-
 /** The servers that get a listener, by (bind address, port), in gateway then server order. */
 function serversByListener(gateways: readonly Gateway[]): Map<string, Placed[]> {
   const out = new Map<string, Placed[]>();
   for (const gateway of gateways) {
     for (const server of gateway.servers) {
-      if (unservedReason(server)) continue;
       const k = `${server.bind ?? '0.0.0.0'}_${server.port}`;
       out.set(k, [...(out.get(k) ?? []), { gateway, server }]);
     }
@@ -39,7 +37,11 @@ function serversByListener(gateways: readonly Gateway[]): Map<string, Placed[]> 
 }
 
 function isHttpsServer(s: GatewayServer): boolean {
-  return s.protocol === 'HTTPS' && terminatesTls(s.tls);
+  return serverKind(s) === 'https';
+}
+
+function isPlainHttpServer(s: GatewayServer): boolean {
+  return serverKind(s) === 'http';
 }
 
 export function httpsRouteName(p: Placed): string {
@@ -62,12 +64,6 @@ function listenPort(model: Model, proxy: Proxy, port: number): number {
   return port;
 }
 
-/** The SNI names a server's filter chain matches (none for `*`: any name). */
-function serverNames(s: GatewayServer): string[] {
-  const names = s.hosts.map((h) => h.host);
-  return names.includes('*') ? [] : [...new Set(names)].sort();
-}
-
 export function gatewayListeners(model: Model, proxy: Proxy, gateways: readonly Gateway[]): Json[] {
   const out: Json[] = [];
   for (const [, placed] of serversByListener(gateways)) {
@@ -75,49 +71,50 @@ export function gatewayListeners(model: Model, proxy: Proxy, gateways: readonly 
     const bind = first.bind ?? '0.0.0.0';
     const port = listenPort(model, proxy, first.port);
     const filters = (statPrefix: string, rds: string) => [{ name: 'envoy.filters.network.http_connection_manager', typed_config: { ...httpConnectionManager(statPrefix, { rds }, httpFilters({ model, proxy, side: 'outbound', port: first.port })), use_remote_address: true } }];
-    // One kind of server per port, as Istio: the first server's (plain HTTP or TLS) decides.
-    const https = isHttpsServer(first);
+    // Plain HTTP or not, as Istio: the first server decides; other kinds share a port by SNI.
+    const plain = isPlainHttpServer(first);
     const chains: Json[] = [];
-    if (!https) {
+    if (plain) {
       chains.push({ name: `${bind}_${port}`, filters: filters(`outbound_${bind}_${port}`, `http.${first.port}`) });
     } else {
-      // Envoy refuses two chains with the same match: the first server with a set of names wins.
+      // Envoy refuses two chains with the same match: the first server to claim a name keeps it.
       const seen = new Set<string>();
       for (const p of placed) {
-        if (!isHttpsServer(p.server)) continue;
+        if (isPlainHttpServer(p.server)) continue;
+        if (!isHttpsServer(p.server)) {
+          chains.push(...l4ServerChains(model, p, seen));
+          continue;
+        }
         const names = serverNames(p.server);
-        if (seen.has(names.join(','))) continue;
-        seen.add(names.join(','));
+        const left = names.length ? names.filter((n) => !seen.has(n)) : seen.has('') ? [] : [''];
+        if (!left.length) continue;
+        for (const n of left) seen.add(n);
+        const sni = left.filter(Boolean);
         chains.push({
           name: httpsRouteName(p),
-          ...(names.length ? { filter_chain_match: { server_names: names } } : {}),
+          ...(sni.length ? { filter_chain_match: { server_names: sni } } : {}),
           filters: filters(`outbound_${bind}_${port}`, httpsRouteName(p)),
           transport_socket: gatewayDownstreamTls(p.server.tls!, ['h2', 'http/1.1']),
         });
       }
     }
+    // A server with no rule (a TCP server without tcp routes) gets no listener: Envoy takes none without chains.
+    if (!chains.length) continue;
+    // tls_inspector only where a chain needs the SNI or TLS: server-first protocols (MySQL) send nothing to inspect.
+    const inspect = chains.some((c) => c.filter_chain_match !== undefined || c.transport_socket !== undefined);
     out.push({
       '@type': LISTENER,
       name: `${bind}_${port}`,
       address: { socket_address: { address: bind, port_value: port } },
       traffic_direction: 'OUTBOUND',
-      ...(https ? { listener_filters: [TLS_INSPECTOR_FILTER] } : {}),
+      ...(inspect ? { listener_filters: [TLS_INSPECTOR_FILTER] } : {}),
       filter_chains: chains,
     });
   }
   return out;
 }
 
-/** Does a Gateway server host admit this VirtualService host? Gives the virtual host's name, or undefined. */
-export function intersectHost(server: string, vs: string): string | undefined {
-  if (server === '*') return vs;
-  if (vs === '*') return server;
-  if (server === vs) return server;
-  const covers = (wild: string, name: string) => wild.startsWith('*.') && name.endsWith(wild.slice(1));
-  if (covers(server, vs)) return vs;
-  if (covers(vs, server)) return server;
-  return undefined;
-}
+export { intersectHost };
 
 /** A rule's routes for one gateway and server port: matches narrowed to those that apply there. */
 function routesAt(vs: GatewayVirtualService, gateway: string, port: number): HttpRoute[] {
@@ -187,8 +184,8 @@ export function gatewayRouteConfigs(model: Model, proxy: Proxy, clusters: Map<st
   const config = (name: string, hosts: Json[]) => ({ '@type': ROUTE_CONFIG, name, virtual_hosts: hosts.some((h) => (h.domains as string[]).includes('*')) ? hosts : [...hosts, BLACKHOLE], validate_clusters: false });
   for (const [, placed] of serversByListener(gateways)) {
     const first = placed[0]!.server;
-    if (!isHttpsServer(first)) {
-      out.push(config(`http.${first.port}`, virtualHosts(model, proxy, clusters, placed.filter((p) => !isHttpsServer(p.server)), first.port)));
+    if (isPlainHttpServer(first)) {
+      out.push(config(`http.${first.port}`, virtualHosts(model, proxy, clusters, placed.filter((p) => isPlainHttpServer(p.server)), first.port)));
       continue;
     }
     for (const p of placed) if (isHttpsServer(p.server)) out.push(config(httpsRouteName(p), virtualHosts(model, proxy, clusters, [p], first.port)));

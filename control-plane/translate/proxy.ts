@@ -1,6 +1,5 @@
 // Who is asking: an Envoy sidecar or a proxyless gRPC client, with the identity rules are scoped by.
 import type { Locality } from '../model/types.ts';
-import { isRouter } from '../credentials/access.ts';
 
 export type ClientKind = 'envoy' | 'grpc';
 
@@ -75,7 +74,7 @@ function str(v: unknown): string | undefined {
 export function proxyGroupKey(p: Proxy, servesTraffic: boolean, labelKeys: ReadonlySet<string>, topology: TopologyUse = NO_TOPOLOGY): string {
   const labels = Object.entries(p.labels).filter(([k]) => labelKeys.has(k)).sort(([a], [b]) => a.localeCompare(b));
   // A gateway (node type router) reads credentialName where a sidecar does not (credentials/access.ts).
-  const key: unknown[] = [isRouter(p) ? 'router' : p.kind, p.namespace, labels, servesTraffic ? (p.ip ?? '') : ''];
+  const key: unknown[] = [p.router ? 'router' : p.kind, p.namespace, labels, servesTraffic ? (p.ip ?? '') : ''];
   // Added only when some cluster's endpoints differ by caller, so callers keep sharing otherwise.
   if (topology.locality) key.push(`${p.locality.region}/${p.locality.zone}/${p.locality.subzone}`);
   if (topology.network) key.push(p.network ?? '');

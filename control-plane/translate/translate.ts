@@ -13,6 +13,7 @@ import type { Proxy } from './proxy.ts';
 import { TranslateMemo } from './memo.ts';
 import { grpcRouteConfigs, sidecarRouteConfigs } from './route-configs.ts';
 import { gatewayListeners, gatewayRouteConfigs, gatewaysFor } from './gateway.ts';
+import { sniDnatClusters } from './gateway-l4.ts';
 import type { Json } from '../json.ts';
 import { hasCluster } from './resolution.ts';
 import { proxyScope, seesHost, visibleTables } from './scope.ts';
@@ -59,8 +60,10 @@ export function translate(model: Model, proxy: Proxy, memo: TranslateMemo = new 
   if (proxy.router) {
     // A gateway: the servers of the Gateways that select it, and every cluster its routes may use.
     const gateways = gatewaysFor(model, proxy);
+    const clusters = model.clusters.map((c) => outboundClusterFor(c, proxy, memo));
+    const dnat = sniDnatClusters(model, gateways.flatMap((g) => g.servers), new Map(clusters.map((c) => [String(c.name), c])));
     return {
-      [CLUSTER]: byName(model.clusters.map((c) => outboundClusterFor(c, proxy, memo))),
+      [CLUSTER]: byName([...clusters, ...dnat]),
       [ENDPOINTS]: byName(eds.map((c) => clusterLoadAssignment(c, proxy, memo))),
       [LISTENER]: byName(gatewayListeners(model, proxy, gateways)),
       [ROUTE_CONFIG]: byName(gatewayRouteConfigs(model, proxy, clusterMap, gateways)),
