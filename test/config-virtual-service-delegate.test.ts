@@ -82,20 +82,25 @@ describe('delegates in the model', () => {
 });
 
 describe('delegation and gateways', () => {
-  it('follows delegation for sidecars; a gateway leaves the delegating entry out, with a warning', () => {
+  it('follows delegation for sidecars and gateways alike', () => {
     const gw = `apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: gw}\nspec:\n  selector: {app: gw}\n  servers: [{port: {number: 80, name: http, protocol: HTTP}, hosts: ["*"]}]\n---\n`;
     const root = vs('root', `  hosts: [a]\n  gateways: [gw, mesh]\n  http:\n  - delegate: {name: part}\n  - route: [{destination: {host: a}}]\n`);
     const state = compile(parseConfigText('t.yaml', SE + gw + root + DELEGATE));
     expect(state.errors).toEqual([]);
-    expect(state.warnings.map((w) => `${w.path}: ${w.message}`)).toEqual(['spec.http[0].delegate: delegation is not built for routes served by gateways yet: gateways leave this route out (sidecars and gRPC clients follow it)']);
+    expect(state.warnings).toEqual([]);
     expect(state.model.routeTables.find((t) => t.host === 'a.default.svc.cluster.local')!.routes.map((r) => r.name)).toEqual(['default/root/0>default/part/0', 'default/root/1']);
-    expect(state.model.gatewayVirtualServices.find((v) => v.key === 'default/root')!.routes.map((r) => r.http)).toEqual([1]);
+    const atGateway = state.model.gatewayVirtualServices.find((v) => v.key === 'default/root')!.routes;
+    expect(atGateway.map((r) => [r.http, r.route.name, r.route.delegation?.key])).toEqual([
+      [0, 'default/root/0>default/part/0', 'VirtualService/default/part'],
+      [1, 'default/root/1', undefined],
+    ]);
   });
 
-  it('does not call a delegate unused when its root is bound to gateways only', () => {
+  it('a root bound to gateways only: the gateway routes by the delegate, which is not called unused', () => {
     const gw = `apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: gw}\nspec:\n  selector: {app: gw}\n  servers: [{port: {number: 80, name: http, protocol: HTTP}, hosts: ["*"]}]\n---\n`;
     const root = vs('root', `  hosts: [a]\n  gateways: [gw]\n  http:\n  - delegate: {name: part}\n`);
     const state = compile(parseConfigText('t.yaml', SE + gw + root + DELEGATE));
-    expect(state.warnings.map((w) => `${w.key} ${w.path}`)).toEqual(['VirtualService/default/root spec.http[0].delegate']);
+    expect(state.warnings).toEqual([]);
+    expect(state.model.gatewayVirtualServices.find((v) => v.key === 'default/root')!.routes.map((r) => r.route.name)).toEqual(['default/root/0>default/part/0']);
   });
 });

@@ -10,7 +10,7 @@ import { compareText } from './compare.ts';
 import { resolveGatewayName } from './gateway-names.ts';
 import { resolveHost } from './hosts.ts';
 import { type IssueList, originOf } from './issues.ts';
-import { resolveRoute, type RouteInputs } from './routes.ts';
+import { asRootRoute, delegatedContext, expandDelegates, resolveRoute, type RouteInputs } from './routes.ts';
 import { destinations as l4Destinations, routeOrigin } from './l4-routes.ts';
 import type { Gateway, GatewayL4Route, GatewayServer, GatewayVirtualService } from './types.ts';
 
@@ -105,6 +105,7 @@ function warnSniOutsideServers(obj: ConfigObject, l4: readonly GatewayL4Route[],
 export function buildGatewayVirtualServices(objects: readonly ConfigObject[], inputs: RouteInputs, gateways: readonly Gateway[]): GatewayVirtualService[] {
   const known = new Set(gateways.map((g) => g.key));
   const out: GatewayVirtualService[] = [];
+  const vss = new Map(ofKind([...objects], 'VirtualService').map((v) => [v.key, v]));
   for (const obj of ofKind([...objects], 'VirtualService').sort((a, b) => compareText(a.key, b.key))) {
     const spec = obj.spec;
     const named = (spec.gateways ?? []).map((g) => resolveGatewayName(g, obj.namespace));
@@ -122,7 +123,15 @@ export function buildGatewayVirtualServices(objects: readonly ConfigObject[], in
       issues: inputs.issues,
     };
     const routes: GatewayVirtualService['routes'] = [];
-    (spec.http ?? []).forEach((http, i) => {
+    // Delegates expand as for the mesh (routes.ts); their warnings were given there already.
+    const quiet = { ...ctx, issues: { error: ctx.issues.error.bind(ctx.issues), warn: () => {} } };
+    const entries = expandDelegates(obj, quiet, (k) => {
+      const d = vss.get(k);
+      return d ? { obj: d, rejected: inputs.issues.rejected.has(k) } : { rejected: inputs.issues.rejected.has(k) };
+    });
+    entries.forEach((e) => {
+      const http = e.http;
+      const i = e.rootIndex;
       const scopes = (http.match ?? []).map((m, mi) => {
         const gws = m.gateways?.map((g) => resolveGatewayName(g, obj.namespace));
         gws?.forEach((g, gi) => {
@@ -136,13 +145,13 @@ export function buildGatewayVirtualServices(objects: readonly ConfigObject[], in
       // Sidecars pick a multi-port destination's port by the service port called; a gateway has
       // none to pick by. For a rule the sidecars use too, that leaves the route out at gateways
       // (a warning) rather than refusing what works for the mesh.
-      const ambiguous = (http.route ?? []).findIndex((d) => d.destination.port === undefined && (inputs.services.get(resolveHost(d.destination.host, obj.namespace))?.ports.length ?? 0) > 1);
+      const ambiguous = (http.route ?? []).findIndex((d) => d.destination.port === undefined && (inputs.services.get(resolveHost(d.destination.host, e.src.namespace))?.ports.length ?? 0) > 1);
       if (ambiguous >= 0 && named.includes(MESH_GATEWAY)) {
         inputs.issues.warn(obj, ['spec', 'http', i, 'route', ambiguous, 'destination'], 'the destination has several ports and names none: this route is left out at gateways (sidecars use the port they call); name one with destination.port.number');
         return;
       }
-      const route = resolveRoute(obj, http, i, NO_TABLE_PORT, ctx);
-      if (route) routes.push({ route, scopes, http: i });
+      const route = e.src === obj ? resolveRoute(obj, http, i, NO_TABLE_PORT, ctx) : resolveRoute(e.src, http, e.index, NO_TABLE_PORT, delegatedContext(obj, e, ctx));
+      if (route) routes.push({ route: asRootRoute(obj, e, route), scopes, http: i });
     });
     const l4: GatewayL4Route[] = [];
     for (const kind of ['tls', 'tcp'] as const) {

@@ -87,7 +87,7 @@ export interface RouteInputs {
  * recorded. Endpoints are deliberately out of reach: a rule must mean the same whatever pods are
  * running, so pod churn never changes what a rule does or whether it is accepted.
  */
-interface Context {
+export interface Context {
   service(host: string): Service | undefined;
   hasSubset(host: string, subset: string): boolean;
   /** Notes a cluster the rule sends calls to, for the checks that look at its endpoints. */
@@ -108,11 +108,8 @@ export interface Target {
 /** Resolves one http route for the route table of `table` (host, port); errors go to `issues`. */
 export function resolveRoute(obj: ConfigObject, http: HttpRouteIn, i: number, tablePort: number, ctx: Context): HttpRoute | undefined {
   const base: FieldPath = ['spec', 'http', i];
-  // The mesh's tables expand delegation before this (resolveVirtualService); gateway routes do not yet.
-  if (http.delegate) {
-    ctx.issues.warn(obj, [...base, 'delegate'], 'delegation is not built for routes served by gateways yet: gateways leave this route out (sidecars and gRPC clients follow it)');
-    return undefined;
-  }
+  // Delegation is expanded before this (expandDelegates), for the mesh's tables and gateways alike.
+  if (http.delegate) return undefined;
   const origin = originOf(obj, base);
   const name = `${obj.namespace}/${obj.name}/${http.name ?? i}`;
   const common = {
@@ -293,7 +290,7 @@ function stillValid(r: Resolved, inputs: RouteInputs, vss: VirtualServices): boo
 }
 
 /** One http entry to resolve: the root's own, or a delegate's merged under the root's http[rootIndex]. */
-interface Entry {
+export interface Entry {
   src: ConfigObject<'VirtualService'>;
   http: HttpRouteIn;
   index: number;
@@ -301,7 +298,7 @@ interface Entry {
 }
 
 /** The root's http entries with each `delegate` entry replaced by the delegate's entries (Istio). */
-function expandDelegates(obj: ConfigObject<'VirtualService'>, ctx: Context, delegate: (key: string) => { obj?: ConfigObject<'VirtualService'>; rejected: boolean }): Entry[] {
+export function expandDelegates(obj: ConfigObject<'VirtualService'>, ctx: Context, delegate: (key: string) => { obj?: ConfigObject<'VirtualService'>; rejected: boolean }): Entry[] {
   const out: Entry[] = [];
   (obj.spec.http ?? []).forEach((http, i) => {
     if (!http.delegate) {
@@ -327,7 +324,7 @@ function expandDelegates(obj: ConfigObject<'VirtualService'>, ctx: Context, dele
 
 /** What resolving a delegate's entry under a root reports: on the root's delegate field, since the
  * routes are the root's (the delegate's own check reports its problems on the delegate). */
-function delegatedContext(obj: ConfigObject, e: Entry, ctx: Context): Context {
+export function delegatedContext(obj: ConfigObject, e: Entry, ctx: Context): Context {
   const at: FieldPath = ['spec', 'http', e.rootIndex, 'delegate'];
   const where = (p: FieldPath) => `VirtualService ${e.src.namespace}/${e.src.name} ${formatPath(p)}`;
   return {
@@ -341,7 +338,7 @@ function delegatedContext(obj: ConfigObject, e: Entry, ctx: Context): Context {
 }
 
 /** A delegated route as the root's: the root's name, origin and exportTo, and where it came from. */
-function asRootRoute(obj: ConfigObject<'VirtualService'>, e: Entry, route: HttpRoute): HttpRoute {
+export function asRootRoute(obj: ConfigObject<'VirtualService'>, e: Entry, route: HttpRoute): HttpRoute {
   if (e.src === obj) return route;
   const rootHttp = obj.spec.http![e.rootIndex]!;
   const { exportTo: _own, ...rest } = route;
