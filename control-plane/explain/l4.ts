@@ -19,10 +19,6 @@ export const L4_SCHEMES = new Set(['tcp', 'tls']);
 
 interface Target { ip?: string; sni?: string }
 
-function ipNumber(ip: string): number {
-  return ip.split('.').reduce((a, o) => a * 256 + Number(o), 0);
-}
-
 /** The prefix length of the longest range holding `ip`, or -1 (IPv4 compared; IPv6 only exactly). */
 function longestPrefix(ranges: Json[], ip: string | undefined): number {
   if (!ip) return -1;

@@ -7,7 +7,7 @@ import { resolveHost } from './hosts.ts';
 import { boundToMesh } from './gateway-names.ts';
 import type { PolicyIn, TrafficPolicyIn } from './input.ts';
 import type { FieldPath, IssueSink } from './issues.ts';
-import type { Service, ServiceLookup } from './types.ts';
+import type { ServiceLookup } from './types.ts';
 
 /** The retry conditions gRPC acts on (the translator keeps only these for gRPC clients). */
 export const GRPC_RETRY_ON: ReadonlySet<string> = new Set(['cancelled', 'deadline-exceeded', 'internal', 'resource-exhausted', 'unavailable']);

@@ -32,11 +32,6 @@ function tlsParams(tls: GatewayServerTls): Json {
   return Object.keys(p).length ? { tls_params: p } : {};
 }
 
-/** Whether the mode terminates TLS at the gateway (else the connection passes through: tls routes). */
-export function terminatesTls(tls: GatewayServerTls | undefined): boolean {
-  return tls !== undefined && (tls.mode === 'SIMPLE' || tls.mode === 'MUTUAL' || tls.mode === 'OPTIONAL_MUTUAL' || tls.mode === 'ISTIO_MUTUAL');
-}
-
 /** The transport socket of a terminating server's filter chain. `alpn`: what the HCM speaks. */
 export function gatewayDownstreamTls(tls: GatewayServerTls, alpn: readonly string[]): Json {
   const alpnField = alpn.length ? { alpn_protocols: [...alpn] } : {};

@@ -11,7 +11,7 @@ import { intersectHost, l4ServerChains, type Placed, serverNames } from './gatew
 import type { Gateway, GatewayServer, GatewayVirtualService, HttpRoute, Model, UpstreamCluster } from '../model/types.ts';
 import type { Json } from '../json.ts';
 import { envoyRoutes } from './envoy-routes.ts';
-import { gatewayDownstreamTls, terminatesTls } from './gateway-tls.ts';
+import { gatewayDownstreamTls } from './gateway-tls.ts';
 import { httpConnectionManager, httpFilters } from './hcm.ts';
 import type { Proxy } from './proxy.ts';
 import { routesForProxy } from './source-scope.ts';

@@ -4,7 +4,7 @@
 // picks the most specific chain (address, then SNI), not the first: where two routes claim the
 // same address and SNI, the earlier one keeps it (as Istio), so no two chains ever overlap.
 import { isIP } from 'node:net';
-import { labelsMatch } from '../model/services.ts';
+import { keepApplying, sourceApplies } from './source-scope.ts';
 import { type ProxyScope, seesPort } from './scope.ts';
 import { clusterName } from '../model/hosts.ts';
 import type { L4Match, L4Route, L4Table, Model } from '../model/types.ts';
@@ -19,25 +19,10 @@ export function tcpProxyFilter(statPrefix: string, target: { cluster: string } |
   return { name: 'envoy.filters.network.tcp_proxy', typed_config: { '@type': TCP_PROXY, stat_prefix: statPrefix, ...route } };
 }
 
-/** Does a match apply to this sidecar: source conditions, and `gateways` naming `mesh` (or absent). */
-function appliesTo(m: L4Match, proxy: Proxy): boolean {
-  if (m.gateways && !m.gateways.includes('mesh')) return false;
-  if (m.sourceNamespace !== undefined && m.sourceNamespace !== proxy.namespace) return false;
-  if (m.sourceLabels && !labelsMatch(m.sourceLabels, proxy.labels)) return false;
-  return true;
-}
-
-/** The routes this sidecar takes, each with only the matches that apply to it (none: matches all). */
+/** The routes this sidecar takes, each with only the matches that apply to it (none: matches all):
+ * source conditions, and `gateways` naming `mesh` (or absent). */
 export function l4RoutesForProxy(routes: readonly L4Route[], proxy: Proxy): L4Route[] {
-  const out: L4Route[] = [];
-  for (const r of routes) {
-    if (r.matches.length === 0) out.push(r);
-    else {
-      const matches = r.matches.filter((m) => appliesTo(m, proxy));
-      if (matches.length) out.push({ ...r, matches });
-    }
-  }
-  return out;
+  return keepApplying<L4Match, L4Route>(routes, (m) => (!m.gateways || m.gateways.includes('mesh')) && sourceApplies(m, proxy));
 }
 
 /** `10.1.2.3/16` -> Envoy's CidrRange, on the network address (what Envoy itself compares). */

@@ -3,7 +3,7 @@
 // where users search for it.
 import { z } from 'zod';
 import { cidrProblem } from './authorization-policy.ts';
-import { checkHost, dnsLabel, intRange, isDnsLabel, isDnsSubdomain, isIpLiteral, isRecord, labels, portNumber, withRule, type Fields } from './common.ts';
+import { checkHost, dnsLabel, intRange, isIpLiteral, isRecord, labels, portNumber, withRule, type Fields } from './common.ts';
 import { Destination } from './destination.ts';
 import { gatewayName } from './gateway-name.ts';
 

@@ -15,8 +15,6 @@ import {
   host,
   intRange,
   isAuthorityHeader,
-  isDnsLabel,
-  isDnsSubdomain,
   istioEnum,
   isRecord,
   parseDuration,
