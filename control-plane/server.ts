@@ -20,6 +20,7 @@ import { AdsServer } from './xds/ads-server.ts';
 import { SnapshotCache } from './xds/snapshot-cache.ts';
 import type { XdsLimits } from './xds/limits.ts';
 import { ModelMemo } from './model/build.ts';
+import { endpointUpdate } from './model/endpoint-update.ts';
 import { startMeshCa, type MeshCa, type MeshCaOptions } from './ca/mesh-ca.ts';
 import type { Authority } from './ca/authority.ts';
 import { DEFAULT_MESH, type MeshSettings } from './model/mesh-identity.ts';
@@ -59,6 +60,12 @@ export interface ControlPlaneOptions {
   debounceMs?: number;
   /** Longest a change waits while changes keep coming (default 1 s). */
   maxDelayMs?: number;
+  /**
+   * Quiet period before an endpoint-only change (ServiceEntry endpoints, EndpointSlices) is pushed
+   * (default 10 ms; at most 10x this while they keep coming). Such changes skip the compile
+   * (model/endpoint-update.ts); a compile follows within a few seconds to refresh warnings.
+   */
+  endpointDebounceMs?: number;
   logLevel?: string;
   logger?: Logger;
   /** Network -> gateways, for file mode (`--network-gateway`); added to what the source finds. */
@@ -155,6 +162,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     const changes = changedRules(state?.accepted ?? [], next.accepted);
     const before = state?.model;
     state = { ...next, model: reuseUnchanged(next.model, before) };
+    applied = load;
+    refresh.cancel();
     source.afterCompile(state);
     if (!ready) return;
     // Nothing a proxy sees changed (warnings aside): keep the cache, and so every version.
@@ -163,9 +172,33 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     log.info({ generation: cache.generation, services: next.model.services.length, rules: next.accepted.length, errors: next.errors.length, rejected: capList(next.rejected), ...changes }, 'configuration applied');
   };
 
-  apply(source.load());
+  // The load `state` was made from: an endpoint update compares the next one with it.
+  let applied: LoadResult | undefined;
   const debouncer = new Debouncer(opts.debounceMs ?? 100, opts.maxDelayMs ?? 1000, () => apply(source.current()));
-  source.watch(() => debouncer.trigger());
+  // After endpoint updates, a compile brings warnings that depend on endpoints up to date.
+  const refresh = new Debouncer(1000, 5000, () => apply(source.current()));
+  // Endpoint-only changes go straight to the cache: the model with those services' endpoints and
+  // clusters replaced, no compile; anything else waits for the debounced compile.
+  const applyEndpoints = () => {
+    if (debouncer.pending) return;
+    const load = source.current();
+    const update = state && applied && cache.ready && source.ready() ? endpointUpdate(applied, load, state, modelMemo) : undefined;
+    if (!update) {
+      debouncer.trigger();
+      return;
+    }
+    applied = load;
+    state = update.state;
+    if (update.changed.length === 0) return;
+    cache.setModel(state.model);
+    refresh.trigger();
+    log.debug({ generation: cache.generation, endpointsOf: capList(update.changed) }, 'endpoints applied');
+  };
+  const endpointDebounceMs = opts.endpointDebounceMs ?? 10;
+  const endpoints = new Debouncer(endpointDebounceMs, endpointDebounceMs * 10, applyEndpoints);
+  apply(source.load());
+  // While a compile is pending, every change joins it.
+  source.watch(() => (debouncer.pending ? debouncer.trigger() : endpoints.trigger()));
 
   const ads = new AdsServer(cache, log, metrics, opts.xdsLimits);
   metrics.observeState(() => ads.streams, () => state);
@@ -188,6 +221,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   // A listener that cannot bind (ListenError: a port in use) stops what was started before it.
   const abandon = async (e: unknown): Promise<never> => {
     debouncer.cancel();
+    endpoints.cancel();
+    refresh.cancel();
     source.close();
     credentialSources.stop();
     await ads.stop();
@@ -242,6 +277,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       // Stop writing first, then hand the Lease over, so another replica takes over at once.
       await elector?.stop();
       debouncer.cancel();
+      endpoints.cancel();
+      refresh.cancel();
       source.close();
       credentialSources.stop();
       await ads.stop();

@@ -4,6 +4,7 @@
 // resources for it; walking the thousands of them only to find that out was most of a change's
 // cost. Changes that are not local (a service or route table added or removed, rate limits,
 // authorization, gateways) return undefined, and the caller translates in full.
+import { onlyEndpointsDiffer } from '../model/endpoint-update.ts';
 import type { Model, RouteTable } from '../model/types.ts';
 import { outboundClusterFor } from './clusters.ts';
 import { hasCluster } from './resolution.ts';
@@ -65,9 +66,16 @@ export function translateChanges(prev: Model, model: Model, proxy: Proxy, memo: 
     const was = prev.clusters[i]!;
     if (c === was) continue;
     if (c.name !== was.name) return undefined;
-    changed.add(c.name);
+    // Routes and an EDS cluster's own resource read its policy, never its endpoints: an endpoint
+    // change is its ClusterLoadAssignment alone.
+    const endpointsOnly = onlyEndpointsDiffer(c, was);
+    if (!endpointsOnly) changed.add(c.name);
     // As translate(): only the clusters the proxy sees (scope.ts) and can use (resolution.ts); only STATIC ones have EDS.
     if (!seesHost(scope, c.host)) continue;
+    if (endpointsOnly) {
+      set[ENDPOINTS].push(clusterLoadAssignment(c, proxy, memo) as Resource);
+      continue;
+    }
     if (hasCluster(c, kind)) set[CLUSTER].push(outboundClusterFor(c, proxy, memo) as Resource);
     else removed[CLUSTER].push(c.name);
     if (c.resolution === 'STATIC') set[ENDPOINTS].push(clusterLoadAssignment(c, proxy, memo) as Resource);
