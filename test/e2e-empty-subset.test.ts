@@ -101,7 +101,7 @@ describe('a subset without endpoints', () => {
     expect(after.v1! / 1000, JSON.stringify(after)).toBeGreaterThan(0.86);
     expect(after.v1! / 1000, JSON.stringify(after)).toBeLessThan(0.94);
     expect(after.v1! + after.v2!, JSON.stringify(after)).toBe(1000);
-    expect(mesh.cp.state().warnings).toEqual([]);
+    await waitFor(() => mesh.cp.state().warnings.length === 0, { timeoutMs: 15_000, description: 'the endpoint warnings to go' });
 
     // Through all of it only endpoints were pushed.
     const pushedAfter = await pushes(mesh);
