@@ -5,6 +5,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseConfigText } from '../control-plane/config/load.ts';
 import type { LoadResult } from '../control-plane/config/types.ts';
@@ -17,7 +18,9 @@ import { translateChanges } from '../control-plane/translate/changes.ts';
 import { TranslateMemo } from '../control-plane/translate/memo.ts';
 import { proxyFromNode } from '../control-plane/translate/proxy.ts';
 import { translate } from '../control-plane/translate/translate.ts';
-import { CLUSTER, ENDPOINTS, LISTENER, ROUTE_CONFIG } from '../control-plane/translate/type-urls.ts';
+import { CLUSTER, ENDPOINTS, LISTENER, ROUTE_CONFIG, TYPE_ORDER } from '../control-plane/translate/type-urls.ts';
+import { silentLogger } from '../control-plane/log.ts';
+import { SnapshotCache } from '../control-plane/xds/snapshot-cache.ts';
 import { captureLogs } from './helpers/log-capture.ts';
 import { ENVOY_NODE } from './helpers/protocol-fixtures.ts';
 import { deltaDecoded, deltaNames, RawDeltaClient } from './helpers/raw-ads.ts';
@@ -52,7 +55,7 @@ function baseFiles(): Files {
     'dr-b.yaml': drYaml('b', B),
     'vs-b.yaml': vsYaml('b', B, 50),
     // A ServiceEntry and its DestinationRule in one file: the rule is read again with the entry.
-    'c.yaml': drYaml('c', C) + '---\n' + seYaml('c', C, eps(1, 1)),
+    'c.yaml': drYaml('c', C) + '---\n' + seYaml('c', C, eps(1, 1), 7070),
   };
 }
 
@@ -86,7 +89,7 @@ describe('endpoint updates without a compile', () => {
       ['se-a.yaml', seYaml('a', A, eps(3, 0))], // subset v2 left without endpoints: still only endpoints
       ['se-a.yaml', seYaml('a', A, eps(1, 2, { zone: 'z2' }))], // localities
       ['se-b.yaml', seYaml('b', B, eps(2, 2))],
-      ['c.yaml', drYaml('c', C) + '---\n' + seYaml('c', C, eps(4, 1))],
+      ['c.yaml', drYaml('c', C) + '---\n' + seYaml('c', C, eps(4, 1), 7070)],
     ];
     for (const [file, text] of steps) {
       files = { ...files, [file]: text };
@@ -123,7 +126,7 @@ describe('endpoint updates without a compile', () => {
       ['a file is removed', (f) => ({ ...f, 'vs-b.yaml': undefined })],
       ['the new version does not validate', (f) => ({ ...f, 'se-a.yaml': seYaml('a', A, eps(2, 1)).replace('address: 10.1.0.1', 'address: [1]') })],
       ['the endpoint weights overflow', (f) => ({ ...f, 'se-a.yaml': seYaml('a', A, eps(2, 1)).replace('version: v1 } }', 'version: v1 }, weight: 4294967295 }') })],
-      ['another rule in the same file moves', (f) => ({ ...f, 'c.yaml': seYaml('c', C, eps(3, 1)) + '---\n' + drYaml('c', C) })],
+      ['another rule in the same file moves', (f) => ({ ...f, 'c.yaml': seYaml('c', C, eps(3, 1), 7070) + '---\n' + drYaml('c', C) })],
     ];
     for (const [what, edit] of cases) {
       const mesh = new Mesh();
@@ -168,6 +171,54 @@ describe('endpoint updates without a compile', () => {
       const full = translate(update.state.model, proxy);
       for (const cla of changes.set[ENDPOINTS]) expect(cla).toEqual(full[ENDPOINTS].find((r) => r.cluster_name === cla.cluster_name));
     }
+  });
+});
+
+describe('endpoint updates through the snapshot cache', () => {
+  // (A STATIC ServiceEntry needs an endpoint: an empty list is a schema error, left to the compile.)
+  // Proxies at addresses that endpoints may take and leave (their inbound side follows), one
+  // elsewhere, in two localities (EDS priorities differ by caller).
+  const proxies = [
+    proxyFromNode({ id: 'sidecar~10.1.0.1~p1.default~default.svc.cluster.local', metadata: { NAMESPACE: 'default' }, locality: { region: 'r1', zone: 'z1' } }),
+    proxyFromNode({ id: 'sidecar~10.2.0.1~p2.default~default.svc.cluster.local', metadata: { GENERATOR: 'grpc', NAMESPACE: 'default' }, locality: { region: 'r1', zone: 'z2' } }),
+    proxyFromNode({ id: 'sidecar~10.9.9.9~p3.default~default.svc.cluster.local', metadata: { NAMESPACE: 'default' } }),
+  ];
+  const endpointSets = fc.array(fc.record({ ip: fc.constantFrom('10.1.0.1', '10.1.0.2', '10.2.0.1', '10.2.0.2', '10.3.0.1'), version: fc.constantFrom('v1', 'v2'), zone: fc.constantFrom(undefined, 'z1', 'z2') }), { minLength: 1, maxLength: 4 })
+    .map((xs) => [...new Map(xs.map((x) => [x.ip, x])).values()].map((x) => ({ ip: x.ip, version: x.version, ...(x.zone ? { zone: x.zone } : {}) })));
+  const steps = fc.array(fc.record({ svc: fc.constantFrom('a', 'b', 'c'), eps: endpointSets }), { minLength: 1, maxLength: 8 });
+
+  it('give every proxy the snapshot a cache seeing only the compiled model builds', () => {
+    fc.assert(
+      fc.property(steps, (edits) => {
+        const mesh = new Mesh();
+        const memo = new ModelMemo();
+        let files = baseFiles();
+        let load = mesh.load(files);
+        let state = compile(load, [], memo);
+        const cache = new SnapshotCache(silentLogger);
+        cache.setModel(state.model);
+        for (const p of proxies) cache.snapshotFor(p);
+        for (const { svc, eps: list } of edits) {
+          const host = { a: A, b: B, c: C }[svc]!;
+          const se = seYaml(svc, host, list, svc === 'c' ? 7070 : 9080);
+          files = { ...files, ...(svc === 'c' ? { 'c.yaml': drYaml('c', C) + '---\n' + se } : { [`se-${svc}.yaml`]: se }) };
+          const next = mesh.load(files);
+          const update = endpointUpdate(load, next, state, memo);
+          expect(update).toBeDefined();
+          load = next;
+          state = update!.state;
+          cache.setModel(state.model);
+          const fresh = new SnapshotCache(silentLogger);
+          fresh.setModel(compile(next, [], new ModelMemo()).model);
+          const contents = (c: SnapshotCache, p: (typeof proxies)[number]) => {
+            const snap = c.snapshotFor(p);
+            return TYPE_ORDER.map((t) => [...snap[t]].map(([name, r]) => `${name}=${r.hash}`).sort());
+          };
+          for (const p of proxies) expect(contents(cache, p)).toEqual(contents(fresh, p));
+        }
+      }),
+      { numRuns: 40, seed: 20261207 },
+    );
   });
 });
 

@@ -47,6 +47,18 @@ export function onlyEndpointsDiffer(a: UpstreamCluster, b: UpstreamCluster): boo
   return true;
 }
 
+/** A model made by an endpoint update -> the model it was made from (differing in endpoints only). */
+const madeFrom = new WeakMap<Model, Model>();
+
+/**
+ * The model `m` was made from by an endpoint update, if it was: everything but services' and
+ * clusters' endpoints (and what derives from them) is the same, so what depends on nothing else
+ * (a proxy's scope, the text of the global parts) can be carried over instead of recomputed.
+ */
+export function endpointsOnlySince(m: Model): Model | undefined {
+  return madeFrom.get(m);
+}
+
 /** Per model: where each service and cluster is, and a host's cluster names (unchanged by updates). */
 interface Index {
   service: Map<string, number>;
@@ -129,5 +141,6 @@ export function endpointUpdate(applied: LoadResult, load: LoadResult, state: Mes
   }
   const next = Object.freeze({ ...model, services: Object.freeze(services), clusters: Object.freeze(clusters) }) as Model;
   indexes.set(next, ix);
+  madeFrom.set(next, model);
   return { state: { ...state, model: next, accepted }, changed: changed.map(([, o]) => o.key) };
 }
