@@ -9,7 +9,8 @@
 //	load GROUP FILE     the group's whole snapshot: every resource in FILE, every type a new version
 //	update GROUP FILE   replace or add FILE's resources by name; only their types get a new version
 //	gc                  runtime.GC + debug.FreeOSMemory, so RSS means live memory
-//	stats               "ok user=US sys=US heap=BYTES streams=N delta=N"
+//	stats               "ok user=US sys=US heap=BYTES streams=N delta=N" (CPU time from getrusage)
+//	heap FILE           write a heap profile (what holds the memory per stream)
 //
 // FILE holds records, each: u32 BE type URL length, type URL, u32 BE length, resource bytes (the
 // encoded Listener, RouteConfiguration, Cluster, ClusterLoadAssignment or Secret message).
@@ -28,6 +29,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -190,6 +192,16 @@ func stats() string {
 	return fmt.Sprintf("user=%d sys=%d heap=%d streams=%d delta=%d", us(ru.Utime), us(ru.Stime), m.HeapAlloc, streams.Load(), deltas.Load())
 }
 
+// writeHeapProfile writes what the Go heap holds, by allocation site (`go tool pprof -top BINARY FILE`).
+func writeHeapProfile(file string) error {
+	f, err := os.Create(file)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return pprof.WriteHeapProfile(f)
+}
+
 // logger shows the cache's and server's warnings and errors on stderr, and drops the rest.
 type logger struct{}
 
@@ -234,6 +246,8 @@ func main() {
 			runtime.GC()
 			debug.FreeOSMemory()
 			out = "gc"
+		case f[0] == "heap" && len(f) == 2:
+			out, err = "heap", writeHeapProfile(f[1])
 		case f[0] == "stats":
 			out = stats()
 		default:
