@@ -19,7 +19,7 @@
 //   --rule-changes 5 --churn-seconds 10 --tick-ms 200
 //   --churn-rate 50             services whose endpoints change per second during churn; each change
 //                               reaches about N x (scope-1)/(services-1) proxies (49 per 1000 proxies)
-//   --timeout-min 30            overall timeout
+//   --timeout-min 30            overall timeout (60 with the gocp mode)
 //   --sync-timeout-s 120        per N: give up waiting for full sync (prints where it stalled)
 //   --cpu-prof DIR              write a V8 CPU profile of the server child per phase into DIR
 //                               (summarise with: node --import tsx bench/profile-top.ts FILE)
@@ -67,10 +67,11 @@ function parseArgs(argv: string[]) {
   }
   const quick = o.quick === 'true';
   const num = (k: string, d: number) => (o[k] !== undefined ? Number(o[k]) : d);
+  const modes = (o.modes ?? 'lowerbound,meshpilot,gocp').split(',') as Mode[];
   const opts = {
     quick,
     proxies: (o.proxies ?? (quick ? '1000' : '1000,5000,10000')).split(',').map(Number),
-    modes: (o.modes ?? 'lowerbound,meshpilot,gocp').split(',') as Mode[],
+    modes,
     /** The built Go peer (gocp mode), set by main. */
     goPeer: undefined as string | undefined,
     services: num('services', 1000),
@@ -82,7 +83,8 @@ function parseArgs(argv: string[]) {
     churnSeconds: num('churn-seconds', quick ? 3 : 10),
     tickMs: num('tick-ms', 200),
     churnRate: num('churn-rate', 50),
-    timeoutMin: num('timeout-min', 30),
+    // go-control-plane's churn at 10k wakes all 10k EDS watches per tick: allow for it.
+    timeoutMin: num('timeout-min', modes.includes('gocp') ? 60 : 30),
     syncTimeoutS: num('sync-timeout-s', 120),
     cpuProf: o['cpu-prof'],
     profileClients: o['profile-clients'] === 'true',
