@@ -26,6 +26,9 @@
 //   --profile-clients           with --cpu-prof, profile the simulated proxies' process too
 //   --client h2|grpc-js         the proxies' gRPC client: lean node:http2 (default) or @grpc/grpc-js
 //   --json FILE                 also write all results as JSON
+//   --only proxies              only the proxyless gRPC scenarios above (which otherwise run first)
+//   --only endpoint-path        only one endpoint change's CPU in-process: compile vs endpoint update
+//                               (bench/endpoint-path.ts), which otherwise runs after the proxies
 //   --only webhook              only the admission webhook latency (bench/webhook.ts), which
 //                               otherwise runs at the end: --webhook-rate 200 --webhook-seconds 10
 //   --only startup              only the CLI's whole-process timings (bench/startup.ts), which
@@ -47,6 +50,7 @@ import { formatWebhookBench, runWebhookBench } from './webhook.ts';
 import { formatStartupBench, runStartupBench } from './startup.ts';
 import { formatValidateBench, runValidateBench } from './validate.ts';
 import { formatSidecarBench, runSidecarBench } from './sidecar-scope.ts';
+import { formatEndpointPath, runEndpointPath } from './endpoint-path.ts';
 import { buildGoPeer } from './peers/gocp.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -576,7 +580,7 @@ async function main() {
   console.log(`meshpilot benchmark: ${machine}`);
   console.log(`command: npm run bench -- ${process.argv.slice(2).join(' ')}`.trimEnd());
   const results: ScenarioResult[] = [];
-  if (o.only === undefined && o.modes.includes('gocp')) {
+  if ((o.only === undefined || o.only === 'proxies') && o.modes.includes('gocp')) {
     const built = await buildGoPeer(log);
     if ('binary' in built) o.goPeer = built.binary;
     else {
@@ -586,7 +590,7 @@ async function main() {
   }
   // --only picks one part; without it every part runs, the proxy scenarios first.
   const part = (name: string) => o.only === undefined || o.only === name;
-  for (const n of o.only === undefined ? o.proxies : []) {
+  for (const n of part('proxies') ? o.proxies : []) {
     log(`N = ${n}`);
     const byMode: Partial<Record<Mode, ScenarioResult>> = {};
     for (const mode of o.modes) {
@@ -596,6 +600,8 @@ async function main() {
     }
     console.log(`\n${table(n, byMode.meshpilot, byMode.lowerbound, o, byMode.gocp)}`);
   }
+  const endpointPath = part('endpoint-path') ? await runEndpointPath({ services: o.quick ? 300 : o.services, endpoints: o.endpoints, changes: o.quick ? 30 : 100 }) : undefined;
+  if (endpointPath) console.log(`\n${formatEndpointPath(endpointPath)}`);
   const webhook = part('webhook') ? await runWebhookBench({ rate: o.webhookRate, seconds: o.webhookSeconds, warmupSeconds: 2 }, log) : undefined;
   if (webhook) console.log(`\n${formatWebhookBench(webhook)}`);
   const startup = part('startup') ? await runStartupBench({ runs: o.startupRuns, dev: o.startupDev }, log) : undefined;
@@ -604,7 +610,7 @@ async function main() {
   if (validate) console.log(`\n${formatValidateBench(validate)}`);
   const sidecar = part('sidecar') ? await runSidecarBench({ services: o.quick ? 300 : o.services, endpoints: o.endpoints, runs: o.quick ? 2 : 5 }, log) : undefined;
   if (sidecar) console.log(`\n${formatSidecarBench(sidecar)}`);
-  if (o.json) writeFileSync(o.json, JSON.stringify({ machine, argv: process.argv.slice(2), results, webhook, startup, validate, sidecar }, null, 2));
+  if (o.json) writeFileSync(o.json, JSON.stringify({ machine, argv: process.argv.slice(2), results, endpointPath, webhook, startup, validate, sidecar }, null, 2));
   clearTimeout(deadline);
 }
 
