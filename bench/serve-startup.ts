@@ -8,13 +8,19 @@
 // Also the process's RSS (/proc/PID/status VmRSS) when ready and when the client is synced, its peak
 // (VmHWM), its CPU (utime+stime), and the times of serve's own log lines ("configuration applied"
 // comes after reading and compiling the rules), read from the pino `time` of each line.
-import { spawn } from 'node:child_process';
-import { mkdirSync, readFileSync } from 'node:fs';
+// Beside them, lower bounds measured in the same run (each a new node process, spawn to exit): node
+// reading the rule files and parsing their YAML with the fastest general parser at hand (the least
+// any YAML control plane does before it is ready), and the same plus loading Envoy's protos (the
+// least before a first answer can be encoded). serve logs no timing per phase, so
+// bench/serve-phases.ts runs the same build's phases one by one in one process for a breakdown.
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type ClientResult, envoySidecar, grpcClient } from './startup-clients.ts';
-import { endpointAddress, listenerName, proxyScope } from './mesh.ts';
+import { endpointAddress, listenerName, proxyScope, writeMesh } from './mesh.ts';
 
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 const BIN = path.join(root, 'bin/meshpilot.js');
@@ -171,4 +177,119 @@ export async function serveStartupOnce(o: ServeStartupOptions): Promise<ServeRun
     await exited;
     clearTimeout(killer);
   }
+}
+
+export interface ServeStartupBenchOptions {
+  runs: number;
+  services: number;
+  endpoints: number;
+  /** Services the gRPC client dials (as each simulated proxy of the main bench does). */
+  scope: number;
+}
+
+/** A lower bound row, measured by the caller (bench/startup.ts: a node process from spawn to exit, median of `runs`). */
+export interface LowerBound { label: string; medianMs: number }
+export type MeasureLowerBound = (label: string, args: string[]) => Promise<LowerBound>;
+
+export interface ServeStartupResult {
+  services: number;
+  endpoints: number;
+  files: number;
+  runs: number;
+  sidecar: ServeRun[];
+  grpc: ServeRun[];
+  parser: string;
+  readLowerBound: LowerBound;
+  warmLowerBound: LowerBound;
+  /** bench/serve-phases.ts: ms per phase, and resources per client. */
+  phases: { ms: Record<string, number>; resources: Record<string, number> };
+  /** The target: spawn -> the first sidecar holds everything, at most this (ms). */
+  targetMs: number;
+}
+
+/** The fastest YAML parser node can load here: js-yaml when installed, else yaml (meshpilot's). */
+function fastestParser(): { name: string; parse: string } {
+  try {
+    execFileSync(process.execPath, ['--input-type=module', '-e', "import 'js-yaml'"], { cwd: root, stdio: 'ignore' });
+    return { name: 'js-yaml', parse: "const { loadAll } = await import('js-yaml'); const parse = (t) => loadAll(t);" };
+  } catch {
+    return { name: 'yaml', parse: "const { parseAllDocuments } = await import('yaml'); const parse = (t) => parseAllDocuments(t).map((d) => d.toJS());" };
+  }
+}
+
+/** node reading every rule file of argv[1] and parsing it; with `protos`, also loading Envoy's protos (as the build does). */
+function lowerBoundScript(parse: string, protos: boolean): string {
+  return `${parse}
+import { readdirSync, readFileSync } from 'node:fs';
+const dir = process.argv[1];
+let docs = 0;
+for (const f of readdirSync(dir).sort()) if (/\\.ya?ml$/.test(f)) docs += parse(readFileSync(dir + '/' + f, 'utf8')).length;
+if (docs === 0) throw new Error('no documents');
+${protos ? "const { getRoot } = await import('./dist/envoy/protos.js'); getRoot();" : ''}`;
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+
+export async function runServeStartupBench(o: ServeStartupBenchOptions, log: (s: string) => void, measure: MeasureLowerBound): Promise<ServeStartupResult> {
+  const base = mkdtempSync(path.join(tmpdir(), 'meshpilot-serve-startup-'));
+  try {
+    const dir = path.join(base, 'mesh');
+    writeMesh(dir, { services: o.services, endpoints: o.endpoints });
+    const parser = fastestParser();
+    const readLowerBound = await measure(`node reading + parsing the ${o.services * 3} rule files (${parser.name})`, ['--input-type=module', '-e', lowerBoundScript(parser.parse, false), dir]);
+    const warmLowerBound = await measure("the same + loading Envoy's protos", ['--input-type=module', '-e', lowerBoundScript(parser.parse, true), dir]);
+    const sidecar: ServeRun[] = [];
+    const grpc: ServeRun[] = [];
+    for (let i = 0; i < o.runs; i++) {
+      for (const client of ['sidecar', 'grpc'] as const) {
+        const r = await serveStartupOnce({ dir, services: o.services, client, scope: o.scope });
+        (client === 'sidecar' ? sidecar : grpc).push(r);
+        log(`startup: serve ${i + 1}/${o.runs}: ready ${(r.readyMs / 1000).toFixed(2)} s, first ${client} has everything ${(r.warmMs / 1000).toFixed(2)} s, RSS ${mb(r.rssWarm)}`);
+      }
+    }
+    const out = execFileSync(process.execPath, ['--import', 'tsx', path.join(root, 'bench/serve-phases.ts'), dir, String(o.services)], { cwd: root, encoding: 'utf8' });
+    const phases = JSON.parse(out.trim().split('\n').pop()!) as ServeStartupResult['phases'];
+    return { services: o.services, endpoints: o.endpoints, files: o.services * 3, runs: o.runs, sidecar, grpc, parser: parser.name, readLowerBound, warmLowerBound, phases, targetMs: 5000 };
+  } finally {
+    rmSync(base, { recursive: true, force: true });
+  }
+}
+
+const sec = (ms: number | undefined) => (ms === undefined ? '-' : `${(ms / 1000).toFixed(2)} s`);
+const mb = (b: number | undefined) => (b === undefined ? '-' : `${Math.round(b / 2 ** 20)} MB`);
+const med = (runs: ServeRun[], f: (r: ServeRun) => number | undefined) => {
+  const xs = runs.map(f).filter((x): x is number => x !== undefined);
+  return xs.length ? median(xs) : undefined;
+};
+
+export function formatServeStartup(r: ServeStartupResult): string {
+  const readyMs = med([...r.sidecar, ...r.grpc], (x) => x.readyMs)!;
+  const sidecarMs = med(r.sidecar, (x) => x.warmMs)!;
+  const grpcMs = med(r.grpc, (x) => x.warmMs)!;
+  const counts = (x: ServeRun | undefined) => (x ? `${Object.entries(x.got.counts).map(([t, n]) => `${n} ${t}`).join(', ')}; ${(x.got.bytes / 2 ** 20).toFixed(1)} MB` : '');
+  const ratio = (a: number, b: number) => `${(a / b).toFixed(1)}x`;
+  const rows: string[][] = [
+    ['spawn -> GET /readyz 200', sec(readyMs), sec(Math.min(...[...r.sidecar, ...r.grpc].map((x) => x.readyMs))), sec(med([...r.sidecar, ...r.grpc], (x) => x.cpuReadyMs)), mb(med([...r.sidecar, ...r.grpc], (x) => x.rssReady)), `${ratio(readyMs, r.readLowerBound.medianMs)} the read+parse bound`],
+    ['spawn -> first Envoy sidecar has all (delta)', sec(sidecarMs), sec(Math.min(...r.sidecar.map((x) => x.warmMs))), sec(med(r.sidecar, (x) => x.cpuWarmMs)), mb(med(r.sidecar, (x) => x.rssWarm)), `${ratio(sidecarMs, r.warmLowerBound.medianMs)} the read+parse+protos bound`],
+    [`spawn -> first gRPC client has all (SotW, ${r.grpc[0]?.got.counts.lds ?? '?'} services)`, sec(grpcMs), sec(Math.min(...r.grpc.map((x) => x.warmMs))), sec(med(r.grpc, (x) => x.cpuWarmMs)), mb(med(r.grpc, (x) => x.rssWarm)), `${ratio(grpcMs, r.warmLowerBound.medianMs)} the read+parse+protos bound`],
+    [`lower bound: ${r.readLowerBound.label}`, sec(r.readLowerBound.medianMs), '', '', '', ''],
+    [`lower bound: ${r.warmLowerBound.label}`, sec(r.warmLowerBound.medianMs), '', '', '', ''],
+  ];
+  const head = ['', 'median', 'min', 'CPU med', 'RSS med', 'ratio'];
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
+  const line = (cells: string[]) => `  ${cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : i === cells.length - 1 ? c : c.padStart(widths[i]!))).join('  ')}`.trimEnd();
+  const logLines = PHASE_LINES.map((m) => `${m} ${sec(med(r.sidecar, (x) => x.logAt[m]))}`).join(', ');
+  const phases = Object.entries(r.phases.ms).map(([k, v]) => `${k} ${sec(v)}`).join(', ');
+  return [
+    `serve start-up on ${r.services.toLocaleString('en-US')} services x ${r.endpoints} endpoints (${r.files.toLocaleString('en-US')} rule files), \`node bin/meshpilot.js serve\`, ${r.runs} cold start(s) per client, each client the first of its own serve process; CPU and RSS of serve when the row's moment came:`,
+    line(head),
+    ...rows.map(line),
+    `  the sidecar got ${counts(r.sidecar[0])}; peak RSS (VmHWM) by then ${mb(med(r.sidecar, (x) => x.peakRss))}; the gRPC client got ${counts(r.grpc[0])}`,
+    `  serve's own log lines (median after spawn, sidecar runs): ${logLines}`,
+    `  phases, the build's functions one by one in one process (bench/serve-phases.ts): ${phases}`,
+    `  target: spawn -> first sidecar has everything <= ${r.targetMs / 1000} s: ${sidecarMs <= r.targetMs ? 'met' : 'NOT met'}`,
+  ].join('\n');
 }
