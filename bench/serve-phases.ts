@@ -1,7 +1,7 @@
 // serve's start-up work, phase by phase, in one process (a child of bench/startup.ts):
 //   node --import tsx bench/serve-phases.ts DIR SERVICES
 // Runs the build's own functions (dist/, as `meshpilot serve` does) one after the other and prints
-// one JSON line of milliseconds: importing them, reading + validating the rule files
+// one JSON line of milliseconds: reading + validating the rule files
 // (FileConfigSource.load), compiling the model, loading Envoy's protos, and for the first Envoy
 // sidecar and the first proxyless gRPC client: translating their config, then checking and encoding
 // each resource (what the snapshot cache does on a first request). serve itself logs none of these
@@ -30,7 +30,8 @@ const { proxyFromNode } = (await dist('translate/proxy.js')) as typeof import('.
 const { checkAndEncode } = (await dist('envoy/check.js')) as typeof import('../control-plane/envoy/check.ts');
 const { getRoot } = (await dist('envoy/protos.js')) as typeof import('../control-plane/envoy/protos.ts');
 const { TYPE_ORDER } = (await dist('translate/type-urls.js')) as typeof import('../control-plane/translate/type-urls.ts');
-mark('import the pipeline');
+// Imports are timed by serve-startup.ts in a node without tsx's loader, which slows them down.
+t = performance.now();
 
 const load = new FileConfigSource(dir).load();
 mark('read + parse + validate the rule files');

@@ -228,6 +228,22 @@ if (docs === 0) throw new Error('no documents');
 ${protos ? "const { getRoot } = await import('./dist/envoy/protos.js'); getRoot();" : ''}`;
 }
 
+/**
+ * What serve's imports cost (a plain node, no tsx): first two packages it loads even when it serves
+ * files only (the Kubernetes client; the X.509 library of the mesh CA), then the rest of its modules.
+ */
+const IMPORTS_SCRIPT = `const ms = {};
+let t = performance.now();
+const mark = (k) => { const now = performance.now(); ms[k] = now - t; t = now; };
+await import('@kubernetes/client-node');
+mark('import @kubernetes/client-node');
+await import('reflect-metadata');
+await import('@peculiar/x509');
+mark('import @peculiar/x509');
+await import('./dist/server.js');
+mark("import the rest of serve's modules");
+console.log(JSON.stringify(ms));`;
+
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
@@ -250,8 +266,10 @@ export async function runServeStartupBench(o: ServeStartupBenchOptions, log: (s:
         log(`startup: serve ${i + 1}/${o.runs}: ready ${(r.readyMs / 1000).toFixed(2)} s, first ${client} has everything ${(r.warmMs / 1000).toFixed(2)} s, RSS ${mb(r.rssWarm)}`);
       }
     }
+    const imports = JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', IMPORTS_SCRIPT], { cwd: root, encoding: 'utf8' }).trim()) as Record<string, number>;
     const out = execFileSync(process.execPath, ['--import', 'tsx', path.join(root, 'bench/serve-phases.ts'), dir, String(o.services)], { cwd: root, encoding: 'utf8' });
-    const phases = JSON.parse(out.trim().split('\n').pop()!) as ServeStartupResult['phases'];
+    const work = JSON.parse(out.trim().split('\n').pop()!) as ServeStartupResult['phases'];
+    const phases = { ms: { ...imports, ...work.ms }, resources: work.resources };
     return { services: o.services, endpoints: o.endpoints, files: o.services * 3, runs: o.runs, sidecar, grpc, parser: parser.name, readLowerBound, warmLowerBound, phases, targetMs: 5000 };
   } finally {
     rmSync(base, { recursive: true, force: true });
