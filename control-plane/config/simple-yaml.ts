@@ -121,9 +121,10 @@ class Reader {
       while (content < end && text.charCodeAt(content) === SPACE) content++;
       const first = text.charCodeAt(content);
       if (content === start && text.startsWith('---', start)) {
-        const rest = text.slice(start + 3, end).trimStart();
+        let r = start + 3;
+        while (r < end && text.charCodeAt(r) === SPACE) r++;
         if (end > start + 3 && text.charCodeAt(start + 3) !== SPACE) throw BAIL;
-        if (rest !== '' && !rest.startsWith('#')) throw BAIL;
+        if (r < end && text.charCodeAt(r) !== HASH) throw BAIL;
         if (!marked && segments[0]!.length === 0) segments.pop();
         segments.push([]);
         marked = true;
@@ -261,7 +262,9 @@ class Reader {
       if (NOT_PLAIN_START.has(c) || (c === DASH && (at + 1 === end || text.charCodeAt(at + 1) === SPACE))) throw BAIL;
       q = at;
       while (q < end && !(text.charCodeAt(q) === HASH && text.charCodeAt(q - 1) === SPACE)) q++;
-      const raw = text.slice(at, q).trimEnd();
+      let e = q;
+      while (e > at && text.charCodeAt(e - 1) === SPACE) e--; // YAML's white space is ASCII only (not String.trim's)
+      const raw = text.slice(at, e);
       // `a: b: c` and a trailing `:` are errors for yaml.
       if (raw.includes(': ') || raw.endsWith(':')) throw BAIL;
       return plainValue(raw);
