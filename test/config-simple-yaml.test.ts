@@ -77,7 +77,7 @@ describe('the fast YAML reader', () => {
       '', '# only a comment\n', '---\n', '---\n---\n', 'a: 1\n---\n', 'a: 1\n---\n# c\n---\nb: 2', '--- # c\na: 1\n', 'a: 1\n...\n',
       'a: 1\na: 2\n', 'a:\n- x\n- y\nb: 1\n', 'a:\n  - x\n  -  y\n', '- a: 1\n  b: 2\n- c\n', '- - x\n', '-\n  a: 1\n',
       'a: b: c\n', 'a: b:\n', 'a: "x": 1\n', 'a: x # c\nb: y#z\n', 'a: "x"#c\n', "a: 'it''s'\n", 'a: "q\\"x\\\\y\\n"\n', 'a: "\\u0041"\n',
-      'a: [1, 2,]\n', 'a: [a: b]\n', 'a: {b: }\n', 'a: {b}\n', 'a: { b: [1, { c: d }], e: "f" }\n', 'a: [\n  1]\n', 'a: {"b": 1}\n',
+      'a: [1, 2,]\n', 'a: {b: -}\n', 'a: [-, x]\n', 'a: [-]\n', 'a: {b: -x}\n', 'a: -}\n', 'a: [a: b]\n', 'a: {b: }\n', 'a: {b}\n', 'a: { b: [1, { c: d }], e: "f" }\n', 'a: [\n  1]\n', 'a: {"b": 1}\n',
       'a: 0o17\nb: 0x1F\nc: 017\nd: -0\ne: +5\nf: 1.50\ng: .5\nh: 1e3\ni: .inf\nj: -.Inf\nk: .NaN\nl: ~\nm: Null\nn: TRUE\no: yes\np: 1_000\n',
       'a: 10.0.0.1\nb: 5s\nc: http://x:80/y\nd: a,b\ne: -x\nf: --\ng: 1:2\n', '80: x\n', 'true: x\n', 'null: x\n', '~: x\n', '"a": 1\n',
       'a: &x 1\nb: *x\n', 'a: !!str 1\n', 'a: |\n  x\n', 'a: >\n  x\n', 'a: x\n  y\n', 'a:\n  x\n', 'a:\tb\n', 'a: b\r\nc: d\r\n',

@@ -340,7 +340,8 @@ class Reader {
   private flowPlain(p: number, end: number): [string, number] {
     const { text } = this;
     const c = text.charCodeAt(p);
-    if (NOT_PLAIN_START.has(c) || (c === DASH && (p + 1 === end || text.charCodeAt(p + 1) === SPACE))) throw BAIL;
+    // A `-` may start one only before a character that is neither space nor a flow indicator.
+    if (NOT_PLAIN_START.has(c) || (c === DASH && (p + 1 === end || text.charCodeAt(p + 1) === SPACE || FLOW_END.has(text.charCodeAt(p + 1))))) throw BAIL;
     let q = p;
     for (; q < end; q++) {
       const d = text.charCodeAt(q);
