@@ -135,6 +135,7 @@ export async function serveStartupOnce(o: ServeStartupOptions): Promise<ServeRun
   const race = <T>(p: Promise<T>) => Promise.race([p, deadline, died]);
   const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
   let closeClient = () => {};
+  let stopped = false;
   try {
     stage = 'waiting for the admin address';
     await race(new Promise<void>((r) => {
@@ -143,7 +144,7 @@ export async function serveStartupOnce(o: ServeStartupOptions): Promise<ServeRun
     }));
     stage = 'polling /readyz';
     await race((async () => {
-      while ((await readyz(addresses.admin!)) !== 200) await sleep(10);
+      while (!stopped && (await readyz(addresses.admin!)) !== 200) await sleep(10);
     })());
     const readyMs = performance.now() - t0;
     const atReady = procFigures(child.pid!);
@@ -169,6 +170,7 @@ export async function serveStartupOnce(o: ServeStartupOptions): Promise<ServeRun
       ...(atWarm.cpuMs !== undefined ? { cpuWarmMs: atWarm.cpuMs } : {}),
     };
   } finally {
+    stopped = true;
     clearTimeout(timer);
     died.catch(() => {});
     closeClient();
