@@ -187,6 +187,8 @@ export interface ServeStartupBenchOptions {
   endpoints: number;
   /** Services the gRPC client dials (as each simulated proxy of the main bench does). */
   scope: number;
+  /** Write a V8 CPU profile of each serve process into this directory (summarise with bench/profile-top.ts). */
+  cpuProfDir?: string;
 }
 
 /** A lower bound row, measured by the caller (bench/startup.ts: a node process from spawn to exit, median of `runs`). */
@@ -263,7 +265,7 @@ export async function runServeStartupBench(o: ServeStartupBenchOptions, log: (s:
     const grpc: ServeRun[] = [];
     for (let i = 0; i < o.runs; i++) {
       for (const client of ['sidecar', 'grpc'] as const) {
-        const r = await serveStartupOnce({ dir, services: o.services, client, scope: o.scope });
+        const r = await serveStartupOnce({ dir, services: o.services, client, scope: o.scope, ...(o.cpuProfDir ? { cpuProfDir: o.cpuProfDir } : {}) });
         (client === 'sidecar' ? sidecar : grpc).push(r);
         log(`startup: serve ${i + 1}/${o.runs}: ready ${(r.readyMs / 1000).toFixed(2)} s, first ${client} has everything ${(r.warmMs / 1000).toFixed(2)} s, RSS ${mb(r.rssWarm)}`);
       }

@@ -1,5 +1,6 @@
 // npm run bench -- --only startup [--startup-runs 10]   (also runs at the end of a full `npm run bench`)
 //   node --import tsx bench/startup.ts [--runs 10] [--serve-runs 3] [--services 1000] [--dev]
+//                                      [--cpu-prof DIR: a V8 CPU profile of each serve process]
 //
 // Whole-process timings of the command line as a user (or a container probe) runs it:
 // `meshpilot --help` and `meshpilot validate --config-dir examples/bookinfo`, each a new `node
@@ -149,7 +150,8 @@ function arg(name: string, d: number): number {
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const serve = { runs: arg('serve-runs', 3), services: arg('services', 1000), endpoints: arg('endpoints', 10), scope: arg('scope', 50) };
+  const prof = process.argv.indexOf('--cpu-prof');
+  const serve = { runs: arg('serve-runs', 3), services: arg('services', 1000), endpoints: arg('endpoints', 10), scope: arg('scope', 50), ...(prof >= 0 ? { cpuProfDir: path.resolve(process.argv[prof + 1]!) } : {}) };
   const r = await runStartupBench({ runs: arg('runs', 10), dev: process.argv.includes('--dev'), serve }, (s) => process.stderr.write(`${s}\n`));
   console.log(formatStartupBench(r));
   process.exit(0);
