@@ -127,7 +127,7 @@ export async function serveStartupOnce(o: ServeStartupOptions): Promise<ServeRun
   const timeoutMs = o.timeoutMs ?? 120_000;
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`serve startup (${o.client}): nothing after ${timeoutMs / 1000} s at stage "${stage}"${clientProgress ? ` (client holds ${clientProgress()})` : ''}; log lines seen: ${Object.keys(logAt).join(' | ') || 'none'}`)), timeoutMs);
+    timer = setTimeout(() => reject(new Error(`serve startup (${o.client}): not done after ${timeoutMs / 1000} s, at stage "${stage}"${clientProgress ? ` (client holds ${clientProgress()})` : ''}; log lines seen: ${Object.keys(logAt).join(' | ') || 'none'}`)), timeoutMs);
   });
   const died = exited.then((code) => {
     throw new Error(`serve exited (${code}) at stage "${stage}": ${stderr.trim().split('\n').slice(-3).join(' / ')}`);
