@@ -31,9 +31,9 @@ export function readSimpleYaml(text: string): SimpleYaml | undefined {
   if (UNSUPPORTED_CHARS.test(text)) return undefined;
   try {
     return new Reader(text).read();
-  } catch (e) {
-    if (e === BAIL) return undefined;
-    throw e;
+  } catch {
+    // BAIL, or anything else (a nesting too deep for the stack): yaml reads it, as before.
+    return undefined;
   }
 }
 
