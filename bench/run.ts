@@ -31,8 +31,10 @@
 //                               (bench/endpoint-path.ts), which otherwise runs after the proxies
 //   --only webhook              only the admission webhook latency (bench/webhook.ts), which
 //                               otherwise runs at the end: --webhook-rate 200 --webhook-seconds 10
-//   --only startup              only the CLI's whole-process timings (bench/startup.ts), which
-//                               otherwise run last: --startup-runs 10 [--startup-dev: also via tsx]
+//   --only startup              only the CLI's whole-process timings and serve's cold start on 1,000
+//                               services (bench/startup.ts, bench/serve-startup.ts), which otherwise
+//                               run last: --startup-runs 10 [--startup-dev: also via tsx]; serve 3
+//                               cold starts per first client (--quick: 1)
 //   --only validate             only `meshpilot validate` vs serve's load (bench/validate.ts), which
 //                               otherwise runs after those: --validate-services 1000,5000 (--quick: 1000)
 //                               --validate-cli bin|tsx|"<command>" (default bin: the build)
@@ -604,7 +606,7 @@ async function main() {
   if (endpointPath) console.log(`\n${formatEndpointPath(endpointPath)}`);
   const webhook = part('webhook') ? await runWebhookBench({ rate: o.webhookRate, seconds: o.webhookSeconds, warmupSeconds: 2 }, log) : undefined;
   if (webhook) console.log(`\n${formatWebhookBench(webhook)}`);
-  const startup = part('startup') ? await runStartupBench({ runs: o.startupRuns, dev: o.startupDev }, log) : undefined;
+  const startup = part('startup') ? await runStartupBench({ runs: o.startupRuns, dev: o.startupDev, serve: { runs: o.quick ? 1 : 3, services: 1000, endpoints: o.endpoints, scope: o.scope } }, log) : undefined;
   if (startup) console.log(`\n${formatStartupBench(startup)}`);
   const validate = part('validate') ? await runValidateBench({ services: o.validateServices, endpoints: 10, runs: 1, cli: o.validateCli }, log) : undefined;
   if (validate) console.log(`\n${formatValidateBench(validate)}`);

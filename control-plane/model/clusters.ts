@@ -143,19 +143,21 @@ function clustersOf(svc: Service, rule: ResolvedRule | undefined, gateways: Reco
       return t ? { tls: t } : {};
     };
     const policy = resolvePolicy(rule?.spec.trafficPolicy, undefined, port.number);
+    const all = withPort({});
     out.push({
       name: clusterName('outbound', port.number, undefined, svc.host),
       host: svc.host,
       port,
       resolution: resolutionOf(svc, policy),
       policy,
-      endpoints: withPort({}),
-      ...withGateways(withPort({})),
-      ...withTls(undefined, policy.tls, withPort({})),
+      endpoints: all,
+      ...withGateways(all),
+      ...withTls(undefined, policy.tls, all),
       ...(rule ? { origin: originOf(rule.obj) } : {}),
     });
     rule?.spec.subsets?.forEach((subset, i) => {
       const subsetPolicy = resolvePolicy(rule.spec.trafficPolicy, subset.trafficPolicy, port.number);
+      const endpoints = withPort(subset.labels ?? {});
       out.push({
         name: clusterName('outbound', port.number, subset.name, svc.host),
         host: svc.host,
@@ -163,9 +165,9 @@ function clustersOf(svc: Service, rule: ResolvedRule | undefined, gateways: Reco
         subset: subset.name,
         resolution: resolutionOf(svc, subsetPolicy),
         policy: subsetPolicy,
-        endpoints: withPort(subset.labels ?? {}),
-        ...withGateways(withPort(subset.labels ?? {})),
-        ...withTls(subset.name, subsetPolicy.tls, withPort(subset.labels ?? {})),
+        endpoints,
+        ...withGateways(endpoints),
+        ...withTls(subset.name, subsetPolicy.tls, endpoints),
         origin: originOf(rule.obj, ['spec', 'subsets', i]),
       });
     });
