@@ -11,7 +11,7 @@ import { capList, changedRules } from './model/rule-changes.ts';
 import { Debouncer } from './debounce.ts';
 import { FileConfigSource } from './config/file-source.ts';
 import type { LoadResult } from './config/types.ts';
-import { KubeSource, type KubeSourceOptions } from './kube/kube-source.ts';
+import type { KubeSource, KubeSourceOptions } from './kube/kube-source.ts';
 import { ConfigSources } from './sources.ts';
 import { createLogger, type Logger } from './log.ts';
 import { reuseUnchanged, sameForProxies } from './model/reuse.ts';
@@ -21,11 +21,12 @@ import { SnapshotCache } from './xds/snapshot-cache.ts';
 import type { XdsLimits } from './xds/limits.ts';
 import { ModelMemo } from './model/build.ts';
 import { endpointUpdate } from './model/endpoint-update.ts';
-import { startMeshCa, type MeshCa, type MeshCaOptions } from './ca/mesh-ca.ts';
+import type { MeshCa, MeshCaOptions } from './ca/mesh-ca.ts';
 import type { Authority } from './ca/authority.ts';
 import { DEFAULT_MESH, type MeshSettings } from './model/mesh-identity.ts';
-import { LeaderElector, SOLE_REPLICA, type Leadership, type LeaderElectionTimings } from './kube/leader-election.ts';
-import { DEFAULT_CA_NAMESPACE } from './ca/secret-store.ts';
+import type { LeaderElector, LeaderElectionTimings } from './kube/leader-election.ts';
+import { SOLE_REPLICA, type Leadership } from './kube/leadership.ts';
+import { DEFAULT_CA_NAMESPACE } from './ca/defaults.ts';
 import { splitHostPort } from './host-port.ts';
 import { CredentialSources } from './credentials/sources.ts';
 import type { CredentialStore } from './credentials/credential-store.ts';
@@ -123,15 +124,16 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   // Only the leader writes to the cluster; an election needs a cluster to hold its Lease.
   const electIn = opts.kube?.configCluster?.kubeConfig ?? opts.xdsTls?.secrets?.kubeConfig;
   const election = opts.leaderElection === false ? undefined : opts.leaderElection ?? {};
+  // The Kubernetes client and the CA's X.509 code load only when used (most of a file-only start's imports).
   const elector = electIn && election
-    ? new LeaderElector({ ...election, kubeConfig: electIn, namespace: election.namespace ?? opts.xdsTls?.secrets?.namespace ?? DEFAULT_CA_NAMESPACE, log })
+    ? new (await import('./kube/leader-election.ts')).LeaderElector({ ...election, kubeConfig: electIn, namespace: election.namespace ?? opts.xdsTls?.secrets?.namespace ?? DEFAULT_CA_NAMESPACE, log })
     : undefined;
   const leadership: Leadership = elector ?? SOLE_REPLICA;
-  const kube = opts.kube ? new KubeSource({ ...opts.kube, log, leadership }) : undefined;
+  const kube = opts.kube ? new (await import('./kube/kube-source.ts')).KubeSource({ ...opts.kube, log, leadership }) : undefined;
   const source = new ConfigSources(files, kube);
   const cache = new SnapshotCache(log);
   // credentialName: TLS certificates served to gateways as SDS secrets (credentials/).
-  const credentialSources = new CredentialSources({ ...(opts.kube?.configCluster ? { kubeConfig: opts.kube.configCluster.kubeConfig } : {}), ...(opts.credentialsDir ? { dir: opts.credentialsDir } : {}), ...(opts.kube?.backoffMinMs !== undefined ? { backoffMinMs: opts.kube.backoffMinMs } : {}), ...(opts.kube?.backoffMaxMs !== undefined ? { backoffMaxMs: opts.kube.backoffMaxMs } : {}) }, log);
+  const credentialSources = new CredentialSources({ ...(opts.kube?.configCluster ? { kubeConfig: opts.kube.configCluster.kubeConfig, kubeReader: (await import('./credentials/kube-credentials.ts')).KubeCredentials } : {}), ...(opts.credentialsDir ? { dir: opts.credentialsDir } : {}), ...(opts.kube?.backoffMinMs !== undefined ? { backoffMinMs: opts.kube.backoffMinMs } : {}), ...(opts.kube?.backoffMaxMs !== undefined ? { backoffMaxMs: opts.kube.backoffMaxMs } : {}) }, log);
   cache.useCredentials(credentialSources.store);
   credentialSources.start();
   const metrics = new Metrics(cache);
@@ -213,7 +215,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   for (const c of coreComponents(cache, ads, () => state)) health.add(c);
   let meshCa: MeshCa | undefined;
   if (opts.xdsTls) {
-    meshCa = await startMeshCa({ ...opts.xdsTls, leadership }, ads, log, metrics);
+    meshCa = await (await import('./ca/mesh-ca.ts')).startMeshCa({ ...opts.xdsTls, leadership }, ads, log, metrics);
     metrics.observeCa(meshCa.authority);
   } else {
     log.warn('xDS is plaintext (no --xds-tls): proxies cannot tell meshpilot from an impostor, and no workload certificates are issued');
