@@ -15,6 +15,7 @@ import { reuseUnchanged } from '../control-plane/model/reuse.ts';
 import { CLUSTER, ENDPOINTS, LISTENER, ROUTE_CONFIG } from '../control-plane/translate/type-urls.ts';
 import { DeltaStream } from '../control-plane/xds/delta-stream.ts';
 import { SnapshotCache } from '../control-plane/xds/snapshot-cache.ts';
+import { SharedNames } from '../control-plane/xds/shared-names.ts';
 import type { PreEncodedResponse } from '../control-plane/xds/wire.ts';
 
 // ---- just enough of the DeltaDiscoveryResponse wire format ----
@@ -196,5 +197,35 @@ describe('delta streams after changes', () => {
       }),
       { numRuns: 60, seed: 20261207 },
     );
+  });
+});
+
+describe('subscribed names shared between streams', () => {
+  it('one set per distinct list, copied before a stream changes it', () => {
+    const names = Array.from({ length: 40 }, (_, i) => `outbound|80||s${i}.example`);
+    const a = new SharedNames();
+    const b = new SharedNames();
+    for (const n of names) a.add(n);
+    for (const n of [...names].reverse()) b.add(n);
+    a.settle();
+    b.settle();
+    expect(b.view()).toBe(a.view());
+    b.delete(names[0]!);
+    b.settle();
+    expect(b.view()).not.toBe(a.view());
+    expect(a.has(names[0]!)).toBe(true);
+    expect(b.has(names[0]!)).toBe(false);
+    expect(a.size).toBe(40);
+    // Back to the same names: shared again.
+    b.add(names[0]!);
+    b.settle();
+    expect(b.view()).toBe(a.view());
+    // Same size and a colliding key would need the same hash; different names never share.
+    const c = new SharedNames();
+    for (const n of names.slice(1)) c.add(n);
+    c.add('outbound|80||other.example');
+    c.settle();
+    expect(c.view()).not.toBe(a.view());
+    expect(c.has('outbound|80||other.example')).toBe(true);
   });
 });

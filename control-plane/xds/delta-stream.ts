@@ -4,6 +4,7 @@
 import { CLUSTER, ENDPOINTS, LISTENER, SECRET } from '../translate/type-urls.ts';
 import { compareText } from '../model/compare.ts';
 import { encodeDeltaResponse, type PreEncodedResponse } from './wire.ts';
+import { halves, SharedNames } from './shared-names.ts';
 import { checkLimit } from './limits.ts';
 import type { EncodedResource } from './encoded.ts';
 import { STREAM_TYPES, StreamBase, type RequestNode, type TypeStateCommon, type XdsType } from './stream-common.ts';
@@ -21,20 +22,14 @@ export interface DeltaDiscoveryRequest {
 export type DeltaDiscoveryResponse = PreEncodedResponse;
 
 /** The two 32-bit halves of a version string, for the XOR that versions a set (our 16-hex hashes read directly). */
-function halves(v: string): [number, number] {
+function versionHalves(v: string): [number, number] {
   if (v.length === 16) {
     const hi = parseInt(v.slice(0, 8), 16);
     const lo = parseInt(v.slice(8), 16);
     if (!Number.isNaN(hi) && !Number.isNaN(lo)) return [hi, lo];
   }
-  // A client's initial version may be anything: FNV-1a, twice.
-  let a = 0x811c9dc5;
-  let b = 0x01000193;
-  for (let i = 0; i < v.length; i++) {
-    a = Math.imul(a ^ v.charCodeAt(i), 0x01000193);
-    b = Math.imul(b ^ v.charCodeAt(i), 0x811c9dc5);
-  }
-  return [a >>> 0, b >>> 0];
+  // A client's initial version may be anything.
+  return halves(v);
 }
 
 /**
@@ -60,7 +55,7 @@ class Held {
 
   private mix(v: string | undefined, by: 1 | -1): void {
     if (v === undefined) return;
-    const [hi, lo] = halves(v);
+    const [hi, lo] = versionHalves(v);
     this.hi ^= hi;
     this.lo ^= lo;
     this.count += by;
@@ -105,7 +100,7 @@ class Held {
 }
 
 interface DeltaTypeState extends TypeStateCommon {
-  names: Set<string>;
+  names: SharedNames;
   /** What the client has (from our responses or its initial_resource_versions). */
   known: Held;
   /** The snapshot's resources of this type at the last response (for config dumps). */
@@ -116,7 +111,7 @@ export class DeltaStream extends StreamBase<DeltaTypeState, DeltaDiscoveryRespon
   readonly protocol = 'delta' as const;
 
   protected subscribedNames(state: DeltaTypeState): ReadonlySet<string> {
-    return state.names;
+    return state.names.view();
   }
 
   /** The resources of `type` the client holds after the last response. */
@@ -141,8 +136,7 @@ export class DeltaStream extends StreamBase<DeltaTypeState, DeltaDiscoveryRespon
     let state = this.types.get(type);
     const first = !state;
     if (!state) {
-      const names = new Set<string>();
-      const s: DeltaTypeState = { wildcard: false, names, known: new Held((n) => s.wildcard || names.has(n)), requested: true };
+      const s: DeltaTypeState = { wildcard: false, names: new SharedNames(), known: new Held((n) => s.wildcard || s.names.has(n)), requested: true };
       state = s;
       this.types.set(type, state);
     }
@@ -160,7 +154,10 @@ export class DeltaStream extends StreamBase<DeltaTypeState, DeltaDiscoveryRespon
     }
     const added: string[] = [];
     let wildcardAdded = false;
-    for (const n of subscribe) {
+    // Names as the snapshot spells them: one string per resource name, not one per stream.
+    const current = subscribe.length && this.proxy && this.cache.ready && type !== SECRET ? this.cache.snapshotFor(this.proxy)[type] : undefined;
+    for (const asked of subscribe) {
+      const n = current?.get(asked)?.name ?? asked;
       if (n === '*') {
         if (!state.wildcard) state.known.materialize();
         wildcardAdded = !state.wildcard;
@@ -184,6 +181,7 @@ export class DeltaStream extends StreamBase<DeltaTypeState, DeltaDiscoveryRespon
       if (n !== '*') state.names.delete(n);
     }
     checkLimit(state.names.size, this.limits.maxNamesPerStream, `resource names this stream subscribes to of ${type}`, 'maxNamesPerStream');
+    if (subscribe.length || unsubscribe.length) state.names.settle();
     if (first || wildcardAdded) this.pushType(type, new Set(), new Set(added));
     // Only new names: what else the client holds is up to date (pushes keep it so).
     else if (added.length) this.pushType(type, new Set(), new Set(added), false, added);
