@@ -5,9 +5,13 @@ import { CLUSTER, ENDPOINTS, LISTENER, SECRET } from '../translate/type-urls.ts'
 import { compareText } from '../model/compare.ts';
 import { encodeDeltaResponse, type PreEncodedResponse } from './wire.ts';
 import { halves, SharedNames } from './shared-names.ts';
+import type { DeltaAnswer } from './snapshot-cache.ts';
 import { checkLimit } from './limits.ts';
 import type { EncodedResource } from './encoded.ts';
 import { STREAM_TYPES, StreamBase, type RequestNode, type TypeStateCommon, type XdsType } from './stream-common.ts';
+
+/** Delta answers kept per generation for streams to share. */
+const MAX_SHARED_ANSWERS = 512;
 
 export interface DeltaDiscoveryRequest {
   node?: RequestNode;
@@ -204,6 +208,29 @@ export class DeltaStream extends StreamBase<DeltaTypeState, DeltaDiscoveryRespon
   }
 
   /**
+   * The response for these resources and removals: streams in the same state after a change (every
+   * sidecar of a group, usually) get one encoding, found by the XOR of the resources' hashes and
+   * checked resource by resource.
+   */
+  private answer(type: XdsType, version: string, resources: EncodedResource[], removed: string[]): DeltaAnswer {
+    let hi = 0;
+    let lo = 0;
+    for (const r of resources) {
+      hi ^= r.hi;
+      lo ^= r.lo;
+    }
+    const key = `${type}|${version}|${resources.length}:${hi}:${lo}|${removed.join('\n')}`;
+    const answers = this.cache.deltaAnswers;
+    const hit = answers.get(key);
+    if (hit && hit.resources.length === resources.length && hit.resources.every((r, i) => r === resources[i])) return hit;
+    const nonce = this.cache.nextDeltaNonce();
+    const made: DeltaAnswer = { resources, removed, nonce, wire: encodeDeltaResponse({ version, type_url: type, nonce, resources, removed }) };
+    // Bounded: a generation with many distinct answers (stream states) keeps only the first ones.
+    if (!hit && answers.size < MAX_SHARED_ANSWERS) answers.set(key, made);
+    return made;
+  }
+
+  /**
    * The names to look at for a push of everything that changed: when the client is in line with
    * the snapshot this one replaced, only the names that changed between the two (and the few the
    * client holds otherwise); undefined when the whole snapshot must be walked.
@@ -264,11 +291,11 @@ export class DeltaStream extends StreamBase<DeltaTypeState, DeltaDiscoveryRespon
     for (const n of removedNames) held.delete(n);
     if (inLine) held.rebase(all);
     const version = held.version();
-    const nonce = String(++this.nonceCounter);
-    state.sentNonce = nonce;
+    const answer = this.answer(type, version, changed, removedNames);
+    state.sentNonce = answer.nonce;
     state.sentVersion = version;
     state.sentFrom = all;
-    this.send({ preEncoded: true, wire: encodeDeltaResponse({ version, type_url: type, nonce, resources: changed, removed: removedNames }) });
+    this.send({ preEncoded: true, wire: answer.wire });
     this.observer?.sent(this, type, onChange);
     return changed.map((r) => r.name);
   }

@@ -47,6 +47,9 @@ function changedNames(before: Snapshot, after: Snapshot): Record<ResourceType, R
 
 const NO_SECRETS: ReadonlyMap<string, EncodedResource> = new Map();
 
+/** One encoded DeltaDiscoveryResponse and what it holds. */
+export interface DeltaAnswer { resources: readonly EncodedResource[]; removed: readonly string[]; nonce: string; wire: Buffer }
+
 export interface RejectedResource { group: string; type: string; name: string; violations: string[]; rules: string[] }
 
 export class SnapshotCache {
@@ -57,6 +60,18 @@ export class SnapshotCache {
   private readonly translator: Translator;
   private readonly proxyGroups = new ProxyGroups();
   private readonly answers = new SotwAnswers((snap) => this.lineage.get(snap));
+  /**
+   * Delta responses by content, so streams in the same state get the very same bytes (and nonce)
+   * instead of an encoding each (xds/delta-stream.ts); let go at each model change.
+   */
+  readonly deltaAnswers = new Map<string, DeltaAnswer>();
+  private deltaNonces = 0;
+
+  /** A nonce for a shared delta answer: unique per cache, which is all a stream needs. */
+  nextDeltaNonce(): string {
+    return `d${++this.deltaNonces}`;
+  }
+
   /** Generated resources that failed Envoy's schema check: never sent (a translator bug). */
   rejected: RejectedResource[] = [];
 
@@ -97,6 +112,7 @@ export class SnapshotCache {
     this.previousEncoded = keep;
     this.rejected = [];
     this.answers.nextGeneration();
+    this.deltaAnswers.clear();
     this.generation++;
     this.changedAt = performance.now();
     for (const l of this.listeners) l();
