@@ -21,6 +21,8 @@ import { startControlPlane, type ControlPlane } from '../control-plane/server.ts
 import { proxyFromNode } from '../control-plane/translate/proxy.ts';
 import { resourceName, translate } from '../control-plane/translate/translate.ts';
 import { profileStart, profileStop } from './profiler.ts';
+import { setPorts, setWeights } from './resource-edits.ts';
+import { EnvoyLowerBound, type EnvoyGroup } from './lowerbound-delta.ts';
 import { clusterName, svcHost, PORT, SUBSETS } from './mesh.ts';
 import { CLUSTER, ENDPOINTS, LISTENER, ROUTE_CONFIG, decodeRequest, encodeResponse } from './wire.ts';
 
@@ -67,7 +69,7 @@ let cp: ControlPlane | undefined;
 /** [start, end] of each SnapshotCache.setModel call: compile is done at start; all pushes are written by end. */
 const applies: Array<[number, number]> = [];
 
-async function startMeshpilot(configDir: string, labelSets: number): Promise<Record<string, unknown>> {
+async function startMeshpilot(configDir: string, labelSets: number, envoyGroups: readonly EnvoyGroup[]): Promise<Record<string, unknown>> {
   const t0 = now();
   cp = await startControlPlane({ configDir, xdsListen: '127.0.0.1:0', adminListen: null, logger: pino({ level: 'warn' }, pino.destination(2)) });
   const started = now();
@@ -81,6 +83,7 @@ async function startMeshpilot(configDir: string, labelSets: number): Promise<Rec
   };
   // Warm: the translation of each proxy group the benchmark uses, as the first proxy would trigger.
   for (let g = 0; g < labelSets; g++) cache.snapshotFor(benchProxy(g));
+  for (const g of envoyGroups) cache.snapshotFor(proxyFromNode(g.node));
   const warmed = now();
   return { address: cp.xdsAddress, startMs: started - t0, warmMs: warmed - started };
 }
@@ -90,6 +93,8 @@ async function startMeshpilot(configDir: string, labelSets: number): Promise<Rec
 interface LbStream {
   call: grpc.ServerDuplexStream<Buffer, Buffer>;
   subs: Map<string, string>;
+  /** Taken over by the Envoy sidecars' lower bound (bench/lowerbound-delta.ts). */
+  adopted?: boolean;
 }
 
 const bytes = new Map<string, Map<string, Buffer>>();
@@ -98,6 +103,8 @@ const responseCache = new Map<string, Buffer>();
 // type -> name -> streams, for the types the benchmark changes (listeners and clusters never change).
 const subscribers = new Map<string, Map<string, Set<LbStream>>>([[ROUTE_CONFIG, new Map()], [ENDPOINTS, new Map()]]);
 let lbServer: grpc.Server | undefined;
+/** Envoy sidecar groups (start's envoyGroups): delta and SotW, bench/lowerbound-delta.ts. */
+let envoyLb: EnvoyLowerBound | undefined;
 const lbStreams = new Set<LbStream>();
 let generation = 0;
 
@@ -120,11 +127,12 @@ function responseFor(type: string, names: string[]): Buffer {
   return r;
 }
 
-async function startLowerBound(configDir: string): Promise<Record<string, unknown>> {
+async function startLowerBound(configDir: string, envoyGroups: readonly EnvoyGroup[]): Promise<Record<string, unknown>> {
   const t0 = now();
   const source = new FileConfigSource(configDir, { pollMs: 0 });
   const state = compile(source.load());
   source.close();
+  if (envoyGroups.length) envoyLb = new EnvoyLowerBound(state.model, envoyGroups);
   const resources = translate(state.model, benchProxy(0));
   for (const type of [LISTENER, ROUTE_CONFIG, CLUSTER, ENDPOINTS]) {
     const b = new Map<string, Buffer>();
@@ -148,6 +156,7 @@ async function startLowerBound(configDir: string): Promise<Record<string, unknow
       responseSerialize: identity,
       responseDeserialize: identity,
     },
+    DeltaAggregatedResources: { path: ADS_PATH.replace('Stream', 'Delta'), requestStream: true, responseStream: true, requestSerialize: identity, requestDeserialize: identity, responseSerialize: identity, responseDeserialize: identity },
   };
   lbServer = new grpc.Server({ 'grpc.keepalive_permit_without_calls': 1 });
   lbServer.addService(service, {
@@ -155,6 +164,8 @@ async function startLowerBound(configDir: string): Promise<Record<string, unknow
       const s: LbStream = { call, subs: new Map() };
       lbStreams.add(s);
       call.on('data', (buf: Buffer) => {
+        if (s.adopted) return;
+        if (envoyLb && s.subs.size === 0 && (s.adopted = envoyLb.adoptSotw(call, buf))) return void lbStreams.delete(s);
         const req = decodeRequest(buf);
         if (req.nack) return;
         const key = req.names.join('\n');
@@ -184,30 +195,12 @@ async function startLowerBound(configDir: string): Promise<Record<string, unknow
       call.on('error', done);
       call.on('cancelled', done);
     },
+    DeltaAggregatedResources: (call: grpc.ServerDuplexStream<Buffer, Buffer>) => envoyLb?.deltaStream(call) ?? call.emit('error', { code: 12, details: 'no sidecar groups' }),
   });
   const port = await new Promise<number>((resolve, reject) =>
     lbServer!.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
   );
   return { address: `127.0.0.1:${port}`, startMs: encoded - t0, warmMs: 0 };
-}
-
-/** Sets the weights of every weighted cluster in a resource by subset (v1 gets w1, v2 gets 100 - w1). */
-function setWeights(o: unknown, w1: number): void {
-  if (Array.isArray(o)) for (const x of o) setWeights(x, w1);
-  else if (o && typeof o === 'object') {
-    const rec = o as Record<string, unknown>;
-    if (typeof rec.name === 'string' && 'weight' in rec) rec.weight = rec.name.includes('|v1|') ? w1 : 100 - w1;
-    for (const v of Object.values(rec)) setWeights(v, w1);
-  }
-}
-
-function setPorts(o: unknown, port: number): void {
-  if (Array.isArray(o)) for (const x of o) setPorts(x, port);
-  else if (o && typeof o === 'object') {
-    const rec = o as Record<string, unknown>;
-    if ('port_value' in rec) rec.port_value = port;
-    for (const v of Object.values(rec)) setPorts(v, port);
-  }
 }
 
 /** Encodes the changed resource once and writes the same bytes to every stream subscribed to it. */
@@ -241,7 +234,8 @@ process.on('message', async (m: Msg) => {
     switch (m.cmd) {
       case 'start': {
         const mode = m.mode as string;
-        const res = mode === 'meshpilot' ? await startMeshpilot(m.configDir as string, m.labelSets as number) : await startLowerBound(m.configDir as string);
+        const envoyGroups = (m.envoyGroups as EnvoyGroup[] | undefined) ?? [];
+        const res = mode === 'meshpilot' ? await startMeshpilot(m.configDir as string, m.labelSets as number, envoyGroups) : await startLowerBound(m.configDir as string, envoyGroups);
         reply(m.id, res);
         break;
       }
@@ -253,7 +247,7 @@ process.on('message', async (m: Msg) => {
             await new Promise((r) => setTimeout(r, 300));
           }
         }
-        const streams = cp ? cp.ads.streams.size : lbStreams.size;
+        const streams = cp ? cp.ads.streams.size : lbStreams.size + (envoyLb?.streamCount ?? 0);
         reply(m.id, { ...stats(), streams });
         break;
       }
@@ -271,7 +265,7 @@ process.on('message', async (m: Msg) => {
       case 'route-change': {
         const svc = m.service as number;
         const w1 = m.w1 as number;
-        const n = pushChange(ROUTE_CONFIG, [`${svcHost(svc)}:${PORT}`], (j) => setWeights(j, w1));
+        const n = pushChange(ROUTE_CONFIG, [`${svcHost(svc)}:${PORT}`], (j) => setWeights(j, w1)) + (envoyLb?.routeChange(`${svcHost(svc)}:${PORT}`, w1) ?? 0);
         reply(m.id, { streams: n });
         break;
       }
@@ -312,7 +306,8 @@ process.on('message', async (m: Msg) => {
           }
           st.call.write(r);
         }
-        reply(m.id, { writes: perStream.size, distinct: shared.size });
+        const envoyWrites = envoyLb?.endpointChange((m.changes as Array<{ service: number; port: number }>).map((c) => ({ host: svcHost(c.service), port: c.port }))) ?? 0;
+        reply(m.id, { writes: perStream.size + envoyWrites, distinct: shared.size });
         break;
       }
       case 'stop': {
