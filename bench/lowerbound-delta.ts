@@ -256,6 +256,7 @@ export class EnvoyLowerBound {
     const send = this.wanted(sub).filter((r) => have.get(r.name) !== r.version);
     const removed = [...have.keys()].filter((n) => !all.has(n));
     if (!sub.wildcard) for (const n of sub.names) if (!all.has(n) && !have.has(n)) removed.push(n);
+    if (send.length === 0 && removed.length === 0) return; // it has everything already
     s.call.write(encodeDeltaResponse(nonce, type, nonce, send.map((r) => r.entry), removed));
   }
 

@@ -34,6 +34,10 @@
 //   --only sidecar              only one Envoy sidecar's config size and translate time with and
 //                               without a Sidecar naming 5 dependencies (bench/sidecar-scope.ts),
 //                               which otherwise runs last (--quick: 300 services)
+//   --only envoy                only the Envoy sidecar scenarios (bench/envoy-fleet.ts), which otherwise
+//                               run after the proxyless ones: --envoy-sidecars 1000,5000
+//                               --envoy-scenarios full,scoped,mixed --envoy-xds delta|sotw
+//                               --envoy-services 1000 --envoy-changes 3 (--quick: see parseArgs)
 import { execFileSync, fork, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
@@ -45,6 +49,7 @@ import { formatWebhookBench, runWebhookBench } from './webhook.ts';
 import { formatStartupBench, runStartupBench } from './startup.ts';
 import { formatValidateBench, runValidateBench } from './validate.ts';
 import { formatSidecarBench, runSidecarBench } from './sidecar-scope.ts';
+import { formatEnvoyFleet, runEnvoyFleet, type FleetKind } from './envoy-fleet.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const now = () => performance.timeOrigin + performance.now();
@@ -90,6 +95,11 @@ function parseArgs(argv: string[]) {
     startupDev: o['startup-dev'] === 'true',
     validateServices: (o['validate-services'] ?? (quick ? '1000' : '1000,5000')).split(',').map(Number),
     validateCli: o['validate-cli'] ?? 'bin',
+    envoySidecars: (o['envoy-sidecars'] ?? (quick ? '1000' : '1000,5000')).split(',').map(Number),
+    envoyScenarios: (o['envoy-scenarios'] ?? 'full,scoped,mixed').split(',') as FleetKind[],
+    envoyXds: (o['envoy-xds'] ?? 'delta') as 'delta' | 'sotw',
+    envoyServices: num('envoy-services', quick ? 300 : 1000),
+    envoyChanges: num('envoy-changes', quick ? 2 : 3),
   };
   for (const n of opts.proxies) if (!Number.isInteger(n) || n <= 0) throw new Error(`bad --proxies value ${n}`);
   return opts;
@@ -575,6 +585,17 @@ async function main() {
     }
     console.log(`\n${table(n, byMode.meshpilot, byMode.lowerbound, o)}`);
   }
+  const envoy = part('envoy')
+    ? await runEnvoyFleet(
+        { sizes: o.envoySidecars, kinds: o.envoyScenarios, services: o.envoyServices, endpoints: o.endpoints, modes: o.modes, xds: o.envoyXds, changes: o.envoyChanges, syncTimeoutS: o.syncTimeoutS * 2, sidecarResources: 10, scope: o.scope },
+        (name, file, execArgv) => {
+          const c = start(name, file, execArgv);
+          return { ready: c.ready, call: (cmd, body, t) => c.call(cmd, body, t), stop: (cmd) => c.stop(cmd).finally(() => live.delete(c)) };
+        },
+        log,
+        (r) => console.log(`\n${formatEnvoyFleet([r])}`),
+      )
+    : undefined;
   const webhook = part('webhook') ? await runWebhookBench({ rate: o.webhookRate, seconds: o.webhookSeconds, warmupSeconds: 2 }, log) : undefined;
   if (webhook) console.log(`\n${formatWebhookBench(webhook)}`);
   const startup = part('startup') ? await runStartupBench({ runs: o.startupRuns, dev: o.startupDev }, log) : undefined;
@@ -583,7 +604,7 @@ async function main() {
   if (validate) console.log(`\n${formatValidateBench(validate)}`);
   const sidecar = part('sidecar') ? await runSidecarBench({ services: o.quick ? 300 : o.services, endpoints: o.endpoints, runs: o.quick ? 2 : 5 }, log) : undefined;
   if (sidecar) console.log(`\n${formatSidecarBench(sidecar)}`);
-  if (o.json) writeFileSync(o.json, JSON.stringify({ machine, argv: process.argv.slice(2), results, webhook, startup, validate, sidecar }, null, 2));
+  if (o.json) writeFileSync(o.json, JSON.stringify({ machine, argv: process.argv.slice(2), results, envoy, webhook, startup, validate, sidecar }, null, 2));
   clearTimeout(deadline);
 }
 

@@ -195,7 +195,10 @@ async function startLowerBound(configDir: string, envoyGroups: readonly EnvoyGro
       call.on('error', done);
       call.on('cancelled', done);
     },
-    DeltaAggregatedResources: (call: grpc.ServerDuplexStream<Buffer, Buffer>) => envoyLb?.deltaStream(call) ?? call.emit('error', { code: 12, details: 'no sidecar groups' }),
+    DeltaAggregatedResources: (call: grpc.ServerDuplexStream<Buffer, Buffer>) => {
+      if (envoyLb) envoyLb.deltaStream(call);
+      else call.emit('error', { code: 12, details: 'no sidecar groups' });
+    },
   });
   const port = await new Promise<number>((resolve, reject) =>
     lbServer!.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
