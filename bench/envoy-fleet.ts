@@ -61,6 +61,8 @@ interface Changes {
   p99?: number;
   /** Mean per change, per sidecar reached: bytes and resources per type (CDS, EDS, LDS, RDS). */
   bytesPerSidecar: number[];
+  /** Of those, the resources' own bytes (Any values), without the responses' envelopes. */
+  payloadPerSidecar: number[];
   resourcesPerSidecar: number[];
   maxBytesPerSidecar: number;
   cpuPerUpdateUs?: number;
@@ -77,6 +79,7 @@ export interface FleetModeResult {
   syncServerCpuMs?: number;
   syncClientCpuMs?: number;
   syncBytesPerSidecar?: number[];
+  syncPayloadPerSidecar?: number[];
   syncResourcesPerSidecar?: number[];
   memoryPerProxy?: number;
   heapPerProxy?: number;
@@ -162,6 +165,7 @@ async function runMode(sc: FleetScenario, mode: string, o: FleetOptions, spawn: 
     res.syncMs = sync.allSyncedMs;
     res.grpcSyncMs = gsync?.allSyncedMs;
     res.syncBytesPerSidecar = sync.bytesPerProxy;
+    res.syncPayloadPerSidecar = sync.payloadPerProxy;
     res.syncResourcesPerSidecar = sync.resourcesPerProxy;
     log(
       `${tag}: ${sync.synced}/${sc.sidecars} sidecars synced in ${fmtMs(sync.allSyncedMs)}${gsync ? `, ${gsync.synced}/${sc.grpc} gRPC clients in ${fmtMs(gsync.allSyncedMs)}` : ''}` +
@@ -188,6 +192,7 @@ async function runMode(sc: FleetScenario, mode: string, o: FleetOptions, spawn: 
       const lat: number[] = [];
       const glat: number[] = [];
       const bytes = [0, 0, 0, 0];
+      const payload = [0, 0, 0, 0];
       const resources = [0, 0, 0, 0];
       let maxBytes = 0;
       let cpu = 0;
@@ -210,6 +215,7 @@ async function runMode(sc: FleetScenario, mode: string, o: FleetOptions, spawn: 
         if (gr) glat.push(...gr.latencies);
         for (let t = 0; t < 4; t++) {
           bytes[t]! += er.bytesPerProxy[t] / o.changes;
+          payload[t]! += er.payloadPerProxy[t] / o.changes;
           resources[t]! += er.resourcesPerProxy[t] / o.changes;
         }
         maxBytes = Math.max(maxBytes, er.maxBytes);
@@ -227,6 +233,7 @@ async function runMode(sc: FleetScenario, mode: string, o: FleetOptions, spawn: 
         p50: pct(lat, 0.5),
         p99: pct(lat, 0.99),
         bytesPerSidecar: bytes,
+        payloadPerSidecar: payload,
         resourcesPerSidecar: resources,
         maxBytesPerSidecar: maxBytes,
         cpuPerUpdateUs: updates ? (cpu * 1000) / updates : undefined,
@@ -291,7 +298,7 @@ const fmtUs = (u: number | undefined) => (u === undefined || !Number.isFinite(u)
 function fmtBytes(b: number | undefined): string {
   if (b === undefined || !Number.isFinite(b)) return '-';
   if (b >= 1048576) return `${(b / 1048576).toFixed(2)} MiB`;
-  if (b >= 1024) return `${(b / 1024).toFixed(1)} KiB`;
+  if (b >= 10240) return `${(b / 1024).toFixed(1)} KiB`;
   return `${Math.round(b)} B`;
 }
 const TYPE_NAMES = ['CDS', 'EDS', 'LDS', 'RDS'];
@@ -322,16 +329,19 @@ export function formatEnvoyFleet(results: readonly FleetResult[]): string {
     if (sc.grpc) row('  gRPC clients synced', (r) => r.grpcSyncMs, fmtMs);
     row('  server CPU during sync', (r) => r.syncServerCpuMs, fmtMs);
     row('  bytes per sidecar at sync', (r) => sum(r.syncBytesPerSidecar), fmtBytes);
+    row('    of which resources', (r) => sum(r.syncPayloadPerSidecar), fmtBytes);
     text('  resources per sidecar', (r) => describe(r.syncResourcesPerSidecar));
     row('rule change -> ACK p50', (r) => r.rule?.p50, fmtMs);
     row('rule change -> ACK p99', (r) => r.rule?.p99, fmtMs);
     row('  bytes per sidecar for it', (r) => sum(r.rule?.bytesPerSidecar), fmtBytes);
+    row('    of which resources', (r) => sum(r.rule?.payloadPerSidecar), fmtBytes);
     text('  resources per sidecar', (r) => describe(r.rule?.resourcesPerSidecar));
     if (sc.grpc) row('  gRPC clients p99', (r) => r.rule?.grpc?.p99, fmtMs);
     row('  server CPU per proxy update', (r) => r.rule?.cpuPerUpdateUs, fmtUs);
     row('one endpoint change -> ACK p50', (r) => r.endpoint?.p50, fmtMs);
     row('one endpoint change -> ACK p99', (r) => r.endpoint?.p99, fmtMs);
     row('  bytes per sidecar for it', (r) => sum(r.endpoint?.bytesPerSidecar), fmtBytes);
+    row('    of which resources', (r) => sum(r.endpoint?.payloadPerSidecar), fmtBytes);
     text('  resources per sidecar', (r) => describe(r.endpoint?.resourcesPerSidecar));
     if (sc.grpc) row('  gRPC clients p99', (r) => r.endpoint?.grpc?.p99, fmtMs);
     row('  server CPU per proxy update', (r) => r.endpoint?.cpuPerUpdateUs, fmtUs);

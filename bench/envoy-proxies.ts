@@ -113,10 +113,11 @@ function nvId(t: number, key: string, version: string, parse: () => number | num
   return id;
 }
 
-/** A response's resources as (name id, nv id) pairs. */
+/** A response's resources as (name id, nv id) pairs, and the bytes of the resources themselves. */
 interface Parsed {
   pairs: Int32Array;
   removed: number[];
+  payload: number;
 }
 
 /** SotW: parsed once per response, shared by the sidecars that get the same one. */
@@ -124,12 +125,14 @@ const sotwParsed = new Map<string, Parsed>();
 
 function parseDelta(t: number, buf: Buffer, r: DeltaResponse): Parsed {
   const pairs = new Int32Array(r.ranges.length);
+  let payload = 0;
   for (let i = 0; i < r.ranges.length; i += 2) {
     const res = deltaResourceAt(buf, r.ranges[i]!, r.ranges[i + 1]!);
+    payload += res.end - res.start;
     pairs[i] = nameId(t, res.name);
     pairs[i + 1] = nvId(t, `${res.name}\0${res.version}`, res.version, () => parseMeaning(t, buf, res.start, res.end));
   }
-  return { pairs, removed: r.removed.map((n) => nameId(t, n)) };
+  return { pairs, removed: r.removed.map((n) => nameId(t, n)), payload };
 }
 
 function parseSotw(t: number, group: string, buf: Buffer, r: Response): Parsed {
@@ -139,13 +142,15 @@ function parseSotw(t: number, group: string, buf: Buffer, r: Response): Parsed {
     if (sotwParsed.size > 2000) sotwParsed.clear();
     const res = r.resources;
     const pairs = new Int32Array(res.length * 2);
+    let payload = 0;
     for (let i = 0; i < res.length; i++) {
       const b = res[i]!;
+      payload += b.length;
       const name = t === EDS ? claMarker(b).cluster : t === CDS ? clusterEdsName(b).name : nameOf(b);
       pairs[2 * i] = nameId(t, name);
       pairs[2 * i + 1] = nvId(t, `${name}\0${key}`, '', () => parseMeaning(t, b, 0, b.length));
     }
-    sotwParsed.set(key, (parsed = { pairs, removed: [] }));
+    sotwParsed.set(key, (parsed = { pairs, removed: [], payload }));
   }
   return parsed;
 }
@@ -287,6 +292,7 @@ let needHits = new Int32Array(0);
 let hits = new Int32Array(0);
 /** Bytes and resources each sidecar had received per type when the change was armed. */
 let bytesAtArm = new Float64Array(0);
+let payloadAtArm = new Float64Array(0);
 let resourcesAtArm = new Float64Array(0);
 
 function fail(e: unknown): void {
@@ -316,6 +322,8 @@ class Sidecar {
   readonly types = [new TypeState(), new TypeState(), new TypeState(), new TypeState()];
   /** Bytes and resources received, per type. */
   readonly bytes = new Float64Array(4);
+  /** Of those bytes, the resources' own (Any values), without the response envelope. */
+  readonly payload = new Float64Array(4);
   readonly resources = new Float64Array(4);
   readonly responses = new Float64Array(4);
   phase = 0;
@@ -454,6 +462,7 @@ class Sidecar {
     st.nonce = d ? d.nonce : r!.nonce;
     if (r) st.version = r.version;
     this.bytes[t] += buf.length;
+    this.payload[t] += parsed.payload;
     this.resources[t] += parsed.pairs.length / 2;
     this.responses[t]++;
     if (this.reconnect) {
@@ -593,7 +602,7 @@ function waitFor(pred: () => boolean, timeoutMs: number): Promise<boolean> {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function totals(field: 'bytes' | 'resources'): number[] {
+function totals(field: 'bytes' | 'payload' | 'resources'): number[] {
   const out = [0, 0, 0, 0];
   for (const p of proxies) for (let t = 0; t < 4; t++) out[t]! += p[field][t]!;
   return out;
@@ -626,6 +635,7 @@ async function connect(o: ConnectOpts): Promise<Record<string, unknown>> {
   const syncTimes = proxies.filter((p) => p.syncedAt).map((p) => p.syncedAt - t0).sort((a, b) => a - b);
   const bytes = totals('bytes');
   const resources = totals('resources');
+  const payload = totals('payload');
   return {
     t0,
     openedMs: opened - t0,
@@ -636,6 +646,7 @@ async function connect(o: ConnectOpts): Promise<Record<string, unknown>> {
     // [none, got CDS, endpoints complete (LDS asked), got LDS, synced]
     phases,
     bytesPerProxy: bytes.map((b) => b / o.n),
+    payloadPerProxy: payload.map((b) => b / o.n),
     resourcesPerProxy: resources.map((r) => r / o.n),
     streamErrors,
     nacks,
@@ -658,12 +669,14 @@ process.on('message', async (m: { id: number; cmd: string; [k: string]: unknown 
         needHits = new Int32Array(proxies.length);
         hits = new Int32Array(proxies.length);
         bytesAtArm = new Float64Array(proxies.length * 4);
+        payloadAtArm = new Float64Array(proxies.length * 4);
         resourcesAtArm = new Float64Array(proxies.length * 4);
         let expected = 0;
         for (const p of proxies) {
           needHits[p.idx] = p.exposure(kind, svc);
           if (needHits[p.idx]! > 0) expected++;
           bytesAtArm.set(p.bytes, p.idx * 4);
+          payloadAtArm.set(p.payload, p.idx * 4);
           resourcesAtArm.set(p.resources, p.idx * 4);
         }
         armed = { kind, svc, w1: (m.w1 as number) ?? -1, port: (m.port as number) ?? -1, expected, acked: 0 };
@@ -679,6 +692,7 @@ process.on('message', async (m: { id: number; cmd: string; [k: string]: unknown 
         const t0 = m.t0 as number;
         const lat: number[] = [];
         const bytes = [0, 0, 0, 0];
+        const payload = [0, 0, 0, 0];
         const resources = [0, 0, 0, 0];
         let minBytes = Infinity;
         let maxBytes = 0;
@@ -692,6 +706,7 @@ process.on('message', async (m: { id: number; cmd: string; [k: string]: unknown 
             bytes[t]! += b;
             sum += b;
             resources[t]! += p.resources[t]! - resourcesAtArm[p.idx * 4 + t]!;
+            payload[t]! += p.payload[t]! - payloadAtArm[p.idx * 4 + t]!;
           }
           minBytes = Math.min(minBytes, sum);
           maxBytes = Math.max(maxBytes, sum);
@@ -705,6 +720,7 @@ process.on('message', async (m: { id: number; cmd: string; [k: string]: unknown 
           latencies: lat,
           // per sidecar the change reached, averaged: bytes and resources received per type
           bytesPerProxy: bytes.map((b) => b / Math.max(1, counted)),
+          payloadPerProxy: payload.map((b) => b / Math.max(1, counted)),
           resourcesPerProxy: resources.map((r) => r / Math.max(1, counted)),
           minBytes: counted ? minBytes : 0,
           maxBytes,

@@ -380,23 +380,43 @@ export function decodeDeltaResponse(buf: Uint8Array): DeltaResponse {
 
 /** A delta Resource: name, version, and the range of its Any's value (the resource itself). */
 export function deltaResourceAt(buf: Uint8Array, s: number, e: number): { name: string; version: string; start: number; end: number } {
+  // Read once per resource of every response a sidecar gets: a plain loop, no closures.
   let name = '';
   let version = '';
   let start = 0;
   let end = 0;
-  eachField(buf, s, e, (f, w, fs, fe) => {
-    if (w !== 2) return;
-    if (f === 3) name = utf8(buf, fs, fe);
-    else if (f === 1) version = utf8(buf, fs, fe);
-    else if (f === 2) {
-      eachField(buf, fs, fe, (af, aw, as, ae) => {
-        if (af === 2 && aw === 2) {
-          start = as;
-          end = ae;
-        }
-      });
+  let p = s;
+  while (p < e) {
+    pos = p;
+    const key = readVarint(buf);
+    const wire = key & 7;
+    if (wire === 0) {
+      readVarint(buf);
+      p = pos;
+      continue;
     }
-  });
+    if (wire !== 2) throw new Error(`unexpected wire type ${wire} in a delta Resource`);
+    const len = readVarint(buf);
+    const fs = pos;
+    p = fs + len;
+    const f = Math.floor(key / 8);
+    if (f === 3) name = utf8(buf, fs, p);
+    else if (f === 1) version = utf8(buf, fs, p);
+    else if (f === 2) {
+      // Any: type_url (1), value (2).
+      let q = fs;
+      while (q < p) {
+        pos = q;
+        const k = readVarint(buf);
+        const l = readVarint(buf);
+        q = pos + l;
+        if (k === ((2 << 3) | 2)) {
+          start = pos;
+          end = q;
+        }
+      }
+    }
+  }
   return { name, version, start, end };
 }
 
