@@ -30,8 +30,10 @@ export type Spawn = (name: string, file: string, execArgv: string[]) => FleetChi
 export type FleetKind = 'full' | 'scoped' | 'mixed';
 
 export interface FleetOptions {
-  /** Sidecar counts (mixed: the fleet's size, half sidecars, half gRPC clients). */
+  /** Sidecar counts for the scoped and mixed kinds (mixed: the fleet's size, half sidecars, half gRPC clients). */
   sizes: number[];
+  /** Sidecar counts for the full-mesh kind (each ~3 MiB of responses at 1,000 services). */
+  fullSizes: number[];
   kinds: FleetKind[];
   services: number;
   endpoints: number;
@@ -78,6 +80,8 @@ export interface FleetModeResult {
   grpcSyncMs?: number;
   syncServerCpuMs?: number;
   syncClientCpuMs?: number;
+  /** Sidecar streams the server ended during the sync (each opened again after a backoff, as Envoy does). */
+  syncStreamErrors?: number;
   syncBytesPerSidecar?: number[];
   syncPayloadPerSidecar?: number[];
   syncResourcesPerSidecar?: number[];
@@ -154,7 +158,8 @@ async function runMode(sc: FleetScenario, mode: string, o: FleetOptions, spawn: 
     await grpc?.ready;
 
     const before: Stats = await server.call('stats');
-    const timeoutMs = o.syncTimeoutS * 1000;
+    // A full-mesh sync moves ~3 MiB per sidecar through two shared cores: the limit grows with N.
+    const timeoutMs = o.syncTimeoutS * 1000 * (sc.kind === 'full' ? Math.ceil(sc.sidecars / 1000) : 1);
     const [sync, gsync] = await Promise.all([
       envoy.call('connect', { address: started.address, n: sc.sidecars, xds: sc.xds, groups, perChannel: 1, timeoutMs }, timeoutMs + 60_000),
       grpc?.call('connect', { address: started.address, n: sc.grpc, scope: o.scope, services: sc.services, perChannel: 100, labelSets: 1, timeoutMs, client: 'h2' }, timeoutMs + 60_000),
@@ -163,17 +168,19 @@ async function runMode(sc: FleetScenario, mode: string, o: FleetOptions, spawn: 
     res.syncServerCpuMs = cpuMs(before, after);
     res.syncClientCpuMs = (sync.clientCpu.user + sync.clientCpu.system) / 1000;
     res.syncMs = sync.allSyncedMs;
+    res.syncStreamErrors = sync.streamErrors;
     res.grpcSyncMs = gsync?.allSyncedMs;
     res.syncBytesPerSidecar = sync.bytesPerProxy;
     res.syncPayloadPerSidecar = sync.payloadPerProxy;
     res.syncResourcesPerSidecar = sync.resourcesPerProxy;
     log(
       `${tag}: ${sync.synced}/${sc.sidecars} sidecars synced in ${fmtMs(sync.allSyncedMs)}${gsync ? `, ${gsync.synced}/${sc.grpc} gRPC clients in ${fmtMs(gsync.allSyncedMs)}` : ''}` +
-        ` (server CPU ${fmtMs(res.syncServerCpuMs)}, sidecars' CPU ${fmtMs(res.syncClientCpuMs)}), ${fmtBytes(sum(sync.bytesPerProxy))} per sidecar`,
+        ` (server CPU ${fmtMs(res.syncServerCpuMs)}, sidecars' CPU ${fmtMs(res.syncClientCpuMs)}), ${fmtBytes(sum(sync.bytesPerProxy))} per sidecar` +
+        (sync.streamErrors ? `; ${sync.streamErrors} streams ended by the server and opened again (first: ${sync.errors[0]})` : ''),
     );
     if (sync.timedOut || gsync?.timedOut) {
       res.error =
-        `sync stalled after ${o.syncTimeoutS} s: sidecars ${sync.synced}/${sc.sidecars}, stages [none, CDS, endpoints, LDS, synced] = ${JSON.stringify(sync.phases)}` +
+        `sync stalled after ${timeoutMs / 1000} s: sidecars ${sync.synced}/${sc.sidecars}, stages [none, CDS, endpoints, LDS, synced] = ${JSON.stringify(sync.phases)}` +
         (gsync ? `; gRPC ${gsync.synced}/${sc.grpc}, stages [none, LDS, RDS, CDS, EDS-partial, synced] = ${JSON.stringify(gsync.phases)}` : '') +
         `; stream errors ${sync.streamErrors} ${sync.errors.join(' | ')}`;
       log(`${tag}: ${res.error}`);
@@ -269,7 +276,7 @@ async function runMode(sc: FleetScenario, mode: string, o: FleetOptions, spawn: 
 export function fleetScenarios(o: FleetOptions): FleetScenario[] {
   const out: FleetScenario[] = [];
   for (const kind of o.kinds) {
-    for (const n of o.sizes) {
+    for (const n of kind === 'full' ? o.fullSizes : o.sizes) {
       const grpc = kind === 'mixed' ? Math.floor(n / 2) : 0;
       out.push({ kind, sidecars: n - grpc, grpc, services: o.services, endpoints: o.endpoints, xds: o.xds, groups: kind === 'full' ? 1 : o.sidecarResources });
     }
@@ -328,6 +335,7 @@ export function formatEnvoyFleet(results: readonly FleetResult[]): string {
     row('connect + full sync, all sidecars', (r) => r.syncMs, fmtMs);
     if (sc.grpc) row('  gRPC clients synced', (r) => r.grpcSyncMs, fmtMs);
     row('  server CPU during sync', (r) => r.syncServerCpuMs, fmtMs);
+    row('  streams the server ended (retried)', (r) => r.syncStreamErrors, (v) => (v === undefined ? '-' : String(v)), false);
     row('  bytes per sidecar at sync', (r) => sum(r.syncBytesPerSidecar), fmtBytes);
     row('    of which resources', (r) => sum(r.syncPayloadPerSidecar), fmtBytes);
     text('  resources per sidecar', (r) => describe(r.syncResourcesPerSidecar));

@@ -276,6 +276,9 @@ let closing = false;
 const errors: string[] = [];
 let streamErrors = 0;
 let nacks = 0;
+/** Streams opened again after the server ended one (with Envoy's jittered exponential backoff). */
+let retries = 0;
+let serverAddress = '';
 
 interface Armed {
   kind: 'route' | 'eds';
@@ -338,9 +341,11 @@ class Sidecar {
     readonly idx: number,
     readonly group: string,
     readonly delta: boolean,
-    private readonly session: http2.ClientHttp2Session,
+    private session: http2.ClientHttp2Session,
     private readonly nodeBytes: Buffer,
   ) {}
+
+  private failures = 0;
 
   open(): void {
     this.nodeSent = false;
@@ -354,6 +359,15 @@ class Sidecar {
       if (closing || status === 1) return;
       streamErrors++;
       if (errors.length < 5) errors.push(`sidecar ${this.idx} stream ended: status ${status} ${detail}`);
+      // As Envoy does: try again after a jittered exponential backoff (base 500 ms, at most 30 s),
+      // on a new connection if this one is gone.
+      const delay = Math.random() * Math.min(30_000, 500 * 2 ** this.failures++);
+      setTimeout(() => {
+        if (closing) return;
+        retries++;
+        if (this.session.closed || this.session.destroyed) sessions.push((this.session = connectSession(serverAddress)));
+        this.reopen(false);
+      }, delay).unref();
     });
   }
 
@@ -363,13 +377,14 @@ class Sidecar {
   }
 
   /** Reconnects as Envoy does: every type asked again at once, delta with what it holds. */
-  reopen(): void {
+  reopen(measure: boolean): void {
     this.call.cancel();
     this.open();
-    this.reconnect = { t: now(), bytes: this.bytes.reduce((a, b) => a + b, 0), last: 0, responses: 0 };
+    if (measure) this.reconnect = { t: now(), bytes: this.bytes.reduce((a, b) => a + b, 0), last: 0, responses: 0 };
     for (const t of [CDS, EDS, LDS, RDS]) {
       const st = this.types[t]!;
-      if (!st.got && t !== CDS) continue;
+      const asked = t === CDS || (t === LDS ? this.ldsAsked : st.wantIds.length > 0);
+      if (!asked) continue;
       const names = t === EDS || t === RDS ? st.wantIds : [];
       if (this.delta) {
         const initial: Array<[string, string]> = [];
@@ -610,6 +625,7 @@ function totals(field: 'bytes' | 'payload' | 'resources'): number[] {
 
 async function connect(o: ConnectOpts): Promise<Record<string, unknown>> {
   syncedCount = 0;
+  serverAddress = o.address;
   const t0 = now();
   const cpu0 = process.cpuUsage();
   const done = new Promise<void>((resolve) => (onSynced = resolve));
@@ -649,6 +665,7 @@ async function connect(o: ConnectOpts): Promise<Record<string, unknown>> {
     payloadPerProxy: payload.map((b) => b / o.n),
     resourcesPerProxy: resources.map((r) => r / o.n),
     streamErrors,
+    retries,
     nacks,
     errors,
     clientCpu: process.cpuUsage(cpu0),
@@ -732,7 +749,7 @@ process.on('message', async (m: { id: number; cmd: string; [k: string]: unknown 
         // after `windowMs`, what they received since.
         const count = Math.min(m.count as number, proxies.length);
         const chosen = proxies.slice(0, count);
-        for (const p of chosen) p.reopen();
+        for (const p of chosen) p.reopen(true);
         await sleep(m.windowMs as number);
         let bytes = 0;
         let responses = 0;
@@ -756,7 +773,7 @@ process.on('message', async (m: { id: number; cmd: string; [k: string]: unknown 
         reply({});
         break;
       case 'stats':
-        reply({ cpu: process.cpuUsage(), rss: process.memoryUsage().rss, synced: syncedCount, streamErrors, nacks, errors, types: TYPE_NAMES });
+        reply({ cpu: process.cpuUsage(), rss: process.memoryUsage().rss, synced: syncedCount, streamErrors, retries, nacks, errors, types: TYPE_NAMES });
         break;
       case 'close':
         closing = true;
