@@ -298,7 +298,7 @@ export async function runEnvoyFleet(o: FleetOptions, spawn: Spawn, log: (s: stri
 
 // ---------------------------------------------------------------- report
 
-const sum = (xs: number[] | undefined) => (xs ?? []).reduce((a, b) => a + b, 0);
+const sum = (xs: number[] | undefined) => (xs ? xs.reduce((a, b) => a + b, 0) : undefined);
 const fmtMs = (ms: number | undefined) => (ms === undefined || !Number.isFinite(ms) ? '-' : ms >= 10_000 ? `${(ms / 1000).toFixed(1)} s` : ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(ms < 10 ? 1 : 0)} ms`);
 const fmtMB = (b: number) => `${(b / 1048576).toFixed(0)} MB`;
 const fmtUs = (u: number | undefined) => (u === undefined || !Number.isFinite(u) ? '-' : `${u.toFixed(1)} us`);
