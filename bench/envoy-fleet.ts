@@ -44,6 +44,8 @@ export interface FleetOptions {
   /** Scoped sidecars: how many Sidecar resources, and how many services each names. */
   sidecarResources: number;
   scope: number;
+  /** A V8 CPU profile of the server child per phase (sync, rule, endpoint) into this directory. */
+  cpuProf?: string;
 }
 
 export interface FleetScenario {
@@ -157,7 +159,14 @@ async function runMode(sc: FleetScenario, mode: string, o: FleetOptions, spawn: 
     await envoy.ready;
     await grpc?.ready;
 
+    const profFile = (phase: string) => join(o.cpuProf ?? '', `envoy-${sc.kind}-${sc.sidecars}-${mode}-${phase}.cpuprofile`);
+    const prof = async (phase: string, run: () => Promise<void>) => {
+      if (o.cpuProf) await server.call('prof-start');
+      await run();
+      if (o.cpuProf) await server.call('prof-stop', { file: profFile(phase) });
+    };
     const before: Stats = await server.call('stats');
+    if (o.cpuProf) await server.call('prof-start');
     // A full-mesh sync moves ~3 MiB per sidecar through two shared cores: the limit grows with N.
     const timeoutMs = o.syncTimeoutS * 1000 * (sc.kind === 'full' ? Math.ceil(sc.sidecars / 1000) : 1);
     const [sync, gsync] = await Promise.all([
@@ -165,6 +174,7 @@ async function runMode(sc: FleetScenario, mode: string, o: FleetOptions, spawn: 
       grpc?.call('connect', { address: started.address, n: sc.grpc, scope: o.scope, services: sc.services, perChannel: 100, labelSets: 1, timeoutMs, client: 'h2' }, timeoutMs + 60_000),
     ]);
     const after: Stats = await server.call('stats');
+    if (o.cpuProf) await server.call('prof-stop', { file: profFile('sync') });
     res.syncServerCpuMs = cpuMs(before, after);
     res.syncClientCpuMs = (sync.clientCpu.user + sync.clientCpu.system) / 1000;
     res.syncMs = sync.allSyncedMs;
@@ -248,14 +258,18 @@ async function runMode(sc: FleetScenario, mode: string, o: FleetOptions, spawn: 
       };
     };
 
-    res.rule = await changes('rule change', { kind: 'route', service: 0 }, (i) => ({ w1: 89 - i }), async (_i, a) => {
-      if (mode === 'meshpilot') replaceFile(join(dir, 'vs-0000.yaml'), virtualServiceYaml(0, a.w1 as number));
-      else await server.call('route-change', { service: 0, w1: a.w1 });
+    await prof('rule', async () => {
+      res.rule = await changes('rule change', { kind: 'route', service: 0 }, (i) => ({ w1: 89 - i }), async (_i, a) => {
+        if (mode === 'meshpilot') replaceFile(join(dir, 'vs-0000.yaml'), virtualServiceYaml(0, a.w1 as number));
+        else await server.call('route-change', { service: 0, w1: a.w1 });
+      });
     });
-    res.endpoint = await changes('endpoint change', { kind: 'eds', service: 0 }, (i) => ({ port: PORT_BASE + 1 + i }), async (_i, a) => {
-      const port = a.port as number;
-      if (mode === 'meshpilot') replaceFile(join(dir, 'se-0000.yaml'), serviceEntryYaml(0, sc.endpoints, port - PORT_BASE));
-      else await server.call('endpoint-change', { changes: [{ service: 0, port }] });
+    await prof('endpoint', async () => {
+      res.endpoint = await changes('endpoint change', { kind: 'eds', service: 0 }, (i) => ({ port: PORT_BASE + 1 + i }), async (_i, a) => {
+        const port = a.port as number;
+        if (mode === 'meshpilot') replaceFile(join(dir, 'se-0000.yaml'), serviceEntryYaml(0, sc.endpoints, port - PORT_BASE));
+        else await server.call('endpoint-change', { changes: [{ service: 0, port }] });
+      });
     });
     // Reconnects: nothing changed meanwhile, so a delta stream needs (almost) nothing sent again.
     const rc = await envoy.call('reconnect', { count: Math.min(100, Math.ceil(sc.sidecars / 10)), windowMs: 1500 }, 60_000);

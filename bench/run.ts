@@ -593,7 +593,7 @@ async function main() {
   }
   const envoy = part('envoy')
     ? await runEnvoyFleet(
-        { sizes: o.envoySidecars, fullSizes: o.envoyFullSidecars, kinds: o.envoyScenarios, services: o.envoyServices, endpoints: o.endpoints, modes: o.modes, xds: o.envoyXds, changes: o.envoyChanges, syncTimeoutS: o.syncTimeoutS * 2, sidecarResources: 10, scope: o.scope },
+        { sizes: o.envoySidecars, fullSizes: o.envoyFullSidecars, kinds: o.envoyScenarios, services: o.envoyServices, endpoints: o.endpoints, modes: o.modes, xds: o.envoyXds, changes: o.envoyChanges, syncTimeoutS: o.syncTimeoutS * 2, sidecarResources: 10, scope: o.scope, cpuProf: o.cpuProf },
         (name, file, execArgv) => {
           const c = start(name, file, execArgv);
           return { ready: c.ready, call: (cmd, body, t) => c.call(cmd, body, t), stop: (cmd) => c.stop(cmd).finally(() => live.delete(c)) };
