@@ -476,6 +476,7 @@ class Sidecar {
     }
     st.nonce = d ? d.nonce : r!.nonce;
     if (r) st.version = r.version;
+    this.failures = 0; // a stream that answers resets the backoff, as Envoy's does
     this.bytes[t] += buf.length;
     this.payload[t] += parsed.payload;
     this.resources[t] += parsed.pairs.length / 2;
