@@ -46,6 +46,8 @@ export interface FleetOptions {
   scope: number;
   /** A V8 CPU profile of the server child per phase (sync, rule, endpoint) into this directory. */
   cpuProf?: string;
+  /** The built Go peer, for the gocp mode (bench/peers/gocp.ts). */
+  goPeer?: string;
 }
 
 export interface FleetScenario {
@@ -146,7 +148,7 @@ async function runMode(sc: FleetScenario, mode: string, o: FleetOptions, spawn: 
     const server = spawn(`server(${mode})`, 'server.ts', ['--expose-gc', '--max-old-space-size=8192']);
     children.push([server, 'stop']);
     await server.ready;
-    const started = await server.call('start', { mode, configDir: dir, labelSets: 1, envoyGroups: envoyGroups(groups) }, 300_000);
+    const started = await server.call('start', { mode, configDir: dir, labelSets: 1, envoyGroups: envoyGroups(groups), goPeer: o.goPeer }, 300_000);
     res.startMs = started.startMs;
     res.warmMs = started.warmMs;
     log(`${tag}: listening on ${started.address} (start ${fmtMs(started.startMs)}, cache warm ${fmtMs(started.warmMs)})`);
@@ -170,8 +172,8 @@ async function runMode(sc: FleetScenario, mode: string, o: FleetOptions, spawn: 
     // A full-mesh sync moves ~3 MiB per sidecar through two shared cores: the limit grows with N.
     const timeoutMs = o.syncTimeoutS * 1000 * (sc.kind === 'full' ? Math.ceil(sc.sidecars / 1000) : 1);
     const [sync, gsync] = await Promise.all([
-      envoy.call('connect', { address: started.address, n: sc.sidecars, xds: sc.xds, groups, perChannel: 1, timeoutMs }, timeoutMs + 60_000),
-      grpc?.call('connect', { address: started.address, n: sc.grpc, scope: o.scope, services: sc.services, perChannel: 100, labelSets: 1, timeoutMs, client: 'h2' }, timeoutMs + 60_000),
+      envoy.call('connect', { address: started.address, n: sc.sidecars, xds: sc.xds, groups, perChannel: 1, timeoutMs, keyByNames: mode === 'gocp' }, timeoutMs + 60_000),
+      grpc?.call('connect', { address: started.address, n: sc.grpc, scope: o.scope, services: sc.services, perChannel: 100, labelSets: 1, timeoutMs, client: 'h2', keyByNames: mode === 'gocp' }, timeoutMs + 60_000),
     ]);
     const after: Stats = await server.call('stats');
     if (o.cpuProf) await server.call('prof-stop', { file: profFile('sync') });

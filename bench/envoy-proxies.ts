@@ -122,6 +122,12 @@ interface Parsed {
 
 /** SotW: parsed once per response, shared by the sidecars that get the same one. */
 const sotwParsed = new Map<string, Parsed>();
+/**
+ * SotW answers are told apart by (group, type, version, nonce, size). A server whose nonces are
+ * per stream (go-control-plane) gives every sidecar of a group the same answer for a version with
+ * another nonce: with keyByNames the nonce is left out (sidecars of a group ask the same names).
+ */
+let keyByNames = false;
 
 function parseDelta(t: number, buf: Buffer, r: DeltaResponse): Parsed {
   const pairs = new Int32Array(r.ranges.length);
@@ -136,7 +142,7 @@ function parseDelta(t: number, buf: Buffer, r: DeltaResponse): Parsed {
 }
 
 function parseSotw(t: number, group: string, buf: Buffer, r: Response): Parsed {
-  const key = `${group}\n${t}\n${r.version}\n${r.nonce}\n${buf.length}`;
+  const key = `${group}\n${t}\n${r.version}\n${keyByNames ? '' : r.nonce}\n${buf.length}`;
   let parsed = sotwParsed.get(key);
   if (!parsed) {
     if (sotwParsed.size > 2000) sotwParsed.clear();
@@ -593,6 +599,7 @@ interface ConnectOpts {
   groups: Array<{ group: string; labels: Record<string, string> }>;
   perChannel: number;
   timeoutMs: number;
+  keyByNames?: boolean;
 }
 
 function sidecarIp(k: number): string {
@@ -630,6 +637,7 @@ function totals(field: 'bytes' | 'payload' | 'resources'): number[] {
 async function connect(o: ConnectOpts): Promise<Record<string, unknown>> {
   syncedCount = 0;
   serverAddress = o.address;
+  keyByNames = !!o.keyByNames;
   const t0 = now();
   const cpu0 = process.cpuUsage();
   const done = new Promise<void>((resolve) => (onSynced = resolve));

@@ -112,6 +112,14 @@ export class EnvoyLowerBound {
     return this.streams.size;
   }
 
+  /** Each group's encoded resources by type (for another server mode to serve: the Go peer). */
+  resourcesByGroup(): Array<[string, Record<string, Buffer[]>]> {
+    return [...this.groups.values()].map((g) => [g.name, Object.fromEntries([...g.recs].map(([type, m]) => [type, [...m.values()].map((r) => r.any)]))]);
+  }
+
+  /** The resources the last change made, per group (encoded), for another server mode to take. */
+  lastChange: { type: string; byGroup: Array<[string, Buffer[]]> } | undefined;
+
   private record(name: string, json: ResourceJson): Rec {
     const any = encodeResource(json);
     const version = hash(any.value);
@@ -306,6 +314,7 @@ export class EnvoyLowerBound {
     const remade = new Map<Rec, Rec | null>();
     const responses = new Map<string, Buffer>();
     let writes = 0;
+    this.lastChange = { type, byGroup: [] };
     for (const group of this.groups.values()) {
       const recs = group.recs.get(type)!;
       const changed: Rec[] = [];
@@ -321,6 +330,7 @@ export class EnvoyLowerBound {
       }
       for (const r of changed) recs.set(r.name, r);
       if (changed.length === 0) continue;
+      this.lastChange.byGroup.push([group.name, changed.map((r) => r.any)]);
       for (const sub of group.subs) {
         if (sub.type !== type || sub.streams.size === 0) continue;
         const mine = sub.wildcard ? changed : changed.filter((r) => sub.names.has(r.name));

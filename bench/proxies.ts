@@ -67,6 +67,11 @@ interface EdsInfo {
 // Meaning of a response, per (type, version, nonce). Not per version alone: in SotW, routes and
 // endpoints may be sent as only what changed, so two responses with one version can carry different
 // resources (meshpilot's are shared by every stream that gets the same bytes, nonce included).
+// A server whose nonces count per stream (go-control-plane) sends one (version, nonce) with different
+// resources on different streams; its SotW answer is the full state of the names asked for at that
+// version, so its meanings are cached by (type, version, subscribed names) instead (`keyByNames`).
+let keyByNames = false;
+const answerKey = (r: { version: string; nonce: string }, st: TypeState) => (keyByNames ? `${r.version}|${st.key}` : `${r.version}|${r.nonce}`);
 const ldsCache = new Map<string, string[]>();
 const rdsCache = new Map<string, RouteInfo[]>();
 const edsCache = new Map<string, EdsInfo[]>();
@@ -180,14 +185,14 @@ class SimProxy {
     st.nonce = r.nonce;
     switch (r.typeUrl) {
       case LISTENER: {
-        const rds = cached(ldsCache, `${r.version}|${r.nonce}`, () => [...new Set(r.resources.map((l) => listenerRouteName(l).rds).filter((x): x is string => !!x))].sort());
+        const rds = cached(ldsCache, answerKey(r, st), () => [...new Set(r.resources.map((l) => listenerRouteName(l).rds).filter((x): x is string => !!x))].sort());
         this.send(LISTENER, st.names); // ACK
         if (this.phase < 1) this.phase = 1;
         if (rds.length) this.subscribe(ROUTE_CONFIG, rds);
         break;
       }
       case ROUTE_CONFIG: {
-        const infos = cached(rdsCache, `${r.version}|${r.nonce}`, () =>
+        const infos = cached(rdsCache, answerKey(r, st), () =>
           r.resources.map((b) => {
             const { name, clusters } = routeClusters(b);
             // The first weighted cluster's weight (UInt32Value.value): the v1 share.
@@ -224,7 +229,7 @@ class SimProxy {
         break;
       }
       case ENDPOINTS: {
-        const infos = cached(edsCache, `${r.version}|${r.nonce}`, () =>
+        const infos = cached(edsCache, answerKey(r, st), () =>
           r.resources.map((b) => {
             const { cluster, port } = claMarker(b);
             return { cluster, svc: serviceOf(cluster), port };
@@ -297,10 +302,12 @@ interface ConnectOpts {
   labelSets: number;
   timeoutMs: number;
   client: 'h2' | 'grpc-js';
+  keyByNames?: boolean;
 }
 
 async function connect(o: ConnectOpts): Promise<Record<string, unknown>> {
   services = o.services;
+  keyByNames = o.keyByNames ?? false;
   syncedCount = 0;
   const t0 = now();
   const cpu0 = process.cpuUsage();

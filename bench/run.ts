@@ -12,22 +12,29 @@
 // Options:
 //   --proxies 1000,5000,10000   N values (default all three; --quick: 1000)
 //   --quick                     smoke run: fewer rule changes, short churn
-//   --modes lowerbound,meshpilot
+//   --modes lowerbound,meshpilot,gocp
+//                               gocp: go-control-plane's snapshot cache (bench/peers/gocp), built with
+//                               the `go` on PATH; left out with a note when Go is absent or the build fails
 //   --services 1000 --endpoints 10 --scope 50 --per-channel 100 --label-sets 1
 //   --rule-changes 5 --churn-seconds 10 --tick-ms 200
 //   --churn-rate 50             services whose endpoints change per second during churn; each change
 //                               reaches about N x (scope-1)/(services-1) proxies (49 per 1000 proxies)
-//   --timeout-min 30            overall timeout
+//   --timeout-min 30            overall timeout (60 with the gocp mode)
 //   --sync-timeout-s 120        per N: give up waiting for full sync (prints where it stalled)
 //   --cpu-prof DIR              write a V8 CPU profile of the server child per phase into DIR
 //                               (summarise with: node --import tsx bench/profile-top.ts FILE)
 //   --profile-clients           with --cpu-prof, profile the simulated proxies' process too
 //   --client h2|grpc-js         the proxies' gRPC client: lean node:http2 (default) or @grpc/grpc-js
 //   --json FILE                 also write all results as JSON
+//   --only proxies              only the proxyless gRPC scenarios above (which otherwise run first)
+//   --only endpoint-path        only one endpoint change's CPU in-process: compile vs endpoint update
+//                               (bench/endpoint-path.ts), which otherwise runs after the proxies
 //   --only webhook              only the admission webhook latency (bench/webhook.ts), which
 //                               otherwise runs at the end: --webhook-rate 200 --webhook-seconds 10
-//   --only startup              only the CLI's whole-process timings (bench/startup.ts), which
-//                               otherwise run last: --startup-runs 10 [--startup-dev: also via tsx]
+//   --only startup              only the CLI's whole-process timings and serve's cold start on 1,000
+//                               services (bench/startup.ts, bench/serve-startup.ts), which otherwise
+//                               run last: --startup-runs 10 [--startup-dev: also via tsx]; serve 3
+//                               cold starts per first client (--quick: 1)
 //   --only validate             only `meshpilot validate` vs serve's load (bench/validate.ts), which
 //                               otherwise runs after those: --validate-services 1000,5000 (--quick: 1000)
 //                               --validate-cli bin|tsx|"<command>" (default bin: the build)
@@ -51,6 +58,8 @@ import { formatWebhookBench, runWebhookBench } from './webhook.ts';
 import { formatStartupBench, runStartupBench } from './startup.ts';
 import { formatValidateBench, runValidateBench } from './validate.ts';
 import { formatSidecarBench, runSidecarBench } from './sidecar-scope.ts';
+import { formatEndpointPath, runEndpointPath } from './endpoint-path.ts';
+import { buildGoPeer } from './peers/gocp.ts';
 import { formatEnvoyFleet, runEnvoyFleet, type FleetKind } from './envoy-fleet.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -71,10 +80,13 @@ function parseArgs(argv: string[]) {
   }
   const quick = o.quick === 'true';
   const num = (k: string, d: number) => (o[k] !== undefined ? Number(o[k]) : d);
+  const modes = (o.modes ?? 'lowerbound,meshpilot,gocp').split(',') as Mode[];
   const opts = {
     quick,
     proxies: (o.proxies ?? (quick ? '1000' : '1000,5000,10000')).split(',').map(Number),
-    modes: (o.modes ?? 'lowerbound,meshpilot').split(',') as Mode[],
+    modes,
+    /** The built Go peer (gocp mode), set by main. */
+    goPeer: undefined as string | undefined,
     services: num('services', 1000),
     endpoints: num('endpoints', 10),
     scope: num('scope', 50),
@@ -84,7 +96,8 @@ function parseArgs(argv: string[]) {
     churnSeconds: num('churn-seconds', quick ? 3 : 10),
     tickMs: num('tick-ms', 200),
     churnRate: num('churn-rate', 50),
-    timeoutMin: num('timeout-min', 30),
+    // go-control-plane's churn at 10k wakes all 10k EDS watches per tick: allow for it.
+    timeoutMin: num('timeout-min', modes.includes('gocp') ? 60 : 30),
     syncTimeoutS: num('sync-timeout-s', 120),
     cpuProf: o['cpu-prof'],
     profileClients: o['profile-clients'] === 'true',
@@ -111,7 +124,7 @@ function parseArgs(argv: string[]) {
   return opts;
 }
 
-type Mode = 'meshpilot' | 'lowerbound';
+type Mode = 'meshpilot' | 'lowerbound' | 'gocp';
 type Opts = ReturnType<typeof parseArgs>;
 
 /**
@@ -308,7 +321,7 @@ async function scenario(mode: Mode, n: number, o: Opts, log: (s: string) => void
       if (o.profileClients) await prx?.call('prof-stop', { file: join(o.cpuProf, `${mode}-${n}-${phase}.clients.cpuprofile`) });
     };
     await server.ready;
-    const started = await server.call('start', { mode, configDir: dir, labelSets: o.labelSets }, 300_000);
+    const started = await server.call('start', { mode, configDir: dir, labelSets: o.labelSets, goPeer: o.goPeer }, 300_000);
     res.startMs = started.startMs;
     res.warmMs = started.warmMs;
     log(`  ${mode}: listening on ${started.address} (start ${fmtMs(started.startMs)}, cache warm ${fmtMs(started.warmMs)})`);
@@ -367,7 +380,7 @@ async function scenario(mode: Mode, n: number, o: Opts, log: (s: string) => void
     await profStart();
     const sync = await proxies.call(
       'connect',
-      { address: started.address, n, scope: o.scope, services: o.services, perChannel: o.perChannel, labelSets: o.labelSets, timeoutMs: o.syncTimeoutS * 1000, client: o.client },
+      { address: started.address, n, scope: o.scope, services: o.services, perChannel: o.perChannel, labelSets: o.labelSets, timeoutMs: o.syncTimeoutS * 1000, client: o.client, keyByNames: mode === 'gocp' },
       o.syncTimeoutS * 1000 + 60_000,
     );
     const after: CpuStats = await server.call('stats');
@@ -514,12 +527,14 @@ function ratio(a: number | undefined, b: number | undefined): string {
   return `${(a / b).toFixed(a / b >= 10 ? 0 : 1)}x`;
 }
 
-function table(n: number, mp: ScenarioResult | undefined, lb: ScenarioResult | undefined, o: Opts): string {
-  const rows: Array<[string, string, string, string, string]> = [];
+function table(n: number, mp: ScenarioResult | undefined, lb: ScenarioResult | undefined, o: Opts, go?: ScenarioResult): string {
+  const rows: string[][] = [];
   const row = (name: string, f: (r: ScenarioResult) => number | undefined, fmt: (v: number | undefined) => string, target: string, inverse = false) => {
     const a = mp ? f(mp) : undefined;
     const b = lb ? f(lb) : undefined;
-    rows.push([name, fmt(a), fmt(b), inverse ? ratio(b, a) : ratio(a, b), target]);
+    const g = go ? f(go) : undefined;
+    const goCols = go ? [fmt(g), inverse ? ratio(b, g) : ratio(g, b)] : [];
+    rows.push([name, fmt(a), fmt(b), inverse ? ratio(b, a) : ratio(a, b), ...goCols, target]);
   };
   const t10k = n >= 10_000;
   row('connect + full sync, all N', (r) => r.sync?.allSyncedMs, fmtMs, t10k ? '<= 20 s at 10k' : '');
@@ -540,20 +555,24 @@ function table(n: number, mp: ScenarioResult | undefined, lb: ScenarioResult | u
   row('  server CPU per EDS response', (r) => r.churn?.cpuPerEdsResponseUs, fmtUs, '');
   row('server memory per connected proxy', (r) => r.memory?.perProxyBytes, fmtKB, '<= 100 KB');
   row('  JS heap + external per proxy', (r) => r.memory?.heapPerProxyBytes, fmtKB, '');
-  const w = [36, 14, 14, 8, 28];
+  const w = go ? [36, 14, 14, 8, 16, 8, 28] : [36, 14, 14, 8, 28];
   const line = (c: string[]) => c.map((x, i) => x.padEnd(w[i]!)).join(' ').trimEnd();
   const out = [
     `N = ${n} proxies (${o.services} services x ${o.endpoints} endpoints, ${o.scope} services per proxy, ${o.perChannel} streams per connection, ${o.labelSets} label set(s))`,
-    line(['metric', 'meshpilot', 'lower bound', 'ratio', 'target']),
+    line(['metric', 'meshpilot', 'lower bound', 'ratio', ...(go ? ['go-control-plane', 'ratio'] : []), 'target']),
     ...rows.map(line),
   ];
-  for (const r of [mp, lb]) if (r?.error) out.push(`  ${r.mode}: ${r.error}`);
+  for (const r of [mp, lb, go]) if (r?.error) out.push(`  ${r.mode}: ${r.error}`);
   if (mp?.code) out.push(`  meshpilot code: ${mp.code}`);
-  out.push(`  machine load average (1 min) at start/end: meshpilot ${mp?.load?.join('/') ?? '-'}, lower bound ${lb?.load?.join('/') ?? '-'} (2 cores; above ~2 means other processes competed)`);
+  out.push(
+    `  machine load average (1 min) at start/end: meshpilot ${mp?.load?.join('/') ?? '-'}, lower bound ${lb?.load?.join('/') ?? '-'}` +
+      `${go ? `, go-control-plane ${go.load?.join('/') ?? '-'}` : ''} (2 cores; above ~2 means other processes competed)`,
+  );
   const ch = mp?.churn ?? lb?.churn;
   if (ch) out.push(`  churn: ${ch.servicesPerTick} services' endpoints changed every ${o.tickMs} ms for ${o.churnSeconds} s, offering ${fmtRate(ch.offeredPerSec)} proxy-updates`);
   if (mp?.churn) out.push(`  meshpilot applied ${mp.churn.applies} model(s) during churn${mp.churn.complete ? '' : `; ${mp.churn.pending} (proxy, service) pairs never got the last change`}`);
-  out.push('  (ratio: meshpilot / lower bound; for throughput: lower bound / meshpilot, so >1x is always worse)');
+  out.push(`  (ratio: ${go ? 'meshpilot or go-control-plane' : 'meshpilot'} / lower bound; for throughput: lower bound / it, so >1x is always worse)`);
+  if (go) out.push('  go-control-plane: its snapshot cache and ADS server (bench/peers/gocp) serving the lower bound\'s resources; CPU and memory are the Go process\'s');
   return out.join('\n');
 }
 
@@ -579,9 +598,17 @@ async function main() {
   console.log(`meshpilot benchmark: ${machine}`);
   console.log(`command: npm run bench -- ${process.argv.slice(2).join(' ')}`.trimEnd());
   const results: ScenarioResult[] = [];
+  if ((o.only === undefined || o.only === 'proxies' || o.only === 'envoy') && o.modes.includes('gocp')) {
+    const built = await buildGoPeer(log);
+    if ('binary' in built) o.goPeer = built.binary;
+    else {
+      console.log(built.skipped);
+      o.modes = o.modes.filter((m) => m !== 'gocp');
+    }
+  }
   // --only picks one part; without it every part runs, the proxy scenarios first.
   const part = (name: string) => o.only === undefined || o.only === name;
-  for (const n of o.only === undefined ? o.proxies : []) {
+  for (const n of part('proxies') ? o.proxies : []) {
     log(`N = ${n}`);
     const byMode: Partial<Record<Mode, ScenarioResult>> = {};
     for (const mode of o.modes) {
@@ -589,11 +616,13 @@ async function main() {
       byMode[mode] = r;
       results.push(r);
     }
-    console.log(`\n${table(n, byMode.meshpilot, byMode.lowerbound, o)}`);
+    console.log(`\n${table(n, byMode.meshpilot, byMode.lowerbound, o, byMode.gocp)}`);
   }
+  const endpointPath = part('endpoint-path') ? await runEndpointPath({ services: o.quick ? 300 : o.services, endpoints: o.endpoints, changes: o.quick ? 30 : 100 }) : undefined;
+  if (endpointPath) console.log(`\n${formatEndpointPath(endpointPath)}`);
   const envoy = part('envoy')
     ? await runEnvoyFleet(
-        { sizes: o.envoySidecars, fullSizes: o.envoyFullSidecars, kinds: o.envoyScenarios, services: o.envoyServices, endpoints: o.endpoints, modes: o.modes, xds: o.envoyXds, changes: o.envoyChanges, syncTimeoutS: o.syncTimeoutS * 2, sidecarResources: 10, scope: o.scope, cpuProf: o.cpuProf },
+        { sizes: o.envoySidecars, fullSizes: o.envoyFullSidecars, kinds: o.envoyScenarios, services: o.envoyServices, endpoints: o.endpoints, modes: o.modes, xds: o.envoyXds, changes: o.envoyChanges, syncTimeoutS: o.syncTimeoutS * 2, sidecarResources: 10, scope: o.scope, cpuProf: o.cpuProf, goPeer: o.goPeer },
         (name, file, execArgv) => {
           const c = start(name, file, execArgv);
           return { ready: c.ready, call: (cmd, body, t) => c.call(cmd, body, t), stop: (cmd) => c.stop(cmd).finally(() => live.delete(c)) };
@@ -604,13 +633,13 @@ async function main() {
     : undefined;
   const webhook = part('webhook') ? await runWebhookBench({ rate: o.webhookRate, seconds: o.webhookSeconds, warmupSeconds: 2 }, log) : undefined;
   if (webhook) console.log(`\n${formatWebhookBench(webhook)}`);
-  const startup = part('startup') ? await runStartupBench({ runs: o.startupRuns, dev: o.startupDev }, log) : undefined;
+  const startup = part('startup') ? await runStartupBench({ runs: o.startupRuns, dev: o.startupDev, serve: { runs: o.quick ? 1 : 3, services: 1000, endpoints: o.endpoints, scope: o.scope } }, log) : undefined;
   if (startup) console.log(`\n${formatStartupBench(startup)}`);
   const validate = part('validate') ? await runValidateBench({ services: o.validateServices, endpoints: 10, runs: 1, cli: o.validateCli }, log) : undefined;
   if (validate) console.log(`\n${formatValidateBench(validate)}`);
   const sidecar = part('sidecar') ? await runSidecarBench({ services: o.quick ? 300 : o.services, endpoints: o.endpoints, runs: o.quick ? 2 : 5 }, log) : undefined;
   if (sidecar) console.log(`\n${formatSidecarBench(sidecar)}`);
-  if (o.json) writeFileSync(o.json, JSON.stringify({ machine, argv: process.argv.slice(2), results, envoy, webhook, startup, validate, sidecar }, null, 2));
+  if (o.json) writeFileSync(o.json, JSON.stringify({ machine, argv: process.argv.slice(2), results, endpointPath, envoy, webhook, startup, validate, sidecar }, null, 2));
   clearTimeout(deadline);
 }
 

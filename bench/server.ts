@@ -9,6 +9,9 @@
 //                      and written as the same bytes to every stream asking for it; a change encodes
 //                      the changed resource(s) once and writes one shared buffer to every subscriber.
 //                      No debounce, no model, no per-stream versions.
+//   mode "gocp":       go-control-plane's snapshot cache and ADS server (bench/peers/gocp, a Go
+//                      process of its own) serving the lower bound's resources; stats are the Go
+//                      process's CPU and memory, not this process's.
 //
 // Talks to the parent over the IPC channel (process.send): {id, cmd, ...} -> {id, ok, ...}.
 import * as grpc from '@grpc/grpc-js';
@@ -21,8 +24,10 @@ import { startControlPlane, type ControlPlane } from '../control-plane/server.ts
 import { proxyFromNode } from '../control-plane/translate/proxy.ts';
 import { resourceName, translate } from '../control-plane/translate/translate.ts';
 import { profileStart, profileStop } from './profiler.ts';
+import { GoPeer } from './peers/gocp.ts';
 import { setPorts, setWeights } from './resource-edits.ts';
 import { EnvoyLowerBound, type EnvoyGroup } from './lowerbound-delta.ts';
+import type { Model } from '../control-plane/model/types.ts';
 import { clusterName, svcHost, PORT, SUBSETS } from './mesh.ts';
 import { CLUSTER, ENDPOINTS, LISTENER, ROUTE_CONFIG, decodeRequest, encodeResponse } from './wire.ts';
 
@@ -127,12 +132,11 @@ function responseFor(type: string, names: string[]): Buffer {
   return r;
 }
 
-async function startLowerBound(configDir: string, envoyGroups: readonly EnvoyGroup[]): Promise<Record<string, unknown>> {
-  const t0 = now();
+/** Every resource the benchmark's proxy group gets, translated and encoded once (as JSON and bytes). */
+function prepare(configDir: string): Model {
   const source = new FileConfigSource(configDir, { pollMs: 0 });
   const state = compile(source.load());
   source.close();
-  if (envoyGroups.length) envoyLb = new EnvoyLowerBound(state.model, envoyGroups);
   const resources = translate(state.model, benchProxy(0));
   for (const type of [LISTENER, ROUTE_CONFIG, CLUSTER, ENDPOINTS]) {
     const b = new Map<string, Buffer>();
@@ -144,6 +148,13 @@ async function startLowerBound(configDir: string, envoyGroups: readonly EnvoyGro
     bytes.set(type, b);
     jsons.set(type, j);
   }
+  return state.model;
+}
+
+async function startLowerBound(configDir: string, envoyGroups: readonly EnvoyGroup[]): Promise<Record<string, unknown>> {
+  const t0 = now();
+  const model = prepare(configDir);
+  if (envoyGroups.length) envoyLb = new EnvoyLowerBound(model, envoyGroups);
   const encoded = now();
   const identity = (b: Buffer) => b;
   const service: grpc.ServiceDefinition = {
@@ -206,18 +217,25 @@ async function startLowerBound(configDir: string, envoyGroups: readonly EnvoyGro
   return { address: `127.0.0.1:${port}`, startMs: encoded - t0, warmMs: 0 };
 }
 
-/** Encodes the changed resource once and writes the same bytes to every stream subscribed to it. */
-function pushChange(type: string, names: string[], edit: (json: ResourceJson) => void): number {
-  generation++;
-  const encoded: Buffer[] = [];
+/** Edits the named resources' JSON and encodes each once; returns the new bytes by name. */
+function editResources(type: string, names: string[], edit: (json: ResourceJson) => void): Map<string, Buffer> {
+  const changed = new Map<string, Buffer>();
   for (const name of names) {
     const json = structuredClone(jsons.get(type)!.get(name)!);
     edit(json);
     jsons.get(type)!.set(name, json);
     const value = encodeResource(json).value;
     bytes.get(type)!.set(name, value);
-    encoded.push(value);
+    changed.set(name, value);
   }
+  return changed;
+}
+
+/** Writes the changed resources' bytes, in one response, to every stream subscribed to any of them. */
+function pushChange(type: string, changed: Map<string, Buffer>): number {
+  generation++;
+  const names = [...changed.keys()];
+  const encoded = [...changed.values()];
   // Later subscriptions must see the new bytes too.
   responseCache.clear();
   const version = `u${generation}`;
@@ -226,6 +244,24 @@ function pushChange(type: string, names: string[], edit: (json: ResourceJson) =>
   for (const n of names) for (const s of subscribers.get(type)?.get(n) ?? []) targets.add(s);
   for (const s of targets) s.call.write(response);
   return targets.size;
+}
+
+// ---------------------------------------------------------------- go-control-plane peer
+
+let peer: GoPeer | undefined;
+const GO_GROUP = 'grpc'; // the Go peer's group for proxyless clients (node metadata GENERATOR: grpc)
+
+async function startGoPeer(configDir: string, binary: string, envoyGroups: readonly EnvoyGroup[]): Promise<Record<string, unknown>> {
+  const t0 = now();
+  const model = prepare(configDir);
+  // Sidecar groups: the lower bound's resources and edits, served by the Go peer (it picks a
+  // node's group by its metadata BENCH_GROUP).
+  if (envoyGroups.length) envoyLb = new EnvoyLowerBound(model, envoyGroups);
+  const encoded = now();
+  peer = await GoPeer.start(binary);
+  await peer.loadGroup(GO_GROUP, Object.fromEntries([...bytes].map(([type, byName]) => [type, [...byName.values()]])));
+  for (const [group, byType] of envoyLb?.resourcesByGroup() ?? []) await peer.loadGroup(group, byType);
+  return { address: peer.address, startMs: encoded - t0, warmMs: now() - encoded };
 }
 
 // ---------------------------------------------------------------- IPC
@@ -238,11 +274,21 @@ process.on('message', async (m: Msg) => {
       case 'start': {
         const mode = m.mode as string;
         const envoyGroups = (m.envoyGroups as EnvoyGroup[] | undefined) ?? [];
-        const res = mode === 'meshpilot' ? await startMeshpilot(m.configDir as string, m.labelSets as number, envoyGroups) : await startLowerBound(m.configDir as string, envoyGroups);
+        const res =
+          mode === 'meshpilot'
+            ? await startMeshpilot(m.configDir as string, m.labelSets as number, envoyGroups)
+            : mode === 'gocp'
+              ? await startGoPeer(m.configDir as string, m.goPeer as string, envoyGroups)
+              : await startLowerBound(m.configDir as string, envoyGroups);
         reply(m.id, res);
         break;
       }
       case 'stats': {
+        if (peer) {
+          const s = await peer.stats(!!m.gc);
+          reply(m.id, { cpu: s.cpu, rss: s.rss, heapUsed: s.heap, external: 0, arrayBuffers: 0, t: now(), streams: s.streams + s.deltaStreams });
+          break;
+        }
         if (m.gc && gc) {
           // Collect, then give V8 time to hand freed pages back, so RSS means live memory.
           for (let i = 0; i < 3; i++) {
@@ -268,8 +314,11 @@ process.on('message', async (m: Msg) => {
       case 'route-change': {
         const svc = m.service as number;
         const w1 = m.w1 as number;
-        const n = pushChange(ROUTE_CONFIG, [`${svcHost(svc)}:${PORT}`], (j) => setWeights(j, w1)) + (envoyLb?.routeChange(`${svcHost(svc)}:${PORT}`, w1) ?? 0);
-        reply(m.id, { streams: n });
+        const changed = editResources(ROUTE_CONFIG, [`${svcHost(svc)}:${PORT}`], (j) => setWeights(j, w1));
+        if (peer) await peer.update(GO_GROUP, ROUTE_CONFIG, [...changed.values()]);
+        const envoyWrites = envoyLb?.routeChange(`${svcHost(svc)}:${PORT}`, w1) ?? 0;
+        if (peer) for (const [group, values] of envoyLb?.lastChange?.byGroup ?? []) await peer.update(group, ROUTE_CONFIG, values);
+        reply(m.id, { streams: peer ? undefined : pushChange(ROUTE_CONFIG, changed) + envoyWrites });
         break;
       }
       case 'endpoint-change': {
@@ -280,15 +329,16 @@ process.on('message', async (m: Msg) => {
         responseCache.clear();
         const changed = new Map<string, Buffer>();
         for (const { service, port } of m.changes as Array<{ service: number; port: number }>) {
-          for (const subset of SUBSETS) {
-            const name = clusterName(service, subset);
-            const json = structuredClone(jsons.get(ENDPOINTS)!.get(name)!);
-            setPorts(json, port);
-            jsons.get(ENDPOINTS)!.set(name, json);
-            const value = encodeResource(json).value;
-            bytes.get(ENDPOINTS)!.set(name, value);
-            changed.set(name, value);
-          }
+          const names = SUBSETS.map((subset) => clusterName(service, subset));
+          for (const [name, value] of editResources(ENDPOINTS, names, (j) => setPorts(j, port))) changed.set(name, value);
+        }
+        const envoyWrites = envoyLb?.endpointChange((m.changes as Array<{ service: number; port: number }>).map((c) => ({ host: svcHost(c.service), port: c.port }))) ?? 0;
+        if (peer) {
+          // The Go peer gets the changed ClusterLoadAssignments; its cache decides what to send.
+          await peer.update(GO_GROUP, ENDPOINTS, [...changed.values()]);
+          for (const [group, values] of envoyLb?.lastChange?.byGroup ?? []) await peer.update(group, ENDPOINTS, values);
+          reply(m.id, {});
+          break;
         }
         const perStream = new Map<LbStream, string[]>();
         for (const name of changed.keys()) {
@@ -309,12 +359,12 @@ process.on('message', async (m: Msg) => {
           }
           st.call.write(r);
         }
-        const envoyWrites = envoyLb?.endpointChange((m.changes as Array<{ service: number; port: number }>).map((c) => ({ host: svcHost(c.service), port: c.port }))) ?? 0;
         reply(m.id, { writes: perStream.size + envoyWrites, distinct: shared.size });
         break;
       }
       case 'stop': {
         if (cp) await cp.stop();
+        await peer?.stop();
         lbServer?.forceShutdown();
         reply(m.id, {});
         setTimeout(() => process.exit(0), 50);

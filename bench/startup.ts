@@ -1,4 +1,6 @@
 // npm run bench -- --only startup [--startup-runs 10]   (also runs at the end of a full `npm run bench`)
+//   node --import tsx bench/startup.ts [--runs 10] [--serve-runs 3] [--services 1000] [--dev]
+//                                      [--cpu-prof DIR: a V8 CPU profile of each serve process]
 //
 // Whole-process timings of the command line as a user (or a container probe) runs it:
 // `meshpilot --help` and `meshpilot validate --config-dir examples/bookinfo`, each a new `node
@@ -8,12 +10,15 @@
 // check). Targets on a 2-core machine: --help under 300 ms, validate under 1 s (median).
 // CPU is the user+system time of the process (Linux: the parent's cutime/cstime, counted when the
 // child is reaped), which other work on a shared machine inflates less than wall time.
+// Then `meshpilot serve` from a cold start on the bench mesh, to ready and to its first clients'
+// full config, with its own lower bounds (bench/serve-startup.ts).
 // Needs a current build (`npm run build`): bin/meshpilot.js refuses a stale one, and so does this.
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { formatServeStartup, runServeStartupBench, type ServeStartupBenchOptions, type ServeStartupResult } from './serve-startup.ts';
 
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 const BIN = path.join(root, 'bin/meshpilot.js');
@@ -23,6 +28,8 @@ export interface StartupBenchOptions {
   runs: number;
   /** Also time `--help` through tsx (MESHPILOT_DEV=1: how every call ran before the build step). */
   dev?: boolean;
+  /** serve's cold start on the bench mesh (0 runs: skipped). */
+  serve?: ServeStartupBenchOptions;
 }
 
 export interface StartupRow {
@@ -42,6 +49,7 @@ export interface StartupBenchResult {
   rows: StartupRow[];
   /** 1-minute load average before and after. */
   load: [number, number];
+  serve?: ServeStartupResult;
 }
 
 const median = (xs: number[]) => {
@@ -114,7 +122,10 @@ export async function runStartupBench(o: StartupBenchOptions, log: (s: string) =
   rows.push(await measure("node loading Envoy's protos only", ['--input-type=module', '-e', "import { getRoot } from './dist/envoy/protos.js'; getRoot();"], { runs, lowerBound: true }, log));
   rows.push(await measure('meshpilot validate --config-dir examples/bookinfo', [BIN, 'validate', '--config-dir', 'examples/bookinfo'], { runs, lowerBound: false, targetMs: 1000 }, log));
   if (o.dev) rows.push(await measure('meshpilot --help through tsx (MESHPILOT_DEV=1)', [BIN, '--help'], { runs: Math.min(runs, 3), lowerBound: false, env: { MESHPILOT_DEV: '1' } }, log));
-  return { runs, rows, load: [load0, loadavg()[0]!] };
+  const serve = o.serve && o.serve.runs > 0
+    ? await runServeStartupBench(o.serve, log, (label, args) => measure(label, args, { runs: o.serve!.runs, lowerBound: true }, log))
+    : undefined;
+  return { runs, rows, load: [load0, loadavg()[0]!], ...(serve ? { serve } : {}) };
 }
 
 export function formatStartupBench(r: StartupBenchResult): string {
@@ -128,6 +139,7 @@ export function formatStartupBench(r: StartupBenchResult): string {
     const target = x.targetMs ? `  target < ${x.targetMs >= 1000 ? `${x.targetMs / 1000} s` : `${x.targetMs} ms`}: ${x.medianMs < x.targetMs ? 'met' : 'NOT met'}` : '';
     out.push(`  ${x.label.padEnd(width)}  ${ms(x.medianMs).padStart(8)}  ${ms(x.minMs).padStart(8)}  ${ms(x.cpuMedianMs).padStart(8)}${x.lowerBound ? '  (lower bound)' : ''}${target}`);
   }
+  if (r.serve) out.push(formatServeStartup(r.serve));
   out.push(`  machine load average ${r.load[0].toFixed(1)} -> ${r.load[1].toFixed(1)} on ${availableParallelism()} cores`);
   return out.join('\n');
 }
@@ -138,7 +150,9 @@ function arg(name: string, d: number): number {
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const r = await runStartupBench({ runs: arg('runs', 10), dev: process.argv.includes('--dev') }, (s) => process.stderr.write(`${s}\n`));
+  const prof = process.argv.indexOf('--cpu-prof');
+  const serve = { runs: arg('serve-runs', 3), services: arg('services', 1000), endpoints: arg('endpoints', 10), scope: arg('scope', 50), ...(prof >= 0 ? { cpuProfDir: path.resolve(process.argv[prof + 1]!) } : {}) };
+  const r = await runStartupBench({ runs: arg('runs', 10), dev: process.argv.includes('--dev'), serve }, (s) => process.stderr.write(`${s}\n`));
   console.log(formatStartupBench(r));
   process.exit(0);
 }

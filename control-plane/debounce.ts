@@ -21,6 +21,11 @@ export class Debouncer {
     }, wait);
   }
 
+  /** Whether a run is scheduled. */
+  get pending(): boolean {
+    return this.timer !== undefined;
+  }
+
   cancel(): void {
     clearTimeout(this.timer);
     this.timer = undefined;

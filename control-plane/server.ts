@@ -11,7 +11,7 @@ import { capList, changedRules } from './model/rule-changes.ts';
 import { Debouncer } from './debounce.ts';
 import { FileConfigSource } from './config/file-source.ts';
 import type { LoadResult } from './config/types.ts';
-import { KubeSource, type KubeSourceOptions } from './kube/kube-source.ts';
+import type { KubeSource, KubeSourceOptions } from './kube/kube-source.ts';
 import { ConfigSources } from './sources.ts';
 import { createLogger, type Logger } from './log.ts';
 import { reuseUnchanged, sameForProxies } from './model/reuse.ts';
@@ -20,11 +20,13 @@ import { AdsServer } from './xds/ads-server.ts';
 import { SnapshotCache } from './xds/snapshot-cache.ts';
 import type { XdsLimits } from './xds/limits.ts';
 import { ModelMemo } from './model/build.ts';
-import { startMeshCa, type MeshCa, type MeshCaOptions } from './ca/mesh-ca.ts';
+import { endpointUpdate } from './model/endpoint-update.ts';
+import type { MeshCa, MeshCaOptions } from './ca/mesh-ca.ts';
 import type { Authority } from './ca/authority.ts';
 import { DEFAULT_MESH, type MeshSettings } from './model/mesh-identity.ts';
-import { LeaderElector, SOLE_REPLICA, type Leadership, type LeaderElectionTimings } from './kube/leader-election.ts';
-import { DEFAULT_CA_NAMESPACE } from './ca/secret-store.ts';
+import type { LeaderElector, LeaderElectionTimings } from './kube/leader-election.ts';
+import { SOLE_REPLICA, type Leadership } from './kube/leadership.ts';
+import { DEFAULT_CA_NAMESPACE } from './ca/defaults.ts';
 import { splitHostPort } from './host-port.ts';
 import { CredentialSources } from './credentials/sources.ts';
 import type { CredentialStore } from './credentials/credential-store.ts';
@@ -59,6 +61,12 @@ export interface ControlPlaneOptions {
   debounceMs?: number;
   /** Longest a change waits while changes keep coming (default 1 s). */
   maxDelayMs?: number;
+  /**
+   * Quiet period before an endpoint-only change (ServiceEntry endpoints, EndpointSlices) is pushed
+   * (default 10 ms; at most 10x this while they keep coming). Such changes skip the compile
+   * (model/endpoint-update.ts); a compile follows within a few seconds to refresh warnings.
+   */
+  endpointDebounceMs?: number;
   logLevel?: string;
   logger?: Logger;
   /** Network -> gateways, for file mode (`--network-gateway`); added to what the source finds. */
@@ -116,15 +124,16 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   // Only the leader writes to the cluster; an election needs a cluster to hold its Lease.
   const electIn = opts.kube?.configCluster?.kubeConfig ?? opts.xdsTls?.secrets?.kubeConfig;
   const election = opts.leaderElection === false ? undefined : opts.leaderElection ?? {};
+  // The Kubernetes client and the CA's X.509 code load only when used (most of a file-only start's imports).
   const elector = electIn && election
-    ? new LeaderElector({ ...election, kubeConfig: electIn, namespace: election.namespace ?? opts.xdsTls?.secrets?.namespace ?? DEFAULT_CA_NAMESPACE, log })
+    ? new (await import('./kube/leader-election.ts')).LeaderElector({ ...election, kubeConfig: electIn, namespace: election.namespace ?? opts.xdsTls?.secrets?.namespace ?? DEFAULT_CA_NAMESPACE, log })
     : undefined;
   const leadership: Leadership = elector ?? SOLE_REPLICA;
-  const kube = opts.kube ? new KubeSource({ ...opts.kube, log, leadership }) : undefined;
+  const kube = opts.kube ? new (await import('./kube/kube-source.ts')).KubeSource({ ...opts.kube, log, leadership }) : undefined;
   const source = new ConfigSources(files, kube);
   const cache = new SnapshotCache(log);
   // credentialName: TLS certificates served to gateways as SDS secrets (credentials/).
-  const credentialSources = new CredentialSources({ ...(opts.kube?.configCluster ? { kubeConfig: opts.kube.configCluster.kubeConfig } : {}), ...(opts.credentialsDir ? { dir: opts.credentialsDir } : {}), ...(opts.kube?.backoffMinMs !== undefined ? { backoffMinMs: opts.kube.backoffMinMs } : {}), ...(opts.kube?.backoffMaxMs !== undefined ? { backoffMaxMs: opts.kube.backoffMaxMs } : {}) }, log);
+  const credentialSources = new CredentialSources({ ...(opts.kube?.configCluster ? { kubeConfig: opts.kube.configCluster.kubeConfig, kubeReader: (await import('./credentials/kube-credentials.ts')).KubeCredentials } : {}), ...(opts.credentialsDir ? { dir: opts.credentialsDir } : {}), ...(opts.kube?.backoffMinMs !== undefined ? { backoffMinMs: opts.kube.backoffMinMs } : {}), ...(opts.kube?.backoffMaxMs !== undefined ? { backoffMaxMs: opts.kube.backoffMaxMs } : {}) }, log);
   cache.useCredentials(credentialSources.store);
   credentialSources.start();
   const metrics = new Metrics(cache);
@@ -155,6 +164,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     const changes = changedRules(state?.accepted ?? [], next.accepted);
     const before = state?.model;
     state = { ...next, model: reuseUnchanged(next.model, before) };
+    applied = load;
+    refresh.cancel();
     source.afterCompile(state);
     if (!ready) return;
     // Nothing a proxy sees changed (warnings aside): keep the cache, and so every version.
@@ -163,9 +174,33 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     log.info({ generation: cache.generation, services: next.model.services.length, rules: next.accepted.length, errors: next.errors.length, rejected: capList(next.rejected), ...changes }, 'configuration applied');
   };
 
-  apply(source.load());
+  // The load `state` was made from: an endpoint update compares the next one with it.
+  let applied: LoadResult | undefined;
   const debouncer = new Debouncer(opts.debounceMs ?? 100, opts.maxDelayMs ?? 1000, () => apply(source.current()));
-  source.watch(() => debouncer.trigger());
+  // After endpoint updates, a compile brings warnings that depend on endpoints up to date.
+  const refresh = new Debouncer(1000, 5000, () => apply(source.current()));
+  // Endpoint-only changes go straight to the cache: the model with those services' endpoints and
+  // clusters replaced, no compile; anything else waits for the debounced compile.
+  const applyEndpoints = () => {
+    if (debouncer.pending) return;
+    const load = source.current();
+    const update = state && applied && cache.ready && source.ready() ? endpointUpdate(applied, load, state, modelMemo) : undefined;
+    if (!update) {
+      debouncer.trigger();
+      return;
+    }
+    applied = load;
+    state = update.state;
+    if (update.changed.length === 0) return;
+    cache.setModel(state.model);
+    refresh.trigger();
+    log.debug({ generation: cache.generation, endpointsOf: capList(update.changed) }, 'endpoints applied');
+  };
+  const endpointDebounceMs = opts.endpointDebounceMs ?? 10;
+  const endpoints = new Debouncer(endpointDebounceMs, endpointDebounceMs * 10, applyEndpoints);
+  apply(source.load());
+  // While a compile is pending, every change joins it.
+  source.watch(() => (debouncer.pending ? debouncer.trigger() : endpoints.trigger()));
 
   const ads = new AdsServer(cache, log, metrics, opts.xdsLimits);
   metrics.observeState(() => ads.streams, () => state);
@@ -180,7 +215,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   for (const c of coreComponents(cache, ads, () => state)) health.add(c);
   let meshCa: MeshCa | undefined;
   if (opts.xdsTls) {
-    meshCa = await startMeshCa({ ...opts.xdsTls, leadership }, ads, log, metrics);
+    meshCa = await (await import('./ca/mesh-ca.ts')).startMeshCa({ ...opts.xdsTls, leadership }, ads, log, metrics);
     metrics.observeCa(meshCa.authority);
   } else {
     log.warn('xDS is plaintext (no --xds-tls): proxies cannot tell meshpilot from an impostor, and no workload certificates are issued');
@@ -188,6 +223,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   // A listener that cannot bind (ListenError: a port in use) stops what was started before it.
   const abandon = async (e: unknown): Promise<never> => {
     debouncer.cancel();
+    endpoints.cancel();
+    refresh.cancel();
     source.close();
     credentialSources.stop();
     await ads.stop();
@@ -242,6 +279,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       // Stop writing first, then hand the Lease over, so another replica takes over at once.
       await elector?.stop();
       debouncer.cancel();
+      endpoints.cancel();
+      refresh.cancel();
       source.close();
       credentialSources.stop();
       await ads.stop();

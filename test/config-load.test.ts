@@ -222,25 +222,30 @@ describe('duplicates across files', () => {
 });
 
 describe('what a loaded object keeps', () => {
-  it('its file\'s text, not the YAML parse trees: positions asked later come from parsing the file again', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'meshpilot-load-'));
-    try {
-      const text = (i: number) => `${VS_HEAD.replace('name: reviews', `name: vs-${i}`)}  - route: [{ destination: { host: reviews, subset: v1 } }]
+  // Plain YAML is read by the fast reader (config/simple-yaml.ts), which makes no parse tree; a tab
+  // in a comment sends the same files to yaml, whose trees are let go.
+  for (const [form, tail] of [['plain YAML', ''], ['YAML read by yaml', '# a\ttab\n']] as const) {
+    it(`its file's text, not the YAML parse trees: positions asked later come from parsing the file again (${form})`, () => {
+      const dir = mkdtempSync(join(tmpdir(), 'meshpilot-load-'));
+      try {
+        const text = (i: number) => `${VS_HEAD.replace('name: reviews', `name: vs-${i}`)}  - route: [{ destination: { host: reviews, subset: v1 } }]
   - match: [{ uri: { prefix: /v2 } }]
     route: [{ destination: { host: reviews, subset: v2 } }]
-`;
-      for (let i = 0; i < 12; i++) writeFileSync(join(dir, `vs-${String(i).padStart(2, '0')}.yaml`), text(i));
-      const result = loadDirectory(dir);
-      expect(result.errors.map(formatError)).toEqual([]);
-      expect(result.objects).toHaveLength(12);
-      // Only the last few files' trees stay at hand (a collection runs first).
-      expect(queryObjects(Document, { format: 'count' })).toBeLessThanOrEqual(4);
-      const first = result.objects[0]!;
-      const t = text(0);
-      expect(first.locate(['spec', 'http', 1])).toEqual({ file: join(dir, 'vs-00.yaml'), ...posOf(t, 'match:') }); // the item's first key
-      expect(first.locate(['spec', 'http', 1, 'route', 0, 'destination', 'subset'])).toEqual({ file: join(dir, 'vs-00.yaml'), ...posOf(t, 'v2 }', 2) });
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
+${tail}`;
+        for (let i = 0; i < 12; i++) writeFileSync(join(dir, `vs-${String(i).padStart(2, '0')}.yaml`), text(i));
+        const before = queryObjects(Document, { format: 'count' });
+        const result = loadDirectory(dir);
+        expect(result.errors.map(formatError)).toEqual([]);
+        expect(result.objects).toHaveLength(12);
+        // Only the last few files' trees stay at hand (a collection runs first); the fast reader makes none.
+        expect(queryObjects(Document, { format: 'count' })).toBeLessThanOrEqual(tail ? 4 : before);
+        const first = result.objects[0]!;
+        const t = text(0);
+        expect(first.locate(['spec', 'http', 1])).toEqual({ file: join(dir, 'vs-00.yaml'), ...posOf(t, 'match:') }); // the item's first key
+        expect(first.locate(['spec', 'http', 1, 'route', 0, 'destination', 'subset'])).toEqual({ file: join(dir, 'vs-00.yaml'), ...posOf(t, 'v2 }', 2) });
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  }
 });

@@ -2,7 +2,7 @@
 // CA service and TLS on the xDS port, and the periodic clean-up of retired roots.
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from '../log.ts';
-import { SOLE_REPLICA, type Leadership } from '../kube/leader-election.ts';
+import { SOLE_REPLICA, type Leadership } from '../kube/leadership.ts';
 import type { AdsServer } from '../xds/ads-server.ts';
 import { Authority } from './authority.ts';
 import { BootstrapTokens, type TokenAuthenticator } from './bootstrap-tokens.ts';

@@ -9,6 +9,7 @@ import { problemsFromIssues } from './issues.ts';
 import { type FieldPath, formatPath, locate } from './paths.ts';
 import { API_VERSIONS, documentSchemas, KIND_API_VERSIONS } from './schemas/document.ts';
 import { isRecord } from './schemas/common.ts';
+import { LinePositions, readSimpleYaml, type SimpleYaml } from './simple-yaml.ts';
 import { type ConfigError, type ConfigObject, KINDS, type Kind, type LoadResult, type SourcePos } from './types.ts';
 
 /** One YAML document of a file, after validation. */
@@ -76,10 +77,17 @@ export async function parseConfigFileInSlices(file: string, text: string, sliceM
 }
 
 /**
- * The parse, pausing (yield) after each YAML document it reads and each one it validates. Reads
- * documents as yaml's parseAllDocuments does (same Parser, Composer and line counter), one at a time.
+ * The parse, pausing (yield) after each YAML document it reads and each one it validates. Plain
+ * YAML (simple-yaml.ts) is read by a fast reader; when that gives up, or a document has errors
+ * (whose positions and messages come from the full parse), the file is read as yaml's
+ * parseAllDocuments does (same Parser, Composer and line counter), one document at a time.
  */
 function* parseSteps(file: string, text: string): Generator<void, ParsedFile, void> {
+  const simple = readSimpleYaml(text);
+  if (simple) {
+    const clean = yield* simpleDocuments(file, text, simple);
+    if (clean) return { file, syntaxErrors: [], documents: clean };
+  }
   const trees: FileTrees = { docs: [], lineCounter: new LineCounter() };
   const { docs, lineCounter } = trees;
   try {
@@ -106,10 +114,66 @@ function* parseSteps(file: string, text: string): Generator<void, ParsedFile, vo
   const positions = new FilePositions(file, text, trees);
   for (const [index, doc] of docs.entries()) {
     if (isEmptyDocument(doc)) continue;
-    documents.push(parseDocument(file, doc, lineCounter, (path) => positions.locate(index, path)));
+    documents.push(parseDocument(file, () => doc.toJS({ maxAliasCount: MAX_ALIASES }), treeLocator(doc, lineCounter, file), laterLocator(positions, index)));
     yield;
   }
   return { file, syntaxErrors, documents };
+}
+
+/**
+ * The documents of a file the fast reader read, validated; undefined as soon as one has an error
+ * (the full parse then reports them all, with its positions).
+ */
+function* simpleDocuments(file: string, text: string, simple: SimpleYaml): Generator<void, ParsedDocument[] | undefined, void> {
+  const positions = new FilePositions(file, text);
+  const lines = new LinePositions(text);
+  const documents: ParsedDocument[] = [];
+  for (const [index, doc] of simple.docs.entries()) {
+    if (doc.value === null) continue;
+    let parsed: ParsedDocument;
+    try {
+      parsed = parseDocument(file, () => doc.value, simpleLocator(simple, doc, lines, file), laterLocator(positions, index));
+    } catch (e) {
+      if (e === NOT_LOCATED) return undefined;
+      throw e;
+    }
+    if (parsed.errors.length > 0) return undefined;
+    documents.push(parsed);
+    yield;
+  }
+  return documents;
+}
+
+// The locators are made in functions of their own: a closure shares its scope with every other
+// closure made in the same function, and one kept by an object (`later`) must not keep a parse tree.
+
+function treeLocator(doc: Document, lineCounter: LineCounter, file: string): (path: FieldPath, atKey?: boolean) => SourcePos {
+  return (path, atKey = false) => locate(doc, lineCounter, file, path, atKey);
+}
+
+function laterLocator(positions: FilePositions, index: number): (path: FieldPath) => SourcePos {
+  return (path) => positions.locate(index, path);
+}
+
+/** Thrown by simpleLocator for a position it does not have: the file is then read by yaml. */
+const NOT_LOCATED = new Error('position not kept by the fast reader');
+
+/**
+ * Positions in a document the fast reader read: its root and its list items, what a valid object
+ * keeps (its source and origins). Any other position is asked for an error, which the full parse
+ * reports, so the fast reading is given up (NOT_LOCATED).
+ */
+function simpleLocator(simple: SimpleYaml, doc: SimpleYaml['docs'][number], lines: LinePositions, file: string): (path: FieldPath, atKey?: boolean) => SourcePos {
+  return (path, atKey = false) => {
+    let offset: number | undefined = path.length === 0 ? doc.start : undefined;
+    if (path.length > 0 && typeof path[path.length - 1] === 'number' && !atKey) {
+      let node: unknown = doc.value;
+      for (let i = 0; i < path.length - 1 && node !== undefined; i++) node = isRecord(node) || Array.isArray(node) ? (node as Record<string | number, unknown>)[path[i]!] : undefined;
+      if (Array.isArray(node)) offset = simple.itemStarts.get(node)?.[path[path.length - 1] as number];
+    }
+    if (offset === undefined) throw NOT_LOCATED;
+    return { file, ...lines.at(offset) };
+  };
 }
 
 /** A file's YAML documents as yaml's parseAllDocuments reads them. */
@@ -132,8 +196,8 @@ interface FileTrees {
  * right after the parse, a compile's issues, an explain's origins.
  */
 class FilePositions {
-  constructor(private readonly file: string, private readonly text: string, trees: FileTrees) {
-    recentTrees.remember(this, trees);
+  constructor(private readonly file: string, private readonly text: string, trees?: FileTrees) {
+    if (trees) recentTrees.remember(this, trees);
   }
 
   locate(index: number, path: FieldPath): SourcePos {
@@ -192,8 +256,11 @@ function locator(kept: ReadonlyMap<string, SourcePos>, later: (path: FieldPath) 
   return (path) => kept.get(formatPath(path)) ?? later(path);
 }
 
-function parseDocument(file: string, doc: Document, lineCounter: LineCounter, locateLater: (path: FieldPath) => SourcePos): ParsedDocument {
-  const at = (path: FieldPath, atKey = false) => locate(doc, lineCounter, file, path, atKey);
+/**
+ * Validates one document: `read` gives its JSON value (it may throw), `at` positions in it, and
+ * `locateLater` is what the object keeps to find positions later.
+ */
+function parseDocument(file: string, read: () => unknown, at: (path: FieldPath, atKey?: boolean) => SourcePos, locateLater: (path: FieldPath) => SourcePos): ParsedDocument {
   const source = at([]);
   const errors: ConfigError[] = [];
   let context: Pick<ConfigError, 'kind' | 'name' | 'namespace'> = {};
@@ -202,7 +269,7 @@ function parseDocument(file: string, doc: Document, lineCounter: LineCounter, lo
 
   let js: unknown;
   try {
-    js = doc.toJS({ maxAliasCount: MAX_ALIASES });
+    js = read();
   } catch (e) {
     report([], `cannot read the document: ${e instanceof Error ? e.message : String(e)}`);
     return { source, errors };

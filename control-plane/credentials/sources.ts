@@ -5,10 +5,13 @@ import type { Logger } from '../log.ts';
 import type { ComponentHealth, HealthProvider } from '../observe/health.ts';
 import { CredentialStore } from './credential-store.ts';
 import { FileCredentials } from './file-credentials.ts';
-import { KubeCredentials } from './kube-credentials.ts';
+import type { KubeCredentials } from './kube-credentials.ts';
 
 export interface CredentialOptions {
+  /** With `kubeReader`: Secrets of this cluster. */
   kubeConfig?: KubeConfig;
+  /** The Secret reader (kube-credentials.ts), imported by the caller only when there is a cluster: it loads the Kubernetes client. */
+  kubeReader?: typeof KubeCredentials;
   dir?: string;
   backoffMinMs?: number;
   backoffMaxMs?: number;
@@ -22,7 +25,8 @@ export class CredentialSources implements HealthProvider {
   constructor(opts: CredentialOptions, log: Logger) {
     this.store = new CredentialStore(log);
     const backoff = { ...(opts.backoffMinMs !== undefined ? { backoffMinMs: opts.backoffMinMs } : {}), ...(opts.backoffMaxMs !== undefined ? { backoffMaxMs: opts.backoffMaxMs } : {}) };
-    this.kube = opts.kubeConfig ? new KubeCredentials(opts.kubeConfig, this.store, backoff) : undefined;
+    if (opts.kubeConfig && !opts.kubeReader) throw new Error('a cluster for credentials needs its reader (kubeReader)');
+    this.kube = opts.kubeConfig && opts.kubeReader ? new opts.kubeReader(opts.kubeConfig, this.store, backoff) : undefined;
     this.files = opts.dir ? new FileCredentials(opts.dir, this.store) : undefined;
     this.store.onChange((namespaces) => log.info({ namespaces: [...namespaces].sort(), secrets: this.store.size }, 'TLS credentials changed'));
   }

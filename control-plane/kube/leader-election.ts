@@ -26,15 +26,9 @@ import { checkTimings, LEADER_ELECTION_DEFAULTS, type LeaderElectionTimings } fr
 
 export { checkTimings, LEADER_ELECTION_DEFAULTS, type LeaderElectionTimings };
 
-/** Whether this replica may write to the cluster now, and when that changes. */
-export interface Leadership {
-  isLeader(): boolean;
-  /** Called with true when this replica starts leading, false when it stops; returns the unsubscribe. */
-  onChange(listener: (leading: boolean) => void): () => void;
-}
+import { SOLE_REPLICA, type Leadership } from './leadership.ts';
 
-/** No election (no cluster to elect in, e.g. file mode): the one process is the leader. */
-export const SOLE_REPLICA: Leadership = { isLeader: () => true, onChange: () => () => {} };
+export { SOLE_REPLICA, type Leadership };
 
 export const DEFAULT_LEASE_NAME = 'meshpilot-leader';
 /** Kubernetes' defaults (kube-controller-manager, client-go). */

@@ -4,7 +4,7 @@
 import { type ConfigObject, isKind } from '../config/types.ts';
 import { deepFreeze } from '../json.ts';
 import { compareText } from './compare.ts';
-import { buildClusters, ClusterMemo, indexDestinationRules } from './clusters.ts';
+import { buildClusters, ClusterMemo, indexDestinationRules, type ResolvedRule } from './clusters.ts';
 import { warnDestinationRule, warnRateLimit, warnServiceEntry, warnVirtualService } from './grpc-warnings.ts';
 import { warnCredentialName } from './credential-warnings.ts';
 import { IssueList, type IssueSink, type RecordedIssue, recordingSink, replayIssues } from './issues.ts';
@@ -13,7 +13,7 @@ import { warnLoadBalancer } from './lb-warnings.ts';
 import { buildRateLimits } from './rate-limit.ts';
 import { buildAuthorizationPolicies } from './authorization.ts';
 import { DEFAULT_MESH, type MeshSettings } from './mesh-identity.ts';
-import { warnMutualToPermissiveGrpc } from './upstream-tls.ts';
+import { type MtlsContext, warnMutualToPermissiveGrpc } from './upstream-tls.ts';
 import { buildPeerAuthentications, effectiveMtls } from './peer-authentication.ts';
 import { buildRequestAuthentications, warnRequestIdentityRules } from './request-authentication.ts';
 import { buildRouteTables, RouteMemo } from './routes.ts';
@@ -22,7 +22,7 @@ import { buildGateways, buildGatewayVirtualServices } from './gateways.ts';
 import { buildServices, ServiceMemo } from './services.ts';
 import { buildSidecars } from './sidecars.ts';
 import { warnDestinationRuleExportTo } from './export-to.ts';
-import type { Model, ModelIssue, Service, ServiceLookup } from './types.ts';
+import type { Model, ModelIssue, NetworkGateway, Service, ServiceLookup } from './types.ts';
 
 export interface BuildResult {
   model: Model;
@@ -41,6 +41,14 @@ export class ModelMemo {
   readonly clusters = new ClusterMemo();
   readonly routes = new RouteMemo();
   readonly warnings = new WeakMap<ConfigObject, Warned>();
+  /** What the last build resolved that clusters are made from, for endpoint updates (endpoint-update.ts). */
+  last?: ClusterInputs;
+}
+
+export interface ClusterInputs {
+  rules: Map<string, ResolvedRule>;
+  networkGateways: Record<string, NetworkGateway[]>;
+  mtls: MtlsContext;
 }
 
 /** What a rule's warning checks raised, with the services they were judged on (host, service or none). */
@@ -77,7 +85,9 @@ export function buildModel(objects: ConfigObject[], networkGateways: Model['netw
   const serviceMap = new Map(services.map((s) => [s.host, s]));
   const rules = indexDestinationRules(sorted, serviceMap, issues, mesh.rootNamespace);
   const peerAuthentications = buildPeerAuthentications(sorted, services, mesh, issues);
-  const clusters = buildClusters(services, rules, networkGateways, memo.clusters, { policies: peerAuthentications, mesh });
+  const mtls = { policies: peerAuthentications, mesh };
+  const clusters = buildClusters(services, rules, networkGateways, memo.clusters, mtls);
+  memo.last = { rules, networkGateways, mtls };
   const routeInputs = { services: serviceMap, clusters: new Map(clusters.map((c) => [c.name, c])), rules, issues };
   // Before the mesh's tables: a rule a gateway route rejects is left out of those too.
   const gateways = buildGateways(sorted, issues);

@@ -99,7 +99,7 @@ function gatewaysFor(endpoints: readonly Endpoint[], gateways: Record<string, Ne
 }
 
 /** The clusters of one service, and what they were built from. */
-interface Built {
+export interface Built {
   /** The networks of the service's endpoints, sorted. */
   networks: string[];
   rule: ConfigObject | undefined;
@@ -143,19 +143,21 @@ function clustersOf(svc: Service, rule: ResolvedRule | undefined, gateways: Reco
       return t ? { tls: t } : {};
     };
     const policy = resolvePolicy(rule?.spec.trafficPolicy, undefined, port.number);
+    const all = withPort({});
     out.push({
       name: clusterName('outbound', port.number, undefined, svc.host),
       host: svc.host,
       port,
       resolution: resolutionOf(svc, policy),
       policy,
-      endpoints: withPort({}),
-      ...withGateways(withPort({})),
-      ...withTls(undefined, policy.tls, withPort({})),
+      endpoints: all,
+      ...withGateways(all),
+      ...withTls(undefined, policy.tls, all),
       ...(rule ? { origin: originOf(rule.obj) } : {}),
     });
     rule?.spec.subsets?.forEach((subset, i) => {
       const subsetPolicy = resolvePolicy(rule.spec.trafficPolicy, subset.trafficPolicy, port.number);
+      const endpoints = withPort(subset.labels ?? {});
       out.push({
         name: clusterName('outbound', port.number, subset.name, svc.host),
         host: svc.host,
@@ -163,9 +165,9 @@ function clustersOf(svc: Service, rule: ResolvedRule | undefined, gateways: Reco
         subset: subset.name,
         resolution: resolutionOf(svc, subsetPolicy),
         policy: subsetPolicy,
-        endpoints: withPort(subset.labels ?? {}),
-        ...withGateways(withPort(subset.labels ?? {})),
-        ...withTls(subset.name, subsetPolicy.tls, withPort(subset.labels ?? {})),
+        endpoints,
+        ...withGateways(endpoints),
+        ...withTls(subset.name, subsetPolicy.tls, endpoints),
         origin: originOf(rule.obj, ['spec', 'subsets', i]),
       });
     });
@@ -176,16 +178,18 @@ function clustersOf(svc: Service, rule: ResolvedRule | undefined, gateways: Reco
 export function buildClusters(services: Service[], rules: Map<string, ResolvedRule>, gateways: Record<string, NetworkGateway[]> = {}, memo = new ClusterMemo(), mtls: MtlsContext = { policies: [], mesh: DEFAULT_MESH }): UpstreamCluster[] {
   const out: UpstreamCluster[] = [];
   const mtlsKey = JSON.stringify([mtls.policies, mtls.mesh]);
-  for (const svc of services) {
-    const rule = rules.get(svc.host);
-    let b = memo.built.get(svc);
-    const networks = b?.networks ?? [...new Set(svc.endpoints.flatMap((e) => (e.network ? [e.network] : [])))].sort();
-    const g = gatewaysKey(networks, gateways);
-    if (!b || b.rule !== rule?.obj || b.gateways !== g || b.mtls !== mtlsKey) {
-      b = { networks, rule: rule?.obj, gateways: g, mtls: mtlsKey, clusters: clustersOf(svc, rule, gateways, mtls) };
-      memo.built.set(svc, b);
-    }
-    out.push(...b.clusters);
-  }
+  for (const svc of services) out.push(...serviceClusters(svc, rules.get(svc.host), gateways, memo, mtls, mtlsKey).clusters);
   return memo.order.sort(out);
+}
+
+/** One service's clusters, kept per service object (see ClusterMemo); in port, then subset order. */
+export function serviceClusters(svc: Service, rule: ResolvedRule | undefined, gateways: Record<string, NetworkGateway[]>, memo: ClusterMemo, mtls: MtlsContext, mtlsKey = JSON.stringify([mtls.policies, mtls.mesh])): Built {
+  let b = memo.built.get(svc);
+  const networks = b?.networks ?? [...new Set(svc.endpoints.flatMap((e) => (e.network ? [e.network] : [])))].sort();
+  const g = gatewaysKey(networks, gateways);
+  if (!b || b.rule !== rule?.obj || b.gateways !== g || b.mtls !== mtlsKey) {
+    b = { networks, rule: rule?.obj, gateways: g, mtls: mtlsKey, clusters: clustersOf(svc, rule, gateways, mtls) };
+    memo.built.set(svc, b);
+  }
+  return b;
 }

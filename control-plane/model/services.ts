@@ -112,6 +112,18 @@ function convert(obj: ConfigObject<'ServiceEntry'>, workloadsHere: readonly Conf
   return { ...(workloadsHere ? { workloads: workloadsHere } : {}), services, totalWeight };
 }
 
+/**
+ * The services of one ServiceEntry without a workloadSelector and the sum of its endpoint weights,
+ * kept per object as buildServices keeps them (for an endpoint update, model/endpoint-update.ts).
+ */
+export function serviceEntryServices(obj: ConfigObject<'ServiceEntry'>, memo: ServiceMemo): { services: readonly Service[]; totalWeight: number } {
+  let c = memo.converted.get(obj);
+  if (!c) memo.converted.set(obj, (c = convert(obj, undefined)));
+  return c;
+}
+
+export const MAX_ENDPOINT_WEIGHT = MAX_UINT32;
+
 export function buildServices(objects: ConfigObject[], issues: IssueList, memo = new ServiceMemo()): Service[] {
   const workloads = ofKind(objects, 'WorkloadEntry');
   const byHost = new Map<string, Service>();

@@ -9,7 +9,7 @@ import type { SnapshotCache } from '../xds/snapshot-cache.ts';
 import { CLUSTER, ENDPOINTS, LISTENER, ROUTE_CONFIG, SECRET } from '../translate/type-urls.ts';
 import type { Authority } from '../ca/authority.ts';
 import type { CaObserver, CaOutcome } from '../ca/ca-service.ts';
-import type { Leadership } from '../kube/leader-election.ts';
+import type { Leadership } from '../kube/leadership.ts';
 
 const CA_OUTCOMES: CaOutcome[] = ['issued', 'denied', 'unauthenticated', 'invalid', 'error'];
 

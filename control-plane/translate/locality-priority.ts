@@ -240,6 +240,12 @@ export function topologyUse(model: Model): { locality: boolean; network: boolean
   return { locality: eds.length > 0, network: eds.some(hasNetwork) };
 }
 
+/** What one cluster adds to topologyUse (counted per cluster by xds/proxy-groups.ts). */
+export function clusterTopology(c: UpstreamCluster): { locality: boolean; network: boolean } {
+  const eds = c.resolution === 'STATIC' && dependsOnCaller(c);
+  return { locality: eds, network: eds && hasNetwork(c) };
+}
+
 // Per cluster object, as dependsOnCaller: asked on every model change, for every cluster.
 const networked = new WeakMap<UpstreamCluster, boolean>();
 

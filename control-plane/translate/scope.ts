@@ -5,6 +5,7 @@
 // outbound traffic policy it has. Proxyless gRPC clients ask for names and get no Sidecar scoping
 // (Istio's proxyless gRPC does not apply Sidecar either); exportTo still decides what they get.
 import { exportedTo } from '../model/export-to.ts';
+import { endpointsOnlySince } from '../model/endpoint-update.ts';
 import { type OutboundMode, sidecarFor, type EgressHost, type SidecarScope } from '../model/sidecars.ts';
 import type { HttpRoute, Model, RouteTable, Service } from '../model/types.ts';
 import type { Proxy } from './proxy.ts';
@@ -40,11 +41,14 @@ export function proxyScope(model: Model, proxy: Proxy): ProxyScope {
   const sidecar = proxy.kind === 'envoy' ? sidecarFor(model.sidecars, model.mesh, proxy.namespace, proxy.labels) : undefined;
   const key = `${proxy.kind}|${proxy.namespace}|${sidecar?.key ?? ''}`;
   let perModel = scopes.get(model);
-  if (!perModel) scopes.set(model, (perModel = new Map()));
+  // An endpoint update changes nothing a scope reads: the scopes of the model it came from hold.
+  if (!perModel) scopes.set(model, (perModel = scopesOf(endpointsOnlySince(model)) ?? new Map()));
   let s = perModel.get(key);
   if (!s) perModel.set(key, (s = computeScope(model, proxy, sidecar)));
   return s;
 }
+
+const scopesOf = (m: Model | undefined) => (m ? scopes.get(m) : undefined);
 
 function computeScope(model: Model, proxy: Proxy, sidecar: SidecarScope | undefined): ProxyScope {
   const hosts = new Map<string, ReadonlySet<number> | undefined>();

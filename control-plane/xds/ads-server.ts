@@ -39,8 +39,11 @@ function adsService(): grpc.ServiceDefinition {
   const sotw = service.StreamAggregatedResources;
   const encode = sotw.responseSerialize;
   const decode = sotw.requestDeserialize;
+  const delta = service.DeltaAggregatedResources;
+  const encodeDelta = delta.responseSerialize;
   serviceDefinition = {
     ...service,
+    DeltaAggregatedResources: { ...delta, responseSerialize: (r: PreEncodedResponse | object) => ('preEncoded' in r ? r.wire : encodeDelta(r)) },
     StreamAggregatedResources: {
       ...sotw,
       responseSerialize: (r: PreEncodedResponse | object) => ('preEncoded' in r ? r.wire : encode(r)),

@@ -3,7 +3,7 @@
 // what changed while the proxy was away is sent, plus what was removed).
 import { CLUSTER, ENDPOINTS, LISTENER, SECRET } from '../translate/type-urls.ts';
 import { compareText } from '../model/compare.ts';
-import { contentHash } from './hash.ts';
+import { encodeDeltaResponse, type PreEncodedResponse } from './wire.ts';
 import { checkLimit } from './limits.ts';
 import type { EncodedResource } from './encoded.ts';
 import { STREAM_TYPES, StreamBase, type RequestNode, type TypeStateCommon, type XdsType } from './stream-common.ts';
@@ -18,19 +18,96 @@ export interface DeltaDiscoveryRequest {
   error_detail?: { code?: number; message?: string };
 }
 
-export interface DeltaDiscoveryResponse {
-  system_version_info: string;
-  resources: Array<{ name: string; version: string; resource: { type_url: string; value: Buffer } }>;
-  type_url: string;
-  removed_resources: string[];
-  nonce: string;
-  control_plane: { identifier: string };
+export type DeltaDiscoveryResponse = PreEncodedResponse;
+
+/** The two 32-bit halves of a version string, for the XOR that versions a set (our 16-hex hashes read directly). */
+function halves(v: string): [number, number] {
+  if (v.length === 16) {
+    const hi = parseInt(v.slice(0, 8), 16);
+    const lo = parseInt(v.slice(8), 16);
+    if (!Number.isNaN(hi) && !Number.isNaN(lo)) return [hi, lo];
+  }
+  // A client's initial version may be anything: FNV-1a, twice.
+  let a = 0x811c9dc5;
+  let b = 0x01000193;
+  for (let i = 0; i < v.length; i++) {
+    a = Math.imul(a ^ v.charCodeAt(i), 0x01000193);
+    b = Math.imul(b ^ v.charCodeAt(i), 0x811c9dc5);
+  }
+  return [a >>> 0, b >>> 0];
+}
+
+/**
+ * What the client holds of one type: name -> version. Kept as the snapshot map it was last brought
+ * in line with (`base`: it holds that version of every name it wants there) plus the few names that
+ * differ (`over`; null: it holds none), so a full-mesh sidecar's thousands of resources cost a
+ * stream a reference, not a map of its own. The XOR of what it holds versions the set.
+ */
+class Held {
+  base: ReadonlyMap<string, EncodedResource> | undefined;
+  readonly over = new Map<string, string | null>();
+  private hi = 0;
+  private lo = 0;
+  private count = 0;
+
+  constructor(private readonly wants: (name: string) => boolean) {}
+
+  get(name: string): string | undefined {
+    const o = this.over.get(name);
+    if (o !== undefined) return o ?? undefined;
+    return this.base && this.wants(name) ? this.base.get(name)?.hash : undefined;
+  }
+
+  private mix(v: string | undefined, by: 1 | -1): void {
+    if (v === undefined) return;
+    const [hi, lo] = halves(v);
+    this.hi ^= hi;
+    this.lo ^= lo;
+    this.count += by;
+  }
+
+  set(name: string, version: string): void {
+    this.mix(this.get(name), -1);
+    this.mix(version, 1);
+    if (this.base && this.wants(name) && this.base.get(name)?.hash === version) this.over.delete(name);
+    else this.over.set(name, version);
+  }
+
+  delete(name: string): void {
+    this.mix(this.get(name), -1);
+    if (this.base && this.wants(name) && this.base.has(name)) this.over.set(name, null);
+    else this.over.delete(name);
+  }
+
+  /** The client now holds `all`'s version of every name it wants there, and of no other it wants. */
+  rebase(all: ReadonlyMap<string, EncodedResource>): void {
+    this.base = all;
+    // Names it holds but no longer wants (a wildcard it left) stay as they are.
+    for (const n of this.over.keys()) if (this.wants(n)) this.over.delete(n);
+  }
+
+  /** Before what the client wants changes other than name by name (a wildcard): every entry made explicit. */
+  materialize(): void {
+    const entries = [...this.entries()];
+    this.base = undefined;
+    this.over.clear();
+    for (const [n, v] of entries) this.over.set(n, v);
+  }
+
+  *entries(): IterableIterator<[string, string]> {
+    for (const [n, v] of this.over) if (v !== null) yield [n, v];
+    if (this.base) for (const [n, r] of this.base) if (!this.over.has(n) && this.wants(n)) yield [n, r.hash];
+  }
+
+  version(): string {
+    return `${this.count}-${(this.hi >>> 0).toString(16).padStart(8, '0')}${(this.lo >>> 0).toString(16).padStart(8, '0')}`;
+  }
 }
 
 interface DeltaTypeState extends TypeStateCommon {
   names: Set<string>;
-  /** What the client has: name -> version (from our responses or its initial_resource_versions). */
-  known: Map<string, string>;
+  /** What the client has (from our responses or its initial_resource_versions). */
+  known: Held;
   /** The snapshot's resources of this type at the last response (for config dumps). */
   sentFrom?: ReadonlyMap<string, EncodedResource>;
 }
@@ -46,7 +123,7 @@ export class DeltaStream extends StreamBase<DeltaTypeState, DeltaDiscoveryRespon
   sent(type: string): { version: string; resources?: EncodedResource[] } | undefined {
     const s = this.types.get(type);
     if (s?.sentVersion === undefined) return undefined;
-    const resources = [...s.known].flatMap(([name, hash]) => {
+    const resources = [...s.known.entries()].flatMap(([name, hash]) => {
       const r = s.sentFrom?.get(name);
       return r && r.hash === hash ? [r] : [];
     });
@@ -64,7 +141,9 @@ export class DeltaStream extends StreamBase<DeltaTypeState, DeltaDiscoveryRespon
     let state = this.types.get(type);
     const first = !state;
     if (!state) {
-      state = { wildcard: false, names: new Set(), known: new Map(), requested: true };
+      const names = new Set<string>();
+      const s: DeltaTypeState = { wildcard: false, names, known: new Held((n) => s.wildcard || names.has(n)), requested: true };
+      state = s;
       this.types.set(type, state);
     }
     const nonce = req.response_nonce ?? '';
@@ -83,18 +162,26 @@ export class DeltaStream extends StreamBase<DeltaTypeState, DeltaDiscoveryRespon
     let wildcardAdded = false;
     for (const n of subscribe) {
       if (n === '*') {
+        if (!state.wildcard) state.known.materialize();
         wildcardAdded = !state.wildcard;
         state.wildcard = true;
       } else if (!state.names.has(n)) {
+        // Held by the client only if it said so (or was sent it), whatever the base map has.
+        if (!state.wildcard && !state.known.over.has(n) && state.known.base?.has(n)) state.known.over.set(n, null);
         state.names.add(n);
         added.push(n);
       }
     }
     for (const n of unsubscribe) {
-      if (n === '*') state.wildcard = false;
-      else state.names.delete(n);
-      // The client drops what it unsubscribed from; it must not be told about it again.
-      if (!state.wildcard || n === '*') state.known.delete(n);
+      if (n === '*') {
+        if (state.wildcard) state.known.materialize();
+        state.wildcard = false;
+      } else if (!state.wildcard) {
+        // The client drops what it unsubscribed from; it must not be told about it again.
+        state.known.delete(n);
+        state.known.over.delete(n);
+      }
+      if (n !== '*') state.names.delete(n);
     }
     checkLimit(state.names.size, this.limits.maxNamesPerStream, `resource names this stream subscribes to of ${type}`, 'maxNamesPerStream');
     if (first || wildcardAdded) this.pushType(type, new Set(), new Set(added));
@@ -119,6 +206,22 @@ export class DeltaStream extends StreamBase<DeltaTypeState, DeltaDiscoveryRespon
   }
 
   /**
+   * The names to look at for a push of everything that changed: when the client is in line with
+   * the snapshot this one replaced, only the names that changed between the two (and the few the
+   * client holds otherwise); undefined when the whole snapshot must be walked.
+   */
+  private changedSince(state: DeltaTypeState, type: XdsType, all: ReadonlyMap<string, EncodedResource>): Iterable<string> | undefined {
+    const held = state.known;
+    if (!held.base) return undefined;
+    const extra = held.over.keys();
+    if (held.base === all) return extra;
+    if (type === SECRET) return undefined;
+    const lineage = this.cache.lineageOf(this.cache.snapshotFor(this.proxy!));
+    if (!lineage || lineage.before[type] !== held.base) return undefined;
+    return new Set([...lineage.changed[type], ...extra]);
+  }
+
+  /**
    * Sends what changed for this type, plus the `force`d names even if unchanged, and reports
    * `subscribed` names that do not exist as removed. With `only`, just those names are looked at
    * (a subscription that grew), not the whole snapshot. Returns the names sent.
@@ -129,36 +232,45 @@ export class DeltaStream extends StreamBase<DeltaTypeState, DeltaDiscoveryRespon
     state.generation = this.cache.generation;
     // Secrets (credentialName) come from the credential store, filtered by who may read them.
     const all = type === SECRET ? this.cache.secretsFor(this.proxy) : this.cache.snapshotFor(this.proxy)[type];
+    const held = state.known;
     const changed: EncodedResource[] = [];
-    const candidates = only ? only.flatMap((n) => all.get(n) ?? []) : all.values();
-    for (const r of candidates) {
-      if (!this.wants(state, r.name)) continue;
-      if (state.known.get(r.name) !== r.hash || force.has(r.name)) changed.push(r);
-    }
     // A set: a request may name tens of thousands of names that do not exist.
     const removed = new Set<string>();
-    if (!only) for (const name of state.known.keys()) if (!all.has(name)) removed.add(name);
+    const look = (name: string) => {
+      const r = all.get(name);
+      if (r) {
+        if (this.wants(state, name) && (held.get(name) !== r.hash || force.has(name))) changed.push(r);
+      } else if (held.get(name) !== undefined) removed.add(name);
+    };
+    const since = only ? undefined : this.changedSince(state, type, all);
+    if (only) for (const n of only) look(n);
+    else if (since) {
+      for (const n of since) look(n);
+      for (const n of force) if (!removed.has(n)) look(n);
+    } else {
+      for (const r of all.values()) if (this.wants(state, r.name) && (held.get(r.name) !== r.hash || force.has(r.name))) changed.push(r);
+      for (const [name] of held.entries()) if (!all.has(name)) removed.add(name);
+    }
     // A named subscription to something that does not exist is answered as removed, so the client
     // does not wait for it.
     for (const name of subscribed) if (!all.has(name)) removed.add(name);
-    if (changed.length === 0 && removed.size === 0) return [];
+    // After a walk of everything that changed the client is in line with this snapshot.
+    const inLine = !only;
+    if (changed.length === 0 && removed.size === 0) {
+      if (inLine) held.rebase(all);
+      return [];
+    }
     changed.sort((a, b) => compareText(a.name, b.name));
     const removedNames = [...removed].sort();
-    for (const r of changed) state.known.set(r.name, r.hash);
-    for (const n of removedNames) state.known.delete(n);
-    const version = contentHash([...state.known].sort(([a], [b]) => compareText(a, b)).map(([n, v]) => `${n}=${v}`).join('\n'));
+    for (const r of changed) held.set(r.name, r.hash);
+    for (const n of removedNames) held.delete(n);
+    if (inLine) held.rebase(all);
+    const version = held.version();
     const nonce = String(++this.nonceCounter);
     state.sentNonce = nonce;
     state.sentVersion = version;
     state.sentFrom = all;
-    this.send({
-      system_version_info: version,
-      resources: changed.map((r) => ({ name: r.name, version: r.hash, resource: r.any })),
-      type_url: type,
-      removed_resources: removedNames,
-      nonce,
-      control_plane: { identifier: 'meshpilot' },
-    });
+    this.send({ preEncoded: true, wire: encodeDeltaResponse({ version, type_url: type, nonce, resources: changed, removed: removedNames }) });
     this.observer?.sent(this, type, onChange);
     return changed.map((r) => r.name);
   }

@@ -3,8 +3,9 @@
 // at one has an inbound side), the label keys rules select on, and whether some cluster's endpoints
 // differ by locality or network. Keys are memoized per proxy until one of the three changes.
 import { labelKeysUsed } from '../model/label-keys.ts';
-import type { Model, Service } from '../model/types.ts';
-import { topologyUse } from '../translate/locality-priority.ts';
+import { endpointsOnlySince } from '../model/endpoint-update.ts';
+import type { Model, Service, UpstreamCluster } from '../model/types.ts';
+import { clusterTopology } from '../translate/locality-priority.ts';
 import { proxyGroupKey, type Proxy, type TopologyUse } from '../translate/proxy.ts';
 
 /**
@@ -55,11 +56,39 @@ export class ProxyGroups {
   private groupKeys = new WeakMap<Proxy, { epoch: number; key: string }>();
   private keyEpoch = 0;
 
+  /** How many clusters make a caller's locality (network) matter, for the last model. */
+  private byLocality = 0;
+  private byNetwork = 0;
+  private lastModel: Model | undefined;
+
+  /** The model's topology use: from the previous model's counts and the changed clusters after an endpoint update. */
+  private topologyOf(model: Model): TopologyUse {
+    const add = (c: UpstreamCluster, by: number) => {
+      const t = clusterTopology(c);
+      if (t.locality) this.byLocality += by;
+      if (t.network) this.byNetwork += by;
+    };
+    const prev = this.lastModel;
+    if (prev && endpointsOnlySince(model) === prev) {
+      for (let i = 0; i < model.clusters.length; i++) {
+        if (model.clusters[i] === prev.clusters[i]) continue;
+        add(prev.clusters[i]!, -1);
+        add(model.clusters[i]!, 1);
+      }
+    } else {
+      this.byLocality = this.byNetwork = 0;
+      for (const c of model.clusters) add(c, 1);
+    }
+    this.lastModel = model;
+    return { locality: this.byLocality > 0, network: this.byNetwork > 0 };
+  }
+
   /** Takes what group keys depend on from a new model; keys given before a change are recomputed. */
   update(model: Model): void {
     const ipsChanged = this.endpointIps.update(model.services);
-    const labelKeys = labelKeysUsed(model);
-    const topology = topologyUse(model);
+    // Label keys come from rules, never from endpoints.
+    const labelKeys = endpointsOnlySince(model) === this.lastModel && this.lastModel ? this.labelKeys : labelKeysUsed(model);
+    const topology = this.topologyOf(model);
     // A Sidecar ingress to `0.0.0.0:PORT` means the proxy's own IP: every IP is then its own group.
     const ipInConfig = model.sidecars.some((s) => s.ingress.some((l) => l.defaultEndpoint?.startsWith('0.0.0.0:')));
     if (ipsChanged || ipInConfig !== this.ipInConfig || !sameSet(labelKeys, this.labelKeys) || topology.locality !== this.topology.locality || topology.network !== this.topology.network) this.keyEpoch++;

@@ -217,6 +217,13 @@ export class SnapshotCache {
     const snap = {} as Snapshot;
     const changed = {} as Record<ResourceType, Set<string>>;
     for (const type of TYPE_ORDER) {
+      // A type the change leaves alone keeps the previous snapshot's map (snapshots are never
+      // changed once built): an endpoint change does not copy thousands of clusters and listeners.
+      if (changes.set[type].length === 0 && changes.removed[type].length === 0 && !changes.whole[type]) {
+        snap[type] = before[type];
+        changed[type] = new Set();
+        continue;
+      }
       const out = new Map(before[type]);
       const names = new Set<string>();
       for (const name of changes.removed[type]) if (out.delete(name)) names.add(name);

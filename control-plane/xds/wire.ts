@@ -49,6 +49,33 @@ export function encodeDiscoveryResponse(r: { version_info: string; type_url: str
   ]);
 }
 
+const deltaEntries = new WeakMap<EncodedResource, Buffer>();
+
+/** `repeated Resource resources = 2;` of a DeltaDiscoveryResponse: version, the Any, name; encoded once per resource. */
+function deltaEntry(r: EncodedResource): Buffer {
+  let e = deltaEntries.get(r);
+  if (!e) {
+    const any = Buffer.concat([lengthDelimited(1, Buffer.from(r.any.type_url)), lengthDelimited(2, r.any.value)]);
+    e = lengthDelimited(2, Buffer.concat([lengthDelimited(1, Buffer.from(r.hash)), lengthDelimited(2, any), lengthDelimited(3, Buffer.from(r.name))]));
+    deltaEntries.set(r, e);
+  }
+  return e;
+}
+
+const CONTROL_PLANE_DELTA = lengthDelimited(7, lengthDelimited(1, Buffer.from('meshpilot')));
+
+/** A DeltaDiscoveryResponse, with each resource's part encoded once and shared by every stream sending it. */
+export function encodeDeltaResponse(r: { version: string; type_url: string; nonce: string; resources: readonly EncodedResource[]; removed: readonly string[] }): Buffer {
+  return Buffer.concat([
+    lengthDelimited(1, Buffer.from(r.version)),
+    ...r.resources.map(deltaEntry),
+    lengthDelimited(4, Buffer.from(r.type_url)),
+    lengthDelimited(5, Buffer.from(r.nonce)),
+    ...r.removed.map((n) => lengthDelimited(6, Buffer.from(n))),
+    CONTROL_PLANE_DELTA,
+  ]);
+}
+
 /**
  * The common DiscoveryRequest (an ACK, or a subscription change), read by hand: version_info,
  * resource_names, type_url and response_nonce. Most requests are ACKs repeating the names of the
