@@ -370,7 +370,7 @@ export function formatEnvoyFleet(results: readonly FleetResult[]): string {
     if (sc.grpc) row('  gRPC clients p99', (r) => r.endpoint?.grpc?.p99, fmtMs);
     row('  server CPU per proxy update', (r) => r.endpoint?.cpuPerUpdateUs, fmtUs);
     row(`server memory per connected ${sc.grpc ? 'proxy' : 'sidecar'} (RSS)`, (r) => r.memoryPerProxy, fmtBytes);
-    row('  JS heap + external per proxy', (r) => r.heapPerProxy, fmtBytes);
+    row('  heap (JS: + external) per proxy', (r) => r.heapPerProxy, fmtBytes);
     row('reconnect: bytes per sidecar (1.5 s)', (r) => r.reconnect?.bytesPerProxy, fmtBytes, false);
     const w = [38, ...cols.map(() => 15)];
     const line = (c: string[]) => c.map((x, i) => x.padEnd(w[i] ?? 15)).join(' ').trimEnd();
