@@ -104,3 +104,35 @@ export function proxyScope(p: number, scope: number, services: number): number[]
   for (let k = 0; k < scope - 1; k++) out.push(1 + ((start + k) % span));
   return out;
 }
+
+/** Label key on sidecars that a bench `Sidecar` selects on (value `s<k>`). */
+export const SCOPE_LABEL = 'bench-scope';
+
+/**
+ * The services Sidecar `k` of `count` lets its workloads see: service 0 (the shared dependency) and
+ * a window of `scope - 1` others, the windows spread over the mesh.
+ */
+export function sidecarScopeServices(k: number, count: number, scope: number, services: number): number[] {
+  const span = services - 1;
+  const start = Math.floor((k * span) / count);
+  const out = [0];
+  for (let j = 0; j < scope - 1; j++) out.push(1 + ((start + j) % span));
+  return out;
+}
+
+/** An Istio Sidecar for workloads labelled `bench-scope: s<k>` whose egress names these services. */
+export function sidecarYaml(k: number, svcs: readonly number[]): string {
+  return `apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: { name: scope-${k}, namespace: default }
+spec:
+  workloadSelector: { labels: { ${SCOPE_LABEL}: s${k} } }
+  egress:
+  - hosts: [${svcs.map((s) => `"./${svcHost(s)}"`).join(', ')}]
+`;
+}
+
+/** Writes `count` Sidecars (sidecar-NN.yaml), each scoping its workloads to `scope` services. */
+export function writeSidecars(dir: string, count: number, scope: number, services: number): void {
+  for (let k = 0; k < count; k++) writeFileSync(join(dir, `sidecar-${String(k).padStart(2, '0')}.yaml`), sidecarYaml(k, sidecarScopeServices(k, count, scope, services)));
+}

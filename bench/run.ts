@@ -41,6 +41,12 @@
 //   --only sidecar              only one Envoy sidecar's config size and translate time with and
 //                               without a Sidecar naming 5 dependencies (bench/sidecar-scope.ts),
 //                               which otherwise runs last (--quick: 300 services)
+//   --only envoy                only the Envoy sidecar scenarios (bench/envoy-fleet.ts), which otherwise
+//                               run after the proxyless ones: --envoy-sidecars 1000,5000 (scoped
+//                               and mixed) --envoy-full-sidecars 1000 (full mesh; 5000 on request)
+//                               --envoy-scenarios full,scoped,mixed --envoy-xds delta|sotw
+//                               --envoy-services 1000 --envoy-changes 3 (--quick: 200 sidecars,
+//                               300 services, full and mixed, 2 changes)
 import { execFileSync, fork, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
@@ -54,6 +60,7 @@ import { formatValidateBench, runValidateBench } from './validate.ts';
 import { formatSidecarBench, runSidecarBench } from './sidecar-scope.ts';
 import { formatEndpointPath, runEndpointPath } from './endpoint-path.ts';
 import { buildGoPeer } from './peers/gocp.ts';
+import { formatEnvoyFleet, runEnvoyFleet, type FleetKind } from './envoy-fleet.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const now = () => performance.timeOrigin + performance.now();
@@ -103,6 +110,15 @@ function parseArgs(argv: string[]) {
     startupDev: o['startup-dev'] === 'true',
     validateServices: (o['validate-services'] ?? (quick ? '1000' : '1000,5000')).split(',').map(Number),
     validateCli: o['validate-cli'] ?? 'bin',
+    // --quick: 200 sidecars on 300 services (a full-mesh sidecar then holds ~0.9 MiB, not ~2.2),
+    // full mesh and mixed only, so the Envoy part adds about a minute.
+    envoySidecars: (o['envoy-sidecars'] ?? (quick ? '200' : '1000,5000')).split(',').map(Number),
+    // Full-mesh sidecars at 5k move ~15 GB on 2 cores and buffer GBs in grpc-js: asked for, not default.
+    envoyFullSidecars: (o['envoy-full-sidecars'] ?? (quick ? '200' : '1000')).split(',').map(Number),
+    envoyScenarios: (o['envoy-scenarios'] ?? (quick ? 'full,mixed' : 'full,scoped,mixed')).split(',') as FleetKind[],
+    envoyXds: (o['envoy-xds'] ?? 'delta') as 'delta' | 'sotw',
+    envoyServices: num('envoy-services', quick ? 300 : 1000),
+    envoyChanges: num('envoy-changes', quick ? 2 : 3),
   };
   for (const n of opts.proxies) if (!Number.isInteger(n) || n <= 0) throw new Error(`bad --proxies value ${n}`);
   return opts;
@@ -582,7 +598,7 @@ async function main() {
   console.log(`meshpilot benchmark: ${machine}`);
   console.log(`command: npm run bench -- ${process.argv.slice(2).join(' ')}`.trimEnd());
   const results: ScenarioResult[] = [];
-  if ((o.only === undefined || o.only === 'proxies') && o.modes.includes('gocp')) {
+  if ((o.only === undefined || o.only === 'proxies' || o.only === 'envoy') && o.modes.includes('gocp')) {
     const built = await buildGoPeer(log);
     if ('binary' in built) o.goPeer = built.binary;
     else {
@@ -604,6 +620,17 @@ async function main() {
   }
   const endpointPath = part('endpoint-path') ? await runEndpointPath({ services: o.quick ? 300 : o.services, endpoints: o.endpoints, changes: o.quick ? 30 : 100 }) : undefined;
   if (endpointPath) console.log(`\n${formatEndpointPath(endpointPath)}`);
+  const envoy = part('envoy')
+    ? await runEnvoyFleet(
+        { sizes: o.envoySidecars, fullSizes: o.envoyFullSidecars, kinds: o.envoyScenarios, services: o.envoyServices, endpoints: o.endpoints, modes: o.modes, xds: o.envoyXds, changes: o.envoyChanges, syncTimeoutS: o.syncTimeoutS * 2, sidecarResources: 10, scope: o.scope, cpuProf: o.cpuProf, goPeer: o.goPeer },
+        (name, file, execArgv) => {
+          const c = start(name, file, execArgv);
+          return { ready: c.ready, call: (cmd, body, t) => c.call(cmd, body, t), stop: (cmd) => c.stop(cmd).finally(() => live.delete(c)) };
+        },
+        log,
+        (r) => console.log(`\n${formatEnvoyFleet([r])}`),
+      )
+    : undefined;
   const webhook = part('webhook') ? await runWebhookBench({ rate: o.webhookRate, seconds: o.webhookSeconds, warmupSeconds: 2 }, log) : undefined;
   if (webhook) console.log(`\n${formatWebhookBench(webhook)}`);
   const startup = part('startup') ? await runStartupBench({ runs: o.startupRuns, dev: o.startupDev, serve: { runs: o.quick ? 1 : 3, services: 1000, endpoints: o.endpoints, scope: o.scope } }, log) : undefined;
@@ -612,7 +639,7 @@ async function main() {
   if (validate) console.log(`\n${formatValidateBench(validate)}`);
   const sidecar = part('sidecar') ? await runSidecarBench({ services: o.quick ? 300 : o.services, endpoints: o.endpoints, runs: o.quick ? 2 : 5 }, log) : undefined;
   if (sidecar) console.log(`\n${formatSidecarBench(sidecar)}`);
-  if (o.json) writeFileSync(o.json, JSON.stringify({ machine, argv: process.argv.slice(2), results, endpointPath, webhook, startup, validate, sidecar }, null, 2));
+  if (o.json) writeFileSync(o.json, JSON.stringify({ machine, argv: process.argv.slice(2), results, endpointPath, envoy, webhook, startup, validate, sidecar }, null, 2));
   clearTimeout(deadline);
 }
 

@@ -25,6 +25,9 @@ import { proxyFromNode } from '../control-plane/translate/proxy.ts';
 import { resourceName, translate } from '../control-plane/translate/translate.ts';
 import { profileStart, profileStop } from './profiler.ts';
 import { GoPeer } from './peers/gocp.ts';
+import { setPorts, setWeights } from './resource-edits.ts';
+import { EnvoyLowerBound, type EnvoyGroup } from './lowerbound-delta.ts';
+import type { Model } from '../control-plane/model/types.ts';
 import { clusterName, svcHost, PORT, SUBSETS } from './mesh.ts';
 import { CLUSTER, ENDPOINTS, LISTENER, ROUTE_CONFIG, decodeRequest, encodeResponse } from './wire.ts';
 
@@ -71,7 +74,7 @@ let cp: ControlPlane | undefined;
 /** [start, end] of each SnapshotCache.setModel call: compile is done at start; all pushes are written by end. */
 const applies: Array<[number, number]> = [];
 
-async function startMeshpilot(configDir: string, labelSets: number): Promise<Record<string, unknown>> {
+async function startMeshpilot(configDir: string, labelSets: number, envoyGroups: readonly EnvoyGroup[]): Promise<Record<string, unknown>> {
   const t0 = now();
   cp = await startControlPlane({ configDir, xdsListen: '127.0.0.1:0', adminListen: null, logger: pino({ level: 'warn' }, pino.destination(2)) });
   const started = now();
@@ -85,6 +88,7 @@ async function startMeshpilot(configDir: string, labelSets: number): Promise<Rec
   };
   // Warm: the translation of each proxy group the benchmark uses, as the first proxy would trigger.
   for (let g = 0; g < labelSets; g++) cache.snapshotFor(benchProxy(g));
+  for (const g of envoyGroups) cache.snapshotFor(proxyFromNode(g.node));
   const warmed = now();
   return { address: cp.xdsAddress, startMs: started - t0, warmMs: warmed - started };
 }
@@ -94,6 +98,8 @@ async function startMeshpilot(configDir: string, labelSets: number): Promise<Rec
 interface LbStream {
   call: grpc.ServerDuplexStream<Buffer, Buffer>;
   subs: Map<string, string>;
+  /** Taken over by the Envoy sidecars' lower bound (bench/lowerbound-delta.ts). */
+  adopted?: boolean;
 }
 
 const bytes = new Map<string, Map<string, Buffer>>();
@@ -102,6 +108,8 @@ const responseCache = new Map<string, Buffer>();
 // type -> name -> streams, for the types the benchmark changes (listeners and clusters never change).
 const subscribers = new Map<string, Map<string, Set<LbStream>>>([[ROUTE_CONFIG, new Map()], [ENDPOINTS, new Map()]]);
 let lbServer: grpc.Server | undefined;
+/** Envoy sidecar groups (start's envoyGroups): delta and SotW, bench/lowerbound-delta.ts. */
+let envoyLb: EnvoyLowerBound | undefined;
 const lbStreams = new Set<LbStream>();
 let generation = 0;
 
@@ -125,7 +133,7 @@ function responseFor(type: string, names: string[]): Buffer {
 }
 
 /** Every resource the benchmark's proxy group gets, translated and encoded once (as JSON and bytes). */
-function prepare(configDir: string): void {
+function prepare(configDir: string): Model {
   const source = new FileConfigSource(configDir, { pollMs: 0 });
   const state = compile(source.load());
   source.close();
@@ -140,11 +148,13 @@ function prepare(configDir: string): void {
     bytes.set(type, b);
     jsons.set(type, j);
   }
+  return state.model;
 }
 
-async function startLowerBound(configDir: string): Promise<Record<string, unknown>> {
+async function startLowerBound(configDir: string, envoyGroups: readonly EnvoyGroup[]): Promise<Record<string, unknown>> {
   const t0 = now();
-  prepare(configDir);
+  const model = prepare(configDir);
+  if (envoyGroups.length) envoyLb = new EnvoyLowerBound(model, envoyGroups);
   const encoded = now();
   const identity = (b: Buffer) => b;
   const service: grpc.ServiceDefinition = {
@@ -157,6 +167,7 @@ async function startLowerBound(configDir: string): Promise<Record<string, unknow
       responseSerialize: identity,
       responseDeserialize: identity,
     },
+    DeltaAggregatedResources: { path: ADS_PATH.replace('Stream', 'Delta'), requestStream: true, responseStream: true, requestSerialize: identity, requestDeserialize: identity, responseSerialize: identity, responseDeserialize: identity },
   };
   lbServer = new grpc.Server({ 'grpc.keepalive_permit_without_calls': 1 });
   lbServer.addService(service, {
@@ -164,6 +175,8 @@ async function startLowerBound(configDir: string): Promise<Record<string, unknow
       const s: LbStream = { call, subs: new Map() };
       lbStreams.add(s);
       call.on('data', (buf: Buffer) => {
+        if (s.adopted) return;
+        if (envoyLb && s.subs.size === 0 && (s.adopted = envoyLb.adoptSotw(call, buf))) return void lbStreams.delete(s);
         const req = decodeRequest(buf);
         if (req.nack) return;
         const key = req.names.join('\n');
@@ -193,30 +206,15 @@ async function startLowerBound(configDir: string): Promise<Record<string, unknow
       call.on('error', done);
       call.on('cancelled', done);
     },
+    DeltaAggregatedResources: (call: grpc.ServerDuplexStream<Buffer, Buffer>) => {
+      if (envoyLb) envoyLb.deltaStream(call);
+      else call.emit('error', { code: 12, details: 'no sidecar groups' });
+    },
   });
   const port = await new Promise<number>((resolve, reject) =>
     lbServer!.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
   );
   return { address: `127.0.0.1:${port}`, startMs: encoded - t0, warmMs: 0 };
-}
-
-/** Sets the weights of every weighted cluster in a resource by subset (v1 gets w1, v2 gets 100 - w1). */
-function setWeights(o: unknown, w1: number): void {
-  if (Array.isArray(o)) for (const x of o) setWeights(x, w1);
-  else if (o && typeof o === 'object') {
-    const rec = o as Record<string, unknown>;
-    if (typeof rec.name === 'string' && 'weight' in rec) rec.weight = rec.name.includes('|v1|') ? w1 : 100 - w1;
-    for (const v of Object.values(rec)) setWeights(v, w1);
-  }
-}
-
-function setPorts(o: unknown, port: number): void {
-  if (Array.isArray(o)) for (const x of o) setPorts(x, port);
-  else if (o && typeof o === 'object') {
-    const rec = o as Record<string, unknown>;
-    if ('port_value' in rec) rec.port_value = port;
-    for (const v of Object.values(rec)) setPorts(v, port);
-  }
 }
 
 /** Edits the named resources' JSON and encodes each once; returns the new bytes by name. */
@@ -253,12 +251,16 @@ function pushChange(type: string, changed: Map<string, Buffer>): number {
 let peer: GoPeer | undefined;
 const GO_GROUP = 'grpc'; // the Go peer's group for proxyless clients (node metadata GENERATOR: grpc)
 
-async function startGoPeer(configDir: string, binary: string): Promise<Record<string, unknown>> {
+async function startGoPeer(configDir: string, binary: string, envoyGroups: readonly EnvoyGroup[]): Promise<Record<string, unknown>> {
   const t0 = now();
-  prepare(configDir);
+  const model = prepare(configDir);
+  // Sidecar groups: the lower bound's resources and edits, served by the Go peer (it picks a
+  // node's group by its metadata BENCH_GROUP).
+  if (envoyGroups.length) envoyLb = new EnvoyLowerBound(model, envoyGroups);
   const encoded = now();
   peer = await GoPeer.start(binary);
   await peer.loadGroup(GO_GROUP, Object.fromEntries([...bytes].map(([type, byName]) => [type, [...byName.values()]])));
+  for (const [group, byType] of envoyLb?.resourcesByGroup() ?? []) await peer.loadGroup(group, byType);
   return { address: peer.address, startMs: encoded - t0, warmMs: now() - encoded };
 }
 
@@ -271,12 +273,13 @@ process.on('message', async (m: Msg) => {
     switch (m.cmd) {
       case 'start': {
         const mode = m.mode as string;
+        const envoyGroups = (m.envoyGroups as EnvoyGroup[] | undefined) ?? [];
         const res =
           mode === 'meshpilot'
-            ? await startMeshpilot(m.configDir as string, m.labelSets as number)
+            ? await startMeshpilot(m.configDir as string, m.labelSets as number, envoyGroups)
             : mode === 'gocp'
-              ? await startGoPeer(m.configDir as string, m.goPeer as string)
-              : await startLowerBound(m.configDir as string);
+              ? await startGoPeer(m.configDir as string, m.goPeer as string, envoyGroups)
+              : await startLowerBound(m.configDir as string, envoyGroups);
         reply(m.id, res);
         break;
       }
@@ -293,7 +296,7 @@ process.on('message', async (m: Msg) => {
             await new Promise((r) => setTimeout(r, 300));
           }
         }
-        const streams = cp ? cp.ads.streams.size : lbStreams.size;
+        const streams = cp ? cp.ads.streams.size : lbStreams.size + (envoyLb?.streamCount ?? 0);
         reply(m.id, { ...stats(), streams });
         break;
       }
@@ -313,7 +316,9 @@ process.on('message', async (m: Msg) => {
         const w1 = m.w1 as number;
         const changed = editResources(ROUTE_CONFIG, [`${svcHost(svc)}:${PORT}`], (j) => setWeights(j, w1));
         if (peer) await peer.update(GO_GROUP, ROUTE_CONFIG, [...changed.values()]);
-        reply(m.id, { streams: peer ? undefined : pushChange(ROUTE_CONFIG, changed) });
+        const envoyWrites = envoyLb?.routeChange(`${svcHost(svc)}:${PORT}`, w1) ?? 0;
+        if (peer) for (const [group, values] of envoyLb?.lastChange?.byGroup ?? []) await peer.update(group, ROUTE_CONFIG, values);
+        reply(m.id, { streams: peer ? undefined : pushChange(ROUTE_CONFIG, changed) + envoyWrites });
         break;
       }
       case 'endpoint-change': {
@@ -327,9 +332,11 @@ process.on('message', async (m: Msg) => {
           const names = SUBSETS.map((subset) => clusterName(service, subset));
           for (const [name, value] of editResources(ENDPOINTS, names, (j) => setPorts(j, port))) changed.set(name, value);
         }
+        const envoyWrites = envoyLb?.endpointChange((m.changes as Array<{ service: number; port: number }>).map((c) => ({ host: svcHost(c.service), port: c.port }))) ?? 0;
         if (peer) {
           // The Go peer gets the changed ClusterLoadAssignments; its cache decides what to send.
           await peer.update(GO_GROUP, ENDPOINTS, [...changed.values()]);
+          for (const [group, values] of envoyLb?.lastChange?.byGroup ?? []) await peer.update(group, ENDPOINTS, values);
           reply(m.id, {});
           break;
         }
@@ -352,7 +359,7 @@ process.on('message', async (m: Msg) => {
           }
           st.call.write(r);
         }
-        reply(m.id, { writes: perStream.size, distinct: shared.size });
+        reply(m.id, { writes: perStream.size + envoyWrites, distinct: shared.size });
         break;
       }
       case 'stop': {

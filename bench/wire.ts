@@ -306,3 +306,219 @@ export function claMarker(cla: Uint8Array): { cluster: string; port: number } {
 export function clusterNameOf(cluster: Uint8Array): string {
   return stringsAt(cluster, [1])[0] ?? '';
 }
+
+// ---- delta xDS and Envoy resources (for the simulated Envoy sidecars, bench/envoy-proxies.ts, and
+// the delta lower bound, bench/lowerbound-delta.ts) ----
+
+/** envoy.config.core.v3.Node as an Envoy sidecar sends it: id, cluster, metadata, user agent "envoy". */
+export function envoyNode(id: string, cluster: string, metadata: Record<string, unknown>): Buffer {
+  return message([[1, id], [2, cluster], [3, struct(metadata)], [4, Buffer.alloc(0)], [6, 'envoy']]);
+}
+
+export interface DeltaRequest {
+  node?: Buffer;
+  typeUrl: string;
+  subscribe?: readonly string[];
+  unsubscribe?: readonly string[];
+  /** initial_resource_versions: what the client already has, on a new stream. */
+  initial?: ReadonlyArray<readonly [string, string]>;
+  nonce?: string;
+  /** error_detail.message: a NACK. */
+  error?: string;
+}
+
+/** Encodes a DeltaDiscoveryRequest. */
+export function encodeDeltaRequest(r: DeltaRequest): Buffer {
+  const fields: Array<[number, Uint8Array | string]> = [];
+  if (r.node) fields.push([1, r.node]);
+  fields.push([2, r.typeUrl]);
+  for (const n of r.subscribe ?? []) fields.push([3, n]);
+  for (const n of r.unsubscribe ?? []) fields.push([4, n]);
+  for (const [k, v] of r.initial ?? []) fields.push([5, message([[1, k], [2, v]])]);
+  if (r.nonce) fields.push([6, r.nonce]);
+  if (r.error !== undefined) fields.push([7, message([[2, r.error]])]);
+  return message(fields);
+}
+
+/** One delta Resource message (version, Any, name), encoded once and shared by every response carrying it. */
+export function encodeDeltaResource(name: string, version: string, typeUrl: string, value: Uint8Array): Buffer {
+  return message([[1, version], [2, message([[1, typeUrl], [2, value]])], [3, name]]);
+}
+
+/** A DeltaDiscoveryResponse of already-encoded Resource messages (encodeDeltaResource). */
+export function encodeDeltaResponse(systemVersion: string, typeUrl: string, nonce: string, entries: readonly Uint8Array[], removed: readonly string[] = []): Buffer {
+  const fields: Array<[number, Uint8Array | string]> = [[1, systemVersion]];
+  for (const e of entries) fields.push([2, e]);
+  fields.push([4, typeUrl]);
+  fields.push([5, nonce]);
+  for (const n of removed) fields.push([6, n]);
+  return message(fields);
+}
+
+export interface DeltaResponse {
+  systemVersion: string;
+  typeUrl: string;
+  nonce: string;
+  removed: string[];
+  /** [start, end) of each Resource message in the buffer (read with deltaResourceAt). */
+  ranges: number[];
+}
+
+/** Reads a DeltaDiscoveryResponse's small fields; the resources are left as ranges. */
+export function decodeDeltaResponse(buf: Uint8Array): DeltaResponse {
+  const r: DeltaResponse = { systemVersion: '', typeUrl: '', nonce: '', removed: [], ranges: [] };
+  eachField(buf, 0, buf.length, (f, w, s, e) => {
+    if (w !== 2) return;
+    if (f === 2) r.ranges.push(s, e);
+    else if (f === 1) r.systemVersion = utf8(buf, s, e);
+    else if (f === 4) r.typeUrl = utf8(buf, s, e);
+    else if (f === 5) r.nonce = utf8(buf, s, e);
+    else if (f === 6) r.removed.push(utf8(buf, s, e));
+  });
+  return r;
+}
+
+/** A delta Resource: name, version, and the range of its Any's value (the resource itself). */
+export function deltaResourceAt(buf: Uint8Array, s: number, e: number): { name: string; version: string; start: number; end: number } {
+  // Read once per resource of every response a sidecar gets: a plain loop, no closures.
+  let name = '';
+  let version = '';
+  let start = 0;
+  let end = 0;
+  let p = s;
+  while (p < e) {
+    pos = p;
+    const key = readVarint(buf);
+    const wire = key & 7;
+    if (wire === 0) {
+      readVarint(buf);
+      p = pos;
+      continue;
+    }
+    if (wire !== 2) throw new Error(`unexpected wire type ${wire} in a delta Resource`);
+    const len = readVarint(buf);
+    const fs = pos;
+    p = fs + len;
+    const f = Math.floor(key / 8);
+    if (f === 3) name = utf8(buf, fs, p);
+    else if (f === 1) version = utf8(buf, fs, p);
+    else if (f === 2) {
+      // Any: type_url (1), value (2).
+      let q = fs;
+      while (q < p) {
+        pos = q;
+        const k = readVarint(buf);
+        const l = readVarint(buf);
+        q = pos + l;
+        if (k === ((2 << 3) | 2)) {
+          start = pos;
+          end = q;
+        }
+      }
+    }
+  }
+  return { name, version, start, end };
+}
+
+export interface DecodedDeltaRequest {
+  /** The Node message, on a stream's first request. */
+  node?: Uint8Array;
+  typeUrl: string;
+  subscribe: string[];
+  unsubscribe: string[];
+  initial: Array<[string, string]>;
+  nonce: string;
+  nack: boolean;
+}
+
+export function decodeDeltaRequest(buf: Uint8Array): DecodedDeltaRequest {
+  const r: DecodedDeltaRequest = { typeUrl: '', subscribe: [], unsubscribe: [], initial: [], nonce: '', nack: false };
+  eachField(buf, 0, buf.length, (f, w, s, e) => {
+    if (w !== 2) return;
+    if (f === 1) r.node = buf.subarray(s, e);
+    else if (f === 2) r.typeUrl = utf8(buf, s, e);
+    else if (f === 3) r.subscribe.push(utf8(buf, s, e));
+    else if (f === 4) r.unsubscribe.push(utf8(buf, s, e));
+    else if (f === 5) r.initial.push([stringsAt(buf, [1], s, e)[0] ?? '', stringsAt(buf, [2], s, e)[0] ?? '']);
+    else if (f === 6) r.nonce = utf8(buf, s, e);
+    else if (f === 7) r.nack = true;
+  });
+  return r;
+}
+
+/** The Node of a (SotW) DiscoveryRequest, if it carries one. */
+export function requestNode(buf: Uint8Array): Uint8Array | undefined {
+  let node: Uint8Array | undefined;
+  eachField(buf, 0, buf.length, (f, w, s, e) => {
+    if (f === 2 && w === 2) node = buf.subarray(s, e);
+  });
+  return node;
+}
+
+/** A string value of a Node's metadata (Struct field -> Value.string_value), or undefined. */
+export function nodeMetadataString(node: Uint8Array, key: string): string | undefined {
+  let found: string | undefined;
+  eachField(node, 0, node.length, (f, w, s, e) => {
+    if (f !== 3 || w !== 2) return;
+    eachField(node, s, e, (ef, ew, es, ee) => {
+      if (ef !== 1 || ew !== 2 || found !== undefined) return;
+      if (stringsAt(node, [1], es, ee)[0] === key) found = stringsAt(node, [2, 3], es, ee)[0];
+    });
+  });
+  return found;
+}
+
+/** The EDS name of a Cluster of type EDS (eds_cluster_config.service_name, else its name), or undefined. */
+export function clusterEdsName(cluster: Uint8Array, s = 0, e = cluster.length): { name: string; eds: string | undefined } {
+  let name = '';
+  let type = 0;
+  let service = '';
+  eachField(cluster, s, e, (f, w, fs, fe, v) => {
+    if (f === 1 && w === 2) name = utf8(cluster, fs, fe);
+    else if (f === 2 && w === 0) type = v;
+    else if (f === 3 && w === 2) service = stringsAt(cluster, [2], fs, fe)[0] ?? '';
+  });
+  return { name, eds: type === 3 ? service || name : undefined };
+}
+
+const HCM_TYPE = 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
+
+/** Every rds.route_config_name of the HTTP connection managers in a Listener's filter chains. */
+export function listenerRdsNames(listener: Uint8Array, s = 0, e = listener.length): string[] {
+  const out: string[] = [];
+  // Listener.filter_chains (3) -> FilterChain.filters (3) -> Filter.typed_config (4): an Any.
+  eachField(listener, s, e, (f, w, cs, ce) => {
+    if (f !== 3 || w !== 2) return;
+    eachField(listener, cs, ce, (ff, fw, fs, fe) => {
+      if (ff !== 3 || fw !== 2) return;
+      eachField(listener, fs, fe, (tf, tw, ts, te) => {
+        if (tf !== 4 || tw !== 2) return;
+        if (stringsAt(listener, [1], ts, te)[0] !== HCM_TYPE) return;
+        eachField(listener, ts, te, (af, aw, as, ae) => {
+          // HttpConnectionManager.rds (3) -> route_config_name (2).
+          if (af === 2 && aw === 2) out.push(...stringsAt(listener, [3, 2], as, ae));
+        });
+      });
+    });
+  });
+  return out;
+}
+
+/**
+ * The first weighted cluster's weight in the virtual host named `vhost` of a RouteConfiguration
+ * (a sidecar's route config per port holds one virtual host per service), or -1.
+ */
+export function vhostWeight(route: Uint8Array, vhost: string, s = 0, e = route.length): number {
+  const want = Buffer.from(vhost);
+  let w = -1;
+  eachField(route, s, e, (f, wt, vs, ve) => {
+    if (w >= 0 || f !== 2 || wt !== 2) return;
+    let match = false;
+    eachField(route, vs, ve, (nf, nw, ns, ne) => {
+      if (nf === 1 && nw === 2 && ne - ns === want.length && want.compare(route, ns, ne) === 0) match = true;
+    });
+    // VirtualHost.routes (3) -> Route.route (2) -> weighted_clusters (3) -> clusters (1) -> weight (2) -> value (1).
+    if (match) w = firstVarintAt(route, [3, 2, 3, 1, 2, 1], vs, ve);
+  });
+  return w;
+}
