@@ -109,6 +109,8 @@ describe('Kubernetes: a subset whose cluster loses its endpoints', () => {
     expect(west.remove('discovery.k8s.io/v1', 'EndpointSlice', 'default', `reviews-${v2.port}`)).toBe(true);
     await waitFor(async () => (await client.split(TARGET, 10, JASON))['error:UNAVAILABLE'] === 10, { timeoutMs: 15_000, description: 'calls for v2 to fail' });
 
+    // The endpoints travelled without a compile; the compile after them brings the endpoint warnings.
+    await waitFor(() => cp.state().warnings.length === 2, { timeoutMs: 15_000, description: 'the endpoint warnings' });
     const state = cp.state();
     expect(state.rejected).toEqual([]);
     expect(state.errors).toEqual([]);
@@ -150,7 +152,7 @@ describe('Kubernetes: a subset whose cluster loses its endpoints', () => {
     expect((after.v1 ?? 0) / N, shown(after)).toBeGreaterThan(LOW);
     expect((after.v1 ?? 0) / N, shown(after)).toBeLessThan(HIGH);
     expect((after.v1 ?? 0) + (after.v2 ?? 0), shown(after)).toBe(N);
-    expect(cp.state().warnings).toEqual([]);
+    await waitFor(() => cp.state().warnings.length === 0, { timeoutMs: 15_000, description: 'the endpoint warnings to go' });
     expect(cp.state().accepted.filter((o) => o.kind === 'VirtualService' || o.kind === 'DestinationRule')).toEqual(rulesInForce);
 
     // Through all of it only endpoints were pushed.
