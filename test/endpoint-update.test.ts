@@ -7,8 +7,6 @@ import os from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
-import { parseConfigText } from '../control-plane/config/load.ts';
-import type { LoadResult } from '../control-plane/config/types.ts';
 import { ModelMemo } from '../control-plane/model/build.ts';
 import { compile, type MeshState } from '../control-plane/model/compile.ts';
 import { endpointUpdate } from '../control-plane/model/endpoint-update.ts';
@@ -22,6 +20,7 @@ import { CLUSTER, ENDPOINTS, LISTENER, ROUTE_CONFIG, TYPE_ORDER } from '../contr
 import { silentLogger } from '../control-plane/log.ts';
 import { SnapshotCache } from '../control-plane/xds/snapshot-cache.ts';
 import { captureLogs } from './helpers/log-capture.ts';
+import { type Files, ParsedFiles } from './helpers/parsed-files.ts';
 import { ENVOY_NODE } from './helpers/protocol-fixtures.ts';
 import { deltaDecoded, deltaNames, RawDeltaClient } from './helpers/raw-ads.ts';
 import { waitFor } from './helpers/wait.ts';
@@ -45,7 +44,6 @@ const eps = (n1: number, n2: number, extra: Partial<Ep> = {}): Ep[] => [
   ...Array.from({ length: n2 }, (_, i) => ({ ip: `10.2.0.${i + 1}`, version: 'v2', ...extra })),
 ];
 
-type Files = Record<string, string | undefined>;
 function baseFiles(): Files {
   return {
     'se-a.yaml': seYaml('a', A, eps(2, 1)),
@@ -59,27 +57,11 @@ function baseFiles(): Files {
   };
 }
 
-/** Like the file source: an unchanged file gives the same objects again. */
-class Mesh {
-  private parsed = new Map<string, { text: string; result: LoadResult }>();
-  load(files: Files): LoadResult {
-    const parts: LoadResult[] = [];
-    for (const name of Object.keys(files).sort()) {
-      const text = files[name];
-      if (text === undefined) continue;
-      let p = this.parsed.get(name);
-      if (!p || p.text !== text) this.parsed.set(name, (p = { text, result: parseConfigText(name, text) }));
-      parts.push(p.result);
-    }
-    return { objects: parts.flatMap((p) => p.objects), errors: parts.flatMap((p) => p.errors) };
-  }
-}
-
 const withoutWarnings = (m: Model) => JSON.stringify({ ...m, warnings: [] });
 
 describe('endpoint updates without a compile', () => {
   it('give the model a compile from scratch gives, and keep every other part the same object', () => {
-    const mesh = new Mesh();
+    const mesh = new ParsedFiles();
     const memo = new ModelMemo();
     let files = baseFiles();
     let load = mesh.load(files);
@@ -129,7 +111,7 @@ describe('endpoint updates without a compile', () => {
       ['another rule in the same file moves', (f) => ({ ...f, 'c.yaml': seYaml('c', C, eps(3, 1), 7070) + '---\n' + drYaml('c', C) })],
     ];
     for (const [what, edit] of cases) {
-      const mesh = new Mesh();
+      const mesh = new ParsedFiles();
       const memo = new ModelMemo();
       const files = baseFiles();
       const load = mesh.load(files);
@@ -137,7 +119,7 @@ describe('endpoint updates without a compile', () => {
       expect(endpointUpdate(load, mesh.load(edit(files)), state, memo), what).toBeUndefined();
     }
     // WorkloadEntries are endpoints too, but which entries select them is a compile's question.
-    const mesh = new Mesh();
+    const mesh = new ParsedFiles();
     const memo = new ModelMemo();
     const selecting = (ip: string) => ({
       ...baseFiles(),
@@ -150,7 +132,7 @@ describe('endpoint updates without a compile', () => {
   });
 
   it('turns into ClusterLoadAssignments alone for gRPC clients and sidecars', () => {
-    const mesh = new Mesh();
+    const mesh = new ParsedFiles();
     const memo = new ModelMemo();
     const files = baseFiles();
     const load = mesh.load(files);
@@ -190,7 +172,7 @@ describe('endpoint updates through the snapshot cache', () => {
   it('give every proxy the snapshot a cache seeing only the compiled model builds', () => {
     fc.assert(
       fc.property(steps, (edits) => {
-        const mesh = new Mesh();
+        const mesh = new ParsedFiles();
         const memo = new ModelMemo();
         let files = baseFiles();
         let load = mesh.load(files);

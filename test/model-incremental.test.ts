@@ -4,11 +4,11 @@
 // edit did not touch must be the very objects of the previous model.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { parseConfigText } from '../control-plane/config/load.ts';
-import type { ConfigObject, LoadResult } from '../control-plane/config/types.ts';
+import type { ConfigObject } from '../control-plane/config/types.ts';
 import { ModelMemo } from '../control-plane/model/build.ts';
 import type { Model } from '../control-plane/model/types.ts';
 import { compile, type MeshState } from '../control-plane/model/compile.ts';
+import { type Files, ParsedFiles } from './helpers/parsed-files.ts';
 
 const SEED = process.env.FC_SEED === 'random' ? undefined : Number(process.env.FC_SEED ?? '20261206');
 const host = (s: string) => `${s}.example.com`;
@@ -53,29 +53,9 @@ const weYaml = (name: string, w: WeIn) => header('WorkloadEntry', name, `app: ${
 
 // ---- a mesh of files, as the file source hands it ------------------------------------------------
 
-/** File name -> text; a missing file is a deleted one. */
-type Files = Record<string, string | undefined>;
-
-/** Like the file source: an unchanged file gives the same ConfigObject instances again. */
-class Mesh {
-  private parsed = new Map<string, { text: string; result: LoadResult }>();
-
-  load(files: Files): LoadResult {
-    const parts: LoadResult[] = [];
-    for (const name of Object.keys(files).sort()) {
-      const text = files[name];
-      if (text === undefined) continue;
-      let p = this.parsed.get(name);
-      if (!p || p.text !== text) this.parsed.set(name, (p = { text, result: parseConfigText(name, text) }));
-      parts.push(p.result);
-    }
-    return { objects: parts.flatMap((p) => p.objects), errors: parts.flatMap((p) => p.errors) };
-  }
-}
-
 /** Builds a sequence of file states incrementally, checking each build against one from scratch. */
 class Run {
-  private mesh = new Mesh();
+  private mesh = new ParsedFiles();
   private memo = new ModelMemo();
   state: MeshState | undefined;
 
