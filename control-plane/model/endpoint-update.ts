@@ -142,5 +142,7 @@ export function endpointUpdate(applied: LoadResult, load: LoadResult, state: Mes
   const next = Object.freeze({ ...model, services: Object.freeze(services), clusters: Object.freeze(clusters) }) as Model;
   indexes.set(next, ix);
   madeFrom.set(next, model);
+  // One step back only: otherwise each model would keep every model before it alive.
+  madeFrom.delete(model);
   return { state: { ...state, model: next, accepted }, changed: changed.map(([, o]) => o.key) };
 }
