@@ -24,7 +24,8 @@ function toEndpoint(we: WorkloadEntryIn): Endpoint {
   };
 }
 
-const MAX_UINT32 = 4294967295;
+/** Envoy refuses a locality whose endpoint weights add up past uint32. */
+export const MAX_ENDPOINT_WEIGHT = 4294967295;
 
 function dnsSelf(host: string): Endpoint {
   return { address: host, labels: {}, locality: { region: '', zone: '', subzone: '' }, ports: {} };
@@ -122,8 +123,6 @@ export function serviceEntryServices(obj: ConfigObject<'ServiceEntry'>, memo: Se
   return c;
 }
 
-export const MAX_ENDPOINT_WEIGHT = MAX_UINT32;
-
 export function buildServices(objects: ConfigObject[], issues: IssueList, memo = new ServiceMemo()): Service[] {
   const workloads = ofKind(objects, 'WorkloadEntry');
   const byHost = new Map<string, Service>();
@@ -149,7 +148,7 @@ export function buildServices(objects: ConfigObject[], issues: IssueList, memo =
       }
       hostsHere.push(c.services[i]);
     });
-    if (c.totalWeight > MAX_UINT32) issues.error(obj, ['spec', 'endpoints'], `the endpoint weights add up to ${c.totalWeight}, more than ${MAX_UINT32}`);
+    if (c.totalWeight > MAX_ENDPOINT_WEIGHT) issues.error(obj, ['spec', 'endpoints'], `the endpoint weights add up to ${c.totalWeight}, more than ${MAX_ENDPOINT_WEIGHT}`);
     if (issues.rejected.has(obj.key)) continue;
     for (const s of hostsHere) {
       byHost.set(s.host, s);

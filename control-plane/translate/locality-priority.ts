@@ -236,8 +236,13 @@ function applyDistribute(groups: LocalityGroup[], to: ReadonlyArray<{ locality: 
 
 /** Whether any caller's locality or network can change its config (part of the proxy group key). */
 export function topologyUse(model: Model): { locality: boolean; network: boolean } {
-  const eds = model.clusters.filter((c) => c.resolution === 'STATIC' && dependsOnCaller(c));
-  return { locality: eds.length > 0, network: eds.some(hasNetwork) };
+  const use = { locality: false, network: false };
+  for (const c of model.clusters) {
+    const t = clusterTopology(c);
+    use.locality ||= t.locality;
+    use.network ||= t.network;
+  }
+  return use;
 }
 
 /** What one cluster adds to topologyUse (counted per cluster by xds/proxy-groups.ts). */

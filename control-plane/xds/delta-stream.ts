@@ -7,7 +7,7 @@ import { encodeDeltaResponse, type PreEncodedResponse } from './wire.ts';
 import { halves, SharedNames } from './shared-names.ts';
 import type { DeltaAnswer } from './snapshot-cache.ts';
 import { checkLimit } from './limits.ts';
-import type { EncodedResource } from './encoded.ts';
+import { formatSetVersion, setVersion, type EncodedResource } from './encoded.ts';
 import { STREAM_TYPES, StreamBase, type RequestNode, type TypeStateCommon, type XdsType } from './stream-common.ts';
 
 /** Delta answers kept per generation for streams to share. */
@@ -99,7 +99,7 @@ class Held {
   }
 
   version(): string {
-    return `${this.count}-${(this.hi >>> 0).toString(16).padStart(8, '0')}${(this.lo >>> 0).toString(16).padStart(8, '0')}`;
+    return formatSetVersion(this.count, this.hi, this.lo);
   }
 }
 
@@ -213,13 +213,7 @@ export class DeltaStream extends StreamBase<DeltaTypeState, DeltaDiscoveryRespon
    * checked resource by resource.
    */
   private answer(type: XdsType, version: string, resources: EncodedResource[], removed: string[]): DeltaAnswer {
-    let hi = 0;
-    let lo = 0;
-    for (const r of resources) {
-      hi ^= r.hi;
-      lo ^= r.lo;
-    }
-    const key = `${type}|${version}|${resources.length}:${hi}:${lo}|${removed.join('\n')}`;
+    const key = `${type}|${version}|${setVersion(resources)}|${removed.join('\n')}`;
     const answers = this.cache.deltaAnswers;
     const hit = answers.get(key);
     if (hit && hit.resources.length === resources.length && hit.resources.every((r, i) => r === resources[i])) return hit;

@@ -37,5 +37,10 @@ export function setVersion(resources: readonly EncodedResource[]): string {
     hi ^= r.hi;
     lo ^= r.lo;
   }
-  return `${resources.length}-${(hi >>> 0).toString(16).padStart(8, '0')}${(lo >>> 0).toString(16).padStart(8, '0')}`;
+  return formatSetVersion(resources.length, hi, lo);
+}
+
+/** A set version from its count and XORed halves (also kept as it goes, xds/delta-stream.ts). */
+export function formatSetVersion(count: number, hi: number, lo: number): string {
+  return `${count}-${(hi >>> 0).toString(16).padStart(8, '0')}${(lo >>> 0).toString(16).padStart(8, '0')}`;
 }

@@ -17,6 +17,11 @@ function lengthDelimited(field: number, bytes: Buffer): Buffer {
   return Buffer.concat([varint((field << 3) | 2), varint(bytes.length), bytes]);
 }
 
+/** A resource as a `google.protobuf.Any` message (type_url = 1, value = 2). */
+function anyMessage(r: EncodedResource): Buffer {
+  return Buffer.concat([lengthDelimited(1, Buffer.from(r.any.type_url)), lengthDelimited(2, r.any.value)]);
+}
+
 const entries = new WeakMap<EncodedResource, Buffer>();
 
 /** `repeated google.protobuf.Any resources = 2;` for these resources. */
@@ -25,8 +30,7 @@ export function resourcesField(resources: readonly EncodedResource[]): Buffer {
     resources.map((r) => {
       let e = entries.get(r);
       if (!e) {
-        const any = Buffer.concat([lengthDelimited(1, Buffer.from(r.any.type_url)), lengthDelimited(2, r.any.value)]);
-        e = lengthDelimited(2, any);
+        e = lengthDelimited(2, anyMessage(r));
         entries.set(r, e);
       }
       return e;
@@ -55,8 +59,7 @@ const deltaEntries = new WeakMap<EncodedResource, Buffer>();
 function deltaEntry(r: EncodedResource): Buffer {
   let e = deltaEntries.get(r);
   if (!e) {
-    const any = Buffer.concat([lengthDelimited(1, Buffer.from(r.any.type_url)), lengthDelimited(2, r.any.value)]);
-    e = lengthDelimited(2, Buffer.concat([lengthDelimited(1, Buffer.from(r.hash)), lengthDelimited(2, any), lengthDelimited(3, Buffer.from(r.name))]));
+    e = lengthDelimited(2, Buffer.concat([lengthDelimited(1, Buffer.from(r.hash)), lengthDelimited(2, anyMessage(r)), lengthDelimited(3, Buffer.from(r.name))]));
     deltaEntries.set(r, e);
   }
   return e;
