@@ -4,6 +4,7 @@
 // wall-clock times; `npm run bench -- --only startup` measures those).
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -27,10 +28,16 @@ export async function load(url, context, next) {
 }\`));
 `);
 
-/** The packages (node_modules/<name>) a command line loads. */
+/** The packages (node_modules/<name>) a command line loads (`failing`: it is expected to exit non-zero). */
 async function packagesLoaded(name: string, ...args: string[]): Promise<Set<string>> {
+  return loadedBy(name, false, args);
+}
+
+async function loadedBy(name: string, failing: boolean, args: string[]): Promise<Set<string>> {
   const log = path.join(tmp, `${name}.txt`);
-  await run(process.execPath, ['--import', hook, BIN, ...args], { timeout: 30_000, env: { ...process.env, MESHPILOT_LOADED_LOG: log } });
+  const done = run(process.execPath, ['--import', hook, BIN, ...args], { timeout: 30_000, env: { ...process.env, MESHPILOT_LOADED_LOG: log } });
+  if (failing) await expect(done).rejects.toThrow();
+  else await done;
   const urls = fs.readFileSync(log, 'utf8').split('\n').filter(Boolean);
   expect(urls.some((u) => u.endsWith('/dist/cli.js'))).toBe(true); // the hook saw the CLI itself
   return new Set(urls.flatMap((u) => /\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(u)?.[1] ?? []));
@@ -50,6 +57,21 @@ describe('what the command line loads', () => {
     expect(pkgs.has('protobufjs')).toBe(true);
     expect(pkgs.has('zod')).toBe(true);
     for (const p of SERVER_PACKAGES) expect([...pkgs]).not.toContain(p);
+  });
+
+  it('serve on files loads neither the Kubernetes client nor the CA\'s X.509 code', async () => {
+    // serve stops after loading everything: its xDS port is taken (one line, exit 1).
+    const taken = net.createServer();
+    await new Promise<void>((r) => taken.listen(0, '127.0.0.1', r));
+    const port = (taken.address() as net.AddressInfo).port;
+    try {
+      const pkgs = await loadedBy('serve-files', true, ['serve', '--config-dir', 'examples/bookinfo', '--xds-listen', `127.0.0.1:${port}`, '--admin-listen', '127.0.0.1:0']);
+      expect(pkgs.has('@grpc/grpc-js')).toBe(true);
+      expect([...pkgs]).not.toContain('@kubernetes/client-node');
+      expect([...pkgs]).not.toContain('@peculiar/x509');
+    } finally {
+      taken.close();
+    }
   });
 
   it('a command\'s --help loads no more than the top-level --help', async () => {
