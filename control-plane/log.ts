@@ -19,9 +19,10 @@ export function createLogger(
   format: LogFormat = (process.env.MESHPILOT_LOG_FORMAT as LogFormat | undefined) ?? 'auto',
 ): Logger {
   const base = { level, base: { app: 'meshpilot' } };
-  if (!usePretty(format)) return pino(base);
-  // pino's own synchronous stdout writer, fed the formatted lines.
+  // Synchronous writes: pino's default stdout writer is asynchronous, and a line still in flight at
+  // process.exit could land after one flushed at exit (the stop lines came out swapped).
   const out = pino.destination({ dest: 1, sync: true });
+  if (!usePretty(format)) return pino(base, out);
   const color = Boolean(process.stdout.isTTY) && !process.env.NO_COLOR;
   return pino(base, prettyDestination(out, { color }));
 }
