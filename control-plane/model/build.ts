@@ -123,6 +123,6 @@ export function buildModel(objects: ConfigObject[], networkGateways: Model['netw
   warnMutualToPermissiveGrpc(clusters, serviceMap, (host) => rules.get(host)?.obj, { policies: peerAuthentications, mesh }, issues);
   const meshGateways = gateways;
   const gatewayList = Object.fromEntries(Object.keys(networkGateways).sort().map((n) => [n, networkGateways[n].map((g) => ({ address: g.address, port: g.port }))]));
-  const model: Model = { services, clusters, routeTables, l4Tables, rateLimits, authorizationPolicies, peerAuthentications, requestAuthentications, sidecars, mesh: { ...mesh }, networkGateways: gatewayList, warnings: issues.warnings, gateways: meshGateways, gatewayVirtualServices: gatewayVirtualServices.filter((v) => !issues.rejected.has(`VirtualService/${v.key}`)) };
+  const model: Model = { services, clusters, routeTables, l4Tables, rateLimits, authorizationPolicies, peerAuthentications, requestAuthentications, sidecars, mesh: { ...mesh }, networkGateways: gatewayList, warnings: issues.warnings, gateways: meshGateways, gatewayVirtualServices: gatewayVirtualServices.filter((v) => !issues.rejected.has(`VirtualService/${v.key}`)), canaries: [], experiments: [] };
   return { model: deepFreeze(model), errors: issues.errors, rejected: issues.rejected };
 }

@@ -8,6 +8,7 @@ import type { AuthorizationPolicy } from './authorization.ts';
 import type { MeshSettings } from './mesh-identity.ts';
 import type { PeerAuthPolicy } from './peer-authentication.ts';
 import type { SidecarScope } from './sidecars.ts';
+import type { CanaryRule, ExperimentRule } from '../rollout/types.ts';
 
 export type Protocol = 'HTTP' | 'HTTP2' | 'GRPC' | 'TCP' | 'HTTPS' | 'TLS';
 
@@ -175,6 +176,8 @@ export interface UpstreamCluster {
   networkGateways?: Record<string, NetworkGateway[]>;
   /** TLS to the endpoints (model/upstream-tls.ts); absent: plaintext. */
   tls?: UpstreamTls;
+  /** Proxies report this cluster's load to meshpilot (LRS): a Canary or a fault experiment's guard reads it. */
+  loadReport?: true;
   origin?: Origin;
 }
 
@@ -256,6 +259,10 @@ export interface HttpRoute {
   responseHeaders?: HeaderOps;
   /** Fault injection (http[].fault), for the requests this route matches. */
   fault?: FaultPolicy;
+  /** Set by the runtime overlay (model/runtime-overlay.ts): the Canary that decides the weights now. */
+  weightsFrom?: Origin;
+  /** Set by the runtime overlay: the FaultExperiment whose fault this is. */
+  faultFrom?: Origin;
   /** Request mirroring (mirror + mirrorPercentage, or mirrors[]); sidecars only. */
   mirrors?: MirrorTarget[];
   /** http[].websocketUpgrade: true; sidecars only (forwarding routes). */
@@ -371,6 +378,10 @@ export interface Model {
   gateways: Gateway[];
   /** VirtualServices bound to gateways, with their routes (model/gateways.ts); sorted by key. */
   gatewayVirtualServices: GatewayVirtualService[];
+  /** Canaries in force (model/canaries.ts), sorted by key; their weights come from the runtime overlay. */
+  canaries: CanaryRule[];
+  /** Fault experiments in force (model/experiments.ts), sorted by key; injected only while the runtime says so. */
+  experiments: ExperimentRule[];
 }
 
 /** A Gateway server's TLS settings (Istio's ServerTLSSettings), as written. */
