@@ -30,6 +30,8 @@ export interface BackendInfo {
 }
 
 export interface Backend extends BackendInfo {
+  /** Changes the share of calls failing with UNAVAILABLE (StartBackendOptions.failShare). */
+  setFailShare(share: number): void;
   stop(): Promise<void>;
 }
 
@@ -45,6 +47,11 @@ export interface StartBackendOptions {
    * answering, e.g. grpc.status.UNAVAILABLE for a broken endpoint.
    */
   failWith?: grpc.status;
+  /**
+   * A share (0-1) of calls that fail with UNAVAILABLE, spread evenly (every call adds the share to
+   * a running total and fails when it crosses a whole number), so 0.3 is exactly 3 in every 10.
+   */
+  failShare?: number;
 }
 
 /**
@@ -102,6 +109,8 @@ export async function startBackend(opts: StartBackendOptions): Promise<Backend> 
   let instance = `${service}-${version}`;
   /** Timers of calls waiting out a requested delay. */
   const pending = new Set<NodeJS.Timeout>();
+  let failShare = opts.failShare ?? 0;
+  let failDebt = 0;
 
   const handlers: grpc.UntypedServiceImplementation = {
     Call(
@@ -111,6 +120,12 @@ export async function startBackend(opts: StartBackendOptions): Promise<Backend> 
       const answer = () => {
         if (opts.failWith !== undefined) {
           callback({ code: opts.failWith, details: `${instance} is configured to fail with ${grpc.status[opts.failWith]}` });
+          return;
+        }
+        failDebt += failShare;
+        if (failDebt >= 1) {
+          failDebt -= 1;
+          callback({ code: grpc.status.UNAVAILABLE, details: `${instance} fails ${Math.round(failShare * 100)}% of calls` });
           return;
         }
         callback(null, {
@@ -153,6 +168,10 @@ export async function startBackend(opts: StartBackendOptions): Promise<Backend> 
     version,
     port,
     address,
+    setFailShare(share: number) {
+      failShare = share;
+      failDebt = 0;
+    },
     async stop() {
       if (stopped) return;
       stopped = true;
