@@ -64,6 +64,8 @@ describe('meshpilot serve --xds-tls', () => {
     writeFileSync(path.join(dir, 'tokens'), 'cli-token shop cart\n', { mode: 0o600 });
     const caDir = path.join(dir, 'ca');
     const s = await serve(['--config-dir', path.join(dir, 'rules'), '--xds-tls', '--ca-dir', caDir, '--ca-tokens', path.join(dir, 'tokens')]);
+    // The admin line comes after the xDS one that serve() waited for.
+    await waitFor(() => s.lines.some((l) => l.msg === 'admin API listening'), { description: 'admin up', timeoutMs: 20_000 });
     const admin = `http://${String(s.lines.find((l) => l.msg === 'admin API listening')!.address)}`;
     const blocks = () => readFileSync(path.join(caDir, 'trust-bundle.pem'), 'utf8').match(/BEGIN CERTIFICATE/g)!.length;
     const oldBundle = readFileSync(path.join(caDir, 'trust-bundle.pem'), 'utf8');
