@@ -56,6 +56,10 @@ function buildOutboundCluster(c: UpstreamCluster, kind: ClientKind, router = fal
     ...(Object.keys(commonLb).length ? { common_lb_config: commonLb } : {}),
     ...(kind === 'envoy' ? upstreamProtocolOptions(c.port.protocol, cp) : {}),
     ...upstreamTransportSocket(c.tls, kind, c.port.protocol, router),
+    // Load reporting (a canary's or an experiment's cluster): a gRPC client reports this cluster to
+    // the server it has its config from. Envoy reports what the LRS response asks for, through its
+    // bootstrap's load_stats_config, so its clusters stay as they are.
+    ...(c.loadReport && kind === 'grpc' ? { lrs_server: { self: {} } } : {}),
   };
 }
 
