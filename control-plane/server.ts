@@ -30,6 +30,8 @@ import { DEFAULT_CA_NAMESPACE } from './ca/defaults.ts';
 import { splitHostPort } from './host-port.ts';
 import { CredentialSources } from './credentials/sources.ts';
 import type { CredentialStore } from './credentials/credential-store.ts';
+import { startLoadReporting, type LoadReportingOptions } from './load/load-reporting.ts';
+import type { LoadWindow } from './load/load-window.ts';
 
 export interface ControlPlaneOptions {
   /** A directory of rule files (optional when `kube` is given; both may be used at once). */
@@ -82,6 +84,8 @@ export interface ControlPlaneOptions {
   leaderElection?: false | (LeaderElectionTimings & { namespace?: string; name?: string; identity?: string });
   /** credentialName certificates from DIR/<namespace>/<name>/ (`--credentials-dir`); Secrets of the config cluster are read anyway. */
   credentialsDir?: string;
+  /** Load reporting (LRS): how often proxies report and how far back figures are kept (default 10 s, 60 s). */
+  loadReporting?: LoadReportingOptions;
 }
 
 export interface ControlPlane {
@@ -107,6 +111,8 @@ export interface ControlPlane {
   readonly leadership: Leadership;
   /** The election, when there is one. */
   readonly elector?: LeaderElector;
+  /** The load proxies report (LRS), over the load window. */
+  readonly load: LoadWindow;
   /** Re-reads the config directory now (the watcher does this by itself on changes). */
   reload(): void;
   stop(): Promise<void>;
@@ -213,6 +219,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     kube.onClusterStatus((cluster, up) => (up === undefined ? metrics.removeCluster(cluster) : metrics.setClusterHealth(cluster, up)));
   }
   for (const c of coreComponents(cache, ads, () => state)) health.add(c);
+  const load = startLoadReporting(ads, metrics.registry, () => state?.model.clusters, log, opts.loadReporting);
   let meshCa: MeshCa | undefined;
   if (opts.xdsTls) {
     meshCa = await (await import('./ca/mesh-ca.ts')).startMeshCa({ ...opts.xdsTls, leadership }, ads, log, metrics);
@@ -244,7 +251,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   let monitoringAddress: string | undefined;
   try {
     if (opts.adminListen) {
-      const app = createAdminApp({ state: () => state!, ads, cache, health, metrics, logger: log, ...(meshCa ? { ca: meshCa.authority } : {}) });
+      const app = createAdminApp({ state: () => state!, ads, cache, health, metrics, logger: log, load, ...(meshCa ? { ca: meshCa.authority } : {}) });
       adminAddress = await listenHttp(app, opts.adminListen, servers);
       log.info({ address: adminAddress }, 'admin API listening');
     }
@@ -274,6 +281,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     ...(meshCa ? { ca: meshCa.authority } : {}),
     leadership,
     ...(elector ? { elector } : {}),
+    load,
     reload: () => apply(source.load()),
     async stop() {
       // Stop writing first, then hand the Lease over, so another replica takes over at once.

@@ -18,6 +18,8 @@ import type { SnapshotCache } from '../xds/snapshot-cache.ts';
 import type { Authority } from '../ca/authority.ts';
 import { certsReport } from './certs.ts';
 import { caRotateHandlers } from './ca-rotate.ts';
+import { addLoadRoute } from '../load/load-route.ts';
+import type { LoadWindow } from '../load/load-window.ts';
 
 interface AdminDeps {
   state: () => MeshState;
@@ -31,6 +33,8 @@ interface AdminDeps {
   logger?: Logger;
   /** The mesh CA, for GET /debug/certs. */
   ca?: Authority;
+  /** Reported load, for GET /debug/load. */
+  load?: LoadWindow;
 }
 
 /** Request bodies (POST /debug/explain, /debug/ca/rotate) are small JSON documents. */
@@ -42,7 +46,7 @@ function requireJson(req: Request, res: Response, next: NextFunction): void {
   else res.status(415).json({ error: 'expected Content-Type: application/json' });
 }
 
-export function createAdminApp({ state, ads, cache, health, metrics, logger, ca }: AdminDeps): express.Express {
+export function createAdminApp({ state, ads, cache, health, metrics, logger, ca, load }: AdminDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
   if (!health) {
@@ -100,6 +104,7 @@ export function createAdminApp({ state, ads, cache, health, metrics, logger, ca 
   app.post('/debug/ca/rotate', express.json({ limit: ADMIN_MAX_BODY_BYTES }), (req, res, next) => void rotation.rotate(req, res).catch(next));
   app.post('/debug/ca/activate', (req, res, next) => void rotation.activate(req, res).catch(next));
   app.post('/debug/explain', requireJson, express.json({ limit: ADMIN_MAX_BODY_BYTES }), explainHandler(state, () => [...ads.streams].flatMap((s) => (s.proxy ? [s.proxy] : []))));
+  if (load) addLoadRoute(app, load, () => state()?.model.clusters);
   addJsonFallbacks(app, logger);
   return app;
 }

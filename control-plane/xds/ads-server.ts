@@ -113,10 +113,16 @@ export class AdsServer {
     };
   }
 
-  /** Another service on the xDS port (the CA); before `listen`. Never on the plaintext listener. */
-  addService(service: grpc.ServiceDefinition, implementation: grpc.UntypedServiceImplementation): void {
+  /**
+   * Another service on the xDS port (the CA); before `listen`. On the plaintext listener too only
+   * with `plaintext: true` (load reporting, which proxyless gRPC clients send where they get xDS).
+   */
+  addService(service: grpc.ServiceDefinition, implementation: grpc.UntypedServiceImplementation, o: { plaintext?: boolean } = {}): void {
     this.server.addService(service, implementation);
+    if (o.plaintext) this.plaintextServices.push([service, implementation]);
   }
+
+  private readonly plaintextServices: Array<[grpc.ServiceDefinition, grpc.UntypedServiceImplementation]> = [];
 
   /**
    * Streams over TLS get their peer's identity from client certificates of this trust domain.
@@ -150,6 +156,7 @@ export class AdsServer {
     if (this.plain) return Promise.reject(new Error('the plaintext xDS listener is already bound'));
     const plain = new grpc.Server(grpcServerOptions(this.limits));
     plain.addService(adsService(), this.adsImplementation());
+    for (const [service, implementation] of this.plaintextServices) plain.addService(service, implementation);
     this.plain = plain;
     return bind(plain, address, grpc.ServerCredentials.createInsecure());
   }

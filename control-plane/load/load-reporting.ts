@@ -1,0 +1,24 @@
+// Load reporting as the control plane runs it: the window, the LRS service on the xDS port (and on
+// the plaintext listener, where proxyless gRPC clients of a TLS control plane connect), the
+// Prometheus series. server.ts calls this once, before the xDS server listens.
+import type { Registry } from 'prom-client';
+import type { Logger } from '../log.ts';
+import type { AdsServer } from '../xds/ads-server.ts';
+import { clusterIndex, type ClusterList } from './cluster-index.ts';
+import { registerLoadMetrics } from './load-metrics.ts';
+import { LoadWindow } from './load-window.ts';
+import { lrsHandlers, lrsServiceDefinition } from './lrs-service.ts';
+
+export interface LoadReportingOptions {
+  /** How often proxies report (default 10 s). */
+  intervalMs?: number;
+  /** How far back figures are kept (default 60 s). */
+  windowMs?: number;
+}
+
+export function startLoadReporting(ads: AdsServer, registry: Registry, clusters: ClusterList, log: Logger, o: LoadReportingOptions = {}): LoadWindow {
+  const load = new LoadWindow({ ...(o.windowMs ? { windowMs: o.windowMs } : {}), known: (name) => clusterIndex(clusters()).has(name) });
+  ads.addService(lrsServiceDefinition(), lrsHandlers({ load, log, ...(o.intervalMs ? { intervalMs: o.intervalMs } : {}) }), { plaintext: true });
+  registerLoadMetrics(registry, load, clusters);
+  return load;
+}
