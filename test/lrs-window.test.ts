@@ -89,6 +89,9 @@ describe('LoadWindow', () => {
   it('keeps clusters the model does not know, within their own bound, so made-up names cannot crowd out the mesh', () => {
     const known = new Set([A, B]);
     const w = new LoadWindow({ now: clock().now, known: (n) => known.has(n), maxUnknownClusters: 3, maxClusters: 6 });
+    // Idle reports of clusters the model does not know take no place (Envoy reports all it has).
+    w.record('s1', 'p', [load('PassthroughCluster', 0), load('inbound|9080||', 0)]);
+    expect(w.clusters()).toEqual([]);
     w.record('s1', 'p', Array.from({ length: 10 }, (_, i) => load(`made-up-${i}`, 1)));
     expect(w.clusters()).toEqual(['made-up-0', 'made-up-1', 'made-up-2']);
     expect(w.dropped).toBe(7);

@@ -104,6 +104,9 @@ export class LoadWindow implements LoadQuery {
     let s = this.streams.get(stream);
     if (!s) this.streams.set(stream, (s = { proxy, inFlight: new Map() }));
     for (const load of loads) {
+      // Envoy reports every cluster it has, idle ones too: an idle one the model does not know
+      // (PassthroughCluster, an inbound cluster) says nothing worth a place.
+      if (!load.succeeded && !load.failed && !load.issued && !load.inFlight && !this.clusterStates.has(load.cluster) && !this.known(load.cluster)) continue;
       const c = this.clusterState(load.cluster);
       if (!c) {
         this.dropped++;
