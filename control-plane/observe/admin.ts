@@ -18,6 +18,7 @@ import type { SnapshotCache } from '../xds/snapshot-cache.ts';
 import type { Authority } from '../ca/authority.ts';
 import { certsReport } from './certs.ts';
 import { caRotateHandlers } from './ca-rotate.ts';
+import { addRolloutRoutes, type RolloutAdmin } from './rollout-routes.ts';
 
 interface AdminDeps {
   state: () => MeshState;
@@ -31,6 +32,8 @@ interface AdminDeps {
   logger?: Logger;
   /** The mesh CA, for GET /debug/certs. */
   ca?: Authority;
+  /** Canaries and fault experiments (rollout/controller.ts), for /debug/canaries and /debug/experiments. */
+  rollouts?: RolloutAdmin;
 }
 
 /** Request bodies (POST /debug/explain, /debug/ca/rotate) are small JSON documents. */
@@ -42,7 +45,7 @@ function requireJson(req: Request, res: Response, next: NextFunction): void {
   else res.status(415).json({ error: 'expected Content-Type: application/json' });
 }
 
-export function createAdminApp({ state, ads, cache, health, metrics, logger, ca }: AdminDeps): express.Express {
+export function createAdminApp({ state, ads, cache, health, metrics, logger, ca, rollouts }: AdminDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
   if (!health) {
@@ -100,6 +103,7 @@ export function createAdminApp({ state, ads, cache, health, metrics, logger, ca 
   app.post('/debug/ca/rotate', express.json({ limit: ADMIN_MAX_BODY_BYTES }), (req, res, next) => void rotation.rotate(req, res).catch(next));
   app.post('/debug/ca/activate', (req, res, next) => void rotation.activate(req, res).catch(next));
   app.post('/debug/explain', requireJson, express.json({ limit: ADMIN_MAX_BODY_BYTES }), explainHandler(state, () => [...ads.streams].flatMap((s) => (s.proxy ? [s.proxy] : []))));
+  if (rollouts) addRolloutRoutes(app, rollouts);
   addJsonFallbacks(app, logger);
   return app;
 }
