@@ -131,7 +131,7 @@ function promoted(rule: CanaryRule, state: CanaryState, now: number, why: string
   const outcome = handBack ? `promoted, route handed back to ${rule.virtualService}` : 'promoted';
   return {
     state: { ...base, phase: 'Promoted', step: rule.steps.length - 1, weight: 100, since: now, reason: `${outcome}: ${why}`, ...(handBack ? { handedBack: true } : {}) },
-    event: `${from} -> ${handBack ? 'VirtualService weights' : '100%'}: ${outcome}: ${why}`,
+    event: handBack ? `${from} -> VirtualService weights: ${outcome}: ${why}` : state.weight === 100 ? `${from} ${outcome}: ${why}` : `${from} -> 100%: ${outcome}: ${why}`,
   };
 }
 
