@@ -2,7 +2,7 @@
 // model/experiments.ts produce), and a LoadQuery that answers from recorded figures.
 import type { CanaryRule, ExperimentRule, LoadFigures, LoadQuery } from '../../control-plane/rollout/types.ts';
 
-export function canaryRule(over: Partial<CanaryRule> & { analysis?: Partial<CanaryRule['analysis']> } = {}): CanaryRule {
+export function canaryRule(over: Omit<Partial<CanaryRule>, 'analysis'> & { analysis?: { [K in keyof CanaryRule['analysis']]?: CanaryRule['analysis'][K] | undefined } } = {}): CanaryRule {
   const { analysis, ...rest } = over;
   return {
     key: 'Canary/default/reviews',
