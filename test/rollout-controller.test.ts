@@ -261,6 +261,9 @@ describe('rollout controller', () => {
     expect(active()).toEqual([guarded.key, expiring.key]);
     // Errors before the experiment began do not count; 10% errors inside the window trip it.
     load.record(guarded.clusters[0]!, T0 - 1000, 0, 1000);
+    s.clock.t = T0 + 20_000;
+    await s.c.tick();
+    expect(active()).toHaveLength(2);
     s.clock.t = T0 + 29_999;
     await s.c.tick();
     expect(active()).toHaveLength(2);

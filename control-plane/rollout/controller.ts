@@ -4,7 +4,7 @@
 // store every `refreshMs`, so their runtime (what they serve) follows the leader's.
 // A decision takes effect only once saved: a state that could not be saved is dropped and decided
 // again at the next tick, so after a restart the store never lags what proxies were sent.
-// The leader re-reads the store too (unless it wrote meanwhile), which drops the state of a
+// The leader re-reads the store too, which drops the state of a
 // Kubernetes object deleted and re-created; the states of rules that left the model are forgotten
 // after `pruneAfterMs` (not at once: a model without them may be a passing one, e.g. at start).
 import type { Registry } from 'prom-client';
@@ -104,11 +104,9 @@ export class RolloutController {
   private timer: NodeJS.Timeout | undefined;
   private refreshTimer: NodeJS.Timeout | undefined;
   private unsubscribe: (() => void) | undefined;
-  /** Rounds, refreshes and commands run one at a time, in order. */
+  /** Rounds, refreshes and commands run one at a time, in order (so a store read never overlaps a save). */
   private chain: Promise<unknown> = Promise.resolve();
   private queuedTick: Promise<void> | undefined;
-  /** Bumped by every save: a store read that overlapped one is stale. */
-  private writes = 0;
   private absentSince = new Map<string, number>();
   private readonly now: () => number;
   private readonly leadership: Leadership;
@@ -307,7 +305,6 @@ export class RolloutController {
 
   /** Saves, then makes the state current and logs the event; on failure the state stays as it was. Returns the error message. */
   private async saveCanary(rule: CanaryRule, next: CanaryState, event: string | undefined): Promise<string | undefined> {
-    this.writes++;
     try {
       await this.o.store.saveCanary(rule.key, next);
     } catch (e) {
@@ -320,7 +317,6 @@ export class RolloutController {
   }
 
   private async saveExperiment(rule: ExperimentRule, next: ExperimentState, event: string | undefined): Promise<string | undefined> {
-    this.writes++;
     try {
       await this.o.store.saveExperiment(rule.key, next);
     } catch (e) {
@@ -355,7 +351,6 @@ export class RolloutController {
   private refresh(): Promise<void> {
     return this.exclusive(async () => {
       if (this.stopped || !this.started) return;
-      const writes = this.writes;
       let loaded;
       try {
         loaded = await this.o.store.load();
@@ -363,8 +358,7 @@ export class RolloutController {
         this.o.log.warn({ error: (e as Error).message }, 'cannot read rollout state; keeping the last known');
         return;
       }
-      // A save made while reading may be missing from what was read.
-      if (this.writes !== writes || this.stopped) return;
+      if (this.stopped) return;
       this.canaryStates = loaded.canaries;
       this.experimentStates = loaded.experiments;
       this.runtimeMayHaveChanged();
