@@ -229,6 +229,28 @@ describe('rollout controller', () => {
     expect(s.changes()).toBe(1);
   });
 
+  it('a store that never answers fails after storeTimeoutMs instead of stalling every later round', async () => {
+    const logs = captureLogs();
+    let hang = true;
+    const real = new DirStore(await tempDir(), logs.logger);
+    const store: RolloutStore = {
+      load: () => real.load(),
+      saveCanary: (k, st) => (hang ? new Promise<void>(() => {}) : real.saveCanary(k, st)),
+      saveExperiment: (k, st) => real.saveExperiment(k, st),
+    };
+    const c = new RolloutController({ load: new RecordedLoad(), store, log: logs.logger, onRuntimeChange: () => {}, tickMs: 3_600_000, storeTimeoutMs: 50 });
+    cleanups.push(() => c.stop());
+    c.setModel({ canaries: [canaryRule()], experiments: [] });
+    await c.start();
+    await c.tick();
+    expect(c.canaries()[0]!.phase).toBe('Pending');
+    expect(logs.lines.find((l) => l.msg === 'cannot save canary state; deciding again at the next check')?.error).toBe('saving the state took longer than 50 ms');
+    const r = await c.command('Canary/default/reviews', 'pause');
+    expect(r).toMatchObject({ ok: false, status: 503, error: "cannot save the canary's state: saving the state took longer than 50 ms" });
+    hang = false;
+    expect(await c.command('Canary/default/reviews', 'pause')).toMatchObject({ ok: true, entry: { phase: 'Paused' } });
+  });
+
   it('commands: promote, pause and resume, abort; refused ones are 409 and unknown canaries 404', async () => {
     const s = setup({ dir: await tempDir() });
     await s.c.start();

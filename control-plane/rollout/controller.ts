@@ -35,6 +35,8 @@ export interface RolloutControllerOptions {
   refreshMs?: number;
   /** How long a rule must be gone before its state is forgotten (default 10 min). */
   pruneAfterMs?: number;
+  /** A store read or write taking longer fails (default 10 s): rounds and commands wait on it. */
+  storeTimeoutMs?: number;
 }
 
 /** Not in force yet, or no state of its revision: the leader has not started it. */
@@ -113,6 +115,7 @@ export class RolloutController {
   private readonly tickMs: number;
   private readonly refreshMs: number;
   private readonly pruneAfterMs: number;
+  private readonly storeTimeoutMs: number;
 
   constructor(private readonly o: RolloutControllerOptions) {
     this.now = o.now ?? Date.now;
@@ -120,12 +123,13 @@ export class RolloutController {
     this.tickMs = o.tickMs ?? 1000;
     this.refreshMs = o.refreshMs ?? 2000;
     this.pruneAfterMs = o.pruneAfterMs ?? 10 * 60_000;
+    this.storeTimeoutMs = o.storeTimeoutMs ?? 10_000;
     if (o.registry) registerRolloutMetrics(o.registry, () => this.metricsSnapshot());
   }
 
   /** Reads the stored states and starts the timers. */
   async start(): Promise<void> {
-    const loaded = await this.o.store.load();
+    const loaded = await this.timed(this.o.store.load(), 'reading the state');
     if (this.stopped) return;
     this.canaryStates = loaded.canaries;
     this.experimentStates = loaded.experiments;
@@ -255,6 +259,15 @@ export class RolloutController {
     };
   }
 
+  /** A hung API server must not stall every later round and command (they run one at a time). */
+  private timed<T>(p: Promise<T>, what: string): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what} took longer than ${this.storeTimeoutMs} ms`)), this.storeTimeoutMs);
+    });
+    return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+  }
+
   private exclusive<T>(fn: () => Promise<T>): Promise<T> {
     const p = this.chain.then(fn);
     this.chain = p.catch(() => {});
@@ -306,7 +319,7 @@ export class RolloutController {
   /** Saves, then makes the state current and logs the event; on failure the state stays as it was. Returns the error message. */
   private async saveCanary(rule: CanaryRule, next: CanaryState, event: string | undefined): Promise<string | undefined> {
     try {
-      await this.o.store.saveCanary(rule.key, next);
+      await this.timed(this.o.store.saveCanary(rule.key, next), 'saving the state');
     } catch (e) {
       this.o.log.warn({ canary: rule.key, error: (e as Error).message }, 'cannot save canary state; deciding again at the next check');
       return (e as Error).message;
@@ -318,7 +331,7 @@ export class RolloutController {
 
   private async saveExperiment(rule: ExperimentRule, next: ExperimentState, event: string | undefined): Promise<string | undefined> {
     try {
-      await this.o.store.saveExperiment(rule.key, next);
+      await this.timed(this.o.store.saveExperiment(rule.key, next), 'saving the state');
     } catch (e) {
       this.o.log.warn({ experiment: rule.key, error: (e as Error).message }, 'cannot save experiment state; deciding again at the next round');
       return (e as Error).message;
@@ -353,7 +366,7 @@ export class RolloutController {
       if (this.stopped || !this.started) return;
       let loaded;
       try {
-        loaded = await this.o.store.load();
+        loaded = await this.timed(this.o.store.load(), 'reading the state');
       } catch (e) {
         this.o.log.warn({ error: (e as Error).message }, 'cannot read rollout state; keeping the last known');
         return;
