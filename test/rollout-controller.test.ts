@@ -5,11 +5,11 @@ import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import express from 'express';
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Leadership } from '../control-plane/kube/leadership.ts';
-import { addRolloutRoutes } from '../control-plane/observe/rollout-routes.ts';
+import { createAdminApp } from '../control-plane/observe/admin.ts';
+import { Health } from '../control-plane/observe/health.ts';
 import { RolloutController } from '../control-plane/rollout/controller.ts';
 import { DirStore, type RolloutStore } from '../control-plane/rollout/store.ts';
 import type { CanaryRule, ExperimentRule } from '../control-plane/rollout/types.ts';
@@ -370,8 +370,8 @@ describe('state directory', () => {
 
 describe('admin routes', () => {
   async function serve(c: RolloutController): Promise<string> {
-    const app = express();
-    addRolloutRoutes(app, c);
+    // The admin API itself (only the rollout routes are asked for: the xDS parts are stand-ins).
+    const app = createAdminApp({ state: () => ({}) as never, ads: {} as never, cache: {} as never, health: new Health(), rollouts: c });
     const server = await new Promise<Server>((resolve) => {
       const srv = app.listen(0, '127.0.0.1', () => resolve(srv));
     });
@@ -407,5 +407,14 @@ describe('admin routes', () => {
     expect(await post('/debug/experiments/default/ratings-delay/stop')).toMatchObject({ status: 200, body: { experiment: { phase: 'Stopped', active: false } } });
     expect(await post('/debug/experiments/default/ratings-delay/stop')).toMatchObject({ status: 409 });
     expect(await post('/debug/experiments/default/nope/stop')).toMatchObject({ status: 404 });
+    // Without a controller the routes are not there (the admin API's JSON 404).
+    const bare = createAdminApp({ state: () => ({}) as never, ads: {} as never, cache: {} as never, health: new Health() });
+    const srv = await new Promise<Server>((resolve) => {
+      const x = bare.listen(0, '127.0.0.1', () => resolve(x));
+    });
+    cleanups.push(() => new Promise<void>((r) => { srv.closeAllConnections(); srv.close(() => r()); }));
+    const addr = srv.address();
+    const r = await fetch(`http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}/debug/canaries`);
+    expect([r.status, await r.json()]).toEqual([404, { error: 'no such endpoint: GET /debug/canaries' }]);
   });
 });
