@@ -229,6 +229,22 @@ describe('rollout controller', () => {
     expect(s.changes()).toBe(1);
   });
 
+  it('start retries a store it cannot read instead of starting every canary over', async () => {
+    const dir = await tempDir();
+    const logs = captureLogs();
+    const real = new DirStore(dir, logs.logger);
+    await real.saveCanary('Canary/default/reviews', { revision: 'r1', phase: 'Progressing', step: 2, weight: 50, since: T0, failedChecks: 0 });
+    let failures = 2;
+    const store: RolloutStore = { ...real, load: () => (failures-- > 0 ? Promise.reject(new Error('API server down')) : real.load()), saveCanary: (k, st) => real.saveCanary(k, st), saveExperiment: (k, st) => real.saveExperiment(k, st) };
+    const c = new RolloutController({ load: new RecordedLoad(), store, log: logs.logger, onRuntimeChange: () => {}, tickMs: 3_600_000, now: () => T0 });
+    cleanups.push(() => c.stop());
+    const model = { canaries: [canaryRule({ intervalMs: I })], experiments: [] };
+    c.setModel(model);
+    await c.start();
+    expect(c.runtime(model).canaryWeights.get('Canary/default/reviews')).toBe(50);
+    expect(logs.lines.filter((l) => l.msg === 'cannot read rollout state; retrying').map((l) => l.error)).toEqual(['API server down', 'API server down']);
+  });
+
   it('a store that never answers fails after storeTimeoutMs instead of stalling every later round', async () => {
     const logs = captureLogs();
     let hang = true;

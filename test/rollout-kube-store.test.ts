@@ -125,6 +125,15 @@ describe('Kubernetes rollout store', () => {
     expect(new Set(api.requests.filter((r) => r.method === 'PATCH').map((r) => r.user))).toEqual(new Set(['replica-a']));
     expect(api.get('traffic.meshpilot.io/v1alpha1', 'Canary', 'default', 'reviews')!['status']).toMatchObject({ conditions: [ACCEPTED], rollout: { step: 1, weight: 60 } });
 
+    // Another writer puts back an older status (e.g. a whole-status write from a stale cache): the
+    // leader writes its own state again and does not step back; the follower ends at 60% too.
+    api.apply(canaryObject('reviews', { conditions: [ACCEPTED], rollout: { revision: 'r1', phase: 'Progressing', step: 0, weight: 10, since: 1_000_000, failedChecks: 0 } }));
+    await waitFor(() => (api.get('traffic.meshpilot.io/v1alpha1', 'Canary', 'default', 'reviews')!['status'] as any).rollout.weight === 60, { description: 'the leader repairs the status', timeoutMs: 5000 });
+    expect(leader.weight()).toBe(60);
+    expect(leader.changes()).toBe(1);
+    expect(leader.logs.lines.some((l) => l.msg === "stored rollout state differed from the leader's; written again")).toBe(true);
+    await waitFor(() => follower.weight() === 60, { description: 'follower back at 60%', timeoutMs: 5000 });
+
     leader.c.stop();
     const restarted = replica('replica-a', true);
     await restarted.c.start();
@@ -133,5 +142,12 @@ describe('Kubernetes rollout store', () => {
     await restarted.c.tick();
     expect(restarted.weight()).toBe(100);
     expect(restarted.logs.lines.map((l) => l.msg)).toContain('canary default/reviews 60% -> 100%: success 100% over 100 requests');
+
+    // Deleted and created again: the leader forgets the old rollout and starts the new one.
+    api.remove('traffic.meshpilot.io/v1alpha1', 'Canary', 'default', 'reviews');
+    api.apply(canaryObject('reviews'));
+    await waitFor(() => restarted.weight() === 10, { description: 'forgotten once the object is gone', timeoutMs: 5000 });
+    await restarted.c.tick();
+    expect(api.get('traffic.meshpilot.io/v1alpha1', 'Canary', 'default', 'reviews')!['status']).toMatchObject({ rollout: { phase: 'Progressing', step: 0, weight: 10 } });
   });
 });

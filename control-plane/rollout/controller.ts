@@ -4,9 +4,10 @@
 // store every `refreshMs`, so their runtime (what they serve) follows the leader's.
 // A decision takes effect only once saved: a state that could not be saved is dropped and decided
 // again at the next tick, so after a restart the store never lags what proxies were sent.
-// The leader re-reads the store too, which drops the state of a
-// Kubernetes object deleted and re-created; the states of rules that left the model are forgotten
-// after `pruneAfterMs` (not at once: a model without them may be a passing one, e.g. at start).
+// The leader re-reads the store too, as the check of its own states: one gone from the store (the
+// Kubernetes object was deleted, maybe re-created) is forgotten, one overwritten by another writer
+// is written again. The states of rules that left the model are forgotten after `pruneAfterMs`
+// (not at once: a model without them may be a passing one).
 import type { Registry } from 'prom-client';
 import type { Leadership } from '../kube/leadership.ts';
 import { SOLE_REPLICA } from '../kube/leadership.ts';
@@ -15,7 +16,7 @@ import { decideCanary, nextCheckAt, NO_LOAD } from './decide-canary.ts';
 import { decideExperiment } from './decide-experiment.ts';
 import { registerRolloutMetrics } from './metrics.ts';
 import { canaryWeight, experimentActive, runtimeFrom, sameRuntime, type RolloutRules } from './runtime.ts';
-import type { RolloutStore } from './store.ts';
+import type { RolloutStates, RolloutStore } from './store.ts';
 import type { CanaryCommand, CanaryPhase, CanaryRule, CanaryState, ExperimentPhase, ExperimentRule, ExperimentState, LoadFigures, LoadQuery, RuntimeState } from './types.ts';
 import { NO_RUNTIME } from './types.ts';
 
@@ -127,19 +128,30 @@ export class RolloutController {
     if (o.registry) registerRolloutMetrics(o.registry, () => this.metricsSnapshot());
   }
 
-  /** Reads the stored states and starts the timers. */
+  /**
+   * Reads the stored states (retrying until it can: starting without them would put every canary
+   * back to its first step) and starts the timers. Serve the runtime only once it has resolved.
+   */
   async start(): Promise<void> {
-    const loaded = await this.timed(this.o.store.load(), 'reading the state');
-    if (this.stopped) return;
+    let loaded: RolloutStates | undefined;
+    for (let delay = 500; !loaded; delay = Math.min(delay * 2, 10_000)) {
+      try {
+        loaded = await this.timed(this.o.store.load(), 'reading the state');
+      } catch (e) {
+        this.o.log.warn({ error: (e as Error).message, retryInMs: delay }, 'cannot read rollout state; retrying');
+        await new Promise((r) => setTimeout(r, delay).unref());
+      }
+      if (this.stopped) return;
+    }
     this.canaryStates = loaded.canaries;
     this.experimentStates = loaded.experiments;
     this.started = true;
     this.served = this.runtime(this.model);
     this.unsubscribe = this.leadership.onChange((leading) => {
       this.o.log.info({ leading }, leading ? 'rollouts: leading, deciding canaries and experiments' : 'rollouts: not leading, following the stored state');
-      void this.refresh().then(() => this.tick());
+      void this.refresh('adopt').then(() => this.tick());
     });
-    this.refreshTimer = setInterval(() => void this.refresh(), this.refreshMs);
+    this.refreshTimer = setInterval(() => void this.refresh(this.leadership.isLeader() ? 'repair' : 'adopt'), this.refreshMs);
     this.refreshTimer.unref();
     void this.tick();
   }
@@ -360,8 +372,13 @@ export class RolloutController {
     for (const key of this.absentSince.keys()) if (live.has(key)) this.absentSince.delete(key);
   }
 
-  /** Re-reads the store (the leader's writes, for a follower; deletions, for the leader). */
-  private refresh(): Promise<void> {
+  /**
+   * Re-reads the store. `adopt` (a follower, or a replica that just started leading): what is stored
+   * is the truth. `repair` (the leader): its own states are; a state gone from the store (its
+   * object was deleted) is forgotten, one that differs (overwritten by some other writer of the
+   * status) is written again, and the leader never steps back to what it was overwritten with.
+   */
+  private refresh(mode: 'adopt' | 'repair'): Promise<void> {
     return this.exclusive(async () => {
       if (this.stopped || !this.started) return;
       let loaded;
@@ -372,10 +389,35 @@ export class RolloutController {
         return;
       }
       if (this.stopped) return;
-      this.canaryStates = loaded.canaries;
-      this.experimentStates = loaded.experiments;
+      if (mode === 'repair') await this.repair(loaded);
+      else {
+        this.canaryStates = loaded.canaries;
+        this.experimentStates = loaded.experiments;
+      }
       this.runtimeMayHaveChanged();
     });
+  }
+
+  private async repair(loaded: RolloutStates): Promise<void> {
+    const rewrite = (key: string, write: () => Promise<void>) =>
+      this.timed(write(), 'saving the state').then(
+        () => this.o.log.warn({ rule: key }, 'stored rollout state differed from the leader\'s; written again'),
+        (e: Error) => this.o.log.warn({ rule: key, error: e.message }, 'cannot save rollout state'),
+      );
+    const writes: Array<Promise<void>> = [];
+    for (const [key, state] of Object.entries(this.canaryStates)) {
+      const stored = loaded.canaries[key];
+      if (!stored) delete this.canaryStates[key];
+      else if (!sameJson(stored, state)) writes.push(rewrite(key, () => this.o.store.saveCanary(key, state)));
+    }
+    for (const [key, state] of Object.entries(this.experimentStates)) {
+      const stored = loaded.experiments[key];
+      if (!stored) delete this.experimentStates[key];
+      else if (!sameJson(stored, state)) writes.push(rewrite(key, () => this.o.store.saveExperiment(key, state)));
+    }
+    for (const [key, state] of Object.entries(loaded.canaries)) this.canaryStates[key] ??= state;
+    for (const [key, state] of Object.entries(loaded.experiments)) this.experimentStates[key] ??= state;
+    await Promise.all(writes);
   }
 
   private runtimeMayHaveChanged(): void {
@@ -402,6 +444,12 @@ export class RolloutController {
     this.timer = setTimeout(() => void this.tick(), Math.max(delay, 5));
     this.timer.unref();
   }
+}
+
+/** Same plain-JSON state, whatever the order of its fields. */
+function sameJson(a: object, b: object): boolean {
+  const canon = (o: object) => JSON.stringify(Object.entries(o).filter(([, v]) => v !== undefined).sort(([x], [y]) => x.localeCompare(y)));
+  return canon(a) === canon(b);
 }
 
 function notLeader(): { ok: false; status: 409; error: string } {
