@@ -245,6 +245,27 @@ describe('rollout controller', () => {
     expect(logs.lines.filter((l) => l.msg === 'cannot read rollout state; retrying').map((l) => l.error)).toEqual(['API server down', 'API server down']);
   });
 
+  it('a store that keeps failing is retried once per tick, not in a tight loop on the past due time', async () => {
+    const logs = captureLogs();
+    let attempts = 0;
+    const store: RolloutStore = {
+      load: async () => ({ canaries: {}, experiments: {} }),
+      saveCanary: async () => {
+        attempts++;
+        throw new Error('read-only file system');
+      },
+      saveExperiment: async () => {},
+    };
+    const c = new RolloutController({ load: new RecordedLoad(), store, log: logs.logger, onRuntimeChange: () => {}, tickMs: 200 });
+    cleanups.push(() => c.stop());
+    c.setModel({ canaries: [canaryRule()], experiments: [] });
+    await c.start();
+    await new Promise((r) => setTimeout(r, 700));
+    // Rounds at about 0, 200, 400 and 600 ms (a tight loop would have made a hundred).
+    expect(attempts).toBeGreaterThanOrEqual(2);
+    expect(attempts).toBeLessThanOrEqual(8);
+  });
+
   it('a store that never answers fails after storeTimeoutMs instead of stalling every later round', async () => {
     const logs = captureLogs();
     let hang = true;

@@ -111,6 +111,8 @@ export class RolloutController {
   private chain: Promise<unknown> = Promise.resolve();
   private queuedTick: Promise<void> | undefined;
   private absentSince = new Map<string, number>();
+  /** Saves that failed in the last round: the next one waits a whole tick, not the (past) due time. */
+  private failedSaves = 0;
   private readonly now: () => number;
   private readonly leadership: Leadership;
   private readonly tickMs: number;
@@ -288,6 +290,7 @@ export class RolloutController {
 
   private async round(): Promise<void> {
     if (this.stopped || !this.started) return;
+    this.failedSaves = 0;
     try {
       if (this.leadership.isLeader()) await this.decideAll();
       this.runtimeMayHaveChanged();
@@ -333,6 +336,7 @@ export class RolloutController {
     try {
       await this.timed(this.o.store.saveCanary(rule.key, next), 'saving the state');
     } catch (e) {
+      this.failedSaves++;
       this.o.log.warn({ canary: rule.key, error: (e as Error).message }, 'cannot save canary state; deciding again at the next check');
       return (e as Error).message;
     }
@@ -345,6 +349,7 @@ export class RolloutController {
     try {
       await this.timed(this.o.store.saveExperiment(rule.key, next), 'saving the state');
     } catch (e) {
+      this.failedSaves++;
       this.o.log.warn({ experiment: rule.key, error: (e as Error).message }, 'cannot save experiment state; deciding again at the next round');
       return (e as Error).message;
     }
@@ -432,7 +437,7 @@ export class RolloutController {
     if (this.stopped) return;
     clearTimeout(this.timer);
     let delay = this.tickMs;
-    if (this.leadership.isLeader()) {
+    if (this.leadership.isLeader() && this.failedSaves === 0) {
       const now = this.now();
       for (const c of this.model.canaries) {
         const s = this.canaryStates[c.key];
