@@ -35,7 +35,7 @@ export interface CanaryDecision {
   state: CanaryState;
   /** The log line, e.g. `canary default/reviews 25% -> 50%: success 99.8% over 1,240 requests`. */
   event?: string;
-  /** Why a command cannot be carried out (state unchanged). */
+  /** Why a command cannot be carried out (nothing to save: the state as it stands, started if there was none). */
   error?: string;
 }
 
