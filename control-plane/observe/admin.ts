@@ -20,6 +20,7 @@ import { certsReport } from './certs.ts';
 import { caRotateHandlers } from './ca-rotate.ts';
 import { addLoadRoute } from '../load/load-route.ts';
 import type { LoadWindow } from '../load/load-window.ts';
+import { addRolloutRoutes, type RolloutAdmin } from './rollout-routes.ts';
 
 interface AdminDeps {
   state: () => MeshState;
@@ -35,6 +36,8 @@ interface AdminDeps {
   ca?: Authority;
   /** Reported load, for GET /debug/load. */
   load?: LoadWindow;
+  /** Canaries and fault experiments (rollout/controller.ts), for /debug/canaries and /debug/experiments. */
+  rollouts?: RolloutAdmin;
 }
 
 /** Request bodies (POST /debug/explain, /debug/ca/rotate) are small JSON documents. */
@@ -46,7 +49,7 @@ function requireJson(req: Request, res: Response, next: NextFunction): void {
   else res.status(415).json({ error: 'expected Content-Type: application/json' });
 }
 
-export function createAdminApp({ state, ads, cache, health, metrics, logger, ca, load }: AdminDeps): express.Express {
+export function createAdminApp({ state, ads, cache, health, metrics, logger, ca, load, rollouts }: AdminDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
   if (!health) {
@@ -105,6 +108,7 @@ export function createAdminApp({ state, ads, cache, health, metrics, logger, ca,
   app.post('/debug/ca/activate', (req, res, next) => void rotation.activate(req, res).catch(next));
   app.post('/debug/explain', requireJson, express.json({ limit: ADMIN_MAX_BODY_BYTES }), explainHandler(state, () => [...ads.streams].flatMap((s) => (s.proxy ? [s.proxy] : []))));
   if (load) addLoadRoute(app, load, () => state()?.model.clusters);
+  if (rollouts) addRolloutRoutes(app, rollouts);
   addJsonFallbacks(app, logger);
   return app;
 }

@@ -98,6 +98,8 @@ export interface CanaryState {
   reason?: string;
   /** Promoted with finish handBack: the VirtualService's own weights apply again. */
   handedBack?: boolean;
+  /** Epoch ms of the last judgement of this step that held it (too little traffic): the next is one interval later. */
+  checkedAt?: number;
 }
 
 export type CanaryCommand = 'promote' | 'pause' | 'resume' | 'abort';
