@@ -41,6 +41,8 @@ describe('CRDs', () => {
       'requestauthentications.security.istio.io',
       'gateways.networking.istio.io',
       'ratelimits.traffic.meshpilot.io',
+      'canaries.traffic.meshpilot.io',
+      'faultexperiments.traffic.meshpilot.io',
     ]);
     for (const d of docs) {
       expect(d.spec.versions.filter((v) => v.storage).length, d.metadata.name).toBe(1);
