@@ -65,6 +65,8 @@ export interface ExperimentRule {
   host: string;
   /** http route names it applies to; empty: every http route of the host's tables. */
   routes: string[];
+  /** The model route names (`<vs-ns>/<vs-name>/<http name>`) of `routes`, in every table of the host; empty when `routes` is. */
+  routeNames: string[];
   fault: FaultPolicy;
   /** Epoch ms after which it stops. */
   expiresAtMs: number;
