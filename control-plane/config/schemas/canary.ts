@@ -45,7 +45,8 @@ export const CanarySpec = withRule(
   (v, report) => {
     if (typeof v['stable'] === 'string' && v['stable'] === v['canary']) report(['canary'], 'must differ from stable: a canary moves traffic between two subsets');
     const steps = v['steps'];
-    if (!Array.isArray(steps) || steps.length === 0 || !steps.every((s) => typeof s === 'number')) return;
+    // Each step's own range is the item schema's to report.
+    if (!Array.isArray(steps) || steps.length === 0 || !steps.every((s) => Number.isInteger(s) && s >= 1 && s <= 100)) return;
     steps.forEach((s: number, i) => {
       if (i > 0 && s <= (steps[i - 1] as number)) report(['steps', i], `must be more than the step before (${steps[i - 1] as number}): steps only increase`);
     });
