@@ -3,7 +3,7 @@
 // stays), never on the VirtualService it names.
 import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { parseConfigText } from '../control-plane/config/load.ts';
+import { loadDirectory, parseConfigText } from '../control-plane/config/load.ts';
 import { compile, formatIssue } from '../control-plane/model/compile.ts';
 import { reuseUnchanged, sameForProxies } from '../control-plane/model/reuse.ts';
 import { translate } from '../control-plane/translate/translate.ts';
@@ -147,5 +147,20 @@ describe('FaultExperiment in the model', () => {
       'FaultExperiment/default/nope spec.target.host: host nope.example.com is not a known service (declare it with a ServiceEntry)',
     ]);
     expect(s.model.experiments).toEqual([]);
+  });
+});
+
+describe('examples', () => {
+  it('examples/canary and the fault experiment of examples/canary-fault are in force, without errors or warnings', () => {
+    const mesh = loadDirectory('examples/canary');
+    const fault = loadDirectory('examples/canary-fault');
+    const s = compile({ objects: [...mesh.objects, ...fault.objects], errors: [...mesh.errors, ...fault.errors] });
+    expect([s.errors, s.warnings]).toEqual([[], []]);
+    expect(s.model.canaries.map((c) => [c.key, c.route, c.stable.subset, c.canary.subset, c.steps])).toEqual([['Canary/default/reviews', 'reviews-canary', 'v1', 'v2', [10, 25, 50, 100]]]);
+    expect(s.model.experiments.map((e) => [e.key, e.host])).toEqual([['FaultExperiment/default/ratings-slow', RATINGS]]);
+  });
+
+  it('examples/bookinfo has no Canary (npm start serves it as it was)', () => {
+    expect(compile(loadDirectory('examples/bookinfo')).model.canaries).toEqual([]);
   });
 });
