@@ -8,6 +8,7 @@ import { parseConfigText } from '../control-plane/config/load.ts';
 import { checkResource } from '../control-plane/envoy/check.ts';
 import { compile } from '../control-plane/model/compile.ts';
 import { ModelMemo } from '../control-plane/model/build.ts';
+import { endpointsOnlySince, endpointUpdate } from '../control-plane/model/endpoint-update.ts';
 import { reuseUnchanged } from '../control-plane/model/reuse.ts';
 import { applyRuntime } from '../control-plane/model/runtime-overlay.ts';
 import type { HttpRoute, Model, RouteTable } from '../control-plane/model/types.ts';
@@ -114,6 +115,22 @@ describe('applyRuntime', () => {
     expect(table(c, RATINGS)).toBe(table(a, RATINGS));
     c.clusters.forEach((x, i) => expect(x).toBe(a.clusters[i]));
     expect(table(applyRuntime(m2, runtime([[CANARY, 25]], [EXPERIMENT])), REVIEWS)).toBe(table(a, REVIEWS));
+  });
+
+  it('the overlay of an endpoint update is an endpoint update of the overlay', () => {
+    const memo = new ModelMemo();
+    const load = parseConfigText(FIXTURE, TEXT);
+    const state = compile(load, [], memo);
+    const rt = runtime([[CANARY, 25]], [EXPERIMENT]);
+    const a = applyRuntime(state.model, rt);
+    const update = endpointUpdate(load, parseConfigText(FIXTURE, TEXT.replace('address: 10.0.1.2,', 'address: 10.0.1.7,')), state, memo)!;
+    expect(update).toBeDefined();
+    const b = applyRuntime(update.state.model, rt);
+    expect(endpointsOnlySince(b)).toBe(a);
+    expect(b.clusters.find((c) => c.name === cluster('v2'))).toMatchObject({ loadReport: true, endpoints: [expect.objectContaining({ address: '10.0.1.7' })] });
+    b.routeTables.forEach((t, i) => expect(t).toBe(a.routeTables[i]));
+    // Another runtime state is not an endpoint update of `a`.
+    expect(endpointsOnlySince(applyRuntime(update.state.model, runtime([[CANARY, 50]], [EXPERIMENT])))).toBeUndefined();
   });
 
   it('a step re-translates only the route config and listener of the canary route (translate/changes.ts)', () => {

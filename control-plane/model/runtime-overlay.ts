@@ -9,6 +9,7 @@
 import { deepFreeze } from '../json.ts';
 import type { CanaryRule, ExperimentRule, RuntimeState } from '../rollout/types.ts';
 import { canaryRouteName } from './canaries.ts';
+import { endpointsOnlySince, markEndpointsOnly } from './endpoint-update.ts';
 import { clusterName } from './hosts.ts';
 import type { FaultPolicy, HttpRoute, Model, Origin, RouteTable, UpstreamCluster, WeightedDestination } from './types.ts';
 
@@ -43,6 +44,11 @@ export function applyRuntime(model: Model, runtime: RuntimeState): Model {
   const clusters = model.clusters.map((c) => (flagged.has(c.name) ? withLoadReport(c) : c));
   const out = Object.freeze({ ...model, routeTables: Object.freeze(routeTables), clusters: Object.freeze(clusters) }) as Model;
   models.set(model, { key, out });
+  // The overlay of an endpoint update of a base, with the same runtime, is an endpoint update of
+  // that base's overlay: what depends on neither (scopes, global texts, label keys) carries over.
+  const base = endpointsOnlySince(model);
+  const before = base && models.get(base);
+  if (before?.key === key) markEndpointsOnly(out, before.out);
   return out;
 }
 
