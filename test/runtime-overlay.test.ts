@@ -19,6 +19,7 @@ import { proxyFromNode } from '../control-plane/translate/proxy.ts';
 import { translate } from '../control-plane/translate/translate.ts';
 import { ROUTE_CONFIG, TYPE_ORDER } from '../control-plane/translate/type-urls.ts';
 import type { Json } from '../control-plane/json.ts';
+import { grpcRejects } from './helpers/grpc-decode.ts';
 
 const FIXTURE = 'test/golden/in/canary.yaml';
 const TEXT = fs.readFileSync(FIXTURE, 'utf8');
@@ -160,6 +161,8 @@ describe('translated overlay', () => {
     const ratings = routesOf(res, `${RATINGS}:9080`)[0]!;
     expect(ratings.metadata).toEqual({ filter_metadata: { 'meshpilot.io': { fault_from: EXPERIMENT } } });
     expect(Object.keys(ratings.typed_per_filter_config as Json)).toEqual(['envoy.filters.http.fault']);
+    // What the real grpc-js-xds client decodes (and would otherwise NACK) takes it.
+    if (proxy === GRPC) for (const t of TYPE_ORDER) for (const r of res[t]) expect(grpcRejects(r), String(r.name)).toBeUndefined();
     // Without runtime state no route carries metadata.
     const plain = translate(applyRuntime(base(), NO_RUNTIME), proxy);
     expect(JSON.stringify(plain[ROUTE_CONFIG])).not.toContain('meshpilot.io');
