@@ -89,7 +89,7 @@ function overlayTable(table: RouteTable, host: { byName: Map<string, RouteOverri
     return o?.canary || experiment ? { canary: o?.canary, experiment } : undefined;
   });
   if (perRoute.every((o) => o === undefined)) return table;
-  const text = JSON.stringify(perRoute.map((o) => (o ? [o.canary?.rule.key, o.canary?.weight, o.canary?.rule.revision, o.experiment?.origin.key, o.experiment?.fault] : 0)));
+  const text = JSON.stringify(perRoute.map((o) => (o ? [o.canary?.rule.origin, o.canary?.weight, o.canary?.rule.revision, o.experiment?.origin, o.experiment?.fault] : 0)));
   let versions = tables.get(table);
   const kept = versions?.get(text);
   if (kept) return kept;

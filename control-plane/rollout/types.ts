@@ -36,7 +36,7 @@ export interface CanaryRule {
   virtualService: string;
   stable: { subset: string; clusters: string[] };
   canary: { subset: string; clusters: string[] };
-  /** Canary weights in percent, increasing, the last one 100 (model appends 100 if missing? no: required). */
+  /** Canary weights in percent, strictly increasing, the last one 100 (the schema requires it). */
   steps: number[];
   intervalMs: number;
   analysis: {
