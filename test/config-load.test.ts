@@ -153,7 +153,7 @@ describe('parseConfigText errors', () => {
     const { objects, errors } = parseConfigText('k.yaml', text);
     expect(objects).toEqual([]);
     expect(errors.map(formatError)).toEqual([
-      `k.yaml:5:7 kind: unsupported kind "Telemetry" (meshpilot accepts VirtualService, DestinationRule, ServiceEntry, WorkloadEntry, AuthorizationPolicy, PeerAuthentication, RequestAuthentication, RateLimit, Sidecar, Gateway)`,
+      `k.yaml:5:7 kind: unsupported kind "Telemetry" (meshpilot accepts VirtualService, DestinationRule, ServiceEntry, WorkloadEntry, AuthorizationPolicy, PeerAuthentication, RequestAuthentication, RateLimit, Sidecar, Gateway, Canary, FaultExperiment)`,
       `k.yaml:9:13 apiVersion: unsupported apiVersion "networking.istio.io/v2" for DestinationRule (meshpilot accepts networking.istio.io/v1, networking.istio.io/v1beta1, networking.istio.io/v1alpha3) (DestinationRule default/dr)`,
     ]);
   });

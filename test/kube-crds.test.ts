@@ -41,6 +41,8 @@ describe('CRDs', () => {
       'requestauthentications.security.istio.io',
       'gateways.networking.istio.io',
       'ratelimits.traffic.meshpilot.io',
+      'canaries.traffic.meshpilot.io',
+      'faultexperiments.traffic.meshpilot.io',
     ]);
     for (const d of docs) {
       expect(d.spec.versions.filter((v) => v.storage).length, d.metadata.name).toBe(1);
@@ -57,7 +59,7 @@ describe('CRDs', () => {
   });
 
   it('no field of the golden and example rules is pruned by the CRD schemas', () => {
-    const dirs = [new URL('./golden/in/', import.meta.url), new URL('../examples/bookinfo/', import.meta.url), new URL('./fixtures/config/valid/', import.meta.url)];
+    const dirs = [new URL('./golden/in/', import.meta.url), new URL('../examples/bookinfo/', import.meta.url), new URL('../examples/canary/', import.meta.url), new URL('../examples/canary-fault/', import.meta.url), new URL('./fixtures/config/valid/', import.meta.url)];
     let checked = 0;
     for (const dir of dirs) {
       const files = readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((f) => /\.ya?ml$/.test(f));

@@ -68,7 +68,7 @@ describe.skipIf(!HAVE_KUBECTL)('examples/kubernetes/install', () => {
     expect([webhook.spec.replicas, webhook.spec.strategy.type]).toEqual([1, 'Recreate']);
     expect(webhook.spec.template.spec.containers[0].args).toContain('--webhook-config=meshpilot-sidecar-injector');
     // The CRDs are part of the install, one per rule kind, straight from `npm run crds`.
-    expect(d.filter((o) => o.kind === 'CustomResourceDefinition')).toHaveLength(10);
+    expect(d.filter((o) => o.kind === 'CustomResourceDefinition')).toHaveLength(12);
   });
 
   it('dev: one replica, smaller requests, no PodDisruptionBudget', () => {

@@ -6,6 +6,8 @@ import type {
   PeerAuthenticationSpec,
   RequestAuthenticationSpec,
   RateLimitSpec,
+  CanarySpec,
+  FaultExperimentSpec,
   ServiceEntrySpec,
   SidecarSpec,
   VirtualServiceSpec,
@@ -41,7 +43,7 @@ export function formatError(e: ConfigError): string {
   return out;
 }
 
-export const KINDS = ['VirtualService', 'DestinationRule', 'ServiceEntry', 'WorkloadEntry', 'AuthorizationPolicy', 'PeerAuthentication', 'RequestAuthentication', 'RateLimit', 'Sidecar', 'Gateway'] as const;
+export const KINDS = ['VirtualService', 'DestinationRule', 'ServiceEntry', 'WorkloadEntry', 'AuthorizationPolicy', 'PeerAuthentication', 'RequestAuthentication', 'RateLimit', 'Sidecar', 'Gateway', 'Canary', 'FaultExperiment'] as const;
 export type Kind = (typeof KINDS)[number];
 
 export type SpecOf<K> = K extends 'VirtualService'
@@ -62,6 +64,10 @@ export type SpecOf<K> = K extends 'VirtualService'
               ? SidecarSpec
             : K extends 'Gateway'
               ? GatewaySpec
+            : K extends 'Canary'
+              ? CanarySpec
+            : K extends 'FaultExperiment'
+              ? FaultExperimentSpec
               : RateLimitSpec;
 
 /** A validated Istio object. Frozen: the same instance may be shared by several load results. */

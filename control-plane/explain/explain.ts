@@ -195,11 +195,14 @@ export function explain(given: MeshView, input: ExplainInput, connected: Iterabl
   const found = destinationsFor({ view, index, res, proxy, targets, upstream: upReq, calleeKind });
   out.destinations.push(...found.destinations);
   out.notes.push(...found.notes);
+  const weightsFrom = index.runtimeOrigin(route, 'weights_from');
+  if (weightsFrom) out.weightsFrom = weightsFrom;
 
   // 6. Outbound filters on this route: fault, local rate limit.
   const vhostName = String(vhost.name);
   const routeName = String(route.name ?? '');
-  const faultRule = index.routeField(vhostName, routeName, 'fault');
+  // A running FaultExperiment's fault replaces the route's own.
+  const faultRule = index.runtimeOrigin(route, 'fault_from') ?? index.routeField(vhostName, routeName, 'fault');
   for (const f of faultsFor(effectiveConfig(filters, FAULT, route, vhost), req, out.destinations.length === 1 ? out.destinations[0]!.cluster : undefined)) {
     out.faults.push({ ...f, ...(faultRule ? { rule: faultRule } : {}) });
   }

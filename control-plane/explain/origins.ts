@@ -13,6 +13,7 @@ import { labelsMatch } from '../model/services.ts';
 import { envoyRouteMatch } from '../translate/route-match.ts';
 import type { Json } from '../json.ts';
 import type { TranslateMemo } from '../translate/memo.ts';
+import { ROUTE_METADATA_NAMESPACE } from '../translate/route-origin.ts';
 
 /** A rule, and where in it: `VirtualService default/reviews` at `rules.yaml:12` (`spec.http[0].match[0]`). */
 export interface RuleRef {
@@ -159,6 +160,18 @@ export class RuleIndex {
   authorizationPolicy(policyName: string): AuthorizationPolicy | undefined {
     const m = RBAC_POLICY_NAME.exec(policyName);
     return m ? this.view.model.authorizationPolicies.find((x) => x.namespace === m[1] && x.name === m[2]) : undefined;
+  }
+
+  /**
+   * The Canary (`weights_from`) or FaultExperiment (`fault_from`) a generated route names in its
+   * metadata (translate/route-origin.ts): the rule that decides its weights or fault at run time.
+   */
+  runtimeOrigin(envoyRoute: Json, field: 'weights_from' | 'fault_from'): RuleRef | undefined {
+    const fields = ((envoyRoute.metadata as Json | undefined)?.filter_metadata as Json | undefined)?.[ROUTE_METADATA_NAMESPACE] as Json | undefined;
+    const key = fields?.[field];
+    if (typeof key !== 'string') return undefined;
+    const rule = field === 'weights_from' ? this.view.model.canaries.find((c) => c.key === key) : this.view.model.experiments.find((e) => e.key === key);
+    return this.ref(key, field === 'weights_from' ? ['spec', 'steps'] : ['spec', 'fault'], rule?.origin.at ?? '');
   }
 
   /** `rate_limit.<ns>.<name>[.override_<i>]` -> RateLimit ns/name (spec.limit or spec.overrides[i]). */

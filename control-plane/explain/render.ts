@@ -48,6 +48,7 @@ export function renderExplanation(e: Explanation): string {
       }
     }
   }
+  if (e.weightsFrom) L.push(`weights:  set by the rollout of ${formatRef(e.weightsFrom)}, not the VirtualService's`);
   for (const f of e.faults) {
     const what = f.kind === 'delay' ? `delay ${f.delay ?? '(from header)'}` : `abort with ${f.grpcStatus !== undefined ? `gRPC ${grpcCodeName(f.grpcStatus)}` : f.httpStatus !== undefined ? `HTTP ${f.httpStatus}${e.caller.kind === 'grpc' ? ` (the gRPC caller sees ${grpcCodeForHttp(f.httpStatus)})` : ''}` : 'a status from the request header'}`;
     L.push(`fault:    ${what} for ${percentText(f.share)} of requests${f.notApplied ? ` - NOT for this request: ${f.notApplied}` : ''}${from(f.rule)}`);

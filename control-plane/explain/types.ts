@@ -120,6 +120,8 @@ export interface Explanation {
     summary: string;
   };
   destinations: Destination[];
+  /** The Canary whose rollout sets the destinations' weights now (instead of the VirtualService's). */
+  weightsFrom?: RuleRef;
   faults: FaultInfo[];
   mirrors: Array<{ cluster: string; share: number; rule?: RuleRef }>;
   timeout?: { value: string; rule?: RuleRef; note: string };

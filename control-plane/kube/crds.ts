@@ -77,7 +77,10 @@ const STATUS: Schema = {
 
 export function crdFor(r: RuleResource): Schema {
   const spec = structural(z.toJSONSchema(specSchemas[r.kind], { target: 'openapi-3.0', io: 'input', unrepresentable: 'any' }));
-  const schema = { openAPIV3Schema: { type: 'object', properties: { spec, status: STATUS } } };
+  // The leader keeps a Canary's or FaultExperiment's rollout state in its status (rollout/kube-store.ts),
+  // beside the Accepted condition: kept, not pruned, by the API server.
+  const status = r.kind === 'Canary' || r.kind === 'FaultExperiment' ? { ...STATUS, 'x-kubernetes-preserve-unknown-fields': true } : STATUS;
+  const schema = { openAPIV3Schema: { type: 'object', properties: { spec, status } } };
   return {
     apiVersion: 'apiextensions.k8s.io/v1',
     kind: 'CustomResourceDefinition',

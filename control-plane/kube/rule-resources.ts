@@ -1,5 +1,5 @@
 // The Kubernetes resources behind meshpilot's rule kinds: Istio's groups for Istio's kinds (so
-// meshpilot is a drop-in control plane for them), traffic.meshpilot.io for RateLimit. Informers
+// meshpilot is a drop-in control plane for them), traffic.meshpilot.io for RateLimit, Canary and FaultExperiment. Informers
 // watch the storage version; the API server serves every version with the same schema.
 import type { Kind } from '../config/types.ts';
 
@@ -29,4 +29,6 @@ export const RULE_RESOURCES: readonly RuleResource[] = [
   { kind: 'RequestAuthentication', group: 'security.istio.io', version: 'v1', served: ['v1', 'v1beta1'], plural: 'requestauthentications', singular: 'requestauthentication', shortNames: ['ra'], categories: ['istio-io', 'security-istio-io'] },
   { kind: 'Gateway', group: 'networking.istio.io', version: 'v1', served: NETWORKING, plural: 'gateways', singular: 'gateway', shortNames: ['gw'], categories: ['istio-io', 'networking-istio-io'] },
   { kind: 'RateLimit', group: 'traffic.meshpilot.io', version: 'v1alpha1', served: ['v1alpha1'], plural: 'ratelimits', singular: 'ratelimit', categories: ['meshpilot'] },
+  { kind: 'Canary', group: 'traffic.meshpilot.io', version: 'v1alpha1', served: ['v1alpha1'], plural: 'canaries', singular: 'canary', categories: ['meshpilot'] },
+  { kind: 'FaultExperiment', group: 'traffic.meshpilot.io', version: 'v1alpha1', served: ['v1alpha1'], plural: 'faultexperiments', singular: 'faultexperiment', categories: ['meshpilot'] },
 ];

@@ -11,6 +11,8 @@ import { IssueList, type IssueSink, type RecordedIssue, recordingSink, replayIss
 import { warnLocality, warnUnreachableNetworks } from './locality-warnings.ts';
 import { warnLoadBalancer } from './lb-warnings.ts';
 import { buildRateLimits } from './rate-limit.ts';
+import { buildCanaries } from './canaries.ts';
+import { buildExperiments } from './experiments.ts';
 import { buildAuthorizationPolicies } from './authorization.ts';
 import { DEFAULT_MESH, type MeshSettings } from './mesh-identity.ts';
 import { type MtlsContext, warnMutualToPermissiveGrpc } from './upstream-tls.ts';
@@ -97,6 +99,10 @@ export function buildModel(objects: ConfigObject[], networkGateways: Model['netw
   const routeTables = buildRouteTables(sorted, routeInputs, memo.routes);
   const l4Tables = buildL4Tables(l4, issues.rejected, routeInputs);
   const rateLimits = buildRateLimits(sorted, serviceMap, issues);
+  // Canaries and fault experiments name routes in force: after the tables.
+  const rolloutInputs = { services: serviceMap, routeTables, clusters: routeInputs.clusters, issues };
+  const canaries = buildCanaries(sorted, rolloutInputs);
+  const experiments = buildExperiments(sorted, rolloutInputs);
   const requestAuthentications = buildRequestAuthentications(sorted, services, issues);
   const sidecars = buildSidecars(sorted, issues);
   const authorizationPolicies = buildAuthorizationPolicies(sorted, services, issues, mesh, (ns, labels, port) => effectiveMtls(peerAuthentications, mesh, ns, labels, port).mode);
@@ -123,6 +129,6 @@ export function buildModel(objects: ConfigObject[], networkGateways: Model['netw
   warnMutualToPermissiveGrpc(clusters, serviceMap, (host) => rules.get(host)?.obj, { policies: peerAuthentications, mesh }, issues);
   const meshGateways = gateways;
   const gatewayList = Object.fromEntries(Object.keys(networkGateways).sort().map((n) => [n, networkGateways[n].map((g) => ({ address: g.address, port: g.port }))]));
-  const model: Model = { services, clusters, routeTables, l4Tables, rateLimits, authorizationPolicies, peerAuthentications, requestAuthentications, sidecars, mesh: { ...mesh }, networkGateways: gatewayList, warnings: issues.warnings, gateways: meshGateways, gatewayVirtualServices: gatewayVirtualServices.filter((v) => !issues.rejected.has(`VirtualService/${v.key}`)), canaries: [], experiments: [] };
+  const model: Model = { services, clusters, routeTables, l4Tables, rateLimits, authorizationPolicies, peerAuthentications, requestAuthentications, sidecars, mesh: { ...mesh }, networkGateways: gatewayList, warnings: issues.warnings, gateways: meshGateways, gatewayVirtualServices: gatewayVirtualServices.filter((v) => !issues.rejected.has(`VirtualService/${v.key}`)), canaries, experiments };
   return { model: deepFreeze(model), errors: issues.errors, rejected: issues.rejected };
 }

@@ -59,6 +59,15 @@ export function endpointsOnlySince(m: Model): Model | undefined {
   return madeFrom.get(m);
 }
 
+/**
+ * Records that `next` differs from `from` only as an endpoint update's result differs from its
+ * base: for a model derived from such a pair alike (the runtime overlay of each, model/runtime-overlay.ts).
+ */
+export function markEndpointsOnly(next: Model, from: Model): void {
+  madeFrom.set(next, from);
+  madeFrom.delete(from);
+}
+
 /** Per model: where each service and cluster is, and a host's cluster names (unchanged by updates). */
 interface Index {
   service: Map<string, number>;

@@ -36,7 +36,7 @@ export interface CanaryRule {
   virtualService: string;
   stable: { subset: string; clusters: string[] };
   canary: { subset: string; clusters: string[] };
-  /** Canary weights in percent, increasing, the last one 100 (model appends 100 if missing? no: required). */
+  /** Canary weights in percent, strictly increasing, the last one 100 (the schema requires it). */
   steps: number[];
   intervalMs: number;
   analysis: {
@@ -65,6 +65,8 @@ export interface ExperimentRule {
   host: string;
   /** http route names it applies to; empty: every http route of the host's tables. */
   routes: string[];
+  /** The model route names (`<vs-ns>/<vs-name>/<http name>`) of `routes`, in every table of the host; empty when `routes` is. */
+  routeNames: string[];
   fault: FaultPolicy;
   /** Epoch ms after which it stops. */
   expiresAtMs: number;

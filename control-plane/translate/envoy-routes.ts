@@ -11,6 +11,7 @@ import { directResponse } from './direct-response.ts';
 import { redirectAction } from './redirect.ts';
 import { forwardAction } from './route-action.ts';
 import { envoyRouteMatch } from './route-match.ts';
+import { routeOriginMetadata } from './route-origin.ts';
 import type { Json } from '../json.ts';
 import { matchesValue } from './string-match.ts';
 
@@ -51,8 +52,9 @@ export function envoyRoutes(routes: readonly HttpRoute[], clusters: Map<string, 
           : { direct_response: directResponse(r.action) };
     const single = r.action.kind === 'route' && r.action.destinations.length === 1 ? r.action.destinations[0] : undefined;
     const mutations = kind === 'envoy' ? headerMutations(concatOps(r.requestHeaders, single?.requestHeaders), concatOps(r.responseHeaders, single?.responseHeaders)) : {};
+    const metadata = routeOriginMetadata(r);
     for (const m of matches) {
-      out.push({ name: r.name, match: m ? envoyRouteMatch(m) : { prefix: '/' }, ...action, ...mutations, ...extras.route });
+      out.push({ name: r.name, match: m ? envoyRouteMatch(m) : { prefix: '/' }, ...action, ...mutations, ...extras.route, ...metadata });
     }
   }
   return out;

@@ -52,6 +52,8 @@ export const MESH_CRDS: Resource[] = [
   { group: 'networking.istio.io', versions: NETWORKING, plural: 'gateways', kind: 'Gateway', namespaced: true, status: true },
   { group: 'networking.istio.io', versions: NETWORKING, plural: 'sidecars', kind: 'Sidecar', namespaced: true, status: true },
   { group: 'traffic.meshpilot.io', versions: ['v1alpha1'], plural: 'ratelimits', kind: 'RateLimit', namespaced: true, status: true },
+  { group: 'traffic.meshpilot.io', versions: ['v1alpha1'], plural: 'canaries', kind: 'Canary', namespaced: true, status: true },
+  { group: 'traffic.meshpilot.io', versions: ['v1alpha1'], plural: 'faultexperiments', kind: 'FaultExperiment', namespaced: true, status: true },
 ];
 
 interface WatchEvent { type: 'ADDED' | 'MODIFIED' | 'DELETED'; rv: number; resource: Resource; object: KubeObject }

@@ -8,6 +8,8 @@ import { VirtualServiceSpec } from './virtual-service.ts';
 import { WorkloadEntrySpec } from './workload-entry.ts';
 import { AuthorizationPolicySpec } from './authorization-policy.ts';
 import { RateLimitSpec } from './rate-limit.ts';
+import { CanarySpec } from './canary.ts';
+import { FaultExperimentSpec } from './fault-experiment.ts';
 import { PeerAuthenticationSpec } from './peer-authentication.ts';
 import { RequestAuthenticationSpec } from './request-authentication.ts';
 import { SidecarSpec } from './sidecar.ts';
@@ -28,6 +30,8 @@ export const KIND_API_VERSIONS = {
   PeerAuthentication: SECURITY,
   RequestAuthentication: SECURITY,
   RateLimit: MESHPILOT,
+  Canary: MESHPILOT,
+  FaultExperiment: MESHPILOT,
   Sidecar: NETWORKING,
   Gateway: NETWORKING,
 } as const satisfies Record<Kind, readonly string[]>;
@@ -52,6 +56,8 @@ export const specSchemas = {
   PeerAuthentication: PeerAuthenticationSpec,
   RequestAuthentication: RequestAuthenticationSpec,
   RateLimit: RateLimitSpec,
+  Canary: CanarySpec,
+  FaultExperiment: FaultExperimentSpec,
   Sidecar: SidecarSpec,
   Gateway: GatewaySpec,
 } as const satisfies Record<Kind, z.ZodType>;
@@ -75,6 +81,8 @@ export const documentSchemas = {
   PeerAuthentication: documentSchema('PeerAuthentication'),
   RequestAuthentication: documentSchema('RequestAuthentication'),
   RateLimit: documentSchema('RateLimit'),
+  Canary: documentSchema('Canary'),
+  FaultExperiment: documentSchema('FaultExperiment'),
   Sidecar: documentSchema('Sidecar'),
   Gateway: documentSchema('Gateway'),
 };

@@ -11,6 +11,8 @@ export * from './authorization-policy.ts';
 export * from './peer-authentication.ts';
 export * from './request-authentication.ts';
 export * from './rate-limit.ts';
+export * from './canary.ts';
+export * from './fault-experiment.ts';
 export * from './gateway.ts';
 export * from './document.ts';
 export * from './sidecar.ts';

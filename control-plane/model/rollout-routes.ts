@@ -1,0 +1,54 @@
+// The http routes a Canary or FaultExperiment names: `http[].name` of a VirtualService for the
+// host, found in the model's route tables (so only routes in force count). A route of VirtualService
+// ns/vs with http name `n` is the model route `ns/vs/n` (model/routes.ts); a delegated route is named
+// after its root and its delegate, so neither kind can name one.
+import { type ConfigObject, isKind } from '../config/types.ts';
+import { compareText } from './compare.ts';
+import type { HttpRoute, RouteTable } from './types.ts';
+
+const VS = 'VirtualService/';
+
+/** The `http[].name` a model route was made from, when it is a VirtualService's own named route. */
+export function httpNameOf(route: HttpRoute, vss: ReadonlyMap<string, ConfigObject>): string | undefined {
+  if (route.delegation || !route.origin.key.startsWith(VS)) return undefined;
+  const prefix = `${route.origin.key.slice(VS.length)}/`;
+  if (!route.name.startsWith(prefix)) return undefined;
+  const name = route.name.slice(prefix.length);
+  const vs = vss.get(route.origin.key);
+  // An unnamed http entry is named by its index: only a name the rule wrote counts.
+  return vs && isKind(vs, 'VirtualService') && (vs.spec.http ?? []).some((h) => h.name === name) ? name : undefined;
+}
+
+export interface NamedRoute {
+  /** The model route name (`ns/vs/name`): the same in every table of the host. */
+  modelName: string;
+  /** `VirtualService/ns/vs`. */
+  virtualService: string;
+  /** The route in each table of the host it is in (one per HTTP port it applies to). */
+  inTables: Array<{ table: RouteTable; route: HttpRoute }>;
+}
+
+/** The named http routes of a host's tables, by http name (several VirtualServices may use one name). */
+export function namedRoutes(tables: readonly RouteTable[], vss: ReadonlyMap<string, ConfigObject>): Map<string, NamedRoute[]> {
+  const out = new Map<string, NamedRoute[]>();
+  for (const table of tables) {
+    for (const route of table.routes) {
+      const name = httpNameOf(route, vss);
+      if (name === undefined) continue;
+      const list = out.get(name) ?? [];
+      let entry = list.find((e) => e.modelName === route.name);
+      if (!entry) list.push((entry = { modelName: route.name, virtualService: route.origin.key, inTables: [] }));
+      entry.inTables.push({ table, route });
+      out.set(name, list);
+    }
+  }
+  for (const list of out.values()) list.sort((a, b) => compareText(a.modelName, b.modelName));
+  return out;
+}
+
+/** The route tables of each host. */
+export function tablesByHost(tables: readonly RouteTable[]): Map<string, RouteTable[]> {
+  const out = new Map<string, RouteTable[]>();
+  for (const t of tables) out.set(t.host, [...(out.get(t.host) ?? []), t]);
+  return out;
+}

@@ -1,0 +1,133 @@
+// Base model + runtime state -> the model proxies are served: each Canary's route gets the weights
+// its rollout is at, each running fault experiment's routes get its fault, and the clusters either
+// kind judges get `loadReport` (proxies then report their load to meshpilot). Pure.
+//
+// The translator memoizes per object (translate/table-memo.ts, snapshot-cache.ts) and the change
+// walk (translate/changes.ts) compares by identity: a table or cluster the overlay leaves as it was
+// is the base's own object, and one it changes is the same object for as long as its base and its
+// override are the same, so a push re-translates only what a step changed.
+import { deepFreeze } from '../json.ts';
+import type { CanaryRule, ExperimentRule, RuntimeState } from '../rollout/types.ts';
+import { canaryRouteName } from './canaries.ts';
+import { endpointsOnlySince, markEndpointsOnly } from './endpoint-update.ts';
+import { clusterName } from './hosts.ts';
+import type { FaultPolicy, HttpRoute, Model, Origin, RouteTable, UpstreamCluster, WeightedDestination } from './types.ts';
+
+/** What the overlay does to one route: the canary weight, and the experiment's fault. */
+interface RouteOverride {
+  canary?: { rule: CanaryRule; weight: number };
+  experiment?: { fault: FaultPolicy; origin: Origin };
+}
+
+/** Per base table: its overlaid versions by override text (a few at most: the last steps). */
+const tables = new WeakMap<RouteTable, Map<string, RouteTable>>();
+const KEPT_PER_TABLE = 4;
+/** Per base cluster: the same with loadReport. */
+const reporting = new WeakMap<UpstreamCluster, UpstreamCluster>();
+/** Per base model: the last runtime text and what it gave. */
+const models = new WeakMap<Model, { key: string; out: Model }>();
+
+export function applyRuntime(model: Model, runtime: RuntimeState): Model {
+  if (!model.canaries.length && !model.experiments.length) return model;
+  const weights = model.canaries.flatMap((c) => {
+    const w = runtime.canaryWeights.get(c.key);
+    return w === undefined ? [] : [[c, clampWeight(w)] as const];
+  });
+  const active = model.experiments.filter((e) => runtime.activeExperiments.has(e.key));
+  const key = JSON.stringify([weights.map(([c, w]) => [c.key, w]), active.map((e) => e.key)]);
+  const kept = models.get(model);
+  if (kept?.key === key) return kept.out;
+
+  const overrides = routeOverrides(weights, active);
+  const routeTables = model.routeTables.map((t) => overlayTable(t, overrides.get(t.host)));
+  const flagged = new Set([...model.canaries.flatMap((c) => [...c.stable.clusters, ...c.canary.clusters]), ...model.experiments.flatMap((e) => e.clusters)]);
+  const clusters = model.clusters.map((c) => (flagged.has(c.name) ? withLoadReport(c) : c));
+  const out = Object.freeze({ ...model, routeTables: Object.freeze(routeTables), clusters: Object.freeze(clusters) }) as Model;
+  models.set(model, { key, out });
+  // The overlay of an endpoint update of a base, with the same runtime, is an endpoint update of
+  // that base's overlay: what depends on neither (scopes, global texts, label keys) carries over.
+  const base = endpointsOnlySince(model);
+  const before = base && models.get(base);
+  if (before?.key === key) markEndpointsOnly(out, before.out);
+  return out;
+}
+
+function clampWeight(w: number): number {
+  return Number.isFinite(w) ? Math.min(100, Math.max(0, Math.round(w))) : 0;
+}
+
+/** Host -> route name -> override. The first experiment (by key) on a route wins. */
+function routeOverrides(weights: ReadonlyArray<readonly [CanaryRule, number]>, active: readonly ExperimentRule[]): Map<string, { byName: Map<string, RouteOverride>; all?: RouteOverride['experiment'] }> {
+  const out = new Map<string, { byName: Map<string, RouteOverride>; all?: RouteOverride['experiment'] }>();
+  const forHost = (host: string) => {
+    let h = out.get(host);
+    if (!h) out.set(host, (h = { byName: new Map() }));
+    return h;
+  };
+  const at = (host: string, name: string) => {
+    const h = forHost(host);
+    let o = h.byName.get(name);
+    if (!o) h.byName.set(name, (o = {}));
+    return o;
+  };
+  for (const [rule, weight] of weights) at(rule.host, canaryRouteName(rule)).canary = { rule, weight };
+  for (const e of active) {
+    const experiment = { fault: e.fault, origin: e.origin };
+    if (e.routeNames.length === 0) {
+      const h = forHost(e.host);
+      h.all ??= experiment;
+    } else for (const name of e.routeNames) at(e.host, name).experiment ??= experiment;
+  }
+  return out;
+}
+
+function overlayTable(table: RouteTable, host: { byName: Map<string, RouteOverride>; all?: RouteOverride['experiment'] } | undefined): RouteTable {
+  if (!host) return table;
+  const perRoute = table.routes.map((r) => {
+    const o = host.byName.get(r.name);
+    const experiment = o?.experiment ?? host.all;
+    return o?.canary || experiment ? { canary: o?.canary, experiment } : undefined;
+  });
+  if (perRoute.every((o) => o === undefined)) return table;
+  const text = JSON.stringify(perRoute.map((o) => (o ? [o.canary?.rule.origin, o.canary?.weight, o.canary?.rule.revision, o.experiment?.origin, o.experiment?.fault] : 0)));
+  let versions = tables.get(table);
+  const kept = versions?.get(text);
+  if (kept) return kept;
+  const routes = table.routes.map((r, i) => overlayRoute(r, perRoute[i], table));
+  const out = deepFreeze({ ...table, routes });
+  if (!versions) tables.set(table, (versions = new Map()));
+  if (versions.size >= KEPT_PER_TABLE) versions.delete(versions.keys().next().value!);
+  versions.set(text, out);
+  return out;
+}
+
+function overlayRoute(route: HttpRoute, o: RouteOverride | undefined, table: RouteTable): HttpRoute {
+  if (!o) return route;
+  let out: HttpRoute = route;
+  if (o.canary && route.action.kind === 'route') {
+    out = { ...out, action: { ...route.action, destinations: canaryDestinations(route.action.destinations, o.canary.rule, o.canary.weight, table) }, weightsFrom: o.canary.rule.origin };
+  }
+  if (o.experiment) out = { ...out, fault: o.experiment.fault, faultFrom: o.experiment.origin };
+  return out;
+}
+
+/**
+ * Stable gets 100 - w, canary w. A destination with weight 0 is left out, as the model leaves out
+ * a VirtualService's 0 weights (Envoy and gRPC refuse a weighted list whose total is 0, and one
+ * entry at 0 is noise): at 0 or 100 the route has one destination.
+ */
+function canaryDestinations(base: readonly WeightedDestination[], rule: CanaryRule, weight: number, table: RouteTable): WeightedDestination[] {
+  const port = base[0]?.port ?? table.port;
+  const dest = (subset: string, w: number): WeightedDestination => {
+    const own = base.find((d) => d.subset === subset);
+    return own ? { ...own, weight: w } : { cluster: clusterName('outbound', port, subset, rule.host), host: rule.host, port, subset, weight: w };
+  };
+  return [dest(rule.stable.subset, 100 - weight), dest(rule.canary.subset, weight)].filter((d) => d.weight > 0);
+}
+
+function withLoadReport(c: UpstreamCluster): UpstreamCluster {
+  if (c.loadReport) return c;
+  let out = reporting.get(c);
+  if (!out) reporting.set(c, (out = Object.freeze({ ...c, loadReport: true as const })));
+  return out;
+}
