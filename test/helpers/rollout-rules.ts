@@ -30,6 +30,7 @@ export function experimentRule(over: Partial<ExperimentRule> = {}): ExperimentRu
     name: 'ratings-delay',
     host: 'ratings.default.svc.cluster.local',
     routes: [],
+    routeNames: [],
     fault: { abort: { httpStatus: 503, percent: 10 } },
     expiresAtMs: 600_000,
     guard: { minSuccessRate: 95, minRequests: 20, windowMs: 30_000 },
