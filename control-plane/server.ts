@@ -32,6 +32,10 @@ import { CredentialSources } from './credentials/sources.ts';
 import type { CredentialStore } from './credentials/credential-store.ts';
 import { startLoadReporting, type LoadReportingOptions } from './load/load-reporting.ts';
 import type { LoadWindow } from './load/load-window.ts';
+import { RolloutController } from './rollout/controller.ts';
+import { DirStore, MemoryStore, type RolloutStore } from './rollout/store.ts';
+import { applyRuntime } from './model/runtime-overlay.ts';
+import type { Model } from './model/types.ts';
 
 export interface ControlPlaneOptions {
   /** A directory of rule files (optional when `kube` is given; both may be used at once). */
@@ -86,6 +90,14 @@ export interface ControlPlaneOptions {
   credentialsDir?: string;
   /** Load reporting (LRS): how often proxies report and how far back figures are kept (default 10 s, 60 s). */
   loadReporting?: LoadReportingOptions;
+  /**
+   * Where canary and fault experiment state is kept in file mode (`--state-dir`), so a restart
+   * resumes each rollout where it was. With a config cluster it is the rules' status instead;
+   * with neither it lives in memory only.
+   */
+  stateDir?: string;
+  /** Rollout rounds: longest time between two (default 1 s), store re-reads (default 2 s). */
+  rollouts?: { tickMs?: number; refreshMs?: number };
 }
 
 export interface ControlPlane {
@@ -113,6 +125,8 @@ export interface ControlPlane {
   readonly elector?: LeaderElector;
   /** The load proxies report (LRS), over the load window. */
   readonly load: LoadWindow;
+  /** Canaries and fault experiments: their state, decisions and commands. */
+  readonly rollouts: RolloutController;
   /** Re-reads the config directory now (the watcher does this by itself on changes). */
   reload(): void;
   stop(): Promise<void>;
@@ -173,10 +187,17 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     applied = load;
     refresh.cancel();
     source.afterCompile(state);
+    rollouts.setModel(state.model);
+    if (!keepsState && !warnedMemoryState && (state.model.canaries.length > 0 || state.model.experiments.length > 0)) {
+      warnedMemoryState = true;
+      log.warn('no --state-dir: canary and fault experiment state is kept in memory only, and a restart starts every canary over');
+    }
     if (!ready) return;
     // Nothing a proxy sees changed (warnings aside): keep the cache, and so every version.
-    if (cache.ready && before && sameForProxies(before, state.model)) return;
-    cache.setModel(state.model);
+    const servedBefore = served;
+    serve();
+    if (cache.ready && servedBefore && sameForProxies(servedBefore, served!)) return;
+    cache.setModel(served!);
     log.info({ generation: cache.generation, services: next.model.services.length, rules: next.accepted.length, errors: next.errors.length, rejected: capList(next.rejected), ...changes }, 'configuration applied');
   };
 
@@ -198,17 +219,53 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     applied = load;
     state = update.state;
     if (update.changed.length === 0) return;
-    cache.setModel(state.model);
+    serve();
+    cache.setModel(served!);
     refresh.trigger();
     log.debug({ generation: cache.generation, endpointsOf: capList(update.changed) }, 'endpoints applied');
   };
+  // Canaries and fault experiments: the compiled model is served with the weights and faults their
+  // state says (model/runtime-overlay.ts); `served` is that model, what proxies, explain and the
+  // admin API see. A state change re-overlays the last compiled model and pushes.
+  let served: Model | undefined;
+  let warnedMemoryState = false;
+  const serve = () => {
+    if (state) served = applyRuntime(state.model, rollouts.runtime(state.model));
+  };
+  const ads = new AdsServer(cache, log, metrics, opts.xdsLimits);
+  const load = startLoadReporting(ads, metrics.registry, () => served?.clusters, log, opts.loadReporting);
+  const customApi = kube?.configCustom();
+  const keepsState = Boolean(opts.stateDir || customApi);
+  const store: RolloutStore = opts.stateDir
+    ? new DirStore(opts.stateDir, log)
+    : customApi
+      ? new (await import('./rollout/kube-store.ts')).KubeRolloutStore(customApi, log)
+      : new MemoryStore();
+  const rollouts = new RolloutController({
+    load,
+    store,
+    leadership,
+    log,
+    registry: metrics.registry,
+    ...(opts.rollouts?.tickMs !== undefined ? { tickMs: opts.rollouts.tickMs } : {}),
+    ...(opts.rollouts?.refreshMs !== undefined ? { refreshMs: opts.rollouts.refreshMs } : {}),
+    onRuntimeChange: () => {
+      if (!state || !cache.ready || !source.ready()) return;
+      const before = served;
+      serve();
+      if (served !== before) cache.setModel(served!);
+    },
+  });
+  // Stored states first: serving without them would put every canary back to its first step.
+  await rollouts.start();
+  /** The compiled state with the model proxies are served (canary weights, experiment faults applied). */
+  const servedState = (): MeshState => (served && state && served !== state.model ? { ...state, model: served } : state!);
   const endpointDebounceMs = opts.endpointDebounceMs ?? 10;
   const endpoints = new Debouncer(endpointDebounceMs, endpointDebounceMs * 10, applyEndpoints);
   apply(source.load());
   // While a compile is pending, every change joins it.
   source.watch(() => (debouncer.pending ? debouncer.trigger() : endpoints.trigger()));
 
-  const ads = new AdsServer(cache, log, metrics, opts.xdsLimits);
   metrics.observeState(() => ads.streams, () => state);
   metrics.observeLeader(leadership);
   if (elector) health.addProvider(elector);
@@ -219,7 +276,6 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     kube.onClusterStatus((cluster, up) => (up === undefined ? metrics.removeCluster(cluster) : metrics.setClusterHealth(cluster, up)));
   }
   for (const c of coreComponents(cache, ads, () => state)) health.add(c);
-  const load = startLoadReporting(ads, metrics.registry, () => state?.model.clusters, log, opts.loadReporting);
   let meshCa: MeshCa | undefined;
   if (opts.xdsTls) {
     meshCa = await (await import('./ca/mesh-ca.ts')).startMeshCa({ ...opts.xdsTls, leadership }, ads, log, metrics);
@@ -229,6 +285,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   }
   // A listener that cannot bind (ListenError: a port in use) stops what was started before it.
   const abandon = async (e: unknown): Promise<never> => {
+    rollouts.stop();
     debouncer.cancel();
     endpoints.cancel();
     refresh.cancel();
@@ -251,7 +308,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   let monitoringAddress: string | undefined;
   try {
     if (opts.adminListen) {
-      const app = createAdminApp({ state: () => state!, ads, cache, health, metrics, logger: log, load, ...(meshCa ? { ca: meshCa.authority } : {}) });
+      const app = createAdminApp({ state: servedState, ads, cache, health, metrics, logger: log, load, rollouts, ...(meshCa ? { ca: meshCa.authority } : {}) });
       adminAddress = await listenHttp(app, opts.adminListen, servers);
       log.info({ address: adminAddress }, 'admin API listening');
     }
@@ -271,7 +328,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     ...(xdsPlaintextAddress ? { xdsPlaintextAddress } : {}),
     ...(adminAddress ? { adminAddress } : {}),
     ...(monitoringAddress ? { monitoringAddress } : {}),
-    state: () => state!,
+    state: servedState,
     ads,
     cache,
     ...(kube ? { kube } : {}),
@@ -282,10 +339,12 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     leadership,
     ...(elector ? { elector } : {}),
     load,
+    rollouts,
     reload: () => apply(source.load()),
     async stop() {
       // Stop writing first, then hand the Lease over, so another replica takes over at once.
       await elector?.stop();
+      rollouts.stop();
       debouncer.cancel();
       endpoints.cancel();
       refresh.cancel();

@@ -49,7 +49,7 @@ beforeAll(async () => {
     backends: fakeBackends,
     files: {},
     prefix: 'lrs-service',
-    controlPlane: { adminListen: '127.0.0.1:0', loadReporting: { intervalMs: INTERVAL_MS, windowMs: WINDOW_MS } },
+    controlPlane: { adminListen: '127.0.0.1:0', loadReporting: { intervalMs: INTERVAL_MS, windowMs: WINDOW_MS, retainMs: WINDOW_MS } },
   });
   admin = `http://${mesh.cp.adminAddress}`;
 });

@@ -2,7 +2,7 @@
 // from every registered cluster (merged per host), clusters registered by flags or live by
 // Secrets. It yields the same LoadResult a directory does, plus each network's gateways, and says
 // when it is ready: every cluster has synced once, or the sync timeout passed (reported).
-import type { V1Secret } from '@kubernetes/client-node';
+import type { CustomObjectsApi, V1Secret } from '@kubernetes/client-node';
 import { compareErrors } from '../config/load.ts';
 import type { ConfigError, ConfigObject, LoadResult } from '../config/types.ts';
 import type { ComponentHealth, HealthProvider } from '../observe/health.ts';
@@ -68,6 +68,11 @@ export class KubeSource implements HealthProvider {
     }
     const config = this.configName ? this.clusters.get(this.configName) : undefined;
     this.statusWriter = config ? new StatusWriter(config.custom, opts.log, opts.leadership) : undefined;
+  }
+
+  /** The config cluster's custom objects API (rule status, rollout state), when there is one. */
+  configCustom(): CustomObjectsApi | undefined {
+    return this.configName ? this.clusters.get(this.configName)?.custom : undefined;
   }
 
   start(): void {

@@ -12,12 +12,14 @@ import { lrsHandlers, lrsServiceDefinition } from './lrs-service.ts';
 export interface LoadReportingOptions {
   /** How often proxies report (default 10 s). */
   intervalMs?: number;
-  /** How far back figures are kept (default 60 s). */
+  /** The window /debug/load and the metrics show (default 60 s). */
   windowMs?: number;
+  /** How far back canaries can look (default 15 min; at least the window). */
+  retainMs?: number;
 }
 
 export function startLoadReporting(ads: AdsServer, registry: Registry, clusters: ClusterList, log: Logger, o: LoadReportingOptions = {}): LoadWindow {
-  const load = new LoadWindow({ ...(o.windowMs ? { windowMs: o.windowMs } : {}), known: (name) => clusterIndex(clusters()).has(name) });
+  const load = new LoadWindow({ ...(o.windowMs ? { windowMs: o.windowMs } : {}), retainMs: o.retainMs ?? 15 * 60_000, known: (name) => clusterIndex(clusters()).has(name) });
   ads.addService(lrsServiceDefinition(), lrsHandlers({ load, log, ...(o.intervalMs ? { intervalMs: o.intervalMs } : {}) }), { plaintext: true });
   registerLoadMetrics(registry, load, clusters);
   return load;

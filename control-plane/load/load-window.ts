@@ -19,6 +19,11 @@ export interface ClusterLoad {
 export interface LoadWindowOptions {
   /** How far back figures are kept (default 60 s). */
   windowMs?: number;
+  /**
+   * How far back `figures` can look (default: windowMs). Canaries judge a whole step, which can
+   * last longer than the window /debug/load and the metrics show.
+   */
+  retainMs?: number;
   /** Bucket width (default 1 s): the precision of `figures`' span. */
   bucketMs?: number;
   /** Clusters held at most (default 5000). */
@@ -59,6 +64,7 @@ export const EMPTY_FIGURES: LoadFigures = Object.freeze({ completed: 0, succeede
 
 export class LoadWindow implements LoadQuery {
   readonly windowMs: number;
+  readonly retainMs: number;
   readonly bucketMs: number;
   private readonly maxClusters: number;
   private readonly maxUnknown: number;
@@ -74,6 +80,7 @@ export class LoadWindow implements LoadQuery {
 
   constructor(o: LoadWindowOptions = {}) {
     this.windowMs = o.windowMs ?? 60_000;
+    this.retainMs = Math.max(this.windowMs, o.retainMs ?? 0);
     this.bucketMs = o.bucketMs ?? 1000;
     if (!(this.bucketMs > 0) || !(this.windowMs >= this.bucketMs)) throw new Error(`load window: bucketMs (${this.bucketMs}) must be > 0 and at most windowMs (${this.windowMs})`);
     this.maxClusters = o.maxClusters ?? 5000;
@@ -186,9 +193,9 @@ export class LoadWindow implements LoadQuery {
     return n;
   }
 
-  /** Buckets overlapping [sinceMs, untilMs], none older than the window. */
+  /** Buckets overlapping [sinceMs, untilMs], none older than what is retained. */
   private *bucketsIn(c: ClusterState, sinceMs: number, untilMs: number): Iterable<Bucket> {
-    const oldest = this.now() - this.windowMs;
+    const oldest = this.now() - this.retainMs;
     for (const b of c.buckets) {
       if (b.start + this.bucketMs <= Math.max(sinceMs, oldest)) continue;
       if (b.start > untilMs) break;
@@ -210,11 +217,11 @@ export class LoadWindow implements LoadQuery {
     return c;
   }
 
-  /** Drops buckets older than the window and clusters left without any (at most once a bucket unless forced). */
+  /** Drops buckets older than what is retained and clusters left without any (at most once a bucket unless forced). */
   private maybePrune(now: number, force = false): void {
     if (!force && now - this.lastPrune < this.bucketMs) return;
     this.lastPrune = now;
-    const oldest = now - this.windowMs;
+    const oldest = now - this.retainMs;
     for (const [name, c] of this.clusterStates) {
       let i = 0;
       while (i < c.buckets.length && c.buckets[i]!.start + this.bucketMs <= oldest) i++;

@@ -147,3 +147,28 @@ export class DirStore implements RolloutStore {
     return next;
   }
 }
+
+/** No state directory, no cluster: states live as long as the process (serve warns about it). */
+export class MemoryStore implements RolloutStore {
+  private states: RolloutStates = { canaries: {}, experiments: {} };
+
+  load(): Promise<RolloutStates> {
+    return Promise.resolve(structuredClone(this.states));
+  }
+
+  saveCanary(key: string, state: CanaryState): Promise<void> {
+    this.states.canaries[key] = structuredClone(state);
+    return Promise.resolve();
+  }
+
+  saveExperiment(key: string, state: ExperimentState): Promise<void> {
+    this.states.experiments[key] = structuredClone(state);
+    return Promise.resolve();
+  }
+
+  remove(key: string): Promise<void> {
+    delete this.states.canaries[key];
+    delete this.states.experiments[key];
+    return Promise.resolve();
+  }
+}
