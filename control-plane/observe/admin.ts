@@ -96,6 +96,8 @@ export function createAdminApp({ state, ads, cache, health, metrics, logger, ca,
       // The DestinationRule in force for each service (a wildcard host can cover many).
       destinationRules: Object.fromEntries(s.model.clusters.flatMap((c) => (c.subset === undefined && c.origin ? [[c.host, c.origin.key]] : []))),
       invalidGeneratedResources: cache.rejected,
+      // Canaries and fault experiments with their state: where the served weights and faults come from.
+      ...(rollouts ? { canaries: rollouts.canaries(), experiments: rollouts.experiments() } : {}),
     });
   });
   app.get('/debug/certs', (_req, res) => {
