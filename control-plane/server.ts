@@ -168,8 +168,9 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
 
   const apply = (load: LoadResult) => {
     const next = compile(opts.networkGateways ? { ...load, networkGateways: { ...load.networkGateways, ...opts.networkGateways } } : load, state?.accepted ?? [], modelMemo, mesh);
-    // No proxy gets config before every source has synced: ADS answers UNAVAILABLE until then.
-    const ready = source.ready();
+    // No proxy gets config before every source has synced and the rollout state is read: ADS
+    // answers UNAVAILABLE until then.
+    const ready = source.ready() && rolloutsLoaded;
     // Before that, errors may only mean "not synced yet" (a rule naming a service of a cluster
     // still listing): they are logged once everything is in.
     if (ready) {
@@ -211,7 +212,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   const applyEndpoints = () => {
     if (debouncer.pending) return;
     const load = source.current();
-    const update = state && applied && cache.ready && source.ready() ? endpointUpdate(applied, load, state, modelMemo) : undefined;
+    const update = state && applied && cache.ready && source.ready() && rolloutsLoaded ? endpointUpdate(applied, load, state, modelMemo) : undefined;
     if (!update) {
       debouncer.trigger();
       return;
@@ -256,8 +257,16 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       if (served !== before) cache.setModel(served!);
     },
   });
-  // Stored states first: serving without them would put every canary back to its first step.
-  await rollouts.start();
+  // Stored states first: serving without them would put every canary back to its first step, so
+  // nothing is pushed (and /readyz says not ready) until they are read. A state directory is read
+  // before serve returns; a cluster's statuses may take a while, and xDS comes up meanwhile.
+  let rolloutsLoaded = false;
+  let stopping = false;
+  const rolloutsStarted = rollouts.start().then(() => {
+    rolloutsLoaded = true;
+    if (!stopping && state) apply(source.current());
+  });
+  if (!customApi) await rolloutsStarted;
   /** The compiled state with the model proxies are served (canary weights, experiment faults applied). */
   const servedState = (): MeshState => (served && state && served !== state.model ? { ...state, model: served } : state!);
   const endpointDebounceMs = opts.endpointDebounceMs ?? 10;
@@ -285,6 +294,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   }
   // A listener that cannot bind (ListenError: a port in use) stops what was started before it.
   const abandon = async (e: unknown): Promise<never> => {
+    stopping = true;
     rollouts.stop();
     debouncer.cancel();
     endpoints.cancel();
@@ -344,6 +354,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     async stop() {
       // Stop writing first, then hand the Lease over, so another replica takes over at once.
       await elector?.stop();
+      stopping = true;
       rollouts.stop();
       debouncer.cancel();
       endpoints.cancel();

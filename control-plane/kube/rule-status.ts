@@ -113,7 +113,11 @@ export class StatusWriter {
       if (same(this.written.get(uid), want)) continue;
       want.lastTransitionTime = have && have.status === want.status && have.lastTransitionTime ? have.lastTransitionTime : new Date().toISOString();
       this.written.set(uid, want);
-      const status = { ...((e.object.status as object | undefined) ?? {}), conditions: [...conditions.filter((c) => c.type !== 'Accepted'), want] };
+      const next = [...conditions.filter((c) => c.type !== 'Accepted'), want];
+      // Only the conditions: the rest of the status (a Canary's rollout) has another writer, and
+      // this object's copy of it may be older than what is stored.
+      const hasStatus = typeof e.object.status === 'object' && e.object.status !== null;
+      const op = hasStatus ? { op: 'add', path: '/status/conditions', value: next } : { op: 'add', path: '/status', value: { conditions: next } };
       this.queue.set(uid, () =>
         this.custom
           .patchNamespacedCustomObjectStatus({
@@ -122,7 +126,7 @@ export class StatusWriter {
             namespace: m.namespace ?? 'default',
             plural: e.resource.plural,
             name: m.name ?? '',
-            body: [{ op: 'add', path: '/status', value: status }],
+            body: [op],
           })
           .then(() => {
             this.failures.delete(e.file);
