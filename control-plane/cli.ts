@@ -1,4 +1,4 @@
-// meshpilot command line: serve, validate, translate, explain, test, wait, inject, webhook, agent, ca.
+// meshpilot command line: serve, validate, translate, explain, test, wait, inject, webhook, agent, ca, canary, experiment.
 // Only what defines the commands and parses their flags is imported here; each action imports what
 // it runs (the pipeline, gRPC, express, the Kubernetes client) when it runs, so `--help` and the
 // offline commands do not pay for the server (test/cli-imports.test.ts keeps it that way).
@@ -17,6 +17,9 @@ import { logFormatOption, type LogFormat } from './log-format-option.ts';
 import { meshpilotVersion } from './version.ts';
 import { stopOnSignals } from './shutdown.ts';
 import { adminHint } from './observe/admin-url.ts';
+import { adminOption } from './observe/admin-client.ts';
+import { canaryCommand } from './rollout/canary-command.ts';
+import { experimentCommand } from './rollout/experiment-command.ts';
 import { checkTimings, LEADER_ELECTION_DEFAULTS } from './kube/leader-election-options.ts';
 import { splitHostPort } from './host-port.ts';
 
@@ -297,16 +300,34 @@ program.addCommand(routeTestCommand());
 
 program
   .command('wait')
-  .description('wait until every matching proxy has ACKed the current config (polls the admin API)')
-  .requiredOption('--admin <url>', 'admin API, e.g. http://127.0.0.1:15014')
+  .description('wait until every matching proxy has ACKed the current config, or until a canary is promoted or rolled back (polls the admin API)')
+  .addOption(adminOption())
   .option('--proxy-selector <selector>', 'label selector, e.g. app=reviews,version=v2')
   .option('--proxy <id>', 'one proxy by node id')
-  .option('--until-synced', 'the condition to wait for (the only one so far)')
-  .option('--timeout <duration>', 'give up after this long, e.g. 60s, 500ms, 2m', durationArg, 60_000)
-  .action(async (o: { admin: string; proxySelector?: string; proxy?: string; untilSynced?: boolean; timeout: number }) => {
-    if (!o.untilSynced) {
-      console.error('error: say what to wait for: --until-synced');
+  .option('--until-synced', 'wait until the matching proxies have ACKed the current config')
+  .option('--canary <ns/name>', 'wait until this canary is promoted (exit 0) or rolled back (exit 3), printing each weight change')
+  .addOption(new Option('--timeout <duration>', 'give up after this long, e.g. 60s, 500ms, 10m (exit 1)').argParser(durationArg).default(60_000, '60s'))
+  .addHelpText('after', '\nExit codes: 0 synced or promoted, 1 timed out (or the admin API cannot tell), 2 nothing to wait for, 3 the canary was rolled back.')
+  .action(async (o: { admin: string; proxySelector?: string; proxy?: string; untilSynced?: boolean; canary?: string; timeout: number }) => {
+    if (!o.untilSynced === !o.canary) {
+      console.error(`error: say what to wait for: --until-synced or --canary NS/NAME${o.untilSynced ? ' (not both)' : ''}`);
       process.exitCode = 2;
+      return;
+    }
+    if (o.canary) {
+      const [{ waitForCanary }, { parseRef }] = await Promise.all([import('./rollout/canary-wait.ts'), import('./rollout/admin-views.ts')]);
+      let ref;
+      try {
+        ref = parseRef(o.canary);
+      } catch (e) {
+        console.error(`error: --canary: ${(e as Error).message}`);
+        process.exitCode = 2;
+        return;
+      }
+      const r = await waitForCanary({ admin: o.admin, ...ref, timeoutMs: o.timeout, onChange: (line) => console.log(line) });
+      if (r.outcome === 'promoted') console.log(r.message);
+      else console.error(r.message);
+      process.exitCode = r.exitCode;
       return;
     }
     const r = await waitUntilSynced({ admin: o.admin, timeoutMs: o.timeout, ...(o.proxySelector ? { selector: o.proxySelector } : {}), ...(o.proxy ? { proxy: o.proxy } : {}) });
@@ -412,5 +433,7 @@ function collectNamespaceLabel(value: string, previous: string[]): string[] {
 
 program.addCommand(agentCommand());
 program.addCommand(caCommand());
+program.addCommand(canaryCommand());
+program.addCommand(experimentCommand());
 
 await program.parseAsync(process.argv);
