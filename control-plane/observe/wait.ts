@@ -39,7 +39,7 @@ export async function waitUntilSynced(opts: WaitOptions): Promise<WaitResult> {
 
   const polled = await pollAdmin<ProxiesAnswer & { error?: string }, WaitResult>(url, opts.timeoutMs, opts.intervalMs, (status, body) => {
     // A bad selector will not get better by waiting.
-    if (status === 400) return { ok: false, message: `admin API refused the query: ${body.error}`, stragglers: [] };
+    if (status === 400) return { ok: false, message: `admin API refused the query: ${body?.error ?? status}`, stragglers: [] };
     if (status !== 200) throw new Error(`admin API answered ${status}`);
     for (const p of body.proxies) seen.set(p.id, p);
     opts.onPoll?.(body.proxies);
@@ -77,7 +77,7 @@ export interface Polled<T, R> {
 
 /**
  * GETs `url` until `check` returns a result or `timeoutMs` has passed. `check` gets each answer's
- * status and JSON body: it returns the result, undefined to poll again, or throws to count the
+ * status and JSON body (undefined for an error status without JSON): it returns the result, undefined to poll again, or throws to count the
  * answer as a failed poll. A control plane that does not answer (restarting) is polled again too.
  */
 export async function pollAdmin<T, R>(url: string, timeoutMs: number, intervalMs: number | undefined, check: (status: number, body: T) => R | undefined): Promise<Polled<T, R>> {
@@ -87,7 +87,15 @@ export async function pollAdmin<T, R>(url: string, timeoutMs: number, intervalMs
   for (;;) {
     try {
       const res = await fetch(url, { signal: AbortSignal.timeout(Math.max(100, Math.min(5000, deadline - Date.now()))) });
-      const body = (await res.json()) as T;
+      const text = await res.text();
+      let body: T;
+      try {
+        body = JSON.parse(text) as T;
+      } catch {
+        // Not JSON (express's own 404 page): the status alone tells.
+        if (res.ok) throw new Error(`${url} did not answer JSON`);
+        body = undefined as T;
+      }
       const done = check(res.status, body);
       last = body;
       lastError = undefined;

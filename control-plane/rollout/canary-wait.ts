@@ -2,7 +2,7 @@
 // canary is promoted or rolled back, telling each change on the way, for deploy pipelines.
 import { adminBase } from '../observe/admin-url.ts';
 import { pollAdmin } from '../observe/wait.ts';
-import { canaryWeight, describeCanary, shortKey, span, type CanaryView } from './admin-views.ts';
+import { canaryWeight, describeCanary, shortKey, type CanaryView } from './admin-views.ts';
 
 /** Exit codes of `wait --canary`: a rollback is not a timeout, a pipeline may tell them apart. */
 export const CANARY_EXIT = { promoted: 0, timeout: 1, rolledBack: 3 } as const;
@@ -54,7 +54,7 @@ export async function waitForCanary(opts: CanaryWaitOptions): Promise<CanaryWait
   });
   if (polled.done) return polled.done;
 
-  const after = `timed out after ${span(opts.timeoutMs)}`;
+  const after = `timed out after ${Math.round(opts.timeoutMs / 100) / 10}s`; // as wait --until-synced says it
   const failed = polled.lastError ? ` (last poll failed: ${polled.lastError})` : '';
   if (!polled.last) return { outcome: 'timeout', exitCode: CANARY_EXIT.timeout, message: `${after}: could not read ${url}: ${polled.lastError}` };
   if (!seen) return { outcome: 'timeout', exitCode: CANARY_EXIT.timeout, message: `${after}: no canary ${ref} at ${base} (known: ${polled.last.map((c) => shortKey(c.key)).join(', ') || 'none'})${failed}` };
