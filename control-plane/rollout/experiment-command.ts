@@ -103,7 +103,7 @@ async function stopExperiment(target: AdminTarget, namespace: string, name: stri
 async function start(name: string, o: StartFlags): Promise<void> {
   if (!o.configDir === !o.output) throw new Error('say where the rule goes: --config-dir DIR (a file serve reads) or -o yaml (printed, e.g. for kubectl apply -f -)');
   if (o.configDir && !(existsSync(o.configDir) && statSync(o.configDir).isDirectory())) throw new Error(`--config-dir ${o.configDir}: no such directory`);
-  const [{ experimentDocument, experimentFile, flagError, writeAtomically }, { stringify }, { parseConfigFile }] = await Promise.all([
+  const [{ experimentDocument, experimentFile, flagError, writeAtomically }, { Document, isScalar }, { parseConfigFile }] = await Promise.all([
     import('./experiment-rule.ts'),
     import('yaml'),
     import('../config/load.ts'),
@@ -115,7 +115,11 @@ async function start(name: string, o: StartFlags): Promise<void> {
     `# Fault experiment written by \`meshpilot experiment start\` at ${new Date(now).toISOString()}.`,
     `# It stops by itself at expiresAt; to end it early: meshpilot experiment stop ${o.namespace}/${name}`,
   ];
-  const text = `${header.join('\n')}\n${stringify(doc, { lineWidth: 0 })}`;
+  const yaml = new Document(doc);
+  // Quoted, so that no YAML reader takes it for a timestamp value instead of the string the schema wants.
+  const expiresAt = yaml.getIn(['spec', 'expiresAt'], true);
+  if (isScalar(expiresAt)) expiresAt.type = 'QUOTE_DOUBLE';
+  const text = `${header.join('\n')}\n${yaml.toString({ lineWidth: 0 })}`;
   const file = o.configDir ? experimentFile(o.configDir, name) : `experiment-${name}.yaml`;
 
   // The same validation serve gives the file; errors in the words of the flags.
