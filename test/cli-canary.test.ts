@@ -232,7 +232,7 @@ describe('meshpilot wait --canary', () => {
       'default/reviews: 10% -> 25% v3 (step 2/4): success 100.0% over 120 requests',
       'default/reviews: 25% -> 50% v3 (step 3/4)',
       'default/reviews: 50% -> 100% v3 (step 4/4), Promoted: all steps passed',
-      'canary default/reviews promoted: 100% v3 (all steps passed)',
+      'canary default/reviews promoted: 100% v3 (step 4/4): all steps passed',
     ]);
     expect(r.code).toBe(0);
   });

@@ -10,12 +10,15 @@ export interface CanaryView {
   stable: string;
   canary: string;
   steps: number[];
-  phase: CanaryPhase;
+  /** Pending: not started by the leader yet (a new rule, or a new revision of one). */
+  phase: CanaryPhase | 'Pending';
   /** Index into steps. */
   step: number;
   weight: number;
-  /** ISO time the current step (or pause, or outcome) began. */
-  since: string;
+  /** Promoted with finish handBack: the VirtualService's own weights apply again. */
+  handedBack?: boolean;
+  /** ISO time the current step (or pause, or outcome) began; null while Pending. */
+  since: string | null;
   failedChecks: number;
   reason?: string;
   nextCheckAt?: string;
@@ -28,8 +31,10 @@ export interface ExperimentView {
   key: string;
   host: string;
   routes: string[];
-  phase: ExperimentPhase;
-  since: string;
+  phase: ExperimentPhase | 'Pending';
+  /** Whether its fault is injected now. */
+  active?: boolean;
+  since: string | null;
   expiresAt: string;
   reason?: string;
   leader: boolean;
@@ -48,8 +53,9 @@ export function parseRef(text: string): { namespace: string; name: string } {
   throw new Error(`"${text}" is not NAMESPACE/NAME (e.g. default/reviews)`);
 }
 
-/** `25% v3 (step 2/4)`. */
+/** `25% v3 (step 2/4)`; `handed back to the VirtualService's weights` after a handBack finish. */
 export function canaryWeight(c: CanaryView): string {
+  if (c.handedBack) return 'handed back to the VirtualService\'s weights';
   return `${c.weight}% ${c.canary} (step ${c.step + 1}/${c.steps.length})`;
 }
 
@@ -88,7 +94,7 @@ export function canaryTable(canaries: CanaryView[], now: number): string {
       shortKey(c.key),
       `${c.host}/${c.route}`,
       c.phase,
-      `${c.weight}%`,
+      c.handedBack ? 'VS' : `${c.weight}%`,
       `${c.step + 1}/${c.steps.length}`,
       String(c.failedChecks),
       c.phase === 'Progressing' ? until(c.nextCheckAt, now) : '-',

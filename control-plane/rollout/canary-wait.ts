@@ -48,7 +48,7 @@ export async function waitForCanary(opts: CanaryWaitOptions): Promise<CanaryWait
     }
     for (const line of changes(seen, now)) say(line);
     seen = now;
-    if (now.phase === 'Promoted') return { outcome: 'promoted', exitCode: CANARY_EXIT.promoted, canary: now, message: `canary ${ref} promoted: ${now.weight}% ${now.canary}${now.reason ? ` (${now.reason})` : ''}` };
+    if (now.phase === 'Promoted') return { outcome: 'promoted', exitCode: CANARY_EXIT.promoted, canary: now, message: `canary ${ref} promoted: ${canaryWeight(now)}${now.reason ? `: ${now.reason}` : ''}` };
     if (now.phase === 'RolledBack') return { outcome: 'rolledBack', exitCode: CANARY_EXIT.rolledBack, canary: now, message: `canary ${ref} rolled back${now.reason ? `: ${now.reason}` : ''}` };
     return undefined;
   });
