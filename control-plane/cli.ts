@@ -8,6 +8,7 @@ import { caCommand } from './ca/ca-command.ts';
 import { addNetworkGateway, type NetworkGateways } from './kube/network-gateways.ts';
 import { DEFAULT_MESH } from './model/mesh-identity.ts';
 import { MESH_CONFIG_FLAG, MESH_CONFIG_HELP, meshFromFlags } from './mesh-option.ts';
+import { STATE_DIR_FLAG, STATE_DIR_HELP } from './rollout/state-dir-option.ts';
 import { parseClusterFlag, type ClusterFlag } from './kube/cluster-spec.ts';
 import { explainCommand, routeTestCommand } from './explain/cli-commands.ts';
 import { parseDuration, waitUntilSynced } from './observe/wait.ts';
@@ -66,6 +67,12 @@ async function offlinePipeline() {
   return { compile, formatIssue, translate, TYPE_ORDER, checkResource, proxyFromNode };
 }
 
+/** The model a file-mode serve with this --state-dir serves: the rules plus the rollout state it recorded. */
+async function servedModel(model: import('./model/types.ts').Model, stateDir: string) {
+  const { loadRuntimeForCli } = await import('./rollout/cli-runtime.ts');
+  return loadRuntimeForCli(model, stateDir, (line) => console.error(`warning: ${line}`)).catch((e: unknown) => program.error(`error: ${(e as Error).message}`));
+}
+
 const program = new Command('meshpilot')
   .description('Service-mesh control plane: Istio-compatible rules to Envoy and proxyless gRPC over ADS')
   .version(meshpilotVersion(), '-V, --version', 'print the version');
@@ -105,6 +112,7 @@ interface ServeFlags {
   xdsFirstRequestTimeout?: number;
   xdsTls?: boolean;
   xdsRequireIdentity?: boolean;
+  stateDir?: string;
   xdsPlaintextListen?: string;
   caDir: string;
   caNamespace: string;
@@ -189,6 +197,7 @@ addLeaderElectionOptions(program
   .option('--root-namespace <ns>', 'namespace whose selector-less PeerAuthentication is mesh-wide', DEFAULT_MESH.rootNamespace)
   .option('--credentials-dir <dir>', 'TLS certificates for credentialName (gateways), DIR/<namespace>/<name>/{tls.crt,tls.key,ca.crt}, re-read every second; with a config cluster its Secrets are read too')
   .option(MESH_CONFIG_FLAG, `${MESH_CONFIG_HELP} (a mounted ConfigMap: restart to apply a change)`)
+  .option('--state-dir <dir>', 'without a config cluster: keep canary and fault experiment state here (one JSON file each), so a restart resumes rollouts where they were; without it the state is kept in memory only')
   .action(async (o: ServeFlags, cmd: Command) => {
     const [{ createLogger }, { startControlPlane }, { quietGrpcBindLog }] = await Promise.all([import('./log.ts'), import('./server.ts'), import('./grpc-bind-log.ts')]);
     quietGrpcBindLog();
@@ -232,6 +241,7 @@ addLeaderElectionOptions(program
     mesh,
     ...(o.xdsPlaintextListen ? { xdsPlaintextListen: o.xdsPlaintextListen } : {}),
     ...(o.credentialsDir ? { credentialsDir: o.credentialsDir } : {}),
+    ...(o.stateDir ? { stateDir: o.stateDir } : {}),
     ...(o.xdsTls ? { xdsTls: {
       dir: o.caDir,
       trustDomain: mesh.trustDomain,
@@ -250,6 +260,8 @@ addLeaderElectionOptions(program
       `meshpilot serving ${s.model.services.length} services and ${s.accepted.length} rules (${s.errors.length} errors) on ${cp.xdsAddress}`,
     );
     if (cp.adminAddress) log.info(adminHint(cp.adminAddress));
+    // Rollouts in file mode without a state directory start over after a restart.
+    if (!configCluster && !o.stateDir && (s.model.canaries.length || s.model.experiments.length)) log.warn('no --state-dir: canary and fault experiment state is kept in memory only and will not survive a restart');
     stopOnSignals(log, () => cp.stop());
   });
 
@@ -276,7 +288,8 @@ program
   .option('--node-locality <region/zone/subzone>', 'node locality, e.g. us-east/zone-a')
   .option('--network-gateway <network=address:port>', GATEWAY_HELP, gatewayOption)
   .option(MESH_CONFIG_FLAG, MESH_CONFIG_HELP)
-  .action(async (o: { configDir: string; nodeId: string; nodeMetadata?: Record<string, unknown>; nodeLocality?: string; networkGateway?: NetworkGateways; meshConfig?: string }, cmd: Command) => {
+  .option(STATE_DIR_FLAG, STATE_DIR_HELP)
+  .action(async (o: { configDir: string; nodeId: string; nodeMetadata?: Record<string, unknown>; nodeLocality?: string; networkGateway?: NetworkGateways; meshConfig?: string; stateDir?: string }, cmd: Command) => {
     const { compile, formatIssue, translate, TYPE_ORDER, checkResource, proxyFromNode } = await offlinePipeline();
     const mesh = await meshFromFlags(o, cmd, (line) => console.error(`warning: ${line}`)).catch((e: unknown) => program.error(`error: ${e instanceof Error ? e.message : String(e)}`));
     const state = compile(await loadWith(o.configDir, o.networkGateway), [], undefined, mesh);
@@ -284,7 +297,8 @@ program
     const [region, zone, sub_zone] = (o.nodeLocality ?? '').split('/');
     const locality = { ...(region ? { region } : {}), ...(zone ? { zone } : {}), ...(sub_zone ? { sub_zone } : {}) };
     const proxy = proxyFromNode({ id: o.nodeId, ...(o.nodeMetadata ? { metadata: o.nodeMetadata } : {}), locality });
-    const res = translate(state.model, proxy);
+    const model = o.stateDir ? await servedModel(state.model, o.stateDir) : state.model;
+    const res = translate(model, proxy);
     const all = TYPE_ORDER.flatMap((t) => res[t]);
     let bad = 0;
     for (const r of all) for (const v of checkResource(r)) {

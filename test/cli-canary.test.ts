@@ -402,3 +402,51 @@ describe('meshpilot experiment start', () => {
     expect(fs.readdirSync(dir).filter((f) => f.includes('experiment'))).toEqual([]);
   });
 });
+
+describe('translate and explain --state-dir', () => {
+  // examples/canary's Canary (reviews-canary: v1 stable, v2 canary) at a recorded step.
+  const rules = 'examples/canary';
+  const node = ['--node-id', 'sidecar~127.0.0.1~productpage-1.default~default.svc.cluster.local', '--node-metadata', '{"NAMESPACE":"default","GENERATOR":"grpc","LABELS":{"app":"productpage"}}'];
+
+  async function stateDir(name: string, state: Record<string, unknown>): Promise<string> {
+    const { loadDirectory } = await import('../control-plane/config/load.ts');
+    const { compile } = await import('../control-plane/model/compile.ts');
+    const [rule] = compile(loadDirectory(rules)).model.canaries;
+    const dir = path.join(tmp, name);
+    fs.mkdirSync(dir);
+    fs.writeFileSync(path.join(dir, 'Canary_default_reviews.json'), JSON.stringify({ key: rule!.key, canary: { revision: rule!.revision, since: Date.now(), failedChecks: 0, ...state } }));
+    return dir;
+  }
+
+  /** The weights of the reviews-canary route in translate's output, by subset. */
+  function canaryRouteWeights(stdout: string): Record<string, number> {
+    const { resources } = JSON.parse(stdout) as { resources: Array<{ virtual_hosts?: Array<{ routes: Array<{ name: string; route?: { cluster?: string; weighted_clusters?: { clusters: Array<{ name: string; weight: number }> } } }> }> }> };
+    const route = resources.flatMap((r) => r.virtual_hosts ?? []).flatMap((v) => v.routes).find((r) => r.name === 'default/reviews/reviews-canary');
+    // One destination left (a zero weight dropped): a plain cluster route.
+    const clusters = route?.route?.weighted_clusters?.clusters ?? (route?.route?.cluster ? [{ name: route.route.cluster, weight: 100 }] : []);
+    return Object.fromEntries(clusters.map((c) => [c.name.split('|')[2], c.weight]));
+  }
+
+  it('translate: the weights of the recorded step (rolled back: none to the canary); without it the VirtualService\'s', async () => {
+    const at25 = await meshpilot(['translate', '--config-dir', rules, ...node, '--state-dir', await stateDir('state-25', { phase: 'Progressing', step: 1, weight: 25 })]);
+    expect(at25.stderr).toBe('');
+    expect(canaryRouteWeights(at25.stdout)).toEqual({ v1: 75, v2: 25 });
+    const back = await meshpilot(['translate', '--config-dir', rules, ...node, '--state-dir', await stateDir('state-back', { phase: 'RolledBack', step: 2, weight: 0, reason: 'failed checks' })]);
+    expect(canaryRouteWeights(back.stdout)).toEqual({ v1: 100 });
+    const plain = await meshpilot(['translate', '--config-dir', rules, ...node]);
+    expect(canaryRouteWeights(plain.stdout)).toEqual({ v1: 100 });
+    const missing = await meshpilot(['translate', '--config-dir', rules, ...node, '--state-dir', path.join(tmp, 'nowhere')]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toBe(`error: --state-dir ${path.join(tmp, 'nowhere')}: no such directory\n`);
+  });
+
+  it('explain: the split of the recorded step, the Canary named as where the weights come from; a bad state file is a warning', async () => {
+    const dir = await stateDir('state-50', { phase: 'Progressing', step: 2, weight: 50 });
+    fs.writeFileSync(path.join(dir, 'broken.json'), '{');
+    const r = await meshpilot(['explain', 'xds:///reviews.default.svc.cluster.local:9080/pkg.Svc/M', '--kind', 'grpc', '--from', 'default/productpage', '--config-dir', rules, '--state-dir', dir]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('forwarded to reviews.default.svc.cluster.local subset v1 50%, reviews.default.svc.cluster.local subset v2 50%');
+    expect(r.stdout).toMatch(/weights: .*Canary default\/reviews/);
+    expect(r.stderr).toMatch(/^warning: .*broken\.json/);
+  });
+});
