@@ -260,8 +260,6 @@ addLeaderElectionOptions(program
       `meshpilot serving ${s.model.services.length} services and ${s.accepted.length} rules (${s.errors.length} errors) on ${cp.xdsAddress}`,
     );
     if (cp.adminAddress) log.info(adminHint(cp.adminAddress));
-    // Rollouts in file mode without a state directory start over after a restart.
-    if (!configCluster && !o.stateDir && (s.model.canaries.length || s.model.experiments.length)) log.warn('no --state-dir: canary and fault experiment state is kept in memory only and will not survive a restart');
     stopOnSignals(log, () => cp.stop());
   });
 
