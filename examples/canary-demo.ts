@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { parseDocument } from 'yaml';
 import { startControlPlane, type ControlPlane } from '../control-plane/server.ts';
+import { createLogger } from '../control-plane/log.ts';
 import { adminHint, adminUrl } from '../control-plane/observe/admin-url.ts';
 import { parseDuration } from '../control-plane/observe/wait.ts';
 import { waitForCanary, type CanaryWaitResult } from '../control-plane/rollout/canary-wait.ts';
@@ -131,7 +132,10 @@ async function demo(): Promise<void> {
     stateDir: path.join(work, 'state'),
     xdsListen: '127.0.0.1:0',
     adminListen: '127.0.0.1:0',
-    logLevel: args['log-level'],
+    // One-line logs (as serve --log-format pretty), not JSON, between the demo's lines.
+    logger: createLogger(args['log-level'], 'pretty'),
+    // Load reports every second (default 10 s), so each short step has fresh figures.
+    loadReporting: { intervalMs: 1000 },
   });
   cleanups.push(() => cp.stop());
   if (!cp.adminAddress) throw new Error('the control plane has no admin API');

@@ -224,15 +224,15 @@ describe('meshpilot wait --canary', () => {
   const step = (weight: number, i: number, over: Partial<CanaryView> = {}) => canary('default', 'reviews', { canary: 'v3', weight, step: i, ...over });
 
   it('prints each weight change and exits 0 when the canary is promoted', async () => {
-    stub.scripts.set('Canary/default/reviews', [step(10, 0), step(10, 0), step(25, 1, { reason: 'success 100.0% over 120 requests' }), step(50, 2), step(50, 2), step(100, 3, { phase: 'Promoted', reason: 'all steps passed' })]);
+    stub.scripts.set('Canary/default/reviews', [step(10, 0), step(10, 0), step(25, 1, { reason: 'success 100.0% over 120 requests' }), step(50, 2), step(50, 2), step(100, 3, { phase: 'Promoted', reason: 'promoted: success 100% over 300 requests' })]);
     const r = await meshpilot(['wait', '--canary', 'default/reviews', '--timeout', '20s', '--admin', admin]);
     expect(r.stderr).toBe('');
     expect(r.stdout.trimEnd().split('\n')).toEqual([
       'default/reviews: Progressing, 10% v3 (step 1/4)',
       'default/reviews: 10% -> 25% v3 (step 2/4): success 100.0% over 120 requests',
       'default/reviews: 25% -> 50% v3 (step 3/4)',
-      'default/reviews: 50% -> 100% v3 (step 4/4), Promoted: all steps passed',
-      'canary default/reviews promoted: 100% v3 (step 4/4): all steps passed',
+      'default/reviews: 50% -> 100% v3 (step 4/4), Promoted: promoted: success 100% over 300 requests',
+      'canary default/reviews promoted: 100% v3 (step 4/4): success 100% over 300 requests',
     ]);
     expect(r.code).toBe(0);
   });
@@ -242,17 +242,17 @@ describe('meshpilot wait --canary', () => {
       step(10, 0),
       step(25, 1),
       step(25, 1, { failedChecks: 1, reason: 'success 70.0% < 99% over 40 requests' }),
-      step(0, 1, { phase: 'RolledBack', failedChecks: 2, reason: 'success 69.0% < 99% over 42 requests: 2 failed checks' }),
+      step(0, 1, { phase: 'RolledBack', failedChecks: 2, reason: 'rolled back: success 69.0% < 99% over 42 requests (failed check 2 of 2)' }),
     ]);
     const r = await meshpilot(['wait', '--canary', 'default/reviews', '--timeout', '20s', '--admin', admin]);
     expect(r.stdout.trimEnd().split('\n')).toEqual([
       'default/reviews: Progressing, 10% v3 (step 1/4)',
       'default/reviews: 10% -> 25% v3 (step 2/4)',
       'default/reviews: check failed at 25% (1 failed): success 70.0% < 99% over 40 requests',
-      'default/reviews: check failed at 25% (2 failed): success 69.0% < 99% over 42 requests: 2 failed checks',
+      'default/reviews: check failed at 25% (2 failed): rolled back: success 69.0% < 99% over 42 requests (failed check 2 of 2)',
       'default/reviews: 25% -> 0% v3 (step 2/4), RolledBack',
     ]);
-    expect(r.stderr).toBe('canary default/reviews rolled back: success 69.0% < 99% over 42 requests: 2 failed checks\n');
+    expect(r.stderr).toBe('canary default/reviews rolled back: success 69.0% < 99% over 42 requests (failed check 2 of 2)\n');
     expect(r.code).toBe(3);
   });
 

@@ -48,8 +48,8 @@ export async function waitForCanary(opts: CanaryWaitOptions): Promise<CanaryWait
     }
     for (const line of changes(seen, now)) say(line);
     seen = now;
-    if (now.phase === 'Promoted') return { outcome: 'promoted', exitCode: CANARY_EXIT.promoted, canary: now, message: `canary ${ref} promoted: ${canaryWeight(now)}${now.reason ? `: ${now.reason}` : ''}` };
-    if (now.phase === 'RolledBack') return { outcome: 'rolledBack', exitCode: CANARY_EXIT.rolledBack, canary: now, message: `canary ${ref} rolled back${now.reason ? `: ${now.reason}` : ''}` };
+    if (now.phase === 'Promoted') return { outcome: 'promoted', exitCode: CANARY_EXIT.promoted, canary: now, message: `canary ${ref} promoted: ${canaryWeight(now)}${now.reason ? `: ${now.reason.replace(/^promoted:\s*/, '')}` : ''}` };
+    if (now.phase === 'RolledBack') return { outcome: 'rolledBack', exitCode: CANARY_EXIT.rolledBack, canary: now, message: `canary ${ref} rolled back${now.reason ? `: ${now.reason.replace(/^rolled back:\s*/, '')}` : ''}` };
     return undefined;
   });
   if (polled.done) return polled.done;
