@@ -12,6 +12,9 @@ import express from 'express';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { parseConfigFile } from '../control-plane/config/load.ts';
+import { spawnServe } from './helpers/serve-process.ts';
+import { Teardown } from './helpers/test-mesh.ts';
+import { waitFor } from './helpers/wait.ts';
 import type { CanaryView, ExperimentView } from '../control-plane/rollout/admin-views.ts';
 
 const BIN = path.resolve('bin/meshpilot.js');
@@ -448,5 +451,41 @@ describe('translate and explain --state-dir', () => {
     expect(r.stdout).toContain('forwarded to reviews.default.svc.cluster.local subset v1 50%, reviews.default.svc.cluster.local subset v2 50%');
     expect(r.stdout).toMatch(/weights: .*Canary default\/reviews/);
     expect(r.stderr).toMatch(/^warning: .*broken\.json/);
+  });
+});
+
+describe('against a real serve (its admin routes, not the stub)', () => {
+  const teardown = new Teardown();
+  afterAll(() => teardown.run());
+
+  it('status, pause, resume, abort and wait --canary on examples/canary; experiment start into its config dir, list, stop', async () => {
+    // No traffic: the Canary holds its first step (too few requests), which commands can move.
+    const dir = path.join(tmp, 'served');
+    fs.cpSync('examples/canary', path.join(dir, 'rules'), { recursive: true });
+    const { lines } = spawnServe(teardown, ['--config-dir', path.join(dir, 'rules'), '--state-dir', path.join(dir, 'state')]);
+    await waitFor(() => lines.some((l) => l.msg === 'admin API listening'), { description: 'admin up', timeoutMs: 20_000 });
+    const env = { MESHPILOT_ADMIN: String(lines.find((l) => l.msg === 'admin API listening')!.address) };
+
+    await waitFor(async () => /Progressing/.test((await meshpilot(['canary', 'status', 'default/reviews'], env)).stdout), { description: 'canary started', timeoutMs: 20_000, intervalMs: 200 });
+    const status = await meshpilot(['canary', 'status'], env);
+    expect(status.stdout.trimEnd().split('\n')[1]!.split(/\s{2,}/).slice(0, 6)).toEqual(['default/reviews', 'reviews.default.svc.cluster.local/reviews-canary', 'Progressing', '10%', '1/4', '0']);
+    expect((await meshpilot(['canary', 'pause', 'default/reviews'], env)).stdout).toMatch(/^default\/reviews: Paused, 10% v2 \(step 1\/4\)/);
+    expect((await meshpilot(['canary', 'resume', 'reviews'], env)).stdout).toMatch(/^default\/reviews: Progressing, 10% v2 \(step 1\/4\)/);
+    const unknown = await meshpilot(['canary', 'abort', 'default/nope'], env);
+    expect(unknown.stderr).toBe('error: no canary default/nope (known: default/reviews)\n');
+    expect((await meshpilot(['canary', 'abort', 'default/reviews'], env)).stdout).toMatch(/^default\/reviews: RolledBack, 0% v2/);
+    const waited = await meshpilot(['wait', '--canary', 'default/reviews', '--timeout', '10s'], env);
+    expect(waited.code).toBe(3);
+    expect(waited.stderr).toMatch(/^canary default\/reviews rolled back/);
+    // The state file the rollout keeps is what translate --state-dir reads.
+    const node = ['--node-id', 'sidecar~127.0.0.1~productpage-1.default~default.svc.cluster.local', '--node-metadata', '{"NAMESPACE":"default","GENERATOR":"grpc","LABELS":{"app":"productpage"}}'];
+    const t = await meshpilot(['translate', '--config-dir', path.join(dir, 'rules'), ...node, '--state-dir', path.join(dir, 'state')]);
+    expect(t.stdout).toContain('"weights_from": "Canary/default/reviews"');
+
+    const started = await meshpilot(['experiment', 'start', 'ratings-503', '--host', 'ratings', '--abort-http', '503', '--percent', '10', '--for', '10m', '--config-dir', path.join(dir, 'rules')]);
+    expect(started.code).toBe(0);
+    await waitFor(async () => /default\/ratings-503 .* Running/.test((await meshpilot(['experiment', 'list'], env)).stdout), { description: 'experiment running', timeoutMs: 20_000, intervalMs: 200 });
+    expect((await meshpilot(['experiment', 'stop', 'default/ratings-503'], env)).stdout).toMatch(/^stopped default\/ratings-503/);
+    expect((await meshpilot(['experiment', 'list', '-o', 'json'], env)).stdout).toMatch(/"phase": "Stopped"/);
   });
 });
