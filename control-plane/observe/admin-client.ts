@@ -31,14 +31,18 @@ export class AdminError extends Error {
   }
 }
 
+/** Why a fetch got no answer, in words (`connection refused` rather than fetch's `fetch failed`). */
+export function whyNoAnswer(err: unknown): string {
+  const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+  if (cause?.code === 'ECONNREFUSED') return 'connection refused';
+  if (cause?.code === 'ENOTFOUND' || cause?.code === 'EAI_AGAIN') return 'unknown host';
+  if ((err as Error).name === 'TimeoutError') return 'no answer in time';
+  return cause?.message ?? (err instanceof Error ? err.message : String(err));
+}
+
 /** The sentence for an admin API that did not answer: which URL, why, and how to give another. */
 export function unreachable(target: AdminTarget, err: unknown): string {
-  const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-  const why =
-    cause?.code === 'ECONNREFUSED' ? 'connection refused'
-    : cause?.code === 'ENOTFOUND' || cause?.code === 'EAI_AGAIN' ? 'unknown host'
-    : (err as Error).name === 'TimeoutError' ? 'no answer in time'
-    : cause?.message ?? (err as Error).message;
+  const why = whyNoAnswer(err);
   const hint =
     target.from === 'default' ? `that is serve's default admin address; give the control plane's with --admin URL or ${ADMIN_ENV}`
     : target.from === 'env' ? `the URL comes from ${ADMIN_ENV}; serve prints its admin address at start ("admin API: ...")`

@@ -4,6 +4,7 @@
 // the config, and a rollout script should hear about it.
 import type { ProxyStatus } from './proxy-status.ts';
 import { adminBase } from './admin-url.ts';
+import { whyNoAnswer } from './admin-client.ts';
 
 export interface WaitOptions {
   /** Admin API base, `http://127.0.0.1:15014` (the scheme may be left out). */
@@ -77,8 +78,9 @@ export interface Polled<T, R> {
 
 /**
  * GETs `url` until `check` returns a result or `timeoutMs` has passed. `check` gets each answer's
- * status and JSON body (undefined for an error status without JSON): it returns the result, undefined to poll again, or throws to count the
- * answer as a failed poll. A control plane that does not answer (restarting) is polled again too.
+ * status and JSON body (undefined for an error status without JSON): it returns the result,
+ * undefined to poll again, or throws to count the answer as a failed poll. A control plane that
+ * does not answer (restarting) is polled again too.
  */
 export async function pollAdmin<T, R>(url: string, timeoutMs: number, intervalMs: number | undefined, check: (status: number, body: T) => R | undefined): Promise<Polled<T, R>> {
   const deadline = Date.now() + timeoutMs;
@@ -101,19 +103,12 @@ export async function pollAdmin<T, R>(url: string, timeoutMs: number, intervalMs
       lastError = undefined;
       if (done !== undefined) return { done, last, lastError };
     } catch (e) {
-      lastError = describeFailure(e);
+      lastError = whyNoAnswer(e);
     }
     if (Date.now() >= deadline) break;
     await new Promise((r) => setTimeout(r, Math.min(intervalMs ?? 250, Math.max(0, deadline - Date.now()))));
   }
   return { ...(last !== undefined ? { last } : {}), ...(lastError ? { lastError } : {}) };
-}
-
-/** `connection refused` rather than fetch's `fetch failed`. */
-function describeFailure(e: unknown): string {
-  const cause = (e as { cause?: { code?: string; message?: string } }).cause;
-  if (cause?.code === 'ECONNREFUSED') return 'connection refused';
-  return cause?.message ?? (e instanceof Error ? e.message : String(e));
 }
 
 /** `cds SYNCED, eds NACKED (rejected version 1a2b: <client's message>), ...` */
