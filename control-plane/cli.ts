@@ -1,4 +1,4 @@
-// meshpilot command line: serve, validate, translate, explain, test, wait, inject, webhook, agent, ca.
+// meshpilot command line: serve, validate, translate, explain, test, wait, inject, webhook, agent, ca, canary, experiment.
 // Only what defines the commands and parses their flags is imported here; each action imports what
 // it runs (the pipeline, gRPC, express, the Kubernetes client) when it runs, so `--help` and the
 // offline commands do not pay for the server (test/cli-imports.test.ts keeps it that way).
@@ -8,6 +8,7 @@ import { caCommand } from './ca/ca-command.ts';
 import { addNetworkGateway, type NetworkGateways } from './kube/network-gateways.ts';
 import { DEFAULT_MESH } from './model/mesh-identity.ts';
 import { MESH_CONFIG_FLAG, MESH_CONFIG_HELP, meshFromFlags } from './mesh-option.ts';
+import { STATE_DIR_FLAG, STATE_DIR_HELP } from './rollout/state-dir-option.ts';
 import { parseClusterFlag, type ClusterFlag } from './kube/cluster-spec.ts';
 import { explainCommand, routeTestCommand } from './explain/cli-commands.ts';
 import { parseDuration, waitUntilSynced } from './observe/wait.ts';
@@ -17,6 +18,9 @@ import { logFormatOption, type LogFormat } from './log-format-option.ts';
 import { meshpilotVersion } from './version.ts';
 import { stopOnSignals } from './shutdown.ts';
 import { adminHint } from './observe/admin-url.ts';
+import { adminOption } from './observe/admin-client.ts';
+import { canaryCommand } from './rollout/canary-command.ts';
+import { experimentCommand } from './rollout/experiment-command.ts';
 import { checkTimings, LEADER_ELECTION_DEFAULTS } from './kube/leader-election-options.ts';
 import { splitHostPort } from './host-port.ts';
 
@@ -63,6 +67,12 @@ async function offlinePipeline() {
   return { compile, formatIssue, translate, TYPE_ORDER, checkResource, proxyFromNode };
 }
 
+/** The model a file-mode serve with this --state-dir serves: the rules plus the rollout state it recorded. */
+async function servedModel(model: import('./model/types.ts').Model, stateDir: string) {
+  const { loadRuntimeForCli } = await import('./rollout/cli-runtime.ts');
+  return loadRuntimeForCli(model, stateDir, (line) => console.error(`warning: ${line}`)).catch((e: unknown) => program.error(`error: ${(e as Error).message}`));
+}
+
 const program = new Command('meshpilot')
   .description('Service-mesh control plane: Istio-compatible rules to Envoy and proxyless gRPC over ADS')
   .version(meshpilotVersion(), '-V, --version', 'print the version');
@@ -102,6 +112,7 @@ interface ServeFlags {
   xdsFirstRequestTimeout?: number;
   xdsTls?: boolean;
   xdsRequireIdentity?: boolean;
+  stateDir?: string;
   xdsPlaintextListen?: string;
   caDir: string;
   caNamespace: string;
@@ -186,6 +197,7 @@ addLeaderElectionOptions(program
   .option('--root-namespace <ns>', 'namespace whose selector-less PeerAuthentication is mesh-wide', DEFAULT_MESH.rootNamespace)
   .option('--credentials-dir <dir>', 'TLS certificates for credentialName (gateways), DIR/<namespace>/<name>/{tls.crt,tls.key,ca.crt}, re-read every second; with a config cluster its Secrets are read too')
   .option(MESH_CONFIG_FLAG, `${MESH_CONFIG_HELP} (a mounted ConfigMap: restart to apply a change)`)
+  .option('--state-dir <dir>', 'without a config cluster: keep canary and fault experiment state here (one JSON file each), so a restart resumes rollouts where they were; without it the state is kept in memory only')
   .action(async (o: ServeFlags, cmd: Command) => {
     const [{ createLogger }, { startControlPlane }, { quietGrpcBindLog }] = await Promise.all([import('./log.ts'), import('./server.ts'), import('./grpc-bind-log.ts')]);
     quietGrpcBindLog();
@@ -229,6 +241,7 @@ addLeaderElectionOptions(program
     mesh,
     ...(o.xdsPlaintextListen ? { xdsPlaintextListen: o.xdsPlaintextListen } : {}),
     ...(o.credentialsDir ? { credentialsDir: o.credentialsDir } : {}),
+    ...(o.stateDir ? { stateDir: o.stateDir } : {}),
     ...(o.xdsTls ? { xdsTls: {
       dir: o.caDir,
       trustDomain: mesh.trustDomain,
@@ -273,7 +286,8 @@ program
   .option('--node-locality <region/zone/subzone>', 'node locality, e.g. us-east/zone-a')
   .option('--network-gateway <network=address:port>', GATEWAY_HELP, gatewayOption)
   .option(MESH_CONFIG_FLAG, MESH_CONFIG_HELP)
-  .action(async (o: { configDir: string; nodeId: string; nodeMetadata?: Record<string, unknown>; nodeLocality?: string; networkGateway?: NetworkGateways; meshConfig?: string }, cmd: Command) => {
+  .option(STATE_DIR_FLAG, STATE_DIR_HELP)
+  .action(async (o: { configDir: string; nodeId: string; nodeMetadata?: Record<string, unknown>; nodeLocality?: string; networkGateway?: NetworkGateways; meshConfig?: string; stateDir?: string }, cmd: Command) => {
     const { compile, formatIssue, translate, TYPE_ORDER, checkResource, proxyFromNode } = await offlinePipeline();
     const mesh = await meshFromFlags(o, cmd, (line) => console.error(`warning: ${line}`)).catch((e: unknown) => program.error(`error: ${e instanceof Error ? e.message : String(e)}`));
     const state = compile(await loadWith(o.configDir, o.networkGateway), [], undefined, mesh);
@@ -281,7 +295,8 @@ program
     const [region, zone, sub_zone] = (o.nodeLocality ?? '').split('/');
     const locality = { ...(region ? { region } : {}), ...(zone ? { zone } : {}), ...(sub_zone ? { sub_zone } : {}) };
     const proxy = proxyFromNode({ id: o.nodeId, ...(o.nodeMetadata ? { metadata: o.nodeMetadata } : {}), locality });
-    const res = translate(state.model, proxy);
+    const model = o.stateDir ? await servedModel(state.model, o.stateDir) : state.model;
+    const res = translate(model, proxy);
     const all = TYPE_ORDER.flatMap((t) => res[t]);
     let bad = 0;
     for (const r of all) for (const v of checkResource(r)) {
@@ -297,16 +312,34 @@ program.addCommand(routeTestCommand());
 
 program
   .command('wait')
-  .description('wait until every matching proxy has ACKed the current config (polls the admin API)')
-  .requiredOption('--admin <url>', 'admin API, e.g. http://127.0.0.1:15014')
+  .description('wait until every matching proxy has ACKed the current config, or until a canary is promoted or rolled back (polls the admin API)')
+  .addOption(adminOption())
   .option('--proxy-selector <selector>', 'label selector, e.g. app=reviews,version=v2')
   .option('--proxy <id>', 'one proxy by node id')
-  .option('--until-synced', 'the condition to wait for (the only one so far)')
-  .option('--timeout <duration>', 'give up after this long, e.g. 60s, 500ms, 2m', durationArg, 60_000)
-  .action(async (o: { admin: string; proxySelector?: string; proxy?: string; untilSynced?: boolean; timeout: number }) => {
-    if (!o.untilSynced) {
-      console.error('error: say what to wait for: --until-synced');
+  .option('--until-synced', 'wait until the matching proxies have ACKed the current config')
+  .option('--canary <ns/name>', 'wait until this canary is promoted (exit 0) or rolled back (exit 3), printing each weight change')
+  .addOption(new Option('--timeout <duration>', 'give up after this long, e.g. 60s, 500ms, 10m (exit 1)').argParser(durationArg).default(60_000, '60s'))
+  .addHelpText('after', '\nExit codes: 0 synced or promoted, 1 timed out (or the admin API cannot tell), 2 nothing to wait for, 3 the canary was rolled back.')
+  .action(async (o: { admin: string; proxySelector?: string; proxy?: string; untilSynced?: boolean; canary?: string; timeout: number }) => {
+    if (!o.untilSynced === !o.canary) {
+      console.error(`error: say what to wait for: --until-synced or --canary NS/NAME${o.untilSynced ? ' (not both)' : ''}`);
       process.exitCode = 2;
+      return;
+    }
+    if (o.canary) {
+      const [{ waitForCanary }, { parseRef }] = await Promise.all([import('./rollout/canary-wait.ts'), import('./rollout/admin-views.ts')]);
+      let ref;
+      try {
+        ref = parseRef(o.canary);
+      } catch (e) {
+        console.error(`error: --canary: ${(e as Error).message}`);
+        process.exitCode = 2;
+        return;
+      }
+      const r = await waitForCanary({ admin: o.admin, ...ref, timeoutMs: o.timeout, onChange: (line) => console.log(line) });
+      if (r.outcome === 'promoted') console.log(r.message);
+      else console.error(r.message);
+      process.exitCode = r.exitCode;
       return;
     }
     const r = await waitUntilSynced({ admin: o.admin, timeoutMs: o.timeout, ...(o.proxySelector ? { selector: o.proxySelector } : {}), ...(o.proxy ? { proxy: o.proxy } : {}) });
@@ -412,5 +445,7 @@ function collectNamespaceLabel(value: string, previous: string[]): string[] {
 
 program.addCommand(agentCommand());
 program.addCommand(caCommand());
+program.addCommand(canaryCommand());
+program.addCommand(experimentCommand());
 
 await program.parseAsync(process.argv);

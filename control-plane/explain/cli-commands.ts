@@ -5,6 +5,7 @@ import type { MeshState } from '../model/compile.ts';
 import { parseLabels } from './request.ts';
 import type { RunCounts } from './route-tests.ts';
 import { MESH_CONFIG_FLAG, MESH_CONFIG_HELP, meshFromFlags, type MeshFlags } from '../mesh-option.ts';
+import { STATE_DIR_FLAG, STATE_DIR_HELP } from '../rollout/state-dir-option.ts';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 
@@ -16,7 +17,7 @@ function labelsArg(v: string): Record<string, string> {
   }
 }
 
-async function load(dir: string, o: MeshFlags, cmd: Command): Promise<{ state: MeshState; formatIssue: typeof import('../model/compile.ts').formatIssue }> {
+async function load(dir: string, o: MeshFlags & { stateDir?: string }, cmd: Command): Promise<{ state: MeshState; formatIssue: typeof import('../model/compile.ts').formatIssue }> {
   const [{ loadDirectory }, { compile, formatIssue }] = await Promise.all([import('../config/load.ts'), import('../model/compile.ts')]);
   let mesh;
   try {
@@ -25,7 +26,16 @@ async function load(dir: string, o: MeshFlags, cmd: Command): Promise<{ state: M
     console.error(`error: ${(e as Error).message}`);
     process.exit(1);
   }
-  return { state: compile(loadDirectory(dir), [], undefined, mesh), formatIssue };
+  const state = compile(loadDirectory(dir), [], undefined, mesh);
+  if (!o.stateDir) return { state, formatIssue };
+  // The model as served with that state directory: canary weights and running experiments' faults.
+  const { loadRuntimeForCli } = await import('../rollout/cli-runtime.ts');
+  try {
+    return { state: { ...state, model: await loadRuntimeForCli(state.model, o.stateDir, (line) => console.error(`warning: ${line}`)) }, formatIssue };
+  } catch (e) {
+    console.error(`error: ${(e as Error).message}`);
+    process.exit(1);
+  }
 }
 
 export function explainCommand(): Command {
@@ -43,7 +53,8 @@ export function explainCommand(): Command {
     .option('-H, --header <header>', "request header 'name: value' (repeatable; cookies as 'cookie: a=b; c=d')", collect, [])
     .option('--json', 'print the explanation as JSON')
     .option(MESH_CONFIG_FLAG, MESH_CONFIG_HELP)
-    .action(async (request: string, o: { configDir: string; from?: string; kind: 'envoy' | 'grpc'; calleeKind?: 'envoy' | 'grpc'; namespace?: string; labels?: Record<string, string>; ip?: string; locality?: string; header: string[]; json?: boolean; meshConfig?: string }, cmd: Command) => {
+    .option(STATE_DIR_FLAG, STATE_DIR_HELP)
+    .action(async (request: string, o: { configDir: string; from?: string; kind: 'envoy' | 'grpc'; calleeKind?: 'envoy' | 'grpc'; namespace?: string; labels?: Record<string, string>; ip?: string; locality?: string; header: string[]; json?: boolean; meshConfig?: string; stateDir?: string }, cmd: Command) => {
       const { state, formatIssue } = await load(o.configDir, o, cmd);
       const [{ explain }, { renderExplanation }, { ExplainInputError }] = await Promise.all([import('./explain.ts'), import('./render.ts'), import('./request.ts')]);
       for (const e of state.errors) console.error(`error (rule left out, as the server would): ${formatIssue(e)}`);
