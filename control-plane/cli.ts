@@ -87,6 +87,7 @@ function collectCluster(value: string, previous: ClusterFlag[]): ClusterFlag[] {
 
 interface ServeFlags {
   configDir?: string;
+  loadReportInterval: number;
   credentialsDir?: string;
   xdsListen: string;
   adminListen: string;
@@ -197,6 +198,7 @@ addLeaderElectionOptions(program
   .option('--root-namespace <ns>', 'namespace whose selector-less PeerAuthentication is mesh-wide', DEFAULT_MESH.rootNamespace)
   .option('--credentials-dir <dir>', 'TLS certificates for credentialName (gateways), DIR/<namespace>/<name>/{tls.crt,tls.key,ca.crt}, re-read every second; with a config cluster its Secrets are read too')
   .option(MESH_CONFIG_FLAG, `${MESH_CONFIG_HELP} (a mounted ConfigMap: restart to apply a change)`)
+  .addOption(new Option('--load-report-interval <duration>', 'how often proxies report their load (LRS) for canaries and fault experiment guards; a canary step is judged on what has arrived').argParser(durationArg).default(10_000, '10s'))
   .option('--state-dir <dir>', 'without a config cluster: keep canary and fault experiment state here (one JSON file each), so a restart resumes rollouts where they were; without it the state is kept in memory only')
   .action(async (o: ServeFlags, cmd: Command) => {
     const [{ createLogger }, { startControlPlane }, { quietGrpcBindLog }] = await Promise.all([import('./log.ts'), import('./server.ts'), import('./grpc-bind-log.ts')]);
@@ -242,6 +244,7 @@ addLeaderElectionOptions(program
     ...(o.xdsPlaintextListen ? { xdsPlaintextListen: o.xdsPlaintextListen } : {}),
     ...(o.credentialsDir ? { credentialsDir: o.credentialsDir } : {}),
     ...(o.stateDir ? { stateDir: o.stateDir } : {}),
+    loadReporting: { intervalMs: o.loadReportInterval },
     ...(o.xdsTls ? { xdsTls: {
       dir: o.caDir,
       trustDomain: mesh.trustDomain,
