@@ -129,12 +129,14 @@ describe('dashboard in Chromium', () => {
     await expect.poll(() => edge(page, 'ratings-canary', 'v2').getAttribute('data-weights-from'), { timeout: 10_000 }).toBe('Canary/default/ratings');
     expect(await edge(page, 'ratings-canary', 'v2').locator('[data-testid=edge-weight]').textContent()).toBe('20%');
 
+    await shot(page, 'graph');
+
     await page.locator('[data-testid=service][data-name=reviews]').click();
     const panel = page.getByTestId('service-panel');
     await expect.poll(() => panel.getByTestId('service-rules').textContent()).toMatch(/VirtualService default\/reviews \(reviews\.yaml:\d+\)/);
     expect(await panel.locator('[data-testid=service-subset]').evaluateAll((els) => els.map((e) => e.getAttribute('data-subset')))).toEqual(['v1', 'v2', 'v3']);
     expect(await panel.locator('[data-testid=locality]').count()).toBeGreaterThan(0);
-    await shot(page, 'graph');
+    await shot(page, 'graph-service');
     expect(errors).toEqual([]);
     await context.close();
   });

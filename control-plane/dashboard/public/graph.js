@@ -5,16 +5,16 @@
 import { arr, fill, h, obj, percent, rate, ruleLink, s, shortHost, str } from './dom.js';
 import { renderServicePanel } from './service-panel.js';
 
-const CARD_W = 360;
+const CARD_W = 400;
 const HEAD_H = 44;
 const ROW_H = 30;
 const PAD = 12;
-const CHIP_W = 88;
+const CHIP_W = 80;
 const CHIP_H = 22;
-const ROUTE_ANCHOR_X = 150;
+const ROUTE_ANCHOR_X = 130;
 const GAP_X = 48;
 const GAP_Y = 36;
-const COLS = 3;
+const MAX_COLS = 4;
 const NS_PAD = 18;
 const NS_HEAD = 30;
 const CALLER_W = 150;
@@ -22,8 +22,17 @@ const CALLER_H = 26;
 
 let selected = null;
 let lastState = null;
+/** Columns of cards the graph was last laid out with (from the width available). */
+let lastCols = 0;
 
 export function init() {
+  // Fewer columns when the box narrows (the side panel opens, the window shrinks), more when it widens.
+  const box = document.getElementById('graph');
+  if (typeof ResizeObserver === 'function') {
+    new ResizeObserver(() => {
+      if (lastState && !box.closest('[hidden]') && columnsFor(box, lastState) !== lastCols) render(lastState);
+    }).observe(box);
+  }
   document.getElementById('service-panel').addEventListener('close-panel', () => {
     const host = selected;
     selected = null;
@@ -43,7 +52,8 @@ export function render(state) {
   if (services.length === 0 && edges.length === 0) {
     fill(box, h('p', { class: 'empty', 'data-testid': 'graph-empty' }, 'No services yet: meshpilot knows a service from a ServiceEntry (or a Kubernetes Service).'));
   } else {
-    fill(box, drawGraph(g, services, edges, callers));
+    lastCols = columnsFor(box, state);
+    fill(box, drawGraph(g, services, edges, callers, lastCols));
     if (focusedHost) box.querySelector(`[data-testid=service][data-host="${CSS.escape(focusedHost)}"]`)?.focus();
   }
   renderEdgeTable(edges);
@@ -70,7 +80,13 @@ function select(host) {
 
 // ---- layout ----
 
-function layout(g, services, edges, callers) {
+function columnsFor(box, state) {
+  const left = arr(obj(state.graph).callers).length ? NS_PAD + CALLER_W + GAP_X : NS_PAD;
+  const width = box.clientWidth || 1200;
+  return Math.max(1, Math.min(MAX_COLS, Math.floor((width - left - 2 * NS_PAD + GAP_X) / (CARD_W + GAP_X))));
+}
+
+function layout(g, services, edges, callers, cols) {
   // Hosts that edges name but no service describes (outside the mesh) still get a card.
   const known = new Map(services.map((x) => [x.host, x]));
   for (const e of edges) {
@@ -92,7 +108,7 @@ function layout(g, services, edges, callers) {
     let rowY = y + NS_HEAD;
     let rowH = 0;
     members.forEach((svc, i) => {
-      const col = i % COLS;
+      const col = i % cols;
       if (col === 0 && i > 0) {
         rowY += rowH + GAP_Y;
         rowH = 0;
@@ -129,23 +145,51 @@ function targetAnchor(card, subset) {
   return i < 0 ? { x: card.x, y: card.y + HEAD_H / 2 } : { x: card.x + CARD_W - PAD - CHIP_W - 3, y: rowMid(card, i) };
 }
 
+/** A cubic curve leaving `a` and entering `b` horizontally; `at(t)` is its point at t in [0, 1]. */
 function curve(a, b) {
   const dx = Math.max(40, Math.abs(b.x - a.x) / 2);
   const c1 = { x: a.x + dx, y: a.y };
   const c2 = { x: b.x - dx, y: b.y };
-  const mid = { x: (a.x + 3 * c1.x + 3 * c2.x + b.x) / 8, y: (a.y + 3 * c1.y + 3 * c2.y + b.y) / 8 };
-  return { d: `M${a.x},${a.y} C${c1.x},${c1.y} ${c2.x},${c2.y} ${b.x},${b.y}`, mid };
+  const at = (t) => {
+    const u = 1 - t;
+    const [k0, k1, k2, k3] = [u * u * u, 3 * u * u * t, 3 * u * t * t, t * t * t];
+    return { x: k0 * a.x + k1 * c1.x + k2 * c2.x + k3 * b.x, y: k0 * a.y + k1 * c1.y + k2 * c2.y + k3 * b.y };
+  };
+  return { d: `M${a.x},${a.y} C${c1.x},${c1.y} ${c2.x},${c2.y} ${b.x},${b.y}`, at };
+}
+
+/**
+ * Where along its edge a label goes: the middle if that is free, else the nearest point that does
+ * not cover a label already placed (edges from one route fan out, so their middles meet).
+ */
+function placeLabel(at, w, hgt, placed) {
+  // How much of a label at p would cover the ones already placed (0: none).
+  const overlap = (p) => placed.reduce((sum, q) => {
+    const ox = Math.max(0, (w + q.w) / 2 - Math.abs(p.x - q.x));
+    const oy = Math.max(0, (hgt + q.h) / 2 - Math.abs(p.y - q.y));
+    return sum + ox * oy;
+  }, 0);
+  let best = null;
+  for (const t of [0.5, 0.4, 0.6, 0.32, 0.68, 0.25, 0.75, 0.2, 0.8]) {
+    const p = at(t);
+    const o = overlap(p);
+    if (!best || o < best.o) best = { ...p, o };
+    if (o === 0) break;
+  }
+  placed.push({ x: best.x, y: best.y, w, h: hgt });
+  return best;
 }
 
 // ---- drawing ----
 
-function drawGraph(g, services, edges, callers) {
-  const L = layout(g, services, edges, callers);
+function drawGraph(g, services, edges, callers, cols) {
+  const L = layout(g, services, edges, callers, cols);
+  const placed = [];
   const svg = s('svg', { viewBox: `0 0 ${L.width} ${L.height}`, width: L.width, height: L.height, role: 'img', 'aria-labelledby': 'graph-title', class: 'mesh-graph' });
   svg.append(s('title', { id: 'graph-title' }, `Mesh graph: ${services.length} services, ${edges.length} route destinations`));
   svg.append(s('defs', {},
-    s('marker', { id: 'arrow', viewBox: '0 0 10 10', refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, orient: 'auto-start-reverse' }, s('path', { d: 'M0,0 L10,5 L0,10 z', class: 'arrow-head' })),
-    s('marker', { id: 'arrow-canary', viewBox: '0 0 10 10', refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, orient: 'auto-start-reverse' }, s('path', { d: 'M0,0 L10,5 L0,10 z', class: 'arrow-head canary' })),
+    s('marker', { id: 'arrow', viewBox: '0 0 10 10', refX: 9, refY: 5, markerUnits: 'userSpaceOnUse', markerWidth: 10, markerHeight: 10, orient: 'auto-start-reverse' }, s('path', { d: 'M0,0 L10,5 L0,10 z', class: 'arrow-head' })),
+    s('marker', { id: 'arrow-canary', viewBox: '0 0 10 10', refX: 9, refY: 5, markerUnits: 'userSpaceOnUse', markerWidth: 10, markerHeight: 10, orient: 'auto-start-reverse' }, s('path', { d: 'M0,0 L10,5 L0,10 z', class: 'arrow-head canary' })),
   ));
   for (const gr of L.groups) {
     svg.append(s('g', { class: 'namespace', 'data-testid': 'namespace', 'data-namespace': gr.ns },
@@ -157,7 +201,7 @@ function drawGraph(g, services, edges, callers) {
   for (const e of edges) {
     const from = L.cards.get(e.from);
     const to = L.cards.get(e.to);
-    if (from && to) edgeLayer.append(drawEdge(e, routeAnchor(from, str(e.route)), targetAnchor(to, e.subset)));
+    if (from && to) edgeLayer.append(drawEdge(e, routeAnchor(from, str(e.route)), targetAnchor(to, e.subset), placed));
   }
   for (const c of callers) {
     const node = L.callerNodes.find((n) => n.from === c.from);
@@ -231,13 +275,23 @@ function edgeLoadText(load) {
   return `${rate(load.requestsPerSecond)} · ${percent(load.successRate)} ok`;
 }
 
-function drawEdge(e, a, b) {
-  const { d, mid } = curve(a, b);
+/** The shorter form drawn on an arrow (the tooltip and the table have the long one). */
+function edgeLoadLabel(load) {
+  if (!load) return '';
+  return `${rate(load.requestsPerSecond)} ${percent(load.successRate, 0)}`;
+}
+
+function drawEdge(e, a, b, placed) {
+  const { d, at } = curve(a, b);
   const canary = Boolean(e.weightsFrom);
   const weight = typeof e.weight === 'number' ? e.weight : null;
   const cls = ['edge', canary ? 'canary' : '', weight === 0 ? 'zero' : ''].filter(Boolean).join(' ');
-  const load = edgeLoadText(e.load);
-  const title = `${str(e.route)} → ${shortHost(e.to)}${e.subset ? ` ${e.subset}` : ''}: ${weight ?? '?'}%${canary ? ` (weights from ${e.weightsFrom})` : ''}${load ? `, ${load}` : ''}`;
+  const load = edgeLoadLabel(e.load);
+  const weightText = `${weight === null ? '?' : `${weight}%`}${canary ? ' ⚑' : ''}`;
+  // Text widths are estimated (about 7 px a character at these sizes): enough to keep labels apart.
+  const w = Math.max(weightText.length * 7.5, load.length * 6) + 8;
+  const mid = placeLabel(at, w, load ? 28 : 16, placed);
+  const title = `${str(e.route)} → ${shortHost(e.to)}${e.subset ? ` ${e.subset}` : ''}: ${weight ?? '?'}%${canary ? ` (weights from ${e.weightsFrom})` : ''}${e.load ? `, ${edgeLoadText(e.load)}` : ''}`;
   return s('g', {
     class: cls, 'data-testid': 'edge', 'data-edge-id': str(e.id), 'data-from': e.from, 'data-to': e.to,
     'data-subset': str(e.subset), 'data-route': str(e.route), 'data-weight': weight ?? '', ...(canary ? { 'data-weights-from': e.weightsFrom } : {}),
@@ -246,7 +300,7 @@ function drawEdge(e, a, b) {
   s('path', { d, 'marker-end': canary ? 'url(#arrow-canary)' : 'url(#arrow)' }),
   s('text', { x: mid.x, y: mid.y - (load ? 4 : -4), 'text-anchor': 'middle', class: 'edge-label' },
     s('tspan', { 'data-testid': 'edge-weight' }, weight === null ? '?' : `${weight}%`),
-    canary ? s('tspan', { class: 'canary-mark' }, ' canary') : null),
+    canary ? s('tspan', { class: 'canary-mark', 'aria-hidden': 'true' }, ' ⚑') : null),
   load ? s('text', { x: mid.x, y: mid.y + 10, 'text-anchor': 'middle', class: 'edge-load', 'data-testid': 'edge-load' }, load) : null);
 }
 

@@ -46,7 +46,8 @@ function endpointsOf(svc) {
   if (eps.length === 0) return none('No endpoints.');
   const byLocality = new Map();
   for (const ep of eps) {
-    const loc = str(ep?.locality) || '(no locality)';
+    // `region/zone/` with no subzone reads as `region/zone`.
+    const loc = str(ep?.locality).replace(/\/+$/, '') || '(no locality)';
     if (!byLocality.has(loc)) byLocality.set(loc, []);
     byLocality.get(loc).push(ep);
   }
