@@ -5,19 +5,19 @@
 import { arr, fill, h, obj, percent, rate, ruleLink, s, shortHost, str } from './dom.js';
 import { renderServicePanel } from './service-panel.js';
 
-const CARD_W = 400;
+const CARD_W = 360;
 const HEAD_H = 44;
 const ROW_H = 30;
 const PAD = 12;
-const CHIP_W = 80;
+const CHIP_W = 76;
 const CHIP_H = 22;
-const ROUTE_ANCHOR_X = 130;
-const GAP_X = 48;
+const ROUTE_ANCHOR_X = 118;
+const GAP_X = 40;
 const GAP_Y = 36;
 const MAX_COLS = 4;
 const NS_PAD = 18;
 const NS_HEAD = 30;
-const CALLER_W = 150;
+const CALLER_W = 120;
 const CALLER_H = 26;
 
 let selected = null;
@@ -214,7 +214,7 @@ function drawGraph(g, services, edges, callers, cols) {
   for (const n of L.callerNodes) {
     svg.append(s('g', { class: 'caller', 'data-testid': 'caller', 'data-caller': n.from },
       s('rect', { x: n.x, y: n.y, width: CALLER_W, height: CALLER_H, rx: CALLER_H / 2 }),
-      s('text', { x: n.x + CALLER_W / 2, y: n.y + 17, 'text-anchor': 'middle' }, clip(n.from, 20)),
+      s('text', { x: n.x + CALLER_W / 2, y: n.y + 17, 'text-anchor': 'middle' }, clip(n.from, 16)),
       s('title', {}, `caller ${n.from} (from load reports)`)));
   }
   return svg;

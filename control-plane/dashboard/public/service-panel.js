@@ -62,8 +62,8 @@ function policiesOf(svc, state) {
   const item = (label, list, show) => rows.push(h('div', { class: 'policy', 'data-testid': `policy-${label.toLowerCase().replace(/\W+/g, '-')}` },
     h('h5', {}, label),
     arr(list).length === 0 ? none('none') : h('ul', {}, arr(list).map((x) => h('li', {}, show(x))))));
-  item('Faults', p.faults, (f) => [str(f?.route), f?.at ? ` (${f.at})` : '', f?.origin ? [' from ', originLink(f.origin)] : '']);
-  item('Mirrors', p.mirrors, (m) => `${str(m?.route)} → ${str(m?.to)}`);
+  item('Faults', p.faults, (f) => [str(f?.route), faultText(f?.fault), f?.origin ? [' from ', originLink(f.origin)] : f?.at ? ` (${f.at})` : '']);
+  item('Mirrors', p.mirrors, (m) => `${str(m?.route)} → ${shortHost(m?.to)}${m?.subset ? ` ${m.subset}` : ''}${typeof m?.percent === 'number' ? ` (${m.percent}% copied)` : ''}`);
   const rule = (k) => (typeof k === 'string' ? ruleLink(k, atOf(k, state)) : originLink(k));
   item('Rate limits', p.rateLimits, rule);
   item('Authorization', p.authorization, rule);
@@ -80,4 +80,13 @@ function originLink(origin) {
 function atOf(key, state) {
   const r = arr(obj(state?.rules).inForce).find((x) => x?.key === key);
   return r?.source;
+}
+
+/** `: delay 2000 ms for 10%, abort 503 for 5%` from a fault policy, when it is given. */
+function faultText(f) {
+  if (!f || typeof f !== 'object') return '';
+  const parts = [];
+  if (f.delay) parts.push(`delay ${f.delay.fixedDelayMs ?? '?'} ms for ${f.delay.percent ?? '?'}%`);
+  if (f.abort) parts.push(`abort ${f.abort.httpStatus !== undefined ? `HTTP ${f.abort.httpStatus}` : f.abort.grpcStatus !== undefined ? `gRPC ${f.abort.grpcStatus}` : '?'} for ${f.abort.percent ?? '?'}%`);
+  return parts.length ? `: ${parts.join(', ')}` : '';
 }
