@@ -104,17 +104,10 @@ export function lrsHandlers(o: LrsOptions): grpc.UntypedServiceImplementation {
   const maxStreams = o.maxStreams ?? 10_000;
   let streams = 0;
   let seq = 0;
-  /** Sends Envoy the list now and again on each change; returns the unsubscribe. */
+  /** Sends Envoy the list now and again on each change of it; returns the unsubscribe. */
   const askEnvoy = (call: grpc.ServerDuplexStream<LoadStatsRequest, unknown>): (() => void) => {
-    let sent: string | undefined;
-    const send = () => {
-      const clusters = o.reported.names();
-      const key = clusters.join('\n');
-      if (key === sent) return;
-      sent = key;
-      // An empty list is an answer too: Envoy then reports no cluster.
-      call.write({ clusters, load_reporting_interval: duration(intervalMs) });
-    };
+    // An empty list is an answer too: Envoy then reports no cluster.
+    const send = () => call.write({ clusters: o.reported.names(), load_reporting_interval: duration(intervalMs) });
     send();
     return o.reported.onChange(() => {
       // Called from the model change: a failed write costs this stream, never the caller.
