@@ -234,7 +234,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     if (state) served = applyRuntime(state.model, rollouts.runtime(state.model));
   };
   const ads = new AdsServer(cache, log, metrics, opts.xdsLimits);
-  const load = startLoadReporting(ads, metrics.registry, () => served?.clusters, log, opts.loadReporting);
+  // The cache tells its listeners after each setModel(served): LRS then asks Envoy for the new clusters.
+  const load = startLoadReporting(ads, metrics.registry, () => served?.clusters, (l) => cache.onChange(l), log, opts.loadReporting);
   const customApi = kube?.configCustom();
   const keepsState = Boolean(opts.stateDir || customApi);
   const store: RolloutStore = opts.stateDir

@@ -81,18 +81,21 @@ const stats = (cluster: string, succeeded: number, failed: number, inProgress: n
   load_report_interval: { seconds: '0', nanos: 250_000_000 },
 });
 
+// grpc-js-xds's user agent: these nodes are proxyless gRPC clients (test/lrs-envoy.test.ts has Envoy's).
+const GRPC_AGENT = 'gRPC Node Pure JS';
+
 const now = () => Date.now();
 const figures = (cluster: string) => mesh.cp.load.figures(cluster, now() - WINDOW_MS, now());
 
 describe('LRS service', () => {
-  it('asks every proxy for all clusters at the configured interval, and sums their reports', async () => {
+  it('asks every proxyless gRPC client for all clusters at the configured interval, and sums their reports', async () => {
     const a = openStream();
-    a.call.write({ node: { id: 'sidecar~127.0.0.1~client-a.default~default.svc.cluster.local' } });
+    a.call.write({ node: { id: 'sidecar~127.0.0.1~client-a.default~default.svc.cluster.local', user_agent_name: GRPC_AGENT } });
     await waitFor(() => a.responses.length === 1, { description: 'the first LoadStatsResponse' });
     expect(a.responses[0]).toEqual({ send_all_clusters: true, load_reporting_interval: { seconds: '0', nanos: 250_000_000 } });
 
     const b = openStream();
-    b.call.write({ node: { id: 'sidecar~127.0.0.1~client-b.default~default.svc.cluster.local' }, cluster_stats: [stats(V1, 20, 0, 1)] });
+    b.call.write({ node: { id: 'sidecar~127.0.0.1~client-b.default~default.svc.cluster.local', user_agent_name: GRPC_AGENT }, cluster_stats: [stats(V1, 20, 0, 1)] });
     a.call.write({ cluster_stats: [stats(V1, 30, 5, 2), stats(V2, 8, 2, 0)] });
     await waitFor(() => figures(V1).completed === 55 && figures(V2).completed === 10, { description: 'both reports in the window' });
     expect(figures(V1)).toEqual({ completed: 55, succeeded: 50, failed: 5, issued: 55, inFlight: 3, proxies: 2 });
@@ -182,7 +185,7 @@ describe('LRS on the plaintext listener of a TLS control plane', () => {
       t.add(() => rm(caDir, { recursive: true, force: true }));
       const m = await startTestMesh(t, { backends: fakeBackends, files: {}, prefix: 'lrs-plain', controlPlane: { xdsTls: { dir: caDir }, xdsPlaintextListen: '127.0.0.1:0', loadReporting: { intervalMs: INTERVAL_MS } } });
       const s = openStream(m.cp.xdsPlaintextAddress);
-      s.call.write({ node: { id: 'plain-proxy' }, cluster_stats: [stats(V1, 6, 0, 0)] });
+      s.call.write({ node: { id: 'plain-proxy', user_agent_name: GRPC_AGENT }, cluster_stats: [stats(V1, 6, 0, 0)] });
       await waitFor(() => m.cp.load.recent(V1).completed === 6, { description: 'a report over the plaintext listener' });
       expect(s.responses[0]?.send_all_clusters).toBe(true);
       s.call.cancel();

@@ -131,7 +131,8 @@ describe('Kubernetes rollout store', () => {
     await waitFor(() => (api.get('traffic.meshpilot.io/v1alpha1', 'Canary', 'default', 'reviews')!['status'] as any).rollout.weight === 60, { description: 'the leader repairs the status', timeoutMs: 5000 });
     expect(leader.weight()).toBe(60);
     expect(leader.changes()).toBe(1);
-    expect(leader.logs.lines.some((l) => l.msg === "stored rollout state differed from the leader's; written again")).toBe(true);
+    // The line is logged once the write has returned, which can be just after the status shows it.
+    await waitFor(() => leader.logs.lines.some((l) => l.msg === "stored rollout state differed from the leader's; written again"), { description: 'the repair logged', timeoutMs: 5000 });
     await waitFor(() => follower.weight() === 60, { description: 'follower back at 60%', timeoutMs: 5000 });
 
     leader.c.stop();

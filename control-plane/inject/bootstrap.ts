@@ -1,7 +1,8 @@
 // The sidecar's Envoy bootstrap: everything Envoy needs on its own (the agent beside it only
 // serves certificates, over SDS on a Unix socket, cluster `sds-grpc`): who it is (node id and
 // metadata, in the form translate/proxy.ts reads), where meshpilot is (ADS over HTTP/2 to its
-// Service; with `xds.tls`, over mutual TLS with the agent's certificate), an admin endpoint on
+// Service; with `xds.tls`, over mutual TLS with the agent's certificate; load reports for canaries
+// go the same way, `cluster_manager.load_stats_config`), an admin endpoint on
 // localhost only, and a readiness listener the kubelet can reach. What only the running pod knows
 // (IP, name, namespace, service account) is written as Kubernetes $(VAR) references to downward-API
 // variables, which the kubelet expands in the container's args; the labels are known at injection time.
@@ -49,8 +50,11 @@ export function bootstrapObject(config: InjectionConfig, input: BootstrapInput):
       },
     },
     admin: { address: socket('127.0.0.1', config.ports.admin) },
+    // LRS (load/lrs-service.ts): meshpilot names the clusters to report, only those a Canary or
+    // fault experiment judges, so an Envoy outside any rollout reports nothing.
+    cluster_manager: { load_stats_config: meshpilotGrpc() },
     dynamic_resources: {
-      ads_config: { api_type: 'GRPC', transport_api_version: 'V3', grpc_services: [{ envoy_grpc: { cluster_name: XDS_CLUSTER } }] },
+      ads_config: meshpilotGrpc(),
       cds_config: { ads: {}, resource_api_version: 'V3' },
       lds_config: { ads: {}, resource_api_version: 'V3' },
     },
@@ -75,6 +79,11 @@ export function bootstrapObject(config: InjectionConfig, input: BootstrapInput):
       ],
     },
   };
+}
+
+/** A gRPC API on meshpilot's xDS cluster (ADS and LRS: one channel, one TLS identity). */
+function meshpilotGrpc() {
+  return { api_type: 'GRPC', transport_api_version: 'V3', grpc_services: [{ envoy_grpc: { cluster_name: XDS_CLUSTER } }] };
 }
 
 /**
@@ -156,7 +165,8 @@ export function bootstrapArg(config: InjectionConfig, input: BootstrapInput): st
   let cache = bootstrapCache.get(config);
   if (!cache) bootstrapCache.set(config, (cache = new Map()));
   // Insertion order is part of the key: the output lists labels in the order the pod has them.
-  const key = JSON.stringify(input.labels);
+  // The node type too: a gateway with a sidecar's labels is another node.
+  const key = JSON.stringify([input.nodeType ?? 'sidecar', input.labels]);
   const hit = cache.get(key);
   if (hit !== undefined) return hit;
   const text = writeBootstrapArg(config, input);

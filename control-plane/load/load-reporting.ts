@@ -1,6 +1,7 @@
 // Load reporting as the control plane runs it: the window, the LRS service on the xDS port (and on
 // the plaintext listener, where proxyless gRPC clients of a TLS control plane connect), the
-// Prometheus series. server.ts calls this once, before the xDS server listens.
+// Prometheus series. server.ts calls this once, before the xDS server listens. `modelChanges` tells
+// when the served model changed, so Envoy proxies are asked for the new set of clusters to report.
 import type { Registry } from 'prom-client';
 import type { Logger } from '../log.ts';
 import type { AdsServer } from '../xds/ads-server.ts';
@@ -8,6 +9,7 @@ import { clusterIndex, type ClusterList } from './cluster-index.ts';
 import { registerLoadMetrics } from './load-metrics.ts';
 import { LoadWindow } from './load-window.ts';
 import { lrsHandlers, lrsServiceDefinition } from './lrs-service.ts';
+import { reportedClusters, type ModelChanges } from './reported-clusters.ts';
 
 export interface LoadReportingOptions {
   /** How often proxies report (default 10 s). */
@@ -18,9 +20,9 @@ export interface LoadReportingOptions {
   retainMs?: number;
 }
 
-export function startLoadReporting(ads: AdsServer, registry: Registry, clusters: ClusterList, log: Logger, o: LoadReportingOptions = {}): LoadWindow {
+export function startLoadReporting(ads: AdsServer, registry: Registry, clusters: ClusterList, modelChanges: ModelChanges, log: Logger, o: LoadReportingOptions = {}): LoadWindow {
   const load = new LoadWindow({ ...(o.windowMs ? { windowMs: o.windowMs } : {}), retainMs: o.retainMs ?? 15 * 60_000, known: (name) => clusterIndex(clusters()).has(name) });
-  ads.addService(lrsServiceDefinition(), lrsHandlers({ load, log, ...(o.intervalMs ? { intervalMs: o.intervalMs } : {}) }), { plaintext: true });
+  ads.addService(lrsServiceDefinition(), lrsHandlers({ load, log, reported: reportedClusters(clusters, modelChanges), ...(o.intervalMs ? { intervalMs: o.intervalMs } : {}) }), { plaintext: true });
   registerLoadMetrics(registry, load, clusters);
   return load;
 }

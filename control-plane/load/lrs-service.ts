@@ -1,14 +1,19 @@
 // envoy.service.load_stats.v3.LoadReportingService on the xDS port: proxies stream their per-cluster
 // request counts here (clusters sent with `lrs_server: {self: {}}`, or Envoy's load_stats_config),
-// and each report goes into the LoadWindow. The first request names the node; the answer asks for
-// every cluster (`send_all_clusters`: grpc-js-xds 1.14.1 never reports the first cluster of an
-// explicit list) at `intervalMs`. Reports are untrusted input: sizes are capped, odd values are
-// read as 0, and nothing a proxy sends can throw out of a handler.
+// and each report goes into the LoadWindow. The first request names the node, and the answer says
+// what to report every `intervalMs`. A proxyless gRPC client is asked for every cluster
+// (`send_all_clusters`: grpc-js-xds 1.14.1 never reports the first cluster of an explicit list; it
+// only has `lrs_server` on the clusters meshpilot wants anyway). Envoy would report every cluster it
+// has, so it gets the explicit list of `reported` clusters, and a new answer on the open stream
+// whenever that list changes (Envoy goes by the newest). Reports are untrusted input: sizes are
+// capped, odd values are read as 0, and nothing a proxy sends can throw out of a handler.
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { PROTO_INCLUDE_DIRS } from '../envoy/protos.ts';
 import type { Logger } from '../log.ts';
+import { proxyFromRequest, type RequestNode } from '../xds/stream-common.ts';
 import type { ClusterLoad, LoadWindow } from './load-window.ts';
+import type { ReportedClusters } from './reported-clusters.ts';
 
 /** Clusters read from one report; the rest are ignored (a mesh proxy reports far fewer). */
 export const MAX_CLUSTERS_PER_REPORT = 1000;
@@ -26,11 +31,13 @@ export interface LrsOptions {
   log: Logger;
   /** LRS streams served at once (default 10000); more are refused with RESOURCE_EXHAUSTED. */
   maxStreams?: number;
+  /** The clusters Envoy proxies are asked to report, and when that list changes. */
+  reported: ReportedClusters;
 }
 
 /** The request as proto-loader gives it (keepCase, longs as strings); anything may be missing. */
 interface LoadStatsRequest {
-  node?: { id?: unknown } | null;
+  node?: (Omit<RequestNode, 'id'> & { id?: unknown }) | null;
   cluster_stats?: unknown;
 }
 
@@ -97,6 +104,21 @@ export function lrsHandlers(o: LrsOptions): grpc.UntypedServiceImplementation {
   const maxStreams = o.maxStreams ?? 10_000;
   let streams = 0;
   let seq = 0;
+  /** Sends Envoy the list now and again on each change of it; returns the unsubscribe. */
+  const askEnvoy = (call: grpc.ServerDuplexStream<LoadStatsRequest, unknown>): (() => void) => {
+    // An empty list is an answer too: Envoy then reports no cluster.
+    const send = () => call.write({ clusters: o.reported.names(), load_reporting_interval: duration(intervalMs) });
+    send();
+    return o.reported.onChange(() => {
+      // Called from the model change: a failed write costs this stream, never the caller.
+      try {
+        send();
+      } catch (err) {
+        o.log.warn({ err }, 'could not send the clusters to report to a load reporting stream');
+        call.emit('error', { code: grpc.status.INTERNAL, details: 'internal error' });
+      }
+    });
+  };
   return {
     StreamLoadStats: (call: grpc.ServerDuplexStream<LoadStatsRequest, unknown>) => {
       if (streams >= maxStreams) {
@@ -108,10 +130,12 @@ export function lrsHandlers(o: LrsOptions): grpc.UntypedServiceImplementation {
       let proxy: string | undefined;
       let warned = false;
       let done = false;
+      let unsubscribe: (() => void) | undefined;
       const finish = () => {
         if (done) return;
         done = true;
         streams--;
+        unsubscribe?.();
         o.load.endStream(stream);
         if (proxy) o.log.debug({ proxy, stream }, 'load reporting stream ended');
       };
@@ -126,8 +150,10 @@ export function lrsHandlers(o: LrsOptions): grpc.UntypedServiceImplementation {
               return;
             }
             proxy = id;
-            o.log.debug({ proxy, stream }, 'load reporting stream started');
-            call.write({ send_all_clusters: true, load_reporting_interval: duration(intervalMs) });
+            const kind = proxyFromRequest({ ...req.node, id } as RequestNode).kind;
+            o.log.debug({ proxy, stream, kind }, 'load reporting stream started');
+            if (kind === 'envoy') unsubscribe = askEnvoy(call);
+            else call.write({ send_all_clusters: true, load_reporting_interval: duration(intervalMs) });
           }
           const { loads, skipped } = readClusterStats(req.cluster_stats);
           if (skipped && !warned) {

@@ -140,7 +140,8 @@ export interface TestBootstrapOptions {
 /**
  * sidecar-config/envoy-bootstrap.yaml made fit for a test: this workload's node, admin on
  * 127.0.0.1:0 (the port is learnt through --admin-address-path), ADS to meshpilot's address,
- * CDS over ADS but no LDS (see the top of this file), the entry listeners as static listeners,
+ * CDS over ADS but no LDS (see the top of this file), the sample's load reporting (LRS over the xDS
+ * cluster), the entry listeners as static listeners,
  * and the SDS cluster only with `sdsSocket` (its pipe path set to the agent's socket).
  */
 export function testBootstrap(o: TestBootstrapOptions): Json {
@@ -156,6 +157,8 @@ export function testBootstrap(o: TestBootstrapOptions): Json {
   return {
     node: sidecarNode(o.workload),
     admin: { address: { socket_address: { address: '127.0.0.1', port_value: 0 } } },
+    // LRS to meshpilot over the xDS cluster, as the sample has it (and injection writes it).
+    cluster_manager: sample.cluster_manager,
     dynamic_resources: {
       ...dynamic,
       ads_config: { ...dynamic.ads_config, api_type: o.delta ? 'DELTA_GRPC' : 'GRPC' },
