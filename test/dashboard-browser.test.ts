@@ -271,6 +271,46 @@ describe('dashboard in Chromium', () => {
     expect(await page.getByTestId('actions-off').count()).toBe(1);
     await context.close();
   });
+
+  it('draws every view from a state with fields missing or of the wrong type, without a script error', async () => {
+    const states = [
+      {},
+      { generation: 7, graph: null, proxies: null, rules: null, canaries: null, experiments: null, load: null },
+      {
+        graph: { namespaces: 'x', services: [{ host: 'a.ns.svc' }, null, { host: 'b.ns.svc', subsets: [{}], endpoints: [{}], rules: [{}], policies: { faults: [{}], mirrors: [null], rateLimits: [{}], authorization: ['AuthorizationPolicy/ns/p'] } }], edges: [{ from: 'a.ns.svc', to: 'c.elsewhere' }, { id: 1 }], callers: [{ from: 'x', to: 'a.ns.svc' }, {}] },
+        proxies: { proxies: [{ id: 'p1', types: { cds: { state: 'NACKED' } } }, { id: 2 }] },
+        rules: { inForce: [{ key: 'VirtualService/ns/v' }, {}], rejected: [{}], errors: [1], warnings: null },
+        canaries: [{ key: 'Canary/ns/c', steps: 'x' }, { key: 'Canary/ns/d', steps: [10, 100], step: 1, phase: 'RolledBack' }],
+        experiments: [{ key: 'FaultExperiment/ns/e' }],
+        actions: true,
+      },
+    ];
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    page.on('console', (m) => {
+      if (m.type() === 'error' || m.type() === 'warning') errors.push(m.text());
+    });
+    let current = states[0];
+    await context.route('**/dashboard/events', (r) => r.fulfill({ status: 204 }));
+    await context.route('**/dashboard/api/state', (r) => r.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify(current) }));
+    await page.goto(`${base}/`);
+    for (const state of states) {
+      current = state;
+      for (const view of ['graph', 'proxies', 'rules', 'explain', 'canaries']) {
+        await page.getByTestId(`tab-${view}`).click();
+        await page.evaluate(() => new Promise((resolve) => setTimeout(resolve, 50)));
+      }
+      // The next poll draws the next state.
+      await page.evaluate(() => new Promise((resolve) => setTimeout(resolve, 2100)));
+    }
+    await page.getByTestId('tab-graph').click();
+    await page.locator('[data-testid=service][data-host="b.ns.svc"]').click();
+    await page.getByTestId('service-panel').waitFor();
+    expect(errors.filter((e) => !/204|EventSource|Failed to load resource/.test(e))).toEqual([]);
+    await context.close();
+  });
 });
 
 // ---------------------------------------------------------------------------------------------

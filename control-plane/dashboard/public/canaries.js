@@ -2,7 +2,7 @@
 // decisions read (the subsets' load reports), a timeline of its steps (and of the changes seen
 // while this page is open), and, only when meshpilot runs with --dashboard-actions, buttons that
 // POST /debug/canaries/NS/NAME/CMD.
-import { arr, badge, fill, h, obj, percent, rate, ruleLink, shortHost, str, time } from './dom.js';
+import { arr, badge, fill, h, keepFocus, obj, percent, rate, ruleLink, shortHost, str, time, unchanged } from './dom.js';
 
 const COMMANDS = [
   { cmd: 'promote', label: 'Promote', when: ['Progressing', 'Paused'] },
@@ -14,20 +14,24 @@ const COMMANDS = [
 /** Canary key -> changes seen while the page is open: {at, phase, step, weight, reason}. */
 const history = new Map();
 let busy = false;
+let lastState = null;
 
 export function render(state) {
+  lastState = state;
   const canaries = arr(state.canaries).filter((c) => c && typeof c.key === 'string');
   const experiments = arr(state.experiments).filter((x) => x && typeof x.key === 'string');
   for (const c of canaries) remember(c);
   const actions = state.actions === true;
-  fill(document.getElementById('canaries'),
+  const box = document.getElementById('canaries');
+  if (unchanged('canaries', JSON.stringify([state.canaries, state.experiments, state.load, actions, busy, canaries.map((c) => history.get(c.key)?.length)]))) return;
+  keepFocus(box, () => fill(box,
     h('section', { 'aria-labelledby': 'canaries-h', 'data-testid': 'canaries' },
       h('h3', { id: 'canaries-h' }, `Canaries (${canaries.length})`),
       canaries.length === 0 ? h('p', { class: 'muted' }, 'No Canary rule is in force.') : canaries.map((c) => canaryCard(c, state, actions)),
       !actions && canaries.length ? h('p', { class: 'muted', 'data-testid': 'actions-off' }, 'Read-only: start meshpilot with --dashboard-actions to promote, pause, resume or abort from here (or use meshpilot canary …).') : null),
     h('section', { 'aria-labelledby': 'experiments-h', 'data-testid': 'experiments' },
       h('h3', { id: 'experiments-h' }, `Fault experiments (${experiments.length})`),
-      experiments.length === 0 ? h('p', { class: 'muted' }, 'No FaultExperiment rule is in force.') : experimentTable(experiments, state)));
+      experiments.length === 0 ? h('p', { class: 'muted' }, 'No FaultExperiment rule is in force.') : experimentTable(experiments, state))));
 }
 
 // Called for every state, shown or not, so the timeline holds what happened while another tab was open.
@@ -59,7 +63,7 @@ function canaryCard(c, state, actions) {
   const stable = subsetLoad(state, host, c.stable);
   const canary = subsetLoad(state, host, c.canary);
   const windowS = obj(state.load).windowSeconds;
-  return h('article', { class: 'canary', 'data-testid': 'canary', 'data-canary': c.key, 'data-phase': str(c.phase), 'aria-labelledby': `canary-h-${c.key}` },
+  return h('article', { class: 'canary', 'data-focus-scope': c.key, 'data-testid': 'canary', 'data-canary': c.key, 'data-phase': str(c.phase), 'aria-labelledby': `canary-h-${c.key}` },
     h('header', {},
       h('h4', { id: `canary-h-${c.key}` }, ruleLink(c.key)),
       badge(c.phase, { 'data-testid': 'canary-phase' }),
@@ -120,6 +124,7 @@ function actionButtons(c, ns, name) {
 async function command(ns, name, cmd) {
   const status = document.getElementById('canary-action-status');
   busy = true;
+  if (lastState) render(lastState);
   status.textContent = `${cmd} ${ns}/${name}…`;
   try {
     const res = await fetch(`debug/canaries/${encodeURIComponent(ns)}/${encodeURIComponent(name)}/${cmd}`, { method: 'POST' });
@@ -129,6 +134,7 @@ async function command(ns, name, cmd) {
     status.textContent = `${cmd} ${ns}/${name} failed: ${err.message}`;
   } finally {
     busy = false;
+    if (lastState) render(lastState);
   }
 }
 

@@ -88,3 +88,34 @@ export function badge(text, extra = {}) {
   const t = str(text, 'unknown');
   return h('span', { class: `badge badge-${t.toLowerCase().replace(/[^a-z0-9]+/g, '-')}`, ...extra }, t);
 }
+
+const drawn = new Map();
+
+/**
+ * True when a view would draw exactly what it drew last time (same `key`): the state streams in
+ * every time anything changes (load figures each second), and redrawing a table or a panel that
+ * did not change would close what the user opened and move the keyboard focus.
+ */
+export function unchanged(view, key) {
+  if (drawn.get(view) === key) return true;
+  drawn.set(view, key);
+  return false;
+}
+
+/**
+ * Runs `draw` (which replaces the children of `container`) and gives the keyboard focus back to the
+ * element that had it: the one with the same data-testid (or id) inside the same
+ * `data-focus-scope` (a canary, a proxy row).
+ */
+export function keepFocus(container, draw) {
+  const a = document.activeElement;
+  const inside = a && a !== container && container.contains(a);
+  const scope = inside ? a.closest('[data-focus-scope]')?.getAttribute('data-focus-scope') : null;
+  const tid = inside ? a.getAttribute('data-testid') : null;
+  const id = inside ? a.id : null;
+  draw();
+  if (!inside) return;
+  const within = scope ? container.querySelector(`[data-focus-scope="${CSS.escape(scope)}"]`) : container;
+  const again = tid ? within?.querySelector(`[data-testid="${CSS.escape(tid)}"]`) : id ? document.getElementById(id) : null;
+  again?.focus?.({ preventScroll: true });
+}

@@ -18,7 +18,9 @@ export function render(state) {
   lastState = state;
   // Connected proxies as suggestions for "From" (a node id is taken with its identity).
   const list = document.getElementById('explain-proxies');
-  fill(list, arr(obj(state.proxies).proxies).filter((p) => typeof p?.id === 'string').map((p) => h('option', { value: p.id }, `${str(p.kind)} ${str(p.namespace)} ${Object.entries(obj(p.labels)).map(([k, v]) => `${k}=${v}`).join(',')}`)));
+  const seen = new Set();
+  const proxies = arr(obj(state.proxies).proxies).filter((p) => typeof p?.id === 'string' && !seen.has(p.id) && seen.add(p.id));
+  fill(list, proxies.map((p) => h('option', { value: p.id }, `${str(p.kind)} ${str(p.namespace)} ${Object.entries(obj(p.labels)).map(([k, v]) => `${k}=${v}`).join(',')}`)));
   stateChanged(state);
 }
 

@@ -2,7 +2,7 @@
 // with its routes on the left and its subsets on the right; an arrow goes from each route to the
 // subset (or service) it sends traffic to, labelled with its weight and, when proxies report load,
 // the request rate and success rate. Arrows whose weights a Canary sets are drawn orange, dashed.
-import { arr, fill, h, obj, percent, rate, ruleLink, s, shortHost, str } from './dom.js';
+import { arr, fill, h, obj, percent, rate, ruleLink, s, shortHost, str, unchanged } from './dom.js';
 import { renderServicePanel } from './service-panel.js';
 
 const CARD_W = 360;
@@ -48,12 +48,14 @@ export function render(state) {
   const edges = arr(g.edges).filter((e) => e && typeof e.from === 'string' && typeof e.to === 'string');
   const callers = arr(g.callers).filter((c) => c && typeof c.from === 'string' && typeof c.to === 'string');
   const box = document.getElementById('graph');
+  const cols = columnsFor(box, state);
+  if (unchanged('graph', `${JSON.stringify(state.graph ?? null)}|${selected}|${cols}`)) return;
   const focusedHost = document.activeElement?.closest?.('[data-testid=service]')?.dataset.host;
   if (services.length === 0 && edges.length === 0) {
     fill(box, h('p', { class: 'empty', 'data-testid': 'graph-empty' }, 'No services yet: meshpilot knows a service from a ServiceEntry (or a Kubernetes Service).'));
   } else {
-    lastCols = columnsFor(box, state);
-    fill(box, drawGraph(g, services, edges, callers, lastCols));
+    lastCols = cols;
+    fill(box, drawGraph(g, services, edges, callers, cols));
     if (focusedHost) box.querySelector(`[data-testid=service][data-host="${CSS.escape(focusedHost)}"]`)?.focus();
   }
   renderEdgeTable(edges);

@@ -1,7 +1,7 @@
 // The proxies view: GET /debug/proxies as a table, filtered by a label selector (kubectl's form,
 // as `meshpilot wait --proxy-selector` takes it) and by state; a NACKed proxy shows the client's
 // message; one proxy's config dump (GET /debug/config_dump?proxy=ID) per type in a panel.
-import { arr, badge, fill, h, labelText, obj, str, time } from './dom.js';
+import { arr, badge, fill, h, keepFocus, labelText, obj, str, time, unchanged } from './dom.js';
 
 let lastState = null;
 /** The proxy whose config dump is open, the type shown, and the versions it was fetched at. */
@@ -33,25 +33,29 @@ export function render(state) {
   lastState = state;
   const body = obj(state.proxies);
   const all = arr(body.proxies).filter((p) => p && typeof p.id === 'string');
+  refreshDump(all);
+  const selectorText = document.getElementById('proxy-selector').value;
+  const want = document.getElementById('proxy-state').value;
+  if (unchanged('proxies', `${JSON.stringify(state.proxies ?? null)}|${selectorText}|${want}`)) return;
   const errorEl = document.getElementById('proxy-selector-error');
   let match = () => true;
   try {
-    match = parseSelector(document.getElementById('proxy-selector').value);
+    match = parseSelector(selectorText);
     errorEl.textContent = '';
   } catch (err) {
     errorEl.textContent = err.message;
   }
-  const want = document.getElementById('proxy-state').value;
   const shown = all.filter((p) => match(p.labels) && (!want || p.state === want));
   const summary = obj(body.summary);
   fill(document.getElementById('proxy-summary'),
     `${all.length} connected: ${summary.SYNCED ?? 0} SYNCED, ${summary.STALE ?? 0} STALE, ${summary.NACKED ?? 0} NACKED`,
     shown.length !== all.length ? ` · ${shown.length} shown` : '');
   const box = document.getElementById('proxies');
-  if (all.length === 0) fill(box, h('p', { class: 'empty' }, 'No proxy is connected.'));
-  else if (shown.length === 0) fill(box, h('p', { class: 'empty' }, 'No proxy matches the filters.'));
-  else fill(box, table(shown));
-  renderDump(all);
+  keepFocus(box, () => {
+    if (all.length === 0) fill(box, h('p', { class: 'empty' }, 'No proxy is connected.'));
+    else if (shown.length === 0) fill(box, h('p', { class: 'empty' }, 'No proxy matches the filters.'));
+    else fill(box, table(shown));
+  });
 }
 
 const TYPE_ORDER = ['cds', 'eds', 'lds', 'rds'];
@@ -68,7 +72,7 @@ function row(p) {
   const types = obj(p.types);
   const nacks = typeNames(types).filter((t) => types[t]?.state === 'NACKED' || types[t]?.nack).map((t) => ({ t, ...types[t] }));
   const loc = obj(p.locality);
-  const main = h('tr', { 'data-testid': 'proxy-row', 'data-proxy-id': p.id, 'data-state': str(p.state), class: p.state === 'NACKED' ? 'nacked' : '' },
+  const main = h('tr', { 'data-focus-scope': `${p.id}|${str(p.connectedSince)}`, 'data-testid': 'proxy-row', 'data-proxy-id': p.id, 'data-state': str(p.state), class: p.state === 'NACKED' ? 'nacked' : '' },
     h('td', { class: 'mono id' }, p.id, p.identity ? h('div', { class: 'muted' }, str(p.identity)) : null),
     h('td', {}, str(p.kind, '?'), h('span', { class: 'muted' }, ` ${str(p.protocol)}`)),
     h('td', {}, str(p.namespace, '–')),
@@ -119,19 +123,18 @@ async function openDump(id, keepType = false) {
   document.getElementById('config-dump-title')?.scrollIntoView({ block: 'nearest' });
 }
 
-function renderDump(all) {
+/** Fetches the open dump again when what the proxy holds changed (a push, an ACK, a NACK). */
+function refreshDump(all) {
+  if (!dump.id || dump.loading || dump.versions === null) return;
+  const p = all.find((x) => x.id === dump.id);
+  if (p && versionsOf(p) !== dump.versions) void openDump(dump.id, true);
+}
+
+function renderDump() {
   const panel = document.getElementById('config-dump');
   if (!dump.id) {
     panel.hidden = true;
     return;
-  }
-  // Fetch again when what the proxy holds changed (a push, an ACK, a NACK), not on every update.
-  if (all && !dump.loading) {
-    const p = all.find((x) => x.id === dump.id);
-    if (p && dump.versions !== null && versionsOf(p) !== dump.versions) {
-      void openDump(dump.id, true);
-      return;
-    }
   }
   panel.hidden = false;
   const close = h('button', { type: 'button', class: 'close', 'data-testid': 'config-dump-close', 'aria-label': 'Close config dump', onclick: () => { dump.id = null; dump.data = null; renderDump(); } }, '×');

@@ -1,7 +1,7 @@
 // The rules view (GET /debug/rules): rejected rules first (each error with its position, and what
 // stays in force instead), then configuration errors and warnings, then every rule in force with
 // its file:line. Links from the other views land here (`#rules/<Kind/ns/name>`).
-import { arr, fill, h, obj, str } from './dom.js';
+import { arr, fill, h, obj, str, unchanged } from './dom.js';
 
 /** The rule a link pointed at, and whether it still has to be scrolled to. */
 let highlighted = null;
@@ -14,6 +14,7 @@ export function init() {
 }
 
 export function render(state) {
+  if (unchanged('rules', JSON.stringify(state.rules ?? null))) return void applyHighlight();
   const r = obj(state.rules);
   const inForce = arr(r.inForce).filter((x) => x && typeof x.key === 'string');
   const rejected = arr(r.rejected).filter(Boolean);
