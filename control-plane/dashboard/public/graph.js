@@ -187,7 +187,7 @@ function placeLabel(at, w, hgt, placed) {
 function drawGraph(g, services, edges, callers, cols) {
   const L = layout(g, services, edges, callers, cols);
   const placed = [];
-  const svg = s('svg', { viewBox: `0 0 ${L.width} ${L.height}`, width: L.width, height: L.height, role: 'img', 'aria-labelledby': 'graph-title', class: 'mesh-graph' });
+  const svg = s('svg', { viewBox: `0 0 ${L.width} ${L.height}`, width: L.width, height: L.height, role: 'group', 'aria-labelledby': 'graph-title', class: 'mesh-graph' });
   svg.append(s('title', { id: 'graph-title' }, `Mesh graph: ${services.length} services, ${edges.length} route destinations`));
   svg.append(s('defs', {},
     s('marker', { id: 'arrow', viewBox: '0 0 10 10', refX: 9, refY: 5, markerUnits: 'userSpaceOnUse', markerWidth: 10, markerHeight: 10, orient: 'auto-start-reverse' }, s('path', { d: 'M0,0 L10,5 L0,10 z', class: 'arrow-head' })),
