@@ -19,6 +19,8 @@ const NS_PAD = 18;
 const NS_HEAD = 30;
 const CALLER_W = 120;
 const CALLER_H = 26;
+/** The group of hosts that routes name but no service describes. */
+const NO_SERVICE = '\u0000no-service';
 
 let selected = null;
 let lastState = null;
@@ -93,7 +95,7 @@ function layout(g, services, edges, callers, cols) {
   const known = new Map(services.map((x) => [x.host, x]));
   for (const e of edges) {
     for (const host of [e.from, e.to]) {
-      if (!known.has(host)) known.set(host, { host, name: shortHost(host), namespace: '(no service)', subsets: [], placeholder: true });
+      if (!known.has(host)) known.set(host, { host, name: shortHost(host), namespace: NO_SERVICE, subsets: [], placeholder: true });
     }
   }
   const all = [...known.values()];
@@ -194,9 +196,9 @@ function drawGraph(g, services, edges, callers, cols) {
     s('marker', { id: 'arrow-canary', viewBox: '0 0 10 10', refX: 9, refY: 5, markerUnits: 'userSpaceOnUse', markerWidth: 10, markerHeight: 10, orient: 'auto-start-reverse' }, s('path', { d: 'M0,0 L10,5 L0,10 z', class: 'arrow-head canary' })),
   ));
   for (const gr of L.groups) {
-    svg.append(s('g', { class: 'namespace', 'data-testid': 'namespace', 'data-namespace': gr.ns },
+    svg.append(s('g', { class: 'namespace', 'data-testid': 'namespace', 'data-namespace': gr.ns === NO_SERVICE ? '' : gr.ns },
       s('rect', { x: L.left, y: gr.y, width: gr.width, height: gr.height, rx: 10 }),
-      s('text', { x: L.left + NS_PAD, y: gr.y + 20, class: 'ns-label' }, `namespace ${gr.ns}`)));
+      s('text', { x: L.left + NS_PAD, y: gr.y + 20, class: 'ns-label' }, gr.ns === NO_SERVICE ? 'hosts no service describes' : `namespace ${gr.ns}`)));
   }
   for (const card of L.cards.values()) svg.append(drawCard(card));
   const edgeLayer = s('g', { class: 'edges' });
