@@ -35,6 +35,7 @@ import type { LoadWindow } from './load/load-window.ts';
 import { RolloutController } from './rollout/controller.ts';
 import { DirStore, MemoryStore, type RolloutStore } from './rollout/store.ts';
 import { applyRuntime } from './model/runtime-overlay.ts';
+import { DashboardEvents } from './dashboard/events.ts';
 import type { Model } from './model/types.ts';
 
 export interface ControlPlaneOptions {
@@ -98,6 +99,8 @@ export interface ControlPlaneOptions {
   stateDir?: string;
   /** Rollout rounds: longest time between two (default 1 s), store re-reads (default 2 s). */
   rollouts?: { tickMs?: number; refreshMs?: number };
+  /** `--dashboard-actions`: the dashboard offers canary promote/pause/resume/abort (the admin API takes them either way). */
+  dashboardActions?: boolean;
 }
 
 export interface ControlPlane {
@@ -314,11 +317,12 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   }
 
   const servers: Server[] = [];
+  const dashboardEvents = new DashboardEvents();
   let adminAddress: string | undefined;
   let monitoringAddress: string | undefined;
   try {
     if (opts.adminListen) {
-      const app = createAdminApp({ state: servedState, ads, cache, health, metrics, logger: log, load, rollouts, ...(meshCa ? { ca: meshCa.authority } : {}) });
+      const app = createAdminApp({ state: servedState, ads, cache, health, metrics, logger: log, load, rollouts, ...(meshCa ? { ca: meshCa.authority } : {}), dashboard: { actions: Boolean(opts.dashboardActions), events: dashboardEvents } });
       adminAddress = await listenHttp(app, opts.adminListen, servers);
       log.info({ address: adminAddress }, 'admin API listening');
     }
@@ -363,6 +367,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       credentialSources.stop();
       await ads.stop();
       meshCa?.close();
+      dashboardEvents.close();
       await closeHttp(servers);
     },
   };
