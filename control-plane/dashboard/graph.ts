@@ -111,14 +111,15 @@ export function meshGraph({ model, accepted, load, proxies = [], reporters = new
   for (const table of model.routeTables) {
     const p = policies.get(table.host);
     for (const r of table.routes) {
+      // A fault experiment may inject into the default route too.
+      if (p) routePolicies(p, r);
+      if (r.faultFrom) addRule(table.host, r.faultFrom.key, r.faultFrom.at);
       // The default route (no VirtualService) is the service itself, not a rule: no edge.
       if (!isVirtualService(r.origin)) continue;
       addRule(table.host, r.origin.key, r.origin.at);
       if (r.delegation) addRule(table.host, r.delegation.key, r.delegation.at);
       if (r.weightsFrom) addRule(table.host, r.weightsFrom.key, r.weightsFrom.at);
-      if (r.faultFrom) addRule(table.host, r.faultFrom.key, r.faultFrom.at);
       if (r.action.kind === 'route') addEdges(table.host, table.port, r, r.action.destinations);
-      if (p) routePolicies(p, r);
       for (const m of r.mirrors ?? []) addRule(m.host, r.origin.key, r.origin.at);
     }
   }
@@ -224,7 +225,7 @@ function subsetsOf(svc: Service, model: Model, objects: ReadonlyMap<string, Conf
       address: e.address,
       ports: { ...e.ports },
       // Empty trailing parts left out, as Istio writes a locality (`us-east/zone-a`).
-      locality: [e.locality.region, e.locality.zone, e.locality.subzone].join("/").replace(/\/+$/, ""),
+      locality: [e.locality.region, e.locality.zone, e.locality.subzone].join('/').replace(/\/+$/, ''),
       labels: { ...e.labels },
       ...(subset !== undefined ? { subset } : {}),
     };
