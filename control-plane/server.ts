@@ -359,6 +359,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       // Stop writing first, then hand the Lease over, so another replica takes over at once.
       await elector?.stop();
       stopping = true;
+      // Dashboard streams end cleanly (the page sees the end, not a reset) before the listeners close.
+      dashboardEvents.close();
       rollouts.stop();
       debouncer.cancel();
       endpoints.cancel();
@@ -367,7 +369,6 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       credentialSources.stop();
       await ads.stop();
       meshCa?.close();
-      dashboardEvents.close();
       await closeHttp(servers);
     },
   };

@@ -14,7 +14,7 @@ import { compile, type MeshState } from '../control-plane/model/compile.ts';
 import { applyRuntime } from '../control-plane/model/runtime-overlay.ts';
 import { NO_RUNTIME } from '../control-plane/rollout/types.ts';
 import type { ProxyStatus } from '../control-plane/observe/proxy-status.ts';
-import { abort, httpRoute, to, virtualService, yamlDocs } from './helpers/yaml-builders.ts';
+import { abort, header, httpRoute, to, virtualService, yamlDocs } from './helpers/yaml-builders.ts';
 
 const REVIEWS = 'reviews.default.svc.cluster.local';
 const RATINGS = 'ratings.default.svc.cluster.local';
@@ -106,7 +106,10 @@ describe('the dashboard graph of examples/bookinfo', () => {
 
 describe('policies and their origins', () => {
   const POLICIES = yamlDocs(
-    virtualService({ hosts: [RATINGS], http: [httpRoute([to(RATINGS, 'v1')], { name: 'flaky', fault: abort('UNAVAILABLE', 30), mirror: { host: DETAILS, subset: 'v1' }, mirrorPercentage: { value: 5 } })] }),
+    virtualService({ hosts: [RATINGS], http: [
+      httpRoute([to(RATINGS, 'v1')], { name: 'flaky', match: [header('x-flaky', 'exact', '1')], fault: abort('UNAVAILABLE', 30), mirror: { host: DETAILS, subset: 'v1' }, mirrorPercentage: { value: 5 } }),
+      httpRoute([to(RATINGS, 'v1', 1), to(DETAILS, 'v1', 3)], { name: 'split' }),
+    ] }),
     [
       'apiVersion: security.istio.io/v1',
       'kind: AuthorizationPolicy',
@@ -123,14 +126,19 @@ describe('policies and their origins', () => {
     const state = compiled('examples/bookinfo', { 'ratings.yaml': POLICIES });
     const graph = meshGraph({ model: state.model, accepted: state.accepted });
     const ratings = service(graph, RATINGS);
-    const route = lineOf(state, 'ratings.yaml', '- name: flaky');
+    const route = lineOf(state, 'ratings.yaml', '- match:'); // the first http route's item
     expect(ratings.policies.faults).toEqual([{ route: 'default/ratings/flaky', at: route, origin: { key: 'VirtualService/default/ratings', at: route }, fault: { abort: { percent: 30, grpcStatus: 14 } } }]);
     expect(ratings.policies.mirrors).toEqual([{ route: 'default/ratings/flaky', to: DETAILS, subset: 'v1', percent: 5 }]);
     expect(ratings.policies.authorization).toEqual(['AuthorizationPolicy/default/ratings-callers']);
     expect(service(graph, REVIEWS).policies.authorization).toEqual([]);
     // The mirror's VirtualService names details too.
     expect(service(graph, DETAILS).rules.map((r) => r.key)).toContain('VirtualService/default/ratings');
-    expect(edgesFrom(graph, RATINGS)).toEqual([{ route: 'default/ratings/flaky', to: RATINGS, subset: 'v1', weight: 100 }]);
+    // Weights are percent of their route, whatever the rule's total; a destination may be another service.
+    expect(edgesFrom(graph, RATINGS)).toEqual([
+      { route: 'default/ratings/flaky', to: RATINGS, subset: 'v1', weight: 100 },
+      { route: 'default/ratings/split', to: RATINGS, subset: 'v1', weight: 25 },
+      { route: 'default/ratings/split', to: DETAILS, subset: 'v1', weight: 75 },
+    ]);
   });
 
   it('names a running fault experiment as the origin of the fault it injects', () => {

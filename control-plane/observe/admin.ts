@@ -40,8 +40,8 @@ interface AdminDeps {
   load?: LoadWindow;
   /** Canaries and fault experiments (rollout/controller.ts), for /debug/canaries and /debug/experiments. */
   rollouts?: RolloutAdmin;
-  /** The dashboard (GET /, /dashboard/...): whether it offers canary actions, and its event streams (closed on stop). */
-  dashboard?: { actions?: boolean; events?: DashboardEvents };
+  /** The dashboard (GET /, /dashboard/...): whether it offers canary actions, its event streams (closed on stop), its page's folder. */
+  dashboard?: { actions?: boolean; events?: DashboardEvents; publicDir?: string };
 }
 
 /** Request bodies (POST /debug/explain, /debug/ca/rotate) are small JSON documents. */
@@ -101,7 +101,7 @@ export function createAdminApp({ state, ads, cache, health, metrics, logger, ca,
   app.post('/debug/explain', requireJson, express.json({ limit: ADMIN_MAX_BODY_BYTES }), explainHandler(state, () => [...ads.streams].flatMap((s) => (s.proxy ? [s.proxy] : []))));
   if (load) addLoadRoute(app, load, () => state()?.model.clusters);
   if (rollouts) addRolloutRoutes(app, rollouts);
-  addDashboardRoutes(app, { state, ads, cache, ...(load ? { load } : {}), ...(rollouts ? { rollouts } : {}), actions: Boolean(dashboard?.actions), ...(dashboard?.events ? { events: dashboard.events } : {}) });
+  addDashboardRoutes(app, { ...dashboard, state, ads, cache, ...(load ? { load } : {}), ...(rollouts ? { rollouts } : {}) });
   addJsonFallbacks(app, logger);
   return app;
 }
