@@ -120,6 +120,7 @@ describe('policies and their origins', () => {
       '  rules: [{ to: [{ operation: { methods: [GET] } }] }]',
       '',
     ].join('\n'),
+    'apiVersion: traffic.meshpilot.io/v1alpha1\nkind: RateLimit\nmetadata: { name: ratings, namespace: default }\nspec:\n  destination: { host: ratings }\n  limit: { requests: 10, per: 1s }\n',
   );
 
   it('shows a route\'s fault with the route that has it, and its mirror', () => {
@@ -130,6 +131,8 @@ describe('policies and their origins', () => {
     expect(ratings.policies.faults).toEqual([{ route: 'default/ratings/flaky', at: route, origin: { key: 'VirtualService/default/ratings', at: route }, fault: { abort: { percent: 30, grpcStatus: 14 } } }]);
     expect(ratings.policies.mirrors).toEqual([{ route: 'default/ratings/flaky', to: DETAILS, subset: 'v1', percent: 5 }]);
     expect(ratings.policies.authorization).toEqual(['AuthorizationPolicy/default/ratings-callers']);
+    expect(ratings.policies.rateLimits).toEqual(['RateLimit/default/ratings']);
+    expect(ratings.rules.map((r) => r.key)).toEqual(['AuthorizationPolicy/default/ratings-callers', 'DestinationRule/default/ratings', 'RateLimit/default/ratings', 'ServiceEntry/default/ratings', 'VirtualService/default/ratings']);
     expect(service(graph, REVIEWS).policies.authorization).toEqual([]);
     // The mirror's VirtualService names details too.
     expect(service(graph, DETAILS).rules.map((r) => r.key)).toContain('VirtualService/default/ratings');

@@ -258,7 +258,7 @@ const figure = (s: SubsetLoad): LoadFigure => ({ requestsPerSecond: s.requestsPe
  * target it dials; a proxy that reported load for a cluster called its service. The caller is named
  * by its `app` label, else by its node id's pod part.
  */
-function callersOf(model: Model, proxies: GraphInput['proxies'] & object, reporters: ReadonlyMap<string, readonly string[]>, hosts: ReadonlySet<string>): Graph['callers'] {
+function callersOf(model: Model, proxies: NonNullable<GraphInput['proxies']>, reporters: ReadonlyMap<string, readonly string[]>, hosts: ReadonlySet<string>): Graph['callers'] {
   const byId = new Map(proxies.map((p) => [p.id, p]));
   const name = (id: string) => byId.get(id)?.labels.app ?? podOf(id);
   const pairs = new Set<string>();
