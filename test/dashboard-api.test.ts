@@ -17,7 +17,6 @@ import { CANARY_FILE, materializeConfig, readExampleEndpoints, setRouteWeights }
 import { getJson } from './helpers/admin-http.ts';
 import { startBackends, type BackendSet } from './helpers/backends.ts';
 import { replaceFile, targetOf } from './helpers/mesh-files.ts';
-import { spawnServe } from './helpers/serve-process.ts';
 import { Teardown } from './helpers/test-mesh.ts';
 import { waitFor } from './helpers/wait.ts';
 import { createXdsClient, type XdsClient } from './helpers/xds-client.ts';
@@ -231,15 +230,6 @@ describe('GET /dashboard/api/state', () => {
     expect(state.actions).toBe(false);
   });
 
-  it('serve --dashboard-actions (the built CLI) says actions: true', async () => {
-    const serve = spawnServe(teardown, ['--config-dir', 'examples/bookinfo', '--dashboard-actions', '--log-level', 'info']);
-    await waitFor(() => serve.lines.some((l) => l.msg === 'admin API listening'), { timeoutMs: 30_000, description: 'serve listening' });
-    const address = String(serve.lines.find((l) => l.msg === 'admin API listening')!.address);
-    const state = (await getJson<DashboardState>(`http://${address}/dashboard/api/state`)).body;
-    expect(state.actions).toBe(true);
-    await serve.stop();
-    expect(serve.child.exitCode).toBe(0);
-  }, 40_000);
 });
 
 describe('GET /dashboard/events', () => {
