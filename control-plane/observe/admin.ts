@@ -1,4 +1,5 @@
-// Admin API (JSON over HTTP): health, readiness, connected proxies, rule status and explain.
+// Admin API (JSON over HTTP): health, readiness, connected proxies, rule status and explain; and the
+// dashboard (dashboard/routes.ts: its page, state and event stream, the only answers that are not JSON).
 // Every answer is JSON, errors included: a bad body is a 4xx naming the problem, an unexpected
 // failure a 500 with its message, never express's HTML page with a stack trace.
 // The monitoring app (`serve --monitoring-listen`) serves only the probes and the metrics, with the
