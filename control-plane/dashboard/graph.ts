@@ -7,7 +7,7 @@ import { isKind, type ConfigObject } from '../config/types.ts';
 import type { LoadReport, SubsetLoad } from '../load/load-route.ts';
 import { effectiveMtls } from '../model/peer-authentication.ts';
 import { labelsMatch, endpointPort } from '../model/services.ts';
-import type { FaultPolicy, HttpRoute, Model, Origin, Service, WeightedDestination } from '../model/types.ts';
+import type { FaultPolicy, HttpRoute, Model, Origin, Service, UpstreamCluster, WeightedDestination } from '../model/types.ts';
 import type { ProxyStatus } from '../observe/proxy-status.ts';
 
 export interface RuleRef { key: string; at: string }
@@ -72,7 +72,36 @@ const round2 = (n: number) => Math.round(n * 100) / 100;
 const compare = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 const isVirtualService = (o: Origin) => o.key.startsWith('VirtualService/');
 
+/**
+ * What depends on the model alone (services, edges, rules, policies) is computed once per served
+ * model and rules list: the event stream asks twice a second, and at 1,000 services it is most of
+ * the cost. Load figures and callers are laid over it on each call.
+ */
+const bases = new WeakMap<Model, { accepted: readonly ConfigObject[]; graph: BaseGraph }>();
+
+type BaseEdge = GraphEdge & { cluster: string };
+interface BaseGraph { namespaces: string[]; services: GraphService[]; edges: BaseEdge[] }
+
 export function meshGraph({ model, accepted, load, proxies = [], reporters = new Map() }: GraphInput): Graph {
+  let base = bases.get(model);
+  if (base?.accepted !== accepted) bases.set(model, (base = { accepted, graph: baseGraph(model, accepted) }));
+  const { namespaces, services, edges } = base.graph;
+  const hosts = new Set(model.services.map((s) => s.host));
+  const loadOf = loadIndex(load);
+  return {
+    namespaces,
+    services: loadOf.hosts.size ? services.map((s) => (loadOf.hosts.has(s.host) ? { ...s, load: loadOf.hosts.get(s.host)! } : s)) : services,
+    edges: edges.map((e) => {
+      const figures = loadOf.clusters.get(e.cluster);
+      return figures ? { ...withoutCluster(e), load: figures } : withoutCluster(e);
+    }),
+    callers: callersOf(model, proxies, reporters, hosts),
+  };
+}
+
+const withoutCluster = ({ cluster: _c, ...e }: BaseEdge): GraphEdge => e;
+
+function baseGraph(model: Model, accepted: readonly ConfigObject[]): BaseGraph {
   const objects = new Map(accepted.map((o) => [o.key, o]));
   const hosts = new Set(model.services.map((s) => s.host));
   const rules = new Map<string, Map<string, string>>();
@@ -84,10 +113,9 @@ export function meshGraph({ model, accepted, load, proxies = [], reporters = new
     const o = objects.get(key);
     m.set(key, o ? `${o.source.file}:${o.source.line}` : m.get(key) ?? fallbackAt);
   };
-  const loadOf = loadIndex(load);
   const policies = new Map<string, GraphService['policies']>(model.services.map((s) => [s.host, { faults: [], mirrors: [], rateLimits: [], authorization: [] }]));
 
-  const edges: GraphEdge[] = [];
+  const edges: BaseEdge[] = [];
   const ids = new Set<string>();
   const addEdges = (from: string, port: number, route: { name: string; origin: Origin; weightsFrom?: Origin }, destinations: readonly WeightedDestination[]) => {
     const total = destinations.reduce((n, d) => n + d.weight, 0);
@@ -95,14 +123,12 @@ export function meshGraph({ model, accepted, load, proxies = [], reporters = new
       let id = `${from}:${port}|${route.name}|${d.cluster}`;
       for (let i = 2; ids.has(id); i++) id = `${from}:${port}|${route.name}|${d.cluster}#${i}`;
       ids.add(id);
-      const figures = loadOf.clusters.get(d.cluster);
       edges.push({
-        id, from, to: d.host, port, subset: d.subset ?? null,
+        id, from, to: d.host, port, subset: d.subset ?? null, cluster: d.cluster,
         weight: total > 0 ? round2((d.weight / total) * 100) : 0,
         route: route.name,
         origin: { key: route.origin.key, at: route.origin.at },
         ...(route.weightsFrom ? { weightsFrom: route.weightsFrom.key } : {}),
-        ...(figures ? { load: figures } : {}),
       });
       addRule(d.host, route.origin.key, route.origin.at);
     }
@@ -144,6 +170,8 @@ export function meshGraph({ model, accepted, load, proxies = [], reporters = new
   for (const c of model.canaries) addRule(c.host, c.key, c.origin.at);
   for (const e of model.experiments) addRule(e.host, e.key, e.origin.at);
 
+  const clustersByHost = new Map<string, UpstreamCluster[]>();
+  for (const c of model.clusters) clustersByHost.set(c.host, [...(clustersByHost.get(c.host) ?? []), c]);
   const services = model.services.map((svc): GraphService => {
     const p = policies.get(svc.host)!;
     // Workload policies: those selecting any of the service's endpoints (a selector-less one, the namespace).
@@ -170,8 +198,7 @@ export function meshGraph({ model, accepted, load, proxies = [], reporters = new
     p.mirrors.sort((a, b) => compare(a.route, b.route) || compare(a.to, b.to) || compare(a.subset ?? '', b.subset ?? ''));
     p.rateLimits = [...new Set(p.rateLimits)].sort();
     p.authorization = [...new Set(p.authorization)].sort();
-    const { subsets, endpoints } = subsetsOf(svc, model, objects);
-    const figures = loadOf.hosts.get(svc.host);
+    const { subsets, endpoints } = subsetsOf(svc, clustersByHost.get(svc.host) ?? [], objects);
     return {
       host: svc.host,
       name: svc.host.split('.')[0]!,
@@ -181,16 +208,10 @@ export function meshGraph({ model, accepted, load, proxies = [], reporters = new
       endpoints,
       rules: [...(rules.get(svc.host) ?? [])].map(([key, at]) => ({ key, at })).sort((a, b) => compare(a.key, b.key)),
       policies: p,
-      ...(figures ? { load: figures } : {}),
     };
   });
 
-  return {
-    namespaces: [...new Set(model.services.map((s) => s.namespace))].sort(),
-    services,
-    edges,
-    callers: callersOf(model, proxies, reporters, hosts),
-  };
+  return { namespaces: [...new Set(model.services.map((s) => s.namespace))].sort(), services, edges };
 }
 
 /** A route's fault and mirrors, on the policies of the host whose table it is in. */
@@ -209,8 +230,8 @@ function routePolicies(p: GraphService['policies'], r: HttpRoute): void {
  * selects (the model's own selection, on the service's first port); each endpoint with the first
  * subset that selects it.
  */
-function subsetsOf(svc: Service, model: Model, objects: ReadonlyMap<string, ConfigObject>): Pick<GraphService, 'subsets' | 'endpoints'> {
-  const clusters = model.clusters.filter((c) => c.host === svc.host).sort((a, b) => a.port.number - b.port.number);
+function subsetsOf(svc: Service, hostClusters: readonly UpstreamCluster[], objects: ReadonlyMap<string, ConfigObject>): Pick<GraphService, 'subsets' | 'endpoints'> {
+  const clusters = [...hostClusters].sort((a, b) => a.port.number - b.port.number);
   const port = clusters[0]?.port;
   const rule = clusters.find((c) => c.subset === undefined)?.origin;
   const dr = rule ? objects.get(rule.key) : undefined;
