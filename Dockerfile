@@ -38,6 +38,8 @@ COPY proto ./proto
 COPY sidecar-config ./sidecar-config
 # The example mesh `npm start` serves, for a first run: serve --config-dir examples/bookinfo.
 COPY examples/bookinfo ./examples/bookinfo
+# The dashboard page (GET / on the admin address): static files the server reads beside dist/.
+COPY control-plane/dashboard/public ./control-plane/dashboard/public
 COPY bin ./bin
 USER 65532:65532
 ENTRYPOINT ["node", "/app/bin/meshpilot.js"]

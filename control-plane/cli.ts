@@ -114,6 +114,7 @@ interface ServeFlags {
   xdsTls?: boolean;
   xdsRequireIdentity?: boolean;
   stateDir?: string;
+  dashboardActions?: boolean;
   xdsPlaintextListen?: string;
   caDir: string;
   caNamespace: string;
@@ -167,6 +168,7 @@ addLeaderElectionOptions(program
   .option('--xds-listen <host:port>', 'ADS gRPC address', '127.0.0.1:15010')
   .option('--admin-listen <host:port>', 'admin API address', '127.0.0.1:15014')
   .option('--monitoring-listen <host:port>', 'also serve GET /healthz, /readyz and /metrics (nothing else) here, for probes and scrapers from outside while the admin API stays on loopback; a port other than --admin-listen\'s')
+  .option('--dashboard-actions', 'the dashboard (GET / on the admin address) offers canary promote/pause/resume/abort buttons; without it the page only shows')
   .option('--log-level <level>', 'trace, debug, info, warn, error', 'info')
   .addOption(logFormatOption())
   .option('--network-gateway <network=address:port>', GATEWAY_HELP, gatewayOption)
@@ -244,6 +246,7 @@ addLeaderElectionOptions(program
     ...(o.xdsPlaintextListen ? { xdsPlaintextListen: o.xdsPlaintextListen } : {}),
     ...(o.credentialsDir ? { credentialsDir: o.credentialsDir } : {}),
     ...(o.stateDir ? { stateDir: o.stateDir } : {}),
+    ...(o.dashboardActions ? { dashboardActions: true } : {}),
     loadReporting: { intervalMs: o.loadReportInterval },
     ...(o.xdsTls ? { xdsTls: {
       dir: o.caDir,

@@ -35,6 +35,7 @@ import type { LoadWindow } from './load/load-window.ts';
 import { RolloutController } from './rollout/controller.ts';
 import { DirStore, MemoryStore, type RolloutStore } from './rollout/store.ts';
 import { applyRuntime } from './model/runtime-overlay.ts';
+import { DashboardEvents } from './dashboard/events.ts';
 import type { Model } from './model/types.ts';
 
 export interface ControlPlaneOptions {
@@ -98,6 +99,8 @@ export interface ControlPlaneOptions {
   stateDir?: string;
   /** Rollout rounds: longest time between two (default 1 s), store re-reads (default 2 s). */
   rollouts?: { tickMs?: number; refreshMs?: number };
+  /** `--dashboard-actions`: the dashboard offers canary promote/pause/resume/abort (the admin API takes them either way). */
+  dashboardActions?: boolean;
 }
 
 export interface ControlPlane {
@@ -315,11 +318,12 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   }
 
   const servers: Server[] = [];
+  const dashboardEvents = new DashboardEvents();
   let adminAddress: string | undefined;
   let monitoringAddress: string | undefined;
   try {
     if (opts.adminListen) {
-      const app = createAdminApp({ state: servedState, ads, cache, health, metrics, logger: log, load, rollouts, ...(meshCa ? { ca: meshCa.authority } : {}) });
+      const app = createAdminApp({ state: servedState, ads, cache, health, metrics, logger: log, load, rollouts, ...(meshCa ? { ca: meshCa.authority } : {}), dashboard: { actions: Boolean(opts.dashboardActions), events: dashboardEvents } });
       adminAddress = await listenHttp(app, opts.adminListen, servers);
       log.info({ address: adminAddress }, 'admin API listening');
     }
@@ -356,6 +360,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       // Stop writing first, then hand the Lease over, so another replica takes over at once.
       await elector?.stop();
       stopping = true;
+      // Dashboard streams end cleanly (the page sees the end, not a reset) before the listeners close.
+      dashboardEvents.close();
       rollouts.stop();
       debouncer.cancel();
       endpoints.cancel();

@@ -116,7 +116,7 @@ describe('small parts', () => {
   it('prints the admin URL plainly', () => {
     expect(adminUrl('127.0.0.1:15014')).toBe('http://127.0.0.1:15014');
     expect(adminUrl('::1:15014')).toBe('http://[::1]:15014');
-    expect(adminHint('127.0.0.1:4242')).toBe('admin API: http://127.0.0.1:4242  (try /debug/proxies, /debug/rules)');
+    expect(adminHint('127.0.0.1:4242')).toBe('admin API: http://127.0.0.1:4242  (open it in a browser for the dashboard; try /debug/proxies, /debug/rules)');
   });
 });
 
@@ -163,7 +163,7 @@ describe('the CLI as a new user meets it', () => {
     const lines = c.stdout().trimEnd().split('\n');
     expect(lines.find((l) => l.includes('xDS (ADS) server listening'))).toMatch(/^\d\d:\d\d:\d\d\.\d{3} INFO {2}xDS \(ADS\) server listening address=127\.0\.0\.1:\d+ tls=false$/);
     const hint = lines.find((l) => l.includes('admin API: '))!;
-    expect(hint).toMatch(/^\d\d:\d\d:\d\d\.\d{3} INFO {2}admin API: http:\/\/127\.0\.0\.1:\d+ {2}\(try \/debug\/proxies, \/debug\/rules\)$/);
+    expect(hint).toMatch(/^\d\d:\d\d:\d\d\.\d{3} INFO {2}admin API: http:\/\/127\.0\.0\.1:\d+ {2}\(open it in a browser for the dashboard; try \/debug\/proxies, \/debug\/rules\)$/);
     for (const l of lines) expect(l).not.toMatch(/^\{/);
     // The URL works.
     const url = /admin API: (http:\/\/\S+)/.exec(hint)![1]!;

@@ -326,7 +326,10 @@ describe('the runtime image, rebuilt from the Dockerfile and run read-only', () 
     expect(fs.existsSync(path.join(app, 'dist/cli.js'))).toBe(true);
     // dist/ is ES modules by our package.json (Node 20.19+ would otherwise guess, parsing each file twice)
     expect(JSON.parse(fs.readFileSync(path.join(app, 'package.json'), 'utf8')).type).toBe('module');
-    expect(fs.existsSync(path.join(app, 'control-plane'))).toBe(false);
+    // Of control-plane/ only the dashboard's page (static files) is shipped: no TypeScript.
+    expect(fs.readdirSync(path.join(app, 'control-plane'))).toEqual(['dashboard']);
+    expect(fs.readdirSync(path.join(app, 'control-plane/dashboard'))).toEqual(['public']);
+    expect((fs.readdirSync(path.join(app, 'control-plane/dashboard/public'), { recursive: true }) as string[]).filter((f) => f.endsWith('.ts'))).toEqual([]);
     expect(fs.existsSync(path.join(app, 'node_modules/typescript'))).toBe(false);
     expect(fs.existsSync(path.join(app, 'node_modules/tsx'))).toBe(false);
   });
@@ -358,6 +361,9 @@ describe('the runtime image, rebuilt from the Dockerfile and run read-only', () 
     const xds = String(logged('xDS (ADS) server listening')!.address);
     const health = await fetch(`http://${admin}/healthz`);
     expect(health.status).toBe(200);
+    // The dashboard page ships with the image (control-plane/dashboard/public, read beside dist/).
+    const page = await fetch(`http://${admin}/`);
+    expect([page.status, page.headers.get('content-type')]).toEqual([200, 'text/html; charset=utf-8']);
 
     const outDir = path.join(vol, 'certs');
     const agent = inImage(

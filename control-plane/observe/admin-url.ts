@@ -13,5 +13,5 @@ export function adminBase(admin: string): string {
 
 /** The line `serve` and the demo print once the admin API listens. */
 export function adminHint(address: string): string {
-  return `admin API: ${adminUrl(address)}  (try /debug/proxies, /debug/rules)`;
+  return `admin API: ${adminUrl(address)}  (open it in a browser for the dashboard; try /debug/proxies, /debug/rules)`;
 }

@@ -1,4 +1,5 @@
-// Admin API (JSON over HTTP): health, readiness, connected proxies, rule status and explain.
+// Admin API (JSON over HTTP): health, readiness, connected proxies, rule status and explain; and the
+// dashboard (dashboard/routes.ts: its page, state and event stream, the only answers that are not JSON).
 // Every answer is JSON, errors included: a bad body is a 4xx naming the problem, an unexpected
 // failure a 500 with its message, never express's HTML page with a stack trace.
 // The monitoring app (`serve --monitoring-listen`) serves only the probes and the metrics, with the
@@ -11,8 +12,8 @@ import { coreComponents } from './core-health.ts';
 import { Health } from './health.ts';
 import type { Metrics } from './metrics.ts';
 import type { MeshState } from '../model/compile.ts';
-import { formatIssue } from '../model/compile.ts';
-import { parseSelector, proxyStatus, summarize, type ProxyStatus } from './proxy-status.ts';
+import { parseSelector, type ProxyStatus } from './proxy-status.ts';
+import { proxiesReport, rulesReport } from './reports.ts';
 import type { AdsServer } from '../xds/ads-server.ts';
 import type { SnapshotCache } from '../xds/snapshot-cache.ts';
 import type { Authority } from '../ca/authority.ts';
@@ -21,6 +22,8 @@ import { caRotateHandlers } from './ca-rotate.ts';
 import { addLoadRoute } from '../load/load-route.ts';
 import type { LoadWindow } from '../load/load-window.ts';
 import { addRolloutRoutes, type RolloutAdmin } from './rollout-routes.ts';
+import { addDashboardRoutes } from '../dashboard/routes.ts';
+import type { DashboardEvents } from '../dashboard/events.ts';
 
 interface AdminDeps {
   state: () => MeshState;
@@ -38,6 +41,8 @@ interface AdminDeps {
   load?: LoadWindow;
   /** Canaries and fault experiments (rollout/controller.ts), for /debug/canaries and /debug/experiments. */
   rollouts?: RolloutAdmin;
+  /** The dashboard (GET /, /dashboard/...): whether it offers canary actions, its event streams (closed on stop), its page's folder. */
+  dashboard?: { actions?: boolean; events?: DashboardEvents; publicDir?: string };
 }
 
 /** Request bodies (POST /debug/explain, /debug/ca/rotate) are small JSON documents. */
@@ -49,7 +54,7 @@ function requireJson(req: Request, res: Response, next: NextFunction): void {
   else res.status(415).json({ error: 'expected Content-Type: application/json' });
 }
 
-export function createAdminApp({ state, ads, cache, health, metrics, logger, ca, load, rollouts }: AdminDeps): express.Express {
+export function createAdminApp({ state, ads, cache, health, metrics, logger, ca, load, rollouts, dashboard }: AdminDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
   if (!health) {
@@ -67,9 +72,7 @@ export function createAdminApp({ state, ads, cache, health, metrics, logger, ca,
       res.status(400).json({ error: (e as Error).message });
       return;
     }
-    const proxies = [...ads.streams].flatMap((s) => { const p = proxyStatus(s, cache.generation); return p ? [{ ...p, identity: ads.peerIdentity(s) ?? null }] : []; }).filter(match);
-    proxies.sort((a, b) => a.id.localeCompare(b.id) || a.connectedSince.localeCompare(b.connectedSince));
-    res.json({ generation: cache.generation, summary: summarize(proxies), proxies });
+    res.json(proxiesReport(ads, cache, match));
   });
   app.get('/debug/config_dump', (req, res) => {
     const id = req.query.proxy;
@@ -86,19 +89,7 @@ export function createAdminApp({ state, ads, cache, health, metrics, logger, ca,
     res.json(configDump(stream, cache.generation));
   });
   app.get('/debug/rules', (_req, res) => {
-    const s = state();
-    res.json({
-      inForce: s.accepted.map((o) => ({ key: o.key, source: `${o.source.file}:${o.source.line}` })),
-      // Every rule whose newest version is not in force, whatever the reason, with what stands in.
-      rejected: s.rejections.map((r) => ({ rule: r.rule, inForce: r.inForce ?? 'nothing', errors: r.errors.map(formatIssue) })),
-      errors: s.errors.map(formatIssue),
-      warnings: s.warnings.map(formatIssue),
-      // The DestinationRule in force for each service (a wildcard host can cover many).
-      destinationRules: Object.fromEntries(s.model.clusters.flatMap((c) => (c.subset === undefined && c.origin ? [[c.host, c.origin.key]] : []))),
-      invalidGeneratedResources: cache.rejected,
-      // Canaries and fault experiments with their state: where the served weights and faults come from.
-      ...(rollouts ? { canaries: rollouts.canaries(), experiments: rollouts.experiments() } : {}),
-    });
+    res.json(rulesReport(state(), cache, rollouts));
   });
   app.get('/debug/certs', (_req, res) => {
     if (!ca) res.status(404).json({ error: 'no mesh CA: meshpilot serves certificates only with --xds-tls' });
@@ -111,6 +102,7 @@ export function createAdminApp({ state, ads, cache, health, metrics, logger, ca,
   app.post('/debug/explain', requireJson, express.json({ limit: ADMIN_MAX_BODY_BYTES }), explainHandler(state, () => [...ads.streams].flatMap((s) => (s.proxy ? [s.proxy] : []))));
   if (load) addLoadRoute(app, load, () => state()?.model.clusters);
   if (rollouts) addRolloutRoutes(app, rollouts);
+  addDashboardRoutes(app, { ...dashboard, state, ads, cache, ...(load ? { load } : {}), ...(rollouts ? { rollouts } : {}) });
   addJsonFallbacks(app, logger);
   return app;
 }
