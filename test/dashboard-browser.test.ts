@@ -4,14 +4,11 @@
 // (what is on screen, by data-testid) and changes the mesh the way an operator does (rule files).
 // Screenshots of every view go to test-artifacts/dashboard/.
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ControlPlane } from '../control-plane/server.ts';
 import { CLUSTER } from '../control-plane/translate/type-urls.ts';
 import { BOOKINFO_VERSIONS, startBackends, type BackendSet } from './helpers/backends.ts';
 import { replaceFile, targetOf } from './helpers/mesh-files.ts';
@@ -23,12 +20,8 @@ import type { XdsClient } from './helpers/xds-client.ts';
 const CHROMIUM = process.env.MESHPILOT_CHROMIUM ?? '/usr/bin/chromium';
 const LAUNCH_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const ARTIFACTS = path.resolve('test-artifacts/dashboard');
-const PUBLIC_DIR = path.resolve('control-plane/dashboard/public');
 const BIN = path.resolve('bin/meshpilot.js');
 
-// The server side (dash-api's control-plane/dashboard/routes.ts, mounted by the admin API) may not
-// be merged yet: until it is, a stand-in below serves the page and the state (SCAFFOLD).
-const REAL_SERVER = existsSync(path.resolve('control-plane/dashboard/routes.ts'));
 
 /** The Bookinfo reviews rule as the example ships it: jason -> v2, everyone else 90/10 v1/v3. */
 const REVIEWS_YAML = readFileSync(path.resolve('examples/bookinfo/reviews-canary.yaml'), 'utf8');
@@ -77,15 +70,15 @@ beforeAll(async () => {
     controlPlane: {
       adminListen: '127.0.0.1:0',
       loadReporting: { intervalMs: 1000 },
-      // serve --dashboard-actions (dash-api's option; not in ControlPlaneOptions until merged).
-      ...({ dashboardActions: true } as object),
+      // serve --dashboard-actions: the page offers the canary commands.
+      dashboardActions: true,
     },
   });
   client = mesh.client({ labels: { app: 'productpage', version: 'v1' } });
   await waitFor(async () => (await client.call(targetOf('reviews'))).version !== '', { timeoutMs: 20_000, intervalMs: 100, description: 'a first call to reviews' });
   // Calls to ratings, whose clusters the Canary judges: the client reports their load.
   await waitFor(async () => Object.keys(await client.split(targetOf('ratings'), 20)).every((k) => !k.startsWith('error')), { timeoutMs: 10_000, description: 'calls to ratings' });
-  base = REAL_SERVER ? adminUrl() : await startStandIn(teardown, mesh.cp);
+  base = adminUrl();
   browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: LAUNCH_ARGS });
   teardown.add(() => browser.close());
 });
@@ -312,99 +305,3 @@ describe('dashboard in Chromium', () => {
     await context.close();
   });
 });
-
-// ---------------------------------------------------------------------------------------------
-// SCAFFOLD: a stand-in for dash-api's server side (GET /, /dashboard/<file>, /dashboard/api/state,
-// /dashboard/events), used only while control-plane/dashboard/routes.ts does not exist. Everything
-// else is passed to the real admin API. Delete from here to the end once routes.ts is merged (the
-// test then runs against mesh.cp.adminAddress).
-
-const TYPES: Record<string, string> = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8', '.svg': 'image/svg+xml', '.png': 'image/png' };
-
-async function startStandIn(td: Teardown, cp: ControlPlane): Promise<string> {
-  const admin = `http://${cp.adminAddress}`;
-  const streams = new Set<ServerResponse>();
-  const get = async (p: string) => {
-    const r = await fetch(`${admin}${p}`);
-    return r.ok ? r.json() : null;
-  };
-  const state = async () => {
-    const [proxies, rules, canaries, experiments, load] = await Promise.all(['/debug/proxies', '/debug/rules', '/debug/canaries', '/debug/experiments', '/debug/load'].map(get));
-    return { generation: cp.cache.generation, actions: true, graph: graphOf(cp, load), proxies, rules, canaries: canaries ?? [], experiments: experiments ?? [], load };
-  };
-  const server: Server = createServer((req, res) => {
-    handle(req, res).catch((e) => {
-      res.statusCode = 500;
-      res.end(String(e));
-    });
-  });
-  async function handle(req: IncomingMessage, res: ServerResponse) {
-    const url = new URL(req.url ?? '/', 'http://x');
-    const file = url.pathname === '/' ? 'index.html' : url.pathname.startsWith('/dashboard/') ? url.pathname.slice('/dashboard/'.length) : null;
-    if (req.method === 'GET' && url.pathname === '/dashboard/api/state') {
-      res.setHeader('content-type', 'application/json');
-      res.end(JSON.stringify(await state()));
-    } else if (req.method === 'GET' && url.pathname === '/dashboard/events') {
-      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
-      streams.add(res);
-      let last = '';
-      const tick = async () => {
-        const text = JSON.stringify(await state());
-        if (text !== last) res.write(`event: state\ndata: ${text}\n\n`);
-        last = text;
-      };
-      const timer = setInterval(() => void tick().catch(() => {}), 300);
-      void tick().catch(() => {});
-      res.on('close', () => {
-        clearInterval(timer);
-        streams.delete(res);
-      });
-    } else if (req.method === 'GET' && file && /^[\w.-]+$/.test(file) && existsSync(path.join(PUBLIC_DIR, file))) {
-      res.setHeader('content-type', TYPES[path.extname(file)] ?? 'application/octet-stream');
-      res.end(await readFile(path.join(PUBLIC_DIR, file)));
-    } else {
-      const chunks: Buffer[] = [];
-      for await (const c of req) chunks.push(c as Buffer);
-      const r = await fetch(`${admin}${req.url}`, { method: req.method, headers: req.headers['content-type'] ? { 'content-type': req.headers['content-type'] } : {}, ...(chunks.length ? { body: Buffer.concat(chunks) } : {}) });
-      res.writeHead(r.status, { 'content-type': r.headers.get('content-type') ?? 'application/json' });
-      res.end(Buffer.from(await r.arrayBuffer()));
-    }
-  }
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  td.add(() => new Promise<void>((resolve) => {
-    for (const s of streams) s.end();
-    server.closeAllConnections();
-    server.close(() => resolve());
-  }));
-  const addr = server.address();
-  return `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
-}
-
-/** The graph part of the state, roughly as the design describes it (dash-api owns the real one). */
-function graphOf(cp: ControlPlane, load: any) {
-  const { model, accepted } = cp.state();
-  const loadOf = (host: string, subset: string | null) => {
-    const l = load?.services?.find((s: any) => s.host === host)?.subsets?.find((s: any) => s.subset === subset);
-    return l ? { requestsPerSecond: l.requestsPerSecond, successRate: l.successRate } : undefined;
-  };
-  const services = model.services.map((s) => ({
-    host: s.host, name: s.host.split('.')[0], namespace: s.namespace, ports: s.ports,
-    subsets: model.clusters.filter((c) => c.host === s.host && c.subset).map((c) => ({ name: c.subset, labels: {}, endpoints: c.endpoints.length })),
-    endpoints: s.endpoints.map((e) => ({ address: e.address, locality: `${e.locality.region}/${e.locality.zone}/${e.locality.subzone}`, labels: e.labels })),
-    rules: accepted.filter((o) => JSON.stringify(o.spec).includes(s.host)).map((o) => ({ key: o.key, at: `${o.source.file.split('/').pop()}:${o.source.line}` })),
-    policies: { faults: [], mirrors: [], rateLimits: [], authorization: [] },
-  }));
-  const edges = new Map<string, unknown>();
-  for (const t of model.routeTables) {
-    for (const r of t.routes) {
-      if (r.action.kind !== 'route') continue;
-      const total = r.action.destinations.reduce((n, d) => n + d.weight, 0) || 1;
-      for (const d of r.action.destinations) {
-        const id = `${r.name}|${d.cluster}`;
-        const l = loadOf(d.host, d.subset ?? null);
-        edges.set(id, { id, from: t.host, to: d.host, subset: d.subset ?? null, weight: Math.round((d.weight * 100) / total), route: r.name, origin: r.origin, ...(r.weightsFrom ? { weightsFrom: r.weightsFrom.key } : {}), ...(l ? { load: l } : {}) });
-      }
-    }
-  }
-  return { namespaces: [...new Set(model.services.map((s) => s.namespace))], services, edges: [...edges.values()], callers: [] };
-}
