@@ -54,9 +54,24 @@ function requireJson(req: Request, res: Response, next: NextFunction): void {
   else res.status(415).json({ error: 'expected Content-Type: application/json' });
 }
 
+/**
+ * A page of another origin open in the operator's browser can send a form POST to a loopback
+ * address (no preflight): refuse any POST a browser marks as coming from elsewhere, so only the
+ * dashboard itself (same origin) and non-browser clients (the CLI sends no Origin) can act.
+ */
+function sameOriginPosts(req: Request, res: Response, next: NextFunction): void {
+  if (req.method !== 'POST') return next();
+  const origin = req.headers.origin;
+  const site = req.headers['sec-fetch-site'];
+  const foreign = (origin !== undefined && origin !== `http://${req.headers.host ?? ''}`) || (site !== undefined && site !== 'same-origin' && site !== 'none');
+  if (foreign) res.status(403).json({ error: `refused: a POST from another origin (${origin ?? site}); the admin API acts only for its own dashboard and non-browser clients` });
+  else next();
+}
+
 export function createAdminApp({ state, ads, cache, health, metrics, logger, ca, load, rollouts, dashboard }: AdminDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
+  app.use(sameOriginPosts);
   if (!health) {
     health = new Health();
     for (const c of coreComponents(cache, ads, state)) health.add(c);
