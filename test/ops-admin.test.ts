@@ -131,13 +131,13 @@ describe('errors are JSON, never an HTML page or a stack trace', () => {
   it('a POST a browser marks as coming from another origin is refused (a page elsewhere cannot act on a loopback admin API)', async () => {
     const body = JSON.stringify({ request: 'GET http://reviews:9080/' });
     const host = new URL(admin).host;
-    for (const headers of [{ origin: 'http://evil.example' }, { origin: 'http://127.0.0.1:1' }, { 'sec-fetch-site': 'cross-site' }, { 'sec-fetch-site': 'same-site' }]) {
+    for (const headers of [{ origin: 'http://evil.example' }, { origin: 'http://127.0.0.1:1' }, { 'sec-fetch-site': 'cross-site' }, { 'sec-fetch-site': 'same-site' }] as Array<Record<string, string>>) {
       const r = await fetch(`${admin}/debug/explain`, { method: 'POST', body, headers: { 'content-type': 'application/json', ...headers } });
       expect(r.status, JSON.stringify(headers)).toBe(403);
       expect(await errorOf(r)).toMatch(/^refused: a POST from another origin/);
     }
     // Its own page, and clients that are no browser, are served.
-    for (const headers of [{ origin: `http://${host}`, 'sec-fetch-site': 'same-origin' }, {}]) {
+    for (const headers of [{ origin: `http://${host}`, 'sec-fetch-site': 'same-origin' }, {}] as Array<Record<string, string>>) {
       const r = await fetch(`${admin}/debug/explain`, { method: 'POST', body, headers: { 'content-type': 'application/json', ...headers } });
       expect(r.status, JSON.stringify(headers)).toBe(200);
     }
