@@ -22,7 +22,7 @@ export interface LoadReportingOptions {
 
 export function startLoadReporting(ads: AdsServer, registry: Registry, clusters: ClusterList, modelChanges: ModelChanges, log: Logger, o: LoadReportingOptions = {}): LoadWindow {
   const load = new LoadWindow({ ...(o.windowMs ? { windowMs: o.windowMs } : {}), retainMs: o.retainMs ?? 15 * 60_000, known: (name) => clusterIndex(clusters()).has(name) });
-  ads.addService(lrsServiceDefinition(), lrsHandlers({ load, log, reported: reportedClusters(clusters, modelChanges), ...(o.intervalMs ? { intervalMs: o.intervalMs } : {}) }), { plaintext: true });
+  ads.addService(lrsServiceDefinition(), lrsHandlers({ load, log, reported: reportedClusters(clusters, modelChanges), admit: (call, node) => ads.nodeDenial(call, node), ...(o.intervalMs ? { intervalMs: o.intervalMs } : {}) }), { plaintext: true });
   registerLoadMetrics(registry, load, clusters);
   return load;
 }

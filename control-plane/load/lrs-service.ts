@@ -33,6 +33,12 @@ export interface LrsOptions {
   maxStreams?: number;
   /** The clusters Envoy proxies are asked to report, and when that list changes. */
   reported: ReportedClusters;
+  /**
+   * Why this call's node may not report, or undefined (the xDS server's identity rule: with
+   * --xds-require-identity a client certificate is needed, and the node must be the workload it
+   * proves), so no one can feed a canary made-up figures.
+   */
+  admit?: (call: grpc.ServerDuplexStream<LoadStatsRequest, unknown>, node: RequestNode) => string | undefined;
 }
 
 /** The request as proto-loader gives it (keepCase, longs as strings); anything may be missing. */
@@ -147,6 +153,13 @@ export function lrsHandlers(o: LrsOptions): grpc.UntypedServiceImplementation {
             if (typeof id !== 'string' || id === '' || id.length > MAX_NAME_LENGTH) {
               finish();
               call.emit('error', { code: grpc.status.INVALID_ARGUMENT, details: `the first LoadStatsRequest must name the node (node.id, 1-${MAX_NAME_LENGTH} characters)` });
+              return;
+            }
+            const denied = o.admit?.(call, { ...req.node, id } as RequestNode);
+            if (denied) {
+              finish();
+              o.log.warn({ node: id, reason: denied }, 'load reporting stream refused');
+              call.emit('error', { code: grpc.status.PERMISSION_DENIED, details: denied });
               return;
             }
             proxy = id;

@@ -246,7 +246,19 @@ export class AdsServer {
    * would otherwise read another workload's config.
    */
   private identityDenial(stream: XdsStream, node: RequestNode | undefined): string | undefined {
-    const peer = this.peers.get(stream);
+    return this.denial(this.peers.get(stream), node);
+  }
+
+  /**
+   * The same rule for another service on this server's ports (load reports): why the node on this
+   * call may not be heard, or undefined.
+   */
+  nodeDenial(call: grpc.ServerDuplexStream<unknown, unknown>, node: RequestNode | undefined): string | undefined {
+    const peer = this.trustDomain ? peerIdentity(call, this.trustDomain) : undefined;
+    return this.denial(peer ? formatSpiffeId(peer) : undefined, node);
+  }
+
+  private denial(peer: string | undefined, node: RequestNode | undefined): string | undefined {
     if (!peer) return this.requireIdentity ? 'this xDS server requires a client certificate with a workload identity' : undefined;
     const id = parseSpiffeId(peer);
     if (!id || !node?.id) return undefined; // malformed requests are refused by the stream itself

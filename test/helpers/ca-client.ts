@@ -21,7 +21,7 @@ export interface ClientTls {
   keyPem?: string;
 }
 
-function credentials(tls: ClientTls | 'plaintext'): grpc.ChannelCredentials {
+export function credentials(tls: ClientTls | 'plaintext'): grpc.ChannelCredentials {
   if (tls === 'plaintext') return grpc.credentials.createInsecure();
   return grpc.credentials.createSsl(Buffer.from(tls.rootPem), tls.keyPem ? Buffer.from(tls.keyPem) : null, tls.certChainPem ? Buffer.from(tls.certChainPem) : null);
 }
