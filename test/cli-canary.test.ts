@@ -298,6 +298,7 @@ describe('meshpilot experiment stop|list', () => {
     host: 'ratings.default.svc.cluster.local',
     routes: [],
     phase: 'Running',
+    active: true,
     since: new Date().toISOString(),
     expiresAt: new Date(Date.now() + 125_000).toISOString(),
     leader: true,

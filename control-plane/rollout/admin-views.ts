@@ -1,44 +1,12 @@
 // What the admin API answers about canaries and fault experiments (GET /debug/canaries,
 // /debug/experiments), as the command line reads it, and how the command line shows it.
-import type { CanaryPhase, ExperimentPhase } from './types.ts';
+import type { CanaryEntry, ExperimentEntry } from './controller.ts';
 
-export interface CanaryView {
-  /** `Canary/<ns>/<name>`. */
-  key: string;
-  host: string;
-  route: string;
-  stable: string;
-  canary: string;
-  steps: number[];
-  /** Pending: not started by the leader yet (a new rule, or a new revision of one). */
-  phase: CanaryPhase | 'Pending';
-  /** Index into steps. */
-  step: number;
-  weight: number;
-  /** Promoted with finish handBack: the VirtualService's own weights apply again. */
-  handedBack?: boolean;
-  /** ISO time the current step (or pause, or outcome) began; null while Pending. */
-  since: string | null;
-  failedChecks: number;
-  reason?: string;
-  nextCheckAt?: string;
-  /** Whether the replica that answered is the leader (only the leader decides). */
-  leader: boolean;
-}
+/** A canary as GET /debug/canaries answers it: the controller's own entry (a type only: the CLI loads no controller). */
+export type CanaryView = CanaryEntry;
 
-export interface ExperimentView {
-  /** `FaultExperiment/<ns>/<name>`. */
-  key: string;
-  host: string;
-  routes: string[];
-  phase: ExperimentPhase | 'Pending';
-  /** Whether its fault is injected now. */
-  active?: boolean;
-  since: string | null;
-  expiresAt: string;
-  reason?: string;
-  leader: boolean;
-}
+/** A fault experiment as GET /debug/experiments answers it. */
+export type ExperimentView = ExperimentEntry;
 
 /** `Canary/default/reviews` -> `default/reviews`. */
 export function shortKey(key: string): string {
