@@ -9,7 +9,7 @@ import { compareText } from './compare.ts';
 import { durationMs } from './duration.ts';
 import { clusterName, resolveHost } from './hosts.ts';
 import { type IssueSink, originOf } from './issues.ts';
-import { namedRoutes, tablesByHost } from './rollout-routes.ts';
+import { namedRoutes, tablesByHost, unknownRouteMessage } from './rollout-routes.ts';
 import type { RouteTable, Service, UpstreamCluster } from './types.ts';
 
 export const CANARY_DEFAULTS = { minRequests: 20, maxFailedChecks: 2, finish: 'promote' } as const;
@@ -43,10 +43,10 @@ export function buildCanaries(objects: readonly ConfigObject[], inputs: RolloutI
       issues.error(obj, ['spec', 'target', 'host'], `host ${host} is not a known service (declare it with a ServiceEntry)`);
       continue;
     }
-    const named = namedRoutes(byHost.get(host) ?? [], vss).get(spec.target.route) ?? [];
+    const hostRoutes = namedRoutes(byHost.get(host) ?? [], vss);
+    const named = hostRoutes.get(spec.target.route) ?? [];
     if (named.length === 0) {
-      const known = [...namedRoutes(byHost.get(host) ?? [], vss).keys()].sort(compareText);
-      issues.error(obj, ['spec', 'target', 'route'], `no VirtualService in force has an http route named ${JSON.stringify(spec.target.route)} for ${host} (${known.length ? `named routes: ${known.join(', ')}` : 'it has no named http routes'})`);
+      issues.error(obj, ['spec', 'target', 'route'], unknownRouteMessage(hostRoutes, spec.target.route, host));
       continue;
     }
     if (named.length > 1) {

@@ -10,7 +10,7 @@ import { durationMs } from './duration.ts';
 import { resolveFault } from './fault.ts';
 import { resolveHost } from './hosts.ts';
 import { originOf } from './issues.ts';
-import { namedRoutes, tablesByHost } from './rollout-routes.ts';
+import { namedRoutes, tablesByHost, unknownRouteMessage } from './rollout-routes.ts';
 
 export const GUARD_DEFAULTS = { minRequests: 20, window: '30s' } as const;
 
@@ -39,8 +39,7 @@ export function buildExperiments(objects: readonly ConfigObject[], inputs: Rollo
     (spec.target.routes ?? []).forEach((name, i) => {
       const found = named.get(name) ?? [];
       if (!found.length) {
-        const known = [...named.keys()].sort(compareText);
-        issues.error(obj, ['spec', 'target', 'routes', i], `no VirtualService in force has an http route named ${JSON.stringify(name)} for ${host} (${known.length ? `named routes: ${known.join(', ')}` : 'it has no named http routes'})`);
+        issues.error(obj, ['spec', 'target', 'routes', i], unknownRouteMessage(named, name, host));
         ok = false;
       }
       routeNames.push(...found.map((f) => f.modelName));

@@ -46,6 +46,12 @@ export function namedRoutes(tables: readonly RouteTable[], vss: ReadonlyMap<stri
   return out;
 }
 
+/** Why no route of `named` answers to `name`: the message a Canary and a FaultExperiment share. */
+export function unknownRouteMessage(named: ReadonlyMap<string, NamedRoute[]>, name: string, host: string): string {
+  const known = [...named.keys()].sort(compareText);
+  return `no VirtualService in force has an http route named ${JSON.stringify(name)} for ${host} (${known.length ? `named routes: ${known.join(', ')}` : 'it has no named http routes'})`;
+}
+
 /** The route tables of each host. */
 export function tablesByHost(tables: readonly RouteTable[]): Map<string, RouteTable[]> {
   const out = new Map<string, RouteTable[]>();
