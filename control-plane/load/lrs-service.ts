@@ -8,8 +8,7 @@
 // whenever that list changes (Envoy goes by the newest). Reports are untrusted input: sizes are
 // capped, odd values are read as 0, and nothing a proxy sends can throw out of a handler.
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
-import { PROTO_INCLUDE_DIRS } from '../envoy/protos.ts';
+import { envoyService } from '../xds/envoy-service.ts';
 import type { Logger } from '../log.ts';
 import { proxyFromRequest, type RequestNode } from '../xds/stream-common.ts';
 import type { ClusterLoad, LoadWindow } from './load-window.ts';
@@ -51,18 +50,7 @@ let definition: grpc.ServiceDefinition | undefined;
 
 export function lrsServiceDefinition(): grpc.ServiceDefinition {
   if (definition) return definition;
-  const pkg = protoLoader.loadSync('envoy/service/load_stats/v3/lrs.proto', {
-    keepCase: true,
-    longs: String,
-    enums: String,
-    defaults: false,
-    oneofs: true,
-    includeDirs: [...PROTO_INCLUDE_DIRS],
-  });
-  const loaded = grpc.loadPackageDefinition(pkg) as unknown as {
-    envoy: { service: { load_stats: { v3: { LoadReportingService: { service: grpc.ServiceDefinition } } } } };
-  };
-  definition = loaded.envoy.service.load_stats.v3.LoadReportingService.service;
+  definition = envoyService('envoy/service/load_stats/v3/lrs.proto', 'envoy.service.load_stats.v3.LoadReportingService');
   return definition;
 }
 

@@ -1,8 +1,7 @@
 // The gRPC side of ADS: accepts state-of-the-world and delta streams, hands their requests to
 // AdsStream / DeltaStream, and pushes to every stream when the cache changes.
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
-import { PROTO_INCLUDE_DIRS } from '../envoy/protos.ts';
+import { envoyService } from './envoy-service.ts';
 import type { Logger } from '../log.ts';
 import { AdsStream, type DiscoveryRequest } from './ads-stream.ts';
 import { DeltaStream, type DeltaDiscoveryRequest, type DeltaDiscoveryResponse } from './delta-stream.ts';
@@ -22,18 +21,7 @@ let serviceDefinition: grpc.ServiceDefinition | undefined;
 
 function adsService(): grpc.ServiceDefinition {
   if (serviceDefinition) return serviceDefinition;
-  const def = protoLoader.loadSync('envoy/service/discovery/v3/ads.proto', {
-    keepCase: true,
-    longs: String,
-    enums: String,
-    defaults: false,
-    oneofs: true,
-    includeDirs: [...PROTO_INCLUDE_DIRS],
-  });
-  const pkg = grpc.loadPackageDefinition(def) as unknown as {
-    envoy: { service: { discovery: { v3: { AggregatedDiscoveryService: { service: grpc.ServiceDefinition } } } } };
-  };
-  const service = pkg.envoy.service.discovery.v3.AggregatedDiscoveryService.service;
+  const service = envoyService('envoy/service/discovery/v3/ads.proto', 'envoy.service.discovery.v3.AggregatedDiscoveryService');
   // State-of-the-world responses arrive with their resources already encoded (shared by every
   // stream that gets them); only the small per-stream fields are encoded here.
   const sotw = service.StreamAggregatedResources;
