@@ -12,7 +12,7 @@ import { startBackends, type BackendSet } from './helpers/backends.ts';
 import { REVIEWS } from './helpers/bookinfo-rules.ts';
 import { captureLogs } from './helpers/log-capture.ts';
 import { targetOf } from './helpers/mesh-files.ts';
-import { startTestMesh, Teardown, type TestMesh } from './helpers/test-mesh.ts';
+import { startTestMesh, streamsSynced, Teardown, type TestMesh } from './helpers/test-mesh.ts';
 import { waitFor } from './helpers/wait.ts';
 import type { XdsClient } from './helpers/xds-client.ts';
 import { httpRoute, to, toYaml, virtualService } from './helpers/yaml-builders.ts';
@@ -78,15 +78,6 @@ const entry = (mesh: { cp: { rollouts: { canaries(): CanaryEntry[] } } }): Canar
   return e;
 };
 
-/** Every stream has ACKed what it was last sent: the client routes by the newest config. */
-async function synced(mesh: TestMesh): Promise<void> {
-  const streams = () => [...mesh.cp.ads.streams].map((s) => s.status());
-  await waitFor(() => streams().length > 0 && streams().every((st) => Object.values(st).every((t) => t.sentVersion !== undefined && t.ackedVersion === t.sentVersion)), {
-    timeoutMs: 10_000,
-    description: 'every client to ACK the newest config',
-  });
-}
-
 async function ready(client: XdsClient): Promise<void> {
   await waitFor(async () => (await client.call(TARGET)).version !== '', { timeoutMs: 20_000, intervalMs: 100, description: 'a first call to reviews' });
 }
@@ -114,7 +105,7 @@ describe('a Canary with real gRPC clients', () => {
       if (e.phase === 'Promoted') return true;
       if (!measured.has(e.weight)) {
         // A new step: once the client runs on the config it was pushed, 200 calls split by its weight.
-        await synced(mesh);
+        await streamsSynced(mesh.cp);
         const counts = await client.split(TARGET, 200);
         if (entry(mesh).since === e.since) measured.set(e.weight, counts);
       } else {
@@ -140,7 +131,7 @@ describe('a Canary with real gRPC clients', () => {
     // The served route names the Canary as the origin of its weights.
     const route = mesh.cp.state().model.routeTables.find((t) => t.host === REVIEWS)!.routes[0]!;
     expect(route.weightsFrom?.key).toBe(KEY);
-    await synced(mesh);
+    await streamsSynced(mesh.cp);
     expect(await client.split(TARGET, 100)).toEqual({ v2: 100 });
   });
 
@@ -173,7 +164,7 @@ describe('a Canary with real gRPC clients', () => {
     expect(share(during, 'error:UNAVAILABLE'), JSON.stringify(during)).toBeLessThanOrEqual(0.06 + slack(0.06, n));
     expect(share(during, 'v2'), JSON.stringify(during)).toBeGreaterThan(0);
     // After the rollback nothing reaches the canary.
-    await synced(mesh);
+    await streamsSynced(mesh.cp);
     expect(await client.split(TARGET, 200)).toEqual({ v1: 200 });
   });
 

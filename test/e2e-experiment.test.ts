@@ -10,7 +10,7 @@ import { vsFor } from './helpers/bookinfo-rules.ts';
 import { captureLogs } from './helpers/log-capture.ts';
 import { getJson } from './helpers/admin-http.ts';
 import { hostOf, targetOf } from './helpers/mesh-files.ts';
-import { startTestMesh, Teardown, type TestMesh } from './helpers/test-mesh.ts';
+import { startTestMesh, streamsSynced, Teardown, type TestMesh } from './helpers/test-mesh.ts';
 import { waitFor } from './helpers/wait.ts';
 import type { XdsClient } from './helpers/xds-client.ts';
 import { httpRoute, to, toYaml } from './helpers/yaml-builders.ts';
@@ -79,14 +79,6 @@ async function outcomes(client: XdsClient, n: number): Promise<Record<string, nu
   return counts;
 }
 
-async function synced(mesh: TestMesh): Promise<void> {
-  const streams = () => [...mesh.cp.ads.streams].map((s) => s.status());
-  await waitFor(() => streams().length > 0 && streams().every((st) => Object.values(st).every((t) => t.sentVersion !== undefined && t.ackedVersion === t.sentVersion)), {
-    timeoutMs: 10_000,
-    description: 'every client to ACK the newest config',
-  });
-}
-
 const experimentLines = (logs: ReturnType<typeof captureLogs>) => logs.lines.filter((l) => String(l.msg).includes('details-aborts'));
 
 describe('fault experiments with real gRPC clients', () => {
@@ -99,7 +91,7 @@ describe('fault experiments with real gRPC clients', () => {
 
     await waitFor(() => entry(mesh).phase === 'Expired', { timeoutMs: 15_000, description: 'the experiment to expire' });
     expect(entry(mesh).active).toBe(false);
-    await synced(mesh);
+    await streamsSynced(mesh.cp);
     expect(await outcomes(client, 200)).toEqual({ v1: 200 });
 
     const rules = await getJson(`http://${mesh.cp.adminAddress}/debug/rules`);
@@ -126,7 +118,7 @@ describe('fault experiments with real gRPC clients', () => {
       return entry(mesh).phase === 'Tripped';
     }, { timeoutMs: 20_000, intervalMs: 0, description: 'the guard to trip' });
     expect(entry(mesh).reason).toMatch(/success/);
-    await synced(mesh);
+    await streamsSynced(mesh.cp);
     const after = await outcomes(client, 200);
     expect(after.injected ?? 0, JSON.stringify(after)).toBe(0);
     const rules = await getJson(`http://${mesh.cp.adminAddress}/debug/rules`);

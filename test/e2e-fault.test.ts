@@ -7,7 +7,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startBackends, type BackendSet } from './helpers/backends.ts';
 import { REVIEWS, vsFor } from './helpers/bookinfo-rules.ts';
 import { hostOf, replaceFile, targetOf } from './helpers/mesh-files.ts';
-import { startTestMesh, Teardown, type TestMesh } from './helpers/test-mesh.ts';
+import { startTestMesh, streamsSynced, Teardown, type TestMesh } from './helpers/test-mesh.ts';
 import { waitFor } from './helpers/wait.ts';
 import type { XdsClient } from './helpers/xds-client.ts';
 import { abort, delay, header, httpRoute, to } from './helpers/yaml-builders.ts';
@@ -190,11 +190,8 @@ describe('mirroring with proxyless gRPC clients', () => {
     expect(await client.split(REVIEWS_TARGET, 100)).toEqual({ v1: 100 });
 
     // Every type the client was sent has been ACKed, none NACKed.
+    await streamsSynced(mesh.cp, 5000);
     const streams = () => [...mesh.cp.ads.streams].map((s) => s.status());
-    await waitFor(() => streams().length > 0 && streams().every((st) => Object.values(st).every((t) => t.sentVersion !== undefined && t.ackedVersion === t.sentVersion)), {
-      timeoutMs: 5000,
-      description: 'the client to ACK every type',
-    });
     for (const st of streams()) for (const t of Object.values(st)) expect(t.nack).toBeUndefined();
   });
 });

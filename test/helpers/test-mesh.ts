@@ -8,6 +8,7 @@ import { startControlPlane, type ControlPlane, type ControlPlaneOptions } from '
 import type { BackendInfo } from './backends.ts';
 import { replaceFile, writeMeshDir, type MeshFileOptions } from './mesh-files.ts';
 import { createXdsClient, type XdsClient, type XdsClientOptions } from './xds-client.ts';
+import { waitFor } from './wait.ts';
 
 export type Step = () => Promise<void> | void;
 
@@ -79,4 +80,13 @@ export async function startTestMesh(
       return client;
     },
   };
+}
+
+/** Waits until every connected stream has ACKed each type it was last sent: clients route by the newest config. */
+export async function streamsSynced(cp: Pick<ControlPlane, 'ads'>, timeoutMs = 10_000): Promise<void> {
+  const streams = () => [...cp.ads.streams].map((s) => s.status());
+  await waitFor(() => streams().length > 0 && streams().every((st) => Object.values(st).every((t) => t.sentVersion !== undefined && t.ackedVersion === t.sentVersion)), {
+    timeoutMs,
+    description: 'every client to ACK the newest config',
+  });
 }
