@@ -199,9 +199,9 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     if (!ready) return;
     // Nothing a proxy sees changed (warnings aside): keep the cache, and so every version.
     const servedBefore = served;
-    serve();
-    if (cache.ready && servedBefore && sameForProxies(servedBefore, served!)) return;
-    cache.setModel(served!);
+    const now = serve(state);
+    if (cache.ready && servedBefore && sameForProxies(servedBefore, now)) return;
+    cache.setModel(now);
     log.info({ generation: cache.generation, services: next.model.services.length, rules: next.accepted.length, errors: next.errors.length, rejected: capList(next.rejected), ...changes }, 'configuration applied');
   };
 
@@ -223,8 +223,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     applied = load;
     state = update.state;
     if (update.changed.length === 0) return;
-    serve();
-    cache.setModel(served!);
+    cache.setModel(serve(state));
     refresh.trigger();
     log.debug({ generation: cache.generation, endpointsOf: capList(update.changed) }, 'endpoints applied');
   };
@@ -233,9 +232,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   // admin API see. A state change re-overlays the last compiled model and pushes.
   let served: Model | undefined;
   let warnedMemoryState = false;
-  const serve = () => {
-    if (state) served = applyRuntime(state.model, rollouts.runtime(state.model));
-  };
+  const serve = (s: MeshState): Model => (served = applyRuntime(s.model, rollouts.runtime(s.model)));
   const ads = new AdsServer(cache, log, metrics, opts.xdsLimits);
   // The cache tells its listeners after each setModel(served): LRS then asks Envoy for the new clusters.
   const load = startLoadReporting(ads, metrics.registry, () => served?.clusters, (l) => cache.onChange(l), log, opts.loadReporting);
@@ -257,8 +254,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     onRuntimeChange: () => {
       if (!state || !cache.ready || !source.ready()) return;
       const before = served;
-      serve();
-      if (served !== before) cache.setModel(served!);
+      const now = serve(state);
+      if (now !== before) cache.setModel(now);
     },
   });
   // Stored states first: serving without them would put every canary back to its first step, so
