@@ -25,9 +25,11 @@ export function reportedClusters(clusters: ClusterList, modelChanges: ModelChang
     return out;
   };
   const listeners = new Set<() => void>();
-  let last = names().join('\n');
+  let last = '';
   // Most model changes (endpoints, other rules) leave the list as it was: only a real change is told.
+  // With no Envoy stream listening (proxyless clients only) nothing is computed on a change.
   modelChanges(() => {
+    if (listeners.size === 0) return;
     const now = names().join('\n');
     if (now === last) return;
     last = now;
@@ -36,6 +38,8 @@ export function reportedClusters(clusters: ClusterList, modelChanges: ModelChang
   return {
     names,
     onChange(listener) {
+      // The first listener compares from the list as it is now (what its stream was just sent).
+      if (listeners.size === 0) last = names().join('\n');
       listeners.add(listener);
       return () => listeners.delete(listener);
     },
