@@ -38,6 +38,8 @@
 //   --only validate             only `meshpilot validate` vs serve's load (bench/validate.ts), which
 //                               otherwise runs after those: --validate-services 1000,5000 (--quick: 1000)
 //                               --validate-cli bin|tsx|"<command>" (default bin: the build)
+//   --only dashboard            only what an open dashboard costs: one snapshot of the 1,000-service mesh
+//                               (bench/dashboard.ts), first and later, against encoding it
 //   --only sidecar              only one Envoy sidecar's config size and translate time with and
 //                               without a Sidecar naming 5 dependencies (bench/sidecar-scope.ts),
 //                               which otherwise runs last (--quick: 300 services)
@@ -58,6 +60,7 @@ import { formatWebhookBench, runWebhookBench } from './webhook.ts';
 import { formatStartupBench, runStartupBench } from './startup.ts';
 import { formatValidateBench, runValidateBench } from './validate.ts';
 import { formatSidecarBench, runSidecarBench } from './sidecar-scope.ts';
+import { formatDashboardBench, runDashboardBench } from './dashboard.ts';
 import { formatEndpointPath, runEndpointPath } from './endpoint-path.ts';
 import { buildGoPeer } from './peers/gocp.ts';
 import { formatEnvoyFleet, runEnvoyFleet, type FleetKind } from './envoy-fleet.ts';
@@ -639,7 +642,9 @@ async function main() {
   if (validate) console.log(`\n${formatValidateBench(validate)}`);
   const sidecar = part('sidecar') ? await runSidecarBench({ services: o.quick ? 300 : o.services, endpoints: o.endpoints, runs: o.quick ? 2 : 5 }, log) : undefined;
   if (sidecar) console.log(`\n${formatSidecarBench(sidecar)}`);
-  if (o.json) writeFileSync(o.json, JSON.stringify({ machine, argv: process.argv.slice(2), results, endpointPath, envoy, webhook, startup, validate, sidecar }, null, 2));
+  const dashboard = part('dashboard') ? await runDashboardBench({ services: o.quick ? 300 : o.services, endpoints: o.endpoints, runs: o.quick ? 5 : 15 }) : undefined;
+  if (dashboard) console.log(`\n${formatDashboardBench(dashboard)}`);
+  if (o.json) writeFileSync(o.json, JSON.stringify({ machine, argv: process.argv.slice(2), results, endpointPath, envoy, webhook, startup, validate, sidecar, dashboard }, null, 2));
   clearTimeout(deadline);
 }
 
