@@ -3,6 +3,8 @@
 // deadline, 200 ms retry), each with its own API user so the server can tell their requests
 // apart. Every leadership change is checked the moment it happens (never two leaders), and the
 // count is also sampled every few milliseconds.
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { KubeConfig } from '@kubernetes/client-node';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LeaderElector } from '../control-plane/kube/leader-election.ts';
@@ -11,6 +13,9 @@ import { captureLogs } from './helpers/log-capture.ts';
 import { waitFor } from './helpers/wait.ts';
 
 const NS = 'meshpilot-system';
+setFlagsFromString('--expose-gc');
+/** Collects garbage now: a request's deadline must survive it (it once did not, see deadline-signal.ts). */
+const gc = runInNewContext('gc') as () => void;
 const FAST = { leaseDurationMs: 2000, renewDeadlineMs: 1200, retryPeriodMs: 200 };
 
 const cleanups: Array<() => unknown> = [];
@@ -123,6 +128,9 @@ describe('leader election', () => {
     const cutAt = Date.now();
     // A partition: the leader's requests for the Lease are never answered (its other requests would be).
     api.failWhen = (r) => (r.user === leader.identity && r.path.includes('/leases') ? 'hang' : undefined);
+    // Collections while the leader's requests hang: each must still be cut at its deadline.
+    const collecting = setInterval(gc, 150);
+    cleanups.push(() => clearInterval(collecting));
     await waitFor(() => other.isLeader(), { description: 'the other takes over', timeoutMs: FAST.leaseDurationMs * 4 });
     expect(lease(api)?.spec?.holderIdentity).toBe(other.identity);
     const lastRenewal = w.lastRenewal(leader.identity);

@@ -22,6 +22,7 @@ import { type ConfigurationOptions, CoordinationV1Api, type KubeConfig, Observab
 import type { ComponentHealth, HealthProvider } from '../observe/health.ts';
 import type { Logger } from '../log.ts';
 import { describeError } from './watcher.ts';
+import { deadlineSignal } from '../deadline-signal.ts';
 import { checkTimings, LEADER_ELECTION_DEFAULTS, type LeaderElectionTimings } from './leader-election-options.ts';
 
 export { checkTimings, LEADER_ELECTION_DEFAULTS, type LeaderElectionTimings };
@@ -352,7 +353,7 @@ export class LeaderElector implements Leadership, HealthProvider {
   }
 
   private async release(): Promise<void> {
-    const abort = AbortSignal.timeout(this.timings.renewDeadlineMs);
+    const abort = deadlineSignal(this.timings.renewDeadlineMs);
     for (let i = 0; i < 2; i++) {
       let lease = this.observed?.lease;
       try {
@@ -375,7 +376,7 @@ export class LeaderElector implements Leadership, HealthProvider {
   /** Each request is cut after a bounded time (a hung connection must not stall renewals) or on stop. */
   private requestOptions(signal: AbortSignal): ConfigurationOptions {
     const limit = Math.max(this.timings.retryPeriodMs, Math.floor(this.timings.renewDeadlineMs / 3));
-    const combined = AbortSignal.any([signal, AbortSignal.timeout(limit)]);
+    const combined = deadlineSignal(limit, signal);
     const cut: ObservableMiddleware = {
       pre: (ctx: RequestContext) => {
         ctx.setSignal(combined);
