@@ -115,6 +115,7 @@ interface ServeFlags {
   xdsRequireIdentity?: boolean;
   stateDir?: string;
   dashboardActions?: boolean;
+  adminHost?: string[];
   xdsPlaintextListen?: string;
   caDir: string;
   caNamespace: string;
@@ -168,6 +169,7 @@ addLeaderElectionOptions(program
   .option('--xds-listen <host:port>', 'ADS gRPC address', '127.0.0.1:15010')
   .option('--admin-listen <host:port>', 'admin API address', '127.0.0.1:15014')
   .option('--monitoring-listen <host:port>', 'also serve GET /healthz, /readyz and /metrics (nothing else) here, for probes and scrapers from outside while the admin API stays on loopback; a port other than --admin-listen\'s')
+  .option('--admin-host <name>', '(repeatable) a host name the admin API and dashboard answer to besides IP addresses and localhost (e.g. a name you reach it by through a proxy); others get a 403, so a web page cannot read them through DNS rebinding', (v: string, prev: string[] = []) => [...prev, v])
   .option('--dashboard-actions', 'the dashboard (GET / on the admin address) offers canary promote/pause/resume/abort buttons; without it the page only shows')
   .option('--log-level <level>', 'trace, debug, info, warn, error', 'info')
   .addOption(logFormatOption())
@@ -247,6 +249,7 @@ addLeaderElectionOptions(program
     ...(o.credentialsDir ? { credentialsDir: o.credentialsDir } : {}),
     ...(o.stateDir ? { stateDir: o.stateDir } : {}),
     ...(o.dashboardActions ? { dashboardActions: true } : {}),
+    ...(o.adminHost ? { adminHosts: o.adminHost } : {}),
     loadReporting: { intervalMs: o.loadReportInterval },
     ...(o.xdsTls ? { xdsTls: {
       dir: o.caDir,

@@ -101,6 +101,8 @@ export interface ControlPlaneOptions {
   rollouts?: { tickMs?: number; refreshMs?: number };
   /** `--dashboard-actions`: the dashboard offers canary promote/pause/resume/abort (the admin API takes them either way). */
   dashboardActions?: boolean;
+  /** `--admin-host`: host names the admin API answers besides IP addresses and localhost. */
+  adminHosts?: string[];
 }
 
 export interface ControlPlane {
@@ -320,7 +322,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   let monitoringAddress: string | undefined;
   try {
     if (opts.adminListen) {
-      const app = createAdminApp({ state: servedState, ads, cache, health, metrics, logger: log, load, rollouts, ...(meshCa ? { ca: meshCa.authority } : {}), dashboard: { actions: Boolean(opts.dashboardActions), events: dashboardEvents } });
+      const app = createAdminApp({ state: servedState, ads, cache, health, metrics, logger: log, load, rollouts, ...(meshCa ? { ca: meshCa.authority } : {}), dashboard: { actions: Boolean(opts.dashboardActions), events: dashboardEvents }, ...(opts.adminHosts ? { hosts: opts.adminHosts } : {}) });
       adminAddress = await listenHttp(app, opts.adminListen, servers);
       log.info({ address: adminAddress }, 'admin API listening');
     }

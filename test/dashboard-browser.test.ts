@@ -265,6 +265,31 @@ describe('dashboard in Chromium', () => {
     await context.close();
   });
 
+  it('cannot be read by a page on another name that resolves to the admin address (DNS rebinding)', async () => {
+    // What rebinding gives an attacker: their name, resolved to the loopback admin address, so
+    // their page and the admin API share an origin in the browser's eyes.
+    const port = new URL(base).port;
+    const rebound = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: [...LAUNCH_ARGS, '--host-resolver-rules=MAP rebind.example 127.0.0.1'] });
+    try {
+      const page = await rebound.newPage();
+      const nav = await page.goto(`http://rebind.example:${port}/`);
+      expect(nav?.status()).toBe(403);
+      const reads = await page.evaluate(async () => Promise.all(['/debug/proxies', '/debug/rules', '/dashboard/api/state'].map(async (u) => {
+        const r = await fetch(u);
+        return { u, status: r.status, text: await r.text() };
+      })));
+      for (const r of reads) {
+        expect(r.status, r.u).toBe(403);
+        expect(r.text, r.u).not.toContain('reviews');
+      }
+      // The same browser on the address itself is served: the check is the name, not the client.
+      const own = await rebound.newPage();
+      expect((await own.goto(`${base}/`))?.status()).toBe(200);
+    } finally {
+      await rebound.close();
+    }
+  });
+
   it('draws every view from a state with fields missing or of the wrong type, without a script error', async () => {
     const states = [
       {},

@@ -2,6 +2,7 @@
 // can be reached on purpose): component health, STALE until ACKed, NACK bookkeeping and its
 // metric, delta proxies, the wait loop (stragglers, disconnects, no match), and the event logs.
 import fs from 'node:fs';
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -41,6 +42,21 @@ function writeRules(text: string) {
 
 async function status(id: string): Promise<any> {
   return (await getJson(`${admin}/debug/proxies?proxy=${encodeURIComponent(id)}`)).body.proxies[0];
+}
+
+/** A request with the Host header given (fetch does not let one set it). */
+function rawRequest(base: string, method: string, url: string, host: string): Promise<{ status: number; body: string }> {
+  const { hostname, port } = new URL(base);
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: hostname, port, method, path: url, headers: { host } }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode!, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
 }
 
 beforeEach(async () => {
@@ -140,6 +156,29 @@ describe('errors are JSON, never an HTML page or a stack trace', () => {
     for (const headers of [{ origin: `http://${host}`, 'sec-fetch-site': 'same-origin' }, {}] as Array<Record<string, string>>) {
       const r = await fetch(`${admin}/debug/explain`, { method: 'POST', body, headers: { 'content-type': 'application/json', ...headers } });
       expect(r.status, JSON.stringify(headers)).toBe(200);
+    }
+  });
+
+  it('answers only Host names that are an IP address or localhost, or given with --admin-host (a page cannot read it through DNS rebinding)', async () => {
+    const { port } = new URL(admin);
+    const refused = ['rebind.example', `rebind.example:${port}`, `127.0.0.1.nip.io:${port}`, `LOCALHOST.evil.example:${port}`, `kubernetes.default.svc:${port}`];
+    const served = [`127.0.0.1:${port}`, `localhost:${port}`, `LocalHost.:${port}`, `app.localhost:${port}`, `[::1]:${port}`, '10.1.2.3', '::1', `[fe80::1]:${port}`];
+    for (const host of refused) {
+      for (const [method, url] of [['GET', '/debug/proxies'], ['GET', '/'], ['GET', '/dashboard/api/state'], ['GET', '/readyz']]) {
+        const r = await rawRequest(admin, method!, url!, host);
+        expect(r.status, `${host} ${url}`).toBe(403);
+        expect(JSON.parse(r.body).error, host).toMatch(/^refused: Host ".*" is not an IP address, localhost or a name given with serve --admin-host/);
+      }
+    }
+    for (const host of served) expect((await rawRequest(admin, 'GET', '/debug/proxies', host)).status, host).toBe(200);
+    // A name the operator gave is served, case and a final dot aside; others still are not.
+    const named = await startControlPlane({ configDir: dir, adminListen: '127.0.0.1:0', logger: captureLogs().logger, adminHosts: ['meshpilot-admin.internal'] });
+    try {
+      const url = `http://${named.adminAddress}`;
+      for (const host of ['meshpilot-admin.internal', 'MESHPILOT-ADMIN.internal.:15000']) expect((await rawRequest(url, 'GET', '/debug/proxies', host)).status, host).toBe(200);
+      expect((await rawRequest(url, 'GET', '/debug/proxies', 'rebind.example')).status).toBe(403);
+    } finally {
+      await named.stop();
     }
   });
 

@@ -24,6 +24,7 @@ import type { LoadWindow } from '../load/load-window.ts';
 import { addRolloutRoutes, type RolloutAdmin } from './rollout-routes.ts';
 import { addDashboardRoutes } from '../dashboard/routes.ts';
 import type { DashboardEvents } from '../dashboard/events.ts';
+import { allowedHosts } from './admin-host.ts';
 
 interface AdminDeps {
   state: () => MeshState;
@@ -43,6 +44,8 @@ interface AdminDeps {
   rollouts?: RolloutAdmin;
   /** The dashboard (GET /, /dashboard/...): whether it offers canary actions, its event streams (closed on stop), its page's folder. */
   dashboard?: { actions?: boolean; events?: DashboardEvents; publicDir?: string };
+  /** Host names answered besides IP addresses and localhost (`serve --admin-host`): see admin-host.ts. */
+  hosts?: string[];
 }
 
 /** Request bodies (POST /debug/explain, /debug/ca/rotate) are small JSON documents. */
@@ -68,9 +71,10 @@ function sameOriginPosts(req: Request, res: Response, next: NextFunction): void 
   else next();
 }
 
-export function createAdminApp({ state, ads, cache, health, metrics, logger, ca, load, rollouts, dashboard }: AdminDeps): express.Express {
+export function createAdminApp({ state, ads, cache, health, metrics, logger, ca, load, rollouts, dashboard, hosts }: AdminDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
+  app.use(allowedHosts(hosts));
   app.use(sameOriginPosts);
   if (!health) {
     health = new Health();
