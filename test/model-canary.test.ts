@@ -63,7 +63,7 @@ describe('Canary in the model', () => {
     const only = ['reviews-again', 'reviews-jason', 'reviews-v4', 'ratings-typo'];
     const errs = (extra: string, drop: string[] = []) => build(mesh([...only, ...drop], extra)).errors.map((e) => `${e.path}: ${e.message}`);
     expect(errs(canaryDoc('x', 'target: { host: nope, route: r }\nstable: v1\ncanary: v2\nsteps: [100]\ninterval: 1m'))).toEqual([
-      'spec.target.host: host nope.default.svc.cluster.local is not a known service (declare it with a ServiceEntry)',
+      'spec.target.host: host nope.default.svc.cluster.local is not a known service (declare it with a ServiceEntry) nor a host of a VirtualService bound to a gateway with an http route named "r"',
     ]);
     expect(errs(canaryDoc('x', 'target: { host: ratings, route: r }\nstable: v1\ncanary: v2\nsteps: [100]\ninterval: 1m'))).toEqual([
       `spec.target.route: no VirtualService in force has an http route named "r" for ${RATINGS} (named routes: ratings)`,

@@ -100,7 +100,8 @@ export function buildModel(objects: ConfigObject[], networkGateways: Model['netw
   const l4Tables = buildL4Tables(l4, issues.rejected, routeInputs);
   const rateLimits = buildRateLimits(sorted, serviceMap, issues);
   // Canaries and fault experiments name routes in force: after the tables.
-  const rolloutInputs = { services: serviceMap, routeTables, clusters: routeInputs.clusters, issues };
+  const gatewayRulesInForce = gatewayVirtualServices.filter((v) => !issues.rejected.has(`VirtualService/${v.key}`));
+  const rolloutInputs = { services: serviceMap, routeTables, clusters: routeInputs.clusters, gatewayVirtualServices: gatewayRulesInForce, issues };
   const canaries = buildCanaries(sorted, rolloutInputs);
   const experiments = buildExperiments(sorted, rolloutInputs);
   const requestAuthentications = buildRequestAuthentications(sorted, services, issues);
@@ -129,6 +130,6 @@ export function buildModel(objects: ConfigObject[], networkGateways: Model['netw
   warnMutualToPermissiveGrpc(clusters, serviceMap, (host) => rules.get(host)?.obj, { policies: peerAuthentications, mesh }, issues);
   const meshGateways = gateways;
   const gatewayList = Object.fromEntries(Object.keys(networkGateways).sort().map((n) => [n, networkGateways[n].map((g) => ({ address: g.address, port: g.port }))]));
-  const model: Model = { services, clusters, routeTables, l4Tables, rateLimits, authorizationPolicies, peerAuthentications, requestAuthentications, sidecars, mesh: { ...mesh }, networkGateways: gatewayList, warnings: issues.warnings, gateways: meshGateways, gatewayVirtualServices: gatewayVirtualServices.filter((v) => !issues.rejected.has(`VirtualService/${v.key}`)), canaries, experiments };
+  const model: Model = { services, clusters, routeTables, l4Tables, rateLimits, authorizationPolicies, peerAuthentications, requestAuthentications, sidecars, mesh: { ...mesh }, networkGateways: gatewayList, warnings: issues.warnings, gateways: meshGateways, gatewayVirtualServices: gatewayRulesInForce, canaries, experiments };
   return { model: deepFreeze(model), errors: issues.errors, rejected: issues.rejected };
 }

@@ -2,6 +2,8 @@
 // sets the weights of one VirtualService http route between two subsets of the route's host; the
 // route must already send to those subsets only, so that handing it back to the VirtualService
 // (no weight from the rollout) is still a route between the same two versions.
+// A route of a rule bound to gateways only (an ingress host such as shop.example.com) is found by
+// that host instead; its two subsets are then those of the one service the route sends to.
 import { type ConfigObject, ofKind } from '../config/types.ts';
 import { contentHash } from '../xds/hash.ts';
 import type { CanaryRule } from '../rollout/types.ts';
@@ -9,8 +11,8 @@ import { compareText } from './compare.ts';
 import { durationMs } from './duration.ts';
 import { clusterName, resolveHost } from './hosts.ts';
 import { type IssueSink, originOf } from './issues.ts';
-import { namedRoutes, tablesByHost, unknownRouteMessage } from './rollout-routes.ts';
-import type { RouteTable, Service, UpstreamCluster } from './types.ts';
+import { httpNameOf, namedRoutes, tablesByHost, unknownRouteMessage } from './rollout-routes.ts';
+import type { GatewayVirtualService, HttpRoute, RouteTable, Service, UpstreamCluster } from './types.ts';
 
 export const CANARY_DEFAULTS = { minRequests: 20, maxFailedChecks: 2, finish: 'promote' } as const;
 
@@ -18,7 +20,30 @@ export interface RolloutInputs {
   services: ReadonlyMap<string, Service>;
   routeTables: readonly RouteTable[];
   clusters: ReadonlyMap<string, UpstreamCluster>;
+  /** VirtualServices bound to gateways (in force): where a Canary may find an ingress route. */
+  gatewayVirtualServices?: readonly GatewayVirtualService[];
   issues: IssueSink;
+}
+
+interface Target {
+  /** The service whose subsets the route sends to. */
+  host: string;
+  modelName: string;
+  virtualService: string;
+  /** The route as written (its first table's copy for the mesh). */
+  route: HttpRoute;
+  ports: number[];
+}
+
+/** A route named `name` of the gateway-bound VirtualServices for `host` (an ingress name). */
+function gatewayTargets(rules: readonly GatewayVirtualService[], host: string, name: string, vss: ReadonlyMap<string, ConfigObject>): Array<{ virtualService: string; route: HttpRoute }> {
+  const out: Array<{ virtualService: string; route: HttpRoute }> = [];
+  for (const vs of rules) {
+    if (!vs.hosts.includes(host)) continue;
+    const r = vs.routes.find((x) => httpNameOf(x.route, vss) === name);
+    if (r) out.push({ virtualService: `VirtualService/${vs.key}`, route: r.route });
+  }
+  return out;
 }
 
 /** The subsets the model has clusters for, per host. */
@@ -38,22 +63,36 @@ export function buildCanaries(objects: readonly ConfigObject[], inputs: RolloutI
   for (const obj of rules.sort((a, b) => compareText(a.key, b.key))) {
     const spec = obj.spec;
     const { issues } = inputs;
-    const host = resolveHost(spec.target.host, obj.namespace);
-    if (!inputs.services.has(host)) {
-      issues.error(obj, ['spec', 'target', 'host'], `host ${host} is not a known service (declare it with a ServiceEntry)`);
+    const written = resolveHost(spec.target.host, obj.namespace);
+    const hostRoutes = namedRoutes(byHost.get(written) ?? [], vss);
+    const named = inputs.services.has(written) ? hostRoutes.get(spec.target.route) ?? [] : [];
+    const atGateways = named.length ? [] : gatewayTargets(inputs.gatewayVirtualServices ?? [], written, spec.target.route, vss);
+    if (named.length === 0 && atGateways.length === 0) {
+      if (!inputs.services.has(written)) issues.error(obj, ['spec', 'target', 'host'], `host ${written} is not a known service (declare it with a ServiceEntry) nor a host of a VirtualService bound to a gateway with an http route named ${JSON.stringify(spec.target.route)}`);
+      else issues.error(obj, ['spec', 'target', 'route'], unknownRouteMessage(hostRoutes, spec.target.route, written));
       continue;
     }
-    const hostRoutes = namedRoutes(byHost.get(host) ?? [], vss);
-    const named = hostRoutes.get(spec.target.route) ?? [];
-    if (named.length === 0) {
-      issues.error(obj, ['spec', 'target', 'route'], unknownRouteMessage(hostRoutes, spec.target.route, host));
+    const found = named.length ? named.map((n) => n.virtualService) : atGateways.map((g) => g.virtualService);
+    if (found.length > 1) {
+      issues.error(obj, ['spec', 'target', 'route'], `several VirtualServices have an http route named ${JSON.stringify(spec.target.route)} for ${written} (${found.join(', ')}): name the route uniquely`);
       continue;
     }
-    if (named.length > 1) {
-      issues.error(obj, ['spec', 'target', 'route'], `several VirtualServices have an http route named ${JSON.stringify(spec.target.route)} for ${host} (${named.map((n) => n.virtualService).join(', ')}): name the route uniquely`);
-      continue;
+    let target: Target;
+    if (named.length) {
+      const n = named[0]!;
+      target = { host: written, modelName: n.modelName, virtualService: n.virtualService, route: n.inTables[0]!.route, ports: [...new Set(n.inTables.map((t) => t.table.port))].sort((a, b) => a - b) };
+    } else {
+      // An ingress route: the service is the one its destinations name.
+      const g = atGateways[0]!;
+      const dests = g.route.action.kind === 'route' ? g.route.action.destinations : [];
+      const hosts = [...new Set(dests.map((d) => d.host))];
+      if (hosts.length !== 1) {
+        issues.error(obj, ['spec', 'target', 'route'], `route ${g.route.name} ${hosts.length ? `sends to several services (${hosts.join(', ')})` : 'sends to no service'}: a canary route may send only to two subsets of one service`);
+        continue;
+      }
+      target = { host: hosts[0]!, modelName: g.route.name, virtualService: g.virtualService, route: g.route, ports: [...new Set(dests.map((d) => d.port))].sort((a, b) => a - b) };
     }
-    const target = named[0]!;
+    const host = target.host;
     const subsets = subsetsOf(inputs.clusters, host);
     let ok = true;
     for (const field of ['stable', 'canary'] as const) {
@@ -63,7 +102,7 @@ export function buildCanaries(objects: readonly ConfigObject[], inputs: RolloutI
       }
     }
     if (!ok) continue;
-    const first = target.inTables[0]!.route;
+    const first = target.route;
     const wrong = first.action.kind !== 'route'
       ? [`a ${first.action.kind === 'redirect' ? 'redirect' : 'direct response'}`]
       : first.action.destinations.filter((d) => d.host !== host || (d.subset !== spec.stable && d.subset !== spec.canary)).map((d) => (d.subset ? `subset ${d.subset} of ${d.host}` : d.host));
@@ -77,8 +116,7 @@ export function buildCanaries(objects: readonly ConfigObject[], inputs: RolloutI
       continue;
     }
     taken.set(target.modelName, obj.key);
-    const ports = [...new Set(target.inTables.map((t) => t.table.port))].sort((a, b) => a - b);
-    const clustersOf = (subset: string) => ports.map((p) => clusterName('outbound', p, subset, host));
+    const clustersOf = (subset: string) => target.ports.map((p) => clusterName('outbound', p, subset, host));
     const steps = [...spec.steps];
     const a = spec.analysis ?? {};
     out.push({

@@ -1,6 +1,9 @@
 // Base model + runtime state -> the model proxies are served: each Canary's route gets the weights
 // its rollout is at, each running fault experiment's routes get its fault, and the clusters either
 // kind judges get `loadReport` (proxies then report their load to meshpilot). Pure.
+// A route is one VirtualService http route wherever it applies: in the sidecars' tables and, for a
+// rule bound to gateways, at those gateways too (by its model name), so a canary shifts ingress
+// traffic with the mesh's and never leaves the two disagreeing.
 //
 // The translator memoizes per object (translate/table-memo.ts, snapshot-cache.ts) and the change
 // walk (translate/changes.ts) compares by identity: a table or cluster the overlay leaves as it was
@@ -11,7 +14,7 @@ import type { CanaryRule, ExperimentRule, RuntimeState } from '../rollout/types.
 import { canaryRouteName } from './canaries.ts';
 import { endpointsOnlySince, markEndpointsOnly } from './endpoint-update.ts';
 import { clusterName } from './hosts.ts';
-import type { FaultPolicy, HttpRoute, Model, Origin, RouteTable, UpstreamCluster, WeightedDestination } from './types.ts';
+import type { FaultPolicy, GatewayVirtualService, HttpRoute, Model, Origin, RouteTable, UpstreamCluster, WeightedDestination } from './types.ts';
 
 /** What the overlay does to one route: the canary weight, and the experiment's fault. */
 interface RouteOverride {
@@ -22,6 +25,8 @@ interface RouteOverride {
 /** Per base table: its overlaid versions by override text (a few at most: the last steps). */
 const tables = new WeakMap<RouteTable, Map<string, RouteTable>>();
 const KEPT_PER_TABLE = 4;
+/** The same for gateway-bound VirtualServices. */
+const gatewayRules = new WeakMap<GatewayVirtualService, Map<string, GatewayVirtualService>>();
 /** Per base cluster: the same with loadReport. */
 const reporting = new WeakMap<UpstreamCluster, UpstreamCluster>();
 /** Per base model: the last runtime text and what it gave. */
@@ -40,9 +45,11 @@ export function applyRuntime(model: Model, runtime: RuntimeState): Model {
 
   const overrides = routeOverrides(weights, active);
   const routeTables = model.routeTables.map((t) => overlayTable(t, overrides.get(t.host)));
+  const byName = gatewayOverrides(weights, active);
+  const gatewayVirtualServices = byName.size ? model.gatewayVirtualServices.map((v) => overlayGatewayRule(v, byName)) : model.gatewayVirtualServices;
   const flagged = new Set([...model.canaries.flatMap((c) => [...c.stable.clusters, ...c.canary.clusters]), ...model.experiments.flatMap((e) => e.clusters)]);
   const clusters = model.clusters.map((c) => (flagged.has(c.name) ? withLoadReport(c) : c));
-  const out = Object.freeze({ ...model, routeTables: Object.freeze(routeTables), clusters: Object.freeze(clusters) }) as Model;
+  const out = Object.freeze({ ...model, routeTables: Object.freeze(routeTables), clusters: Object.freeze(clusters), gatewayVirtualServices: Object.freeze(gatewayVirtualServices) }) as Model;
   models.set(model, { key, out });
   // The overlay of an endpoint update of a base, with the same runtime, is an endpoint update of
   // that base's overlay: what depends on neither (scopes, global texts, label keys) carries over.
@@ -81,6 +88,43 @@ function routeOverrides(weights: ReadonlyArray<readonly [CanaryRule, number]>, a
   return out;
 }
 
+/**
+ * Model route name -> override, for routes at gateways: a Canary's route, and the routes an
+ * experiment names. (An experiment on every route of a host acts on the sidecars' tables only:
+ * at a gateway "the host's routes" would be every route that sends there.)
+ */
+function gatewayOverrides(weights: ReadonlyArray<readonly [CanaryRule, number]>, active: readonly ExperimentRule[]): Map<string, RouteOverride> {
+  const out = new Map<string, RouteOverride>();
+  const at = (name: string) => {
+    let o = out.get(name);
+    if (!o) out.set(name, (o = {}));
+    return o;
+  };
+  for (const [rule, weight] of weights) at(canaryRouteName(rule)).canary = { rule, weight };
+  for (const e of active) for (const name of e.routeNames) at(name).experiment ??= { fault: e.fault, origin: e.origin };
+  return out;
+}
+
+function overlayGatewayRule(vs: GatewayVirtualService, byName: ReadonlyMap<string, RouteOverride>): GatewayVirtualService {
+  const perRoute = vs.routes.map((r) => byName.get(r.route.name));
+  if (perRoute.every((o) => o === undefined)) return vs;
+  const text = overrideText(perRoute);
+  let versions = gatewayRules.get(vs);
+  const kept = versions?.get(text);
+  if (kept) return kept;
+  const routes = vs.routes.map((r, i) => ({ ...r, route: overlayRoute(r.route, perRoute[i], r.route.action.kind === 'route' ? r.route.action.destinations[0]?.port : undefined) }));
+  const out = deepFreeze({ ...vs, routes });
+  if (!versions) gatewayRules.set(vs, (versions = new Map()));
+  if (versions.size >= KEPT_PER_TABLE) versions.delete(versions.keys().next().value!);
+  versions.set(text, out);
+  return out;
+}
+
+/** What identifies an overlaid version of a table or rule: each route's override, by content. */
+function overrideText(perRoute: ReadonlyArray<RouteOverride | undefined>): string {
+  return JSON.stringify(perRoute.map((o) => (o ? [o.canary?.rule.origin, o.canary?.weight, o.canary?.rule.revision, o.experiment?.origin, o.experiment?.fault] : 0)));
+}
+
 function overlayTable(table: RouteTable, host: { byName: Map<string, RouteOverride>; all?: RouteOverride['experiment'] } | undefined): RouteTable {
   if (!host) return table;
   const perRoute = table.routes.map((r) => {
@@ -89,11 +133,11 @@ function overlayTable(table: RouteTable, host: { byName: Map<string, RouteOverri
     return o?.canary || experiment ? { canary: o?.canary, experiment } : undefined;
   });
   if (perRoute.every((o) => o === undefined)) return table;
-  const text = JSON.stringify(perRoute.map((o) => (o ? [o.canary?.rule.origin, o.canary?.weight, o.canary?.rule.revision, o.experiment?.origin, o.experiment?.fault] : 0)));
+  const text = overrideText(perRoute);
   let versions = tables.get(table);
   const kept = versions?.get(text);
   if (kept) return kept;
-  const routes = table.routes.map((r, i) => overlayRoute(r, perRoute[i], table));
+  const routes = table.routes.map((r, i) => overlayRoute(r, perRoute[i], table.port));
   const out = deepFreeze({ ...table, routes });
   if (!versions) tables.set(table, (versions = new Map()));
   if (versions.size >= KEPT_PER_TABLE) versions.delete(versions.keys().next().value!);
@@ -101,11 +145,12 @@ function overlayTable(table: RouteTable, host: { byName: Map<string, RouteOverri
   return out;
 }
 
-function overlayRoute(route: HttpRoute, o: RouteOverride | undefined, table: RouteTable): HttpRoute {
+/** `port`: the destination port when the route's own destinations name none (a table's port). */
+function overlayRoute(route: HttpRoute, o: RouteOverride | undefined, port: number | undefined): HttpRoute {
   if (!o) return route;
   let out: HttpRoute = route;
-  if (o.canary && route.action.kind === 'route') {
-    out = { ...out, action: { ...route.action, destinations: canaryDestinations(route.action.destinations, o.canary.rule, o.canary.weight, table) }, weightsFrom: o.canary.rule.origin };
+  if (o.canary && route.action.kind === 'route' && port !== undefined) {
+    out = { ...out, action: { ...route.action, destinations: canaryDestinations(route.action.destinations, o.canary.rule, o.canary.weight, port) }, weightsFrom: o.canary.rule.origin };
   }
   if (o.experiment) out = { ...out, fault: o.experiment.fault, faultFrom: o.experiment.origin };
   return out;
@@ -116,8 +161,8 @@ function overlayRoute(route: HttpRoute, o: RouteOverride | undefined, table: Rou
  * a VirtualService's 0 weights (Envoy and gRPC refuse a weighted list whose total is 0, and one
  * entry at 0 is noise): at 0 or 100 the route has one destination.
  */
-function canaryDestinations(base: readonly WeightedDestination[], rule: CanaryRule, weight: number, table: RouteTable): WeightedDestination[] {
-  const port = base[0]?.port ?? table.port;
+function canaryDestinations(base: readonly WeightedDestination[], rule: CanaryRule, weight: number, fallbackPort: number): WeightedDestination[] {
+  const port = base[0]?.port ?? fallbackPort;
   const dest = (subset: string, w: number): WeightedDestination => {
     const own = base.find((d) => d.subset === subset);
     return own ? { ...own, weight: w } : { cluster: clusterName('outbound', port, subset, rule.host), host: rule.host, port, subset, weight: w };
