@@ -160,6 +160,29 @@ describe('Canary on a gateway route (model and overlay)', () => {
     expect(applyRuntime(m, runtime([])).gatewayVirtualServices).toEqual(m.gatewayVirtualServices);
   });
 
+  it("a running experiment on a named route of a rule bound to mesh and a gateway injects at both; one on every route of the host, at the sidecars only", () => {
+    const experiment = (name: string, routes: string) => `apiVersion: traffic.meshpilot.io/v1alpha1
+kind: FaultExperiment
+metadata: { name: ${name}, namespace: default }
+spec:
+  target: { host: reviews${routes} }
+  fault:
+    abort: { httpStatus: 503, percentage: { value: 10 } }
+  expiresAt: "2030-12-31T23:00:00Z"
+`;
+    const s = build([MESH, experiment('named', ', routes: [reviews-canary]'), experiment('all', '')].join('---\n'));
+    expect(s.errors.map(formatIssue)).toEqual([]);
+    const run = (key: string) => ({ canaryWeights: new Map(), activeExperiments: new Set([key]) });
+    const named = applyRuntime(s.model, run('FaultExperiment/default/named'));
+    for (const r of [meshRoute(named, REVIEWS, 'default/reviews/reviews-canary'), gatewayRoute(named, 'reviews', 'reviews-canary')]) {
+      expect(r.fault?.abort).toMatchObject({ httpStatus: 503 });
+      expect(r.faultFrom?.key).toBe('FaultExperiment/default/named');
+    }
+    const all = applyRuntime(s.model, run('FaultExperiment/default/all'));
+    expect(meshRoute(all, REVIEWS, 'default/reviews/reviews-canary').faultFrom?.key).toBe('FaultExperiment/default/all');
+    expect(gatewayRoute(all, 'reviews', 'reviews-canary').fault).toBeUndefined();
+  });
+
   it("the gateway's route config carries the weights and the Canary as their origin, and passes Envoy's protos", () => {
     const out = applyRuntime(build().model, runtime([['Canary/default/shop', 25]]));
     const rds = translate(out, ROUTER)[ROUTE_CONFIG] as any[];
