@@ -16,6 +16,7 @@ import { PROTO_INCLUDE_DIRS } from '../control-plane/envoy/protos.ts';
 import { compile, formatIssue } from '../control-plane/model/compile.ts';
 import { applyRuntime } from '../control-plane/model/runtime-overlay.ts';
 import type { HttpRoute, Model } from '../control-plane/model/types.ts';
+import { canaryTable } from '../control-plane/rollout/admin-views.ts';
 import type { RuntimeState } from '../control-plane/rollout/types.ts';
 import { startControlPlane, type ControlPlane } from '../control-plane/server.ts';
 import { proxyFromNode } from '../control-plane/translate/proxy.ts';
@@ -127,6 +128,7 @@ describe('Canary on a gateway route (model and overlay)', () => {
     expect(shop).toMatchObject({
       host: PRODUCTPAGE,
       route: 'main',
+      gatewayHost: 'shop.example.com',
       virtualService: 'VirtualService/default/frontend',
       stable: { subset: 'v1', clusters: [cluster('v1')] },
       canary: { subset: 'v2', clusters: [cluster('v2')] },
@@ -282,6 +284,10 @@ describe('Canary on a gateway route, driven by the gateway\'s load reports', () 
     expect([...lrs.asked()].sort()).toEqual([cluster('v1'), cluster('v2')]);
     await waitFor(() => last(seen) === JSON.stringify([[cluster('v2'), 100]]), { description: 'the ingress route at 100% canary', timeoutMs: 30_000 });
     await waitFor(() => cp.rollouts.canaries().find((c) => c.key === 'Canary/default/shop')?.phase === 'Promoted', { description: 'promoted', timeoutMs: 10_000 });
+    const entry = cp.rollouts.canaries().find((c) => c.key === 'Canary/default/shop')!;
+    expect(entry).toMatchObject({ host: PRODUCTPAGE, gatewayHost: 'shop.example.com', route: 'main', weight: 100 });
+    // `meshpilot canary status` names the route by the host the Canary named.
+    expect(canaryTable([entry], Date.now()).split('\n')[1]).toMatch(/^default\/shop\s+shop\.example\.com\/main\s+Promoted\s+100%/);
     // It went by the 50% step, and never anywhere the rule or a step does not say.
     const steps = seen.splits.map((s) => JSON.stringify(s));
     expect(steps).toContain(JSON.stringify([[cluster('v1'), 50], [cluster('v2'), 50]]));

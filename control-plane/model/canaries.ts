@@ -33,6 +33,8 @@ interface Target {
   /** The route as written (its first table's copy for the mesh). */
   route: HttpRoute;
   ports: number[];
+  /** The ingress host, for a route found at gateways. */
+  gatewayHost?: string;
 }
 
 /** A route named `name` of the gateway-bound VirtualServices for `host` (an ingress name). */
@@ -90,7 +92,7 @@ export function buildCanaries(objects: readonly ConfigObject[], inputs: RolloutI
         issues.error(obj, ['spec', 'target', 'route'], `route ${g.route.name} ${hosts.length ? `sends to several services (${hosts.join(', ')})` : 'sends to no service'}: a canary route may send only to two subsets of one service`);
         continue;
       }
-      target = { host: hosts[0]!, modelName: g.route.name, virtualService: g.virtualService, route: g.route, ports: [...new Set(dests.map((d) => d.port))].sort((a, b) => a - b) };
+      target = { host: hosts[0]!, modelName: g.route.name, virtualService: g.virtualService, route: g.route, ports: [...new Set(dests.map((d) => d.port))].sort((a, b) => a - b), gatewayHost: written };
     }
     const host = target.host;
     const subsets = subsetsOf(inputs.clusters, host);
@@ -125,6 +127,7 @@ export function buildCanaries(objects: readonly ConfigObject[], inputs: RolloutI
       name: obj.name,
       host,
       route: spec.target.route,
+      ...(target.gatewayHost ? { gatewayHost: target.gatewayHost } : {}),
       virtualService: target.virtualService,
       stable: { subset: spec.stable, clusters: clustersOf(spec.stable) },
       canary: { subset: spec.canary, clusters: clustersOf(spec.canary) },

@@ -60,7 +60,7 @@ export function canaryTable(canaries: CanaryView[], now: number): string {
     ['CANARY', 'HOST/ROUTE', 'PHASE', 'WEIGHT', 'STEP', 'FAILED', 'NEXT CHECK', 'REASON'],
     canaries.map((c) => [
       shortKey(c.key),
-      `${c.host}/${c.route}`,
+      `${c.gatewayHost ?? c.host}/${c.route}`,
       c.phase,
       c.handedBack ? 'VS' : `${c.weight}%`,
       `${c.step + 1}/${c.steps.length}`,

@@ -48,6 +48,8 @@ export interface CanaryEntry {
   key: string;
   host: string;
   route: string;
+  /** Set when the route is an ingress route: the host the Canary named (see CanaryRule). */
+  gatewayHost?: string;
   stable: string;
   canary: string;
   steps: number[];
@@ -230,7 +232,7 @@ export class RolloutController {
 
   private canaryEntry(rule: CanaryRule): CanaryEntry {
     const s = this.canaryStates[rule.key];
-    const base = { key: rule.key, host: rule.host, route: rule.route, stable: rule.stable.subset, canary: rule.canary.subset, steps: rule.steps, leader: this.leadership.isLeader() };
+    const base = { key: rule.key, host: rule.host, route: rule.route, ...(rule.gatewayHost ? { gatewayHost: rule.gatewayHost } : {}), stable: rule.stable.subset, canary: rule.canary.subset, steps: rule.steps, leader: this.leadership.isLeader() };
     if (!s || s.revision !== rule.revision) return { ...base, phase: 'Pending', step: 0, weight: rule.steps[0]!, since: null, failedChecks: 0 };
     const next = nextCheckAt(rule, s);
     return {

@@ -32,6 +32,8 @@ export interface CanaryRule {
   /** The VirtualService host (FQDN) and its http route name (`http[].name`) this Canary drives. */
   host: string;
   route: string;
+  /** The ingress host the Canary named, when its route is of a rule bound to gateways only (`host` is then the service it sends to). */
+  gatewayHost?: string;
   /** The VirtualService the route is in (`VirtualService/<ns>/<name>`). */
   virtualService: string;
   stable: { subset: string; clusters: string[] };
