@@ -1,4 +1,4 @@
-// How the command line reaches a running control plane's admin API (canary, experiment, wait):
+// How the command line reaches a running control plane's admin API (canary, experiment, wait, explain --admin):
 // one `--admin` flag with serve's default address and an environment variable, and errors that
 // say which URL was tried and how to point at another one.
 import { Option, type Command } from 'commander';
@@ -54,25 +54,26 @@ export function unreachable(target: AdminTarget, err: unknown): string {
  * One call to the admin API. Throws AdminError: without `status` when nothing answered (message
  * from `unreachable`), with it for an answer other than 2xx (message: the answer's `error`).
  */
-export async function adminCall<T>(target: AdminTarget, method: 'GET' | 'POST', path: string, timeoutMs = 10_000): Promise<T> {
+export async function adminCall<T>(target: AdminTarget, method: 'GET' | 'POST', path: string, timeoutMs = 10_000, body?: unknown): Promise<T> {
   let res: Response;
   try {
-    res = await fetch(`${target.url}${path}`, { method, signal: AbortSignal.timeout(timeoutMs) });
+    const json = body === undefined ? {} : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } };
+    res = await fetch(`${target.url}${path}`, { method, signal: AbortSignal.timeout(timeoutMs), ...json });
   } catch (e) {
     throw new AdminError(unreachable(target, e));
   }
   const text = await res.text();
-  let body: unknown;
+  let answer: unknown;
   try {
-    body = text ? JSON.parse(text) : undefined;
+    answer = text ? JSON.parse(text) : undefined;
   } catch {
-    body = undefined; // express's own 404 page, a proxy's error page
+    answer = undefined; // express's own 404 page, a proxy's error page
   }
   if (!res.ok) {
-    const json = body && typeof body === 'object' && !Array.isArray(body) ? (body as Record<string, unknown>) : undefined;
+    const json = answer && typeof answer === 'object' && !Array.isArray(answer) ? (answer as Record<string, unknown>) : undefined;
     const error = typeof json?.error === 'string' ? json.error : undefined;
     throw new AdminError(error ?? `${method} ${path} answered ${res.status} ${res.statusText}`, res.status, json);
   }
-  if (body === undefined && text) throw new AdminError(`${method} ${path} did not answer JSON (is ${target.url} meshpilot's admin API?)`, res.status);
-  return body as T;
+  if (answer === undefined && text) throw new AdminError(`${method} ${path} did not answer JSON (is ${target.url} meshpilot's admin API?)`, res.status);
+  return answer as T;
 }
