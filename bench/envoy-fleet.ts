@@ -72,6 +72,8 @@ interface Changes {
   resourcesPerSidecar: number[];
   maxBytesPerSidecar: number;
   cpuPerUpdateUs?: number;
+  /** Longest event-loop stall of the server while the changes were delivered. */
+  loopMaxMs?: number;
   grpc?: { p50?: number; p99?: number; samples: number };
 }
 
@@ -86,6 +88,7 @@ export interface FleetModeResult {
   syncClientCpuMs?: number;
   /** Sidecar streams the server ended during the sync (each opened again after a backoff, as Envoy does). */
   syncStreamErrors?: number;
+  syncLoopMaxMs?: number;
   syncBytesPerSidecar?: number[];
   syncPayloadPerSidecar?: number[];
   syncResourcesPerSidecar?: number[];
@@ -116,6 +119,8 @@ interface Stats {
   heapUsed: number;
   external: number;
   streams: number;
+  /** Longest event-loop stall since the previous stats call (meshpilot and the lower bound). */
+  loopMaxMs?: number;
 }
 const cpuMs = (a: Stats, b: Stats) => (b.cpu.user + b.cpu.system - a.cpu.user - a.cpu.system) / 1000;
 
@@ -181,13 +186,14 @@ async function runMode(sc: FleetScenario, mode: string, o: FleetOptions, spawn: 
     res.syncClientCpuMs = (sync.clientCpu.user + sync.clientCpu.system) / 1000;
     res.syncMs = sync.allSyncedMs;
     res.syncStreamErrors = sync.streamErrors;
+    res.syncLoopMaxMs = after.loopMaxMs;
     res.grpcSyncMs = gsync?.allSyncedMs;
     res.syncBytesPerSidecar = sync.bytesPerProxy;
     res.syncPayloadPerSidecar = sync.payloadPerProxy;
     res.syncResourcesPerSidecar = sync.resourcesPerProxy;
     log(
       `${tag}: ${sync.synced}/${sc.sidecars} sidecars synced in ${fmtMs(sync.allSyncedMs)}${gsync ? `, ${gsync.synced}/${sc.grpc} gRPC clients in ${fmtMs(gsync.allSyncedMs)}` : ''}` +
-        ` (server CPU ${fmtMs(res.syncServerCpuMs)}, sidecars' CPU ${fmtMs(res.syncClientCpuMs)}), ${fmtBytes(sum(sync.bytesPerProxy))} per sidecar` +
+        ` (server CPU ${fmtMs(res.syncServerCpuMs)}, sidecars' CPU ${fmtMs(res.syncClientCpuMs)}${res.syncLoopMaxMs !== undefined ? `, longest event-loop stall ${fmtMs(res.syncLoopMaxMs)}` : ''}), ${fmtBytes(sum(sync.bytesPerProxy))} per sidecar` +
         (sync.streamErrors ? `; ${sync.streamErrors} streams ended by the server and opened again (first: ${sync.errors[0]})` : ''),
     );
     if (sync.timedOut || gsync?.timedOut) {
@@ -215,6 +221,7 @@ async function runMode(sc: FleetScenario, mode: string, o: FleetOptions, spawn: 
       const resources = [0, 0, 0, 0];
       let maxBytes = 0;
       let cpu = 0;
+      let loopMax: number | undefined;
       let updates = 0;
       let complete = true;
       for (let i = 0; i < o.changes; i++) {
@@ -228,6 +235,7 @@ async function runMode(sc: FleetScenario, mode: string, o: FleetOptions, spawn: 
         const s1: Stats = await server.call('stats');
         // The settle time after the last ACK is idle for every server: its CPU is in s1 - s0 all the same.
         cpu += cpuMs(s0, s1);
+        if (s1.loopMaxMs !== undefined) loopMax = Math.max(loopMax ?? 0, s1.loopMaxMs);
         updates += er.acked + (gr?.acked ?? 0);
         complete &&= er.complete && (gr?.complete ?? true);
         lat.push(...er.latencies);
@@ -256,6 +264,7 @@ async function runMode(sc: FleetScenario, mode: string, o: FleetOptions, spawn: 
         resourcesPerSidecar: resources,
         maxBytesPerSidecar: maxBytes,
         cpuPerUpdateUs: updates ? (cpu * 1000) / updates : undefined,
+        ...(loopMax !== undefined ? { loopMaxMs: loopMax } : {}),
         ...(grpc ? { grpc: { p50: pct(glat, 0.5), p99: pct(glat, 0.99), samples: glat.length } } : {}),
       };
     };
@@ -352,6 +361,7 @@ export function formatEnvoyFleet(results: readonly FleetResult[]): string {
     if (sc.grpc) row('  gRPC clients synced', (r) => r.grpcSyncMs, fmtMs);
     row('  server CPU during sync', (r) => r.syncServerCpuMs, fmtMs);
     row('  streams the server ended (retried)', (r) => r.syncStreamErrors, (v) => (v === undefined ? '-' : String(v)), false);
+    row('  longest event-loop stall', (r) => r.syncLoopMaxMs, fmtMs, false);
     row('  bytes per sidecar at sync', (r) => sum(r.syncBytesPerSidecar), fmtBytes);
     row('    of which resources', (r) => sum(r.syncPayloadPerSidecar), fmtBytes);
     text('  resources per sidecar', (r) => describe(r.syncResourcesPerSidecar));
@@ -362,6 +372,7 @@ export function formatEnvoyFleet(results: readonly FleetResult[]): string {
     text('  resources per sidecar', (r) => describe(r.rule?.resourcesPerSidecar));
     if (sc.grpc) row('  gRPC clients p99', (r) => r.rule?.grpc?.p99, fmtMs);
     row('  server CPU per proxy update', (r) => r.rule?.cpuPerUpdateUs, fmtUs);
+    row('  longest event-loop stall', (r) => r.rule?.loopMaxMs, fmtMs, false);
     row('one endpoint change -> ACK p50', (r) => r.endpoint?.p50, fmtMs);
     row('one endpoint change -> ACK p99', (r) => r.endpoint?.p99, fmtMs);
     row('  bytes per sidecar for it', (r) => sum(r.endpoint?.bytesPerSidecar), fmtBytes);
@@ -369,6 +380,7 @@ export function formatEnvoyFleet(results: readonly FleetResult[]): string {
     text('  resources per sidecar', (r) => describe(r.endpoint?.resourcesPerSidecar));
     if (sc.grpc) row('  gRPC clients p99', (r) => r.endpoint?.grpc?.p99, fmtMs);
     row('  server CPU per proxy update', (r) => r.endpoint?.cpuPerUpdateUs, fmtUs);
+    row('  longest event-loop stall', (r) => r.endpoint?.loopMaxMs, fmtMs, false);
     row(`server memory per connected ${sc.grpc ? 'proxy' : 'sidecar'} (RSS)`, (r) => r.memoryPerProxy, fmtBytes);
     row('  heap (JS: + external) per proxy', (r) => r.heapPerProxy, fmtBytes);
     row('reconnect: bytes per sidecar (1.5 s)', (r) => r.reconnect?.bytesPerProxy, fmtBytes, false);

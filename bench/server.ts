@@ -16,6 +16,7 @@
 // Talks to the parent over the IPC channel (process.send): {id, cmd, ...} -> {id, ok, ...}.
 import * as grpc from '@grpc/grpc-js';
 import { createHash } from 'node:crypto';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { pino } from 'pino';
 import { encodeResource, type ResourceJson } from '../control-plane/envoy/check.ts';
 import { FileConfigSource } from '../control-plane/config/file-source.ts';
@@ -44,9 +45,16 @@ function reply(id: number, body: Record<string, unknown>): void {
   process.send!({ id, ok: true, ...body });
 }
 
+// The longest the event loop went without turning since the last stats call: how long a new
+// connection, a probe or an ACK may have waited for the server's attention.
+const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+loopDelay.enable();
+
 function stats(): Record<string, unknown> {
   const m = process.memoryUsage();
-  return { cpu: process.cpuUsage(), rss: m.rss, heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers, t: now() };
+  const loopMaxMs = loopDelay.max / 1e6;
+  loopDelay.reset();
+  return { cpu: process.cpuUsage(), rss: m.rss, heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers, t: now(), loopMaxMs };
 }
 
 /** The node a benchmark proxy sends (label set 0): used to warm the cache for that group. */
