@@ -37,4 +37,23 @@ describe('PushQueue', () => {
     q.drained('b');
     expect(pushed).toEqual(['c', 'd', 'c', 'd', 'a']);
   });
+
+  it('also ends a batch when its time is spent, so a turn of the event loop stays short when each push is costly', async () => {
+    const streams = new Set(Array.from({ length: 10 }, (_, i) => `s${i}`));
+    let t = 0;
+    const turns: string[][] = [[]];
+    // Each push costs 8 ms of the (fake) clock: at most 20 ms a batch means 3 pushes (the third crosses it).
+    const q = new PushQueue(streams, (s) => {
+      turns.at(-1)!.push(s);
+      t += 8;
+    }, () => {}, 200, 20, () => t);
+    q.pushAll();
+    for (let i = 0; i < 5; i++) {
+      // The next batch runs in the next turn's check phase, before this await resumes.
+      turns.push([]);
+      await new Promise((r) => setImmediate(r));
+    }
+    expect(turns.filter((x) => x.length).map((x) => x.length)).toEqual([3, 3, 3, 1]);
+    expect(turns.flat()).toEqual([...streams]);
+  });
 });

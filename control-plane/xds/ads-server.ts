@@ -12,6 +12,7 @@ import { LogLimiter } from './log-limiter.ts';
 import { grpcServerOptions, LimitError, xdsLimits, type XdsLimits } from './limits.ts';
 import { PlainDiscoveryRequest, type PreEncodedResponse } from './wire.ts';
 import { PushQueue } from './push-queue.ts';
+import { WorkBudget } from './work-budget.ts';
 import { SubscriptionPool } from './subscriptions.ts';
 import { formatSpiffeId, parseSpiffeId } from '../ca/identity.ts';
 import { peerIdentity } from '../ca/peer-identity.ts';
@@ -67,6 +68,8 @@ export class AdsServer {
   private refusals: LogLimiter;
   /** Pushes on config changes: batched, merged while a stream's buffer is full. */
   private pushes: PushQueue<XdsStream>;
+  /** Requests and drained buffers are served through it: a bounded amount per turn of the loop. */
+  private readonly work = new WorkBudget();
   private unsubscribe: () => void;
   /** Per stream: the SPIFFE ID its verified client certificate proved when it opened (TLS only). */
   private readonly peers = new WeakMap<XdsStream, string>();
@@ -185,7 +188,7 @@ export class AdsServer {
     }
     // Backpressure: while a slow proxy has not read what it was sent, config changes are not
     // queued behind it; it gets the latest state once, when its buffer drains.
-    call.on('drain', () => this.pushes.drained(stream));
+    call.on('drain', () => this.work.run(() => this.pushes.drained(stream)));
     // A stream that never says who it is would hold one of the maxStreams slots for nothing.
     const silent = setTimeout(() => {
       if (stream.proxy || !this.streams.has(stream)) return;
@@ -203,9 +206,8 @@ export class AdsServer {
         this.log.info({ proxy: stream.proxy.id, kind: stream.proxy.kind, protocol: stream.protocol, connectedSeconds: seconds }, 'proxy disconnected');
       }
     };
-    call.on('data', (req: Req) => {
+    const serve = (req: Req) => {
       if (!this.streams.has(stream)) return; // ended: what is still in flight is not served
-      clearTimeout(silent);
       // The first request names the proxy: it must be the workload its certificate proves.
       const denied = stream.proxy ? undefined : this.identityDenial(stream, (req as { node?: RequestNode }).node);
       if (denied) {
@@ -218,6 +220,12 @@ export class AdsServer {
         call.emit('error', { code: err instanceof LimitError ? err.code : grpc.status.INVALID_ARGUMENT, details: err.message });
         done();
       });
+    };
+    call.on('data', (req: Req) => {
+      if (!this.streams.has(stream)) return;
+      clearTimeout(silent);
+      // In arrival order, at most a budget's worth per turn of the event loop (work-budget.ts).
+      this.work.run(() => serve(req));
     });
     call.on('end', () => {
       done();

@@ -3,8 +3,10 @@
 // more round after it, and a stream whose transport buffer is full is not queued behind: it gets
 // one merged push (the latest state) when it drains.
 
-/** Streams pushed to between two turns of the event loop. */
+/** Streams pushed to between two turns of the event loop, at most. */
 export const PUSH_BATCH = 200;
+/** And at most this long: 200 full-mesh sidecars' route configs are 120 MB of writes. */
+export const PUSH_BATCH_MS = 20;
 
 export class PushQueue<S> {
   /** Streams whose last write filled the transport's buffer, and those with a push waiting. */
@@ -22,6 +24,8 @@ export class PushQueue<S> {
     private readonly push: (stream: S) => void,
     private readonly roundDone: () => void,
     private readonly batch = PUSH_BATCH,
+    private readonly batchMs = PUSH_BATCH_MS,
+    private readonly clock: () => number = () => performance.now(),
   ) {}
 
   /**
@@ -37,14 +41,17 @@ export class PushQueue<S> {
     this.pushing = true;
     const streams = [...this.streams];
     const step = (from: number) => {
-      for (const s of streams.slice(from, from + this.batch)) {
+      const start = this.clock();
+      let i = from;
+      while (i < streams.length && i - from < this.batch && (i === from || this.clock() - start < this.batchMs)) {
+        const s = streams[i++]!;
         if (!this.streams.has(s)) continue;
         // A proxy still reading an earlier push gets one merged push when it catches up.
         if (this.busy.has(s)) this.pending.add(s);
         else this.push(s);
       }
-      if (from + this.batch < streams.length) {
-        setImmediate(() => step(from + this.batch));
+      if (i < streams.length) {
+        setImmediate(() => step(i));
         return;
       }
       this.pushing = false;
