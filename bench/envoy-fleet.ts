@@ -193,7 +193,7 @@ async function runMode(sc: FleetScenario, mode: string, o: FleetOptions, spawn: 
     res.syncResourcesPerSidecar = sync.resourcesPerProxy;
     log(
       `${tag}: ${sync.synced}/${sc.sidecars} sidecars synced in ${fmtMs(sync.allSyncedMs)}${gsync ? `, ${gsync.synced}/${sc.grpc} gRPC clients in ${fmtMs(gsync.allSyncedMs)}` : ''}` +
-        ` (server CPU ${fmtMs(res.syncServerCpuMs)}, sidecars' CPU ${fmtMs(res.syncClientCpuMs)}${res.syncLoopMaxMs !== undefined ? `, longest event-loop stall ${fmtMs(res.syncLoopMaxMs)}` : ''}), ${fmtBytes(sum(sync.bytesPerProxy))} per sidecar` +
+        ` (server CPU ${fmtMs(res.syncServerCpuMs)}, sidecars' CPU ${fmtMs(res.syncClientCpuMs)}${res.syncLoopMaxMs !== undefined ? `, longest event-loop stall ${fmtMs(res.syncLoopMaxMs)}` : ''}, the sidecars' process's ${fmtMs(sync.clientLoopMaxMs)}), ${fmtBytes(sum(sync.bytesPerProxy))} per sidecar` +
         (sync.streamErrors ? `; ${sync.streamErrors} streams ended by the server and opened again (first: ${sync.errors[0]})` : ''),
     );
     if (sync.timedOut || gsync?.timedOut) {

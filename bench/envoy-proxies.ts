@@ -20,6 +20,7 @@
 //
 // IPC: {id, cmd, ...} -> {id, ok, ...} over process.send, like bench/proxies.ts.
 import http2 from 'node:http2';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { PORT, svcHost } from './mesh.ts';
 import { profileStart, profileStop } from './profiler.ts';
 import {
@@ -640,6 +641,10 @@ async function connect(o: ConnectOpts): Promise<Record<string, unknown>> {
   keyByNames = !!o.keyByNames;
   const t0 = now();
   const cpu0 = process.cpuUsage();
+  // This process plays thousands of sidecars on one core: when its own loop stalls, a connection
+  // it opened waits that long for its first stream, and a server's idle timer may close it.
+  const loop = monitorEventLoopDelay({ resolution: 10 });
+  loop.enable();
   const done = new Promise<void>((resolve) => (onSynced = resolve));
   // At most HANDSHAKES connections being set up at once: thousands of simultaneous connects overflow
   // the server's accept queue (511), and the kernel's SYN retries (1, 3, 7, 15 s...) would then
@@ -686,8 +691,11 @@ async function connect(o: ConnectOpts): Promise<Record<string, unknown>> {
   const bytes = totals('bytes');
   const resources = totals('resources');
   const payload = totals('payload');
+  loop.disable();
   return {
     t0,
+    /** The longest this process's event loop stalled during the sync. */
+    clientLoopMaxMs: loop.max / 1e6,
     /** When the last connection was set up. */
     openedMs: opened ? opened - t0 : undefined,
     synced: syncedCount,
