@@ -108,21 +108,26 @@ function gatewayOverrides(weights: ReadonlyArray<readonly [CanaryRule, number]>,
 function overlayGatewayRule(vs: GatewayVirtualService, byName: ReadonlyMap<string, RouteOverride>): GatewayVirtualService {
   const perRoute = vs.routes.map((r) => byName.get(r.route.name));
   if (perRoute.every((o) => o === undefined)) return vs;
-  const text = overrideText(perRoute);
-  let versions = gatewayRules.get(vs);
+  return remembered(gatewayRules, vs, perRoute, () => {
+    const routes = vs.routes.map((r, i) => ({ ...r, route: overlayRoute(r.route, perRoute[i], r.route.action.kind === 'route' ? r.route.action.destinations[0]?.port : undefined) }));
+    return deepFreeze({ ...vs, routes });
+  });
+}
+
+/**
+ * The overlaid version of `base` for these per-route overrides: the same object for as long as the
+ * base and the overrides' content are the same (the last few kept per base), else `make()`.
+ */
+function remembered<T extends object>(store: WeakMap<T, Map<string, T>>, base: T, perRoute: ReadonlyArray<RouteOverride | undefined>, make: () => T): T {
+  const text = JSON.stringify(perRoute.map((o) => (o ? [o.canary?.rule.origin, o.canary?.weight, o.canary?.rule.revision, o.experiment?.origin, o.experiment?.fault] : 0)));
+  let versions = store.get(base);
   const kept = versions?.get(text);
   if (kept) return kept;
-  const routes = vs.routes.map((r, i) => ({ ...r, route: overlayRoute(r.route, perRoute[i], r.route.action.kind === 'route' ? r.route.action.destinations[0]?.port : undefined) }));
-  const out = deepFreeze({ ...vs, routes });
-  if (!versions) gatewayRules.set(vs, (versions = new Map()));
+  const out = make();
+  if (!versions) store.set(base, (versions = new Map()));
   if (versions.size >= KEPT_PER_TABLE) versions.delete(versions.keys().next().value!);
   versions.set(text, out);
   return out;
-}
-
-/** What identifies an overlaid version of a table or rule: each route's override, by content. */
-function overrideText(perRoute: ReadonlyArray<RouteOverride | undefined>): string {
-  return JSON.stringify(perRoute.map((o) => (o ? [o.canary?.rule.origin, o.canary?.weight, o.canary?.rule.revision, o.experiment?.origin, o.experiment?.fault] : 0)));
 }
 
 function overlayTable(table: RouteTable, host: { byName: Map<string, RouteOverride>; all?: RouteOverride['experiment'] } | undefined): RouteTable {
@@ -133,16 +138,7 @@ function overlayTable(table: RouteTable, host: { byName: Map<string, RouteOverri
     return o?.canary || experiment ? { canary: o?.canary, experiment } : undefined;
   });
   if (perRoute.every((o) => o === undefined)) return table;
-  const text = overrideText(perRoute);
-  let versions = tables.get(table);
-  const kept = versions?.get(text);
-  if (kept) return kept;
-  const routes = table.routes.map((r, i) => overlayRoute(r, perRoute[i], table.port));
-  const out = deepFreeze({ ...table, routes });
-  if (!versions) tables.set(table, (versions = new Map()));
-  if (versions.size >= KEPT_PER_TABLE) versions.delete(versions.keys().next().value!);
-  versions.set(text, out);
-  return out;
+  return remembered(tables, table, perRoute, () => deepFreeze({ ...table, routes: table.routes.map((r, i) => overlayRoute(r, perRoute[i], table.port)) }));
 }
 
 /** `port`: the destination port when the route's own destinations name none (a table's port). */
