@@ -185,6 +185,42 @@ spec:
     expect(gatewayRoute(all, 'reviews', 'reviews-canary').fault).toBeUndefined();
   });
 
+  it('a FaultExperiment on an ingress host: every route of its gateway-only rules, or those it names, at the gateway only; its guard reads what they send to', () => {
+    const experiment = (name: string, target: string) => `apiVersion: traffic.meshpilot.io/v1alpha1
+kind: FaultExperiment
+metadata: { name: ${name}, namespace: default }
+spec:
+  target: ${target}
+  fault:
+    abort: { httpStatus: 503, percentage: { value: 10 } }
+  expiresAt: "2030-12-31T23:00:00Z"
+  guard: { minSuccessRate: 90 }
+`;
+    const s = build([MESH, experiment('every', '{ host: shop.example.com }'), experiment('main', '{ host: shop.example.com, routes: [main] }')].join('---\n'));
+    expect(s.errors.map(formatIssue)).toEqual([]);
+    const every = s.model.experiments.find((e) => e.key === 'FaultExperiment/default/every')!;
+    expect(every).toMatchObject({ host: 'shop.example.com', routes: [], routeNames: ['default/frontend/main', 'default/frontend/static'], clusters: [cluster(''), cluster('v1'), cluster('v2')] });
+    const main = s.model.experiments.find((e) => e.key === 'FaultExperiment/default/main')!;
+    expect(main).toMatchObject({ routes: ['main'], routeNames: ['default/frontend/main'], clusters: [cluster(''), cluster('v1'), cluster('v2')] });
+    const run = (key: string) => ({ canaryWeights: new Map(), activeExperiments: new Set([key]) });
+    const out = applyRuntime(s.model, run('FaultExperiment/default/main'));
+    expect(gatewayRoute(out, 'frontend', 'main').faultFrom?.key).toBe('FaultExperiment/default/main');
+    expect(gatewayRoute(out, 'frontend', 'static')).toBe(gatewayRoute(s.model, 'frontend', 'static'));
+    // No sidecar table changes: the rule is not bound to mesh.
+    out.routeTables.forEach((t, i) => expect(t).toBe(applyRuntime(s.model, { canaryWeights: new Map(), activeExperiments: new Set() }).routeTables[i]));
+    const all = applyRuntime(s.model, run('FaultExperiment/default/every'));
+    for (const name of ['main', 'static']) expect(gatewayRoute(all, 'frontend', name).fault?.abort).toMatchObject({ httpStatus: 503 });
+    // The gateway's route config carries the fault, through Envoy's protos.
+    const rds = translate(all, ROUTER)[ROUTE_CONFIG] as any[];
+    for (const r of rds) expect(checkResource(r)).toEqual([]);
+    const vh = rds.find((r) => r.name === 'http.80').virtual_hosts.find((v: any) => v.domains.includes('shop.example.com'));
+    for (const r of vh.routes) expect(JSON.stringify(r)).toContain('FaultExperiment/default/every');
+    // Errors name the field: a route the rules do not have, a host that is neither.
+    const errs = (target: string) => build([MESH, experiment('x', target)].join('---\n')).errors.map((e) => `${e.path}: ${e.message}`);
+    expect(errs('{ host: shop.example.com, routes: [nope] }')).toEqual(['spec.target.routes[0]: no VirtualService in force has an http route named "nope" for shop.example.com (named routes: main, static)']);
+    expect(errs('{ host: nowhere.example.com }')).toEqual(['spec.target.host: host nowhere.example.com is not a known service (declare it with a ServiceEntry) nor a host of a VirtualService bound to a gateway']);
+  });
+
   it("the gateway's route config carries the weights and the Canary as their origin, and passes Envoy's protos", () => {
     const out = applyRuntime(build().model, runtime([['Canary/default/shop', 25]]));
     const rds = translate(out, ROUTER)[ROUTE_CONFIG] as any[];

@@ -144,7 +144,7 @@ describe('FaultExperiment in the model', () => {
     const s = build(mesh(['reviews-again', 'reviews-jason', 'reviews-v4', 'ratings-typo', 'ratings-delay'], `${tcp}---\n${experimentDoc('db', 'target: { host: db }\nfault: { abort: { httpStatus: 503, percentage: { value: 5 } } }\nexpiresAt: "2030-01-01T00:00:00Z"')}---\n${experimentDoc('nope', 'target: { host: nope.example.com }\nfault: { abort: { httpStatus: 503, percentage: { value: 5 } } }\nexpiresAt: "2030-01-01T00:00:00Z"')}`));
     expect(s.errors.map((e) => `${'key' in e ? e.key : ''} ${e.path}: ${e.message}`)).toEqual([
       'FaultExperiment/default/db spec.target.host: db.default.svc.cluster.local has no HTTP, HTTP2 or GRPC port: faults apply to HTTP routes',
-      'FaultExperiment/default/nope spec.target.host: host nope.example.com is not a known service (declare it with a ServiceEntry)',
+      'FaultExperiment/default/nope spec.target.host: host nope.example.com is not a known service (declare it with a ServiceEntry) nor a host of a VirtualService bound to a gateway',
     ]);
     expect(s.model.experiments).toEqual([]);
   });

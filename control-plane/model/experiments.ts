@@ -1,6 +1,8 @@
 // FaultExperiment rules -> ExperimentRule: the host's routes it applies to (checked against the
 // rules in force), its fault resolved like a VirtualService's, and the clusters its guard reads.
 // Whether it injects now is runtime state (rollout/), applied by model/runtime-overlay.ts.
+// A host that is no service but an ingress host of rules bound to gateways only (shop.example.com)
+// names those rules' routes at the gateways; the guard then reads the clusters they send to.
 import { type ConfigObject, ofKind } from '../config/types.ts';
 import { contentHash } from '../xds/hash.ts';
 import type { ExperimentRule } from '../rollout/types.ts';
@@ -10,7 +12,23 @@ import { durationMs } from './duration.ts';
 import { resolveFault } from './fault.ts';
 import { resolveHost } from './hosts.ts';
 import { originOf } from './issues.ts';
-import { namedRoutes, tablesByHost, unknownRouteMessage } from './rollout-routes.ts';
+import { httpNameOf, namedRoutes, tablesByHost, unknownRouteMessage, type NamedRoute } from './rollout-routes.ts';
+import type { GatewayVirtualService, HttpRoute } from './types.ts';
+
+/** The routes of the gateway-bound rules for an ingress host, by http name (as namedRoutes gives a service's). */
+function gatewayNamedRoutes(rules: readonly GatewayVirtualService[], host: string, vss: ReadonlyMap<string, ConfigObject>): { all: HttpRoute[]; named: Map<string, NamedRoute[]> } {
+  const all: HttpRoute[] = [];
+  const named = new Map<string, NamedRoute[]>();
+  for (const vs of rules) {
+    if (!vs.hosts.includes(host)) continue;
+    for (const { route } of vs.routes) {
+      all.push(route);
+      const name = httpNameOf(route, vss);
+      if (name !== undefined) named.set(name, [...(named.get(name) ?? []), { modelName: route.name, virtualService: route.origin.key, inTables: [] }]);
+    }
+  }
+  return { all, named };
+}
 
 export const GUARD_DEFAULTS = { minRequests: 20, window: '30s' } as const;
 
@@ -24,16 +42,17 @@ export function buildExperiments(objects: readonly ConfigObject[], inputs: Rollo
     const spec = obj.spec;
     const { issues } = inputs;
     const host = resolveHost(spec.target.host, obj.namespace);
-    if (!inputs.services.has(host)) {
-      issues.error(obj, ['spec', 'target', 'host'], `host ${host} is not a known service (declare it with a ServiceEntry)`);
+    const ingress = inputs.services.has(host) ? undefined : gatewayNamedRoutes(inputs.gatewayVirtualServices ?? [], host, vss);
+    if (ingress && !ingress.all.length) {
+      issues.error(obj, ['spec', 'target', 'host'], `host ${host} is not a known service (declare it with a ServiceEntry) nor a host of a VirtualService bound to a gateway`);
       continue;
     }
     const tables = byHost.get(host) ?? [];
-    if (!tables.length) {
+    if (!ingress && !tables.length) {
       issues.error(obj, ['spec', 'target', 'host'], `${host} has no HTTP, HTTP2 or GRPC port: faults apply to HTTP routes`);
       continue;
     }
-    const named = namedRoutes(tables, vss);
+    const named = ingress ? ingress.named : namedRoutes(tables, vss);
     const routeNames: string[] = [];
     let ok = true;
     (spec.target.routes ?? []).forEach((name, i) => {
@@ -47,6 +66,13 @@ export function buildExperiments(objects: readonly ConfigObject[], inputs: Rollo
     const fault = resolveFault(obj, spec.fault, ['spec', 'fault'], issues);
     if (!fault) issues.error(obj, ['spec', 'fault'], 'the fault injects nothing: set delay.fixedDelay or abort');
     if (!ok || !fault) continue;
+    // At gateways "every route" is every route of the host's rules, named one by one (the
+    // sidecars' tables are not the host's here), and the guard reads every cluster of the services
+    // those routes send to (as it reads every cluster of a service: a canary may move the weights).
+    if (ingress && !spec.target.routes?.length) routeNames.push(...ingress.all.map((r) => r.name));
+    const chosen = ingress ? ingress.all.filter((r) => routeNames.includes(r.name)) : [];
+    const guarded = ingress ? new Set(chosen.flatMap((r) => (r.action.kind === 'route' ? r.action.destinations.map((d) => d.host) : []))) : new Set([host]);
+    const clusters = [...inputs.clusters.values()].filter((c) => guarded.has(c.host)).map((c) => c.name).sort(compareText);
     const guard = spec.guard;
     const expiresAtMs = Date.parse(spec.expiresAt);
     out.push({
@@ -61,7 +87,7 @@ export function buildExperiments(objects: readonly ConfigObject[], inputs: Rollo
       ...(guard
         ? { guard: { minSuccessRate: guard.minSuccessRate, minRequests: guard.minRequests ?? GUARD_DEFAULTS.minRequests, windowMs: durationMs(guard.window ?? GUARD_DEFAULTS.window) } }
         : {}),
-      clusters: [...inputs.clusters.values()].filter((c) => c.host === host).map((c) => c.name).sort(compareText),
+      clusters,
       revision: contentHash(JSON.stringify([host, [...(spec.target.routes ?? [])], fault, expiresAtMs])),
       origin: originOf(obj),
     });

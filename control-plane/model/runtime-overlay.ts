@@ -90,8 +90,9 @@ function routeOverrides(weights: ReadonlyArray<readonly [CanaryRule, number]>, a
 
 /**
  * Model route name -> override, for routes at gateways: a Canary's route, and the routes an
- * experiment names. (An experiment on every route of a host acts on the sidecars' tables only:
- * at a gateway "the host's routes" would be every route that sends there.)
+ * experiment names. (An experiment on every route of a service acts on the sidecars' tables only:
+ * at a gateway "the service's routes" would be every route that sends there. One on an ingress
+ * host has its routes named by the model.)
  */
 function gatewayOverrides(weights: ReadonlyArray<readonly [CanaryRule, number]>, active: readonly ExperimentRule[]): Map<string, RouteOverride> {
   const out = new Map<string, RouteOverride>();
