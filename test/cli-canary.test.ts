@@ -297,6 +297,7 @@ describe('meshpilot experiment stop|list', () => {
     key: `FaultExperiment/default/${name}`,
     host: 'ratings.default.svc.cluster.local',
     routes: [],
+    clusters: ['outbound|9080||ratings.default.svc.cluster.local'],
     phase: 'Running',
     active: true,
     since: new Date().toISOString(),

@@ -290,6 +290,23 @@ describe('dashboard in Chromium', () => {
     }
   });
 
+  it("shows an ingress-host experiment's success from the clusters its guard reads (other services')", async () => {
+    const state = await (await fetch(`${base}/dashboard/api/state`)).json();
+    const cluster = 'outbound|9080|v1|productpage.default.svc.cluster.local';
+    const experiment = { key: 'FaultExperiment/default/shop', host: 'shop.example.com', routes: [], clusters: [cluster], phase: 'Running', active: true, since: new Date().toISOString(), expiresAt: new Date(Date.now() + 600_000).toISOString(), leader: true };
+    const load = { windowSeconds: 60, unknownClusters: [], services: [{ host: 'productpage.default.svc.cluster.local', subsets: [{ subset: 'v1', cluster, requestsPerSecond: 3.3, successRate: 95, inFlight: 0, proxies: 1, completed: 200, failed: 10 }] }] };
+    const context = await browser.newContext();
+    await context.route('**/dashboard/events', (r) => r.fulfill({ status: 204 }));
+    await context.route('**/dashboard/api/state', (r) => r.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify({ ...state, experiments: [experiment], load }) }));
+    const page = await context.newPage();
+    await page.goto(`${base}/#canaries`);
+    const row = page.locator('[data-testid=experiment][data-experiment="FaultExperiment/default/shop"]');
+    await row.waitFor();
+    // Columns: experiment, host, routes, phase, injecting, service success, ...
+    expect(await row.locator('td').nth(5).textContent()).toMatch(/^95(\.0)?\s?%$/);
+    await context.close();
+  });
+
   it('draws every view from a state with fields missing or of the wrong type, without a script error', async () => {
     const states = [
       {},

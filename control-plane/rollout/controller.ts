@@ -70,6 +70,8 @@ export interface ExperimentEntry {
   key: string;
   host: string;
   routes: string[];
+  /** The clusters its guard reads (an ingress host's are those of the services its routes send to). */
+  clusters: string[];
   phase: ExperimentPhase | PendingPhase;
   /** Whether its fault is injected now. */
   active: boolean;
@@ -255,6 +257,7 @@ export class RolloutController {
       key: rule.key,
       host: rule.host,
       routes: rule.routes,
+      clusters: rule.clusters,
       phase: current?.phase ?? 'Pending',
       active: experimentActive(rule, current, this.now()),
       since: current ? iso(current.since) : null,

@@ -142,8 +142,11 @@ function experimentTable(experiments, state) {
   return h('table', { 'data-testid': 'experiments-table' },
     h('thead', {}, h('tr', {}, ['Experiment', 'Host', 'Routes', 'Phase', 'Injecting', 'Service success', 'Since', 'Expires', 'Reason'].map((t) => h('th', { scope: 'col' }, t)))),
     h('tbody', {}, experiments.map((x) => {
-      const svc = arr(obj(state.load).services).find((s) => s?.host === x.host);
-      const subsets = arr(svc?.subsets);
+      // What its guard reads: its clusters (an ingress host's are other services'), else its host's.
+      const wanted = new Set(arr(x.clusters));
+      const subsets = wanted.size
+        ? arr(obj(state.load).services).flatMap((s) => arr(s?.subsets)).filter((s) => wanted.has(s?.cluster))
+        : arr(arr(obj(state.load).services).find((s) => s?.host === x.host)?.subsets);
       const completed = subsets.reduce((n, s) => n + (s?.completed ?? 0), 0);
       const failed = subsets.reduce((n, s) => n + (s?.failed ?? 0), 0);
       return h('tr', { 'data-testid': 'experiment', 'data-experiment': x.key, 'data-phase': str(x.phase) },
