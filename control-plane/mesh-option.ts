@@ -5,7 +5,7 @@ import type { Command } from 'commander';
 import { DEFAULT_MESH, type MeshSettings } from './model/mesh-identity.ts';
 
 export const MESH_CONFIG_FLAG = '--mesh-config <file>';
-export const MESH_CONFIG_HELP = "Istio MeshConfig YAML (the istio ConfigMap's `mesh` key): trustDomain, rootNamespace, outboundTrafficPolicy, extensionProviders (ext_authz); other fields are ignored. --trust-domain and --root-namespace win over it. Read at start";
+export const MESH_CONFIG_HELP = "Istio MeshConfig YAML (the istio ConfigMap's `mesh` key): trustDomain, rootNamespace, outboundTrafficPolicy, localityLbSetting (the default under every DestinationRule's), extensionProviders (ext_authz); other fields are ignored. --trust-domain and --root-namespace win over it. Read at start";
 
 export interface MeshFlags { meshConfig?: string; trustDomain?: string; rootNamespace?: string }
 

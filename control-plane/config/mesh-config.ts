@@ -1,7 +1,7 @@
 // The mesh config file (`--mesh-config FILE`): the part of Istio's MeshConfig YAML that meshpilot
 // acts on, so the `mesh` key of a cluster's `istio` ConfigMap can be pasted (or mounted) as is:
-// trustDomain, rootNamespace, outboundTrafficPolicy and extensionProviders (the ext_authz ones are
-// used; other provider types are known by name). Every other MeshConfig field is ignored, said in
+// trustDomain, rootNamespace, outboundTrafficPolicy, localityLbSetting and extensionProviders (the
+// ext_authz ones are used; other provider types are known by name). Every other MeshConfig field is ignored, said in
 // one warning line. Errors are positioned (file:line:col field.path: message) and stop the command:
 // a half-read mesh config would silently change what the policies mean.
 import { readFileSync } from 'node:fs';
@@ -12,6 +12,7 @@ import type { MeshSettings } from '../model/mesh-identity.ts';
 import { problemsFromIssues } from './issues.ts';
 import { type FieldPath, formatPath, locate } from './paths.ts';
 import { dnsLabel, duration, durationMs, isRecord } from './schemas/common.ts';
+import { LocalityLbSetting } from './schemas/locality-lb.ts';
 
 // HTTP statuses Envoy's StatusCode enum defines (envoy/type/v3/http_status.proto): status_on_error
 // must be one of them.
@@ -75,6 +76,8 @@ export const MeshConfigFile = z.object({
   rootNamespace: dnsLabel.optional(),
   outboundTrafficPolicy: z.object({ mode: z.enum(['ALLOW_ANY', 'REGISTRY_ONLY'], { error: 'must be ALLOW_ANY or REGISTRY_ONLY' }).optional() }).optional(),
   extensionProviders: z.array(provider).optional(),
+  /** The default for every destination whose DestinationRule sets none (as a DestinationRule writes it). */
+  localityLbSetting: LocalityLbSetting.optional(),
 });
 
 /** Provider names must be unique (policies name them); checked on the raw input so it is said alongside other errors. */
@@ -94,7 +97,7 @@ function duplicateNames(js: Record<string, unknown>): Array<{ path: FieldPath; m
 /** What the file sets, and one line naming what it ignores (or none). */
 export interface MeshConfigResult { settings: Partial<MeshSettings>; warning?: string }
 
-const KNOWN_TOP = new Set(['trustDomain', 'rootNamespace', 'outboundTrafficPolicy', 'extensionProviders']);
+const KNOWN_TOP = new Set(['trustDomain', 'rootNamespace', 'outboundTrafficPolicy', 'extensionProviders', 'localityLbSetting']);
 
 function ignoredFields(js: Record<string, unknown>): string[] {
   const out = Object.keys(js).filter((k) => !KNOWN_TOP.has(k));
@@ -165,6 +168,7 @@ export function parseMeshConfig(file: string, text: string): MeshConfigResult {
       ...(v.rootNamespace ? { rootNamespace: v.rootNamespace } : {}),
       ...(v.outboundTrafficPolicy?.mode ? { outboundTrafficPolicy: { mode: v.outboundTrafficPolicy.mode } } : {}),
       ...(v.extensionProviders ? { extensionProviders: v.extensionProviders.map(providerOf) } : {}),
+      ...(v.localityLbSetting ? { localityLbSetting: v.localityLbSetting } : {}),
     },
     ...(ignored.length ? { warning: `${file}: ignoring MeshConfig fields meshpilot does not use: ${ignored.join(', ')}` } : {}),
   };

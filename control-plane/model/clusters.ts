@@ -142,7 +142,7 @@ function clustersOf(svc: Service, rule: ResolvedRule | undefined, gateways: Reco
       const t = upstreamTls(svc, port.number, subset, tls, eps, mtls);
       return t ? { tls: t } : {};
     };
-    const policy = resolvePolicy(rule?.spec.trafficPolicy, undefined, port.number);
+    const policy = resolvePolicy(rule?.spec.trafficPolicy, undefined, port.number, mtls.mesh.localityLbSetting);
     const all = withPort({});
     out.push({
       name: clusterName('outbound', port.number, undefined, svc.host),
@@ -156,7 +156,7 @@ function clustersOf(svc: Service, rule: ResolvedRule | undefined, gateways: Reco
       ...(rule ? { origin: originOf(rule.obj) } : {}),
     });
     rule?.spec.subsets?.forEach((subset, i) => {
-      const subsetPolicy = resolvePolicy(rule.spec.trafficPolicy, subset.trafficPolicy, port.number);
+      const subsetPolicy = resolvePolicy(rule.spec.trafficPolicy, subset.trafficPolicy, port.number, mtls.mesh.localityLbSetting);
       const endpoints = withPort(subset.labels ?? {});
       out.push({
         name: clusterName('outbound', port.number, subset.name, svc.host),

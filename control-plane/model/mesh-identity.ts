@@ -2,6 +2,7 @@
 // The trust domain and the root namespace (where mesh-wide PeerAuthentication lives) are inputs
 // of the model, with Istio's defaults so Istio's rules mean the same here.
 import type { ExtensionProvider } from './extension-providers.ts';
+import type { LocalityLbSettingIn } from './input.ts';
 
 export interface MeshSettings {
   /** SPIFFE trust domain of the mesh's certificates. */
@@ -21,6 +22,10 @@ export interface MeshSettings {
    * says otherwise (Istio's meshConfig.outboundTrafficPolicy): ALLOW_ANY (the default) passes it
    * through, REGISTRY_ONLY drops it (BlackHoleCluster). */
   outboundTrafficPolicy?: { mode: 'ALLOW_ANY' | 'REGISTRY_ONLY' };
+  /** MeshConfig `localityLbSetting`: every destination's, unless its DestinationRule sets its own
+   * (model/policy.ts); `enabled: false` turns locality load balancing off where a rule does not
+   * turn it on. */
+  localityLbSetting?: LocalityLbSettingIn;
 }
 
 export const DEFAULT_MESH: MeshSettings = { trustDomain: 'cluster.local', rootNamespace: 'istio-system' };

@@ -84,14 +84,18 @@ export function localityPolicy(s: LocalityLbSettingIn): LocalityLbPolicy {
   };
 }
 
-function layer(into: ClusterPolicy, p: PolicyIn | undefined): void {
+function layer(into: ClusterPolicy, p: PolicyIn | undefined, mesh: LocalityLbSettingIn | undefined): void {
   if (!p) return;
   if (p.loadBalancer) {
-    // The whole loadBalancer section is replaced, localityLbSetting included (as in Istio).
+    // The whole loadBalancer section is replaced, localityLbSetting included (as in Istio): without
+    // one of its own it falls back to the mesh's.
     const lb = loadBalancer(p.loadBalancer);
     if (lb) into.loadBalancer = lb;
     else delete into.loadBalancer;
-    if (p.loadBalancer.localityLbSetting) into.locality = localityPolicy(p.loadBalancer.localityLbSetting);
+    const own = p.loadBalancer.localityLbSetting;
+    // A rule's setting replaces the mesh's, but leaves `enabled` to the mesh unless it says (Istio).
+    if (own) into.locality = { ...localityPolicy(own), enabled: own.enabled ?? mesh?.enabled !== false };
+    else if (mesh) into.locality = localityPolicy(mesh);
     else delete into.locality;
     const w = p.loadBalancer.warmup;
     const window = w?.duration ?? p.loadBalancer.warmupDurationSecs;
@@ -120,11 +124,12 @@ function forPort(tp: TrafficPolicyIn | undefined, port: number): PolicyIn | unde
   return tp?.portLevelSettings?.find((s) => s.port.number === port);
 }
 
-export function resolvePolicy(top: TrafficPolicyIn | undefined, subset: TrafficPolicyIn | undefined, port: number): ClusterPolicy {
-  const out: ClusterPolicy = {};
-  layer(out, top);
-  layer(out, forPort(top, port));
-  layer(out, subset);
-  layer(out, forPort(subset, port));
+/** `meshLocality`: MeshConfig's localityLbSetting, the default under every rule's. */
+export function resolvePolicy(top: TrafficPolicyIn | undefined, subset: TrafficPolicyIn | undefined, port: number, meshLocality?: LocalityLbSettingIn): ClusterPolicy {
+  const out: ClusterPolicy = meshLocality ? { locality: localityPolicy(meshLocality) } : {};
+  layer(out, top, meshLocality);
+  layer(out, forPort(top, port), meshLocality);
+  layer(out, subset, meshLocality);
+  layer(out, forPort(subset, port), meshLocality);
   return out;
 }
