@@ -431,7 +431,7 @@ describe('admin routes', () => {
       },
     ]);
     const exps = await (await fetch(`${url}/debug/experiments`)).json();
-    expect(exps).toEqual([{ key: exp.key, host: exp.host, routes: [], phase: 'Running', active: true, since: new Date(T0).toISOString(), expiresAt: new Date(exp.expiresAtMs).toISOString(), leader: true }]);
+    expect(exps).toEqual([{ key: exp.key, host: exp.host, routes: [], clusters: exp.clusters, phase: 'Running', active: true, since: new Date(T0).toISOString(), expiresAt: new Date(exp.expiresAtMs).toISOString(), leader: true }]);
 
     const post = async (p: string) => {
       const r = await fetch(`${url}${p}`, { method: 'POST' });
