@@ -23,13 +23,13 @@ import { startBackends, type BackendSet } from '../test/helpers/backends.ts';
 import { targetOf } from '../test/helpers/mesh-files.ts';
 import { waitFor } from '../test/helpers/wait.ts';
 import { createXdsClient } from '../test/helpers/xds-client.ts';
+import { bar, isInterrupted, onShutdown, pause, shutdown } from './lib/demo-run.ts';
 import { materializeConfig, readExampleEndpoints } from './lib/bookinfo.ts';
 
 /** The mesh with a Canary (reviews: v1 stable, v2 canary, on route reviews-canary). */
 const CANARY_DIR = fileURLToPath(new URL('./canary', import.meta.url));
 const CANARY_FILE = 'canary.yaml';
 const CALLS_PER_TICK = 200;
-const BAR_WIDTH = 20;
 /** What the broken canary fails, as the issue's acceptance test has it. */
 const FAIL_SHARE = 0.3;
 
@@ -58,43 +58,6 @@ if (!Number.isFinite(seconds) || seconds <= 0) {
   process.exit(2);
 }
 
-const cleanups: Array<() => Promise<void> | void> = [];
-let interrupted = false;
-let wakeUp: (() => void) | undefined;
-process.on('SIGINT', () => {
-  if (interrupted) process.exit(130);
-  interrupted = true;
-  console.log('\nstopping...');
-  wakeUp?.();
-});
-
-function pause(ms: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(!interrupted), ms);
-    wakeUp = () => {
-      clearTimeout(timer);
-      resolve(false);
-    };
-  });
-}
-
-async function shutdown(code: number): Promise<never> {
-  for (const cleanup of cleanups.reverse()) {
-    try {
-      await cleanup();
-    } catch (err) {
-      console.error('cleanup failed:', err);
-    }
-  }
-  // grpc-js-xds keeps its ADS channel object alive after close(); exit explicitly.
-  process.exit(code);
-}
-
-function bar(share: number): string {
-  const filled = Math.round(share * BAR_WIDTH);
-  return '█'.repeat(filled) + '·'.repeat(BAR_WIDTH - filled);
-}
-
 /** `v1 ██████████████████·· 90%  v2 ██·················· 10%  failed   3%`. */
 function formatSplit(counts: Record<string, number>): string {
   const total = Object.values(counts).reduce((a, b) => a + b, 0) || 1;
@@ -118,11 +81,11 @@ async function demo(): Promise<void> {
   const set: BackendSet = await startBackends(
     endpoints.map((ep) => ({ service: ep.service, version: ep.version, ...(ep.service === 'reviews' && ep.version === 'v2' ? { failShare } : {}) })),
   );
-  cleanups.push(() => set.stop());
+  onShutdown(() => set.stop());
   console.log(`reviews v1 (stable) on ${set.get('reviews', 'v1').address}; reviews v2 (canary) on ${set.get('reviews', 'v2').address}, failing ${Math.round(failShare * 100)}% of its calls`);
 
   const work = await mkdtemp(path.join(os.tmpdir(), 'meshpilot-canary-demo-'));
-  cleanups.push(() => rm(work, { recursive: true, force: true }));
+  onShutdown(() => rm(work, { recursive: true, force: true }));
   const configDir = path.join(work, 'rules');
   await materializeConfig(CANARY_DIR, configDir, (service, version) => set.get(service, version).port);
   await setCanaryInterval(configDir, args.interval);
@@ -137,7 +100,7 @@ async function demo(): Promise<void> {
     // Load reports every second (default 10 s), so each short step has fresh figures.
     loadReporting: { intervalMs: 1000 },
   });
-  cleanups.push(() => cp.stop());
+  onShutdown(() => cp.stop());
   if (!cp.adminAddress) throw new Error('the control plane has no admin API');
   console.log(`meshpilot serving xDS on ${cp.xdsAddress}, rules in ${configDir}, rollout state in ${path.join(work, 'state')}`);
   console.log(adminHint(cp.adminAddress));
@@ -146,7 +109,7 @@ async function demo(): Promise<void> {
 
   const target = targetOf('reviews');
   const client = createXdsClient({ xdsAddress: cp.xdsAddress, labels: { app: 'productpage', version: 'v1' } });
-  cleanups.push(() => client.close());
+  onShutdown(() => client.close());
   await waitFor(async () => (await client.call(target)).service === 'reviews', { timeoutMs: 20_000, intervalMs: 200, description: `first call to ${target}` });
   console.log(`client calling ${target}; Canary default/reviews: steps 10, 25, 50, 100 every ${args.interval}, at least 99% success\n`);
 
@@ -163,14 +126,14 @@ async function demo(): Promise<void> {
 
   const started = Date.now();
   let after = 0; // ticks shown after the outcome: traffic has settled where the outcome put it
-  for (let tick = 1; !interrupted && Date.now() - started < seconds * 1000 && after < 3; tick++) {
+  for (let tick = 1; !isInterrupted() && Date.now() - started < seconds * 1000 && after < 3; tick++) {
     const tickStart = Date.now();
     const split = await client.split(target, CALLS_PER_TICK);
     console.log(`${String(tick).padStart(3)}s  ${formatSplit(split)}`);
     if (outcome) after++;
     if (!(await pause(Math.max(0, 1000 - (Date.now() - tickStart))))) break;
   }
-  if (!outcome && !interrupted) await Promise.race([watching, pause(1000)]);
+  if (!outcome && !isInterrupted()) await Promise.race([watching, pause(1000)]);
   if (outcome) console.log(`\n${outcome.message}${outcome.outcome === 'rolledBack' ? ' (wait --canary exits 3)' : outcome.outcome === 'promoted' ? ' (wait --canary exits 0)' : ''}`);
   else console.log('\nno outcome before the demo stopped');
 }

@@ -19,6 +19,7 @@ import { startBackends, type BackendSet } from '../test/helpers/backends.ts';
 import { replaceFile, targetOf } from '../test/helpers/mesh-files.ts';
 import { waitFor } from '../test/helpers/wait.ts';
 import { createXdsClient, type XdsClient } from '../test/helpers/xds-client.ts';
+import { bar, isInterrupted, onShutdown, pause, shutdown } from './lib/demo-run.ts';
 import {
   BOOKINFO_DIR,
   CANARY_FILE,
@@ -28,7 +29,6 @@ import {
 } from './lib/bookinfo.ts';
 
 const CALLS_PER_TICK = 100;
-const BAR_WIDTH = 20;
 const VERSIONS = ['v1', 'v2', 'v3'];
 
 const { values: args } = parseArgs({
@@ -56,50 +56,6 @@ if (!Number.isFinite(seconds) || seconds <= 0) {
   process.exit(2);
 }
 
-// Everything started is stopped here, in reverse order, exactly once.
-const cleanups: Array<() => Promise<void> | void> = [];
-let stopping = false;
-let interrupted = false;
-let wakeUp: (() => void) | undefined;
-
-process.on('SIGINT', () => {
-  if (interrupted) process.exit(130); // second Ctrl-C: do not wait for a clean stop
-  interrupted = true;
-  console.log('\nstopping...');
-  wakeUp?.();
-});
-
-/** Sleeps until `ms` have passed or Ctrl-C; false if interrupted. */
-function pause(ms: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(!interrupted), ms);
-    wakeUp = () => {
-      clearTimeout(timer);
-      resolve(false);
-    };
-  });
-}
-
-async function shutdown(code: number): Promise<never> {
-  if (!stopping) {
-    stopping = true;
-    for (const cleanup of cleanups.reverse()) {
-      try {
-        await cleanup();
-      } catch (err) {
-        console.error('cleanup failed:', err);
-      }
-    }
-  }
-  // grpc-js-xds keeps its ADS channel object alive after close(); exit explicitly.
-  process.exit(code);
-}
-
-function bar(share: number): string {
-  const filled = Math.round(share * BAR_WIDTH);
-  return '█'.repeat(filled) + '·'.repeat(BAR_WIDTH - filled);
-}
-
 function formatSplit(counts: Record<string, number>): string {
   const total = Object.values(counts).reduce((a, b) => a + b, 0);
   const parts = VERSIONS.map((v) => {
@@ -116,7 +72,7 @@ async function startInstances(fixedPorts: boolean): Promise<BackendSet> {
   const set = await startBackends(
     endpoints.map((ep) => ({ service: ep.service, version: ep.version, port: fixedPorts ? ep.port : 0 })),
   );
-  cleanups.push(() => set.stop());
+  onShutdown(() => set.stop());
   return set;
 }
 
@@ -133,7 +89,7 @@ async function demo(): Promise<void> {
     set.backends.map((b) => `${b.service}-${b.version}@${b.port}`).join(' '));
 
   const configDir = await mkdtemp(path.join(os.tmpdir(), 'meshpilot-demo-'));
-  cleanups.push(() => rm(configDir, { recursive: true, force: true }));
+  onShutdown(() => rm(configDir, { recursive: true, force: true }));
   await materializeConfig(BOOKINFO_DIR, configDir, (service, version) => set.get(service, version).port);
 
   const cp: ControlPlane = await startControlPlane({
@@ -142,7 +98,7 @@ async function demo(): Promise<void> {
     adminListen: '127.0.0.1:0',
     logLevel: args['log-level'],
   });
-  cleanups.push(() => cp.stop());
+  onShutdown(() => cp.stop());
   console.log(`meshpilot serving xDS on ${cp.xdsAddress}, config in ${configDir}`);
   // Watch the clients connect and ACK while the demo runs: curl <url>/debug/proxies
   if (cp.adminAddress) console.log(adminHint(cp.adminAddress));
@@ -154,7 +110,7 @@ async function demo(): Promise<void> {
     { name: 'plain', client: plain },
     { name: 'jason', client: jason, headers: { 'end-user': 'jason' } },
   ];
-  for (const c of clients) cleanups.push(() => c.client.close());
+  for (const c of clients) onShutdown(() => c.client.close());
 
   await waitFor(async () => (await plain.call(target)).service === 'reviews', {
     timeoutMs: 20_000,
@@ -165,12 +121,12 @@ async function demo(): Promise<void> {
   console.log(`rules: ${CANARY_FILE} sends jason to v2 and everyone else 90% v1 / 10% v3\n`);
 
   const shiftAt = args['no-shift'] ? Infinity : Math.floor(seconds / 2);
-  for (let tick = 1; tick <= seconds && !interrupted; tick++) {
+  for (let tick = 1; tick <= seconds && !isInterrupted(); tick++) {
     const tickStart = Date.now();
     const splits = await Promise.all(
       clients.map((c) => c.client.split(target, CALLS_PER_TICK, c.headers)),
     );
-    if (interrupted) break;
+    if (isInterrupted()) break;
     clients.forEach((c, i) => {
       console.log(`${String(tick).padStart(3)}s  ${c.name.padEnd(5)}  ${formatSplit(splits[i]!)}`);
     });
