@@ -2,7 +2,6 @@
 // process) against a stub of the admin API that answers the shapes of the issue 18 design
 // (GET /debug/canaries, POST /debug/canaries/:ns/:name/:cmd, GET /debug/experiments,
 // POST /debug/experiments/:ns/:name/stop). The real routes are proven by the e2e tests.
-import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import type { Server } from 'node:http';
 import net from 'node:net';
@@ -15,32 +14,15 @@ import { parseConfigFile } from '../control-plane/config/load.ts';
 import { spawnServe } from './helpers/serve-process.ts';
 import { Teardown } from './helpers/test-mesh.ts';
 import { waitFor } from './helpers/wait.ts';
+import { meshpilot } from './helpers/cli-run.ts';
 import type { CanaryView, ExperimentView } from '../control-plane/rollout/admin-views.ts';
 
-const BIN = path.resolve('bin/meshpilot.js');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'meshpilot-cli-canary-'));
 const cleanups: Array<() => Promise<void> | void> = [];
 afterAll(async () => {
   for (const c of cleanups.reverse()) await c();
   fs.rmSync(tmp, { recursive: true, force: true });
 });
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function meshpilot(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
-  // MESHPILOT_ADMIN from the environment running the tests must not leak in.
-  const { MESHPILOT_ADMIN: _drop, ...base } = process.env;
-  return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], { timeout: 30_000, env: { ...base, ...env } }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
 
 function canary(ns: string, name: string, over: Partial<CanaryView> = {}): CanaryView {
   return {

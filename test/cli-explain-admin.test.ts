@@ -2,7 +2,6 @@
 // instead of compiling rule files, so the answer is what is served now: a proxy connected under
 // --from's node id is explained with the identity it connected with, and the text is the server's
 // own. Flag mistakes and an unreachable or refusing control plane are one clear line each.
-import { execFile } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,23 +10,10 @@ import { startControlPlane, type ControlPlane } from '../control-plane/server.ts
 import { LISTENER } from '../control-plane/translate/type-urls.ts';
 import { RawAdsClient, toStruct } from './helpers/raw-ads.ts';
 import { waitFor } from './helpers/wait.ts';
+import { meshpilot } from './helpers/cli-run.ts';
 
-const BIN = path.resolve('bin/meshpilot.js');
 const RULES = path.resolve('examples/bookinfo');
 const NODE_ID = 'sidecar~10.9.0.7~productpage-v1-1.default~default.svc.cluster.local';
-
-interface Run { code: number; stdout: string; stderr: string }
-
-function meshpilot(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
-  // MESHPILOT_ADMIN from the environment running the tests must not leak in.
-  const { MESHPILOT_ADMIN: _drop, ...base } = process.env;
-  return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], { timeout: 30_000, env: { ...base, ...env } }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
 
 /** A port nothing listens on (the OS gave it, then it was closed). */
 async function closedPort(): Promise<number> {
