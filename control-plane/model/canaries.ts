@@ -11,7 +11,7 @@ import { compareText } from './compare.ts';
 import { durationMs } from './duration.ts';
 import { clusterName, resolveHost } from './hosts.ts';
 import { type IssueSink, originOf } from './issues.ts';
-import { httpNameOf, namedRoutes, tablesByHost, unknownRouteMessage } from './rollout-routes.ts';
+import { ingressRoutes, namedRoutes, tablesByHost, unknownRouteMessage } from './rollout-routes.ts';
 import type { GatewayVirtualService, HttpRoute, RouteTable, Service, UpstreamCluster } from './types.ts';
 
 export const CANARY_DEFAULTS = { minRequests: 20, maxFailedChecks: 2, finish: 'promote' } as const;
@@ -37,17 +37,6 @@ interface Target {
   gatewayHost?: string;
 }
 
-/** A route named `name` of the gateway-bound VirtualServices for `host` (an ingress name). */
-function gatewayTargets(rules: readonly GatewayVirtualService[], host: string, name: string, vss: ReadonlyMap<string, ConfigObject>): Array<{ virtualService: string; route: HttpRoute }> {
-  const out: Array<{ virtualService: string; route: HttpRoute }> = [];
-  for (const vs of rules) {
-    if (!vs.hosts.includes(host)) continue;
-    const r = vs.routes.find((x) => httpNameOf(x.route, vss) === name);
-    if (r) out.push({ virtualService: `VirtualService/${vs.key}`, route: r.route });
-  }
-  return out;
-}
-
 /** The subsets the model has clusters for, per host. */
 function subsetsOf(clusters: ReadonlyMap<string, UpstreamCluster>, host: string): string[] {
   const out = new Set<string>();
@@ -68,7 +57,7 @@ export function buildCanaries(objects: readonly ConfigObject[], inputs: RolloutI
     const written = resolveHost(spec.target.host, obj.namespace);
     const hostRoutes = namedRoutes(byHost.get(written) ?? [], vss);
     const named = inputs.services.has(written) ? hostRoutes.get(spec.target.route) ?? [] : [];
-    const atGateways = named.length ? [] : gatewayTargets(inputs.gatewayVirtualServices ?? [], written, spec.target.route, vss);
+    const atGateways = named.length ? [] : ingressRoutes(inputs.gatewayVirtualServices ?? [], written, vss).named.get(spec.target.route) ?? [];
     if (named.length === 0 && atGateways.length === 0) {
       if (!inputs.services.has(written)) issues.error(obj, ['spec', 'target', 'host'], `host ${written} is not a known service (declare it with a ServiceEntry) nor a host of a VirtualService bound to a gateway with an http route named ${JSON.stringify(spec.target.route)}`);
       else issues.error(obj, ['spec', 'target', 'route'], unknownRouteMessage(hostRoutes, spec.target.route, written));

@@ -12,23 +12,7 @@ import { durationMs } from './duration.ts';
 import { resolveFault } from './fault.ts';
 import { resolveHost } from './hosts.ts';
 import { originOf } from './issues.ts';
-import { httpNameOf, namedRoutes, tablesByHost, unknownRouteMessage, type NamedRoute } from './rollout-routes.ts';
-import type { GatewayVirtualService, HttpRoute } from './types.ts';
-
-/** The routes of the gateway-bound rules for an ingress host, by http name (as namedRoutes gives a service's). */
-function gatewayNamedRoutes(rules: readonly GatewayVirtualService[], host: string, vss: ReadonlyMap<string, ConfigObject>): { all: HttpRoute[]; named: Map<string, NamedRoute[]> } {
-  const all: HttpRoute[] = [];
-  const named = new Map<string, NamedRoute[]>();
-  for (const vs of rules) {
-    if (!vs.hosts.includes(host)) continue;
-    for (const { route } of vs.routes) {
-      all.push(route);
-      const name = httpNameOf(route, vss);
-      if (name !== undefined) named.set(name, [...(named.get(name) ?? []), { modelName: route.name, virtualService: route.origin.key, inTables: [] }]);
-    }
-  }
-  return { all, named };
-}
+import { ingressRoutes, namedRoutes, tablesByHost, unknownRouteMessage } from './rollout-routes.ts';
 
 export const GUARD_DEFAULTS = { minRequests: 20, window: '30s' } as const;
 
@@ -42,7 +26,7 @@ export function buildExperiments(objects: readonly ConfigObject[], inputs: Rollo
     const spec = obj.spec;
     const { issues } = inputs;
     const host = resolveHost(spec.target.host, obj.namespace);
-    const ingress = inputs.services.has(host) ? undefined : gatewayNamedRoutes(inputs.gatewayVirtualServices ?? [], host, vss);
+    const ingress = inputs.services.has(host) ? undefined : ingressRoutes(inputs.gatewayVirtualServices ?? [], host, vss);
     if (ingress && !ingress.all.length) {
       issues.error(obj, ['spec', 'target', 'host'], `host ${host} is not a known service (declare it with a ServiceEntry) nor a host of a VirtualService bound to a gateway`);
       continue;
@@ -52,7 +36,7 @@ export function buildExperiments(objects: readonly ConfigObject[], inputs: Rollo
       issues.error(obj, ['spec', 'target', 'host'], `${host} has no HTTP, HTTP2 or GRPC port: faults apply to HTTP routes`);
       continue;
     }
-    const named = ingress ? ingress.named : namedRoutes(tables, vss);
+    const named: ReadonlyMap<string, Array<{ modelName: string }>> = ingress ? ingress.named : namedRoutes(tables, vss);
     const routeNames: string[] = [];
     let ok = true;
     (spec.target.routes ?? []).forEach((name, i) => {

@@ -4,7 +4,7 @@
 // after its root and its delegate, so neither kind can name one.
 import { type ConfigObject, isKind } from '../config/types.ts';
 import { compareText } from './compare.ts';
-import type { HttpRoute, RouteTable } from './types.ts';
+import type { GatewayVirtualService, HttpRoute, RouteTable } from './types.ts';
 
 const VS = 'VirtualService/';
 
@@ -46,8 +46,38 @@ export function namedRoutes(tables: readonly RouteTable[], vss: ReadonlyMap<stri
   return out;
 }
 
+/** A route of a rule bound to gateways, found by an ingress host. */
+export interface IngressRoute {
+  /** The model route name (`ns/vs/name`). */
+  modelName: string;
+  /** `VirtualService/ns/vs`. */
+  virtualService: string;
+  route: HttpRoute;
+}
+
+/**
+ * The routes of the gateway-bound rules (in force) for an ingress host such as shop.example.com:
+ * every one, and the named ones by http name, as namedRoutes gives a service's.
+ */
+export function ingressRoutes(rules: readonly GatewayVirtualService[], host: string, vss: ReadonlyMap<string, ConfigObject>): { all: HttpRoute[]; named: Map<string, IngressRoute[]> } {
+  const all: HttpRoute[] = [];
+  const named = new Map<string, IngressRoute[]>();
+  for (const vs of rules) {
+    if (!vs.hosts.includes(host)) continue;
+    for (const { route } of vs.routes) {
+      all.push(route);
+      const name = httpNameOf(route, vss);
+      if (name === undefined) continue;
+      const list = named.get(name) ?? [];
+      if (!list.some((e) => e.modelName === route.name)) list.push({ modelName: route.name, virtualService: route.origin.key, route });
+      named.set(name, list);
+    }
+  }
+  return { all, named };
+}
+
 /** Why no route of `named` answers to `name`: the message a Canary and a FaultExperiment share. */
-export function unknownRouteMessage(named: ReadonlyMap<string, NamedRoute[]>, name: string, host: string): string {
+export function unknownRouteMessage(named: ReadonlyMap<string, unknown[]>, name: string, host: string): string {
   const known = [...named.keys()].sort(compareText);
   return `no VirtualService in force has an http route named ${JSON.stringify(name)} for ${host} (${known.length ? `named routes: ${known.join(', ')}` : 'it has no named http routes'})`;
 }
