@@ -23,7 +23,7 @@ import { startBackends, type BackendSet } from '../test/helpers/backends.ts';
 import { targetOf } from '../test/helpers/mesh-files.ts';
 import { waitFor } from '../test/helpers/wait.ts';
 import { createXdsClient } from '../test/helpers/xds-client.ts';
-import { bar, isInterrupted, onShutdown, pause, shutdown } from './lib/demo-run.ts';
+import { bar, isInterrupted, onShutdown, pause, secondsArg, shutdown } from './lib/demo-run.ts';
 import { materializeConfig, readExampleEndpoints } from './lib/bookinfo.ts';
 
 /** The mesh with a Canary (reviews: v1 stable, v2 canary, on route reviews-canary). */
@@ -52,11 +52,7 @@ if (args.help) {
   process.exit(0);
 }
 
-const seconds = Number(args.seconds);
-if (!Number.isFinite(seconds) || seconds <= 0) {
-  console.error(`--seconds must be a positive number, got ${args.seconds}`);
-  process.exit(2);
-}
+const seconds = secondsArg(args.seconds);
 
 /** `v1 ██████████████████·· 90%  v2 ██·················· 10%  failed   3%`. */
 function formatSplit(counts: Record<string, number>): string {

@@ -19,7 +19,7 @@ import { startBackends, type BackendSet } from '../test/helpers/backends.ts';
 import { replaceFile, targetOf } from '../test/helpers/mesh-files.ts';
 import { waitFor } from '../test/helpers/wait.ts';
 import { createXdsClient, type XdsClient } from '../test/helpers/xds-client.ts';
-import { bar, isInterrupted, onShutdown, pause, shutdown } from './lib/demo-run.ts';
+import { bar, isInterrupted, onShutdown, pause, secondsArg, shutdown } from './lib/demo-run.ts';
 import {
   BOOKINFO_DIR,
   CANARY_FILE,
@@ -50,11 +50,7 @@ if (args.help) {
   process.exit(0);
 }
 
-const seconds = Number(args.seconds);
-if (!Number.isFinite(seconds) || seconds <= 0) {
-  console.error(`--seconds must be a positive number, got ${args.seconds}`);
-  process.exit(2);
-}
+const seconds = secondsArg(args.seconds);
 
 function formatSplit(counts: Record<string, number>): string {
   const total = Object.values(counts).reduce((a, b) => a + b, 0);

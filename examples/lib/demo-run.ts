@@ -55,3 +55,13 @@ export function bar(share: number, width = 20): string {
   const filled = Math.round(share * width);
   return '█'.repeat(filled) + '·'.repeat(width - filled);
 }
+
+/** `--seconds` as a positive number, or exit 2 saying what was given. */
+export function secondsArg(text: string | undefined): number {
+  const seconds = Number(text);
+  if (!Number.isFinite(seconds) || seconds <= 0) {
+    console.error(`--seconds must be a positive number, got ${text}`);
+    process.exit(2);
+  }
+  return seconds;
+}
